@@ -1,0 +1,11 @@
+/** Unit specs: beside the code, pure logic only. ESM mode because NestJS 12 is ESM-only. */
+export default {
+  rootDir: 'src',
+  testRegex: '.*\\.spec\\.ts$',
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, tsconfig: '<rootDir>/../tsconfig.json' }],
+  },
+};

@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { type Environment, validateEnvironment } from './config/environment.js';
+import { AirnavModule } from './flights/airnav/airnav.module.js';
+import { Flight24Module } from './flights/flight24/flight24.module.js';
+import { KafkaModule } from './kafka/index.js';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true, validate: validateEnvironment }),
+    KafkaModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Environment, true>) => ({
+        brokers: config.get('KAFKA_BROKERS', { infer: true }).split(','),
+        clientId: config.get('KAFKA_CLIENT_ID', { infer: true }),
+        concurrency: config.get('KAFKA_GROUP_CONCURRENCY', { infer: true }),
+        fromBeginning: config.get('KAFKA_FROM_BEGINNING', { infer: true }),
+        shutdownTimeoutMs: config.get('KAFKA_SHUTDOWN_TIMEOUT_MS', { infer: true }),
+      }),
+    }),
+    AirnavModule,
+    Flight24Module,
+  ],
+})
+export class AppModule {}

@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { KafkaModule } from '../../kafka/index.js';
+import type { Environment } from '../../config/environment.js';
+import { AirnavController } from './airnav.controller.js';
+
+@Module({
+  imports: [
+    KafkaModule.forFeatureAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Environment, true>) => ({
+        groupId: config.get('AIRNAV_GROUP_ID', { infer: true }),
+        topicVariables: { AIRNAV_TOPIC: config.get('AIRNAV_TOPIC', { infer: true }) },
+      }),
+    }),
+  ],
+  controllers: [AirnavController],
+})
+export class AirnavModule {}

@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { KafkaModule } from '../../kafka/index.js';
+import type { Environment } from '../../config/environment.js';
+import { Flight24Controller } from './flight24.controller.js';
+
+@Module({
+  imports: [
+    KafkaModule.forFeatureAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Environment, true>) => ({
+        groupId: config.get('FLIGHT24_GROUP_ID', { infer: true }),
+        topicVariables: { FLIGHT24_TOPIC: config.get('FLIGHT24_TOPIC', { infer: true }) },
+      }),
+    }),
+  ],
+  controllers: [Flight24Controller],
+})
+export class Flight24Module {}

@@ -1,0 +1,47 @@
+import { AssignerProtocol, type GroupMember, type GroupMemberAssignment } from '../client/kafkajs.js';
+
+/** A member and the topics it subscribed to, decoded from its JoinGroup metadata (any client's, version 0+). */
+export interface MemberSubscription {
+  memberId: string;
+  topics: string[];
+}
+
+/** Partition counts per topic, as the assigning leader knows them. */
+export type PartitionCounts = ReadonlyMap<string, number>;
+
+/** topic -> partitions, per member id; every member of the group has an entry, even an empty one. */
+export type Assignment = Map<string, Record<string, number[]>>;
+
+export function decodeSubscriptions(members: GroupMember[]): MemberSubscription[] {
+  return members
+    .map(({ memberId, memberMetadata }) => ({
+      memberId,
+      topics: AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics ?? [],
+    }))
+    .sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+}
+
+export function subscribedTopics(subscriptions: MemberSubscription[]): string[] {
+  return [...new Set(subscriptions.flatMap((s) => s.topics))].sort();
+}
+
+export function emptyAssignment(subscriptions: MemberSubscription[]): Assignment {
+  return new Map(subscriptions.map((s) => [s.memberId, {}]));
+}
+
+export function addPartition(assignment: Assignment, memberId: string, topic: string, partition: number): void {
+  const topics = assignment.get(memberId)!;
+  (topics[topic] ??= []).push(partition);
+}
+
+/** Version 0 encodings: version 1 makes Java expect owned partitions and fail. */
+export function encodeAssignment(assignment: Assignment): GroupMemberAssignment[] {
+  return [...assignment].map(([memberId, topics]) => ({
+    memberId,
+    memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: topics, userData: Buffer.alloc(0) }),
+  }));
+}
+
+export function encodeSubscription(topics: string[]): Buffer {
+  return AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) });
+}

@@ -1,0 +1,47 @@
+import { Logger } from '@nestjs/common';
+import type { KafkaModuleOptions } from '../kafka.options.js';
+import { Kafka, KafkaLogLevel, type LogEntry, type RetryOptions } from './kafkajs.js';
+
+/** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
+export const DEFAULT_CLIENT_RETRY: RetryOptions = {
+  initialRetryTime: 300,
+  maxRetryTime: 30_000,
+  retries: 8,
+  factor: 0.2,
+  multiplier: 2,
+};
+
+/** kafkajs log entries go through Nest's Logger, at the matching level, under the kafkajs namespace. */
+function nestLogCreator() {
+  const loggers = new Map<string, Logger>();
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const context = `kafkajs${namespace ? `:${namespace}` : ''}`;
+      let logger = loggers.get(context);
+      if (!logger) loggers.set(context, (logger = new Logger(context)));
+      const { message, ...extra } = log;
+      const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
+      if (level === KafkaLogLevel.ERROR) logger.error(line);
+      else if (level === KafkaLogLevel.WARN) logger.warn(line);
+      else if (level === KafkaLogLevel.INFO) logger.log(line);
+      else logger.debug(line);
+    };
+}
+
+export function clientRetryOf(options: KafkaModuleOptions): RetryOptions {
+  return { ...DEFAULT_CLIENT_RETRY, ...options.clientRetry };
+}
+
+export function createKafkaClient(options: KafkaModuleOptions): Kafka {
+  return new Kafka({
+    brokers: options.brokers,
+    clientId: options.clientId ?? 'nest-kafka-groups',
+    ssl: options.ssl,
+    sasl: options.sasl,
+    connectionTimeout: options.connectionTimeout,
+    requestTimeout: options.requestTimeout,
+    retry: clientRetryOf(options),
+    logLevel: KafkaLogLevel.INFO,
+    logCreator: nestLogCreator(),
+  });
+}

@@ -1,0 +1,53 @@
+import { BaseRpcContext } from '@nestjs/microservices';
+import type { IHeaders, KafkaMessage } from '../client/kafkajs.js';
+
+/**
+ * What a `@KafkaHandler` learns about the message it handles (`@Ctx()`). Deliberately narrow: no raw consumer,
+ * because a raw `seek` commits at once and a raw `pause` fights the retry pauses.
+ */
+export class KafkaGroupContext extends BaseRpcContext<[]> {
+  /** The error the handler (or a pipe inside it) threw, recorded before any exception filter can replace it. */
+  handlerError: unknown = undefined;
+  private decodedHeaders?: Record<string, string | string[]>;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly message: KafkaMessage,
+    readonly groupId: string,
+    /** 1 on the first delivery, 2 on the first retry, ... */
+    readonly attempt: number,
+    /** Aborted when the application shuts down: long handlers should stop early. */
+    readonly signal: AbortSignal,
+  ) {
+    super([]);
+  }
+
+  get offset(): string {
+    return this.message.offset;
+  }
+
+  get key(): string | undefined {
+    return this.message.key?.toString();
+  }
+
+  get timestamp(): string {
+    return this.message.timestamp;
+  }
+
+  /** Header values decoded as UTF-8; decoded on first access only, off the hot path. */
+  get headers(): Record<string, string | string[]> {
+    this.decodedHeaders ??= decodeHeaders(this.message.headers);
+    return this.decodedHeaders;
+  }
+}
+
+export function decodeHeaders(headers: IHeaders | undefined): Record<string, string | string[]> {
+  const decoded: Record<string, string | string[]> = {};
+  if (!headers) return decoded;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    decoded[name] = Array.isArray(value) ? value.map((v) => v.toString()) : value.toString();
+  }
+  return decoded;
+}

@@ -1,0 +1,30 @@
+export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
+export { KafkaGroupsServer } from './server/kafka-groups.server.js';
+export type { GroupRunner } from './server/group-runner.js';
+export type { ConsumerMember, MemberState, MemberObserver } from './server/consumer-member.js';
+export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
+export { KafkaKey, KafkaHeaders } from './decorators/kafka-message-params.decorator.js';
+export { KafkaGroupContext } from './context/kafka-group.context.js';
+export { KafkaProducer, type KafkaOutgoingMessage } from './producer/kafka.producer.js';
+export { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
+export type {
+  KafkaConsumerTuning,
+  KafkaDeadLetterOptions,
+  KafkaFeatureAsyncOptions,
+  KafkaFeatureOptions,
+  KafkaGroupDefaults,
+  KafkaHandlerOptions,
+  KafkaModuleAsyncOptions,
+  KafkaModuleOptions,
+  KafkaRetryOptions,
+} from './kafka.options.js';
+export { DLT_HEADERS } from './dead-letter/dead-letter-headers.js';
+export { KafkaGroupsError } from './errors/kafka-groups.error.js';
+export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';
+export { KafkaNonRetryableError } from './errors/kafka-non-retryable.error.js';
+export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js';
+export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
+export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
+export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { INTEROP_ASSIGNERS, RangeAssigner, RoundRobinInteropAssigner, KafkajsRoundRobinAssigner } from './assignors/interop.assigners.js';

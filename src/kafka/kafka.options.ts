@@ -1,0 +1,223 @@
+import type { ModuleMetadata } from '@nestjs/common';
+import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
+import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+
+/** How a failing handler is retried: `attempts` counts every delivery, the first one included. */
+export interface KafkaRetryOptions {
+  attempts: number;
+  initialDelayMs: number;
+  multiplier: number;
+  maxDelayMs: number;
+}
+
+export interface KafkaDeadLetterOptions {
+  /** When false, a message that exhausts its retries stops its partition (nothing is skipped). */
+  enabled: boolean;
+  /** Dead-letter topic for a source topic; default `<topic>-dlt` (Spring Kafka 3.3+ naming). */
+  topic?: string | ((sourceTopic: string) => string);
+  /** Per write: how long to wait for the broker before the write counts as failed. */
+  timeoutMs: number;
+  /** Delay before a failed dead-letter write is tried again (the partition waits meanwhile). */
+  retryDelayMs: number;
+}
+
+/** kafkajs consumer tuning, passed through unchanged. */
+export interface KafkaConsumerTuning {
+  sessionTimeout?: number;
+  rebalanceTimeout?: number;
+  heartbeatInterval?: number;
+  maxWaitTimeInMs?: number;
+  minBytes?: number;
+  maxBytes?: number;
+  maxBytesPerPartition?: number;
+}
+
+/** Settings every group inherits unless its `forFeature` or handler overrides them. */
+export interface KafkaGroupDefaults {
+  /** Members of the group this process runs (Spring's meaning). Default 1. */
+  concurrency?: number;
+  /** Partitions of one member processed at the same time. Default 4. */
+  partitionsConsumedConcurrently?: number;
+  /** Where a group with no committed offset starts. Default false (latest). */
+  fromBeginning?: boolean;
+  retry?: Partial<KafkaRetryOptions>;
+  deadLetter?: Partial<KafkaDeadLetterOptions>;
+  consumer?: KafkaConsumerTuning;
+}
+
+export interface KafkaModuleOptions extends KafkaGroupDefaults {
+  brokers: string[];
+  clientId?: string;
+  ssl?: KafkaConfig['ssl'];
+  sasl?: SASLOptions;
+  connectionTimeout?: number;
+  requestTimeout?: number;
+  /** kafkajs client retry (connections, requests). Passed explicitly because NODE_ENV=test changes its defaults. */
+  clientRetry?: RetryOptions;
+  /** Bound on draining in-flight handlers at shutdown. Default 30000. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory: (...args: any[]) => KafkaModuleOptions | Promise<KafkaModuleOptions>;
+  inject?: any[];
+}
+
+export interface KafkaFeatureOptions extends KafkaGroupDefaults {
+  groupId: string;
+  /**
+   * Values for `${NAME}` placeholders in this module's `@KafkaHandler` topics, so topic names can come from
+   * configuration: `@KafkaHandler('${AIRNAV_TOPIC}')` with `topicVariables: { AIRNAV_TOPIC: config.get(...) }`.
+   */
+  topicVariables?: Record<string, string>;
+}
+
+export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory: (...args: any[]) => KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
+  inject?: any[];
+}
+
+export interface KafkaHandlerOptions {
+  retry?: Partial<KafkaRetryOptions>;
+  deadLetter?: Partial<KafkaDeadLetterOptions>;
+  /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
+  raw?: boolean;
+}
+
+/** Fully resolved settings of one handler: root defaults, then the group's, then the handler's own. */
+export interface ResolvedHandlerSettings {
+  retry: KafkaRetryOptions;
+  deadLetter: KafkaDeadLetterOptions;
+  raw: boolean;
+}
+
+export interface ResolvedGroupSettings {
+  groupId: string;
+  concurrency: number;
+  partitionsConsumedConcurrently: number;
+  fromBeginning: boolean;
+  consumer: KafkaConsumerTuning;
+}
+
+export const DEFAULT_RETRY: KafkaRetryOptions = { attempts: 3, initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000 };
+export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = { enabled: true, timeoutMs: 10_000, retryDelayMs: 2_000 };
+export const DEFAULT_CONCURRENCY = 1;
+export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+function requirePositiveInteger(setting: string, value: unknown, min = 1): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new KafkaConfigurationError(setting, `expected an integer >= ${min}, got ${JSON.stringify(value)}`);
+  }
+}
+
+function requireNumberAtLeast(setting: string, value: unknown, min: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new KafkaConfigurationError(setting, `expected a number >= ${min}, got ${JSON.stringify(value)}`);
+  }
+}
+
+function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
+  requirePositiveInteger(`${scope}.concurrency`, options.concurrency);
+  requirePositiveInteger(`${scope}.partitionsConsumedConcurrently`, options.partitionsConsumedConcurrently);
+  validateRetry(`${scope}.retry`, options.retry);
+  validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  const consumer = options.consumer ?? {};
+  for (const key of Object.keys(consumer) as (keyof KafkaConsumerTuning)[]) {
+    requirePositiveInteger(`${scope}.consumer.${key}`, consumer[key], 0);
+  }
+}
+
+function validateRetry(scope: string, retry: Partial<KafkaRetryOptions> | undefined): void {
+  if (!retry) return;
+  requirePositiveInteger(`${scope}.attempts`, retry.attempts);
+  requireNumberAtLeast(`${scope}.initialDelayMs`, retry.initialDelayMs, 0);
+  requireNumberAtLeast(`${scope}.multiplier`, retry.multiplier, 1);
+  requireNumberAtLeast(`${scope}.maxDelayMs`, retry.maxDelayMs, 0);
+}
+
+function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOptions> | undefined): void {
+  if (!deadLetter) return;
+  const { topic } = deadLetter;
+  if (topic !== undefined && typeof topic !== 'function' && (typeof topic !== 'string' || topic.trim() === '')) {
+    throw new KafkaConfigurationError(`${scope}.topic`, 'expected a non-empty topic name or a function');
+  }
+  requireNumberAtLeast(`${scope}.timeoutMs`, deadLetter.timeoutMs, 1);
+  requireNumberAtLeast(`${scope}.retryDelayMs`, deadLetter.retryDelayMs, 0);
+}
+
+export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleOptions {
+  if (!options || !Array.isArray(options.brokers) || options.brokers.length === 0) {
+    throw new KafkaConfigurationError('forRoot.brokers', 'expected at least one "host:port" broker address');
+  }
+  for (const broker of options.brokers) {
+    if (typeof broker !== 'string' || !/^[^\s:]+:\d+$/.test(broker)) {
+      throw new KafkaConfigurationError('forRoot.brokers', `"${broker}" is not a "host:port" address`);
+    }
+  }
+  requirePositiveInteger('forRoot.shutdownTimeoutMs', options.shutdownTimeoutMs);
+  validateDefaults('forRoot', options);
+  return options;
+}
+
+export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatureOptions {
+  if (!options || typeof options.groupId !== 'string' || options.groupId.trim() === '') {
+    throw new KafkaConfigurationError('forFeature.groupId', 'expected a non-empty consumer group id');
+  }
+  validateDefaults(`forFeature(${options.groupId})`, options);
+  return options;
+}
+
+export function validateHandlerOptions(scope: string, options: KafkaHandlerOptions): void {
+  validateRetry(`${scope}.retry`, options.retry);
+  validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+}
+
+export function resolveGroupSettings(root: KafkaModuleOptions, feature: KafkaFeatureOptions): ResolvedGroupSettings {
+  return {
+    groupId: feature.groupId,
+    concurrency: feature.concurrency ?? root.concurrency ?? DEFAULT_CONCURRENCY,
+    partitionsConsumedConcurrently:
+      feature.partitionsConsumedConcurrently ??
+      root.partitionsConsumedConcurrently ??
+      DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
+    fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
+    consumer: { ...root.consumer, ...feature.consumer },
+  };
+}
+
+export function resolveHandlerSettings(
+  root: KafkaModuleOptions,
+  feature: KafkaFeatureOptions,
+  handler: KafkaHandlerOptions,
+): ResolvedHandlerSettings {
+  return {
+    retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
+    deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
+    raw: handler.raw ?? false,
+  };
+}
+
+const TOPIC_PLACEHOLDER = /^\$\{(\w+)\}$/;
+
+/** A declared topic with its `${NAME}` placeholder (if any) replaced from the group's `topicVariables`. */
+export function resolveTopic(declared: string, feature: KafkaFeatureOptions | undefined, where: string): string {
+  const name = TOPIC_PLACEHOLDER.exec(declared)?.[1];
+  if (name === undefined) return declared;
+  const value = feature?.topicVariables?.[name];
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new KafkaConfigurationError(
+      `forFeature(${feature?.groupId ?? '?'}).topicVariables.${name}`,
+      `${where} subscribes to "${declared}" but no value is given for ${name}`,
+    );
+  }
+  return value;
+}
+
+export function deadLetterTopicFor(sourceTopic: string, deadLetter: KafkaDeadLetterOptions): string {
+  const { topic } = deadLetter;
+  if (typeof topic === 'function') return topic(sourceTopic);
+  return topic ?? `${sourceTopic}-dlt`;
+}

@@ -1,0 +1,20 @@
+import { BadRequestException } from '@nestjs/common';
+import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
+
+/**
+ * Whether retrying can possibly help. Not for bad JSON or our non-retryable errors, nor for a payload that failed
+ * validation: ValidationPipe (and other pipes) reject with BadRequestException, which the same bytes hit again.
+ */
+export function isRetryable(error: unknown): boolean {
+  return !(error instanceof KafkaNonRetryableError || error instanceof BadRequestException);
+}
+
+/** Turns whatever was thrown (Nest filters may throw plain objects) into an Error for logs and dead letters. */
+export function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  const message =
+    typeof thrown === 'object' && thrown !== null && 'message' in thrown
+      ? String((thrown as { message: unknown }).message)
+      : String(thrown);
+  return new Error(message);
+}

@@ -1,0 +1,315 @@
+import { Logger } from '@nestjs/common';
+import { type PartitionAssigner } from '../client/kafkajs.js';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
+import { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
+import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
+import type { ResolvedGroupSettings } from '../kafka.options.js';
+import { backoffDelay } from '../retry/backoff.js';
+import { asError, isRetryable } from '../retry/failure-classifier.js';
+import type { GroupRoute } from './group-route.js';
+
+export type MemberState = 'starting' | 'joined' | 'rebalancing' | 'crashed' | 'stopped';
+
+/** Observations a member reports (metrics, health); the default does nothing. */
+export interface MemberObserver {
+  processed(groupId: string, topic: string, partition: number, durationMs: number): void;
+  failed(groupId: string, topic: string, partition: number): void;
+  deadLettered(groupId: string, topic: string, partition: number): void;
+}
+
+export interface ConsumerMemberConfig {
+  kafka: Kafka;
+  group: ResolvedGroupSettings;
+  routes: ReadonlyMap<string, GroupRoute>;
+  deadLetters: DeadLetterPublisher;
+  assigners: PartitionAssigner[];
+  clientRetry: RetryOptions;
+  /** 0-based index of this member within the process, for logs. */
+  index: number;
+  observer?: MemberObserver;
+}
+
+interface PartitionFailure {
+  offset: string;
+  attempts: number;
+  /** Set once the handler gave up: only the dead-letter write is left to do. */
+  exhausted?: Error;
+}
+
+const RECREATE_INITIAL_DELAY_MS = 2_000;
+const RECREATE_MAX_DELAY_MS = 30_000;
+
+/**
+ * One member of a consumer group: a kafkajs consumer and its loop. Messages of a partition are handled one at a
+ * time in order (partitions concurrently); an offset is resolved only after its handler succeeded or the message
+ * was dead-lettered, and kafkajs commits resolved offsets after each batch and before rejoining a rebalance.
+ * A failure pauses just its partition and a timer resumes it (the next fetch restarts at the failed offset), so
+ * the other partitions flow and heartbeats go on. A consumer that crashes for good is recreated with backoff.
+ */
+export class ConsumerMember {
+  state: MemberState = 'starting';
+  memberId?: string;
+  assignment: Record<string, number[]> = {};
+  lastError?: string;
+  /** Partitions stopped because a message exhausted its retries with dead letters off ("topic:partition"). */
+  readonly stoppedPartitions = new Set<string>();
+  readonly counts = { processed: 0, failed: 0, deadLettered: 0 };
+
+  private readonly logger: Logger;
+  private readonly shutdown = new AbortController();
+  private consumer?: Consumer;
+  private readonly failures = new Map<string, PartitionFailure>();
+  private readonly resumeTimers = new Map<string, NodeJS.Timeout>();
+  private recreateTimer?: NodeJS.Timeout;
+  private recreateAttempts = 0;
+
+  constructor(private readonly config: ConsumerMemberConfig) {
+    this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
+  }
+
+  get groupId(): string {
+    return this.config.group.groupId;
+  }
+
+  get topics(): string[] {
+    return [...this.config.routes.keys()];
+  }
+
+  /** Starts the consumer; never throws: a failed start is logged and retried with backoff. */
+  async start(): Promise<void> {
+    const consumer = this.createConsumer();
+    this.consumer = consumer;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.group.fromBeginning });
+      await consumer.run({
+        autoCommit: true,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.config.group.partitionsConsumedConcurrently,
+        eachBatch: (payload) => this.eachBatch(payload),
+      });
+    } catch (error) {
+      this.onDead(consumer, error);
+    }
+  }
+
+  /**
+   * Stops fetching, lets the in-flight messages finish (bounded by `timeoutMs`), commits what was processed and
+   * leaves the group so the other members take the partitions at once.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.shutdown.abort();
+    clearTimeout(this.recreateTimer);
+    this.clearPartitionState();
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    if (consumer) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      const result = await Promise.race([consumer.disconnect().catch((error: Error) => error), timedOut]);
+      clearTimeout(timer);
+      if (result === 'timeout') {
+        this.logger.warn(`Shutdown timed out after ${timeoutMs} ms; uncommitted messages will be redelivered`);
+      } else if (result instanceof Error) {
+        this.logger.warn(`Disconnect failed: ${result.message}`);
+      }
+    }
+    this.state = 'stopped';
+  }
+
+  private createConsumer(): Consumer {
+    const { kafka, group, clientRetry, assigners } = this.config;
+    const consumer = kafka.consumer({
+      groupId: group.groupId,
+      partitionAssigners: assigners,
+      allowAutoTopicCreation: false,
+      ...group.consumer,
+      retry: { ...clientRetry, restartOnFailure: async () => true },
+    });
+    const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events;
+    consumer.on(GROUP_JOIN, ({ payload }) => {
+      if (consumer !== this.consumer) return;
+      this.state = 'joined';
+      this.memberId = payload.memberId;
+      this.assignment = payload.memberAssignment;
+      this.lastError = undefined;
+      this.recreateAttempts = 0;
+      this.clearPartitionState();
+      this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
+    });
+    consumer.on(REBALANCING, () => {
+      if (consumer === this.consumer) this.state = 'rebalancing';
+    });
+    consumer.on(CRASH, ({ payload }) => {
+      if (consumer !== this.consumer) return;
+      this.clearPartitionState();
+      if (payload.restart) {
+        this.state = 'rebalancing';
+        this.lastError = payload.error.message;
+        this.logger.warn(`Consumer crashed, kafkajs restarts it: ${payload.error.message}`);
+      } else {
+        this.onDead(consumer, payload.error);
+      }
+    });
+    return consumer;
+  }
+
+  /** The consumer cannot go on by itself (failed to start or crashed for good): recreate it with backoff. */
+  private onDead(consumer: Consumer, error: unknown): void {
+    if (consumer !== this.consumer || this.shutdown.signal.aborted) return;
+    this.state = 'crashed';
+    this.assignment = {};
+    this.lastError = asError(error).message;
+    const delay = Math.min(RECREATE_INITIAL_DELAY_MS * 2 ** this.recreateAttempts++, RECREATE_MAX_DELAY_MS);
+    this.logger.error(`Consumer stopped (${this.lastError}); recreating it in ${delay} ms`);
+    this.consumer = undefined;
+    consumer.disconnect().catch(() => undefined);
+    this.recreateTimer = setTimeout(() => {
+      if (!this.shutdown.signal.aborted) void this.start();
+    }, delay);
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    const route = this.config.routes.get(topic);
+    if (!route) return;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) return;
+      const handled = await this.handle(route, partition, message);
+      if (!handled) {
+        this.pausePartition(payload, route, partition);
+        return;
+      }
+      resolveOffset(message.offset);
+      // Lets kafkajs notice a rebalance between messages; it commits the resolved offsets before rejoining.
+      await heartbeat();
+    }
+  }
+
+  /** True when the offset may be resolved: handled, or dead-lettered. False leaves the partition paused. */
+  private async handle(route: GroupRoute, partition: number, message: KafkaMessage): Promise<boolean> {
+    const key = `${route.topic}:${partition}`;
+    let failure = this.failures.get(key);
+    if (failure && failure.offset !== message.offset) failure = undefined;
+    if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
+
+    const attempt = (failure?.attempts ?? 0) + 1;
+    const started = performance.now();
+    const error = await this.dispatch(route, partition, message, attempt);
+    const { observer } = this.config;
+    if (error === undefined) {
+      if (failure) this.failures.delete(key);
+      this.counts.processed++;
+      observer?.processed(this.groupId, route.topic, partition, performance.now() - started);
+      return true;
+    }
+
+    this.counts.failed++;
+    observer?.failed(this.groupId, route.topic, partition);
+    const cause = asError(error);
+    failure ??= { offset: message.offset, attempts: 0 };
+    failure.attempts = attempt;
+    this.failures.set(key, failure);
+    const where = `${route.topic}[${partition}]@${message.offset}`;
+    if (isRetryable(error) && attempt < route.settings.retry.attempts) {
+      this.logger.warn(`${route.handlerName} failed on ${where} (attempt ${attempt}): ${cause.message}`);
+      return false;
+    }
+    failure.exhausted = cause;
+    return this.deadLetter(route, partition, message, failure, cause);
+  }
+
+  private async dispatch(route: GroupRoute, partition: number, message: KafkaMessage, attempt: number) {
+    let data: unknown = message.value;
+    if (!route.settings.raw && message.value !== null) {
+      try {
+        data = JSON.parse(message.value.toString());
+      } catch (error) {
+        return new KafkaPayloadDecodeError(route.topic, partition, message.offset, error);
+      }
+    }
+    const context = new KafkaGroupContext(
+      route.topic,
+      partition,
+      message,
+      this.groupId,
+      attempt,
+      this.shutdown.signal,
+    );
+    return route.invoke(data, context);
+  }
+
+  private async deadLetter(
+    route: GroupRoute,
+    partition: number,
+    message: KafkaMessage,
+    failure: PartitionFailure,
+    error: Error,
+  ): Promise<boolean> {
+    const where = `${route.topic}[${partition}]@${message.offset}`;
+    const partitionKey = `${route.topic}:${partition}`;
+    if (!route.settings.deadLetter.enabled) {
+      this.stoppedPartitions.add(partitionKey);
+      this.logger.error(
+        `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
+          `partition stopped until the next rebalance or restart. Last error: ${error.message}`,
+      );
+      return false;
+    }
+    try {
+      await this.config.deadLetters.publish(
+        route.deadLetterTopic,
+        { topic: route.topic, partition, message, groupId: this.groupId, error },
+        route.settings.deadLetter.timeoutMs,
+      );
+    } catch (publishError) {
+      this.logger.error(`${asError(publishError).message}; the partition waits and tries again`);
+      return false;
+    }
+    this.failures.delete(partitionKey);
+    this.counts.deadLettered++;
+    this.config.observer?.deadLettered(this.groupId, route.topic, partition);
+    this.logger.warn(
+      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${error.message}); ` +
+        `sent to ${route.deadLetterTopic}`,
+    );
+    return true;
+  }
+
+  /** Pauses one partition and schedules its resumption: never a sleep inside the batch (it would stall the fetch). */
+  private pausePartition(payload: EachBatchPayload, route: GroupRoute, partition: number): void {
+    const key = `${route.topic}:${partition}`;
+    payload.pause();
+    if (this.stoppedPartitions.has(key)) return;
+    const failure = this.failures.get(key);
+    const delay = failure?.exhausted
+      ? route.settings.deadLetter.retryDelayMs
+      : backoffDelay(route.settings.retry, failure?.attempts ?? 1);
+    const consumer = this.consumer;
+    clearTimeout(this.resumeTimers.get(key));
+    this.resumeTimers.set(
+      key,
+      setTimeout(() => {
+        this.resumeTimers.delete(key);
+        if (consumer && consumer === this.consumer && this.state === 'joined') {
+          consumer.resume([{ topic: route.topic, partitions: [partition] }]);
+        }
+      }, delay),
+    );
+  }
+
+  /** Paused partitions survive a rebalance in kafkajs: after a join (or crash) start every partition afresh. */
+  private clearPartitionState(): void {
+    for (const timer of this.resumeTimers.values()) clearTimeout(timer);
+    this.resumeTimers.clear();
+    this.failures.clear();
+    this.stoppedPartitions.clear();
+    const consumer = this.consumer;
+    if (consumer && this.state === 'joined') {
+      const paused = consumer.paused();
+      if (paused.length > 0) consumer.resume(paused);
+    }
+  }
+}

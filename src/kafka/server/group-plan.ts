@@ -1,0 +1,77 @@
+import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
+import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
+import {
+  deadLetterTopicFor,
+  type KafkaFeatureOptions,
+  type KafkaModuleOptions,
+  resolveGroupSettings,
+  resolveHandlerSettings,
+  type ResolvedGroupSettings,
+} from '../kafka.options.js';
+import type { GroupRoute } from './group-route.js';
+
+/** A `@KafkaHandler` method found on a registered controller, with the module that hosts it. */
+export interface DiscoveredHandler {
+  topic: string;
+  declaration: KafkaHandlerDeclaration;
+  /** Name of the registered controller class (a subclass when the method is inherited). */
+  controllerName: string;
+  moduleName: string;
+  /** The module's `forFeature` options; undefined when the module declared no group. */
+  feature?: KafkaFeatureOptions;
+  invoke: GroupRoute['invoke'];
+}
+
+export interface GroupPlan {
+  settings: ResolvedGroupSettings;
+  routes: Map<string, GroupRoute>;
+  /** Modules that contributed handlers, for error messages. */
+  modules: Set<string>;
+}
+
+/**
+ * Turns the discovered handlers into one plan per consumer group, and refuses what cannot be served: a handler
+ * whose module has no group, two handlers for one topic in one group, one group id with conflicting settings.
+ */
+export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler[]): Map<string, GroupPlan> {
+  const plans = new Map<string, GroupPlan>();
+  for (const handler of handlers) {
+    const handlerName = `${handler.controllerName}.${handler.declaration.methodName}`;
+    const { feature } = handler;
+    if (!feature) {
+      throw new KafkaHandlerDefinitionError(
+        `${handlerName} handles topic "${handler.topic}" but module ${handler.moduleName} declares no consumer group: ` +
+          `add KafkaModule.forFeature({ groupId: '...' }) to the imports of ${handler.moduleName}`,
+      );
+    }
+    const settings = resolveGroupSettings(root, feature);
+    let plan = plans.get(feature.groupId);
+    if (!plan) {
+      plan = { settings, routes: new Map(), modules: new Set() };
+      plans.set(feature.groupId, plan);
+    } else if (JSON.stringify(plan.settings) !== JSON.stringify(settings)) {
+      throw new KafkaHandlerDefinitionError(
+        `Consumer group "${feature.groupId}" is declared by modules ${[...plan.modules].join(', ')} and ` +
+          `${handler.moduleName} with different settings (${JSON.stringify(plan.settings)} vs ` +
+          `${JSON.stringify(settings)}); give them the same forFeature options`,
+      );
+    }
+    plan.modules.add(handler.moduleName);
+    const existing = plan.routes.get(handler.topic);
+    if (existing) {
+      throw new KafkaHandlerDefinitionError(
+        `Consumer group "${feature.groupId}" has two handlers for topic "${handler.topic}": ` +
+          `${existing.handlerName} and ${handlerName}; one topic has one handler per group`,
+      );
+    }
+    const handlerSettings = resolveHandlerSettings(root, feature, handler.declaration.options);
+    plan.routes.set(handler.topic, {
+      topic: handler.topic,
+      handlerName,
+      settings: handlerSettings,
+      deadLetterTopic: deadLetterTopicFor(handler.topic, handlerSettings.deadLetter),
+      invoke: handler.invoke,
+    });
+  }
+  return plans;
+}

@@ -1,0 +1,16 @@
+import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { ResolvedHandlerSettings } from '../kafka.options.js';
+
+/** One topic of a group and the handler that serves it, with its resolved retry and dead-letter settings. */
+export interface GroupRoute {
+  topic: string;
+  /** `Class.method`, for logs and errors. */
+  handlerName: string;
+  settings: ResolvedHandlerSettings;
+  deadLetterTopic: string;
+  /**
+   * Runs the handler through Nest's pipeline and settles when it finished. Resolves with the failure (the
+   * original error where one was recorded), or undefined on success. Never rejects.
+   */
+  invoke(data: unknown, context: KafkaGroupContext): Promise<unknown>;
+}

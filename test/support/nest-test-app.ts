@@ -1,0 +1,43 @@
+import 'reflect-metadata';
+import { type INestApplication, type LogLevel, Module, type Type, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { KafkaGroupsServer, KafkaModule, type KafkaModuleOptions } from '../../src/kafka/index.js';
+import { BROKERS, TEST_CONSUMER_TUNING, TEST_RETRY } from './kafka-test-client.js';
+
+const LOG_LEVELS: LogLevel[] = (process.env.TEST_LOG_LEVELS ?? 'error,warn').split(',') as LogLevel[];
+
+/**
+ * Boots a Nest application the way main.ts does (HTTP app, strategy connected with the app's config, validation
+ * pipe) with the given feature modules, and starts the Kafka groups. `listen` is optional for HTTP tests.
+ */
+export async function startTestApp(
+  features: Type[],
+  root: Partial<KafkaModuleOptions> = {},
+  extraImports: Type[] = [],
+): Promise<{ app: INestApplication; server: KafkaGroupsServer }> {
+  @Module({
+    imports: [
+      KafkaModule.forRoot({
+        brokers: BROKERS,
+        clientId: 'e2e-app',
+        fromBeginning: true,
+        consumer: TEST_CONSUMER_TUNING,
+        clientRetry: TEST_RETRY,
+        retry: { attempts: 3, initialDelayMs: 200, multiplier: 2, maxDelayMs: 2_000 },
+        shutdownTimeoutMs: 10_000,
+        ...root,
+      }),
+      ...extraImports,
+      ...features,
+    ],
+  })
+  class TestAppModule {}
+
+  const app = await NestFactory.create(TestAppModule, { logger: LOG_LEVELS });
+  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  const server = app.get(KafkaGroupsServer);
+  app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
+  await app.init();
+  await app.startAllMicroservices();
+  return { app, server };
+}
