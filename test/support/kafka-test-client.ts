@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, ConsumerConfig, Kafka as KafkaClient, Producer } from 'kafkajs';
 
-const { Kafka, logLevel } = kafkajs;
+const { Kafka, Partitioners, logLevel } = kafkajs;
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -41,7 +41,11 @@ export class TestKafka {
   }
 
   async producer(): Promise<Producer> {
-    const producer = this.kafka.producer({ allowAutoTopicCreation: false, retry: TEST_RETRY });
+    const producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: TEST_RETRY,
+    });
     await producer.connect();
     this.closers.push(() => producer.disconnect());
     return producer;

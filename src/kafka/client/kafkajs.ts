@@ -24,7 +24,7 @@ export type {
   SASLOptions,
 } from 'kafkajs';
 
-export const { Kafka, AssignerProtocol, logLevel: KafkaLogLevel } = kafkajs;
+export const { Kafka, AssignerProtocol, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
 export type Kafka = InstanceType<typeof kafkajs.Kafka>;
 
 /** Errors raised while the group is rebalancing: never a handler failure, always let kafkajs see them. */

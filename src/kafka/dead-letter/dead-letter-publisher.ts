@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Kafka, Producer, RetryOptions } from '../client/kafkajs.js';
+import { type Kafka, Partitioners, type Producer, type RetryOptions } from '../client/kafkajs.js';
 import { KafkaDeadLetterError } from '../errors/kafka-dead-letter.error.js';
 import { buildDeadLetterHeaders, type DeadLetterSource } from './dead-letter-headers.js';
 
@@ -17,6 +17,7 @@ export class DeadLetterPublisher {
   constructor(kafka: Kafka, retry: RetryOptions) {
     this.producer = kafka.producer({
       allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { ...retry, retries: Math.min(retry.retries ?? 3, 3) },
     });
   }

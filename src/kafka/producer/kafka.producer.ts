@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
-import type { IHeaders, Kafka, Producer } from '../client/kafkajs.js';
+import { type IHeaders, type Kafka, Partitioners, type Producer } from '../client/kafkajs.js';
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
@@ -27,6 +27,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: clientRetryOf(options),
     });
   }

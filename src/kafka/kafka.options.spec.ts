@@ -1,0 +1,341 @@
+import { describe, expect, test } from '@jest/globals';
+import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+import { KafkaGroupsError } from './errors/kafka-groups.error.js';
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_DEAD_LETTER,
+  DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
+  DEFAULT_RETRY,
+  deadLetterTopicFor,
+  type KafkaFeatureOptions,
+  type KafkaModuleOptions,
+  resolveGroupSettings,
+  resolveHandlerSettings,
+  resolveTopic,
+  validateFeatureOptions,
+  validateHandlerOptions,
+  validateModuleOptions,
+} from './kafka.options.js';
+
+/** Runs `fn`, expects a KafkaConfigurationError, and returns it for further assertions. */
+function configurationError(fn: () => unknown): KafkaConfigurationError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(KafkaConfigurationError);
+  return thrown as KafkaConfigurationError;
+}
+
+/** Expects a KafkaConfigurationError whose `setting` and message both name `setting`. */
+function expectSettingError(fn: () => unknown, setting: string): KafkaConfigurationError {
+  const error = configurationError(fn);
+  expect(error.setting).toBe(setting);
+  expect(error.message).toContain(`"${setting}"`);
+  return error;
+}
+
+const root = (extra: Partial<KafkaModuleOptions> = {}): KafkaModuleOptions => ({ brokers: ['localhost:9092'], ...extra });
+
+describe('validateModuleOptions', () => {
+  test('accepts valid options and returns them unchanged', () => {
+    const options = root({
+      brokers: ['kafka-1:9092', '10.0.0.2:19092'],
+      concurrency: 2,
+      partitionsConsumedConcurrently: 1,
+      shutdownTimeoutMs: 5000,
+      retry: { attempts: 1, initialDelayMs: 0, multiplier: 1, maxDelayMs: 0 },
+      deadLetter: { enabled: false, topic: (t) => `${t}.dlq`, timeoutMs: 1, retryDelayMs: 0 },
+      consumer: { sessionTimeout: 30000, minBytes: 0 },
+    });
+    expect(validateModuleOptions(options)).toBe(options);
+  });
+
+  test('the error is part of the library error family and named after its class', () => {
+    const error = configurationError(() => validateModuleOptions(root({ brokers: [] })));
+    expect(error).toBeInstanceOf(KafkaGroupsError);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('KafkaConfigurationError');
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['empty', []],
+    ['not an array', 'localhost:9092'],
+  ])('rejects %s brokers, naming forRoot.brokers', (_label, brokers) => {
+    expectSettingError(() => validateModuleOptions({ brokers } as unknown as KafkaModuleOptions), 'forRoot.brokers');
+  });
+
+  test('rejects undefined options, naming forRoot.brokers', () => {
+    expectSettingError(() => validateModuleOptions(undefined as unknown as KafkaModuleOptions), 'forRoot.brokers');
+  });
+
+  test.each([['localhost'], ['localhost:'], [':9092'], ['local host:9092'], ['localhost:90a2'], ['a:1,b:2'], ['']])(
+    'rejects broker %j and quotes it in the message',
+    (broker) => {
+      const error = expectSettingError(
+        () => validateModuleOptions(root({ brokers: ['ok:9092', broker] })),
+        'forRoot.brokers',
+      );
+      expect(error.message).toContain(`"${broker}" is not a "host:port" address`);
+    },
+  );
+
+  test('rejects a non-string broker', () => {
+    expectSettingError(() => validateModuleOptions(root({ brokers: [9092 as unknown as string] })), 'forRoot.brokers');
+  });
+
+  test.each([[0], [-1], [1.5], [Number.NaN], ['2']])('rejects concurrency %p', (concurrency) => {
+    const error = expectSettingError(
+      () => validateModuleOptions(root({ concurrency: concurrency as number })),
+      'forRoot.concurrency',
+    );
+    expect(error.message).toContain('expected an integer >= 1');
+  });
+
+  test('rejects partitionsConsumedConcurrently 0', () => {
+    expectSettingError(
+      () => validateModuleOptions(root({ partitionsConsumedConcurrently: 0 })),
+      'forRoot.partitionsConsumedConcurrently',
+    );
+  });
+
+  test('rejects shutdownTimeoutMs 0', () => {
+    expectSettingError(() => validateModuleOptions(root({ shutdownTimeoutMs: 0 })), 'forRoot.shutdownTimeoutMs');
+  });
+
+  test('rejects retry with attempts 0 (the first delivery counts as an attempt)', () => {
+    const error = expectSettingError(
+      () => validateModuleOptions(root({ retry: { attempts: 0 } })),
+      'forRoot.retry.attempts',
+    );
+    expect(error.message).toContain('got 0');
+  });
+
+  test('rejects a retry multiplier below 1', () => {
+    const error = expectSettingError(
+      () => validateModuleOptions(root({ retry: { multiplier: 0.5 } })),
+      'forRoot.retry.multiplier',
+    );
+    expect(error.message).toContain('expected a number >= 1, got 0.5');
+  });
+
+  test.each([
+    ['initialDelayMs', -1],
+    ['maxDelayMs', -5],
+    ['initialDelayMs', Number.POSITIVE_INFINITY],
+  ])('rejects retry.%s = %p', (key, value) => {
+    expectSettingError(() => validateModuleOptions(root({ retry: { [key]: value } })), `forRoot.retry.${key}`);
+  });
+
+  test.each([[''], ['   '], [42], [null]])('rejects deadLetter.topic %p', (topic) => {
+    const error = expectSettingError(
+      () => validateModuleOptions(root({ deadLetter: { topic: topic as string } })),
+      'forRoot.deadLetter.topic',
+    );
+    expect(error.message).toContain('expected a non-empty topic name or a function');
+  });
+
+  test('rejects deadLetter.timeoutMs 0 and a negative retryDelayMs', () => {
+    expectSettingError(() => validateModuleOptions(root({ deadLetter: { timeoutMs: 0 } })), 'forRoot.deadLetter.timeoutMs');
+    expectSettingError(
+      () => validateModuleOptions(root({ deadLetter: { retryDelayMs: -1 } })),
+      'forRoot.deadLetter.retryDelayMs',
+    );
+  });
+
+  test('rejects negative or fractional consumer tuning, naming the key', () => {
+    expectSettingError(
+      () => validateModuleOptions(root({ consumer: { sessionTimeout: -1 } })),
+      'forRoot.consumer.sessionTimeout',
+    );
+    expectSettingError(
+      () => validateModuleOptions(root({ consumer: { maxBytes: 1.5 } })),
+      'forRoot.consumer.maxBytes',
+    );
+  });
+});
+
+describe('validateFeatureOptions', () => {
+  test('accepts a group id and returns the options', () => {
+    const options: KafkaFeatureOptions = { groupId: 'airnav', concurrency: 3 };
+    expect(validateFeatureOptions(options)).toBe(options);
+  });
+
+  test.each([[''], ['   '], ['\t\n'], [undefined], [42]])('rejects groupId %p', (groupId) => {
+    const error = expectSettingError(
+      () => validateFeatureOptions({ groupId } as unknown as KafkaFeatureOptions),
+      'forFeature.groupId',
+    );
+    expect(error.message).toContain('non-empty consumer group id');
+  });
+
+  test('rejects undefined options', () => {
+    expectSettingError(() => validateFeatureOptions(undefined as unknown as KafkaFeatureOptions), 'forFeature.groupId');
+  });
+
+  test('names the group in the scope of its other settings', () => {
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'airnav', concurrency: 0 }),
+      'forFeature(airnav).concurrency',
+    );
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'airnav', retry: { attempts: 0 } }),
+      'forFeature(airnav).retry.attempts',
+    );
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'airnav', deadLetter: { topic: '' } }),
+      'forFeature(airnav).deadLetter.topic',
+    );
+  });
+});
+
+describe('validateHandlerOptions', () => {
+  test('accepts valid options', () => {
+    expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { retry: { attempts: 5 }, raw: true })).not.toThrow();
+  });
+
+  test('names the handler scope', () => {
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { retry: { multiplier: 0 } }),
+      '@KafkaHandler(A.b).retry.multiplier',
+    );
+  });
+});
+
+describe('resolveGroupSettings', () => {
+  test('falls back to the library defaults', () => {
+    expect(resolveGroupSettings(root(), { groupId: 'g' })).toEqual({
+      groupId: 'g',
+      concurrency: DEFAULT_CONCURRENCY,
+      partitionsConsumedConcurrently: DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
+      fromBeginning: false,
+      consumer: {},
+    });
+  });
+
+  test('root overrides the defaults', () => {
+    const settings = resolveGroupSettings(
+      root({ concurrency: 3, partitionsConsumedConcurrently: 2, fromBeginning: true, consumer: { sessionTimeout: 45000 } }),
+      { groupId: 'g' },
+    );
+    expect(settings).toEqual({
+      groupId: 'g',
+      concurrency: 3,
+      partitionsConsumedConcurrently: 2,
+      fromBeginning: true,
+      consumer: { sessionTimeout: 45000 },
+    });
+  });
+
+  test('the feature overrides root, consumer tuning merged key by key', () => {
+    const settings = resolveGroupSettings(
+      root({
+        concurrency: 3,
+        partitionsConsumedConcurrently: 2,
+        fromBeginning: true,
+        consumer: { sessionTimeout: 45000, maxWaitTimeInMs: 100 },
+      }),
+      { groupId: 'g', concurrency: 5, fromBeginning: false, consumer: { sessionTimeout: 10000 } },
+    );
+    expect(settings).toEqual({
+      groupId: 'g',
+      concurrency: 5,
+      partitionsConsumedConcurrently: 2,
+      fromBeginning: false,
+      consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
+    });
+  });
+});
+
+describe('resolveHandlerSettings', () => {
+  test('falls back to the library defaults', () => {
+    expect(resolveHandlerSettings(root(), { groupId: 'g' }, {})).toEqual({
+      retry: DEFAULT_RETRY,
+      deadLetter: DEFAULT_DEAD_LETTER,
+      raw: false,
+    });
+  });
+
+  test('precedence is root < feature < handler, field by field', () => {
+    const settings = resolveHandlerSettings(
+      root({
+        retry: { attempts: 2, initialDelayMs: 100, multiplier: 3 },
+        deadLetter: { enabled: false, timeoutMs: 1000, topic: 'root-dlt' },
+      }),
+      { groupId: 'g', retry: { attempts: 4, initialDelayMs: 200 }, deadLetter: { timeoutMs: 2000 } },
+      { retry: { attempts: 6 }, deadLetter: { topic: 'handler-dlt' }, raw: true },
+    );
+    expect(settings).toEqual({
+      retry: { attempts: 6, initialDelayMs: 200, multiplier: 3, maxDelayMs: DEFAULT_RETRY.maxDelayMs },
+      deadLetter: {
+        enabled: false,
+        topic: 'handler-dlt',
+        timeoutMs: 2000,
+        retryDelayMs: DEFAULT_DEAD_LETTER.retryDelayMs,
+      },
+      raw: true,
+    });
+  });
+
+  test('does not mutate the shared defaults', () => {
+    resolveHandlerSettings(root({ retry: { attempts: 9 } }), { groupId: 'g' }, { deadLetter: { enabled: false } });
+    expect(DEFAULT_RETRY.attempts).toBe(3);
+    expect(DEFAULT_DEAD_LETTER.enabled).toBe(true);
+  });
+});
+
+describe('deadLetterTopicFor', () => {
+  test('defaults to <topic>-dlt', () => {
+    expect(deadLetterTopicFor('live-flight-airnav', DEFAULT_DEAD_LETTER)).toBe('live-flight-airnav-dlt');
+  });
+
+  test('uses a fixed topic name as given', () => {
+    expect(deadLetterTopicFor('orders', { ...DEFAULT_DEAD_LETTER, topic: 'all-dead-letters' })).toBe('all-dead-letters');
+  });
+
+  test('calls a function with the source topic', () => {
+    const calls: string[] = [];
+    const topic = (source: string) => {
+      calls.push(source);
+      return `dlq.${source}`;
+    };
+    expect(deadLetterTopicFor('orders', { ...DEFAULT_DEAD_LETTER, topic })).toBe('dlq.orders');
+    expect(calls).toEqual(['orders']);
+  });
+});
+
+describe('resolveTopic', () => {
+  const feature: KafkaFeatureOptions = { groupId: 'airnav', topicVariables: { AIRNAV_TOPIC: 'live-flight-airnav' } };
+
+  test('returns a literal topic unchanged', () => {
+    expect(resolveTopic('plain-topic', feature, 'A.b')).toBe('plain-topic');
+    expect(resolveTopic('plain-topic', undefined, 'A.b')).toBe('plain-topic');
+  });
+
+  test('replaces a ${NAME} placeholder from topicVariables', () => {
+    expect(resolveTopic('${AIRNAV_TOPIC}', feature, 'A.b')).toBe('live-flight-airnav');
+  });
+
+  test('a missing variable names the setting, the handler and the placeholder', () => {
+    const error = expectSettingError(
+      () => resolveTopic('${FLIGHT24_TOPIC}', feature, 'Flight24Controller.handle'),
+      'forFeature(airnav).topicVariables.FLIGHT24_TOPIC',
+    );
+    expect(error.message).toContain('Flight24Controller.handle subscribes to "${FLIGHT24_TOPIC}"');
+    expect(error.message).toContain('no value is given for FLIGHT24_TOPIC');
+  });
+
+  test('a blank variable counts as missing', () => {
+    expectSettingError(
+      () => resolveTopic('${T}', { groupId: 'g', topicVariables: { T: '  ' } }, 'A.b'),
+      'forFeature(g).topicVariables.T',
+    );
+  });
+
+  test('without forFeature the setting shows an unknown group', () => {
+    expectSettingError(() => resolveTopic('${T}', undefined, 'A.b'), 'forFeature(?).topicVariables.T');
+  });
+});

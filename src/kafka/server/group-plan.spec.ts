@@ -1,0 +1,161 @@
+import { describe, expect, test } from '@jest/globals';
+import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
+import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
+import { DEFAULT_RETRY, type KafkaFeatureOptions, type KafkaHandlerOptions, type KafkaModuleOptions } from '../kafka.options.js';
+import { type DiscoveredHandler, planGroups } from './group-plan.js';
+
+const root: KafkaModuleOptions = { brokers: ['localhost:9092'] };
+
+class AirnavController {}
+class Flight24Controller {}
+
+function handler(
+  topic: string,
+  controllerName: string,
+  methodName: string,
+  moduleName: string,
+  feature: KafkaFeatureOptions | undefined,
+  options: KafkaHandlerOptions = {},
+): DiscoveredHandler {
+  const declaration: KafkaHandlerDeclaration = {
+    topics: [topic],
+    options,
+    declaringClass: controllerName === 'Flight24Controller' ? Flight24Controller : AirnavController,
+    methodName,
+  };
+  return { topic, declaration, controllerName, moduleName, feature, invoke: async () => undefined };
+}
+
+function definitionError(fn: () => unknown): KafkaHandlerDefinitionError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(KafkaHandlerDefinitionError);
+  return thrown as KafkaHandlerDefinitionError;
+}
+
+describe('planGroups', () => {
+  test('no handlers, no plans', () => {
+    expect(planGroups(root, []).size).toBe(0);
+  });
+
+  test('one handler makes one plan with its resolved route', () => {
+    const invoke = async () => 'done';
+    const discovered = { ...handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'airnav' }), invoke };
+    const plans = planGroups(root, [discovered]);
+    expect([...plans.keys()]).toEqual(['airnav']);
+    const plan = plans.get('airnav')!;
+    expect(plan.settings.groupId).toBe('airnav');
+    expect([...plan.modules]).toEqual(['AirnavModule']);
+    const route = plan.routes.get('airnav')!;
+    expect(route.topic).toBe('airnav');
+    expect(route.handlerName).toBe('AirnavController.handle');
+    expect(route.deadLetterTopic).toBe('airnav-dlt');
+    expect(route.settings.retry).toEqual(DEFAULT_RETRY);
+    expect(route.invoke).toBe(invoke);
+  });
+
+  test('a handler whose module has no group is refused, naming the module and pointing at forFeature', () => {
+    const error = definitionError(() =>
+      planGroups(root, [handler('airnav', 'AirnavController', 'handle', 'AirnavModule', undefined)]),
+    );
+    expect(error.message).toContain('AirnavController.handle');
+    expect(error.message).toContain('"airnav"');
+    expect(error.message).toContain('module AirnavModule declares no consumer group');
+    expect(error.message).toContain("add KafkaModule.forFeature({ groupId: '...' }) to the imports of AirnavModule");
+  });
+
+  test('two handlers for one topic in one group are refused, naming both handlers and the group', () => {
+    const feature = { groupId: 'flights' };
+    const error = definitionError(() =>
+      planGroups(root, [
+        handler('positions', 'AirnavController', 'handle', 'AirnavModule', feature),
+        handler('positions', 'Flight24Controller', 'onPosition', 'Flight24Module', feature),
+      ]),
+    );
+    expect(error.message).toContain('Consumer group "flights"');
+    expect(error.message).toContain('topic "positions"');
+    expect(error.message).toContain('AirnavController.handle and Flight24Controller.onPosition');
+  });
+
+  test('two modules with the same groupId form one group with the routes of both', () => {
+    const plans = planGroups(root, [
+      handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'flights', concurrency: 2 }),
+      handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'flights', concurrency: 2 }),
+    ]);
+    expect(plans.size).toBe(1);
+    const plan = plans.get('flights')!;
+    expect(plan.settings.concurrency).toBe(2);
+    expect([...plan.modules].sort()).toEqual(['AirnavModule', 'Flight24Module']);
+    expect([...plan.routes.keys()].sort()).toEqual(['airnav', 'flight24']);
+    expect(plan.routes.get('airnav')!.handlerName).toBe('AirnavController.handle');
+    expect(plan.routes.get('flight24')!.handlerName).toBe('Flight24Controller.handle');
+  });
+
+  test('one group id with conflicting settings is refused, naming the group and both modules', () => {
+    const error = definitionError(() =>
+      planGroups(root, [
+        handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'flights', concurrency: 1 }),
+        handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'flights', concurrency: 3 }),
+      ]),
+    );
+    expect(error.message).toContain('Consumer group "flights"');
+    expect(error.message).toContain('AirnavModule');
+    expect(error.message).toContain('Flight24Module');
+    expect(error.message).toContain('different settings');
+  });
+
+  test('a conflict in fromBeginning is also refused', () => {
+    definitionError(() =>
+      planGroups(root, [
+        handler('a', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'g', fromBeginning: true }),
+        handler('b', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'g' }),
+      ]),
+    );
+  });
+
+  test('a setting left to root in one module and stated equal in the other is not a conflict', () => {
+    const plans = planGroups({ ...root, concurrency: 2 }, [
+      handler('a', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'g' }),
+      handler('b', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'g', concurrency: 2 }),
+    ]);
+    expect(plans.get('g')!.routes.size).toBe(2);
+  });
+
+  test('two groups on the same topic are separate plans, each with its own route', () => {
+    const plans = planGroups(root, [
+      handler('positions', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'airnav' }),
+      handler('positions', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'flight24', concurrency: 2 }),
+    ]);
+    expect([...plans.keys()].sort()).toEqual(['airnav', 'flight24']);
+    expect(plans.get('airnav')!.routes.get('positions')!.handlerName).toBe('AirnavController.handle');
+    expect(plans.get('flight24')!.routes.get('positions')!.handlerName).toBe('Flight24Controller.handle');
+    expect(plans.get('airnav')!.settings.concurrency).toBe(1);
+    expect(plans.get('flight24')!.settings.concurrency).toBe(2);
+  });
+
+  test('routes carry handler-level settings and dead-letter topics', () => {
+    const plans = planGroups({ ...root, retry: { attempts: 2 } }, [
+      handler(
+        'orders',
+        'AirnavController',
+        'handle',
+        'AirnavModule',
+        { groupId: 'g', deadLetter: { topic: (t) => `${t}.DLT` } },
+        { retry: { attempts: 7 }, raw: true },
+      ),
+      handler('payments', 'AirnavController', 'other', 'AirnavModule', { groupId: 'g' }),
+    ]);
+    const orders = plans.get('g')!.routes.get('orders')!;
+    expect(orders.settings.retry.attempts).toBe(7);
+    expect(orders.settings.raw).toBe(true);
+    expect(orders.deadLetterTopic).toBe('orders.DLT');
+    const payments = plans.get('g')!.routes.get('payments')!;
+    expect(payments.settings.retry.attempts).toBe(2);
+    expect(payments.settings.raw).toBe(false);
+    expect(payments.deadLetterTopic).toBe('payments-dlt');
+  });
+});

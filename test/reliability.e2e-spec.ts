@@ -1,0 +1,256 @@
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { IsInt, IsString, Min } from 'class-validator';
+import type { KafkaMessage } from 'kafkajs';
+import {
+  DLT_HEADERS,
+  KafkaGroupContext,
+  KafkaHandler,
+  KafkaModule,
+  KafkaNonRetryableError,
+} from '../src/kafka/index.js';
+import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+class ReadingDto {
+  @IsInt() @Min(0)
+  seq!: number;
+
+  @IsString()
+  key!: string;
+}
+
+interface Delivery {
+  seq: number;
+  partition: number;
+  offset: string;
+  attempt: number;
+}
+
+const deliveries: Delivery[] = [];
+let behaviour: (payload: ReadingDto, ctx: KafkaGroupContext) => Promise<void> | void = () => undefined;
+
+class PermanentFailure extends KafkaNonRetryableError {}
+
+@Controller()
+class ValidatingController {
+  @KafkaHandler('${TOPIC}')
+  handle(@Payload() payload: ReadingDto, @Ctx() ctx: KafkaGroupContext) {
+    deliveries.push({ seq: payload.seq, partition: ctx.partition, offset: ctx.offset, attempt: ctx.attempt });
+    return behaviour(payload, ctx);
+  }
+}
+
+function feature(groupId: string, topic: string, extra: object = {}) {
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
+    controllers: [ValidatingController],
+  })
+  class ReliabilityModule {}
+  return ReliabilityModule;
+}
+
+const FAST_RETRY = { attempts: 3, initialDelayMs: 100, multiplier: 2, maxDelayMs: 400 };
+
+describe('delivery guarantees', () => {
+  const kafka = new TestKafka();
+  const apps: INestApplication[] = [];
+
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+    deliveries.length = 0;
+    behaviour = () => undefined;
+  });
+  afterAll(() => kafka.closeAll());
+
+  async function start(groupId: string, topic: string, root: object = {}, featureExtra: object = {}) {
+    const started = await startTestApp([feature(groupId, topic, featureExtra)], { retry: FAST_RETRY, ...root });
+    apps.push(started.app);
+    await kafka.waitForStableGroup(groupId, 1);
+    return started;
+  }
+
+  async function readAll(topic: string, count: number): Promise<KafkaMessage[]> {
+    const messages: KafkaMessage[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName('dlt-reader') });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
+    await waitFor(`${count} message(s) on ${topic}`, 30_000, () => messages.length >= count);
+    await consumer.disconnect();
+    return messages;
+  }
+
+  test('a failing handler is retried with backoff and then succeeds; the handler sees the attempt number', async () => {
+    const topic = uniqueName('retry-ok');
+    const groupId = uniqueName('retry-ok');
+    await kafka.createTopic(topic, 1);
+    behaviour = (_, ctx) => {
+      if (ctx.attempt < 3) throw new Error(`transient failure, attempt ${ctx.attempt}`);
+    };
+    await start(groupId, topic);
+    await kafka.produceKeyed(topic, 1, () => 'k');
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
+  });
+
+  test('retries exhausted: the message goes to <topic>-dlt with Spring headers, then the offset is committed', async () => {
+    const topic = uniqueName('exhaust');
+    const groupId = uniqueName('exhaust');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    behaviour = () => {
+      throw new TypeError('handler always fails');
+    };
+    await start(groupId, topic);
+    const producer = await kafka.producer();
+    await producer.send({
+      topic,
+      messages: [{ key: 'aircraft-1', value: JSON.stringify({ seq: 0, key: 'aircraft-1' }), headers: { trace: 'abc' } }],
+    });
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
+
+    const [dead] = await readAll(`${topic}-dlt`, 1);
+    const h = dead.headers!;
+    expect(dead.key!.toString()).toBe('aircraft-1');
+    expect(JSON.parse(dead.value!.toString())).toEqual({ seq: 0, key: 'aircraft-1' });
+    expect(h.trace!.toString()).toBe('abc');
+    expect(h[DLT_HEADERS.originalTopic]!.toString()).toBe(topic);
+    expect((h[DLT_HEADERS.originalPartition] as Buffer).readInt32BE()).toBe(0);
+    expect((h[DLT_HEADERS.originalPartition] as Buffer).length).toBe(4);
+    expect((h[DLT_HEADERS.originalOffset] as Buffer).readBigInt64BE()).toBe(0n);
+    const timestamp = Number((h[DLT_HEADERS.originalTimestamp] as Buffer).readBigInt64BE());
+    expect(Math.abs(timestamp - Date.now())).toBeLessThan(60_000);
+    expect(h[DLT_HEADERS.originalConsumerGroup]!.toString()).toBe(groupId);
+    expect(h[DLT_HEADERS.exceptionFqcn]!.toString()).toBe('TypeError');
+    expect(h[DLT_HEADERS.exceptionMessage]!.toString()).toBe('handler always fails');
+    expect(h[DLT_HEADERS.exceptionStacktrace]!.toString()).toContain('TypeError: handler always fails');
+  });
+
+  test('poison pill, failed validation and a non-retryable error go straight to the dead-letter topic', async () => {
+    const topic = uniqueName('poison');
+    const groupId = uniqueName('poison');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    behaviour = (payload) => {
+      if (payload.seq === 2) throw new PermanentFailure('seq 2 can never succeed');
+    };
+    await start(groupId, topic);
+    const producer = await kafka.producer();
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'a', value: '{not json' },
+        { key: 'b', value: JSON.stringify({ seq: 'not-a-number', key: 'b' }) },
+        { key: 'c', value: JSON.stringify({ seq: 2, key: 'c' }) },
+        { key: 'd', value: JSON.stringify({ seq: 3, key: 'd' }) },
+      ],
+    });
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    const dead = await readAll(`${topic}-dlt`, 3);
+    const byKey = new Map(dead.map((m) => [m.key!.toString(), m]));
+    expect(byKey.get('a')!.value!.toString()).toBe('{not json');
+    expect(byKey.get('a')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('KafkaPayloadDecodeError');
+    expect(byKey.get('b')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('BadRequestException');
+    expect(byKey.get('c')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('PermanentFailure');
+    // No retries for any of them: seq 2 reached the handler exactly once, 'b' never passed validation.
+    expect(deliveries.map((d) => d.seq)).toEqual([2, 3]);
+  });
+
+  test('a failed dead-letter write keeps the offset uncommitted and the partition waits', async () => {
+    const topic = uniqueName('dlt-missing');
+    const groupId = uniqueName('dlt-missing');
+    await kafka.createTopic(topic, 1);
+    behaviour = (payload) => {
+      if (payload.seq === 1) throw new PermanentFailure('always');
+    };
+    await start(groupId, topic, { deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 } });
+    await kafka.produceKeyed(topic, 3, (i) => `k${i}`);
+    await waitFor('seq 0 committed', 20_000, async () => (await kafka.offsets(groupId, topic))[0].committed === 1);
+    // The dead-letter topic does not exist (auto-creation is off): the write fails, offset 1 stays uncommitted.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect((await kafka.offsets(groupId, topic))[0].committed).toBe(1);
+    expect(deliveries.map((d) => d.seq)).toEqual([0, 1]);
+
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => d.seq)).toEqual([0, 1, 2]);
+    expect((await readAll(`${topic}-dlt`, 1))[0].key!.toString()).toBe('k1');
+  });
+
+  test('with dead letters off, an exhausted message stops its partition and nothing is skipped', async () => {
+    const topic = uniqueName('no-dlt');
+    const groupId = uniqueName('no-dlt');
+    await kafka.createTopic(topic, 2);
+    behaviour = (payload) => {
+      if (payload.seq === 0) throw new Error('stuck');
+    };
+    const { server } = await start(groupId, topic, { deadLetter: { enabled: false } });
+    await kafka.produceKeyed(topic, 40, (i) => `k${i % 4}`);
+    const member = server.groups[0].members[0];
+    await waitFor('partition stopped', 20_000, () => member.stoppedPartitions.size === 1);
+    const [stopped] = [...member.stoppedPartitions];
+    const stoppedPartition = Number(stopped.split(':').pop());
+    await waitFor('the other partition done', 20_000, async () => {
+      const offsets = await kafka.offsets(groupId, topic);
+      return offsets.find((o) => o.partition !== stoppedPartition)!.committed === offsets.find((o) => o.partition !== stoppedPartition)!.end;
+    });
+    const stuck = (await kafka.offsets(groupId, topic)).find((o) => o.partition === stoppedPartition)!;
+    expect(stuck.committed).toBeLessThan(stuck.end);
+    expect(deliveries.filter((d) => d.seq === 0)).toHaveLength(FAST_RETRY.attempts);
+    // Nothing behind the stuck message on its partition was handled (nothing skipped past it).
+    const stuckSeqs = deliveries.filter((d) => d.partition === stoppedPartition).map((d) => d.seq);
+    expect(new Set(stuckSeqs)).toEqual(new Set([0]));
+  });
+
+  test('while one partition backs off, the other partitions keep flowing', async () => {
+    const topic = uniqueName('backoff-flow');
+    const groupId = uniqueName('backoff-flow');
+    await kafka.createTopic(topic, 3);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    let slowKeyPartition: number | undefined;
+    behaviour = (payload, ctx) => {
+      if (payload.seq === 0) {
+        slowKeyPartition = ctx.partition;
+        throw new Error('backing off');
+      }
+    };
+    await start(groupId, topic, { retry: { attempts: 3, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 } });
+    await kafka.produceKeyed(topic, 150, (i) => `k${i % 15}`);
+    const started = Date.now();
+    await waitFor('other partitions done', 20_000, async () => {
+      if (slowKeyPartition === undefined) return false;
+      const offsets = await kafka.offsets(groupId, topic);
+      return offsets.filter((o) => o.partition !== slowKeyPartition).every((o) => o.committed === o.end);
+    });
+    // Finished well within the first 3 s backoff of seq 0.
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(deliveries.filter((d) => d.seq === 0)).toHaveLength(1);
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+  });
+
+  test('graceful shutdown lets the in-flight handler finish, commits it and leaves the group at once', async () => {
+    const topic = uniqueName('shutdown');
+    const groupId = uniqueName('shutdown');
+    await kafka.createTopic(topic, 1);
+    let inFlight = false;
+    behaviour = async (payload) => {
+      if (payload.seq === 0) {
+        inFlight = true;
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+      }
+    };
+    const { app } = await start(groupId, topic);
+    await kafka.produceKeyed(topic, 1, () => 'k');
+    await waitFor('handler running', 10_000, () => inFlight);
+    apps.pop();
+    await app.close();
+    expect(deliveries).toHaveLength(1);
+    expect((await kafka.offsets(groupId, topic))[0].committed).toBe(1);
+    const admin = await kafka.admin();
+    const { groups } = await admin.describeGroups([groupId]);
+    expect(groups[0].members).toHaveLength(0);
+  });
+});
