@@ -389,6 +389,7 @@ async function waitUntilReady(pid, node, settings, startedAt) {
     if (await isBrokerReachable(settings.localAddress, { timeoutMs: 1000 })) return;
     await sleep(200);
   }
+  // Stopped rather than left half-started; its data stays for a look at what went wrong.
   await stopBroker({ keepData: true }, settings);
   throw new KafkaLocalError(
     `the broker did not answer within ${START_TIMEOUT_MS / 1000} s.\n${logTails(node)}`,
@@ -441,15 +442,15 @@ async function waitForExit(pid, settings, timeoutMs) {
 /** The end of the broker's logs, without stack frames: the errors and their "Caused by" lines stay readable. */
 function logTails(node) {
   const f = files(node.dir);
-  return [f.brokerLog, f.console]
+  const tails = [f.brokerLog, f.console]
     .filter((file) => existsSync(file))
     .map((file) => [
       file,
       lastLines(readFileSync(file, 'utf8').replace(/^\s+(at |\.\.\. \d+ more).*\n/gm, ''), 25),
     ])
     .filter(([, tail]) => tail !== '')
-    .map(([file, tail]) => `--- last lines of ${file}:\n${tail}`)
-    .join('\n');
+    .map(([file, tail]) => `--- last lines of ${file}:\n${tail}`);
+  return tails.length > 0 ? tails.join('\n') : `(the broker logged nothing in ${node.dir})`;
 }
 
 function lastLines(text, count) {

@@ -104,6 +104,11 @@ export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = { enabled: true, time
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+/**
+ * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
+ * late; 500 ms (Spring's fetch.max.wait.ms) makes joins and leaves settle in about a second.
+ */
+export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = { maxWaitTimeInMs: 500 };
 
 function requirePositiveInteger(setting: string, value: unknown, min = 1): void {
   if (value === undefined) return;
@@ -184,7 +189,7 @@ export function resolveGroupSettings(root: KafkaModuleOptions, feature: KafkaFea
       root.partitionsConsumedConcurrently ??
       DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
-    consumer: { ...root.consumer, ...feature.consumer },
+    consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
   };
 }
 

@@ -190,8 +190,9 @@ export class ConsumerMember {
 
   /** True when the offset may be resolved: handled, or dead-lettered. False leaves the partition paused. */
   private async handle(route: GroupRoute, partition: number, message: KafkaMessage): Promise<boolean> {
-    const key = `${route.topic}:${partition}`;
-    let failure = this.failures.get(key);
+    // Failures are rare: skip building the partition key on the hot path when there are none.
+    const key = this.failures.size > 0 ? `${route.topic}:${partition}` : '';
+    let failure = key ? this.failures.get(key) : undefined;
     if (failure && failure.offset !== message.offset) failure = undefined;
     if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
 
@@ -211,7 +212,7 @@ export class ConsumerMember {
     const cause = asError(error);
     failure ??= { offset: message.offset, attempts: 0 };
     failure.attempts = attempt;
-    this.failures.set(key, failure);
+    this.failures.set(`${route.topic}:${partition}`, failure);
     const where = `${route.topic}[${partition}]@${message.offset}`;
     if (isRetryable(error) && attempt < route.settings.retry.attempts) {
       this.logger.warn(`${route.handlerName} failed on ${where} (attempt ${attempt}): ${cause.message}`);

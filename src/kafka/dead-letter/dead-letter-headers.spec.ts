@@ -1,0 +1,214 @@
+import { describe, expect, test } from '@jest/globals';
+import type { KafkaMessage } from '../client/kafkajs.js';
+import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
+import { buildDeadLetterHeaders, DLT_HEADERS } from './dead-letter-headers.js';
+
+function message(extra: Partial<KafkaMessage> = {}): KafkaMessage {
+  return {
+    key: Buffer.from('4b1805'),
+    value: Buffer.from('{}'),
+    timestamp: '1700000000123',
+    attributes: 0,
+    offset: '42',
+    headers: {},
+    ...extra,
+  } as KafkaMessage;
+}
+
+const hex = (value: unknown) => (value as Buffer).toString('hex');
+const utf8 = (value: unknown) => (value as Buffer).toString('utf8');
+
+describe('buildDeadLetterHeaders', () => {
+  test("uses Spring Kafka's header names", () => {
+    expect(DLT_HEADERS).toEqual({
+      originalTopic: 'kafka_dlt-original-topic',
+      originalPartition: 'kafka_dlt-original-partition',
+      originalOffset: 'kafka_dlt-original-offset',
+      originalTimestamp: 'kafka_dlt-original-timestamp',
+      originalConsumerGroup: 'kafka_dlt-original-consumer-group',
+      exceptionFqcn: 'kafka_dlt-exception-fqcn',
+      exceptionCauseFqcn: 'kafka_dlt-exception-cause-fqcn',
+      exceptionMessage: 'kafka_dlt-exception-message',
+      exceptionStacktrace: 'kafka_dlt-exception-stacktrace',
+    });
+  });
+
+  test('writes every header a Spring reader expects, and no cause header without a cause', () => {
+    const headers = buildDeadLetterHeaders({
+      topic: 'orders',
+      partition: 3,
+      message: message(),
+      groupId: 'billing',
+      error: new Error('boom'),
+    });
+    expect(Object.keys(headers).sort()).toEqual(
+      [
+        'kafka_dlt-original-topic',
+        'kafka_dlt-original-partition',
+        'kafka_dlt-original-offset',
+        'kafka_dlt-original-timestamp',
+        'kafka_dlt-original-consumer-group',
+        'kafka_dlt-exception-fqcn',
+        'kafka_dlt-exception-message',
+        'kafka_dlt-exception-stacktrace',
+      ].sort(),
+    );
+  });
+
+  test('partition is a 4-byte big-endian int', () => {
+    const small = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 3,
+      message: message(),
+      groupId: 'g',
+      error: new Error(),
+    });
+    expect(hex(small[DLT_HEADERS.originalPartition])).toBe('00000003');
+    const large = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0x01020304,
+      message: message(),
+      groupId: 'g',
+      error: new Error(),
+    });
+    expect(hex(large[DLT_HEADERS.originalPartition])).toBe('01020304');
+  });
+
+  test('offset and timestamp are 8-byte big-endian longs', () => {
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message({ offset: '42', timestamp: '1700000000123' }),
+      groupId: 'g',
+      error: new Error(),
+    });
+    expect(hex(headers[DLT_HEADERS.originalOffset])).toBe('000000000000002a');
+    // 1700000000123 = 0x18BCFE5687B
+    expect(hex(headers[DLT_HEADERS.originalTimestamp])).toBe('0000018bcfe5687b');
+    expect((headers[DLT_HEADERS.originalTimestamp] as Buffer).readBigInt64BE()).toBe(1700000000123n);
+  });
+
+  test('offsets beyond 2^53 keep every digit', () => {
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message({ offset: '9223372036854775807', timestamp: '-1' }),
+      groupId: 'g',
+      error: new Error(),
+    });
+    expect(hex(headers[DLT_HEADERS.originalOffset])).toBe('7fffffffffffffff');
+    expect(hex(headers[DLT_HEADERS.originalTimestamp])).toBe('ffffffffffffffff');
+  });
+
+  test('topic, group, exception name, message and stack trace are UTF-8', () => {
+    const error = new TypeError('Größe ungültig ✈');
+    const headers = buildDeadLetterHeaders({
+      topic: 'flüge',
+      partition: 0,
+      message: message(),
+      groupId: 'gruppe-ä',
+      error,
+    });
+    expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('flüge');
+    expect(utf8(headers[DLT_HEADERS.originalConsumerGroup])).toBe('gruppe-ä');
+    expect(utf8(headers[DLT_HEADERS.exceptionFqcn])).toBe('TypeError');
+    expect(utf8(headers[DLT_HEADERS.exceptionMessage])).toBe('Größe ungültig ✈');
+    expect(utf8(headers[DLT_HEADERS.exceptionStacktrace])).toBe(error.stack);
+    expect(hex(headers[DLT_HEADERS.originalTopic])).toBe(Buffer.from('flüge', 'utf8').toString('hex'));
+  });
+
+  test("the exception name is the library error's class name", () => {
+    const error = new KafkaPayloadDecodeError('t', 0, '1', new SyntaxError('Unexpected token'));
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error,
+    });
+    expect(utf8(headers[DLT_HEADERS.exceptionFqcn])).toBe('KafkaPayloadDecodeError');
+  });
+
+  test('without a stack, the trace falls back to "name: message"', () => {
+    const error = new RangeError('too far');
+    error.stack = undefined;
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error,
+    });
+    expect(utf8(headers[DLT_HEADERS.exceptionStacktrace])).toBe('RangeError: too far');
+  });
+
+  test('the cause fqcn is written when error.cause is an Error', () => {
+    const error = new Error('wrapped', { cause: new SyntaxError('bad json') });
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error,
+    });
+    expect(utf8(headers[DLT_HEADERS.exceptionCauseFqcn])).toBe('SyntaxError');
+  });
+
+  test('a cause that is not an Error writes no cause header', () => {
+    const error = new Error('wrapped', { cause: 'just a string' });
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error,
+    });
+    expect(headers[DLT_HEADERS.exceptionCauseFqcn]).toBeUndefined();
+  });
+
+  test('original headers are kept and the message is not mutated', () => {
+    const original = { 'trace-id': Buffer.from('abc'), source: 'airnav', multi: ['a', 'b'] };
+    const msg = message({ headers: original });
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 1,
+      message: msg,
+      groupId: 'g',
+      error: new Error('x'),
+    });
+    expect(utf8(headers['trace-id'])).toBe('abc');
+    expect(headers.source).toBe('airnav');
+    expect(headers.multi).toEqual(['a', 'b']);
+    expect(msg.headers).toBe(original);
+    expect(Object.keys(original)).toEqual(['trace-id', 'source', 'multi']);
+  });
+
+  test('a message without headers still gets the dead-letter headers', () => {
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 1,
+      message: message({ headers: undefined }),
+      groupId: 'g',
+      error: new Error('x'),
+    });
+    expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('t');
+  });
+
+  test('dead-letter headers from an earlier failure are replaced by the latest', () => {
+    const msg = message({
+      headers: {
+        [DLT_HEADERS.originalTopic]: Buffer.from('older-topic'),
+        [DLT_HEADERS.exceptionMessage]: Buffer.from('older failure'),
+      },
+    });
+    const headers = buildDeadLetterHeaders({
+      topic: 'orders-dlt',
+      partition: 0,
+      message: msg,
+      groupId: 'g',
+      error: new Error('latest'),
+    });
+    expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('orders-dlt');
+    expect(utf8(headers[DLT_HEADERS.exceptionMessage])).toBe('latest');
+  });
+});

@@ -1,0 +1,94 @@
+import { Injectable } from '@nestjs/common';
+import { type HealthCheckAttempt, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import type { ConsumerMember } from '../server/consumer-member.js';
+import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
+import { KafkaAdminClient } from '../status/kafka-admin.client.js';
+
+/** Default deadline of the broker round trip. */
+export const KAFKA_HEALTH_TIMEOUT_MS = 3_000;
+
+export interface KafkaGroupHealth {
+  members: number;
+  joined: number;
+  /** What keeps the group from being healthy, one entry per member or partition; absent when healthy. */
+  problems?: string[];
+}
+
+/**
+ * Terminus health indicators for the Kafka transport:
+ * - `brokerCheck`: the cluster answers a metadata request within a deadline;
+ * - `groupsCheck`: every member of every consumer group in this process has joined its group (state from the
+ *   consumers' join and crash events: kafkajs's `run()` resolves even when joining failed), none crashed, and no
+ *   partition is stopped by a message that failed for good with dead letters off.
+ *
+ * ```ts
+ * @Get('health') @HealthCheck()
+ * check() {
+ *   return this.health.check([() => this.kafka.brokerCheck('kafka-broker'), () => this.kafka.groupsCheck('kafka-groups')]);
+ * }
+ * ```
+ */
+@Injectable()
+export class KafkaHealthIndicator {
+  constructor(
+    private readonly health: HealthIndicatorService,
+    private readonly admin: KafkaAdminClient,
+    private readonly server: KafkaGroupsServer,
+  ) {}
+
+  /** Up when the cluster answers a metadata request within `timeoutMs`; the data names the brokers it lists. */
+  brokerCheck<const Key extends string>(key: Key, timeoutMs = KAFKA_HEALTH_TIMEOUT_MS): HealthCheckAttempt<Key> {
+    return this.health
+      .check(key)
+      .attempt(async () => {
+        const cluster = await this.admin.run('broker health check', timeoutMs, (admin) => admin.describeCluster());
+        return {
+          clusterId: cluster.clusterId,
+          brokers: cluster.brokers.map(({ host, port }) => `${host}:${port}`),
+          controller: cluster.controller,
+        };
+      })
+      .withTimeout(timeoutMs + 250);
+  }
+
+  /** Up when every member of every group in this process runs joined, with no stopped partition. */
+  groupsCheck<const Key extends string>(key: Key): HealthIndicatorResult<Key> {
+    const groups: Record<string, KafkaGroupHealth> = {};
+    let healthy = true;
+    for (const runner of this.server.groups) {
+      const problems = runner.members.flatMap((member, index) => memberProblems(member, index));
+      const joined = runner.members.filter((m) => m.state === 'joined').length;
+      groups[runner.groupId] = { members: runner.members.length, joined, ...(problems.length > 0 && { problems }) };
+      if (problems.length > 0) healthy = false;
+    }
+    const session = this.health.check(key);
+    return healthy ? session.up({ groups }) : session.down({ groups });
+  }
+}
+
+function memberProblems(member: ConsumerMember, index: number): string[] {
+  const name = `member ${index}${member.memberId ? ` (${member.memberId})` : ''}`;
+  const problems: string[] = [];
+  const reason = member.lastError ? `: ${member.lastError}` : '';
+  switch (member.state) {
+    case 'joined':
+      break;
+    case 'rebalancing':
+      // A rebalance of a healthy group is brief and normal; one caused by an error (a kafkajs restart) is not.
+      if (member.lastError) problems.push(`${name} is recovering from an error${reason}`);
+      break;
+    case 'starting':
+      problems.push(`${name} has not joined the group yet${reason}`);
+      break;
+    case 'crashed':
+      problems.push(`${name} crashed and is being recreated${reason}`);
+      break;
+    case 'stopped':
+      problems.push(`${name} is stopped`);
+      break;
+  }
+  for (const partition of member.stoppedPartitions) {
+    problems.push(`${name}: partition ${partition} is stopped (a message failed for good with dead letters off)`);
+  }
+  return problems;
+}

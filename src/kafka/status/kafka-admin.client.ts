@@ -1,0 +1,71 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { Admin, Kafka } from '../client/kafkajs.js';
+import { KAFKA_CLIENT } from '../kafka.constants.js';
+
+/** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
+const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
+
+export class KafkaAdminTimeoutError extends Error {
+  override name = 'KafkaAdminTimeoutError';
+}
+
+/**
+ * One lazily connected kafkajs admin client shared by health, status and metrics. Every call has a deadline; a
+ * failed or timed-out call drops the connection so the next call starts from a fresh one (a broker that went away
+ * and came back is then found again at once).
+ */
+@Injectable()
+export class KafkaAdminClient implements OnApplicationShutdown {
+  private readonly logger = new Logger(KafkaAdminClient.name);
+  private admin?: Promise<Admin>;
+  private closed = false;
+
+  constructor(@Inject(KAFKA_CLIENT) private readonly kafka: Kafka) {}
+
+  /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
+  async run<T>(what: string, timeoutMs: number, fn: (admin: Admin) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the Kafka admin client is closed (application shutting down)');
+    const admin = this.connected();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new KafkaAdminTimeoutError(`${what}: no answer from the broker within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([admin.then(fn), deadline]);
+    } catch (error) {
+      this.reset(admin);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    const admin = this.admin;
+    this.admin = undefined;
+    if (admin) await admin.then((a) => a.disconnect()).catch(() => undefined);
+  }
+
+  private connected(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin({ retry: ADMIN_RETRY });
+      const connecting = admin.connect().then(() => admin);
+      // A rejected connection is reported to the caller of run(); this handler only avoids an unhandled rejection.
+      connecting.catch(() => undefined);
+      this.admin = connecting;
+    }
+    return this.admin;
+  }
+
+  private reset(failed: Promise<Admin>): void {
+    if (this.admin !== failed) return;
+    this.admin = undefined;
+    failed
+      .then((admin) => admin.disconnect())
+      .catch((error: unknown) => this.logger.debug(`Dropping the admin connection: ${String(error)}`));
+  }
+}

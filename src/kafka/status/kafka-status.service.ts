@@ -1,0 +1,156 @@
+import { Injectable } from '@nestjs/common';
+import type { Admin } from '../client/kafkajs.js';
+import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
+import type { GroupRunner } from '../server/group-runner.js';
+import { KafkaAdminClient } from './kafka-admin.client.js';
+import type {
+  KafkaGroupOffsets,
+  KafkaGroupStatus,
+  KafkaMemberStatus,
+  KafkaMessageCounts,
+  KafkaPartitionStatus,
+} from './kafka-status.types.js';
+
+/** Deadline of the admin calls that fetch one group's offsets. */
+const ADMIN_TIMEOUT_MS = 3_000;
+/** Offsets fetched this recently are reused: a dashboard polling the status and a scrape need not both ask. */
+const CACHE_MS = 1_000;
+
+interface CachedOffsets {
+  at: number;
+  offsets: Promise<KafkaGroupOffsets>;
+}
+
+/**
+ * What every consumer group of this process is doing: its members here (state, assignment, message counts) and,
+ * from the broker, the group's state and per partition the committed offset and the lag.
+ */
+@Injectable()
+export class KafkaStatusService {
+  private readonly cache = new Map<string, CachedOffsets>();
+
+  constructor(
+    private readonly server: KafkaGroupsServer,
+    private readonly admin: KafkaAdminClient,
+  ) {}
+
+  /** The running groups (empty before the transport started listening). */
+  get runners(): readonly GroupRunner[] {
+    return this.server.groups;
+  }
+
+  /** Status of every group; never rejects: a broker that does not answer leaves the broker's fields null. */
+  groups(): Promise<KafkaGroupStatus[]> {
+    return Promise.all(this.runners.map((runner) => this.groupStatus(runner)));
+  }
+
+  /** Status of one group of this process, or undefined if no such group runs here. */
+  async group(groupId: string): Promise<KafkaGroupStatus | undefined> {
+    const runner = this.runners.find((r) => r.groupId === groupId);
+    return runner ? this.groupStatus(runner) : undefined;
+  }
+
+  /** The members of a group in this process, without asking the broker. */
+  localMembers(runner: GroupRunner): KafkaMemberStatus[] {
+    return runner.members.map((member) => ({
+      memberId: member.memberId ?? null,
+      state: member.state,
+      assignment: member.state === 'crashed' || member.state === 'stopped' ? {} : { ...member.assignment },
+      counts: { ...member.counts },
+      stoppedPartitions: [...member.stoppedPartitions],
+      lastError: member.lastError ?? null,
+    }));
+  }
+
+  /** Committed offsets and lag of a group's topics, from the broker (cached for a second). */
+  offsets(groupId: string, topics: readonly string[]): Promise<KafkaGroupOffsets> {
+    const now = Date.now();
+    const key = `${groupId}\u0000${topics.join('\u0000')}`;
+    const cached = this.cache.get(key);
+    if (cached && now - cached.at < CACHE_MS) return cached.offsets;
+    const offsets = this.admin.run(`offsets of group "${groupId}"`, ADMIN_TIMEOUT_MS, (admin) =>
+      fetchGroupOffsets(admin, groupId, topics),
+    );
+    this.cache.set(key, { at: now, offsets });
+    offsets.catch(() => {
+      if (this.cache.get(key)?.offsets === offsets) this.cache.delete(key);
+    });
+    return offsets;
+  }
+
+  private async groupStatus(runner: GroupRunner): Promise<KafkaGroupStatus> {
+    const members = this.localMembers(runner);
+    const counts = sumCounts(members);
+    const owners = new Map<string, string>();
+    for (const member of members) {
+      if (member.memberId === null) continue;
+      for (const [topic, partitions] of Object.entries(member.assignment)) {
+        for (const partition of partitions) owners.set(`${topic}:${partition}`, member.memberId);
+      }
+    }
+    const base = { groupId: runner.groupId, topics: runner.topics, members, counts };
+    try {
+      const offsets = await this.offsets(runner.groupId, runner.topics);
+      const partitions: KafkaPartitionStatus[] = offsets.partitions.map((p) => ({
+        ...p,
+        memberId: owners.get(`${p.topic}:${p.partition}`) ?? null,
+      }));
+      return {
+        ...base,
+        state: offsets.state,
+        groupMembers: offsets.groupMembers,
+        partitions,
+        lag: partitions.reduce((sum, p) => sum + p.lag, 0),
+      };
+    } catch (error) {
+      return {
+        ...base,
+        state: null,
+        groupMembers: null,
+        partitions: null,
+        lag: null,
+        error: error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+}
+
+function sumCounts(members: KafkaMemberStatus[]): KafkaMessageCounts {
+  const total = { processed: 0, failed: 0, deadLettered: 0 };
+  for (const { counts } of members) {
+    total.processed += counts.processed;
+    total.failed += counts.failed;
+    total.deadLettered += counts.deadLettered;
+  }
+  return total;
+}
+
+/** One describeGroups, one offset fetch for the group and two list-offsets per topic. */
+async function fetchGroupOffsets(admin: Admin, groupId: string, topics: readonly string[]): Promise<KafkaGroupOffsets> {
+  const [described, committed, ends] = await Promise.all([
+    admin.describeGroups([groupId]),
+    admin.fetchOffsets({ groupId, topics: [...topics] }),
+    Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))),
+  ]);
+  const group = described.groups.find((g) => g.groupId === groupId);
+  const committedOf = new Map<string, number>();
+  for (const { topic, partitions } of committed) {
+    for (const { partition, offset } of partitions) committedOf.set(`${topic}:${partition}`, Number(offset));
+  }
+  const partitions = ends.flatMap(({ topic, offsets }) =>
+    offsets.map(({ partition, high, low }) => {
+      const end = Number(high);
+      const start = Number(low);
+      const offset = committedOf.get(`${topic}:${partition}`) ?? -1;
+      const committedOffset = offset >= 0 ? offset : null;
+      const lag = committedOffset === null ? end - start : Math.max(0, end - committedOffset);
+      return { topic, partition, committedOffset, logEndOffset: end, lag };
+    }),
+  );
+  partitions.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  return {
+    state: group?.state ?? null,
+    groupMembers: group ? group.members.length : null,
+    partitions,
+  };
+}

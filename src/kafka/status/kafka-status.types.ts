@@ -1,0 +1,63 @@
+import type { MemberState } from '../server/consumer-member.js';
+
+export interface KafkaMessageCounts {
+  /** Messages whose handler succeeded. */
+  processed: number;
+  /** Failed handler attempts (a message retried twice and then handled counts 2 here and 1 in processed). */
+  failed: number;
+  /** Messages that exhausted their attempts and went to the dead-letter topic. */
+  deadLettered: number;
+}
+
+/** One member of a group running in this process. */
+export interface KafkaMemberStatus {
+  /** The id the coordinator gave it; null until it joined. */
+  memberId: string | null;
+  state: MemberState;
+  /** topic -> assigned partitions, as of the last join. */
+  assignment: Record<string, number[]>;
+  counts: KafkaMessageCounts;
+  /** "topic:partition" stopped because a message failed for good with dead letters off. */
+  stoppedPartitions: string[];
+  lastError: string | null;
+}
+
+/** Committed offset and lag of one partition of a group's topic, as the broker sees them. */
+export interface KafkaPartitionStatus {
+  topic: string;
+  partition: number;
+  /** The next offset the group will read; null when the group committed nothing on this partition yet. */
+  committedOffset: number | null;
+  /** Log-end offset (high watermark). */
+  logEndOffset: number;
+  /** logEndOffset - committedOffset; with nothing committed, every message still in the log (end - start). */
+  lag: number;
+  /** The member of this process that holds the partition, if any (others may hold it in other processes). */
+  memberId: string | null;
+}
+
+export interface KafkaGroupStatus {
+  groupId: string;
+  topics: string[];
+  /** The coordinator's view: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead; null if unknown. */
+  state: string | null;
+  /** Members of the group in every process, as the coordinator lists them; null if unknown. */
+  groupMembers: number | null;
+  /** Members running in this process. */
+  members: KafkaMemberStatus[];
+  /** Sum over this process's members. */
+  counts: KafkaMessageCounts;
+  /** Per partition of every topic; null when the broker could not be asked (see `error`). */
+  partitions: KafkaPartitionStatus[] | null;
+  /** Sum of the partitions' lag; null when unknown. */
+  lag: number | null;
+  /** Why `state`, `groupMembers` or `partitions` are missing. */
+  error?: string;
+}
+
+/** Offsets of one group as fetched from the broker. */
+export interface KafkaGroupOffsets {
+  state: string | null;
+  groupMembers: number | null;
+  partitions: Omit<KafkaPartitionStatus, 'memberId'>[];
+}
