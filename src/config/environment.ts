@@ -1,9 +1,24 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsPositive,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' ? Number(value) : value);
+const BOOLEANS: Record<string, boolean> = { true: true, '1': true, yes: true, false: false, '0': false, no: false };
+/** Unknown spellings stay strings, so @IsBoolean rejects them instead of silently reading false. */
 const toBool = ({ value }: { value: unknown }) =>
-  value === undefined || value === '' ? undefined : value === true || value === 'true' || value === '1';
+  typeof value === 'string' ? (BOOLEANS[value.trim().toLowerCase()] ?? value) : value;
 
 /** Every variable the service reads; see .env.example. Validated at start-up with class-validator. */
 export class Environment {
@@ -37,13 +52,37 @@ export class Environment {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1)
   KAFKA_SHUTDOWN_TIMEOUT_MS = 30_000;
 
+  /** Partitions of the flight topics (and their dead-letter topics) when the service creates them at start. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  KAFKA_TOPIC_PARTITIONS = 3;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  KAFKA_TOPIC_REPLICATION_FACTOR = 1;
+
+  /** Bound on the broker round trip of GET /health. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100)
+  KAFKA_HEALTH_TIMEOUT_MS = 3_000;
+
+  /** Simulated flight feed: produces positions to both flight topics. */
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  FEED_ENABLED = false;
+
+  /** Messages per second to each flight topic. */
+  @IsOptional() @Transform(toInt) @IsNumber() @IsPositive() @Max(10_000)
+  FEED_RATE_PER_SEC = 5;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000)
+  FEED_AIRCRAFT = 8;
+
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 }
 
 /** For ConfigModule's `validate`: defaults applied, numbers and booleans converted, errors name the variable. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
-  const environment = plainToInstance(Environment, raw, { exposeDefaultValues: true });
+  // `VAR=` (empty) in a .env or compose file means "not set": the default applies.
+  const given = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
+  const environment = plainToInstance(Environment, given, { exposeDefaultValues: true });
   const errors = validateSync(environment, { skipMissingProperties: false, whitelist: false });
   if (errors.length > 0) {
     const details = errors.map((e) => `${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join(', ')}`);

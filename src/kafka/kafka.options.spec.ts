@@ -3,6 +3,7 @@ import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 import { KafkaGroupsError } from './errors/kafka-groups.error.js';
 import {
   DEFAULT_CONCURRENCY,
+  DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
@@ -37,7 +38,10 @@ function expectSettingError(fn: () => unknown, setting: string): KafkaConfigurat
   return error;
 }
 
-const root = (extra: Partial<KafkaModuleOptions> = {}): KafkaModuleOptions => ({ brokers: ['localhost:9092'], ...extra });
+const root = (extra: Partial<KafkaModuleOptions> = {}): KafkaModuleOptions => ({
+  brokers: ['localhost:9092'],
+  ...extra,
+});
 
 describe('validateModuleOptions', () => {
   test('accepts valid options and returns them unchanged', () => {
@@ -65,26 +69,40 @@ describe('validateModuleOptions', () => {
     ['empty', []],
     ['not an array', 'localhost:9092'],
   ])('rejects %s brokers, naming forRoot.brokers', (_label, brokers) => {
-    expectSettingError(() => validateModuleOptions({ brokers } as unknown as KafkaModuleOptions), 'forRoot.brokers');
+    expectSettingError(
+      () => validateModuleOptions({ brokers } as unknown as KafkaModuleOptions),
+      'forRoot.brokers',
+    );
   });
 
   test('rejects undefined options, naming forRoot.brokers', () => {
-    expectSettingError(() => validateModuleOptions(undefined as unknown as KafkaModuleOptions), 'forRoot.brokers');
+    expectSettingError(
+      () => validateModuleOptions(undefined as unknown as KafkaModuleOptions),
+      'forRoot.brokers',
+    );
   });
 
-  test.each([['localhost'], ['localhost:'], [':9092'], ['local host:9092'], ['localhost:90a2'], ['a:1,b:2'], ['']])(
-    'rejects broker %j and quotes it in the message',
-    (broker) => {
-      const error = expectSettingError(
-        () => validateModuleOptions(root({ brokers: ['ok:9092', broker] })),
-        'forRoot.brokers',
-      );
-      expect(error.message).toContain(`"${broker}" is not a "host:port" address`);
-    },
-  );
+  test.each([
+    ['localhost'],
+    ['localhost:'],
+    [':9092'],
+    ['local host:9092'],
+    ['localhost:90a2'],
+    ['a:1,b:2'],
+    [''],
+  ])('rejects broker %j and quotes it in the message', (broker) => {
+    const error = expectSettingError(
+      () => validateModuleOptions(root({ brokers: ['ok:9092', broker] })),
+      'forRoot.brokers',
+    );
+    expect(error.message).toContain(`"${broker}" is not a "host:port" address`);
+  });
 
   test('rejects a non-string broker', () => {
-    expectSettingError(() => validateModuleOptions(root({ brokers: [9092 as unknown as string] })), 'forRoot.brokers');
+    expectSettingError(
+      () => validateModuleOptions(root({ brokers: [9092 as unknown as string] })),
+      'forRoot.brokers',
+    );
   });
 
   test.each([[0], [-1], [1.5], [Number.NaN], ['2']])('rejects concurrency %p', (concurrency) => {
@@ -103,7 +121,10 @@ describe('validateModuleOptions', () => {
   });
 
   test('rejects shutdownTimeoutMs 0', () => {
-    expectSettingError(() => validateModuleOptions(root({ shutdownTimeoutMs: 0 })), 'forRoot.shutdownTimeoutMs');
+    expectSettingError(
+      () => validateModuleOptions(root({ shutdownTimeoutMs: 0 })),
+      'forRoot.shutdownTimeoutMs',
+    );
   });
 
   test('rejects retry with attempts 0 (the first delivery counts as an attempt)', () => {
@@ -127,7 +148,10 @@ describe('validateModuleOptions', () => {
     ['maxDelayMs', -5],
     ['initialDelayMs', Number.POSITIVE_INFINITY],
   ])('rejects retry.%s = %p', (key, value) => {
-    expectSettingError(() => validateModuleOptions(root({ retry: { [key]: value } })), `forRoot.retry.${key}`);
+    expectSettingError(
+      () => validateModuleOptions(root({ retry: { [key]: value } })),
+      `forRoot.retry.${key}`,
+    );
   });
 
   test.each([[''], ['   '], [42], [null]])('rejects deadLetter.topic %p', (topic) => {
@@ -139,7 +163,10 @@ describe('validateModuleOptions', () => {
   });
 
   test('rejects deadLetter.timeoutMs 0 and a negative retryDelayMs', () => {
-    expectSettingError(() => validateModuleOptions(root({ deadLetter: { timeoutMs: 0 } })), 'forRoot.deadLetter.timeoutMs');
+    expectSettingError(
+      () => validateModuleOptions(root({ deadLetter: { timeoutMs: 0 } })),
+      'forRoot.deadLetter.timeoutMs',
+    );
     expectSettingError(
       () => validateModuleOptions(root({ deadLetter: { retryDelayMs: -1 } })),
       'forRoot.deadLetter.retryDelayMs',
@@ -173,7 +200,10 @@ describe('validateFeatureOptions', () => {
   });
 
   test('rejects undefined options', () => {
-    expectSettingError(() => validateFeatureOptions(undefined as unknown as KafkaFeatureOptions), 'forFeature.groupId');
+    expectSettingError(
+      () => validateFeatureOptions(undefined as unknown as KafkaFeatureOptions),
+      'forFeature.groupId',
+    );
   });
 
   test('names the group in the scope of its other settings', () => {
@@ -194,7 +224,9 @@ describe('validateFeatureOptions', () => {
 
 describe('validateHandlerOptions', () => {
   test('accepts valid options', () => {
-    expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { retry: { attempts: 5 }, raw: true })).not.toThrow();
+    expect(() =>
+      validateHandlerOptions('@KafkaHandler(A.b)', { retry: { attempts: 5 }, raw: true }),
+    ).not.toThrow();
   });
 
   test('names the handler scope', () => {
@@ -212,13 +244,18 @@ describe('resolveGroupSettings', () => {
       concurrency: DEFAULT_CONCURRENCY,
       partitionsConsumedConcurrently: DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
       fromBeginning: false,
-      consumer: {},
+      consumer: DEFAULT_CONSUMER_TUNING,
     });
   });
 
   test('root overrides the defaults', () => {
     const settings = resolveGroupSettings(
-      root({ concurrency: 3, partitionsConsumedConcurrently: 2, fromBeginning: true, consumer: { sessionTimeout: 45000 } }),
+      root({
+        concurrency: 3,
+        partitionsConsumedConcurrently: 2,
+        fromBeginning: true,
+        consumer: { sessionTimeout: 45000 },
+      }),
       { groupId: 'g' },
     );
     expect(settings).toEqual({
@@ -226,7 +263,7 @@ describe('resolveGroupSettings', () => {
       concurrency: 3,
       partitionsConsumedConcurrently: 2,
       fromBeginning: true,
-      consumer: { sessionTimeout: 45000 },
+      consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
     });
   });
 
@@ -246,6 +283,15 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: false,
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
+    });
+  });
+
+  test('the default fetch wait is overridable per group', () => {
+    expect(
+      resolveGroupSettings(root(), { groupId: 'g', consumer: { maxWaitTimeInMs: 50 } }).consumer,
+    ).toEqual({
+      ...DEFAULT_CONSUMER_TUNING,
+      maxWaitTimeInMs: 50,
     });
   });
 });
@@ -281,7 +327,11 @@ describe('resolveHandlerSettings', () => {
   });
 
   test('does not mutate the shared defaults', () => {
-    resolveHandlerSettings(root({ retry: { attempts: 9 } }), { groupId: 'g' }, { deadLetter: { enabled: false } });
+    resolveHandlerSettings(
+      root({ retry: { attempts: 9 } }),
+      { groupId: 'g' },
+      { deadLetter: { enabled: false } },
+    );
     expect(DEFAULT_RETRY.attempts).toBe(3);
     expect(DEFAULT_DEAD_LETTER.enabled).toBe(true);
   });
@@ -293,7 +343,9 @@ describe('deadLetterTopicFor', () => {
   });
 
   test('uses a fixed topic name as given', () => {
-    expect(deadLetterTopicFor('orders', { ...DEFAULT_DEAD_LETTER, topic: 'all-dead-letters' })).toBe('all-dead-letters');
+    expect(deadLetterTopicFor('orders', { ...DEFAULT_DEAD_LETTER, topic: 'all-dead-letters' })).toBe(
+      'all-dead-letters',
+    );
   });
 
   test('calls a function with the source topic', () => {
@@ -308,7 +360,10 @@ describe('deadLetterTopicFor', () => {
 });
 
 describe('resolveTopic', () => {
-  const feature: KafkaFeatureOptions = { groupId: 'airnav', topicVariables: { AIRNAV_TOPIC: 'live-flight-airnav' } };
+  const feature: KafkaFeatureOptions = {
+    groupId: 'airnav',
+    topicVariables: { AIRNAV_TOPIC: 'live-flight-airnav' },
+  };
 
   test('returns a literal topic unchanged', () => {
     expect(resolveTopic('plain-topic', feature, 'A.b')).toBe('plain-topic');

@@ -205,20 +205,20 @@ export function resolveHandlerSettings(
   };
 }
 
-const TOPIC_PLACEHOLDER = /^\$\{(\w+)\}$/;
+const TOPIC_PLACEHOLDER = /\$\{(\w+)\}/g;
 
-/** A declared topic with its `${NAME}` placeholder (if any) replaced from the group's `topicVariables`. */
+/** A declared topic with its `${NAME}` placeholders replaced from the group's `topicVariables`. */
 export function resolveTopic(declared: string, feature: KafkaFeatureOptions | undefined, where: string): string {
-  const name = TOPIC_PLACEHOLDER.exec(declared)?.[1];
-  if (name === undefined) return declared;
-  const value = feature?.topicVariables?.[name];
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new KafkaConfigurationError(
-      `forFeature(${feature?.groupId ?? '?'}).topicVariables.${name}`,
-      `${where} subscribes to "${declared}" but no value is given for ${name}`,
-    );
-  }
-  return value;
+  return declared.replace(TOPIC_PLACEHOLDER, (_, name: string) => {
+    const value = feature?.topicVariables?.[name];
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new KafkaConfigurationError(
+        `forFeature(${feature?.groupId ?? '?'}).topicVariables.${name}`,
+        `${where} subscribes to "${declared}" but no value is given for ${name}`,
+      );
+    }
+    return value;
+  });
 }
 
 export function deadLetterTopicFor(sourceTopic: string, deadLetter: KafkaDeadLetterOptions): string {

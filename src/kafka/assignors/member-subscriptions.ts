@@ -12,12 +12,18 @@ export type PartitionCounts = ReadonlyMap<string, number>;
 /** topic -> partitions, per member id; every member of the group has an entry, even an empty one. */
 export type Assignment = Map<string, Record<string, number[]>>;
 
+/** Topics of one member's subscription; metadata that cannot be decoded counts as no subscription. */
+function decodeTopics(memberMetadata: Buffer): string[] {
+  try {
+    return AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics ?? [];
+  } catch {
+    return [];
+  }
+}
+
 export function decodeSubscriptions(members: GroupMember[]): MemberSubscription[] {
   return members
-    .map(({ memberId, memberMetadata }) => ({
-      memberId,
-      topics: AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics ?? [],
-    }))
+    .map(({ memberId, memberMetadata }) => ({ memberId, topics: decodeTopics(memberMetadata) }))
     .sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
 }
 

@@ -33,6 +33,12 @@ function int64(value: string): Buffer {
   return buffer;
 }
 
+/** The class name, as Spring records the exception's class; `name` only for errors built without a class. */
+function errorClassName(error: Error): string {
+  const className = error.constructor?.name;
+  return className && className !== 'Error' ? className : error.name || 'Error';
+}
+
 /**
  * The original headers plus Spring's: partition as a 4-byte big-endian int, offset and timestamp as 8-byte
  * big-endian longs, everything else UTF-8. Earlier dead-letter headers of the same names are replaced, as Spring
@@ -46,9 +52,10 @@ export function buildDeadLetterHeaders(source: DeadLetterSource): IHeaders {
   headers[DLT_HEADERS.originalOffset] = int64(message.offset);
   headers[DLT_HEADERS.originalTimestamp] = int64(message.timestamp);
   headers[DLT_HEADERS.originalConsumerGroup] = Buffer.from(groupId);
-  headers[DLT_HEADERS.exceptionFqcn] = Buffer.from(error.name || error.constructor.name);
+  headers[DLT_HEADERS.exceptionFqcn] = Buffer.from(errorClassName(error));
   const cause = error.cause;
-  if (cause instanceof Error) headers[DLT_HEADERS.exceptionCauseFqcn] = Buffer.from(cause.name);
+  if (cause instanceof Error) headers[DLT_HEADERS.exceptionCauseFqcn] = Buffer.from(errorClassName(cause));
+  else delete headers[DLT_HEADERS.exceptionCauseFqcn];
   headers[DLT_HEADERS.exceptionMessage] = Buffer.from(error.message);
   headers[DLT_HEADERS.exceptionStacktrace] = Buffer.from(error.stack ?? `${error.name}: ${error.message}`);
   return headers;

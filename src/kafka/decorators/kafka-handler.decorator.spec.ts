@@ -1,6 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
 import { INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
-import { PATTERN_EXTRAS_METADATA, PATTERN_METADATA, TRANSPORT_METADATA } from '@nestjs/microservices/constants.js';
+import {
+  PATTERN_EXTRAS_METADATA,
+  PATTERN_METADATA,
+  TRANSPORT_METADATA,
+} from '@nestjs/microservices/constants.js';
 import { HandlerErrorInterceptor } from '../context/handler-error.interceptor.js';
 import { KafkaConfigurationError } from '../errors/kafka-configuration.error.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
@@ -35,7 +39,9 @@ describe('@KafkaHandler', () => {
     });
     expect(Reflect.getMetadata(PATTERN_METADATA, method)).toEqual(['airnav', 'flight24']);
     expect(Reflect.getMetadata(TRANSPORT_METADATA, method)).toBe(KAFKA_GROUPS_TRANSPORT);
-    expect(Reflect.getMetadata(PATTERN_EXTRAS_METADATA, method)).toEqual({ [KAFKA_HANDLER_EXTRAS]: declaration });
+    expect(Reflect.getMetadata(PATTERN_EXTRAS_METADATA, method)).toEqual({
+      [KAFKA_HANDLER_EXTRAS]: declaration,
+    });
     expect(Reflect.getMetadata(INTERCEPTORS_METADATA, method)).toEqual([HandlerErrorInterceptor]);
   });
 
@@ -74,25 +80,34 @@ describe('@KafkaHandler', () => {
       @KafkaHandler('b')
       override handle() {}
     }
-    const child = Reflect.getMetadata(KAFKA_HANDLER_METADATA, ChildController.prototype.handle) as KafkaHandlerDeclaration;
+    const child = Reflect.getMetadata(
+      KAFKA_HANDLER_METADATA,
+      ChildController.prototype.handle,
+    ) as KafkaHandlerDeclaration;
     expect(child.topics).toEqual(['b']);
     expect(child.declaringClass).toBe(ChildController);
-    const base = Reflect.getMetadata(KAFKA_HANDLER_METADATA, BaseController.prototype.handle) as KafkaHandlerDeclaration;
+    const base = Reflect.getMetadata(
+      KAFKA_HANDLER_METADATA,
+      BaseController.prototype.handle,
+    ) as KafkaHandlerDeclaration;
     expect(base.topics).toEqual(['a']);
   });
 
-  test.each([[''], ['   '], [[]], [['ok', '']]])('topics %j throw KafkaHandlerDefinitionError naming Class.method', (topics) => {
-    const error = thrownBy(() => {
-      class EmptyTopicController {
-        @KafkaHandler(topics as string | string[])
-        consume() {}
-      }
-      return EmptyTopicController;
-    });
-    expect(error).toBeInstanceOf(KafkaHandlerDefinitionError);
-    expect((error as Error).message).toContain('@KafkaHandler on EmptyTopicController.consume');
-    expect((error as Error).message).toContain('non-empty topic name');
-  });
+  test.each([[''], ['   '], [[]], [['ok', '']]])(
+    'topics %j throw KafkaHandlerDefinitionError naming Class.method',
+    (topics) => {
+      const error = thrownBy(() => {
+        class EmptyTopicController {
+          @KafkaHandler(topics as string | string[])
+          consume() {}
+        }
+        return EmptyTopicController;
+      });
+      expect(error).toBeInstanceOf(KafkaHandlerDefinitionError);
+      expect((error as Error).message).toContain('@KafkaHandler on EmptyTopicController.consume');
+      expect((error as Error).message).toContain('non-empty topic name');
+    },
+  );
 
   test('invalid handler options throw KafkaConfigurationError naming the handler setting', () => {
     const error = thrownBy(() => {
@@ -103,7 +118,9 @@ describe('@KafkaHandler', () => {
       return BadOptionsController;
     });
     expect(error).toBeInstanceOf(KafkaConfigurationError);
-    expect((error as KafkaConfigurationError).setting).toBe('@KafkaHandler(BadOptionsController.handle).retry.attempts');
+    expect((error as KafkaConfigurationError).setting).toBe(
+      '@KafkaHandler(BadOptionsController.handle).retry.attempts',
+    );
     expect((error as Error).message).toContain('@KafkaHandler(BadOptionsController.handle).retry.attempts');
   });
 
@@ -116,7 +133,9 @@ describe('@KafkaHandler', () => {
       return BadDltController;
     });
     expect(error).toBeInstanceOf(KafkaConfigurationError);
-    expect((error as KafkaConfigurationError).setting).toBe('@KafkaHandler(BadDltController.handle).deadLetter.topic');
+    expect((error as KafkaConfigurationError).setting).toBe(
+      '@KafkaHandler(BadDltController.handle).deadLetter.topic',
+    );
   });
 
   test('a refused method records no metadata', () => {
@@ -124,9 +143,9 @@ describe('@KafkaHandler', () => {
       handle() {}
     }
     const descriptor = Object.getOwnPropertyDescriptor(PartlyController.prototype, 'handle')!;
-    expect(() => KafkaHandler('a', { retry: { multiplier: 0 } })(PartlyController.prototype, 'handle', descriptor)).toThrow(
-      KafkaConfigurationError,
-    );
+    expect(() =>
+      KafkaHandler('a', { retry: { multiplier: 0 } })(PartlyController.prototype, 'handle', descriptor),
+    ).toThrow(KafkaConfigurationError);
     expect(Reflect.hasOwnMetadata(KAFKA_HANDLER_METADATA, PartlyController.prototype.handle)).toBe(false);
     expect(Reflect.hasOwnMetadata(PATTERN_METADATA, PartlyController.prototype.handle)).toBe(false);
   });

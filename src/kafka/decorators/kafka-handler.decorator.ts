@@ -27,6 +27,9 @@ export function KafkaHandler(topics: string | string[], options: KafkaHandlerOpt
     if (topicList.length === 0 || topicList.some((t) => typeof t !== 'string' || t.trim() === '')) {
       throw new KafkaHandlerDefinitionError(`@KafkaHandler on ${where} needs at least one non-empty topic name`);
     }
+    if (new Set(topicList).size !== topicList.length) {
+      throw new KafkaHandlerDefinitionError(`@KafkaHandler on ${where} lists a topic twice: ${topicList.join(', ')}`);
+    }
     if (Reflect.hasOwnMetadata(KAFKA_HANDLER_METADATA, descriptor.value as object)) {
       throw new KafkaHandlerDefinitionError(
         `${where} has two @KafkaHandler decorators; list every topic in one: @KafkaHandler(['a', 'b'])`,

@@ -1,7 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
-import { DEFAULT_RETRY, type KafkaFeatureOptions, type KafkaHandlerOptions, type KafkaModuleOptions } from '../kafka.options.js';
+import {
+  DEFAULT_RETRY,
+  type KafkaFeatureOptions,
+  type KafkaHandlerOptions,
+  type KafkaModuleOptions,
+} from '../kafka.options.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 
 const root: KafkaModuleOptions = { brokers: ['localhost:9092'] };
@@ -44,7 +49,10 @@ describe('planGroups', () => {
 
   test('one handler makes one plan with its resolved route', () => {
     const invoke = async () => 'done';
-    const discovered = { ...handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'airnav' }), invoke };
+    const discovered = {
+      ...handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'airnav' }),
+      invoke,
+    };
     const plans = planGroups(root, [discovered]);
     expect([...plans.keys()]).toEqual(['airnav']);
     const plan = plans.get('airnav')!;
@@ -65,7 +73,9 @@ describe('planGroups', () => {
     expect(error.message).toContain('AirnavController.handle');
     expect(error.message).toContain('"airnav"');
     expect(error.message).toContain('module AirnavModule declares no consumer group');
-    expect(error.message).toContain("add KafkaModule.forFeature({ groupId: '...' }) to the imports of AirnavModule");
+    expect(error.message).toContain(
+      "add KafkaModule.forFeature({ groupId: '...' }) to the imports of AirnavModule",
+    );
   });
 
   test('two handlers for one topic in one group are refused, naming both handlers and the group', () => {
@@ -84,7 +94,10 @@ describe('planGroups', () => {
   test('two modules with the same groupId form one group with the routes of both', () => {
     const plans = planGroups(root, [
       handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'flights', concurrency: 2 }),
-      handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'flights', concurrency: 2 }),
+      handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', {
+        groupId: 'flights',
+        concurrency: 2,
+      }),
     ]);
     expect(plans.size).toBe(1);
     const plan = plans.get('flights')!;
@@ -98,8 +111,14 @@ describe('planGroups', () => {
   test('one group id with conflicting settings is refused, naming the group and both modules', () => {
     const error = definitionError(() =>
       planGroups(root, [
-        handler('airnav', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'flights', concurrency: 1 }),
-        handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'flights', concurrency: 3 }),
+        handler('airnav', 'AirnavController', 'handle', 'AirnavModule', {
+          groupId: 'flights',
+          concurrency: 1,
+        }),
+        handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', {
+          groupId: 'flights',
+          concurrency: 3,
+        }),
       ]),
     );
     expect(error.message).toContain('Consumer group "flights"');
@@ -128,7 +147,10 @@ describe('planGroups', () => {
   test('two groups on the same topic are separate plans, each with its own route', () => {
     const plans = planGroups(root, [
       handler('positions', 'AirnavController', 'handle', 'AirnavModule', { groupId: 'airnav' }),
-      handler('positions', 'Flight24Controller', 'handle', 'Flight24Module', { groupId: 'flight24', concurrency: 2 }),
+      handler('positions', 'Flight24Controller', 'handle', 'Flight24Module', {
+        groupId: 'flight24',
+        concurrency: 2,
+      }),
     ]);
     expect([...plans.keys()].sort()).toEqual(['airnav', 'flight24']);
     expect(plans.get('airnav')!.routes.get('positions')!.handlerName).toBe('AirnavController.handle');

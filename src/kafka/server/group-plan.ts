@@ -29,6 +29,15 @@ export interface GroupPlan {
   modules: Set<string>;
 }
 
+/** JSON with sorted keys, so settings given in another key order still compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}
+
 /**
  * Turns the discovered handlers into one plan per consumer group, and refuses what cannot be served: a handler
  * whose module has no group, two handlers for one topic in one group, one group id with conflicting settings.
@@ -49,7 +58,7 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
     if (!plan) {
       plan = { settings, routes: new Map(), modules: new Set() };
       plans.set(feature.groupId, plan);
-    } else if (JSON.stringify(plan.settings) !== JSON.stringify(settings)) {
+    } else if (canonical(plan.settings) !== canonical(settings)) {
       throw new KafkaHandlerDefinitionError(
         `Consumer group "${feature.groupId}" is declared by modules ${[...plan.modules].join(', ')} and ` +
           `${handler.moduleName} with different settings (${JSON.stringify(plan.settings)} vs ` +

@@ -1,0 +1,122 @@
+import { describe, expect, test } from '@jest/globals';
+import { Environment, validateEnvironment } from './environment.js';
+
+function failure(raw: Record<string, unknown>): Error {
+  let thrown: unknown;
+  try {
+    validateEnvironment(raw);
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(Error);
+  return thrown as Error;
+}
+
+describe('validateEnvironment', () => {
+  test('an empty environment gets the defaults', () => {
+    const environment = validateEnvironment({});
+    expect(environment).toBeInstanceOf(Environment);
+    // toMatchObject: the class grows new variables; these are the ones every deployment relies on.
+    expect(environment).toMatchObject({
+      PORT: 3000,
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      KAFKA_CLIENT_ID: 'flight-tracker',
+      AIRNAV_GROUP_ID: 'airnav',
+      AIRNAV_TOPIC: 'live-flight-airnav',
+      FLIGHT24_GROUP_ID: 'flight24',
+      FLIGHT24_TOPIC: 'live-flight-flight24',
+      KAFKA_GROUP_CONCURRENCY: 1,
+      KAFKA_FROM_BEGINNING: true,
+      KAFKA_SHUTDOWN_TIMEOUT_MS: 30_000,
+      LOG_LEVEL: 'log',
+    });
+  });
+
+  test('every declared variable has a default, so nothing is left undefined', () => {
+    const environment = validateEnvironment({});
+    for (const [name, value] of Object.entries(environment))
+      expect([name, value]).not.toEqual([name, undefined]);
+  });
+
+  test('numeric strings become numbers', () => {
+    const environment = validateEnvironment({
+      PORT: '8080',
+      KAFKA_GROUP_CONCURRENCY: '3',
+      KAFKA_SHUTDOWN_TIMEOUT_MS: '5000',
+    });
+    expect(environment.PORT).toBe(8080);
+    expect(typeof environment.PORT).toBe('number');
+    expect(environment.KAFKA_GROUP_CONCURRENCY).toBe(3);
+    expect(environment.KAFKA_SHUTDOWN_TIMEOUT_MS).toBe(5000);
+  });
+
+  test.each([
+    ['false', false],
+    ['0', false],
+    ['true', true],
+    ['1', true],
+  ])('KAFKA_FROM_BEGINNING=%s is %p', (value, expected) => {
+    expect(validateEnvironment({ KAFKA_FROM_BEGINNING: value }).KAFKA_FROM_BEGINNING).toBe(expected);
+  });
+
+  test('given values replace the defaults', () => {
+    const environment = validateEnvironment({
+      KAFKA_BROKERS: 'kafka-1:9092,kafka-2:19092',
+      AIRNAV_TOPIC: 'airnav-prod',
+      LOG_LEVEL: 'debug',
+    });
+    expect(environment.KAFKA_BROKERS).toBe('kafka-1:9092,kafka-2:19092');
+    expect(environment.AIRNAV_TOPIC).toBe('airnav-prod');
+    expect(environment.LOG_LEVEL).toBe('debug');
+    expect(environment.FLIGHT24_TOPIC).toBe('live-flight-flight24');
+  });
+
+  test.each([['localhost'], ['localhost:9092,'], ['a:1;b:2'], ['kafka:port'], ['a:1, b:2'], [' ']])(
+    'KAFKA_BROKERS=%j is rejected with a message naming KAFKA_BROKERS',
+    (brokers) => {
+      const error = failure({ KAFKA_BROKERS: brokers });
+      expect(error.message).toContain('Invalid environment');
+      expect(error.message).toContain(`KAFKA_BROKERS=${JSON.stringify(brokers)}`);
+      expect(error.message).toContain('KAFKA_BROKERS must be "host:port[,host:port...]"');
+    },
+  );
+
+  test.each([['abc'], ['70000'], ['-1'], ['80.5']])('PORT=%s is rejected naming PORT', (port) => {
+    const error = failure({ PORT: port });
+    expect(error.message).toMatch(/(^|; |: )PORT=/);
+  });
+
+  test('KAFKA_GROUP_CONCURRENCY=0 is rejected naming it', () => {
+    expect(failure({ KAFKA_GROUP_CONCURRENCY: '0' }).message).toContain('KAFKA_GROUP_CONCURRENCY=0');
+  });
+
+  test('an unknown LOG_LEVEL is rejected naming it', () => {
+    expect(failure({ LOG_LEVEL: 'trace' }).message).toContain('LOG_LEVEL="trace"');
+  });
+
+  test('an empty variable (VAR= in a .env file) means not set: the default applies', () => {
+    const environment = validateEnvironment({ AIRNAV_GROUP_ID: '', PORT: '', KAFKA_FROM_BEGINNING: '' });
+    expect(environment.AIRNAV_GROUP_ID).toBe('airnav');
+    expect(environment.PORT).toBe(3000);
+    expect(environment.KAFKA_FROM_BEGINNING).toBe(true);
+  });
+
+  test.each([
+    ['TRUE', true],
+    ['yes', true],
+    ['0', false],
+    ['No', false],
+  ])('KAFKA_FROM_BEGINNING=%s reads as %s', (raw, expected) => {
+    expect(validateEnvironment({ KAFKA_FROM_BEGINNING: raw }).KAFKA_FROM_BEGINNING).toBe(expected);
+  });
+
+  test('an unknown boolean spelling is rejected naming the variable', () => {
+    expect(failure({ KAFKA_FROM_BEGINNING: 'maybe' }).message).toContain('KAFKA_FROM_BEGINNING="maybe"');
+  });
+
+  test('every invalid variable is reported at once', () => {
+    const message = failure({ PORT: 'x', KAFKA_BROKERS: 'nope' }).message;
+    expect(message).toContain('PORT=');
+    expect(message).toContain('KAFKA_BROKERS="nope"');
+  });
+});
