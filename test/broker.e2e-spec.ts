@@ -34,7 +34,9 @@ describe('the test broker is a real Kafka', () => {
     const seqs = received.map((r) => r.seq).sort((a, b) => a - b);
     expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i));
 
-    const partitionsByConsumer = [0, 1].map((c) => new Set(received.filter((r) => r.consumer === c).map((r) => r.partition)));
+    const partitionsByConsumer = [0, 1].map(
+      (c) => new Set(received.filter((r) => r.consumer === c).map((r) => r.partition)),
+    );
     expect(partitionsByConsumer[0].size).toBeGreaterThan(0);
     expect(partitionsByConsumer[1].size).toBeGreaterThan(0);
     expect([...partitionsByConsumer[0]].filter((p) => partitionsByConsumer[1].has(p))).toEqual([]);

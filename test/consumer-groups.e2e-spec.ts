@@ -39,7 +39,11 @@ class RecordingController {
 }
 
 /** A feature module for one group on one topic, built per test with fresh names. */
-function groupModule(groupId: string, topic: string, extra: { concurrency?: number; partitionsConsumedConcurrently?: number } = {}) {
+function groupModule(
+  groupId: string,
+  topic: string,
+  extra: { concurrency?: number; partitionsConsumedConcurrently?: number } = {},
+) {
   @Module({
     imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
     controllers: [RecordingController],
@@ -67,7 +71,10 @@ function secondGroupModule(groupId: string, topic: string) {
 }
 
 function processedOnce(group: string, count: number) {
-  const seqs = deliveries.filter((d) => d.group === group).map((d) => d.seq).sort((a, b) => a - b);
+  const seqs = deliveries
+    .filter((d) => d.group === group)
+    .map((d) => d.seq)
+    .sort((a, b) => a - b);
   expect(seqs).toEqual(Array.from({ length: count }, (_, i) => i));
 }
 
@@ -107,13 +114,20 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 2);
     const members = server.groups[0].members;
-    await waitFor('both members assigned', 10_000, () => members.every((m) => (m.assignment[topic] ?? []).length === 1));
+    await waitFor('both members assigned', 10_000, () =>
+      members.every((m) => (m.assignment[topic] ?? []).length === 1),
+    );
 
     await kafka.produceKeyed(topic, 200, (i) => `k${i % 7}`);
     await waitFor('200 messages', 30_000, () => deliveries.length >= 200);
     await kafka.waitForCommittedToEnd(groupId, topic);
     processedOnce(groupId, 200);
-    expect(members.map((m) => m.assignment[topic]).flat().sort()).toEqual([0, 1]);
+    expect(
+      members
+        .map((m) => m.assignment[topic])
+        .flat()
+        .sort(),
+    ).toEqual([0, 1]);
     for (const member of members) expect(member.counts.processed).toBeGreaterThan(0);
   });
 
@@ -125,9 +139,15 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 3);
     const members = server.groups[0].members;
-    await waitFor('assignment settled', 10_000, () =>
-      members.filter((m) => m.state === 'joined').length === 3 &&
-      members.map((m) => (m.assignment[topic] ?? []).length).sort().join() === '0,1,1',
+    await waitFor(
+      'assignment settled',
+      10_000,
+      () =>
+        members.filter((m) => m.state === 'joined').length === 3 &&
+        members
+          .map((m) => (m.assignment[topic] ?? []).length)
+          .sort()
+          .join() === '0,1,1',
     );
 
     await kafka.produceKeyed(topic, 100, (i) => `k${i % 5}`);
@@ -222,12 +242,18 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     const second = await startTestApp([groupModule(groupId, topic)]);
     apps.push(second.app);
     await kafka.waitForStableGroup(groupId, 2);
-    await kafka.produceKeyed(topic, 60, (i) => `k${i % 6}`, () => ({ batch: 2 }));
+    await kafka.produceKeyed(
+      topic,
+      60,
+      (i) => `k${i % 6}`,
+      () => ({ batch: 2 }),
+    );
     await waitFor('120 deliveries', 30_000, () => deliveries.length >= 120);
     await kafka.waitForCommittedToEnd(groupId, topic);
 
     const seen = new Map<string, number>();
-    for (const d of deliveries) seen.set(`${d.partition}@${d.offset}`, (seen.get(`${d.partition}@${d.offset}`) ?? 0) + 1);
+    for (const d of deliveries)
+      seen.set(`${d.partition}@${d.offset}`, (seen.get(`${d.partition}@${d.offset}`) ?? 0) + 1);
     expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
     expect(seen.size).toBe(120);
     expect(second.server.groups[0].members[0].counts.processed).toBeGreaterThan(0);

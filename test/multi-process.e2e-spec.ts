@@ -3,7 +3,16 @@ import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { ServiceProcess } from './support/service-process.js';
 
 function position(i: number, icao24: string) {
-  return { icao24, callsign: `TST${i % 1000}`, lat: 47.4, lon: 8.5, altitude: 11_000, speed: 230, heading: 270, ts: 1_764_236_400_000 + i };
+  return {
+    icao24,
+    callsign: `TST${i % 1000}`,
+    lat: 47.4,
+    lon: 8.5,
+    altitude: 11_000,
+    speed: 230,
+    heading: 270,
+    ts: 1_764_236_400_000 + i,
+  };
 }
 
 describe('two copies of the built service in two processes', () => {
@@ -46,9 +55,16 @@ describe('two copies of the built service in two processes', () => {
     await producer.send({
       topic: airnavTopic,
       acks: -1,
-      messages: Array.from({ length: 200 }, (_, i) => ({ key: icaos[i % 8], value: JSON.stringify(position(i, icaos[i % 8])) })),
+      messages: Array.from({ length: 200 }, (_, i) => ({
+        key: icaos[i % 8],
+        value: JSON.stringify(position(i, icaos[i % 8])),
+      })),
     });
-    await waitFor('200 processed across both services', 30_000, () => first.processed.length + second.processed.length >= 200);
+    await waitFor(
+      '200 processed across both services',
+      30_000,
+      () => first.processed.length + second.processed.length >= 200,
+    );
     await kafka.waitForCommittedToEnd(airnavGroup, airnavTopic);
 
     const all = [...first.processed, ...second.processed].filter((p) => p.topic === airnavTopic);
@@ -66,6 +82,8 @@ describe('two copies of the built service in two processes', () => {
     // The service's session timeout is kafkajs's default 30 s: a regroup well before that means it left the group.
     await kafka.waitForStableGroup(airnavGroup, 1, 10_000);
     const leaveSeconds = (Date.now() - leaveStarted) / 1000;
-    process.stdout.write(`rebalance timings: member join ${joinSeconds.toFixed(2)} s (incl. process start), graceful leave ${leaveSeconds.toFixed(2)} s\n`);
+    process.stdout.write(
+      `rebalance timings: member join ${joinSeconds.toFixed(2)} s (incl. process start), graceful leave ${leaveSeconds.toFixed(2)} s\n`,
+    );
   });
 });

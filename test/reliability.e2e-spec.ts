@@ -14,7 +14,8 @@ import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 class ReadingDto {
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   seq!: number;
 
   @IsString()
@@ -65,7 +66,10 @@ describe('delivery guarantees', () => {
   afterAll(() => kafka.closeAll());
 
   async function start(groupId: string, topic: string, root: object = {}, featureExtra: object = {}) {
-    const started = await startTestApp([feature(groupId, topic, featureExtra)], { retry: FAST_RETRY, ...root });
+    const started = await startTestApp([feature(groupId, topic, featureExtra)], {
+      retry: FAST_RETRY,
+      ...root,
+    });
     apps.push(started.app);
     await kafka.waitForStableGroup(groupId, 1);
     return started;
@@ -107,7 +111,13 @@ describe('delivery guarantees', () => {
     const producer = await kafka.producer();
     await producer.send({
       topic,
-      messages: [{ key: 'aircraft-1', value: JSON.stringify({ seq: 0, key: 'aircraft-1' }), headers: { trace: 'abc' } }],
+      messages: [
+        {
+          key: 'aircraft-1',
+          value: JSON.stringify({ seq: 0, key: 'aircraft-1' }),
+          headers: { trace: 'abc' },
+        },
+      ],
     });
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
@@ -168,7 +178,11 @@ describe('delivery guarantees', () => {
     };
     await start(groupId, topic, { deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 } });
     await kafka.produceKeyed(topic, 3, (i) => `k${i}`);
-    await waitFor('seq 0 committed', 20_000, async () => (await kafka.offsets(groupId, topic))[0].committed === 1);
+    await waitFor(
+      'seq 0 committed',
+      20_000,
+      async () => (await kafka.offsets(groupId, topic))[0].committed === 1,
+    );
     // The dead-letter topic does not exist (auto-creation is off): the write fails, offset 1 stays uncommitted.
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     expect((await kafka.offsets(groupId, topic))[0].committed).toBe(1);
@@ -195,7 +209,10 @@ describe('delivery guarantees', () => {
     const stoppedPartition = Number(stopped.split(':').pop());
     await waitFor('the other partition done', 20_000, async () => {
       const offsets = await kafka.offsets(groupId, topic);
-      return offsets.find((o) => o.partition !== stoppedPartition)!.committed === offsets.find((o) => o.partition !== stoppedPartition)!.end;
+      return (
+        offsets.find((o) => o.partition !== stoppedPartition)!.committed ===
+        offsets.find((o) => o.partition !== stoppedPartition)!.end
+      );
     });
     const stuck = (await kafka.offsets(groupId, topic)).find((o) => o.partition === stoppedPartition)!;
     expect(stuck.committed).toBeLessThan(stuck.end);
@@ -217,7 +234,9 @@ describe('delivery guarantees', () => {
         throw new Error('backing off');
       }
     };
-    await start(groupId, topic, { retry: { attempts: 3, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 } });
+    await start(groupId, topic, {
+      retry: { attempts: 3, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 },
+    });
     await kafka.produceKeyed(topic, 150, (i) => `k${i % 15}`);
     const started = Date.now();
     await waitFor('other partitions done', 20_000, async () => {

@@ -62,13 +62,25 @@ export class TestKafka {
     return consumer;
   }
 
-  async createTopic(topic: string, numPartitions: number, configEntries: { name: string; value: string }[] = []) {
+  async createTopic(
+    topic: string,
+    numPartitions: number,
+    configEntries: { name: string; value: string }[] = [],
+  ) {
     const admin = await this.admin();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }] });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
+    });
   }
 
   /** Produces `count` JSON messages; `keyOf(i)` picks the key, and the value carries `seq` and `key`. */
-  async produceKeyed(topic: string, count: number, keyOf: (i: number) => string, extra: (i: number) => object = () => ({})) {
+  async produceKeyed(
+    topic: string,
+    count: number,
+    keyOf: (i: number) => string,
+    extra: (i: number) => object = () => ({}),
+  ) {
     const producer = await this.producer();
     const messages = Array.from({ length: count }, (_, i) => ({
       key: keyOf(i),
@@ -119,7 +131,12 @@ export class TestKafka {
 }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails naming what it waited for. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -130,7 +147,9 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }

@@ -38,6 +38,11 @@ export async function startTestApp(
   const server = app.get(KafkaGroupsServer);
   app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
   await app.init();
-  await app.startAllMicroservices();
+  try {
+    await app.startAllMicroservices();
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   return { app, server };
 }

@@ -25,7 +25,9 @@ export class ServiceProcess {
       env: { ...process.env, NO_COLOR: '1', LOG_LEVEL: 'debug', PORT: '0', FEED_ENABLED: 'false', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     let pending = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
@@ -33,11 +35,20 @@ export class ServiceProcess {
       pending = lines.pop()!;
       for (const line of lines) {
         const match = PROCESSED.exec(line);
-        if (match) this.processed.push({ topic: match[1], partition: Number(match[2]), offset: match[3], key: match[4] });
+        if (match)
+          this.processed.push({
+            topic: match[1],
+            partition: Number(match[2]),
+            offset: match[3],
+            key: match[4],
+          });
         else this.output = (this.output + line + '\n').slice(-20_000);
       }
     });
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
+    this.child.stderr!.on(
+      'data',
+      (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)),
+    );
   }
 
   /** Recent non-message output, for failure messages. */
@@ -47,7 +58,8 @@ export class ServiceProcess {
 
   async waitUntilListening(timeoutMs = 30_000): Promise<void> {
     await waitFor(`service pid ${this.child.pid} to start`, timeoutMs, () => {
-      if (this.child.exitCode !== null) throw new Error(`service exited with ${this.child.exitCode}:\n${this.output}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`service exited with ${this.child.exitCode}:\n${this.output}`);
       return this.output.includes('HTTP on port');
     });
   }
@@ -56,7 +68,10 @@ export class ServiceProcess {
    * SIGTERM (graceful) or SIGKILL; resolves once the process is gone. After a graceful close Nest re-raises the
    * signal, so a clean SIGTERM shutdown ends with `signal: 'SIGTERM'` rather than an exit code.
    */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+    timeoutMs = 20_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     const exit = await this.exited!;

@@ -106,11 +106,15 @@ export class ConsumerMember {
     this.consumer = undefined;
     if (consumer) {
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      const timedOut = new Promise<'timeout'>(
+        (resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)),
+      );
       const result = await Promise.race([consumer.disconnect().catch((error: Error) => error), timedOut]);
       clearTimeout(timer);
       if (result === 'timeout') {
-        this.logger.warn(`Shutdown timed out after ${timeoutMs} ms; uncommitted messages will be redelivered`);
+        this.logger.warn(
+          `Shutdown timed out after ${timeoutMs} ms; uncommitted messages will be redelivered`,
+        );
       } else if (result instanceof Error) {
         this.logger.warn(`Disconnect failed: ${result.message}`);
       }

@@ -28,7 +28,15 @@ function handler(
     declaringClass: controllerName === 'Flight24Controller' ? Flight24Controller : AirnavController,
     methodName,
   };
-  return { topic, declaration, controllerName, moduleName, feature, invoke: async () => undefined };
+  return {
+    topic,
+    declaration,
+    payloadIsBuffer: false,
+    controllerName,
+    moduleName,
+    feature,
+    invoke: async () => undefined,
+  };
 }
 
 function definitionError(fn: () => unknown): KafkaHandlerDefinitionError {

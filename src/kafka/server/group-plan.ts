@@ -14,6 +14,8 @@ import type { GroupRoute } from './group-route.js';
 export interface DiscoveredHandler {
   topic: string;
   declaration: KafkaHandlerDeclaration;
+  /** The `@Payload()` parameter is typed Buffer: hand it the raw bytes unless the options say otherwise. */
+  payloadIsBuffer: boolean;
   /** Name of the registered controller class (a subclass when the method is inherited). */
   controllerName: string;
   moduleName: string;
@@ -73,7 +75,11 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
           `${existing.handlerName} and ${handlerName}; one topic has one handler per group`,
       );
     }
-    const handlerSettings = resolveHandlerSettings(root, feature, handler.declaration.options);
+    const { options } = handler.declaration;
+    const handlerSettings = resolveHandlerSettings(root, feature, {
+      ...options,
+      raw: options.raw ?? handler.payloadIsBuffer,
+    });
     plan.routes.set(handler.topic, {
       topic: handler.topic,
       handlerName,

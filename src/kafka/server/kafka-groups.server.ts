@@ -6,8 +6,10 @@ import {
   type OnModuleDestroy,
   type Type,
 } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { MetadataScanner, ModulesContainer } from '@nestjs/core';
 import { type CustomTransportStrategy, type MessageHandler, Server } from '@nestjs/microservices';
+import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
@@ -44,6 +46,18 @@ interface RegisteredHandler {
   declaration: KafkaHandlerDeclaration;
 }
 
+/** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
+function payloadIsBuffer(prototype: object, methodName: string): boolean {
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, prototype.constructor, methodName) ?? {}) as Record<
+    string,
+    unknown
+  >;
+  const payloadKey = Object.keys(args).find((key) => key.startsWith(`${RpcParamtype.PAYLOAD}:`));
+  if (payloadKey === undefined) return false;
+  const types = Reflect.getMetadata('design:paramtypes', prototype, methodName) as unknown[] | undefined;
+  return types?.[Number(payloadKey.split(':')[1])] === Buffer;
+}
+
 type ModuleRef = ModulesContainer extends Map<string, infer M> ? M : never;
 
 /**
@@ -51,7 +65,10 @@ type ModuleRef = ModulesContainer extends Map<string, infer M> ? M : never;
  * `@KafkaHandler` methods. Connect it with `app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) })`.
  */
 @Injectable()
-export class KafkaGroupsServer extends Server implements CustomTransportStrategy, OnModuleDestroy, BeforeApplicationShutdown {
+export class KafkaGroupsServer
+  extends Server
+  implements CustomTransportStrategy, OnModuleDestroy, BeforeApplicationShutdown
+{
   override readonly transportId = KAFKA_GROUPS_TRANSPORT;
   /** Handler failures reach this transport instead of being logged and dropped by Nest. */
   override readonly propagatesEventHandlerErrors = true;
@@ -86,7 +103,12 @@ export class KafkaGroupsServer extends Server implements CustomTransportStrategy
    * Keeps its own registry: the base class chains handlers that share a pattern and runs them together, which
    * would make two groups on one topic both run for every message.
    */
-  override addHandler(pattern: unknown, callback: MessageHandler, isEventHandler = false, extras: Record<string, any> = {}): void {
+  override addHandler(
+    pattern: unknown,
+    callback: MessageHandler,
+    isEventHandler = false,
+    extras: Record<string, any> = {},
+  ): void {
     const declaration = extras[KAFKA_HANDLER_EXTRAS] as KafkaHandlerDeclaration | undefined;
     if (!declaration) return;
     callback.isEventHandler = isEventHandler;
@@ -147,7 +169,9 @@ export class KafkaGroupsServer extends Server implements CustomTransportStrategy
   }
 
   on(): never {
-    throw new Error('KafkaGroupsServer does not support event listeners; use the health and status endpoints');
+    throw new Error(
+      'KafkaGroupsServer does not support event listeners; use the health and status endpoints',
+    );
   }
 
   unwrap<T>(): T {
@@ -176,7 +200,8 @@ export class KafkaGroupsServer extends Server implements CustomTransportStrategy
         const prototype = Object.getPrototypeOf(instance) as object;
         for (const methodName of scanner.getAllMethodNames(prototype)) {
           const method = (prototype as Record<string, unknown>)[methodName] as object;
-          const declaration = Reflect.getMetadata(KAFKA_HANDLER_METADATA, method) as KafkaHandlerDeclaration | undefined;
+          const declaration = Reflect.getMetadata(KAFKA_HANDLER_METADATA, method) as
+            KafkaHandlerDeclaration | undefined;
           if (!declaration) continue;
           for (const topic of declaration.topics) {
             const registration = this.registered[next++];
@@ -188,6 +213,7 @@ export class KafkaGroupsServer extends Server implements CustomTransportStrategy
             }
             const feature = this.featureOptionsOf(moduleRef);
             discovered.push({
+              payloadIsBuffer: payloadIsBuffer(prototype, methodName),
               topic: resolveTopic(topic, feature, `${String(wrapper.name)}.${methodName}`),
               declaration,
               controllerName: String(wrapper.name),
@@ -204,7 +230,10 @@ export class KafkaGroupsServer extends Server implements CustomTransportStrategy
 
   private featureOptionsOf(moduleRef: ModuleRef): KafkaFeatureOptions | undefined {
     const groups = [...moduleRef.imports]
-      .map((imported) => imported.providers.get(KAFKA_FEATURE_OPTIONS)?.instance as KafkaFeatureOptions | undefined)
+      .map(
+        (imported) =>
+          imported.providers.get(KAFKA_FEATURE_OPTIONS)?.instance as KafkaFeatureOptions | undefined,
+      )
       .filter((options): options is KafkaFeatureOptions => options !== undefined);
     const ids = new Set(groups.map((g) => g.groupId));
     if (ids.size > 1) {

@@ -1,0 +1,188 @@
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import {
+  type ArgumentsHost,
+  type CallHandler,
+  Catch,
+  type CanActivate,
+  Controller,
+  type ExceptionFilter,
+  type ExecutionContext,
+  Injectable,
+  type INestApplication,
+  Module,
+  type NestInterceptor,
+  UseFilters,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EMPTY, type Observable, tap } from 'rxjs';
+import {
+  DLT_HEADERS,
+  type KafkaGroupContext,
+  KafkaHandler,
+  KafkaHeaders,
+  KafkaKey,
+  KafkaModule,
+} from '../src/kafka/index.js';
+import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+const seen: { raw?: Buffer; key?: string; trace?: unknown; headers?: unknown; intercepted?: boolean }[] = [];
+const failures: number[] = [];
+
+@Injectable()
+class DenyHeaderGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return context.switchToRpc().getContext<KafkaGroupContext>().headers.deny === undefined;
+  }
+}
+
+@Injectable()
+class MarkingInterceptor implements NestInterceptor {
+  intercept(_: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(tap(() => (seen[seen.length - 1].intercepted = true)));
+  }
+}
+
+/** A user's catch-all filter that swallows every error: the transport must still see a failure. */
+@Catch()
+class SwallowEverythingFilter implements ExceptionFilter {
+  catch(_: unknown, __: ArgumentsHost): Observable<never> {
+    return EMPTY;
+  }
+}
+
+class InventoryFull extends Error {}
+
+@Controller()
+@UseGuards(DenyHeaderGuard)
+class PipelineController {
+  @KafkaHandler('${RAW}')
+  @UseInterceptors(MarkingInterceptor)
+  raw(
+    @Payload() raw: Buffer,
+    @KafkaKey() key: string,
+    @KafkaHeaders('trace') trace: string,
+    @KafkaHeaders() headers: unknown,
+  ) {
+    seen.push({ raw, key, trace, headers });
+  }
+
+  @KafkaHandler('${SWALLOWED}', { retry: { attempts: 2, initialDelayMs: 50 } })
+  @UseFilters(SwallowEverythingFilter)
+  swallowed(@Payload() payload: { seq: number }) {
+    failures.push(payload.seq);
+    throw new InventoryFull(`no room for ${payload.seq}`);
+  }
+}
+
+function pipelineModule(groupId: string, rawTopic: string, swallowedTopic: string) {
+  @Module({
+    imports: [
+      KafkaModule.forFeature({ groupId, topicVariables: { RAW: rawTopic, SWALLOWED: swallowedTopic } }),
+    ],
+    controllers: [PipelineController],
+    providers: [DenyHeaderGuard],
+  })
+  class PipelineModule {}
+  return PipelineModule;
+}
+
+describe("handlers run through Nest's pipeline", () => {
+  const kafka = new TestKafka();
+  const apps: INestApplication[] = [];
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+  });
+  afterAll(() => kafka.closeAll());
+
+  async function deadLetters(topic: string, count: number) {
+    const messages: { key: string; headers: Record<string, string> }[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName('dlt-reader') });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+        messages.push({ key: String(message.key), headers });
+      },
+    });
+    await waitFor(`${count} dead letter(s)`, 30_000, () => messages.length >= count);
+    await consumer.disconnect();
+    return messages;
+  }
+
+  test('raw Buffer payloads, key and header parameters, guards, interceptors and a swallowing filter', async () => {
+    const groupId = uniqueName('pipeline');
+    const rawTopic = uniqueName('raw');
+    const swallowedTopic = uniqueName('swallowed');
+    for (const topic of [rawTopic, `${rawTopic}-dlt`, swallowedTopic, `${swallowedTopic}-dlt`])
+      await kafka.createTopic(topic, 1);
+    const { app } = await startTestApp([pipelineModule(groupId, rawTopic, swallowedTopic)]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+
+    const producer = await kafka.producer();
+    await producer.send({
+      topic: rawTopic,
+      messages: [
+        { key: 'k1', value: Buffer.from([0xff, 0x00, 0x7b]), headers: { trace: 't-1' } },
+        { key: 'k2', value: 'plain text', headers: { deny: 'yes' } },
+      ],
+    });
+    await producer.send({
+      topic: swallowedTopic,
+      messages: [{ key: 's1', value: JSON.stringify({ seq: 7 }) }],
+    });
+    await kafka.waitForCommittedToEnd(groupId, rawTopic);
+    await kafka.waitForCommittedToEnd(groupId, swallowedTopic);
+
+    // Raw bytes untouched (not JSON), key and headers decoded, the method's interceptor applied.
+    expect(seen).toHaveLength(1);
+    expect(seen[0].raw).toEqual(Buffer.from([0xff, 0x00, 0x7b]));
+    expect(seen[0].key).toBe('k1');
+    expect(seen[0].trace).toBe('t-1');
+    expect(seen[0].headers).toEqual({ trace: 't-1' });
+    expect(seen[0].intercepted).toBe(true);
+
+    // The guard's rejection is a non-retryable failure: dead-lettered, never handled.
+    const [denied] = await deadLetters(`${rawTopic}-dlt`, 1);
+    expect(denied.key).toBe('k2');
+    expect(denied.headers[DLT_HEADERS.exceptionFqcn]).toBe('KafkaGuardRejectedError');
+
+    // The filter swallowed the error, yet the transport retried (2 attempts) and dead-lettered the real error.
+    expect(failures).toEqual([7, 7]);
+    const [swallowed] = await deadLetters(`${swallowedTopic}-dlt`, 1);
+    expect(swallowed.headers[DLT_HEADERS.exceptionFqcn]).toBe('InventoryFull');
+    expect(swallowed.headers[DLT_HEADERS.exceptionMessage]).toBe('no room for 7');
+  });
+
+  test('start-up errors: a handler in a module without a group, and a handler on a provider', async () => {
+    @Controller()
+    class Orphan {
+      @KafkaHandler('orphan-topic')
+      handle() {}
+    }
+    @Module({ controllers: [Orphan] })
+    class OrphanModule {}
+    await expect(startTestApp([OrphanModule])).rejects.toThrow(
+      /Orphan\.handle handles topic "orphan-topic" but module OrphanModule declares no consumer group/,
+    );
+
+    @Injectable()
+    class MisplacedService {
+      @KafkaHandler('misplaced-topic')
+      handle() {}
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId: uniqueName('misplaced') })],
+      providers: [MisplacedService],
+    })
+    class MisplacedModule {}
+    await expect(startTestApp([MisplacedModule])).rejects.toThrow(
+      /@KafkaHandler on MisplacedService\.handle, a provider of module MisplacedModule/,
+    );
+  });
+});
