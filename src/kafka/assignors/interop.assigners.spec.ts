@@ -94,4 +94,57 @@ describe('interop assigners', () => {
     ]);
     expect(decoded).toEqual({ a: { t0: [0] }, b: { t0: [1] }, c: {} });
   });
+
+  test('a topic without metadata (unknown to the broker) is skipped, like Java does; the others are assigned', async () => {
+    const known: Record<string, number> = { t0: 2 };
+    const fetched: string[][] = [];
+    const cluster = {
+      async addMultipleTargetTopics(topics: string[]) {
+        fetched.push(topics);
+        // kafkajs fails the whole metadata request when one topic is unknown.
+        if (topics.some((t) => !(t in known))) {
+          throw Object.assign(new Error('This server does not host this topic-partition'), {
+            type: 'UNKNOWN_TOPIC_OR_PARTITION',
+          });
+        }
+      },
+      findTopicPartitionMetadata(topic: string) {
+        return Array.from({ length: known[topic] ?? 0 }, (_, partitionId) => ({ partitionId }));
+      },
+    };
+    const instance = RangeAssigner({
+      cluster,
+      groupId: 'g',
+      logger: undefined,
+    } as unknown as Parameters<PartitionAssigner>[0]);
+    const result = await instance.assign({
+      members: [member('a', 't0'), member('b', 't0', 'missing')],
+      topics: ['t0'],
+    });
+    const decoded = Object.fromEntries(
+      result.map(({ memberId, memberAssignment }) => [
+        memberId,
+        AssignerProtocol.MemberAssignment.decode(memberAssignment)!.assignment,
+      ]),
+    );
+    expect(decoded).toEqual({ a: { t0: [0] }, b: { t0: [1] } });
+    expect(fetched).toEqual([['missing', 't0'], ['missing'], ['t0']]);
+  });
+
+  test('other metadata errors still fail the assignment (kafkajs retries the join)', async () => {
+    const cluster = {
+      async addMultipleTargetTopics() {
+        throw Object.assign(new Error('broker gone'), { type: 'NETWORK_EXCEPTION' });
+      },
+      findTopicPartitionMetadata: () => [],
+    };
+    const instance = RangeAssigner({
+      cluster,
+      groupId: 'g',
+      logger: undefined,
+    } as unknown as Parameters<PartitionAssigner>[0]);
+    await expect(instance.assign({ members: [member('a', 't0')], topics: ['t0'] })).rejects.toThrow(
+      'broker gone',
+    );
+  });
 });

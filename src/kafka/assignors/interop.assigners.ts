@@ -19,9 +19,42 @@ interface AssignerCluster {
 
 type AssignmentStrategy = (subscriptions: MemberSubscription[], counts: PartitionCounts) => Assignment;
 
+/** Metadata errors for a topic that Java's leader answers by skipping the topic ("no metadata is available"). */
+const TOPIC_WITHOUT_METADATA = new Set([
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'INVALID_TOPIC_EXCEPTION',
+  'TOPIC_AUTHORIZATION_FAILED',
+]);
+
+function isTopicWithoutMetadata(error: unknown): boolean {
+  return TOPIC_WITHOUT_METADATA.has((error as { type?: string } | undefined)?.type ?? '');
+}
+
+/**
+ * Partition counts of every subscribed topic. kafkajs fails the whole metadata request when one topic is unknown
+ * (say a Java member also subscribes to a topic not created yet), which would fail every SyncGroup of this leader
+ * and keep the group rebalancing for good; so, like Java's leader, a topic without metadata gets 0 partitions here
+ * and the others are assigned.
+ */
+async function partitionCounts(metadata: AssignerCluster, topics: string[]): Promise<Map<string, number>> {
+  try {
+    await metadata.addMultipleTargetTopics(topics);
+  } catch (error) {
+    if (!isTopicWithoutMetadata(error)) throw error;
+    // kafkajs restored its target topics; add them one at a time, leaving out the ones without metadata.
+    for (const topic of topics) {
+      await metadata.addMultipleTargetTopics([topic]).catch((topicError: unknown) => {
+        if (!isTopicWithoutMetadata(topicError)) throw topicError;
+      });
+    }
+  }
+  return new Map(topics.map((t) => [t, metadata.findTopicPartitionMetadata(t).length]));
+}
+
 /**
  * A kafkajs assigner that works in groups shared with Java and Go clients: it decodes every member's
- * subscription, fetches metadata for topics only other members consume, and returns an entry for every member.
+ * subscription, fetches metadata for topics only other members consume (skipping topics without metadata, as Java
+ * does), and returns an entry for every member.
  */
 function interopAssigner(name: string, strategy: AssignmentStrategy): PartitionAssigner {
   return ({ cluster }) => {
@@ -32,8 +65,7 @@ function interopAssigner(name: string, strategy: AssignmentStrategy): PartitionA
       async assign({ members }) {
         const subscriptions = decodeSubscriptions(members);
         const topics = subscribedTopics(subscriptions);
-        await metadata.addMultipleTargetTopics(topics);
-        const counts = new Map(topics.map((t) => [t, metadata.findTopicPartitionMetadata(t).length]));
+        const counts = await partitionCounts(metadata, topics);
         return encodeAssignment(strategy(subscriptions, counts));
       },
       protocol({ topics }) {

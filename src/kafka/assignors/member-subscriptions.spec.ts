@@ -64,6 +64,28 @@ describe('encodeSubscription / decodeSubscriptions', () => {
     expect(decoded.map((s) => s.memberId)).toEqual(['consumer-1', 'consumer-10', 'consumer-2']);
   });
 
+  test("static members (group.instance.id) come first, by instance id, as in Java's MemberInfo order", () => {
+    const decoded = decodeSubscriptions([
+      member('a', 't'),
+      { ...member('z', 't'), groupInstanceId: 'i2' },
+      { ...member('b', 't'), groupInstanceId: 'i1' },
+      { ...member('c', 't'), groupInstanceId: null },
+    ]);
+    expect(decoded.map((s) => [s.memberId, s.groupInstanceId])).toEqual([
+      ['b', 'i1'],
+      ['z', 'i2'],
+      ['a', undefined],
+      ['c', undefined],
+    ]);
+    const counts = new Map([['t', 4]]);
+    expect(Object.fromEntries(rangeAssignment(decoded, counts))).toEqual({
+      b: { t: [0] },
+      z: { t: [1] },
+      a: { t: [2] },
+      c: { t: [3] },
+    });
+  });
+
   test('sorting by id makes the assignment independent of member order', () => {
     const members = [member('C1', 't0', 't1'), member('C0', 't0', 't1')];
     const counts = new Map([

@@ -3,6 +3,8 @@ import { AssignerProtocol, type GroupMember, type GroupMemberAssignment } from '
 /** A member and the topics it subscribed to, decoded from its JoinGroup metadata (any client's, version 0+). */
 export interface MemberSubscription {
   memberId: string;
+  /** A static member's group.instance.id (JoinGroup v5+); Java's assignors order static members first by it. */
+  groupInstanceId?: string;
   topics: string[];
 }
 
@@ -21,10 +23,34 @@ function decodeTopics(memberMetadata: Buffer): string[] {
   }
 }
 
-export function decodeSubscriptions(members: GroupMember[]): MemberSubscription[] {
+/** kafkajs passes the JoinGroup response's members on as they are: version 5 adds groupInstanceId (null if dynamic). */
+type JoinedMember = GroupMember & { groupInstanceId?: string | null };
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Java's member order (AbstractPartitionAssignor.MemberInfo): static members first, by group.instance.id, then
+ * dynamic members by member id. Range and roundrobin deal in this order, so both leaders assign alike.
+ */
+export function compareMembers(a: MemberSubscription, b: MemberSubscription): number {
+  if (a.groupInstanceId !== undefined && b.groupInstanceId !== undefined) {
+    return compareStrings(a.groupInstanceId, b.groupInstanceId);
+  }
+  if (a.groupInstanceId !== undefined) return -1;
+  if (b.groupInstanceId !== undefined) return 1;
+  return compareStrings(a.memberId, b.memberId);
+}
+
+export function decodeSubscriptions(members: JoinedMember[]): MemberSubscription[] {
   return members
-    .map(({ memberId, memberMetadata }) => ({ memberId, topics: decodeTopics(memberMetadata) }))
-    .sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+    .map(({ memberId, memberMetadata, groupInstanceId }) => ({
+      memberId,
+      ...(groupInstanceId != null ? { groupInstanceId } : {}),
+      topics: decodeTopics(memberMetadata),
+    }))
+    .sort(compareMembers);
 }
 
 export function subscribedTopics(subscriptions: MemberSubscription[]): string[] {
@@ -35,7 +61,12 @@ export function emptyAssignment(subscriptions: MemberSubscription[]): Assignment
   return new Map(subscriptions.map((s) => [s.memberId, {}]));
 }
 
-export function addPartition(assignment: Assignment, memberId: string, topic: string, partition: number): void {
+export function addPartition(
+  assignment: Assignment,
+  memberId: string,
+  topic: string,
+  partition: number,
+): void {
   const topics = assignment.get(memberId)!;
   (topics[topic] ??= []).push(partition);
 }
@@ -44,7 +75,11 @@ export function addPartition(assignment: Assignment, memberId: string, topic: st
 export function encodeAssignment(assignment: Assignment): GroupMemberAssignment[] {
   return [...assignment].map(([memberId, topics]) => ({
     memberId,
-    memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: topics, userData: Buffer.alloc(0) }),
+    memberAssignment: AssignerProtocol.MemberAssignment.encode({
+      version: 0,
+      assignment: topics,
+      userData: Buffer.alloc(0),
+    }),
   }));
 }
 

@@ -11,7 +11,10 @@ import {
  * Java's RoundRobinAssignor: all partitions sorted by topic then number, dealt to the members sorted by id in a
  * circle, skipping members that do not subscribe to the partition's topic.
  */
-export function roundRobinAssignment(subscriptions: MemberSubscription[], counts: PartitionCounts): Assignment {
+export function roundRobinAssignment(
+  subscriptions: MemberSubscription[],
+  counts: PartitionCounts,
+): Assignment {
   const assignment = emptyAssignment(subscriptions);
   if (subscriptions.length === 0) return assignment;
   let next = 0;

@@ -1,0 +1,379 @@
+/**
+ * Interop with other Kafka clients (DESIGN.md): a plain Java consumer (kafka-clients, classic group protocol,
+ * [range, roundrobin]) shares a consumer group with Nest members. Whichever side leads, the group settles on a
+ * protocol both know, every member (Java included) gets a valid assignment, and every message is processed once.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import kafkajs from 'kafkajs';
+import { KafkaGroupContext, type KafkaGroupsServer, KafkaHandler, KafkaModule } from '../src/kafka/index.js';
+import {
+  compileInteropConsumer,
+  JavaConsumer,
+  removeCompiledConsumer,
+} from './support/java/java-consumer.js';
+import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+const { AssignerProtocol } = kafkajs;
+
+/** Java member ids start with the client id; "zz-" sorts them after the Nest members ("e2e-app-..."). */
+const JAVA_CLIENT_ID = 'zz-interop-java';
+const INTEROP_PROTOCOLS = ['range', 'roundrobin'];
+
+interface Delivery {
+  group: string;
+  partition: number;
+  offset: string;
+  seq: number;
+}
+
+const deliveries: Delivery[] = [];
+
+@Controller()
+class InteropRecordingController {
+  @KafkaHandler('${TOPIC}')
+  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+    deliveries.push({ group: ctx.groupId, partition: ctx.partition, offset: ctx.offset, seq: payload.seq });
+  }
+}
+
+function groupModule(groupId: string, topic: string, concurrency = 1) {
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, concurrency })],
+    controllers: [InteropRecordingController],
+  })
+  class InteropGroupModule {}
+  return InteropGroupModule;
+}
+
+describe('a Java consumer in the same group as Nest members', () => {
+  const kafka = new TestKafka();
+  const apps: INestApplication[] = [];
+  const javas: JavaConsumer[] = [];
+  /** Compiled once: a single-file source launch compiles at every start, 3-5 s per JVM on 2 busy cores. */
+  let classDir: string | undefined;
+
+  beforeAll(async () => {
+    classDir = await compileInteropConsumer();
+  });
+
+  afterEach(async () => {
+    // Never leave a JVM behind: SIGTERM (it leaves the group), SIGKILL after the timeout.
+    await Promise.all(javas.splice(0).map((java) => java.stop(15_000)));
+    while (apps.length > 0) await apps.pop()!.close();
+    deliveries.length = 0;
+  });
+  afterAll(async () => {
+    await kafka.closeAll();
+    await removeCompiledConsumer(classDir);
+  });
+
+  function startJava(
+    groupId: string,
+    topic: string,
+    more: { strategies?: ('range' | 'roundrobin')[]; extraTopics?: string[]; groupInstanceId?: string } = {},
+  ): JavaConsumer {
+    const java = new JavaConsumer({
+      brokers: BROKERS,
+      groupId,
+      topic,
+      clientId: JAVA_CLIENT_ID,
+      maxRuntimeMs: 110_000,
+      classDir,
+      ...more,
+    });
+    javas.push(java);
+    return java;
+  }
+
+  async function startNest(groupId: string, topic: string, concurrency = 1): Promise<KafkaGroupsServer> {
+    const { app, server } = await startTestApp([groupModule(groupId, topic, concurrency)]);
+    apps.push(app);
+    return server;
+  }
+
+  /**
+   * Waits for the group Stable with `members` members and the Java member holding its final assignment; checks
+   * the protocol and that the assignments (as the coordinator hands them out) cover every partition once.
+   * Returns the chosen protocol and each member's partitions by member id.
+   */
+  async function settledGroup(
+    groupId: string,
+    topic: string,
+    partitions: number,
+    members: number,
+    java: JavaConsumer,
+  ) {
+    const group = await kafka.waitForStableGroup(groupId, members, 60_000);
+    expect(group.protocolType).toBe('consumer');
+    expect(INTEROP_PROTOCOLS).toContain(group.protocol);
+    const assigned = new Map(
+      group.members.map((m) => {
+        const decoded = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+        return [m.memberId, decoded?.assignment[topic] ?? []] as const;
+      }),
+    );
+    expect([...assigned.values()].flat().sort((a, b) => a - b)).toEqual(
+      Array.from({ length: partitions }, (_, p) => p),
+    );
+    const javaMember = group.members.find((m) => m.clientId === JAVA_CLIENT_ID);
+    expect(javaMember).toBeDefined();
+    const javaPartitions = [...assigned.get(javaMember!.memberId)!].sort((a, b) => a - b);
+    await java.waitUntil(
+      `assignment ${JSON.stringify(javaPartitions)} as member ${javaMember!.memberId}`,
+      20_000,
+      () =>
+        java.memberId === javaMember!.memberId &&
+        JSON.stringify(java.assignment) === JSON.stringify(javaPartitions),
+    );
+    return { protocol: group.protocol, assigned, javaPartitions };
+  }
+
+  /** Produces `count` messages and checks both sides together processed each exactly once and committed the end. */
+  async function produceAndCheckOnce(groupId: string, topic: string, count: number, java: JavaConsumer) {
+    await kafka.produceKeyed(topic, count, (i) => `k${i % 13}`);
+    await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+    const nestSeqs = () => deliveries.filter((d) => d.group === groupId).map((d) => d.seq);
+    const javaSeqs = () => java.records.map((r) => (JSON.parse(r.value) as { seq: number }).seq);
+    // Java prints a record before committing it; the line may still be in the pipe.
+    await waitFor(
+      `${count} messages processed`,
+      10_000,
+      () => nestSeqs().length + javaSeqs().length >= count,
+    );
+    const all = [...nestSeqs(), ...javaSeqs()].sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: count }, (_, i) => i));
+    const offsets = await kafka.offsets(groupId, topic);
+    expect(offsets.every((o) => o.committed === o.end)).toBe(true);
+    expect(java.errors).toEqual([]);
+    return { nest: nestSeqs().length, java: javaSeqs().length };
+  }
+
+  /** Stops the Java member the clean way and checks it left without errors. */
+  async function stopJavaCleanly(java: JavaConsumer) {
+    await java.stop(15_000);
+    expect(java.exitReason).toBe('signal');
+    expect(java.exitCode).toBe(0);
+    expect(java.errors).toEqual([]);
+  }
+
+  test('Java joins first and leads; a Nest member joins; 2 partitions split, 300 messages processed once', async () => {
+    const topic = uniqueName('interop-java-leads');
+    const groupId = uniqueName('interop-java-leads');
+    await kafka.createTopic(topic, 2);
+
+    const java = startJava(groupId, topic);
+    await java.waitUntil(
+      'first assignment (alone: both partitions)',
+      60_000,
+      () => JSON.stringify(java.assignment) === '[0,1]',
+    );
+    await kafka.waitForStableGroup(groupId, 1);
+    const leaderRunsAlone = java.leaderRuns.length;
+    expect(leaderRunsAlone).toBeGreaterThanOrEqual(1);
+
+    const server = await startNest(groupId, topic);
+    const { protocol, assigned, javaPartitions } = await settledGroup(groupId, topic, 2, 2, java);
+    // Java stayed the leader and assigned the 2-member generation with one of the shared protocols.
+    await java.waitUntil('leader assignment for 2 members', 10_000, () =>
+      java.leaderRuns.slice(leaderRunsAlone).some((r) => r.members === 2),
+    );
+    expect(java.leaderRuns.at(-1)).toEqual({ protocol, members: 2 });
+    // range (and roundrobin) over members sorted by id ["e2e-app-…", "zz-interop-java-…"]: Java gets partition 1.
+    expect(javaPartitions).toEqual([1]);
+    const nestMember = server.groups[0].members[0];
+    await waitFor(
+      'the Nest member holds the other partition',
+      10_000,
+      () =>
+        JSON.stringify(nestMember.assignment[topic] ?? []) ===
+        JSON.stringify(assigned.get(nestMember.memberId!)),
+    );
+
+    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
+    expect(counts.java).toBeGreaterThan(0);
+    expect(counts.nest).toBeGreaterThan(0);
+    expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set(javaPartitions));
+    console.info(
+      `[interop] Java leader: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  });
+
+  test('Nest joins first and leads; Java joins; 2 partitions split, 300 messages processed once', async () => {
+    const topic = uniqueName('interop-nest-leads');
+    const groupId = uniqueName('interop-nest-leads');
+    await kafka.createTopic(topic, 2);
+
+    const server = await startNest(groupId, topic);
+    await kafka.waitForStableGroup(groupId, 1);
+    const nestMember = server.groups[0].members[0];
+    await waitFor(
+      'the Nest member alone holds both partitions',
+      20_000,
+      () => (nestMember.assignment[topic] ?? []).length === 2,
+    );
+
+    const java = startJava(groupId, topic);
+    const { protocol, assigned, javaPartitions } = await settledGroup(groupId, topic, 2, 2, java);
+    // The Nest member led: Java never ran an assignment, it decoded the one our assigner encoded.
+    expect(java.leaderRuns).toEqual([]);
+    // Our assigner agrees with Java's: members sorted by id, the Nest member first, so Java gets partition 1.
+    expect(javaPartitions).toEqual([1]);
+    await waitFor(
+      'the Nest member holds the other partition',
+      10_000,
+      () =>
+        JSON.stringify(nestMember.assignment[topic] ?? []) ===
+        JSON.stringify(assigned.get(nestMember.memberId!)),
+    );
+
+    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
+    expect(counts.java).toBeGreaterThan(0);
+    expect(counts.nest).toBeGreaterThan(0);
+    expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set(javaPartitions));
+    console.info(
+      `[interop] Nest leader: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  });
+
+  test('an idle Java member (3 members, 2 partitions) gets an empty assignment and the group still finishes', async () => {
+    const topic = uniqueName('interop-idle-java');
+    const groupId = uniqueName('interop-idle-java');
+    await kafka.createTopic(topic, 2);
+
+    const server = await startNest(groupId, topic, 2);
+    await kafka.waitForStableGroup(groupId, 2);
+    const members = server.groups[0].members;
+    await waitFor('both Nest members assigned', 20_000, () =>
+      members.every((m) => (m.assignment[topic] ?? []).length === 1),
+    );
+
+    // Its member id sorts last, so both range and roundrobin leave it without a partition.
+    const java = startJava(groupId, topic);
+    const { protocol, javaPartitions } = await settledGroup(groupId, topic, 2, 3, java);
+    expect(javaPartitions).toEqual([]);
+    expect(java.assignment).toEqual([]);
+    expect(java.leaderRuns).toEqual([]);
+    await waitFor(
+      'each Nest member still holds one partition',
+      10_000,
+      () =>
+        members
+          .map((m) => m.assignment[topic] ?? [])
+          .flat()
+          .sort()
+          .join() === '0,1',
+    );
+
+    const counts = await produceAndCheckOnce(groupId, topic, 200, java);
+    expect(counts.java).toBe(0);
+    expect(counts.nest).toBe(200);
+    // Still a member of the Stable group, idle but healthy.
+    const group = await kafka.waitForStableGroup(groupId, 3);
+    expect(group.members.some((m) => m.clientId === JAVA_CLIENT_ID)).toBe(true);
+    console.info(
+      `[interop] idle Java: protocol ${protocol}, Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  });
+
+  test('Java advertising only roundrobin: the group picks roundrobin and our assigner deals like Java (5 partitions, 3 members)', async () => {
+    const topic = uniqueName('interop-roundrobin');
+    const groupId = uniqueName('interop-roundrobin');
+    await kafka.createTopic(topic, 5);
+
+    const server = await startNest(groupId, topic, 2);
+    await kafka.waitForStableGroup(groupId, 2);
+    const members = server.groups[0].members;
+    await waitFor('both Nest members assigned', 20_000, () =>
+      members.every((m) => (m.assignment[topic] ?? []).length > 0),
+    );
+
+    const java = startJava(groupId, topic, { strategies: ['roundrobin'] });
+    const { protocol, assigned, javaPartitions } = await settledGroup(groupId, topic, 5, 3, java);
+    expect(protocol).toBe('roundrobin');
+    expect(java.leaderRuns).toEqual([]);
+    // Java's RoundRobinAssignor deals partitions 0..4 to the members sorted by id: [0,3], [1,4], then Java [2]
+    // (range would have given [0,1], [2,3], [4]).
+    const nestIds = members.map((m) => m.memberId!).sort();
+    expect(nestIds.map((id) => assigned.get(id))).toEqual([
+      [0, 3],
+      [1, 4],
+    ]);
+    expect(javaPartitions).toEqual([2]);
+
+    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
+    expect(counts.java).toBeGreaterThan(0);
+    expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set([2]));
+    console.info(
+      `[interop] roundrobin-only Java: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  });
+
+  test('Java also subscribes to a topic that does not exist: the Nest leader assigns the rest, like Java skipping it', async () => {
+    const topic = uniqueName('interop-missing');
+    const missing = uniqueName('interop-missing-never-created');
+    const groupId = uniqueName('interop-missing');
+    await kafka.createTopic(topic, 2);
+
+    const server = await startNest(groupId, topic);
+    await kafka.waitForStableGroup(groupId, 1);
+    const nestMember = server.groups[0].members[0];
+    await waitFor(
+      'the Nest member alone holds both partitions',
+      20_000,
+      () => (nestMember.assignment[topic] ?? []).length === 2,
+    );
+
+    const java = startJava(groupId, topic, { extraTopics: [missing] });
+    const { protocol, javaPartitions } = await settledGroup(groupId, topic, 2, 2, java);
+    expect(java.leaderRuns).toEqual([]);
+    expect(javaPartitions).toEqual([1]);
+    await waitFor(
+      'the Nest member holds partition 0',
+      10_000,
+      () => JSON.stringify(nestMember.assignment[topic] ?? []) === '[0]',
+    );
+    expect(['joined', 'rebalancing']).toContain(nestMember.state);
+
+    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
+    expect(counts.java).toBeGreaterThan(0);
+    console.info(
+      `[interop] Java with a missing topic: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  });
+
+  test('a static Java member (group.instance.id) is dealt first by the Nest leader, as Java orders members', async () => {
+    const topic = uniqueName('interop-static');
+    const groupId = uniqueName('interop-static');
+    await kafka.createTopic(topic, 2);
+
+    const server = await startNest(groupId, topic);
+    await kafka.waitForStableGroup(groupId, 1);
+    const nestMember = server.groups[0].members[0];
+    await waitFor(
+      'the Nest member alone holds both partitions',
+      20_000,
+      () => (nestMember.assignment[topic] ?? []).length === 2,
+    );
+
+    const java = startJava(groupId, topic, { groupInstanceId: uniqueName('zz-static-java') });
+    const { protocol, javaPartitions } = await settledGroup(groupId, topic, 2, 2, java);
+    expect(java.leaderRuns).toEqual([]);
+    // By member id Java ("zz-…") would come last and get partition 1; static members come first in Java's order.
+    expect(javaPartitions).toEqual([0]);
+
+    const counts = await produceAndCheckOnce(groupId, topic, 100, java);
+    expect(counts.java).toBeGreaterThan(0);
+    console.info(
+      `[interop] static Java: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  });
+});
