@@ -2,8 +2,11 @@ import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { type Environment, validateEnvironment } from './config/environment.js';
 import { AirnavModule } from './flights/airnav/airnav.module.js';
+import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
+import { FlightTopicsModule } from './flights/topics/flight-topics.module.js';
 import { KafkaModule } from './kafka/index.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 
 @Module({
   imports: [
@@ -18,8 +21,12 @@ import { KafkaModule } from './kafka/index.js';
         shutdownTimeoutMs: config.get('KAFKA_SHUTDOWN_TIMEOUT_MS', { infer: true }),
       }),
     }),
+    // Creates the flight topics in onModuleInit, inside app.init(): before any consumer joins.
+    FlightTopicsModule,
     AirnavModule,
     Flight24Module,
+    FlightFeedModule,
+    ObservabilityModule,
   ],
 })
 export class AppModule {}

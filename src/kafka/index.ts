@@ -28,3 +28,22 @@ export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js'
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
 export { INTEROP_ASSIGNERS, RangeAssigner, RoundRobinInteropAssigner, KafkajsRoundRobinAssigner } from './assignors/interop.assigners.js';
+export { KafkaStatusModule } from './status/kafka-status.module.js';
+export { KafkaStatusService } from './status/kafka-status.service.js';
+export { KafkaAdminClient, KafkaAdminTimeoutError } from './status/kafka-admin.client.js';
+export type {
+  KafkaGroupOffsets,
+  KafkaGroupStatus,
+  KafkaMemberStatus,
+  KafkaMessageCounts,
+  KafkaPartitionStatus,
+} from './status/kafka-status.types.js';
+export { KafkaHealthModule } from './health/kafka-health.module.js';
+export { KafkaHealthIndicator, KAFKA_HEALTH_TIMEOUT_MS, type KafkaGroupHealth } from './health/kafka.health-indicator.js';
+export { KafkaMetricsModule } from './metrics/kafka-metrics.module.js';
+export {
+  KafkaMetricsService,
+  KAFKA_METRICS_OPTIONS,
+  DEFAULT_DURATION_BUCKETS,
+  type KafkaMetricsOptions,
+} from './metrics/kafka-metrics.service.js';

@@ -1,5 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { type HealthCheckAttempt, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import {
+  type HealthCheckAttempt,
+  type HealthIndicatorResult,
+  HealthIndicatorService,
+} from '@nestjs/terminus';
 import type { ConsumerMember } from '../server/consumer-member.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import { KafkaAdminClient } from '../status/kafka-admin.client.js';
@@ -37,11 +41,16 @@ export class KafkaHealthIndicator {
   ) {}
 
   /** Up when the cluster answers a metadata request within `timeoutMs`; the data names the brokers it lists. */
-  brokerCheck<const Key extends string>(key: Key, timeoutMs = KAFKA_HEALTH_TIMEOUT_MS): HealthCheckAttempt<Key> {
+  brokerCheck<const Key extends string>(
+    key: Key,
+    timeoutMs = KAFKA_HEALTH_TIMEOUT_MS,
+  ): HealthCheckAttempt<Key> {
     return this.health
       .check(key)
       .attempt(async () => {
-        const cluster = await this.admin.run('broker health check', timeoutMs, (admin) => admin.describeCluster());
+        const cluster = await this.admin.run('broker health check', timeoutMs, (admin) =>
+          admin.describeCluster(),
+        );
         return {
           clusterId: cluster.clusterId,
           brokers: cluster.brokers.map(({ host, port }) => `${host}:${port}`),
@@ -58,7 +67,11 @@ export class KafkaHealthIndicator {
     for (const runner of this.server.groups) {
       const problems = runner.members.flatMap((member, index) => memberProblems(member, index));
       const joined = runner.members.filter((m) => m.state === 'joined').length;
-      groups[runner.groupId] = { members: runner.members.length, joined, ...(problems.length > 0 && { problems }) };
+      groups[runner.groupId] = {
+        members: runner.members.length,
+        joined,
+        ...(problems.length > 0 && { problems }),
+      };
       if (problems.length > 0) healthy = false;
     }
     const session = this.health.check(key);
@@ -88,7 +101,9 @@ function memberProblems(member: ConsumerMember, index: number): string[] {
       break;
   }
   for (const partition of member.stoppedPartitions) {
-    problems.push(`${name}: partition ${partition} is stopped (a message failed for good with dead letters off)`);
+    problems.push(
+      `${name}: partition ${partition} is stopped (a message failed for good with dead letters off)`,
+    );
   }
   return problems;
 }

@@ -13,13 +13,6 @@ import type {
 
 /** Deadline of the admin calls that fetch one group's offsets. */
 const ADMIN_TIMEOUT_MS = 3_000;
-/** Offsets fetched this recently are reused: a dashboard polling the status and a scrape need not both ask. */
-const CACHE_MS = 1_000;
-
-interface CachedOffsets {
-  at: number;
-  offsets: Promise<KafkaGroupOffsets>;
-}
 
 /**
  * What every consumer group of this process is doing: its members here (state, assignment, message counts) and,
@@ -27,7 +20,8 @@ interface CachedOffsets {
  */
 @Injectable()
 export class KafkaStatusService {
-  private readonly cache = new Map<string, CachedOffsets>();
+  /** Fetches in flight, by group and topics: concurrent callers (a dashboard and a scrape) share one. */
+  private readonly inFlight = new Map<string, Promise<KafkaGroupOffsets>>();
 
   constructor(
     private readonly server: KafkaGroupsServer,
@@ -62,19 +56,18 @@ export class KafkaStatusService {
     }));
   }
 
-  /** Committed offsets and lag of a group's topics, from the broker (cached for a second). */
+  /** Committed offsets and lag of a group's topics, fresh from the broker (concurrent calls share one fetch). */
   offsets(groupId: string, topics: readonly string[]): Promise<KafkaGroupOffsets> {
-    const now = Date.now();
     const key = `${groupId}\u0000${topics.join('\u0000')}`;
-    const cached = this.cache.get(key);
-    if (cached && now - cached.at < CACHE_MS) return cached.offsets;
-    const offsets = this.admin.run(`offsets of group "${groupId}"`, ADMIN_TIMEOUT_MS, (admin) =>
-      fetchGroupOffsets(admin, groupId, topics),
-    );
-    this.cache.set(key, { at: now, offsets });
-    offsets.catch(() => {
-      if (this.cache.get(key)?.offsets === offsets) this.cache.delete(key);
-    });
+    let offsets = this.inFlight.get(key);
+    if (!offsets) {
+      offsets = this.admin
+        .run(`offsets of group "${groupId}"`, ADMIN_TIMEOUT_MS, (admin) =>
+          fetchGroupOffsets(admin, groupId, topics),
+        )
+        .finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, offsets);
+    }
     return offsets;
   }
 
@@ -126,7 +119,11 @@ function sumCounts(members: KafkaMemberStatus[]): KafkaMessageCounts {
 }
 
 /** One describeGroups, one offset fetch for the group and two list-offsets per topic. */
-async function fetchGroupOffsets(admin: Admin, groupId: string, topics: readonly string[]): Promise<KafkaGroupOffsets> {
+async function fetchGroupOffsets(
+  admin: Admin,
+  groupId: string,
+  topics: readonly string[],
+): Promise<KafkaGroupOffsets> {
   const [described, committed, ends] = await Promise.all([
     admin.describeGroups([groupId]),
     admin.fetchOffsets({ groupId, topics: [...topics] }),

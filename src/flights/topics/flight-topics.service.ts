@@ -1,0 +1,78 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Environment } from '../../config/environment.js';
+import { KAFKA_CLIENT } from '../../kafka/index.js';
+import type { Kafka } from 'kafkajs';
+
+/** Bounded retries for the start-up admin calls: a broker that stays away fails the start with a clear error. */
+const ADMIN_RETRY = { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 };
+
+/**
+ * Creates the flight topics and their dead-letter topics (`<topic>-dlt`) when they are missing, with
+ * KAFKA_TOPIC_PARTITIONS partitions. Runs in `onModuleInit`, that is inside `app.init()`, before
+ * `app.startAllMicroservices()` lets any consumer join: consumers never create topics (auto-creation is off for
+ * them), and a topic created by a broker's auto-creation would get the broker's default partition count.
+ * Existing topics are left as they are, whatever their partition count (a warning says so).
+ */
+@Injectable()
+export class FlightTopicsService implements OnModuleInit {
+  private readonly logger = new Logger(FlightTopicsService.name);
+  private ensured?: Promise<void>;
+
+  constructor(
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    private readonly config: ConfigService<Environment, true>,
+  ) {}
+
+  /** The topics the flight feed writes and the flight modules read. */
+  get sourceTopics(): string[] {
+    return [
+      this.config.get('AIRNAV_TOPIC', { infer: true }),
+      this.config.get('FLIGHT24_TOPIC', { infer: true }),
+    ];
+  }
+
+  onModuleInit(): Promise<void> {
+    this.ensured ??= this.ensureTopics();
+    return this.ensured;
+  }
+
+  private async ensureTopics(): Promise<void> {
+    const numPartitions = this.config.get('KAFKA_TOPIC_PARTITIONS', { infer: true });
+    const replicationFactor = this.config.get('KAFKA_TOPIC_REPLICATION_FACTOR', { infer: true });
+    const wanted = this.sourceTopics.flatMap((topic) => [topic, `${topic}-dlt`]);
+    const admin = this.kafka.admin({ retry: ADMIN_RETRY });
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = wanted.filter((topic) => !existing.has(topic));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions, replicationFactor })),
+        });
+        this.logger.log(`Created ${missing.join(', ')} with ${numPartitions} partition(s)`);
+      }
+      const present = wanted.filter((topic) => existing.has(topic));
+      if (present.length > 0) {
+        const { topics } = await admin.fetchTopicMetadata({ topics: present });
+        for (const { name, partitions } of topics) {
+          if (partitions.length !== numPartitions) {
+            this.logger.warn(
+              `Topic ${name} exists with ${partitions.length} partition(s), not KAFKA_TOPIC_PARTITIONS=${numPartitions}: left as it is`,
+            );
+          }
+        }
+      }
+    } catch (error) {
+      throw new Error(
+        `Could not create the flight topics (${wanted.join(', ')}): ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { describe, expect, test } from '@jest/globals';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import type { ConsumerMember } from '../server/consumer-member.js';
+import type { GroupRunner } from '../server/group-runner.js';
+import type { KafkaGroupsServer } from '../server/kafka-groups.server.js';
+import type { KafkaAdminClient } from '../status/kafka-admin.client.js';
+import { KafkaHealthIndicator } from './kafka.health-indicator.js';
+
+type MemberLike = Pick<ConsumerMember, 'state' | 'memberId' | 'lastError' | 'stoppedPartitions'>;
+
+function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {}): MemberLike {
+  return { state, memberId: `m-${state}`, lastError: undefined, stoppedPartitions: new Set(), ...extra };
+}
+
+function indicator(groups: Record<string, MemberLike[]>, admin: Partial<KafkaAdminClient> = {}) {
+  const runners = Object.entries(groups).map(
+    ([groupId, members]) => ({ groupId, members }) as unknown as GroupRunner,
+  );
+  const server = { groups: runners } as unknown as KafkaGroupsServer;
+  return new KafkaHealthIndicator(new HealthIndicatorService(), admin as KafkaAdminClient, server);
+}
+
+describe('KafkaHealthIndicator.groupsCheck', () => {
+  test('up when every member joined (a rebalance without an error is normal)', () => {
+    const result = indicator({
+      a: [member('joined'), member('rebalancing')],
+      b: [member('joined')],
+    }).groupsCheck('groups');
+    expect(result.groups.status).toBe('up');
+    expect(result.groups.groups).toEqual({ a: { members: 2, joined: 1 }, b: { members: 1, joined: 1 } });
+  });
+
+  test.each([
+    ['starting', member('starting'), /has not joined/],
+    ['crashed', member('crashed', { lastError: 'boom' }), /crashed.*boom/],
+    ['stopped', member('stopped'), /is stopped/],
+    ['recovering', member('rebalancing', { lastError: 'connection lost' }), /recovering.*connection lost/],
+    [
+      'partition stopped',
+      member('joined', { stoppedPartitions: new Set(['t:1']) }),
+      /partition t:1 is stopped/,
+    ],
+  ])('down when a member is %s, saying why', (_, bad, problem) => {
+    const result = indicator({ a: [member('joined'), bad] }).groupsCheck('groups');
+    expect(result.groups.status).toBe('down');
+    expect(result.groups.groups.a.problems).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
+describe('KafkaHealthIndicator.brokerCheck', () => {
+  test('up with the cluster it reached', async () => {
+    const admin = {
+      run: async (_what: string, _timeout: number, fn: (a: never) => Promise<unknown>) =>
+        fn({
+          describeCluster: async () => ({
+            clusterId: 'c1',
+            controller: 1,
+            brokers: [{ nodeId: 1, host: 'h', port: 9 }],
+          }),
+        } as never),
+    } as unknown as KafkaAdminClient;
+    const result = await indicator({}, admin).brokerCheck('broker', 1_000);
+    expect(result.broker).toMatchObject({ status: 'up', clusterId: 'c1', brokers: ['h:9'], controller: 1 });
+  });
+
+  test('down with the error when the broker does not answer', async () => {
+    const admin = {
+      run: async () => Promise.reject(new Error('no answer within 1000 ms')),
+    } as unknown as KafkaAdminClient;
+    const result = await indicator({}, admin).brokerCheck('broker', 1_000);
+    expect(result.broker).toMatchObject({ status: 'down', message: 'no answer within 1000 ms' });
+  });
+});

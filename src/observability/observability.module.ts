@@ -1,0 +1,30 @@
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { collectDefaultMetrics } from 'prom-client';
+import {
+  KafkaHealthModule,
+  KafkaMetricsModule,
+  KafkaMetricsService,
+  KafkaStatusModule,
+} from '../kafka/index.js';
+import { HealthController } from './health.controller.js';
+import { KafkaGroupsController } from './kafka-groups.controller.js';
+import { MetricsController } from './metrics.controller.js';
+
+/** The service's operational endpoints: GET /health, GET /kafka/groups, GET /metrics. */
+@Module({
+  imports: [TerminusModule, KafkaHealthModule, KafkaStatusModule, KafkaMetricsModule],
+  controllers: [HealthController, KafkaGroupsController, MetricsController],
+})
+export class ObservabilityModule implements OnModuleInit {
+  private defaultMetrics = false;
+
+  constructor(private readonly metrics: KafkaMetricsService) {}
+
+  onModuleInit(): void {
+    if (this.defaultMetrics) return;
+    this.defaultMetrics = true;
+    // Process metrics (CPU, memory, event loop lag, GC) beside the Kafka ones, in the same registry.
+    collectDefaultMetrics({ register: this.metrics.registry });
+  }
+}
