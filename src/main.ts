@@ -9,17 +9,17 @@ import { KafkaGroupsServer } from './kafka/index.js';
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule, { bufferLogs: true });
+  // ConfigModule has loaded .env into process.env by now; a bad LOG_LEVEL is reported by its validation.
+  const level = LEVELS.indexOf(process.env.LOG_LEVEL as LogLevel);
+  const app = await NestFactory.create(AppModule, { logger: LEVELS.slice(0, level > 0 ? level + 1 : 4) });
   const config = app.get<ConfigService<Environment, true>>(ConfigService);
-  const level = config.get('LOG_LEVEL', { infer: true });
-  app.useLogger(LEVELS.slice(0, LEVELS.indexOf(level) + 1));
   app.useGlobalPipes(new ValidationPipe({ transform: true }));
   app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
   app.enableShutdownHooks();
   await app.init();
   await app.startAllMicroservices();
   await app.listen(config.get('PORT', { infer: true }), '0.0.0.0');
-  new Logger('Bootstrap').log(`HTTP on port ${config.get('PORT', { infer: true })}`);
+  new Logger('Bootstrap').log(`HTTP on port ${new URL(await app.getUrl()).port}`);
 }
 
 void bootstrap();

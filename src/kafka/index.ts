@@ -1,7 +1,8 @@
 export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
 export { KafkaGroupsServer } from './server/kafka-groups.server.js';
 export type { GroupRunner } from './server/group-runner.js';
-export type { ConsumerMember, MemberState, MemberObserver } from './server/consumer-member.js';
+export type { ConsumerMember, MemberState } from './server/consumer-member.js';
+export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
 export { KafkaKey, KafkaHeaders } from './decorators/kafka-message-params.decorator.js';
 export { KafkaGroupContext } from './context/kafka-group.context.js';

@@ -1,11 +1,14 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Environment } from '../../config/environment.js';
 import { KAFKA_CLIENT } from '../../kafka/index.js';
 import type { Kafka } from 'kafkajs';
 
-/** Bounded retries for the start-up admin calls: a broker that stays away fails the start with a clear error. */
+/** Bounded retries per attempt, so a broker that stays away is reported and retried later. */
 const ADMIN_RETRY = { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 };
+const RETRY_EVERY_MS = 5_000;
+/** How long the start waits for the topics before letting the service come up without them. */
+const START_WAIT_MS = 10_000;
 
 /**
  * Creates the flight topics and their dead-letter topics (`<topic>-dlt`) when they are missing, with
@@ -15,9 +18,10 @@ const ADMIN_RETRY = { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 };
  * Existing topics are left as they are, whatever their partition count (a warning says so).
  */
 @Injectable()
-export class FlightTopicsService implements OnModuleInit {
+export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(FlightTopicsService.name);
   private ensured?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
@@ -32,9 +36,44 @@ export class FlightTopicsService implements OnModuleInit {
     ];
   }
 
-  onModuleInit(): Promise<void> {
+  /**
+   * Tries once before the consumers start. If the broker is away, the service still comes up (health says the
+   * broker is down) and the topics are created in the background as soon as it answers; consumers of a missing
+   * topic retry meanwhile.
+   */
+  async onModuleInit(): Promise<void> {
     this.ensured ??= this.ensureTopics();
-    return this.ensured;
+    const outcome = this.ensured.then(
+      () => 'ready' as const,
+      (error: Error) => {
+        this.logger.error(`${error.message}; retrying every ${RETRY_EVERY_MS / 1000} s`);
+        this.retryInBackground();
+        return 'failed' as const;
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'waiting'>(
+      (resolve) => (timer = setTimeout(() => resolve('waiting'), START_WAIT_MS)),
+    );
+    if ((await Promise.race([outcome, waited])) === 'waiting') {
+      this.logger.warn(
+        `The broker has not answered in ${START_WAIT_MS / 1000} s; starting anyway, topics follow`,
+      );
+    }
+    clearTimeout(timer);
+  }
+
+  onModuleDestroy(): void {
+    clearTimeout(this.retryTimer);
+  }
+
+  private retryInBackground(): void {
+    this.retryTimer = setTimeout(() => {
+      this.ensureTopics().then(
+        () => this.logger.log('Flight topics ready'),
+        () => this.retryInBackground(),
+      );
+    }, RETRY_EVERY_MS);
   }
 
   private async ensureTopics(): Promise<void> {

@@ -18,7 +18,7 @@ function setup(
   let observer: unknown;
   const server = {
     groups: runners,
-    setObserver: (o: unknown) => (observer = o),
+    addObserver: (o: unknown) => (observer = o),
   } as unknown as KafkaGroupsServer;
   const status = { runners, offsets } as unknown as KafkaStatusService;
   const metrics = new KafkaMetricsService(server, status, registry ? { registry } : undefined);

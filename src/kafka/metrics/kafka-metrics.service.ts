@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleInit, Optional } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MemberObserver, MemberState } from '../server/consumer-member.js';
+import type { MemberState } from '../server/consumer-member.js';
+import type { MemberObserver } from '../server/member-observer.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import { KafkaStatusService } from '../status/kafka-status.service.js';
 
@@ -44,7 +45,7 @@ interface TopicInstruments {
  *   fetched from the broker when scraped;
  * - `kafka_consumer_group_members` (members in this process, by state), labelled group, state.
  *
- * It observes every member through `KafkaGroupsServer.setObserver`, set in `onModuleInit` (before the transport
+ * It observes every member through `KafkaGroupsServer.addObserver`, set in `onModuleInit` (before the transport
  * listens). Per message it only bumps numbers in objects made once per group/topic/partition; prom-client sees
  * the counters when scraped.
  */
@@ -158,7 +159,7 @@ export class KafkaMetricsService implements MemberObserver, OnModuleInit {
         'The consumer groups started before the metrics observer was set: messages go uncounted',
       );
     }
-    this.server.setObserver(this);
+    this.server.addObserver(this);
   }
 
   /** The metrics in Prometheus text format (with the lag fetched from the broker). */

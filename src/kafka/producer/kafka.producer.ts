@@ -21,6 +21,7 @@ export interface KafkaOutgoingMessage {
 export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaProducer.name);
   private readonly producer: Producer;
+  private connection?: Promise<void>;
 
   constructor(@Inject(KAFKA_CLIENT) kafka: Kafka, @Inject(KAFKA_MODULE_OPTIONS) options: KafkaModuleOptions) {
     this.producer = kafka.producer({
@@ -32,12 +33,28 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  async onModuleInit(): Promise<void> {
-    await this.producer.connect();
+  /**
+   * Starts connecting without blocking the start: a broker that is down at start must not keep the application
+   * (and its health endpoint) from coming up. Sends wait for the connection and retry it if it failed.
+   */
+  onModuleInit(): void {
+    this.connect().catch((error: Error) =>
+      this.logger.warn(`Not connected yet (${error.message}); the next send tries again`),
+    );
+  }
+
+  private connect(): Promise<void> {
+    this.connection ??= this.producer.connect().catch((error: unknown) => {
+      this.connection = undefined;
+      throw error;
+    });
+    return this.connection;
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.producer.disconnect().catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
+    await this.producer
+      .disconnect()
+      .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
   }
 
   send(topic: string, message: KafkaOutgoingMessage): Promise<void> {
@@ -46,6 +63,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
 
   async sendMany(topic: string, messages: KafkaOutgoingMessage[]): Promise<void> {
     try {
+      await this.connect();
       await this.producer.send({
         topic,
         acks: -1,

@@ -8,15 +8,9 @@ import type { ResolvedGroupSettings } from '../kafka.options.js';
 import { backoffDelay } from '../retry/backoff.js';
 import { asError, isRetryable } from '../retry/failure-classifier.js';
 import type { GroupRoute } from './group-route.js';
+import type { MemberObserver } from './member-observer.js';
 
 export type MemberState = 'starting' | 'joined' | 'rebalancing' | 'crashed' | 'stopped';
-
-/** Observations a member reports (metrics, health); the default does nothing. */
-export interface MemberObserver {
-  processed(groupId: string, topic: string, partition: number, durationMs: number): void;
-  failed(groupId: string, topic: string, partition: number): void;
-  deadLettered(groupId: string, topic: string, partition: number): void;
-}
 
 export interface ConsumerMemberConfig {
   kafka: Kafka;

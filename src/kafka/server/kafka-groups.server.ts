@@ -33,7 +33,7 @@ import {
   type KafkaModuleOptions,
   resolveTopic,
 } from '../kafka.options.js';
-import type { MemberObserver } from './consumer-member.js';
+import { combineObservers, type MemberObserver } from './member-observer.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
 
@@ -79,7 +79,7 @@ export class KafkaGroupsServer
   private deadLetters?: DeadLetterPublisher;
   private processingHooksSet = false;
   private stopping?: Promise<void>;
-  private observer?: MemberObserver;
+  private readonly observers: MemberObserver[] = [];
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
@@ -94,9 +94,9 @@ export class KafkaGroupsServer
     return this.runners;
   }
 
-  /** Lets metrics observe every member; set before `listen`. */
-  setObserver(observer: MemberObserver): void {
-    this.observer = observer;
+  /** Lets metrics (or your own code) observe every member's messages; add before `listen`. */
+  addObserver(observer: MemberObserver): void {
+    this.observers.push(observer);
   }
 
   /**
@@ -138,7 +138,7 @@ export class KafkaGroupsServer
             deadLetters: this.deadLetters!,
             assigners: INTEROP_ASSIGNERS,
             clientRetry: clientRetryOf(this.options),
-            observer: this.observer,
+            observer: combineObservers(this.observers),
           }),
       );
       for (const runner of this.runners) {
