@@ -222,6 +222,25 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     expect(succeeded.filter((d) => d.seq !== failOnce)).toHaveLength(89);
   });
 
+  test('a member that cannot start (its topic is missing) is recreated with backoff and consumes once it exists', async () => {
+    const topic = uniqueName('late-topic');
+    const groupId = uniqueName('late-topic');
+    const { app, server } = await startTestApp([groupModule(groupId, topic)], {
+      clientRetry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
+    });
+    apps.push(app);
+    const member = server.groups[0].members[0];
+    await waitFor('the member to fail to start', 20_000, () => member.state === 'crashed');
+    expect(member.lastError).toBeDefined();
+
+    await kafka.createTopic(topic, 2);
+    await kafka.waitForStableGroup(groupId, 1, 30_000);
+    await kafka.produceKeyed(topic, 20, (i) => `k${i % 4}`);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    processedOnce(groupId, 20);
+    expect(member.state).toBe('joined');
+  });
+
   test('a member joining while a slow handler runs: nothing is processed twice', async () => {
     const topic = uniqueName('join-slow');
     const groupId = uniqueName('join-slow');
