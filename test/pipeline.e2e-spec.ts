@@ -14,8 +14,9 @@ import {
   UseFilters,
   UseGuards,
   UseInterceptors,
+  Scope,
 } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
+import { Payload } from '@nestjs/microservices';
 import { EMPTY, type Observable, tap } from 'rxjs';
 import {
   DLT_HEADERS,
@@ -157,6 +158,40 @@ describe("handlers run through Nest's pipeline", () => {
     const [swallowed] = await deadLetters(`${swallowedTopic}-dlt`, 1);
     expect(swallowed.headers[DLT_HEADERS.exceptionFqcn]).toBe('InventoryFull');
     expect(swallowed.headers[DLT_HEADERS.exceptionMessage]).toBe('no room for 7');
+  });
+
+  test('a request-scoped controller is built per message and its pipeline still applies', async () => {
+    const groupId = uniqueName('scoped');
+    const topic = uniqueName('scoped');
+    await kafka.createTopic(topic, 1);
+    const instances = new Set<object>();
+    const handled: number[] = [];
+
+    @Controller({ scope: Scope.REQUEST })
+    class ScopedController {
+      @KafkaHandler('${TOPIC}')
+      @UseInterceptors(MarkingInterceptor)
+      handle(@Payload() payload: { seq: number }) {
+        instances.add(this);
+        handled.push(payload.seq);
+        seen.push({});
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [ScopedController],
+    })
+    class ScopedModule {}
+
+    seen.length = 0;
+    const { app } = await startTestApp([ScopedModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 3, () => 'k');
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(handled).toEqual([0, 1, 2]);
+    expect(instances.size).toBe(3);
+    expect(seen.every((s) => s.intercepted)).toBe(true);
   });
 
   test('start-up errors: a handler in a module without a group, and a handler on a provider', async () => {

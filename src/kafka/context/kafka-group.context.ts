@@ -6,8 +6,6 @@ import type { IHeaders, KafkaMessage } from '../client/kafkajs.js';
  * because a raw `seek` commits at once and a raw `pause` fights the retry pauses.
  */
 export class KafkaGroupContext extends BaseRpcContext<[]> {
-  /** The error the handler (or a pipe inside it) threw, recorded before any exception filter can replace it. */
-  handlerError: unknown = undefined;
   private decodedHeaders?: Record<string, string | string[]>;
 
   constructor(

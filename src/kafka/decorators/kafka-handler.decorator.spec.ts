@@ -5,7 +5,6 @@ import {
   PATTERN_METADATA,
   TRANSPORT_METADATA,
 } from '@nestjs/microservices/constants.js';
-import { HandlerErrorInterceptor } from '../context/handler-error.interceptor.js';
 import { KafkaConfigurationError } from '../errors/kafka-configuration.error.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import { KAFKA_GROUPS_TRANSPORT, KAFKA_HANDLER_EXTRAS, KAFKA_HANDLER_METADATA } from '../kafka.constants.js';
@@ -42,7 +41,8 @@ describe('@KafkaHandler', () => {
     expect(Reflect.getMetadata(PATTERN_EXTRAS_METADATA, method)).toEqual({
       [KAFKA_HANDLER_EXTRAS]: declaration,
     });
-    expect(Reflect.getMetadata(INTERCEPTORS_METADATA, method)).toEqual([HandlerErrorInterceptor]);
+    // No interceptor on the hot path: the transport builds the pipeline and sees errors as thrown.
+    expect(Reflect.getMetadata(INTERCEPTORS_METADATA, method)).toBeUndefined();
   });
 
   test('a single topic string becomes a one-element list with empty options', () => {

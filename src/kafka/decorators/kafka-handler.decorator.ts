@@ -1,6 +1,4 @@
-import { applyDecorators, UseInterceptors } from '@nestjs/common';
 import { EventPattern } from '@nestjs/microservices';
-import { HandlerErrorInterceptor } from '../context/handler-error.interceptor.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import { KAFKA_GROUPS_TRANSPORT, KAFKA_HANDLER_EXTRAS, KAFKA_HANDLER_METADATA } from '../kafka.constants.js';
 import { type KafkaHandlerOptions, validateHandlerOptions } from '../kafka.options.js';
@@ -25,10 +23,14 @@ export function KafkaHandler(topics: string | string[], options: KafkaHandlerOpt
     const declaringClass = target.constructor;
     const where = `${declaringClass.name}.${methodName}`;
     if (topicList.length === 0 || topicList.some((t) => typeof t !== 'string' || t.trim() === '')) {
-      throw new KafkaHandlerDefinitionError(`@KafkaHandler on ${where} needs at least one non-empty topic name`);
+      throw new KafkaHandlerDefinitionError(
+        `@KafkaHandler on ${where} needs at least one non-empty topic name`,
+      );
     }
     if (new Set(topicList).size !== topicList.length) {
-      throw new KafkaHandlerDefinitionError(`@KafkaHandler on ${where} lists a topic twice: ${topicList.join(', ')}`);
+      throw new KafkaHandlerDefinitionError(
+        `@KafkaHandler on ${where} lists a topic twice: ${topicList.join(', ')}`,
+      );
     }
     if (Reflect.hasOwnMetadata(KAFKA_HANDLER_METADATA, descriptor.value as object)) {
       throw new KafkaHandlerDefinitionError(
@@ -38,10 +40,12 @@ export function KafkaHandler(topics: string | string[], options: KafkaHandlerOpt
     validateHandlerOptions(`@KafkaHandler(${where})`, options);
     const declaration: KafkaHandlerDeclaration = { topics: topicList, options, declaringClass, methodName };
     Reflect.defineMetadata(KAFKA_HANDLER_METADATA, declaration, descriptor.value as object);
-    applyDecorators(
-      EventPattern(topicList, KAFKA_GROUPS_TRANSPORT, { [KAFKA_HANDLER_EXTRAS]: declaration }),
-      UseInterceptors(HandlerErrorInterceptor),
-    )(target, propertyKey, descriptor);
+    // Bound to this library's transport only, so no other transport (Nest's own Kafka one included) serves it.
+    EventPattern(topicList, KAFKA_GROUPS_TRANSPORT, { [KAFKA_HANDLER_EXTRAS]: declaration })(
+      target,
+      propertyKey,
+      descriptor,
+    );
     return descriptor;
   };
 }

@@ -52,6 +52,8 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // A connection still being made would outlive the disconnect: let it settle first.
+    await this.connection?.catch(() => undefined);
     await this.producer
       .disconnect()
       .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));

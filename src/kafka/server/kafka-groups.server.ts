@@ -7,23 +7,19 @@ import {
   type Type,
 } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
-import { MetadataScanner, ModulesContainer } from '@nestjs/core';
-import { type CustomTransportStrategy, type MessageHandler, Server } from '@nestjs/microservices';
+import { ExternalContextCreator, MetadataScanner, ModuleRef, ModulesContainer } from '@nestjs/core';
+import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
-import { isObservable, lastValueFrom } from 'rxjs';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
 import type { Kafka } from '../client/kafkajs.js';
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
-import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import {
   KAFKA_CLIENT,
   KAFKA_FEATURE_OPTIONS,
   KAFKA_GROUPS_TRANSPORT,
-  KAFKA_HANDLER_EXTRAS,
   KAFKA_HANDLER_METADATA,
   KAFKA_MODULE_OPTIONS,
 } from '../kafka.constants.js';
@@ -36,15 +32,7 @@ import {
 import { combineObservers, type MemberObserver } from './member-observer.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
-
-/** The message Nest's RPC pipeline throws when a guard refuses a message. */
-const FORBIDDEN_MESSAGE = 'Forbidden resource';
-
-interface RegisteredHandler {
-  topic: string;
-  callback: MessageHandler;
-  declaration: KafkaHandlerDeclaration;
-}
+import { HandlerPipelineFactory, type HandlerInvoker } from './handler-pipeline.js';
 
 /** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
 function payloadIsBuffer(prototype: object, methodName: string): boolean {
@@ -58,7 +46,7 @@ function payloadIsBuffer(prototype: object, methodName: string): boolean {
   return types?.[Number(payloadKey.split(':')[1])] === Buffer;
 }
 
-type ModuleRef = ModulesContainer extends Map<string, infer M> ? M : never;
+type HostModule = ModulesContainer extends Map<string, infer M> ? M : never;
 
 /**
  * The custom transport strategy: one consumer group per feature module, each serving only its module's
@@ -74,19 +62,22 @@ export class KafkaGroupsServer
   override readonly propagatesEventHandlerErrors = true;
   protected override readonly logger = new Logger(KafkaGroupsServer.name);
 
-  private readonly registered: RegisteredHandler[] = [];
   private runners: GroupRunner[] = [];
   private deadLetters?: DeadLetterPublisher;
   private processingHooksSet = false;
   private stopping?: Promise<void>;
   private readonly observers: MemberObserver[] = [];
+  private readonly pipelines: HandlerPipelineFactory;
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     private readonly modules: ModulesContainer,
+    contextCreator: ExternalContextCreator,
+    moduleRef: ModuleRef,
   ) {
     super();
+    this.pipelines = new HandlerPipelineFactory(contextCreator, moduleRef);
   }
 
   /** The running groups (for health, status and metrics). */
@@ -100,21 +91,12 @@ export class KafkaGroupsServer
   }
 
   /**
-   * Keeps its own registry: the base class chains handlers that share a pattern and runs them together, which
-   * would make two groups on one topic both run for every message.
+   * Nest offers this transport the `@KafkaHandler` methods (bound to its transport id) with a pipeline it built.
+   * They are discovered again at `listen`, where the host module (and so the group) of each is known, and run
+   * through a pipeline of this library's (see HandlerPipelineFactory). The base class is not called: it chains
+   * handlers that share a pattern, which would make two groups on one topic both run for every message.
    */
-  override addHandler(
-    pattern: unknown,
-    callback: MessageHandler,
-    isEventHandler = false,
-    extras: Record<string, any> = {},
-  ): void {
-    const declaration = extras[KAFKA_HANDLER_EXTRAS] as KafkaHandlerDeclaration | undefined;
-    if (!declaration) return;
-    callback.isEventHandler = isEventHandler;
-    callback.extras = extras;
-    this.registered.push({ topic: String(pattern), callback, declaration });
-  }
+  override addHandler(): void {}
 
   override setOnProcessingStartHook(hook: Parameters<Server['setOnProcessingStartHook']>[0]): void {
     this.processingHooksSet = true;
@@ -184,16 +166,11 @@ export class KafkaGroupsServer
     await this.deadLetters?.disconnect();
   }
 
-  /**
-   * Walks modules and controllers in the order Nest registered their handlers, pairing each registration with
-   * the controller instance and host module it came from (an inherited method shares its metadata with its base
-   * class, so the registration alone cannot tell which controller it belongs to).
-   */
+  /** Every `@KafkaHandler` method of every controller, with the module that hosts it (and so its group). */
   private discoverHandlers(): DiscoveredHandler[] {
     const scanner = new MetadataScanner();
     const discovered: DiscoveredHandler[] = [];
-    let next = 0;
-    for (const moduleRef of this.modules.values()) {
+    for (const [moduleKey, moduleRef] of this.modules) {
       for (const wrapper of moduleRef.controllers.values()) {
         const instance = wrapper.instance as object | undefined;
         if (!instance) continue;
@@ -203,23 +180,26 @@ export class KafkaGroupsServer
           const declaration = Reflect.getMetadata(KAFKA_HANDLER_METADATA, method) as
             KafkaHandlerDeclaration | undefined;
           if (!declaration) continue;
+          const feature = this.featureOptionsOf(moduleRef);
+          const invoke = this.withProcessingHooks(
+            this.pipelines.create({
+              instance,
+              moduleKey,
+              methodName,
+              isStatic: wrapper.isDependencyTreeStatic(),
+            }),
+          );
+          // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
+          const controllerName = String(wrapper.name);
           for (const topic of declaration.topics) {
-            const registration = this.registered[next++];
-            if (!registration || registration.declaration !== declaration || registration.topic !== topic) {
-              throw new KafkaHandlerDefinitionError(
-                `Handler registration out of step at ${wrapper.name}.${methodName} ("${topic}"); was the server ` +
-                  `connected with app.connectMicroservice({ strategy })?`,
-              );
-            }
-            const feature = this.featureOptionsOf(moduleRef);
             discovered.push({
-              payloadIsBuffer: payloadIsBuffer(prototype, methodName),
-              topic: resolveTopic(topic, feature, `${String(wrapper.name)}.${methodName}`),
+              topic: resolveTopic(topic, feature, `${controllerName}.${methodName}`),
               declaration,
-              controllerName: String(wrapper.name),
+              payloadIsBuffer: payloadIsBuffer(prototype, methodName),
+              controllerName,
               moduleName: moduleRef.metatype?.name ?? String(moduleRef.name),
               feature,
-              invoke: this.invoker(registration.callback),
+              invoke,
             });
           }
         }
@@ -228,7 +208,7 @@ export class KafkaGroupsServer
     return discovered;
   }
 
-  private featureOptionsOf(moduleRef: ModuleRef): KafkaFeatureOptions | undefined {
+  private featureOptionsOf(moduleRef: HostModule): KafkaFeatureOptions | undefined {
     const groups = [...moduleRef.imports]
       .map(
         (imported) =>
@@ -266,37 +246,18 @@ export class KafkaGroupsServer
     }
   }
 
-  /** Dispatches one message through Nest's pipeline and reports the handler's real failure, if any. */
-  private invoker(callback: MessageHandler): DiscoveredHandler['invoke'] {
-    const run = async (data: unknown, context: KafkaGroupContext): Promise<unknown> => {
-      try {
-        const result = await callback(data, context);
-        if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
-      } catch (thrown) {
-        return context.handlerError ?? this.pipelineFailure(thrown, context);
-      }
-      // Failed even if a user's exception filter swallowed the error.
-      return context.handlerError;
-    };
-    if (!this.processingHooksSet) return run;
+  /** Nest's processing hooks (tracing and the like) around each message, only when something set them. */
+  private withProcessingHooks(invoke: HandlerInvoker): HandlerInvoker {
+    if (!this.processingHooksSet) return invoke;
     return (data, context) =>
       new Promise<unknown>((resolve) => {
         void this.runWithProcessingHooks(context, async (runEndHook) => {
           try {
-            resolve(await run(data, context));
+            resolve(await invoke(data, context));
           } finally {
             runEndHook();
           }
         });
       });
-  }
-
-  /** A failure outside the handler and its pipes: a guard's rejection, or a user interceptor's error. */
-  private pipelineFailure(thrown: unknown, context: KafkaGroupContext): unknown {
-    const message = (thrown as { message?: unknown } | null)?.message;
-    if (message === FORBIDDEN_MESSAGE) {
-      return new KafkaGuardRejectedError(context.topic, context.groupId, FORBIDDEN_MESSAGE);
-    }
-    return thrown;
   }
 }

@@ -1,0 +1,138 @@
+import { EXCEPTION_FILTERS_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import { type ContextId, ContextIdFactory, ExternalContextCreator, type ModuleRef } from '@nestjs/core';
+import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
+import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
+
+/** Runs one message through a handler's Nest pipeline; resolves with the failure, or undefined on success. */
+export type HandlerInvoker = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
+
+/** The message Nest's guards consumer throws with when a guard refuses. */
+const FORBIDDEN_MESSAGE = 'Forbidden resource';
+
+/** Maps `@Payload()` and `@Ctx()` onto the two arguments every handler is called with. */
+const rpcParamsFactory = {
+  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaGroupContext]): unknown {
+    if (type === RpcParamtype.PAYLOAD) {
+      return typeof data === 'string' ? (args[0] as Record<string, unknown> | null)?.[data] : args[0];
+    }
+    if (type === RpcParamtype.CONTEXT) return args[1];
+    return null;
+  },
+};
+
+interface ControllerMethod {
+  /** The controller instance (for a request-scoped controller, the one Nest made at start-up). */
+  instance: object;
+  /** Key of the module that hosts the controller, where its guards, pipes and interceptors are instantiated. */
+  moduleKey: string;
+  methodName: string;
+  /** Nest builds a request-scoped (or transient-dependent) controller per message. */
+  isStatic: boolean;
+}
+
+/**
+ * Builds each handler's pipeline with Nest's own ExternalContextCreator: pipes, guards and interceptors as in
+ * any Nest handler, exception filters run for their side effects. Errors reach the transport as thrown, without
+ * an interceptor on the hot path (an interceptor puts every message on rxjs's observable path, about half the
+ * handler's cost), and a filter that swallows an error cannot turn a failure into a success.
+ */
+export class HandlerPipelineFactory {
+  constructor(
+    private readonly contextCreator: ExternalContextCreator,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  create(method: ControllerMethod): HandlerInvoker {
+    const creator = this.creatorFor(method.moduleKey);
+    if (method.isStatic) return this.invoker(creator, method.instance, method.methodName);
+    const type = method.instance.constructor;
+    return async (data, context) => {
+      // Request-scoped controllers are resolved per message, as Nest does for its own transports.
+      const contextId: ContextId = ContextIdFactory.create();
+      this.moduleRef.registerRequestByContextId({ data, context }, contextId);
+      const instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
+      return this.invoker(creator, instance, method.methodName, contextId)(data, context);
+    };
+  }
+
+  /**
+   * ExternalContextCreator looks up the host module among providers only; a controller is not one, so its
+   * enhancers would be looked up in no module and dropped. This view of it answers with the controller's module.
+   */
+  private creatorFor(moduleKey: string): ExternalContextCreator {
+    return Object.create(this.contextCreator, {
+      getContextModuleKey: { value: () => moduleKey },
+    }) as ExternalContextCreator;
+  }
+
+  private invoker(
+    creator: ExternalContextCreator,
+    instance: object,
+    methodName: string,
+    contextId?: ContextId,
+  ): HandlerInvoker {
+    const callback = (instance as Record<string, (...args: unknown[]) => unknown>)[methodName];
+    const pipeline = creator.create(
+      instance,
+      callback,
+      methodName,
+      ROUTE_ARGS_METADATA,
+      rpcParamsFactory,
+      contextId,
+      undefined,
+      { guards: true, interceptors: true, filters: false },
+      'rpc',
+    );
+    const runFilters = this.filtersRunner(creator, instance, callback, methodName, contextId);
+    return async (data, context) => {
+      try {
+        await pipeline(data, context);
+        return undefined;
+      } catch (error) {
+        await runFilters(data, context, error);
+        return classify(error, context);
+      }
+    };
+  }
+
+  /**
+   * The handler's exception filters (method, controller, global), run on a failure for what they do (log, alert,
+   * count). Whatever they return, the message failed. The error is thrown through a function that carries the
+   * method's filter metadata (the error as a third argument), with no params factory so pipes do not run again.
+   */
+  private filtersRunner(
+    creator: ExternalContextCreator,
+    instance: object,
+    callback: Function,
+    methodName: string,
+    contextId?: ContextId,
+  ) {
+    const rethrow = (_data: unknown, _context: unknown, error: unknown) => {
+      throw error;
+    };
+    const filters: unknown = Reflect.getMetadata(EXCEPTION_FILTERS_METADATA, callback);
+    if (filters) Reflect.defineMetadata(EXCEPTION_FILTERS_METADATA, filters, rethrow);
+    const run = creator.create(
+      instance,
+      rethrow,
+      methodName,
+      undefined,
+      undefined,
+      contextId,
+      undefined,
+      { guards: false, interceptors: false, filters: true },
+      'rpc',
+    );
+    return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<void> => {
+      await Promise.resolve(run(data, context, error)).catch(() => undefined);
+    };
+  }
+}
+
+function classify(error: unknown, context: KafkaGroupContext): unknown {
+  if ((error as { message?: unknown } | null)?.message === FORBIDDEN_MESSAGE) {
+    return new KafkaGuardRejectedError(context.topic, context.groupId, FORBIDDEN_MESSAGE);
+  }
+  return error;
+}
