@@ -26,7 +26,7 @@ import {
   KafkaKey,
   KafkaModule,
 } from '../src/kafka/index.js';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { TestKafka, uniqueName } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 const seen: { raw?: Buffer; key?: string; trace?: unknown; headers?: unknown; intercepted?: boolean }[] = [];
@@ -98,21 +98,14 @@ describe("handlers run through Nest's pipeline", () => {
   });
   afterAll(() => kafka.closeAll());
 
+  /** Key and UTF-8 headers of the first `count` dead letters on a topic. */
   async function deadLetters(topic: string, count: number) {
-    const messages: { key: string; headers: Record<string, string> }[] = [];
-    const consumer = kafka.consumer({ groupId: uniqueName('dlt-reader') });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-        messages.push({ key: String(message.key), headers });
-      },
-    });
-    await waitFor(`${count} dead letter(s)`, 30_000, () => messages.length >= count);
-    await consumer.disconnect();
-    return messages;
+    return (await kafka.readMessages(topic, count)).map((message) => ({
+      key: String(message.key),
+      headers: Object.fromEntries(
+        Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
+      ),
+    }));
   }
 
   test('raw Buffer payloads, key and header parameters, guards, interceptors and a swallowing filter', async () => {

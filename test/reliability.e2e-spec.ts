@@ -2,7 +2,6 @@ import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
-import type { KafkaMessage } from 'kafkajs';
 import {
   DLT_HEADERS,
   KafkaGroupContext,
@@ -75,17 +74,6 @@ describe('delivery guarantees', () => {
     return started;
   }
 
-  async function readAll(topic: string, count: number): Promise<KafkaMessage[]> {
-    const messages: KafkaMessage[] = [];
-    const consumer = kafka.consumer({ groupId: uniqueName('dlt-reader') });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-    await waitFor(`${count} message(s) on ${topic}`, 30_000, () => messages.length >= count);
-    await consumer.disconnect();
-    return messages;
-  }
-
   test('a failing handler is retried with backoff and then succeeds; the handler sees the attempt number', async () => {
     const topic = uniqueName('retry-ok');
     const groupId = uniqueName('retry-ok');
@@ -122,7 +110,7 @@ describe('delivery guarantees', () => {
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
 
-    const [dead] = await readAll(`${topic}-dlt`, 1);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
     const h = dead.headers!;
     expect(dead.key!.toString()).toBe('aircraft-1');
     expect(JSON.parse(dead.value!.toString())).toEqual({ seq: 0, key: 'aircraft-1' });
@@ -159,7 +147,7 @@ describe('delivery guarantees', () => {
       ],
     });
     await kafka.waitForCommittedToEnd(groupId, topic);
-    const dead = await readAll(`${topic}-dlt`, 3);
+    const dead = await kafka.readMessages(`${topic}-dlt`, 3);
     const byKey = new Map(dead.map((m) => [m.key!.toString(), m]));
     expect(byKey.get('a')!.value!.toString()).toBe('{not json');
     expect(byKey.get('a')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('KafkaPayloadDecodeError');
@@ -191,7 +179,7 @@ describe('delivery guarantees', () => {
     await kafka.createTopic(`${topic}-dlt`, 1);
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(deliveries.map((d) => d.seq)).toEqual([0, 1, 2]);
-    expect((await readAll(`${topic}-dlt`, 1))[0].key!.toString()).toBe('k1');
+    expect((await kafka.readMessages(`${topic}-dlt`, 1))[0].key!.toString()).toBe('k1');
   });
 
   test('with dead letters off, an exhausted message stops its partition and nothing is skipped', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, ConsumerConfig, Kafka as KafkaClient, Producer } from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, Kafka as KafkaClient, KafkaMessage, Producer } from 'kafkajs';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -120,6 +120,18 @@ export class TestKafka {
       const offsets = await this.offsets(groupId, topic);
       return offsets.every((o) => o.committed === o.end) ? offsets : undefined;
     });
+  }
+
+  /** Reads a topic from the beginning with a fresh group until `count` messages arrived. */
+  async readMessages(topic: string, count: number, timeoutMs = 30_000): Promise<KafkaMessage[]> {
+    const messages: KafkaMessage[] = [];
+    const consumer = this.consumer({ groupId: uniqueName('reader') });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
+    await waitFor(`${count} message(s) on ${topic}`, timeoutMs, () => messages.length >= count);
+    await consumer.disconnect();
+    return messages;
   }
 
   async closeAll(): Promise<void> {

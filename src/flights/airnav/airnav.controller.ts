@@ -1,25 +1,6 @@
-import { Controller, Get, Logger } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler } from '../../kafka/index.js';
-import { FlightPositionDto } from '../shared/flight-position.dto.js';
-import { LatestPositionsStore } from '../shared/latest-positions.store.js';
+import { Controller } from '@nestjs/common';
+import { FlightPositionsController } from '../shared/flight-positions.controller.js';
 
-/** Consumes the airnav feed in consumer group `AIRNAV_GROUP_ID` and serves the latest position per aircraft. */
+/** The airnav feed, read in consumer group `AIRNAV_GROUP_ID`; latest positions at `GET /airnav/flights`. */
 @Controller('airnav')
-export class AirnavController {
-  private readonly logger = new Logger(AirnavController.name);
-  private readonly store = new LatestPositionsStore();
-
-  @KafkaHandler('${AIRNAV_TOPIC}')
-  onPosition(@Payload() position: FlightPositionDto, @Ctx() ctx: KafkaGroupContext): void {
-    this.store.update(position);
-    this.logger.debug(
-      `Processed message (topic=${ctx.topic}, partition=${ctx.partition}, offset=${ctx.offset}, key=${ctx.key})`,
-    );
-  }
-
-  @Get('flights')
-  flights(): FlightPositionDto[] {
-    return this.store.all();
-  }
-}
+export class AirnavController extends FlightPositionsController {}

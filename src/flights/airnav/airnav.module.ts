@@ -10,7 +10,7 @@ import { AirnavController } from './airnav.controller.js';
       inject: [ConfigService],
       useFactory: (config: ConfigService<Environment, true>) => ({
         groupId: config.get('AIRNAV_GROUP_ID', { infer: true }),
-        topicVariables: { AIRNAV_TOPIC: config.get('AIRNAV_TOPIC', { infer: true }) },
+        topicVariables: { FLIGHT_TOPIC: config.get('AIRNAV_TOPIC', { infer: true }) },
       }),
     }),
   ],

@@ -10,7 +10,7 @@ import { Flight24Controller } from './flight24.controller.js';
       inject: [ConfigService],
       useFactory: (config: ConfigService<Environment, true>) => ({
         groupId: config.get('FLIGHT24_GROUP_ID', { infer: true }),
-        topicVariables: { FLIGHT24_TOPIC: config.get('FLIGHT24_TOPIC', { infer: true }) },
+        topicVariables: { FLIGHT_TOPIC: config.get('FLIGHT24_TOPIC', { infer: true }) },
       }),
     }),
   ],

@@ -2,16 +2,22 @@ import { IsInt, IsNumber, IsString, Matches, Max, MaxLength, Min } from 'class-v
 
 /** One live position of one aircraft, as both feeds publish it (the message key is `icao24`). */
 export class FlightPositionDto {
-  @IsString() @Matches(/^[0-9a-f]{6}$/, { message: 'icao24 must be 6 lowercase hex digits' })
+  @IsString()
+  @Matches(/^[0-9a-f]{6}$/, { message: 'icao24 must be 6 lowercase hex digits' })
   icao24!: string;
 
-  @IsString() @MaxLength(8)
+  @IsString()
+  @MaxLength(8)
   callsign!: string;
 
-  @IsNumber() @Min(-90) @Max(90)
+  @IsNumber()
+  @Min(-90)
+  @Max(90)
   lat!: number;
 
-  @IsNumber() @Min(-180) @Max(180)
+  @IsNumber()
+  @Min(-180)
+  @Max(180)
   lon!: number;
 
   /** Metres. */
@@ -19,13 +25,17 @@ export class FlightPositionDto {
   altitude!: number;
 
   /** Ground speed, m/s. */
-  @IsNumber() @Min(0)
+  @IsNumber()
+  @Min(0)
   speed!: number;
 
-  @IsNumber() @Min(0) @Max(360)
+  @IsNumber()
+  @Min(0)
+  @Max(360)
   heading!: number;
 
   /** Epoch milliseconds. */
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   ts!: number;
 }

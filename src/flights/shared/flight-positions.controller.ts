@@ -1,0 +1,30 @@
+import { Get, Logger } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { KafkaGroupContext, KafkaHandler } from '../../kafka/index.js';
+import { FlightPositionDto } from './flight-position.dto.js';
+import { LatestPositionsStore } from './latest-positions.store.js';
+
+/**
+ * What both flight modules do with their feed: validate each position, keep the latest per aircraft and serve it
+ * at `GET /<prefix>/flights`. Each module subclasses it under its own route; its group (forFeature) gives the
+ * value of `${FLIGHT_TOPIC}`, so the inherited handler reads that module's topic in that module's group.
+ */
+export abstract class FlightPositionsController {
+  private readonly logger = new Logger(this.constructor.name);
+  private readonly store = new LatestPositionsStore();
+
+  @KafkaHandler('${FLIGHT_TOPIC}')
+  onPosition(@Payload() position: FlightPositionDto, @Ctx() ctx: KafkaGroupContext): void {
+    this.store.update(position);
+    if (Logger.isLevelEnabled('debug')) {
+      this.logger.debug(
+        `Processed message (topic=${ctx.topic}, partition=${ctx.partition}, offset=${ctx.offset}, key=${ctx.key})`,
+      );
+    }
+  }
+
+  @Get('flights')
+  flights(): FlightPositionDto[] {
+    return this.store.all();
+  }
+}
