@@ -1,0 +1,186 @@
+/**
+ * The measuring side of a system child (bench/systems/*.mjs), forked by bench/run.mjs with its job as argv[2].
+ *
+ * A system calls `runChild(start)`: `start(job, tracker)` starts consuming and resolves to a stop function; the
+ * system's handler calls `tracker.record(partition, offset, flight)` once per message with the parsed value. The
+ * tracker decides when the run is complete, measures it and reports to the parent over IPC; then the system is
+ * stopped and the process exits. One child per run, so the peak RSS reported is that system's alone.
+ *
+ * Jobs: `throughput` (consume a pre-produced topic to its end), `latency` (consume while the parent produces at a
+ * fixed rate; latency = handler time - produce time in the message) and `soak` (throughput plus RSS samples).
+ */
+import { performance } from 'node:perf_hooks';
+
+const STOP_TIMEOUT_MS = 30_000;
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
+export function wallClockMs() {
+  return performance.timeOrigin + performance.now();
+}
+
+export class Tracker {
+  count = 0;
+  checksum = 0;
+  firstAt = 0;
+  lastAt = 0;
+
+  constructor(job, onComplete) {
+    this.job = job;
+    this.onComplete = onComplete;
+    this.complete = false;
+    // Throughput and soak end when every partition delivered its last offset (duplicates cannot end a run early).
+    this.lastOffsets = job.lastOffsets ?? {};
+    this.partitionsLeft = Object.keys(this.lastOffsets).length;
+    this.partitionDone = new Set();
+    this.latencies = job.kind === 'latency' ? new Float64Array(job.total) : undefined;
+    this.latencyCount = 0;
+    this.cpuAtFirst = undefined;
+    this.samples = [];
+  }
+
+  /** The handler's work: the value is already parsed; touch a field so nothing is optimised away. */
+  record(partition, offset, flight) {
+    const now = performance.now();
+    if (this.count++ === 0) this.onFirst(now);
+    this.checksum += flight.alt;
+    if (this.latencies !== undefined) {
+      if (flight.warm !== true && this.latencyCount < this.latencies.length) {
+        this.latencies[this.latencyCount++] = performance.timeOrigin + now - flight.sentAt;
+      }
+      if (this.count >= this.job.total) this.finish(now);
+      return;
+    }
+    if (offset === this.lastOffsets[partition] && !this.partitionDone.has(partition)) {
+      this.partitionDone.add(partition);
+      if (--this.partitionsLeft === 0) this.finish(now);
+    }
+  }
+
+  onFirst(now) {
+    this.firstAt = now;
+    this.hrFirstUs = Number(process.hrtime.bigint() / 1000n);
+    this.cpuAtFirst = process.cpuUsage();
+    if (this.job.kind === 'soak') {
+      this.sample(now);
+      this.sampler = setInterval(() => this.sample(performance.now()), this.job.sampleEveryMs ?? 1000);
+    }
+  }
+
+  sample(now) {
+    const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+    this.samples.push({
+      t: Math.round(now - this.firstAt),
+      messages: this.count,
+      rss,
+      heapUsed,
+      external,
+      arrayBuffers,
+    });
+  }
+
+  finish(now) {
+    if (this.complete) return;
+    this.complete = true;
+    this.lastAt = now;
+    this.hrLastUs = Number(process.hrtime.bigint() / 1000n);
+    if (this.sampler) {
+      clearInterval(this.sampler);
+      this.sample(now);
+    }
+    this.onComplete();
+  }
+
+  result() {
+    const cpu = process.cpuUsage(this.cpuAtFirst);
+    const seconds = (this.lastAt - this.firstAt) / 1000;
+    const result = {
+      messages: this.count,
+      expected: this.job.total,
+      duplicates: Math.max(0, this.count - this.job.total),
+      firstToLastMs: this.lastAt - this.firstAt,
+      msgsPerSec: seconds > 0 ? this.count / seconds : 0,
+      // Process start (timeOrigin) to the first message: module loading, bootstrap, joining the group.
+      startToFirstMessageMs: this.firstAt,
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
+      cpuUsPerMsg: (cpu.user + cpu.system) / this.count,
+      peakRss: process.resourceUsage().maxRSS * 1024,
+      rssAtEnd: process.memoryUsage().rss,
+      checksum: this.checksum,
+      // The monotonic clock of `node --cpu-prof` profiles: lets the profile summary keep only this window.
+      hrFirstUs: this.hrFirstUs,
+      hrLastUs: this.hrLastUs,
+    };
+    if (this.latencies !== undefined)
+      result.latencies = summarizeLatencies(this.latencies.subarray(0, this.latencyCount));
+    if (this.job.kind === 'soak') result.samples = this.samples;
+    return result;
+  }
+}
+
+export function summarizeLatencies(values) {
+  const sorted = Float64Array.from(values).sort();
+  const at = (q) =>
+    sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    count: sorted.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    max: sorted.length ? sorted[sorted.length - 1] : NaN,
+    mean: sorted.length ? sum / sorted.length : NaN,
+  };
+}
+
+function send(message) {
+  return new Promise((resolve) => {
+    if (!process.send) {
+      console.log(JSON.stringify(message));
+      resolve();
+    } else {
+      process.send(message, () => resolve());
+    }
+  });
+}
+
+/**
+ * Runs one job: `start(job, tracker)` resolves to an async stop function once the system is consuming (or at
+ * least joining). Exits the process when done, or with code 1 after the job's timeout.
+ */
+export async function runChild(start) {
+  const job = JSON.parse(process.argv[2]);
+  let resolveComplete;
+  const complete = new Promise((resolve) => (resolveComplete = resolve));
+  const tracker = new Tracker(job, () => resolveComplete());
+  const deadline = setTimeout(async () => {
+    await send({
+      type: 'error',
+      error: `timed out after ${job.timeoutMs} ms with ${tracker.count} of ${job.total} messages`,
+    });
+    process.exit(1);
+  }, job.timeoutMs);
+
+  try {
+    const stop = await start(job, tracker);
+    await send({ type: 'ready', atMs: performance.now() });
+    await complete;
+    clearTimeout(deadline);
+    await send({ type: 'result', result: tracker.result() });
+    const stopStarted = performance.now();
+    const stopped = await Promise.race([
+      stop().then(
+        () => 'ok',
+        (error) => `stop failed: ${error?.message ?? error}`,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('stop timed out'), STOP_TIMEOUT_MS).unref()),
+    ]);
+    await send({ type: 'stopped', outcome: stopped, stopMs: performance.now() - stopStarted });
+    process.exit(0);
+  } catch (error) {
+    await send({ type: 'error', error: error?.stack ?? String(error) });
+    process.exit(1);
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The data: JSON flight positions of about 300 bytes, keyed by aircraft (ICAO 24-bit address), spread over the
+ * topic's partitions by kafkajs's default (Java-compatible murmur2) partitioner. Generated deterministically, so
+ * every run and every machine consumes the same bytes.
+ */
+import kafkajs from 'kafkajs';
+import { CLIENT_RETRY, PARTITIONS } from './settings.mjs';
+
+const { Kafka, Partitioners, logLevel } = kafkajs;
+
+export const AIRCRAFT = 5_000;
+const AIRPORTS = [
+  'LFPG',
+  'EGLL',
+  'EDDF',
+  'EHAM',
+  'LEMD',
+  'LIRF',
+  'LSZH',
+  'LOWW',
+  'EKCH',
+  'ESSA',
+  'KJFK',
+  'OMDB',
+];
+const TYPES = ['A320', 'A321', 'A20N', 'B738', 'B38M', 'A359', 'B77W', 'E190', 'AT76', 'CRJ9'];
+const OPERATORS = ['AFR', 'BAW', 'DLH', 'KLM', 'IBE', 'ITY', 'SWR', 'AUA', 'SAS', 'UAE'];
+
+/** A small deterministic PRNG (mulberry32): same data on every run. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function aircraftOf(index) {
+  const random = prng(index + 1);
+  const icao24 = (0x380000 + index * 97).toString(16).padStart(6, '0');
+  const operator = OPERATORS[index % OPERATORS.length];
+  return {
+    icao24,
+    callsign: `${operator}${String(100 + ((index * 37) % 9000)).padStart(4, '0')}`,
+    registration: `F-${String.fromCharCode(65 + (index % 26), 65 + ((index >> 5) % 26), 65 + ((index >> 10) % 26))}${index % 10}`,
+    type: TYPES[index % TYPES.length],
+    origin: AIRPORTS[index % AIRPORTS.length],
+    destination: AIRPORTS[(index * 7 + 3) % AIRPORTS.length],
+    lat: 35 + random() * 25,
+    lon: -10 + random() * 35,
+    heading: Math.floor(random() * 360),
+  };
+}
+
+/** Position `seq` (0-based) of the data set; `extra` fields (sentAt, warm) come first so they survive padding. */
+export function flightPosition(seq, extra = {}) {
+  const aircraft = aircraftOf(seq % AIRCRAFT);
+  const step = Math.floor(seq / AIRCRAFT);
+  const value = {
+    ...extra,
+    seq,
+    icao24: aircraft.icao24,
+    callsign: aircraft.callsign,
+    registration: aircraft.registration,
+    aircraftType: aircraft.type,
+    origin: aircraft.origin,
+    destination: aircraft.destination,
+    lat: Number((aircraft.lat + step * 0.01).toFixed(5)),
+    lon: Number((aircraft.lon + step * 0.013).toFixed(5)),
+    alt: 30_000 + ((seq * 13) % 9_000),
+    gs: 380 + (seq % 90),
+    track: (aircraft.heading + step) % 360,
+    vr: ((seq % 17) - 8) * 64,
+    squawk: String(1000 + (seq % 6000)).padStart(4, '0'),
+    onGround: false,
+    source: seq % 2 === 0 ? 'ADSB' : 'MLAT',
+    receiver: `rx-${aircraft.origin}-${String(seq % 250).padStart(3, '0')}`,
+    ts: 1_767_225_600_000 + seq * 100,
+  };
+  return { key: aircraft.icao24, value: JSON.stringify(value) };
+}
+
+export function kafkaFor(brokers, clientId) {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.WARN, retry: CLIENT_RETRY });
+}
+
+export function newProducer(kafka) {
+  return kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: CLIENT_RETRY,
+  });
+}
+
+/** Sum of the partitions' end offsets, and the last offset of each non-empty partition. */
+export async function topicEnds(admin, topic) {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  const lastOffsets = {};
+  let total = 0;
+  for (const { partition, high, low } of offsets) {
+    total += Number(high) - Number(low);
+    if (Number(high) > Number(low)) lastOffsets[partition] = String(Number(high) - 1);
+  }
+  return { total, lastOffsets };
+}
+
+export async function topicExists(admin, topic) {
+  return (await admin.listTopics()).includes(topic);
+}
+
+export async function createTopic(admin, topic, numPartitions = PARTITIONS) {
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions, replicationFactor: 1 }],
+  });
+}
+
+export async function deleteTopic(admin, topic) {
+  if (await topicExists(admin, topic)) await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+  // Deletion is asynchronous in the broker: wait until the name is free again.
+  for (let i = 0; i < 100 && (await topicExists(admin, topic)); i++)
+    await new Promise((r) => setTimeout(r, 200));
+}
+
+/**
+ * Makes sure `topic` holds exactly `count` messages of the data set over PARTITIONS partitions, reusing a topic a
+ * previous run filled (the name carries the data set's version and size), else producing it afresh.
+ * Resolves to { total, lastOffsets, produced, seconds }.
+ */
+export async function ensureDataset(kafka, admin, topic, count, log) {
+  if (await topicExists(admin, topic)) {
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    const ends = await topicEnds(admin, topic);
+    if (ends.total === count && metadata.topics[0].partitions.length === PARTITIONS) {
+      log(`reusing ${topic} (${count} messages)`);
+      return { ...ends, produced: false, seconds: 0 };
+    }
+    log(`${topic} holds ${ends.total} messages, not ${count}: producing it again`);
+    await deleteTopic(admin, topic);
+  }
+  await createTopic(admin, topic);
+  const started = Date.now();
+  const producer = newProducer(kafka);
+  await producer.connect();
+  try {
+    const perSend = 2_000;
+    const inFlight = 4;
+    let next = 0;
+    let bytes = 0;
+    const worker = async () => {
+      while (next < count) {
+        const from = next;
+        next = Math.min(count, next + perSend);
+        const messages = [];
+        for (let seq = from; seq < next; seq++) {
+          const message = flightPosition(seq);
+          bytes += message.value.length;
+          messages.push(message);
+        }
+        await producer.send({ topic, acks: -1, messages });
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    const seconds = (Date.now() - started) / 1000;
+    log(
+      `produced ${count} messages (${Math.round(bytes / count)} B average value) to ${topic} in ${seconds.toFixed(1)} s`,
+    );
+  } finally {
+    await producer.disconnect();
+  }
+  const ends = await topicEnds(admin, topic);
+  if (ends.total !== count) throw new Error(`${topic} holds ${ends.total} messages after producing ${count}`);
+  return { ...ends, produced: true, seconds: (Date.now() - started) / 1000 };
+}

@@ -1,0 +1,188 @@
+/**
+ * Writes the results of a run into docs/BENCHMARKS.md, between the two markers below; the rest of the page is
+ * written by hand and left alone.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { REPO_ROOT, SYSTEMS } from './settings.mjs';
+
+export const DOC = join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
+const START = '<!-- bench:results:start (written by bench/run.mjs; edits inside are overwritten) -->';
+const END = '<!-- bench:results:end -->';
+
+const n = (value, digits = 0) =>
+  value === null || value === undefined || Number.isNaN(value)
+    ? '-'
+    : Number(value).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+export function resultsMarkdown(results) {
+  const lines = [];
+  const { machine, versions, settings, broker } = results;
+  lines.push(
+    `### Run of ${results.generatedAt.slice(0, 16).replace('T', ' ')} UTC (${results.mode} mode, ${n(results.durationSeconds)} s)`,
+  );
+  lines.push('');
+  lines.push(
+    `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.os}; load average ` +
+      `${machine.loadAverageAtStart.join(' / ')} at start, ${machine.loadAverageAtEnd?.join(' / ') ?? '-'} at end`,
+  );
+  lines.push(
+    `- Versions: Node ${versions.node}, kafkajs ${versions.kafkajs}, @nestjs/core ${versions['@nestjs/core']}, ` +
+      `@nestjs/microservices ${versions['@nestjs/microservices']}, rxjs ${versions.rxjs}; library ${versions.library} ` +
+      `at ${versions.commit ?? '?'}${versions.srcModified ? ' (src/ modified)' : ''}`,
+  );
+  lines.push(
+    `- Broker: ${broker.kafka ? `Apache Kafka ${broker.kafka} (KRaft, single node, local launcher)` : 'reused'} at ${broker.brokers}`,
+  );
+  lines.push(
+    `- Data: ${n(settings.messages)} JSON flight positions of ~${settings.valueBytesAverage} B, keyed by aircraft, ` +
+      `${settings.partitions} partitions; ${settings.rounds} interleaved round(s); fresh group per run from the earliest offset`,
+  );
+  const c = settings.consumer;
+  lines.push(
+    `- Consumers (a, b, d, and c via its \`consumer\`/\`run\` options): partitionsConsumedConcurrently ` +
+      `${settings.partitionsConsumedConcurrently}, maxWaitTimeInMs ${c.maxWaitTimeInMs}, minBytes ${c.minBytes}, ` +
+      `maxBytes ${n(c.maxBytes)}, maxBytesPerPartition ${n(c.maxBytesPerPartition)}, sessionTimeout ${n(c.sessionTimeout)}, ` +
+      `heartbeatInterval ${n(c.heartbeatInterval)}`,
+  );
+  const load = Math.max(machine.loadAverageAtStart[0], machine.loadAverageAtEnd?.[0] ?? 0);
+  if (load > machine.cores * 0.5) {
+    lines.push(
+      `- **Indicative only:** the load average reached ${load} on ${machine.cores} cores during this run, so other ` +
+        'work shared the CPU; wall-clock figures move with it (CPU µs per message much less).',
+    );
+  }
+  lines.push('');
+
+  if (results.systems) {
+    lines.push('#### Throughput (messages per second, higher is better)');
+    lines.push('');
+    lines.push(
+      '| System | median msg/s | min | max | first→last (median) | CPU µs/msg | peak RSS | start→first msg | committed |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|:---:|');
+    for (const system of SYSTEMS) {
+      const s = results.systems[system.key];
+      if (!s) continue;
+      lines.push(
+        `| ${system.id}. ${system.label} | **${n(s.throughput.median)}** | ${n(s.throughput.min)} | ${n(s.throughput.max)} | ` +
+          `${n(s.firstToLastMs.median / 1000, 2)} s | ${n(s.cpuUsPerMsg, 1)} | ${n(s.peakRssMB.max, 0)} MB | ` +
+          `${n(s.startToFirstMessageMs / 1000, 2)} s | ${s.committedToEnd ? 'yes' : '**no**'} |`,
+      );
+    }
+    lines.push('');
+    const r = results.ratios ?? {};
+    const pr = results.ratiosMedianPerRound ?? {};
+    // CPU per message of the baseline over d's: the same comparison, far less moved by other load.
+    const cpu = (id) => {
+      const base = results.systems[SYSTEMS.find((s) => s.id === id).key];
+      const d = results.systems.kafkaGroups;
+      return base && d ? base.cpuUsPerMsg / d.cpuUsPerMsg : NaN;
+    };
+    lines.push(
+      '| Ratio (d = this project) | medians | median of per-round ratios | by CPU µs/msg | target |',
+    );
+    lines.push('|---|---:|---:|---:|---:|');
+    lines.push(
+      `| d / a (kafkajs eachMessage) | ${n(r.vsKafkajsEachMessage, 3)} | ${n(pr.vsKafkajsEachMessage, 3)} | ` +
+        `${n(cpu('a'), 3)} | ≥ 0.9 |`,
+    );
+    lines.push(
+      `| d / b (kafkajs eachBatch) | ${n(r.vsKafkajsEachBatch, 3)} | ${n(pr.vsKafkajsEachBatch, 3)} | ` +
+        `${n(cpu('b'), 3)} | towards 1 |`,
+    );
+    lines.push(
+      `| d / c (Nest Transport.KAFKA) | ${n(r.vsNestKafka, 3)} | ${n(pr.vsNestKafka, 3)} | ${n(cpu('c'), 3)} | ≥ 1.0 |`,
+    );
+    lines.push('');
+  }
+
+  if (results.latency) {
+    const l = results.latency;
+    lines.push(
+      `#### End-to-end latency at ${n(l.rate)} msg/s for ${l.seconds} s (after ${l.warmupSeconds} s warm-up), produce → handler`,
+    );
+    lines.push('');
+    lines.push('| System | p50 | p90 | p99 | p99.9 | max | samples | CPU µs/msg |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const system of SYSTEMS) {
+      const s = l.systems[system.key];
+      if (!s) continue;
+      if (s.error) {
+        lines.push(`| ${system.id}. ${system.label} | failed | | | | | | |`);
+        continue;
+      }
+      lines.push(
+        `| ${system.id}. ${system.label} | ${n(s.p50Ms, 2)} ms | ${n(s.p90Ms, 2)} ms | ${n(s.p99Ms, 2)} ms | ` +
+          `${n(s.p999Ms, 2)} ms | ${n(s.maxMs, 1)} ms | ${n(s.samples)} | ${n(s.cpuUsPerMsg, 1)} |`,
+      );
+    }
+    lines.push('');
+  }
+
+  if (results.soak) {
+    const s = results.soak;
+    lines.push(`#### Soak: ${n(s.messages)} messages through d`);
+    lines.push('');
+    if (s.error) {
+      lines.push(`Failed: ${s.error}`);
+    } else {
+      lines.push(
+        '| msg/s | RSS at 20-40% | RSS in last 20% | growth (allowed) | slope | heap used 20-40% → last 20% | peak RSS | verdict |',
+      );
+      lines.push('|---:|---:|---:|---:|---:|---:|---:|:---:|');
+      lines.push(
+        `| ${n(s.msgsPerSec)} | ${n(s.rssEarlyMB, 1)} MB | ${n(s.rssLateMB, 1)} MB | ${n(s.rssGrowthMB, 1)} MB ` +
+          `(${n(s.allowedGrowthMB, 0)} MB) | ${n(s.rssSlopeMBPer100k, 2)} MB/100k msgs | ${n(s.heapUsedEarlyMB, 1)} → ` +
+          `${n(s.heapUsedLateMB, 1)} MB | ${n(s.peakRssMB, 0)} MB | ${s.flat ? 'flat' : '**growing**'} |`,
+      );
+    }
+    lines.push('');
+  }
+
+  if (results.profile && Object.keys(results.profile).length > 0) {
+    for (const [id, p] of Object.entries(results.profile)) {
+      lines.push(
+        `#### CPU profile of ${id} (first to last message, ${n(p.msgsPerSecProfiled)} msg/s under the profiler)`,
+      );
+      lines.push('');
+      lines.push('| Self time by package | share |');
+      lines.push('|---|---:|');
+      for (const [category, c] of Object.entries(p.byCategory).slice(0, 10))
+        lines.push(`| ${category} | ${n(c.pct, 1)} % |`);
+      lines.push('');
+      lines.push('| Top self time in the library, Nest and rxjs | self | inclusive |');
+      lines.push('|---|---:|---:|');
+      for (const f of p.topFramework.slice(0, 10)) {
+        lines.push(`| \`${f.function}\` (${f.location}) | ${n(f.selfPct, 1)} % | ${n(f.totalPct, 1)} % |`);
+      }
+      lines.push('');
+    }
+  }
+
+  if (results.targets && Object.keys(results.targets).length > 0) {
+    const t = results.targets;
+    const mark = (target) => (target ? (target.met ? 'met' : '**not met**') : '-');
+    lines.push(
+      `Targets: d/a ≥ 0.9 ${mark(t.dVsKafkajsEachMessage)}; d/c ≥ 1.0 ${mark(t.dVsNestKafka)}; ` +
+        `soak RSS flat ${mark(t.soakRssFlat)}.`,
+    );
+    lines.push('');
+  }
+  lines.push('Raw figures, every run and the soak series: `bench/results/latest.json`.');
+  return lines.join('\n');
+}
+
+export function writeBenchmarksDoc(results) {
+  const block = `${START}\n${resultsMarkdown(results)}\n${END}`;
+  const current = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '# Benchmarks\n\n## Results\n\n';
+  const startAt = current.indexOf(START);
+  const endAt = current.indexOf(END);
+  const next =
+    startAt >= 0 && endAt > startAt
+      ? `${current.slice(0, startAt)}${block}${current.slice(endAt + END.length)}`
+      : `${current.trimEnd()}\n\n${block}\n`;
+  mkdirSync(dirname(DOC), { recursive: true });
+  writeFileSync(DOC, next);
+  return DOC;
+}

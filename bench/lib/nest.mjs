@@ -1,0 +1,38 @@
+/**
+ * Nest in plain ESM JavaScript: Node has no decorator syntax, so the benchmark applies decorators the way
+ * TypeScript's emitted `__decorate` does (last decorator first). No `design:paramtypes` is emitted, which only
+ * matters for constructor injection (the benchmark controllers have none) and for pipes that read the metatype.
+ */
+import 'reflect-metadata';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { distDir } from './settings.mjs';
+
+export function decorateClass(target, decorators) {
+  let result = target;
+  for (const decorator of [...decorators].reverse()) result = decorator(result) ?? result;
+  return result;
+}
+
+export function decorateMethod(target, name, decorators, params = []) {
+  const proto = target.prototype;
+  let descriptor = Object.getOwnPropertyDescriptor(proto, name);
+  // TypeScript applies parameter decorators (as __param) after the method decorators listed above them.
+  const all = [
+    ...decorators,
+    ...params.map(
+      ([index, decorator]) =>
+        (t, k) =>
+          decorator(t, k, index),
+    ),
+  ];
+  for (const decorator of all.reverse()) descriptor = decorator(proto, name, descriptor) ?? descriptor;
+  Object.defineProperty(proto, name, descriptor);
+}
+
+/** The compiled library (dist/kafka/index.js after `npm run build`, or BENCH_DIST). */
+export function importLibrary() {
+  return import(pathToFileURL(join(distDir(), 'kafka', 'index.js')).href);
+}
+
+export const NEST_LOG_LEVELS = ['error', 'warn'];

@@ -1,0 +1,102 @@
+/**
+ * Settings shared by the orchestrator (bench/run.mjs) and the system children (bench/systems/*.mjs): one place,
+ * so every system gets the same fetch settings and partition concurrency.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = resolve(BENCH_DIR, '..');
+export const RESULTS_DIR = join(BENCH_DIR, 'results');
+export const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
+
+/** The four systems, in the order they run in every round. `key` is the name used in latest.json. */
+export const SYSTEMS = [
+  {
+    id: 'a',
+    key: 'kafkajsEachMessage',
+    label: 'kafkajs eachMessage',
+    description: 'raw kafkajs `eachMessage`, auto-commit',
+    file: 'a-kafkajs-each-message.mjs',
+  },
+  {
+    id: 'b',
+    key: 'kafkajsEachBatch',
+    label: 'kafkajs eachBatch',
+    description: 'raw kafkajs `eachBatch`, offset resolved per message, committed per batch (upper bound)',
+    file: 'b-kafkajs-each-batch.mjs',
+  },
+  {
+    id: 'c',
+    key: 'nestKafka',
+    label: 'Nest Transport.KAFKA',
+    description: '@nestjs/microservices built-in Kafka transport, `@EventPattern`',
+    file: 'c-nest-kafka.mjs',
+  },
+  {
+    id: 'd',
+    key: 'kafkaGroups',
+    label: 'this project (@KafkaHandler)',
+    description:
+      "this project: `@KafkaHandler` through Nest's pipeline, commit after success, retries and dead letters on",
+    file: 'd-kafka-groups.mjs',
+  },
+];
+
+export const SYSTEM_BY_ID = new Map(SYSTEMS.map((s) => [s.id, s]));
+
+export const PARTITIONS = 6;
+
+/**
+ * Fetch settings and concurrency, identical for a, b and d; c gets the same through its `consumer` and `run`
+ * options. Session and heartbeat are kafkajs's defaults; maxWaitTimeInMs only matters once the consumer caught up.
+ */
+export const CONSUMER_TUNING = {
+  maxWaitTimeInMs: 100,
+  minBytes: 1,
+  maxBytes: 10_485_760,
+  maxBytesPerPartition: 1_048_576,
+  sessionTimeout: 30_000,
+  rebalanceTimeout: 60_000,
+  heartbeatInterval: 3_000,
+};
+/** The library's default (kafkajs's own default of 1 would run partitions one after another). */
+export const PARTITIONS_CONSUMED_CONCURRENTLY = 4;
+/** kafkajs client retry, passed explicitly everywhere (NODE_ENV=test would change kafkajs's defaults). */
+export const CLIENT_RETRY = { initialRetryTime: 300, maxRetryTime: 30_000, retries: 8 };
+
+/** Run sizes. `quick` is a sanity run; the defaults are the full benchmark. */
+export const MODES = {
+  full: {
+    messages: 200_000,
+    rounds: 5,
+    latency: { rate: 2_000, seconds: 20, warmupSeconds: 2 },
+    soakMessages: 1_000_000,
+  },
+  quick: {
+    messages: 20_000,
+    rounds: 1,
+    latency: { rate: 2_000, seconds: 5, warmupSeconds: 1 },
+    soakMessages: 100_000,
+  },
+};
+
+/** Latency runs cover a, c and d (the issue's choice: b is the throughput upper bound only). */
+export const LATENCY_SYSTEMS = ['a', 'c', 'd'];
+export const SOAK_SYSTEM = 'd';
+
+/** Bumped whenever the generated data changes, so a kept topic from an older layout is never reused. */
+export const DATASET_VERSION = 1;
+
+export function topicFor(kind, messages) {
+  return `bench-${kind}-v${DATASET_VERSION}-${messages}`;
+}
+
+export function brokersFrom(env = process.env) {
+  return (env.KAFKA_BROKERS?.trim() || `127.0.0.1:${env.KAFKA_PORT ?? 9092}`).split(',').map((b) => b.trim());
+}
+
+/** The compiled library the Nest children import; BENCH_DIST points elsewhere (a private build while developing). */
+export function distDir(env = process.env) {
+  return resolve(REPO_ROOT, env.BENCH_DIST ?? 'dist');
+}

@@ -1,0 +1,754 @@
+#!/usr/bin/env node
+/**
+ * The benchmark (issue 6): this project's `@KafkaHandler` against raw kafkajs and NestJS's built-in Kafka transport.
+ *
+ *   npm run bench                      full run: 200k messages x 5 interleaved rounds, latency, 1M soak (~4 min)
+ *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
+ *
+ * Options (each overrides the mode's default):
+ *   --rounds N  --messages N  --systems a,b,c,d  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
+ *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
+ *                         and summarise its hot path (bench/results/profiles/)
+ *   --out FILE            results file (default bench/results/latest.json; quick.json for --quick, partial.json
+ *                         when the throughput phase does not run)
+ *   --docs / --no-docs    rewrite the results section of docs/BENCHMARKS.md (default: only after a full run)
+ *   --drop-data           delete the data set topics at the end (kept by default on a reused broker, so the next
+ *                         run skips producing them; a broker the run started is stopped with its data)
+ *
+ * Uses the broker at KAFKA_BROKERS (default 127.0.0.1:9092); when none answers, starts one with the local launcher
+ * (scripts/kafka-local-lib.mjs) and stops it at the end. Imports the compiled library (dist/, or BENCH_DIST): run
+ * `npm run build` first (`npm run bench` does).
+ */
+import { fork } from 'node:child_process';
+import kafkajs from 'kafkajs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-lib.mjs';
+import { wallClockMs } from './lib/child.mjs';
+import {
+  createTopic,
+  deleteTopic,
+  ensureDataset,
+  flightPosition,
+  kafkaFor,
+  newProducer,
+  topicExists,
+} from './lib/dataset.mjs';
+import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
+import { writeBenchmarksDoc } from './lib/markdown.mjs';
+import { ratiosOf, round, soakVerdict, throughputSummary } from './lib/stats.mjs';
+import {
+  BENCH_DIR,
+  CLIENT_RETRY,
+  CONSUMER_TUNING,
+  distDir,
+  LATENCY_SYSTEMS,
+  MODES,
+  PARTITIONS,
+  PARTITIONS_CONSUMED_CONCURRENTLY,
+  PROFILES_DIR,
+  REPO_ROOT,
+  RESULTS_DIR,
+  SOAK_SYSTEM,
+  SYSTEM_BY_ID,
+  SYSTEMS,
+  topicFor,
+} from './lib/settings.mjs';
+import { formatSummary, summarizeProfile } from './profile-summary.mjs';
+
+const PHASES = ['throughput', 'latency', 'soak', 'profile'];
+
+const benchStarted = Date.now();
+function log(message) {
+  console.log(`[bench +${String(Math.round((Date.now() - benchStarted) / 1000)).padStart(3)}s] ${message}`);
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv) {
+  const args = [...argv];
+  const options = { quick: false, docs: undefined, profile: undefined };
+  const take = (name) => {
+    const value = args.shift();
+    if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
+    return value;
+  };
+  const int = (name) => {
+    const value = Number(take(name));
+    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${name} needs a positive integer`);
+    return value;
+  };
+  const list = (name, allowed) => {
+    const values = take(name)
+      .split(',')
+      .map((v) => v.trim());
+    const bad = values.filter((v) => !allowed.includes(v));
+    if (bad.length)
+      throw new UsageError(`${name}: unknown ${bad.join(', ')} (choose from ${allowed.join(', ')})`);
+    return values;
+  };
+  while (args.length) {
+    const arg = args.shift();
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--rounds') options.rounds = int(arg);
+    else if (arg === '--messages') options.messages = int(arg);
+    else if (arg === '--soak-messages') options.soakMessages = int(arg);
+    else if (arg === '--latency-rate') options.latencyRate = int(arg);
+    else if (arg === '--latency-seconds') options.latencySeconds = int(arg);
+    else if (arg === '--systems')
+      options.systems = list(
+        arg,
+        SYSTEMS.map((s) => s.id),
+      );
+    else if (arg === '--phases') options.phases = list(arg, PHASES);
+    else if (arg === '--profile') {
+      options.profile =
+        args[0] && !args[0].startsWith('--')
+          ? list(
+              arg,
+              SYSTEMS.map((s) => s.id),
+            )
+          : ['d'];
+    } else if (arg === '--out') options.out = resolve(take(arg));
+    else if (arg === '--drop-data') options.dropData = true;
+    else if (arg === '--docs') options.docs = true;
+    else if (arg === '--no-docs') options.docs = false;
+    else if (arg === '--help' || arg === '-h') options.help = true;
+    else throw new UsageError(`unknown option ${arg}`);
+  }
+  const mode = MODES[options.quick ? 'quick' : 'full'];
+  const phases = new Set(options.phases ?? ['throughput', 'latency', 'soak']);
+  if (options.profile) phases.add('profile');
+  return {
+    help: options.help,
+    mode: options.quick ? 'quick' : 'full',
+    messages: options.messages ?? mode.messages,
+    rounds: options.rounds ?? mode.rounds,
+    systems: (options.systems ?? SYSTEMS.map((s) => s.id)).map((id) => SYSTEM_BY_ID.get(id)),
+    phases,
+    latency: {
+      ...mode.latency,
+      rate: options.latencyRate ?? mode.latency.rate,
+      seconds: options.latencySeconds ?? mode.latency.seconds,
+    },
+    soakMessages: options.soakMessages ?? mode.soakMessages,
+    profileSystems: (options.profile ?? ['d']).map((id) => SYSTEM_BY_ID.get(id)),
+    // A sanity run never replaces the benchmark's record.
+    out:
+      options.out ??
+      join(
+        RESULTS_DIR,
+        !phases.has('throughput') ? 'partial.json' : options.quick ? 'quick.json' : 'latest.json',
+      ),
+    dropData: options.dropData ?? false,
+    docs: options.docs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Children
+
+let activeChild;
+
+/**
+ * Forks one system child for `job` and resolves when it exited: { result, stopped, error, exitCode }.
+ * `onReady` runs once the child reports that its system started (the latency producer hooks in there).
+ */
+function runSystem(system, job, { execArgv = [], onReady } = {}) {
+  return new Promise((resolvePromise) => {
+    const outcome = { result: undefined, stopped: undefined, error: undefined };
+    const child = fork(join(BENCH_DIR, 'systems', system.file), [JSON.stringify(job)], {
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Silences kafkajs's one-off partitioner notice (Nest's transport creates a producer with the default).
+      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    });
+    activeChild = child;
+    let readyWork = Promise.resolve();
+    child.on('message', (message) => {
+      if (message.type === 'ready' && onReady) {
+        readyWork = onReady().catch((error) => {
+          outcome.error = `after ready: ${error.stack ?? error}`;
+          child.kill('SIGKILL');
+        });
+      } else if (message.type === 'result') outcome.result = message.result;
+      else if (message.type === 'stopped') outcome.stopped = message;
+      else if (message.type === 'error') outcome.error = message.error;
+    });
+    child.on('exit', async (code, signal) => {
+      activeChild = undefined;
+      await readyWork;
+      outcome.exitCode = code ?? signal;
+      if (!outcome.result && !outcome.error)
+        outcome.error = `child exited (${code ?? signal}) without a result`;
+      resolvePromise(outcome);
+    });
+  });
+}
+
+function baseJob(settings, extra) {
+  return {
+    brokers: settings.brokerList,
+    partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
+    ...extra,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Broker-side checks
+
+/** True when the group committed every partition up to its end (offset = last offset + 1). */
+async function committedToEnd(admin, groupId, topic, lastOffsets) {
+  const [{ partitions }] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return partitions.every(({ partition, offset }) =>
+    lastOffsets[partition] === undefined ? true : Number(offset) === Number(lastOffsets[partition]) + 1,
+  );
+}
+
+async function deleteGroup(admin, groupId) {
+  await admin.deleteGroups([groupId]).catch(() => undefined);
+}
+
+/** Waits until the group is Stable with every partition of `topic` assigned (the latency producer starts then). */
+async function waitForStableGroup(admin, groupId, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { groups } = await admin.describeGroups([groupId]);
+    const group = groups[0];
+    if (group?.state === 'Stable' && group.members.length > 0) {
+      let assigned = 0;
+      for (const member of group.members) {
+        const buffer = member.memberAssignment;
+        // Version 0 assignment: int16 version, int32 topic count, then per topic a string and an int32 array.
+        if (buffer && buffer.length >= 6) {
+          let at = 2;
+          const topics = buffer.readInt32BE(at);
+          at += 4;
+          for (let t = 0; t < topics; t++) {
+            const nameLength = buffer.readInt16BE(at);
+            at += 2 + nameLength;
+            const count = buffer.readInt32BE(at);
+            at += 4 + 4 * count;
+            assigned += count;
+          }
+        }
+      }
+      if (assigned >= PARTITIONS) return;
+    }
+    await sleep(100);
+  }
+  throw new Error(
+    `group ${groupId} did not become Stable with ${PARTITIONS} partitions assigned in ${timeoutMs} ms`,
+  );
+}
+
+/**
+ * On a fresh broker the first group lookup creates __consumer_offsets, and the client that asked logs errors and
+ * waits: do it here, quietly, so the first measured run does not pay for it.
+ */
+async function warmUpGroupCoordinator(brokers) {
+  const quiet = new kafkajs.Kafka({
+    clientId: 'bench-warm-up',
+    brokers,
+    logLevel: kafkajs.logLevel.NOTHING,
+    retry: CLIENT_RETRY,
+  });
+  const admin = quiet.admin({ retry: CLIENT_RETRY });
+  await admin.connect();
+  try {
+    await admin.describeGroups(['bench-warm-up']);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function ensureTopic(admin, topic, partitions) {
+  if (!(await topicExists(admin, topic))) await createTopic(admin, topic, partitions);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phases
+
+function timeoutFor(messages) {
+  return 120_000 + messages * 2;
+}
+
+function describeRun(prefix, system, outcome) {
+  if (!outcome.result) return `${prefix} ${system.id} ${system.label}: FAILED ${outcome.error}`;
+  const r = outcome.result;
+  return (
+    `${prefix} ${system.id} ${system.label.padEnd(29)} ${Math.round(r.msgsPerSec).toLocaleString('en-US').padStart(7)} msg/s` +
+    `  ${(r.firstToLastMs / 1000).toFixed(2).padStart(6)} s  cpu ${r.cpuUsPerMsg.toFixed(1).padStart(5)} µs/msg` +
+    `  peak rss ${(r.peakRss / 2 ** 20).toFixed(0).padStart(4)} MB` +
+    `  committed ${outcome.committedToEnd ? 'yes' : 'NO'}  load ${os.loadavg()[0].toFixed(2)}`
+  );
+}
+
+async function throughputPhase(ctx) {
+  const { options, settings, admin, kafka } = ctx;
+  const topic = topicFor('flights', options.messages);
+  ctx.datasets.add(topic);
+  const data = await ensureDataset(kafka, admin, topic, options.messages, log);
+  await ensureTopic(admin, `${topic}-dlt`, 1);
+  const runs = [];
+  const byRound = [];
+  log(
+    `throughput: ${options.rounds} round(s) of ${options.systems.map((s) => s.id).join(' ')} over ${options.messages} messages`,
+  );
+  for (let round = 1; round <= options.rounds; round++) {
+    const thisRound = {};
+    for (const system of options.systems) {
+      const groupId = `bench-${system.id}-${ctx.runTag}-r${round}`;
+      const outcome = await runSystem(
+        system,
+        baseJob(settings, {
+          kind: 'throughput',
+          topic,
+          groupId,
+          total: data.total,
+          lastOffsets: data.lastOffsets,
+          timeoutMs: timeoutFor(data.total),
+        }),
+      );
+      if (outcome.result)
+        outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
+      await deleteGroup(admin, groupId);
+      outcome.loadAverage = round2(os.loadavg()[0]);
+      log(describeRun(`round ${round}/${options.rounds}`, system, outcome));
+      thisRound[system.id] = outcome;
+      runs.push({ round, system: system.id, ...outcome });
+    }
+    byRound.push(thisRound);
+  }
+  const systems = {};
+  for (const system of options.systems) {
+    const summary = throughputSummary(runs.filter((r) => r.system === system.id));
+    systems[system.id] = { label: system.label, description: system.description, ...summary };
+  }
+  const { ratios, ratiosMedianPerRound, ratiosByCpu } = ratiosOf(systems, byRound);
+  return {
+    topic,
+    valueBytesAverage: ctx.valueBytes,
+    systems,
+    ratios,
+    ratiosMedianPerRound,
+    ratiosByCpu,
+    runs: runs.map((r) => ({
+      round: r.round,
+      system: r.system,
+      msgsPerSec: round(r.result?.msgsPerSec),
+      firstToLastMs: round(r.result?.firstToLastMs),
+      cpuUsPerMsg: round(r.result?.cpuUsPerMsg, 1),
+      peakRssMB: round((r.result?.peakRss ?? NaN) / 2 ** 20, 1),
+      startToFirstMessageMs: round(r.result?.startToFirstMessageMs),
+      duplicates: r.result?.duplicates,
+      committedToEnd: r.committedToEnd ?? false,
+      stop: r.stopped ? { outcome: r.stopped.outcome, ms: round(r.stopped.stopMs) } : undefined,
+      loadAverage: r.loadAverage,
+      error: r.error,
+    })),
+  };
+}
+
+function round2(value) {
+  return Math.round(value * 100) / 100;
+}
+
+/** Produces `total` messages at `rate` per second (the first `warm` flagged as warm-up), stamped when sent. */
+async function produceAtRate(producer, topic, { rate, total, warm }) {
+  const started = performance.now();
+  const inFlight = new Set();
+  let sent = 0;
+  let failure;
+  while (sent < total && !failure) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    if (due > sent) {
+      const sentAt = wallClockMs();
+      const messages = [];
+      for (; sent < due; sent++)
+        messages.push(flightPosition(sent, sent < warm ? { sentAt, warm: true } : { sentAt }));
+      const send = producer
+        .send({ topic, acks: 1, messages })
+        .catch((error) => (failure = error))
+        .finally(() => inFlight.delete(send));
+      inFlight.add(send);
+    }
+    await sleep(2);
+  }
+  await Promise.all(inFlight);
+  if (failure) throw failure;
+  return { seconds: (performance.now() - started) / 1000 };
+}
+
+async function latencyPhase(ctx) {
+  const { options, settings, admin, kafka } = ctx;
+  const { rate, seconds, warmupSeconds } = options.latency;
+  const total = rate * (seconds + warmupSeconds);
+  const warm = rate * warmupSeconds;
+  const systems = {};
+  const topics = [];
+  try {
+    for (const system of options.systems.filter((s) => LATENCY_SYSTEMS.includes(s.id))) {
+      const topic = `bench-latency-${ctx.runTag}-${system.id}`;
+      const groupId = `bench-latency-${system.id}-${ctx.runTag}`;
+      topics.push(topic, `${topic}-dlt`);
+      await createTopic(admin, topic);
+      await createTopic(admin, `${topic}-dlt`, 1);
+      // A producer per run: a kafkajs client keeps refreshing metadata of every topic it ever wrote to.
+      const producer = newProducer(kafka);
+      await producer.connect();
+      let produced;
+      const outcome = await runSystem(
+        system,
+        baseJob(settings, {
+          kind: 'latency',
+          topic,
+          groupId,
+          total,
+          timeoutMs: timeoutFor(total) + seconds * 1000,
+        }),
+        {
+          onReady: async () => {
+            await waitForStableGroup(admin, groupId);
+            produced = await produceAtRate(producer, topic, { rate, total, warm });
+          },
+        },
+      ).finally(() => producer.disconnect());
+      await deleteGroup(admin, groupId);
+      if (!outcome.result) {
+        log(`latency ${system.id} ${system.label}: FAILED ${outcome.error}`);
+        systems[system.id] = { label: system.label, error: outcome.error };
+        continue;
+      }
+      const l = outcome.result.latencies;
+      const ms = (v) => round(v, 2);
+      systems[system.id] = {
+        label: system.label,
+        p50Ms: ms(l.p50),
+        p90Ms: ms(l.p90),
+        p99Ms: ms(l.p99),
+        p999Ms: ms(l.p999),
+        maxMs: ms(l.max),
+        meanMs: ms(l.mean),
+        samples: l.count,
+        producedRate: produced ? round(total / produced.seconds) : null,
+        cpuUsPerMsg: round(outcome.result.cpuUsPerMsg, 1),
+        peakRssMB: round(outcome.result.peakRss / 2 ** 20, 1),
+      };
+      log(
+        `latency ${system.id} ${system.label.padEnd(29)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  ` +
+          `max ${l.max.toFixed(1)} ms  (${l.count} samples at ${rate}/s)  load ${os.loadavg()[0].toFixed(2)}`,
+      );
+    }
+  } finally {
+    for (const topic of topics) await deleteTopic(admin, topic).catch(() => undefined);
+  }
+  return { rate, seconds, warmupSeconds, systems };
+}
+
+async function soakPhase(ctx) {
+  const { options, settings, admin, kafka } = ctx;
+  const system = SYSTEM_BY_ID.get(SOAK_SYSTEM);
+  const topic = topicFor('soak', options.soakMessages);
+  ctx.datasets.add(topic);
+  const data = await ensureDataset(kafka, admin, topic, options.soakMessages, log);
+  await ensureTopic(admin, `${topic}-dlt`, 1);
+  const groupId = `bench-soak-${system.id}-${ctx.runTag}`;
+  const sampleEveryMs = 250;
+  log(
+    `soak: ${data.total} messages through ${system.id} ${system.label}, RSS sampled every ${sampleEveryMs} ms`,
+  );
+  const outcome = await runSystem(
+    system,
+    baseJob(settings, {
+      kind: 'soak',
+      topic,
+      groupId,
+      total: data.total,
+      lastOffsets: data.lastOffsets,
+      sampleEveryMs,
+      timeoutMs: timeoutFor(data.total),
+    }),
+  );
+  if (outcome.result) outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
+  await deleteGroup(admin, groupId);
+  if (!outcome.result) {
+    log(`soak FAILED: ${outcome.error}`);
+    return { system: system.id, messages: data.total, error: outcome.error };
+  }
+  const verdict = soakVerdict(outcome.result.samples, data.total);
+  log(describeRun('soak', system, outcome));
+  log(
+    `soak RSS ${verdict.rssEarlyMB} MB (20-40%) -> ${verdict.rssLateMB} MB (last 20%), slope ` +
+      `${verdict.rssSlopeMBPer100k} MB/100k msgs, heap ${verdict.heapUsedEarlyMB} -> ${verdict.heapUsedLateMB} MB: ` +
+      `${verdict.flat ? 'flat' : 'GROWING'}`,
+  );
+  const mb = (b) => round(b / 2 ** 20, 1);
+  return {
+    system: system.id,
+    messages: data.total,
+    msgsPerSec: round(outcome.result.msgsPerSec),
+    firstToLastMs: round(outcome.result.firstToLastMs),
+    peakRssMB: mb(outcome.result.peakRss),
+    committedToEnd: outcome.committedToEnd,
+    ...verdict,
+    series: outcome.result.samples.map((s) => ({
+      t: s.t,
+      messages: s.messages,
+      rssMB: mb(s.rss),
+      heapUsedMB: mb(s.heapUsed),
+    })),
+  };
+}
+
+async function profilePhase(ctx) {
+  const { options, settings, admin, kafka } = ctx;
+  const topic = topicFor('flights', options.messages);
+  ctx.datasets.add(topic);
+  const data = await ensureDataset(kafka, admin, topic, options.messages, log);
+  await ensureTopic(admin, `${topic}-dlt`, 1);
+  mkdirSync(PROFILES_DIR, { recursive: true });
+  const profiles = {};
+  for (const system of options.profileSystems) {
+    const name = `${system.id}-${ctx.runTag}.cpuprofile`;
+    const groupId = `bench-profile-${system.id}-${ctx.runTag}`;
+    const outcome = await runSystem(
+      system,
+      baseJob(settings, {
+        kind: 'throughput',
+        topic,
+        groupId,
+        total: data.total,
+        lastOffsets: data.lastOffsets,
+        timeoutMs: timeoutFor(data.total) * 2,
+      }),
+      {
+        execArgv: [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          PROFILES_DIR,
+          '--cpu-prof-name',
+          name,
+          '--cpu-prof-interval',
+          '250',
+        ],
+      },
+    );
+    await deleteGroup(admin, groupId);
+    const file = join(PROFILES_DIR, name);
+    if (!outcome.result || !existsSync(file)) {
+      log(`profile ${system.id}: FAILED ${outcome.error ?? 'no profile written'}`);
+      continue;
+    }
+    const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')), {
+      top: 25,
+      fromUs: outcome.result.hrFirstUs,
+      toUs: outcome.result.hrLastUs,
+    });
+    log(
+      `profile ${system.id} ${system.label} (${Math.round(outcome.result.msgsPerSec)} msg/s under the profiler), ${relative(REPO_ROOT, file)}`,
+    );
+    console.log(formatSummary(summary, { top: 15 }));
+    profiles[system.id] = {
+      file: relative(REPO_ROOT, file),
+      msgsPerSecProfiled: round(outcome.result.msgsPerSec),
+      ...summary,
+    };
+  }
+  return profiles;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function averageValueBytes(count) {
+  let bytes = 0;
+  const n = Math.min(count, 10_000);
+  for (let i = 0; i < n; i++) bytes += flightPosition(i).value.length;
+  return Math.round(bytes / n);
+}
+
+function writeJson(file, value) {
+  mkdirSync(resolve(file, '..'), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function targetsOf(throughput, soak) {
+  const targets = {};
+  if (throughput?.ratios.vsKafkajsEachMessage !== undefined) {
+    targets.dVsKafkajsEachMessage = { value: throughput.ratios.vsKafkajsEachMessage, target: 0.9 };
+    targets.dVsKafkajsEachMessage.met = targets.dVsKafkajsEachMessage.value >= 0.9;
+  }
+  if (throughput?.ratios.vsNestKafka !== undefined) {
+    targets.dVsNestKafka = { value: throughput.ratios.vsNestKafka, target: 1.0 };
+    targets.dVsNestKafka.met = targets.dVsNestKafka.value >= 1.0;
+  }
+  if (soak && !soak.error)
+    targets.soakRssFlat = { met: soak.flat, growthMB: soak.rssGrowthMB, allowedMB: soak.allowedGrowthMB };
+  return targets;
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  if (options.help) {
+    console.log(
+      readFileSync(new URL(import.meta.url), 'utf8')
+        .split('*/')[0]
+        .replace(/^#!.*\n\/\*\*\n?/, '')
+        .replace(/^ \* ?/gm, '')
+        .trimEnd(),
+    );
+    return 0;
+  }
+  const library = join(distDir(), 'kafka', 'index.js');
+  if (options.systems.some((s) => s.id === 'd') && !existsSync(library)) {
+    throw new UsageError(
+      `${relative(REPO_ROOT, library)} is missing: run \`npm run build\` first (npm run bench does)`,
+    );
+  }
+
+  const startedAt = Date.now();
+  const machine = machineInfo();
+  const launcher = localSettings();
+  log(`broker: ${launcher.brokers} (starting one with the local launcher if none answers)`);
+  const broker = await ensureBroker(launcher);
+  const ctx = {
+    options,
+    settings: { brokerList: broker.brokers.split(',').map((b) => b.trim()) },
+    runTag: `${Date.now().toString(36)}`,
+    datasets: new Set(),
+    brokerStarted: broker.started,
+  };
+  const cleanup = async () => {
+    if (activeChild?.pid) activeChild.kill('SIGKILL');
+    if (broker.started) {
+      log(`stopping the broker this run started (pid ${broker.pid})`);
+      await stopBroker({}, launcher);
+    }
+  };
+  const onSignal = (signal) => {
+    log(`${signal}: stopping`);
+    cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const kafka = kafkaFor(ctx.settings.brokerList, 'bench-orchestrator');
+  const admin = kafka.admin({ retry: CLIENT_RETRY });
+  ctx.kafka = kafka;
+  ctx.admin = admin;
+  ctx.valueBytes = averageValueBytes(options.messages);
+
+  const results = {
+    generatedAt: new Date().toISOString(),
+    mode: options.mode,
+    machine,
+    versions: versions(),
+    broker: {
+      brokers: broker.brokers,
+      startedByBench: broker.started,
+      kafka: broker.started ? launcherKafkaVersion() : null,
+    },
+    settings: {
+      messages: options.messages,
+      rounds: options.rounds,
+      partitions: PARTITIONS,
+      valueBytesAverage: ctx.valueBytes,
+      keys: 'aircraft (5,000 ICAO addresses), kafkajs DefaultPartitioner',
+      partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
+      consumer: CONSUMER_TUNING,
+      clientRetry: CLIENT_RETRY,
+      handler:
+        'parse JSON (by the framework in c and d), read one field, count; no validation pipe in c or d',
+      library: 'defaults: retry 3 attempts, dead letters on (<topic>-dlt exists), commit after success',
+      soakMessages: options.phases.has('soak') ? options.soakMessages : undefined,
+      libraryBuild: relative(REPO_ROOT, distDir()),
+    },
+  };
+  try {
+    await admin.connect();
+    await warmUpGroupCoordinator(ctx.settings.brokerList);
+    let throughput;
+    let soak;
+    if (options.phases.has('throughput')) {
+      throughput = await throughputPhase(ctx);
+      results.systems = Object.fromEntries(
+        Object.entries(throughput.systems).map(([id, s]) => [SYSTEM_BY_ID.get(id).key, s]),
+      );
+      results.ratios = throughput.ratios;
+      results.ratiosMedianPerRound = throughput.ratiosMedianPerRound;
+      results.ratiosByCpu = throughput.ratiosByCpu;
+      results.runs = throughput.runs;
+    }
+    if (options.phases.has('latency')) {
+      const latency = await latencyPhase(ctx);
+      results.latency = {
+        ...latency,
+        systems: Object.fromEntries(
+          Object.entries(latency.systems).map(([id, s]) => [SYSTEM_BY_ID.get(id).key, s]),
+        ),
+      };
+    }
+    if (options.phases.has('soak')) {
+      soak = await soakPhase(ctx);
+      results.soak = soak;
+    }
+    if (options.phases.has('profile')) results.profile = await profilePhase(ctx);
+    results.targets = targetsOf(throughput, soak);
+    results.machine.loadAverageAtEnd = os.loadavg().map(round2);
+    results.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
+
+    writeJson(options.out, results);
+    log(`wrote ${relative(REPO_ROOT, options.out)} (${results.durationSeconds} s)`);
+    if (results.ratios) {
+      const r = results.ratios;
+      log(
+        `d/a ${r.vsKafkajsEachMessage ?? '-'}  d/b ${r.vsKafkajsEachBatch ?? '-'}  d/c ${r.vsNestKafka ?? '-'}` +
+          `  (median of per-round ratios: ${JSON.stringify(results.ratiosMedianPerRound)})`,
+      );
+    }
+    const allSystems = options.systems.length === SYSTEMS.length && options.phases.has('throughput');
+    const defaultOut = options.out === join(RESULTS_DIR, 'latest.json');
+    if (options.docs ?? (options.mode === 'full' && allSystems && defaultOut)) {
+      const doc = writeBenchmarksDoc(results);
+      log(`updated ${relative(REPO_ROOT, doc)}`);
+    }
+    const failures = [
+      ...(results.runs ?? [])
+        .filter((r) => r.error || !r.committedToEnd)
+        .map((r) => `round ${r.round} ${r.system}`),
+      ...Object.entries(results.latency?.systems ?? {})
+        .filter(([, l]) => l.error)
+        .map(([name]) => `latency ${name}`),
+      ...(results.soak && (results.soak.error || !results.soak.committedToEnd) ? ['soak'] : []),
+    ];
+    if (failures.length > 0) log(`FAILED: ${failures.join(', ')} (see above)`);
+    return failures.length > 0 ? 1 : 0;
+  } finally {
+    if (options.dropData && !broker.started) {
+      // A broker this run started goes away with its data anyway; on a reused one the data sets are kept unless asked.
+      for (const topic of ctx.datasets) {
+        await deleteTopic(admin, topic).catch(() => undefined);
+        await deleteTopic(admin, `${topic}-dlt`).catch(() => undefined);
+      }
+      log(`deleted the data sets ${[...ctx.datasets].join(', ')}`);
+    }
+    await admin.disconnect().catch(() => undefined);
+    await cleanup();
+  }
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(
+    `[bench] error: ${error instanceof UsageError || error?.name === 'KafkaLocalError' ? error.message : error.stack}`,
+  );
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+  if (activeChild?.pid) activeChild.kill('SIGKILL');
+}

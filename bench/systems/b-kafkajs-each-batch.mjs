@@ -1,0 +1,27 @@
+/**
+ * System b: raw kafkajs `eachBatch`, the upper bound for this client. The same loop as this project's consumer
+ * member without Nest: offset resolved after each message, heartbeat between messages, kafkajs commits per batch.
+ */
+import { runChild } from '../lib/child.mjs';
+import { rawConsumer } from '../lib/kafkajs-client.mjs';
+
+await runChild(async (job, tracker) => {
+  const consumer = rawConsumer(job, 'bench-b');
+  await consumer.connect();
+  await consumer.subscribe({ topics: [job.topic], fromBeginning: true });
+  await consumer.run({
+    autoCommit: true,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: job.partitionsConsumedConcurrently,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      const { partition } = batch;
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale()) return;
+        tracker.record(partition, message.offset, JSON.parse(message.value.toString()));
+        resolveOffset(message.offset);
+        await heartbeat();
+      }
+    },
+  });
+  return () => consumer.disconnect();
+});

@@ -1,0 +1,63 @@
+/**
+ * System d: this project. A feature module with its own consumer group, a controller with `@KafkaHandler`, wired
+ * like test/support/nest-test-app.ts: commit after success, retries and dead letters on (the library's defaults).
+ */
+import { Controller, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { runChild } from '../lib/child.mjs';
+import { decorateClass, decorateMethod, importLibrary, NEST_LOG_LEVELS } from '../lib/nest.mjs';
+import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
+
+const { KafkaGroupsServer, KafkaHandler, KafkaModule } = await importLibrary();
+
+await runChild(async (job, tracker) => {
+  class FlightsController {
+    onFlight(flight, ctx) {
+      tracker.record(ctx.partition, ctx.offset, flight);
+    }
+  }
+  decorateMethod(
+    FlightsController,
+    'onFlight',
+    [KafkaHandler('${TOPIC}')],
+    [
+      [0, Payload()],
+      [1, Ctx()],
+    ],
+  );
+  decorateClass(FlightsController, [Controller()]);
+
+  class FlightsModule {}
+  decorateClass(FlightsModule, [
+    Module({
+      imports: [KafkaModule.forFeature({ groupId: job.groupId, topicVariables: { TOPIC: job.topic } })],
+      controllers: [FlightsController],
+    }),
+  ]);
+
+  class BenchAppModule {}
+  decorateClass(BenchAppModule, [
+    Module({
+      imports: [
+        KafkaModule.forRoot({
+          brokers: job.brokers,
+          clientId: 'bench-d',
+          fromBeginning: true,
+          consumer: CONSUMER_TUNING,
+          clientRetry: CLIENT_RETRY,
+          partitionsConsumedConcurrently: job.partitionsConsumedConcurrently,
+          shutdownTimeoutMs: 10_000,
+          // retry and deadLetter: the library's defaults (3 attempts, dead letters to `<topic>-dlt`).
+        }),
+        FlightsModule,
+      ],
+    }),
+  ]);
+
+  const app = await NestFactory.create(BenchAppModule, { logger: NEST_LOG_LEVELS });
+  app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+  await app.init();
+  await app.startAllMicroservices();
+  return () => app.close();
+});
