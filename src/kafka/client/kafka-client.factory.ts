@@ -11,6 +11,12 @@ export const DEFAULT_CLIENT_RETRY: RetryOptions = {
   multiplier: 2,
 };
 
+/**
+ * kafkajs warnings about choices this library makes on purpose, logged at debug instead: the producer bounds the
+ * retries of its idempotent producer so that a send to a missing topic fails instead of retrying forever.
+ */
+const DELIBERATE = new Set(['Limiting retries for the idempotent producer may invalidate EoS guarantees']);
+
 /** kafkajs log entries go through Nest's Logger, at the matching level, under the kafkajs namespace. */
 function nestLogCreator() {
   const loggers = new Map<string, Logger>();
@@ -22,7 +28,7 @@ function nestLogCreator() {
       const { message, ...extra } = log;
       const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
       if (level === KafkaLogLevel.ERROR) logger.error(line);
-      else if (level === KafkaLogLevel.WARN) logger.warn(line);
+      else if (level === KafkaLogLevel.WARN && !DELIBERATE.has(message)) logger.warn(line);
       else if (level === KafkaLogLevel.INFO) logger.log(line);
       else logger.debug(line);
     };
