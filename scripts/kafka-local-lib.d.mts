@@ -2,23 +2,61 @@
 
 export declare class KafkaLocalError extends Error {}
 
+/** One KRaft node (combined broker and controller) of the local cluster. */
+export interface LocalNode {
+  /** 0-based position; the functions that act on one node take it. */
+  index: number;
+  /** node.id, index + 1. */
+  nodeId: number;
+  /** Client port, KAFKA_PORT + index. */
+  port: number;
+  /** Controller quorum port, KAFKA_CONTROLLER_PORT + index. */
+  controllerPort: number;
+  /** 127.0.0.1:<port>. */
+  address: string;
+  dir: string;
+  pidFile: string;
+}
+
 export interface LocalSettings {
   port: number;
   controllerPort: number;
-  /** 127.0.0.1:<KAFKA_PORT>, where this script's broker listens. */
+  /** KAFKA_NODES (1 by default). */
+  nodeCount: number;
+  nodes: LocalNode[];
+  /** Where this script's broker(s) listen: 127.0.0.1:<KAFKA_PORT>, comma-separated for every node of a cluster. */
   localAddress: string;
   /** KAFKA_BROKERS, else localAddress. */
   brokers: string;
   brokersFromEnv: boolean;
   javaHome: string | undefined;
+  /** The single node's directory, or the cluster's directory holding every node's. */
   dataDir: string;
+  /** The (first) node's pidfile. */
   pidFile: string;
 }
 
 export interface StartedBroker {
   brokers: string;
+  /** The first node's pid. */
   pid: number;
   seconds: number;
+}
+
+export interface StoppedBroker {
+  stopped: boolean;
+  /** The first stopped node's pid. */
+  pid: number | undefined;
+  /** Every stopped node's pid. */
+  pids: number[];
+}
+
+export interface NodeStatus {
+  index: number;
+  nodeId: number;
+  address: string;
+  pid: number | undefined;
+  reachable: boolean;
 }
 
 export declare function log(message: string): void;
@@ -29,20 +67,36 @@ export declare function isBrokerReachable(
 ): Promise<boolean>;
 export declare function ensureBroker(
   settings?: LocalSettings,
-): Promise<{ brokers: string; started: false } | ({ started: true } & StartedBroker)>;
+): Promise<{ brokers: string; started: false } | ({ started: true } & StartedBroker & { pids: number[] })>;
 export declare function startBroker(
   options?: { reuseData?: boolean },
   settings?: LocalSettings,
-): Promise<StartedBroker>;
+): Promise<StartedBroker & { pids: number[] }>;
 export declare function stopBroker(
   options?: { keepData?: boolean },
   settings?: LocalSettings,
-): Promise<{ stopped: boolean; pid: number | undefined }>;
-export declare function stopBrokerKeepData(
+): Promise<StoppedBroker>;
+export declare function stopBrokerKeepData(settings?: LocalSettings): Promise<StoppedBroker>;
+export declare function startBrokerOnSameData(
+  settings?: LocalSettings,
+): Promise<StartedBroker & { pids: number[] }>;
+export declare function restartBroker(settings?: LocalSettings): Promise<StartedBroker & { pids: number[] }>;
+/** Stops one node by its own pid, keeping its data: SIGTERM (clean, the default) or SIGKILL (a crash). */
+export declare function stopNode(
+  index: number,
+  options?: { signal?: 'SIGTERM' | 'SIGKILL' },
   settings?: LocalSettings,
 ): Promise<{ stopped: boolean; pid: number | undefined }>;
-export declare function startBrokerOnSameData(settings?: LocalSettings): Promise<StartedBroker>;
-export declare function restartBroker(settings?: LocalSettings): Promise<StartedBroker>;
-export declare function brokerStatus(
+export declare function killNode(
+  index: number,
   settings?: LocalSettings,
-): Promise<{ brokers: string; reachable: boolean; pid: number | undefined; dataDir: string }>;
+): Promise<{ stopped: boolean; pid: number | undefined }>;
+/** Starts one stopped node again on its data; resolves once it answers and the cluster lists it. */
+export declare function startNode(index: number, settings?: LocalSettings): Promise<StartedBroker>;
+export declare function brokerStatus(settings?: LocalSettings): Promise<{
+  brokers: string;
+  reachable: boolean;
+  pid: number | undefined;
+  dataDir: string;
+  nodes: NodeStatus[];
+}>;

@@ -1,16 +1,23 @@
 /**
- * A real single-node Apache Kafka (KRaft) on 127.0.0.1 for machines without Docker, run from the Kafka jars on
- * Maven Central (resolved once by scripts/kafka/pom.xml into the git-ignored .kafka/ folder).
+ * A real Apache Kafka (KRaft) on 127.0.0.1 for machines without Docker, run from the Kafka jars on Maven Central
+ * (resolved once by scripts/kafka/pom.xml into the git-ignored .kafka/ folder): one node by default, or a cluster
+ * of KAFKA_NODES combined broker+controller nodes sharing one cluster id, for replication and broker-loss tests.
  *
  * Used by the CLI (scripts/kafka-local.mjs) and by the jest global setup. Linux and macOS.
  *
  * Layout of .kafka/:
  *   lib/                   the broker's classpath; lib/.complete holds the hash of the pom that produced it
- *   broker-<port>.pid      pid of the broker this script started on that port
+ *   broker-<port>.pid      pid of the single-node broker this script started on that port
  *   data-<port>/           server.properties, log4j2.properties, broker.log, console.log and kraft/ (log.dirs)
+ *   cluster-<port>/        a KAFKA_NODES>1 cluster whose first node listens on <port>:
+ *     node-<id>.pid          pid of node <id> (1-based; node index i has node.id i+1)
+ *     node-<id>/             that node's files, laid out like data-<port>/
  *
- * Environment: KAFKA_BROKERS (default 127.0.0.1:<KAFKA_PORT>), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
- * KAFKA_NODES (only 1 for now), JAVA_HOME (else `java` on the PATH).
+ * Environment: KAFKA_BROKERS (default: the local node addresses), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT,
+ * KAFKA_NODES (1), JAVA_HOME (else `java` on the PATH).
+ * Ports: node index i listens for clients on KAFKA_PORT+i and for the controller quorum on KAFKA_CONTROLLER_PORT+i.
+ * KAFKA_CONTROLLER_PORT defaults to 9093 for a single node (as before) and to KAFKA_PORT+KAFKA_NODES for a cluster
+ * (KAFKA_NODES=3 on 9092: clients 9092-9094, controllers 9095-9097); the two ranges must not overlap.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -30,7 +37,10 @@ const LIB_DIR = join(CACHE_DIR, 'lib');
 const LIB_MARKER = join(LIB_DIR, '.complete');
 
 const MIN_JAVA = 17;
+const MAX_NODES = 9;
 const START_TIMEOUT_MS = 60_000;
+// Several JVMs starting at once on 2 cores take longer.
+const CLUSTER_START_TIMEOUT_MS = 120_000;
 // A clean shutdown of a small broker takes a few seconds; past this it is hung and gets SIGKILL.
 const STOP_TIMEOUT_MS = 20_000;
 const BROKER_JVM_OPTS = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true'];
@@ -49,22 +59,62 @@ export function log(message) {
 /** Settings from the environment, read at call time so jest's global setup can change them first. */
 export function localSettings(env = process.env) {
   const port = portFrom(env, 'KAFKA_PORT', 9092);
-  const controllerPort = portFrom(env, 'KAFKA_CONTROLLER_PORT', 9093);
-  const nodes = Number(env.KAFKA_NODES ?? 1);
-  if (nodes !== 1) {
-    throw new KafkaLocalError(`KAFKA_NODES=${env.KAFKA_NODES}: only a single node is supported for now`);
+  const nodeCount = nodeCountFrom(env);
+  const controllerPort = portFrom(env, 'KAFKA_CONTROLLER_PORT', nodeCount === 1 ? 9093 : port + nodeCount);
+  for (const [name, base] of [
+    ['KAFKA_PORT', port],
+    ['KAFKA_CONTROLLER_PORT', controllerPort],
+  ]) {
+    if (base + nodeCount - 1 > 65535) {
+      throw new KafkaLocalError(`${name}=${base} leaves no room for ${nodeCount} node(s) below port 65536`);
+    }
   }
-  const localAddress = `127.0.0.1:${port}`;
+  if (controllerPort < port + nodeCount && port < controllerPort + nodeCount) {
+    throw new KafkaLocalError(
+      `client ports ${portRange(port, nodeCount)} and controller ports ${portRange(controllerPort, nodeCount)} ` +
+        'overlap: choose another KAFKA_CONTROLLER_PORT',
+    );
+  }
+  const clusterDir = join(CACHE_DIR, `cluster-${port}`);
+  const nodes = Array.from({ length: nodeCount }, (_, index) => {
+    const single = nodeCount === 1;
+    const nodePort = port + index;
+    return {
+      index,
+      nodeId: index + 1,
+      port: nodePort,
+      controllerPort: controllerPort + index,
+      address: `127.0.0.1:${nodePort}`,
+      dir: single ? join(CACHE_DIR, `data-${port}`) : join(clusterDir, `node-${index + 1}`),
+      pidFile: single ? join(CACHE_DIR, `broker-${port}.pid`) : join(clusterDir, `node-${index + 1}.pid`),
+    };
+  });
+  const localAddress = nodes.map((node) => node.address).join(',');
   return {
     port,
     controllerPort,
+    nodeCount,
+    nodes,
     localAddress,
     brokers: env.KAFKA_BROKERS?.trim() || localAddress,
     brokersFromEnv: Boolean(env.KAFKA_BROKERS?.trim()),
     javaHome: env.JAVA_HOME,
-    dataDir: join(CACHE_DIR, `data-${port}`),
-    pidFile: join(CACHE_DIR, `broker-${port}.pid`),
+    dataDir: nodeCount === 1 ? nodes[0].dir : clusterDir,
+    pidFile: nodes[0].pidFile,
   };
+}
+
+function nodeCountFrom(env) {
+  const raw = env.KAFKA_NODES?.trim() || '1';
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) {
+    throw new KafkaLocalError(`KAFKA_NODES=${env.KAFKA_NODES}: expected a node count from 1 to ${MAX_NODES}`);
+  }
+  return count;
+}
+
+function portRange(first, count) {
+  return count === 1 ? String(first) : `${first}-${first + count - 1}`;
 }
 
 function portFrom(env, name, fallback) {
@@ -112,54 +162,58 @@ export async function ensureBroker(settings = localSettings()) {
         `to let this script start one at ${settings.localAddress}.`,
     );
   }
-  const { pid, seconds } = await startBroker({}, settings);
-  return { brokers: settings.localAddress, started: true, pid, seconds };
+  const { pid, pids, seconds } = await startBroker({}, settings);
+  return { brokers: settings.localAddress, started: true, pid, pids, seconds };
 }
 
 /**
- * Starts a broker on KAFKA_PORT and waits until it answers an admin call. A fresh data directory unless
- * `reuseData` (an outage test restarting the broker it stopped with `keepData`, so its topics survive).
+ * Starts the broker on KAFKA_PORT (every node of a KAFKA_NODES>1 cluster, formatted with one cluster id) and waits
+ * until each answers an admin call and the cluster lists them all. A fresh data directory unless `reuseData` (an
+ * outage test restarting the broker it stopped with `keepData`, so its topics survive).
  */
 export async function startBroker({ reuseData = false } = {}, settings = localSettings()) {
   const startedAt = Date.now();
-  const running = readPid(settings);
-  if (running !== undefined && isOurBroker(running, settings)) {
-    throw new KafkaLocalError(`a broker started by this script already runs (pid ${running}); stop it first`);
+  for (const node of settings.nodes) {
+    const running = readPid(node);
+    if (running !== undefined && isOurBroker(running, node)) {
+      throw new KafkaLocalError(
+        `a broker started by this script already runs on ${node.address} (pid ${running}); stop it first`,
+      );
+    }
   }
-  rmSync(settings.pidFile, { force: true });
+  for (const node of settings.nodes) rmSync(node.pidFile, { force: true });
 
   const java = requireJava(settings);
   resolveJars();
-  const node = clusterNodes(settings)[0];
-  prepareDataDir(java, node, reuseData);
+  const clusterId = newClusterId();
+  if (!reuseData && settings.nodeCount > 1) rmSync(settings.dataDir, { recursive: true, force: true });
+  await Promise.all(
+    settings.nodes.map((node) => prepareDataDir(java, node, settings.nodes, reuseData, clusterId)),
+  );
 
-  const pid = await spawnBroker(java, node);
-  writeFileSync(settings.pidFile, `${pid}\n`);
-  await waitUntilReady(pid, node, settings, startedAt);
+  const pids = [];
+  for (const node of settings.nodes) {
+    const pid = await spawnBroker(java, node);
+    writeFileSync(node.pidFile, `${pid}\n`);
+    pids.push(pid);
+  }
+  await waitUntilReady(settings.nodes, settings, startedAt, () => stopBroker({ keepData: true }, settings));
   const seconds = (Date.now() - startedAt) / 1000;
-  log(`Kafka ${settings.localAddress} ready in ${seconds.toFixed(1)} s (pid ${pid}, ${node.dir})`);
-  return { brokers: settings.localAddress, pid, seconds };
+  const where = settings.nodeCount === 1 ? settings.nodes[0].dir : settings.dataDir;
+  log(`Kafka ${settings.localAddress} ready in ${seconds.toFixed(1)} s (pid ${pids.join(', ')}, ${where})`);
+  return { brokers: settings.localAddress, pid: pids[0], pids, seconds };
 }
 
 /**
- * Stops the broker this script started on KAFKA_PORT, by the pid in its pidfile only: SIGTERM, then SIGKILL
- * after STOP_TIMEOUT_MS. Removes its data directory unless `keepData`. Resolves to { stopped, pid }.
+ * Stops the broker(s) this script started on KAFKA_PORT, each by the pid in its own pidfile only: SIGTERM (every
+ * node at once, so each still finds a controller quorum for its controlled shutdown), then SIGKILL after
+ * STOP_TIMEOUT_MS. Removes the data unless `keepData`. Resolves to { stopped, pid, pids }.
  */
 export async function stopBroker({ keepData = false } = {}, settings = localSettings()) {
-  const pid = readPid(settings);
-  let stopped = false;
-  if (pid !== undefined && isOurBroker(pid, settings)) {
-    process.kill(pid, 'SIGTERM');
-    if (!(await waitForExit(pid, settings, STOP_TIMEOUT_MS))) {
-      log(`pid ${pid} still runs ${STOP_TIMEOUT_MS / 1000} s after SIGTERM: sending SIGKILL`);
-      process.kill(pid, 'SIGKILL');
-      await waitForExit(pid, settings, 5000);
-    }
-    stopped = true;
-  }
-  rmSync(settings.pidFile, { force: true });
+  const results = await Promise.all(settings.nodes.map((node) => stopOne(node, 'SIGTERM')));
+  const pids = results.filter((pid) => pid !== undefined);
   if (!keepData) rmSync(settings.dataDir, { recursive: true, force: true });
-  return { stopped, pid: stopped ? pid : undefined };
+  return { stopped: pids.length > 0, pid: pids[0], pids };
 }
 
 /** For outage tests: the broker goes away, its data stays for startBrokerOnSameData(). */
@@ -176,15 +230,94 @@ export async function restartBroker(settings = localSettings()) {
   return startBrokerOnSameData(settings);
 }
 
-/** What runs where: { brokers, reachable, pid (of this script's broker, if alive), dataDir }. */
+/**
+ * Stops one node (0-based `index`; node.id is index + 1) by its own pid and keeps its data for startNode():
+ * SIGTERM is a clean shutdown (SIGKILL after STOP_TIMEOUT_MS), SIGKILL a crash. Resolves to { stopped, pid }.
+ */
+export async function stopNode(index, { signal = 'SIGTERM' } = {}, settings = localSettings()) {
+  const pid = await stopOne(nodeAt(settings, index), signal);
+  return { stopped: pid !== undefined, pid };
+}
+
+/** A crash of one node: SIGKILL, data kept. */
+export function killNode(index, settings = localSettings()) {
+  return stopNode(index, { signal: 'SIGKILL' }, settings);
+}
+
+/**
+ * Starts one stopped node again on its kept data and waits until it answers and the cluster lists it (the other
+ * nodes of a cluster must be running: a node cannot finish starting without a controller quorum).
+ */
+export async function startNode(index, settings = localSettings()) {
+  const startedAt = Date.now();
+  const node = nodeAt(settings, index);
+  const running = readPid(node);
+  if (running !== undefined && isOurBroker(running, node)) {
+    throw new KafkaLocalError(`node ${node.nodeId} already runs on ${node.address} (pid ${running})`);
+  }
+  rmSync(node.pidFile, { force: true });
+  const java = requireJava(settings);
+  resolveJars();
+  await prepareDataDir(java, node, settings.nodes, true);
+  const pid = await spawnBroker(java, node);
+  writeFileSync(node.pidFile, `${pid}\n`);
+  await waitUntilReady([node], settings, startedAt, () => stopOne(node, 'SIGTERM'));
+  const seconds = (Date.now() - startedAt) / 1000;
+  log(`Kafka node ${node.nodeId} ${node.address} ready in ${seconds.toFixed(1)} s (pid ${pid})`);
+  return { brokers: node.address, pid, seconds };
+}
+
+/**
+ * What runs where: { brokers, reachable, pid (of this script's first node, if alive), dataDir, nodes } with
+ * { index, nodeId, address, pid, reachable } per local node.
+ */
 export async function brokerStatus(settings = localSettings()) {
-  const pid = readPid(settings);
+  const nodes = await Promise.all(
+    settings.nodes.map(async (node) => {
+      const pid = readPid(node);
+      return {
+        index: node.index,
+        nodeId: node.nodeId,
+        address: node.address,
+        pid: pid !== undefined && isOurBroker(pid, node) ? pid : undefined,
+        reachable: await isBrokerReachable(node.address),
+      };
+    }),
+  );
   return {
     brokers: settings.brokers,
     reachable: await isBrokerReachable(settings.brokers),
-    pid: pid !== undefined && isOurBroker(pid, settings) ? pid : undefined,
+    pid: nodes[0].pid,
     dataDir: settings.dataDir,
+    nodes,
   };
+}
+
+function nodeAt(settings, index) {
+  const node = Number.isInteger(index) ? settings.nodes[index] : undefined;
+  if (!node) {
+    throw new KafkaLocalError(
+      `no node index ${index}: KAFKA_NODES=${settings.nodeCount} has 0 to ${settings.nodeCount - 1}`,
+    );
+  }
+  return node;
+}
+
+/** Signals one node by the pid in its pidfile (if it is still our broker); resolves to that pid once it is gone. */
+async function stopOne(node, signal) {
+  const pid = readPid(node);
+  let stopped;
+  if (pid !== undefined && isOurBroker(pid, node)) {
+    process.kill(pid, signal);
+    if (!(await waitForExit(pid, node, signal === 'SIGKILL' ? 5000 : STOP_TIMEOUT_MS))) {
+      log(`pid ${pid} still runs ${STOP_TIMEOUT_MS / 1000} s after ${signal}: sending SIGKILL`);
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, node, 5000);
+    }
+    stopped = pid;
+  }
+  rmSync(node.pidFile, { force: true });
+  return stopped;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -243,14 +376,6 @@ function resolveJars() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration and storage
-
-/**
- * The KRaft nodes of the local cluster. One today; a KAFKA_NODES>1 mode would add entries with their own node id,
- * ports and directory here, and start, stop and wait for each.
- */
-function clusterNodes(settings) {
-  return [{ nodeId: 1, port: settings.port, controllerPort: settings.controllerPort, dir: settings.dataDir }];
-}
 
 /** server.properties for `node`, a member of `nodes` (every node is a combined broker and controller). */
 function serverProperties(node, nodes) {
@@ -318,8 +443,11 @@ function files(dir) {
   };
 }
 
-/** Writes the configuration; formats a fresh directory, or checks that the kept one was formatted. */
-function prepareDataDir(java, node, reuseData) {
+/**
+ * Writes the configuration; formats a fresh directory (with the cluster's id), or checks that the kept one was
+ * formatted.
+ */
+async function prepareDataDir(java, node, nodes, reuseData, clusterId) {
   const f = files(node.dir);
   if (reuseData) {
     if (!existsSync(f.meta)) {
@@ -330,22 +458,36 @@ function prepareDataDir(java, node, reuseData) {
     rmSync(node.dir, { recursive: true, force: true });
   }
   mkdirSync(node.dir, { recursive: true });
-  writeProperties(f.server, serverProperties(node, [node]));
+  writeProperties(f.server, serverProperties(node, nodes));
   writeProperties(f.log4j, log4jProperties(node));
-  if (!reuseData) formatStorage(java, node);
+  if (!reuseData) await formatStorage(java, node, clusterId);
 }
 
-function formatStorage(java, node) {
+/** Every node of a cluster is formatted with the same cluster id; run in parallel, so asynchronously. */
+async function formatStorage(java, node, clusterId) {
   const f = files(node.dir);
   // No --standalone: the voters are static (controller.quorum.voters).
   const args = [...TOOL_JVM_OPTS, `-Dlog4j2.configurationFile=${f.log4j}`, '-cp', classpath()];
-  args.push('kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', f.server);
-  const result = spawnSync(java, args, { encoding: 'utf8' });
+  args.push('kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', f.server);
+  const result = await runTool(java, args);
   if (result.status !== 0) {
     throw new KafkaLocalError(
       `formatting ${node.dir} failed:\n${lastLines(`${result.stdout}${result.stderr}`, 30)}`,
     );
   }
+}
+
+function runTool(command, args) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.once('error', reject);
+    child.once('close', (status, signal) =>
+      resolvePromise({ status: status ?? signal, stdout: output, stderr: '' }),
+    );
+  });
 }
 
 /**
@@ -380,36 +522,76 @@ async function spawnBroker(java, node) {
   return child.pid;
 }
 
-async function waitUntilReady(pid, node, settings, startedAt) {
-  while (Date.now() - startedAt < START_TIMEOUT_MS) {
-    if (!isOurBroker(pid, settings)) {
-      rmSync(settings.pidFile, { force: true });
-      throw new KafkaLocalError(`the broker exited during start-up.\n${logTails(node)}`);
+/**
+ * Waits until every node in `nodes` runs, answers an admin call on its own address, and is listed by the cluster
+ * (all KAFKA_NODES of them: a node registered with the controller quorum). On failure calls `stop` and throws.
+ */
+async function waitUntilReady(nodes, settings, startedAt, stop) {
+  const timeoutMs = settings.nodeCount === 1 ? START_TIMEOUT_MS : CLUSTER_START_TIMEOUT_MS;
+  while (Date.now() - startedAt < timeoutMs) {
+    for (const node of nodes) {
+      if (!isOurBroker(readPid(node), node)) {
+        rmSync(node.pidFile, { force: true });
+        await stop();
+        throw new KafkaLocalError(`the broker ${node.address} exited during start-up.\n${logTails(node)}`);
+      }
     }
-    if (await isBrokerReachable(settings.localAddress, { timeoutMs: 1000 })) return;
+    if (await allReady(nodes, settings)) return;
     await sleep(200);
   }
   // Stopped rather than left half-started; its data stays for a look at what went wrong.
-  await stopBroker({ keepData: true }, settings);
+  await stop();
   throw new KafkaLocalError(
-    `the broker did not answer within ${START_TIMEOUT_MS / 1000} s.\n${logTails(node)}`,
+    `the broker did not answer within ${timeoutMs / 1000} s.\n${nodes.map((node) => logTails(node)).join('\n')}`,
   );
 }
 
-function readPid(settings) {
-  if (!existsSync(settings.pidFile)) return undefined;
-  const pid = Number(readFileSync(settings.pidFile, 'utf8').trim());
+async function allReady(nodes, settings) {
+  for (const node of nodes) {
+    if (!(await isBrokerReachable(node.address, { timeoutMs: 1000 }))) return false;
+  }
+  if (settings.nodeCount === 1) return true;
+  const listed = await clusterBrokerIds(nodes[0].address);
+  return nodes.every((node) => listed.has(node.nodeId)) && listed.size >= settings.nodeCount;
+}
+
+/** Node ids the cluster reports as live brokers, asked through `address`. */
+async function clusterBrokerIds(address) {
+  const retry = { retries: 0, initialRetryTime: 100 };
+  const admin = new Kafka({
+    clientId: 'kafka-local-probe',
+    brokers: [address],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1000,
+    requestTimeout: 1000,
+    retry,
+  }).admin({ retry });
+  try {
+    await admin.connect();
+    const { brokers } = await admin.describeCluster();
+    return new Set(brokers.map((broker) => broker.nodeId));
+  } catch {
+    return new Set();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+function readPid(node) {
+  if (!existsSync(node.pidFile)) return undefined;
+  const pid = Number(readFileSync(node.pidFile, 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /**
- * True while `pid` is a live Kafka broker started with this port's server.properties. Guards against signalling
+ * True while `pid` is a live Kafka broker started with this node's server.properties. Guards against signalling
  * an unrelated process that got the pid of a broker which died without this script noticing.
  */
-function isOurBroker(pid, settings) {
+function isOurBroker(pid, node) {
+  if (pid === undefined) return false;
   const { state, args } = processInfo(pid);
   // A zombie (state Z) has exited but is not reaped yet by its parent.
-  return state !== 'Z' && args.includes('kafka.Kafka') && args.includes(files(settings.dataDir).server);
+  return state !== 'Z' && args.includes('kafka.Kafka') && args.includes(files(node.dir).server);
 }
 
 /** State letter and command line of `pid` ('' when there is none): /proc on Linux (slim images lack ps), else ps. */
@@ -430,10 +612,10 @@ function processInfo(pid) {
   return { state: state.slice(0, 1), args: args.join(' ') };
 }
 
-async function waitForExit(pid, settings, timeoutMs) {
+async function waitForExit(pid, node, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isOurBroker(pid, settings)) return true;
+    if (!isOurBroker(pid, node)) return true;
     await sleep(100);
   }
   return false;

@@ -1,0 +1,106 @@
+/**
+ * What the fault-suite runner and its worker processes agree on: environment variables, the lines a worker
+ * prints for the runner, and which messages fail (deterministically, by sequence number, so the runner knows
+ * what to expect in the dead-letter topic).
+ */
+
+/** Every line a worker prints for the runner starts with this; everything else is log output. */
+export const LINE_PREFIX = '@@';
+
+/**
+ * Lines (space-separated fields after the prefix):
+ *   READY                                    the consumer app started (joining is not awaited)
+ *   P <seq> <partition> <offset> <attempt> <ms>   a handler finished successfully at epoch <ms>
+ *   F <seq> <partition> <offset> <attempt> <ms>   a handler threw an injected failure
+ *   A <firstSeq> <lastSeq> <ms>              the producer got the broker's ack for these messages
+ *   E <ms> <message>                         the producer's send failed; it sends the same messages again
+ *   DONE <ms>                                the producer got an ack for every message
+ */
+export type WorkerLine =
+  | { kind: 'READY' }
+  | { kind: 'P' | 'F'; seq: number; partition: number; offset: string; attempt: number; at: number }
+  | { kind: 'A'; first: number; last: number; at: number }
+  | { kind: 'E'; at: number; message: string }
+  | { kind: 'DONE'; at: number };
+
+export function parseLine(line: string): WorkerLine | undefined {
+  if (!line.startsWith(LINE_PREFIX)) return undefined;
+  const [kind, ...f] = line.slice(LINE_PREFIX.length).trimEnd().split(' ');
+  switch (kind) {
+    case 'READY':
+      return { kind };
+    case 'P':
+    case 'F':
+      return {
+        kind,
+        seq: Number(f[0]),
+        partition: Number(f[1]),
+        offset: f[2],
+        attempt: Number(f[3]),
+        at: Number(f[4]),
+      };
+    case 'A':
+      return { kind, first: Number(f[0]), last: Number(f[1]), at: Number(f[2]) };
+    case 'E':
+      return { kind, at: Number(f[0]), message: f.slice(1).join(' ') };
+    case 'DONE':
+      return { kind, at: Number(f[0]) };
+    default:
+      return undefined;
+  }
+}
+
+/** Environment of a worker process (all strings, as spawn passes them). */
+export interface WorkerEnv {
+  FAULT_ROLE: 'consumer' | 'producer';
+  FAULT_BROKERS: string;
+  FAULT_TOPIC: string;
+  FAULT_GROUP: string;
+  FAULT_NAME: string;
+  /** consumer: '1' to throw the injected handler failures (see `injectedFailure`). */
+  FAULT_FAILURES?: string;
+  /** consumer: milliseconds of simulated work per message. */
+  FAULT_WORK_MS?: string;
+  FAULT_SESSION_TIMEOUT_MS?: string;
+  /** 'library-default' to leave forRoot's clientRetry unset (the library's defaults) instead of the suite's. */
+  FAULT_CLIENT_RETRY?: string;
+  /** producer: how many messages, at what rate, and '1' to make some of them poison pills. */
+  FAULT_MESSAGES?: string;
+  FAULT_RATE?: string;
+  FAULT_POISON?: string;
+}
+
+/** Attempts per message (the first delivery included), as the workers configure the library. */
+export const RETRY_ATTEMPTS = 3;
+
+/**
+ * The handler-exception scenario's failures, 8 % of the messages: 5 % fail once (attempt 1), 2 % twice (attempts
+ * 1 and 2, success on the third), 1 % on every attempt (exhausted: dead-lettered after attempt 3).
+ */
+export function injectedFailure(seq: number, attempt: number): boolean {
+  if (seq % 100 === 13) return true;
+  if (seq % 50 === 7) return attempt <= 2;
+  if (seq % 20 === 3) return attempt === 1;
+  return false;
+}
+
+export function exhaustsRetries(seq: number): boolean {
+  return seq % 100 === 13;
+}
+
+/** The poison-pill scenario: 1 % bytes that are not JSON, 1 % JSON that fails validation; both go to the DLT at once. */
+export type Poison = 'not-json' | 'invalid' | undefined;
+
+export function poisonOf(seq: number): Poison {
+  if (seq % 100 === 42) return 'not-json';
+  if (seq % 100 === 77) return 'invalid';
+  return undefined;
+}
+
+/** The value a producer sends for `seq`: a FaultMessage, or the poison pill planned for it. */
+export function messageValue(seq: number, poison: boolean): Buffer | object {
+  const kind = poison ? poisonOf(seq) : undefined;
+  if (kind === 'not-json') return Buffer.from(`{"seq":${seq},"body":"truncated`);
+  if (kind === 'invalid') return { seq, body: 12345 };
+  return { seq, body: `message ${seq}` };
+}

@@ -1,0 +1,293 @@
+/**
+ * The fault suite: `npm run test:faults` (compiles test/faults/ and the library to dist-faults/, then runs this).
+ *
+ *   node dist-faults/test/faults/run-faults.js [scenario ...] [--update-doc]
+ *
+ * Starts its own brokers with the local launcher (never reuses or touches one it did not start): a single node on
+ * FAULTS_KAFKA_PORT (39092, controller +1) for most scenarios, and a three-node cluster on FAULTS_CLUSTER_PORT
+ * (39192-39194, controllers 39195-39197) for the broker-loss scenario. Each scenario runs consumer worker processes
+ * (worker.ts: a Nest app with this library) and a producer process, injects its fault, waits until the group
+ * committed everything, reads the source and dead-letter topics back and prints one table row. Exits 1 when any
+ * scenario lost a message or broke another expectation (see analysis.ts). Worker logs: dist-faults/logs/.
+ * `--update-doc` writes the table and details into docs/RELIABILITY.md between its fault-table markers.
+ */
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as KafkaLocal from '../../scripts/kafka-local-lib.mjs';
+import { type ClusterHandle, type ScenarioResult, ScenarioRun, type ScenarioSpec } from './scenario-run.js';
+import { SCENARIOS } from './scenarios.js';
+
+const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+const LOGS = join(REPO_ROOT, 'dist-faults', 'logs');
+const DOC = join(REPO_ROOT, 'docs', 'RELIABILITY.md');
+const DOC_START = '<!-- fault-table:start -->';
+const DOC_END = '<!-- fault-table:end -->';
+
+// The launcher is plain JavaScript next to the sources; this file runs from dist-faults/, so import it by path.
+const local = (await import(
+  pathToFileURL(join(REPO_ROOT, 'scripts', 'kafka-local-lib.mjs')).href
+)) as typeof KafkaLocal;
+
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'scripts', 'kafka-local-lib.mjs')) && existsSync(join(dir, 'package.json')))
+      return dir;
+    if (dirname(dir) === dir) throw new Error(`no repository root above ${from}`);
+  }
+}
+
+function say(message: string): void {
+  console.log(`[faults] ${message}`);
+}
+
+/** A broker (or cluster) this run started, stopped by its own pidfiles only. */
+class LocalCluster implements ClusterHandle {
+  readonly brokers: string;
+  readonly replicationFactor: number;
+  readonly topicConfig: { name: string; value: string }[];
+  private running = false;
+
+  constructor(
+    readonly name: string,
+    private readonly settings: KafkaLocal.LocalSettings,
+  ) {
+    this.brokers = settings.localAddress;
+    this.replicationFactor = Math.min(settings.nodeCount, 3);
+    this.topicConfig = settings.nodeCount >= 3 ? [{ name: 'min.insync.replicas', value: '2' }] : [];
+  }
+
+  async start(): Promise<void> {
+    if (await local.isBrokerReachable(this.brokers)) {
+      throw new Error(
+        `a broker already answers at ${this.brokers}; the fault suite starts and kills its own brokers, so it will ` +
+          'not use that one: stop it, or choose other ports with FAULTS_KAFKA_PORT / FAULTS_CLUSTER_PORT',
+      );
+    }
+    this.running = true;
+    await local.startBroker({}, this.settings);
+  }
+
+  /** Stops it; `keepData` leaves the logs for a post-mortem (the next run starts afresh). */
+  async stop(keepData = false): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await local.stopBroker({ keepData }, this.settings);
+    if (keepData) say(`kept the ${this.name} data for a look: ${this.settings.dataDir}`);
+  }
+
+  /** Keeps the brokers' logs of a failed scenario next to the worker logs. */
+  saveLogs(dir: string): void {
+    for (const node of this.settings.nodes) {
+      const log = join(node.dir, 'broker.log');
+      if (existsSync(log)) copyFileSync(log, join(dir, `broker-node-${node.nodeId}.log`));
+    }
+  }
+
+  async stopAll({ keepData }: { keepData: boolean }): Promise<void> {
+    await local.stopBroker({ keepData }, this.settings);
+  }
+
+  async startAll({ reuseData }: { reuseData: boolean }): Promise<void> {
+    await local.startBroker({ reuseData }, this.settings);
+  }
+
+  async killNode(index: number): Promise<void> {
+    await local.killNode(index, this.settings);
+  }
+
+  async startNode(index: number): Promise<void> {
+    await local.startNode(index, this.settings);
+  }
+}
+
+function clusterFor(kind: ScenarioSpec['cluster']): LocalCluster {
+  const env = (port: string, nodes: string) => ({
+    JAVA_HOME: process.env.JAVA_HOME,
+    KAFKA_PORT: port,
+    KAFKA_NODES: nodes,
+  });
+  if (kind === 'single') {
+    const port = Number(process.env.FAULTS_KAFKA_PORT ?? 39092);
+    return new LocalCluster(
+      'single node',
+      local.localSettings({ ...env(String(port), '1'), KAFKA_CONTROLLER_PORT: String(port + 1) }),
+    );
+  }
+  return new LocalCluster(
+    'three nodes',
+    local.localSettings(env(process.env.FAULTS_CLUSTER_PORT ?? '39192', '3')),
+  );
+}
+
+function formatRow(result: ScenarioResult): string[] {
+  const { row } = result;
+  const recovery = row.recoverySeconds === undefined ? '-' : row.recoverySeconds.toFixed(1);
+  return [
+    result.spec.name,
+    String(row.produced),
+    String(row.processed),
+    String(row.duplicates),
+    String(row.lost),
+    String(row.deadLettered),
+    recovery,
+    row.problems.length === 0 ? 'pass' : 'FAIL',
+  ];
+}
+
+function table(results: ScenarioResult[]): string {
+  const header = [
+    'scenario',
+    'produced',
+    'processed (distinct)',
+    'duplicates',
+    'lost',
+    'dead-lettered',
+    'recovery s',
+    'result',
+  ];
+  const rows = [header, ...results.map(formatRow)];
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, i) => (i === 0 || i === cells.length - 1 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 || i === widths.length - 1 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`;
+  return [line(header), rule, ...rows.slice(1).map(line)].join('\n');
+}
+
+function details(results: ScenarioResult[]): string {
+  const parts: string[] = [];
+  for (const { spec, row, notes, seconds } of results) {
+    parts.push(
+      `- **${spec.name}**: ${spec.description}. ${spec.messages} messages at ${spec.rate}/s, ${seconds.toFixed(0)} s.`,
+    );
+    for (const window of row.recovery) {
+      const where = window.partition === undefined ? '' : ` (partition ${window.partition})`;
+      parts.push(`  - recovery after "${window.label}": ${window.seconds.toFixed(1)} s${where}`);
+    }
+    if (row.duplicates === 0) parts.push('  - duplicates: none');
+    for (const [reason, count] of row.duplicateReasons) parts.push(`  - duplicates: ${count} ${reason}`);
+    for (const note of notes) parts.push(`  - ${note}`);
+    for (const problem of row.problems) parts.push(`  - **FAILED**: ${problem}`);
+  }
+  return parts.join('\n');
+}
+
+function updateDoc(markdown: string): void {
+  const text = readFileSync(DOC, 'utf8');
+  const start = text.indexOf(DOC_START);
+  const end = text.indexOf(DOC_END);
+  if (start < 0 || end < start) throw new Error(`${DOC} has no ${DOC_START} ... ${DOC_END} section`);
+  writeFileSync(DOC, `${text.slice(0, start + DOC_START.length)}\n${markdown}\n${text.slice(end)}`);
+  say(`wrote the results into ${DOC}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const names = argv.filter((a) => !a.startsWith('--'));
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  const flags = argv.filter((a) => a.startsWith('--'));
+  if (unknown.length > 0 || flags.some((f) => f !== '--update-doc')) {
+    console.error(`usage: run-faults [${SCENARIOS.map((s) => s.name).join(' | ')} ...] [--update-doc]`);
+    return 2;
+  }
+  const selected = SCENARIOS.filter((s) => names.length === 0 || names.includes(s.name));
+  const startedAt = Date.now();
+  rmSync(LOGS, { recursive: true, force: true });
+  mkdirSync(LOGS, { recursive: true });
+
+  const results: ScenarioResult[] = [];
+  const clusters: LocalCluster[] = [];
+  const interrupted = async (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping the brokers this run started`);
+    await Promise.all(clusters.map((c) => c.stop().catch(() => undefined)));
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  for (const kind of ['single', 'triple'] as const) {
+    const specs = selected.filter((s) => s.cluster === kind);
+    if (specs.length === 0) continue;
+    const cluster = clusterFor(kind);
+    clusters.push(cluster);
+    say(`starting a ${cluster.name} Kafka at ${cluster.brokers}`);
+    let failedHere = false;
+    try {
+      await cluster.start();
+      for (const spec of specs) {
+        say(`${spec.name}: ${spec.description}`);
+        const logDir = join(LOGS, spec.name);
+        const result = await new ScenarioRun(spec, cluster, logDir, randomUUID().slice(0, 8), say).run();
+        results.push(result);
+        const [, produced, processed, duplicates, lost, dead, recovery, verdict] = formatRow(result);
+        say(
+          `${spec.name}: ${verdict} in ${result.seconds.toFixed(0)} s: produced ${produced}, processed ${processed}, ` +
+            `duplicates ${duplicates}, lost ${lost}, dead-lettered ${dead}, recovery ${recovery} s`,
+        );
+        say(`${spec.name}: ${result.timings?.join(', ')}`);
+        for (const problem of result.row.problems) say(`${spec.name}: FAILED: ${problem}`);
+        if (result.row.problems.length > 0) {
+          failedHere = true;
+          cluster.saveLogs(logDir);
+        }
+      }
+    } catch (error) {
+      say(`the ${cluster.name} cluster failed: ${(error as Error).message}`);
+      results.push(
+        ...specs.filter((s) => !results.some((r) => r.spec === s)).map((spec) => failed(spec, error)),
+      );
+    } finally {
+      await cluster.stop(failedHere);
+    }
+  }
+
+  const totalSeconds = (Date.now() - startedAt) / 1000;
+  const markdown = `${table(results)}\n\n${details(results)}\n\nTotal run time: ${totalSeconds.toFixed(0)} s.`;
+  console.log(`\n${markdown}\n`);
+  writeFileSync(join(LOGS, 'results.md'), `${markdown}\n`);
+  if (flags.includes('--update-doc')) updateDoc(markdown);
+  const failures = results.filter((r) => r.row.problems.length > 0);
+  writeReport(results.length - failures.length, failures.length);
+  if (failures.length > 0) {
+    say(`FAILED: ${failures.map((r) => r.spec.name).join(', ')} (logs in ${LOGS})`);
+    return 1;
+  }
+  say(`all ${results.length} scenario(s) passed in ${totalSeconds.toFixed(0)} s`);
+  return 0;
+}
+
+/** One test per scenario in reports/faults.json, in jest's `--json` shape, for CI's pass/fail summary. */
+function writeReport(passed: number, failedCount: number): void {
+  mkdirSync('reports', { recursive: true });
+  const report = { numPassedTests: passed, numFailedTests: failedCount, testResults: [] };
+  writeFileSync(join('reports', 'faults.json'), `${JSON.stringify(report)}\n`);
+}
+
+function failed(spec: ScenarioSpec, error: unknown): ScenarioResult {
+  return {
+    spec,
+    seconds: 0,
+    logDir: join(LOGS, spec.name),
+    notes: [],
+    row: {
+      produced: 0,
+      records: 0,
+      processed: 0,
+      duplicates: 0,
+      lost: 0,
+      deadLettered: 0,
+      recoverySeconds: undefined,
+      recovery: [],
+      duplicateReasons: new Map(),
+      producerDuplicates: 0,
+      problems: [`not run: ${(error as Error).message}`],
+    },
+  };
+}
+
+process.exitCode = await main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error);
+  return 1;
+});
+// Worker handles and kafkajs timers must not keep a finished run alive.
+setTimeout(() => process.exit(process.exitCode), 1_000).unref();

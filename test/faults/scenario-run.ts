@@ -1,0 +1,523 @@
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import kafkajs from 'kafkajs';
+import type { Admin, Kafka as KafkaClient } from 'kafkajs';
+import { DLT_HEADERS } from '../../src/kafka/index.js';
+import {
+  analyse,
+  type DeadLetter,
+  type Delivery,
+  type FaultEvent,
+  type Observations,
+  type Row,
+  type TopicRecord,
+} from './analysis.js';
+import type { WorkerEnv, WorkerLine } from './protocol.js';
+import { WorkerProcess } from './worker-process.js';
+
+const { Kafka, logLevel } = kafkajs;
+/** kafkajs's DefaultPartitioner hash, to name the partition a lost message was meant for. */
+const murmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (
+  key: string,
+) => number;
+
+/** Client retries for the runner's own admin and reader: explicit, and patient through a broker outage. */
+export const RUNNER_RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 15 };
+
+export const PARTITIONS = 6;
+const DRAIN_TIMEOUT_MS = 90_000;
+const READY_TIMEOUT_MS = 60_000;
+const STABLE_TIMEOUT_MS = 60_000;
+
+/** The cluster a scenario runs on, as the runner started it. */
+export interface ClusterHandle {
+  name: string;
+  brokers: string;
+  replicationFactor: number;
+  /** Topic configs for the scenario's topics (min.insync.replicas on the replicated cluster). */
+  topicConfig: { name: string; value: string }[];
+  /** Broker controls, by 0-based node index. */
+  stopAll(options: { keepData: boolean }): Promise<void>;
+  startAll(options: { reuseData: boolean }): Promise<void>;
+  killNode(index: number): Promise<void>;
+  startNode(index: number): Promise<void>;
+}
+
+/** Runs once the previous step finished and (if given) this fraction of the messages is acknowledged and this
+ * many seconds of production passed. */
+export interface ScenarioStep {
+  at?: number;
+  afterSeconds?: number;
+  run(run: ScenarioRun): Promise<void>;
+}
+
+export interface ScenarioSpec {
+  name: string;
+  description: string;
+  cluster: 'single' | 'triple';
+  workers: number;
+  messages: number;
+  /** Messages per second. */
+  rate: number;
+  failures?: boolean;
+  poison?: boolean;
+  /** Milliseconds of simulated work per message in the handler. */
+  workMs?: number;
+  expectedDeadLetter(seq: number): boolean;
+  steps: ScenarioStep[];
+}
+
+export interface ScenarioResult {
+  spec: ScenarioSpec;
+  timings?: string[];
+  row: Row;
+  notes: string[];
+  seconds: number;
+  logDir: string;
+}
+
+/** One run of a scenario: its topics, group, worker processes and everything they reported. */
+export class ScenarioRun {
+  readonly topic: string;
+  readonly deadLetterTopic: string;
+  readonly group: string;
+  readonly workers: WorkerProcess[] = [];
+  readonly events: FaultEvent[] = [];
+  readonly notes: string[] = [];
+  readonly problems: string[] = [];
+  /** Progress of the run for the runner's log. */
+  readonly timings: string[] = [];
+  /** Called with the observations once the run is over (for notes that need every delivery). */
+  readonly afterRun: ((observations: Observations) => void)[] = [];
+  private readonly deliveries: Delivery[] = [];
+  private readonly acked = new Set<number>();
+  private producerErrors = 0;
+  private failedAttempts = 0;
+  private productionStart = 0;
+  private productionEnd = 0;
+  private producer?: WorkerProcess;
+  /** Set when production failed: the fault steps still waiting do not run any more. */
+  private productionFailed = false;
+  private producerDone?: () => void;
+  private productionStarted!: () => void;
+  private readonly started = new Promise<void>((resolve) => (this.productionStarted = resolve));
+  private readonly kafka: KafkaClient;
+  private adminClient?: Admin;
+  private workerCount = 0;
+  private ackWaiters: { count: number; resolve: () => void }[] = [];
+  private deliveryWaiters: { worker: string; resolve: () => void }[] = [];
+
+  constructor(
+    readonly spec: ScenarioSpec,
+    readonly cluster: ClusterHandle,
+    readonly logDir: string,
+    suffix: string,
+    private readonly say: (message: string) => void = () => undefined,
+  ) {
+    this.topic = `faults-${spec.name}-${suffix}`;
+    this.deadLetterTopic = `${this.topic}-dlt`;
+    this.group = `faults-${spec.name}-${suffix}`;
+    mkdirSync(logDir, { recursive: true });
+    this.kafka = new Kafka({
+      clientId: 'faults-runner',
+      brokers: cluster.brokers.split(','),
+      logLevel: logLevel.NOTHING,
+      retry: RUNNER_RETRY,
+    });
+  }
+
+  async admin(): Promise<Admin> {
+    if (!this.adminClient) {
+      const admin = this.kafka.admin({ retry: RUNNER_RETRY });
+      await admin.connect();
+      this.adminClient = admin;
+    }
+    return this.adminClient;
+  }
+
+  mark(label: string, extra: Partial<FaultEvent> = {}): FaultEvent {
+    const event = { label, at: Date.now(), ...extra };
+    this.events.push(event);
+    const since = this.productionStart ? ` at +${seconds(event.at - this.productionStart)} s` : '';
+    this.say(`${this.spec.name}: ${label}${since} (${this.acked.size} acknowledged)`);
+    return event;
+  }
+
+  /** Resolves when `worker` next reports a processed message (so it has work in flight that may be uncommitted). */
+  nextDeliveryBy(worker: WorkerProcess): Promise<void> {
+    return new Promise((resolve) => this.deliveryWaiters.push({ worker: worker.name, resolve }));
+  }
+
+  /** Starts a consumer worker process and waits until its application started. */
+  async spawnWorker(): Promise<WorkerProcess> {
+    const name = `w${++this.workerCount}`;
+    const worker = new WorkerProcess(
+      name,
+      this.workerEnv('consumer', name),
+      join(this.logDir, `${name}.log`),
+      (line, w) => this.onLine(line, w),
+    );
+    this.workers.push(worker);
+    await withTimeout(worker.ready, READY_TIMEOUT_MS, `worker ${name} to start`);
+    return worker;
+  }
+
+  /** Signals workers at once and records it as one fault event; resolves when the processes are gone. */
+  async signalWorkers(workers: WorkerProcess[], signal: NodeJS.Signals, label?: string): Promise<void> {
+    const names = workers.map((w) => w.name);
+    this.mark(label ?? `${signal} ${names.join(', ')}`, { workers: names, signal });
+    const started = Date.now();
+    await Promise.all(
+      workers.map(async (worker) => {
+        const exit = await worker.stop(signal);
+        if (signal === 'SIGTERM' && exit.signal !== 'SIGTERM' && exit.code !== 0) {
+          this.problems.push(
+            `${worker.name} did not shut down cleanly on SIGTERM (${exit.signal ?? exit.code})`,
+          );
+        }
+      }),
+    );
+    if (signal === 'SIGTERM')
+      this.notes.push(`${names.join(', ')} shut down in ${seconds(Date.now() - started)} s`);
+  }
+
+  liveWorkers(): WorkerProcess[] {
+    return this.workers.filter((w) => w.alive && !w.signalled);
+  }
+
+  /** Waits until the group is Stable with `members` members. */
+  async waitForStableGroup(members: number, timeoutMs = STABLE_TIMEOUT_MS): Promise<void> {
+    const admin = await this.admin();
+    await poll(`group ${this.group} Stable with ${members} member(s)`, timeoutMs, async () => {
+      const { groups } = await admin.describeGroups([this.group]);
+      return groups[0]?.state === 'Stable' && groups[0].members.length === members;
+    });
+  }
+
+  /** Resolves once `fraction` of the messages is acknowledged by the broker. */
+  ackedFraction(fraction: number): Promise<void> {
+    const count = Math.ceil(this.spec.messages * fraction);
+    if (this.acked.size >= count) return Promise.resolve();
+    return new Promise((resolve) => this.ackWaiters.push({ count, resolve }));
+  }
+
+  async run(): Promise<ScenarioResult> {
+    const startedAt = Date.now();
+    try {
+      await this.createTopics();
+      await Promise.all(Array.from({ length: this.spec.workers }, () => this.spawnWorker()));
+      await this.waitForStableGroup(this.spec.workers);
+      this.timings.push(`members stable ${seconds(Date.now() - startedAt)} s`);
+
+      const produced = this.startProducer();
+      const steps = (async () => {
+        await this.started;
+        for (const step of this.spec.steps) {
+          await this.ackedFraction(step.at ?? 0);
+          if (step.afterSeconds !== undefined) {
+            await sleep(this.productionStart + step.afterSeconds * 1000 - Date.now());
+          }
+          if (this.productionFailed) return;
+          await step.run(this);
+        }
+      })();
+      try {
+        await Promise.all([produced, steps]);
+        this.timings.push(`produced ${seconds(Date.now() - startedAt)} s`);
+      } catch (error) {
+        // Still let the group drain what was written: whether the consumers skipped anything is what counts.
+        this.productionFailed = true;
+        this.problems.push(`production or a fault step failed: ${(error as Error).message}`);
+        await this.producer?.stop('SIGTERM');
+      }
+      await this.waitForDrain();
+      this.timings.push(`drained ${seconds(Date.now() - startedAt)} s`);
+      this.checkUnexpectedExits();
+    } catch (error) {
+      this.problems.push(`scenario aborted: ${(error as Error).message}`);
+    } finally {
+      await Promise.all(this.workers.map((w) => w.stop('SIGTERM')));
+      await this.producer?.stop('SIGTERM');
+      this.timings.push(`workers stopped ${seconds(Date.now() - startedAt)} s`);
+    }
+
+    let row: Row;
+    try {
+      const [records, deadLetters] = await Promise.all([this.readSourceTopic(), this.readDeadLetters()]);
+      const observations: Observations = {
+        acked: this.acked,
+        records,
+        deliveries: this.deliveries,
+        deadLetters,
+        expectedDeadLetter: (seq) => this.spec.expectedDeadLetter(seq),
+        events: this.events,
+        productionStart: this.productionStart,
+        productionEnd: this.productionEnd || Date.now(),
+        partitionOf: (seq) => (murmur2(String(seq)) & 0x7fffffff) % PARTITIONS,
+      };
+      row = analyse(observations);
+      for (const hook of this.afterRun) hook(observations);
+    } catch (error) {
+      row = emptyRow(`could not read the topics back: ${(error as Error).message}`);
+    }
+    row.problems.unshift(...this.problems);
+    if (this.failedAttempts > 0)
+      this.notes.push(`${this.failedAttempts} injected handler failures (retried)`);
+    if (this.producerErrors > 0)
+      this.notes.push(`${this.producerErrors} producer send(s) failed and were resent`);
+    if (row.producerDuplicates > 0)
+      this.notes.push(`${row.producerDuplicates} message(s) written twice by the producer`);
+    await this.adminClient?.disconnect().catch(() => undefined);
+    this.timings.push(`verified ${seconds(Date.now() - startedAt)} s`);
+    const result = {
+      spec: this.spec,
+      row,
+      notes: this.notes,
+      seconds: (Date.now() - startedAt) / 1000,
+      logDir: this.logDir,
+    };
+    return { ...result, timings: this.timings };
+  }
+
+  private workerEnv(role: WorkerEnv['FAULT_ROLE'], name: string): WorkerEnv {
+    return {
+      FAULT_ROLE: role,
+      FAULT_BROKERS: this.cluster.brokers,
+      FAULT_TOPIC: this.topic,
+      FAULT_GROUP: this.group,
+      FAULT_NAME: name,
+      FAULT_FAILURES: this.spec.failures ? '1' : '0',
+      FAULT_WORK_MS: String(this.spec.workMs ?? 2),
+      FAULT_MESSAGES: String(this.spec.messages),
+      FAULT_RATE: String(this.spec.rate),
+      FAULT_POISON: this.spec.poison ? '1' : '0',
+      ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
+    };
+  }
+
+  private onLine(line: WorkerLine, worker: WorkerProcess): void {
+    switch (line.kind) {
+      case 'P':
+        this.deliveries.push({ ...line, worker: worker.name });
+        if (this.deliveryWaiters.length > 0) {
+          this.deliveryWaiters = this.deliveryWaiters.filter((w) =>
+            w.worker === worker.name ? (w.resolve(), false) : true,
+          );
+        }
+        break;
+      case 'F':
+        this.failedAttempts++;
+        break;
+      case 'A':
+        for (let seq = line.first; seq <= line.last; seq++) this.acked.add(seq);
+        this.ackWaiters = this.ackWaiters.filter((w) =>
+          this.acked.size >= w.count ? (w.resolve(), false) : true,
+        );
+        break;
+      case 'E':
+        this.producerErrors++;
+        break;
+      case 'DONE':
+        this.productionEnd = line.at;
+        this.say(
+          `${this.spec.name}: every message acknowledged at +${seconds(line.at - this.productionStart)} s`,
+        );
+        this.producerDone?.();
+        break;
+    }
+  }
+
+  private async createTopics(): Promise<void> {
+    const admin = await this.admin();
+    const { replicationFactor, topicConfig } = this.cluster;
+    const topics = [this.topic, this.deadLetterTopic];
+    await admin.createTopics({
+      // Waited for below: on a fresh cluster kafkajs's own wait can fail while the brokers learn of the topic.
+      waitForLeaders: false,
+      topics: topics.map((topic) => ({
+        topic,
+        numPartitions: topic === this.topic ? PARTITIONS : 3,
+        replicationFactor,
+        configEntries: topicConfig,
+      })),
+    });
+    await poll('the topics to have a leader and every replica in sync', 30_000, async () => {
+      const { topics: described } = await admin.fetchTopicMetadata({ topics });
+      return described.every((t) =>
+        t.partitions.every((p) => p.leader >= 0 && p.isr.length === replicationFactor),
+      );
+    });
+  }
+
+  private async startProducer(): Promise<void> {
+    const done = new Promise<void>((resolve) => (this.producerDone = resolve));
+    const producer = new WorkerProcess(
+      'producer',
+      this.workerEnv('producer', 'producer'),
+      join(this.logDir, 'producer.log'),
+      (line, w) => this.onLine(line, w),
+    );
+    this.producer = producer;
+    await withTimeout(producer.ready, READY_TIMEOUT_MS, 'the producer to start');
+    this.productionStart = Date.now();
+    this.productionStarted();
+    this.say(`${this.spec.name}: producing ${this.spec.messages} messages at ${this.spec.rate}/s`);
+    const exited = producer.exited.then((exit) => {
+      if (!this.productionEnd)
+        throw new Error(`the producer exited (${exit.signal ?? exit.code}) before it finished`);
+    });
+    // The duration at the nominal rate plus a minute for outages.
+    const budget = (this.spec.messages / this.spec.rate) * 1000 + 60_000;
+    await withTimeout(Promise.race([done, exited]), budget, 'the producer to send every message');
+  }
+
+  /** Until the group committed the end of every partition (everything processed or dead-lettered). */
+  private async waitForDrain(): Promise<void> {
+    const admin = await this.admin();
+    let last = '';
+    try {
+      await poll('the group to commit every partition to its end', DRAIN_TIMEOUT_MS, async () => {
+        const [committed] = await admin.fetchOffsets({ groupId: this.group, topics: [this.topic] });
+        const ends = await admin.fetchTopicOffsets(this.topic);
+        const behind = ends.filter(({ partition, high }) => {
+          const offset = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+          return Number(offset) < Number(high);
+        });
+        last = behind.map((p) => `partition ${p.partition} end ${p.high}`).join(', ');
+        return behind.length === 0;
+      });
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; behind: ${last}`, { cause: error });
+    }
+  }
+
+  private checkUnexpectedExits(): void {
+    for (const worker of this.workers) {
+      if (!worker.alive && !worker.signalled) {
+        this.problems.push(
+          `${worker.name} exited unexpectedly (${worker.exit?.signal ?? worker.exit?.code}); see ${worker.logFile}`,
+        );
+      }
+    }
+  }
+
+  private async readSourceTopic(): Promise<TopicRecord[]> {
+    const messages = await this.readAll(this.topic);
+    return messages.map(({ partition, message }) => ({
+      seq: Number(message.key?.toString()),
+      partition,
+      offset: message.offset,
+    }));
+  }
+
+  private async readDeadLetters(): Promise<DeadLetter[]> {
+    const messages = await this.readAll(this.deadLetterTopic);
+    return messages.map(({ message }) => {
+      const headers = message.headers ?? {};
+      const partition = headers[DLT_HEADERS.originalPartition] as Buffer;
+      const offset = headers[DLT_HEADERS.originalOffset] as Buffer;
+      return {
+        seq: Number(message.key?.toString()),
+        partition: partition.readInt32BE(),
+        offset: offset.readBigInt64BE().toString(),
+        at: Number(message.timestamp),
+      };
+    });
+  }
+
+  /** Every record of `topic`, read by a throw-away group up to the end offsets as they are now. */
+  private async readAll(topic: string) {
+    const admin = await this.admin();
+    const ends = new Map(
+      (await admin.fetchTopicOffsets(topic)).map(({ partition, high, low }) => [
+        partition,
+        { high: Number(high), low: Number(low) },
+      ]),
+    );
+    const total = [...ends.values()].reduce((sum, { high, low }) => sum + high - low, 0);
+    // By partition and offset: a reader that restarts (a broker is down) may see a batch twice.
+    const read = new Map<string, { partition: number; message: kafkajs.KafkaMessage }>();
+    if (total === 0) return [];
+    const consumer = this.kafka.consumer({
+      groupId: `${this.group}-verify-${topic.endsWith('-dlt') ? 'dlt' : 'source'}`,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 100,
+      retry: RUNNER_RETRY,
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          if (Number(message.offset) < ends.get(partition)!.high)
+            read.set(`${partition}@${message.offset}`, { partition, message });
+        },
+      });
+      await poll(`reading ${total} record(s) of ${topic}`, 60_000, () => read.size >= total);
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+    return [...read.values()];
+  }
+}
+
+function emptyRow(problem: string): Row {
+  return {
+    produced: 0,
+    records: 0,
+    processed: 0,
+    duplicates: 0,
+    lost: 0,
+    deadLettered: 0,
+    recoverySeconds: undefined,
+    recovery: [],
+    duplicateReasons: new Map(),
+    producerDuplicates: 0,
+    problems: [problem],
+  };
+}
+
+export function seconds(ms: number): string {
+  return (ms / 1000).toFixed(1);
+}
+
+export async function poll(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean> | boolean,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (${String(lastError)})` : ''}`,
+      );
+    }
+    await sleep(200);
+  }
+}
+
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

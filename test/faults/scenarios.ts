@@ -1,0 +1,177 @@
+import { resumedAfter } from './analysis.js';
+import { exhaustsRetries, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
+import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
+
+const none = () => false;
+
+/** The scenarios, in the order they run: every one on thousands of messages across several worker processes. */
+export const SCENARIOS: ScenarioSpec[] = [
+  {
+    name: 'handler-exceptions',
+    description:
+      `8 % of the messages throw: 5 % once, 2 % twice, 1 % on all ${RETRY_ATTEMPTS} attempts (backoff 50, 100 ms), ` +
+      'then dead letter; 3 members',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 1_000,
+    failures: true,
+    expectedDeadLetter: exhaustsRetries,
+    steps: [],
+  },
+  {
+    name: 'poison-pills',
+    description:
+      '1 % of the values are not JSON, 1 % fail validation: dead-lettered at once, no retries; 3 members',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 1_000,
+    poison: true,
+    expectedDeadLetter: (seq) => poisonOf(seq) !== undefined,
+    steps: [],
+  },
+  {
+    name: 'sigterm-member',
+    description:
+      'SIGTERM one of 3 members at 30 % of the stream, right after it reported a processed message (graceful: ' +
+      'finish, commit, leave)',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 500,
+    expectedDeadLetter: none,
+    steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGTERM') }],
+  },
+  {
+    name: 'sigkill-member',
+    description:
+      'SIGKILL one of 3 members at 30 % of the stream, right after it reported a processed message (session ' +
+      'timeout 6 s)',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 500,
+    expectedDeadLetter: none,
+    steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
+  },
+  {
+    name: 'broker-restart',
+    description:
+      'the only broker stopped at 30 % of the stream and started again on the same data; 3 members',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 500,
+    expectedDeadLetter: none,
+    steps: [{ at: 0.3, run: restartBroker }],
+  },
+  {
+    name: 'scale-1-3-1',
+    description: '1 member; 2 more started at 20 % of the stream; both stopped (SIGTERM) at 60 %',
+    cluster: 'single',
+    workers: 1,
+    messages: 6_000,
+    rate: 500,
+    expectedDeadLetter: none,
+    steps: [
+      {
+        at: 0.2,
+        async run(r) {
+          r.mark('scale 1 -> 3 (2 processes started)');
+          const started = Date.now();
+          await Promise.all([r.spawnWorker(), r.spawnWorker()]);
+          await r.waitForStableGroup(3);
+          r.mark('3 members stable', { info: true });
+          r.notes.push(`scale-up: 3 members Stable ${seconds(Date.now() - started)} s after the spawn`);
+        },
+      },
+      {
+        at: 0.6,
+        async run(r) {
+          const extra = r.liveWorkers().slice(1);
+          await r.signalWorkers(
+            extra,
+            'SIGTERM',
+            `scale 3 -> 1 (SIGTERM ${extra.map((w) => w.name).join(', ')})`,
+          );
+        },
+      },
+    ],
+  },
+  {
+    name: 'broker-of-three-killed',
+    description:
+      'replication factor 3, min.insync.replicas 2, acks all: SIGKILL the broker that is the group coordinator ' +
+      '4 s into the stream, start it again on its data, then SIGKILL the new coordinator (another broker) 22 s ' +
+      'into the stream; 3 members',
+    cluster: 'triple',
+    workers: 3,
+    messages: 8_000,
+    rate: 250,
+    expectedDeadLetter: none,
+    steps: [
+      { afterSeconds: 4, run: killCoordinator },
+      { run: restartKilledNode },
+      { afterSeconds: 22, run: killCoordinator },
+    ],
+  },
+];
+
+/** Signals the second member right after it reported a processed message: it has work in flight. */
+async function signalWhileBusy(r: ScenarioRun, signal: NodeJS.Signals): Promise<void> {
+  const target = r.liveWorkers()[1];
+  await r.nextDeliveryBy(target);
+  await r.signalWorkers([target], signal);
+}
+
+async function restartBroker(r: ScenarioRun): Promise<void> {
+  const stopped = r.mark('broker stopped (SIGTERM, data kept) and started again');
+  await r.cluster.stopAll({ keepData: true });
+  await r.cluster.startAll({ reuseData: true });
+  const back = r.mark('broker answered again', { info: true });
+  r.notes.push(
+    `broker unavailable ${seconds(back.at - stopped.at)} s (clean stop, then start on the same data)`,
+  );
+  r.afterRun.push((o) => {
+    const resumed = resumedAfter(o, back.at);
+    if (resumed !== undefined)
+      r.notes.push(`every partition progressed again ${resumed.toFixed(1)} s after the broker answered`);
+  });
+}
+
+const killed: number[] = [];
+
+/** SIGKILL the broker that coordinates the group (it leads __consumer_offsets' only partition). */
+async function killCoordinator(r: ScenarioRun): Promise<void> {
+  const admin = await r.admin();
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
+  // In whatever order the broker lists them.
+  const offsets = topics.find((t) => t.name === '__consumer_offsets')!;
+  const topic = topics.find((t) => t.name === r.topic)!;
+  const coordinator = offsets.partitions[0].leader;
+  const { controller } = await admin.describeCluster();
+  const leads = topic.partitions.filter((p) => p.leader === coordinator).map((p) => p.partitionId);
+  const roles = [`group coordinator`, `leader of partitions ${leads.join(', ') || 'none'}`];
+  if (controller === coordinator) roles.push('active controller');
+  r.mark(`SIGKILL broker node.id ${coordinator} (${roles.join(', ')})`);
+  await r.cluster.killNode(coordinator - 1);
+  killed.push(coordinator);
+  r.notes.push(`killed node.id ${coordinator}: ${roles.join(', ')}`);
+}
+
+/** Starts the node killed last on its data and waits until every replica is in sync again. */
+async function restartKilledNode(r: ScenarioRun): Promise<void> {
+  const nodeId = killed.at(-1)!;
+  const started = Date.now();
+  await r.cluster.startNode(nodeId - 1);
+  const admin = await r.admin();
+  await poll('every replica in sync', 60_000, async () => {
+    const { topics } = await admin.fetchTopicMetadata({
+      topics: ['__consumer_offsets', r.topic, r.deadLetterTopic],
+    });
+    return topics.every((t) => t.partitions.every((p) => p.isr.length === 3));
+  });
+  r.mark(`node.id ${nodeId} back and in sync`, { info: true });
+  r.notes.push(`node.id ${nodeId} started again and in sync ${seconds(Date.now() - started)} s later`);
+}

@@ -1,0 +1,148 @@
+/**
+ * A worker process of the fault suite (compiled to dist-faults/ and spawned by run-faults.js):
+ * - role consumer: a small Nest application with one consumer group member built with this library, on the
+ *   fault topic; its handler reports every success (and injected failure) on stdout for the runner.
+ * - role producer: the library's KafkaProducer sending FAULT_MESSAGES messages at FAULT_RATE per second, keyed by
+ *   sequence number; it reports every acknowledged range and sends a failed batch again until it is acknowledged.
+ * See protocol.ts for the lines and the environment.
+ */
+import 'reflect-metadata';
+import { Controller, type LogLevel, Module, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { IsInt, IsString, Min } from 'class-validator';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  KafkaGroupContext,
+  KafkaGroupsServer,
+  KafkaHandler,
+  KafkaModule,
+  type KafkaModuleOptions,
+  KafkaProducer,
+} from '../../src/kafka/index.js';
+import { injectedFailure, LINE_PREFIX, messageValue, RETRY_ATTEMPTS, type WorkerEnv } from './protocol.js';
+
+const env = process.env as unknown as WorkerEnv;
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log'];
+const failures = env.FAULT_FAILURES === '1';
+const workMs = Number(env.FAULT_WORK_MS ?? 0);
+
+/** Synchronous on a pipe (Linux): once the handler returns, the runner can read the line even after a SIGKILL. */
+function emit(...fields: (string | number)[]): void {
+  process.stdout.write(`${LINE_PREFIX}${fields.join(' ')}\n`);
+}
+
+class FaultMessage {
+  @IsInt()
+  @Min(0)
+  seq!: number;
+
+  @IsString()
+  body!: string;
+}
+
+@Controller()
+class FaultController {
+  @KafkaHandler('${FAULT_TOPIC}')
+  async handle(@Payload() message: FaultMessage, @Ctx() ctx: KafkaGroupContext): Promise<void> {
+    if (workMs > 0) await sleep(workMs);
+    if (failures && injectedFailure(message.seq, ctx.attempt)) {
+      emit('F', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+      throw new Error(`injected failure of seq ${message.seq} on attempt ${ctx.attempt}`);
+    }
+    emit('P', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+  }
+}
+
+function rootOptions(): KafkaModuleOptions {
+  return {
+    brokers: env.FAULT_BROKERS.split(','),
+    clientId: `faults-${env.FAULT_NAME}`,
+    fromBeginning: true,
+    consumer: {
+      maxWaitTimeInMs: 100,
+      heartbeatInterval: 500,
+      sessionTimeout: Number(env.FAULT_SESSION_TIMEOUT_MS ?? 6_000),
+      rebalanceTimeout: 10_000,
+    },
+    // The suite's test tuning (as the e2e specs): fast retries, so a dead group coordinator is given up on and
+    // re-discovered within seconds. The producer process gets a budget longer than a broker failover (about
+    // 10 s), so a send is not abandoned mid-failover. 'library-default' leaves the library's defaults.
+    clientRetry:
+      env.FAULT_CLIENT_RETRY === 'library-default'
+        ? undefined
+        : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
+    retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
+    deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    shutdownTimeoutMs: 10_000,
+  };
+}
+
+async function runConsumer(): Promise<void> {
+  @Module({
+    imports: [
+      KafkaModule.forFeature({ groupId: env.FAULT_GROUP, topicVariables: { FAULT_TOPIC: env.FAULT_TOPIC } }),
+    ],
+    controllers: [FaultController],
+  })
+  class FaultFeatureModule {}
+
+  @Module({ imports: [KafkaModule.forRoot(rootOptions()), FaultFeatureModule] })
+  class ConsumerWorkerModule {}
+
+  // As main.ts does, without the HTTP listener.
+  const app = await NestFactory.create(ConsumerWorkerModule, { logger: LOG_LEVELS });
+  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+  app.enableShutdownHooks();
+  await app.init();
+  await app.startAllMicroservices();
+  emit('READY');
+}
+
+async function runProducer(): Promise<void> {
+  @Module({ imports: [KafkaModule.forRoot(rootOptions())] })
+  class ProducerWorkerModule {}
+
+  const app = await NestFactory.createApplicationContext(ProducerWorkerModule, { logger: LOG_LEVELS });
+  app.enableShutdownHooks();
+  const producer = app.get(KafkaProducer);
+  const total = Number(env.FAULT_MESSAGES);
+  const rate = Number(env.FAULT_RATE);
+  const poison = env.FAULT_POISON === '1';
+  emit('READY');
+
+  const startedAt = Date.now();
+  let next = 0;
+  while (next < total) {
+    // Paced by the clock: after a stall (a broker outage) the backlog goes out in batches of up to 250.
+    const due = Math.min(total, Math.floor(((Date.now() - startedAt) / 1000) * rate) + 1);
+    if (due <= next) {
+      await sleep(10);
+      continue;
+    }
+    const last = Math.min(due, next + 250) - 1;
+    const batch = [];
+    for (let seq = next; seq <= last; seq++)
+      batch.push({ key: String(seq), value: messageValue(seq, poison) });
+    try {
+      await producer.sendMany(env.FAULT_TOPIC, batch);
+      emit('A', next, last, Date.now());
+      next = last + 1;
+    } catch (error) {
+      // Not acknowledged: send the same messages again (the idempotent producer keeps broker-side duplicates out).
+      emit('E', Date.now(), String((error as Error).message).replace(/\s+/g, ' '));
+      await sleep(200);
+    }
+  }
+  emit('DONE', Date.now());
+  await app.close();
+}
+
+try {
+  if (env.FAULT_ROLE === 'producer') await runProducer();
+  else await runConsumer();
+} catch (error) {
+  console.error(`fault worker ${env.FAULT_NAME} failed:`, error);
+  process.exit(1);
+}
