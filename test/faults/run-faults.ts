@@ -4,8 +4,9 @@
  *   node dist-faults/test/faults/run-faults.js [scenario ...] [--update-doc]
  *
  * Starts its own brokers with the local launcher (never reuses or touches one it did not start): a single node on
- * FAULTS_KAFKA_PORT (39092, controller +1) for most scenarios, and a three-node cluster on FAULTS_CLUSTER_PORT
- * (39192-39194, controllers 39195-39197) for the broker-loss scenario. Each scenario runs consumer worker processes
+ * FAULTS_KAFKA_PORT (19092, controller +1) for most scenarios, and a three-node cluster on FAULTS_CLUSTER_PORT
+ * (19192-19194, controllers 19195-19197) for the broker-loss scenario. (Ports below Linux's ephemeral range,
+ * 32768 and up: a three-node start once failed because an outgoing connection held a controller port there.) Each scenario runs consumer worker processes
  * (worker.ts: a Nest app with this library) and a producer process, injects its fault, waits until the group
  * committed everything, reads the source and dead-letter topics back and prints one table row. Exits 1 when any
  * scenario lost a message or broke another expectation (see analysis.ts). Worker logs: dist-faults/logs/.
@@ -109,7 +110,7 @@ function clusterFor(kind: ScenarioSpec['cluster']): LocalCluster {
     KAFKA_NODES: nodes,
   });
   if (kind === 'single') {
-    const port = Number(process.env.FAULTS_KAFKA_PORT ?? 39092);
+    const port = Number(process.env.FAULTS_KAFKA_PORT ?? 19092);
     return new LocalCluster(
       'single node',
       local.localSettings({ ...env(String(port), '1'), KAFKA_CONTROLLER_PORT: String(port + 1) }),
@@ -117,7 +118,7 @@ function clusterFor(kind: ScenarioSpec['cluster']): LocalCluster {
   }
   return new LocalCluster(
     'three nodes',
-    local.localSettings(env(process.env.FAULTS_CLUSTER_PORT ?? '39192', '3')),
+    local.localSettings(env(process.env.FAULTS_CLUSTER_PORT ?? '19192', '3')),
   );
 }
 

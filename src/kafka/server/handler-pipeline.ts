@@ -130,6 +130,18 @@ export class HandlerPipelineFactory {
   }
 }
 
+/** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
+export function payloadIsBuffer(prototype: object, methodName: string): boolean {
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, prototype.constructor, methodName) ?? {}) as Record<
+    string,
+    unknown
+  >;
+  const payloadKey = Object.keys(args).find((key) => key.startsWith(`${RpcParamtype.PAYLOAD}:`));
+  if (payloadKey === undefined) return false;
+  const types = Reflect.getMetadata('design:paramtypes', prototype, methodName) as unknown[] | undefined;
+  return types?.[Number(payloadKey.split(':')[1])] === Buffer;
+}
+
 function classify(error: unknown, context: KafkaGroupContext): unknown {
   if ((error as { message?: unknown } | null)?.message === FORBIDDEN_MESSAGE) {
     return new KafkaGuardRejectedError(context.topic, context.groupId, FORBIDDEN_MESSAGE);

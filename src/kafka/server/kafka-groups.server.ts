@@ -6,10 +6,8 @@ import {
   type OnModuleDestroy,
   type Type,
 } from '@nestjs/common';
-import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { ExternalContextCreator, MetadataScanner, ModuleRef, ModulesContainer } from '@nestjs/core';
 import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
 import type { Kafka } from '../client/kafkajs.js';
@@ -32,19 +30,7 @@ import {
 import { combineObservers, type MemberObserver } from './member-observer.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
-import { HandlerPipelineFactory, type HandlerInvoker } from './handler-pipeline.js';
-
-/** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
-function payloadIsBuffer(prototype: object, methodName: string): boolean {
-  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, prototype.constructor, methodName) ?? {}) as Record<
-    string,
-    unknown
-  >;
-  const payloadKey = Object.keys(args).find((key) => key.startsWith(`${RpcParamtype.PAYLOAD}:`));
-  if (payloadKey === undefined) return false;
-  const types = Reflect.getMetadata('design:paramtypes', prototype, methodName) as unknown[] | undefined;
-  return types?.[Number(payloadKey.split(':')[1])] === Buffer;
-}
+import { HandlerPipelineFactory, type HandlerInvoker, payloadIsBuffer } from './handler-pipeline.js';
 
 type HostModule = ModulesContainer extends Map<string, infer M> ? M : never;
 
@@ -58,8 +44,6 @@ export class KafkaGroupsServer
   implements CustomTransportStrategy, OnModuleDestroy, BeforeApplicationShutdown
 {
   override readonly transportId = KAFKA_GROUPS_TRANSPORT;
-  /** Handler failures reach this transport instead of being logged and dropped by Nest. */
-  override readonly propagatesEventHandlerErrors = true;
   protected override readonly logger = new Logger(KafkaGroupsServer.name);
 
   private runners: GroupRunner[] = [];
