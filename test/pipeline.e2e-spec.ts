@@ -16,7 +16,7 @@ import {
   UseInterceptors,
   Scope,
 } from '@nestjs/common';
-import { Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { EMPTY, type Observable, tap } from 'rxjs';
 import {
   DLT_HEADERS,
@@ -151,6 +151,41 @@ describe("handlers run through Nest's pipeline", () => {
     const [swallowed] = await deadLetters(`${swallowedTopic}-dlt`, 1);
     expect(swallowed.headers[DLT_HEADERS.exceptionFqcn]).toBe('InventoryFull');
     expect(swallowed.headers[DLT_HEADERS.exceptionMessage]).toBe('no room for 7');
+  });
+
+  test('a handler with nothing in its pipeline is called directly: payload, context, retries and dead letters', async () => {
+    const groupId = uniqueName('direct');
+    const topic = uniqueName('direct');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const calls: { payload: unknown; attempt: number; extra: unknown }[] = [];
+
+    @Controller()
+    class PlainController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 2, initialDelayMs: 50 } })
+      handle(@Ctx() ctx: KafkaGroupContext, unused: unknown, @Payload() payload: { seq: number }) {
+        calls.push({ payload, attempt: ctx.attempt, extra: unused });
+        if (payload.seq === 1) throw new InventoryFull('seq 1 fails');
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [PlainController],
+    })
+    class PlainModule {}
+
+    const { app } = await startTestApp([PlainModule], {}, [], { globalValidation: false });
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 2, (i) => `k${i}`);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(calls).toEqual([
+      { payload: { seq: 0, key: 'k0' }, attempt: 1, extra: null },
+      { payload: { seq: 1, key: 'k1' }, attempt: 1, extra: null },
+      { payload: { seq: 1, key: 'k1' }, attempt: 2, extra: null },
+    ]);
+    const [dead] = await deadLetters(`${topic}-dlt`, 1);
+    expect(dead.headers[DLT_HEADERS.exceptionFqcn]).toBe('InventoryFull');
   });
 
   test('a request-scoped controller is built per message and its pipeline still applies', async () => {

@@ -8,12 +8,13 @@ const LOG_LEVELS: LogLevel[] = (process.env.TEST_LOG_LEVELS ?? 'error,warn').spl
 
 /**
  * Boots a Nest application the way main.ts does (HTTP app, strategy connected with the app's config, validation
- * pipe) with the given feature modules, and starts the Kafka groups. `listen` is optional for HTTP tests.
+ * pipe, unless turned off) with the given feature modules, and starts the Kafka groups. `listen` is optional for HTTP tests.
  */
 export async function startTestApp(
   features: Type[],
   root: Partial<KafkaModuleOptions> = {},
   extraImports: Type[] = [],
+  { globalValidation = true }: { globalValidation?: boolean } = {},
 ): Promise<{ app: INestApplication; server: KafkaGroupsServer }> {
   @Module({
     imports: [
@@ -34,7 +35,7 @@ export async function startTestApp(
   class TestAppModule {}
 
   const app = await NestFactory.create(TestAppModule, { logger: LOG_LEVELS });
-  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  if (globalValidation) app.useGlobalPipes(new ValidationPipe({ transform: true }));
   const server = app.get(KafkaGroupsServer);
   app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
   await app.init();

@@ -1,6 +1,7 @@
 import { EXCEPTION_FILTERS_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { type ContextId, ContextIdFactory, ExternalContextCreator, type ModuleRef } from '@nestjs/core';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
+import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 
@@ -73,17 +74,19 @@ export class HandlerPipelineFactory {
     contextId?: ContextId,
   ): HandlerInvoker {
     const callback = (instance as Record<string, (...args: unknown[]) => unknown>)[methodName];
-    const pipeline = creator.create(
-      instance,
-      callback,
-      methodName,
-      ROUTE_ARGS_METADATA,
-      rpcParamsFactory,
-      contextId,
-      undefined,
-      { guards: true, interceptors: true, filters: false },
-      'rpc',
-    );
+    const pipeline =
+      directCall(creator, instance, callback, methodName, contextId) ??
+      creator.create(
+        instance,
+        callback,
+        methodName,
+        ROUTE_ARGS_METADATA,
+        rpcParamsFactory,
+        contextId,
+        undefined,
+        { guards: true, interceptors: true, filters: false },
+        'rpc',
+      );
     const runFilters = this.filtersRunner(creator, instance, callback, methodName, contextId);
     return async (data, context) => {
       try {
@@ -128,6 +131,64 @@ export class HandlerPipelineFactory {
       await Promise.resolve(run(data, context, error)).catch(() => undefined);
     };
   }
+}
+
+/** The parts of ExternalContextCreator read to tell whether a handler's pipeline has anything to run. */
+interface EnhancerCreators {
+  pipesContextCreator?: EnhancerCreator;
+  guardsContextCreator?: EnhancerCreator;
+  interceptorsContextCreator?: EnhancerCreator;
+}
+interface EnhancerCreator {
+  create(instance: object, callback: Function, moduleKey: string, contextId?: ContextId): unknown[];
+}
+
+/**
+ * When a handler has no pipes, guards or interceptors (global ones included) and only `@Payload()` / `@Ctx()`
+ * parameters, Nest's pipeline would only place the two arguments, through several promise layers per message:
+ * call the method directly then. Anything else, or a Nest whose context creator looks different, takes the full
+ * pipeline. Filters run on failure either way.
+ */
+function directCall(
+  creator: ExternalContextCreator,
+  instance: object,
+  callback: (...args: unknown[]) => unknown,
+  methodName: string,
+  contextId?: ContextId,
+): ((data: unknown, context: KafkaGroupContext) => Promise<void>) | undefined {
+  const { pipesContextCreator, guardsContextCreator, interceptorsContextCreator } =
+    creator as unknown as EnhancerCreators;
+  if (!pipesContextCreator || !guardsContextCreator || !interceptorsContextCreator) return undefined;
+  const moduleKey = creator.getContextModuleKey(instance.constructor);
+  for (const enhancers of [pipesContextCreator, guardsContextCreator, interceptorsContextCreator]) {
+    if (enhancers.create(instance, callback, moduleKey, contextId).length > 0) return undefined;
+  }
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, instance.constructor, methodName) ?? {}) as Record<
+    string,
+    { index: number; data?: unknown; pipes?: unknown[] }
+  >;
+  const keys = Object.keys(params);
+  // Without parameter decorators Nest passes (payload, context) as they are.
+  const slots: number[] = keys.length === 0 ? [RpcParamtype.PAYLOAD, RpcParamtype.CONTEXT] : [];
+  for (const key of keys) {
+    const type = Number(key.split(':')[0]);
+    const { index, data, pipes } = params[key];
+    if (
+      (type !== RpcParamtype.PAYLOAD && type !== RpcParamtype.CONTEXT) ||
+      data !== undefined ||
+      pipes?.length
+    ) {
+      return undefined;
+    }
+    slots[index] = type;
+  }
+  return async (data, context) => {
+    const args = Array.from(slots, (type) =>
+      type === RpcParamtype.PAYLOAD ? data : type === RpcParamtype.CONTEXT ? context : null,
+    );
+    const result = await callback.apply(instance, args);
+    if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+  };
 }
 
 /** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
