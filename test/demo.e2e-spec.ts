@@ -2,11 +2,11 @@
  * `npm run demo` (scripts/demo.mjs) for a few seconds: it prints a table per consumer group, both groups consume
  * the simulated feed, and on SIGINT it stops what it started and exits 0.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { isBrokerReachable } from '../scripts/kafka-local-lib.mjs';
 import { BROKERS, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { freePort, javaAvailable } from './support/local-machine.js';
 
 interface GroupRow {
   group: string;
@@ -43,25 +43,6 @@ function tables(output: string): { title: string; rows: GroupRow[] }[] {
     result.push({ title: lines[i - 1].trim(), rows });
   }
   return result;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function javaAvailable(): boolean {
-  const java = process.env.JAVA_HOME ? `${process.env.JAVA_HOME}/bin/java` : 'java';
-  const result = spawnSync(java, ['-version'], { encoding: 'utf8' });
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr ?? ''}${result.stdout ?? ''}`);
-  const major = match ? Number(match[1] === '1' ? match[2] : match[1]) : 0;
-  return major >= 17;
 }
 
 class Demo {

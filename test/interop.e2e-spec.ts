@@ -159,6 +159,36 @@ describe('a Java consumer in the same group as Nest members', () => {
     expect(java.errors).toEqual([]);
   }
 
+  /**
+   * Once the group settled: the Nest member holds what the assignment gave it, and 300 messages are processed once
+   * across Java and Nest, each on its own partitions; then Java leaves cleanly.
+   */
+  async function expectSharedWork(
+    label: string,
+    groupId: string,
+    topic: string,
+    java: JavaConsumer,
+    server: KafkaGroupsServer,
+    { protocol, assigned, javaPartitions }: Awaited<ReturnType<typeof settledGroup>>,
+  ) {
+    const nestMember = server.groups[0].members[0];
+    await waitFor(
+      'the Nest member holds the other partition',
+      10_000,
+      () =>
+        JSON.stringify(nestMember.assignment[topic] ?? []) ===
+        JSON.stringify(assigned.get(nestMember.memberId!)),
+    );
+    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
+    expect(counts.java).toBeGreaterThan(0);
+    expect(counts.nest).toBeGreaterThan(0);
+    expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set(javaPartitions));
+    console.info(
+      `[interop] ${label}: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
+    );
+    await stopJavaCleanly(java);
+  }
+
   test('Java joins first and leads; a Nest member joins; 2 partitions split, 300 messages processed once', async () => {
     const topic = uniqueName('interop-java-leads');
     const groupId = uniqueName('interop-java-leads');
@@ -183,23 +213,11 @@ describe('a Java consumer in the same group as Nest members', () => {
     expect(java.leaderRuns.at(-1)).toEqual({ protocol, members: 2 });
     // range (and roundrobin) over members sorted by id ["e2e-app-…", "zz-interop-java-…"]: Java gets partition 1.
     expect(javaPartitions).toEqual([1]);
-    const nestMember = server.groups[0].members[0];
-    await waitFor(
-      'the Nest member holds the other partition',
-      10_000,
-      () =>
-        JSON.stringify(nestMember.assignment[topic] ?? []) ===
-        JSON.stringify(assigned.get(nestMember.memberId!)),
-    );
-
-    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
-    expect(counts.java).toBeGreaterThan(0);
-    expect(counts.nest).toBeGreaterThan(0);
-    expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set(javaPartitions));
-    console.info(
-      `[interop] Java leader: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
-    );
-    await stopJavaCleanly(java);
+    await expectSharedWork('Java leader', groupId, topic, java, server, {
+      protocol,
+      assigned,
+      javaPartitions,
+    });
   });
 
   test('Nest joins first and leads; Java joins; 2 partitions split, 300 messages processed once', async () => {
@@ -222,22 +240,11 @@ describe('a Java consumer in the same group as Nest members', () => {
     expect(java.leaderRuns).toEqual([]);
     // Our assigner agrees with Java's: members sorted by id, the Nest member first, so Java gets partition 1.
     expect(javaPartitions).toEqual([1]);
-    await waitFor(
-      'the Nest member holds the other partition',
-      10_000,
-      () =>
-        JSON.stringify(nestMember.assignment[topic] ?? []) ===
-        JSON.stringify(assigned.get(nestMember.memberId!)),
-    );
-
-    const counts = await produceAndCheckOnce(groupId, topic, 300, java);
-    expect(counts.java).toBeGreaterThan(0);
-    expect(counts.nest).toBeGreaterThan(0);
-    expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set(javaPartitions));
-    console.info(
-      `[interop] Nest leader: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
-    );
-    await stopJavaCleanly(java);
+    await expectSharedWork('Nest leader', groupId, topic, java, server, {
+      protocol,
+      assigned,
+      javaPartitions,
+    });
   });
 
   test('an idle Java member (3 members, 2 partitions) gets an empty assignment and the group still finishes', async () => {

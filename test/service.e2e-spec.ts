@@ -5,8 +5,6 @@
  * The app is the example's own modules (flight topics created at start, airnav and flight24 groups, observability
  * endpoints) with test client tuning, on topics and groups of its own, 2 partitions, 2 members per group.
  */
-import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type INestApplication, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
@@ -28,6 +26,7 @@ import { FlightTopicsModule } from '../src/flights/topics/flight-topics.module.j
 import type { KafkaGroupStatus } from '../src/kafka/index.js';
 import { ObservabilityModule } from '../src/observability/observability.module.js';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { freePort, javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -131,17 +130,6 @@ function sum(samples: Sample[], name: string, labels: Record<string, string>): n
     .reduce((total, s) => total + s.value, 0);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function testKafkaOn(brokers: string) {
   return new Kafka({
     clientId: 'e2e-outage',
@@ -153,15 +141,6 @@ function testKafkaOn(brokers: string) {
     createPartitioner: Partitioners.DefaultPartitioner,
     retry: TEST_RETRY,
   });
-}
-
-/** The launcher needs Java 17+ to start a broker of the spec's own. */
-function javaAvailable(): boolean {
-  const java = process.env.JAVA_HOME ? `${process.env.JAVA_HOME}/bin/java` : 'java';
-  const result = spawnSync(java, ['-version'], { encoding: 'utf8' });
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr ?? ''}${result.stdout ?? ''}`);
-  const major = match ? Number(match[1] === '1' ? match[2] : match[1]) : 0;
-  return major >= 17;
 }
 
 describe('the example service over HTTP', () => {
