@@ -28,7 +28,12 @@ export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js'
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
-export { INTEROP_ASSIGNERS, RangeAssigner, RoundRobinInteropAssigner, KafkajsRoundRobinAssigner } from './assignors/interop.assigners.js';
+export {
+  INTEROP_ASSIGNERS,
+  RangeAssigner,
+  RoundRobinInteropAssigner,
+  KafkajsRoundRobinAssigner,
+} from './assignors/interop.assigners.js';
 export { KafkaStatusModule } from './status/kafka-status.module.js';
 export { KafkaStatusService } from './status/kafka-status.service.js';
 export { KafkaAdminClient, KafkaAdminTimeoutError } from './status/kafka-admin.client.js';
@@ -40,7 +45,11 @@ export type {
   KafkaPartitionStatus,
 } from './status/kafka-status.types.js';
 export { KafkaHealthModule } from './health/kafka-health.module.js';
-export { KafkaHealthIndicator, KAFKA_HEALTH_TIMEOUT_MS, type KafkaGroupHealth } from './health/kafka.health-indicator.js';
+export {
+  KafkaHealthIndicator,
+  KAFKA_HEALTH_TIMEOUT_MS,
+  type KafkaGroupHealth,
+} from './health/kafka.health-indicator.js';
 export { KafkaMetricsModule } from './metrics/kafka-metrics.module.js';
 export {
   KafkaMetricsService,

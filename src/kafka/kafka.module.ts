@@ -14,7 +14,11 @@ import { KafkaProducer } from './producer/kafka.producer.js';
 import { KafkaGroupsServer } from './server/kafka-groups.server.js';
 
 const rootProviders: Provider[] = [
-  { provide: KAFKA_CLIENT, inject: [KAFKA_MODULE_OPTIONS], useFactory: (o: KafkaModuleOptions): Kafka => createKafkaClient(o) },
+  {
+    provide: KAFKA_CLIENT,
+    inject: [KAFKA_MODULE_OPTIONS],
+    useFactory: (o: KafkaModuleOptions): Kafka => createKafkaClient(o),
+  },
   KafkaGroupsServer,
   KafkaProducer,
 ];
@@ -34,7 +38,10 @@ export class KafkaModule {
   static forRoot(options: KafkaModuleOptions): DynamicModule {
     return {
       module: KafkaModule,
-      providers: [{ provide: KAFKA_MODULE_OPTIONS, useValue: validateModuleOptions(options) }, ...rootProviders],
+      providers: [
+        { provide: KAFKA_MODULE_OPTIONS, useValue: validateModuleOptions(options) },
+        ...rootProviders,
+      ],
       exports: rootExports,
     };
   }

@@ -99,8 +99,17 @@ export interface ResolvedGroupSettings {
   consumer: KafkaConsumerTuning;
 }
 
-export const DEFAULT_RETRY: KafkaRetryOptions = { attempts: 3, initialDelayMs: 500, multiplier: 2, maxDelayMs: 10_000 };
-export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = { enabled: true, timeoutMs: 10_000, retryDelayMs: 2_000 };
+export const DEFAULT_RETRY: KafkaRetryOptions = {
+  attempts: 3,
+  initialDelayMs: 500,
+  multiplier: 2,
+  maxDelayMs: 10_000,
+};
+export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = {
+  enabled: true,
+  timeoutMs: 10_000,
+  retryDelayMs: 2_000,
+};
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -146,7 +155,11 @@ function validateRetry(scope: string, retry: Partial<KafkaRetryOptions> | undefi
 function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOptions> | undefined): void {
   if (!deadLetter) return;
   const { topic } = deadLetter;
-  if (topic !== undefined && typeof topic !== 'function' && (typeof topic !== 'string' || topic.trim() === '')) {
+  if (
+    topic !== undefined &&
+    typeof topic !== 'function' &&
+    (typeof topic !== 'string' || topic.trim() === '')
+  ) {
     throw new KafkaConfigurationError(`${scope}.topic`, 'expected a non-empty topic name or a function');
   }
   requireNumberAtLeast(`${scope}.timeoutMs`, deadLetter.timeoutMs, 1);
@@ -180,7 +193,10 @@ export function validateHandlerOptions(scope: string, options: KafkaHandlerOptio
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
 }
 
-export function resolveGroupSettings(root: KafkaModuleOptions, feature: KafkaFeatureOptions): ResolvedGroupSettings {
+export function resolveGroupSettings(
+  root: KafkaModuleOptions,
+  feature: KafkaFeatureOptions,
+): ResolvedGroupSettings {
   return {
     groupId: feature.groupId,
     concurrency: feature.concurrency ?? root.concurrency ?? DEFAULT_CONCURRENCY,
@@ -208,7 +224,11 @@ export function resolveHandlerSettings(
 const TOPIC_PLACEHOLDER = /\$\{(\w+)\}/g;
 
 /** A declared topic with its `${NAME}` placeholders replaced from the group's `topicVariables`. */
-export function resolveTopic(declared: string, feature: KafkaFeatureOptions | undefined, where: string): string {
+export function resolveTopic(
+  declared: string,
+  feature: KafkaFeatureOptions | undefined,
+  where: string,
+): string {
   return declared.replace(TOPIC_PLACEHOLDER, (_, name: string) => {
     const value = feature?.topicVariables?.[name];
     if (typeof value !== 'string' || value.trim() === '') {

@@ -34,8 +34,24 @@ function nestLogCreator() {
     };
 }
 
+/**
+ * Consumers get a shorter budget by default: kafkajs retries a dead group coordinator's address until the budget
+ * is spent, and only the consumer's restart looks the coordinator up again (with the client default, a member
+ * stalled about 75 s after its coordinator broker died; the fault suite measures it). Producers keep the longer
+ * one, so that a send is not abandoned in the middle of a leader election.
+ */
+export const DEFAULT_CONSUMER_RETRY: RetryOptions = {
+  ...DEFAULT_CLIENT_RETRY,
+  maxRetryTime: 3_000,
+  retries: 5,
+};
+
 export function clientRetryOf(options: KafkaModuleOptions): RetryOptions {
   return { ...DEFAULT_CLIENT_RETRY, ...options.clientRetry };
+}
+
+export function consumerRetryOf(options: KafkaModuleOptions): RetryOptions {
+  return { ...DEFAULT_CONSUMER_RETRY, ...options.clientRetry };
 }
 
 export function createKafkaClient(options: KafkaModuleOptions): Kafka {

@@ -42,7 +42,9 @@ export class DeadLetterPublisher {
   async disconnect(): Promise<void> {
     if (!this.connecting) return;
     this.connecting = undefined;
-    await this.producer.disconnect().catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
+    await this.producer
+      .disconnect()
+      .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
   }
 
   private async write(deadLetterTopic: string, source: DeadLetterSource): Promise<void> {
@@ -54,7 +56,9 @@ export class DeadLetterPublisher {
     await this.producer.send({
       topic: deadLetterTopic,
       acks: -1,
-      messages: [{ key: source.message.key, value: source.message.value, headers: buildDeadLetterHeaders(source) }],
+      messages: [
+        { key: source.message.key, value: source.message.value, headers: buildDeadLetterHeaders(source) },
+      ],
     });
   }
 }

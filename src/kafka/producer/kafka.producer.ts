@@ -20,16 +20,23 @@ export interface KafkaOutgoingMessage {
 @Injectable()
 export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaProducer.name);
-  private readonly producer: Producer;
+  private producer: Producer;
   private connection?: Promise<void>;
 
-  constructor(@Inject(KAFKA_CLIENT) kafka: Kafka, @Inject(KAFKA_MODULE_OPTIONS) options: KafkaModuleOptions) {
-    this.producer = kafka.producer({
+  constructor(
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
+  ) {
+    this.producer = this.createProducer();
+  }
+
+  private createProducer(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
-      retry: clientRetryOf(options),
+      retry: clientRetryOf(this.options),
     });
   }
 
@@ -64,9 +71,10 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   }
 
   async sendMany(topic: string, messages: KafkaOutgoingMessage[]): Promise<void> {
+    const producer = this.producer;
     try {
       await this.connect();
-      await this.producer.send({
+      await producer.send({
         topic,
         acks: -1,
         messages: messages.map(({ key, value, headers, partition }) => ({
@@ -77,7 +85,37 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
         })),
       });
     } catch (error) {
+      if (hasLostSequence(error)) this.replace(producer, error);
       throw new KafkaProducerError(topic, error);
     }
   }
+
+  /**
+   * After the broker refused a sequence number, kafkajs's idempotent producer fails every later send to that
+   * partition (kafkajs#598): start over with a new producer (a new producer id and fresh sequences). Concurrent
+   * failures of the same producer replace it once.
+   */
+  private replace(failed: Producer, error: unknown): void {
+    if (failed !== this.producer) return;
+    this.logger.warn(`Replacing the producer after ${(error as Error).message}`);
+    this.producer = this.createProducer();
+    this.connection = undefined;
+    failed.disconnect().catch(() => undefined);
+  }
+}
+
+/** Errors after which an idempotent producer's sequence numbers no longer match the broker's. */
+const LOST_SEQUENCE_ERRORS = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+]);
+
+/** Whether the error, or one it wraps (kafkajs nests them in retry errors), is a lost-sequence error. */
+export function hasLostSequence(error: unknown): boolean {
+  for (let current = error as Record<string, unknown> | undefined, depth = 0; current && depth < 5; depth++) {
+    if (LOST_SEQUENCE_ERRORS.has(String(current.type))) return true;
+    current = (current.originalError ?? current.cause) as Record<string, unknown> | undefined;
+  }
+  return false;
 }

@@ -9,7 +9,7 @@ import {
 import { ExternalContextCreator, MetadataScanner, ModuleRef, ModulesContainer } from '@nestjs/core';
 import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
-import { clientRetryOf } from '../client/kafka-client.factory.js';
+import { clientRetryOf, consumerRetryOf, createKafkaClient } from '../client/kafka-client.factory.js';
 import type { Kafka } from '../client/kafkajs.js';
 import { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
@@ -97,13 +97,18 @@ export class KafkaGroupsServer
       this.rejectHandlersOnProviders();
       const plans = planGroups(this.options, this.discoverHandlers());
       this.deadLetters = new DeadLetterPublisher(this.kafka, clientRetryOf(this.options));
+      const consumerKafka = createKafkaClient({
+        ...this.options,
+        clientRetry: consumerRetryOf(this.options),
+      });
       this.runners = [...plans.values()].map(
         (plan) =>
           new GroupRunner(plan, {
-            kafka: this.kafka,
+            // The consumers' own client: connections and group requests with the consumers' shorter retry budget.
+            kafka: consumerKafka,
             deadLetters: this.deadLetters!,
             assigners: INTEROP_ASSIGNERS,
-            clientRetry: clientRetryOf(this.options),
+            clientRetry: consumerRetryOf(this.options),
             observer: combineObservers(this.observers),
           }),
       );
