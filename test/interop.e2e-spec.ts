@@ -205,7 +205,8 @@ describe('a Java consumer in the same group as Nest members', () => {
     expect(leaderRunsAlone).toBeGreaterThanOrEqual(1);
 
     const server = await startNest(groupId, topic);
-    const { protocol, assigned, javaPartitions } = await settledGroup(groupId, topic, 2, 2, java);
+    const settled = await settledGroup(groupId, topic, 2, 2, java);
+    const { protocol, javaPartitions } = settled;
     // Java stayed the leader and assigned the 2-member generation with one of the shared protocols.
     await java.waitUntil('leader assignment for 2 members', 10_000, () =>
       java.leaderRuns.slice(leaderRunsAlone).some((r) => r.members === 2),
@@ -213,11 +214,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     expect(java.leaderRuns.at(-1)).toEqual({ protocol, members: 2 });
     // range (and roundrobin) over members sorted by id ["e2e-app-…", "zz-interop-java-…"]: Java gets partition 1.
     expect(javaPartitions).toEqual([1]);
-    await expectSharedWork('Java leader', groupId, topic, java, server, {
-      protocol,
-      assigned,
-      javaPartitions,
-    });
+    await expectSharedWork('Java leader', groupId, topic, java, server, settled);
   });
 
   test('Nest joins first and leads; Java joins; 2 partitions split, 300 messages processed once', async () => {
@@ -235,16 +232,12 @@ describe('a Java consumer in the same group as Nest members', () => {
     );
 
     const java = startJava(groupId, topic);
-    const { protocol, assigned, javaPartitions } = await settledGroup(groupId, topic, 2, 2, java);
+    const settled = await settledGroup(groupId, topic, 2, 2, java);
     // The Nest member led: Java never ran an assignment, it decoded the one our assigner encoded.
     expect(java.leaderRuns).toEqual([]);
     // Our assigner agrees with Java's: members sorted by id, the Nest member first, so Java gets partition 1.
-    expect(javaPartitions).toEqual([1]);
-    await expectSharedWork('Nest leader', groupId, topic, java, server, {
-      protocol,
-      assigned,
-      javaPartitions,
-    });
+    expect(settled.javaPartitions).toEqual([1]);
+    await expectSharedWork('Nest leader', groupId, topic, java, server, settled);
   });
 
   test('an idle Java member (3 members, 2 partitions) gets an empty assignment and the group still finishes', async () => {

@@ -17,7 +17,13 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as KafkaLocal from '../../scripts/kafka-local-lib.mjs';
-import { type ClusterHandle, type ScenarioResult, ScenarioRun, type ScenarioSpec } from './scenario-run.js';
+import {
+  type ClusterHandle,
+  emptyRow,
+  type ScenarioResult,
+  ScenarioRun,
+  type ScenarioSpec,
+} from './scenario-run.js';
 import { SCENARIOS } from './scenarios.js';
 
 const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
@@ -270,19 +276,7 @@ function failed(spec: ScenarioSpec, error: unknown): ScenarioResult {
     seconds: 0,
     logDir: join(LOGS, spec.name),
     notes: [],
-    row: {
-      produced: 0,
-      records: 0,
-      processed: 0,
-      duplicates: 0,
-      lost: 0,
-      deadLettered: 0,
-      recoverySeconds: undefined,
-      recovery: [],
-      duplicateReasons: new Map(),
-      producerDuplicates: 0,
-      problems: [`not run: ${(error as Error).message}`],
-    },
+    row: emptyRow(`not run: ${(error as Error).message}`),
   };
 }
 

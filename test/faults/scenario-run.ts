@@ -463,7 +463,8 @@ export class ScenarioRun {
   }
 }
 
-function emptyRow(problem: string): Row {
+/** The row of a scenario that produced nothing to analyse, with the reason as its only problem. */
+export function emptyRow(problem: string): Row {
   return {
     produced: 0,
     records: 0,

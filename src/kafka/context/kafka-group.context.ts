@@ -1,6 +1,9 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 import type { IHeaders, KafkaMessage } from '../client/kafkajs.js';
 
+/** Shared by every context: the base class only stores it, and a new array per message is garbage on the hot path. */
+const NO_ARGS: [] = [];
+
 /**
  * What a `@KafkaHandler` learns about the message it handles (`@Ctx()`). Deliberately narrow: no raw consumer,
  * because a raw `seek` commits at once and a raw `pause` fights the retry pauses.
@@ -18,7 +21,7 @@ export class KafkaGroupContext extends BaseRpcContext<[]> {
     /** Aborted when the application shuts down: long handlers should stop early. */
     readonly signal: AbortSignal,
   ) {
-    super([]);
+    super(NO_ARGS);
   }
 
   get offset(): string {
