@@ -424,7 +424,8 @@ function resolveJars() {
   log(`fetching the Kafka jars with Maven into ${LIB_DIR} (once) ...`);
   const startedAt = Date.now();
   // -U: Maven remembers a failed download (*.lastUpdated) and would not retry it without.
-  const args = ['-B', '-q', '-U', '-f', POM, 'dependency:copy-dependencies'];
+  // -C: a jar whose checksum does not match the repository's fails the fetch instead of being used with a warning.
+  const args = ['-B', '-q', '-U', '-C', '-f', POM, 'dependency:copy-dependencies'];
   args.push('-DincludeScope=runtime', `-DoutputDirectory=${LIB_DIR}`);
   const result = spawnSync('mvn', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) {
