@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { Environment, validateEnvironment } from './environment.js';
+import { Environment, EnvironmentError, validateEnvironment } from './environment.js';
 
 function failure(raw: Record<string, unknown>): Error {
   let thrown: unknown;
@@ -87,7 +87,17 @@ describe('validateEnvironment', () => {
   });
 
   test('KAFKA_GROUP_CONCURRENCY=0 is rejected naming it', () => {
-    expect(failure({ KAFKA_GROUP_CONCURRENCY: '0' }).message).toContain('KAFKA_GROUP_CONCURRENCY=0');
+    expect(failure({ KAFKA_GROUP_CONCURRENCY: '0' }).message).toContain('KAFKA_GROUP_CONCURRENCY="0"');
+  });
+
+  test('the value is shown as typed, not as converted, one problem per variable', () => {
+    const error = failure({ KAFKA_GROUP_CONCURRENCY: 'abc', PORT: '-1' }) as EnvironmentError;
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect(error.problems).toHaveLength(2);
+    expect(error.problems.find((p) => p.startsWith('KAFKA_GROUP_CONCURRENCY='))).toMatch(
+      /^KAFKA_GROUP_CONCURRENCY="abc": /,
+    );
+    expect(error.problems.find((p) => p.startsWith('PORT='))).toMatch(/^PORT="-1": /);
   });
 
   test('an unknown LOG_LEVEL is rejected naming it', () => {

@@ -17,7 +17,9 @@ export type {
   KafkaHandlerOptions,
   KafkaModuleAsyncOptions,
   KafkaModuleOptions,
+  KafkaRestartBackoff,
   KafkaRetryOptions,
+  KafkaTopicOptions,
 } from './kafka.options.js';
 export { DLT_HEADERS } from './dead-letter/dead-letter-headers.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
@@ -28,6 +30,7 @@ export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js'
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaMissingTopicError } from './errors/kafka-missing-topic.error.js';
 export {
   INTEROP_ASSIGNERS,
   RangeAssigner,

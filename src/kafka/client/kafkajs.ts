@@ -10,6 +10,7 @@ export type {
   Consumer,
   ConsumerConfig,
   EachBatchPayload,
+  GroupDescription,
   GroupMember,
   GroupMemberAssignment,
   IHeaders,
@@ -25,7 +26,13 @@ export type {
   SASLOptions,
 } from 'kafkajs';
 
-export const { Kafka, AssignerProtocol, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
+export const {
+  Kafka,
+  AssignerProtocol,
+  Partitioners,
+  ConfigResourceTypes,
+  logLevel: KafkaLogLevel,
+} = kafkajs;
 export type Kafka = InstanceType<typeof kafkajs.Kafka>;
 
 /** Errors raised while the group is rebalancing: never a handler failure, always let kafkajs see them. */

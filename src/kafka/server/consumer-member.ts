@@ -72,6 +72,10 @@ export class ConsumerMember {
     return [...this.config.routes.keys()];
   }
 
+  get restartBackoff(): KafkaRestartBackoff {
+    return this.config.restartBackoff;
+  }
+
   /** The topics as log lines name them: "a", "b". */
   get topicList(): string {
     return this.topics.map((topic) => `"${topic}"`).join(', ');
