@@ -93,7 +93,7 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
   };
   const retrier = createRetry({ retries: 5, initialRetryTime: 1, maxRetryTime: 5, factor: 0, multiplier: 1 });
   const partitioner = kafkajsInternal('src/producer/partitioners/default')();
-  const send = (module: any, messages: Array<{ key?: string; value: string }>) =>
+  const send = (module: any, messages: Array<{ key?: string; value: string; partition?: number }>) =>
     module({ logger: quietLogger, cluster: fakeCluster, partitioner, eosManager, retrier })({
       acks: -1,
       timeout: 1000,
