@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { printable, safeJson } from '../logging/printable.js';
 import { Kafka, KafkaLogLevel, type LogEntry, type RetryOptions } from './kafkajs.js';
 
 /** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
@@ -26,7 +27,8 @@ function nestLogCreator() {
       let logger = loggers.get(context);
       if (!logger) loggers.set(context, (logger = new Logger(context)));
       const { message, ...extra } = log;
-      const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
+      const text = printable(String(message));
+      const line = Object.keys(extra).length > 0 ? `${text} ${safeJson(extra)}` : text;
       if (level === KafkaLogLevel.ERROR) logger.error(line);
       else if (level === KafkaLogLevel.WARN && !DELIBERATE.has(message)) logger.warn(line);
       else if (level === KafkaLogLevel.INFO) logger.log(line);
