@@ -7,7 +7,7 @@ describe('kafkajs log bridge', () => {
     jest.restoreAllMocks();
   });
 
-  function logged(level: 'log' | 'warn' | 'error'): string[] {
+  function logged(level: 'warn'): string[] {
     const lines: string[] = [];
     jest.spyOn(Logger.prototype, level).mockImplementation((message: unknown) => {
       lines.push(String(message));
@@ -21,20 +21,13 @@ describe('kafkajs log bridge', () => {
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
     expect(() => logger.warn('Odd fetch', { offset: 2n ** 64n, cycle })).not.toThrow();
-    expect(lines).toHaveLength(1);
-    // kafkajs adds a timestamp and its logger name to the extra fields.
-    expect(lines[0]).toMatch(/^Odd fetch \{"timestamp":"[^"]+","logger":"kafkajs",/);
-    expect(lines[0]).toContain('"offset":"18446744073709551616","cycle":{"self":"[Circular]"}}');
+    expect(lines).toEqual(['Odd fetch {"offset":"18446744073709551616","cycle":{"self":"[Circular]"}}']);
   });
 
   test('control characters in the message and in extra fields are escaped', () => {
-    const lines = logged('error');
+    const lines = logged('warn');
     const logger = createKafkaClient({ brokers: ['127.0.0.1:1'] }).logger();
-    logger.error('bad\u001b[2Jkey\nFAKE', { key: 'x\u001by' });
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^bad\\x1b\[2Jkey\\x0aFAKE \{/);
-    expect(lines[0]).toContain('"key":"x\\u001by"}');
-    // eslint-disable-next-line no-control-regex -- looking for raw control characters is the point
-    expect(lines[0]).not.toMatch(/[\u0000-\u001f]/);
+    logger.warn('bad\u001b[2Jkey\nFAKE', { key: 'x\u001by' });
+    expect(lines).toEqual(['bad\\x1b[2Jkey\\x0aFAKE {"key":"x\\u001by"}']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { printable, safeJson } from './printable.js';
+import { printable, printableStack, safeJson } from './printable.js';
 
 describe('printable', () => {
   test('returns plain text unchanged (the same string)', () => {
@@ -47,5 +47,26 @@ describe('safeJson', () => {
 
   test('control characters inside values stay escaped as JSON does', () => {
     expect(safeJson({ key: '\u001b[2J' })).toBe('{"key":"\\u001b[2J"}');
+  });
+});
+
+describe('printableStack', () => {
+  test('keeps the frames on their own lines and escapes the message', () => {
+    const error = new Error('bad key \u001b[2J\n    at forged (evil.js:1:1)');
+    const stack = printableStack(error);
+    expect(stack.startsWith('Error: bad key \\x1b[2J\\x0a    at forged (evil.js:1:1)\n    at ')).toBe(true);
+    expect(stack.split('\n').filter((line) => line.includes('forged'))).toHaveLength(1);
+  });
+
+  test('a message no longer found in the stack: the whole stack is escaped', () => {
+    const error = new Error('original');
+    void error.stack; // V8 formats the stack on first access
+    error.message = 'changed\nlater';
+    expect(printableStack(error)).not.toContain('\n');
+  });
+
+  test('an error without a message keeps its stack as it is', () => {
+    const error = new Error();
+    expect(printableStack(error)).toBe(error.stack);
   });
 });

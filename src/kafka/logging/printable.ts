@@ -39,3 +39,15 @@ export function safeJson(value: unknown): string {
     return `[unserializable: ${printable((error as Error)?.message ?? String(error))}]`;
   }
 }
+
+/**
+ * An error's stack for a log, its frames on their own lines as usual but the message part escaped: a message
+ * carrying a newline could otherwise add a forged frame or log line. Escapes the whole stack when the message
+ * cannot be found in it.
+ */
+export function printableStack(error: Error): string {
+  const stack = error.stack ?? '';
+  const at = error.message ? stack.indexOf(error.message) : -1;
+  if (at === -1) return error.message ? printable(stack) : stack;
+  return stack.slice(0, at) + printable(error.message) + stack.slice(at + error.message.length);
+}
