@@ -55,7 +55,7 @@ export function loadKafkajs(fixes: readonly CarriedFix[], resolveFrom: string | 
         version,
         fix.module,
         'the file differs from the released one the library replaces (patched or modified in node_modules?); ' +
-          'reinstall kafkajs',
+          `reinstall kafkajs: rm -rf ${root} && npm install`,
       );
     }
     replacements.set(file, fix);
