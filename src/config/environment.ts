@@ -104,6 +104,22 @@ export class Environment {
   @Min(100)
   KAFKA_HEALTH_TIMEOUT_MS = 3_000;
 
+  /** Aircraft each flight module keeps (the one updated longest ago is dropped first). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  FLIGHTS_MAX_AIRCRAFT = 10_000;
+
+  /** How far ahead of this host's clock a position's `ts` may be; a later one is dead-lettered. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400_000)
+  FLIGHTS_MAX_CLOCK_SKEW_MS = 60_000;
+
   /** Simulated flight feed: produces positions to both flight topics. */
   @IsOptional()
   @Transform(toBool)

@@ -15,18 +15,22 @@ export type {
   KafkaFeatureOptions,
   KafkaGroupDefaults,
   KafkaHandlerOptions,
+  KafkaMessageLimits,
   KafkaModuleAsyncOptions,
   KafkaModuleOptions,
   KafkaRestartBackoff,
   KafkaRetryOptions,
   KafkaTopicOptions,
 } from './kafka.options.js';
-export { DLT_HEADERS } from './dead-letter/dead-letter-headers.js';
+export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
 export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';
 export { KafkaNonRetryableError } from './errors/kafka-non-retryable.error.js';
 export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js';
+export { KafkaMessageLimitError } from './errors/kafka-message-limit.error.js';
+export { DEFAULT_LIMITS } from './kafka.options.js';
+export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
@@ -46,6 +50,7 @@ export type {
   KafkaMemberStatus,
   KafkaMessageCounts,
   KafkaPartitionStatus,
+  KafkaStoppedPartition,
 } from './status/kafka-status.types.js';
 export { KafkaHealthModule } from './health/kafka-health.module.js';
 export {

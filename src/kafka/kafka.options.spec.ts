@@ -5,6 +5,7 @@ import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
+  DEFAULT_LIMITS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -249,6 +250,26 @@ describe('validateHandlerOptions', () => {
       '@KafkaHandler(A.b).retry.multiplier',
     );
   });
+
+  test('limits must be positive integers, at every level, and known by name', () => {
+    expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { limits: { maxJsonDepth: 1 } })).not.toThrow();
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { limits: { maxHeaders: 0 } }),
+      '@KafkaHandler(A.b).limits.maxHeaders',
+    );
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'airnav', limits: { maxValueBytes: 1.5 } }),
+      'forFeature(airnav).limits.maxValueBytes',
+    );
+    expectSettingError(
+      () => validateModuleOptions(root({ limits: { maxJsonKeys: -1 } })),
+      'forRoot.limits.maxJsonKeys',
+    );
+    expectSettingError(
+      () => validateModuleOptions(root({ limits: { maxDepth: 3 } as never })),
+      'forRoot.limits.maxDepth',
+    );
+  });
 });
 
 describe('resolveGroupSettings', () => {
@@ -317,6 +338,7 @@ describe('resolveHandlerSettings', () => {
       deadLetter: DEFAULT_DEAD_LETTER,
       // jest runs with NODE_ENV=test: topics are created unless NODE_ENV is "production".
       topics: { create: true, config: {} },
+      limits: DEFAULT_LIMITS,
       raw: false,
     });
   });
@@ -351,6 +373,21 @@ describe('resolveHandlerSettings', () => {
     }
   });
 
+  test('limits: root < feature < handler, bound by bound', () => {
+    const { limits } = resolveHandlerSettings(
+      root({ limits: { maxHeaders: 10, maxJsonDepth: 20 } }),
+      { groupId: 'g', limits: { maxJsonDepth: 30, maxJsonKeys: 40 } },
+      { limits: { maxValueBytes: 50 } },
+    );
+    expect(limits).toEqual({
+      maxHeaders: 10,
+      maxHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes,
+      maxValueBytes: 50,
+      maxJsonDepth: 30,
+      maxJsonKeys: 40,
+    });
+  });
+
   test('precedence is root < feature < handler, field by field', () => {
     const settings = resolveHandlerSettings(
       root({
@@ -369,6 +406,7 @@ describe('resolveHandlerSettings', () => {
         retryDelayMs: DEFAULT_DEAD_LETTER.retryDelayMs,
       },
       topics: { create: true, config: {} },
+      limits: DEFAULT_LIMITS,
       raw: true,
     });
   });

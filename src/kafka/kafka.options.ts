@@ -42,6 +42,23 @@ export interface KafkaTopicOptions {
   config?: Record<string, string>;
 }
 
+/**
+ * Bounds on one message, checked before the handler's pipeline runs. A message over any of them fails with
+ * KafkaMessageLimitError (not retried) and is dead-lettered; nothing is allocated in proportion to the excess.
+ */
+export interface KafkaMessageLimits {
+  /** Headers per message (a repeated header name counts once per value). */
+  maxHeaders: number;
+  /** Header names plus values, in bytes, per message. */
+  maxHeaderBytes: number;
+  /** Value bytes handed to the JSON decoder or, for a raw handler, to the handler. */
+  maxValueBytes: number;
+  /** Nesting of JSON objects and arrays (`{}` is depth 1). */
+  maxJsonDepth: number;
+  /** Object keys in the decoded JSON value, all levels together. */
+  maxJsonKeys: number;
+}
+
 /** Backoff before a member whose consumer could not start, or crashed for good, is created again. */
 export interface KafkaRestartBackoff {
   initialDelayMs: number;
@@ -69,6 +86,7 @@ export interface KafkaGroupDefaults {
   fromBeginning?: boolean;
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
   topics?: KafkaTopicOptions;
 }
@@ -112,6 +130,7 @@ export interface KafkaHandlerOptions {
   deadLetter?: Partial<KafkaDeadLetterOptions>;
   /** Provisioning of this handler's topics and dead-letter topics (over the group's and the root's). */
   topics?: KafkaTopicOptions;
+  limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
 }
@@ -121,6 +140,7 @@ export interface ResolvedHandlerSettings {
   retry: KafkaRetryOptions;
   deadLetter: KafkaDeadLetterOptions;
   topics: ResolvedTopicOptions;
+  limits: KafkaMessageLimits;
   raw: boolean;
 }
 
@@ -147,6 +167,17 @@ export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = {
   enabled: true,
   timeoutMs: 10_000,
   retryDelayMs: 2_000,
+};
+/**
+ * Far above what a well-formed message carries, far below what blocks the event loop: class-transformer's
+ * plainToInstance is quadratic in an object's keys and recursive in its depth.
+ */
+export const DEFAULT_LIMITS: KafkaMessageLimits = {
+  maxHeaders: 256,
+  maxHeaderBytes: 64 * 1024,
+  maxValueBytes: 1024 * 1024,
+  maxJsonDepth: 128,
+  maxJsonKeys: 10_000,
 };
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
@@ -178,6 +209,7 @@ function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateTopics(`${scope}.topics`, options.topics);
+  validateLimits(`${scope}.limits`, options.limits);
   const consumer = options.consumer ?? {};
   for (const key of Object.keys(consumer) as (keyof KafkaConsumerTuning)[]) {
     requirePositiveInteger(`${scope}.consumer.${key}`, consumer[key], 0);
@@ -226,6 +258,19 @@ function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOp
   requireNumberAtLeast(`${scope}.retryDelayMs`, deadLetter.retryDelayMs, 0);
 }
 
+function validateLimits(scope: string, limits: Partial<KafkaMessageLimits> | undefined): void {
+  if (!limits) return;
+  for (const key of Object.keys(limits) as (keyof KafkaMessageLimits)[]) {
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new KafkaConfigurationError(
+        `${scope}.${key}`,
+        `unknown limit; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      );
+    }
+    requirePositiveInteger(`${scope}.${key}`, limits[key]);
+  }
+}
+
 export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleOptions {
   if (!options || !Array.isArray(options.brokers) || options.brokers.length === 0) {
     throw new KafkaConfigurationError('forRoot.brokers', 'expected at least one "host:port" broker address');
@@ -253,6 +298,7 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
 export function validateHandlerOptions(scope: string, options: KafkaHandlerOptions): void {
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  validateLimits(`${scope}.limits`, options.limits);
 }
 
 export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
@@ -284,6 +330,7 @@ export function resolveHandlerSettings(
     retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
     topics: resolveTopicOptions(root.topics, feature.topics, handler.topics),
+    limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
   };
 }
