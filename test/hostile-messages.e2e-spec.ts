@@ -8,13 +8,20 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import kafkajs, { type IHeaders, type KafkaMessage, type Message } from 'kafkajs';
 import { Kafka as LibraryKafka, KafkaLogLevel } from '../src/kafka/client/kafkajs.js';
-import { DLT_HEADERS, KafkaGroupContext, KafkaHandler, KafkaModule } from '../src/kafka/index.js';
+import {
+  DLT_HEADERS,
+  DLT_STUB_HEADERS,
+  KafkaGroupContext,
+  KafkaHandler,
+  KafkaModule,
+} from '../src/kafka/index.js';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 import { ServiceProcess } from './support/service-process.js';
 
+const { CompressionTypes } = kafkajs;
 const PARTITIONS = 3;
 const HEALTH_TIMEOUT_MS = 2_000;
 /** Slack over the health timeout for scheduling on a shared 2-core machine. */
@@ -50,8 +57,9 @@ const ANSI_KEY = '\u001b[31mEVIL\u001b[0m\nFAKE LOG LINE key';
 interface Hostile {
   name: string;
   message: Message;
+  compression?: number;
   /** Dead-lettered with this exception class and a message containing this text; otherwise handled. */
-  deadLetter?: { fqcn: string; contains: string };
+  deadLetter?: { fqcn: string; contains: string; stub?: boolean };
 }
 
 function hostileMessages(): Hostile[] {
@@ -64,6 +72,14 @@ function hostileMessages(): Hostile[] {
         headers: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`h${i}`, 'v'])),
       },
       deadLetter: { fqcn: 'KafkaMessageLimitError', contains: 'limits.maxHeaders' },
+    },
+    {
+      // 5 MiB of zeros gzip to a few KB: the broker takes it, the value is over maxValueBytes once inflated, and
+      // the dead letter cannot fit the topic either, so a stub naming the original offset is written instead.
+      name: '5 MB gzip bomb',
+      message: { key: 'd00010', value: '0'.repeat(5 * 2 ** 20) },
+      compression: CompressionTypes.GZIP,
+      deadLetter: { fqcn: 'KafkaMessageLimitError', contains: 'limits.maxValueBytes', stub: true },
     },
     {
       name: '100k keys',
@@ -270,10 +286,11 @@ describe('hostile messages', () => {
       }
     })();
 
-    const send = async (message: Message) => {
+    const send = async (message: Message, compression?: number) => {
       const [meta] = await producer.send({
         topic: airnavTopic,
         acks: -1,
+        compression,
         messages: [{ ...message, partition: 0 }],
       });
       return meta.baseOffset!;
@@ -282,7 +299,7 @@ describe('hostile messages', () => {
     await send({ key: 'c0ffee', value: JSON.stringify(position('c0ffee', { lat: 40 })) });
     const hostile = hostileMessages();
     const offsets = new Map<string, Hostile>();
-    for (const item of hostile) offsets.set(await send(item.message), item);
+    for (const item of hostile) offsets.set(await send(item.message, item.compression), item);
     await send({ key: 'c0ffee', value: JSON.stringify(position('c0ffee', { lat: 48 })) });
     const sentinel = await send({ key: 'a00000', value: JSON.stringify(position('a00000')) });
 
@@ -312,6 +329,10 @@ describe('hostile messages', () => {
         item.deadLetter!.fqcn,
       ]);
       expect(headerText(dead!, DLT_HEADERS.exceptionMessage)).toContain(item.deadLetter!.contains);
+      expect([item.name, headerText(dead!, DLT_STUB_HEADERS.reason) !== undefined]).toEqual([
+        item.name,
+        item.deadLetter!.stub ?? false,
+      ]);
       const latency = Number(dead!.timestamp) - Number(headerInt64(dead!, DLT_HEADERS.originalTimestamp));
       expect([item.name, latency < HANDLED_WITHIN_MS]).toEqual([item.name, true]);
       report.push(`${item.name}: dead-lettered after ${latency} ms`);
