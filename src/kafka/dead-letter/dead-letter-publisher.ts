@@ -14,7 +14,11 @@ export class DeadLetterPublisher {
   private readonly producer: Producer;
   private connecting?: Promise<void>;
 
-  constructor(kafka: Kafka, retry: RetryOptions) {
+  constructor(
+    kafka: Kafka,
+    retry: RetryOptions,
+    private readonly compression: number,
+  ) {
     this.producer = kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
@@ -56,6 +60,7 @@ export class DeadLetterPublisher {
     await this.producer.send({
       topic: deadLetterTopic,
       acks: -1,
+      compression: this.compression,
       messages: [
         { key: source.message.key, value: source.message.value, headers: buildDeadLetterHeaders(source) },
       ],
