@@ -4,7 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import type { Environment } from './config/environment.js';
-import { KafkaGroupsServer } from './kafka/index.js';
+import { KafkaGroupsServer } from 'nest-kafka-groups';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 

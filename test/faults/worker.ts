@@ -19,7 +19,7 @@ import {
   KafkaModule,
   type KafkaModuleOptions,
   KafkaProducer,
-} from '../../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import { injectedFailure, LINE_PREFIX, messageValue, RETRY_ATTEMPTS, type WorkerEnv } from './protocol.js';
 
 const env = process.env as unknown as WorkerEnv;

@@ -1,6 +1,6 @@
 import { Get, Logger } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler } from '../../kafka/index.js';
+import { KafkaGroupContext, KafkaHandler } from 'nest-kafka-groups';
 import { FlightPositionDto } from './flight-position.dto.js';
 import { LatestPositionsStore } from './latest-positions.store.js';
 
