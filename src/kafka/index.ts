@@ -28,6 +28,15 @@ export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js'
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
+export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
+export {
+  authenticationFailureOf,
+  authorizationFailureOf,
+  securityIdentityOf,
+  type AuthorizationContext,
+  type SecurityIdentity,
+} from './client/security-failures.js';
 export {
   INTEROP_ASSIGNERS,
   RangeAssigner,

@@ -18,6 +18,8 @@ export class ServiceProcess {
   readonly processed: ProcessedLine[] = [];
   private readonly child: ChildProcess;
   private output = '';
+  /** Everything the process printed, for specs that search all of it (the secrets grep). */
+  transcript = '';
   private exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(env: Record<string, string>) {
@@ -30,6 +32,7 @@ export class ServiceProcess {
     );
     let pending = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
+      this.transcript += chunk.toString();
       pending += chunk.toString();
       const lines = pending.split('\n');
       pending = lines.pop()!;
@@ -47,7 +50,10 @@ export class ServiceProcess {
     });
     this.child.stderr!.on(
       'data',
-      (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)),
+      (chunk: Buffer) => {
+        this.transcript += chunk.toString();
+        this.output = (this.output + chunk.toString()).slice(-20_000);
+      },
     );
   }
 

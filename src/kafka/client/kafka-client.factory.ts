@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { KafkaModuleOptions } from '../kafka.options.js';
 import { Kafka, KafkaLogLevel, type LogEntry, type RetryOptions } from './kafkajs.js';
+import { isSecurityLogLine } from './security-failures.js';
 
 /** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
 export const DEFAULT_CLIENT_RETRY: RetryOptions = {
@@ -27,7 +28,9 @@ function nestLogCreator() {
       if (!logger) loggers.set(context, (logger = new Logger(context)));
       const { message, ...extra } = log;
       const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
-      if (level === KafkaLogLevel.ERROR) logger.error(line);
+      // A wrong password or untrusted certificate is reported once by the library (KafkaSecurity), not per retry.
+      if (isSecurityLogLine(message, extra)) logger.debug(line);
+      else if (level === KafkaLogLevel.ERROR) logger.error(line);
       else if (level === KafkaLogLevel.WARN && !DELIBERATE.has(message)) logger.warn(line);
       else if (level === KafkaLogLevel.INFO) logger.log(line);
       else logger.debug(line);
