@@ -92,6 +92,12 @@ function* chain(error: unknown): Generator<ChainedError> {
   }
 }
 
+/** A TLS handshake that failed on a certificate (Node's error code), rather than a broker that cannot be reached. */
+export function isTlsFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TLS_CODES.has(code);
+}
+
 /** A SASL or TLS failure in `error`'s chain, as a KafkaAuthenticationError; undefined for anything else. */
 export function authenticationFailureOf(
   error: unknown,
@@ -106,7 +112,7 @@ export function authenticationFailureOf(
       const reason = message.replace(/^SASL [\w -]+ authentication failed: /, '');
       return new KafkaAuthenticationError(broker, identity.mechanism, identity.principal, reason, error);
     }
-    if (typeof e.code === 'string' && TLS_CODES.has(e.code)) {
+    if (isTlsFailure(e)) {
       const reason = `TLS handshake failed: ${message.replace(/^Connection error: /, '')}`;
       return new KafkaAuthenticationError(broker, identity.mechanism, identity.principal, reason, error);
     }

@@ -1,10 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { type PartitionAssigner } from '../client/kafkajs.js';
+import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
-import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
-import type { ResolvedGroupSettings } from '../kafka.options.js';
+import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
+import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
+import { decodePayload } from '../limits/message-limits.js';
+import { printable, printableStack } from '../logging/printable.js';
 import { backoffDelay } from '../retry/backoff.js';
 import { asError, isRetryable } from '../retry/failure-classifier.js';
 import type { GroupRoute } from './group-route.js';
@@ -28,6 +30,8 @@ export interface ConsumerMemberConfig {
   clientRetry: RetryOptions;
   /** Who this client is to the brokers, for authentication and authorization messages. */
   identity: SecurityIdentity;
+  /** Delays before a consumer that could not start (or crashed for good) is created again. */
+  restartBackoff: KafkaRestartBackoff;
   /** 0-based index of this member within the process, for logs. */
   index: number;
   observer?: MemberObserver;
@@ -40,9 +44,7 @@ interface PartitionFailure {
   exhausted?: Error;
 }
 
-const RECREATE_INITIAL_DELAY_MS = 2_000;
 const HEARTBEAT_CHECK_MS = 100;
-const RECREATE_MAX_DELAY_MS = 30_000;
 /** A member the ACLs keep out stays stopped and checks again this rarely (ACLs change by hand). */
 const AUTHORIZATION_RECHECK_MS = 60_000;
 
@@ -82,6 +84,11 @@ export class ConsumerMember {
 
   get topics(): string[] {
     return [...this.config.routes.keys()];
+  }
+
+  /** The topics as log lines name them: "a", "b". */
+  get topicList(): string {
+    return this.topics.map((topic) => `"${topic}"`).join(', ');
   }
 
   /** Starts the consumer; never throws: a failed start is logged and retried with backoff. */
@@ -161,7 +168,11 @@ export class ConsumerMember {
       if (payload.restart) {
         this.state = 'rebalancing';
         this.lastError = payload.error.message;
-        this.logger.warn(`Consumer crashed, kafkajs restarts it: ${payload.error.message}`);
+        // An unreachable broker is reported once by the broker connectivity lines, not on every restart.
+        const level = isConnectionError(payload.error) ? 'debug' : 'warn';
+        this.logger[level](
+          `Consumer on ${this.topicList} crashed, kafkajs restarts it: ${payload.error.message}`,
+        );
       } else {
         this.onDead(consumer, payload.error);
       }
@@ -175,7 +186,8 @@ export class ConsumerMember {
     this.state = 'crashed';
     this.assignment = {};
     this.lastError = asError(error).message;
-    let delay = Math.min(RECREATE_INITIAL_DELAY_MS * 2 ** this.recreateAttempts++, RECREATE_MAX_DELAY_MS);
+    const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
+    let delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
     const security = (this.securityError = this.securityFailure(error));
     if (security) {
       this.lastError = security.message;
@@ -188,7 +200,10 @@ export class ConsumerMember {
       const what = `group ${this.groupId} member ${this.config.index} ${denied ? 'stopped' : 'cannot connect'}`;
       securityFailures.report(security, `${what}, trying again in ${delay} ms`);
     } else {
-      this.logger.error(`Consumer stopped (${this.lastError}); recreating it in ${delay} ms`);
+      const level = isConnectionError(error) ? 'debug' : 'warn';
+      this.logger[level](
+        `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
+      );
     }
     this.consumer = undefined;
     consumer.disconnect().catch(() => undefined);
@@ -265,7 +280,9 @@ export class ConsumerMember {
     this.failures.set(`${route.topic}:${partition}`, failure);
     const where = `${route.topic}[${partition}]@${message.offset}`;
     if (isRetryable(error) && attempt < route.settings.retry.attempts) {
-      this.logger.warn(`${route.handlerName} failed on ${where} (attempt ${attempt}): ${cause.message}`);
+      this.logger.warn(
+        `${route.handlerName} failed on ${where} (attempt ${attempt} of ${route.settings.retry.attempts}): ${printable(cause.message)}`,
+      );
       return false;
     }
     failure.exhausted = cause;
@@ -273,14 +290,9 @@ export class ConsumerMember {
   }
 
   private async dispatch(route: GroupRoute, partition: number, message: KafkaMessage, attempt: number) {
-    let data: unknown = message.value;
-    if (!route.settings.raw && message.value !== null) {
-      try {
-        data = JSON.parse(message.value.toString());
-      } catch (error) {
-        return new KafkaPayloadDecodeError(route.topic, partition, message.offset, error);
-      }
-    }
+    const { limits, raw } = route.settings;
+    const data = decodePayload(limits, raw, route.topic, partition, message);
+    if (data instanceof KafkaNonRetryableError) return data;
     const context = new KafkaGroupContext(
       route.topic,
       partition,
@@ -305,7 +317,8 @@ export class ConsumerMember {
       this.stoppedPartitions.add(partitionKey);
       this.logger.error(
         `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
-          `partition stopped until the next rebalance or restart. Last error: ${error.message}`,
+          `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
+        printableStack(error),
       );
       return false;
     }
@@ -322,9 +335,10 @@ export class ConsumerMember {
     this.failures.delete(partitionKey);
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
+    // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
     this.logger.warn(
-      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${error.message}); ` +
-        `sent to ${route.deadLetterTopic}`,
+      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${printable(error.message)}); ` +
+        `sent to ${route.deadLetterTopic}\n${printableStack(error)}`,
     );
     return true;
   }

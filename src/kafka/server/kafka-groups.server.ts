@@ -26,6 +26,7 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
+  resolveRestartBackoff,
   resolveTopic,
 } from '../kafka.options.js';
 import { combineObservers, type MemberObserver } from './member-observer.js';
@@ -111,6 +112,7 @@ export class KafkaGroupsServer
             assigners: INTEROP_ASSIGNERS,
             clientRetry: consumerRetryOf(this.options),
             identity: securityIdentityOf(this.options),
+            restartBackoff: resolveRestartBackoff(this.options),
             observer: combineObservers(this.observers),
           }),
       );
