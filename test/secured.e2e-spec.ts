@@ -69,6 +69,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
   const services: ServiceProcess[] = [];
   /** Every service's output and every HTTP body and dead-letter header seen: searched for secrets at the end. */
   const seen: string[] = [];
+  const transcripts: string[][] = [];
 
   beforeAll(async () => {
     const port = Number(process.env.KAFKA_SECURE_PORT) || (await freePort());
@@ -133,14 +134,20 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     };
   }
 
-  async function startService(
-    overrides: Record<string, string>,
-  ): Promise<{ service: ServiceProcess; url: string }> {
-    const service = new ServiceProcess(serviceEnv(overrides));
+  /** A service and every line it printed (all levels: the secrets grep reads all of them). */
+  interface Running {
+    service: ServiceProcess;
+    url: string;
+    lines: string[];
+  }
+
+  async function startService(overrides: Record<string, string>): Promise<Running> {
+    const lines: string[] = [];
+    const service = new ServiceProcess(serviceEnv(overrides), (line) => lines.push(line));
     services.push(service);
+    transcripts.push(lines);
     await service.waitUntilListening(60_000);
-    const port = /HTTP on port (\d+)/.exec(service.transcript)![1];
-    return { service, url: `http://127.0.0.1:${port}` };
+    return { service, url: `http://127.0.0.1:${service.port}`, lines };
   }
 
   async function getText(url: string): Promise<{ status: number; text: string }> {
@@ -199,12 +206,10 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
    * ERROR lines that mention `text`, leaving out terminus's "Health Check has failed!" (it prints the whole
    * /health answer on every failing request: the answer is what the endpoint is for, not a new error).
    */
-  function errorLines(service: ServiceProcess, text: string): string[] {
-    return service.transcript
-      .split('\n')
-      .filter(
-        (line) => / ERROR /.test(line) && line.includes(text) && !line.includes('Health Check has failed!'),
-      );
+  function errorLines(lines: string[], text: string): string[] {
+    return lines.filter(
+      (line) => / ERROR /.test(line) && line.includes(text) && !line.includes('Health Check has failed!'),
+    );
   }
 
   const svcPassword = () => credentials.users['svc-flights'];
@@ -234,7 +239,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     await waitFor('the dead-lettered message', 30_000, () => dead.length > 0);
     await reader.disconnect();
     expect(dead[0]).toContain('kafka_dlt-original-topic');
-    seen.push(...dead, service.transcript);
+    seen.push(...dead);
   });
 
   test('SASL/SCRAM-SHA-512: both groups consume', async () => {
@@ -245,7 +250,6 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     });
     await expectBothGroupsConsume(service);
     await waitForHealth(url, 200, 'health up', () => true);
-    seen.push(service.transcript);
   });
 
   test("mutual TLS (client certificate, no SASL): both groups consume as the certificate's user", async () => {
@@ -256,13 +260,12 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     });
     await expectBothGroupsConsume(service);
     await waitForHealth(url, 200, 'health up', () => true);
-    seen.push(service.transcript);
   });
 
   test('wrong password: one clear error naming broker and mechanism, health 503 with it, backoff, recovery after a fix and restart', async () => {
     const wrong = `wrong-${randomBytes(8).toString('hex')}`;
     const env = { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'svc-flights' };
-    const { service, url } = await startService({ ...env, KAFKA_SASL_PASSWORD: wrong });
+    const { service, url, lines } = await startService({ ...env, KAFKA_SASL_PASSWORD: wrong });
     const reason = `Kafka authentication failed at broker ${brokers} (SASL_SSL, SCRAM-SHA-512, user svc-flights)`;
     const health = await waitForHealth(
       url,
@@ -277,22 +280,20 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     expect(health.error!['kafka-broker'].message).toContain(reason);
     // Both groups' members retry with a growing delay (2 s, 4 s, ...): wait for a second round of each.
     await waitFor('members retrying with backoff', 30_000, () =>
-      service.transcript.includes('trying again in 4000 ms'),
+      lines.join('\n').includes('trying again in 4000 ms'),
     );
-    expect(errorLines(service, 'authentication failed')).toHaveLength(1);
-    expect(errorLines(service, 'authentication failed')[0]).toContain(reason);
-    expect(service.transcript).not.toContain(wrong);
-    seen.push(service.transcript);
+    expect(errorLines(lines, 'authentication failed')).toHaveLength(1);
+    expect(errorLines(lines, 'authentication failed')[0]).toContain(reason);
+    expect(lines.join('\n')).not.toContain(wrong);
     await service.stop();
 
     const fixed = await startService({ ...env, KAFKA_SASL_PASSWORD: svcPassword() });
     await expectBothGroupsConsume(fixed.service);
     await waitForHealth(fixed.url, 200, 'health up after the fix', () => true);
-    seen.push(fixed.service.transcript);
   });
 
   test('untrusted broker certificate (wrong CA): one clear TLS error, health 503 with it', async () => {
-    const { service, url } = await startService({
+    const { url, lines } = await startService({
       KAFKA_SSL_CA_FILE: wrongCa,
       KAFKA_SASL_MECHANISM: 'plain',
       KAFKA_SASL_USERNAME: 'svc-flights',
@@ -302,13 +303,12 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     await waitForHealth(url, 503, 'health down naming the TLS failure', (body) =>
       JSON.stringify(body).includes(reason),
     );
-    expect(errorLines(service, 'TLS handshake failed')).toHaveLength(1);
-    seen.push(service.transcript);
+    expect(errorLines(lines, 'TLS handshake failed')).toHaveLength(1);
   });
 
   test('a user without READ on its groups: members stopped and named in /health and /kafka/groups, reported once, no retry loop', async () => {
     const groups = { AIRNAV_GROUP_ID: 'nogroup-airnav', FLIGHT24_GROUP_ID: 'nogroup-flight24' };
-    const { service, url } = await startService({
+    const { url, lines } = await startService({
       ...groups,
       KAFKA_SASL_MECHANISM: 'scram-sha-512',
       KAFKA_SASL_USERNAME: NO_GROUP_USER,
@@ -328,9 +328,8 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     }
     // Well past the first recreate delay of an ordinary failure (2 s): a denial is not retried that soon.
     await new Promise((resolve) => setTimeout(resolve, 5_000));
-    for (const group of Object.values(groups)) expect(errorLines(service, denial(group))).toHaveLength(1);
-    expect(service.transcript).toContain('trying again in 60000 ms');
-    seen.push(service.transcript);
+    for (const group of Object.values(groups)) expect(errorLines(lines, denial(group))).toHaveLength(1);
+    expect(lines.join('\n')).toContain('trying again in 60000 ms');
   });
 
   // Pending engineer "dlt"'s stopped partitions for dead-letter writes that need someone to act (issue 9).
@@ -338,7 +337,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     'a user without WRITE on the dead-letter topic: the partition stops at the message, nothing committed past it',
     async () => {
       const group = 'nodlt-airnav';
-      const { service, url } = await startService({
+      const { service, url, lines } = await startService({
         AIRNAV_GROUP_ID: group,
         FLIGHT24_GROUP_ID: 'nodlt-flight24',
         KAFKA_FROM_BEGINNING: 'false',
@@ -365,8 +364,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
       const offset = Number(committed.partitions.find((p) => p.partition === 0)?.offset ?? -1);
       expect(offset).toBeLessThanOrEqual(poisonOffset);
       expect(service.processed.some((p) => p.key === after)).toBe(false);
-      expect(errorLines(service, `not authorized to write topic ${AIRNAV}-dlt`)).toHaveLength(1);
-      seen.push(service.transcript);
+      expect(errorLines(lines, `not authorized to write topic ${AIRNAV}-dlt`)).toHaveLength(1);
     },
   );
 
@@ -429,7 +427,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
         (file) => readFileSync(file, 'utf8').split('\n')[1],
       ),
     ];
-    const everything = seen.join('\n');
+    const everything = [...seen, ...transcripts.flat()].join('\n');
     expect(everything.length).toBeGreaterThan(10_000);
     for (const secret of secrets) {
       expect(secret.length).toBeGreaterThan(16);

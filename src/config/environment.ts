@@ -16,11 +16,19 @@ import {
 } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' ? Number(value) : value);
-const BOOLEANS: Record<string, boolean> = { true: true, '1': true, yes: true, false: false, '0': false, no: false };
+const BOOLEANS: Record<string, boolean> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
+};
 /** Unknown spellings stay strings, so @IsBoolean rejects them instead of silently reading false. */
 const toBool = ({ value }: { value: unknown }) =>
   typeof value === 'string' ? (BOOLEANS[value.trim().toLowerCase()] ?? value) : value;
-const toLower = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().toLowerCase() : value);
+const toLower = ({ value }: { value: unknown }) =>
+  typeof value === 'string' ? value.trim().toLowerCase() : value;
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
@@ -31,63 +39,119 @@ const SSL_FILES = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FI
 
 /** Every variable the service reads; see .env.example. Validated at start-up with class-validator. */
 export class Environment {
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT = 3000;
 
-  @IsString() @Matches(/^[^\s:,]+:\d+(,[^\s:,]+:\d+)*$/, { message: 'KAFKA_BROKERS must be "host:port[,host:port...]"' })
+  @IsString()
+  @Matches(/^[^\s:,]+:\d+(,[^\s:,]+:\d+)*$/, { message: 'KAFKA_BROKERS must be "host:port[,host:port...]"' })
   KAFKA_BROKERS = '127.0.0.1:9092';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   KAFKA_CLIENT_ID = 'flight-tracker';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AIRNAV_GROUP_ID = 'airnav';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AIRNAV_TOPIC = 'live-flight-airnav';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   FLIGHT24_GROUP_ID = 'flight24';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   FLIGHT24_TOPIC = 'live-flight-flight24';
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   KAFKA_GROUP_CONCURRENCY = 1;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   KAFKA_FROM_BEGINNING = true;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   KAFKA_SHUTDOWN_TIMEOUT_MS = 30_000;
 
   /** Partitions of the flight topics (and their dead-letter topics) when the service creates them at start. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   KAFKA_TOPIC_PARTITIONS = 3;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
   KAFKA_TOPIC_REPLICATION_FACTOR = 1;
 
   /** Bound on the broker round trip of GET /health. */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
   KAFKA_HEALTH_TIMEOUT_MS = 3_000;
 
+  /** Aircraft each flight module keeps (the one updated longest ago is dropped first). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  FLIGHTS_MAX_AIRCRAFT = 10_000;
+
+  /** How far ahead of this host's clock a position's `ts` may be; a later one is dead-lettered. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400_000)
+  FLIGHTS_MAX_CLOCK_SKEW_MS = 60_000;
+
   /** Simulated flight feed: produces positions to both flight topics. */
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   FEED_ENABLED = false;
 
   /** Messages per second to each flight topic. */
-  @IsOptional() @Transform(toInt) @IsNumber() @IsPositive() @Max(10_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsNumber()
+  @IsPositive()
+  @Max(10_000)
   FEED_RATE_PER_SEC = 5;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000)
   FEED_AIRCRAFT = 8;
 
-  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  @IsOptional()
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
   /** SASL mechanism; empty: no SASL. Needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD. */
-  @IsOptional() @Transform(toLower) @IsIn(['', ...SASL_MECHANISMS])
+  @IsOptional()
+  @Transform(toLower)
+  @IsIn(['', ...SASL_MECHANISMS])
   KAFKA_SASL_MECHANISM: SaslMechanism | '' = '';
 
   @IsString()
@@ -97,7 +161,9 @@ export class Environment {
   KAFKA_SASL_PASSWORD = '';
 
   /** TLS to the brokers (SASL_SSL with a mechanism, SSL without). */
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   KAFKA_SSL = false;
 
   /** PEM file of the CA(s) that signed the brokers' certificates; empty: Node's default trusted CAs. */
@@ -112,7 +178,9 @@ export class Environment {
   KAFKA_SSL_KEY_FILE = '';
 
   /** false accepts any broker certificate: for a development cluster only (a warning says so at start). */
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   KAFKA_SSL_REJECT_UNAUTHORIZED = true;
 }
 
@@ -121,8 +189,10 @@ function securityProblems(environment: Environment): string[] {
   const problems: string[] = [];
   const mechanism = environment.KAFKA_SASL_MECHANISM;
   for (const name of SASL_CREDENTIALS) {
-    if (mechanism && environment[name] === '') problems.push(`${name} is required with KAFKA_SASL_MECHANISM=${mechanism}`);
-    if (!mechanism && environment[name] !== '') problems.push(`${name} is set but KAFKA_SASL_MECHANISM is empty (no SASL)`);
+    if (mechanism && environment[name] === '')
+      problems.push(`${name} is required with KAFKA_SASL_MECHANISM=${mechanism}`);
+    if (!mechanism && environment[name] !== '')
+      problems.push(`${name} is set but KAFKA_SASL_MECHANISM is empty (no SASL)`);
   }
   for (const name of SSL_FILES) {
     const file = environment[name];
@@ -131,7 +201,9 @@ function securityProblems(environment: Environment): string[] {
     try {
       accessSync(file, constants.R_OK);
     } catch (error) {
-      problems.push(`${name}=${JSON.stringify(file)}: cannot read the file (${(error as NodeJS.ErrnoException).code})`);
+      problems.push(
+        `${name}=${JSON.stringify(file)}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+      );
     }
   }
   if ((environment.KAFKA_SSL_CERT_FILE === '') !== (environment.KAFKA_SSL_KEY_FILE === '')) {

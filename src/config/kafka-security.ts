@@ -65,6 +65,7 @@ function readPem(variable: string, file: string): string {
   } catch (error) {
     throw new Error(
       `${variable}=${JSON.stringify(file)}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+      { cause: error },
     );
   }
 }

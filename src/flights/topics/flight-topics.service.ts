@@ -55,7 +55,9 @@ export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
       () => 'ready' as const,
       (error: Error) => {
         // A wrong password is reported once by the library's KafkaSecurity logger; this is its consequence.
-        const level = authenticationFailureOf(error, securityIdentityOf(this.kafkaOptions)) ? 'warn' : 'error';
+        const level = authenticationFailureOf(error, securityIdentityOf(this.kafkaOptions))
+          ? 'warn'
+          : 'error';
         this.logger[level](`${error.message}; retrying every ${RETRY_EVERY_MS / 1000} s`);
         this.retryInBackground();
         return 'failed' as const;
@@ -116,14 +118,13 @@ export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
       }
     } catch (error) {
       const identity = securityIdentityOf(this.kafkaOptions);
-      const cause =
+      const named =
         authenticationFailureOf(error, identity) ??
         authorizationFailureOf(error, identity, { operation: 'create', topics: missing }) ??
         (error as Error);
-      throw new Error(
-        `Could not create the flight topics (${wanted.join(', ')}): ${cause.message}`,
-        { cause },
-      );
+      throw new Error(`Could not create the flight topics (${wanted.join(', ')}): ${named.message}`, {
+        cause: error,
+      });
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
