@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
-import type { KafkaModuleOptions } from '../kafka/index.js';
+import type { KafkaModuleOptions } from 'nest-kafka-groups';
 import type { Environment } from './environment.js';
 
 const SECURITY_VARIABLES = [

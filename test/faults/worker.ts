@@ -19,8 +19,15 @@ import {
   KafkaModule,
   type KafkaModuleOptions,
   KafkaProducer,
-} from '../../src/kafka/index.js';
-import { injectedFailure, isUnkeyed, LINE_PREFIX, messageValue, RETRY_ATTEMPTS, type WorkerEnv } from './protocol.js';
+} from 'nest-kafka-groups';
+import {
+  injectedFailure,
+  isUnkeyed,
+  LINE_PREFIX,
+  messageValue,
+  RETRY_ATTEMPTS,
+  type WorkerEnv,
+} from './protocol.js';
 
 const env = process.env as unknown as WorkerEnv;
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log'];

@@ -8,7 +8,7 @@ import {
   KAFKA_MODULE_OPTIONS,
   type KafkaModuleOptions,
   securityIdentityOf,
-} from '../../kafka/index.js';
+} from 'nest-kafka-groups';
 import type { Kafka } from 'kafkajs';
 
 /** Bounded retries per attempt, so a broker that stays away is reported and retried later. */

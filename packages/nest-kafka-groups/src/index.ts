@@ -9,6 +9,7 @@ export { KafkaGroupContext } from './context/kafka-group.context.js';
 export { KafkaProducer, type KafkaOutgoingMessage } from './producer/kafka.producer.js';
 export { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
 export type {
+  KafkaCompression,
   KafkaConsumerTuning,
   KafkaDeadLetterOptions,
   KafkaFeatureAsyncOptions,
@@ -41,6 +42,8 @@ export {
   type AuthorizationContext,
   type SecurityIdentity,
 } from './client/security-failures.js';
+export { KafkaBatchDecodeError } from './errors/kafka-batch-decode.error.js';
+export { KafkaClientCompatibilityError } from './errors/kafka-client-compatibility.error.js';
 export {
   INTEROP_ASSIGNERS,
   RangeAssigner,
