@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { type Environment, validateEnvironmentOrExit } from './config/environment.js';
+import { kafkaSecurityOf } from './config/kafka-security.js';
 import { AirnavModule } from './flights/airnav/airnav.module.js';
 import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
@@ -24,6 +25,7 @@ import { ObservabilityModule } from './observability/observability.module.js';
           partitions: config.get('KAFKA_TOPIC_PARTITIONS', { infer: true }),
           replicationFactor: config.get('KAFKA_TOPIC_REPLICATION_FACTOR', { infer: true }),
         },
+        ...kafkaSecurityOf((name) => config.get(name, { infer: true })),
       }),
     }),
     AirnavModule,
