@@ -5,6 +5,7 @@ import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
+  DEFAULT_MAX_PROCESSING_TIME_MS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -117,6 +118,13 @@ describe('validateModuleOptions', () => {
     expectSettingError(
       () => validateModuleOptions(root({ partitionsConsumedConcurrently: 0 })),
       'forRoot.partitionsConsumedConcurrently',
+    );
+  });
+
+  test('rejects maxProcessingTimeMs 0', () => {
+    expectSettingError(
+      () => validateModuleOptions(root({ maxProcessingTimeMs: 0 })),
+      'forRoot.maxProcessingTimeMs',
     );
   });
 
@@ -245,6 +253,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
       fromBeginning: false,
       consumer: DEFAULT_CONSUMER_TUNING,
+      maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
     });
   });
 
@@ -255,6 +264,7 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000 },
+        maxProcessingTimeMs: 60_000,
       }),
       { groupId: 'g' },
     );
@@ -264,6 +274,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: true,
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
+      maxProcessingTimeMs: 60_000,
     });
   });
 
@@ -274,8 +285,15 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000, maxWaitTimeInMs: 100 },
+        maxProcessingTimeMs: 60_000,
       }),
-      { groupId: 'g', concurrency: 5, fromBeginning: false, consumer: { sessionTimeout: 10000 } },
+      {
+        groupId: 'g',
+        concurrency: 5,
+        fromBeginning: false,
+        consumer: { sessionTimeout: 10000 },
+        maxProcessingTimeMs: 1_000,
+      },
     );
     expect(settings).toEqual({
       groupId: 'g',
@@ -283,6 +301,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: false,
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
+      maxProcessingTimeMs: 1_000,
     });
   });
 

@@ -43,6 +43,12 @@ export interface KafkaGroupDefaults {
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
   consumer?: KafkaConsumerTuning;
+  /**
+   * Longest a handler may run on one message (Java's `max.poll.interval.ms`). The member heartbeats while a
+   * handler runs, so a slow handler keeps its partition; past this bound its `ctx.signal` is aborted and the
+   * delivery counts as a failed attempt once the handler gave up. Default 300000 (5 min).
+   */
+  maxProcessingTimeMs?: number;
 }
 
 export interface KafkaModuleOptions extends KafkaGroupDefaults {
@@ -97,6 +103,7 @@ export interface ResolvedGroupSettings {
   partitionsConsumedConcurrently: number;
   fromBeginning: boolean;
   consumer: KafkaConsumerTuning;
+  maxProcessingTimeMs: number;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -113,6 +120,7 @@ export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = {
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
  * late; 500 ms (Spring's fetch.max.wait.ms) makes joins and leaves settle in about a second.
@@ -136,6 +144,7 @@ function requireNumberAtLeast(setting: string, value: unknown, min: number): voi
 function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   requirePositiveInteger(`${scope}.concurrency`, options.concurrency);
   requirePositiveInteger(`${scope}.partitionsConsumedConcurrently`, options.partitionsConsumedConcurrently);
+  requirePositiveInteger(`${scope}.maxProcessingTimeMs`, options.maxProcessingTimeMs);
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   const consumer = options.consumer ?? {};
@@ -206,6 +215,7 @@ export function resolveGroupSettings(
       DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
+    maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
   };
 }
 

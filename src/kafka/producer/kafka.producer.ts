@@ -4,6 +4,7 @@ import { type IHeaders, type Kafka, Partitioners, type Producer } from '../clien
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 export interface KafkaOutgoingMessage {
   key?: string | Buffer | null;
@@ -26,6 +27,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
+    private readonly shutdown: KafkaShutdown,
   ) {
     this.producer = this.createProducer();
   }
@@ -58,12 +60,14 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     return this.connection;
   }
 
+  /** Bounded by what is left of `shutdownTimeoutMs`: a broker that is down must not hold the shutdown. */
   async onApplicationShutdown(): Promise<void> {
+    const producer = this.producer;
     // A connection still being made would outlive the disconnect: let it settle first.
-    await this.connection?.catch(() => undefined);
-    await this.producer
-      .disconnect()
-      .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
+    const closing = (this.connection ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => producer.disconnect());
+    await this.shutdown.within('KafkaProducer: disconnecting', closing);
   }
 
   send(topic: string, message: KafkaOutgoingMessage): Promise<void> {

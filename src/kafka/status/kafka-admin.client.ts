@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Admin, Kafka } from '../client/kafkajs.js';
 import { KAFKA_CLIENT } from '../kafka.constants.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 /** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
 const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
@@ -20,7 +21,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   private admin?: Promise<Admin>;
   private closed = false;
 
-  constructor(@Inject(KAFKA_CLIENT) private readonly kafka: Kafka) {}
+  constructor(
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    private readonly shutdown: KafkaShutdown,
+  ) {}
 
   /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
   async run<T>(what: string, timeoutMs: number, fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -47,7 +51,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
     this.closed = true;
     const admin = this.admin;
     this.admin = undefined;
-    if (admin) await admin.then((a) => a.disconnect()).catch(() => undefined);
+    if (admin) {
+      const closing = admin.then((a) => a.disconnect()).catch(() => undefined);
+      await this.shutdown.within('Kafka admin client: disconnecting', closing);
+    }
   }
 
   private connected(): Promise<Admin> {
