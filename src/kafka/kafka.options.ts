@@ -21,6 +21,29 @@ export interface KafkaDeadLetterOptions {
   retryDelayMs: number;
 }
 
+/**
+ * Bounds on one message, checked before the handler's pipeline runs. A message over any of them fails with
+ * KafkaMessageLimitError (not retried) and is dead-lettered; nothing is allocated in proportion to the excess.
+ */
+export interface KafkaMessageLimits {
+  /** Headers per message (a repeated header name counts once per value). */
+  maxHeaders: number;
+  /** Header names plus values, in bytes, per message. */
+  maxHeaderBytes: number;
+  /** Value bytes handed to the JSON decoder or, for a raw handler, to the handler. */
+  maxValueBytes: number;
+  /** Nesting of JSON objects and arrays (`{}` is depth 1). */
+  maxJsonDepth: number;
+  /** Object keys in the decoded JSON value, all levels together. */
+  maxJsonKeys: number;
+}
+
+/** Backoff before a member whose consumer could not start, or crashed for good, is created again. */
+export interface KafkaRestartBackoff {
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
 /** kafkajs consumer tuning, passed through unchanged. */
 export interface KafkaConsumerTuning {
   sessionTimeout?: number;
@@ -42,6 +65,7 @@ export interface KafkaGroupDefaults {
   fromBeginning?: boolean;
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
   /**
    * Longest a handler may run on one message (Java's `max.poll.interval.ms`). The member heartbeats while a
@@ -62,6 +86,8 @@ export interface KafkaModuleOptions extends KafkaGroupDefaults {
   clientRetry?: RetryOptions;
   /** Bound on draining in-flight handlers at shutdown. Default 30000. */
   shutdownTimeoutMs?: number;
+  /** Delays between attempts to recreate a member that could not start or crashed for good. Default 1 s, x2, max 10 s. */
+  restartBackoff?: Partial<KafkaRestartBackoff>;
 }
 
 export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
@@ -86,6 +112,7 @@ export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'
 export interface KafkaHandlerOptions {
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
 }
@@ -94,6 +121,7 @@ export interface KafkaHandlerOptions {
 export interface ResolvedHandlerSettings {
   retry: KafkaRetryOptions;
   deadLetter: KafkaDeadLetterOptions;
+  limits: KafkaMessageLimits;
   raw: boolean;
 }
 
@@ -117,10 +145,22 @@ export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = {
   timeoutMs: 10_000,
   retryDelayMs: 2_000,
 };
+/**
+ * Far above what a well-formed message carries, far below what blocks the event loop: class-transformer's
+ * plainToInstance is quadratic in an object's keys and recursive in its depth.
+ */
+export const DEFAULT_LIMITS: KafkaMessageLimits = {
+  maxHeaders: 256,
+  maxHeaderBytes: 64 * 1024,
+  maxValueBytes: 1024 * 1024,
+  maxJsonDepth: 128,
+  maxJsonKeys: 10_000,
+};
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
+export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
  * late; 500 ms (Spring's fetch.max.wait.ms) makes joins and leaves settle in about a second.
@@ -147,6 +187,7 @@ function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   requirePositiveInteger(`${scope}.maxProcessingTimeMs`, options.maxProcessingTimeMs);
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  validateLimits(`${scope}.limits`, options.limits);
   const consumer = options.consumer ?? {};
   for (const key of Object.keys(consumer) as (keyof KafkaConsumerTuning)[]) {
     requirePositiveInteger(`${scope}.consumer.${key}`, consumer[key], 0);
@@ -175,6 +216,19 @@ function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOp
   requireNumberAtLeast(`${scope}.retryDelayMs`, deadLetter.retryDelayMs, 0);
 }
 
+function validateLimits(scope: string, limits: Partial<KafkaMessageLimits> | undefined): void {
+  if (!limits) return;
+  for (const key of Object.keys(limits) as (keyof KafkaMessageLimits)[]) {
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new KafkaConfigurationError(
+        `${scope}.${key}`,
+        `unknown limit; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      );
+    }
+    requirePositiveInteger(`${scope}.${key}`, limits[key]);
+  }
+}
+
 export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleOptions {
   if (!options || !Array.isArray(options.brokers) || options.brokers.length === 0) {
     throw new KafkaConfigurationError('forRoot.brokers', 'expected at least one "host:port" broker address');
@@ -185,6 +239,8 @@ export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleO
     }
   }
   requirePositiveInteger('forRoot.shutdownTimeoutMs', options.shutdownTimeoutMs);
+  requirePositiveInteger('forRoot.restartBackoff.initialDelayMs', options.restartBackoff?.initialDelayMs);
+  requirePositiveInteger('forRoot.restartBackoff.maxDelayMs', options.restartBackoff?.maxDelayMs);
   validateDefaults('forRoot', options);
   return options;
 }
@@ -200,6 +256,11 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
 export function validateHandlerOptions(scope: string, options: KafkaHandlerOptions): void {
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  validateLimits(`${scope}.limits`, options.limits);
+}
+
+export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
+  return { ...DEFAULT_RESTART_BACKOFF, ...root.restartBackoff };
 }
 
 export function resolveGroupSettings(
@@ -227,6 +288,7 @@ export function resolveHandlerSettings(
   return {
     retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
+    limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
   };
 }

@@ -266,7 +266,13 @@ async function main(argv: string[]): Promise<number> {
 /** One test per scenario in reports/faults.json, in jest's `--json` shape, for CI's pass/fail summary. */
 function writeReport(passed: number, failedCount: number): void {
   mkdirSync('reports', { recursive: true });
-  const report = { numPassedTests: passed, numFailedTests: failedCount, testResults: [] };
+  const report = {
+    success: failedCount === 0,
+    numPassedTests: passed,
+    numFailedTests: failedCount,
+    numPendingTests: 0,
+    testResults: [],
+  };
   writeFileSync(join('reports', 'faults.json'), `${JSON.stringify(report)}\n`);
 }
 

@@ -1,6 +1,6 @@
 import { Get, Logger } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler } from '../../kafka/index.js';
+import { KafkaGroupContext, KafkaHandler, printable } from '../../kafka/index.js';
 import { FlightPositionDto } from './flight-position.dto.js';
 import { LatestPositionsStore } from './latest-positions.store.js';
 
@@ -18,7 +18,7 @@ export abstract class FlightPositionsController {
     this.store.update(position);
     if (Logger.isLevelEnabled('debug')) {
       this.logger.debug(
-        `Processed message (topic=${ctx.topic}, partition=${ctx.partition}, offset=${ctx.offset}, key=${ctx.key})`,
+        `Processed message (topic=${ctx.topic}, partition=${ctx.partition}, offset=${ctx.offset}, key=${printable(ctx.key ?? '')})`,
       );
     }
   }

@@ -4,9 +4,19 @@ import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
-import { asError, isRetryable } from './failure-classifier.js';
+import { asError, httpExceptionReasons, isRetryable } from './failure-classifier.js';
 
 class InvalidOrderError extends KafkaNonRetryableError {}
+
+/** The RangeError the runtime itself throws when the stack runs out. */
+function stackOverflow(): unknown {
+  const recurse = (depth: number): number => recurse(depth + 1) + 1;
+  try {
+    return recurse(0);
+  } catch (error) {
+    return error;
+  }
+}
 
 describe('isRetryable', () => {
   test('a plain Error is retryable', () => {
@@ -22,6 +32,7 @@ describe('isRetryable', () => {
       'BadRequestException (ValidationPipe)',
       new BadRequestException(['icao24 must be 6 lowercase hex digits']),
     ],
+    ['a stack overflow (RangeError from deep nesting)', stackOverflow()],
   ])('%s is not retryable', (_name, error) => {
     expect(isRetryable(error)).toBe(false);
   });
@@ -32,6 +43,7 @@ describe('isRetryable', () => {
     ['a thrown string', 'oops'],
     ['a plain object', { status: 'error', message: 'Internal server error' }],
     ['undefined', undefined],
+    ['another RangeError (a failed allocation)', new RangeError('Array buffer allocation failed')],
   ])('%s is retryable', (_name, error) => {
     expect(isRetryable(error)).toBe(true);
   });
@@ -59,5 +71,23 @@ describe('asError', () => {
     expect(asError(null).message).toBe('null');
     expect(asError(undefined).message).toBe('undefined');
     expect(asError({ status: 500 }).message).toBe('[object Object]');
+  });
+});
+
+describe('httpExceptionReasons', () => {
+  test("ValidationPipe's reasons, all of them, instead of the status text", () => {
+    const error = new BadRequestException(['lat must not be greater than 90', 'icao24 must be a string']);
+    expect(error.message).toBe('Bad Request Exception');
+    expect(httpExceptionReasons(error)).toBe('lat must not be greater than 90; icao24 must be a string');
+  });
+
+  test('nothing more when the message already is the reason', () => {
+    expect(httpExceptionReasons(new BadRequestException('order id missing'))).toBeUndefined();
+    expect(httpExceptionReasons(new BadRequestException({ message: 'order id missing' }))).toBeUndefined();
+  });
+
+  test('nothing for other errors or exceptions without more to say', () => {
+    expect(httpExceptionReasons(new Error('x'))).toBeUndefined();
+    expect(httpExceptionReasons(new InternalServerErrorException())).toBeUndefined();
   });
 });

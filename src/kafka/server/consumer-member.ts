@@ -1,10 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { type PartitionAssigner } from '../client/kafkajs.js';
+import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
-import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
-import type { ResolvedGroupSettings } from '../kafka.options.js';
+import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
+import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
+import { decodePayload } from '../limits/message-limits.js';
+import { printable, printableStack } from '../logging/printable.js';
 import { asError } from '../retry/failure-classifier.js';
 import { BatchWatch } from './batch-watch.js';
 import { decide, type FailureDecision, RESOLVE, STOP } from './failure-policy.js';
@@ -22,13 +24,13 @@ export interface ConsumerMemberConfig {
   deadLetters: DeadLetterPublisher;
   assigners: PartitionAssigner[];
   clientRetry: RetryOptions;
+  /** Delays before a consumer that could not start (or crashed for good) is created again. */
+  restartBackoff: KafkaRestartBackoff;
   /** 0-based index of this member within the process, for logs. */
   index: number;
   observer?: MemberObserver;
 }
 
-const RECREATE_INITIAL_DELAY_MS = 2_000;
-const RECREATE_MAX_DELAY_MS = 30_000;
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
 const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
 
@@ -84,6 +86,11 @@ export class ConsumerMember {
 
   get topics(): string[] {
     return [...this.config.routes.keys()];
+  }
+
+  /** The topics as log lines name them: "a", "b". */
+  get topicList(): string {
+    return this.topics.map((topic) => `"${topic}"`).join(', ');
   }
 
   /** Starts the consumer; never throws: a failed start is logged and retried with backoff. */
@@ -192,7 +199,11 @@ export class ConsumerMember {
       if (payload.restart) {
         this.state = 'rebalancing';
         this.lastError = payload.error.message;
-        this.logger.warn(`Consumer crashed, kafkajs restarts it: ${payload.error.message}`);
+        // An unreachable broker is reported once by the broker connectivity lines, not on every restart.
+        const level = isConnectionError(payload.error) ? 'debug' : 'warn';
+        this.logger[level](
+          `Consumer on ${this.topicList} crashed, kafkajs restarts it: ${payload.error.message}`,
+        );
       } else {
         this.onDead(consumer, payload.error);
       }
@@ -206,8 +217,12 @@ export class ConsumerMember {
     this.state = 'crashed';
     this.assignment = {};
     this.lastError = asError(error).message;
-    const delay = Math.min(RECREATE_INITIAL_DELAY_MS * 2 ** this.recreateAttempts++, RECREATE_MAX_DELAY_MS);
-    this.logger.error(`Consumer stopped (${this.lastError}); recreating it in ${delay} ms`);
+    const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
+    const delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
+    const level = isConnectionError(error) ? 'debug' : 'warn';
+    this.logger[level](
+      `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
+    );
     this.consumer = undefined;
     this.generation++;
     this.ledger.lostPositions();
@@ -310,7 +325,9 @@ export class ConsumerMember {
     observer?.failed(this.groupId, route.topic, partition);
     const recorded = this.ledger.failed(key, message.offset, attempt);
     if (decision.action === 'retry') {
-      this.logger.warn(`${route.handlerName} failed on ${where} (attempt ${attempt}): ${cause.message}`);
+      this.logger.warn(
+        `${route.handlerName} failed on ${where} (attempt ${attempt} of ${route.settings.retry.attempts}): ${printable(cause.message)}`,
+      );
       return decision;
     }
     if (decision.action === 'stop') return this.stopPartition(route, key, where, recorded, cause);
@@ -325,14 +342,9 @@ export class ConsumerMember {
     attempt: number,
     signal: AbortSignal,
   ) {
-    let data: unknown = message.value;
-    if (!route.settings.raw && message.value !== null) {
-      try {
-        data = JSON.parse(message.value.toString());
-      } catch (error) {
-        return new KafkaPayloadDecodeError(route.topic, partition, message.offset, error);
-      }
-    }
+    const { limits, raw } = route.settings;
+    const data = decodePayload(limits, raw, route.topic, partition, message);
+    if (data instanceof KafkaNonRetryableError) return data;
     const context = new KafkaGroupContext(
       route.topic,
       partition,
@@ -355,7 +367,8 @@ export class ConsumerMember {
     this.stoppedPartitions.add(key);
     this.logger.error(
       `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
-        `partition stopped until the next rebalance or restart. Last error: ${error.message}`,
+        `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
+      printableStack(error),
     );
     return STOP;
   }
@@ -381,9 +394,10 @@ export class ConsumerMember {
     this.ledger.settled(partitionKey(route.topic, partition));
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
+    // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
     this.logger.warn(
-      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${error.message}); ` +
-        `sent to ${route.deadLetterTopic}`,
+      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${printable(error.message)}); ` +
+        `sent to ${route.deadLetterTopic}\n${printableStack(error)}`,
     );
     return RESOLVE;
   }

@@ -2,12 +2,13 @@ import { describe, expect, test } from '@jest/globals';
 import { BadRequestException } from '@nestjs/common';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
-import { DEFAULT_DEAD_LETTER, type ResolvedHandlerSettings } from '../kafka.options.js';
+import { DEFAULT_DEAD_LETTER, DEFAULT_LIMITS, type ResolvedHandlerSettings } from '../kafka.options.js';
 import { decide } from './failure-policy.js';
 
 const settings = (attempts: number, deadLetters: boolean): ResolvedHandlerSettings => ({
   retry: { attempts, initialDelayMs: 100, multiplier: 2, maxDelayMs: 300 },
   deadLetter: { ...DEFAULT_DEAD_LETTER, enabled: deadLetters },
+  limits: DEFAULT_LIMITS,
   raw: false,
 });
 

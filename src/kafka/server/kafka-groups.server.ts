@@ -24,6 +24,7 @@ import {
 import {
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
+  resolveRestartBackoff,
   resolveTopic,
 } from '../kafka.options.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
@@ -110,6 +111,7 @@ export class KafkaGroupsServer
             deadLetters: this.deadLetters!,
             assigners: INTEROP_ASSIGNERS,
             clientRetry: consumerRetryOf(this.options),
+            restartBackoff: resolveRestartBackoff(this.options),
             observer: combineObservers(this.observers),
           }),
       );
