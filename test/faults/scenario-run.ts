@@ -63,6 +63,8 @@ export interface ScenarioSpec {
   rate: number;
   failures?: boolean;
   poison?: boolean;
+  /** Odd sequence numbers are sent without a key (round-robin over the partitions); even ones keyed. */
+  unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
   workMs?: number;
   expectedDeadLetter(seq: number): boolean;
@@ -293,6 +295,7 @@ export class ScenarioRun {
       FAULT_MESSAGES: String(this.spec.messages),
       FAULT_RATE: String(this.spec.rate),
       FAULT_POISON: this.spec.poison ? '1' : '0',
+      FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
     };
   }
@@ -406,7 +409,7 @@ export class ScenarioRun {
   private async readSourceTopic(): Promise<TopicRecord[]> {
     const messages = await this.readAll(this.topic);
     return messages.map(({ partition, message }) => ({
-      seq: Number(message.key?.toString()),
+      seq: seqOf(message),
       partition,
       offset: message.offset,
     }));
@@ -419,7 +422,7 @@ export class ScenarioRun {
       const partition = headers[DLT_HEADERS.originalPartition] as Buffer;
       const offset = headers[DLT_HEADERS.originalOffset] as Buffer;
       return {
-        seq: Number(message.key?.toString()),
+        seq: seqOf(message),
         partition: partition.readInt32BE(),
         offset: offset.readBigInt64BE().toString(),
         at: Number(message.timestamp),
@@ -521,4 +524,10 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The record's sequence number: its key, or for an unkeyed message the `seq` in its (JSON) value. */
+function seqOf(message: { key: Buffer | null; value: Buffer | null }): number {
+  if (message.key !== null) return Number(message.key.toString());
+  return Number((JSON.parse(String(message.value)) as { seq: unknown }).seq);
 }

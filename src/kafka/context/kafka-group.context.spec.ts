@@ -51,6 +51,11 @@ describe('decodeHeaders', () => {
     expect(headers.toString).toBe('t');
   });
 
+  test('a null header value (sent by Java producers) reads as an empty string', () => {
+    const headers = decodeHeaders({ empty: null, list: [Buffer.from('a'), null] } as unknown as IHeaders);
+    expect({ ...headers }).toEqual({ empty: '', list: ['a', ''] });
+  });
+
   test('no headers: an empty null-prototype object', () => {
     const headers = decodeHeaders(undefined);
     expect(Object.keys(headers)).toEqual([]);

@@ -44,7 +44,7 @@ export class KafkaGroupContext extends BaseRpcContext<[]> {
 }
 
 /**
- * A null-prototype object: a header named `__proto__` (or `constructor`, `toString`) is a header like any other,
+ * A null value (a Java producer may send one) reads as ''. A null-prototype object: a header named `__proto__` (or `constructor`, `toString`) is a header like any other,
  * kept as an own property, never the object's prototype and never shadowed by Object.prototype.
  */
 export function decodeHeaders(headers: IHeaders | undefined): Record<string, string | string[]> {
@@ -52,7 +52,11 @@ export function decodeHeaders(headers: IHeaders | undefined): Record<string, str
   if (!headers) return decoded;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    decoded[name] = Array.isArray(value) ? value.map((v) => v.toString()) : value.toString();
+    decoded[name] = Array.isArray(value) ? value.map(headerText) : headerText(value);
   }
   return decoded;
+}
+
+function headerText(value: Buffer | string | null): string {
+  return value === null ? '' : value.toString();
 }

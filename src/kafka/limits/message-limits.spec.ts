@@ -116,6 +116,13 @@ describe('decodePayload', () => {
       });
     });
 
+    test('a null header value counts as a header of no bytes', () => {
+      // a, b, b: 3 headers; 1 + 1 + 1 + 2 = 5 bytes
+      const nulls = { a: null, b: [null, Buffer.from('xy')] } as unknown as IHeaders;
+      expect(decode(FLIGHT, { maxHeaders: 3, maxHeaderBytes: 5 }, nulls)).toEqual(JSON.parse(FLIGHT));
+      expect(limitError(decode(FLIGHT, { maxHeaders: 2 }, nulls)).limit).toBe('maxHeaders');
+    });
+
     test('headers are checked for raw handlers too', () => {
       expect(limitError(decode(Buffer.from('x'), { maxHeaders: 1 }, headers(2), true)).limit).toBe(
         'maxHeaders',

@@ -75,7 +75,9 @@ function checkHeaders(limits: KafkaMessageLimits, headers: IHeaders | undefined)
   return undefined;
 }
 
-function byteLength(value: Buffer | string): number {
+/** A header value may be null (a Java producer's `new RecordHeader(name, null)`). */
+function byteLength(value: Buffer | string | null): number {
+  if (value === null) return 0;
   return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 }
 
