@@ -20,7 +20,7 @@ export type {
   KafkaModuleOptions,
   KafkaRetryOptions,
 } from './kafka.options.js';
-export { DLT_HEADERS } from './dead-letter/dead-letter-headers.js';
+export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
 export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';
@@ -47,6 +47,7 @@ export type {
   KafkaMemberStatus,
   KafkaMessageCounts,
   KafkaPartitionStatus,
+  KafkaStoppedPartition,
 } from './status/kafka-status.types.js';
 export { KafkaHealthModule } from './health/kafka-health.module.js';
 export {

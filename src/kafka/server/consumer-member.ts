@@ -9,7 +9,7 @@ import { decodePayload } from '../limits/message-limits.js';
 import { printable, printableStack } from '../logging/printable.js';
 import { asError } from '../retry/failure-classifier.js';
 import { BatchWatch } from './batch-watch.js';
-import { decide, type FailureDecision, RESOLVE, STOP } from './failure-policy.js';
+import { DEAD_LETTER, decide, type FailureDecision, RESOLVE, STOP } from './failure-policy.js';
 import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
@@ -47,8 +47,11 @@ export class ConsumerMember {
   memberId?: string;
   assignment: Record<string, number[]> = {};
   lastError?: string;
-  /** Partitions stopped because a message exhausted its retries with dead letters off ("topic:partition"). */
-  readonly stoppedPartitions = new Set<string>();
+  /**
+   * "topic:partition" -> why it is stopped: a message exhausted its retries with dead letters off, or its
+   * dead-letter write failed in a way that needs someone to act (topic missing, not authorized, too large).
+   */
+  readonly stoppedPartitions = new Map<string, string>();
   readonly counts = { processed: 0, failed: 0, deadLettered: 0 };
 
   private readonly logger: Logger;
@@ -140,6 +143,7 @@ export class ConsumerMember {
     for (const batch of this.batches) batch.controller.abort(this.shutdown.signal.reason);
     clearTimeout(this.recreateTimer);
     this.resumeTimers.clear();
+    this.ledger.cancelDeadLetters();
     const consumer = this.consumer;
     this.consumer = undefined;
     const stopping = Promise.all([
@@ -364,7 +368,10 @@ export class ConsumerMember {
     failure: PartitionFailure,
     error: Error,
   ): FailureDecision {
-    this.stoppedPartitions.add(key);
+    this.stoppedPartitions.set(
+      key,
+      `dead letters are off and ${where} failed for good after ${failure.attempts} attempt(s): ${printable(error.message)}`,
+    );
     this.logger.error(
       `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
         `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
@@ -373,33 +380,56 @@ export class ConsumerMember {
     return STOP;
   }
 
-  private async deadLetter(
+  /**
+   * RESOLVE once the message is in its dead-letter topic. Until then DEAD_LETTER: the partition stays paused and
+   * the write, started once and running beside the fetch loop, resumes it when the record is in.
+   */
+  private deadLetter(
     route: GroupRoute,
     partition: number,
     message: KafkaMessage,
     failure: PartitionFailure,
     error: Error,
-  ): Promise<FailureDecision> {
+  ): FailureDecision {
     const where = `${route.topic}[${partition}]@${message.offset}`;
-    try {
-      await this.config.deadLetters.publish(
-        route.deadLetterTopic,
-        { topic: route.topic, partition, message, groupId: this.groupId, error },
-        route.settings.deadLetter.timeoutMs,
-      );
-    } catch (publishError) {
-      this.logger.error(`${asError(publishError).message}; the partition waits and tries again`);
-      return { action: 'retry', delayMs: route.settings.deadLetter.retryDelayMs };
-    }
-    this.ledger.settled(partitionKey(route.topic, partition));
+    const key = partitionKey(route.topic, partition);
+    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error));
+    if (write.state !== 'written') return DEAD_LETTER;
+    this.ledger.settled(key);
+    this.stoppedPartitions.delete(key);
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
     // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
     this.logger.warn(
       `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${printable(error.message)}); ` +
-        `sent to ${route.deadLetterTopic}\n${printableStack(error)}`,
+        `sent to ${route.deadLetterTopic}${write.stub ? ' as a stub record (too large for the topic)' : ''}\n` +
+        printableStack(error),
     );
     return RESOLVE;
+  }
+
+  /** Starts the write; its outcome stops the partition (reported) or resumes it to resolve the offset. */
+  private startDeadLetter(route: GroupRoute, partition: number, message: KafkaMessage, error: Error) {
+    const key = partitionKey(route.topic, partition);
+    const consumer = this.consumer;
+    const source = { topic: route.topic, partition, message, groupId: this.groupId, error };
+    return this.config.deadLetters.start(
+      route.deadLetterTopic,
+      source,
+      route.settings.deadLetter,
+      (write) => {
+        if (this.ledger.failure(key)?.deadLetter !== write) return;
+        if (write.state === 'stopped') this.stoppedPartitions.set(key, write.reason!);
+        if (write.state !== 'written' || !consumer || consumer !== this.consumer || this.state !== 'joined')
+          return;
+        try {
+          consumer.resume([{ topic: route.topic, partitions: [partition] }]);
+        } catch (resumeError) {
+          // A consumer in kafkajs's crash path: the join that follows starts every partition afresh.
+          this.logger.warn(`Could not resume ${key}: ${asError(resumeError).message}`);
+        }
+      },
+    );
   }
 
   /**
@@ -414,6 +444,7 @@ export class ConsumerMember {
     decision: FailureDecision,
   ): void {
     payload.pause();
+    // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
     const consumer = this.consumer;
     this.resumeTimers.schedule(key, decision.delayMs, () => {

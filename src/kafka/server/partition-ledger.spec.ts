@@ -1,4 +1,5 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
+import type { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
 import { compareOffsets, PartitionLedger, partitionKey } from './partition-ledger.js';
 
 describe('compareOffsets', () => {
@@ -75,5 +76,35 @@ describe('PartitionLedger', () => {
     ledger.setLastResolved(p0, '42');
     ledger.lostPositions();
     expect(ledger.lastResolved(p0)).toBeUndefined();
+  });
+});
+
+describe('PartitionLedger and dead-letter writes', () => {
+  const p0 = partitionKey('orders', 0);
+  const p1 = partitionKey('orders', 1);
+  const write = () => ({ cancel: jest.fn() }) as unknown as DeadLetterWrite & { cancel: jest.Mock };
+
+  test('a revoked partition cancels its pending write; a retained one keeps it', () => {
+    const ledger = new PartitionLedger();
+    const kept = write();
+    const revoked = write();
+    ledger.failed(p0, '5', 3).deadLetter = kept;
+    ledger.failed(p1, '9', 3).deadLetter = revoked;
+    ledger.joined(new Set([p0]));
+    expect(kept.cancel).not.toHaveBeenCalled();
+    expect(revoked.cancel).toHaveBeenCalledTimes(1);
+    expect(ledger.failureAt(p0, '5')?.deadLetter).toBe(kept);
+  });
+
+  test('a stale entry cancels its write; shutdown cancels every write', () => {
+    const ledger = new PartitionLedger();
+    const stale = write();
+    const pending = write();
+    ledger.failed(p0, '5', 3).deadLetter = stale;
+    ledger.failed(p1, '9', 3).deadLetter = pending;
+    ledger.failureAt(p0, '6');
+    expect(stale.cancel).toHaveBeenCalledTimes(1);
+    ledger.cancelDeadLetters();
+    expect(pending.cancel).toHaveBeenCalledTimes(1);
   });
 });

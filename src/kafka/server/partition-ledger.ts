@@ -1,9 +1,13 @@
+import type { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
+
 /** A failing offset of one partition: how often it was tried, and whether only the dead-letter write is left. */
 export interface PartitionFailure {
   offset: string;
   attempts: number;
   /** Set once the handler gave up: only the dead-letter write is left to do. */
   exhausted?: Error;
+  /** The dead-letter write of this offset, started once; it resumes the partition when the record is in. */
+  deadLetter?: DeadLetterWrite;
 }
 
 /** Orders two Kafka offsets (non-negative decimal strings without leading zeros) without parsing them. */
@@ -41,7 +45,7 @@ export class PartitionLedger {
   failureAt(key: string, offset: string): PartitionFailure | undefined {
     const failure = this.failures.get(key);
     if (!failure || failure.offset === offset) return failure;
-    if (compareOffsets(failure.offset, offset) < 0) this.failures.delete(key);
+    if (compareOffsets(failure.offset, offset) < 0) this.drop(key, failure);
     return undefined;
   }
 
@@ -49,6 +53,7 @@ export class PartitionLedger {
   failed(key: string, offset: string, attempt: number): PartitionFailure {
     let failure = this.failures.get(key);
     if (!failure || failure.offset !== offset) {
+      if (failure) this.drop(key, failure);
       failure = { offset, attempts: 0 };
       this.failures.set(key, failure);
     }
@@ -77,11 +82,22 @@ export class PartitionLedger {
 
   /**
    * A new generation: fetch positions restart from the committed offsets, so the stale-batch floor starts afresh.
-   * Failures are kept for the partitions this member still owns (`assigned` keys) and dropped for the others.
+   * Failures are kept for the partitions this member still owns (`assigned` keys) and dropped for the others
+   * (their dead-letter writes cancelled: the partition's new owner decides).
    */
   joined(assigned: ReadonlySet<string>): void {
     this.resolved.clear();
-    for (const key of this.failures.keys()) if (!assigned.has(key)) this.failures.delete(key);
+    for (const [key, failure] of this.failures) if (!assigned.has(key)) this.drop(key, failure);
+  }
+
+  /** Shutdown: no dead-letter write is tried again (attempts are not needed any more either). */
+  cancelDeadLetters(): void {
+    for (const failure of this.failures.values()) failure.deadLetter?.cancel();
+  }
+
+  private drop(key: string, failure: PartitionFailure): void {
+    failure.deadLetter?.cancel();
+    this.failures.delete(key);
   }
 
   /** The consumer crashed or was replaced: positions are unknown until the next join; attempts stay. */
