@@ -1,6 +1,19 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
-import { type IHeaders, type Kafka, Partitioners, type Producer } from '../client/kafkajs.js';
+import {
+  compressionType,
+  type IHeaders,
+  type Kafka,
+  Partitioners,
+  type Producer,
+} from '../client/kafkajs.js';
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
@@ -21,15 +34,20 @@ export interface KafkaOutgoingMessage {
 @Injectable()
 export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaProducer.name);
+  private readonly shutdown: KafkaShutdown;
   private producer: Producer;
   private connection?: Promise<void>;
+  private readonly compression: number;
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
-    private readonly shutdown: KafkaShutdown,
+    // Optional for a producer built by hand (outside Nest): its shutdown then has a budget of its own.
+    @Optional() shutdown?: KafkaShutdown,
   ) {
+    this.shutdown = shutdown ?? new KafkaShutdown(options);
     this.producer = this.createProducer();
+    this.compression = compressionType(options.compression);
   }
 
   private createProducer(): Producer {
@@ -81,6 +99,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
       await producer.send({
         topic,
         acks: -1,
+        compression: this.compression,
         messages: messages.map(({ key, value, headers, partition }) => ({
           key: key ?? null,
           value: Buffer.isBuffer(value) ? value : JSON.stringify(value),

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js';
+import { isConnectionError, type PartitionAssigner, undecodableBatchError } from '../client/kafkajs.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
@@ -255,6 +255,8 @@ export class ConsumerMember {
       if (index > 0) this.logger.debug(`Skipped ${index} stale message(s) of ${topic}[${partition}] up to @${floor}`);
     }
     if (index === messages.length) return;
+    // A record batch kafkajs could not decode arrives as one stand-in record: a failure that no attempt can fix.
+    const undecodable = undecodableBatchError(messages);
 
     const watch = new BatchWatch({
       handlerName: route.handlerName,
@@ -272,7 +274,7 @@ export class ConsumerMember {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];
         watch.current = message;
-        const decision = await this.handle(route, partition, key, message, watch);
+        const decision = await this.handle(route, partition, key, message, watch, undecodable);
         // A rejoin happened meanwhile: the partition may be another member's now; it is redelivered, never resolved.
         if (generation !== this.generation) return;
         if (decision !== RESOLVE) {
@@ -300,6 +302,7 @@ export class ConsumerMember {
     key: string,
     message: KafkaMessage,
     watch: BatchWatch,
+    undecodable: Error | undefined,
   ): Promise<FailureDecision> {
     // Failures are rare: no lookup on the hot path when there are none.
     const failure = this.ledger.hasFailures ? this.ledger.failureAt(key, message.offset) : undefined;
@@ -308,7 +311,7 @@ export class ConsumerMember {
     const attempt = (failure?.attempts ?? 0) + 1;
     const { observer } = this.config;
     const started = observer ? performance.now() : 0;
-    const error = await this.dispatch(route, partition, message, attempt, watch.controller.signal);
+    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt, watch.controller.signal));
     // A handler that gave up because it ran too long failed by timeout, whatever it threw.
     const outcome = error === undefined ? undefined : (watch.timedOut ?? error);
     const decision = decide(outcome, attempt, this.shutdown.signal.aborted, route.settings);
