@@ -14,6 +14,13 @@ import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
 import { ResumeTimers } from './resume-timers.js';
+import {
+  authenticationFailureOf,
+  authorizationFailureOf,
+  type SecurityIdentity,
+  securityFailures,
+} from '../client/security-failures.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 
 export type MemberState = 'starting' | 'joined' | 'rebalancing' | 'crashed' | 'stopped';
 
@@ -24,6 +31,8 @@ export interface ConsumerMemberConfig {
   deadLetters: DeadLetterPublisher;
   assigners: PartitionAssigner[];
   clientRetry: RetryOptions;
+  /** Who this client is to the brokers, for authentication and authorization messages. */
+  identity: SecurityIdentity;
   /** Delays before a consumer that could not start (or crashed for good) is created again. */
   restartBackoff: KafkaRestartBackoff;
   /** 0-based index of this member within the process, for logs. */
@@ -33,6 +42,8 @@ export interface ConsumerMemberConfig {
 
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
 const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
+/** A member the ACLs keep out stays stopped and checks again this rarely (ACLs change by hand). */
+const AUTHORIZATION_RECHECK_MS = 60_000;
 
 /**
  * One member of a consumer group: a kafkajs consumer and its loop. Messages of a partition are handled one at a
@@ -70,6 +81,7 @@ export class ConsumerMember {
   private generation = 0;
   private recreateTimer?: NodeJS.Timeout;
   private recreateAttempts = 0;
+  private securityError?: ReturnType<ConsumerMember['securityFailure']>;
 
   constructor(private readonly config: ConsumerMemberConfig) {
     this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
@@ -184,6 +196,8 @@ export class ConsumerMember {
       this.assignment = payload.memberAssignment;
       this.lastError = undefined;
       this.recreateAttempts = 0;
+      if (this.securityError) securityFailures.resolved(this.securityError);
+      this.securityError = undefined;
       const assigned = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
         for (const partition of partitions) assigned.add(partitionKey(topic, partition));
@@ -222,16 +236,42 @@ export class ConsumerMember {
     this.assignment = {};
     this.lastError = asError(error).message;
     const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
-    const delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
-    const level = isConnectionError(error) ? 'debug' : 'warn';
-    this.logger[level](
-      `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
-    );
+    let delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
+    const security = (this.securityError = this.securityFailure(error));
+    if (security) {
+      this.lastError = security.message;
+      const denied = security instanceof KafkaAuthorizationError;
+      if (denied) {
+        // Shown as stopped; no retry loop against a denial that only an ACL change can lift.
+        this.state = 'stopped';
+        delay = AUTHORIZATION_RECHECK_MS;
+      }
+      const what = `group ${this.groupId} member ${this.config.index} ${denied ? 'stopped' : 'cannot connect'}`;
+      securityFailures.report(security, `${what}, trying again in ${delay} ms`);
+    } else {
+      const level = isConnectionError(error) ? 'debug' : 'warn';
+      this.logger[level](
+        `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
+      );
+    }
     this.consumer = undefined;
     this.generation++;
     this.ledger.lostPositions();
     consumer.disconnect().catch(() => undefined);
     this.recreateTimer = setTimeout(() => void this.start(), delay);
+  }
+
+  /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */
+  private securityFailure(error: unknown) {
+    const { identity } = this.config;
+    return (
+      authenticationFailureOf(error, identity) ??
+      authorizationFailureOf(error, identity, {
+        operation: 'read',
+        topics: this.topics,
+        groupId: this.groupId,
+      })
+    );
   }
 
   /**

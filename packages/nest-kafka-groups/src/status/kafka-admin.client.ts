@@ -1,6 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Admin, Kafka } from '../client/kafkajs.js';
-import { KAFKA_CLIENT } from '../kafka.constants.js';
+import {
+  authenticationFailureOf,
+  securityFailures,
+  securityIdentityOf,
+} from '../client/security-failures.js';
+import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
+import type { KafkaModuleOptions } from '../kafka.options.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 /** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
@@ -23,6 +29,7 @@ export class KafkaAdminClient implements OnApplicationShutdown {
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
     private readonly shutdown: KafkaShutdown,
   ) {}
 
@@ -41,7 +48,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
       return await Promise.race([admin.then(fn), deadline]);
     } catch (error) {
       this.reset(admin);
-      throw error;
+      const security = authenticationFailureOf(error, securityIdentityOf(this.options));
+      if (!security) throw error;
+      securityFailures.report(security, `${what} fails`);
+      throw security;
     } finally {
       clearTimeout(timer);
     }
