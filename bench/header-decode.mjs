@@ -7,9 +7,11 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-const dist = process.env.BENCH_DIST ?? path.resolve(import.meta.dirname, '../dist');
-const { kafkajsInternal } = await import(path.join(dist, 'kafka/client/kafkajs.js'));
+// The package's compiled seam (not part of its public exports).
+const dist = path.resolve(import.meta.dirname, '../packages/nest-kafka-groups/dist');
+const { kafkajsInternal } = await import(pathToFileURL(path.join(dist, 'client/kafkajs.js')).href);
 const require = createRequire(import.meta.url);
 const released = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const carried = kafkajsInternal('src/protocol/recordBatch/record/v0/decoder.js');
