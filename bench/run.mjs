@@ -31,6 +31,7 @@ import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-
 import { wallClockMs } from './lib/child.mjs';
 import {
   createTopic,
+  datasetChecksum,
   deleteTopic,
   ensureDataset,
   flightPosition,
@@ -277,8 +278,15 @@ function timeoutFor(messages) {
   return 120_000 + messages * 2;
 }
 
+/** A run whose messages do not match the data set (lost, repeated, foreign) failed, however fast it was. */
+function checkAgainstDataset(outcome) {
+  const verification = outcome.result?.verification;
+  if (verification && !verification.ok)
+    outcome.error = `the messages seen do not match the data set: ${verification.problems.join('; ')}`;
+}
+
 function describeRun(prefix, system, outcome) {
-  if (!outcome.result) return `${prefix} ${system.id} ${system.label}: FAILED ${outcome.error}`;
+  if (!outcome.result || outcome.error) return `${prefix} ${system.id} ${system.label}: FAILED ${outcome.error}`;
   const r = outcome.result;
   return (
     `${prefix} ${system.id} ${system.label.padEnd(29)} ${Math.round(r.msgsPerSec).toLocaleString('en-US').padStart(7)} msg/s` +
@@ -310,12 +318,15 @@ async function throughputPhase(ctx) {
           topic,
           groupId,
           total: data.total,
+          firstOffsets: data.firstOffsets,
+          expectedChecksum: datasetChecksum(data.total),
           lastOffsets: data.lastOffsets,
           timeoutMs: timeoutFor(data.total),
         }),
       );
       if (outcome.result)
         outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
+      checkAgainstDataset(outcome);
       await deleteGroup(admin, groupId);
       outcome.loadAverage = round2(os.loadavg()[0]);
       log(describeRun(`round ${round}/${options.rounds}`, system, outcome));
@@ -469,14 +480,17 @@ async function soakPhase(ctx) {
       topic,
       groupId,
       total: data.total,
+      firstOffsets: data.firstOffsets,
+      expectedChecksum: datasetChecksum(data.total),
       lastOffsets: data.lastOffsets,
       sampleEveryMs,
       timeoutMs: timeoutFor(data.total),
     }),
   );
   if (outcome.result) outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
+  checkAgainstDataset(outcome);
   await deleteGroup(admin, groupId);
-  if (!outcome.result) {
+  if (!outcome.result || outcome.error) {
     log(`soak FAILED: ${outcome.error}`);
     return { system: system.id, messages: data.total, error: outcome.error };
   }
@@ -523,6 +537,8 @@ async function profilePhase(ctx) {
         topic,
         groupId,
         total: data.total,
+        firstOffsets: data.firstOffsets,
+        expectedChecksum: datasetChecksum(data.total),
         lastOffsets: data.lastOffsets,
         timeoutMs: timeoutFor(data.total) * 2,
       }),

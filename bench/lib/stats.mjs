@@ -15,7 +15,7 @@ export function round(value, digits = 0) {
 
 /** One system's throughput runs (each a child's result) as min / median / max and the medians of the rest. */
 export function throughputSummary(runs) {
-  const ok = runs.filter((r) => r.result);
+  const ok = runs.filter((r) => r.result && !r.error);
   const rates = ok.map((r) => r.result.msgsPerSec);
   return {
     msgsPerSec: round(median(rates)),

@@ -21,6 +21,8 @@ export class WorkerProcess {
   /** Set when the runner signalled it (an expected exit). */
   signalled?: { signal: NodeJS.Signals; at: number };
   exit?: WorkerExit;
+  /** When it reported that app.close() resolved (after a SIGTERM). */
+  closedAt?: number;
   private readonly child: ChildProcess;
   private readonly log: WriteStream;
 
@@ -42,8 +44,9 @@ export class WorkerProcess {
       rejectReady = reject;
     });
     this.ready.catch(() => undefined);
+    // 'close': the process ended and its output was read to the end (its last lines arrive before).
     this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, signal) => {
+      this.child.once('close', (code, signal) => {
         this.exit = { code, signal };
         rejectReady(
           new Error(`worker ${name} exited (${signal ?? code}) before it was ready; see ${logFile}`),
@@ -68,7 +71,7 @@ export class WorkerProcess {
       }
     });
     this.child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
-    this.child.once('exit', () => this.log.end());
+    this.child.once('close', () => this.log.end());
   }
 
   get pid(): number | undefined {
