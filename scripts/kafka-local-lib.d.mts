@@ -34,6 +34,26 @@ export interface LocalSettings {
   dataDir: string;
   /** The (first) node's pidfile. */
   pidFile: string;
+  /** KAFKA_SECURITY: plaintext (default) or sasl_ssl (see kafka-local-security.mjs). */
+  security: 'plaintext' | 'sasl_ssl';
+  /** sasl_ssl only: the mutual-TLS listener's port (KAFKA_MTLS_PORT, default KAFKA_CONTROLLER_PORT + 1). */
+  mtlsPort: number | undefined;
+}
+
+/** A secured broker's throwaway credentials (written to <data>/security/credentials.json). */
+export interface BrokerCredentials {
+  /** user name -> password (admin is the super user, svc-flights the example service's user). */
+  users: Record<string, string>;
+  /** PEM files. */
+  ca: string;
+  caKey: string;
+  clientCert: string;
+  clientKey: string;
+  brokerCert: string;
+  brokerKey: string;
+  brokerKeystore: string;
+  credentials: string;
+  dir: string;
 }
 
 export interface StartedBroker {
@@ -41,6 +61,8 @@ export interface StartedBroker {
   /** The first node's pid. */
   pid: number;
   seconds: number;
+  /** Set for a secured broker. */
+  credentials?: BrokerCredentials;
 }
 
 export interface StoppedBroker {
@@ -63,13 +85,17 @@ export declare function log(message: string): void;
 export declare function localSettings(env?: NodeJS.ProcessEnv): LocalSettings;
 export declare function isBrokerReachable(
   brokers: string | string[],
-  options?: { timeoutMs?: number },
+  options?: { timeoutMs?: number; client?: object },
 ): Promise<boolean>;
+export declare function brokerCredentials(settings?: LocalSettings): BrokerCredentials | undefined;
+/** Adds ACL entries (kafkajs `createAcls` format) as the secured broker's super user. */
+export declare function createAcls(brokers: string, credentials: BrokerCredentials, acl: object[]): Promise<void>;
 export declare function ensureBroker(
   settings?: LocalSettings,
 ): Promise<{ brokers: string; started: false } | ({ started: true } & StartedBroker & { pids: number[] })>;
 export declare function startBroker(
-  options?: { reuseData?: boolean },
+  /** users: extra SASL users of a secured broker (a password each, no ACL). */
+  options?: { reuseData?: boolean; users?: string[] },
   settings?: LocalSettings,
 ): Promise<StartedBroker & { pids: number[] }>;
 export declare function stopBroker(

@@ -14,7 +14,9 @@
  *     node-<id>/             that node's files, laid out like data-<port>/
  *
  * Environment: KAFKA_BROKERS (default: the local node addresses), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT,
- * KAFKA_NODES (1), JAVA_HOME (else `java` on the PATH).
+ * KAFKA_NODES (1), JAVA_HOME (else `java` on the PATH), KAFKA_SECURITY (plaintext, or sasl_ssl for a single node
+ * with SASL_SSL, mutual TLS and ACLs: see kafka-local-security.mjs), KAFKA_MTLS_PORT (sasl_ssl: the mutual-TLS
+ * listener, default KAFKA_CONTROLLER_PORT+1).
  * Ports: node index i listens for clients on KAFKA_PORT+i and for the controller quorum on KAFKA_CONTROLLER_PORT+i.
  * KAFKA_CONTROLLER_PORT defaults to 9093 for a single node (as before) and to KAFKA_PORT+KAFKA_NODES for a cluster
  * (KAFKA_NODES=3 on 9092: clients 9092-9094, controllers 9095-9097); the two ranges must not overlap.
@@ -27,6 +29,15 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
+import {
+  prepareSecurity,
+  readCredentials,
+  saslClientConfig,
+  scramFormatArgs,
+  securedServerProperties,
+  securityModeFrom,
+  serviceAcls,
+} from './kafka-local-security.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -75,6 +86,13 @@ export function localSettings(env = process.env) {
         'overlap: choose another KAFKA_CONTROLLER_PORT',
     );
   }
+  const { mode: security, error } = securityModeFrom(env);
+  if (error) throw new KafkaLocalError(error);
+  if (security !== 'plaintext' && nodeCount > 1) {
+    throw new KafkaLocalError(`KAFKA_SECURITY=${security} runs a single node: unset KAFKA_NODES`);
+  }
+  const mtlsPort =
+    security === 'plaintext' ? undefined : portFrom(env, 'KAFKA_MTLS_PORT', controllerPort + 1);
   const clusterDir = join(CACHE_DIR, `cluster-${port}`);
   const nodes = Array.from({ length: nodeCount }, (_, index) => {
     const single = nodeCount === 1;
@@ -101,7 +119,23 @@ export function localSettings(env = process.env) {
     javaHome: env.JAVA_HOME,
     dataDir: nodeCount === 1 ? nodes[0].dir : clusterDir,
     pidFile: nodes[0].pidFile,
+    security,
+    mtlsPort,
   };
+}
+
+/**
+ * The secured broker's credentials ({ users: { name: password }, ca, clientCert, clientKey, ... }), or undefined
+ * for a plaintext one (or before its first start).
+ */
+export function brokerCredentials(settings = localSettings()) {
+  return settings.security === 'plaintext' ? undefined : readCredentials(settings.nodes[0].dir);
+}
+
+/** kafkajs connection settings of this script's own admin calls: the super user on a secured broker. */
+function adminClientConfig(settings) {
+  const credentials = brokerCredentials(settings);
+  return credentials ? saslClientConfig(credentials) : {};
 }
 
 function nodeCountFrom(env) {
@@ -126,10 +160,11 @@ function portFrom(env, name, fallback) {
 }
 
 /** True when a Kafka admin call succeeds against `brokers` (a comma-separated string or an array). */
-export async function isBrokerReachable(brokers, { timeoutMs = 2000 } = {}) {
+export async function isBrokerReachable(brokers, { timeoutMs = 2000, client = {} } = {}) {
   // Explicit retry options: under jest NODE_ENV=test switches kafkajs to other retry defaults.
   const retry = { retries: 0, initialRetryTime: 100 };
   const admin = new Kafka({
+    ...client,
     clientId: 'kafka-local-probe',
     brokers: typeof brokers === 'string' ? brokers.split(',').map((b) => b.trim()) : brokers,
     logLevel: logLevel.NOTHING,
@@ -153,7 +188,7 @@ export async function isBrokerReachable(brokers, { timeoutMs = 2000 } = {}) {
  * Resolves to { brokers, started } (plus pid and seconds when it started one).
  */
 export async function ensureBroker(settings = localSettings()) {
-  if (await isBrokerReachable(settings.brokers)) {
+  if (await isBrokerReachable(settings.brokers, { client: adminClientConfig(settings) })) {
     return { brokers: settings.brokers, started: false };
   }
   if (settings.brokersFromEnv && settings.brokers !== settings.localAddress) {
@@ -169,9 +204,11 @@ export async function ensureBroker(settings = localSettings()) {
 /**
  * Starts the broker on KAFKA_PORT (every node of a KAFKA_NODES>1 cluster, formatted with one cluster id) and waits
  * until each answers an admin call and the cluster lists them all. A fresh data directory unless `reuseData` (an
- * outage test restarting the broker it stopped with `keepData`, so its topics survive).
+ * outage test restarting the broker it stopped with `keepData`, so its topics survive). A secured broker
+ * (KAFKA_SECURITY=sasl_ssl) gets fresh certificates and passwords for admin, svc-flights and `users`, and the
+ * service's ACLs; resolves to { brokers, pid, pids, seconds, credentials }.
  */
-export async function startBroker({ reuseData = false } = {}, settings = localSettings()) {
+export async function startBroker({ reuseData = false, users = [] } = {}, settings = localSettings()) {
   const startedAt = Date.now();
   for (const node of settings.nodes) {
     const running = readPid(node);
@@ -188,7 +225,7 @@ export async function startBroker({ reuseData = false } = {}, settings = localSe
   const clusterId = newClusterId();
   if (!reuseData && settings.nodeCount > 1) rmSync(settings.dataDir, { recursive: true, force: true });
   await Promise.all(
-    settings.nodes.map((node) => prepareDataDir(java, node, settings.nodes, reuseData, clusterId)),
+    settings.nodes.map((node) => prepareDataDir(java, node, settings, reuseData, clusterId, users)),
   );
 
   const pids = [];
@@ -198,10 +235,36 @@ export async function startBroker({ reuseData = false } = {}, settings = localSe
     pids.push(pid);
   }
   await waitUntilReady(settings.nodes, settings, startedAt, () => stopBroker({ keepData: true }, settings));
+  const credentials = brokerCredentials(settings);
+  if (credentials) await createAcls(settings.localAddress, credentials, serviceAcls());
   const seconds = (Date.now() - startedAt) / 1000;
   const where = settings.nodeCount === 1 ? settings.nodes[0].dir : settings.dataDir;
   log(`Kafka ${settings.localAddress} ready in ${seconds.toFixed(1)} s (pid ${pids.join(', ')}, ${where})`);
-  return { brokers: settings.localAddress, pid: pids[0], pids, seconds };
+  if (credentials) {
+    log(
+      `SASL_SSL on ${settings.localAddress}, mutual TLS on 127.0.0.1:${settings.mtlsPort}; users, CA and ` +
+        `client certificate: ${credentials.credentials}`,
+    );
+  }
+  return { brokers: settings.localAddress, pid: pids[0], pids, seconds, credentials };
+}
+
+/** Adds ACL entries (kafkajs createAcls format, see kafka-local-security.mjs `allow`) as the super user. */
+export async function createAcls(brokers, credentials, acl) {
+  const retry = { retries: 2, initialRetryTime: 100 };
+  const admin = new Kafka({
+    ...saslClientConfig(credentials),
+    clientId: 'kafka-local-acls',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+    retry,
+  }).admin({ retry });
+  try {
+    await admin.connect();
+    await admin.createAcls({ acl });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /**
@@ -258,7 +321,7 @@ export async function startNode(index, settings = localSettings()) {
   rmSync(node.pidFile, { force: true });
   const java = requireJava(settings);
   resolveJars();
-  await prepareDataDir(java, node, settings.nodes, true);
+  await prepareDataDir(java, node, settings, true);
   const pid = await spawnBroker(java, node);
   writeFileSync(node.pidFile, `${pid}\n`);
   await waitUntilReady([node], settings, startedAt, () => stopOne(node, 'SIGTERM'));
@@ -280,13 +343,13 @@ export async function brokerStatus(settings = localSettings()) {
         nodeId: node.nodeId,
         address: node.address,
         pid: pid !== undefined && isOurBroker(pid, node) ? pid : undefined,
-        reachable: await isBrokerReachable(node.address),
+        reachable: await isBrokerReachable(node.address, { client: adminClientConfig(settings) }),
       };
     }),
   );
   return {
     brokers: settings.brokers,
-    reachable: await isBrokerReachable(settings.brokers),
+    reachable: await isBrokerReachable(settings.brokers, { client: adminClientConfig(settings) }),
     pid: nodes[0].pid,
     dataDir: settings.dataDir,
     nodes,
@@ -361,7 +424,8 @@ function resolveJars() {
   log(`fetching the Kafka jars with Maven into ${LIB_DIR} (once) ...`);
   const startedAt = Date.now();
   // -U: Maven remembers a failed download (*.lastUpdated) and would not retry it without.
-  const args = ['-B', '-q', '-U', '-f', POM, 'dependency:copy-dependencies'];
+  // -C: a jar whose checksum does not match the repository's fails the fetch instead of being used with a warning.
+  const args = ['-B', '-q', '-U', '-C', '-f', POM, 'dependency:copy-dependencies'];
   args.push('-DincludeScope=runtime', `-DoutputDirectory=${LIB_DIR}`);
   const result = spawnSync('mvn', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) {
@@ -447,7 +511,7 @@ function files(dir) {
  * Writes the configuration; formats a fresh directory (with the cluster's id), or checks that the kept one was
  * formatted.
  */
-async function prepareDataDir(java, node, nodes, reuseData, clusterId) {
+async function prepareDataDir(java, node, settings, reuseData, clusterId, users = []) {
   const f = files(node.dir);
   if (reuseData) {
     if (!existsSync(f.meta)) {
@@ -458,17 +522,24 @@ async function prepareDataDir(java, node, nodes, reuseData, clusterId) {
     rmSync(node.dir, { recursive: true, force: true });
   }
   mkdirSync(node.dir, { recursive: true });
-  writeProperties(f.server, serverProperties(node, nodes));
+  let credentials;
+  if (settings.security !== 'plaintext') {
+    credentials = reuseData ? readCredentials(node.dir) : prepareSecurity(node.dir, users);
+  }
+  const properties = serverProperties(node, settings.nodes);
+  if (credentials) Object.assign(properties, securedServerProperties(node, settings.mtlsPort, credentials));
+  writeProperties(f.server, properties);
   writeProperties(f.log4j, log4jProperties(node));
-  if (!reuseData) await formatStorage(java, node, clusterId);
+  if (!reuseData) await formatStorage(java, node, clusterId, credentials);
 }
 
 /** Every node of a cluster is formatted with the same cluster id; run in parallel, so asynchronously. */
-async function formatStorage(java, node, clusterId) {
+async function formatStorage(java, node, clusterId, credentials) {
   const f = files(node.dir);
   // No --standalone: the voters are static (controller.quorum.voters).
   const args = [...TOOL_JVM_OPTS, `-Dlog4j2.configurationFile=${f.log4j}`, '-cp', classpath()];
   args.push('kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', f.server);
+  if (credentials) args.push(...scramFormatArgs(credentials));
   const result = await runTool(java, args);
   if (result.status !== 0) {
     throw new KafkaLocalError(
@@ -547,8 +618,9 @@ async function waitUntilReady(nodes, settings, startedAt, stop) {
 }
 
 async function allReady(nodes, settings) {
+  const client = adminClientConfig(settings);
   for (const node of nodes) {
-    if (!(await isBrokerReachable(node.address, { timeoutMs: 1000 }))) return false;
+    if (!(await isBrokerReachable(node.address, { timeoutMs: 1000, client }))) return false;
   }
   if (settings.nodeCount === 1) return true;
   const listed = await clusterBrokerIds(nodes[0].address);

@@ -21,6 +21,12 @@ export interface KafkaDeadLetterOptions {
   retryDelayMs: number;
 }
 
+/** Backoff before a member whose consumer could not start, or crashed for good, is created again. */
+export interface KafkaRestartBackoff {
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
 /** kafkajs consumer tuning, passed through unchanged. */
 export interface KafkaConsumerTuning {
   sessionTimeout?: number;
@@ -56,6 +62,8 @@ export interface KafkaModuleOptions extends KafkaGroupDefaults {
   clientRetry?: RetryOptions;
   /** Bound on draining in-flight handlers at shutdown. Default 30000. */
   shutdownTimeoutMs?: number;
+  /** Delays between attempts to recreate a member that could not start or crashed for good. Default 1 s, x2, max 10 s. */
+  restartBackoff?: Partial<KafkaRestartBackoff>;
 }
 
 export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
@@ -113,6 +121,7 @@ export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = {
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
  * late; 500 ms (Spring's fetch.max.wait.ms) makes joins and leaves settle in about a second.
@@ -176,6 +185,8 @@ export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleO
     }
   }
   requirePositiveInteger('forRoot.shutdownTimeoutMs', options.shutdownTimeoutMs);
+  requirePositiveInteger('forRoot.restartBackoff.initialDelayMs', options.restartBackoff?.initialDelayMs);
+  requirePositiveInteger('forRoot.restartBackoff.maxDelayMs', options.restartBackoff?.maxDelayMs);
   validateDefaults('forRoot', options);
   return options;
 }
@@ -191,6 +202,10 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
 export function validateHandlerOptions(scope: string, options: KafkaHandlerOptions): void {
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+}
+
+export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
+  return { ...DEFAULT_RESTART_BACKOFF, ...root.restartBackoff };
 }
 
 export function resolveGroupSettings(

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { brokerConnectivity } from './broker-connectivity.js';
+import { nestLevelOf } from './kafkajs-log-level.js';
 import { Kafka, KafkaLogLevel, type LogEntry, type RetryOptions } from './kafkajs.js';
 
 /** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
@@ -11,26 +13,31 @@ export const DEFAULT_CLIENT_RETRY: RetryOptions = {
   multiplier: 2,
 };
 
-/**
- * kafkajs warnings about choices this library makes on purpose, logged at debug instead: the producer bounds the
- * retries of its idempotent producer so that a send to a missing topic fails instead of retrying forever.
- */
-const DELIBERATE = new Set(['Limiting retries for the idempotent producer may invalidate EoS guarantees']);
+/** A kafkajs WARN line that repeats within this window is printed at debug: one line per problem, not per retry. */
+const REPEAT_WINDOW_MS = 5 * 60_000;
 
-/** kafkajs log entries go through Nest's Logger, at the matching level, under the kafkajs namespace. */
+/** kafkajs log entries go through Nest's Logger under the kafkajs namespace, at the level `nestLevelOf` picks. */
 function nestLogCreator() {
   const loggers = new Map<string, Logger>();
+  const lastWarned = new Map<string, number>();
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const context = `kafkajs${namespace ? `:${namespace}` : ''}`;
       let logger = loggers.get(context);
       if (!logger) loggers.set(context, (logger = new Logger(context)));
-      const { message, ...extra } = log;
+      // kafkajs adds a timestamp and its own name to every entry; Nest's logger prints its own.
+      const { message, timestamp, logger: name, ...extra } = log;
+      void timestamp;
+      void name;
       const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
-      if (level === KafkaLogLevel.ERROR) logger.error(line);
-      else if (level === KafkaLogLevel.WARN && !DELIBERATE.has(message)) logger.warn(line);
-      else if (level === KafkaLogLevel.INFO) logger.log(line);
-      else logger.debug(line);
+      let nestLevel = nestLevelOf(level, String(message), extra);
+      if (nestLevel === 'warn') {
+        const key = `${context} ${String(message)}`;
+        const now = Date.now();
+        if (now - (lastWarned.get(key) ?? -Infinity) < REPEAT_WINDOW_MS) nestLevel = 'debug';
+        else lastWarned.set(key, now);
+      }
+      logger[nestLevel](line);
     };
 }
 
@@ -65,5 +72,6 @@ export function createKafkaClient(options: KafkaModuleOptions): Kafka {
     retry: clientRetryOf(options),
     logLevel: KafkaLogLevel.INFO,
     logCreator: nestLogCreator(),
+    socketFactory: brokerConnectivity.socketFactory(),
   });
 }

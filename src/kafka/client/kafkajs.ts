@@ -13,6 +13,7 @@ export type {
   GroupMember,
   GroupMemberAssignment,
   IHeaders,
+  ISocketFactory,
   KafkaConfig,
   KafkaMessage,
   LogEntry,
@@ -43,4 +44,20 @@ export function isRebalanceError(error: unknown): boolean {
 
 export function isKafkaClientError(error: unknown): boolean {
   return error instanceof kafkajs.KafkaJSError;
+}
+
+const CONNECTION_ERROR_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+]);
+
+/** A broker that cannot be reached (the error or one of its causes): the broker connectivity lines report it. */
+export function isConnectionError(error: unknown): boolean {
+  for (let e = error as { name?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (typeof e.name === 'string' && CONNECTION_ERROR_NAMES.has(e.name)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }

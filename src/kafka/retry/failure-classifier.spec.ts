@@ -4,7 +4,7 @@ import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
-import { asError, isRetryable } from './failure-classifier.js';
+import { asError, httpExceptionReasons, isRetryable } from './failure-classifier.js';
 
 class InvalidOrderError extends KafkaNonRetryableError {}
 
@@ -59,5 +59,23 @@ describe('asError', () => {
     expect(asError(null).message).toBe('null');
     expect(asError(undefined).message).toBe('undefined');
     expect(asError({ status: 500 }).message).toBe('[object Object]');
+  });
+});
+
+describe('httpExceptionReasons', () => {
+  test("ValidationPipe's reasons, all of them, instead of the status text", () => {
+    const error = new BadRequestException(['lat must not be greater than 90', 'icao24 must be a string']);
+    expect(error.message).toBe('Bad Request Exception');
+    expect(httpExceptionReasons(error)).toBe('lat must not be greater than 90; icao24 must be a string');
+  });
+
+  test('nothing more when the message already is the reason', () => {
+    expect(httpExceptionReasons(new BadRequestException('order id missing'))).toBeUndefined();
+    expect(httpExceptionReasons(new BadRequestException({ message: 'order id missing' }))).toBeUndefined();
+  });
+
+  test('nothing for other errors or exceptions without more to say', () => {
+    expect(httpExceptionReasons(new Error('x'))).toBeUndefined();
+    expect(httpExceptionReasons(new InternalServerErrorException())).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { BadRequestException } from '@nestjs/common';
+import { BadRequestException, HttpException } from '@nestjs/common';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 
 /**
@@ -17,4 +17,23 @@ export function asError(thrown: unknown): Error {
       ? String((thrown as { message: unknown }).message)
       : String(thrown);
   return new Error(message);
+}
+
+/**
+ * The reasons an HttpException carries in its response body (ValidationPipe's `lat must not be greater than 90`),
+ * where its message is only the status text (`Bad Request Exception`); undefined when there is nothing more.
+ */
+export function httpExceptionReasons(error: unknown): string | undefined {
+  if (!(error instanceof HttpException)) return undefined;
+  const response = error.getResponse();
+  const reasons =
+    typeof response === 'object' && response !== null
+      ? (response as { message?: unknown }).message
+      : response;
+  const text = Array.isArray(reasons)
+    ? reasons.map(String).join('; ')
+    : typeof reasons === 'string'
+      ? reasons
+      : undefined;
+  return text && text !== error.message ? text : undefined;
 }

@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { type PartitionAssigner } from '../client/kafkajs.js';
+import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
-import type { ResolvedGroupSettings } from '../kafka.options.js';
+import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
 import { backoffDelay } from '../retry/backoff.js';
 import { asError, isRetryable } from '../retry/failure-classifier.js';
 import type { GroupRoute } from './group-route.js';
@@ -19,6 +19,8 @@ export interface ConsumerMemberConfig {
   deadLetters: DeadLetterPublisher;
   assigners: PartitionAssigner[];
   clientRetry: RetryOptions;
+  /** Delays before a consumer that could not start (or crashed for good) is created again. */
+  restartBackoff: KafkaRestartBackoff;
   /** 0-based index of this member within the process, for logs. */
   index: number;
   observer?: MemberObserver;
@@ -31,9 +33,7 @@ interface PartitionFailure {
   exhausted?: Error;
 }
 
-const RECREATE_INITIAL_DELAY_MS = 2_000;
 const HEARTBEAT_CHECK_MS = 100;
-const RECREATE_MAX_DELAY_MS = 30_000;
 
 /**
  * One member of a consumer group: a kafkajs consumer and its loop. Messages of a partition are handled one at a
@@ -70,6 +70,11 @@ export class ConsumerMember {
 
   get topics(): string[] {
     return [...this.config.routes.keys()];
+  }
+
+  /** The topics as log lines name them: "a", "b". */
+  get topicList(): string {
+    return this.topics.map((topic) => `"${topic}"`).join(', ');
   }
 
   /** Starts the consumer; never throws: a failed start is logged and retried with backoff. */
@@ -147,7 +152,11 @@ export class ConsumerMember {
       if (payload.restart) {
         this.state = 'rebalancing';
         this.lastError = payload.error.message;
-        this.logger.warn(`Consumer crashed, kafkajs restarts it: ${payload.error.message}`);
+        // An unreachable broker is reported once by the broker connectivity lines, not on every restart.
+        const level = isConnectionError(payload.error) ? 'debug' : 'warn';
+        this.logger[level](
+          `Consumer on ${this.topicList} crashed, kafkajs restarts it: ${payload.error.message}`,
+        );
       } else {
         this.onDead(consumer, payload.error);
       }
@@ -161,8 +170,12 @@ export class ConsumerMember {
     this.state = 'crashed';
     this.assignment = {};
     this.lastError = asError(error).message;
-    const delay = Math.min(RECREATE_INITIAL_DELAY_MS * 2 ** this.recreateAttempts++, RECREATE_MAX_DELAY_MS);
-    this.logger.error(`Consumer stopped (${this.lastError}); recreating it in ${delay} ms`);
+    const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
+    const delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
+    const level = isConnectionError(error) ? 'debug' : 'warn';
+    this.logger[level](
+      `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
+    );
     this.consumer = undefined;
     consumer.disconnect().catch(() => undefined);
     this.recreateTimer = setTimeout(() => {
@@ -225,7 +238,9 @@ export class ConsumerMember {
     this.failures.set(`${route.topic}:${partition}`, failure);
     const where = `${route.topic}[${partition}]@${message.offset}`;
     if (isRetryable(error) && attempt < route.settings.retry.attempts) {
-      this.logger.warn(`${route.handlerName} failed on ${where} (attempt ${attempt}): ${cause.message}`);
+      this.logger.warn(
+        `${route.handlerName} failed on ${where} (attempt ${attempt} of ${route.settings.retry.attempts}): ${cause.message}`,
+      );
       return false;
     }
     failure.exhausted = cause;
@@ -266,6 +281,7 @@ export class ConsumerMember {
       this.logger.error(
         `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
           `partition stopped until the next rebalance or restart. Last error: ${error.message}`,
+        error.stack,
       );
       return false;
     }
@@ -282,9 +298,10 @@ export class ConsumerMember {
     this.failures.delete(partitionKey);
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
+    // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
     this.logger.warn(
       `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${error.message}); ` +
-        `sent to ${route.deadLetterTopic}`,
+        `sent to ${route.deadLetterTopic}\n${error.stack ?? ''}`,
     );
     return true;
   }

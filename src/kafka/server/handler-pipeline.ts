@@ -1,9 +1,12 @@
-import { EXCEPTION_FILTERS_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import type { Type } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { type ContextId, ContextIdFactory, ExternalContextCreator, type ModuleRef } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
+import { httpExceptionReasons } from '../retry/failure-classifier.js';
 
 /** Runs one message through a handler's Nest pipeline; resolves with the failure, or undefined on success. */
 export type HandlerInvoker = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
@@ -87,7 +90,7 @@ export class HandlerPipelineFactory {
         { guards: true, interceptors: true, filters: false },
         'rpc',
       );
-    const runFilters = this.filtersRunner(creator, instance, callback, methodName, contextId);
+    const runFilters = this.filtersRunner(creator, instance, callback, contextId);
     return async (data, context) => {
       try {
         await pipeline(data, context);
@@ -101,36 +104,39 @@ export class HandlerPipelineFactory {
 
   /**
    * The handler's exception filters (method, controller, global), run on a failure for what they do (log, alert,
-   * count). Whatever they return, the message failed. The error is thrown through a function that carries the
-   * method's filter metadata (the error as a third argument), with no params factory so pipes do not run again.
+   * count). Whatever they return, the message failed. Only the application's own filters run: Nest's fallback would
+   * log every failed attempt as an ERROR with its stack, which the consumer member already reports once per
+   * attempt (and with the stack once, when the message is dead-lettered).
    */
   private filtersRunner(
     creator: ExternalContextCreator,
     instance: object,
     callback: Function,
-    methodName: string,
     contextId?: ContextId,
   ) {
-    const rethrow = (_data: unknown, _context: unknown, error: unknown) => {
-      throw error;
-    };
-    const filters: unknown = Reflect.getMetadata(EXCEPTION_FILTERS_METADATA, callback);
-    if (filters) Reflect.defineMetadata(EXCEPTION_FILTERS_METADATA, filters, rethrow);
-    const run = creator.create(
-      instance,
-      rethrow,
-      methodName,
-      undefined,
-      undefined,
-      contextId,
-      undefined,
-      { guards: false, interceptors: false, filters: true },
-      'rpc',
-    );
+    const { filtersContextCreator } = creator as unknown as { filtersContextCreator: FiltersCreator };
+    const moduleKey = creator.getContextModuleKey(instance.constructor);
+    const handler = filtersContextCreator.create(instance, callback, moduleKey, contextId);
     return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<void> => {
-      await Promise.resolve(run(data, context, error)).catch(() => undefined);
+      const host = new ExecutionContextHost([data, context], instance.constructor as Type, callback);
+      host.setType('rpc');
+      try {
+        await handler.invokeCustomFilters(error, host);
+      } catch {
+        // A filter that rethrows (the usual RPC filter) changes nothing: the message failed either way.
+      }
     };
   }
+}
+
+/** The part of Nest's exception filter context used to run an application's own filters. */
+interface FiltersCreator {
+  create(
+    instance: object,
+    callback: Function,
+    moduleKey: string,
+    contextId?: ContextId,
+  ): { invokeCustomFilters(exception: unknown, host: ExecutionContextHost): unknown };
 }
 
 /** The parts of ExternalContextCreator read to tell whether a handler's pipeline has anything to run. */
@@ -207,5 +213,8 @@ function classify(error: unknown, context: KafkaGroupContext): unknown {
   if ((error as { message?: unknown } | null)?.message === FORBIDDEN_MESSAGE) {
     return new KafkaGuardRejectedError(context.topic, context.groupId, FORBIDDEN_MESSAGE);
   }
+  // The log line and the dead-letter header then say what was wrong with the payload, not just "Bad Request".
+  const reasons = httpExceptionReasons(error);
+  if (reasons !== undefined) (error as Error).message = reasons;
   return error;
 }

@@ -25,6 +25,7 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
+  resolveRestartBackoff,
   resolveTopic,
 } from '../kafka.options.js';
 import { combineObservers, type MemberObserver } from './member-observer.js';
@@ -109,6 +110,7 @@ export class KafkaGroupsServer
             deadLetters: this.deadLetters!,
             assigners: INTEROP_ASSIGNERS,
             clientRetry: consumerRetryOf(this.options),
+            restartBackoff: resolveRestartBackoff(this.options),
             observer: combineObservers(this.observers),
           }),
       );

@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { BrokerConnectivity } from './broker-connectivity.js';
+
+describe('BrokerConnectivity', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  test('one line when a broker goes away, a summary while it stays away, one when it is back', () => {
+    jest.useFakeTimers();
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const connectivity = new BrokerConnectivity(30_000);
+    const refused = new Error('connect ECONNREFUSED 127.0.0.1:9092');
+
+    for (let i = 0; i < 50; i++) connectivity.failed('127.0.0.1:9092', refused);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toMatch(
+      /^Broker 127\.0\.0\.1:9092 unreachable \(connect ECONNREFUSED 127\.0\.0\.1:9092\)/,
+    );
+    expect(connectivity.unreachable).toEqual(['127.0.0.1:9092']);
+
+    jest.advanceTimersByTime(30_000);
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn.mock.calls[1][0]).toMatch(
+      /still unreachable after 30 s \(50 failed connection attempt\(s\), last: connect ECONNREFUSED/,
+    );
+
+    connectivity.connected('127.0.0.1:9092');
+    expect(log).toHaveBeenCalledTimes(1);
+    expect(log.mock.calls[0][0]).toMatch(
+      /^Broker 127\.0\.0\.1:9092 reachable again after 30 s \(50 failed connection attempt\(s\)\)/,
+    );
+    expect(connectivity.unreachable).toEqual([]);
+
+    jest.advanceTimersByTime(120_000);
+    expect(warn).toHaveBeenCalledTimes(2);
+    connectivity.connected('127.0.0.1:9092');
+    expect(log).toHaveBeenCalledTimes(1);
+  });
+});
