@@ -4,7 +4,7 @@
  */
 export default {
   rootDir: '.',
-  roots: ['<rootDir>/src', '<rootDir>/scripts', '<rootDir>/test/faults'],
+  roots: ['<rootDir>/src', '<rootDir>/scripts', '<rootDir>/test/faults', '<rootDir>/bench'],
   testRegex: '.*\\.spec\\.(ts|mjs)$',
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],

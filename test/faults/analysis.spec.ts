@@ -125,7 +125,7 @@ describe('fault-suite analysis', () => {
           {
             worker: 'w1',
             at: T0 + 250,
-            level: 'error',
+            level: 'debug',
             context: 'kafkajs:Consumer',
             message: 'Crash: coordinator not available',
           },

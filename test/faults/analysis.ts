@@ -380,35 +380,36 @@ function duplicateReason(o: Observations, first: Outcome, again: Outcome): strin
   const what = again.deadLetter ? 'dead-lettered again' : 'handled again';
   const by = first.worker ?? 'the dead-letter path';
   const between = (at: number) => at >= first.at && at <= again.at;
-  const after = (at: number) => `+${((at - first.at) / 1000).toFixed(1)} s after the first outcome`;
 
   const signalled = o.events.find((e) => first.worker && e.workers?.includes(first.worker) && between(e.at));
   if (signalled?.signal === 'SIGKILL')
     return `${by} was killed (SIGKILL) before committing it; ${what} by the member that took the partition over`;
   const fault = o.events.find((e) => !e.info && !e.workers && between(e.at));
   if (fault) return `${what} after the fault "${fault.label}"`;
-  const clientError = o.logs?.find(
-    (l) =>
-      l.worker === first.worker &&
-      (l.level === 'error' || l.level === 'warn') &&
-      isClientError(l) &&
-      between(l.at),
-  );
-  if (clientError)
-    return `${what}: ${by} logged "${clientError.message.slice(0, 120)}" (${clientError.context}) ${after(clientError.at)}`;
-  if (signalled?.signal === 'SIGTERM')
-    return `${what} after ${by}'s graceful shutdown (SIGTERM) ${after(signalled.at)}`;
+  const clientError = o.logs?.find((l) => l.worker === first.worker && isClientError(l) && between(l.at));
+  if (clientError) {
+    // Without its details (addresses, JSON extras), so that one cause is one line of the report.
+    const message = clientError.message.replace(/ \{.*$/, '').replace(/(\d+\.){3}\d+:\d+/g, '<broker>');
+    return `${what}: ${by} logged "${message.slice(0, 100)}" (${clientError.context})`;
+  }
+  if (signalled?.signal === 'SIGTERM') return `${what} after ${by}'s graceful shutdown (SIGTERM)`;
   const rejoin = o.logs?.find((l) => REJOINED.test(l.message) && between(l.at));
-  if (rejoin) return `${what} after a rebalance (${rejoin.worker} joined ${after(rejoin.at)})`;
+  if (rejoin) return `${what} after a rebalance (${rejoin.worker} joined)`;
   return undefined;
 }
 
-/** A kafkajs error or warning, or the member reporting its consumer's trouble; never a handler's failure. */
+/**
+ * A kafkajs error, retried error or protocol trouble, or the member reporting its consumer's trouble; never a
+ * handler's failure, and never a routine line (joined, started).
+ */
+const CLIENT_TROUBLE =
+  /^(Crash: |Response |Restarting the consumer|The group is rebalancing|The coordinator is not aware)|Connection (error|timeout|closed)|ECONN|ETIMEDOUT|[Rr]etr(y|ied|ying)/;
+const MEMBER_TROUBLE = /^Consumer (on .+ )?(crashed|stopped)|^Shutdown timed out|^Disconnect failed/;
+
 function isClientError(line: LogLine): boolean {
-  return (
-    line.context.startsWith('kafkajs') ||
-    /^(Consumer crashed|Consumer stopped|Shutdown timed out|Disconnect failed)/.test(line.message)
-  );
+  if (line.context.startsWith('kafkajs'))
+    return line.level === 'error' || line.level === 'warn' || CLIENT_TROUBLE.test(line.message);
+  return MEMBER_TROUBLE.test(line.message);
 }
 
 /**

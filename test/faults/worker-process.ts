@@ -63,6 +63,10 @@ export class WorkerProcess {
         const line = parseLine(text);
         if (!line) {
           this.log.write(`${text}\n`);
+        } else if (line.kind === 'L' && line.level === 'debug') {
+          // Not printed by the worker's logger: kept in its log for a post-mortem, and reported as evidence.
+          this.log.write(`[debug ${new Date(line.at).toISOString()}] [${line.context}] ${line.message}\n`);
+          onLine(line, this);
         } else if (line.kind === 'READY') {
           resolveReady();
         } else {

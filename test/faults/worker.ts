@@ -32,7 +32,7 @@ function emit(...fields: (string | number)[]): void {
   process.stdout.write(`${LINE_PREFIX}${fields.join(' ')}\n`);
 }
 
-/** Nest's console output, plus each log, warn and error line as an `L` line for the runner (its evidence). */
+/** Nest's console output, plus each log, warn and error line (and the client's debug lines) as an `L` line for the runner (its evidence). */
 class ReportingLogger extends ConsoleLogger {
   override log(message: unknown, ...rest: unknown[]): void {
     this.report('log', message, rest);
@@ -47,6 +47,14 @@ class ReportingLogger extends ConsoleLogger {
   override error(message: unknown, ...rest: unknown[]): void {
     this.report('error', message, rest);
     super.error(message, ...rest);
+  }
+
+  /** Not printed, but kafkajs's protocol events and retried errors are logged at debug: evidence too. */
+  override debug(message: unknown, ...rest: unknown[]): void {
+    const context = rest.at(-1);
+    if (typeof context === 'string' && /^(kafkajs|ConsumerMember)/.test(context))
+      this.report('debug', message, rest);
+    super.debug(message, ...rest);
   }
 
   private report(level: string, message: unknown, rest: unknown[]): void {
