@@ -276,7 +276,10 @@ async function printStatus(final = false) {
 }
 
 async function aircraftLine() {
-  const [airnav, flight24] = await Promise.all([getJson('/airnav/flights'), getJson('/flight24/flights')]);
+  const [airnav, flight24] = await Promise.all([
+    getJson('/airnav/flights?limit=1000'),
+    getJson('/flight24/flights?limit=1000'),
+  ]);
   // A different aircraft each time, so the table shows them moving one after another.
   const seen = Array.isArray(airnav.body) ? airnav.body : [];
   const sample = seen.length > 0 ? seen[state.samples++ % seen.length] : undefined;

@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import { Logger, type LogLevel, ValidationPipe } from '@nestjs/common';
+import { Logger, type LogLevel } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import type { Environment } from './config/environment.js';
+import { createValidationPipe } from './config/validation-pipe.js';
 import { KafkaGroupsServer } from './kafka/index.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -13,7 +14,7 @@ async function bootstrap(): Promise<void> {
   const level = LEVELS.indexOf(process.env.LOG_LEVEL as LogLevel);
   const app = await NestFactory.create(AppModule, { logger: LEVELS.slice(0, level > 0 ? level + 1 : 4) });
   const config = app.get<ConfigService<Environment, true>>(ConfigService);
-  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  app.useGlobalPipes(createValidationPipe());
   app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
   app.enableShutdownHooks();
   await app.init();

@@ -28,8 +28,22 @@ describe('validateEnvironment', () => {
       KAFKA_GROUP_CONCURRENCY: 1,
       KAFKA_FROM_BEGINNING: true,
       KAFKA_SHUTDOWN_TIMEOUT_MS: 30_000,
+      FLIGHTS_MAX_AIRCRAFT: 10_000,
+      FLIGHTS_MAX_CLOCK_SKEW_MS: 60_000,
       LOG_LEVEL: 'log',
     });
+  });
+
+  test('the flight store bounds are read as integers and checked', () => {
+    expect(
+      validateEnvironment({ FLIGHTS_MAX_AIRCRAFT: '500', FLIGHTS_MAX_CLOCK_SKEW_MS: '0' }),
+    ).toMatchObject({
+      FLIGHTS_MAX_AIRCRAFT: 500,
+      FLIGHTS_MAX_CLOCK_SKEW_MS: 0,
+    });
+    expect(failure({ FLIGHTS_MAX_AIRCRAFT: '0' }).message).toContain('FLIGHTS_MAX_AIRCRAFT=0');
+    expect(failure({ FLIGHTS_MAX_AIRCRAFT: 'many' }).message).toContain('FLIGHTS_MAX_AIRCRAFT');
+    expect(failure({ FLIGHTS_MAX_CLOCK_SKEW_MS: '-1' }).message).toContain('FLIGHTS_MAX_CLOCK_SKEW_MS');
   });
 
   test('every declared variable has a default, so nothing is left undefined', () => {

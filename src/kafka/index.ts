@@ -15,6 +15,7 @@ export type {
   KafkaFeatureOptions,
   KafkaGroupDefaults,
   KafkaHandlerOptions,
+  KafkaMessageLimits,
   KafkaModuleAsyncOptions,
   KafkaModuleOptions,
   KafkaRetryOptions,
@@ -25,6 +26,9 @@ export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';
 export { KafkaNonRetryableError } from './errors/kafka-non-retryable.error.js';
 export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js';
+export { KafkaMessageLimitError } from './errors/kafka-message-limit.error.js';
+export { DEFAULT_LIMITS } from './kafka.options.js';
+export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';

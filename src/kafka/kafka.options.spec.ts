@@ -5,6 +5,7 @@ import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
+  DEFAULT_LIMITS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -235,6 +236,26 @@ describe('validateHandlerOptions', () => {
       '@KafkaHandler(A.b).retry.multiplier',
     );
   });
+
+  test('limits must be positive integers, at every level, and known by name', () => {
+    expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { limits: { maxJsonDepth: 1 } })).not.toThrow();
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { limits: { maxHeaders: 0 } }),
+      '@KafkaHandler(A.b).limits.maxHeaders',
+    );
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'airnav', limits: { maxValueBytes: 1.5 } }),
+      'forFeature(airnav).limits.maxValueBytes',
+    );
+    expectSettingError(
+      () => validateModuleOptions(root({ limits: { maxJsonKeys: -1 } })),
+      'forRoot.limits.maxJsonKeys',
+    );
+    expectSettingError(
+      () => validateModuleOptions(root({ limits: { maxDepth: 3 } as never })),
+      'forRoot.limits.maxDepth',
+    );
+  });
 });
 
 describe('resolveGroupSettings', () => {
@@ -301,7 +322,23 @@ describe('resolveHandlerSettings', () => {
     expect(resolveHandlerSettings(root(), { groupId: 'g' }, {})).toEqual({
       retry: DEFAULT_RETRY,
       deadLetter: DEFAULT_DEAD_LETTER,
+      limits: DEFAULT_LIMITS,
       raw: false,
+    });
+  });
+
+  test('limits: root < feature < handler, bound by bound', () => {
+    const { limits } = resolveHandlerSettings(
+      root({ limits: { maxHeaders: 10, maxJsonDepth: 20 } }),
+      { groupId: 'g', limits: { maxJsonDepth: 30, maxJsonKeys: 40 } },
+      { limits: { maxValueBytes: 50 } },
+    );
+    expect(limits).toEqual({
+      maxHeaders: 10,
+      maxHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes,
+      maxValueBytes: 50,
+      maxJsonDepth: 30,
+      maxJsonKeys: 40,
     });
   });
 
@@ -322,6 +359,7 @@ describe('resolveHandlerSettings', () => {
         timeoutMs: 2000,
         retryDelayMs: DEFAULT_DEAD_LETTER.retryDelayMs,
       },
+      limits: DEFAULT_LIMITS,
       raw: true,
     });
   });

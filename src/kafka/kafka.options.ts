@@ -21,6 +21,23 @@ export interface KafkaDeadLetterOptions {
   retryDelayMs: number;
 }
 
+/**
+ * Bounds on one message, checked before the handler's pipeline runs. A message over any of them fails with
+ * KafkaMessageLimitError (not retried) and is dead-lettered; nothing is allocated in proportion to the excess.
+ */
+export interface KafkaMessageLimits {
+  /** Headers per message (a repeated header name counts once per value). */
+  maxHeaders: number;
+  /** Header names plus values, in bytes, per message. */
+  maxHeaderBytes: number;
+  /** Value bytes handed to the JSON decoder or, for a raw handler, to the handler. */
+  maxValueBytes: number;
+  /** Nesting of JSON objects and arrays (`{}` is depth 1). */
+  maxJsonDepth: number;
+  /** Object keys in the decoded JSON value, all levels together. */
+  maxJsonKeys: number;
+}
+
 /** Backoff before a member whose consumer could not start, or crashed for good, is created again. */
 export interface KafkaRestartBackoff {
   initialDelayMs: number;
@@ -48,6 +65,7 @@ export interface KafkaGroupDefaults {
   fromBeginning?: boolean;
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
 }
 
@@ -88,6 +106,7 @@ export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'
 export interface KafkaHandlerOptions {
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
 }
@@ -96,6 +115,7 @@ export interface KafkaHandlerOptions {
 export interface ResolvedHandlerSettings {
   retry: KafkaRetryOptions;
   deadLetter: KafkaDeadLetterOptions;
+  limits: KafkaMessageLimits;
   raw: boolean;
 }
 
@@ -117,6 +137,17 @@ export const DEFAULT_DEAD_LETTER: KafkaDeadLetterOptions = {
   enabled: true,
   timeoutMs: 10_000,
   retryDelayMs: 2_000,
+};
+/**
+ * Far above what a well-formed message carries, far below what blocks the event loop: class-transformer's
+ * plainToInstance is quadratic in an object's keys and recursive in its depth.
+ */
+export const DEFAULT_LIMITS: KafkaMessageLimits = {
+  maxHeaders: 256,
+  maxHeaderBytes: 64 * 1024,
+  maxValueBytes: 1024 * 1024,
+  maxJsonDepth: 128,
+  maxJsonKeys: 10_000,
 };
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
@@ -147,6 +178,7 @@ function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   requirePositiveInteger(`${scope}.partitionsConsumedConcurrently`, options.partitionsConsumedConcurrently);
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  validateLimits(`${scope}.limits`, options.limits);
   const consumer = options.consumer ?? {};
   for (const key of Object.keys(consumer) as (keyof KafkaConsumerTuning)[]) {
     requirePositiveInteger(`${scope}.consumer.${key}`, consumer[key], 0);
@@ -173,6 +205,19 @@ function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOp
   }
   requireNumberAtLeast(`${scope}.timeoutMs`, deadLetter.timeoutMs, 1);
   requireNumberAtLeast(`${scope}.retryDelayMs`, deadLetter.retryDelayMs, 0);
+}
+
+function validateLimits(scope: string, limits: Partial<KafkaMessageLimits> | undefined): void {
+  if (!limits) return;
+  for (const key of Object.keys(limits) as (keyof KafkaMessageLimits)[]) {
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new KafkaConfigurationError(
+        `${scope}.${key}`,
+        `unknown limit; known: ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      );
+    }
+    requirePositiveInteger(`${scope}.${key}`, limits[key]);
+  }
 }
 
 export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleOptions {
@@ -202,6 +247,7 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
 export function validateHandlerOptions(scope: string, options: KafkaHandlerOptions): void {
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  validateLimits(`${scope}.limits`, options.limits);
 }
 
 export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
@@ -232,6 +278,7 @@ export function resolveHandlerSettings(
   return {
     retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
+    limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
   };
 }

@@ -75,6 +75,12 @@ export interface WorkerEnv {
   FAULT_MESSAGES?: string;
   FAULT_RATE?: string;
   FAULT_POISON?: string;
+  /** producer: '1' to send odd sequence numbers without a key (see `isUnkeyed`). */
+  FAULT_UNKEYED?: string;
+}
+
+export function isUnkeyed(seq: number): boolean {
+  return seq % 2 === 1;
 }
 
 /** Attempts per message (the first delivery included), as the workers configure the library. */

@@ -70,6 +70,8 @@ export interface ScenarioSpec {
   rate: number;
   failures?: boolean;
   poison?: boolean;
+  /** Odd sequence numbers are sent without a key (round-robin over the partitions); even ones keyed. */
+  unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
   workMs?: number;
   /**
@@ -316,6 +318,7 @@ export class ScenarioRun {
       FAULT_MESSAGES: String(this.spec.messages),
       FAULT_RATE: String(this.spec.rate),
       FAULT_POISON: this.spec.poison ? '1' : '0',
+      FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
     };
   }
@@ -435,7 +438,7 @@ export class ScenarioRun {
   private async readSourceTopic(): Promise<TopicRecord[]> {
     const messages = await this.readAll(this.topic);
     return messages.map(({ partition, message }) => ({
-      seq: Number(message.key?.toString()),
+      seq: seqOf(message),
       partition,
       offset: message.offset,
       value: message.value?.toString('hex'),
@@ -449,7 +452,7 @@ export class ScenarioRun {
       const partition = headers[DLT_HEADERS.originalPartition] as Buffer;
       const offset = headers[DLT_HEADERS.originalOffset] as Buffer;
       return {
-        seq: Number(message.key?.toString()),
+        seq: seqOf(message),
         partition: partition.readInt32BE(),
         offset: offset.readBigInt64BE().toString(),
         at: Number(message.timestamp),
@@ -552,4 +555,10 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The record's sequence number: its key, or for an unkeyed message the `seq` in its (JSON) value. */
+function seqOf(message: { key: Buffer | null; value: Buffer | null }): number {
+  if (message.key !== null) return Number(message.key.toString());
+  return Number((JSON.parse(String(message.value)) as { seq: unknown }).seq);
 }

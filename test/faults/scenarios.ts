@@ -110,13 +110,16 @@ export const SCENARIOS: ScenarioSpec[] = [
     description:
       'replication factor 3, min.insync.replicas 2, acks all: SIGKILL the broker that is the group coordinator ' +
       '4 s into the stream, start it again on its data, then SIGKILL the new coordinator (another broker) 22 s ' +
-      'into the stream; 3 members',
+      'into the stream; 3 members. Odd messages are sent without a key (round-robin), and the handler fails 8 % ' +
+      'of them as in handler-exceptions, so 1 % are dead letters of unkeyed messages',
     cluster: 'triple',
     workers: 3,
     messages: 8_000,
     rate: 250,
     duplicates: 'with-evidence',
-    expectedDeadLetter: none,
+    unkeyed: true,
+    failures: true,
+    expectedDeadLetter: exhaustsRetries,
     steps: [
       { afterSeconds: 4, run: killCoordinator },
       { run: restartKilledNode },

@@ -3,7 +3,7 @@
  * - role consumer: a small Nest application with one consumer group member built with this library, on the
  *   fault topic; its handler reports every success (and injected failure) on stdout for the runner.
  * - role producer: the library's KafkaProducer sending FAULT_MESSAGES messages at FAULT_RATE per second, keyed by
- *   sequence number; it reports every acknowledged range and sends a failed batch again until it is acknowledged.
+ *   sequence number (odd ones unkeyed with FAULT_UNKEYED); it reports every acknowledged range and sends a failed batch again until it is acknowledged.
  * See protocol.ts for the lines and the environment.
  */
 import 'reflect-metadata';
@@ -20,7 +20,14 @@ import {
   type KafkaModuleOptions,
   KafkaProducer,
 } from '../../src/kafka/index.js';
-import { injectedFailure, LINE_PREFIX, messageValue, RETRY_ATTEMPTS, type WorkerEnv } from './protocol.js';
+import {
+  injectedFailure,
+  isUnkeyed,
+  LINE_PREFIX,
+  messageValue,
+  RETRY_ATTEMPTS,
+  type WorkerEnv,
+} from './protocol.js';
 
 const env = process.env as unknown as WorkerEnv;
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log'];
@@ -156,6 +163,7 @@ async function runProducer(): Promise<void> {
   const total = Number(env.FAULT_MESSAGES);
   const rate = Number(env.FAULT_RATE);
   const poison = env.FAULT_POISON === '1';
+  const unkeyed = env.FAULT_UNKEYED === '1';
   emit('READY');
 
   const startedAt = Date.now();
@@ -169,8 +177,10 @@ async function runProducer(): Promise<void> {
     }
     const last = Math.min(due, next + 250) - 1;
     const batch = [];
-    for (let seq = next; seq <= last; seq++)
-      batch.push({ key: String(seq), value: messageValue(seq, poison) });
+    for (let seq = next; seq <= last; seq++) {
+      const value = messageValue(seq, poison);
+      batch.push(unkeyed && isUnkeyed(seq) ? { value } : { key: String(seq), value });
+    }
     try {
       await producer.sendMany(env.FAULT_TOPIC, batch);
       emit('A', next, last, Date.now());

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { KafkaModule } from '../../kafka/index.js';
 import type { Environment } from '../../config/environment.js';
+import { latestPositionsProvider } from '../shared/latest-positions.provider.js';
 import { AirnavController } from './airnav.controller.js';
 
 @Module({
@@ -14,6 +15,7 @@ import { AirnavController } from './airnav.controller.js';
       }),
     }),
   ],
+  providers: [latestPositionsProvider],
   controllers: [AirnavController],
 })
 export class AirnavModule {}

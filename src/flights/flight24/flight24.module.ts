@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { KafkaModule } from '../../kafka/index.js';
 import type { Environment } from '../../config/environment.js';
+import { latestPositionsProvider } from '../shared/latest-positions.provider.js';
 import { Flight24Controller } from './flight24.controller.js';
 
 @Module({
@@ -14,6 +15,7 @@ import { Flight24Controller } from './flight24.controller.js';
       }),
     }),
   ],
+  providers: [latestPositionsProvider],
   controllers: [Flight24Controller],
 })
 export class Flight24Module {}

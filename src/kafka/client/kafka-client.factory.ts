@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { printable, safeJson } from '../logging/printable.js';
 import { brokerConnectivity } from './broker-connectivity.js';
 import { nestLevelOf } from './kafkajs-log-level.js';
 import { Kafka, KafkaLogLevel, type LogEntry, type RetryOptions } from './kafkajs.js';
@@ -29,7 +30,8 @@ function nestLogCreator() {
       const { message, timestamp, logger: name, ...extra } = log;
       void timestamp;
       void name;
-      const line = Object.keys(extra).length > 0 ? `${message} ${JSON.stringify(extra)}` : message;
+      const text = printable(String(message));
+      const line = Object.keys(extra).length > 0 ? `${text} ${safeJson(extra)}` : text;
       let nestLevel = nestLevelOf(level, String(message), extra);
       if (nestLevel === 'warn') {
         const key = `${context} ${String(message)}`;

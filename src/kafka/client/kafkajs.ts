@@ -1,8 +1,22 @@
 /**
- * The one seam to the Kafka client library. kafkajs is CommonJS: under ESM only a few names are real named
- * exports, so the default export is imported here once and everything else in the library imports from this file.
+ * The one seam to the Kafka client library: everything else in the library imports kafkajs from this file. It loads
+ * a private instance of the installed kafkajs 2.2.4 with the library's fixes in place (kafkajs-loader.ts; each fix
+ * is listed in docs/RELIABILITY.md), so they travel with the library: an application gets plain kafkajs from the
+ * registry and runs no install script of ours. Loading fails with KafkaClientCompatibilityError when the installed
+ * kafkajs is not the release the fixes were written for.
  */
-import kafkajs from 'kafkajs';
+import { recordDecoderFix } from './fixes/record-decoder.js';
+import { sendMessagesFix } from './fixes/send-messages.js';
+import { loadKafkajs } from './kafkajs-loader.js';
+
+/** The fixes the library carries, by the kafkajs module each replaces. */
+export const CARRIED_FIXES = [sendMessagesFix, recordDecoderFix] as const;
+
+const loaded = loadKafkajs(CARRIED_FIXES);
+const kafkajs = loaded.exports as typeof import('kafkajs');
+
+/** A module of the library's kafkajs instance, by its path in the package: for the specs that pin the fixes. */
+export const kafkajsInternal = loaded.internal;
 
 export type {
   Admin,
@@ -25,7 +39,7 @@ export type {
   SASLOptions,
 } from 'kafkajs';
 
-export const { Kafka, AssignerProtocol, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
+export const { Kafka, AssignerProtocol, Partitioners, CompressionTypes, logLevel: KafkaLogLevel } = kafkajs;
 export type Kafka = InstanceType<typeof kafkajs.Kafka>;
 
 /** Errors raised while the group is rebalancing: never a handler failure, always let kafkajs see them. */

@@ -36,19 +36,27 @@ export class KafkaGroupContext extends BaseRpcContext<[]> {
     return this.message.timestamp;
   }
 
-  /** Header values decoded as UTF-8; decoded on first access only, off the hot path. */
+  /** Header values decoded as UTF-8 (a null-prototype object); decoded on first access only, off the hot path. */
   get headers(): Record<string, string | string[]> {
     this.decodedHeaders ??= decodeHeaders(this.message.headers);
     return this.decodedHeaders;
   }
 }
 
+/**
+ * A null value (a Java producer may send one) reads as ''. A null-prototype object: a header named `__proto__` (or `constructor`, `toString`) is a header like any other,
+ * kept as an own property, never the object's prototype and never shadowed by Object.prototype.
+ */
 export function decodeHeaders(headers: IHeaders | undefined): Record<string, string | string[]> {
-  const decoded: Record<string, string | string[]> = {};
+  const decoded = Object.create(null) as Record<string, string | string[]>;
   if (!headers) return decoded;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    decoded[name] = Array.isArray(value) ? value.map((v) => v.toString()) : value.toString();
+    decoded[name] = Array.isArray(value) ? value.map(headerText) : headerText(value);
   }
   return decoded;
+}
+
+function headerText(value: Buffer | string | null): string {
+  return value === null ? '' : value.toString();
 }

@@ -8,6 +8,16 @@ import { asError, httpExceptionReasons, isRetryable } from './failure-classifier
 
 class InvalidOrderError extends KafkaNonRetryableError {}
 
+/** The RangeError the runtime itself throws when the stack runs out. */
+function stackOverflow(): unknown {
+  const recurse = (depth: number): number => recurse(depth + 1) + 1;
+  try {
+    return recurse(0);
+  } catch (error) {
+    return error;
+  }
+}
+
 describe('isRetryable', () => {
   test('a plain Error is retryable', () => {
     expect(isRetryable(new Error('database timeout'))).toBe(true);
@@ -22,6 +32,7 @@ describe('isRetryable', () => {
       'BadRequestException (ValidationPipe)',
       new BadRequestException(['icao24 must be 6 lowercase hex digits']),
     ],
+    ['a stack overflow (RangeError from deep nesting)', stackOverflow()],
   ])('%s is not retryable', (_name, error) => {
     expect(isRetryable(error)).toBe(false);
   });
@@ -32,6 +43,7 @@ describe('isRetryable', () => {
     ['a thrown string', 'oops'],
     ['a plain object', { status: 'error', message: 'Internal server error' }],
     ['undefined', undefined],
+    ['another RangeError (a failed allocation)', new RangeError('Array buffer allocation failed')],
   ])('%s is retryable', (_name, error) => {
     expect(isRetryable(error)).toBe(true);
   });

@@ -3,8 +3,10 @@ import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js'
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
-import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
+import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
+import { decodePayload } from '../limits/message-limits.js';
+import { printable, printableStack } from '../logging/printable.js';
 import { backoffDelay } from '../retry/backoff.js';
 import { asError, isRetryable } from '../retry/failure-classifier.js';
 import type { GroupRoute } from './group-route.js';
@@ -239,7 +241,7 @@ export class ConsumerMember {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     if (isRetryable(error) && attempt < route.settings.retry.attempts) {
       this.logger.warn(
-        `${route.handlerName} failed on ${where} (attempt ${attempt} of ${route.settings.retry.attempts}): ${cause.message}`,
+        `${route.handlerName} failed on ${where} (attempt ${attempt} of ${route.settings.retry.attempts}): ${printable(cause.message)}`,
       );
       return false;
     }
@@ -248,14 +250,9 @@ export class ConsumerMember {
   }
 
   private async dispatch(route: GroupRoute, partition: number, message: KafkaMessage, attempt: number) {
-    let data: unknown = message.value;
-    if (!route.settings.raw && message.value !== null) {
-      try {
-        data = JSON.parse(message.value.toString());
-      } catch (error) {
-        return new KafkaPayloadDecodeError(route.topic, partition, message.offset, error);
-      }
-    }
+    const { limits, raw } = route.settings;
+    const data = decodePayload(limits, raw, route.topic, partition, message);
+    if (data instanceof KafkaNonRetryableError) return data;
     const context = new KafkaGroupContext(
       route.topic,
       partition,
@@ -280,8 +277,8 @@ export class ConsumerMember {
       this.stoppedPartitions.add(partitionKey);
       this.logger.error(
         `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
-          `partition stopped until the next rebalance or restart. Last error: ${error.message}`,
-        error.stack,
+          `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
+        printableStack(error),
       );
       return false;
     }
@@ -300,8 +297,8 @@ export class ConsumerMember {
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
     // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
     this.logger.warn(
-      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${error.message}); ` +
-        `sent to ${route.deadLetterTopic}\n${error.stack ?? ''}`,
+      `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${printable(error.message)}); ` +
+        `sent to ${route.deadLetterTopic}\n${printableStack(error)}`,
     );
     return true;
   }

@@ -1,0 +1,195 @@
+import { describe, expect, it } from '@jest/globals';
+import { createRequire } from 'node:module';
+import { kafkajsInternal } from '../kafkajs.js';
+import { planPartitions } from './send-messages.js';
+
+/**
+ * The send() loop of kafkajs driven against in-memory brokers (a fake cluster with kafkajs's own retrier,
+ * partitioner, lock and errors): the sequences of issue 9 finding 1, on the library's instance (fixed) and on the
+ * installed kafkajs module as released (upstream, kept to show the bug).
+ */
+const upstream = createRequire(import.meta.url)('kafkajs/src/producer/sendMessages.js');
+const fixed = kafkajsInternal('src/producer/sendMessages.js');
+const createRetry = kafkajsInternal('src/retry');
+const Lock = kafkajsInternal('src/utils/lock');
+const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
+const NOT_LEADER_OR_FOLLOWER = 6;
+
+const TOPIC = 't';
+const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface Written {
+  partition: number;
+  value: string;
+  broker: number;
+}
+
+/** Three partitions led by brokers 1, 2, 3. `onProduce` may fail a request or delay it. */
+function cluster(onProduce: (broker: number, values: Map<string, number>) => Promise<void>) {
+  const leaders = new Map<number, number>([
+    [0, 1],
+    [1, 2],
+    [2, 3],
+  ]);
+  const written: Written[] = [];
+  const locks = new Map<number, InstanceType<typeof Lock>>();
+  const sequences = new Map<number, number>();
+  const brokers = new Map<number, object>();
+  const brokerFor = (nodeId: number) => {
+    if (!brokers.has(nodeId)) {
+      brokers.set(nodeId, {
+        nodeId,
+        produce: async ({ topicData }: any) => {
+          const values = new Map<string, number>();
+          for (const t of topicData) {
+            for (const p of t.partitions) for (const m of p.messages) values.set(m.value, Number(p.partition));
+          }
+          await onProduce(nodeId, values);
+          for (const { partitions: entries } of topicData) {
+            for (const { partition, messages } of entries) {
+              for (const message of messages) written.push({ partition: Number(partition), value: message.value, broker: nodeId });
+            }
+          }
+          return {
+            topics: topicData.map((t: any) => ({
+              topicName: t.topic,
+              partitions: t.partitions.map((p: any) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })),
+            })),
+          };
+        },
+      });
+    }
+    return brokers.get(nodeId);
+  };
+  const metadata = () => [...leaders].map(([partitionId, leader]) => ({ partitionId, leader }));
+  const fakeCluster = {
+    targetTopics: new Set([TOPIC]),
+    refreshMetadataIfNecessary: async () => {},
+    refreshMetadata: async () => {},
+    addMultipleTargetTopics: async () => {},
+    isConnected: () => true,
+    connect: async () => {},
+    removeBroker: () => {},
+    findTopicPartitionMetadata: () => metadata(),
+    findLeaderForPartitions: (_topic: string, partitions: number[]) => {
+      const result: Record<number, number[]> = {};
+      for (const partition of partitions) (result[leaders.get(Number(partition))!] ??= []).push(Number(partition));
+      return result;
+    },
+    findBroker: async ({ nodeId }: { nodeId: number | string }) => brokerFor(Number(nodeId)),
+  };
+  const eosManager = {
+    isTransactional: () => false,
+    getProducerId: () => '1',
+    getProducerEpoch: () => 0,
+    getSequence: (_topic: string, partition: number) => sequences.get(partition) ?? 0,
+    updateSequence: (_topic: string, partition: number, increment: number) =>
+      sequences.set(partition, (sequences.get(partition) ?? 0) + increment),
+    acquireBrokerLock: async (broker: { nodeId: number }) => {
+      if (!locks.has(broker.nodeId)) locks.set(broker.nodeId, new Lock({ timeout: 10_000 }));
+      await locks.get(broker.nodeId)!.acquire();
+    },
+    releaseBrokerLock: async (broker: { nodeId: number }) => locks.get(broker.nodeId)!.release(),
+  };
+  const retrier = createRetry({ retries: 5, initialRetryTime: 1, maxRetryTime: 5, factor: 0, multiplier: 1 });
+  const partitioner = kafkajsInternal('src/producer/partitioners/default')();
+  const send = (module: any, messages: Array<{ key?: string; value: string; partition?: number }>) =>
+    module({ logger: quietLogger, cluster: fakeCluster, partitioner, eosManager, retrier })({
+      acks: -1,
+      timeout: 1000,
+      topicMessages: [{ topic: TOPIC, messages }],
+    });
+  return { send, written, leaders };
+}
+
+/**
+ * The issue's sequence: the request that carries `b` fails once with NOT_LEADER, and `b`'s partition moves to the
+ * broker that acknowledged `a`'s partition.
+ */
+function leaderOfSecondMessageMoves() {
+  let failed = false;
+  const partitionOf = new Map<string, number>();
+  const setup = cluster(async (_broker, values) => {
+    for (const [value, partition] of values) partitionOf.set(value, partition);
+    if (!failed && values.has('b')) {
+      failed = true;
+      // Wait for the request of `a` (on another broker) to be acknowledged first.
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      setup.leaders.set(partitionOf.get('b')!, setup.leaders.get(partitionOf.get('a')!)!);
+      throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
+    }
+  });
+  return setup;
+}
+
+const values = (written: Written[]) => written.map((w) => w.value).sort();
+
+describe('send() across a leader change (issue 9 finding 1)', () => {
+  it('writes every unkeyed message exactly once when the leader of one of its partitions moves', async () => {
+    const { send, written } = leaderOfSecondMessageMoves();
+    await send(fixed, [{ value: 'a' }, { value: 'b' }]);
+    expect(values(written)).toEqual(['a', 'b']);
+  });
+
+  it('upstream kafkajs 2.2.4 resolves the same send() with a message missing (kept to show the bug)', async () => {
+    const { send, written } = leaderOfSecondMessageMoves();
+    await send(upstream, [{ value: 'a' }, { value: 'b' }]);
+    // The retry re-partitions (round-robin moves on): `b` lands on `a`'s partition, whose broker already
+    // answered, so it is never sent; `a` goes to the third partition and is written twice.
+    expect(values(written)).toEqual(['a', 'a']);
+  });
+
+  it('does not send again a request that was still in flight when the retry started', async () => {
+    let failed = false;
+    let release!: () => void;
+    const inFlight = new Promise<void>((resolve) => (release = resolve));
+    const setup = cluster(async (broker) => {
+      if (broker === 1 && !failed) await inFlight; // partition 0's first request is slow
+      if (broker === 2 && !failed) {
+        failed = true;
+        setTimeout(release, 20); // ... and is acknowledged after the retry has started
+        throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
+      }
+    });
+    await setup.send(fixed, [
+      { value: 'x', partition: 0 },
+      { value: 'y', partition: 1 },
+    ]);
+    expect(values(setup.written)).toEqual(['x', 'y']);
+  });
+
+  it('upstream kafkajs 2.2.4 sends that in-flight request again (kept to show the bug)', async () => {
+    let failed = false;
+    let release!: () => void;
+    const inFlight = new Promise<void>((resolve) => (release = resolve));
+    const setup = cluster(async (broker) => {
+      if (broker === 1 && !failed) await inFlight;
+      if (broker === 2 && !failed) {
+        failed = true;
+        setTimeout(release, 20);
+        throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
+      }
+    });
+    await setup.send(upstream, [
+      { value: 'x', partition: 0 },
+      { value: 'y', partition: 1 },
+    ]);
+    expect(values(setup.written)).toEqual(['x', 'x', 'y']);
+  });
+});
+
+describe('planPartitions', () => {
+  it('calls the partitioner once per message and keeps the send order within a partition', () => {
+    const calls: string[] = [];
+    const partitioner = ({ message }: { message: unknown }) => {
+      calls.push((message as { value: string }).value);
+      return calls.length % 2;
+    };
+    const plan = planPartitions('t', [], ['a', 'b', 'c', 'd'].map((value) => ({ value })), partitioner);
+    expect(calls).toEqual(['a', 'b', 'c', 'd']);
+    expect([...plan.messagesPerPartition].map(([p, ms]) => [p, ms.map((m) => m.value)])).toEqual([
+      [1, ['a', 'c']],
+      [0, ['b', 'd']],
+    ]);
+  });
+});

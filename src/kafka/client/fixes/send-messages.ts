@@ -1,0 +1,209 @@
+import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
+
+interface PartitionMetadata {
+  partitionId: number;
+  leader: number;
+}
+
+type Partitioner = (args: { topic: string; partitionMetadata: PartitionMetadata[]; message: unknown }) => number;
+
+export interface TopicPlan<M> {
+  readonly topic: string;
+  /** Messages per partition, in send order. */
+  readonly messagesPerPartition: Map<number, M[]>;
+}
+
+/**
+ * Picks each message's partition, once per send(): the retries of that send() reuse the result. Calling the
+ * partitioner again on a retry moves unkeyed messages (round-robin) and, after partitions were added, keyed ones
+ * to partitions that may already be acknowledged, which skips them.
+ */
+export function planPartitions<M>(
+  topic: string,
+  partitionMetadata: PartitionMetadata[],
+  messages: readonly M[],
+  partitioner: Partitioner,
+): TopicPlan<M> {
+  const messagesPerPartition = new Map<number, M[]>();
+  for (const message of messages) {
+    const partition = Number(partitioner({ topic, partitionMetadata, message }));
+    const list = messagesPerPartition.get(partition);
+    if (list) list.push(message);
+    else messagesPerPartition.set(partition, [message]);
+  }
+  return { topic, messagesPerPartition };
+}
+
+/** The partitions of a plan not acknowledged yet. */
+export function pendingPartitions(plan: TopicPlan<unknown>, acknowledged: ReadonlyMap<string, unknown>): number[] {
+  return [...plan.messagesPerPartition.keys()].filter((partition) => !acknowledged.has(ackKey(plan.topic, partition)));
+}
+
+export function ackKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+/**
+ * Replaces kafkajs 2.2.4's producer/sendMessages.js. Upstream keeps the responses per broker across retries and
+ * re-partitions on each attempt: a partition whose leader moved to a broker that had already answered is never
+ * sent again (kafkajs#1303) and unkeyed messages land on partitions already acknowledged; send() resolves either
+ * way. Here partitions are picked once, acknowledgements are kept per partition, each retry sends exactly the
+ * partitions not acknowledged yet to their current leaders with the same messages, and the check is repeated
+ * after the broker lock is taken, so a request that was still in flight is not sent twice.
+ */
+export const sendMessagesFix: CarriedFix = {
+  module: 'src/producer/sendMessages.js',
+  sha256: '8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb',
+  create: (require: KafkajsRequire) => {
+    const { KafkaJSMetadataNotLoaded } = require('../errors');
+    const { staleMetadata } = require('../protocol/error');
+    const responseSerializer = require('./responseSerializer');
+    return createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, responseSerializer });
+  },
+};
+
+interface Internals {
+  KafkaJSMetadataNotLoaded: new (message: string) => Error;
+  staleMetadata: (error: unknown) => boolean;
+  responseSerializer: (response: unknown) => any[];
+}
+
+export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, responseSerializer }: Internals) {
+  return ({ logger, cluster, partitioner, eosManager, retrier }: any) =>
+    async ({ acks, timeout, compression, topicMessages }: any) => {
+      /** Per partition: its produce response (null with acks 0). */
+      const acknowledged = new Map<string, any>();
+      let plans: TopicPlan<unknown>[] | undefined;
+
+      const planAll = (): TopicPlan<unknown>[] =>
+        topicMessages.map(({ topic, messages }: { topic: string; messages: unknown[] }) => {
+          const partitionMetadata = cluster.findTopicPartitionMetadata(topic);
+          if (partitionMetadata.length === 0) {
+            logger.debug('Producing to topic without metadata', {
+              topic,
+              targetTopics: Array.from(cluster.targetTopics),
+            });
+            throw new KafkaJSMetadataNotLoaded('Producing to topic without metadata');
+          }
+          return planPartitions(topic, partitionMetadata, messages, partitioner);
+        });
+
+      const sendToBroker = async (broker: any, planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>) => {
+        await eosManager.acquireBrokerLock(broker);
+        try {
+          // Checked again under the lock: a request of an earlier attempt may have been acknowledged meanwhile.
+          const topicData = planned
+            .map(({ plan, partitions }) => ({
+              topic: plan.topic,
+              partitions: partitions
+                .filter((partition) => !acknowledged.has(ackKey(plan.topic, partition)))
+                .map((partition) => ({ partition, messages: plan.messagesPerPartition.get(partition) as any[] })),
+            }))
+            .filter(({ partitions }) => partitions.length > 0);
+          if (topicData.length === 0) return;
+
+          if (eosManager.isTransactional()) {
+            await eosManager.addPartitionsToTransaction(topicData);
+          }
+          for (const { topic, partitions } of topicData) {
+            for (const entry of partitions as any[]) {
+              entry.firstSequence = eosManager.getSequence(topic, entry.partition);
+              eosManager.updateSequence(topic, entry.partition, entry.messages.length);
+            }
+          }
+
+          let response;
+          try {
+            response = await broker.produce({
+              transactionalId: eosManager.isTransactional() ? eosManager.getTransactionalId() : undefined,
+              producerId: eosManager.getProducerId(),
+              producerEpoch: eosManager.getProducerEpoch(),
+              acks,
+              timeout,
+              compression,
+              topicData,
+            });
+          } catch (e) {
+            for (const { topic, partitions } of topicData) {
+              for (const entry of partitions) eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+            }
+            throw e;
+          }
+
+          if (acks === 0) {
+            for (const { topic, partitions } of topicData) {
+              for (const { partition } of partitions) acknowledged.set(ackKey(topic, partition), null);
+            }
+          } else {
+            for (const partitionResponse of responseSerializer(response)) {
+              acknowledged.set(ackKey(partitionResponse.topicName, Number(partitionResponse.partition)), partitionResponse);
+            }
+          }
+        } finally {
+          await eosManager.releaseBrokerLock(broker);
+        }
+      };
+
+      const createProducerRequests = async (): Promise<Promise<void>[]> => {
+        await cluster.refreshMetadataIfNecessary();
+        plans ??= planAll();
+
+        const perBroker = new Map<any, Array<{ plan: TopicPlan<unknown>; partitions: number[] }>>();
+        for (const plan of plans) {
+          const partitions = pendingPartitions(plan, acknowledged);
+          if (partitions.length === 0) continue;
+          const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(plan.topic, partitions);
+          const led = new Set(Object.values(partitionsPerLeader).flat());
+          if (partitions.some((partition) => !led.has(partition))) {
+            // kafkajs skips a partition its metadata does not list; sending the rest would resolve without it.
+            throw new KafkaJSMetadataNotLoaded(`No metadata for some partitions of ${plan.topic}`);
+          }
+          for (const [nodeId, ledPartitions] of Object.entries(partitionsPerLeader)) {
+            const broker = await cluster.findBroker({ nodeId });
+            const list = perBroker.get(broker) ?? [];
+            list.push({ plan, partitions: ledPartitions });
+            perBroker.set(broker, list);
+          }
+        }
+        return [...perBroker].map(([broker, planned]) => sendToBroker(broker, planned));
+      };
+
+      return retrier(async (bail: (error: Error) => void, retryCount: number, retryTime: number) => {
+        const topics = topicMessages.map(({ topic }: { topic: string }) => topic);
+        await cluster.addMultipleTargetTopics(topics);
+
+        try {
+          const requests = await createProducerRequests();
+          await Promise.all(requests);
+          return [...acknowledged.values()].filter((response) => response !== null);
+        } catch (e: any) {
+          if (e.name === 'KafkaJSConnectionClosedError') {
+            cluster.removeBroker({ host: e.host, port: e.port });
+          }
+
+          if (!cluster.isConnected()) {
+            logger.debug(`Cluster has disconnected, reconnecting: ${e.message}`, { retryCount, retryTime });
+            await cluster.connect();
+            await cluster.refreshMetadata();
+            throw e;
+          }
+
+          if (
+            staleMetadata(e) ||
+            e.name === 'KafkaJSMetadataNotLoaded' ||
+            e.name === 'KafkaJSConnectionError' ||
+            e.name === 'KafkaJSConnectionClosedError' ||
+            (e.name === 'KafkaJSProtocolError' && e.retriable)
+          ) {
+            logger.error(`Failed to send messages: ${e.message}`, { retryCount, retryTime });
+            await cluster.refreshMetadata();
+            throw e;
+          }
+
+          logger.error(`${e.message}`, { retryCount, retryTime });
+          if (e.retriable) throw e;
+          bail(e);
+        }
+      });
+    };
+}
