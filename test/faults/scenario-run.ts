@@ -192,9 +192,9 @@ export class ScenarioRun {
       this.notes.push(`${names.join(', ')} shut down in ${seconds(Date.now() - started)} s`);
   }
 
-  /** Stops a worker; one sent SIGTERM while alive is judged on its graceful exit (see analysis.ts). */
+  /** Stops a worker; one sent SIGTERM once started is judged on its graceful exit (see analysis.ts). */
   private async stopWorker(worker: WorkerProcess, signal: NodeJS.Signals): Promise<void> {
-    const graceful = signal === 'SIGTERM' && worker.alive;
+    const graceful = signal === 'SIGTERM' && worker.alive && worker.isReady;
     const at = Date.now();
     const exit = await worker.stop(signal);
     if (graceful) this.stops.push({ worker: worker.name, at, closedAt: worker.closedAt, ...exit });

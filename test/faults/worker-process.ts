@@ -23,6 +23,8 @@ export class WorkerProcess {
   exit?: WorkerExit;
   /** When it reported that app.close() resolved (after a SIGTERM). */
   closedAt?: number;
+  /** Its application started (only then does it handle SIGTERM by closing it). */
+  isReady = false;
   private readonly child: ChildProcess;
   private readonly log: WriteStream;
 
@@ -68,6 +70,7 @@ export class WorkerProcess {
           this.log.write(`[debug ${new Date(line.at).toISOString()}] [${line.context}] ${line.message}\n`);
           onLine(line, this);
         } else if (line.kind === 'READY') {
+          this.isReady = true;
           resolveReady();
         } else {
           onLine(line, this);
