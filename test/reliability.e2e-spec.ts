@@ -208,7 +208,7 @@ describe('delivery guarantees', () => {
     await kafka.produceKeyed(topic, 40, (i) => `k${i % 4}`);
     const member = server.groups[0].members[0];
     await waitFor('partition stopped', 20_000, () => member.stoppedPartitions.size === 1);
-    const [stopped] = [...member.stoppedPartitions];
+    const [stopped] = [...member.stoppedPartitions.keys()];
     const stoppedPartition = Number(stopped.split(':').pop());
     await waitFor('the other partition done', 20_000, async () => {
       const offsets = await kafka.offsets(groupId, topic);

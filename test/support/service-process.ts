@@ -18,9 +18,11 @@ export class ServiceProcess {
   readonly processed: ProcessedLine[] = [];
   private readonly child: ChildProcess;
   private output = '';
+  private httpPort?: number;
   private exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(env: Record<string, string>) {
+  /** `onLine` sees every line the service writes, stdout and stderr, before any filtering. */
+  constructor(env: Record<string, string>, onLine?: (line: string) => void) {
     this.child = spawn(process.execPath, ['dist/main.js'], {
       env: { ...process.env, NO_COLOR: '1', LOG_LEVEL: 'debug', PORT: '0', FEED_ENABLED: 'false', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,6 +36,8 @@ export class ServiceProcess {
       const lines = pending.split('\n');
       pending = lines.pop()!;
       for (const line of lines) {
+        onLine?.(line);
+        this.httpPort ??= Number(/HTTP on port (\d+)/.exec(line)?.[1]) || undefined;
         const match = PROCESSED.exec(line);
         if (match)
           this.processed.push({
@@ -45,15 +49,28 @@ export class ServiceProcess {
         else this.output = (this.output + line + '\n').slice(-20_000);
       }
     });
-    this.child.stderr!.on(
-      'data',
-      (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)),
-    );
+    this.child.stderr!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (onLine) for (const line of text.split('\n')) onLine(line);
+      this.output = (this.output + text).slice(-20_000);
+    });
   }
 
   /** Recent non-message output, for failure messages. */
   get log(): string {
     return this.output;
+  }
+
+  /** The HTTP port the service logged (it listens on PORT=0 unless told otherwise). */
+  get port(): number {
+    if (this.httpPort === undefined) {
+      throw new Error(`service pid ${this.child.pid} has not logged its HTTP port:\n${this.output}`);
+    }
+    return this.httpPort;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
   }
 
   async waitUntilListening(timeoutMs = 30_000): Promise<void> {

@@ -1,7 +1,15 @@
 import { describe, expect, test } from '@jest/globals';
 import type { KafkaMessage } from '../client/kafkajs.js';
 import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
-import { buildDeadLetterHeaders, DLT_HEADERS } from './dead-letter-headers.js';
+import {
+  boundedUtf8,
+  buildDeadLetterHeaders,
+  buildStubHeaders,
+  DLT_HEADERS,
+  DLT_STUB_HEADERS,
+  MAX_EXCEPTION_MESSAGE_BYTES,
+  MAX_STACK_TRACE_BYTES,
+} from './dead-letter-headers.js';
 
 function message(extra: Partial<KafkaMessage> = {}): KafkaMessage {
   return {
@@ -210,5 +218,58 @@ describe('buildDeadLetterHeaders', () => {
     });
     expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('orders-dlt');
     expect(utf8(headers[DLT_HEADERS.exceptionMessage])).toBe('latest');
+  });
+});
+
+describe('bounded headers', () => {
+  test('a deep stack trace is cut to MAX_STACK_TRACE_BYTES on a character boundary, with a marker', () => {
+    const error = new Error('deep');
+    error.stack = `Error: deep\n${'    at ✈ frame (f.ts:1:1)\n'.repeat(2_000)}`;
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error,
+    });
+    const stack = headers[DLT_HEADERS.exceptionStacktrace] as Buffer;
+    expect(stack.length).toBeLessThanOrEqual(MAX_STACK_TRACE_BYTES);
+    expect(stack.length).toBeGreaterThan(MAX_STACK_TRACE_BYTES - 8);
+    const text = stack.toString('utf8');
+    expect(text).not.toContain('\uFFFD');
+    expect(text.startsWith('Error: deep\n    at ✈ frame')).toBe(true);
+    expect(text.endsWith('\n... (truncated)')).toBe(true);
+  });
+
+  test('a huge exception message is bounded too; short ones are untouched', () => {
+    const long = new Error('ü'.repeat(10_000));
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error: long,
+    });
+    expect((headers[DLT_HEADERS.exceptionMessage] as Buffer).length).toBeLessThanOrEqual(
+      MAX_EXCEPTION_MESSAGE_BYTES,
+    );
+    expect(boundedUtf8('short', 10).toString()).toBe('short');
+  });
+
+  test('a stub keeps the dead-letter headers, drops the original ones and says why', () => {
+    const headers = buildStubHeaders(
+      {
+        topic: 't',
+        partition: 1,
+        message: message({ headers: { trace: 'x' } }),
+        groupId: 'g',
+        error: new Error('e'),
+      },
+      'MESSAGE_TOO_LARGE: too big',
+    );
+    expect(headers.trace).toBeUndefined();
+    expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('t');
+    expect(utf8(headers[DLT_STUB_HEADERS.reason])).toBe('MESSAGE_TOO_LARGE: too big');
+    expect(utf8(headers[DLT_STUB_HEADERS.valueBytes])).toBe('2');
   });
 });

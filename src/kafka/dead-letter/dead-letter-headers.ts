@@ -13,6 +13,25 @@ export const DLT_HEADERS = {
   exceptionStacktrace: 'kafka_dlt-exception-stacktrace',
 } as const;
 
+/**
+ * Headers of a stub record, written in place of a dead letter that does not fit its topic (the original value and
+ * headers are left out; the record keeps the key and Spring's headers, so it names the original to read back).
+ */
+export const DLT_STUB_HEADERS = {
+  /** Why the original could not be written: the broker's error, the dead-letter topic and the sizes. */
+  reason: 'nkg_dlt-stub-reason',
+  /** Size in bytes of the original value, as a decimal string. */
+  valueBytes: 'nkg_dlt-original-value-bytes',
+} as const;
+
+/**
+ * Bounds of the two headers that grow with the error: a stack trace is cut to its first frames (Spring writes it
+ * whole, and a deep one next to a large value could exceed the topic's max.message.bytes), a message to its start.
+ */
+export const MAX_STACK_TRACE_BYTES = 8_192;
+export const MAX_EXCEPTION_MESSAGE_BYTES = 4_096;
+const TRUNCATED = '\n... (truncated)';
+
 export interface DeadLetterSource {
   topic: string;
   partition: number;
@@ -56,7 +75,35 @@ export function buildDeadLetterHeaders(source: DeadLetterSource): IHeaders {
   const cause = error.cause;
   if (cause instanceof Error) headers[DLT_HEADERS.exceptionCauseFqcn] = Buffer.from(errorClassName(cause));
   else delete headers[DLT_HEADERS.exceptionCauseFqcn];
-  headers[DLT_HEADERS.exceptionMessage] = Buffer.from(error.message);
-  headers[DLT_HEADERS.exceptionStacktrace] = Buffer.from(error.stack ?? `${error.name}: ${error.message}`);
+  headers[DLT_HEADERS.exceptionMessage] = boundedUtf8(error.message, MAX_EXCEPTION_MESSAGE_BYTES);
+  headers[DLT_HEADERS.exceptionStacktrace] = boundedUtf8(
+    error.stack ?? `${error.name}: ${error.message}`,
+    MAX_STACK_TRACE_BYTES,
+  );
   return headers;
+}
+
+/**
+ * The record written when the dead letter itself is too large for its topic: the original key, no value, Spring's
+ * headers (which name the original topic, partition and offset) without the original headers, and the reason.
+ */
+export function buildStubHeaders(source: DeadLetterSource, reason: string): IHeaders {
+  const headers = buildDeadLetterHeaders({
+    ...source,
+    message: { ...source.message, headers: {} } as KafkaMessage,
+  });
+  headers[DLT_STUB_HEADERS.reason] = boundedUtf8(reason, MAX_EXCEPTION_MESSAGE_BYTES);
+  headers[DLT_STUB_HEADERS.valueBytes] = Buffer.from(String(source.message.value?.length ?? 0));
+  return headers;
+}
+
+/** UTF-8 bytes of `text`, cut (on a character boundary, with a marker) to at most `maxBytes`. */
+export function boundedUtf8(text: string, maxBytes: number): Buffer {
+  const bytes = Buffer.from(text);
+  if (bytes.length <= maxBytes) return bytes;
+  const marker = Buffer.from(TRUNCATED);
+  let end = maxBytes - marker.length;
+  // Back off continuation bytes (10xxxxxx) so the cut never splits a character.
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return Buffer.concat([bytes.subarray(0, end), marker]);
 }

@@ -1,45 +1,58 @@
 import { Logger } from '@nestjs/common';
-import { type Kafka, Partitioners, type Producer, type RetryOptions } from '../client/kafkajs.js';
-import { KafkaDeadLetterError } from '../errors/kafka-dead-letter.error.js';
-import { buildDeadLetterHeaders, type DeadLetterSource } from './dead-letter-headers.js';
+import {
+  type Kafka,
+  type Message,
+  Partitioners,
+  type Producer,
+  type RetryOptions,
+} from '../client/kafkajs.js';
+import { hasLostSequence } from '../producer/kafka.producer.js';
+import { DeadLetterWrite, type DeadLetterWriteSettings, type RecordSender } from './dead-letter-write.js';
+import type { DeadLetterSource } from './dead-letter-headers.js';
 
 /**
- * Writes failed messages to their dead-letter topic with the original key, value bytes and headers. Its own
- * producer, not idempotent: kafkajs's idempotent producer retries forever, and a write that never ends would hold
- * the partition forever. Retries are bounded and every write has a deadline; a failed write is reported to the
- * caller, which then leaves the offset uncommitted.
+ * Writes failed messages to their dead-letter topic with the original key, value bytes and headers, through its
+ * own idempotent producer (a retry inside one send is not written twice). Retries are bounded: kafkajs's
+ * idempotent producer would otherwise retry a missing topic forever. Each message is one `DeadLetterWrite`,
+ * which runs beside the fetch loop and tells its member when the record is in (or cannot be written).
  */
 export class DeadLetterPublisher {
   private readonly logger = new Logger(DeadLetterPublisher.name);
-  private readonly producer: Producer;
+  private producer: Producer;
   private connecting?: Promise<void>;
+  private readonly writes = new Set<DeadLetterWrite>();
+  private readonly send: RecordSender = (topic, record, timeoutMs) =>
+    this.sendRecord(topic, record, timeoutMs);
 
-  constructor(kafka: Kafka, retry: RetryOptions) {
-    this.producer = kafka.producer({
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { ...retry, retries: Math.min(retry.retries ?? 3, 3) },
-    });
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly retry: RetryOptions,
+    private readonly compression: number,
+  ) {
+    this.producer = this.createProducer();
   }
 
-  async publish(deadLetterTopic: string, source: DeadLetterSource, timeoutMs: number): Promise<void> {
-    const { topic, partition, message } = source;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.write(deadLetterTopic, source),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
-    } catch (error) {
-      throw new KafkaDeadLetterError(deadLetterTopic, topic, partition, message.offset, error);
-    } finally {
-      clearTimeout(timer);
-    }
+  /**
+   * Starts writing `source` to `deadLetterTopic`; `onChange` is called when the write succeeded and whenever it
+   * failed (the write then tries again by itself until it succeeds or is cancelled).
+   */
+  start(
+    deadLetterTopic: string,
+    source: DeadLetterSource,
+    settings: DeadLetterWriteSettings,
+    onChange: (write: DeadLetterWrite) => void,
+  ): DeadLetterWrite {
+    const write = new DeadLetterWrite(this.send, deadLetterTopic, source, settings, (w) => {
+      if (w.state === 'written') this.writes.delete(w);
+      onChange(w);
+    });
+    this.writes.add(write);
+    return write;
   }
 
   async disconnect(): Promise<void> {
+    for (const write of this.writes) write.cancel();
+    this.writes.clear();
     if (!this.connecting) return;
     this.connecting = undefined;
     await this.producer
@@ -47,18 +60,43 @@ export class DeadLetterPublisher {
       .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
   }
 
-  private async write(deadLetterTopic: string, source: DeadLetterSource): Promise<void> {
-    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+  private createProducer(): Producer {
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { ...this.retry, retries: Math.min(this.retry.retries ?? 3, 3) },
+    });
+  }
+
+  private async sendRecord(topic: string, record: Message, timeoutMs: number): Promise<void> {
+    const producer = this.producer;
+    this.connecting ??= producer.connect().catch((error: unknown) => {
       this.connecting = undefined;
       throw error;
     });
-    await this.connecting;
-    await this.producer.send({
-      topic: deadLetterTopic,
-      acks: -1,
-      messages: [
-        { key: source.message.key, value: source.message.value, headers: buildDeadLetterHeaders(source) },
-      ],
-    });
+    try {
+      await this.connecting;
+      await producer.send({
+        topic,
+        acks: -1,
+        timeout: timeoutMs,
+        compression: this.compression,
+        messages: [record],
+      });
+    } catch (error) {
+      if (hasLostSequence(error)) this.replace(producer, error);
+      throw error;
+    }
+  }
+
+  /** Same as KafkaProducer: after a refused sequence number the idempotent producer must start over. */
+  private replace(failed: Producer, error: unknown): void {
+    if (failed !== this.producer) return;
+    this.logger.warn(`Replacing the dead-letter producer after ${(error as Error).message}`);
+    this.producer = this.createProducer();
+    this.connecting = undefined;
+    failed.disconnect().catch(() => undefined);
   }
 }

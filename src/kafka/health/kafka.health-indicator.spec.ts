@@ -9,7 +9,7 @@ import { KafkaHealthIndicator } from './kafka.health-indicator.js';
 type MemberLike = Pick<ConsumerMember, 'state' | 'memberId' | 'lastError' | 'stoppedPartitions'>;
 
 function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {}): MemberLike {
-  return { state, memberId: `m-${state}`, lastError: undefined, stoppedPartitions: new Set(), ...extra };
+  return { state, memberId: `m-${state}`, lastError: undefined, stoppedPartitions: new Map(), ...extra };
 }
 
 function indicator(groups: Record<string, MemberLike[]>, admin: Partial<KafkaAdminClient> = {}) {
@@ -37,8 +37,8 @@ describe('KafkaHealthIndicator.groupsCheck', () => {
     ['recovering', member('rebalancing', { lastError: 'connection lost' }), /recovering.*connection lost/],
     [
       'partition stopped',
-      member('joined', { stoppedPartitions: new Set(['t:1']) }),
-      /partition t:1 is stopped/,
+      member('joined', { stoppedPartitions: new Map([['t:1', 'dead-letter topic "t-dlt" does not exist']]) }),
+      /partition t:1 is stopped: dead-letter topic "t-dlt" does not exist/,
     ],
   ])('down when a member is %s, saying why', (_, bad, problem) => {
     const result = indicator({ a: [member('joined'), bad] }).groupsCheck('groups');

@@ -23,7 +23,8 @@ export interface KafkaGroupHealth {
  * - `brokerCheck`: the cluster answers a metadata request within a deadline;
  * - `groupsCheck`: every member of every consumer group in this process has joined its group (state from the
  *   consumers' join and crash events: kafkajs's `run()` resolves even when joining failed), none crashed, and no
- *   partition is stopped by a message that failed for good with dead letters off.
+ *   partition is stopped (a message failed for good with dead letters off, or its dead-letter write cannot
+ *   succeed until someone acts: topic missing, not authorized, too large even as a stub).
  *
  * ```ts
  * @Get('health') @HealthCheck()
@@ -100,10 +101,8 @@ function memberProblems(member: ConsumerMember, index: number): string[] {
       problems.push(`${name} is stopped`);
       break;
   }
-  for (const partition of member.stoppedPartitions) {
-    problems.push(
-      `${name}: partition ${partition} is stopped (a message failed for good with dead letters off)`,
-    );
+  for (const [partition, why] of member.stoppedPartitions) {
+    problems.push(`${name}: partition ${partition} is stopped: ${why}`);
   }
   return problems;
 }

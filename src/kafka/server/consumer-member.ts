@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js';
+import { isConnectionError, type PartitionAssigner, undecodableBatchError } from '../client/kafkajs.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
+import type { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
 import { decodePayload } from '../limits/message-limits.js';
@@ -33,6 +34,8 @@ interface PartitionFailure {
   attempts: number;
   /** Set once the handler gave up: only the dead-letter write is left to do. */
   exhausted?: Error;
+  /** The dead-letter write of this offset, started once; it resumes the partition when the record is in. */
+  deadLetter?: DeadLetterWrite;
 }
 
 const HEARTBEAT_CHECK_MS = 100;
@@ -49,8 +52,11 @@ export class ConsumerMember {
   memberId?: string;
   assignment: Record<string, number[]> = {};
   lastError?: string;
-  /** Partitions stopped because a message exhausted its retries with dead letters off ("topic:partition"). */
-  readonly stoppedPartitions = new Set<string>();
+  /**
+   * "topic:partition" -> why it is stopped: a message exhausted its retries with dead letters off, or its
+   * dead-letter write failed in a way that needs someone to act (topic missing, not authorized, too large).
+   */
+  readonly stoppedPartitions = new Map<string, string>();
   readonly counts = { processed: 0, failed: 0, deadLettered: 0 };
 
   private readonly logger: Logger;
@@ -194,9 +200,11 @@ export class ConsumerMember {
     const { topic, partition } = batch;
     const route = this.config.routes.get(topic);
     if (!route) return;
+    // A record batch kafkajs could not decode arrives as one stand-in record: a failure that no attempt can fix.
+    const undecodable = undecodableBatchError(batch.messages);
     for (const message of batch.messages) {
       if (!isRunning()) return;
-      const handled = await this.handle(route, partition, message);
+      const handled = await this.handle(route, partition, message, undecodable);
       if (!handled) {
         this.pausePartition(payload, route, partition);
         return;
@@ -214,7 +222,12 @@ export class ConsumerMember {
   }
 
   /** True when the offset may be resolved: handled, or dead-lettered. False leaves the partition paused. */
-  private async handle(route: GroupRoute, partition: number, message: KafkaMessage): Promise<boolean> {
+  private async handle(
+    route: GroupRoute,
+    partition: number,
+    message: KafkaMessage,
+    undecodable?: Error,
+  ): Promise<boolean> {
     // Failures are rare: skip building the partition key on the hot path when there are none.
     const key = this.failures.size > 0 ? `${route.topic}:${partition}` : '';
     let failure = key ? this.failures.get(key) : undefined;
@@ -224,7 +237,7 @@ export class ConsumerMember {
     const attempt = (failure?.attempts ?? 0) + 1;
     const { observer } = this.config;
     const started = observer ? performance.now() : 0;
-    const error = await this.dispatch(route, partition, message, attempt);
+    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt));
     if (error === undefined) {
       if (failure) this.failures.delete(key);
       this.counts.processed++;
@@ -264,17 +277,21 @@ export class ConsumerMember {
     return route.invoke(data, context);
   }
 
-  private async deadLetter(
+  /** True once the message is in its dead-letter topic; the write runs beside the fetch loop meanwhile. */
+  private deadLetter(
     route: GroupRoute,
     partition: number,
     message: KafkaMessage,
     failure: PartitionFailure,
     error: Error,
-  ): Promise<boolean> {
+  ): boolean {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const partitionKey = `${route.topic}:${partition}`;
     if (!route.settings.deadLetter.enabled) {
-      this.stoppedPartitions.add(partitionKey);
+      this.stoppedPartitions.set(
+        partitionKey,
+        `dead letters are off and ${where} failed for good after ${failure.attempts} attempt(s): ${printable(error.message)}`,
+      );
       this.logger.error(
         `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
           `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
@@ -282,36 +299,53 @@ export class ConsumerMember {
       );
       return false;
     }
-    try {
-      await this.config.deadLetters.publish(
-        route.deadLetterTopic,
-        { topic: route.topic, partition, message, groupId: this.groupId, error },
-        route.settings.deadLetter.timeoutMs,
-      );
-    } catch (publishError) {
-      this.logger.error(`${asError(publishError).message}; the partition waits and tries again`);
-      return false;
-    }
+    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error));
+    if (write.state !== 'written') return false;
     this.failures.delete(partitionKey);
+    this.stoppedPartitions.delete(partitionKey);
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
     // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
     this.logger.warn(
       `${route.handlerName} gave up on ${where} after ${failure.attempts} attempt(s) (${error.name}: ${printable(error.message)}); ` +
-        `sent to ${route.deadLetterTopic}\n${printableStack(error)}`,
+        `sent to ${route.deadLetterTopic}${write.stub ? ' as a stub record (too large for the topic)' : ''}\n` +
+        printableStack(error),
     );
     return true;
+  }
+
+  /** Starts the write; its outcome stops the partition (reported) or resumes it to resolve the offset. */
+  private startDeadLetter(route: GroupRoute, partition: number, message: KafkaMessage, error: Error) {
+    const key = `${route.topic}:${partition}`;
+    const consumer = this.consumer;
+    const source = { topic: route.topic, partition, message, groupId: this.groupId, error };
+    return this.config.deadLetters.start(
+      route.deadLetterTopic,
+      source,
+      route.settings.deadLetter,
+      (write) => {
+        if (this.failures.get(key)?.deadLetter !== write) return;
+        if (write.state === 'stopped') this.stoppedPartitions.set(key, write.reason!);
+        if (write.state !== 'written' || !consumer || consumer !== this.consumer || this.state !== 'joined')
+          return;
+        try {
+          consumer.resume([{ topic: route.topic, partitions: [partition] }]);
+        } catch (resumeError) {
+          // A consumer in kafkajs's crash path: the join that follows starts every partition afresh.
+          this.logger.warn(`Could not resume ${key}: ${asError(resumeError).message}`);
+        }
+      },
+    );
   }
 
   /** Pauses one partition and schedules its resumption: never a sleep inside the batch (it would stall the fetch). */
   private pausePartition(payload: EachBatchPayload, route: GroupRoute, partition: number): void {
     const key = `${route.topic}:${partition}`;
     payload.pause();
-    if (this.stoppedPartitions.has(key)) return;
     const failure = this.failures.get(key);
-    const delay = failure?.exhausted
-      ? route.settings.deadLetter.retryDelayMs
-      : backoffDelay(route.settings.retry, failure?.attempts ?? 1);
+    // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
+    if (this.stoppedPartitions.has(key) || failure?.deadLetter) return;
+    const delay = backoffDelay(route.settings.retry, failure?.attempts ?? 1);
     const consumer = this.consumer;
     clearTimeout(this.resumeTimers.get(key));
     this.resumeTimers.set(
@@ -329,6 +363,7 @@ export class ConsumerMember {
   private clearPartitionState(): void {
     for (const timer of this.resumeTimers.values()) clearTimeout(timer);
     this.resumeTimers.clear();
+    for (const failure of this.failures.values()) failure.deadLetter?.cancel();
     this.failures.clear();
     this.stoppedPartitions.clear();
     const consumer = this.consumer;

@@ -10,7 +10,7 @@ import { ExternalContextCreator, MetadataScanner, ModuleRef, ModulesContainer } 
 import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
 import { clientRetryOf, consumerRetryOf, createKafkaClient } from '../client/kafka-client.factory.js';
-import type { Kafka } from '../client/kafkajs.js';
+import { compressionType, type Kafka } from '../client/kafkajs.js';
 import { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
@@ -97,7 +97,11 @@ export class KafkaGroupsServer
     try {
       this.rejectHandlersOnProviders();
       const plans = planGroups(this.options, this.discoverHandlers());
-      this.deadLetters = new DeadLetterPublisher(this.kafka, clientRetryOf(this.options));
+      this.deadLetters = new DeadLetterPublisher(
+        this.kafka,
+        clientRetryOf(this.options),
+        compressionType(this.options.compression),
+      );
       const consumerKafka = createKafkaClient({
         ...this.options,
         clientRetry: consumerRetryOf(this.options),
@@ -240,15 +244,24 @@ export class KafkaGroupsServer
   /** Nest's processing hooks (tracing and the like) around each message, only when something set them. */
   private withProcessingHooks(invoke: HandlerInvoker): HandlerInvoker {
     if (!this.processingHooksSet) return invoke;
+    // Settles with the handler's outcome, or with the hook's error when a hook throws or rejects, so the batch
+    // never waits on a promise nothing will settle.
     return (data, context) =>
       new Promise<unknown>((resolve) => {
-        void this.runWithProcessingHooks(context, async (runEndHook) => {
+        const run = async (runEndHook: () => void) => {
           try {
             resolve(await invoke(data, context));
+          } catch (error) {
+            resolve(error);
           } finally {
             runEndHook();
           }
-        });
+        };
+        try {
+          Promise.resolve(this.runWithProcessingHooks(context, run)).catch(resolve);
+        } catch (hookError) {
+          resolve(hookError);
+        }
       });
   }
 }

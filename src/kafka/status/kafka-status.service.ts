@@ -51,7 +51,10 @@ export class KafkaStatusService {
       state: member.state,
       assignment: member.state === 'crashed' || member.state === 'stopped' ? {} : { ...member.assignment },
       counts: { ...member.counts },
-      stoppedPartitions: [...member.stoppedPartitions],
+      stoppedPartitions: [...member.stoppedPartitions].map(([key, reason]) => {
+        const at = key.lastIndexOf(':');
+        return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), reason };
+      }),
       lastError: member.lastError ?? null,
     }));
   }

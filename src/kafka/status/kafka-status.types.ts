@@ -17,9 +17,16 @@ export interface KafkaMemberStatus {
   /** topic -> assigned partitions, as of the last join. */
   assignment: Record<string, number[]>;
   counts: KafkaMessageCounts;
-  /** "topic:partition" stopped because a message failed for good with dead letters off. */
-  stoppedPartitions: string[];
+  /** Partitions held at a message that cannot go on by itself (dead letters off, or a dead-letter write that needs someone to act), with why. */
+  stoppedPartitions: KafkaStoppedPartition[];
   lastError: string | null;
+}
+
+export interface KafkaStoppedPartition {
+  topic: string;
+  partition: number;
+  /** Names the message, the source topic and, for a failed dead-letter write, the dead-letter topic and error. */
+  reason: string;
 }
 
 /** Committed offset and lag of one partition of a group's topic, as the broker sees them. */

@@ -5,7 +5,11 @@ interface PartitionMetadata {
   leader: number;
 }
 
-type Partitioner = (args: { topic: string; partitionMetadata: PartitionMetadata[]; message: unknown }) => number;
+type Partitioner = (args: {
+  topic: string;
+  partitionMetadata: PartitionMetadata[];
+  message: unknown;
+}) => number;
 
 export interface TopicPlan<M> {
   readonly topic: string;
@@ -35,8 +39,13 @@ export function planPartitions<M>(
 }
 
 /** The partitions of a plan not acknowledged yet. */
-export function pendingPartitions(plan: TopicPlan<unknown>, acknowledged: ReadonlyMap<string, unknown>): number[] {
-  return [...plan.messagesPerPartition.keys()].filter((partition) => !acknowledged.has(ackKey(plan.topic, partition)));
+export function pendingPartitions(
+  plan: TopicPlan<unknown>,
+  acknowledged: ReadonlyMap<string, unknown>,
+): number[] {
+  return [...plan.messagesPerPartition.keys()].filter(
+    (partition) => !acknowledged.has(ackKey(plan.topic, partition)),
+  );
 }
 
 export function ackKey(topic: string, partition: number): string {
@@ -48,8 +57,9 @@ export function ackKey(topic: string, partition: number): string {
  * re-partitions on each attempt: a partition whose leader moved to a broker that had already answered is never
  * sent again (kafkajs#1303) and unkeyed messages land on partitions already acknowledged; send() resolves either
  * way. Here partitions are picked once, acknowledgements are kept per partition, each retry sends exactly the
- * partitions not acknowledged yet to their current leaders with the same messages, and the check is repeated
- * after the broker lock is taken, so a request that was still in flight is not sent twice.
+ * partitions not acknowledged yet to their current leaders with the same messages. A retry starts once every request
+ * of the previous attempt has settled, and checks again after taking the broker lock, so a request that was still
+ * in flight is not sent twice.
  */
 export const sendMessagesFix: CarriedFix = {
   module: 'src/producer/sendMessages.js',
@@ -68,12 +78,17 @@ interface Internals {
   responseSerializer: (response: unknown) => any[];
 }
 
-export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, responseSerializer }: Internals) {
+export function createSendMessages({
+  KafkaJSMetadataNotLoaded,
+  staleMetadata,
+  responseSerializer,
+}: Internals) {
   return ({ logger, cluster, partitioner, eosManager, retrier }: any) =>
     async ({ acks, timeout, compression, topicMessages }: any) => {
       /** Per partition: its produce response (null with acks 0). */
       const acknowledged = new Map<string, any>();
       let plans: TopicPlan<unknown>[] | undefined;
+      const inFlight = new Set<Promise<void>>();
 
       const planAll = (): TopicPlan<unknown>[] =>
         topicMessages.map(({ topic, messages }: { topic: string; messages: unknown[] }) => {
@@ -88,7 +103,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
           return planPartitions(topic, partitionMetadata, messages, partitioner);
         });
 
-      const sendToBroker = async (broker: any, planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>) => {
+      const sendToBroker = async (
+        broker: any,
+        planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>,
+      ) => {
         await eosManager.acquireBrokerLock(broker);
         try {
           // Checked again under the lock: a request of an earlier attempt may have been acknowledged meanwhile.
@@ -97,7 +115,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
               topic: plan.topic,
               partitions: partitions
                 .filter((partition) => !acknowledged.has(ackKey(plan.topic, partition)))
-                .map((partition) => ({ partition, messages: plan.messagesPerPartition.get(partition) as any[] })),
+                .map((partition) => ({
+                  partition,
+                  messages: plan.messagesPerPartition.get(partition) as any[],
+                })),
             }))
             .filter(({ partitions }) => partitions.length > 0);
           if (topicData.length === 0) return;
@@ -125,7 +146,8 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
             });
           } catch (e) {
             for (const { topic, partitions } of topicData) {
-              for (const entry of partitions) eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+              for (const entry of partitions)
+                eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
             }
             throw e;
           }
@@ -136,7 +158,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
             }
           } else {
             for (const partitionResponse of responseSerializer(response)) {
-              acknowledged.set(ackKey(partitionResponse.topicName, Number(partitionResponse.partition)), partitionResponse);
+              acknowledged.set(
+                ackKey(partitionResponse.topicName, Number(partitionResponse.partition)),
+                partitionResponse,
+              );
             }
           }
         } finally {
@@ -145,6 +170,9 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
       };
 
       const createProducerRequests = async (): Promise<Promise<void>[]> => {
+        // A request of the previous attempt may still be out (Promise.all rejected on another broker's failure):
+        // wait for it, so its partitions are not sent to a new leader while the old one may still append them.
+        await Promise.allSettled(inFlight);
         await cluster.refreshMetadataIfNecessary();
         plans ??= planAll();
 
@@ -152,7 +180,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
         for (const plan of plans) {
           const partitions = pendingPartitions(plan, acknowledged);
           if (partitions.length === 0) continue;
-          const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(plan.topic, partitions);
+          const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(
+            plan.topic,
+            partitions,
+          );
           const led = new Set(Object.values(partitionsPerLeader).flat());
           if (partitions.some((partition) => !led.has(partition))) {
             // kafkajs skips a partition its metadata does not list; sending the rest would resolve without it.
@@ -165,7 +196,15 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
             perBroker.set(broker, list);
           }
         }
-        return [...perBroker].map(([broker, planned]) => sendToBroker(broker, planned));
+        return [...perBroker].map(([broker, planned]) => {
+          const request = sendToBroker(broker, planned);
+          inFlight.add(request);
+          void request.then(
+            () => inFlight.delete(request),
+            () => inFlight.delete(request),
+          );
+          return request;
+        });
       };
 
       return retrier(async (bail: (error: Error) => void, retryCount: number, retryTime: number) => {
