@@ -293,6 +293,21 @@ describe('fault-suite analysis', () => {
       ]);
     });
 
+    it('counts attempts per member: two members on one record each count from 1', () => {
+      const o = withFailures(3);
+      o.failures!.push(
+        delivery(3, T0 + 31, { attempt: 1, worker: 'w2', order: 1 }),
+        delivery(3, T0 + 32, { attempt: 2, worker: 'w2', order: 2 }),
+      );
+      o.deliveries.push(delivery(3, T0 + 34, { attempt: 3, worker: 'w2' }));
+      o.duplicates = 'with-evidence';
+      o.events.push({ label: 'broker killed', at: T0 + 20 });
+      // The duplicate has no evidence between its two outcomes, but the attempts are right.
+      expect(problemsOf(o)).toEqual([
+        expect.stringMatching(/^duplicate: 1 record\(s\) handled again without evidence/),
+      ]);
+    });
+
     it('fails a dead letter written before the attempts were used up', () => {
       expect(problemsOf(withFailures(2))).toEqual([
         'wrong attempt: 1 case(s): 1@2 dead-lettered after attempt 2 of 3',
@@ -302,7 +317,7 @@ describe('fault-suite analysis', () => {
     it('fails an attempt count that skips a number or a success on an unplanned attempt', () => {
       const skipped = withFailures(3);
       skipped.failures = skipped.failures!.filter((f) => !(f.seq === 3 && f.attempt === 2));
-      expect(problemsOf(skipped)).toEqual(['wrong attempt: 1 case(s): 1@1 attempt 3 after attempt 1']);
+      expect(problemsOf(skipped)).toEqual(['wrong attempt: 1 case(s): 1@1 attempt 3 after attempt 1 on w1']);
 
       // A library that counts attempts wrongly lets the handler succeed where the plan fails it.
       expect(problemsOf(clean({ failsOn }))).toEqual([

@@ -253,12 +253,13 @@ function checkAttempts(o: Observations): string[] {
   const wrong: string[] = [];
   for (const [where, list] of runs) {
     list.sort(byTime);
-    let previous = 0;
+    // Counted per member: another member (or this one after a rebalance) may count from 1 again.
+    const previousBy = new Map<string, number>();
     for (const d of list) {
+      const previous = previousBy.get(d.worker) ?? 0;
       if (d.attempt > maxAttempts) wrong.push(`${where} attempt ${d.attempt} of at most ${maxAttempts}`);
-      // A redelivery (another member, after a rebalance) may count from 1 again.
       else if (d.attempt !== 1 && d.attempt !== previous + 1)
-        wrong.push(`${where} attempt ${d.attempt} after attempt ${previous}`);
+        wrong.push(`${where} attempt ${d.attempt} after attempt ${previous} on ${d.worker}`);
       else if (!failed.has(d) && d.attempt !== firstSuccess(d.seq)) {
         const planned = firstSuccess(d.seq);
         wrong.push(
@@ -266,15 +267,16 @@ function checkAttempts(o: Observations): string[] {
             (planned > maxAttempts ? 'planned to fail every attempt' : `planned on attempt ${planned}`),
         );
       }
-      previous = d.attempt;
+      previousBy.set(d.worker, d.attempt);
     }
   }
   for (const d of o.deadLetters) {
     if (!o.failsOn) break;
     const k = key(d.partition, d.offset);
-    const last = (runs.get(k) ?? []).filter((r) => failed.has(r)).at(-1);
-    if (last && last.attempt !== maxAttempts)
-      wrong.push(`${k} dead-lettered after attempt ${last.attempt} of ${maxAttempts}`);
+    const attempts = (runs.get(k) ?? []).filter((r) => failed.has(r)).map((r) => r.attempt);
+    const last = Math.max(...attempts);
+    if (attempts.length > 0 && last !== maxAttempts)
+      wrong.push(`${k} dead-lettered after attempt ${last} of ${maxAttempts}`);
   }
   return wrong.length === 0 ? [] : [`wrong attempt: ${wrong.length} case(s): ${sample(wrong, String)}`];
 }

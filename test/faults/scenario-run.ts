@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -284,6 +284,7 @@ export class ScenarioRun {
       };
       row = analyse(observations);
       for (const hook of this.afterRun) hook(observations);
+      if (row.problems.length > 0) this.saveObservations(observations);
     } catch (error) {
       row = emptyRow(`could not read the topics back: ${(error as Error).message}`);
     }
@@ -304,6 +305,25 @@ export class ScenarioRun {
       logDir: this.logDir,
     };
     return { ...result, timings: this.timings };
+  }
+
+  /** What a failed run observed, for a post-mortem of its verdicts: observations.json beside the worker logs. */
+  private saveObservations(o: Observations): void {
+    const { deliveries, failures, deadLetters, events, logs, stops, productionStart, productionEnd } = o;
+    const records = o.records.map(({ seq, partition, offset }) => ({ seq, partition, offset }));
+    const dead = deadLetters.map(({ value: _value, ...rest }) => rest);
+    const saved = {
+      productionStart,
+      productionEnd,
+      events,
+      stops,
+      records,
+      deliveries,
+      failures,
+      deadLetters: dead,
+      logs,
+    };
+    writeFileSync(join(this.logDir, 'observations.json'), JSON.stringify(saved));
   }
 
   private workerEnv(role: WorkerEnv['FAULT_ROLE'], name: string): WorkerEnv {
