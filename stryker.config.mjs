@@ -1,11 +1,11 @@
 /**
  * Mutation testing of the library's pure units (`npm run test:mutation`): StrykerJS changes one thing at a time
- * in these files and runs their unit specs; a change no spec notices is a survivor (see docs/TESTING.md).
- * Jest runs in ESM mode as in jest.config.mjs. Not part of CI: it takes minutes (figure in docs/TESTING.md).
+ * in these files and runs the library's unit specs; a change no spec notices is a survivor (docs/TESTING.md).
+ * Jest runs in ESM mode with the library's own config. Not part of CI: it takes minutes (figure in docs/TESTING.md).
  */
-import unit from './jest.config.mjs';
+import library from './packages/nest-kafka-groups/jest.config.mjs';
 
-const LIBRARY = 'src/kafka';
+const SRC = 'packages/nest-kafka-groups/src';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -14,21 +14,21 @@ export default {
   testRunnerNodeArgs: ['--experimental-vm-modules'],
   jest: {
     projectType: 'custom',
-    // Only the library's own specs: the units below are covered there.
-    config: { ...unit, roots: [`<rootDir>/${LIBRARY}`] },
+    // The library's config, its rootDir taken from the repository root (where Stryker runs).
+    config: { ...library, rootDir: SRC },
     enableFindRelatedTests: true,
   },
   coverageAnalysis: 'perTest',
   mutate: [
-    `${LIBRARY}/kafka.options.ts`,
-    `${LIBRARY}/retry/backoff.ts`,
-    `${LIBRARY}/retry/failure-classifier.ts`,
-    `${LIBRARY}/server/failure-policy.ts`,
-    `${LIBRARY}/server/group-plan.ts`,
-    `${LIBRARY}/assignors/*.ts`,
-    `!${LIBRARY}/assignors/*.spec.ts`,
-    `${LIBRARY}/dead-letter/dead-letter-headers.ts`,
-    `${LIBRARY}/client/kafkajs-log-level.ts`,
+    `${SRC}/kafka.options.ts`,
+    `${SRC}/retry/backoff.ts`,
+    `${SRC}/retry/failure-classifier.ts`,
+    `${SRC}/server/failure-policy.ts`,
+    `${SRC}/server/group-plan.ts`,
+    `${SRC}/assignors/*.ts`,
+    `!${SRC}/**/*.spec.ts`,
+    `${SRC}/dead-letter/dead-letter-headers.ts`,
+    `${SRC}/client/kafkajs-log-level.ts`,
   ],
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },

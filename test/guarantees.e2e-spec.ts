@@ -20,7 +20,7 @@ import { Ctx, Payload } from '@nestjs/microservices';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EMPTY, type Observable } from 'rxjs';
-import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from '../src/kafka/index.js';
+import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { freePort } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
