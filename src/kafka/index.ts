@@ -9,6 +9,7 @@ export { KafkaGroupContext } from './context/kafka-group.context.js';
 export { KafkaProducer, type KafkaOutgoingMessage } from './producer/kafka.producer.js';
 export { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
 export type {
+  KafkaCompression,
   KafkaConsumerTuning,
   KafkaDeadLetterOptions,
   KafkaFeatureAsyncOptions,
@@ -32,6 +33,8 @@ export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaBatchDecodeError } from './errors/kafka-batch-decode.error.js';
+export { KafkaClientCompatibilityError } from './errors/kafka-client-compatibility.error.js';
 export {
   INTEROP_ASSIGNERS,
   RangeAssigner,

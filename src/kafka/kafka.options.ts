@@ -1,6 +1,11 @@
 import type { ModuleMetadata } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
+import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+
+export type { KafkaCompression } from './client/codecs.js';
+
+const COMPRESSIONS: readonly KafkaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 
 /** How a failing handler is retried: `attempts` counts every delivery, the first one included. */
 export interface KafkaRetryOptions {
@@ -82,6 +87,17 @@ export interface KafkaModuleOptions extends KafkaGroupDefaults {
   shutdownTimeoutMs?: number;
   /** Delays between attempts to recreate a member that could not start or crashed for good. Default 1 s, x2, max 10 s. */
   restartBackoff?: Partial<KafkaRestartBackoff>;
+  /**
+   * Codec of the record batches KafkaProducer and the dead-letter publisher write: 'none' (default), 'gzip',
+   * 'snappy', 'lz4' or 'zstd' (zstd needs Node.js 22.15+ to produce). Consumers read all of them whatever this is.
+   */
+  compression?: KafkaCompression;
+  /**
+   * Bound on one fetched record batch once decompressed, any codec; a batch over it is dead-lettered whole (or its
+   * partition stops with dead letters off). Process-wide: the codecs belong to the library's kafkajs instance.
+   * Default 64 MiB.
+   */
+  maxDecompressedBatchBytes?: number;
 }
 
 export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
@@ -230,6 +246,19 @@ export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleO
     }
   }
   requirePositiveInteger('forRoot.shutdownTimeoutMs', options.shutdownTimeoutMs);
+  requirePositiveInteger('forRoot.maxDecompressedBatchBytes', options.maxDecompressedBatchBytes);
+  if (options.compression !== undefined && !COMPRESSIONS.includes(options.compression)) {
+    throw new KafkaConfigurationError(
+      'forRoot.compression',
+      `expected one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(options.compression)}`,
+    );
+  }
+  if (options.compression === 'zstd' && !zstdCompressionAvailable) {
+    throw new KafkaConfigurationError(
+      'forRoot.compression',
+      `zstd needs Node.js 22.15 or newer to produce (this is ${process.version}); consuming zstd works on any version`,
+    );
+  }
   requirePositiveInteger('forRoot.restartBackoff.initialDelayMs', options.restartBackoff?.initialDelayMs);
   requirePositiveInteger('forRoot.restartBackoff.maxDelayMs', options.restartBackoff?.maxDelayMs);
   validateDefaults('forRoot', options);

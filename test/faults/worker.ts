@@ -20,7 +20,14 @@ import {
   type KafkaModuleOptions,
   KafkaProducer,
 } from '../../src/kafka/index.js';
-import { injectedFailure, isUnkeyed, LINE_PREFIX, messageValue, RETRY_ATTEMPTS, type WorkerEnv } from './protocol.js';
+import {
+  injectedFailure,
+  isUnkeyed,
+  LINE_PREFIX,
+  messageValue,
+  RETRY_ATTEMPTS,
+  type WorkerEnv,
+} from './protocol.js';
 
 const env = process.env as unknown as WorkerEnv;
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log'];

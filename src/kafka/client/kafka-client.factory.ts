@@ -3,7 +3,14 @@ import type { KafkaModuleOptions } from '../kafka.options.js';
 import { printable, safeJson } from '../logging/printable.js';
 import { brokerConnectivity } from './broker-connectivity.js';
 import { nestLevelOf } from './kafkajs-log-level.js';
-import { Kafka, KafkaLogLevel, type LogEntry, type RetryOptions } from './kafkajs.js';
+import { DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES } from './codecs.js';
+import {
+  Kafka,
+  KafkaLogLevel,
+  type LogEntry,
+  type RetryOptions,
+  setMaxDecompressedBatchBytes,
+} from './kafkajs.js';
 
 /** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
 export const DEFAULT_CLIENT_RETRY: RetryOptions = {
@@ -64,6 +71,7 @@ export function consumerRetryOf(options: KafkaModuleOptions): RetryOptions {
 }
 
 export function createKafkaClient(options: KafkaModuleOptions): Kafka {
+  setMaxDecompressedBatchBytes(options.maxDecompressedBatchBytes ?? DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES);
   return new Kafka({
     brokers: options.brokers,
     clientId: options.clientId ?? 'nest-kafka-groups',

@@ -33,7 +33,10 @@ export interface LoadedKafkajs {
  * loaded first, and under Jest `require.cache` is a read-only view of Jest's registry. This instance is the same
  * wherever the library runs and leaves any other kafkajs in the process as it is.
  */
-export function loadKafkajs(fixes: readonly CarriedFix[], resolveFrom: string | URL = import.meta.url): LoadedKafkajs {
+export function loadKafkajs(
+  fixes: readonly CarriedFix[],
+  resolveFrom: string | URL = import.meta.url,
+): LoadedKafkajs {
   const host = createRequire(resolveFrom);
   const packageJson = host.resolve('kafkajs/package.json');
   const root = path.dirname(packageJson);
@@ -91,7 +94,11 @@ export function loadKafkajs(fixes: readonly CarriedFix[], resolveFrom: string | 
     (id: string) => {
       if (id.startsWith('./') || id.startsWith('../')) return load(resolveFile(path.resolve(dir, id)));
       if (isBuiltin(id)) return host(id);
-      throw new KafkaClientCompatibilityError(version, id, `required from ${dir}: not a kafkajs file nor a Node module`);
+      throw new KafkaClientCompatibilityError(
+        version,
+        id,
+        `required from ${dir}: not a kafkajs file nor a Node module`,
+      );
     };
 
   const resolveFile = (request: string): string => {

@@ -24,14 +24,19 @@ describe('the kafkajs fixes carried by the library', () => {
       const own = kafkajsInternal(fix.module);
       expect(String(own)).not.toBe(String(plain(path.join(installed, fix.module))));
     }
-    expect(typeof new Kafka({ brokers: ['127.0.0.1:1'] }).producer().send).toBe('function');
   });
 
   it('decode an 8,000-header record in linear time, into a null-prototype object', () => {
     const headers: Record<string, Buffer | Buffer[]> = {};
     for (let i = 0; i < 8000; i++) headers[`h${i}`] = Buffer.from(`v${i}`);
-    Object.defineProperty(headers, '__proto__', { value: [Buffer.from('p1'), Buffer.from('p2')], enumerable: true });
-    const decoded = decodeRecordWith(kafkajsInternal('src/protocol/recordBatch/record/v0/decoder.js'), headers);
+    Object.defineProperty(headers, '__proto__', {
+      value: [Buffer.from('p1'), Buffer.from('p2')],
+      enumerable: true,
+    });
+    const decoded = decodeRecordWith(
+      kafkajsInternal('src/protocol/recordBatch/record/v0/decoder.js'),
+      headers,
+    );
     expect(decoded.elapsedMs).toBeLessThan(1000); // kafkajs 2.2.4's own decoder takes seconds here
     expect(Object.getPrototypeOf(decoded.headers)).toBeNull();
     expect(Object.keys(decoded.headers)).toHaveLength(8001);
@@ -69,7 +74,9 @@ describe('loading kafkajs', () => {
       writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), version: '2.2.5' }));
     });
     expect(() => loadKafkajs(CARRIED_FIXES, app)).toThrow(KafkaClientCompatibilityError);
-    expect(() => loadKafkajs(CARRIED_FIXES, app)).toThrow(/^kafkajs 2\.2\.5: .*package\.json: .*2\.2\.4 only/);
+    expect(() => loadKafkajs(CARRIED_FIXES, app)).toThrow(
+      /^kafkajs 2\.2\.5: .*package\.json: .*2\.2\.4 only/,
+    );
   });
 
   it('fails naming the module when a file the library replaces differs from the release (e.g. patched)', () => {
@@ -99,5 +106,9 @@ function decodeRecordWith(decoder: any, headers: Record<string, Buffer | Buffer[
   const body = new Decoder(encoded).readVarIntBytes();
   const started = performance.now();
   const record = decoder(new Decoder(body), { firstOffset: '10', firstTimestamp: '1000', magicByte: 2 });
-  return { record, headers: record.headers as Record<string, unknown>, elapsedMs: performance.now() - started };
+  return {
+    record,
+    headers: record.headers as Record<string, unknown>,
+    elapsedMs: performance.now() - started,
+  };
 }

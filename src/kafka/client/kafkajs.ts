@@ -5,15 +5,47 @@
  * registry and runs no install script of ours. Loading fails with KafkaClientCompatibilityError when the installed
  * kafkajs is not the release the fixes were written for.
  */
+import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
+import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
 import { loadKafkajs } from './kafkajs-loader.js';
 
+export { undecodableBatchError } from './fixes/decode-messages.js';
+
 /** The fixes the library carries, by the kafkajs module each replaces. */
-export const CARRIED_FIXES = [sendMessagesFix, recordDecoderFix] as const;
+export const CARRIED_FIXES = [sendMessagesFix, recordDecoderFix, decodeMessagesFix] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);
 const kafkajs = loaded.exports as typeof import('kafkajs');
+
+const decompression = { maxBytes: DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES };
+const codecs = createCodecs(decompression);
+kafkajs.CompressionCodecs[kafkajs.CompressionTypes.GZIP] = () => codecs.gzip;
+kafkajs.CompressionCodecs[kafkajs.CompressionTypes.Snappy] = () => codecs.snappy;
+kafkajs.CompressionCodecs[kafkajs.CompressionTypes.LZ4] = () => codecs.lz4;
+kafkajs.CompressionCodecs[kafkajs.CompressionTypes.ZSTD] = () => codecs.zstd;
+
+/**
+ * Bound on one record batch once decompressed, for every consumer of the process (the codecs belong to the
+ * library's kafkajs instance). Set from `forRoot({ maxDecompressedBatchBytes })`.
+ */
+export function setMaxDecompressedBatchBytes(maxBytes: number): void {
+  decompression.maxBytes = maxBytes;
+}
+
+const COMPRESSION_TYPES: Record<KafkaCompression, number> = {
+  none: kafkajs.CompressionTypes.None,
+  gzip: kafkajs.CompressionTypes.GZIP,
+  snappy: kafkajs.CompressionTypes.Snappy,
+  lz4: kafkajs.CompressionTypes.LZ4,
+  zstd: kafkajs.CompressionTypes.ZSTD,
+};
+
+/** kafkajs's `compression` value of a send for the option's name. */
+export function compressionType(compression: KafkaCompression = 'none'): number {
+  return COMPRESSION_TYPES[compression];
+}
 
 /** A module of the library's kafkajs instance, by its path in the package: for the specs that pin the fixes. */
 export const kafkajsInternal = loaded.internal;

@@ -27,6 +27,7 @@ export class DeadLetterPublisher {
   constructor(
     private readonly kafka: Kafka,
     private readonly retry: RetryOptions,
+    private readonly compression: number,
   ) {
     this.producer = this.createProducer();
   }
@@ -77,7 +78,13 @@ export class DeadLetterPublisher {
     });
     try {
       await this.connecting;
-      await producer.send({ topic, acks: -1, timeout: timeoutMs, messages: [record] });
+      await producer.send({
+        topic,
+        acks: -1,
+        timeout: timeoutMs,
+        compression: this.compression,
+        messages: [record],
+      });
     } catch (error) {
       if (hasLostSequence(error)) this.replace(producer, error);
       throw error;

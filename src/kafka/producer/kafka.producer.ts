@@ -1,6 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
-import { type IHeaders, type Kafka, Partitioners, type Producer } from '../client/kafkajs.js';
+import {
+  compressionType,
+  type IHeaders,
+  type Kafka,
+  Partitioners,
+  type Producer,
+} from '../client/kafkajs.js';
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
@@ -22,12 +28,14 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaProducer.name);
   private producer: Producer;
   private connection?: Promise<void>;
+  private readonly compression: number;
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
   ) {
     this.producer = this.createProducer();
+    this.compression = compressionType(options.compression);
   }
 
   private createProducer(): Producer {
@@ -77,6 +85,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
       await producer.send({
         topic,
         acks: -1,
+        compression: this.compression,
         messages: messages.map(({ key, value, headers, partition }) => ({
           key: key ?? null,
           value: Buffer.isBuffer(value) ? value : JSON.stringify(value),

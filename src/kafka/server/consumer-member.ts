@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { isConnectionError, type PartitionAssigner } from '../client/kafkajs.js';
+import { isConnectionError, type PartitionAssigner, undecodableBatchError } from '../client/kafkajs.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
@@ -200,9 +200,11 @@ export class ConsumerMember {
     const { topic, partition } = batch;
     const route = this.config.routes.get(topic);
     if (!route) return;
+    // A record batch kafkajs could not decode arrives as one stand-in record: a failure that no attempt can fix.
+    const undecodable = undecodableBatchError(batch.messages);
     for (const message of batch.messages) {
       if (!isRunning()) return;
-      const handled = await this.handle(route, partition, message);
+      const handled = await this.handle(route, partition, message, undecodable);
       if (!handled) {
         this.pausePartition(payload, route, partition);
         return;
@@ -220,7 +222,12 @@ export class ConsumerMember {
   }
 
   /** True when the offset may be resolved: handled, or dead-lettered. False leaves the partition paused. */
-  private async handle(route: GroupRoute, partition: number, message: KafkaMessage): Promise<boolean> {
+  private async handle(
+    route: GroupRoute,
+    partition: number,
+    message: KafkaMessage,
+    undecodable?: Error,
+  ): Promise<boolean> {
     // Failures are rare: skip building the partition key on the hot path when there are none.
     const key = this.failures.size > 0 ? `${route.topic}:${partition}` : '';
     let failure = key ? this.failures.get(key) : undefined;
@@ -230,7 +237,7 @@ export class ConsumerMember {
     const attempt = (failure?.attempts ?? 0) + 1;
     const { observer } = this.config;
     const started = observer ? performance.now() : 0;
-    const error = await this.dispatch(route, partition, message, attempt);
+    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt));
     if (error === undefined) {
       if (failure) this.failures.delete(key);
       this.counts.processed++;

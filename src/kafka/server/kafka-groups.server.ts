@@ -10,7 +10,7 @@ import { ExternalContextCreator, MetadataScanner, ModuleRef, ModulesContainer } 
 import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
 import { clientRetryOf, consumerRetryOf, createKafkaClient } from '../client/kafka-client.factory.js';
-import type { Kafka } from '../client/kafkajs.js';
+import { compressionType, type Kafka } from '../client/kafkajs.js';
 import { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
@@ -97,7 +97,11 @@ export class KafkaGroupsServer
     try {
       this.rejectHandlersOnProviders();
       const plans = planGroups(this.options, this.discoverHandlers());
-      this.deadLetters = new DeadLetterPublisher(this.kafka, clientRetryOf(this.options));
+      this.deadLetters = new DeadLetterPublisher(
+        this.kafka,
+        clientRetryOf(this.options),
+        compressionType(this.options.compression),
+      );
       const consumerKafka = createKafkaClient({
         ...this.options,
         clientRetry: consumerRetryOf(this.options),

@@ -15,8 +15,14 @@ export const recordDecoderFix: CarriedFix = {
     const TimestampTypes = require('../../../timestampTypes');
 
     return (decoder: any, batchContext: any = {}) => {
-      const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } =
-        batchContext;
+      const {
+        firstOffset,
+        firstTimestamp,
+        magicByte,
+        isControlBatch = false,
+        timestampType,
+        maxTimestamp,
+      } = batchContext;
       const attributes = decoder.readInt8();
 
       const timestampDelta = decoder.readVarLong();

@@ -42,18 +42,24 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
         produce: async ({ topicData }: any) => {
           const values = new Map<string, number>();
           for (const t of topicData) {
-            for (const p of t.partitions) for (const m of p.messages) values.set(m.value, Number(p.partition));
+            for (const p of t.partitions)
+              for (const m of p.messages) values.set(m.value, Number(p.partition));
           }
           await onProduce(nodeId, values);
           for (const { partitions: entries } of topicData) {
             for (const { partition, messages } of entries) {
-              for (const message of messages) written.push({ partition: Number(partition), value: message.value, broker: nodeId });
+              for (const message of messages)
+                written.push({ partition: Number(partition), value: message.value, broker: nodeId });
             }
           }
           return {
             topics: topicData.map((t: any) => ({
               topicName: t.topic,
-              partitions: t.partitions.map((p: any) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })),
+              partitions: t.partitions.map((p: any) => ({
+                partition: p.partition,
+                errorCode: 0,
+                baseOffset: '0',
+              })),
             })),
           };
         },
@@ -73,7 +79,8 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
     findTopicPartitionMetadata: () => metadata(),
     findLeaderForPartitions: (_topic: string, partitions: number[]) => {
       const result: Record<number, number[]> = {};
-      for (const partition of partitions) (result[leaders.get(Number(partition))!] ??= []).push(Number(partition));
+      for (const partition of partitions)
+        (result[leaders.get(Number(partition))!] ??= []).push(Number(partition));
       return result;
     },
     findBroker: async ({ nodeId }: { nodeId: number | string }) => brokerFor(Number(nodeId)),
@@ -185,7 +192,12 @@ describe('planPartitions', () => {
       calls.push((message as { value: string }).value);
       return calls.length % 2;
     };
-    const plan = planPartitions('t', [], ['a', 'b', 'c', 'd'].map((value) => ({ value })), partitioner);
+    const plan = planPartitions(
+      't',
+      [],
+      ['a', 'b', 'c', 'd'].map((value) => ({ value })),
+      partitioner,
+    );
     expect(calls).toEqual(['a', 'b', 'c', 'd']);
     expect([...plan.messagesPerPartition].map(([p, ms]) => [p, ms.map((m) => m.value)])).toEqual([
       [1, ['a', 'c']],

@@ -5,7 +5,11 @@ interface PartitionMetadata {
   leader: number;
 }
 
-type Partitioner = (args: { topic: string; partitionMetadata: PartitionMetadata[]; message: unknown }) => number;
+type Partitioner = (args: {
+  topic: string;
+  partitionMetadata: PartitionMetadata[];
+  message: unknown;
+}) => number;
 
 export interface TopicPlan<M> {
   readonly topic: string;
@@ -35,8 +39,13 @@ export function planPartitions<M>(
 }
 
 /** The partitions of a plan not acknowledged yet. */
-export function pendingPartitions(plan: TopicPlan<unknown>, acknowledged: ReadonlyMap<string, unknown>): number[] {
-  return [...plan.messagesPerPartition.keys()].filter((partition) => !acknowledged.has(ackKey(plan.topic, partition)));
+export function pendingPartitions(
+  plan: TopicPlan<unknown>,
+  acknowledged: ReadonlyMap<string, unknown>,
+): number[] {
+  return [...plan.messagesPerPartition.keys()].filter(
+    (partition) => !acknowledged.has(ackKey(plan.topic, partition)),
+  );
 }
 
 export function ackKey(topic: string, partition: number): string {
@@ -68,7 +77,11 @@ interface Internals {
   responseSerializer: (response: unknown) => any[];
 }
 
-export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, responseSerializer }: Internals) {
+export function createSendMessages({
+  KafkaJSMetadataNotLoaded,
+  staleMetadata,
+  responseSerializer,
+}: Internals) {
   return ({ logger, cluster, partitioner, eosManager, retrier }: any) =>
     async ({ acks, timeout, compression, topicMessages }: any) => {
       /** Per partition: its produce response (null with acks 0). */
@@ -88,7 +101,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
           return planPartitions(topic, partitionMetadata, messages, partitioner);
         });
 
-      const sendToBroker = async (broker: any, planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>) => {
+      const sendToBroker = async (
+        broker: any,
+        planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>,
+      ) => {
         await eosManager.acquireBrokerLock(broker);
         try {
           // Checked again under the lock: a request of an earlier attempt may have been acknowledged meanwhile.
@@ -97,7 +113,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
               topic: plan.topic,
               partitions: partitions
                 .filter((partition) => !acknowledged.has(ackKey(plan.topic, partition)))
-                .map((partition) => ({ partition, messages: plan.messagesPerPartition.get(partition) as any[] })),
+                .map((partition) => ({
+                  partition,
+                  messages: plan.messagesPerPartition.get(partition) as any[],
+                })),
             }))
             .filter(({ partitions }) => partitions.length > 0);
           if (topicData.length === 0) return;
@@ -125,7 +144,8 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
             });
           } catch (e) {
             for (const { topic, partitions } of topicData) {
-              for (const entry of partitions) eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+              for (const entry of partitions)
+                eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
             }
             throw e;
           }
@@ -136,7 +156,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
             }
           } else {
             for (const partitionResponse of responseSerializer(response)) {
-              acknowledged.set(ackKey(partitionResponse.topicName, Number(partitionResponse.partition)), partitionResponse);
+              acknowledged.set(
+                ackKey(partitionResponse.topicName, Number(partitionResponse.partition)),
+                partitionResponse,
+              );
             }
           }
         } finally {
@@ -152,7 +175,10 @@ export function createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, re
         for (const plan of plans) {
           const partitions = pendingPartitions(plan, acknowledged);
           if (partitions.length === 0) continue;
-          const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(plan.topic, partitions);
+          const partitionsPerLeader: Record<string, number[]> = cluster.findLeaderForPartitions(
+            plan.topic,
+            partitions,
+          );
           const led = new Set(Object.values(partitionsPerLeader).flat());
           if (partitions.some((partition) => !led.has(partition))) {
             // kafkajs skips a partition its metadata does not list; sending the rest would resolve without it.

@@ -1,0 +1,98 @@
+import { KafkaBatchDecodeError } from '../../errors/kafka-batch-decode.error.js';
+import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
+
+const UNDECODABLE = Symbol('nest-kafka-groups.undecodableBatch');
+
+/** Record batch layout (magic 2): the fields read from a batch that could not be decoded. */
+const FIRST_OFFSET = 0;
+const ATTRIBUTES = 21;
+const CODECS = ['uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'];
+const LAST_OFFSET_DELTA = 23;
+const FIRST_TIMESTAMP = 27;
+const LENGTH = 8;
+const LENGTH_BYTES = 12;
+
+/**
+ * Replaces kafkajs 2.2.4's protocol/requests/fetch/v4/decodeMessages.js (the record set decoder of fetch v4 to
+ * v11). Upstream, a record batch that cannot be decoded (an unsupported codec, corrupt or oversized compressed
+ * data) rejects the whole fetch response: the consumer crashes and restarts on the same batch, and every partition
+ * of the member stops for good. Here the failure stays with its partition: the records decoded before it are
+ * returned as usual, and when the undecodable batch comes first it is returned as a single stand-in record that
+ * carries the error (`undecodableBatchError`), at the batch's last offset, with the batch's raw bytes as its
+ * value. The member treats it as a message that failed for good: dead-lettered (so nothing of it is lost, and the
+ * partition moves past the batch), or the partition stops when dead letters are off.
+ */
+export const decodeMessagesFix: CarriedFix = {
+  module: 'src/protocol/requests/fetch/v4/decodeMessages.js',
+  sha256: 'd9fede59bebf84ee15169d0ecc54df594a11722b6ba8d5db535ed1d8548d4fcc',
+  create: (require: KafkajsRequire) => {
+    const Decoder = require('../../../decoder');
+    const MessageSetDecoder = require('../../../messageSet/decoder');
+    const RecordBatchDecoder = require('../../../recordBatch/v0/decoder');
+    const { MAGIC_BYTE } = require('../../../recordBatch/v0');
+    const Long = require('../../../../utils/long');
+    const MAGIC_OFFSET = 16;
+    const RECORD_BATCH_OVERHEAD = 49;
+
+    const standIn = (buffer: Buffer, start: number, error: unknown) => {
+      const firstOffset = Long.fromValue(buffer.readBigInt64BE(start + FIRST_OFFSET).toString());
+      const lastOffset = firstOffset.add(buffer.readInt32BE(start + LAST_OFFSET_DELTA)).toString();
+      const end = Math.min(buffer.length, start + LENGTH_BYTES + buffer.readInt32BE(start + LENGTH));
+      const where = `(offsets ${firstOffset.toString()} to ${lastOffset})`;
+      const codec = CODECS[buffer.readInt16BE(start + ATTRIBUTES) & 0x07] ?? 'unknown';
+      const cause =
+        error instanceof KafkaBatchDecodeError
+          ? new KafkaBatchDecodeError(error.codec, `${where} ${error.problem}`, error.cause)
+          : new KafkaBatchDecodeError(
+              codec,
+              `${where} cannot be decoded: ${(error as Error).message}`,
+              error,
+            );
+      return {
+        magicByte: MAGIC_BYTE,
+        attributes: 0,
+        timestamp: buffer.readBigInt64BE(start + FIRST_TIMESTAMP).toString(),
+        offset: lastOffset,
+        key: null,
+        value: buffer.subarray(start, end),
+        headers: Object.create(null),
+        isControlRecord: false,
+        batchContext: { firstOffset: firstOffset.toString() },
+        [UNDECODABLE]: cause,
+      };
+    };
+
+    return async (decoder: any) => {
+      const messagesSize = decoder.readInt32();
+      if (messagesSize <= 0 || !decoder.canReadBytes(messagesSize)) return [];
+
+      const messagesBuffer: Buffer = decoder.readBytes(messagesSize);
+      const messagesDecoder = new Decoder(messagesBuffer);
+      const magicByte = messagesBuffer.subarray(MAGIC_OFFSET).readInt8(0);
+      if (magicByte !== MAGIC_BYTE) return MessageSetDecoder(messagesDecoder, messagesSize);
+
+      const records: unknown[] = [];
+      while (messagesDecoder.canReadBytes(RECORD_BATCH_OVERHEAD)) {
+        const start = messagesDecoder.offset;
+        try {
+          const recordBatch = await RecordBatchDecoder(messagesDecoder);
+          for (const record of recordBatch.records) records.push(record);
+        } catch (e: any) {
+          // The tail of the record set can be an incomplete batch (the fetch's maxBytes): the next fetch has it.
+          if (e.name === 'KafkaJSPartialMessageError') break;
+          // The batch fails on every fetch: deliver what came before it; next time it comes first.
+          if (records.length === 0) records.push(standIn(messagesBuffer, start, e));
+          break;
+        }
+      }
+      return records;
+    };
+  },
+};
+
+/** The error of a stand-in record for a batch that could not be decoded, once per batch (it comes alone). */
+export function undecodableBatchError(messages: readonly object[]): KafkaBatchDecodeError | undefined {
+  return messages.length === 1
+    ? (messages[0] as { [UNDECODABLE]?: KafkaBatchDecodeError })[UNDECODABLE]
+    : undefined;
+}
