@@ -52,10 +52,16 @@ export class HandlerPipelineFactory {
     if (method.isStatic) return this.invoker(creator, method.instance, method.methodName);
     const type = method.instance.constructor;
     return async (data, context) => {
-      // Request-scoped controllers are resolved per message, as Nest does for its own transports.
+      // Request-scoped controllers are resolved per message, as Nest does for its own transports. A controller
+      // (or a dependency) that cannot be built fails this message: the invoker never rejects.
+      let instance: object;
       const contextId: ContextId = ContextIdFactory.create();
-      this.moduleRef.registerRequestByContextId({ data, context }, contextId);
-      const instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
+      try {
+        this.moduleRef.registerRequestByContextId({ data, context }, contextId);
+        instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
+      } catch (error) {
+        return error ?? new Error(`${type.name} could not be resolved`);
+      }
       return this.invoker(creator, instance, method.methodName, contextId)(data, context);
     };
   }

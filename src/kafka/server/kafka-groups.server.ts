@@ -244,15 +244,24 @@ export class KafkaGroupsServer
   /** Nest's processing hooks (tracing and the like) around each message, only when something set them. */
   private withProcessingHooks(invoke: HandlerInvoker): HandlerInvoker {
     if (!this.processingHooksSet) return invoke;
+    // Settles with the handler's outcome, or with the hook's error when a hook throws or rejects, so the batch
+    // never waits on a promise nothing will settle.
     return (data, context) =>
       new Promise<unknown>((resolve) => {
-        void this.runWithProcessingHooks(context, async (runEndHook) => {
+        const run = async (runEndHook: () => void) => {
           try {
             resolve(await invoke(data, context));
+          } catch (error) {
+            resolve(error);
           } finally {
             runEndHook();
           }
-        });
+        };
+        try {
+          Promise.resolve(this.runWithProcessingHooks(context, run)).catch(resolve);
+        } catch (hookError) {
+          resolve(hookError);
+        }
       });
   }
 }

@@ -162,6 +162,30 @@ describe('send() across a leader change (issue 9 finding 1)', () => {
       { value: 'x', partition: 0 },
       { value: 'y', partition: 1 },
     ]);
+    await inFlight; // whatever was still out has been written by now
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(values(setup.written)).toEqual(['x', 'y']);
+  });
+
+  it('does not send an in-flight request to a new leader either: the retry waits for it to settle', async () => {
+    let failed = false;
+    let release!: () => void;
+    const inFlight = new Promise<void>((resolve) => (release = resolve));
+    const setup = cluster(async (broker) => {
+      if (broker === 1 && !failed) await inFlight;
+      if (broker === 2 && !failed) {
+        failed = true;
+        setup.leaders.set(0, 3); // partition 0 moves while its first request is still out
+        setTimeout(release, 20);
+        throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
+      }
+    });
+    await setup.send(fixed, [
+      { value: 'x', partition: 0 },
+      { value: 'y', partition: 1 },
+    ]);
+    await inFlight; // whatever was still out has been written by now
+    await new Promise((resolve) => setTimeout(resolve, 20));
     expect(values(setup.written)).toEqual(['x', 'y']);
   });
 

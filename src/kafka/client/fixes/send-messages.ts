@@ -57,8 +57,9 @@ export function ackKey(topic: string, partition: number): string {
  * re-partitions on each attempt: a partition whose leader moved to a broker that had already answered is never
  * sent again (kafkajs#1303) and unkeyed messages land on partitions already acknowledged; send() resolves either
  * way. Here partitions are picked once, acknowledgements are kept per partition, each retry sends exactly the
- * partitions not acknowledged yet to their current leaders with the same messages, and the check is repeated
- * after the broker lock is taken, so a request that was still in flight is not sent twice.
+ * partitions not acknowledged yet to their current leaders with the same messages. A retry starts once every request
+ * of the previous attempt has settled, and checks again after taking the broker lock, so a request that was still
+ * in flight is not sent twice.
  */
 export const sendMessagesFix: CarriedFix = {
   module: 'src/producer/sendMessages.js',
@@ -87,6 +88,7 @@ export function createSendMessages({
       /** Per partition: its produce response (null with acks 0). */
       const acknowledged = new Map<string, any>();
       let plans: TopicPlan<unknown>[] | undefined;
+      const inFlight = new Set<Promise<void>>();
 
       const planAll = (): TopicPlan<unknown>[] =>
         topicMessages.map(({ topic, messages }: { topic: string; messages: unknown[] }) => {
@@ -168,6 +170,9 @@ export function createSendMessages({
       };
 
       const createProducerRequests = async (): Promise<Promise<void>[]> => {
+        // A request of the previous attempt may still be out (Promise.all rejected on another broker's failure):
+        // wait for it, so its partitions are not sent to a new leader while the old one may still append them.
+        await Promise.allSettled(inFlight);
         await cluster.refreshMetadataIfNecessary();
         plans ??= planAll();
 
@@ -191,7 +196,15 @@ export function createSendMessages({
             perBroker.set(broker, list);
           }
         }
-        return [...perBroker].map(([broker, planned]) => sendToBroker(broker, planned));
+        return [...perBroker].map(([broker, planned]) => {
+          const request = sendToBroker(broker, planned);
+          inFlight.add(request);
+          void request.then(
+            () => inFlight.delete(request),
+            () => inFlight.delete(request),
+          );
+          return request;
+        });
       };
 
       return retrier(async (bail: (error: Error) => void, retryCount: number, retryTime: number) => {
