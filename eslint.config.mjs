@@ -5,6 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'dist-*/', '**/.build/', 'node_modules/', '.kafka/', 'coverage/', 'bench/results/'] },
+  { ignores: ['packages/*/dist/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

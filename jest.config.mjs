@@ -1,15 +1,32 @@
 /**
  * Unit specs: pure logic only, beside the code (library and service), plus the test tooling's own specs (CI's
- * summary, the fault suite's verdicts). ESM mode because NestJS 12 is ESM-only.
+ * summary, the fault suite's verdicts). ESM mode because NestJS 12 is ESM-only. The library's specs run with its
+ * own config (packages/nest-kafka-groups/jest.config.mjs); the service's and the tooling's here.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
 export default {
-  rootDir: '.',
-  roots: ['<rootDir>/src', '<rootDir>/scripts', '<rootDir>/test/faults'],
-  testRegex: '.*\\.spec\\.(ts|mjs)$',
-  testEnvironment: 'node',
-  extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }],
-  },
+  projects: [
+    join(here, 'packages/nest-kafka-groups/jest.config.mjs'),
+    {
+      displayName: 'example',
+      rootDir: here,
+      roots: ['<rootDir>/src', '<rootDir>/scripts', '<rootDir>/test/faults'],
+      testRegex: '.*\\.spec\\.(ts|mjs)$',
+      testEnvironment: 'node',
+      extensionsToTreatAsEsm: ['.ts'],
+      moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', ...librarySources('<rootDir>') },
+      transform: {
+        '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }],
+      },
+    },
+  ],
 };
+
+/** Specs import the library by its package name and run against its sources, so they need no library build. */
+export function librarySources(root) {
+  return { '^nest-kafka-groups$': `${root}/packages/nest-kafka-groups/src/index.ts` };
+}

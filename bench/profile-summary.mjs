@@ -18,7 +18,7 @@ export function categoryOf(url, functionName) {
     if (functionName === '(program)') return 'program (native, unattributed)';
     return 'native / builtins';
   }
-  if (url.includes('/dist/kafka/') || url.includes('/src/kafka/')) return 'library (src/kafka)';
+  if (url.includes('/packages/nest-kafka-groups/')) return 'library (nest-kafka-groups)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
   if (pkg) return pkg;
   if (url.startsWith('node:')) return 'node internals';
@@ -89,7 +89,8 @@ export function summarizeProfile(profile, { top = 30, fromUs = -Infinity, toUs =
   };
   const bySelf = [...self.entries()].sort((x, y) => y[1] - x[1]);
   const topFunctions = bySelf.slice(0, top).map(([key, ms]) => describe(key, ms));
-  const frameworkCategories = (c) => c === 'library (src/kafka)' || c.startsWith('@nestjs/') || c === 'rxjs';
+  const frameworkCategories = (c) =>
+    c === 'library (nest-kafka-groups)' || c.startsWith('@nestjs/') || c === 'rxjs';
   const topFramework = bySelf
     .filter(([key]) => frameworkCategories(categoryOf(key.split('|')[1], key.split('|')[0])))
     .slice(0, top)

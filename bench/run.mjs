@@ -17,7 +17,7 @@
  *                         run skips producing them; a broker the run started is stopped with its data)
  *
  * Uses the broker at KAFKA_BROKERS (default 127.0.0.1:9092); when none answers, starts one with the local launcher
- * (scripts/kafka-local-lib.mjs) and stops it at the end. Imports the compiled library (dist/, or BENCH_DIST): run
+ * (scripts/kafka-local-lib.mjs) and stops it at the end. Imports the compiled library (the package nest-kafka-groups, or BENCH_DIST): run
  * `npm run build` first (`npm run bench` does).
  */
 import { fork } from 'node:child_process';
@@ -45,8 +45,8 @@ import {
   BENCH_DIR,
   CLIENT_RETRY,
   CONSUMER_TUNING,
-  distDir,
   LATENCY_SYSTEMS,
+  libraryEntry,
   MODES,
   PARTITIONS,
   PARTITIONS_CONSUMED_CONCURRENTLY,
@@ -605,10 +605,10 @@ async function main() {
     );
     return 0;
   }
-  const library = join(distDir(), 'kafka', 'index.js');
-  if (options.systems.some((s) => s.id === 'd') && !existsSync(library)) {
+  const library = libraryEntry();
+  if (options.systems.some((s) => s.id === 'd') && (!library || !existsSync(library))) {
     throw new UsageError(
-      `${relative(REPO_ROOT, library)} is missing: run \`npm run build\` first (npm run bench does)`,
+      `the compiled library (${library ? relative(REPO_ROOT, library) : 'nest-kafka-groups'}) is missing: run \`npm run build\` first (npm run bench does)`,
     );
   }
 
@@ -667,7 +667,7 @@ async function main() {
         'parse JSON (by the framework in c and d), read one field, count; no validation pipe in c or d',
       library: 'defaults: retry 3 attempts, dead letters on (<topic>-dlt exists), commit after success',
       soakMessages: options.phases.has('soak') ? options.soakMessages : undefined,
-      libraryBuild: relative(REPO_ROOT, distDir()),
+      libraryBuild: library && relative(REPO_ROOT, library),
     },
   };
   try {

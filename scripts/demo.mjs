@@ -4,7 +4,8 @@
  *
  *  1. a Kafka broker: reuses one that answers at KAFKA_BROKERS (default 127.0.0.1:9092), else starts one with the
  *     local launcher (scripts/kafka-local-lib.mjs; needs Java 17+, or run `docker compose up -d` first);
- *  2. builds the service when dist/ is missing or older than src/ (DEMO_BUILD=never skips, =always forces);
+ *  2. builds the library package and the service when dist/ is missing or older than their sources (DEMO_BUILD=never
+ *     skips, =always forces);
  *  3. starts the service (node dist/main.js) with the simulated flight feed on; its logs go to a file;
  *  4. every DEMO_INTERVAL_MS (3000) prints a short table per consumer group from GET /kafka/groups;
  *  5. on Ctrl-C (SIGINT) or SIGTERM prints a last table, stops the service and the broker if it started them,
@@ -25,6 +26,8 @@ import { KafkaLocalError, ensureBroker, localSettings, stopBroker } from './kafk
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(ROOT, 'dist', 'main.js');
 const NEST_CLI = join(ROOT, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js');
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+const LIBRARY = join(ROOT, 'packages', 'nest-kafka-groups');
 
 const PORT = Number(process.env.PORT ?? 3000);
 const BASE_URL = `http://127.0.0.1:${PORT}`;
@@ -105,16 +108,16 @@ async function buildIfNeeded() {
   let reason;
   if (BUILD === 'always') reason = 'DEMO_BUILD=always';
   else if (!exists) reason = 'dist/main.js is missing';
-  else if (BUILD !== 'never' && newestMtime(join(ROOT, 'src')) > statSync(MAIN).mtimeMs)
-    reason = 'src/ changed since the last build';
+  else if (
+    BUILD !== 'never' &&
+    Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(LIBRARY, 'src'))) > statSync(MAIN).mtimeMs
+  )
+    reason = 'src/ or the library changed since the last build';
   if (!reason) return;
   say(`building the service (${reason}) ...`);
-  const code = await new Promise((resolvePromise) => {
-    const build = spawn(process.execPath, [NEST_CLI, 'build'], { cwd: ROOT, stdio: 'inherit' });
-    state.build = build;
-    build.on('exit', (exitCode, signal) => resolvePromise(exitCode ?? signal));
-    build.on('error', (error) => resolvePromise(error.message));
-  });
+  // The library package first: the service imports its compiled dist/ by the package name.
+  let code = await runBuild([TSC, '-p', join(LIBRARY, 'tsconfig.build.json')]);
+  if (code === 0 && !state.stopping) code = await runBuild([NEST_CLI, 'build']);
   state.build = undefined;
   if (state.stopping) return;
   if (code !== 0) {
@@ -122,6 +125,15 @@ async function buildIfNeeded() {
       throw new DemoError(`the build failed (${code}) and there is no dist/main.js to run`);
     say(`the build failed (${code}): running the dist/ it left`);
   }
+}
+
+function runBuild(args) {
+  return new Promise((resolvePromise) => {
+    const build = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
+    state.build = build;
+    build.on('exit', (exitCode, signal) => resolvePromise(exitCode ?? signal));
+    build.on('error', (error) => resolvePromise(error.message));
+  });
 }
 
 function newestMtime(dir) {

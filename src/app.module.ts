@@ -5,7 +5,7 @@ import { AirnavModule } from './flights/airnav/airnav.module.js';
 import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
 import { FlightTopicsModule } from './flights/topics/flight-topics.module.js';
-import { KafkaModule } from './kafka/index.js';
+import { KafkaModule } from 'nest-kafka-groups';
 import { ObservabilityModule } from './observability/observability.module.js';
 
 @Module({

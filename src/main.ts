@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import type { Environment } from './config/environment.js';
 import { createValidationPipe } from './config/validation-pipe.js';
-import { KafkaGroupsServer } from './kafka/index.js';
+import { KafkaGroupsServer } from 'nest-kafka-groups';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 

@@ -8,8 +8,8 @@ import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { createKafkaClient } from '../src/kafka/client/kafka-client.factory.js';
-import { zstdCompressionAvailable } from '../src/kafka/client/codecs.js';
+import { createKafkaClient } from '../packages/nest-kafka-groups/src/client/kafka-client.factory.js';
+import { zstdCompressionAvailable } from '../packages/nest-kafka-groups/src/client/codecs.js';
 import {
   DLT_HEADERS,
   type KafkaCompression,
@@ -17,7 +17,7 @@ import {
   KafkaHandler,
   KafkaModule,
   KafkaProducer,
-} from '../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import { INTEROP_CONSUMER_SOURCE, JavaConsumer, KAFKA_LIB } from './support/java/java-consumer.js';
 import { BROKERS, TEST_RETRY, TestKafka, uniqueName } from './support/kafka-test-client.js';
 import { javaAvailable } from './support/local-machine.js';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler, KafkaModule } from '../src/kafka/index.js';
+import { KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 

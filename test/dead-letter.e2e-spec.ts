@@ -11,7 +11,7 @@ import {
   KafkaModule,
   KafkaNonRetryableError,
   KafkaStatusService,
-} from '../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 

@@ -9,14 +9,14 @@ import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import kafkajs, { type IHeaders, type KafkaMessage, type Message } from 'kafkajs';
-import { Kafka as LibraryKafka, KafkaLogLevel } from '../src/kafka/client/kafkajs.js';
+import { Kafka as LibraryKafka, KafkaLogLevel } from '../packages/nest-kafka-groups/src/client/kafkajs.js';
 import {
   DLT_HEADERS,
   DLT_STUB_HEADERS,
   KafkaGroupContext,
   KafkaHandler,
   KafkaModule,
-} from '../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 import { ServiceProcess } from './support/service-process.js';

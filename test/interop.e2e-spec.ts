@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import kafkajs from 'kafkajs';
-import { KafkaGroupContext, type KafkaGroupsServer, KafkaHandler, KafkaModule } from '../src/kafka/index.js';
+import { KafkaGroupContext, type KafkaGroupsServer, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import {
   compileInteropConsumer,
   JavaConsumer,

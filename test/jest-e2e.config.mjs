@@ -1,3 +1,5 @@
+import { librarySources } from '../jest.config.mjs';
+
 /** e2e specs against a real broker, in band (parallel workers starve heartbeats on 2 cores). */
 export default {
   rootDir: '..',
@@ -5,7 +7,7 @@ export default {
   testRegex: '.*\\.e2e-spec\\.ts$',
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', ...librarySources('<rootDir>') },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }],
   },

@@ -17,7 +17,7 @@ import {
   KafkaGroupsServer,
   KafkaHandler,
   KafkaModule,
-} from '../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import {
   BROKERS,
   TEST_CONSUMER_TUNING,

@@ -25,7 +25,7 @@ import {
   KafkaHeaders,
   KafkaKey,
   KafkaModule,
-} from '../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import { TestKafka, uniqueName } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 

@@ -8,7 +8,7 @@ import {
   KafkaHandler,
   KafkaModule,
   KafkaNonRetryableError,
-} from '../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 

@@ -23,7 +23,7 @@ import { AirnavModule } from '../src/flights/airnav/airnav.module.js';
 import { FlightSimulator } from '../src/flights/feed/flight-simulator.js';
 import { Flight24Module } from '../src/flights/flight24/flight24.module.js';
 import { FlightTopicsModule } from '../src/flights/topics/flight-topics.module.js';
-import type { KafkaGroupStatus } from '../src/kafka/index.js';
+import type { KafkaGroupStatus } from 'nest-kafka-groups';
 import { ObservabilityModule } from '../src/observability/observability.module.js';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { freePort, javaAvailable } from './support/local-machine.js';

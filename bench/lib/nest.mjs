@@ -5,8 +5,7 @@
  */
 import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
-import { join } from 'node:path';
-import { distDir } from './settings.mjs';
+import { libraryEntry } from './settings.mjs';
 
 export function decorateClass(target, decorators) {
   let result = target;
@@ -30,9 +29,9 @@ export function decorateMethod(target, name, decorators, params = []) {
   Object.defineProperty(proto, name, descriptor);
 }
 
-/** The compiled library (dist/kafka/index.js after `npm run build`, or BENCH_DIST). */
-export function importLibrary() {
-  return import(pathToFileURL(join(distDir(), 'kafka', 'index.js')).href);
+/** The compiled library: the package by its name (built by `npm run build`), or the build at BENCH_DIST. */
+export function importLibrary(env = process.env) {
+  return env.BENCH_DIST ? import(pathToFileURL(libraryEntry(env)).href) : import('nest-kafka-groups');
 }
 
 export const NEST_LOG_LEVELS = ['error', 'warn'];

@@ -96,7 +96,15 @@ export function brokersFrom(env = process.env) {
   return (env.KAFKA_BROKERS?.trim() || `127.0.0.1:${env.KAFKA_PORT ?? 9092}`).split(',').map((b) => b.trim());
 }
 
-/** The compiled library the Nest children import; BENCH_DIST points elsewhere (a private build while developing). */
-export function distDir(env = process.env) {
-  return resolve(REPO_ROOT, env.BENCH_DIST ?? 'dist');
+/**
+ * The compiled library the Nest children import: the package `nest-kafka-groups` (its dist/ after `npm run build`),
+ * or BENCH_DIST/index.js (a private build while developing). Undefined when that file is not built.
+ */
+export function libraryEntry(env = process.env) {
+  if (env.BENCH_DIST) return resolve(REPO_ROOT, env.BENCH_DIST, 'index.js');
+  try {
+    return fileURLToPath(import.meta.resolve('nest-kafka-groups'));
+  } catch {
+    return undefined;
+  }
 }

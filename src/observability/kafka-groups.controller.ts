@@ -1,5 +1,5 @@
 import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
-import { type KafkaGroupStatus, KafkaStatusService } from '../kafka/index.js';
+import { type KafkaGroupStatus, KafkaStatusService } from 'nest-kafka-groups';
 
 /** GET /kafka/groups: every consumer group of this process, its members here, counts, offsets and lag. */
 @Controller('kafka/groups')

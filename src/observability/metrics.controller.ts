@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { prometheusContentType } from 'prom-client';
-import { KafkaMetricsService } from '../kafka/index.js';
+import { KafkaMetricsService } from 'nest-kafka-groups';
 
 /** GET /metrics: Prometheus text format (consumer group metrics and the process's default metrics). */
 @Controller('metrics')

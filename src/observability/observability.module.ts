@@ -6,7 +6,7 @@ import {
   KafkaMetricsModule,
   KafkaMetricsService,
   KafkaStatusModule,
-} from '../kafka/index.js';
+} from 'nest-kafka-groups';
 import { HealthController } from './health.controller.js';
 import { KafkaGroupsController } from './kafka-groups.controller.js';
 import { MetricsController } from './metrics.controller.js';

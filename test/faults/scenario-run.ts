@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
-import { DLT_HEADERS } from '../../src/kafka/index.js';
+import { DLT_HEADERS } from 'nest-kafka-groups';
 import {
   analyse,
   type DeadLetter,

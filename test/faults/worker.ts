@@ -19,7 +19,7 @@ import {
   KafkaModule,
   type KafkaModuleOptions,
   KafkaProducer,
-} from '../../src/kafka/index.js';
+} from 'nest-kafka-groups';
 import {
   HOSTILE_MAX_VALUE_BYTES,
   injectedFailure,

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type INestApplication, type LogLevel, Module, type Type, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { KafkaGroupsServer, KafkaModule, type KafkaModuleOptions } from '../../src/kafka/index.js';
+import { KafkaGroupsServer, KafkaModule, type KafkaModuleOptions } from 'nest-kafka-groups';
 import { BROKERS, TEST_CONSUMER_TUNING, TEST_RETRY } from './kafka-test-client.js';
 
 const LOG_LEVELS: LogLevel[] = (process.env.TEST_LOG_LEVELS ?? 'error,warn').split(',') as LogLevel[];

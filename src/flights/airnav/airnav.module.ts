@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { KafkaModule } from '../../kafka/index.js';
+import { KafkaModule } from 'nest-kafka-groups';
 import type { Environment } from '../../config/environment.js';
 import { latestPositionsProvider } from '../shared/latest-positions.provider.js';
 import { AirnavController } from './airnav.controller.js';

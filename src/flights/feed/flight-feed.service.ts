@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Environment } from '../../config/environment.js';
-import { KafkaProducer, type KafkaOutgoingMessage } from '../../kafka/index.js';
+import { KafkaProducer, type KafkaOutgoingMessage } from 'nest-kafka-groups';
 import { FlightSimulator } from './flight-simulator.js';
 
 const MIN_TICK_MS = 50;

@@ -1,6 +1,6 @@
 import { Get, Inject, Logger, Query } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler, printable } from '../../kafka/index.js';
+import { KafkaGroupContext, KafkaHandler, printable } from 'nest-kafka-groups';
 import { FlightPositionDto } from './flight-position.dto.js';
 import { FlightsQueryDto } from './flights-query.dto.js';
 import { LatestPositionsStore } from './latest-positions.store.js';

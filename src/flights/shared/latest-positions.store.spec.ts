@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { KafkaNonRetryableError } from '../../kafka/index.js';
+import { KafkaNonRetryableError } from 'nest-kafka-groups';
 import type { FlightPositionDto } from './flight-position.dto.js';
 import { FuturePositionError, LatestPositionsStore } from './latest-positions.store.js';
 

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { KafkaNonRetryableError } from '../../kafka/index.js';
+import { KafkaNonRetryableError } from 'nest-kafka-groups';
 import type { FlightPositionDto } from './flight-position.dto.js';
 
 export interface LatestPositionsOptions {

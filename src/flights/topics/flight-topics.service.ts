@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Environment } from '../../config/environment.js';
-import { KAFKA_CLIENT } from '../../kafka/index.js';
+import { KAFKA_CLIENT } from 'nest-kafka-groups';
 import type { Kafka } from 'kafkajs';
 
 /** Bounded retries per attempt, so a broker that stays away is reported and retried later. */

@@ -1,0 +1,12 @@
+/** The library's unit specs: beside the code, pure logic only. ESM mode because NestJS 12 is ESM-only. */
+export default {
+  displayName: 'nest-kafka-groups',
+  rootDir: 'src',
+  testRegex: '.*\\.spec\\.ts$',
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/../tsconfig.json' }],
+  },
+};
