@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { type Environment, validateEnvironment } from './config/environment.js';
+import { kafkaSecurityOf } from './config/kafka-security.js';
 import { AirnavModule } from './flights/airnav/airnav.module.js';
 import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
@@ -19,6 +20,7 @@ import { ObservabilityModule } from './observability/observability.module.js';
         concurrency: config.get('KAFKA_GROUP_CONCURRENCY', { infer: true }),
         fromBeginning: config.get('KAFKA_FROM_BEGINNING', { infer: true }),
         shutdownTimeoutMs: config.get('KAFKA_SHUTDOWN_TIMEOUT_MS', { infer: true }),
+        ...kafkaSecurityOf((name) => config.get(name, { infer: true })),
       }),
     }),
     // Creates the flight topics in onModuleInit, inside app.init(): before any consumer joins.

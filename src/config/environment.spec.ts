@@ -1,5 +1,9 @@
-import { describe, expect, test } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { Environment, validateEnvironment } from './environment.js';
+import { kafkaSecurityOf } from './kafka-security.js';
 
 function failure(raw: Record<string, unknown>): Error {
   let thrown: unknown;
@@ -132,5 +136,146 @@ describe('validateEnvironment', () => {
     const message = failure({ PORT: 'x', KAFKA_BROKERS: 'nope' }).message;
     expect(message).toContain('PORT=');
     expect(message).toContain('KAFKA_BROKERS="nope"');
+  });
+});
+
+describe('validateEnvironment: SASL and TLS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'env-spec-'));
+  const ca = join(dir, 'ca.pem');
+  const cert = join(dir, 'client.pem');
+  const key = join(dir, 'client-key.pem');
+  writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n');
+  writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const PASSWORD = 'pw-that-must-never-show';
+
+  test('defaults: no SASL, no TLS, certificates verified when TLS is on', () => {
+    const environment = validateEnvironment({});
+    expect(environment).toMatchObject({
+      KAFKA_SASL_MECHANISM: '',
+      KAFKA_SSL: false,
+      KAFKA_SSL_REJECT_UNAUTHORIZED: true,
+    });
+    expect(kafkaSecurityOf((name) => environment[name])).toEqual({});
+  });
+
+  test.each([
+    ['PLAIN', 'plain'],
+    ['scram-sha-256', 'scram-sha-256'],
+    ['SCRAM-SHA-512', 'scram-sha-512'],
+  ])(
+    'KAFKA_SASL_MECHANISM=%s over TLS with a CA file becomes kafkajs ssl and sasl options',
+    (given, mechanism) => {
+      const environment = validateEnvironment({
+        KAFKA_SASL_MECHANISM: given,
+        KAFKA_SASL_USERNAME: 'svc-flights',
+        KAFKA_SASL_PASSWORD: PASSWORD,
+        KAFKA_SSL: 'true',
+        KAFKA_SSL_CA_FILE: ca,
+      });
+      expect(kafkaSecurityOf((name) => environment[name])).toEqual({
+        ssl: { rejectUnauthorized: true, ca: [readFileSync(ca, 'utf8')] },
+        sasl: { mechanism, username: 'svc-flights', password: PASSWORD },
+      });
+    },
+  );
+
+  test('mutual TLS: certificate and key files are read', () => {
+    const environment = validateEnvironment({
+      KAFKA_SSL: 'true',
+      KAFKA_SSL_CA_FILE: ca,
+      KAFKA_SSL_CERT_FILE: cert,
+      KAFKA_SSL_KEY_FILE: key,
+      KAFKA_SSL_REJECT_UNAUTHORIZED: 'false',
+    });
+    expect(kafkaSecurityOf((name) => environment[name]).ssl).toEqual({
+      rejectUnauthorized: false,
+      ca: [readFileSync(ca, 'utf8')],
+      cert: readFileSync(cert, 'utf8'),
+      key: readFileSync(key, 'utf8'),
+    });
+  });
+
+  test.each([['KAFKA_SASL_USERNAME'], ['KAFKA_SASL_PASSWORD']])(
+    'a mechanism without %s fails naming it',
+    (missing) => {
+      const raw: Record<string, string> = {
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: 'svc-flights',
+        KAFKA_SASL_PASSWORD: PASSWORD,
+      };
+      delete raw[missing];
+      const { message } = failure(raw);
+      expect(message).toContain(`${missing} is required with KAFKA_SASL_MECHANISM=scram-sha-512`);
+      expect(message).not.toContain(PASSWORD);
+    },
+  );
+
+  test('an unknown mechanism fails naming the variable, never showing the password', () => {
+    const { message } = failure({
+      KAFKA_SASL_MECHANISM: 'gssapi',
+      KAFKA_SASL_USERNAME: 'svc-flights',
+      KAFKA_SASL_PASSWORD: PASSWORD,
+    });
+    expect(message).toContain('KAFKA_SASL_MECHANISM="gssapi"');
+    expect(message).not.toContain(PASSWORD);
+  });
+
+  test('an invalid password value is reported hidden', () => {
+    const { message } = failure({
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 42,
+    });
+    expect(message).toContain('KAFKA_SASL_PASSWORD=(hidden)');
+    expect(message).not.toContain('42');
+  });
+
+  test('credentials without a mechanism fail (they would be silently ignored)', () => {
+    const { message } = failure({ KAFKA_SASL_USERNAME: 'svc-flights', KAFKA_SASL_PASSWORD: PASSWORD });
+    expect(message).toContain('KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is empty');
+    expect(message).not.toContain(PASSWORD);
+  });
+
+  test.each([['KAFKA_SSL_CA_FILE'], ['KAFKA_SSL_CERT_FILE'], ['KAFKA_SSL_KEY_FILE']])(
+    'an unreadable %s fails naming the variable and the path',
+    (variable) => {
+      const missing = join(dir, 'missing.pem');
+      const raw = {
+        KAFKA_SSL: 'true',
+        KAFKA_SSL_CERT_FILE: cert,
+        KAFKA_SSL_KEY_FILE: key,
+        [variable]: missing,
+      };
+      expect(failure(raw).message).toContain(
+        `${variable}=${JSON.stringify(missing)}: cannot read the file (ENOENT)`,
+      );
+    },
+  );
+
+  test('a certificate without its key (or the reverse) fails naming both', () => {
+    expect(failure({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: cert }).message).toContain(
+      'KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together',
+    );
+    expect(failure({ KAFKA_SSL: 'true', KAFKA_SSL_KEY_FILE: key }).message).toContain(
+      'KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together',
+    );
+  });
+
+  test('TLS files with KAFKA_SSL off fail instead of connecting in plain text', () => {
+    expect(failure({ KAFKA_SSL_CA_FILE: ca }).message).toContain(
+      'KAFKA_SSL_CA_FILE is set but KAFKA_SSL is false',
+    );
+  });
+
+  test('a file that disappears after validation fails naming the variable when it is read', () => {
+    const gone = join(dir, 'gone.pem');
+    writeFileSync(gone, 'x');
+    const environment = validateEnvironment({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: gone });
+    rmSync(gone);
+    expect(() => kafkaSecurityOf((name) => environment[name])).toThrow(
+      `KAFKA_SSL_CA_FILE=${JSON.stringify(gone)}: cannot read the file (ENOENT)`,
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -26,6 +27,15 @@ const BOOLEANS: Record<string, boolean> = {
 /** Unknown spellings stay strings, so @IsBoolean rejects them instead of silently reading false. */
 const toBool = ({ value }: { value: unknown }) =>
   typeof value === 'string' ? (BOOLEANS[value.trim().toLowerCase()] ?? value) : value;
+const toLower = ({ value }: { value: unknown }) =>
+  typeof value === 'string' ? value.trim().toLowerCase() : value;
+
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+/** Never printed, not even in a validation error. */
+const SECRETS = new Set(['KAFKA_SASL_PASSWORD']);
+const SASL_CREDENTIALS = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+const SSL_FILES = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const;
 
 /** Every variable the service reads; see .env.example. Validated at start-up with class-validator. */
 export class Environment {
@@ -137,6 +147,69 @@ export class Environment {
   @IsOptional()
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  /** SASL mechanism; empty: no SASL. Needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD. */
+  @IsOptional()
+  @Transform(toLower)
+  @IsIn(['', ...SASL_MECHANISMS])
+  KAFKA_SASL_MECHANISM: SaslMechanism | '' = '';
+
+  @IsString()
+  KAFKA_SASL_USERNAME = '';
+
+  @IsString()
+  KAFKA_SASL_PASSWORD = '';
+
+  /** TLS to the brokers (SASL_SSL with a mechanism, SSL without). */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  KAFKA_SSL = false;
+
+  /** PEM file of the CA(s) that signed the brokers' certificates; empty: Node's default trusted CAs. */
+  @IsString()
+  KAFKA_SSL_CA_FILE = '';
+
+  /** PEM client certificate and its private key for mutual TLS (both or neither). */
+  @IsString()
+  KAFKA_SSL_CERT_FILE = '';
+
+  @IsString()
+  KAFKA_SSL_KEY_FILE = '';
+
+  /** false accepts any broker certificate: for a development cluster only (a warning says so at start). */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  KAFKA_SSL_REJECT_UNAUTHORIZED = true;
+}
+
+/** Settings that are valid one by one but not together, and files that cannot be read. */
+function securityProblems(environment: Environment): string[] {
+  const problems: string[] = [];
+  const mechanism = environment.KAFKA_SASL_MECHANISM;
+  for (const name of SASL_CREDENTIALS) {
+    if (mechanism && environment[name] === '')
+      problems.push(`${name} is required with KAFKA_SASL_MECHANISM=${mechanism}`);
+    if (!mechanism && environment[name] !== '')
+      problems.push(`${name} is set but KAFKA_SASL_MECHANISM is empty (no SASL)`);
+  }
+  for (const name of SSL_FILES) {
+    const file = environment[name];
+    if (file === '') continue;
+    if (environment.KAFKA_SSL !== true) problems.push(`${name} is set but KAFKA_SSL is false`);
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      problems.push(
+        `${name}=${JSON.stringify(file)}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
+  if ((environment.KAFKA_SSL_CERT_FILE === '') !== (environment.KAFKA_SSL_KEY_FILE === '')) {
+    problems.push('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS needs both)');
+  }
+  return problems;
 }
 
 /** For ConfigModule's `validate`: defaults applied, numbers and booleans converted, errors name the variable. */
@@ -145,11 +218,11 @@ export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const given = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
   const environment = plainToInstance(Environment, given, { exposeDefaultValues: true });
   const errors = validateSync(environment, { skipMissingProperties: false, whitelist: false });
-  if (errors.length > 0) {
-    const details = errors.map(
-      (e) => `${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join(', ')}`,
-    );
-    throw new Error(`Invalid environment: ${details.join('; ')}`);
-  }
+  const details = errors.map((e) => {
+    const value = SECRETS.has(e.property) ? '(hidden)' : JSON.stringify(e.value);
+    return `${e.property}=${value}: ${Object.values(e.constraints ?? {}).join(', ')}`;
+  });
+  details.push(...securityProblems(environment));
+  if (details.length > 0) throw new Error(`Invalid environment: ${details.join('; ')}`);
   return environment;
 }

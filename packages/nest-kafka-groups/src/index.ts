@@ -33,6 +33,15 @@ export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
+export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
+export {
+  authenticationFailureOf,
+  authorizationFailureOf,
+  securityIdentityOf,
+  type AuthorizationContext,
+  type SecurityIdentity,
+} from './client/security-failures.js';
 export { KafkaBatchDecodeError } from './errors/kafka-batch-decode.error.js';
 export { KafkaClientCompatibilityError } from './errors/kafka-client-compatibility.error.js';
 export {

@@ -1,7 +1,14 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Environment } from '../../config/environment.js';
-import { KAFKA_CLIENT } from 'nest-kafka-groups';
+import {
+  authenticationFailureOf,
+  authorizationFailureOf,
+  KAFKA_CLIENT,
+  KAFKA_MODULE_OPTIONS,
+  type KafkaModuleOptions,
+  securityIdentityOf,
+} from 'nest-kafka-groups';
 import type { Kafka } from 'kafkajs';
 
 /** Bounded retries per attempt, so a broker that stays away is reported and retried later. */
@@ -25,6 +32,7 @@ export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    @Inject(KAFKA_MODULE_OPTIONS) private readonly kafkaOptions: KafkaModuleOptions,
     private readonly config: ConfigService<Environment, true>,
   ) {}
 
@@ -46,7 +54,11 @@ export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
     const outcome = this.ensured.then(
       () => 'ready' as const,
       (error: Error) => {
-        this.logger.error(`${error.message}; retrying every ${RETRY_EVERY_MS / 1000} s`);
+        // A wrong password is reported once by the library's KafkaSecurity logger; this is its consequence.
+        const level = authenticationFailureOf(error, securityIdentityOf(this.kafkaOptions))
+          ? 'warn'
+          : 'error';
+        this.logger[level](`${error.message}; retrying every ${RETRY_EVERY_MS / 1000} s`);
         this.retryInBackground();
         return 'failed' as const;
       },
@@ -81,10 +93,11 @@ export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
     const replicationFactor = this.config.get('KAFKA_TOPIC_REPLICATION_FACTOR', { infer: true });
     const wanted = this.sourceTopics.flatMap((topic) => [topic, `${topic}-dlt`]);
     const admin = this.kafka.admin({ retry: ADMIN_RETRY });
+    let missing: string[] = wanted;
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());
-      const missing = wanted.filter((topic) => !existing.has(topic));
+      missing = wanted.filter((topic) => !existing.has(topic));
       if (missing.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
@@ -104,12 +117,14 @@ export class FlightTopicsService implements OnModuleInit, OnModuleDestroy {
         }
       }
     } catch (error) {
-      throw new Error(
-        `Could not create the flight topics (${wanted.join(', ')}): ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      const identity = securityIdentityOf(this.kafkaOptions);
+      const named =
+        authenticationFailureOf(error, identity) ??
+        authorizationFailureOf(error, identity, { operation: 'create', topics: missing }) ??
+        (error as Error);
+      throw new Error(`Could not create the flight topics (${wanted.join(', ')}): ${named.message}`, {
+        cause: error,
+      });
     } finally {
       await admin.disconnect().catch(() => undefined);
     }

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Logger } from '@nestjs/common';
+import { isTlsFailure } from './security-failures.js';
 import type { ISocketFactory } from './kafkajs.js';
 
 /** How often a broker that stays unreachable is reported again. */
@@ -33,6 +34,8 @@ export class BrokerConnectivity {
   }
 
   failed(broker: string, error: Error): void {
+    // The broker answered but the TLS handshake failed: KafkaSecurity reports that, as what it is.
+    if (isTlsFailure(error)) return;
     const outage = this.outages.get(broker);
     if (outage) {
       outage.failedAttempts++;

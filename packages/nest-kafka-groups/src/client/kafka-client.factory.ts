@@ -11,6 +11,7 @@ import {
   type RetryOptions,
   setMaxDecompressedBatchBytes,
 } from './kafkajs.js';
+import { isSecurityLogLine } from './security-failures.js';
 
 /** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
 export const DEFAULT_CLIENT_RETRY: RetryOptions = {
@@ -39,7 +40,10 @@ function nestLogCreator() {
       void name;
       const text = printable(String(message));
       const line = Object.keys(extra).length > 0 ? `${text} ${safeJson(extra)}` : text;
-      let nestLevel = nestLevelOf(level, String(message), extra);
+      // A wrong password or untrusted certificate is reported once by the library (KafkaSecurity), not per retry.
+      let nestLevel = isSecurityLogLine(String(message), extra)
+        ? 'debug'
+        : nestLevelOf(level, String(message), extra);
       if (nestLevel === 'warn') {
         const key = `${context} ${String(message)}`;
         const now = Date.now();

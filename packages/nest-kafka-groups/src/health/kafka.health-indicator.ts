@@ -98,7 +98,7 @@ function memberProblems(member: ConsumerMember, index: number): string[] {
       problems.push(`${name} crashed and is being recreated${reason}`);
       break;
     case 'stopped':
-      problems.push(`${name} is stopped`);
+      problems.push(`${name} is stopped${reason}`);
       break;
   }
   for (const [partition, why] of member.stoppedPartitions) {

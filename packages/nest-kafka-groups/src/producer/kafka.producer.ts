@@ -1,6 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
 import {
+  authenticationFailureOf,
+  authorizationFailureOf,
+  securityIdentityOf,
+} from '../client/security-failures.js';
+import {
   compressionType,
   type IHeaders,
   type Kafka,
@@ -53,9 +58,10 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
    * (and its health endpoint) from coming up. Sends wait for the connection and retry it if it failed.
    */
   onModuleInit(): void {
-    this.connect().catch((error: Error) =>
-      this.logger.warn(`Not connected yet (${error.message}); the next send tries again`),
-    );
+    this.connect().catch((error: Error) => {
+      const message = (authenticationFailureOf(error, securityIdentityOf(this.options)) ?? error).message;
+      this.logger.warn(`Not connected yet (${message}); the next send tries again`);
+    });
   }
 
   private connect(): Promise<void> {
@@ -95,7 +101,11 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
       });
     } catch (error) {
       if (hasLostSequence(error)) this.replace(producer, error);
-      throw new KafkaProducerError(topic, error);
+      const identity = securityIdentityOf(this.options);
+      const security =
+        authenticationFailureOf(error, identity) ??
+        authorizationFailureOf(error, identity, { operation: 'write', topics: [topic] });
+      throw new KafkaProducerError(topic, security ?? error);
     }
   }
 

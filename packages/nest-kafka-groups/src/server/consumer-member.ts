@@ -12,6 +12,13 @@ import { backoffDelay } from '../retry/backoff.js';
 import { asError, isRetryable } from '../retry/failure-classifier.js';
 import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
+import {
+  authenticationFailureOf,
+  authorizationFailureOf,
+  type SecurityIdentity,
+  securityFailures,
+} from '../client/security-failures.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 
 export type MemberState = 'starting' | 'joined' | 'rebalancing' | 'crashed' | 'stopped';
 
@@ -22,6 +29,8 @@ export interface ConsumerMemberConfig {
   deadLetters: DeadLetterPublisher;
   assigners: PartitionAssigner[];
   clientRetry: RetryOptions;
+  /** Who this client is to the brokers, for authentication and authorization messages. */
+  identity: SecurityIdentity;
   /** Delays before a consumer that could not start (or crashed for good) is created again. */
   restartBackoff: KafkaRestartBackoff;
   /** 0-based index of this member within the process, for logs. */
@@ -39,6 +48,8 @@ interface PartitionFailure {
 }
 
 const HEARTBEAT_CHECK_MS = 100;
+/** A member the ACLs keep out stays stopped and checks again this rarely (ACLs change by hand). */
+const AUTHORIZATION_RECHECK_MS = 60_000;
 
 /**
  * One member of a consumer group: a kafkajs consumer and its loop. Messages of a partition are handled one at a
@@ -67,6 +78,7 @@ export class ConsumerMember {
   private recreateTimer?: NodeJS.Timeout;
   private recreateAttempts = 0;
   private lastHeartbeatCheck = 0;
+  private securityError?: ReturnType<ConsumerMember['securityFailure']>;
 
   constructor(private readonly config: ConsumerMemberConfig) {
     this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
@@ -148,6 +160,8 @@ export class ConsumerMember {
       this.assignment = payload.memberAssignment;
       this.lastError = undefined;
       this.recreateAttempts = 0;
+      if (this.securityError) securityFailures.resolved(this.securityError);
+      this.securityError = undefined;
       this.clearPartitionState();
       this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
     });
@@ -179,16 +193,42 @@ export class ConsumerMember {
     this.assignment = {};
     this.lastError = asError(error).message;
     const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
-    const delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
-    const level = isConnectionError(error) ? 'debug' : 'warn';
-    this.logger[level](
-      `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
-    );
+    let delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
+    const security = (this.securityError = this.securityFailure(error));
+    if (security) {
+      this.lastError = security.message;
+      const denied = security instanceof KafkaAuthorizationError;
+      if (denied) {
+        // Shown as stopped; no retry loop against a denial that only an ACL change can lift.
+        this.state = 'stopped';
+        delay = AUTHORIZATION_RECHECK_MS;
+      }
+      const what = `group ${this.groupId} member ${this.config.index} ${denied ? 'stopped' : 'cannot connect'}`;
+      securityFailures.report(security, `${what}, trying again in ${delay} ms`);
+    } else {
+      const level = isConnectionError(error) ? 'debug' : 'warn';
+      this.logger[level](
+        `Consumer on ${this.topicList} stopped (${this.lastError}); recreating it in ${delay} ms`,
+      );
+    }
     this.consumer = undefined;
     consumer.disconnect().catch(() => undefined);
     this.recreateTimer = setTimeout(() => {
       if (!this.shutdown.signal.aborted) void this.start();
     }, delay);
+  }
+
+  /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */
+  private securityFailure(error: unknown) {
+    const { identity } = this.config;
+    return (
+      authenticationFailureOf(error, identity) ??
+      authorizationFailureOf(error, identity, {
+        operation: 'read',
+        topics: this.topics,
+        groupId: this.groupId,
+      })
+    );
   }
 
   /**

@@ -11,6 +11,7 @@ import { type CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { INTEROP_ASSIGNERS } from '../assignors/interop.assigners.js';
 import { clientRetryOf, consumerRetryOf, createKafkaClient } from '../client/kafka-client.factory.js';
 import { compressionType, type Kafka } from '../client/kafkajs.js';
+import { securityIdentityOf } from '../client/security-failures.js';
 import { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
@@ -114,6 +115,7 @@ export class KafkaGroupsServer
             deadLetters: this.deadLetters!,
             assigners: INTEROP_ASSIGNERS,
             clientRetry: consumerRetryOf(this.options),
+            identity: securityIdentityOf(this.options),
             restartBackoff: resolveRestartBackoff(this.options),
             observer: combineObservers(this.observers),
           }),

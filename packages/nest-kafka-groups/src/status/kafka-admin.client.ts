@@ -1,6 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Admin, Kafka } from '../client/kafkajs.js';
-import { KAFKA_CLIENT } from '../kafka.constants.js';
+import {
+  authenticationFailureOf,
+  securityFailures,
+  securityIdentityOf,
+} from '../client/security-failures.js';
+import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
+import type { KafkaModuleOptions } from '../kafka.options.js';
 
 /** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
 const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
@@ -20,7 +26,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   private admin?: Promise<Admin>;
   private closed = false;
 
-  constructor(@Inject(KAFKA_CLIENT) private readonly kafka: Kafka) {}
+  constructor(
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
+  ) {}
 
   /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
   async run<T>(what: string, timeoutMs: number, fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -37,7 +46,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
       return await Promise.race([admin.then(fn), deadline]);
     } catch (error) {
       this.reset(admin);
-      throw error;
+      const security = authenticationFailureOf(error, securityIdentityOf(this.options));
+      if (!security) throw error;
+      securityFailures.report(security, `${what} fails`);
+      throw security;
     } finally {
       clearTimeout(timer);
     }
