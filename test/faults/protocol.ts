@@ -15,13 +15,17 @@ export const LINE_PREFIX = '@@';
  *   A <firstSeq> <lastSeq> <ms>              the producer got the broker's ack for these messages
  *   E <ms> <message>                         the producer's send failed; it sends the same messages again
  *   DONE <ms>                                the producer got an ack for every message
+ *   L <ms> <level> <context> <message>       a log line (log, warn, error) of the worker's Nest Logger: evidence
+ *   CLOSED <ms>                              a consumer's app.close() resolved after SIGTERM (it exits 0 next)
  */
 export type WorkerLine =
   | { kind: 'READY' }
   | { kind: 'P' | 'F'; seq: number; partition: number; offset: string; attempt: number; at: number }
   | { kind: 'A'; first: number; last: number; at: number }
   | { kind: 'E'; at: number; message: string }
-  | { kind: 'DONE'; at: number };
+  | { kind: 'DONE'; at: number }
+  | { kind: 'L'; at: number; level: string; context: string; message: string }
+  | { kind: 'CLOSED'; at: number };
 
 export function parseLine(line: string): WorkerLine | undefined {
   if (!line.startsWith(LINE_PREFIX)) return undefined;
@@ -44,7 +48,10 @@ export function parseLine(line: string): WorkerLine | undefined {
     case 'E':
       return { kind, at: Number(f[0]), message: f.slice(1).join(' ') };
     case 'DONE':
+    case 'CLOSED':
       return { kind, at: Number(f[0]) };
+    case 'L':
+      return { kind, at: Number(f[0]), level: f[1], context: f[2], message: f.slice(3).join(' ') };
     default:
       return undefined;
   }

@@ -4,7 +4,11 @@ import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-r
 
 const none = () => false;
 
-/** The scenarios, in the order they run: every one on thousands of messages across several worker processes. */
+/**
+ * The scenarios, in the order they run: every one on thousands of messages across several worker processes.
+ * Duplicates fail a scenario unless it says 'with-evidence' (a crash or a lost broker), and even then each needs
+ * its cause in the logs.
+ */
 export const SCENARIOS: ScenarioSpec[] = [
   {
     name: 'handler-exceptions',
@@ -65,6 +69,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     workers: 3,
     messages: 5_000,
     rate: 500,
+    duplicates: 'with-evidence',
     expectedDeadLetter: none,
     steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
   },
@@ -76,6 +81,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     workers: 3,
     messages: 5_000,
     rate: 500,
+    duplicates: 'with-evidence',
     expectedDeadLetter: none,
     steps: [{ at: 0.3, run: restartBroker }],
   },
@@ -123,6 +129,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     workers: 3,
     messages: 8_000,
     rate: 250,
+    duplicates: 'with-evidence',
     unkeyed: true,
     failures: true,
     expectedDeadLetter: exhaustsRetries,
