@@ -119,7 +119,7 @@ describe('a Java consumer in the same group as Nest members', () => {
       Array.from({ length: partitions }, (_, p) => p),
     );
     const javaMember = group.members.find((m) => m.clientId === JAVA_CLIENT_ID);
-    expect(javaMember).toBeDefined();
+    expect(javaMember).toMatchObject({ clientId: JAVA_CLIENT_ID, memberId: expect.any(String) });
     const javaPartitions = [...assigned.get(javaMember!.memberId)!].sort((a, b) => a - b);
     await java.waitUntil(
       `assignment ${JSON.stringify(javaPartitions)} as member ${javaMember!.memberId}`,
