@@ -256,16 +256,21 @@ describe('the example service over HTTP', () => {
     expect(sum(samples, 'kafka_consumer_handler_duration_seconds_count', airnav)).toBe(40);
     expect(sum(samples, 'kafka_consumer_handler_duration_seconds_count', flight24)).toBe(25);
 
-    // Per partition counters add up to what /kafka/groups reports per partition of the log.
+    // Per partition, the counters and /kafka/groups's committed offsets equal the broker's end offsets.
+    const ends = await (await kafka.admin()).fetchTopicOffsets(names.airnavTopic);
+    expect(ends.reduce((total, end) => total + Number(end.high), 0)).toBe(40);
     const groups = await groupsOf(url);
     const airnavStatus = groups.find((g) => g.groupId === names.airnavGroup)!;
-    for (const partition of airnavStatus.partitions!) {
+    for (const end of ends) {
       expect(
         sum(samples, 'kafka_consumer_messages_processed_total', {
           ...airnav,
-          partition: String(partition.partition),
+          partition: String(end.partition),
         }),
-      ).toBe(partition.committedOffset ?? 0);
+      ).toBe(Number(end.high));
+      expect(airnavStatus.partitions!.find((p) => p.partition === end.partition)?.committedOffset).toBe(
+        Number(end.high),
+      );
     }
 
     const lag = samples.filter(

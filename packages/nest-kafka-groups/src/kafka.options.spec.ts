@@ -6,6 +6,7 @@ import {
   DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
   DEFAULT_LIMITS,
+  DEFAULT_MAX_PROCESSING_TIME_MS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -118,6 +119,13 @@ describe('validateModuleOptions', () => {
     expectSettingError(
       () => validateModuleOptions(root({ partitionsConsumedConcurrently: 0 })),
       'forRoot.partitionsConsumedConcurrently',
+    );
+  });
+
+  test('rejects maxProcessingTimeMs 0', () => {
+    expectSettingError(
+      () => validateModuleOptions(root({ maxProcessingTimeMs: 0 })),
+      'forRoot.maxProcessingTimeMs',
     );
   });
 
@@ -280,6 +288,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
       fromBeginning: false,
       consumer: DEFAULT_CONSUMER_TUNING,
+      maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
     });
   });
 
@@ -290,6 +299,7 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000 },
+        maxProcessingTimeMs: 60_000,
       }),
       { groupId: 'g' },
     );
@@ -299,6 +309,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: true,
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
+      maxProcessingTimeMs: 60_000,
     });
   });
 
@@ -309,8 +320,15 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000, maxWaitTimeInMs: 100 },
+        maxProcessingTimeMs: 60_000,
       }),
-      { groupId: 'g', concurrency: 5, fromBeginning: false, consumer: { sessionTimeout: 10000 } },
+      {
+        groupId: 'g',
+        concurrency: 5,
+        fromBeginning: false,
+        consumer: { sessionTimeout: 10000 },
+        maxProcessingTimeMs: 1_000,
+      },
     );
     expect(settings).toEqual({
       groupId: 'g',
@@ -318,6 +336,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: false,
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
+      maxProcessingTimeMs: 1_000,
     });
   });
 
