@@ -70,6 +70,8 @@ export interface ScenarioSpec {
   rate: number;
   failures?: boolean;
   poison?: boolean;
+  /** Hostile messages mixed into the stream (protocol.ts `hostileOf`). */
+  hostile?: boolean;
   /** Odd sequence numbers are sent without a key (round-robin over the partitions); even ones keyed. */
   unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
@@ -339,6 +341,7 @@ export class ScenarioRun {
       FAULT_RATE: String(this.spec.rate),
       FAULT_POISON: this.spec.poison ? '1' : '0',
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
+      FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
     };
   }

@@ -1,5 +1,5 @@
 import { resumedAfter } from './analysis.js';
-import { exhaustsRetries, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
+import { exhaustsRetries, hostileDeadLetter, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
 import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
 
 const none = () => false;
@@ -33,6 +33,19 @@ export const SCENARIOS: ScenarioSpec[] = [
     rate: 1_000,
     poison: true,
     expectedDeadLetter: (seq) => poisonOf(seq) !== undefined,
+    steps: [],
+  },
+  {
+    name: 'hostile-mix',
+    description:
+      '2 % hostile messages in the stream: 1,000 headers, 12,000 keys, 10,000-deep nesting, a 100 KB extra field, ' +
+      'a value over maxValueBytes (dead-lettered at once), a __proto__ header and ANSI bytes (handled); 3 members',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 1_000,
+    hostile: true,
+    expectedDeadLetter: hostileDeadLetter,
     steps: [],
   },
   {

@@ -7,6 +7,7 @@ import {
   DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
   DEFAULT_LIMITS,
+  DEFAULT_MAX_PROCESSING_TIME_MS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -146,6 +147,13 @@ describe('validateModuleOptions', () => {
     expectSettingError(
       () => validateModuleOptions(root({ partitionsConsumedConcurrently: 0 })),
       'forRoot.partitionsConsumedConcurrently',
+    );
+  });
+
+  test('rejects maxProcessingTimeMs 0', () => {
+    expectSettingError(
+      () => validateModuleOptions(root({ maxProcessingTimeMs: 0 })),
+      'forRoot.maxProcessingTimeMs',
     );
   });
 
@@ -294,6 +302,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
       fromBeginning: false,
       consumer: DEFAULT_CONSUMER_TUNING,
+      maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
     });
   });
 
@@ -304,6 +313,7 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000 },
+        maxProcessingTimeMs: 60_000,
       }),
       { groupId: 'g' },
     );
@@ -313,6 +323,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: true,
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
+      maxProcessingTimeMs: 60_000,
     });
   });
 
@@ -323,8 +334,15 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000, maxWaitTimeInMs: 100 },
+        maxProcessingTimeMs: 60_000,
       }),
-      { groupId: 'g', concurrency: 5, fromBeginning: false, consumer: { sessionTimeout: 10000 } },
+      {
+        groupId: 'g',
+        concurrency: 5,
+        fromBeginning: false,
+        consumer: { sessionTimeout: 10000 },
+        maxProcessingTimeMs: 1_000,
+      },
     );
     expect(settings).toEqual({
       groupId: 'g',
@@ -332,6 +350,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: false,
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
+      maxProcessingTimeMs: 1_000,
     });
   });
 
