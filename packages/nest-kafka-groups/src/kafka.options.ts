@@ -72,6 +72,12 @@ export interface KafkaGroupDefaults {
   deadLetter?: Partial<KafkaDeadLetterOptions>;
   limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
+  /**
+   * Longest a handler may run on one message (Java's `max.poll.interval.ms`). The member heartbeats while a
+   * handler runs, so a slow handler keeps its partition; past this bound its `ctx.signal` is aborted and the
+   * delivery counts as a failed attempt once the handler gave up. Default 300000 (5 min).
+   */
+  maxProcessingTimeMs?: number;
 }
 
 export interface KafkaModuleOptions extends KafkaGroupDefaults {
@@ -141,6 +147,7 @@ export interface ResolvedGroupSettings {
   partitionsConsumedConcurrently: number;
   fromBeginning: boolean;
   consumer: KafkaConsumerTuning;
+  maxProcessingTimeMs: number;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -168,6 +175,7 @@ export const DEFAULT_LIMITS: KafkaMessageLimits = {
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
 export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
@@ -192,6 +200,7 @@ function requireNumberAtLeast(setting: string, value: unknown, min: number): voi
 function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   requirePositiveInteger(`${scope}.concurrency`, options.concurrency);
   requirePositiveInteger(`${scope}.partitionsConsumedConcurrently`, options.partitionsConsumedConcurrently);
+  requirePositiveInteger(`${scope}.maxProcessingTimeMs`, options.maxProcessingTimeMs);
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateLimits(`${scope}.limits`, options.limits);
@@ -296,6 +305,7 @@ export function resolveGroupSettings(
       DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
+    maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
   };
 }
 

@@ -23,12 +23,12 @@ import {
   KAFKA_MODULE_OPTIONS,
 } from '../kafka.constants.js';
 import {
-  DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
   resolveRestartBackoff,
   resolveTopic,
 } from '../kafka.options.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 import { combineObservers, type MemberObserver } from './member-observer.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
@@ -61,6 +61,7 @@ export class KafkaGroupsServer
     private readonly modules: ModulesContainer,
     contextCreator: ExternalContextCreator,
     moduleRef: ModuleRef,
+    private readonly shutdown: KafkaShutdown,
   ) {
     super();
     this.pipelines = new HandlerPipelineFactory(contextCreator, moduleRef);
@@ -157,10 +158,23 @@ export class KafkaGroupsServer
     return this.kafka as T;
   }
 
+  /** Every group drains and leaves within what is left of `shutdownTimeoutMs`; says once what it waits for. */
   private async stopAll(): Promise<void> {
-    const timeout = this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const timeout = this.shutdown.remainingMs();
+    const members = this.runners.flatMap((runner) => runner.members);
+    const inFlight = members.reduce((sum, member) => sum + member.inFlight, 0);
+    const joining = members.filter((member) => member.state !== 'joined').length;
+    if (members.length > 0) {
+      this.logger.log(
+        `Stopping: draining ${inFlight} in-flight message(s), leaving ${this.runners.length} group(s)` +
+          (joining > 0 ? ` (${joining} of ${members.length} member(s) not joined: connecting, rebalancing or crashed)` : '') +
+          `, at most ${timeout} ms`,
+      );
+    }
     await Promise.all(this.runners.map((runner) => runner.stop(timeout)));
-    await this.deadLetters?.disconnect();
+    if (this.deadLetters) {
+      await this.shutdown.within('Disconnecting the dead-letter producer', this.deadLetters.disconnect());
+    }
   }
 
   /** Every `@KafkaHandler` method of every controller, with the module that hosts it (and so its group). */
