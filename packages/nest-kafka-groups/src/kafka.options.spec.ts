@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import zlib from 'node:zlib';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 import { KafkaGroupsError } from './errors/kafka-groups.error.js';
 import {
@@ -57,6 +58,33 @@ describe('validateModuleOptions', () => {
       consumer: { sessionTimeout: 30000, minBytes: 0 },
     });
     expect(validateModuleOptions(options)).toBe(options);
+  });
+
+  test.each(['none', 'gzip', 'snappy', 'lz4'] as const)('accepts compression %s', (compression) => {
+    expect(validateModuleOptions(root({ compression }))).toEqual(root({ compression }));
+  });
+
+  test('rejects an unknown compression and a maxDecompressedBatchBytes below 1, naming the setting', () => {
+    const unknown = expectSettingError(
+      () => validateModuleOptions(root({ compression: 'brotli' as unknown as 'gzip' })),
+      'forRoot.compression',
+    );
+    expect(unknown.message).toContain('expected one of none, gzip, snappy, lz4, zstd, got "brotli"');
+    expectSettingError(
+      () => validateModuleOptions(root({ maxDecompressedBatchBytes: 0 })),
+      'forRoot.maxDecompressedBatchBytes',
+    );
+  });
+
+  test('compression zstd: accepted where Node has zstd in zlib (22.15+), a start-up error naming the version before', () => {
+    const validate = () => validateModuleOptions(root({ compression: 'zstd' }));
+    if (typeof (zlib as { zstdCompress?: unknown }).zstdCompress === 'function') {
+      expect(validate()).toEqual(root({ compression: 'zstd' }));
+    } else {
+      expect(expectSettingError(validate, 'forRoot.compression').message).toContain(
+        `zstd needs Node.js 22.15 or newer to produce (this is ${process.version})`,
+      );
+    }
   });
 
   test('the error is part of the library error family and named after its class', () => {
