@@ -32,6 +32,7 @@ export { DEFAULT_LIMITS } from './kafka.options.js';
 export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
+export { KafkaHandlerTimeoutError } from './errors/kafka-handler-timeout.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
 export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
 export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
