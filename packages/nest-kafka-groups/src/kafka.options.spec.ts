@@ -191,6 +191,20 @@ describe('validateModuleOptions', () => {
     );
   });
 
+  test.each([
+    ['topics.partitions', { partitions: 0 }],
+    ['topics.replicationFactor', { replicationFactor: 1.5 }],
+    ['topics.create', { create: 'yes' }],
+    ['topics.config.retention.ms', { config: { 'retention.ms': 1000 } }],
+    ['restartBackoff.maxDelayMs', undefined],
+  ])('rejects %s', (setting, topics) => {
+    const options =
+      topics === undefined
+        ? root({ restartBackoff: { maxDelayMs: 0 } })
+        : root({ topics: topics as KafkaModuleOptions['topics'] });
+    expectSettingError(() => validateModuleOptions(options), `forRoot.${setting}`);
+  });
+
   test.each([[''], ['   '], [42], [null]])('rejects deadLetter.topic %p', (topic) => {
     const error = expectSettingError(
       () => validateModuleOptions(root({ deadLetter: { topic: topic as string } })),
@@ -369,9 +383,41 @@ describe('resolveHandlerSettings', () => {
     expect(resolveHandlerSettings(root(), { groupId: 'g' }, {})).toEqual({
       retry: DEFAULT_RETRY,
       deadLetter: DEFAULT_DEAD_LETTER,
+      // jest runs with NODE_ENV=test: topics are created unless NODE_ENV is "production".
+      topics: { create: true, config: {} },
       limits: DEFAULT_LIMITS,
       raw: false,
     });
+  });
+
+  test('topics: created except in production, partitions and config merged root < feature < handler', () => {
+    const saved = process.env.NODE_ENV;
+    try {
+      process.env.NODE_ENV = 'production';
+      expect(resolveHandlerSettings(root(), { groupId: 'g' }, {}).topics).toEqual({
+        create: false,
+        config: {},
+      });
+      const settings = resolveHandlerSettings(
+        root({
+          topics: {
+            create: true,
+            partitions: 3,
+            config: { 'retention.ms': '1000', 'cleanup.policy': 'delete' },
+          },
+        }),
+        { groupId: 'g', topics: { replicationFactor: 2, config: { 'retention.ms': '2000' } } },
+        { topics: { partitions: 6 } },
+      );
+      expect(settings.topics).toEqual({
+        create: true,
+        partitions: 6,
+        replicationFactor: 2,
+        config: { 'retention.ms': '2000', 'cleanup.policy': 'delete' },
+      });
+    } finally {
+      process.env.NODE_ENV = saved;
+    }
   });
 
   test('limits: root < feature < handler, bound by bound', () => {
@@ -406,6 +452,7 @@ describe('resolveHandlerSettings', () => {
         timeoutMs: 2000,
         retryDelayMs: DEFAULT_DEAD_LETTER.retryDelayMs,
       },
+      topics: { create: true, config: {} },
       limits: DEFAULT_LIMITS,
       raw: true,
     });

@@ -58,6 +58,7 @@ export type {
   Consumer,
   ConsumerConfig,
   EachBatchPayload,
+  GroupDescription,
   GroupMember,
   GroupMemberAssignment,
   IHeaders,
@@ -73,7 +74,14 @@ export type {
   SASLOptions,
 } from 'kafkajs';
 
-export const { Kafka, AssignerProtocol, Partitioners, CompressionTypes, logLevel: KafkaLogLevel } = kafkajs;
+export const {
+  Kafka,
+  AssignerProtocol,
+  Partitioners,
+  CompressionTypes,
+  ConfigResourceTypes,
+  logLevel: KafkaLogLevel,
+} = kafkajs;
 export type Kafka = InstanceType<typeof kafkajs.Kafka>;
 
 /** Errors raised while the group is rebalancing: never a handler failure, always let kafkajs see them. */

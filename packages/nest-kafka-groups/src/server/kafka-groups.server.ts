@@ -32,6 +32,7 @@ import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 import { combineObservers, type MemberObserver } from './member-observer.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
+import { TopicProvisioner } from './topic-provisioner.js';
 import { HandlerPipelineFactory, type HandlerInvoker, payloadIsBuffer } from './handler-pipeline.js';
 
 type HostModule = ModulesContainer extends Map<string, infer M> ? M : never;
@@ -108,24 +109,30 @@ export class KafkaGroupsServer
         ...this.options,
         clientRetry: consumerRetryOf(this.options),
       });
+      const provisioner = new TopicProvisioner(this.kafka);
       this.runners = [...plans.values()].map(
         (plan) =>
-          new GroupRunner(plan, {
-            // The consumers' own client: connections and group requests with the consumers' shorter retry budget.
-            kafka: consumerKafka,
-            deadLetters: this.deadLetters!,
-            assigners: INTEROP_ASSIGNERS,
-            clientRetry: consumerRetryOf(this.options),
-            identity: securityIdentityOf(this.options),
-            restartBackoff: resolveRestartBackoff(this.options),
-            observer: combineObservers(this.observers),
-          }),
+          new GroupRunner(
+            plan,
+            {
+              // The consumers' own client: connections and group requests with the consumers' shorter retry budget.
+              kafka: consumerKafka,
+              deadLetters: this.deadLetters!,
+              assigners: INTEROP_ASSIGNERS,
+              clientRetry: consumerRetryOf(this.options),
+              identity: securityIdentityOf(this.options),
+              restartBackoff: resolveRestartBackoff(this.options),
+              observer: combineObservers(this.observers),
+            },
+            provisioner,
+          ),
       );
       for (const runner of this.runners) {
         this.logger.log(
           `Group "${runner.groupId}": ${runner.members.length} member(s) on ${runner.topics.map((t) => `"${t}"`).join(', ')}`,
         );
-        // Joining is not awaited: a broker that is down at start must not block the application; members retry.
+        // Not awaited: a broker that is down at start must not block the application (the HTTP port opens at
+        // once, health says 503); the topics are checked or created, then the members join, each retrying.
         void runner.start();
       }
       callback();
