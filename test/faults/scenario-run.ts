@@ -70,6 +70,8 @@ export interface ScenarioSpec {
   rate: number;
   failures?: boolean;
   poison?: boolean;
+  /** Hostile messages mixed into the stream (protocol.ts `hostileOf`). */
+  hostile?: boolean;
   /** Odd sequence numbers are sent without a key (round-robin over the partitions); even ones keyed. */
   unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
@@ -80,6 +82,8 @@ export interface ScenarioSpec {
    */
   duplicates?: 'none' | 'with-evidence';
   expectedDeadLetter(seq: number): boolean;
+  /** Leave the dead-letter topic to a step (created later, or with other configs). */
+  deadLetterTopicByStep?: boolean;
   steps: ScenarioStep[];
 }
 
@@ -205,6 +209,16 @@ export class ScenarioRun {
   }
 
   /** Waits until the group is Stable with `members` members. */
+  /** Log lines the workers wrote so far (their Nest Logger's, and the member status lines). */
+  logLines(): readonly LogLine[] {
+    return this.logs;
+  }
+
+  /** Injected handler failures reported so far. */
+  failedDeliveries(): readonly Delivery[] {
+    return this.failures;
+  }
+
   async waitForStableGroup(members: number, timeoutMs = STABLE_TIMEOUT_MS): Promise<void> {
     const admin = await this.admin();
     await poll(`group ${this.group} Stable with ${members} member(s)`, timeoutMs, async () => {
@@ -339,6 +353,7 @@ export class ScenarioRun {
       FAULT_RATE: String(this.spec.rate),
       FAULT_POISON: this.spec.poison ? '1' : '0',
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
+      FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
     };
   }
@@ -384,7 +399,7 @@ export class ScenarioRun {
   private async createTopics(): Promise<void> {
     const admin = await this.admin();
     const { replicationFactor, topicConfig } = this.cluster;
-    const topics = [this.topic, this.deadLetterTopic];
+    const topics = this.spec.deadLetterTopicByStep ? [this.topic] : [this.topic, this.deadLetterTopic];
     await admin.createTopics({
       // Waited for below: on a fresh cluster kafkajs's own wait can fail while the brokers learn of the topic.
       waitForLeaders: false,

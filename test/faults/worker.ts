@@ -21,10 +21,11 @@ import {
   KafkaProducer,
 } from 'nest-kafka-groups';
 import {
+  HOSTILE_MAX_VALUE_BYTES,
   injectedFailure,
   isUnkeyed,
   LINE_PREFIX,
-  messageValue,
+  messageOf,
   RETRY_ATTEMPTS,
   type WorkerEnv,
 } from './protocol.js';
@@ -113,6 +114,7 @@ function rootOptions(): KafkaModuleOptions {
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
     retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
     shutdownTimeoutMs: 10_000,
   };
 }
@@ -132,7 +134,7 @@ async function runConsumer(): Promise<void> {
   // As main.ts does, without the HTTP listener.
   const logger = new ReportingLogger({ logLevels: LOG_LEVELS });
   const app = await NestFactory.create(ConsumerWorkerModule, { logger });
-  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
   app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
   // As enableShutdownHooks({ useProcessExit }) does, plus the line that proves app.close() resolved: a process
   // that died of the signal itself never prints it.
@@ -151,6 +153,25 @@ async function runConsumer(): Promise<void> {
   await app.init();
   await app.startAllMicroservices();
   emit('READY');
+  reportStoppedPartitions(app.get(KafkaGroupsServer));
+}
+
+/**
+ * The member's stopped partitions (what /health and KafkaStatusService report), as a log line whenever they
+ * change: `MemberStatus stopped [topic:partition=reason; ...]`.
+ */
+function reportStoppedPartitions(server: KafkaGroupsServer): void {
+  let last = '';
+  setInterval(() => {
+    const stopped = server.groups
+      .flatMap((g) => g.members)
+      .flatMap((m) => [...m.stoppedPartitions].map(([partition, reason]) => `${partition}=${reason}`))
+      .sort()
+      .join('; ');
+    if (stopped === last) return;
+    last = stopped;
+    emit('L', Date.now(), 'log', 'MemberStatus', `stopped [${stopped}]`.replace(/\s+/g, ' '));
+  }, 200).unref();
 }
 
 async function runProducer(): Promise<void> {
@@ -164,6 +185,7 @@ async function runProducer(): Promise<void> {
   const rate = Number(env.FAULT_RATE);
   const poison = env.FAULT_POISON === '1';
   const unkeyed = env.FAULT_UNKEYED === '1';
+  const hostile = env.FAULT_HOSTILE === '1';
   emit('READY');
 
   const startedAt = Date.now();
@@ -178,8 +200,8 @@ async function runProducer(): Promise<void> {
     const last = Math.min(due, next + 250) - 1;
     const batch = [];
     for (let seq = next; seq <= last; seq++) {
-      const value = messageValue(seq, poison);
-      batch.push(unkeyed && isUnkeyed(seq) ? { value } : { key: String(seq), value });
+      const message = messageOf(seq, poison, hostile);
+      batch.push(unkeyed && isUnkeyed(seq) ? message : { key: String(seq), ...message });
     }
     try {
       await producer.sendMany(env.FAULT_TOPIC, batch);

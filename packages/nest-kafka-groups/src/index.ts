@@ -23,7 +23,9 @@ export type {
   KafkaMessageLimits,
   KafkaModuleAsyncOptions,
   KafkaModuleOptions,
+  KafkaRestartBackoff,
   KafkaRetryOptions,
+  KafkaTopicOptions,
 } from './kafka.options.js';
 export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
@@ -36,7 +38,9 @@ export { DEFAULT_LIMITS } from './kafka.options.js';
 export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
+export { KafkaHandlerTimeoutError } from './errors/kafka-handler-timeout.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaMissingTopicError } from './errors/kafka-missing-topic.error.js';
 export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
 export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
 export {
