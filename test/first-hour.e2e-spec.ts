@@ -6,8 +6,8 @@
  * the option), another process's member in the status, a broker that is down at start, a typo in the environment.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, afterEach, describe, expect, jest, test } from '@jest/globals';
-import { ConsoleLogger, Controller, type INestApplication, Module } from '@nestjs/common';
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsNumber, IsString, Max, Min } from 'class-validator';
 import {
@@ -18,6 +18,7 @@ import {
   KafkaStatusModule,
   KafkaStatusService,
 } from 'nest-kafka-groups';
+import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
 import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { freePort } from './support/local-machine.js';
 import { ServiceProcess } from './support/service-process.js';
@@ -69,26 +70,11 @@ function kafkaCli(args: string[], input = ''): Promise<{ code: number | null; ou
   });
 }
 
-/** Every ERROR line the Nest loggers print during a test (ConsoleLogger is what Nest prints through). */
-function watchErrors(): string[] {
-  const errors: string[] = [];
-  const original = ConsoleLogger.prototype.error;
-  jest.spyOn(ConsoleLogger.prototype, 'error').mockImplementation(function (
-    this: ConsoleLogger,
-    ...args: unknown[]
-  ) {
-    errors.push(args.map(String).join(' '));
-    return (original as (...a: unknown[]) => void).apply(this, args);
-  });
-  return errors;
-}
-
 describe("a user's first hour", () => {
   const kafka = new TestKafka();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {
-    jest.restoreAllMocks();
     await Promise.all(apps.splice(0).map((app) => app.close()));
   });
 
@@ -97,7 +83,6 @@ describe("a user's first hour", () => {
   });
 
   test('Add a consumer group to your own module: topics created, a message handled, a bad one dead-lettered and read back', async () => {
-    const errors = watchErrors();
     const topic = uniqueName('weather-readings');
     const groupId = uniqueName('weather');
     const { app } = await startTestApp([weatherModule(groupId, topic)], {
@@ -137,13 +122,13 @@ describe("a user's first hour", () => {
     expect(described.out).toMatch(new RegExp(`${topic}\\s+\\d\\s+2\\s+2\\s+0\\s+e2e-app-`));
 
     // A failed message is one WARN with its stack; nothing of it (nor of the start) is an ERROR.
-    expect(errors).toEqual([]);
+    expect(errorLinesSoFar()).toEqual([]);
   });
 
   test('topic creation off and a topic missing: the group waits, named with the topic and the option, and starts once it exists', async () => {
-    const errors = watchErrors();
     const topic = uniqueName('orders');
     const groupId = uniqueName('orders');
+    expectErrorLines(new RegExp(`Consumer group "${groupId}" needs`));
     const { app, server } = await startTestApp([weatherModule(groupId, topic)], {
       topics: { create: false },
       restartBackoff: { initialDelayMs: 200, maxDelayMs: 1_000 },
@@ -156,7 +141,7 @@ describe("a user's first hour", () => {
     expect(runner.members[0].state).toBe('starting');
     // One ERROR for the misconfiguration, however often it is checked again.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    expect(errors.filter((line) => line.includes(topic))).toHaveLength(1);
+    expect(errorLinesSoFar().filter((line) => line.includes(topic))).toHaveLength(1);
 
     expect((await kafkaCli(['topics', 'create', topic, '--partitions', '2'])).code).toBe(0);
     expect((await kafkaCli(['topics', 'create', `${topic}-dlt`, '--partitions', '2'])).code).toBe(0);

@@ -12,6 +12,8 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }],
   },
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  // A passing test prints no ERROR line it did not declare (see test/support/error-lines.ts).
+  setupFilesAfterEnv: ['<rootDir>/test/support/error-lines.ts'],
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   testTimeout: 120000,
   maxWorkers: 1,

@@ -25,6 +25,7 @@ import { Flight24Module } from '../src/flights/flight24/flight24.module.js';
 import type { KafkaGroupStatus } from 'nest-kafka-groups';
 import { ObservabilityModule } from '../src/observability/observability.module.js';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { expectErrorLines } from './support/error-lines.js';
 import { freePort, javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -306,6 +307,8 @@ describe('the example service over HTTP', () => {
   outageTest(
     outageTitle,
     async () => {
+      // Terminus logs every failing health check as an ERROR; this test fails it on purpose.
+      expectErrorLines(/^Health Check has failed!/);
       let settings: LocalSettings;
       let target: { app: INestApplication; url: string; names: ServiceNames } | undefined;
       let own = false;
