@@ -3,7 +3,8 @@
  * backoff longer than the session timeout, a stopped partition resuming, `ctx.signal` and `shutdownTimeoutMs` at
  * shutdown, a broker that is down at start, a guard rejection swallowed by a filter, a decode error not retried.
  */
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { expectErrorLines } from './support/error-lines.js';
 import {
   type ArgumentsHost,
   Catch,
@@ -155,6 +156,8 @@ describe('guarantees', () => {
   });
 
   describe('a partition stopped by an exhausted message (dead letters off) resumes', () => {
+    // Stopping a partition is an ERROR by design: these tests provoke it.
+    beforeEach(() => expectErrorLines(/dead letters are off: partition stopped/));
     let broken = true;
     async function stopPartition(groupId: string, topic: string) {
       broken = true;
