@@ -134,6 +134,7 @@ export class ConsumerMember {
       if (consumer === this.consumer) {
         await consumer.run({
           autoCommit: true,
+          autoCommitInterval: this.config.group.commitIntervalMs,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: this.config.group.partitionsConsumedConcurrently,
           eachBatch: (payload) => this.eachBatch(payload),
