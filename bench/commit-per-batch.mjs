@@ -25,7 +25,17 @@ async function measure(name, { Kafka, logLevel }) {
   const kafka = new Kafka({ brokers, clientId: 'commit-per-batch', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }] });
+  // A loaded broker answers metadata of a new topic with UNKNOWN_TOPIC_OR_PARTITION for a while.
+  for (let i = 0; ; i++) {
+    const ready = await admin
+      .fetchTopicMetadata({ topics: [topic] })
+      .then((m) => m.topics[0].partitions.every((p) => p.leader >= 0))
+      .catch(() => false);
+    if (ready) break;
+    if (i === 100) throw new Error(`${topic}: no leaders after 20 s`);
+    await sleep(200);
+  }
   const consumer = kafka.consumer({ groupId: topic, maxWaitTimeInMs: 500, heartbeatInterval: 500, sessionTimeout: 10_000 });
   let commits = 0;
   consumer.on(consumer.events.REQUEST, ({ payload }) => {

@@ -118,7 +118,7 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(ifNecessary).toBe(3);
   });
 
-  it('fixed: an idle fetch gives the interval a chance to commit what earlier batches resolved', async () => {
+  it('fixed: an idle fetch (no batch, or empty batches) gives the interval a chance to commit earlier batches', async () => {
     const { instance, consumerGroup } = runner(Fixed);
     let ifNecessary = 0;
     consumerGroup.commitOffsetsIfNecessary = async () => {
@@ -126,6 +126,8 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     };
     expect(await instance.fetch(1)).toEqual([]);
     expect(ifNecessary).toBe(1);
+    await instance.handleBatch({ ...batch(0, 1), messages: [], isEmpty: () => true });
+    expect(ifNecessary).toBe(2);
   });
 
   it('fixed: stop() commits everything resolved before leaving the group', async () => {

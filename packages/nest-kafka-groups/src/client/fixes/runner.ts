@@ -9,7 +9,8 @@ type RunnerClass = new (options: any) => any;
  * costs one OffsetCommit round trip to the group coordinator. Here a batch that ends while the consumer runs commits
  * only when the interval or threshold is reached (`autoCommitOffsetsIfNecessary`), and the offsets resolved since the
  * last commit are committed:
- * - when an idle fetch returns nothing and the interval has passed (a quiet topic keeps no stale committed offset);
+ * - when the interval has passed and a fetch brings nothing new (empty batches, or no batch at all), so a quiet
+ *   topic keeps no stale committed offset;
  * - before the consumer leaves the group on stop() (after the in-flight batches ended), and when the last batch
  *   ends after stop() began;
  * - before a rejoin: the released heartbeat commits everything on a rebalance error, and the batches of that fetch
@@ -138,6 +139,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       }
 
       if (batch.isEmpty()) {
+        // A fetch with nothing new still returns each partition: the interval's commit of earlier batches is due here.
+        await this.autoCommitOffsetsIfNecessary();
         await this.heartbeat();
         return;
       }
