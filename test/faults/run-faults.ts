@@ -104,6 +104,10 @@ class LocalCluster implements ClusterHandle {
     await local.killNode(index, this.settings);
   }
 
+  async stopNode(index: number): Promise<void> {
+    await local.stopNode(index, { signal: 'SIGTERM' }, this.settings);
+  }
+
   async startNode(index: number): Promise<void> {
     await local.startNode(index, this.settings);
   }
