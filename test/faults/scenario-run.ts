@@ -82,6 +82,8 @@ export interface ScenarioSpec {
   slowMs?: number;
   /** A fixed retry backoff (ms) instead of 50, 100 ms. */
   backoffMs?: number;
+  /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
+  optIn?: boolean;
   /**
    * 'none' (default): the guarantees promise no record handled twice, any duplicate fails the scenario.
    * 'with-evidence': a crash or a lost broker allows duplicates, each with its cause found in the logs.

@@ -153,6 +153,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     description:
       '1 % of the messages take 8 s, longer than the 6 s session timeout (the member heartbeats while they run): ' +
       'no eviction, no rebalance, no message handled twice; 3 members',
+    optIn: true,
     cluster: 'single',
     workers: 3,
     messages: 600,
@@ -166,6 +167,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     description:
       `the only broker stopped at 40 %, then SIGTERM one of 3 members while it is down: it exits within ` +
       `shutdownTimeoutMs (${SHUTDOWN_TIMEOUT_MS / 1000} s); the broker starts again on its data`,
+    optIn: true,
     cluster: 'single',
     workers: 3,
     messages: 3_000,
@@ -215,6 +217,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     description:
       'a 4th member started at 30 % and SIGTERMed as soon as its application is up (still connecting or joining): ' +
       'it exits within shutdownTimeoutMs and leaves no consumer in the group (back to 3 Stable members)',
+    optIn: true,
     cluster: 'single',
     workers: 3,
     messages: 3_000,
@@ -464,14 +467,9 @@ async function moveLeaders(r: ScenarioRun): Promise<void> {
   );
 }
 
-/** Starts the node stopped last on its data and waits until every replica is in sync again. */
+/** Starts the node stopped last on its data (the cluster lists it again; its replicas catch up meanwhile). */
 async function restartStoppedNode(r: ScenarioRun): Promise<void> {
   const nodeId = stoppedNodes.at(-1)!;
   await r.cluster.startNode(nodeId - 1);
-  const admin = await r.admin();
-  await poll('every replica in sync', 60_000, async () => {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [r.topic] });
-    return topics.every((t) => t.partitions.every((p) => p.isr.length === 3));
-  });
-  r.mark(`node.id ${nodeId} back and in sync`, { info: true });
+  r.mark(`node.id ${nodeId} started again`, { info: true });
 }
