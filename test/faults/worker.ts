@@ -123,6 +123,8 @@ function rootOptions(): KafkaModuleOptions {
         ? { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 }
         : { attempts: RETRY_ATTEMPTS, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    // The runner creates the topics (a scenario may leave the dead-letter topic to a fault step).
+    topics: { create: false, check: false },
     ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
   };
