@@ -70,6 +70,11 @@ export interface WorkerEnv {
   FAULT_POISON?: string;
   /** producer: '1' to send odd sequence numbers without a key (see `isUnkeyed`). */
   FAULT_UNKEYED?: string;
+  /** A secured cluster: SASL_SSL with this mechanism and user, trusting this CA (PEM file). */
+  FAULT_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  FAULT_SASL_USERNAME?: string;
+  FAULT_SASL_PASSWORD?: string;
+  FAULT_SSL_CA_FILE?: string;
 }
 
 export function isUnkeyed(seq: number): boolean {

@@ -11,6 +11,7 @@ import { Controller, type LogLevel, Module, ValidationPipe } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KafkaGroupContext,
@@ -82,6 +83,21 @@ function rootOptions(): KafkaModuleOptions {
     retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
     shutdownTimeoutMs: 10_000,
+    ...securityOptions(),
+  };
+}
+
+/** SASL_SSL on a secured cluster (the runner passes the user and the throwaway CA). */
+function securityOptions(): Pick<KafkaModuleOptions, 'ssl' | 'sasl'> {
+  const {
+    FAULT_SASL_MECHANISM: mechanism,
+    FAULT_SASL_USERNAME: username,
+    FAULT_SASL_PASSWORD: password,
+  } = env;
+  if (!mechanism || !username || !password || !env.FAULT_SSL_CA_FILE) return {};
+  return {
+    ssl: { ca: [readFileSync(env.FAULT_SSL_CA_FILE, 'utf8')] },
+    sasl: { mechanism, username, password } as KafkaModuleOptions['sasl'],
   };
 }
 

@@ -160,7 +160,14 @@ export function authorizationFailureOf(
       return new KafkaAuthorizationError(context.operation, resource, identity.principal, error);
     }
     if (type === 'CLUSTER_AUTHORIZATION_FAILED') {
-      return new KafkaAuthorizationError(context.operation, 'the cluster', identity.principal, error);
+      // A producer's InitProducerId: an idempotent producer needs WRITE on some topic (or IdempotentWrite).
+      const topics = context.topics?.length ? `topic ${context.topics.join(', ')} (idempotent producer)` : '';
+      return new KafkaAuthorizationError(
+        context.operation,
+        topics || 'the cluster',
+        identity.principal,
+        error,
+      );
     }
   }
   return undefined;
