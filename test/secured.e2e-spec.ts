@@ -90,8 +90,10 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
       // Reads the topics, may see one group but join neither.
       ...allow(NO_GROUP_USER, 'TOPIC', 'live-flight-', ['DESCRIBE', 'READ'], true),
       ...allow(NO_GROUP_USER, 'GROUP', 'nogroup-airnav', ['DESCRIBE']),
-      // Reads the topics and joins its groups, writes nowhere (so not to the dead-letter topics).
+      // Reads the topics and joins its groups, writes to the source topics only (not to the dead-letter topics).
       ...allow(NO_DLT_USER, 'TOPIC', 'live-flight-', ['DESCRIBE', 'READ'], true),
+      ...allow(NO_DLT_USER, 'TOPIC', AIRNAV, ['WRITE']),
+      ...allow(NO_DLT_USER, 'TOPIC', FLIGHT24, ['WRITE']),
       ...allow(NO_DLT_USER, 'GROUP', 'nodlt-', ['READ', 'DESCRIBE'], true),
     ]);
     admin = new Kafka({
@@ -214,6 +216,17 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
 
   const svcPassword = () => credentials.users['svc-flights'];
 
+  /** For the users without CREATE, when run alone: the SASL/PLAIN case otherwise has the service create them. */
+  async function ensureTopics(): Promise<void> {
+    const existing = new Set(await adminClient.listTopics());
+    const topics = [AIRNAV, FLIGHT24].flatMap((t) => [t, `${t}-dlt`]).filter((t) => !existing.has(t));
+    if (topics.length === 0) return;
+    await adminClient.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1 })),
+    });
+  }
+
   test('SASL/PLAIN: the service creates its topics and both groups consume', async () => {
     const { service, url } = await startService({
       KAFKA_SASL_MECHANISM: 'plain',
@@ -307,6 +320,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
   });
 
   test('a user without READ on its groups: members stopped and named in /health and /kafka/groups, reported once, no retry loop', async () => {
+    await ensureTopics();
     const groups = { AIRNAV_GROUP_ID: 'nogroup-airnav', FLIGHT24_GROUP_ID: 'nogroup-flight24' };
     const { url, lines } = await startService({
       ...groups,
@@ -333,6 +347,7 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
   });
 
   test('a user without WRITE on the dead-letter topic: the partition stops at the message, nothing committed past it', async () => {
+    await ensureTopics();
     const group = 'nodlt-airnav';
     const { service, url, lines } = await startService({
       AIRNAV_GROUP_ID: group,
