@@ -1,6 +1,6 @@
 /**
  * Unit specs: pure logic only, beside the code (library and service), plus the test tooling's own specs (CI's
- * summary, the fault suite's verdicts). ESM mode because NestJS 12 is ESM-only. The library's specs run with its
+ * summary, the fault suite's verdicts, the benchmark's self-check). ESM mode because NestJS 12 is ESM-only. The library's specs run with its
  * own config (packages/nest-kafka-groups/jest.config.mjs); the service's and the tooling's here.
  */
 import { dirname, join } from 'node:path';
@@ -14,7 +14,7 @@ export default {
     {
       displayName: 'example',
       rootDir: here,
-      roots: ['<rootDir>/src', '<rootDir>/scripts', '<rootDir>/test/faults'],
+      roots: ['<rootDir>/src', '<rootDir>/scripts', '<rootDir>/test/faults', '<rootDir>/bench'],
       testRegex: '.*\\.spec\\.(ts|mjs)$',
       testEnvironment: 'node',
       extensionsToTreatAsEsm: ['.ts'],

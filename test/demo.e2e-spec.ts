@@ -141,11 +141,8 @@ describe('npm run demo', () => {
     expect(final.title).toMatch(/^final/);
     for (const group of [names.AIRNAV_GROUP_ID, names.FLIGHT24_GROUP_ID]) {
       const row = final.rows.find((r) => r.group === group);
-      expect(row).toBeDefined();
+      expect(row).toMatchObject({ group, failed: 0, members: '1/1', partitions: '0,1,2' });
       expect(row!.processed).toBeGreaterThan(0);
-      expect(row!.failed).toBe(0);
-      expect(row!.members).toBe('1/1');
-      expect(row!.partitions).toBe('0,1,2');
     }
     expect(demo.output).toMatch(/aircraft seen: airnav \d+, flight24 \d+/);
     expect(demo.output).toContain('[demo] service stopped');

@@ -380,6 +380,53 @@ describe('hostile messages', () => {
     );
   });
 
+  test('a stack overflow in the pipeline (limits raised) is dead-lettered at once, not retried', async () => {
+    const groupId = uniqueName('overflow');
+    const topic = uniqueName('overflow');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const handled: unknown[] = [];
+    class Nested {
+      a?: unknown;
+    }
+
+    @Controller()
+    class OverflowController {
+      // Depth bound lifted, so the 10,000 levels reach ValidationPipe, whose plainToInstance recurses per level.
+      // A retry would come after 5 s at the earliest.
+      @KafkaHandler('${TOPIC}', {
+        limits: { maxJsonDepth: 1_000_000 },
+        retry: { attempts: 3, initialDelayMs: 5_000, maxDelayMs: 10_000 },
+      })
+      handle(@Payload() payload: Nested) {
+        handled.push(payload);
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [OverflowController],
+    })
+    class OverflowModule {}
+
+    const { app } = await startTestApp([OverflowModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const producer = await kafka.producer();
+    const depth = 10_000;
+    const producedAt = Date.now();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: 'deep', value: '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) }],
+    });
+    const [dead] = await readDeadLetters(`${topic}-dlt`, 1);
+    expect(headerText(dead, DLT_HEADERS.exceptionFqcn)).toBe('RangeError');
+    expect(headerText(dead, DLT_HEADERS.exceptionMessage)).toContain('Maximum call stack size exceeded');
+    expect(Number(dead.timestamp) - producedAt).toBeLessThan(5_000);
+    expect(handled).toEqual([]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+  });
+
   test('a header named __proto__ reaches the handler as a header, alone or repeated', async () => {
     const groupId = uniqueName('proto');
     const topic = uniqueName('proto');

@@ -119,7 +119,7 @@ describe('a Java consumer in the same group as Nest members', () => {
       Array.from({ length: partitions }, (_, p) => p),
     );
     const javaMember = group.members.find((m) => m.clientId === JAVA_CLIENT_ID);
-    expect(javaMember).toBeDefined();
+    expect(javaMember).toMatchObject({ clientId: JAVA_CLIENT_ID, memberId: expect.any(String) });
     const javaPartitions = [...assigned.get(javaMember!.memberId)!].sort((a, b) => a - b);
     await java.waitUntil(
       `assignment ${JSON.stringify(javaPartitions)} as member ${javaMember!.memberId}`,
@@ -347,6 +347,43 @@ describe('a Java consumer in the same group as Nest members', () => {
       `[interop] Java with a missing topic: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
     );
     await stopJavaCleanly(java);
+  });
+
+  test('a topic only a Java member read is deleted after it left: the Nest leader rejoins and goes on (issue 9, finding 4)', async () => {
+    const topic = uniqueName('interop-deleted');
+    const extra = uniqueName('interop-deleted-extra');
+    const groupId = uniqueName('interop-deleted');
+    await kafka.createTopic(topic, 2);
+    await kafka.createTopic(extra, 1);
+
+    const server = await startNest(groupId, topic);
+    await kafka.waitForStableGroup(groupId, 1);
+    const nestMember = server.groups[0].members[0];
+    const java = startJava(groupId, topic, { extraTopics: [extra] });
+    await settledGroup(groupId, topic, 2, 2, java);
+    expect(java.leaderRuns).toEqual([]);
+
+    // The Java member leaves, the Nest member deals alone, then the Java member's extra topic is deleted.
+    await stopJavaCleanly(java);
+    await waitFor(
+      'the Nest member alone holds both partitions again',
+      30_000,
+      () => nestMember.state === 'joined' && (nestMember.assignment[topic] ?? []).length === 2,
+    );
+    const admin = await kafka.admin();
+    await admin.deleteTopics({ topics: [extra], timeout: 10_000 });
+    // A rebalance after the deletion (a second Nest member joins) must complete with the Nest leader, whose
+    // metadata requests kept asking for the deleted topic before the fix.
+    const memberId = nestMember.memberId;
+    const second = await startNest(groupId, topic);
+    await kafka.waitForStableGroup(groupId, 2, 8_000);
+    // The same consumer rejoined: not one recreated after its metadata requests failed for good.
+    expect(nestMember.memberId).toBe(memberId);
+    await kafka.produceKeyed(topic, 50, (i) => `k${i}`);
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+    expect(nestMember.lastError).toBeUndefined();
+    expect(second.groups[0].members[0].state).toBe('joined');
+    expect(new Set(deliveries.filter((d) => d.group === groupId).map((d) => d.seq)).size).toBe(50);
   });
 
   test('a static Java member (group.instance.id) is dealt first by the Nest leader, as Java orders members', async () => {

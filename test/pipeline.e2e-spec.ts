@@ -31,6 +31,8 @@ import { startTestApp } from './support/nest-test-app.js';
 
 const seen: { raw?: Buffer; key?: string; trace?: unknown; headers?: unknown; intercepted?: boolean }[] = [];
 const failures: number[] = [];
+/** What the swallowing filter caught, in order. */
+const filtered: string[] = [];
 
 @Injectable()
 class DenyHeaderGuard implements CanActivate {
@@ -49,7 +51,8 @@ class MarkingInterceptor implements NestInterceptor {
 /** A user's catch-all filter that swallows every error: the transport must still see a failure. */
 @Catch()
 class SwallowEverythingFilter implements ExceptionFilter {
-  catch(_: unknown, __: ArgumentsHost): Observable<never> {
+  catch(error: unknown, _: ArgumentsHost): Observable<never> {
+    filtered.push(`${(error as Error).constructor.name}: ${(error as Error).message}`);
     return EMPTY;
   }
 }
@@ -148,6 +151,7 @@ describe("handlers run through Nest's pipeline", () => {
 
     // The filter swallowed the error, yet the transport retried (2 attempts) and dead-lettered the real error.
     expect(failures).toEqual([7, 7]);
+    expect(filtered).toEqual(['InventoryFull: no room for 7', 'InventoryFull: no room for 7']);
     const [swallowed] = await deadLetters(`${swallowedTopic}-dlt`, 1);
     expect(swallowed.headers[DLT_HEADERS.exceptionFqcn]).toBe('InventoryFull');
     expect(swallowed.headers[DLT_HEADERS.exceptionMessage]).toBe('no room for 7');

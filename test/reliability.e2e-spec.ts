@@ -26,6 +26,8 @@ interface Delivery {
   partition: number;
   offset: string;
   attempt: number;
+  /** When the handler was called. */
+  at: number;
 }
 
 const deliveries: Delivery[] = [];
@@ -37,7 +39,13 @@ class PermanentFailure extends KafkaNonRetryableError {}
 class ValidatingController {
   @KafkaHandler('${TOPIC}')
   handle(@Payload() payload: ReadingDto, @Ctx() ctx: KafkaGroupContext) {
-    deliveries.push({ seq: payload.seq, partition: ctx.partition, offset: ctx.offset, attempt: ctx.attempt });
+    deliveries.push({
+      seq: payload.seq,
+      partition: ctx.partition,
+      offset: ctx.offset,
+      attempt: ctx.attempt,
+      at: performance.now(),
+    });
     return behaviour(payload, ctx);
   }
 }
@@ -85,6 +93,11 @@ describe('delivery guarantees', () => {
     await kafka.produceKeyed(topic, 1, () => 'k');
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
+    // Exponential backoff between the attempts: 100 ms, then 200 ms (FAST_RETRY), not an immediate redelivery.
+    const gaps = [deliveries[1].at - deliveries[0].at, deliveries[2].at - deliveries[1].at];
+    expect(gaps[0]).toBeGreaterThanOrEqual(FAST_RETRY.initialDelayMs - 5);
+    expect(gaps[1]).toBeGreaterThanOrEqual(FAST_RETRY.initialDelayMs * FAST_RETRY.multiplier - 5);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]);
   });
 
   test('retries exhausted: the message goes to <topic>-dlt with Spring headers, then the offset is committed', async () => {
@@ -135,7 +148,7 @@ describe('delivery guarantees', () => {
     behaviour = (payload) => {
       if (payload.seq === 2) throw new PermanentFailure('seq 2 can never succeed');
     };
-    await start(groupId, topic);
+    const { server } = await start(groupId, topic);
     const producer = await kafka.producer();
     await producer.send({
       topic,
@@ -153,8 +166,10 @@ describe('delivery guarantees', () => {
     expect(byKey.get('a')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('KafkaPayloadDecodeError');
     expect(byKey.get('b')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('BadRequestException');
     expect(byKey.get('c')!.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('PermanentFailure');
-    // No retries for any of them: seq 2 reached the handler exactly once, 'b' never passed validation.
+    // No retries for any of them: seq 2 reached the handler exactly once, 'b' never passed validation, and the
+    // member counted one failure each for 'a' (not JSON), 'b' and 'c', where retries would count 3 each.
     expect(deliveries.map((d) => d.seq)).toEqual([2, 3]);
+    expect(server.groups[0].members[0].counts).toEqual({ processed: 1, failed: 3, deadLettered: 3 });
   });
 
   test('a failed dead-letter write keeps the offset uncommitted and the partition waits', async () => {
@@ -164,7 +179,11 @@ describe('delivery guarantees', () => {
     behaviour = (payload) => {
       if (payload.seq === 1) throw new PermanentFailure('always');
     };
-    await start(groupId, topic, { deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 } });
+    // The dead-letter topic is neither created nor checked at start-up, so that the write meets it missing.
+    await start(groupId, topic, {
+      deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 },
+      topics: { create: false, check: false },
+    });
     await kafka.produceKeyed(topic, 3, (i) => `k${i}`);
     await waitFor(
       'seq 0 committed',
@@ -243,10 +262,12 @@ describe('delivery guarantees', () => {
     const groupId = uniqueName('shutdown');
     await kafka.createTopic(topic, 1);
     let inFlight = false;
+    let finished = false;
     behaviour = async (payload) => {
       if (payload.seq === 0) {
         inFlight = true;
         await new Promise((resolve) => setTimeout(resolve, 1_500));
+        finished = true;
       }
     };
     const { app } = await start(groupId, topic);
@@ -254,6 +275,8 @@ describe('delivery guarantees', () => {
     await waitFor('handler running', 10_000, () => inFlight);
     apps.pop();
     await app.close();
+    // The handler's work after its wait ran to the end before close() resolved.
+    expect(finished).toBe(true);
     expect(deliveries).toHaveLength(1);
     expect((await kafka.offsets(groupId, topic))[0].committed).toBe(1);
     const admin = await kafka.admin();

@@ -22,7 +22,6 @@ import { validateEnvironment } from '../src/config/environment.js';
 import { AirnavModule } from '../src/flights/airnav/airnav.module.js';
 import { FlightSimulator } from '../src/flights/feed/flight-simulator.js';
 import { Flight24Module } from '../src/flights/flight24/flight24.module.js';
-import { FlightTopicsModule } from '../src/flights/topics/flight-topics.module.js';
 import type { KafkaGroupStatus } from 'nest-kafka-groups';
 import { ObservabilityModule } from '../src/observability/observability.module.js';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
@@ -77,8 +76,8 @@ async function startService(
 
     const { app } = await startTestApp(
       [AirnavModule, Flight24Module],
-      { brokers, concurrency: 2, clientRetry: TEST_RETRY },
-      [TestConfigModule, FlightTopicsModule, ObservabilityModule],
+      { brokers, concurrency: 2, clientRetry: TEST_RETRY, topics: { create: true, partitions: PARTITIONS } },
+      [TestConfigModule, ObservabilityModule],
     );
     await app.listen(0, '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -257,16 +256,21 @@ describe('the example service over HTTP', () => {
     expect(sum(samples, 'kafka_consumer_handler_duration_seconds_count', airnav)).toBe(40);
     expect(sum(samples, 'kafka_consumer_handler_duration_seconds_count', flight24)).toBe(25);
 
-    // Per partition counters add up to what /kafka/groups reports per partition of the log.
+    // Per partition, the counters and /kafka/groups's committed offsets equal the broker's end offsets.
+    const ends = await (await kafka.admin()).fetchTopicOffsets(names.airnavTopic);
+    expect(ends.reduce((total, end) => total + Number(end.high), 0)).toBe(40);
     const groups = await groupsOf(url);
     const airnavStatus = groups.find((g) => g.groupId === names.airnavGroup)!;
-    for (const partition of airnavStatus.partitions!) {
+    for (const end of ends) {
       expect(
         sum(samples, 'kafka_consumer_messages_processed_total', {
           ...airnav,
-          partition: String(partition.partition),
+          partition: String(end.partition),
         }),
-      ).toBe(partition.committedOffset ?? 0);
+      ).toBe(Number(end.high));
+      expect(airnavStatus.partitions!.find((p) => p.partition === end.partition)?.committedOffset).toBe(
+        Number(end.high),
+      );
     }
 
     const lag = samples.filter(

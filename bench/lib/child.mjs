@@ -32,6 +32,18 @@ export class Tracker {
     this.lastOffsets = job.lastOffsets ?? {};
     this.partitionsLeft = Object.keys(this.lastOffsets).length;
     this.partitionDone = new Set();
+    // What was seen, to check against the data set: per partition one counter per offset, and one per message seq.
+    this.firstOffsets = Object.fromEntries(
+      Object.entries(job.firstOffsets ?? {}).map(([partition, first]) => [partition, Number(first)]),
+    );
+    this.seenOffsets = Object.fromEntries(
+      Object.entries(this.lastOffsets).map(([partition, last]) => [
+        partition,
+        new Uint8Array(Number(last) - (this.firstOffsets[partition] ?? 0) + 1),
+      ]),
+    );
+    this.seenSeqs = job.lastOffsets ? new Uint8Array(job.total) : undefined;
+    this.unexpected = 0;
     this.latencies = job.kind === 'latency' ? new Float64Array(job.total) : undefined;
     this.latencyCount = 0;
     this.cpuAtFirst = undefined;
@@ -49,6 +61,18 @@ export class Tracker {
       }
       if (this.count >= this.job.total) this.finish(now);
       return;
+    }
+    const seen = this.seenOffsets[partition];
+    const index = Number(offset) - (this.firstOffsets[partition] ?? 0);
+    if (seen !== undefined && index >= 0 && index < seen.length) {
+      if (seen[index] < 255) seen[index]++;
+    } else {
+      this.unexpected++;
+    }
+    if (flight.seq >= 0 && flight.seq < this.seenSeqs.length) {
+      if (this.seenSeqs[flight.seq] < 255) this.seenSeqs[flight.seq]++;
+    } else {
+      this.unexpected++;
     }
     if (offset === this.lastOffsets[partition] && !this.partitionDone.has(partition)) {
       this.partitionDone.add(partition);
@@ -96,7 +120,7 @@ export class Tracker {
     const result = {
       messages: this.count,
       expected: this.job.total,
-      duplicates: Math.max(0, this.count - this.job.total),
+      duplicates: undefined,
       firstToLastMs: this.lastAt - this.firstAt,
       msgsPerSec: seconds > 0 ? this.count / seconds : 0,
       // Process start (timeOrigin) to the first message: module loading, bootstrap, joining the group.
@@ -111,10 +135,59 @@ export class Tracker {
       hrFirstUs: this.hrFirstUs,
       hrLastUs: this.hrLastUs,
     };
+    if (this.seenSeqs !== undefined) {
+      result.verification = this.verify();
+      result.duplicates = result.verification.duplicateOffsets;
+    }
     if (this.latencies !== undefined)
       result.latencies = summarizeLatencies(this.latencies.subarray(0, this.latencyCount));
     if (this.job.kind === 'soak') result.samples = this.samples;
     return result;
+  }
+
+  /**
+   * The run against its data set: every offset of every partition and every message seq seen exactly once, nothing
+   * outside them, and the checksum of the values equal to the data set's. Losses and duplicates are counted apart,
+   * so they cannot cancel out.
+   */
+  verify() {
+    const missingOffsets = {};
+    let missing = 0;
+    let duplicateOffsets = 0;
+    for (const [partition, seen] of Object.entries(this.seenOffsets)) {
+      let missingHere = 0;
+      for (const times of seen) {
+        if (times === 0) missingHere++;
+        else duplicateOffsets += times - 1;
+      }
+      if (missingHere > 0) missingOffsets[partition] = missingHere;
+      missing += missingHere;
+    }
+    let missingSeqs = 0;
+    let duplicateSeqs = 0;
+    for (const times of this.seenSeqs) {
+      if (times === 0) missingSeqs++;
+      else duplicateSeqs += times - 1;
+    }
+    const checksumMatches =
+      this.job.expectedChecksum === undefined ||
+      duplicateSeqs > 0 ||
+      this.checksum === this.job.expectedChecksum;
+    const problems = [];
+    if (missing > 0) problems.push(`${missing} offset(s) never seen ${JSON.stringify(missingOffsets)}`);
+    if (duplicateOffsets > 0) problems.push(`${duplicateOffsets} offset(s) seen more than once`);
+    if (missingSeqs > 0) problems.push(`${missingSeqs} message seq(s) never seen`);
+    if (duplicateSeqs > 0) problems.push(`${duplicateSeqs} message seq(s) seen more than once`);
+    if (this.unexpected > 0) problems.push(`${this.unexpected} message(s) outside the data set`);
+    if (!checksumMatches) problems.push(`checksum ${this.checksum}, data set ${this.job.expectedChecksum}`);
+    return {
+      ok: problems.length === 0,
+      problems,
+      missingOffsets: missing,
+      duplicateOffsets,
+      missingSeqs,
+      duplicateSeqs,
+    };
   }
 }
 

@@ -95,16 +95,27 @@ export function newProducer(kafka) {
   });
 }
 
-/** Sum of the partitions' end offsets, and the last offset of each non-empty partition. */
+/** The sum of `alt` over the data set's `count` messages: what a run that saw each message once adds up to. */
+export function datasetChecksum(count) {
+  let sum = 0;
+  for (let seq = 0; seq < count; seq++) sum += flightPosition(seq).alt;
+  return sum;
+}
+
+/** Sum of the partitions' end offsets, and the first and last offset of each non-empty partition. */
 export async function topicEnds(admin, topic) {
   const offsets = await admin.fetchTopicOffsets(topic);
+  const firstOffsets = {};
   const lastOffsets = {};
   let total = 0;
   for (const { partition, high, low } of offsets) {
     total += Number(high) - Number(low);
-    if (Number(high) > Number(low)) lastOffsets[partition] = String(Number(high) - 1);
+    if (Number(high) > Number(low)) {
+      firstOffsets[partition] = String(low);
+      lastOffsets[partition] = String(Number(high) - 1);
+    }
   }
-  return { total, lastOffsets };
+  return { total, firstOffsets, lastOffsets };
 }
 
 export async function topicExists(admin, topic) {
@@ -128,7 +139,8 @@ export async function deleteTopic(admin, topic) {
 /**
  * Makes sure `topic` holds exactly `count` messages of the data set over PARTITIONS partitions, reusing a topic a
  * previous run filled (the name carries the data set's version and size), else producing it afresh.
- * Resolves to { total, lastOffsets, produced, seconds }.
+ * Resolves to { total, firstOffsets, lastOffsets, produced, seconds }. Message `seq` of the data set is
+ * `flightPosition(seq)` for seq 0 to count - 1, once each.
  */
 export async function ensureDataset(kafka, admin, topic, count, log) {
   if (await topicExists(admin, topic)) {

@@ -15,7 +15,7 @@ export function round(value, digits = 0) {
 
 /** One system's throughput runs (each a child's result) as min / median / max and the medians of the rest. */
 export function throughputSummary(runs) {
-  const ok = runs.filter((r) => r.result);
+  const ok = runs.filter((r) => r.result && !r.error);
   const rates = ok.map((r) => r.result.msgsPerSec);
   return {
     msgsPerSec: round(median(rates)),
@@ -76,7 +76,8 @@ export function ratiosOf(
 
 /**
  * RSS along a soak: ignores the first 20% of messages (warm-up: JIT, buffers, pools), then compares the median RSS
- * of the next 20% with the median of the last 20%, and fits a line over everything after warm-up.
+ * of the next 20% with the median of the last 20%, and fits a line over everything after warm-up. Flat when both
+ * the growth between the medians and the growth along the fitted line stay within the allowance.
  */
 export function soakVerdict(samples, total) {
   const after = samples.filter((s) => s.messages >= total * 0.2);
@@ -104,6 +105,10 @@ export function soakVerdict(samples, total) {
   const growthMB = mb(lateRss - earlyRss);
   // Noise: RSS moves by a few MB as V8 grows and shrinks its heap; a leak keeps climbing well past that.
   const allowedMB = Math.max(16, mb(earlyRss) * 0.1);
+  // The fitted line over the measured span (after warm-up) must stay within the same allowance: a steady climb
+  // fails even when the two medians happen to land close together.
+  const span = n > 0 ? after[n - 1].messages - after[0].messages : 0;
+  const fittedGrowthMB = mb(slope) * (span / 100_000);
   return {
     samples: samples.length,
     rssEarlyMB: round(mb(earlyRss), 1),
@@ -114,6 +119,11 @@ export function soakVerdict(samples, total) {
     heapUsedLateMB: round(mb(lateHeap), 1),
     rssMaxMB: round(mb(Math.max(...samples.map((s) => s.rss))), 1),
     allowedGrowthMB: round(allowedMB, 1),
-    flat: Number.isFinite(growthMB) && growthMB <= allowedMB,
+    fittedGrowthMB: round(fittedGrowthMB, 1),
+    flat:
+      Number.isFinite(growthMB) &&
+      growthMB <= allowedMB &&
+      Number.isFinite(fittedGrowthMB) &&
+      fittedGrowthMB <= allowedMB,
   };
 }

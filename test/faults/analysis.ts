@@ -6,7 +6,7 @@
  * so a message can have several records.
  */
 
-/** A handler that finished successfully (a `P` line of a consumer worker). */
+/** A handler run a consumer worker reported: a `P` line (finished) or an `F` line (threw an injected failure). */
 export interface Delivery {
   seq: number;
   partition: number;
@@ -14,6 +14,8 @@ export interface Delivery {
   attempt: number;
   at: number;
   worker: string;
+  /** Arrival order among every handler line of the run (ties of `at` are broken by it). */
+  order?: number;
 }
 
 /** A record of the dead-letter topic: the original partition and offset from its headers, written at `at`. */
@@ -22,12 +24,15 @@ export interface DeadLetter {
   partition: number;
   offset: string;
   at: number;
+  /** The value bytes (hex), compared with the source record's when both are known. */
+  value?: string;
 }
 
 export interface TopicRecord {
   seq: number;
   partition: number;
   offset: string;
+  value?: string;
 }
 
 /** A fault the scenario injected (recovery is measured from each), or an informational mark. */
@@ -41,10 +46,31 @@ export interface FaultEvent {
   info?: boolean;
 }
 
+/** A warning, error or log line a worker's Nest Logger wrote (the library's and kafkajs's): evidence. */
+export interface LogLine {
+  worker: string;
+  at: number;
+  level: string;
+  context: string;
+  message: string;
+}
+
+/** How a worker the runner sent SIGTERM to ended: `closedAt` is its line printed after `app.close()` resolved. */
+export interface GracefulStop {
+  worker: string;
+  at: number;
+  closedAt?: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface Observations {
   acked: ReadonlySet<number>;
   records: TopicRecord[];
+  /** `P` lines. */
   deliveries: Delivery[];
+  /** `F` lines. */
+  failures?: Delivery[];
   deadLetters: DeadLetter[];
   expectedDeadLetter: (seq: number) => boolean;
   events: FaultEvent[];
@@ -52,6 +78,18 @@ export interface Observations {
   productionEnd: number;
   /** The partition the producer's partitioner picks for a message, for evidence. */
   partitionOf?: (seq: number) => number;
+  /** The workers' log lines (evidence for duplicates). */
+  logs?: LogLine[];
+  /** Workers stopped with SIGTERM: each must have confirmed its graceful exit. */
+  stops?: GracefulStop[];
+  /**
+   * 'none' (the default): the guarantees promise no record handled twice here, and any is a failure.
+   * 'with-evidence': duplicates are allowed (a crash, a broker lost) but each needs evidence in the logs.
+   */
+  duplicates?: 'none' | 'with-evidence';
+  /** Attempts per message, first delivery included, and the handler's injected failures (default: none). */
+  maxAttempts?: number;
+  failsOn?: (seq: number, attempt: number) => boolean;
 }
 
 export interface RecoveryWindow {
@@ -64,23 +102,32 @@ export interface Row {
   produced: number;
   records: number;
   processed: number;
+  /** Records handled (or dead-lettered) again after their first outcome. */
   duplicates: number;
   lost: number;
   deadLettered: number;
   recoverySeconds: number | undefined;
   recovery: RecoveryWindow[];
-  /** Why each duplicate happened, with counts. */
+  /** Why each duplicate happened (from the evidence found), with counts. */
   duplicateReasons: Map<string, number>;
-  /** Messages the producer wrote more than once (each copy is a record of its own). */
+  /** Messages the producer wrote more than once (each copy is a record of its own, handled once each). */
   producerDuplicates: number;
   /** What breaks the delivery contract; the suite fails on any. */
   problems: string[];
 }
 
 const key = (partition: number, offset: string) => `${partition}@${offset}`;
+const SAMPLE = 10;
+
+function sample<T>(items: T[], show: (item: T) => string): string {
+  const shown = items.slice(0, SAMPLE).map(show).join(', ');
+  return items.length > SAMPLE ? `${shown}, ...` : shown;
+}
 
 export function analyse(o: Observations): Row {
   const problems: string[] = [];
+  const failures = o.failures ?? [];
+  const recordAt = new Map(o.records.map((r) => [key(r.partition, r.offset), r]));
 
   // Outcomes per record: successful handler runs and dead-letter writes.
   const outcomesByRecord = new Map<string, number>();
@@ -101,25 +148,46 @@ export function analyse(o: Observations): Row {
   const missingAcked = [...o.acked].filter((seq) => !inTopic.has(seq)).sort((a, b) => a - b);
   const lost = lostRecords.length + missingAcked.length;
   if (lostRecords.length > 0) {
-    const sample = lostRecords.slice(0, 10).map((r) => `seq ${r.seq} at ${r.partition}@${r.offset}`);
     problems.push(
-      `${lostRecords.length} record(s) neither processed nor dead-lettered, e.g. ${sample.join(', ')}`,
+      `lost: ${lostRecords.length} record(s) neither processed nor dead-lettered, e.g. ` +
+        sample(lostRecords, (r) => `seq ${r.seq} at ${r.partition}@${r.offset}`),
     );
   }
   if (missingAcked.length > 0) {
-    const sample = missingAcked.slice(0, 10).map((seq) => {
-      const partition = o.partitionOf?.(seq);
-      return partition === undefined ? `seq ${seq}` : `seq ${seq} (partition ${partition})`;
-    });
     problems.push(
-      `${missingAcked.length} message(s) the producer's send() resolved for are not in the topic (lost before any ` +
-        `consumer could see them): ${sample.join(', ')}`,
+      `lost: ${missingAcked.length} message(s) the producer's send() resolved for are not in the topic (lost ` +
+        'before any consumer could see them): ' +
+        sample(missingAcked, (seq) => {
+          const partition = o.partitionOf?.(seq);
+          return partition === undefined ? `seq ${seq}` : `seq ${seq} (partition ${partition})`;
+        }),
     );
   }
-  const known = new Set(o.records.map((r) => key(r.partition, r.offset)));
-  const phantom = [...outcomesByRecord.keys()].filter((k) => !known.has(k));
+
+  // Wrong record: an outcome for an offset the topic does not hold, or for another message than the one there.
+  const phantom: string[] = [];
+  const wrong: string[] = [];
+  for (const [what, list] of [
+    ['handled', [...o.deliveries, ...failures]],
+    ['dead-lettered', o.deadLetters],
+  ] as const) {
+    for (const d of list) {
+      const record = recordAt.get(key(d.partition, d.offset));
+      if (!record) phantom.push(`${what} ${key(d.partition, d.offset)}`);
+      else if (record.seq !== d.seq)
+        wrong.push(`${what} seq ${d.seq} as ${key(d.partition, d.offset)}, which holds seq ${record.seq}`);
+      else if (
+        'value' in d &&
+        d.value !== undefined &&
+        record.value !== undefined &&
+        d.value !== record.value
+      )
+        wrong.push(`dead letter of ${key(d.partition, d.offset)} does not carry the record's value bytes`);
+    }
+  }
   if (phantom.length > 0)
-    problems.push(`outcomes for records not in the topic: ${phantom.slice(0, 10).join(', ')}`);
+    problems.push(`wrong record: outcomes for records not in the topic: ${sample(phantom, String)}`);
+  if (wrong.length > 0) problems.push(`wrong record: ${wrong.length} outcome(s): ${sample(wrong, String)}`);
 
   // Dead letters: exactly the messages the scenario planned to fail for good.
   const processedSeqs = new Set(o.deliveries.map((d) => d.seq));
@@ -127,7 +195,7 @@ export function analyse(o: Observations): Row {
   const wronglyDead = [...deadSeqs].filter((seq) => !o.expectedDeadLetter(seq)).sort((a, b) => a - b);
   if (wronglyDead.length > 0) {
     problems.push(
-      `${wronglyDead.length} message(s) dead-lettered that should succeed: seq ${wronglyDead.slice(0, 10).join(', ')}`,
+      `${wronglyDead.length} message(s) dead-lettered that should succeed: seq ${sample(wronglyDead, String)}`,
     );
   }
   const notDead = [...inTopic]
@@ -135,16 +203,17 @@ export function analyse(o: Observations): Row {
     .sort((a, b) => a - b);
   if (notDead.length > 0) {
     problems.push(
-      `${notDead.length} planned failure(s) not in the dead-letter topic: seq ${notDead.slice(0, 10).join(', ')}`,
+      `${notDead.length} planned failure(s) not in the dead-letter topic: seq ${sample(notDead, String)}`,
     );
   }
   const both = [...deadSeqs].filter((seq) => processedSeqs.has(seq));
   if (both.length > 0)
-    problems.push(
-      `${both.length} message(s) both processed and dead-lettered: seq ${both.slice(0, 10).join(', ')}`,
-    );
+    problems.push(`${both.length} message(s) both processed and dead-lettered: seq ${sample(both, String)}`);
 
-  const { duplicates, reasons } = explainDuplicates(o);
+  problems.push(...checkAttempts(o), ...checkOrder(o), ...checkGracefulStops(o));
+
+  const { duplicates, reasons, unexpected } = explainDuplicates(o);
+  problems.push(...unexpected);
   const recovery = recoveryWindows(o);
   return {
     produced: o.acked.size,
@@ -161,6 +230,95 @@ export function analyse(o: Observations): Row {
   };
 }
 
+/**
+ * `ctx.attempt` against the plan: attempts count from 1 without gaps, never beyond `maxAttempts`; a message
+ * succeeds on its first attempt the plan does not fail; a dead letter comes after the last attempt failed.
+ */
+function checkAttempts(o: Observations): string[] {
+  const maxAttempts = o.maxAttempts ?? Number.POSITIVE_INFINITY;
+  const failsOn = o.failsOn ?? (() => false);
+  const firstSuccess = (seq: number) => {
+    let attempt = 1;
+    while (failsOn(seq, attempt) && attempt <= maxAttempts) attempt++;
+    return attempt;
+  };
+  const failed = new Set(o.failures);
+  const runs = new Map<string, Delivery[]>();
+  for (const d of [...failed, ...o.deliveries]) {
+    const k = key(d.partition, d.offset);
+    const list = runs.get(k);
+    if (list) list.push(d);
+    else runs.set(k, [d]);
+  }
+  const wrong: string[] = [];
+  for (const [where, list] of runs) {
+    list.sort(byTime);
+    // Counted per member: another member (or this one after a rebalance) may count from 1 again.
+    const previousBy = new Map<string, number>();
+    for (const d of list) {
+      const previous = previousBy.get(d.worker) ?? 0;
+      if (d.attempt > maxAttempts) wrong.push(`${where} attempt ${d.attempt} of at most ${maxAttempts}`);
+      else if (d.attempt !== 1 && d.attempt !== previous + 1)
+        wrong.push(`${where} attempt ${d.attempt} after attempt ${previous} on ${d.worker}`);
+      else if (!failed.has(d) && d.attempt !== firstSuccess(d.seq)) {
+        const planned = firstSuccess(d.seq);
+        wrong.push(
+          `${where} succeeded on attempt ${d.attempt}, ` +
+            (planned > maxAttempts ? 'planned to fail every attempt' : `planned on attempt ${planned}`),
+        );
+      }
+      previousBy.set(d.worker, d.attempt);
+    }
+  }
+  for (const d of o.deadLetters) {
+    if (!o.failsOn) break;
+    const k = key(d.partition, d.offset);
+    const attempts = (runs.get(k) ?? []).filter((r) => failed.has(r)).map((r) => r.attempt);
+    const last = Math.max(...attempts);
+    if (attempts.length > 0 && last !== maxAttempts)
+      wrong.push(`${k} dead-lettered after attempt ${last} of ${maxAttempts}`);
+  }
+  return wrong.length === 0 ? [] : [`wrong attempt: ${wrong.length} case(s): ${sample(wrong, String)}`];
+}
+
+/** Per partition, each record is first handled after every record before it (one at a time, in offset order). */
+function checkOrder(o: Observations): string[] {
+  const first = new Map<number, Map<string, Delivery>>();
+  for (const d of [...(o.failures ?? []), ...o.deliveries].sort(byTime)) {
+    let partition = first.get(d.partition);
+    if (!partition) first.set(d.partition, (partition = new Map()));
+    if (!partition.has(d.offset)) partition.set(d.offset, d);
+  }
+  const wrong: string[] = [];
+  for (const [partition, byOffset] of first) {
+    const inOffsetOrder = [...byOffset.values()].sort((a, b) => Number(BigInt(a.offset) - BigInt(b.offset)));
+    for (let i = 1; i < inOffsetOrder.length; i++) {
+      const [before, after] = [inOffsetOrder[i - 1], inOffsetOrder[i]];
+      if (byTime(after, before) < 0) {
+        wrong.push(
+          `partition ${partition}: offset ${after.offset} (${after.worker}) before offset ${before.offset} (${before.worker})`,
+        );
+      }
+    }
+  }
+  return wrong.length === 0 ? [] : [`out of order: ${wrong.length} case(s): ${sample(wrong, String)}`];
+}
+
+function byTime(a: Delivery, b: Delivery): number {
+  return a.at - b.at || (a.order ?? 0) - (b.order ?? 0);
+}
+
+/** A worker stopped with SIGTERM must print its line after `app.close()` resolved, and exit 0. */
+function checkGracefulStops(o: Observations): string[] {
+  return (o.stops ?? [])
+    .filter((s) => s.closedAt === undefined || s.code !== 0)
+    .map((s) =>
+      s.closedAt === undefined
+        ? `no graceful exit: ${s.worker} ended (${s.signal ?? `code ${s.code}`}) without reporting that app.close() resolved`
+        : `no graceful exit: ${s.worker} reported app.close() resolved but exited with code ${s.code}`,
+    );
+}
+
 interface Outcome {
   partition: number;
   offset: string;
@@ -169,54 +327,91 @@ interface Outcome {
   deadLetter: boolean;
 }
 
-/** Every outcome after a message's first (processed again, or dead-lettered again), with the reason for each. */
-function explainDuplicates(o: Observations): { duplicates: number; reasons: Map<string, number> } {
-  const bySeq = new Map<number, Outcome[]>();
-  const add = (seq: number, outcome: Outcome) => {
-    const list = bySeq.get(seq);
+/**
+ * Every outcome of a record after its first (processed again, or dead-lettered again), with the evidence for it
+ * found in the run: a kill of the member that handled it first, a fault injected into the brokers, a client error
+ * that member logged, a rebalance. Without evidence a duplicate always fails; with evidence it fails unless the
+ * scenario allows duplicates.
+ */
+function explainDuplicates(o: Observations): {
+  duplicates: number;
+  reasons: Map<string, number>;
+  unexpected: string[];
+} {
+  const byRecord = new Map<string, Outcome[]>();
+  const add = (outcome: Outcome) => {
+    const k = key(outcome.partition, outcome.offset);
+    const list = byRecord.get(k);
     if (list) list.push(outcome);
-    else bySeq.set(seq, [outcome]);
+    else byRecord.set(k, [outcome]);
   };
-  for (const d of o.deliveries) add(d.seq, { ...d, deadLetter: false });
-  for (const d of o.deadLetters) add(d.seq, { ...d, deadLetter: true });
+  for (const d of o.deliveries) add({ ...d, deadLetter: false });
+  for (const d of o.deadLetters) add({ ...d, deadLetter: true });
 
   const reasons = new Map<string, number>();
+  const unexplained: string[] = [];
+  const forbidden: string[] = [];
   let duplicates = 0;
-  for (const outcomes of bySeq.values()) {
+  for (const [where, outcomes] of byRecord) {
     if (outcomes.length < 2) continue;
     outcomes.sort((a, b) => a.at - b.at);
     for (let i = 1; i < outcomes.length; i++) {
       duplicates++;
       const reason = duplicateReason(o, outcomes[i - 1], outcomes[i]);
-      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      const shown = reason ?? 'no evidence in the logs or the fault events';
+      reasons.set(shown, (reasons.get(shown) ?? 0) + 1);
+      if (reason === undefined) unexplained.push(where);
+      else if ((o.duplicates ?? 'none') === 'none') forbidden.push(`${where} (${reason})`);
     }
   }
-  return { duplicates, reasons };
+  const unexpected: string[] = [];
+  if (unexplained.length > 0)
+    unexpected.push(
+      `duplicate: ${unexplained.length} record(s) handled again without evidence of a cause: ${sample(unexplained, String)}`,
+    );
+  if (forbidden.length > 0)
+    unexpected.push(
+      `duplicate: ${forbidden.length} record(s) handled again where the guarantees promise none: ${sample(forbidden, String)}`,
+    );
+  return { duplicates, reasons, unexpected };
 }
 
-function duplicateReason(o: Observations, first: Outcome, again: Outcome): string {
-  if (first.partition !== again.partition || first.offset !== again.offset) {
-    return 'the producer wrote the message twice (a batch sent again after a failed send): two records, each handled once';
-  }
+const REJOINED = /^Joined as |has joined the group/;
+
+function duplicateReason(o: Observations, first: Outcome, again: Outcome): string | undefined {
   const what = again.deadLetter ? 'dead-lettered again' : 'handled again';
   const by = first.worker ?? 'the dead-letter path';
-  // A signalled worker handled nothing after it died, so its own earlier work is what the signal left uncommitted.
-  const signalled = o.events.find((e) => first.worker && e.workers?.includes(first.worker));
-  if (signalled?.signal === 'SIGKILL') {
-    return `handled by ${by} shortly before its SIGKILL, offset not committed yet; ${what} by the member that took the partition over`;
+  const between = (at: number) => at >= first.at && at <= again.at;
+
+  const signalled = o.events.find((e) => first.worker && e.workers?.includes(first.worker) && between(e.at));
+  if (signalled?.signal === 'SIGKILL')
+    return `${by} was killed (SIGKILL) before committing it; ${what} by the member that took the partition over`;
+  const fault = o.events.find((e) => !e.info && !e.workers && between(e.at));
+  if (fault) return `${what} after the fault "${fault.label}"`;
+  const clientError = o.logs?.find((l) => l.worker === first.worker && isClientError(l) && between(l.at));
+  if (clientError) {
+    // Without its details (addresses, JSON extras), so that one cause is one line of the report.
+    const message = clientError.message.replace(/ \{.*$/, '').replace(/(\d+\.){3}\d+:\d+/g, '<broker>');
+    return `${what}: ${by} logged "${message.slice(0, 100)}" (${clientError.context})`;
   }
-  if (signalled?.signal === 'SIGTERM') {
-    return `handled by ${by} during its graceful shutdown but not committed; ${what} by the member that took the partition over`;
-  }
-  const fault = [...o.events].reverse().find((e) => !e.info && e.at <= again.at);
-  const after = fault ? ` after "${fault.label}"` : '';
-  if (again.worker === first.worker) {
-    return (
-      `${what} by the same member${after}: its offset commits failed, and it resumed from the last committed ` +
-      'offset once it reached the group coordinator again'
-    );
-  }
-  return `${what} by another member${after}: the partition moved in a rebalance before the first member's commit succeeded`;
+  if (signalled?.signal === 'SIGTERM') return `${what} after ${by}'s graceful shutdown (SIGTERM)`;
+  const rejoin = o.logs?.find((l) => REJOINED.test(l.message) && between(l.at));
+  if (rejoin) return `${what} after a rebalance (${rejoin.worker} joined)`;
+  return undefined;
+}
+
+/**
+ * A kafkajs error, retried error or protocol trouble, or the member reporting its consumer's trouble; never a
+ * handler's failure, and never a routine line (joined, started).
+ */
+const CLIENT_TROUBLE =
+  /^(Crash: |Response |Restarting the consumer|The group is rebalancing|The coordinator is not aware)|Connection (error|timeout|closed)|ECONN|ETIMEDOUT|[Rr]etr(y|ied|ying)/;
+const MEMBER_TROUBLE = /^Consumer (on .+ )?(crashed|stopped)|^Shutdown timed out|^Disconnect failed/;
+
+function isClientError(line: LogLine): boolean {
+  if (line.context.startsWith('kafkajs'))
+    return line.level === 'error' || line.level === 'warn' || CLIENT_TROUBLE.test(line.message);
+  return MEMBER_TROUBLE.test(line.message);
 }
 
 /**

@@ -15,13 +15,17 @@ export const LINE_PREFIX = '@@';
  *   A <firstSeq> <lastSeq> <ms>              the producer got the broker's ack for these messages
  *   E <ms> <message>                         the producer's send failed; it sends the same messages again
  *   DONE <ms>                                the producer got an ack for every message
+ *   L <ms> <level> <context> <message>       a log line (log, warn, error) of the worker's Nest Logger: evidence
+ *   CLOSED <ms>                              a consumer's app.close() resolved after SIGTERM (it exits 0 next)
  */
 export type WorkerLine =
   | { kind: 'READY' }
   | { kind: 'P' | 'F'; seq: number; partition: number; offset: string; attempt: number; at: number }
   | { kind: 'A'; first: number; last: number; at: number }
   | { kind: 'E'; at: number; message: string }
-  | { kind: 'DONE'; at: number };
+  | { kind: 'DONE'; at: number }
+  | { kind: 'L'; at: number; level: string; context: string; message: string }
+  | { kind: 'CLOSED'; at: number };
 
 export function parseLine(line: string): WorkerLine | undefined {
   if (!line.startsWith(LINE_PREFIX)) return undefined;
@@ -44,7 +48,10 @@ export function parseLine(line: string): WorkerLine | undefined {
     case 'E':
       return { kind, at: Number(f[0]), message: f.slice(1).join(' ') };
     case 'DONE':
+    case 'CLOSED':
       return { kind, at: Number(f[0]) };
+    case 'L':
+      return { kind, at: Number(f[0]), level: f[1], context: f[2], message: f.slice(3).join(' ') };
     default:
       return undefined;
   }
@@ -75,6 +82,8 @@ export interface WorkerEnv {
   FAULT_SASL_USERNAME?: string;
   FAULT_SASL_PASSWORD?: string;
   FAULT_SSL_CA_FILE?: string;
+  /** producer: '1' to mix hostile messages into the stream (see `hostileOf`); consumer: the limits they break. */
+  FAULT_HOSTILE?: string;
 }
 
 export function isUnkeyed(seq: number): boolean {
@@ -108,10 +117,64 @@ export function poisonOf(seq: number): Poison {
   return undefined;
 }
 
-/** The value a producer sends for `seq`: a FaultMessage, or the poison pill planned for it. */
-export function messageValue(seq: number, poison: boolean): Buffer | object {
+/**
+ * The hostile-mix scenario: one message in 50 is hostile, cycling through the kinds. The first five break a bound
+ * (dead-lettered at once); a `__proto__` header and ANSI bytes in the body are handled like any message.
+ */
+export const HOSTILE_KINDS = ['headers', 'keys', 'deep', 'extra', 'big', 'proto', 'ansi'] as const;
+export type Hostile = (typeof HOSTILE_KINDS)[number] | undefined;
+
+export function hostileOf(seq: number): Hostile {
+  return seq % 50 === 25 ? HOSTILE_KINDS[Math.floor(seq / 50) % HOSTILE_KINDS.length] : undefined;
+}
+
+export function hostileDeadLetter(seq: number): boolean {
+  const kind = hostileOf(seq);
+  return kind !== undefined && kind !== 'proto' && kind !== 'ansi';
+}
+
+/** maxValueBytes of the hostile-mix consumers: low enough that a `big` message fits a normal producer batch. */
+export const HOSTILE_MAX_VALUE_BYTES = 256 * 1024;
+
+export interface FaultOutgoing {
+  value: Buffer | object;
+  headers?: Record<string, string>;
+}
+
+/** What a producer sends for `seq`: a FaultMessage, or the poison pill or hostile message planned for it. */
+export function messageOf(seq: number, poison: boolean, hostile: boolean): FaultOutgoing {
   const kind = poison ? poisonOf(seq) : undefined;
-  if (kind === 'not-json') return Buffer.from(`{"seq":${seq},"body":"truncated`);
-  if (kind === 'invalid') return { seq, body: 12345 };
-  return { seq, body: `message ${seq}` };
+  if (kind === 'not-json') return { value: Buffer.from(`{"seq":${seq},"body":"truncated`) };
+  if (kind === 'invalid') return { value: { seq, body: 12345 } };
+  const plain = { seq, body: `message ${seq}` };
+  switch (hostile ? hostileOf(seq) : undefined) {
+    case 'headers':
+      // Over maxHeaders (256) by far, yet small enough for the runner's plain kafkajs to read back.
+      return {
+        value: plain,
+        headers: Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [`h${i}`, 'v'])),
+      };
+    case 'keys':
+      return {
+        value: {
+          ...plain,
+          map: Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [i.toString(36), 0])),
+        },
+      };
+    case 'deep':
+      return { value: Buffer.from(`{"seq":${seq},"body":${'['.repeat(10_000)}${']'.repeat(10_000)}}`) };
+    case 'extra':
+      return { value: { ...plain, junk: 'x'.repeat(100 * 1024) } };
+    case 'big':
+      return { value: Buffer.from(JSON.stringify({ ...plain, body: '0'.repeat(HOSTILE_MAX_VALUE_BYTES) })) };
+    case 'proto': {
+      const headers: Record<string, string> = {};
+      Object.defineProperty(headers, '__proto__', { value: 'x', enumerable: true });
+      return { value: plain, headers };
+    }
+    case 'ansi':
+      return { value: { seq, body: `\u001b[31m${seq}\u001b[0m\nFAKE LOG LINE` } };
+    default:
+      return { value: plain };
+  }
 }

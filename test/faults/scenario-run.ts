@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,11 +10,13 @@ import {
   type DeadLetter,
   type Delivery,
   type FaultEvent,
+  type GracefulStop,
+  type LogLine,
   type Observations,
   type Row,
   type TopicRecord,
 } from './analysis.js';
-import type { WorkerEnv, WorkerLine } from './protocol.js';
+import { injectedFailure, RETRY_ATTEMPTS, type WorkerEnv, type WorkerLine } from './protocol.js';
 import { WorkerProcess } from './worker-process.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -30,6 +32,9 @@ export const PARTITIONS = 6;
 const DRAIN_TIMEOUT_MS = 90_000;
 const READY_TIMEOUT_MS = 60_000;
 const STABLE_TIMEOUT_MS = 60_000;
+/** A fault step (and the wait for its start) that takes longer fails the scenario instead of hanging CI. */
+export const STEP_TIMEOUT_MS = 120_000;
+const DELIVERY_TIMEOUT_MS = 30_000;
 
 /** The cluster a scenario runs on, as the runner started it. */
 export interface ClusterHandle {
@@ -52,6 +57,8 @@ export interface ClusterHandle {
 export interface ScenarioStep {
   at?: number;
   afterSeconds?: number;
+  /** Default STEP_TIMEOUT_MS, for the wait for `at` and for `run` each. */
+  timeoutMs?: number;
   run(run: ScenarioRun): Promise<void>;
 }
 
@@ -65,10 +72,17 @@ export interface ScenarioSpec {
   rate: number;
   failures?: boolean;
   poison?: boolean;
+  /** Hostile messages mixed into the stream (protocol.ts `hostileOf`). */
+  hostile?: boolean;
   /** Odd sequence numbers are sent without a key (round-robin over the partitions); even ones keyed. */
   unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
   workMs?: number;
+  /**
+   * 'none' (default): the guarantees promise no record handled twice, any duplicate fails the scenario.
+   * 'with-evidence': a crash or a lost broker allows duplicates, each with its cause found in the logs.
+   */
+  duplicates?: 'none' | 'with-evidence';
   expectedDeadLetter(seq: number): boolean;
   steps: ScenarioStep[];
 }
@@ -96,9 +110,12 @@ export class ScenarioRun {
   /** Called with the observations once the run is over (for notes that need every delivery). */
   readonly afterRun: ((observations: Observations) => void)[] = [];
   private readonly deliveries: Delivery[] = [];
+  private readonly failures: Delivery[] = [];
+  private readonly logs: LogLine[] = [];
+  private readonly stops: GracefulStop[] = [];
+  private handlerLines = 0;
   private readonly acked = new Set<number>();
   private producerErrors = 0;
-  private failedAttempts = 0;
   private productionStart = 0;
   private productionEnd = 0;
   private producer?: WorkerProcess;
@@ -151,8 +168,9 @@ export class ScenarioRun {
   }
 
   /** Resolves when `worker` next reports a processed message (so it has work in flight that may be uncommitted). */
-  nextDeliveryBy(worker: WorkerProcess): Promise<void> {
-    return new Promise((resolve) => this.deliveryWaiters.push({ worker: worker.name, resolve }));
+  nextDeliveryBy(worker: WorkerProcess, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<void> {
+    const next = new Promise<void>((resolve) => this.deliveryWaiters.push({ worker: worker.name, resolve }));
+    return withTimeout(next, timeoutMs, `${worker.name} to report a processed message`);
   }
 
   /** Starts a consumer worker process and waits until its application started. */
@@ -174,18 +192,17 @@ export class ScenarioRun {
     const names = workers.map((w) => w.name);
     this.mark(label ?? `${signal} ${names.join(', ')}`, { workers: names, signal });
     const started = Date.now();
-    await Promise.all(
-      workers.map(async (worker) => {
-        const exit = await worker.stop(signal);
-        if (signal === 'SIGTERM' && exit.signal !== 'SIGTERM' && exit.code !== 0) {
-          this.problems.push(
-            `${worker.name} did not shut down cleanly on SIGTERM (${exit.signal ?? exit.code})`,
-          );
-        }
-      }),
-    );
+    await Promise.all(workers.map((worker) => this.stopWorker(worker, signal)));
     if (signal === 'SIGTERM')
       this.notes.push(`${names.join(', ')} shut down in ${seconds(Date.now() - started)} s`);
+  }
+
+  /** Stops a worker; one sent SIGTERM once started is judged on its graceful exit (see analysis.ts). */
+  private async stopWorker(worker: WorkerProcess, signal: NodeJS.Signals): Promise<void> {
+    const graceful = signal === 'SIGTERM' && worker.alive && worker.isReady;
+    const at = Date.now();
+    const exit = await worker.stop(signal);
+    if (graceful) this.stops.push({ worker: worker.name, at, closedAt: worker.closedAt, ...exit });
   }
 
   liveWorkers(): WorkerProcess[] {
@@ -219,13 +236,15 @@ export class ScenarioRun {
       const produced = this.startProducer();
       const steps = (async () => {
         await this.started;
-        for (const step of this.spec.steps) {
-          await this.ackedFraction(step.at ?? 0);
+        for (const [i, step] of this.spec.steps.entries()) {
+          const timeoutMs = step.timeoutMs ?? STEP_TIMEOUT_MS;
+          const what = `step ${i + 1} of ${this.spec.name}`;
+          await withTimeout(this.ackedFraction(step.at ?? 0), timeoutMs, `${what} to be due`);
           if (step.afterSeconds !== undefined) {
             await sleep(this.productionStart + step.afterSeconds * 1000 - Date.now());
           }
           if (this.productionFailed) return;
-          await step.run(this);
+          await withTimeout(step.run(this), timeoutMs, `${what} to finish`);
         }
       })();
       try {
@@ -243,7 +262,7 @@ export class ScenarioRun {
     } catch (error) {
       this.problems.push(`scenario aborted: ${(error as Error).message}`);
     } finally {
-      await Promise.all(this.workers.map((w) => w.stop('SIGTERM')));
+      await Promise.all(this.workers.map((w) => this.stopWorker(w, 'SIGTERM')));
       await this.producer?.stop('SIGTERM');
       this.timings.push(`workers stopped ${seconds(Date.now() - startedAt)} s`);
     }
@@ -255,21 +274,28 @@ export class ScenarioRun {
         acked: this.acked,
         records,
         deliveries: this.deliveries,
+        failures: this.failures,
         deadLetters,
         expectedDeadLetter: (seq) => this.spec.expectedDeadLetter(seq),
         events: this.events,
         productionStart: this.productionStart,
         productionEnd: this.productionEnd || Date.now(),
         partitionOf: (seq) => (murmur2(String(seq)) & 0x7fffffff) % PARTITIONS,
+        logs: this.logs,
+        stops: this.stops,
+        duplicates: this.spec.duplicates ?? 'none',
+        maxAttempts: RETRY_ATTEMPTS,
+        failsOn: this.spec.failures ? injectedFailure : undefined,
       };
       row = analyse(observations);
       for (const hook of this.afterRun) hook(observations);
+      if (row.problems.length > 0) this.saveObservations(observations);
     } catch (error) {
       row = emptyRow(`could not read the topics back: ${(error as Error).message}`);
     }
     row.problems.unshift(...this.problems);
-    if (this.failedAttempts > 0)
-      this.notes.push(`${this.failedAttempts} injected handler failures (retried)`);
+    if (this.failures.length > 0)
+      this.notes.push(`${this.failures.length} injected handler failures (retried)`);
     if (this.producerErrors > 0)
       this.notes.push(`${this.producerErrors} producer send(s) failed and were resent`);
     if (row.producerDuplicates > 0)
@@ -286,6 +312,25 @@ export class ScenarioRun {
     return { ...result, timings: this.timings };
   }
 
+  /** What a failed run observed, for a post-mortem of its verdicts: observations.json beside the worker logs. */
+  private saveObservations(o: Observations): void {
+    const { deliveries, failures, deadLetters, events, logs, stops, productionStart, productionEnd } = o;
+    const records = o.records.map(({ seq, partition, offset }) => ({ seq, partition, offset }));
+    const dead = deadLetters.map(({ value: _value, ...rest }) => rest);
+    const saved = {
+      productionStart,
+      productionEnd,
+      events,
+      stops,
+      records,
+      deliveries,
+      failures,
+      deadLetters: dead,
+      logs,
+    };
+    writeFileSync(join(this.logDir, 'observations.json'), JSON.stringify(saved));
+  }
+
   private workerEnv(role: WorkerEnv['FAULT_ROLE'], name: string): WorkerEnv {
     return {
       FAULT_ROLE: role,
@@ -299,6 +344,7 @@ export class ScenarioRun {
       FAULT_RATE: String(this.spec.rate),
       FAULT_POISON: this.spec.poison ? '1' : '0',
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
+      FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
     };
@@ -307,7 +353,7 @@ export class ScenarioRun {
   private onLine(line: WorkerLine, worker: WorkerProcess): void {
     switch (line.kind) {
       case 'P':
-        this.deliveries.push({ ...line, worker: worker.name });
+        this.deliveries.push({ ...line, worker: worker.name, order: this.handlerLines++ });
         if (this.deliveryWaiters.length > 0) {
           this.deliveryWaiters = this.deliveryWaiters.filter((w) =>
             w.worker === worker.name ? (w.resolve(), false) : true,
@@ -315,7 +361,13 @@ export class ScenarioRun {
         }
         break;
       case 'F':
-        this.failedAttempts++;
+        this.failures.push({ ...line, worker: worker.name, order: this.handlerLines++ });
+        break;
+      case 'L':
+        this.logs.push({ ...line, worker: worker.name });
+        break;
+      case 'CLOSED':
+        worker.closedAt = line.at;
         break;
       case 'A':
         for (let seq = line.first; seq <= line.last; seq++) this.acked.add(seq);
@@ -416,6 +468,7 @@ export class ScenarioRun {
       seq: seqOf(message),
       partition,
       offset: message.offset,
+      value: message.value?.toString('hex'),
     }));
   }
 
@@ -430,6 +483,7 @@ export class ScenarioRun {
         partition: partition.readInt32BE(),
         offset: offset.readBigInt64BE().toString(),
         at: Number(message.timestamp),
+        value: message.value?.toString('hex'),
       };
     });
   }

@@ -1,10 +1,14 @@
 import { resumedAfter } from './analysis.js';
-import { exhaustsRetries, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
+import { exhaustsRetries, hostileDeadLetter, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
 import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
 
 const none = () => false;
 
-/** The scenarios, in the order they run: every one on thousands of messages across several worker processes. */
+/**
+ * The scenarios, in the order they run: every one on thousands of messages across several worker processes.
+ * Duplicates fail a scenario unless it says 'with-evidence' (a crash or a lost broker), and even then each needs
+ * its cause in the logs.
+ */
 export const SCENARIOS: ScenarioSpec[] = [
   {
     name: 'handler-exceptions',
@@ -32,6 +36,19 @@ export const SCENARIOS: ScenarioSpec[] = [
     steps: [],
   },
   {
+    name: 'hostile-mix',
+    description:
+      '2 % hostile messages in the stream: 1,000 headers, 12,000 keys, 10,000-deep nesting, a 100 KB extra field, ' +
+      'a value over maxValueBytes (dead-lettered at once), a __proto__ header and ANSI bytes (handled); 3 members',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 1_000,
+    hostile: true,
+    expectedDeadLetter: hostileDeadLetter,
+    steps: [],
+  },
+  {
     name: 'sigterm-member',
     description:
       'SIGTERM one of 3 members at 30 % of the stream, right after it reported a processed message (graceful: ' +
@@ -52,6 +69,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     workers: 3,
     messages: 5_000,
     rate: 500,
+    duplicates: 'with-evidence',
     expectedDeadLetter: none,
     steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
   },
@@ -63,6 +81,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     workers: 3,
     messages: 5_000,
     rate: 500,
+    duplicates: 'with-evidence',
     expectedDeadLetter: none,
     steps: [{ at: 0.3, run: restartBroker }],
   },
@@ -123,6 +142,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     workers: 3,
     messages: 8_000,
     rate: 250,
+    duplicates: 'with-evidence',
     unkeyed: true,
     failures: true,
     expectedDeadLetter: exhaustsRetries,

@@ -21,6 +21,10 @@ export class WorkerProcess {
   /** Set when the runner signalled it (an expected exit). */
   signalled?: { signal: NodeJS.Signals; at: number };
   exit?: WorkerExit;
+  /** When it reported that app.close() resolved (after a SIGTERM). */
+  closedAt?: number;
+  /** Its application started (only then does it handle SIGTERM by closing it). */
+  isReady = false;
   private readonly child: ChildProcess;
   private readonly log: WriteStream;
 
@@ -42,8 +46,9 @@ export class WorkerProcess {
       rejectReady = reject;
     });
     this.ready.catch(() => undefined);
+    // 'close': the process ended and its output was read to the end (its last lines arrive before).
     this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, signal) => {
+      this.child.once('close', (code, signal) => {
         this.exit = { code, signal };
         rejectReady(
           new Error(`worker ${name} exited (${signal ?? code}) before it was ready; see ${logFile}`),
@@ -60,7 +65,12 @@ export class WorkerProcess {
         const line = parseLine(text);
         if (!line) {
           this.log.write(`${text}\n`);
+        } else if (line.kind === 'L' && line.level === 'debug') {
+          // Not printed by the worker's logger: kept in its log for a post-mortem, and reported as evidence.
+          this.log.write(`[debug ${new Date(line.at).toISOString()}] [${line.context}] ${line.message}\n`);
+          onLine(line, this);
         } else if (line.kind === 'READY') {
+          this.isReady = true;
           resolveReady();
         } else {
           onLine(line, this);
@@ -68,7 +78,7 @@ export class WorkerProcess {
       }
     });
     this.child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
-    this.child.once('exit', () => this.log.end());
+    this.child.once('close', () => this.log.end());
   }
 
   get pid(): number | undefined {

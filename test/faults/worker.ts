@@ -7,7 +7,7 @@
  * See protocol.ts for the lines and the environment.
  */
 import 'reflect-metadata';
-import { Controller, type LogLevel, Module, ValidationPipe } from '@nestjs/common';
+import { ConsoleLogger, Controller, type LogLevel, Module, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
@@ -22,10 +22,11 @@ import {
   KafkaProducer,
 } from 'nest-kafka-groups';
 import {
+  HOSTILE_MAX_VALUE_BYTES,
   injectedFailure,
   isUnkeyed,
   LINE_PREFIX,
-  messageValue,
+  messageOf,
   RETRY_ATTEMPTS,
   type WorkerEnv,
 } from './protocol.js';
@@ -38,6 +39,38 @@ const workMs = Number(env.FAULT_WORK_MS ?? 0);
 /** Synchronous on a pipe (Linux): once the handler returns, the runner can read the line even after a SIGKILL. */
 function emit(...fields: (string | number)[]): void {
   process.stdout.write(`${LINE_PREFIX}${fields.join(' ')}\n`);
+}
+
+/** Nest's console output, plus each log, warn and error line (and the client's debug lines) as an `L` line for the runner (its evidence). */
+class ReportingLogger extends ConsoleLogger {
+  override log(message: unknown, ...rest: unknown[]): void {
+    this.report('log', message, rest);
+    super.log(message, ...rest);
+  }
+
+  override warn(message: unknown, ...rest: unknown[]): void {
+    this.report('warn', message, rest);
+    super.warn(message, ...rest);
+  }
+
+  override error(message: unknown, ...rest: unknown[]): void {
+    this.report('error', message, rest);
+    super.error(message, ...rest);
+  }
+
+  /** Not printed, but kafkajs's protocol events and retried errors are logged at debug: evidence too. */
+  override debug(message: unknown, ...rest: unknown[]): void {
+    const context = rest.at(-1);
+    if (typeof context === 'string' && /^(kafkajs|ConsumerMember)/.test(context))
+      this.report('debug', message, rest);
+    super.debug(message, ...rest);
+  }
+
+  private report(level: string, message: unknown, rest: unknown[]): void {
+    const context = typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : (this.context ?? '-');
+    const text = message instanceof Error ? message.message : String(message);
+    emit('L', Date.now(), level, context.replace(/\s+/g, '_') || '-', text.replace(/\s+/g, ' '));
+  }
 }
 
 class FaultMessage {
@@ -82,6 +115,7 @@ function rootOptions(): KafkaModuleOptions {
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
     retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
     shutdownTimeoutMs: 10_000,
     ...securityOptions(),
   };
@@ -114,10 +148,24 @@ async function runConsumer(): Promise<void> {
   class ConsumerWorkerModule {}
 
   // As main.ts does, without the HTTP listener.
-  const app = await NestFactory.create(ConsumerWorkerModule, { logger: LOG_LEVELS });
-  app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  const logger = new ReportingLogger({ logLevels: LOG_LEVELS });
+  const app = await NestFactory.create(ConsumerWorkerModule, { logger });
+  app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
   app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
-  app.enableShutdownHooks();
+  // As enableShutdownHooks({ useProcessExit }) does, plus the line that proves app.close() resolved: a process
+  // that died of the signal itself never prints it.
+  process.once('SIGTERM', () => {
+    app.close().then(
+      () => {
+        emit('CLOSED', Date.now());
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error(`app.close() failed: ${(error as Error).stack}`);
+        process.exit(1);
+      },
+    );
+  });
   await app.init();
   await app.startAllMicroservices();
   emit('READY');
@@ -134,6 +182,7 @@ async function runProducer(): Promise<void> {
   const rate = Number(env.FAULT_RATE);
   const poison = env.FAULT_POISON === '1';
   const unkeyed = env.FAULT_UNKEYED === '1';
+  const hostile = env.FAULT_HOSTILE === '1';
   emit('READY');
 
   const startedAt = Date.now();
@@ -148,8 +197,8 @@ async function runProducer(): Promise<void> {
     const last = Math.min(due, next + 250) - 1;
     const batch = [];
     for (let seq = next; seq <= last; seq++) {
-      const value = messageValue(seq, poison);
-      batch.push(unkeyed && isUnkeyed(seq) ? { value } : { key: String(seq), value });
+      const message = messageOf(seq, poison, hostile);
+      batch.push(unkeyed && isUnkeyed(seq) ? message : { key: String(seq), ...message });
     }
     try {
       await producer.sendMany(env.FAULT_TOPIC, batch);

@@ -122,8 +122,16 @@ export class TestKafka {
     });
   }
 
-  /** Reads a topic from the beginning with a fresh group until `count` messages arrived. */
+  /**
+   * Reads a topic from the beginning with a fresh group until `count` messages arrived, and fails when the topic
+   * holds more than `count` (an extra dead letter must not go unseen).
+   */
   async readMessages(topic: string, count: number, timeoutMs = 30_000): Promise<KafkaMessage[]> {
+    const held = (await (await this.admin()).fetchTopicOffsets(topic)).reduce(
+      (sum, { high, low }) => sum + Number(high) - Number(low),
+      0,
+    );
+    if (held > count) throw new Error(`${topic} holds ${held} message(s), expected ${count}`);
     const messages: KafkaMessage[] = [];
     const consumer = this.consumer({ groupId: uniqueName('reader') });
     await consumer.connect();
@@ -131,6 +139,8 @@ export class TestKafka {
     await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
     await waitFor(`${count} message(s) on ${topic}`, timeoutMs, () => messages.length >= count);
     await consumer.disconnect();
+    if (messages.length !== count)
+      throw new Error(`read ${messages.length} message(s) of ${topic}, expected ${count}`);
     return messages;
   }
 

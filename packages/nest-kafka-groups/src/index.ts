@@ -19,7 +19,9 @@ export type {
   KafkaMessageLimits,
   KafkaModuleAsyncOptions,
   KafkaModuleOptions,
+  KafkaRestartBackoff,
   KafkaRetryOptions,
+  KafkaTopicOptions,
 } from './kafka.options.js';
 export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
@@ -33,6 +35,7 @@ export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaMissingTopicError } from './errors/kafka-missing-topic.error.js';
 export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
 export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
 export {

@@ -11,15 +11,18 @@ import { encodeSubscription } from './member-subscriptions.js';
 
 const { AssignerProtocol } = kafkajs;
 
+const topicMetadata = (topic: string, count: number) => ({
+  topic,
+  partitionMetadata: Array.from({ length: count }, (_, partitionId) => ({ partitionId })),
+});
+
 /** A stand-in for kafkajs's cluster: partition counts per topic, recording which topics were fetched. */
 function fakeCluster(partitions: Record<string, number>) {
   const fetched: string[][] = [];
   const cluster = {
-    async addMultipleTargetTopics(topics: string[]) {
+    async metadata({ topics }: { topics: string[] }) {
       fetched.push(topics);
-    },
-    findTopicPartitionMetadata(topic: string) {
-      return Array.from({ length: partitions[topic] ?? 0 }, (_, partitionId) => ({ partitionId }));
+      return { topicMetadata: topics.map((topic) => topicMetadata(topic, partitions[topic] ?? 0)) };
     },
   };
   return { cluster, fetched };
@@ -99,7 +102,7 @@ describe('interop assigners', () => {
     const known: Record<string, number> = { t0: 2 };
     const fetched: string[][] = [];
     const cluster = {
-      async addMultipleTargetTopics(topics: string[]) {
+      async metadata({ topics }: { topics: string[] }) {
         fetched.push(topics);
         // kafkajs fails the whole metadata request when one topic is unknown.
         if (topics.some((t) => !(t in known))) {
@@ -107,9 +110,7 @@ describe('interop assigners', () => {
             type: 'UNKNOWN_TOPIC_OR_PARTITION',
           });
         }
-      },
-      findTopicPartitionMetadata(topic: string) {
-        return Array.from({ length: known[topic] ?? 0 }, (_, partitionId) => ({ partitionId }));
+        return { topicMetadata: topics.map((topic) => topicMetadata(topic, known[topic])) };
       },
     };
     const instance = RangeAssigner({
@@ -133,10 +134,9 @@ describe('interop assigners', () => {
 
   test('other metadata errors still fail the assignment (kafkajs retries the join)', async () => {
     const cluster = {
-      async addMultipleTargetTopics() {
+      async metadata() {
         throw Object.assign(new Error('broker gone'), { type: 'NETWORK_EXCEPTION' });
       },
-      findTopicPartitionMetadata: () => [],
     };
     const instance = RangeAssigner({
       cluster,

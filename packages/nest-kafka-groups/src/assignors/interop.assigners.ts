@@ -11,10 +11,11 @@ import {
 import { rangeAssignment } from './range.assignment.js';
 import { roundRobinAssignment } from './round-robin.assignment.js';
 
-/** The parts of kafkajs's cluster the assigners use (not in its public typings). */
+/** The part of kafkajs's cluster the assigners use (not in its public typings): one metadata request. */
 interface AssignerCluster {
-  addMultipleTargetTopics(topics: string[]): Promise<void>;
-  findTopicPartitionMetadata(topic: string): { partitionId: number }[];
+  metadata(request: { topics: string[] }): Promise<{
+    topicMetadata: { topic: string; partitionMetadata: unknown[] }[];
+  }>;
 }
 
 type AssignmentStrategy = (subscriptions: MemberSubscription[], counts: PartitionCounts) => Assignment;
@@ -27,34 +28,54 @@ const TOPIC_WITHOUT_METADATA = new Set([
 ]);
 
 function isTopicWithoutMetadata(error: unknown): boolean {
-  return TOPIC_WITHOUT_METADATA.has((error as { type?: string } | undefined)?.type ?? '');
+  // kafkajs may wrap the protocol error once (a retrier that gave up).
+  for (
+    let current = error as { type?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 3;
+    depth++
+  ) {
+    if (TOPIC_WITHOUT_METADATA.has(current.type ?? '')) return true;
+    current = (current.originalError ?? current.cause) as typeof current;
+  }
+  return false;
+}
+
+async function countsOf(cluster: AssignerCluster, topics: string[]): Promise<Map<string, number>> {
+  const { topicMetadata } = await cluster.metadata({ topics });
+  const counts = new Map(topics.map((t) => [t, 0]));
+  for (const { topic, partitionMetadata } of topicMetadata) counts.set(topic, partitionMetadata.length);
+  return counts;
 }
 
 /**
- * Partition counts of every subscribed topic. kafkajs fails the whole metadata request when one topic is unknown
- * (say a Java member also subscribes to a topic not created yet), which would fail every SyncGroup of this leader
- * and keep the group rebalancing for good; so, like Java's leader, a topic without metadata gets 0 partitions here
- * and the others are assigned.
+ * Partition counts of every subscribed topic, from a metadata request of their own. Not through the consumer's
+ * target topics (`addMultipleTargetTopics`): those are kept for good, so a topic only another member read, once
+ * deleted, failed every later metadata refresh of this member, and its rejoin with it, forever. kafkajs fails
+ * the whole request when one topic is unknown (say a Java member also subscribes to a topic not created yet);
+ * like Java's leader, such a topic gets 0 partitions here and the others are assigned.
  */
-async function partitionCounts(metadata: AssignerCluster, topics: string[]): Promise<Map<string, number>> {
+async function partitionCounts(cluster: AssignerCluster, topics: string[]): Promise<Map<string, number>> {
   try {
-    await metadata.addMultipleTargetTopics(topics);
+    return await countsOf(cluster, topics);
   } catch (error) {
     if (!isTopicWithoutMetadata(error)) throw error;
-    // kafkajs restored its target topics; add them one at a time, leaving out the ones without metadata.
-    for (const topic of topics) {
-      await metadata.addMultipleTargetTopics([topic]).catch((topicError: unknown) => {
-        if (!isTopicWithoutMetadata(topicError)) throw topicError;
-      });
+  }
+  const counts = new Map<string, number>();
+  for (const topic of topics) {
+    try {
+      counts.set(topic, (await countsOf(cluster, [topic])).get(topic)!);
+    } catch (error) {
+      if (!isTopicWithoutMetadata(error)) throw error;
+      counts.set(topic, 0);
     }
   }
-  return new Map(topics.map((t) => [t, metadata.findTopicPartitionMetadata(t).length]));
+  return counts;
 }
 
 /**
  * A kafkajs assigner that works in groups shared with Java and Go clients: it decodes every member's
  * subscription, fetches metadata for topics only other members consume (skipping topics without metadata, as Java
- * does), and returns an entry for every member.
+ * does) without adding them to the consumer's own, and returns an entry for every member.
  */
 function interopAssigner(name: string, strategy: AssignmentStrategy): PartitionAssigner {
   return ({ cluster }) => {

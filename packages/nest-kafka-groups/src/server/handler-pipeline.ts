@@ -102,15 +102,18 @@ export class HandlerPipelineFactory {
         await pipeline(data, context);
         return undefined;
       } catch (error) {
-        await runFilters(data, context, error);
-        return classify(error, context);
+        const swallowed = await runFilters(data, context, error);
+        const failure = classify(error, context);
+        // A guard's refusal that the application's filter swallows is its decision to skip the message.
+        return swallowed && failure instanceof KafkaGuardRejectedError ? undefined : failure;
       }
     };
   }
 
   /**
    * The handler's exception filters (method, controller, global), run on a failure for what they do (log, alert,
-   * count). Whatever they return, the message failed. Only the application's own filters run: Nest's fallback would
+   * count). Resolves true when a filter swallowed the error (returned without rethrowing); the message failed
+   * all the same, except for a guard's refusal (see the invoker). Only the application's own filters run: Nest's fallback would
    * log every failed attempt as an ERROR with its stack, which the consumer member already reports once per
    * attempt (and with the stack once, when the message is dead-lettered).
    */
@@ -123,13 +126,19 @@ export class HandlerPipelineFactory {
     const { filtersContextCreator } = creator as unknown as { filtersContextCreator: FiltersCreator };
     const moduleKey = creator.getContextModuleKey(instance.constructor);
     const handler = filtersContextCreator.create(instance, callback, moduleKey, contextId);
-    return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<void> => {
+    return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<boolean> => {
       const host = new ExecutionContextHost([data, context], instance.constructor as Type, callback);
       host.setType('rpc');
       try {
-        await handler.invokeCustomFilters(error, host);
+        // Nothing returned: no filter of the application's caught this error (or it returned nothing, which Nest
+        // reads the same way).
+        const result = await handler.invokeCustomFilters(error, host);
+        if (result === undefined || result === null) return false;
+        if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+        return true;
       } catch {
         // A filter that rethrows (the usual RPC filter) changes nothing: the message failed either way.
+        return false;
       }
     };
   }

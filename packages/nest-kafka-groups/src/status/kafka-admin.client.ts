@@ -8,6 +8,7 @@ import {
 } from '../client/security-failures.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 /** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
 const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
@@ -30,6 +31,7 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
+    private readonly shutdown: KafkaShutdown,
   ) {}
 
   /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
@@ -63,7 +65,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
     this.closed = true;
     const admin = this.admin;
     this.admin = undefined;
-    if (admin) await admin.then((a) => a.disconnect()).catch(() => undefined);
+    if (admin) {
+      const closing = admin.then((a) => a.disconnect()).catch(() => undefined);
+      await this.shutdown.within('Kafka admin client: disconnecting', closing);
+    }
   }
 
   private connected(): Promise<Admin> {

@@ -1,0 +1,98 @@
+/** The benchmark's checks of its own work: each run against its data set, and the soak verdict. */
+import { describe, expect, it } from '@jest/globals';
+import { Tracker } from './child.mjs';
+import { soakVerdict } from './stats.mjs';
+
+/** Two partitions of 3 messages (offsets 10-12 and 0-2), seq 0-5, `alt` 1 each. */
+function tracker() {
+  const job = {
+    kind: 'throughput',
+    total: 6,
+    firstOffsets: { 0: '10', 1: '0' },
+    lastOffsets: { 0: '12', 1: '2' },
+    expectedChecksum: 6,
+  };
+  return new Tracker(job, () => undefined);
+}
+
+const flight = (seq) => ({ seq, alt: 1 });
+
+describe('benchmark run against its data set', () => {
+  it('passes a run that saw every offset and message once', () => {
+    const t = tracker();
+    [10, 11, 12].forEach((offset, i) => t.record(0, String(offset), flight(i)));
+    [0, 1, 2].forEach((offset, i) => t.record(1, String(offset), flight(3 + i)));
+    expect(t.complete).toBe(true);
+    expect(t.verify()).toEqual({
+      ok: true,
+      problems: [],
+      missingOffsets: 0,
+      duplicateOffsets: 0,
+      missingSeqs: 0,
+      duplicateSeqs: 0,
+    });
+  });
+
+  it('counts a lost message and a duplicate apart, though the message count matches the data set', () => {
+    const t = tracker();
+    t.record(0, '10', flight(0));
+    t.record(0, '10', flight(0)); // redelivered
+    t.record(0, '12', flight(2)); // offset 11 (seq 1) never seen
+    [0, 1, 2].forEach((offset, i) => t.record(1, String(offset), flight(3 + i)));
+    expect(t.count).toBe(6);
+    const verification = t.verify();
+    expect(verification).toMatchObject({
+      ok: false,
+      missingOffsets: 1,
+      duplicateOffsets: 1,
+      missingSeqs: 1,
+      duplicateSeqs: 1,
+    });
+    expect(verification.problems).toEqual([
+      '1 offset(s) never seen {"0":1}',
+      '1 offset(s) seen more than once',
+      '1 message seq(s) never seen',
+      '1 message seq(s) seen more than once',
+    ]);
+    expect(t.result().duplicates).toBe(1);
+  });
+
+  it('fails a message outside the data set and a value that does not add up to its checksum', () => {
+    const t = tracker();
+    [10, 11, 12].forEach((offset, i) => t.record(0, String(offset), flight(i)));
+    t.record(1, '0', flight(3));
+    t.record(1, '1', { seq: 4, alt: 7 });
+    t.record(1, '2', flight(5));
+    t.record(1, '3', flight(9));
+    expect(t.verify().problems).toEqual(['2 message(s) outside the data set', 'checksum 13, data set 6']);
+  });
+});
+
+describe('soak verdict', () => {
+  /** RSS samples every 10k messages of 1M, `rssAt(messages)` in MB. */
+  const samples = (rssAt) =>
+    Array.from({ length: 101 }, (_, i) => ({
+      messages: i * 10_000,
+      rss: rssAt(i * 10_000) * 2 ** 20,
+      heapUsed: 50 * 2 ** 20,
+    }));
+
+  it('is flat for RSS that only moves within the noise', () => {
+    const verdict = soakVerdict(
+      samples((m) => 100 + ((m / 10_000) % 2) * 4),
+      1_000_000,
+    );
+    expect(verdict.flat).toBe(true);
+  });
+
+  it('is growing for a steady climb whose medians stay within the allowance but whose slope does not', () => {
+    // 20 MB over the 800k messages after warm-up: the medians (30 % and 90 %) are 15 MB apart, under 16 MB.
+    const verdict = soakVerdict(
+      samples((m) => 100 + Math.max(0, m - 200_000) * (20 / 800_000)),
+      1_000_000,
+    );
+    expect(verdict.rssGrowthMB).toBeLessThanOrEqual(verdict.allowedGrowthMB);
+    expect(verdict.fittedGrowthMB).toBeCloseTo(20, 0);
+    expect(verdict.flat).toBe(false);
+  });
+});
