@@ -128,6 +128,7 @@ export const SCENARIOS: ScenarioSpec[] = [
     messages: 3_000,
     rate: 500,
     failures: true,
+    duplicates: 'with-evidence',
     expectedDeadLetter: exhaustsRetries,
     steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
   },
