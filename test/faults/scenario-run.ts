@@ -84,6 +84,8 @@ export interface ScenarioSpec {
    */
   duplicates?: 'none' | 'with-evidence';
   expectedDeadLetter(seq: number): boolean;
+  /** Leave the dead-letter topic to a step (created later, or with other configs). */
+  deadLetterTopicByStep?: boolean;
   steps: ScenarioStep[];
 }
 
@@ -210,6 +212,16 @@ export class ScenarioRun {
   }
 
   /** Waits until the group is Stable with `members` members. */
+  /** Log lines the workers wrote so far (their Nest Logger's, and the member status lines). */
+  logLines(): readonly LogLine[] {
+    return this.logs;
+  }
+
+  /** Injected handler failures reported so far. */
+  failedDeliveries(): readonly Delivery[] {
+    return this.failures;
+  }
+
   async waitForStableGroup(members: number, timeoutMs = STABLE_TIMEOUT_MS): Promise<void> {
     const admin = await this.admin();
     await poll(`group ${this.group} Stable with ${members} member(s)`, timeoutMs, async () => {
@@ -391,7 +403,7 @@ export class ScenarioRun {
   private async createTopics(): Promise<void> {
     const admin = await this.admin();
     const { replicationFactor, topicConfig } = this.cluster;
-    const topics = [this.topic, this.deadLetterTopic];
+    const topics = this.spec.deadLetterTopicByStep ? [this.topic] : [this.topic, this.deadLetterTopic];
     await admin.createTopics({
       // Waited for below: on a fresh cluster kafkajs's own wait can fail while the brokers learn of the topic.
       waitForLeaders: false,

@@ -1,3 +1,4 @@
+import kafkajs from 'kafkajs';
 import { resumedAfter } from './analysis.js';
 import { exhaustsRetries, hostileDeadLetter, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
 import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
@@ -153,7 +154,106 @@ export const SCENARIOS: ScenarioSpec[] = [
       { afterSeconds: 22, run: killCoordinator },
     ],
   },
+  {
+    name: 'dead-letter-unwritable',
+    description:
+      `1 % of the messages exhaust their ${RETRY_ATTEMPTS} attempts while the dead-letter topic is missing, then ` +
+      'while it accepts no record at all (max.message.bytes 64: even the stub is too large), then it is fixed; ' +
+      'the partitions are reported stopped with the reason and nothing is committed past the message; 2 members',
+    cluster: 'single',
+    workers: 2,
+    messages: 3_000,
+    rate: 500,
+    failures: true,
+    deadLetterTopicByStep: true,
+    expectedDeadLetter: exhaustsRetries,
+    steps: [
+      { at: 0.3, run: (r) => expectStopped(r, /does not exist/, 'dead-letter topic missing') },
+      { run: createTinyDeadLetterTopic },
+      {
+        run: (r) =>
+          expectStopped(r, /even the stub record is too large/, 'dead-letter topic too small for any record'),
+      },
+      { run: fixDeadLetterTopic },
+    ],
+  },
 ];
+
+/** Default max.message.bytes of a topic (Kafka 4.x). */
+const DEFAULT_MAX_MESSAGE_BYTES = '1048588';
+
+/**
+ * Waits until a member reports a partition stopped with a reason matching `reason` (the member state /health and
+ * /kafka/groups read, printed by the workers), then checks that the reason names both topics and that no
+ * partition's committed offset is past its first message that exhausted its attempts (none can be written yet).
+ */
+async function expectStopped(r: ScenarioRun, reason: RegExp, phase: string): Promise<void> {
+  const since = Date.now();
+  let stopped = '';
+  await poll(`a partition reported stopped (${phase})`, 60_000, () => {
+    const line = r
+      .logLines()
+      .find((l) => l.context === 'MemberStatus' && l.at >= since && reason.test(l.message));
+    stopped = line?.message ?? '';
+    return line !== undefined;
+  });
+  r.mark(`partition(s) reported stopped: ${phase}`, { info: true });
+  if (!stopped.includes(`"${r.deadLetterTopic}"`) || !stopped.includes(r.topic)) {
+    r.problems.push(
+      `${phase}: the stop reason does not name ${r.topic} and ${r.deadLetterTopic}: ${stopped}`,
+    );
+  }
+  const firstExhausted = new Map<number, number>();
+  for (const f of r.failedDeliveries()) {
+    if (!exhaustsRetries(f.seq) || f.attempt !== RETRY_ATTEMPTS) continue;
+    const offset = Number(f.offset);
+    firstExhausted.set(f.partition, Math.min(offset, firstExhausted.get(f.partition) ?? offset));
+  }
+  const admin = await r.admin();
+  const [committed] = await admin.fetchOffsets({ groupId: r.group, topics: [r.topic] });
+  for (const { partition, offset } of committed.partitions) {
+    const limit = firstExhausted.get(partition);
+    if (limit !== undefined && Number(offset) > limit) {
+      r.problems.push(
+        `${phase}: partition ${partition} committed ${offset}, past offset ${limit} whose dead letter was not written`,
+      );
+    }
+  }
+  r.notes.push(
+    `${phase}: ${firstExhausted.size} partition(s) held at their first exhausted message; ${stopped.slice(0, 300)}`,
+  );
+}
+
+async function createTinyDeadLetterTopic(r: ScenarioRun): Promise<void> {
+  r.mark(`dead-letter topic created with max.message.bytes 64`);
+  const admin = await r.admin();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      {
+        topic: r.deadLetterTopic,
+        numPartitions: 3,
+        replicationFactor: r.cluster.replicationFactor,
+        configEntries: [...r.cluster.topicConfig, { name: 'max.message.bytes', value: '64' }],
+      },
+    ],
+  });
+}
+
+async function fixDeadLetterTopic(r: ScenarioRun): Promise<void> {
+  r.mark(`dead-letter topic max.message.bytes set back to ${DEFAULT_MAX_MESSAGE_BYTES}`);
+  const admin = await r.admin();
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      {
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name: r.deadLetterTopic,
+        configEntries: [{ name: 'max.message.bytes', value: DEFAULT_MAX_MESSAGE_BYTES }],
+      },
+    ],
+  });
+}
 
 /** Signals the second member right after it reported a processed message: it has work in flight. */
 async function signalWhileBusy(r: ScenarioRun, signal: NodeJS.Signals): Promise<void> {

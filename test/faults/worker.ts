@@ -169,6 +169,25 @@ async function runConsumer(): Promise<void> {
   await app.init();
   await app.startAllMicroservices();
   emit('READY');
+  reportStoppedPartitions(app.get(KafkaGroupsServer));
+}
+
+/**
+ * The member's stopped partitions (what /health and KafkaStatusService report), as a log line whenever they
+ * change: `MemberStatus stopped [topic:partition=reason; ...]`.
+ */
+function reportStoppedPartitions(server: KafkaGroupsServer): void {
+  let last = '';
+  setInterval(() => {
+    const stopped = server.groups
+      .flatMap((g) => g.members)
+      .flatMap((m) => [...m.stoppedPartitions].map(([partition, reason]) => `${partition}=${reason}`))
+      .sort()
+      .join('; ');
+    if (stopped === last) return;
+    last = stopped;
+    emit('L', Date.now(), 'log', 'MemberStatus', `stopped [${stopped}]`.replace(/\s+/g, ' '));
+  }, 200).unref();
 }
 
 async function runProducer(): Promise<void> {

@@ -364,7 +364,7 @@ export class ConsumerMember {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const cause = asError(outcome);
     if (decision.action === 'release') {
-      this.logger.log(`${where} failed during shutdown (${cause.message}): left uncommitted, redelivered after restart`);
+      this.logger.log(`${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`);
       return decision;
     }
 

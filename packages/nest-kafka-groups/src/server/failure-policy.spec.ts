@@ -9,6 +9,7 @@ const settings = (attempts: number, deadLetters: boolean): ResolvedHandlerSettin
   retry: { attempts, initialDelayMs: 100, multiplier: 2, maxDelayMs: 300 },
   deadLetter: { ...DEFAULT_DEAD_LETTER, enabled: deadLetters },
   limits: DEFAULT_LIMITS,
+  topics: { create: false, config: {} },
   raw: false,
 });
 
