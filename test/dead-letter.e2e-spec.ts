@@ -6,12 +6,11 @@ import {
   DLT_STUB_HEADERS,
   KafkaGroupContext,
   KafkaHandler,
-  KafkaHealthIndicator,
-  KafkaHealthModule,
   KafkaModule,
   KafkaNonRetryableError,
   KafkaStatusService,
 } from 'nest-kafka-groups';
+import { KafkaHealthIndicator, KafkaHealthModule } from 'nest-kafka-groups/health';
 import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 

@@ -1,7 +1,11 @@
+/**
+ * `nest-kafka-groups`: the module, decorators, transport server, message context, producer, status and errors.
+ * The health indicator (needs @nestjs/terminus) and the Prometheus metrics (need prom-client) are the subpaths
+ * `nest-kafka-groups/health` and `nest-kafka-groups/metrics`, so this entry loads neither optional peer.
+ */
 export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
 export { KafkaGroupsServer } from './server/kafka-groups.server.js';
-export type { GroupRunner } from './server/group-runner.js';
-export type { ConsumerMember, MemberState } from './server/consumer-member.js';
+export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
 export { KafkaKey, KafkaHeaders } from './decorators/kafka-message-params.decorator.js';
@@ -65,16 +69,3 @@ export type {
   KafkaPartitionStatus,
   KafkaStoppedPartition,
 } from './status/kafka-status.types.js';
-export { KafkaHealthModule } from './health/kafka-health.module.js';
-export {
-  KafkaHealthIndicator,
-  KAFKA_HEALTH_TIMEOUT_MS,
-  type KafkaGroupHealth,
-} from './health/kafka.health-indicator.js';
-export { KafkaMetricsModule } from './metrics/kafka-metrics.module.js';
-export {
-  KafkaMetricsService,
-  KAFKA_METRICS_OPTIONS,
-  DEFAULT_DURATION_BUCKETS,
-  type KafkaMetricsOptions,
-} from './metrics/kafka-metrics.service.js';
