@@ -115,6 +115,8 @@ function rootOptions(): KafkaModuleOptions {
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
     retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    // The runner creates the topics (a scenario may leave the dead-letter topic to a fault step).
+    topics: { create: false, check: false },
     ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
     shutdownTimeoutMs: 10_000,
     ...securityOptions(),

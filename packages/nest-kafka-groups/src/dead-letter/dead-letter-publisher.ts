@@ -48,6 +48,8 @@ export class DeadLetterPublisher {
       if (w.state === 'written') this.writes.delete(w);
       onChange(w);
     });
+    // Writes whose partition was revoked are only kept for a shutdown's cancel: drop them here.
+    for (const old of this.writes) if (old.cancelled) this.writes.delete(old);
     this.writes.add(write);
     return write;
   }

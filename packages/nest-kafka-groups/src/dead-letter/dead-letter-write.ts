@@ -65,7 +65,7 @@ export class DeadLetterWrite {
   sends = 0;
   private failures = 0;
   private timer?: NodeJS.Timeout;
-  private cancelled = false;
+  private isCancelled = false;
   private readonly logger = new Logger(DeadLetterWrite.name);
   private readonly where: string;
 
@@ -80,9 +80,13 @@ export class DeadLetterWrite {
     void this.attempt(this.record());
   }
 
+  get cancelled(): boolean {
+    return this.isCancelled;
+  }
+
   /** Stops trying (the partition was revoked or the application is shutting down); a send in flight may finish. */
   cancel(): void {
-    this.cancelled = true;
+    this.isCancelled = true;
     clearTimeout(this.timer);
   }
 
@@ -122,7 +126,7 @@ export class DeadLetterWrite {
       clearTimeout(slow);
     }
     if (failure === undefined) return this.written();
-    if (this.cancelled) return;
+    if (this.isCancelled) return;
     const types = errorTypes(failure);
     if (!this.stub && [...types].some((t) => TOO_LARGE.has(t))) {
       this.stub = true;
@@ -174,7 +178,7 @@ export class DeadLetterWrite {
     }
     this.onChange(this);
     this.timer = setTimeout(() => {
-      if (!this.cancelled) void this.attempt(this.record());
+      if (!this.isCancelled) void this.attempt(this.record());
     }, delay);
     this.timer.unref();
   }
