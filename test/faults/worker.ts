@@ -11,6 +11,7 @@ import { ConsoleLogger, Controller, type LogLevel, Module, ValidationPipe } from
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KafkaGroupContext,
@@ -127,6 +128,21 @@ function rootOptions(): KafkaModuleOptions {
     topics: { create: false, check: false },
     ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    ...securityOptions(),
+  };
+}
+
+/** SASL_SSL on a secured cluster (the runner passes the user and the throwaway CA). */
+function securityOptions(): Pick<KafkaModuleOptions, 'ssl' | 'sasl'> {
+  const {
+    FAULT_SASL_MECHANISM: mechanism,
+    FAULT_SASL_USERNAME: username,
+    FAULT_SASL_PASSWORD: password,
+  } = env;
+  if (!mechanism || !username || !password || !env.FAULT_SSL_CA_FILE) return {};
+  return {
+    ssl: { ca: [readFileSync(env.FAULT_SSL_CA_FILE, 'utf8')] },
+    sasl: { mechanism, username, password } as KafkaModuleOptions['sasl'],
   };
 }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Message } from '../client/kafkajs.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaDeadLetterError } from '../errors/kafka-dead-letter.error.js';
 import { buildDeadLetterHeaders, buildStubHeaders, type DeadLetterSource } from './dead-letter-headers.js';
 
@@ -149,7 +150,9 @@ export class DeadLetterWrite {
     const type = [...types].find((t) => TOO_LARGE.has(t) || NEEDS_ACTION.has(t));
     const needsAction =
       type && (TOO_LARGE.has(type) ? 'even the stub record is too large' : NEEDS_ACTION.get(type));
-    const cause = needsAction ? new Error(`${type}: ${needsAction}`, { cause: failure }) : failure;
+    // A denial already named (operation, topic, user) says more than the generic text.
+    const named = failure instanceof KafkaAuthorizationError ? failure.message : needsAction;
+    const cause = needsAction ? new Error(`${type}: ${named}`, { cause: failure }) : failure;
     const { topic, partition, message } = this.source;
     this.reason = new KafkaDeadLetterError(
       this.deadLetterTopic,
