@@ -77,6 +77,11 @@ export interface WorkerEnv {
   FAULT_POISON?: string;
   /** producer: '1' to send odd sequence numbers without a key (see `isUnkeyed`). */
   FAULT_UNKEYED?: string;
+  /** A secured cluster: SASL_SSL with this mechanism and user, trusting this CA (PEM file). */
+  FAULT_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  FAULT_SASL_USERNAME?: string;
+  FAULT_SASL_PASSWORD?: string;
+  FAULT_SSL_CA_FILE?: string;
   /** producer: '1' to mix hostile messages into the stream (see `hostileOf`); consumer: the limits they break. */
   FAULT_HOSTILE?: string;
 }

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
-import type { Admin, Kafka as KafkaClient } from 'kafkajs';
+import type { Admin, Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
 import { DLT_HEADERS } from 'nest-kafka-groups';
 import {
   analyse,
@@ -43,6 +43,8 @@ export interface ClusterHandle {
   replicationFactor: number;
   /** Topic configs for the scenario's topics (min.insync.replicas on the replicated cluster). */
   topicConfig: { name: string; value: string }[];
+  /** A secured cluster: the runner's kafkajs connection settings (super user) and the workers' variables. */
+  security?: { client: Pick<KafkaConfig, 'ssl' | 'sasl'>; workerEnv: Partial<WorkerEnv> };
   /** Broker controls, by 0-based node index. */
   stopAll(options: { keepData: boolean }): Promise<void>;
   startAll(options: { reuseData: boolean }): Promise<void>;
@@ -63,7 +65,7 @@ export interface ScenarioStep {
 export interface ScenarioSpec {
   name: string;
   description: string;
-  cluster: 'single' | 'triple';
+  cluster: 'single' | 'triple' | 'secured';
   workers: number;
   messages: number;
   /** Messages per second. */
@@ -142,6 +144,7 @@ export class ScenarioRun {
     this.group = `faults-${spec.name}-${suffix}`;
     mkdirSync(logDir, { recursive: true });
     this.kafka = new Kafka({
+      ...cluster.security?.client,
       clientId: 'faults-runner',
       brokers: cluster.brokers.split(','),
       logLevel: logLevel.NOTHING,
@@ -355,6 +358,7 @@ export class ScenarioRun {
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
+      ...this.cluster.security?.workerEnv,
     };
   }
 

@@ -120,6 +120,20 @@ export const SCENARIOS: ScenarioSpec[] = [
     ],
   },
   {
+    name: 'secured-sigkill',
+    description:
+      "SASL_SSL (SCRAM-SHA-512) as an ordinary user with ACLs on the suite's topics and groups: handler failures " +
+      'as in handler-exceptions, and SIGKILL one of 3 members at 30 % of the stream',
+    cluster: 'secured',
+    workers: 3,
+    messages: 3_000,
+    rate: 500,
+    failures: true,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: exhaustsRetries,
+    steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
+  },
+  {
     name: 'broker-of-three-killed',
     description:
       'replication factor 3, min.insync.replicas 2, acks all: SIGKILL the broker that is the group coordinator ' +

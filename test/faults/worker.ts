@@ -11,6 +11,7 @@ import { ConsoleLogger, Controller, type LogLevel, Module, ValidationPipe } from
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KafkaGroupContext,
@@ -114,8 +115,25 @@ function rootOptions(): KafkaModuleOptions {
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
     retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    // The runner creates the topics (a scenario may leave the dead-letter topic to a fault step).
+    topics: { create: false, check: false },
     ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
     shutdownTimeoutMs: 10_000,
+    ...securityOptions(),
+  };
+}
+
+/** SASL_SSL on a secured cluster (the runner passes the user and the throwaway CA). */
+function securityOptions(): Pick<KafkaModuleOptions, 'ssl' | 'sasl'> {
+  const {
+    FAULT_SASL_MECHANISM: mechanism,
+    FAULT_SASL_USERNAME: username,
+    FAULT_SASL_PASSWORD: password,
+  } = env;
+  if (!mechanism || !username || !password || !env.FAULT_SSL_CA_FILE) return {};
+  return {
+    ssl: { ca: [readFileSync(env.FAULT_SSL_CA_FILE, 'utf8')] },
+    sasl: { mechanism, username, password } as KafkaModuleOptions['sasl'],
   };
 }
 
