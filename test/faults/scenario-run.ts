@@ -49,6 +49,8 @@ export interface ClusterHandle {
   stopAll(options: { keepData: boolean }): Promise<void>;
   startAll(options: { reuseData: boolean }): Promise<void>;
   killNode(index: number): Promise<void>;
+  /** A clean shutdown of one node (SIGTERM: it hands its partition leadership over first), data kept. */
+  stopNode(index: number): Promise<void>;
   startNode(index: number): Promise<void>;
 }
 
@@ -78,6 +80,12 @@ export interface ScenarioSpec {
   unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
   workMs?: number;
+  /** Milliseconds the slow messages (protocol.ts `isSlow`) take; their handler honours ctx.signal. */
+  slowMs?: number;
+  /** A fixed retry backoff (ms) instead of 50, 100 ms. */
+  backoffMs?: number;
+  /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
+  optIn?: boolean;
   /**
    * 'none' (default): the guarantees promise no record handled twice, any duplicate fails the scenario.
    * 'with-evidence': a crash or a lost broker allows duplicates, each with its cause found in the logs.
@@ -357,6 +365,8 @@ export class ScenarioRun {
       FAULT_POISON: this.spec.poison ? '1' : '0',
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
+      ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
+      ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
     };

@@ -285,7 +285,8 @@ export class ConsumerMember {
     const { batch, resolveOffset, heartbeat, isRunning } = payload;
     const { topic, partition, messages } = batch;
     const route = this.config.routes.get(topic);
-    if (!route) return;
+    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered.
+    if (!route || this.shutdown.signal.aborted) return;
     const generation = this.generation;
     const key = partitionKey(topic, partition);
     let index = 0;
@@ -307,7 +308,6 @@ export class ConsumerMember {
       maxProcessingTimeMs: this.config.group.maxProcessingTimeMs,
     });
     this.batches.add(watch);
-    if (this.shutdown.signal.aborted) watch.controller.abort(this.shutdown.signal.reason);
     let lastResolved: string | undefined;
     try {
       for (; index < messages.length; index++) {
