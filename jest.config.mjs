@@ -26,7 +26,13 @@ export default {
   ],
 };
 
-/** Specs import the library by its package name and run against its sources, so they need no library build. */
+/**
+ * Specs import the library by its package name (and subpaths) and run against its sources, so they need no
+ * library build.
+ */
 export function librarySources(root) {
-  return { '^nest-kafka-groups$': `${root}/packages/nest-kafka-groups/src/index.ts` };
+  return {
+    '^nest-kafka-groups$': `${root}/packages/nest-kafka-groups/src/index.ts`,
+    '^nest-kafka-groups/(health|metrics|testing)$': `${root}/packages/nest-kafka-groups/src/$1/index.ts`,
+  };
 }

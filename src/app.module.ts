@@ -1,17 +1,16 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { type Environment, validateEnvironment } from './config/environment.js';
+import { type Environment, validateEnvironmentOrExit } from './config/environment.js';
 import { kafkaSecurityOf } from './config/kafka-security.js';
 import { AirnavModule } from './flights/airnav/airnav.module.js';
 import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
-import { FlightTopicsModule } from './flights/topics/flight-topics.module.js';
 import { KafkaModule } from 'nest-kafka-groups';
 import { ObservabilityModule } from './observability/observability.module.js';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, validate: validateEnvironment }),
+    ConfigModule.forRoot({ isGlobal: true, validate: validateEnvironmentOrExit }),
     KafkaModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<Environment, true>) => ({
@@ -20,11 +19,15 @@ import { ObservabilityModule } from './observability/observability.module.js';
         concurrency: config.get('KAFKA_GROUP_CONCURRENCY', { infer: true }),
         fromBeginning: config.get('KAFKA_FROM_BEGINNING', { infer: true }),
         shutdownTimeoutMs: config.get('KAFKA_SHUTDOWN_TIMEOUT_MS', { infer: true }),
+        // Each group's topics and dead-letter topics, created at start-up before its members join.
+        topics: {
+          create: config.get('KAFKA_CREATE_TOPICS', { infer: true }),
+          partitions: config.get('KAFKA_TOPIC_PARTITIONS', { infer: true }),
+          replicationFactor: config.get('KAFKA_TOPIC_REPLICATION_FACTOR', { infer: true }),
+        },
         ...kafkaSecurityOf((name) => config.get(name, { infer: true })),
       }),
     }),
-    // Creates the flight topics in onModuleInit, inside app.init(): before any consumer joins.
-    FlightTopicsModule,
     AirnavModule,
     Flight24Module,
     FlightFeedModule,

@@ -227,6 +227,8 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     const groupId = uniqueName('late-topic');
     const { app, server } = await startTestApp([groupModule(groupId, topic)], {
       clientRetry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
+      // Neither created nor checked at start-up: the member itself meets the missing topic.
+      topics: { create: false, check: false },
     });
     apps.push(app);
     const member = server.groups[0].members[0];

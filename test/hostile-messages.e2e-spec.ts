@@ -163,11 +163,21 @@ function pollHealth(port: number) {
   };
 }
 
-async function residentBytes(port: number): Promise<number> {
+/**
+ * The service's resident memory and its longest event-loop block since the previous scrape (prom-client resets
+ * its event-loop histogram on every collection).
+ */
+async function processMetrics(port: number): Promise<{ rss: number; loopMaxMs: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const match = /^process_resident_memory_bytes (\d+)/m.exec(text);
-  if (!match) throw new Error('process_resident_memory_bytes missing from /metrics');
-  return Number(match[1]);
+  const sample = (name: string) => {
+    const match = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+    if (!match) throw new Error(`${name} missing from /metrics`);
+    return Number(match[1]);
+  };
+  return {
+    rss: sample('process_resident_memory_bytes'),
+    loopMaxMs: sample('nodejs_eventloop_lag_max_seconds') * 1000,
+  };
 }
 
 function headerText(message: KafkaMessage, name: string): string | undefined {
@@ -263,7 +273,7 @@ describe('hostile messages', () => {
       })),
     });
     await waitFor('the warm-up positions handled', 30_000, () => handledAt.size >= PARTITIONS);
-    const rssBefore = await residentBytes(port);
+    const { rss: rssBefore } = await processMetrics(port);
     const health = pollHealth(port);
 
     // Partition 0: an aircraft's real position, every hostile message, the aircraft's next real position, and a
@@ -313,7 +323,7 @@ describe('hostile messages', () => {
       flowing.every((f) => handledAt.has(`${f.partition}@${f.offset}`)),
     );
     await health.stop();
-    const rssAfter = await residentBytes(port);
+    const { rss: rssAfter, loopMaxMs } = await processMetrics(port);
 
     // Dead letters: exactly the hostile messages that must not be handled, once each, with the reason.
     const expectedDead = [...offsets].filter(([, item]) => item.deadLetter);
@@ -352,14 +362,28 @@ describe('hostile messages', () => {
     expect(flights.map((f) => f.icao24)).not.toContain('d00004');
     expect(JSON.stringify(flights).length).toBeLessThan(1_000 * 200);
 
-    // The other partitions flowed while partition 0 worked through the hostile messages.
+    // The figures first, so that a failed bound below still shows all of them.
     const flowDelays = flowing.map((f) => handledAt.get(`${f.partition}@${f.offset}`)! - f.producedAt);
+    const slowestHealthMs = Math.max(...health.polls.map((p) => p.ms));
+    console.info(
+      [
+        `hostile mix on partition 0 done in ${partitionZeroMs} ms`,
+        ...report,
+        `partitions 1 and 2: ${flowing.length} positions, slowest ${Math.max(...flowDelays)} ms`,
+        `/health: ${health.polls.length} answers, slowest ${Math.round(slowestHealthMs)} ms`,
+        `longest event-loop block during the mix ${Math.round(loopMaxMs)} ms`,
+        `RSS before ${(rssBefore / 2 ** 20).toFixed(0)} MiB, after ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
+      ].join('\n'),
+    );
+
+    // The other partitions flowed while partition 0 worked through the hostile messages.
     expect(Math.max(...flowDelays)).toBeLessThan(FLOWING_WITHIN_MS);
     // /health answered every time, within its timeout.
     expect(health.polls.length).toBeGreaterThan(0);
     expect(health.polls.filter((p) => p.status !== 200)).toEqual([]);
-    const slowestHealthMs = Math.max(...health.polls.map((p) => p.ms));
     expect(slowestHealthMs).toBeLessThan(HEALTH_TIMEOUT_MS + HEALTH_SLACK_MS);
+    // No message blocked the service's event loop for as long as the health check may take.
+    expect(loopMaxMs).toBeLessThan(HEALTH_TIMEOUT_MS);
     expect(rssAfter).toBeLessThan(MAX_RSS_BYTES);
 
     // No log line carries a raw control character from a message, and no forged line starts a line.
@@ -368,16 +392,53 @@ describe('hostile messages', () => {
     expect(lines.filter((line) => /[\u0000-\u0008\u000b-\u001f\u007f]/.test(line))).toEqual([]);
     expect(lines.filter((line) => line.startsWith('FAKE LOG LINE'))).toEqual([]);
     expect(logged).toContain('key=\\x1b[31mEVIL\\x1b[0m\\x0aFAKE LOG LINE key');
+  });
 
-    console.info(
-      [
-        `hostile mix on partition 0 done in ${partitionZeroMs} ms`,
-        ...report,
-        `partitions 1 and 2: ${flowing.length} positions, slowest ${Math.max(...flowDelays)} ms`,
-        `/health: ${health.polls.length} answers, slowest ${Math.round(slowestHealthMs)} ms`,
-        `RSS before ${(rssBefore / 2 ** 20).toFixed(0)} MiB, after ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
-      ].join('\n'),
-    );
+  test('a stack overflow in the pipeline (limits raised) is dead-lettered at once, not retried', async () => {
+    const groupId = uniqueName('overflow');
+    const topic = uniqueName('overflow');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const handled: unknown[] = [];
+    class Nested {
+      a?: unknown;
+    }
+
+    @Controller()
+    class OverflowController {
+      // Depth bound lifted, so the 10,000 levels reach ValidationPipe, whose plainToInstance recurses per level.
+      // A retry would come after 5 s at the earliest.
+      @KafkaHandler('${TOPIC}', {
+        limits: { maxJsonDepth: 1_000_000 },
+        retry: { attempts: 3, initialDelayMs: 5_000, maxDelayMs: 10_000 },
+      })
+      handle(@Payload() payload: Nested) {
+        handled.push(payload);
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [OverflowController],
+    })
+    class OverflowModule {}
+
+    const { app } = await startTestApp([OverflowModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const producer = await kafka.producer();
+    const depth = 10_000;
+    const producedAt = Date.now();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ key: 'deep', value: '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) }],
+    });
+    const [dead] = await readDeadLetters(`${topic}-dlt`, 1);
+    expect(headerText(dead, DLT_HEADERS.exceptionFqcn)).toBe('RangeError');
+    expect(headerText(dead, DLT_HEADERS.exceptionMessage)).toContain('Maximum call stack size exceeded');
+    expect(Number(dead.timestamp) - producedAt).toBeLessThan(5_000);
+    expect(handled).toEqual([]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
   });
 
   test('a header named __proto__ reaches the handler as a header, alone or repeated', async () => {

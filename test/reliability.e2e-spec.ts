@@ -179,7 +179,11 @@ describe('delivery guarantees', () => {
     behaviour = (payload) => {
       if (payload.seq === 1) throw new PermanentFailure('always');
     };
-    await start(groupId, topic, { deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 } });
+    // The dead-letter topic is neither created nor checked at start-up, so that the write meets it missing.
+    await start(groupId, topic, {
+      deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 },
+      topics: { create: false, check: false },
+    });
     await kafka.produceKeyed(topic, 3, (i) => `k${i}`);
     await waitFor(
       'seq 0 committed',

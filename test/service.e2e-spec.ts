@@ -22,7 +22,6 @@ import { validateEnvironment } from '../src/config/environment.js';
 import { AirnavModule } from '../src/flights/airnav/airnav.module.js';
 import { FlightSimulator } from '../src/flights/feed/flight-simulator.js';
 import { Flight24Module } from '../src/flights/flight24/flight24.module.js';
-import { FlightTopicsModule } from '../src/flights/topics/flight-topics.module.js';
 import type { KafkaGroupStatus } from 'nest-kafka-groups';
 import { ObservabilityModule } from '../src/observability/observability.module.js';
 import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
@@ -77,8 +76,8 @@ async function startService(
 
     const { app } = await startTestApp(
       [AirnavModule, Flight24Module],
-      { brokers, concurrency: 2, clientRetry: TEST_RETRY },
-      [TestConfigModule, FlightTopicsModule, ObservabilityModule],
+      { brokers, concurrency: 2, clientRetry: TEST_RETRY, topics: { create: true, partitions: PARTITIONS } },
+      [TestConfigModule, ObservabilityModule],
     );
     await app.listen(0, '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { Environment, validateEnvironment } from './environment.js';
+import { Environment, EnvironmentError, validateEnvironment } from './environment.js';
 import { kafkaSecurityOf } from './kafka-security.js';
 
 function failure(raw: Record<string, unknown>): Error {
@@ -45,7 +45,7 @@ describe('validateEnvironment', () => {
       FLIGHTS_MAX_AIRCRAFT: 500,
       FLIGHTS_MAX_CLOCK_SKEW_MS: 0,
     });
-    expect(failure({ FLIGHTS_MAX_AIRCRAFT: '0' }).message).toContain('FLIGHTS_MAX_AIRCRAFT=0');
+    expect(failure({ FLIGHTS_MAX_AIRCRAFT: '0' }).message).toContain('FLIGHTS_MAX_AIRCRAFT="0"');
     expect(failure({ FLIGHTS_MAX_AIRCRAFT: 'many' }).message).toContain('FLIGHTS_MAX_AIRCRAFT');
     expect(failure({ FLIGHTS_MAX_CLOCK_SKEW_MS: '-1' }).message).toContain('FLIGHTS_MAX_CLOCK_SKEW_MS');
   });
@@ -105,7 +105,17 @@ describe('validateEnvironment', () => {
   });
 
   test('KAFKA_GROUP_CONCURRENCY=0 is rejected naming it', () => {
-    expect(failure({ KAFKA_GROUP_CONCURRENCY: '0' }).message).toContain('KAFKA_GROUP_CONCURRENCY=0');
+    expect(failure({ KAFKA_GROUP_CONCURRENCY: '0' }).message).toContain('KAFKA_GROUP_CONCURRENCY="0"');
+  });
+
+  test('the value is shown as typed, not as converted, one problem per variable', () => {
+    const error = failure({ KAFKA_GROUP_CONCURRENCY: 'abc', PORT: '-1' }) as EnvironmentError;
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect(error.problems).toHaveLength(2);
+    expect(error.problems.find((p) => p.startsWith('KAFKA_GROUP_CONCURRENCY='))).toMatch(
+      /^KAFKA_GROUP_CONCURRENCY="abc": /,
+    );
+    expect(error.problems.find((p) => p.startsWith('PORT='))).toMatch(/^PORT="-1": /);
   });
 
   test('an unknown LOG_LEVEL is rejected naming it', () => {

@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { Logger } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -86,6 +87,12 @@ export class Environment {
   @IsInt()
   @Min(1)
   KAFKA_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+  /** Create the groups' topics and dead-letter topics at start-up when missing (the library's `topics.create`). */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  KAFKA_CREATE_TOPICS = true;
 
   /** Partitions of the flight topics (and their dead-letter topics) when the service creates them at start. */
   @IsOptional()
@@ -212,6 +219,14 @@ function securityProblems(environment: Environment): string[] {
   return problems;
 }
 
+/** The environment is invalid; `problems` has one entry per variable, each naming it and the value given. */
+export class EnvironmentError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment: ${problems.join('; ')}`);
+    this.name = 'EnvironmentError';
+  }
+}
+
 /** For ConfigModule's `validate`: defaults applied, numbers and booleans converted, errors name the variable. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
   // `VAR=` (empty) in a .env or compose file means "not set": the default applies.
@@ -219,10 +234,27 @@ export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const environment = plainToInstance(Environment, given, { exposeDefaultValues: true });
   const errors = validateSync(environment, { skipMissingProperties: false, whitelist: false });
   const details = errors.map((e) => {
-    const value = SECRETS.has(e.property) ? '(hidden)' : JSON.stringify(e.value);
+    // The value as typed, not as converted (`"abc"`, not the NaN it became); secrets are never shown.
+    const value = SECRETS.has(e.property) ? '(hidden)' : JSON.stringify(given[e.property]);
     return `${e.property}=${value}: ${Object.values(e.constraints ?? {}).join(', ')}`;
   });
   details.push(...securityProblems(environment));
-  if (details.length > 0) throw new Error(`Invalid environment: ${details.join('; ')}`);
+  if (details.length > 0) throw new EnvironmentError(details);
   return environment;
+}
+
+/**
+ * The service's `validate`: an invalid environment is a user's typo, not a crash, so each problem is one log line
+ * (no stack trace), and the process exits with code 1 before Nest reports the error as an exception.
+ */
+export function validateEnvironmentOrExit(raw: Record<string, unknown>): Environment {
+  try {
+    return validateEnvironment(raw);
+  } catch (error) {
+    if (!(error instanceof EnvironmentError)) throw error;
+    const logger = new Logger('Environment');
+    for (const problem of error.problems) logger.error(`Invalid environment: ${problem}`);
+    logger.error('Fix the variable(s) above (see .env.example) and start again');
+    process.exit(1);
+  }
 }

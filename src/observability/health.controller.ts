@@ -2,7 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import type { Environment } from '../config/environment.js';
-import { KafkaHealthIndicator } from 'nest-kafka-groups';
+import { KafkaHealthIndicator } from 'nest-kafka-groups/health';
 
 /** GET /health: 200 when the broker answers and every consumer group runs joined; 503 with the details otherwise. */
 @Controller('health')

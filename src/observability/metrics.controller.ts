@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { prometheusContentType } from 'prom-client';
-import { KafkaMetricsService } from 'nest-kafka-groups';
+import { KafkaMetricsService } from 'nest-kafka-groups/metrics';
 
 /** GET /metrics: Prometheus text format (consumer group metrics and the process's default metrics). */
 @Controller('metrics')

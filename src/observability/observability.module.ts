@@ -1,12 +1,9 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { collectDefaultMetrics } from 'prom-client';
-import {
-  KafkaHealthModule,
-  KafkaMetricsModule,
-  KafkaMetricsService,
-  KafkaStatusModule,
-} from 'nest-kafka-groups';
+import { KafkaStatusModule } from 'nest-kafka-groups';
+import { KafkaHealthModule } from 'nest-kafka-groups/health';
+import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
 import { HealthController } from './health.controller.js';
 import { KafkaGroupsController } from './kafka-groups.controller.js';
 import { MetricsController } from './metrics.controller.js';

@@ -77,11 +77,30 @@ export interface WorkerEnv {
   FAULT_POISON?: string;
   /** producer: '1' to send odd sequence numbers without a key (see `isUnkeyed`). */
   FAULT_UNKEYED?: string;
+  /** A secured cluster: SASL_SSL with this mechanism and user, trusting this CA (PEM file). */
+  FAULT_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  FAULT_SASL_USERNAME?: string;
+  FAULT_SASL_PASSWORD?: string;
+  FAULT_SSL_CA_FILE?: string;
+  /** producer: '1' to mix hostile messages into the stream (see `hostileOf`); consumer: the limits they break. */
+  FAULT_HOSTILE?: string;
+  /** consumer: milliseconds a slow message (see `isSlow`) takes; the handler gives up when ctx.signal aborts. */
+  FAULT_SLOW_MS?: string;
+  /** consumer: fixed retry backoff in milliseconds instead of the suite's 50, 100 ms. */
+  FAULT_BACKOFF_MS?: string;
+}
+
+/** The slow messages of the scenarios that set `slowMs`: 1 in 100. */
+export function isSlow(seq: number): boolean {
+  return seq % 100 === 31;
 }
 
 export function isUnkeyed(seq: number): boolean {
   return seq % 2 === 1;
 }
+
+/** shutdownTimeoutMs of the consumer workers: every SIGTERMed worker must be gone within it. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Attempts per message (the first delivery included), as the workers configure the library. */
 export const RETRY_ATTEMPTS = 3;
@@ -110,10 +129,64 @@ export function poisonOf(seq: number): Poison {
   return undefined;
 }
 
-/** The value a producer sends for `seq`: a FaultMessage, or the poison pill planned for it. */
-export function messageValue(seq: number, poison: boolean): Buffer | object {
+/**
+ * The hostile-mix scenario: one message in 50 is hostile, cycling through the kinds. The first five break a bound
+ * (dead-lettered at once); a `__proto__` header and ANSI bytes in the body are handled like any message.
+ */
+export const HOSTILE_KINDS = ['headers', 'keys', 'deep', 'extra', 'big', 'proto', 'ansi'] as const;
+export type Hostile = (typeof HOSTILE_KINDS)[number] | undefined;
+
+export function hostileOf(seq: number): Hostile {
+  return seq % 50 === 25 ? HOSTILE_KINDS[Math.floor(seq / 50) % HOSTILE_KINDS.length] : undefined;
+}
+
+export function hostileDeadLetter(seq: number): boolean {
+  const kind = hostileOf(seq);
+  return kind !== undefined && kind !== 'proto' && kind !== 'ansi';
+}
+
+/** maxValueBytes of the hostile-mix consumers: low enough that a `big` message fits a normal producer batch. */
+export const HOSTILE_MAX_VALUE_BYTES = 256 * 1024;
+
+export interface FaultOutgoing {
+  value: Buffer | object;
+  headers?: Record<string, string>;
+}
+
+/** What a producer sends for `seq`: a FaultMessage, or the poison pill or hostile message planned for it. */
+export function messageOf(seq: number, poison: boolean, hostile: boolean): FaultOutgoing {
   const kind = poison ? poisonOf(seq) : undefined;
-  if (kind === 'not-json') return Buffer.from(`{"seq":${seq},"body":"truncated`);
-  if (kind === 'invalid') return { seq, body: 12345 };
-  return { seq, body: `message ${seq}` };
+  if (kind === 'not-json') return { value: Buffer.from(`{"seq":${seq},"body":"truncated`) };
+  if (kind === 'invalid') return { value: { seq, body: 12345 } };
+  const plain = { seq, body: `message ${seq}` };
+  switch (hostile ? hostileOf(seq) : undefined) {
+    case 'headers':
+      // Over maxHeaders (256) by far, yet small enough for the runner's plain kafkajs to read back.
+      return {
+        value: plain,
+        headers: Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [`h${i}`, 'v'])),
+      };
+    case 'keys':
+      return {
+        value: {
+          ...plain,
+          map: Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [i.toString(36), 0])),
+        },
+      };
+    case 'deep':
+      return { value: Buffer.from(`{"seq":${seq},"body":${'['.repeat(10_000)}${']'.repeat(10_000)}}`) };
+    case 'extra':
+      return { value: { ...plain, junk: 'x'.repeat(100 * 1024) } };
+    case 'big':
+      return { value: Buffer.from(JSON.stringify({ ...plain, body: '0'.repeat(HOSTILE_MAX_VALUE_BYTES) })) };
+    case 'proto': {
+      const headers: Record<string, string> = {};
+      Object.defineProperty(headers, '__proto__', { value: 'x', enumerable: true });
+      return { value: plain, headers };
+    }
+    case 'ansi':
+      return { value: { seq, body: `\u001b[31m${seq}\u001b[0m\nFAKE LOG LINE` } };
+    default:
+      return { value: plain };
+  }
 }

@@ -1,7 +1,11 @@
+/**
+ * `nest-kafka-groups`: the module, decorators, transport server, message context, producer, status and errors.
+ * The health indicator (needs @nestjs/terminus) and the Prometheus metrics (need prom-client) are the subpaths
+ * `nest-kafka-groups/health` and `nest-kafka-groups/metrics`, so this entry loads neither optional peer.
+ */
 export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
 export { KafkaGroupsServer } from './server/kafka-groups.server.js';
-export type { GroupRunner } from './server/group-runner.js';
-export type { ConsumerMember, MemberState } from './server/consumer-member.js';
+export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
 export { KafkaKey, KafkaHeaders } from './decorators/kafka-message-params.decorator.js';
@@ -19,7 +23,9 @@ export type {
   KafkaMessageLimits,
   KafkaModuleAsyncOptions,
   KafkaModuleOptions,
+  KafkaRestartBackoff,
   KafkaRetryOptions,
+  KafkaTopicOptions,
 } from './kafka.options.js';
 export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
@@ -32,7 +38,9 @@ export { DEFAULT_LIMITS } from './kafka.options.js';
 export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
+export { KafkaHandlerTimeoutError } from './errors/kafka-handler-timeout.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaMissingTopicError } from './errors/kafka-missing-topic.error.js';
 export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
 export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
 export {
@@ -61,16 +69,3 @@ export type {
   KafkaPartitionStatus,
   KafkaStoppedPartition,
 } from './status/kafka-status.types.js';
-export { KafkaHealthModule } from './health/kafka-health.module.js';
-export {
-  KafkaHealthIndicator,
-  KAFKA_HEALTH_TIMEOUT_MS,
-  type KafkaGroupHealth,
-} from './health/kafka.health-indicator.js';
-export { KafkaMetricsModule } from './metrics/kafka-metrics.module.js';
-export {
-  KafkaMetricsService,
-  KAFKA_METRICS_OPTIONS,
-  DEFAULT_DURATION_BUCKETS,
-  type KafkaMetricsOptions,
-} from './metrics/kafka-metrics.service.js';

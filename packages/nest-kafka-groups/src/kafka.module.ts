@@ -12,6 +12,7 @@ import {
 } from './kafka.options.js';
 import { KafkaProducer } from './producer/kafka.producer.js';
 import { KafkaGroupsServer } from './server/kafka-groups.server.js';
+import { KafkaShutdown } from './shutdown/kafka-shutdown.js';
 
 const rootProviders: Provider[] = [
   {
@@ -19,10 +20,11 @@ const rootProviders: Provider[] = [
     inject: [KAFKA_MODULE_OPTIONS],
     useFactory: (o: KafkaModuleOptions): Kafka => createKafkaClient(o),
   },
+  KafkaShutdown,
   KafkaGroupsServer,
   KafkaProducer,
 ];
-const rootExports = [KAFKA_MODULE_OPTIONS, KAFKA_CLIENT, KafkaGroupsServer, KafkaProducer];
+const rootExports = [KAFKA_MODULE_OPTIONS, KAFKA_CLIENT, KafkaShutdown, KafkaGroupsServer, KafkaProducer];
 
 /** Holds one module's consumer group settings; the server finds it among the module's imports. */
 @Module({})

@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import zlib from 'node:zlib';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 import { KafkaGroupsError } from './errors/kafka-groups.error.js';
 import {
@@ -6,6 +7,7 @@ import {
   DEFAULT_CONSUMER_TUNING,
   DEFAULT_DEAD_LETTER,
   DEFAULT_LIMITS,
+  DEFAULT_MAX_PROCESSING_TIME_MS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -56,6 +58,33 @@ describe('validateModuleOptions', () => {
       consumer: { sessionTimeout: 30000, minBytes: 0 },
     });
     expect(validateModuleOptions(options)).toBe(options);
+  });
+
+  test.each(['none', 'gzip', 'snappy', 'lz4'] as const)('accepts compression %s', (compression) => {
+    expect(validateModuleOptions(root({ compression }))).toEqual(root({ compression }));
+  });
+
+  test('rejects an unknown compression and a maxDecompressedBatchBytes below 1, naming the setting', () => {
+    const unknown = expectSettingError(
+      () => validateModuleOptions(root({ compression: 'brotli' as unknown as 'gzip' })),
+      'forRoot.compression',
+    );
+    expect(unknown.message).toContain('expected one of none, gzip, snappy, lz4, zstd, got "brotli"');
+    expectSettingError(
+      () => validateModuleOptions(root({ maxDecompressedBatchBytes: 0 })),
+      'forRoot.maxDecompressedBatchBytes',
+    );
+  });
+
+  test('compression zstd: accepted where Node has zstd in zlib (22.15+), a start-up error naming the version before', () => {
+    const validate = () => validateModuleOptions(root({ compression: 'zstd' }));
+    if (typeof (zlib as { zstdCompress?: unknown }).zstdCompress === 'function') {
+      expect(validate()).toEqual(root({ compression: 'zstd' }));
+    } else {
+      expect(expectSettingError(validate, 'forRoot.compression').message).toContain(
+        `zstd needs Node.js 22.15 or newer to produce (this is ${process.version})`,
+      );
+    }
   });
 
   test('the error is part of the library error family and named after its class', () => {
@@ -121,6 +150,13 @@ describe('validateModuleOptions', () => {
     );
   });
 
+  test('rejects maxProcessingTimeMs 0', () => {
+    expectSettingError(
+      () => validateModuleOptions(root({ maxProcessingTimeMs: 0 })),
+      'forRoot.maxProcessingTimeMs',
+    );
+  });
+
   test('rejects shutdownTimeoutMs 0', () => {
     expectSettingError(
       () => validateModuleOptions(root({ shutdownTimeoutMs: 0 })),
@@ -153,6 +189,20 @@ describe('validateModuleOptions', () => {
       () => validateModuleOptions(root({ retry: { [key]: value } })),
       `forRoot.retry.${key}`,
     );
+  });
+
+  test.each([
+    ['topics.partitions', { partitions: 0 }],
+    ['topics.replicationFactor', { replicationFactor: 1.5 }],
+    ['topics.create', { create: 'yes' }],
+    ['topics.config.retention.ms', { config: { 'retention.ms': 1000 } }],
+    ['restartBackoff.maxDelayMs', undefined],
+  ])('rejects %s', (setting, topics) => {
+    const options =
+      topics === undefined
+        ? root({ restartBackoff: { maxDelayMs: 0 } })
+        : root({ topics: topics as KafkaModuleOptions['topics'] });
+    expectSettingError(() => validateModuleOptions(options), `forRoot.${setting}`);
   });
 
   test.each([[''], ['   '], [42], [null]])('rejects deadLetter.topic %p', (topic) => {
@@ -266,6 +316,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
       fromBeginning: false,
       consumer: DEFAULT_CONSUMER_TUNING,
+      maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
     });
   });
 
@@ -276,6 +327,7 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000 },
+        maxProcessingTimeMs: 60_000,
       }),
       { groupId: 'g' },
     );
@@ -285,6 +337,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: true,
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
+      maxProcessingTimeMs: 60_000,
     });
   });
 
@@ -295,8 +348,15 @@ describe('resolveGroupSettings', () => {
         partitionsConsumedConcurrently: 2,
         fromBeginning: true,
         consumer: { sessionTimeout: 45000, maxWaitTimeInMs: 100 },
+        maxProcessingTimeMs: 60_000,
       }),
-      { groupId: 'g', concurrency: 5, fromBeginning: false, consumer: { sessionTimeout: 10000 } },
+      {
+        groupId: 'g',
+        concurrency: 5,
+        fromBeginning: false,
+        consumer: { sessionTimeout: 10000 },
+        maxProcessingTimeMs: 1_000,
+      },
     );
     expect(settings).toEqual({
       groupId: 'g',
@@ -304,6 +364,7 @@ describe('resolveGroupSettings', () => {
       partitionsConsumedConcurrently: 2,
       fromBeginning: false,
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
+      maxProcessingTimeMs: 1_000,
     });
   });
 
@@ -322,9 +383,41 @@ describe('resolveHandlerSettings', () => {
     expect(resolveHandlerSettings(root(), { groupId: 'g' }, {})).toEqual({
       retry: DEFAULT_RETRY,
       deadLetter: DEFAULT_DEAD_LETTER,
+      // jest runs with NODE_ENV=test: topics are created unless NODE_ENV is "production".
+      topics: { create: true, config: {} },
       limits: DEFAULT_LIMITS,
       raw: false,
     });
+  });
+
+  test('topics: created except in production, partitions and config merged root < feature < handler', () => {
+    const saved = process.env.NODE_ENV;
+    try {
+      process.env.NODE_ENV = 'production';
+      expect(resolveHandlerSettings(root(), { groupId: 'g' }, {}).topics).toEqual({
+        create: false,
+        config: {},
+      });
+      const settings = resolveHandlerSettings(
+        root({
+          topics: {
+            create: true,
+            partitions: 3,
+            config: { 'retention.ms': '1000', 'cleanup.policy': 'delete' },
+          },
+        }),
+        { groupId: 'g', topics: { replicationFactor: 2, config: { 'retention.ms': '2000' } } },
+        { topics: { partitions: 6 } },
+      );
+      expect(settings.topics).toEqual({
+        create: true,
+        partitions: 6,
+        replicationFactor: 2,
+        config: { 'retention.ms': '2000', 'cleanup.policy': 'delete' },
+      });
+    } finally {
+      process.env.NODE_ENV = saved;
+    }
   });
 
   test('limits: root < feature < handler, bound by bound', () => {
@@ -359,6 +452,7 @@ describe('resolveHandlerSettings', () => {
         timeoutMs: 2000,
         retryDelayMs: DEFAULT_DEAD_LETTER.retryDelayMs,
       },
+      topics: { create: true, config: {} },
       limits: DEFAULT_LIMITS,
       raw: true,
     });

@@ -27,6 +27,27 @@ export interface KafkaDeadLetterOptions {
 }
 
 /**
+ * Topic provisioning: at start-up, before its members join, each group's topics and their dead-letter topics are
+ * created when missing (with `create`), or checked (without: a missing topic keeps the group from starting and
+ * `/health` names it). Existing topics are never changed.
+ */
+export interface KafkaTopicOptions {
+  /** Create missing topics. Default true, except when NODE_ENV is "production". */
+  create?: boolean;
+  /**
+   * Without `create`: check that the topics exist before the members join. Default true; false leaves a missing
+   * topic to the consumers (a member that cannot start, recreated with backoff).
+   */
+  check?: boolean;
+  /** Partitions of a created topic. Default: the broker's `num.partitions`. */
+  partitions?: number;
+  /** Replication factor of a created topic. Default: the broker's `default.replication.factor`. */
+  replicationFactor?: number;
+  /** Topic configuration of a created topic, e.g. `{ 'retention.ms': '604800000' }`. */
+  config?: Record<string, string>;
+}
+
+/**
  * Bounds on one message, checked before the handler's pipeline runs. A message over any of them fails with
  * KafkaMessageLimitError (not retried) and is dead-lettered; nothing is allocated in proportion to the excess.
  */
@@ -72,6 +93,13 @@ export interface KafkaGroupDefaults {
   deadLetter?: Partial<KafkaDeadLetterOptions>;
   limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
+  topics?: KafkaTopicOptions;
+  /**
+   * Longest a handler may run on one message (Java's `max.poll.interval.ms`). The member heartbeats while a
+   * handler runs, so a slow handler keeps its partition; past this bound its `ctx.signal` is aborted and the
+   * delivery counts as a failed attempt once the handler gave up. Default 300000 (5 min).
+   */
+  maxProcessingTimeMs?: number;
 }
 
 export interface KafkaModuleOptions extends KafkaGroupDefaults {
@@ -122,6 +150,8 @@ export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'
 export interface KafkaHandlerOptions {
   retry?: Partial<KafkaRetryOptions>;
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  /** Provisioning of this handler's topics and dead-letter topics (over the group's and the root's). */
+  topics?: KafkaTopicOptions;
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
@@ -131,8 +161,14 @@ export interface KafkaHandlerOptions {
 export interface ResolvedHandlerSettings {
   retry: KafkaRetryOptions;
   deadLetter: KafkaDeadLetterOptions;
+  topics: ResolvedTopicOptions;
   limits: KafkaMessageLimits;
   raw: boolean;
+}
+
+export interface ResolvedTopicOptions extends KafkaTopicOptions {
+  create: boolean;
+  config: Record<string, string>;
 }
 
 export interface ResolvedGroupSettings {
@@ -141,6 +177,7 @@ export interface ResolvedGroupSettings {
   partitionsConsumedConcurrently: number;
   fromBeginning: boolean;
   consumer: KafkaConsumerTuning;
+  maxProcessingTimeMs: number;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -168,6 +205,7 @@ export const DEFAULT_LIMITS: KafkaMessageLimits = {
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
 export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
@@ -192,12 +230,34 @@ function requireNumberAtLeast(setting: string, value: unknown, min: number): voi
 function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   requirePositiveInteger(`${scope}.concurrency`, options.concurrency);
   requirePositiveInteger(`${scope}.partitionsConsumedConcurrently`, options.partitionsConsumedConcurrently);
+  requirePositiveInteger(`${scope}.maxProcessingTimeMs`, options.maxProcessingTimeMs);
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
+  validateTopics(`${scope}.topics`, options.topics);
   validateLimits(`${scope}.limits`, options.limits);
   const consumer = options.consumer ?? {};
   for (const key of Object.keys(consumer) as (keyof KafkaConsumerTuning)[]) {
     requirePositiveInteger(`${scope}.consumer.${key}`, consumer[key], 0);
+  }
+}
+
+function validateTopics(scope: string, topics: KafkaTopicOptions | undefined): void {
+  if (!topics) return;
+  if (topics.create !== undefined && typeof topics.create !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `${scope}.create`,
+      `expected true or false, got ${JSON.stringify(topics.create)}`,
+    );
+  }
+  requirePositiveInteger(`${scope}.partitions`, topics.partitions);
+  requirePositiveInteger(`${scope}.replicationFactor`, topics.replicationFactor);
+  for (const [name, value] of Object.entries(topics.config ?? {})) {
+    if (typeof value !== 'string') {
+      throw new KafkaConfigurationError(
+        `${scope}.config.${name}`,
+        `expected a string, got ${JSON.stringify(value)}`,
+      );
+    }
   }
 }
 
@@ -296,6 +356,7 @@ export function resolveGroupSettings(
       DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
+    maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
   };
 }
 
@@ -307,8 +368,23 @@ export function resolveHandlerSettings(
   return {
     retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
+    topics: resolveTopicOptions(root.topics, feature.topics, handler.topics),
     limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
+  };
+}
+
+/** Topics are created by default, except in production, where they are usually provisioned by other means. */
+export function defaultCreateTopics(): boolean {
+  return process.env.NODE_ENV !== 'production';
+}
+
+function resolveTopicOptions(...levels: (KafkaTopicOptions | undefined)[]): ResolvedTopicOptions {
+  const merged: KafkaTopicOptions = Object.assign({}, ...levels);
+  return {
+    ...merged,
+    create: merged.create ?? defaultCreateTopics(),
+    config: Object.assign({}, ...levels.map((level) => level?.config)),
   };
 }
 

@@ -10,6 +10,7 @@ import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
 import { loadKafkajs } from './kafkajs-loader.js';
+import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 
 export { undecodableBatchError } from './fixes/decode-messages.js';
 
@@ -18,6 +19,7 @@ export const CARRIED_FIXES = [sendMessagesFix, recordDecoderFix, decodeMessagesF
 
 const loaded = loadKafkajs(CARRIED_FIXES);
 const kafkajs = loaded.exports as typeof import('kafkajs');
+installOffsetOutOfRangePolicy(loaded.internal);
 
 const decompression = { maxBytes: DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES };
 const codecs = createCodecs(decompression);
@@ -56,6 +58,7 @@ export type {
   Consumer,
   ConsumerConfig,
   EachBatchPayload,
+  GroupDescription,
   GroupMember,
   GroupMemberAssignment,
   IHeaders,
@@ -71,7 +74,14 @@ export type {
   SASLOptions,
 } from 'kafkajs';
 
-export const { Kafka, AssignerProtocol, Partitioners, CompressionTypes, logLevel: KafkaLogLevel } = kafkajs;
+export const {
+  Kafka,
+  AssignerProtocol,
+  Partitioners,
+  CompressionTypes,
+  ConfigResourceTypes,
+  logLevel: KafkaLogLevel,
+} = kafkajs;
 export type Kafka = InstanceType<typeof kafkajs.Kafka>;
 
 /** Errors raised while the group is rebalancing: never a handler failure, always let kafkajs see them. */

@@ -66,7 +66,10 @@ export class KafkaHealthIndicator {
     const groups: Record<string, KafkaGroupHealth> = {};
     let healthy = true;
     for (const runner of this.server.groups) {
-      const problems = runner.members.flatMap((member, index) => memberProblems(member, index));
+      const problems = [
+        ...(runner.startProblem ? [`not started: ${runner.startProblem}`] : []),
+        ...runner.members.flatMap((member, index) => memberProblems(member, index)),
+      ];
       const joined = runner.members.filter((m) => m.state === 'joined').length;
       groups[runner.groupId] = {
         members: runner.members.length,

@@ -38,6 +38,7 @@ describe('KafkaMetricsService', () => {
       { topic: 't', partition: 0, committedOffset: 10, logEndOffset: 15, lag: 5 },
       { topic: 't', partition: 1, committedOffset: null, logEndOffset: 3, lag: 3 },
     ],
+    owners: new Map(),
   });
 
   test('registers itself as the transport observer on module init', () => {

@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
 import {
   authenticationFailureOf,
@@ -15,6 +22,7 @@ import {
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 export interface KafkaOutgoingMessage {
   key?: string | Buffer | null;
@@ -31,6 +39,7 @@ export interface KafkaOutgoingMessage {
 @Injectable()
 export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaProducer.name);
+  private readonly shutdown: KafkaShutdown;
   private producer: Producer;
   private connection?: Promise<void>;
   private readonly compression: number;
@@ -38,7 +47,10 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
+    // Optional for a producer built by hand (outside Nest): its shutdown then has a budget of its own.
+    @Optional() shutdown?: KafkaShutdown,
   ) {
+    this.shutdown = shutdown ?? new KafkaShutdown(options);
     this.producer = this.createProducer();
     this.compression = compressionType(options.compression);
   }
@@ -72,12 +84,14 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     return this.connection;
   }
 
+  /** Bounded by what is left of `shutdownTimeoutMs`: a broker that is down must not hold the shutdown. */
   async onApplicationShutdown(): Promise<void> {
+    const producer = this.producer;
     // A connection still being made would outlive the disconnect: let it settle first.
-    await this.connection?.catch(() => undefined);
-    await this.producer
-      .disconnect()
-      .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
+    const closing = (this.connection ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => producer.disconnect());
+    await this.shutdown.within('KafkaProducer: disconnecting', closing);
   }
 
   send(topic: string, message: KafkaOutgoingMessage): Promise<void> {

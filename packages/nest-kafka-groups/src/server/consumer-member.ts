@@ -3,15 +3,17 @@ import { isConnectionError, type PartitionAssigner, undecodableBatchError } from
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
-import type { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
 import { decodePayload } from '../limits/message-limits.js';
 import { printable, printableStack } from '../logging/printable.js';
-import { backoffDelay } from '../retry/backoff.js';
-import { asError, isRetryable } from '../retry/failure-classifier.js';
+import { asError } from '../retry/failure-classifier.js';
+import { BatchWatch } from './batch-watch.js';
+import { DEAD_LETTER, decide, type FailureDecision, RESOLVE, STOP } from './failure-policy.js';
 import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
+import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
+import { ResumeTimers } from './resume-timers.js';
 import {
   authenticationFailureOf,
   authorizationFailureOf,
@@ -38,16 +40,8 @@ export interface ConsumerMemberConfig {
   observer?: MemberObserver;
 }
 
-interface PartitionFailure {
-  offset: string;
-  attempts: number;
-  /** Set once the handler gave up: only the dead-letter write is left to do. */
-  exhausted?: Error;
-  /** The dead-letter write of this offset, started once; it resumes the partition when the record is in. */
-  deadLetter?: DeadLetterWrite;
-}
-
-const HEARTBEAT_CHECK_MS = 100;
+/** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
+const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
 /** A member the ACLs keep out stays stopped and checks again this rarely (ACLs change by hand). */
 const AUTHORIZATION_RECHECK_MS = 60_000;
 
@@ -57,6 +51,7 @@ const AUTHORIZATION_RECHECK_MS = 60_000;
  * was dead-lettered, and kafkajs commits resolved offsets after each batch and before rejoining a rebalance.
  * A failure pauses just its partition and a timer resumes it (the next fetch restarts at the failed offset), so
  * the other partitions flow and heartbeats go on. A consumer that crashes for good is recreated with backoff.
+ * Decisions after a handler settled come from `decide` (failure-policy.ts); this class connects, runs, recovers.
  */
 export class ConsumerMember {
   state: MemberState = 'starting';
@@ -73,15 +68,31 @@ export class ConsumerMember {
   private readonly logger: Logger;
   private readonly shutdown = new AbortController();
   private consumer?: Consumer;
-  private readonly failures = new Map<string, PartitionFailure>();
-  private readonly resumeTimers = new Map<string, NodeJS.Timeout>();
+  /**
+   * The start in progress once its consumer connected: stop() waits for it (bounded), so a consumer that is
+   * joining leaves the group instead of being left in it. One still connecting has nothing to leave.
+   */
+  private joining?: Promise<void>;
+  private readonly ledger = new PartitionLedger();
+  private readonly resumeTimers: ResumeTimers;
+  /** The batches running now, each with its heartbeat timer and `ctx.signal`. */
+  private readonly batches = new Set<BatchWatch>();
+  /** Bumped on every join and crash: a batch of an older generation stops and resolves nothing more. */
+  private generation = 0;
   private recreateTimer?: NodeJS.Timeout;
   private recreateAttempts = 0;
-  private lastHeartbeatCheck = 0;
   private securityError?: ReturnType<ConsumerMember['securityFailure']>;
 
   constructor(private readonly config: ConsumerMemberConfig) {
     this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
+    this.resumeTimers = new ResumeTimers((key, error) =>
+      this.logger.warn(`Could not resume ${key} (${asError(error).message}); the next join resumes it`),
+    );
+  }
+
+  /** Messages being handled right now (one per running batch). */
+  get inFlight(): number {
+    return this.batches.size;
   }
 
   get groupId(): string {
@@ -99,62 +110,87 @@ export class ConsumerMember {
 
   /** Starts the consumer; never throws: a failed start is logged and retried with backoff. */
   async start(): Promise<void> {
+    if (this.shutdown.signal.aborted) return;
     const consumer = this.createConsumer();
     this.consumer = consumer;
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.group.fromBeginning });
-      await consumer.run({
-        autoCommit: true,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.config.group.partitionsConsumedConcurrently,
-        eachBatch: (payload) => this.eachBatch(payload),
-      });
     } catch (error) {
-      this.onDead(consumer, error);
+      if (consumer === this.consumer) this.onDead(consumer, error);
+      else await consumer.disconnect().catch(() => undefined);
+      return;
     }
+    const joining = this.join(consumer);
+    this.joining = joining;
+    await joining;
+  }
+
+  private async join(consumer: Consumer): Promise<void> {
+    try {
+      // stop() may come at any step: a consumer it already let go of must not subscribe, join nor consume.
+      if (consumer === this.consumer) {
+        await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.group.fromBeginning });
+      }
+      if (consumer === this.consumer) {
+        await consumer.run({
+          autoCommit: true,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: this.config.group.partitionsConsumedConcurrently,
+          eachBatch: (payload) => this.eachBatch(payload),
+        });
+      }
+    } catch (error) {
+      if (consumer === this.consumer) return this.onDead(consumer, error);
+    }
+    if (consumer !== this.consumer) await consumer.disconnect().catch(() => undefined);
   }
 
   /**
-   * Stops fetching, lets the in-flight messages finish (bounded by `timeoutMs`), commits what was processed and
-   * leaves the group so the other members take the partitions at once.
+   * Stops fetching, aborts `ctx.signal`, lets the in-flight messages finish (bounded by `timeoutMs`), commits what
+   * was processed and leaves the group so the other members take the partitions at once. A failure the shutdown
+   * caused is no attempt: that message stays uncommitted and is redelivered.
    */
   async stop(timeoutMs: number): Promise<void> {
     this.shutdown.abort();
+    for (const batch of this.batches) batch.controller.abort(this.shutdown.signal.reason);
     clearTimeout(this.recreateTimer);
-    this.clearPartitionState();
+    this.resumeTimers.clear();
+    this.ledger.cancelDeadLetters();
     const consumer = this.consumer;
     this.consumer = undefined;
-    if (consumer) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>(
-        (resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)),
+    const stopping = Promise.all([
+      consumer?.disconnect().catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`)),
+      this.joining,
+    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const result = await Promise.race([stopping, timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      this.logger.warn(
+        `Shutdown timed out after ${timeoutMs} ms (${this.batches.size} message(s) still in flight, state ${this.state}); ` +
+          'uncommitted messages will be redelivered',
       );
-      const result = await Promise.race([consumer.disconnect().catch((error: Error) => error), timedOut]);
-      clearTimeout(timer);
-      if (result === 'timeout') {
-        this.logger.warn(
-          `Shutdown timed out after ${timeoutMs} ms; uncommitted messages will be redelivered`,
-        );
-      } else if (result instanceof Error) {
-        this.logger.warn(`Disconnect failed: ${result.message}`);
-      }
     }
     this.state = 'stopped';
   }
 
   private createConsumer(): Consumer {
     const { kafka, group, clientRetry, assigners } = this.config;
-    const consumer = kafka.consumer({
+    const consumer: Consumer = kafka.consumer({
       groupId: group.groupId,
       partitionAssigners: assigners,
       allowAutoTopicCreation: false,
       ...group.consumer,
-      retry: { ...clientRetry, restartOnFailure: async () => true },
+      // kafkajs restarts a crashed consumer by itself; not one that stop() or a recreation let go of.
+      retry: { ...clientRetry, restartOnFailure: async () => consumer === this.consumer },
     });
     const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events;
     consumer.on(GROUP_JOIN, ({ payload }) => {
       if (consumer !== this.consumer) return;
+      this.generation++;
       this.state = 'joined';
       this.memberId = payload.memberId;
       this.assignment = payload.memberAssignment;
@@ -162,7 +198,12 @@ export class ConsumerMember {
       this.recreateAttempts = 0;
       if (this.securityError) securityFailures.resolved(this.securityError);
       this.securityError = undefined;
-      this.clearPartitionState();
+      const assigned = new Set<string>();
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) assigned.add(partitionKey(topic, partition));
+      }
+      this.ledger.joined(assigned);
+      this.clearPartitionState(consumer);
       this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
     });
     consumer.on(REBALANCING, () => {
@@ -170,7 +211,9 @@ export class ConsumerMember {
     });
     consumer.on(CRASH, ({ payload }) => {
       if (consumer !== this.consumer) return;
-      this.clearPartitionState();
+      this.generation++;
+      this.ledger.lostPositions();
+      this.clearPartitionState(consumer);
       if (payload.restart) {
         this.state = 'rebalancing';
         this.lastError = payload.error.message;
@@ -212,10 +255,10 @@ export class ConsumerMember {
       );
     }
     this.consumer = undefined;
+    this.generation++;
+    this.ledger.lostPositions();
     consumer.disconnect().catch(() => undefined);
-    this.recreateTimer = setTimeout(() => {
-      if (!this.shutdown.signal.aborted) void this.start();
-    }, delay);
+    this.recreateTimer = setTimeout(() => void this.start(), delay);
   }
 
   /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */
@@ -233,76 +276,119 @@ export class ConsumerMember {
 
   /**
    * No `isStale()` check: the batch goes stale only after a `seek`, which this library never does (and does not
-   * expose), so the check would only cost a string key per message.
+   * expose). Staleness that does happen is handled here: a batch of an older generation stops (its offsets would
+   * be resolved into the new generation's commits), and messages at or below the last offset resolved in this
+   * generation are skipped (a batch fetched from a former partition leader, or before a metadata rejoin, arriving
+   * after a later one was processed).
    */
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning } = payload;
-    const { topic, partition } = batch;
+    const { topic, partition, messages } = batch;
     const route = this.config.routes.get(topic);
-    if (!route) return;
+    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered.
+    if (!route || this.shutdown.signal.aborted) return;
+    const generation = this.generation;
+    const key = partitionKey(topic, partition);
+    let index = 0;
+    const floor = this.ledger.lastResolved(key);
+    if (floor !== undefined) {
+      while (index < messages.length && compareOffsets(messages[index].offset, floor) <= 0) index++;
+      if (index > 0) this.logger.debug(`Skipped ${index} stale message(s) of ${topic}[${partition}] up to @${floor}`);
+    }
+    if (index === messages.length) return;
     // A record batch kafkajs could not decode arrives as one stand-in record: a failure that no attempt can fix.
-    const undecodable = undecodableBatchError(batch.messages);
-    for (const message of batch.messages) {
-      if (!isRunning()) return;
-      const handled = await this.handle(route, partition, message, undecodable);
-      if (!handled) {
-        this.pausePartition(payload, route, partition);
-        return;
+    const undecodable = undecodableBatchError(messages);
+
+    const watch = new BatchWatch({
+      handlerName: route.handlerName,
+      topic,
+      partition,
+      heartbeat,
+      heartbeatIntervalMs: this.config.group.consumer.heartbeatInterval ?? KAFKAJS_HEARTBEAT_INTERVAL_MS,
+      maxProcessingTimeMs: this.config.group.maxProcessingTimeMs,
+    });
+    this.batches.add(watch);
+    let lastResolved: string | undefined;
+    try {
+      for (; index < messages.length; index++) {
+        if (!isRunning() || generation !== this.generation) return;
+        const message = messages[index];
+        watch.current = message;
+        const decision = await this.handle(route, partition, key, message, watch, undecodable);
+        // A rejoin happened meanwhile: the partition may be another member's now; it is redelivered, never resolved.
+        if (generation !== this.generation) return;
+        if (decision !== RESOLVE) {
+          if (decision.action !== 'release') this.pausePartition(payload, route, partition, key, decision);
+          return;
+        }
+        resolveOffset(message.offset);
+        lastResolved = message.offset;
+        // kafkajs commits the resolved offsets and rejoins when the batch throws what the heartbeat failed with.
+        if (watch.heartbeatError !== undefined) throw watch.heartbeatError;
+        // The batch's signal stays aborted: the next fetch goes on with a fresh one.
+        if (watch.timedOut) return;
       }
-      resolveOffset(message.offset);
-      // Lets kafkajs notice a rebalance between messages (it commits the resolved offsets before rejoining).
-      // kafkajs sends a heartbeat only once per heartbeatInterval anyway; asking at most every 100 ms spares the
-      // promise chain of each call on the hot path.
-      const now = Date.now();
-      if (now - this.lastHeartbeatCheck >= HEARTBEAT_CHECK_MS) {
-        this.lastHeartbeatCheck = now;
-        await heartbeat();
-      }
+    } finally {
+      watch.close();
+      this.batches.delete(watch);
+      if (lastResolved !== undefined && generation === this.generation) this.ledger.setLastResolved(key, lastResolved);
     }
   }
 
-  /** True when the offset may be resolved: handled, or dead-lettered. False leaves the partition paused. */
+  /** Handles one message and decides: resolve it, retry it later, stop the partition, or release it (shutdown). */
   private async handle(
     route: GroupRoute,
     partition: number,
+    key: string,
     message: KafkaMessage,
-    undecodable?: Error,
-  ): Promise<boolean> {
-    // Failures are rare: skip building the partition key on the hot path when there are none.
-    const key = this.failures.size > 0 ? `${route.topic}:${partition}` : '';
-    let failure = key ? this.failures.get(key) : undefined;
-    if (failure && failure.offset !== message.offset) failure = undefined;
+    watch: BatchWatch,
+    undecodable: Error | undefined,
+  ): Promise<FailureDecision> {
+    // Failures are rare: no lookup on the hot path when there are none.
+    const failure = this.ledger.hasFailures ? this.ledger.failureAt(key, message.offset) : undefined;
     if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
 
     const attempt = (failure?.attempts ?? 0) + 1;
     const { observer } = this.config;
     const started = observer ? performance.now() : 0;
-    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt));
-    if (error === undefined) {
-      if (failure) this.failures.delete(key);
+    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt, watch.controller.signal));
+    // A handler that gave up because it ran too long failed by timeout, whatever it threw.
+    const outcome = error === undefined ? undefined : (watch.timedOut ?? error);
+    const decision = decide(outcome, attempt, this.shutdown.signal.aborted, route.settings);
+    if (decision === RESOLVE) {
+      if (failure) this.ledger.settled(key);
       this.counts.processed++;
       observer?.processed(this.groupId, route.topic, partition, performance.now() - started);
-      return true;
+      return decision;
+    }
+    const where = `${route.topic}[${partition}]@${message.offset}`;
+    const cause = asError(outcome);
+    if (decision.action === 'release') {
+      this.logger.log(`${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`);
+      return decision;
     }
 
     this.counts.failed++;
     observer?.failed(this.groupId, route.topic, partition);
-    const cause = asError(error);
-    failure ??= { offset: message.offset, attempts: 0 };
-    failure.attempts = attempt;
-    this.failures.set(`${route.topic}:${partition}`, failure);
-    const where = `${route.topic}[${partition}]@${message.offset}`;
-    if (isRetryable(error) && attempt < route.settings.retry.attempts) {
+    const recorded = this.ledger.failed(key, message.offset, attempt);
+    if (decision.action === 'retry') {
       this.logger.warn(
         `${route.handlerName} failed on ${where} (attempt ${attempt} of ${route.settings.retry.attempts}): ${printable(cause.message)}`,
       );
-      return false;
+      return decision;
     }
-    failure.exhausted = cause;
-    return this.deadLetter(route, partition, message, failure, cause);
+    if (decision.action === 'stop') return this.stopPartition(route, key, where, recorded, cause);
+    recorded.exhausted = cause;
+    return this.deadLetter(route, partition, message, recorded, cause);
   }
 
-  private async dispatch(route: GroupRoute, partition: number, message: KafkaMessage, attempt: number) {
+  private async dispatch(
+    route: GroupRoute,
+    partition: number,
+    message: KafkaMessage,
+    attempt: number,
+    signal: AbortSignal,
+  ) {
     const { limits, raw } = route.settings;
     const data = decodePayload(limits, raw, route.topic, partition, message);
     if (data instanceof KafkaNonRetryableError) return data;
@@ -312,37 +398,48 @@ export class ConsumerMember {
       message,
       this.groupId,
       attempt,
-      this.shutdown.signal,
+      signal,
     );
     return route.invoke(data, context);
   }
 
-  /** True once the message is in its dead-letter topic; the write runs beside the fetch loop meanwhile. */
+  /** Dead letters are off and the retries are exhausted: the partition stops; nothing is skipped. */
+  private stopPartition(
+    route: GroupRoute,
+    key: string,
+    where: string,
+    failure: PartitionFailure,
+    error: Error,
+  ): FailureDecision {
+    this.stoppedPartitions.set(
+      key,
+      `dead letters are off and ${where} failed for good after ${failure.attempts} attempt(s): ${printable(error.message)}`,
+    );
+    this.logger.error(
+      `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
+        `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
+      printableStack(error),
+    );
+    return STOP;
+  }
+
+  /**
+   * RESOLVE once the message is in its dead-letter topic. Until then DEAD_LETTER: the partition stays paused and
+   * the write, started once and running beside the fetch loop, resumes it when the record is in.
+   */
   private deadLetter(
     route: GroupRoute,
     partition: number,
     message: KafkaMessage,
     failure: PartitionFailure,
     error: Error,
-  ): boolean {
+  ): FailureDecision {
     const where = `${route.topic}[${partition}]@${message.offset}`;
-    const partitionKey = `${route.topic}:${partition}`;
-    if (!route.settings.deadLetter.enabled) {
-      this.stoppedPartitions.set(
-        partitionKey,
-        `dead letters are off and ${where} failed for good after ${failure.attempts} attempt(s): ${printable(error.message)}`,
-      );
-      this.logger.error(
-        `${route.handlerName} failed on ${where} after ${failure.attempts} attempt(s) and dead letters are off: ` +
-          `partition stopped until the next rebalance or restart. Last error: ${printable(error.message)}`,
-        printableStack(error),
-      );
-      return false;
-    }
+    const key = partitionKey(route.topic, partition);
     const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error));
-    if (write.state !== 'written') return false;
-    this.failures.delete(partitionKey);
-    this.stoppedPartitions.delete(partitionKey);
+    if (write.state !== 'written') return DEAD_LETTER;
+    this.ledger.settled(key);
+    this.stoppedPartitions.delete(key);
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
     // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
@@ -351,12 +448,12 @@ export class ConsumerMember {
         `sent to ${route.deadLetterTopic}${write.stub ? ' as a stub record (too large for the topic)' : ''}\n` +
         printableStack(error),
     );
-    return true;
+    return RESOLVE;
   }
 
   /** Starts the write; its outcome stops the partition (reported) or resumes it to resolve the offset. */
   private startDeadLetter(route: GroupRoute, partition: number, message: KafkaMessage, error: Error) {
-    const key = `${route.topic}:${partition}`;
+    const key = partitionKey(route.topic, partition);
     const consumer = this.consumer;
     const source = { topic: route.topic, partition, message, groupId: this.groupId, error };
     return this.config.deadLetters.start(
@@ -364,7 +461,7 @@ export class ConsumerMember {
       source,
       route.settings.deadLetter,
       (write) => {
-        if (this.failures.get(key)?.deadLetter !== write) return;
+        if (this.ledger.failure(key)?.deadLetter !== write) return;
         if (write.state === 'stopped') this.stoppedPartitions.set(key, write.reason!);
         if (write.state !== 'written' || !consumer || consumer !== this.consumer || this.state !== 'joined')
           return;
@@ -378,38 +475,42 @@ export class ConsumerMember {
     );
   }
 
-  /** Pauses one partition and schedules its resumption: never a sleep inside the batch (it would stall the fetch). */
-  private pausePartition(payload: EachBatchPayload, route: GroupRoute, partition: number): void {
-    const key = `${route.topic}:${partition}`;
+  /**
+   * Pauses one partition and, unless it stopped, schedules its resumption after the decision's delay: never a
+   * sleep inside the batch (it would stall the fetch). The next fetch restarts at the first unresolved offset.
+   */
+  private pausePartition(
+    payload: EachBatchPayload,
+    route: GroupRoute,
+    partition: number,
+    key: string,
+    decision: FailureDecision,
+  ): void {
     payload.pause();
-    const failure = this.failures.get(key);
     // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
-    if (this.stoppedPartitions.has(key) || failure?.deadLetter) return;
-    const delay = backoffDelay(route.settings.retry, failure?.attempts ?? 1);
+    if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
     const consumer = this.consumer;
-    clearTimeout(this.resumeTimers.get(key));
-    this.resumeTimers.set(
-      key,
-      setTimeout(() => {
-        this.resumeTimers.delete(key);
-        if (consumer && consumer === this.consumer && this.state === 'joined') {
-          consumer.resume([{ topic: route.topic, partitions: [partition] }]);
-        }
-      }, delay),
-    );
+    this.resumeTimers.schedule(key, decision.delayMs, () => {
+      if (consumer && consumer === this.consumer && this.state === 'joined') {
+        consumer.resume([{ topic: route.topic, partitions: [partition] }]);
+      }
+    });
   }
 
-  /** Paused partitions survive a rebalance in kafkajs: after a join (or crash) start every partition afresh. */
-  private clearPartitionState(): void {
-    for (const timer of this.resumeTimers.values()) clearTimeout(timer);
+  /**
+   * Paused partitions survive a rebalance in kafkajs: after a join (or crash) start every partition afresh. The
+   * attempt counts stay (see PartitionLedger); a retained partition retries its failing offset at once.
+   */
+  private clearPartitionState(consumer: Consumer): void {
     this.resumeTimers.clear();
-    for (const failure of this.failures.values()) failure.deadLetter?.cancel();
-    this.failures.clear();
     this.stoppedPartitions.clear();
-    const consumer = this.consumer;
-    if (consumer && this.state === 'joined') {
+    if (this.state !== 'joined') return;
+    try {
       const paused = consumer.paused();
       if (paused.length > 0) consumer.resume(paused);
+    } catch (error) {
+      // The crash path: kafkajs is rebuilding its consumer group, whose next join starts unpaused.
+      this.logger.debug(`Nothing to resume (${asError(error).message})`);
     }
   }
 }

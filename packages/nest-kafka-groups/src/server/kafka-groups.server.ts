@@ -23,15 +23,16 @@ import {
   KAFKA_MODULE_OPTIONS,
 } from '../kafka.constants.js';
 import {
-  DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
   resolveRestartBackoff,
   resolveTopic,
 } from '../kafka.options.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 import { combineObservers, type MemberObserver } from './member-observer.js';
 import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
+import { TopicProvisioner } from './topic-provisioner.js';
 import { HandlerPipelineFactory, type HandlerInvoker, payloadIsBuffer } from './handler-pipeline.js';
 
 type HostModule = ModulesContainer extends Map<string, infer M> ? M : never;
@@ -61,6 +62,7 @@ export class KafkaGroupsServer
     private readonly modules: ModulesContainer,
     contextCreator: ExternalContextCreator,
     moduleRef: ModuleRef,
+    private readonly shutdown: KafkaShutdown,
   ) {
     super();
     this.pipelines = new HandlerPipelineFactory(contextCreator, moduleRef);
@@ -102,29 +104,36 @@ export class KafkaGroupsServer
         this.kafka,
         clientRetryOf(this.options),
         compressionType(this.options.compression),
+        securityIdentityOf(this.options),
       );
       const consumerKafka = createKafkaClient({
         ...this.options,
         clientRetry: consumerRetryOf(this.options),
       });
+      const provisioner = new TopicProvisioner(this.kafka);
       this.runners = [...plans.values()].map(
         (plan) =>
-          new GroupRunner(plan, {
-            // The consumers' own client: connections and group requests with the consumers' shorter retry budget.
-            kafka: consumerKafka,
-            deadLetters: this.deadLetters!,
-            assigners: INTEROP_ASSIGNERS,
-            clientRetry: consumerRetryOf(this.options),
-            identity: securityIdentityOf(this.options),
-            restartBackoff: resolveRestartBackoff(this.options),
-            observer: combineObservers(this.observers),
-          }),
+          new GroupRunner(
+            plan,
+            {
+              // The consumers' own client: connections and group requests with the consumers' shorter retry budget.
+              kafka: consumerKafka,
+              deadLetters: this.deadLetters!,
+              assigners: INTEROP_ASSIGNERS,
+              clientRetry: consumerRetryOf(this.options),
+              identity: securityIdentityOf(this.options),
+              restartBackoff: resolveRestartBackoff(this.options),
+              observer: combineObservers(this.observers),
+            },
+            provisioner,
+          ),
       );
       for (const runner of this.runners) {
         this.logger.log(
           `Group "${runner.groupId}": ${runner.members.length} member(s) on ${runner.topics.map((t) => `"${t}"`).join(', ')}`,
         );
-        // Joining is not awaited: a broker that is down at start must not block the application; members retry.
+        // Not awaited: a broker that is down at start must not block the application (the HTTP port opens at
+        // once, health says 503); the topics are checked or created, then the members join, each retrying.
         void runner.start();
       }
       callback();
@@ -157,10 +166,23 @@ export class KafkaGroupsServer
     return this.kafka as T;
   }
 
+  /** Every group drains and leaves within what is left of `shutdownTimeoutMs`; says once what it waits for. */
   private async stopAll(): Promise<void> {
-    const timeout = this.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const timeout = this.shutdown.remainingMs();
+    const members = this.runners.flatMap((runner) => runner.members);
+    const inFlight = members.reduce((sum, member) => sum + member.inFlight, 0);
+    const joining = members.filter((member) => member.state !== 'joined').length;
+    if (members.length > 0) {
+      this.logger.log(
+        `Stopping: draining ${inFlight} in-flight message(s), leaving ${this.runners.length} group(s)` +
+          (joining > 0 ? ` (${joining} of ${members.length} member(s) not joined: connecting, rebalancing or crashed)` : '') +
+          `, at most ${timeout} ms`,
+      );
+    }
     await Promise.all(this.runners.map((runner) => runner.stop(timeout)));
-    await this.deadLetters?.disconnect();
+    if (this.deadLetters) {
+      await this.shutdown.within('Disconnecting the dead-letter producer', this.deadLetters.disconnect());
+    }
   }
 
   /** Every `@KafkaHandler` method of every controller, with the module that hosts it (and so its group). */

@@ -2,11 +2,13 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { Admin, Kafka } from '../client/kafkajs.js';
 import {
   authenticationFailureOf,
+  recentAuthenticationFailure,
   securityFailures,
   securityIdentityOf,
 } from '../client/security-failures.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 /** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
 const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
@@ -29,6 +31,7 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
+    private readonly shutdown: KafkaShutdown,
   ) {}
 
   /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
@@ -46,7 +49,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
       return await Promise.race([admin.then(fn), deadline]);
     } catch (error) {
       this.reset(admin);
-      const security = authenticationFailureOf(error, securityIdentityOf(this.options));
+      // A call that got no answer while kafkajs meets a wrong password or certificate: that is why.
+      const security =
+        authenticationFailureOf(error, securityIdentityOf(this.options)) ??
+        (error instanceof KafkaAdminTimeoutError ? recentAuthenticationFailure() : undefined);
       if (!security) throw error;
       securityFailures.report(security, `${what} fails`);
       throw security;
@@ -59,7 +65,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
     this.closed = true;
     const admin = this.admin;
     this.admin = undefined;
-    if (admin) await admin.then((a) => a.disconnect()).catch(() => undefined);
+    if (admin) {
+      const closing = admin.then((a) => a.disconnect()).catch(() => undefined);
+      await this.shutdown.within('Kafka admin client: disconnecting', closing);
+    }
   }
 
   private connected(): Promise<Admin> {

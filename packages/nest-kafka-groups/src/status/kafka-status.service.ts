@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Admin } from '../client/kafkajs.js';
+import { type Admin, AssignerProtocol, type GroupDescription } from '../client/kafkajs.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import type { GroupRunner } from '../server/group-runner.js';
 import { KafkaAdminClient } from './kafka-admin.client.js';
@@ -84,13 +84,23 @@ export class KafkaStatusService {
         for (const partition of partitions) owners.set(`${topic}:${partition}`, member.memberId);
       }
     }
-    const base = { groupId: runner.groupId, topics: runner.topics, members, counts };
+    const base = {
+      groupId: runner.groupId,
+      topics: runner.topics,
+      members,
+      counts,
+      ...(runner.startProblem !== undefined && { startProblem: runner.startProblem }),
+    };
     try {
       const offsets = await this.offsets(runner.groupId, runner.topics);
-      const partitions: KafkaPartitionStatus[] = offsets.partitions.map((p) => ({
-        ...p,
-        memberId: owners.get(`${p.topic}:${p.partition}`) ?? null,
-      }));
+      const clientId = new Map(
+        [...offsets.owners.values()].map((owner) => [owner.memberId, owner.clientId] as const),
+      );
+      const partitions: KafkaPartitionStatus[] = offsets.partitions.map((p) => {
+        const key = `${p.topic}:${p.partition}`;
+        const memberId = owners.get(key) ?? offsets.owners.get(key)?.memberId ?? null;
+        return { ...p, memberId, clientId: memberId === null ? null : (clientId.get(memberId) ?? null) };
+      });
       return {
         ...base,
         state: offsets.state,
@@ -152,5 +162,27 @@ async function fetchGroupOffsets(
     state: group?.state ?? null,
     groupMembers: group ? group.members.length : null,
     partitions,
+    owners: partitionOwners(group?.members ?? []),
   };
+}
+
+/** Who holds which partition, from the assignments in the group description (the coordinator's view). */
+function partitionOwners(members: GroupDescription['members']): KafkaGroupOffsets['owners'] {
+  const owners: KafkaGroupOffsets['owners'] = new Map();
+  for (const { memberId, clientId, memberAssignment } of members) {
+    // Members of other clients may use assignment bytes of another protocol: what cannot be decoded is skipped.
+    for (const [topic, partitions] of Object.entries(decodeAssignment(memberAssignment))) {
+      for (const partition of partitions) owners.set(`${topic}:${partition}`, { memberId, clientId });
+    }
+  }
+  return owners;
+}
+
+function decodeAssignment(bytes: Buffer): Record<string, number[]> {
+  if (bytes.length === 0) return {};
+  try {
+    return AssignerProtocol.MemberAssignment.decode(bytes)?.assignment ?? {};
+  } catch {
+    return {};
+  }
 }

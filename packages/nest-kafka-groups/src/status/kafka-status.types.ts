@@ -39,8 +39,10 @@ export interface KafkaPartitionStatus {
   logEndOffset: number;
   /** logEndOffset - committedOffset; with nothing committed, every message still in the log (end - start). */
   lag: number;
-  /** The member of this process that holds the partition, if any (others may hold it in other processes). */
+  /** The member that holds the partition: one of this process, else as the coordinator describes the group. */
   memberId: string | null;
+  /** Client id of that member (tells which service or process holds the partition); null when unknown. */
+  clientId: string | null;
 }
 
 export interface KafkaGroupStatus {
@@ -60,11 +62,15 @@ export interface KafkaGroupStatus {
   lag: number | null;
   /** Why `state`, `groupMembers` or `partitions` are missing. */
   error?: string;
+  /** Why this process has not started the group's members yet (a missing topic, a broker that does not answer). */
+  startProblem?: string;
 }
 
 /** Offsets of one group as fetched from the broker. */
 export interface KafkaGroupOffsets {
   state: string | null;
   groupMembers: number | null;
-  partitions: Omit<KafkaPartitionStatus, 'memberId'>[];
+  partitions: Omit<KafkaPartitionStatus, 'memberId' | 'clientId'>[];
+  /** "topic:partition" -> the member holding it, from the group description (every process). */
+  owners: Map<string, { memberId: string; clientId: string }>;
 }

@@ -20,7 +20,12 @@ const upstream = createRequire(import.meta.url)('kafkajs/src/protocol/requests/f
 
 const BOUND = 4096;
 
-async function batch(firstOffset: number, values: string[], compression: number): Promise<Buffer> {
+async function batch(
+  firstOffset: number,
+  values: string[],
+  compression: number,
+  transaction?: { producerId: string },
+): Promise<Buffer> {
   const records = values.map((value, i) =>
     Record({ offsetDelta: i, key: Buffer.from(`k${i}`), value: Buffer.from(value) }),
   );
@@ -29,6 +34,7 @@ async function batch(firstOffset: number, values: string[], compression: number)
     firstOffset: Long.fromInt(firstOffset),
     lastOffsetDelta: values.length - 1,
     records,
+    ...(transaction ? { transactional: true, producerId: Long.fromString(transaction.producerId) } : {}),
   });
   return encoded.buffer;
 }
@@ -66,6 +72,21 @@ describe('a record batch kafkajs cannot decode stays with its partition (decodeM
     expect(error?.message).toBe(
       'A gzip record batch (offsets 2 to 3) decompresses to more than the bound of 4096 bytes (maxDecompressedBatchBytes)',
     );
+  });
+
+  it('a stand-in of an aborted transaction is dropped by kafkajs like the records it stands for', async () => {
+    const records = await fixed(
+      recordSet(await batch(2, large, CompressionTypes.GZIP, { producerId: '77' })),
+    );
+    const Batch = kafkajsInternal('src/consumer/batch.js');
+    const aborted = new Batch('t', '2', {
+      partition: 0,
+      messages: records,
+      abortedTransactions: [{ producerId: '77', firstOffset: '2' }],
+    });
+    expect(aborted.messages).toEqual([]);
+    const committed = new Batch('t', '2', { partition: 0, messages: records, abortedTransactions: [] });
+    expect(committed.messages).toHaveLength(1);
   });
 
   it('upstream kafkajs 2.2.4 rejects the whole fetch response on such a batch (kept to show the bug)', async () => {

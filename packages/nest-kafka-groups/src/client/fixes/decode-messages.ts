@@ -9,6 +9,9 @@ const ATTRIBUTES = 21;
 const CODECS = ['uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'];
 const LAST_OFFSET_DELTA = 23;
 const FIRST_TIMESTAMP = 27;
+const PRODUCER_ID = 43;
+const TRANSACTIONAL = 0x10;
+const CONTROL = 0x20;
 const LENGTH = 8;
 const LENGTH_BYTES = 12;
 
@@ -39,7 +42,13 @@ export const decodeMessagesFix: CarriedFix = {
       const lastOffset = firstOffset.add(buffer.readInt32BE(start + LAST_OFFSET_DELTA)).toString();
       const end = Math.min(buffer.length, start + LENGTH_BYTES + buffer.readInt32BE(start + LENGTH));
       const where = `(offsets ${firstOffset.toString()} to ${lastOffset})`;
-      const codec = CODECS[buffer.readInt16BE(start + ATTRIBUTES) & 0x07] ?? 'unknown';
+      const attributes = buffer.readInt16BE(start + ATTRIBUTES);
+      const codec = CODECS[attributes & 0x07] ?? 'unknown';
+      // What kafkajs needs to drop it when it belongs to an aborted transaction, as it would the decoded records.
+      const producerId =
+        start + PRODUCER_ID + 8 <= buffer.length
+          ? buffer.readBigInt64BE(start + PRODUCER_ID).toString()
+          : '-1';
       const cause =
         error instanceof KafkaBatchDecodeError
           ? new KafkaBatchDecodeError(error.codec, `${where} ${error.problem}`, error.cause)
@@ -56,8 +65,13 @@ export const decodeMessagesFix: CarriedFix = {
         key: null,
         value: buffer.subarray(start, end),
         headers: Object.create(null),
-        isControlRecord: false,
-        batchContext: { firstOffset: firstOffset.toString() },
+        isControlRecord: (attributes & CONTROL) !== 0,
+        batchContext: {
+          firstOffset: firstOffset.toString(),
+          producerId,
+          inTransaction: (attributes & TRANSACTIONAL) !== 0,
+          isControlBatch: (attributes & CONTROL) !== 0,
+        },
         [UNDECODABLE]: cause,
       };
     };

@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import type { KafkaMessage } from '../client/kafkajs.js';
+import { KafkaHandlerTimeoutError } from '../errors/kafka-handler-timeout.error.js';
+import { BatchWatch, type BatchWatchOptions } from './batch-watch.js';
+
+const message = (offset: string) => ({ offset }) as KafkaMessage;
+
+describe('BatchWatch', () => {
+  let watch: BatchWatch | undefined;
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    watch?.close();
+    jest.useRealTimers();
+  });
+
+  function start(overrides: Partial<BatchWatchOptions> = {}) {
+    const heartbeat = jest.fn<() => Promise<void>>().mockResolvedValue(undefined);
+    watch = new BatchWatch({
+      handlerName: 'Orders.onOrder',
+      topic: 'orders',
+      partition: 2,
+      heartbeat,
+      heartbeatIntervalMs: 3_000,
+      maxProcessingTimeMs: 300_000,
+      ...overrides,
+    });
+    return { watch, heartbeat };
+  }
+
+  test('heartbeats every half heartbeat interval while a handler runs longer than the session timeout', () => {
+    const { watch, heartbeat } = start();
+    watch.current = message('10');
+    jest.advanceTimersByTime(45_000);
+    expect(heartbeat).toHaveBeenCalledTimes(30);
+    expect(watch.controller.signal.aborted).toBe(false);
+  });
+
+  test('a failed heartbeat is kept for the batch to throw, never thrown from the timer', async () => {
+    const rebalancing = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    const { watch } = start({ heartbeat: () => Promise.reject(rebalancing) });
+    watch.current = message('10');
+    jest.advanceTimersByTime(1_500);
+    await Promise.resolve();
+    jest.advanceTimersByTime(1_500);
+    await Promise.resolve();
+    expect(watch.heartbeatError).toBe(rebalancing);
+  });
+
+  test('aborts the signal with a KafkaHandlerTimeoutError once one message ran longer than maxProcessingTimeMs', () => {
+    const { watch } = start({ heartbeatIntervalMs: 500, maxProcessingTimeMs: 2_000 });
+    watch.current = message('10');
+    jest.advanceTimersByTime(1_999);
+    expect(watch.controller.signal.aborted).toBe(false);
+    jest.advanceTimersByTime(500);
+    expect(watch.controller.signal.aborted).toBe(true);
+    expect(watch.timedOut).toBeInstanceOf(KafkaHandlerTimeoutError);
+    expect(watch.controller.signal.reason).toBe(watch.timedOut);
+    expect(watch.timedOut?.message).toBe(
+      'Orders.onOrder on orders[2]@10 ran longer than maxProcessingTimeMs (2000 ms); ctx.signal aborted',
+    );
+  });
+
+  test('messages that each finish in time never time out, however long the batch runs', () => {
+    const { watch } = start({ heartbeatIntervalMs: 500, maxProcessingTimeMs: 2_000 });
+    for (let offset = 0; offset < 40; offset++) {
+      watch.current = message(String(offset));
+      jest.advanceTimersByTime(1_000);
+    }
+    expect(watch.controller.signal.aborted).toBe(false);
+  });
+
+  test('close stops the timer', () => {
+    const { watch, heartbeat } = start();
+    watch.close();
+    jest.advanceTimersByTime(60_000);
+    expect(heartbeat).not.toHaveBeenCalled();
+  });
+});

@@ -1,0 +1,62 @@
+import type { KafkaMessage } from '../client/kafkajs.js';
+import { KafkaHandlerTimeoutError } from '../errors/kafka-handler-timeout.error.js';
+
+export interface BatchWatchOptions {
+  handlerName: string;
+  topic: string;
+  partition: number;
+  /** The batch's heartbeat (kafkajs sends one at most once per `heartbeatInterval`, whatever the calls). */
+  heartbeat: () => Promise<void>;
+  heartbeatIntervalMs: number;
+  maxProcessingTimeMs: number;
+}
+
+/**
+ * One timer per running batch (none per message): it heartbeats while a handler runs, so a handler slower than
+ * the session timeout does not get the member evicted, and it aborts the batch's `ctx.signal` when one message
+ * has run longer than `maxProcessingTimeMs`. A failed heartbeat (usually: the group is rebalancing) is kept and
+ * rethrown by the batch after its current message, which lets kafkajs commit and rejoin. The timer never throws.
+ */
+export class BatchWatch {
+  /** `ctx.signal` of the batch's messages: aborted at shutdown or when a message runs too long. */
+  readonly controller = new AbortController();
+  /** The message being handled; the batch sets it before each dispatch (one property write per message). */
+  current: KafkaMessage | undefined;
+  /** The error a heartbeat failed with, for the batch to throw after its current message. */
+  heartbeatError: unknown;
+  /** Set when the current message ran too long. */
+  timedOut: KafkaHandlerTimeoutError | undefined;
+
+  private seen: KafkaMessage | undefined;
+  private seenAt = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly options: BatchWatchOptions) {
+    const tick = Math.max(10, Math.min(options.heartbeatIntervalMs / 2, options.maxProcessingTimeMs / 4));
+    this.timer = setInterval(() => this.tick(), tick);
+    // The consumer keeps the process alive while it runs; this timer must not keep it alive after.
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    this.options.heartbeat().catch((error: unknown) => {
+      this.heartbeatError ??= error;
+    });
+    const current = this.current;
+    const now = Date.now();
+    if (current === undefined || current !== this.seen) {
+      this.seen = current;
+      this.seenAt = now;
+      return;
+    }
+    if (this.timedOut === undefined && now - this.seenAt >= this.options.maxProcessingTimeMs) {
+      const { handlerName, topic, partition, maxProcessingTimeMs } = this.options;
+      this.timedOut = new KafkaHandlerTimeoutError(handlerName, topic, partition, current.offset, maxProcessingTimeMs);
+      this.controller.abort(this.timedOut);
+    }
+  }
+}

@@ -1,0 +1,145 @@
+import { Logger } from '@nestjs/common';
+import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.js';
+import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
+import type { ResolvedTopicOptions } from '../kafka.options.js';
+import type { GroupPlan } from './group-plan.js';
+
+/** One topic a group needs: a handler's source topic or its dead-letter topic. */
+export interface TopicRequirement {
+  topic: string;
+  /** What the topic is for, in log lines: `source of Orders.onOrder` or `dead letters of Orders.onOrder`. */
+  role: string;
+  options: ResolvedTopicOptions;
+}
+
+/** Bounded retries per pass: a broker that is away fails the pass, and the group runner tries again later. */
+const ADMIN_RETRY = { retries: 2, initialRetryTime: 300, maxRetryTime: 2_000 };
+
+/** The topics of a group's handlers and, where dead letters are on, their dead-letter topics. */
+export function topicRequirements(plan: GroupPlan): TopicRequirement[] {
+  const wanted = new Map<string, TopicRequirement>();
+  for (const route of plan.routes.values()) {
+    const { topics: options, deadLetter } = route.settings;
+    if (!options.create && options.check === false) continue;
+    if (!wanted.has(route.topic))
+      wanted.set(route.topic, { topic: route.topic, role: `source of ${route.handlerName}`, options });
+    if (deadLetter.enabled && !wanted.has(route.deadLetterTopic)) {
+      wanted.set(route.deadLetterTopic, {
+        topic: route.deadLetterTopic,
+        role: `dead letters of ${route.handlerName}`,
+        options,
+      });
+    }
+  }
+  return [...wanted.values()];
+}
+
+/**
+ * Makes sure a group's topics exist before its members join: creates the missing ones where `topics.create` is on
+ * (each on its own, so a topic another process created meanwhile is no error), and reports the others with a
+ * `KafkaMissingTopicError` that names them, the group and the option. Existing topics are left as they are.
+ */
+export class TopicProvisioner {
+  private readonly logger = new Logger(TopicProvisioner.name);
+  /** Partition-count mismatches already reported, so a retried pass does not repeat them. */
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly kafka: Kafka) {}
+
+  async ensure(groupId: string, requirements: TopicRequirement[]): Promise<void> {
+    if (requirements.length === 0) return;
+    const admin = this.kafka.admin({ retry: ADMIN_RETRY });
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = requirements.filter((r) => !existing.has(r.topic));
+      const toCreate = missing.filter((r) => r.options.create);
+      if (toCreate.length > 0) await this.create(admin, groupId, toCreate);
+      await this.checkPartitions(
+        admin,
+        groupId,
+        requirements.filter((r) => existing.has(r.topic)),
+      );
+      const absent = missing.filter((r) => !r.options.create).map((r) => r.topic);
+      if (absent.length > 0) throw new KafkaMissingTopicError(absent, groupId);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async create(admin: Admin, groupId: string, requirements: TopicRequirement[]): Promise<void> {
+    const defaults = requirements.some(
+      (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
+    )
+      ? await brokerDefaults(admin)
+      : undefined;
+    await Promise.all(
+      requirements.map(async ({ topic, role, options }) => {
+        const numPartitions = options.partitions ?? defaults!.partitions;
+        const replicationFactor = options.replicationFactor ?? defaults!.replicationFactor;
+        const created = await admin.createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic,
+              numPartitions,
+              replicationFactor,
+              configEntries: Object.entries(options.config).map(([name, value]) => ({ name, value })),
+            },
+          ],
+        });
+        if (created) {
+          this.logger.log(
+            `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), replication factor ${replicationFactor}`,
+          );
+        }
+      }),
+    );
+  }
+
+  private async checkPartitions(
+    admin: Admin,
+    groupId: string,
+    requirements: TopicRequirement[],
+  ): Promise<void> {
+    const declared = requirements.filter(
+      (r) => r.options.partitions !== undefined && !this.reported.has(r.topic),
+    );
+    if (declared.length === 0) return;
+    const { topics } = await admin.fetchTopicMetadata({ topics: declared.map((r) => r.topic) });
+    for (const { name, partitions } of topics) {
+      const wanted = declared.find((r) => r.topic === name)!.options.partitions;
+      if (partitions.length !== wanted) {
+        this.reported.add(name);
+        this.logger.warn(
+          `Topic "${name}" (group "${groupId}") exists with ${partitions.length} partition(s), not the ${wanted} of ` +
+            'topics.partitions: left as it is (existing topics are never changed)',
+        );
+      }
+    }
+  }
+}
+
+/** The broker's own defaults for new topics (CreateTopics before version 4 cannot ask for them with -1). */
+async function brokerDefaults(admin: Admin): Promise<{ partitions: number; replicationFactor: number }> {
+  const { controller, brokers } = await admin.describeCluster();
+  const nodeId = controller ?? brokers[0].nodeId;
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [
+      {
+        type: ConfigResourceTypes.BROKER,
+        name: String(nodeId),
+        configNames: ['num.partitions', 'default.replication.factor'],
+      },
+    ],
+  });
+  const value = (name: string) =>
+    Number(resources[0]?.configEntries.find((e) => e.configName === name)?.configValue);
+  const partitions = value('num.partitions');
+  const replicationFactor = value('default.replication.factor');
+  return {
+    partitions: Number.isInteger(partitions) && partitions > 0 ? partitions : 1,
+    replicationFactor: Number.isInteger(replicationFactor) && replicationFactor > 0 ? replicationFactor : 1,
+  };
+}

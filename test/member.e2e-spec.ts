@@ -1,0 +1,250 @@
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+/**
+ * Issue 9 findings on the consumer member that need a broker: shutdown versus attempts (2), start versus stop (6),
+ * heartbeats while a handler runs and maxProcessingTimeMs (8), attempt counts across rejoins (11), shutdown bounds
+ * (12). The pure parts are unit specs beside the code (failure-policy, partition-ledger, batch-watch, resume-timers).
+ */
+interface Delivery {
+  seq: number;
+  offset: string;
+  attempt: number;
+  aborted: boolean;
+}
+
+const deliveries: Delivery[] = [];
+let behaviour: (payload: { seq: number }, ctx: KafkaGroupContext) => Promise<void> | void = () => undefined;
+
+@Controller()
+class MainController {
+  @KafkaHandler('${TOPIC}')
+  async handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+    const delivery: Delivery = { seq: payload.seq, offset: ctx.offset, attempt: ctx.attempt, aborted: false };
+    deliveries.push(delivery);
+    try {
+      await behaviour(payload, ctx);
+    } finally {
+      delivery.aborted = ctx.signal.aborted;
+    }
+  }
+}
+
+@Controller()
+class OtherTopicController {
+  @KafkaHandler('${OTHER_TOPIC}')
+  handle() {}
+}
+
+function feature(groupId: string, topic: string, extra: object = {}) {
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
+    controllers: [MainController],
+  })
+  class MainModule {}
+  return MainModule;
+}
+
+/** The same group on another topic only: its joins and leaves rebalance the group without taking `topic`. */
+function otherTopicFeature(groupId: string, otherTopic: string) {
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { OTHER_TOPIC: otherTopic } })],
+    controllers: [OtherTopicController],
+  })
+  class OtherModule {}
+  return OtherModule;
+}
+
+/** Resolves when the signal aborts; rejects with its reason, as a handler that honours `ctx.signal` does. */
+function untilAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+}
+
+describe('consumer member (issue 9)', () => {
+  const kafka = new TestKafka();
+  const apps: INestApplication[] = [];
+
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+    deliveries.length = 0;
+    behaviour = () => undefined;
+  });
+  afterAll(() => kafka.closeAll());
+
+  async function start(groupId: string, topic: string, root: object = {}, members = 1) {
+    const started = await startTestApp([feature(groupId, topic)], root);
+    apps.push(started.app);
+    await kafka.waitForStableGroup(groupId, members);
+    return started;
+  }
+
+  async function close(app: INestApplication): Promise<number> {
+    apps.splice(apps.indexOf(app), 1);
+    const began = Date.now();
+    await app.close();
+    return Date.now() - began;
+  }
+
+  async function deadLetterCount(topic: string): Promise<number> {
+    const admin = await kafka.admin();
+    const offsets = await admin.fetchTopicOffsets(`${topic}-dlt`);
+    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+  }
+
+  async function createTopics(topic: string, partitions = 1) {
+    await kafka.createTopic(topic, partitions);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+  }
+
+  test('finding 2: a handler that honours ctx.signal at shutdown is no attempt: not dead-lettered, not committed, redelivered', async () => {
+    const topic = uniqueName('m-shutdown-signal');
+    const groupId = uniqueName('m-shutdown-signal');
+    await createTopics(topic);
+    behaviour = (payload, ctx) => (payload.seq === 0 ? untilAborted(ctx.signal) : undefined);
+    // attempts 1: before the fix the aborted handler was the last attempt, so the message went to the dead letters.
+    const { app } = await start(groupId, topic, { retry: { attempts: 1 } });
+    await kafka.produceKeyed(topic, 1, () => 'k');
+    await waitFor('handler running', 10_000, () => deliveries.length === 1);
+    await close(app);
+    expect(deliveries[0].aborted).toBe(true);
+    expect(await deadLetterCount(topic)).toBe(0);
+    expect((await kafka.offsets(groupId, topic))[0].committed).toBe(-1);
+
+    behaviour = () => undefined;
+    await start(groupId, topic, { retry: { attempts: 1 } });
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => [d.seq, d.attempt])).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
+    expect(await deadLetterCount(topic)).toBe(0);
+  });
+
+  test('finding 2: a message in its retry backoff at shutdown is redelivered after restart, not dead-lettered', async () => {
+    const topic = uniqueName('m-shutdown-backoff');
+    const groupId = uniqueName('m-shutdown-backoff');
+    await createTopics(topic);
+    let failing = true;
+    behaviour = () => {
+      if (failing) throw new Error('downstream unavailable');
+    };
+    const retry = { attempts: 2, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 };
+    const { app } = await start(groupId, topic, { retry });
+    await kafka.produceKeyed(topic, 1, () => 'k');
+    await waitFor('first attempt failed', 10_000, () => deliveries.length === 1);
+    expect(await close(app)).toBeLessThan(3_000);
+    expect(await deadLetterCount(topic)).toBe(0);
+    expect((await kafka.offsets(groupId, topic))[0].committed).toBe(-1);
+
+    failing = false;
+    await start(groupId, topic, { retry });
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => d.seq)).toEqual([0, 0]);
+    expect(await deadLetterCount(topic)).toBe(0);
+  });
+
+  test('finding 6: stop() during start-up leaves no consumer behind (it neither joins nor consumes later)', async () => {
+    const topic = uniqueName('m-start-stop');
+    const groupId = uniqueName('m-start-stop');
+    await createTopics(topic);
+    await kafka.produceKeyed(topic, 5, () => 'k');
+    // Closed right after listen(): the member is still connecting or joining.
+    const { app } = await startTestApp([feature(groupId, topic)]);
+    await app.close();
+    // Longer than a join takes on this broker: a consumer left behind would have joined and consumed by now.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const admin = await kafka.admin();
+    const { groups } = await admin.describeGroups([groupId]);
+    expect(groups[0].members).toHaveLength(0);
+    expect(deliveries).toHaveLength(0);
+  });
+
+  test('finding 8: a handler slower than the session timeout keeps its partition: no eviction, no second delivery', async () => {
+    const topic = uniqueName('m-slow');
+    const groupId = uniqueName('m-slow');
+    await createTopics(topic);
+    // Session timeout 6 s (the test tuning); the handler takes 9 s.
+    behaviour = (payload) =>
+      payload.seq === 0 ? new Promise((resolve) => setTimeout(resolve, 9_000)) : undefined;
+    await start(groupId, topic);
+    const { members: before } = await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 3, () => 'k');
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+    const { members: after } = await kafka.waitForStableGroup(groupId, 1);
+    expect(after[0].memberId).toBe(before[0].memberId);
+    expect(deliveries.map((d) => [d.seq, d.attempt])).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+  }, 60_000);
+
+  test('finding 8: past maxProcessingTimeMs ctx.signal is aborted and the delivery counts as a failed attempt', async () => {
+    const topic = uniqueName('m-max-processing');
+    const groupId = uniqueName('m-max-processing');
+    await createTopics(topic);
+    behaviour = (_payload, ctx) => (ctx.attempt === 1 ? untilAborted(ctx.signal) : undefined);
+    const began = Date.now();
+    await start(groupId, topic, {
+      maxProcessingTimeMs: 1_500,
+      retry: { attempts: 3, initialDelayMs: 100, multiplier: 1, maxDelayMs: 100 },
+    });
+    await kafka.produceKeyed(topic, 1, () => 'k');
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => [d.attempt, d.aborted])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1_500);
+    expect(await deadLetterCount(topic)).toBe(0);
+  });
+
+  test('finding 11: attempt counts survive rejoins, so a failing message reaches the dead-letter topic', async () => {
+    const topic = uniqueName('m-attempts');
+    const otherTopic = uniqueName('m-attempts-other');
+    const groupId = uniqueName('m-attempts');
+    await createTopics(topic);
+    await kafka.createTopic(otherTopic, 1);
+    behaviour = () => {
+      throw new Error('always fails');
+    };
+    // A long backoff: the next delivery comes from the rejoin (which resumes every partition), not the timer.
+    const retry = { attempts: 3, initialDelayMs: 60_000, multiplier: 1, maxDelayMs: 60_000 };
+    await start(groupId, topic, { retry });
+    await kafka.produceKeyed(topic, 1, () => 'k');
+    await waitFor('attempt 1', 10_000, () => deliveries.length === 1);
+
+    const other = await startTestApp([otherTopicFeature(groupId, otherTopic)]);
+    apps.push(other.app);
+    await kafka.waitForStableGroup(groupId, 2);
+    await waitFor('attempt 2 after the join', 10_000, () => deliveries.length === 2);
+    await close(other.app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await waitFor('attempt 3 after the leave', 10_000, () => deliveries.length === 3);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
+    expect(await deadLetterCount(topic)).toBe(1);
+  });
+
+  test('finding 12: shutdown with no broker reachable ends within shutdownTimeoutMs', async () => {
+    const topic = uniqueName('m-no-broker');
+    const groupId = uniqueName('m-no-broker');
+    // Nothing listens on port 1: every connection is refused, as with a broker that is down.
+    const { app } = await startTestApp([feature(groupId, topic)], {
+      brokers: ['127.0.0.1:1'],
+      shutdownTimeoutMs: 3_000,
+      // About 8 s of connection retries, more than the 3 s bound.
+      clientRetry: { initialRetryTime: 300, maxRetryTime: 2_000, retries: 6 },
+    });
+    apps.push(app);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await close(app)).toBeLessThan(3_500);
+  });
+});
