@@ -41,7 +41,9 @@ describe('offset out of range: go on from the earliest retained offset', () => {
   beforeEach(() => {
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
   });
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   test('commits the log start offset (asked with fromBeginning, whatever the group says) and warns with the gap', async () => {
     const { group, commits, cleared, fetched } = fakeGroup({ next: '5', earliest: '10' });
