@@ -5,7 +5,8 @@
  */
 import library from './packages/nest-kafka-groups/jest.config.mjs';
 
-const SRC = 'packages/nest-kafka-groups/src';
+const PACKAGE = 'packages/nest-kafka-groups';
+const SRC = `${PACKAGE}/src`;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -14,11 +15,18 @@ export default {
   testRunnerNodeArgs: ['--experimental-vm-modules'],
   jest: {
     projectType: 'custom',
-    // The library's config, its rootDir taken from the repository root (where Stryker runs).
-    config: { ...library, rootDir: SRC },
+    // The library's config, with its paths taken from the repository root (where Stryker runs).
+    config: {
+      ...library,
+      rootDir: PACKAGE,
+      roots: ['<rootDir>/src'],
+      transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }] },
+    },
     enableFindRelatedTests: true,
   },
   coverageAnalysis: 'perTest',
+  // A mutant of a module-level value runs every spec; they are left out (Ignored, outside the score).
+  ignoreStatic: true,
   mutate: [
     `${SRC}/kafka.options.ts`,
     `${SRC}/retry/backoff.ts`,

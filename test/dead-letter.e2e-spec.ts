@@ -95,13 +95,14 @@ describe('dead-letter writes', () => {
     const topic = uniqueName('dlt-stall');
     const groupId = uniqueName('dlt-stall');
     await kafka.createTopic(topic, 2);
-    // No dead-letter topic: every write fails, after the producer's retries.
+    // No dead-letter topic (and none provisioned): every write fails, after the producer's retries.
     behaviour = (payload) => {
       if (payload.seq === 0) throw new Permanent('poison on partition 0');
     };
     await start(groupId, topic, {
       clientRetry: { initialRetryTime: 300, maxRetryTime: 2_000, retries: 5 },
       deadLetter: { timeoutMs: 10_000, retryDelayMs: 200 },
+      topics: { create: false, check: false },
     });
     const producer = await kafka.producer();
     await producer.send({ topic, messages: [{ partition: 0, value: JSON.stringify({ seq: 0 }) }] });
@@ -235,7 +236,10 @@ describe('dead-letter writes', () => {
     behaviour = (payload) => {
       if (payload.seq === 1) throw new Permanent('always');
     };
-    const { server } = await start(groupId, topic, { deadLetter: { timeoutMs: 5_000, retryDelayMs: 300 } });
+    const { server } = await start(groupId, topic, {
+      deadLetter: { timeoutMs: 5_000, retryDelayMs: 300 },
+      topics: { create: false, check: false },
+    });
     await kafka.produceKeyed(topic, 3, (i) => `k${i}`);
     const member = server.groups[0].members[0];
     await waitFor('partition stopped', 30_000, () => member.stoppedPartitions.size === 1);

@@ -22,7 +22,7 @@ import {
   DLT_HEADERS,
   type KafkaGroupContext,
   KafkaHandler,
-  KafkaHeaders,
+  KafkaMessageHeaders,
   KafkaKey,
   KafkaModule,
 } from 'nest-kafka-groups';
@@ -67,8 +67,8 @@ class PipelineController {
   raw(
     @Payload() raw: Buffer,
     @KafkaKey() key: string,
-    @KafkaHeaders('trace') trace: string,
-    @KafkaHeaders() headers: unknown,
+    @KafkaMessageHeaders('trace') trace: string,
+    @KafkaMessageHeaders() headers: unknown,
   ) {
     seen.push({ raw, key, trace, headers });
   }

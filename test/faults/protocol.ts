@@ -77,13 +77,30 @@ export interface WorkerEnv {
   FAULT_POISON?: string;
   /** producer: '1' to send odd sequence numbers without a key (see `isUnkeyed`). */
   FAULT_UNKEYED?: string;
+  /** A secured cluster: SASL_SSL with this mechanism and user, trusting this CA (PEM file). */
+  FAULT_SASL_MECHANISM?: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  FAULT_SASL_USERNAME?: string;
+  FAULT_SASL_PASSWORD?: string;
+  FAULT_SSL_CA_FILE?: string;
   /** producer: '1' to mix hostile messages into the stream (see `hostileOf`); consumer: the limits they break. */
   FAULT_HOSTILE?: string;
+  /** consumer: milliseconds a slow message (see `isSlow`) takes; the handler gives up when ctx.signal aborts. */
+  FAULT_SLOW_MS?: string;
+  /** consumer: fixed retry backoff in milliseconds instead of the suite's 50, 100 ms. */
+  FAULT_BACKOFF_MS?: string;
+}
+
+/** The slow messages of the scenarios that set `slowMs`: 1 in 100. */
+export function isSlow(seq: number): boolean {
+  return seq % 100 === 31;
 }
 
 export function isUnkeyed(seq: number): boolean {
   return seq % 2 === 1;
 }
+
+/** shutdownTimeoutMs of the consumer workers: every SIGTERMed worker must be gone within it. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Attempts per message (the first delivery included), as the workers configure the library. */
 export const RETRY_ATTEMPTS = 3;

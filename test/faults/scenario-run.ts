@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
-import type { Admin, Kafka as KafkaClient } from 'kafkajs';
+import type { Admin, Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
 import { DLT_HEADERS } from 'nest-kafka-groups';
 import {
   analyse,
@@ -43,10 +43,14 @@ export interface ClusterHandle {
   replicationFactor: number;
   /** Topic configs for the scenario's topics (min.insync.replicas on the replicated cluster). */
   topicConfig: { name: string; value: string }[];
+  /** A secured cluster: the runner's kafkajs connection settings (super user) and the workers' variables. */
+  security?: { client: Pick<KafkaConfig, 'ssl' | 'sasl'>; workerEnv: Partial<WorkerEnv> };
   /** Broker controls, by 0-based node index. */
   stopAll(options: { keepData: boolean }): Promise<void>;
   startAll(options: { reuseData: boolean }): Promise<void>;
   killNode(index: number): Promise<void>;
+  /** A clean shutdown of one node (SIGTERM: it hands its partition leadership over first), data kept. */
+  stopNode(index: number): Promise<void>;
   startNode(index: number): Promise<void>;
 }
 
@@ -63,7 +67,7 @@ export interface ScenarioStep {
 export interface ScenarioSpec {
   name: string;
   description: string;
-  cluster: 'single' | 'triple';
+  cluster: 'single' | 'triple' | 'secured';
   workers: number;
   messages: number;
   /** Messages per second. */
@@ -76,6 +80,12 @@ export interface ScenarioSpec {
   unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
   workMs?: number;
+  /** Milliseconds the slow messages (protocol.ts `isSlow`) take; their handler honours ctx.signal. */
+  slowMs?: number;
+  /** A fixed retry backoff (ms) instead of 50, 100 ms. */
+  backoffMs?: number;
+  /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
+  optIn?: boolean;
   /**
    * 'none' (default): the guarantees promise no record handled twice, any duplicate fails the scenario.
    * 'with-evidence': a crash or a lost broker allows duplicates, each with its cause found in the logs.
@@ -142,6 +152,7 @@ export class ScenarioRun {
     this.group = `faults-${spec.name}-${suffix}`;
     mkdirSync(logDir, { recursive: true });
     this.kafka = new Kafka({
+      ...cluster.security?.client,
       clientId: 'faults-runner',
       brokers: cluster.brokers.split(','),
       logLevel: logLevel.NOTHING,
@@ -354,7 +365,10 @@ export class ScenarioRun {
       FAULT_POISON: this.spec.poison ? '1' : '0',
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
+      ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
+      ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
+      ...this.cluster.security?.workerEnv,
     };
   }
 

@@ -1,7 +1,14 @@
 import kafkajs from 'kafkajs';
 import { resumedAfter } from './analysis.js';
-import { exhaustsRetries, hostileDeadLetter, poisonOf, RETRY_ATTEMPTS } from './protocol.js';
+import {
+  exhaustsRetries,
+  hostileDeadLetter,
+  poisonOf,
+  RETRY_ATTEMPTS,
+  SHUTDOWN_TIMEOUT_MS,
+} from './protocol.js';
 import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
+import type { WorkerProcess } from './worker-process.js';
 
 const none = () => false;
 
@@ -120,6 +127,129 @@ export const SCENARIOS: ScenarioSpec[] = [
     ],
   },
   {
+    name: 'sigterm-backoff-and-slow',
+    description:
+      'SIGTERM one of 3 members at 50 % while its partitions are in their retry backoff (8 % of the messages fail ' +
+      'as in handler-exceptions, fixed backoff 300 ms) or in a slow handler (1 %, 2 s, honouring ctx.signal): ' +
+      'the aborted and backing-off messages are no attempts, not dead-lettered, redelivered to the others',
+    cluster: 'single',
+    workers: 3,
+    messages: 1_500,
+    rate: 150,
+    failures: true,
+    backoffMs: 300,
+    slowMs: 2_000,
+    expectedDeadLetter: exhaustsRetries,
+    steps: [
+      {
+        at: 0.5,
+        run: (r) =>
+          sigtermWithinBound(r, r.liveWorkers()[1], 'SIGTERM w2 (backoff and slow handlers in flight)'),
+      },
+    ],
+  },
+  {
+    name: 'slow-handler-over-session',
+    description:
+      '1 % of the messages take 8 s, longer than the 6 s session timeout (the member heartbeats while they run): ' +
+      'no eviction, no rebalance, no message handled twice; 3 members',
+    optIn: true,
+    cluster: 'single',
+    workers: 3,
+    messages: 600,
+    rate: 100,
+    slowMs: 8_000,
+    expectedDeadLetter: none,
+    steps: [],
+  },
+  {
+    name: 'sigterm-broker-down',
+    description:
+      `the only broker stopped at 40 %, then SIGTERM one of 3 members while it is down: it exits within ` +
+      `shutdownTimeoutMs (${SHUTDOWN_TIMEOUT_MS / 1000} s); the broker starts again on its data`,
+    optIn: true,
+    cluster: 'single',
+    workers: 3,
+    messages: 3_000,
+    rate: 300,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: none,
+    steps: [
+      {
+        at: 0.4,
+        async run(r) {
+          r.mark('broker stopped (SIGTERM, data kept)');
+          await r.cluster.stopAll({ keepData: true });
+          await sigtermWithinBound(r, r.liveWorkers()[1], 'SIGTERM w2 with the broker down');
+          await r.cluster.startAll({ reuseData: true });
+          r.mark('broker answered again', { info: true });
+        },
+      },
+    ],
+  },
+  {
+    name: 'sigterm-during-rebalance',
+    description:
+      'SIGKILL one of 3 members at 30 %, then SIGTERM another while the group waits for the killed one (a ' +
+      `rebalance of up to the 6 s session timeout): it exits within shutdownTimeoutMs (${SHUTDOWN_TIMEOUT_MS / 1000} s)`,
+    cluster: 'single',
+    workers: 3,
+    messages: 3_000,
+    rate: 300,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: none,
+    steps: [
+      {
+        at: 0.3,
+        async run(r) {
+          const [, second, third] = r.liveWorkers();
+          await r.nextDeliveryBy(third);
+          await r.signalWorkers([third], 'SIGKILL');
+          // The survivors learn of the rebalance at their next heartbeat; SIGTERM one in the middle of it.
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          await sigtermWithinBound(r, second, 'SIGTERM w2 during the rebalance');
+        },
+      },
+    ],
+  },
+  {
+    name: 'sigterm-during-startup',
+    description:
+      'a 4th member started at 30 % and SIGTERMed as soon as its application is up (still connecting or joining): ' +
+      'it exits within shutdownTimeoutMs and leaves no consumer in the group (back to 3 Stable members)',
+    optIn: true,
+    cluster: 'single',
+    workers: 3,
+    messages: 3_000,
+    rate: 300,
+    expectedDeadLetter: none,
+    steps: [
+      {
+        at: 0.3,
+        async run(r) {
+          const late = await r.spawnWorker();
+          await sigtermWithinBound(r, late, `SIGTERM ${late.name} during start-up`);
+          await r.waitForStableGroup(3);
+          r.mark('3 members Stable again', { info: true });
+        },
+      },
+    ],
+  },
+  {
+    name: 'secured-sigkill',
+    description:
+      "SASL_SSL (SCRAM-SHA-512) as an ordinary user with ACLs on the suite's topics and groups: handler failures " +
+      'as in handler-exceptions, and SIGKILL one of 3 members at 30 % of the stream',
+    cluster: 'secured',
+    workers: 3,
+    messages: 3_000,
+    rate: 500,
+    failures: true,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: exhaustsRetries,
+    steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
+  },
+  {
     name: 'broker-of-three-killed',
     description:
       'replication factor 3, min.insync.replicas 2, acks all: SIGKILL the broker that is the group coordinator ' +
@@ -162,6 +292,19 @@ export const SCENARIOS: ScenarioSpec[] = [
       },
       { run: fixDeadLetterTopic },
     ],
+  },
+  {
+    name: 'leader-moved',
+    description:
+      'replication factor 3: at 5 s the broker leading the most partitions (not the group coordinator) shuts ' +
+      'down cleanly, so their leadership moves to the other brokers under load, then it starts again; 3 members: ' +
+      'no message handled twice, none out of order',
+    cluster: 'triple',
+    workers: 3,
+    messages: 4_000,
+    rate: 250,
+    expectedDeadLetter: none,
+    steps: [{ afterSeconds: 5, run: moveLeaders }, { run: restartStoppedNode }],
   },
 ];
 
@@ -297,4 +440,50 @@ async function restartKilledNode(r: ScenarioRun): Promise<void> {
   });
   r.mark(`node.id ${nodeId} back and in sync`, { info: true });
   r.notes.push(`node.id ${nodeId} started again and in sync ${seconds(Date.now() - started)} s later`);
+}
+
+/**
+ * SIGTERMs one worker and records a problem unless it exited within shutdownTimeoutMs (plus a second for the
+ * process itself to end).
+ */
+async function sigtermWithinBound(r: ScenarioRun, worker: WorkerProcess, label: string): Promise<void> {
+  const started = Date.now();
+  await r.signalWorkers([worker], 'SIGTERM', label);
+  const took = Date.now() - started;
+  r.notes.push(
+    `${worker.name} exited ${seconds(took)} s after SIGTERM (bound ${SHUTDOWN_TIMEOUT_MS / 1000} s)`,
+  );
+  if (took > SHUTDOWN_TIMEOUT_MS + 1_000) {
+    r.problems.push(`${worker.name} took ${seconds(took)} s to exit after SIGTERM, over shutdownTimeoutMs`);
+  }
+}
+
+const stoppedNodes: number[] = [];
+
+/** Cleanly stops the broker that leads the most partitions of the topic without coordinating the group. */
+async function moveLeaders(r: ScenarioRun): Promise<void> {
+  const admin = await r.admin();
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
+  const coordinator = topics.find((t) => t.name === '__consumer_offsets')!.partitions[0].leader;
+  const topic = topics.find((t) => t.name === r.topic)!;
+  const leads = new Map<number, number[]>();
+  for (const p of topic.partitions) {
+    if (p.leader !== coordinator) leads.set(p.leader, [...(leads.get(p.leader) ?? []), p.partitionId]);
+  }
+  const [nodeId, partitions] = [...leads.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+  r.mark(`clean shutdown of broker node.id ${nodeId} (leader of partitions ${partitions.join(', ')})`);
+  await r.cluster.stopNode(nodeId - 1);
+  stoppedNodes.push(nodeId);
+  const { topics: after } = await admin.fetchTopicMetadata({ topics: [r.topic] });
+  const moved = after[0].partitions.filter((p) => partitions.includes(p.partitionId));
+  r.notes.push(
+    `leadership moved: ${moved.map((p) => `partition ${p.partitionId} -> node.id ${p.leader}`).join(', ')}`,
+  );
+}
+
+/** Starts the node stopped last on its data (the cluster lists it again; its replicas catch up meanwhile). */
+async function restartStoppedNode(r: ScenarioRun): Promise<void> {
+  const nodeId = stoppedNodes.at(-1)!;
+  await r.cluster.startNode(nodeId - 1);
+  r.mark(`node.id ${nodeId} started again`, { info: true });
 }

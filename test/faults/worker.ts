@@ -11,6 +11,7 @@ import { ConsoleLogger, Controller, type LogLevel, Module, ValidationPipe } from
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KafkaGroupContext,
@@ -23,10 +24,12 @@ import {
 import {
   HOSTILE_MAX_VALUE_BYTES,
   injectedFailure,
+  isSlow,
   isUnkeyed,
   LINE_PREFIX,
   messageOf,
   RETRY_ATTEMPTS,
+  SHUTDOWN_TIMEOUT_MS,
   type WorkerEnv,
 } from './protocol.js';
 
@@ -34,6 +37,8 @@ const env = process.env as unknown as WorkerEnv;
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log'];
 const failures = env.FAULT_FAILURES === '1';
 const workMs = Number(env.FAULT_WORK_MS ?? 0);
+const slowMs = Number(env.FAULT_SLOW_MS ?? 0);
+const backoffMs = env.FAULT_BACKOFF_MS === undefined ? undefined : Number(env.FAULT_BACKOFF_MS);
 
 /** Synchronous on a pipe (Linux): once the handler returns, the runner can read the line even after a SIGKILL. */
 function emit(...fields: (string | number)[]): void {
@@ -86,6 +91,8 @@ class FaultController {
   @KafkaHandler('${FAULT_TOPIC}')
   async handle(@Payload() message: FaultMessage, @Ctx() ctx: KafkaGroupContext): Promise<void> {
     if (workMs > 0) await sleep(workMs);
+    // A slow handler that honours ctx.signal, as the README asks: it gives up (throws) when the signal aborts.
+    if (slowMs > 0 && isSlow(message.seq)) await sleep(slowMs, undefined, { signal: ctx.signal });
     if (failures && injectedFailure(message.seq, ctx.attempt)) {
       emit('F', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
       throw new Error(`injected failure of seq ${message.seq} on attempt ${ctx.attempt}`);
@@ -112,10 +119,30 @@ function rootOptions(): KafkaModuleOptions {
       env.FAULT_CLIENT_RETRY === 'library-default'
         ? undefined
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
-    retry: { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 },
+    retry:
+      backoffMs === undefined
+        ? { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 }
+        : { attempts: RETRY_ATTEMPTS, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
+    // The runner creates the topics (a scenario may leave the dead-letter topic to a fault step).
+    topics: { create: false, check: false },
     ...(env.FAULT_HOSTILE === '1' ? { limits: { maxValueBytes: HOSTILE_MAX_VALUE_BYTES } } : {}),
-    shutdownTimeoutMs: 10_000,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    ...securityOptions(),
+  };
+}
+
+/** SASL_SSL on a secured cluster (the runner passes the user and the throwaway CA). */
+function securityOptions(): Pick<KafkaModuleOptions, 'ssl' | 'sasl'> {
+  const {
+    FAULT_SASL_MECHANISM: mechanism,
+    FAULT_SASL_USERNAME: username,
+    FAULT_SASL_PASSWORD: password,
+  } = env;
+  if (!mechanism || !username || !password || !env.FAULT_SSL_CA_FILE) return {};
+  return {
+    ssl: { ca: [readFileSync(env.FAULT_SSL_CA_FILE, 'utf8')] },
+    sasl: { mechanism, username, password } as KafkaModuleOptions['sasl'],
   };
 }
 

@@ -8,7 +8,7 @@ export { KafkaGroupsServer } from './server/kafka-groups.server.js';
 export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
-export { KafkaKey, KafkaHeaders } from './decorators/kafka-message-params.decorator.js';
+export { KafkaKey, KafkaMessageHeaders } from './decorators/kafka-message-params.decorator.js';
 export { KafkaGroupContext } from './context/kafka-group.context.js';
 export { KafkaProducer, type KafkaOutgoingMessage } from './producer/kafka.producer.js';
 export { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';

@@ -8,6 +8,7 @@ import {
   DEFAULT_DEAD_LETTER,
   DEFAULT_LIMITS,
   DEFAULT_MAX_PROCESSING_TIME_MS,
+  DEFAULT_COMMIT_INTERVAL_MS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
   DEFAULT_RETRY,
   deadLetterTopicFor,
@@ -155,6 +156,12 @@ describe('validateModuleOptions', () => {
       () => validateModuleOptions(root({ maxProcessingTimeMs: 0 })),
       'forRoot.maxProcessingTimeMs',
     );
+  });
+
+  test('rejects a negative or fractional commitIntervalMs, accepts 0 (commit after every batch)', () => {
+    expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: -1 })), 'forRoot.commitIntervalMs');
+    expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: 0.5 })), 'forRoot.commitIntervalMs');
+    expect(() => validateModuleOptions(root({ commitIntervalMs: 0 }))).not.toThrow();
   });
 
   test('rejects shutdownTimeoutMs 0', () => {
@@ -317,6 +324,7 @@ describe('resolveGroupSettings', () => {
       fromBeginning: false,
       consumer: DEFAULT_CONSUMER_TUNING,
       maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
+      commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
     });
   });
 
@@ -328,6 +336,7 @@ describe('resolveGroupSettings', () => {
         fromBeginning: true,
         consumer: { sessionTimeout: 45000 },
         maxProcessingTimeMs: 60_000,
+        commitIntervalMs: 5_000,
       }),
       { groupId: 'g' },
     );
@@ -338,6 +347,7 @@ describe('resolveGroupSettings', () => {
       fromBeginning: true,
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
       maxProcessingTimeMs: 60_000,
+      commitIntervalMs: 5_000,
     });
   });
 
@@ -356,6 +366,7 @@ describe('resolveGroupSettings', () => {
         fromBeginning: false,
         consumer: { sessionTimeout: 10000 },
         maxProcessingTimeMs: 1_000,
+        commitIntervalMs: 0,
       },
     );
     expect(settings).toEqual({
@@ -365,6 +376,7 @@ describe('resolveGroupSettings', () => {
       fromBeginning: false,
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
       maxProcessingTimeMs: 1_000,
+      commitIntervalMs: 0,
     });
   });
 

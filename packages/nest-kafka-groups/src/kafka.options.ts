@@ -100,6 +100,12 @@ export interface KafkaGroupDefaults {
    * delivery counts as a failed attempt once the handler gave up. Default 300000 (5 min).
    */
   maxProcessingTimeMs?: number;
+  /**
+   * Longest time a processed offset waits before it is committed (kafkajs's `autoCommitInterval`). Offsets are also
+   * committed before the member leaves the group (stop, rebalance), on a handler error and when a crash is handled,
+   * so a longer interval only widens what a killed process redelivers. Default 1000.
+   */
+  commitIntervalMs?: number;
 }
 
 export interface KafkaModuleOptions extends KafkaGroupDefaults {
@@ -178,6 +184,7 @@ export interface ResolvedGroupSettings {
   fromBeginning: boolean;
   consumer: KafkaConsumerTuning;
   maxProcessingTimeMs: number;
+  commitIntervalMs: number;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -206,6 +213,7 @@ export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
+export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
@@ -231,6 +239,7 @@ function validateDefaults(scope: string, options: KafkaGroupDefaults): void {
   requirePositiveInteger(`${scope}.concurrency`, options.concurrency);
   requirePositiveInteger(`${scope}.partitionsConsumedConcurrently`, options.partitionsConsumedConcurrently);
   requirePositiveInteger(`${scope}.maxProcessingTimeMs`, options.maxProcessingTimeMs);
+  requirePositiveInteger(`${scope}.commitIntervalMs`, options.commitIntervalMs, 0);
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateTopics(`${scope}.topics`, options.topics);
@@ -357,6 +366,7 @@ export function resolveGroupSettings(
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
     maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
+    commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
   };
 }
 

@@ -11,7 +11,7 @@ import {
   type RetryOptions,
   setMaxDecompressedBatchBytes,
 } from './kafkajs.js';
-import { isSecurityLogLine } from './security-failures.js';
+import { isSecurityLogLine, type SecurityIdentity, securityIdentityOf } from './security-failures.js';
 
 /** Explicit client retry: under jest (NODE_ENV=test) kafkajs would otherwise switch to other defaults. */
 export const DEFAULT_CLIENT_RETRY: RetryOptions = {
@@ -26,7 +26,7 @@ export const DEFAULT_CLIENT_RETRY: RetryOptions = {
 const REPEAT_WINDOW_MS = 5 * 60_000;
 
 /** kafkajs log entries go through Nest's Logger under the kafkajs namespace, at the level `nestLevelOf` picks. */
-function nestLogCreator() {
+function nestLogCreator(identity: SecurityIdentity) {
   const loggers = new Map<string, Logger>();
   const lastWarned = new Map<string, number>();
   return () =>
@@ -41,7 +41,7 @@ function nestLogCreator() {
       const text = printable(String(message));
       const line = Object.keys(extra).length > 0 ? `${text} ${safeJson(extra)}` : text;
       // A wrong password or untrusted certificate is reported once by the library (KafkaSecurity), not per retry.
-      let nestLevel = isSecurityLogLine(String(message), extra)
+      let nestLevel = isSecurityLogLine(String(message), extra, identity)
         ? 'debug'
         : nestLevelOf(level, String(message), extra);
       if (nestLevel === 'warn') {
@@ -85,7 +85,7 @@ export function createKafkaClient(options: KafkaModuleOptions): Kafka {
     requestTimeout: options.requestTimeout,
     retry: clientRetryOf(options),
     logLevel: KafkaLogLevel.INFO,
-    logCreator: nestLogCreator(),
+    logCreator: nestLogCreator(securityIdentityOf(options)),
     socketFactory: brokerConnectivity.socketFactory(),
   });
 }

@@ -14,8 +14,11 @@ export type KafkajsRequire = (id: string) => any;
 export interface CarriedFix {
   readonly module: string;
   readonly sha256: string;
-  /** Builds the module's exports; `require` resolves from the replaced module's own folder. */
-  readonly create: (require: KafkajsRequire) => unknown;
+  /**
+   * Builds the module's exports; `require` resolves from the replaced module's own folder, `released` evaluates the
+   * released module (the one the digest names) for a fix that extends it rather than rewriting it.
+   */
+  readonly create: (require: KafkajsRequire, released: () => any) => unknown;
 }
 
 export interface LoadedKafkajs {
@@ -74,18 +77,24 @@ export function loadKafkajs(
     const dir = path.dirname(file);
     const fix = replacements.get(file);
     if (fix) {
-      module.exports = fix.create(requireFrom(dir));
+      module.exports = fix.create(requireFrom(dir), () => evaluateFile(file));
     } else if (file.endsWith('.json')) {
       module.exports = JSON.parse(readFileSync(file, 'utf8'));
     } else {
-      // Indirect eval compiles in the realm that runs this library (Jest's sandbox under Jest), and keeps the
-      // file's line numbers in stack traces (the wrapper opens on the first line).
-      const source = readFileSync(file, 'utf8');
-      const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})\n//# sourceURL=${pathToFileURL(file).href}`;
-      const evaluate = eval;
-      const compiled = evaluate(wrapper) as (...args: unknown[]) => void;
-      compiled.call(module.exports, module.exports, requireFrom(dir), module, file, dir);
+      module.exports = evaluateFile(file, module);
     }
+    return module.exports;
+  };
+
+  const evaluateFile = (file: string, module = { exports: {} as unknown }): unknown => {
+    const dir = path.dirname(file);
+    // Indirect eval compiles in the realm that runs this library (Jest's sandbox under Jest), and keeps the
+    // file's line numbers in stack traces (the wrapper opens on the first line).
+    const source = readFileSync(file, 'utf8');
+    const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})\n//# sourceURL=${pathToFileURL(file).href}`;
+    const evaluate = eval;
+    const compiled = evaluate(wrapper) as (...args: unknown[]) => void;
+    compiled.call(module.exports, module.exports, requireFrom(dir), module, file, dir);
     return module.exports;
   };
 

@@ -139,6 +139,16 @@ describe('authorizationFailureOf', () => {
     );
   });
 
+  test("a producer's denied InitProducerId names the topic it was writing", () => {
+    const error = kafkajsError('KafkaJSProtocolError', 'Cluster authorization failed', {
+      type: 'CLUSTER_AUTHORIZATION_FAILED',
+    });
+    expect(authorizationFailureOf(error, SCRAM, { operation: 'write', topics: ['t-dlt'] })?.message).toBe(
+      'not authorized to write topic t-dlt as user svc-flights (an idempotent producer needs WRITE on a topic ' +
+        'or IdempotentWrite on the cluster)',
+    );
+  });
+
   test('other errors are not authorization failures', () => {
     const rebalance = kafkajsError('KafkaJSProtocolError', 'The group is rebalancing', {
       type: 'REBALANCE_IN_PROGRESS',
@@ -148,6 +158,29 @@ describe('authorizationFailureOf', () => {
 });
 
 describe('isSecurityLogLine', () => {
+  test("kafkajs's SASL failure line is reported at once, and names the broker of a later SASL error", () => {
+    const identity = securityIdentityOf({
+      brokers: ['b1:9093', 'b2:9093'],
+      ssl: true,
+      sasl: { mechanism: 'plain', username: 'svc-flights', password: 'pw' },
+    });
+    expect(
+      isSecurityLogLine(
+        'SASL PLAIN authentication failed: Authentication failed: Invalid username or password',
+        { broker: 'b2:9093' },
+        identity,
+      ),
+    ).toBe(true);
+    const sasl = kafkajsError(
+      'KafkaJSSASLAuthenticationError',
+      'SASL PLAIN authentication failed: Authentication failed: Invalid username or password',
+    );
+    expect(authenticationFailureOf(sasl, identity)?.message).toBe(
+      'Kafka authentication failed at broker b2:9093 (SASL_SSL, PLAIN, user svc-flights): ' +
+        'Authentication failed: Invalid username or password',
+    );
+  });
+
   test.each([
     ['SASL PLAIN authentication failed: Authentication failed: Invalid username or password', true],
     ['Response SaslAuthenticate(key: 36, version: 1)', true],

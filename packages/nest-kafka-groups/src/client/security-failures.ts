@@ -106,7 +106,9 @@ export function authenticationFailureOf(
   if (error instanceof KafkaAuthenticationError) return error;
   for (const e of chain(error)) {
     const message = String(e.message ?? '');
-    const broker = typeof e.broker === 'string' ? e.broker : identity.brokers;
+    // kafkajs's SASL error does not say which broker refused; its log line just before did (see noteLogLine).
+    const broker =
+      typeof e.broker === 'string' ? e.broker : (lastAuthentication?.error.brokers ?? identity.brokers);
     if (e.name === 'KafkaJSSASLAuthenticationError') {
       // "SASL PLAIN authentication failed: Authentication failed: Invalid username or password"
       const reason = message.replace(/^SASL [\w -]+ authentication failed: /, '');
@@ -160,6 +162,12 @@ export function authorizationFailureOf(
       return new KafkaAuthorizationError(context.operation, resource, identity.principal, error);
     }
     if (type === 'CLUSTER_AUTHORIZATION_FAILED') {
+      // A producer's InitProducerId: an idempotent producer needs WRITE on some topic (or IdempotentWrite).
+      if (context.topics?.length) {
+        const resource = `${context.topics.length === 1 ? 'topic' : 'topics'} ${context.topics.join(', ')}`;
+        const hint = 'an idempotent producer needs WRITE on a topic or IdempotentWrite on the cluster';
+        return new KafkaAuthorizationError(context.operation, resource, identity.principal, error, hint);
+      }
       return new KafkaAuthorizationError(context.operation, 'the cluster', identity.principal, error);
     }
   }
@@ -192,11 +200,27 @@ function groupDenialSeen(): boolean {
 const SECURITY_LINE =
   /^SASL .* authentication failed|^Response SaslAuthenticate|^Connection error: .*(certificate|alert|self[- ]signed|SSL)/i;
 
+/** How long the last authentication failure explains an admin call that got no answer (see KafkaAdminClient). */
+const AUTHENTICATION_WINDOW_MS = 30_000;
+let lastAuthentication: { error: KafkaAuthenticationError; at: number } | undefined;
+
+/** The authentication failure kafkajs logged within the last 30 s, if any. */
+export function recentAuthenticationFailure(): KafkaAuthenticationError | undefined {
+  return lastAuthentication && Date.now() - lastAuthentication.at < AUTHENTICATION_WINDOW_MS
+    ? lastAuthentication.error
+    : undefined;
+}
+
 /**
- * Looks at one kafkajs log entry: notes a broker's group denial (see authorizationFailureOf) and tells whether the
- * line is a security failure that the library reports itself (then the caller prints it at debug).
+ * Looks at one kafkajs log entry and tells whether it is a security failure that the library reports itself (the
+ * caller then prints kafkajs's line at debug). A SASL or TLS failure of a client with `identity` is reported at
+ * once, named, before kafkajs's retries end; a broker's group denial is noted (see authorizationFailureOf).
  */
-export function isSecurityLogLine(message: string, extra: Record<string, unknown>): boolean {
+export function isSecurityLogLine(
+  message: string,
+  extra: Record<string, unknown>,
+  identity?: SecurityIdentity,
+): boolean {
   const answer = typeof extra.error === 'string' ? extra.error : '';
   if (
     /^Response FindCoordinator|^Response GroupCoordinator/.test(message) &&
@@ -204,7 +228,17 @@ export function isSecurityLogLine(message: string, extra: Record<string, unknown
   ) {
     lastGroupDenial = Date.now();
   }
-  return SECURITY_LINE.test(message);
+  if (!SECURITY_LINE.test(message)) return false;
+  const broker = typeof extra.broker === 'string' ? extra.broker : undefined;
+  if (identity && broker && !message.startsWith('Response ')) {
+    const reason = message.startsWith('SASL ')
+      ? message.replace(/^SASL [\w -]+ authentication failed: /, '')
+      : `TLS handshake failed: ${message.replace(/^Connection error: /, '')}`;
+    const error = new KafkaAuthenticationError(broker, identity.mechanism, identity.principal, reason);
+    lastAuthentication = { error, at: Date.now() };
+    securityFailures.report(error, 'the clients retry with backoff; fix the configuration and restart');
+  }
+  return true;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type Producer,
   type RetryOptions,
 } from '../client/kafkajs.js';
+import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { hasLostSequence } from '../producer/kafka.producer.js';
 import { DeadLetterWrite, type DeadLetterWriteSettings, type RecordSender } from './dead-letter-write.js';
 import type { DeadLetterSource } from './dead-letter-headers.js';
@@ -28,6 +29,7 @@ export class DeadLetterPublisher {
     private readonly kafka: Kafka,
     private readonly retry: RetryOptions,
     private readonly compression: number,
+    private readonly identity: SecurityIdentity,
   ) {
     this.producer = this.createProducer();
   }
@@ -46,6 +48,8 @@ export class DeadLetterPublisher {
       if (w.state === 'written') this.writes.delete(w);
       onChange(w);
     });
+    // Writes whose partition was revoked are only kept for a shutdown's cancel: drop them here.
+    for (const old of this.writes) if (old.cancelled) this.writes.delete(old);
     this.writes.add(write);
     return write;
   }
@@ -87,7 +91,8 @@ export class DeadLetterPublisher {
       });
     } catch (error) {
       if (hasLostSequence(error)) this.replace(producer, error);
-      throw error;
+      // An ACL denial named with the user and the topic; its protocol error type stays in the cause chain.
+      throw authorizationFailureOf(error, this.identity, { operation: 'write', topics: [topic] }) ?? error;
     }
   }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Message } from '../client/kafkajs.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaDeadLetterError } from '../errors/kafka-dead-letter.error.js';
 import { buildDeadLetterHeaders, buildStubHeaders, type DeadLetterSource } from './dead-letter-headers.js';
 
@@ -64,7 +65,7 @@ export class DeadLetterWrite {
   sends = 0;
   private failures = 0;
   private timer?: NodeJS.Timeout;
-  private cancelled = false;
+  private isCancelled = false;
   private readonly logger = new Logger(DeadLetterWrite.name);
   private readonly where: string;
 
@@ -79,9 +80,13 @@ export class DeadLetterWrite {
     void this.attempt(this.record());
   }
 
+  get cancelled(): boolean {
+    return this.isCancelled;
+  }
+
   /** Stops trying (the partition was revoked or the application is shutting down); a send in flight may finish. */
   cancel(): void {
-    this.cancelled = true;
+    this.isCancelled = true;
     clearTimeout(this.timer);
   }
 
@@ -121,7 +126,7 @@ export class DeadLetterWrite {
       clearTimeout(slow);
     }
     if (failure === undefined) return this.written();
-    if (this.cancelled) return;
+    if (this.isCancelled) return;
     const types = errorTypes(failure);
     if (!this.stub && [...types].some((t) => TOO_LARGE.has(t))) {
       this.stub = true;
@@ -145,7 +150,9 @@ export class DeadLetterWrite {
     const type = [...types].find((t) => TOO_LARGE.has(t) || NEEDS_ACTION.has(t));
     const needsAction =
       type && (TOO_LARGE.has(type) ? 'even the stub record is too large' : NEEDS_ACTION.get(type));
-    const cause = needsAction ? new Error(`${type}: ${needsAction}`, { cause: failure }) : failure;
+    // A denial already named (operation, topic, user) says more than the generic text.
+    const named = failure instanceof KafkaAuthorizationError ? failure.message : needsAction;
+    const cause = needsAction ? new Error(`${type}: ${named}`, { cause: failure }) : failure;
     const { topic, partition, message } = this.source;
     this.reason = new KafkaDeadLetterError(
       this.deadLetterTopic,
@@ -171,7 +178,7 @@ export class DeadLetterWrite {
     }
     this.onChange(this);
     this.timer = setTimeout(() => {
-      if (!this.cancelled) void this.attempt(this.record());
+      if (!this.isCancelled) void this.attempt(this.record());
     }, delay);
     this.timer.unref();
   }

@@ -10,7 +10,8 @@ export class KafkaAuthorizationError extends KafkaGroupsError {
     readonly resource: string,
     readonly principal: string,
     cause?: unknown,
+    hint?: string,
   ) {
-    super(`not authorized to ${operation} ${resource} as ${principal}`, { cause });
+    super(`not authorized to ${operation} ${resource} as ${principal}${hint ? ` (${hint})` : ''}`, { cause });
   }
 }

@@ -134,6 +134,7 @@ export class ConsumerMember {
       if (consumer === this.consumer) {
         await consumer.run({
           autoCommit: true,
+          autoCommitInterval: this.config.group.commitIntervalMs,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: this.config.group.partitionsConsumedConcurrently,
           eachBatch: (payload) => this.eachBatch(payload),
@@ -285,7 +286,8 @@ export class ConsumerMember {
     const { batch, resolveOffset, heartbeat, isRunning } = payload;
     const { topic, partition, messages } = batch;
     const route = this.config.routes.get(topic);
-    if (!route) return;
+    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered.
+    if (!route || this.shutdown.signal.aborted) return;
     const generation = this.generation;
     const key = partitionKey(topic, partition);
     let index = 0;
@@ -307,7 +309,6 @@ export class ConsumerMember {
       maxProcessingTimeMs: this.config.group.maxProcessingTimeMs,
     });
     this.batches.add(watch);
-    if (this.shutdown.signal.aborted) watch.controller.abort(this.shutdown.signal.reason);
     let lastResolved: string | undefined;
     try {
       for (; index < messages.length; index++) {

@@ -104,6 +104,7 @@ export class KafkaGroupsServer
         this.kafka,
         clientRetryOf(this.options),
         compressionType(this.options.compression),
+        securityIdentityOf(this.options),
       );
       const consumerKafka = createKafkaClient({
         ...this.options,

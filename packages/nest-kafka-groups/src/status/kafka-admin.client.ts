@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { Admin, Kafka } from '../client/kafkajs.js';
 import {
   authenticationFailureOf,
+  recentAuthenticationFailure,
   securityFailures,
   securityIdentityOf,
 } from '../client/security-failures.js';
@@ -48,7 +49,10 @@ export class KafkaAdminClient implements OnApplicationShutdown {
       return await Promise.race([admin.then(fn), deadline]);
     } catch (error) {
       this.reset(admin);
-      const security = authenticationFailureOf(error, securityIdentityOf(this.options));
+      // A call that got no answer while kafkajs meets a wrong password or certificate: that is why.
+      const security =
+        authenticationFailureOf(error, securityIdentityOf(this.options)) ??
+        (error instanceof KafkaAdminTimeoutError ? recentAuthenticationFailure() : undefined);
       if (!security) throw error;
       securityFailures.report(security, `${what} fails`);
       throw security;

@@ -1,0 +1,201 @@
+import { describe, expect, it } from '@jest/globals';
+import { createRequire } from 'node:module';
+import { kafkajsInternal } from '../kafkajs.js';
+
+/**
+ * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
+ * installed kafkajs module as released (upstream, kept to show the cause): when offsets are committed around a batch,
+ * a heartbeat that reports a rebalance, a handler error, stop() and a crash.
+ */
+const Upstream = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js');
+const Fixed = kafkajsInternal('src/consumer/runner.js');
+const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
+const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
+const REBALANCE_IN_PROGRESS = 27;
+
+const quietLogger = {
+  namespace: () => quietLogger,
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+/** A consumer group whose commit interval never elapses during a test: only an unconditional commit commits. */
+function group() {
+  const events: string[] = [];
+  let resolved: string[] = [];
+  let heartbeatError: Error | undefined;
+  const consumerGroup = {
+    groupId: 'g',
+    memberId: 'm',
+    generationId: 1,
+    events,
+    failNextHeartbeat(error: Error) {
+      heartbeatError = error;
+    },
+    resolveOffset({ partition, offset }: { partition: number; offset: string }) {
+      resolved.push(`${partition}:${offset}`);
+    },
+    async commitOffsets() {
+      if (resolved.length > 0) events.push(`commit ${resolved.join(',')}`);
+      resolved = [];
+    },
+    async commitOffsetsIfNecessary() {},
+    async heartbeat() {
+      const error = heartbeatError;
+      heartbeatError = undefined;
+      if (error) throw error;
+    },
+    async leave() {
+      events.push('leave');
+    },
+    async fetch() {
+      return [];
+    },
+    hasSeekOffset: () => false,
+    isPaused: () => false,
+    getNodeIds: () => [],
+    pause() {},
+    resume() {},
+    uncommittedOffsets: () => ({ topics: [] }),
+  };
+  return consumerGroup;
+}
+
+function batch(partition: number, offset: number) {
+  const messages = [{ offset: String(offset), value: Buffer.from('v') }];
+  return {
+    topic: 't',
+    partition,
+    highWatermark: String(offset + 1),
+    messages,
+    offsetLag: () => '0',
+    offsetLagLow: () => '0',
+    firstOffset: () => String(offset),
+    lastOffset: () => String(offset),
+    isEmpty: () => false,
+    isEmptyDueToFiltering: () => false,
+  };
+}
+
+function runner(
+  Runner: any,
+  eachBatch: (payload: any) => Promise<void> = async () => {},
+  onCrash: (error: Error) => unknown = () => {},
+) {
+  const consumerGroup = group();
+  const instance = new Runner({
+    logger: quietLogger,
+    consumerGroup,
+    instrumentationEmitter: { emit() {} },
+    concurrency: 1,
+    eachBatch,
+    onCrash,
+    retry: { retries: 0 },
+  });
+  instance.running = true;
+  return { instance, events: consumerGroup.events, consumerGroup };
+}
+
+const rebalancing = () => new KafkaJSProtocolError(createErrorFromCode(REBALANCE_IN_PROGRESS));
+
+describe('kafkajs Runner: commits after a batch (the fix in place of src/consumer/runner.js)', () => {
+  it('released: commits after every batch whatever autoCommitInterval says (one coordinator round trip per batch)', async () => {
+    const { instance, events } = runner(Upstream);
+    for (let offset = 0; offset < 3; offset++) await instance.handleBatch(batch(0, offset));
+    expect(events).toEqual(['commit 0:0', 'commit 0:1', 'commit 0:2']);
+  });
+
+  it('fixed: a batch that ends while running commits only when the interval or threshold says so', async () => {
+    const { instance, events, consumerGroup } = runner(Fixed);
+    let ifNecessary = 0;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      ifNecessary++;
+    };
+    for (let offset = 0; offset < 3; offset++) await instance.handleBatch(batch(0, offset));
+    expect(events).toEqual([]);
+    expect(ifNecessary).toBe(3);
+  });
+
+  it('fixed: an idle fetch (no batch, or empty batches) gives the interval a chance to commit earlier batches', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    let ifNecessary = 0;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      ifNecessary++;
+    };
+    expect(await instance.fetch(1)).toEqual([]);
+    expect(ifNecessary).toBe(1);
+    await instance.handleBatch({ ...batch(0, 1), messages: [], isEmpty: () => true });
+    expect(ifNecessary).toBe(2);
+  });
+
+  it('fixed: stop() commits everything resolved before leaving the group', async () => {
+    const { instance, events } = runner(Fixed);
+    await instance.handleBatch(batch(0, 0));
+    await instance.handleBatch(batch(1, 5));
+    await instance.stop();
+    expect(events).toEqual(['commit 0:0,1:5', 'leave']);
+  });
+
+  it('fixed: stop() still leaves the group when the commit fails', async () => {
+    const { instance, events, consumerGroup } = runner(Fixed);
+    await instance.handleBatch(batch(0, 0));
+    consumerGroup.commitOffsets = async () => {
+      throw new Error('coordinator unreachable');
+    };
+    await instance.stop();
+    expect(events).toEqual(['leave']);
+  });
+
+  it('fixed: the batch that ends after stop() began commits at once', async () => {
+    const { instance, events } = runner(Fixed, async () => {
+      instance.running = false;
+    });
+    await instance.handleBatch(batch(0, 7));
+    expect(events).toEqual(['commit 0:7']);
+  });
+
+  it('fixed: a heartbeat that reports a rebalance commits, and so does every batch of that generation ending later', async () => {
+    const { instance, events, consumerGroup } = runner(Fixed);
+    await instance.handleBatch(batch(0, 0));
+    consumerGroup.failNextHeartbeat(rebalancing());
+    await expect(instance.handleBatch(batch(1, 1))).rejects.toThrow(/rebalanc/i);
+    expect(events).toEqual(['commit 0:0,1:1']);
+
+    // Another partition's batch of the same fetch, still running when the rebalance was seen.
+    await instance.handleBatch(batch(2, 2));
+    expect(events).toEqual(['commit 0:0,1:1', 'commit 2:2']);
+
+    // After the rejoin (a new generation), the interval applies again.
+    consumerGroup.generationId = 2;
+    await instance.handleBatch(batch(0, 3));
+    expect(events).toEqual(['commit 0:0,1:1', 'commit 2:2']);
+  });
+
+  it('both: a handler error commits what was resolved before it', async () => {
+    for (const Runner of [Upstream, Fixed]) {
+      const { instance, events } = runner(Runner, async ({ resolveOffset }: any) => {
+        resolveOffset('3');
+        throw new Error('handler failed');
+      });
+      instance.eachBatchAutoResolve = false;
+      await expect(instance.handleBatch(batch(0, 4))).rejects.toThrow('handler failed');
+      expect(events).toEqual(['commit 0:3']);
+    }
+  });
+
+  it('fixed: a crash of a running consumer commits before kafkajs handles it (released: it does not)', async () => {
+    for (const [Runner, expected] of [
+      [Upstream, ['crash']],
+      [Fixed, ['commit 0:0', 'crash']],
+    ] as const) {
+      const { instance, events } = runner(Runner, undefined, () => events.push('crash'));
+      // Released: the batch commits itself; empty the log to see what the crash does.
+      await instance.handleBatch(batch(0, 0));
+      if (Runner === Upstream) events.length = 0;
+      await instance.onCrash(new Error('retries exhausted'));
+      expect(events).toEqual(expected);
+    }
+  });
+});

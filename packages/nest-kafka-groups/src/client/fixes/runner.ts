@@ -1,0 +1,170 @@
+import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
+
+type RunnerClass = new (options: any) => any;
+
+/**
+ * Replaces kafkajs 2.2.4's consumer/runner.js by a subclass of the released Runner. Upstream commits every resolved
+ * offset after each batch (`await this.autoCommitOffsets()` in handleBatch), whatever `autoCommitInterval` and
+ * `autoCommitThreshold` say, and the fetcher waits for that commit before fetching again: each fetch-process cycle
+ * costs one OffsetCommit round trip to the group coordinator. Here a batch that ends while the consumer runs commits
+ * only when the interval or threshold is reached (`autoCommitOffsetsIfNecessary`), and the offsets resolved since the
+ * last commit are committed:
+ * - when the interval has passed and a fetch brings nothing new (empty batches, or no batch at all), so a quiet
+ *   topic keeps no stale committed offset;
+ * - before the consumer leaves the group on stop() (after the in-flight batches ended), and when the last batch
+ *   ends after stop() began;
+ * - before a rejoin: the released heartbeat commits everything on a rebalance error, and the batches of that fetch
+ *   still running commit when they end; on a handler error (released behaviour, unchanged);
+ * - before a crash is handled (kafkajs disconnects and may restart the consumer, which then reads the committed
+ *   offsets).
+ * So nothing is committed before it was resolved, and processed-but-uncommitted offsets are redelivered only when
+ * the process dies without leaving.
+ */
+export const runnerFix: CarriedFix = {
+  module: 'src/consumer/runner.js',
+  sha256: 'fad3247df2e3ba483b94e014e5c5916fd72d7bdfc3b3dfccc5232b60da18306d',
+  create: (require: KafkajsRequire, released: () => any) => {
+    const {
+      events: { START_BATCH_PROCESS, END_BATCH_PROCESS },
+    } = require('./instrumentationEvents');
+    const { isRebalancing } = require('../errors');
+    return createRunner(released() as RunnerClass, { START_BATCH_PROCESS, END_BATCH_PROCESS, isRebalancing });
+  },
+};
+
+interface RunnerInternals {
+  START_BATCH_PROCESS: string;
+  END_BATCH_PROCESS: string;
+  isRebalancing: (error: unknown) => boolean;
+}
+
+export function createRunner(Released: RunnerClass, internals: RunnerInternals): RunnerClass {
+  const { START_BATCH_PROCESS, END_BATCH_PROCESS, isRebalancing } = internals;
+
+  return class Runner extends Released {
+    /** The generation in which a heartbeat reported a rebalance: the batches still running commit when they end. */
+    rebalancingGeneration: number | undefined;
+
+    constructor(options: any) {
+      super(options);
+      const onCrash = this.onCrash as (error: Error) => unknown;
+      this.onCrash = async (error: Error) => {
+        // Called while a started consumer crashes (running still true); a start that failed resolved nothing.
+        if (this.running) await this.commitBeforeLeaving('crash');
+        return onCrash(error);
+      };
+    }
+
+    async heartbeat(): Promise<void> {
+      try {
+        await super.heartbeat();
+      } catch (error) {
+        if (isRebalancing(error)) this.rebalancingGeneration = this.consumerGroup.generationId;
+        throw error;
+      }
+    }
+
+    /** Best effort: a failed commit leaves the offsets to be redelivered, which at-least-once allows. */
+    async commitBeforeLeaving(reason: string): Promise<void> {
+      try {
+        await this.autoCommitOffsets();
+      } catch (error) {
+        this.logger.warn(`Could not commit the resolved offsets before the ${reason}; they will be redelivered`, {
+          groupId: this.consumerGroup.groupId,
+          memberId: this.consumerGroup.memberId,
+          error: (error as Error).message,
+        });
+      }
+    }
+
+    async fetch(nodeId: number): Promise<unknown[]> {
+      const batches = (await super.fetch(nodeId)) as unknown[];
+      if (batches.length === 0 && this.running) await this.autoCommitOffsetsIfNecessary();
+      return batches;
+    }
+
+    async stop(): Promise<void> {
+      if (!this.running) return;
+      this.logger.debug('stop consumer group', {
+        groupId: this.consumerGroup.groupId,
+        memberId: this.consumerGroup.memberId,
+      });
+      this.running = false;
+      try {
+        await this.fetchManager.stop();
+        await this.waitForConsumer();
+        await this.commitBeforeLeaving('leave');
+        await this.consumerGroup.leave();
+      } catch {
+        // As released: stopping never throws; the group evicts a member that did not leave.
+      }
+    }
+
+    /** The released handleBatch, with the commit after the batch bounded by autoCommitInterval/Threshold. */
+    async handleBatch(batch: any): Promise<void> {
+      if (!this.running) {
+        this.logger.debug('consumer not running, exiting', {
+          groupId: this.consumerGroup.groupId,
+          memberId: this.consumerGroup.memberId,
+        });
+        return;
+      }
+
+      const startBatchProcess = Date.now();
+      const payload = {
+        topic: batch.topic,
+        partition: batch.partition,
+        highWatermark: batch.highWatermark,
+        offsetLag: batch.offsetLag(),
+        offsetLagLow: batch.offsetLagLow(),
+        batchSize: batch.messages.length,
+        firstOffset: batch.firstOffset(),
+        lastOffset: batch.lastOffset(),
+      };
+
+      if (batch.isEmptyDueToFiltering()) {
+        this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
+        this.consumerGroup.resolveOffset({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: batch.lastOffset(),
+        });
+        await this.autoCommitOffsetsIfNecessary();
+        this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
+          ...payload,
+          duration: Date.now() - startBatchProcess,
+        });
+        await this.heartbeat();
+        return;
+      }
+
+      if (batch.isEmpty()) {
+        // A fetch with nothing new still returns each partition: the interval's commit of earlier batches is due here.
+        await this.autoCommitOffsetsIfNecessary();
+        await this.heartbeat();
+        return;
+      }
+
+      this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
+
+      if (this.eachMessage) {
+        await this.processEachMessage(batch);
+      } else if (this.eachBatch) {
+        await this.processEachBatch(batch);
+      }
+
+      this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
+        ...payload,
+        duration: Date.now() - startBatchProcess,
+      });
+
+      // Stopping or rejoining: commit what this batch resolved now, the partitions are about to be given up.
+      if (this.running && this.rebalancingGeneration !== this.consumerGroup.generationId) {
+        await this.autoCommitOffsetsIfNecessary();
+      } else {
+        await this.autoCommitOffsets();
+      }
+      await this.heartbeat();
+    }
+  };
+}
