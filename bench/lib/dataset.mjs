@@ -55,6 +55,11 @@ function aircraftOf(index) {
   };
 }
 
+/** The altitude of position `seq`: the value the runs' checksum adds up. */
+function altitudeOf(seq) {
+  return 30_000 + ((seq * 13) % 9_000);
+}
+
 /** Position `seq` (0-based) of the data set; `extra` fields (sentAt, warm) come first so they survive padding. */
 export function flightPosition(seq, extra = {}) {
   const aircraft = aircraftOf(seq % AIRCRAFT);
@@ -70,7 +75,7 @@ export function flightPosition(seq, extra = {}) {
     destination: aircraft.destination,
     lat: Number((aircraft.lat + step * 0.01).toFixed(5)),
     lon: Number((aircraft.lon + step * 0.013).toFixed(5)),
-    alt: 30_000 + ((seq * 13) % 9_000),
+    alt: altitudeOf(seq),
     gs: 380 + (seq % 90),
     track: (aircraft.heading + step) % 360,
     vr: ((seq % 17) - 8) * 64,
@@ -98,7 +103,7 @@ export function newProducer(kafka) {
 /** The sum of `alt` over the data set's `count` messages: what a run that saw each message once adds up to. */
 export function datasetChecksum(count) {
   let sum = 0;
-  for (let seq = 0; seq < count; seq++) sum += flightPosition(seq).alt;
+  for (let seq = 0; seq < count; seq++) sum += altitudeOf(seq);
   return sum;
 }
 

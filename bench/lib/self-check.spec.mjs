@@ -1,6 +1,7 @@
 /** The benchmark's checks of its own work: each run against its data set, and the soak verdict. */
 import { describe, expect, it } from '@jest/globals';
 import { Tracker } from './child.mjs';
+import { datasetChecksum, flightPosition } from './dataset.mjs';
 import { soakVerdict } from './stats.mjs';
 
 /** Two partitions of 3 messages (offsets 10-12 and 0-2), seq 0-5, `alt` 1 each. */
@@ -94,5 +95,14 @@ describe('soak verdict', () => {
     expect(verdict.rssGrowthMB).toBeLessThanOrEqual(verdict.allowedGrowthMB);
     expect(verdict.fittedGrowthMB).toBeCloseTo(20, 0);
     expect(verdict.flat).toBe(false);
+  });
+});
+
+describe('data set checksum', () => {
+  it('is the sum of the altitudes the runs read from the messages themselves', () => {
+    let sum = 0;
+    for (let seq = 0; seq < 500; seq++) sum += JSON.parse(flightPosition(seq).value).alt;
+    expect(datasetChecksum(500)).toBe(sum);
+    expect(Number.isSafeInteger(datasetChecksum(500))).toBe(true);
   });
 });
