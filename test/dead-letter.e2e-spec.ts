@@ -59,7 +59,11 @@ describe('dead-letter writes', () => {
   afterAll(() => kafka.closeAll());
 
   async function start(groupId: string, topic: string, root: object = {}) {
-    const started = await startTestApp([feature(groupId, topic)], root, [KafkaHealthModule]);
+    // This spec creates its topics itself, and some tests need a dead-letter topic that does not exist.
+    const noProvisioning = { topics: { create: false, check: false } };
+    const started = await startTestApp([feature(groupId, topic)], { ...noProvisioning, ...root }, [
+      KafkaHealthModule,
+    ]);
     apps.push(started.app);
     await kafka.waitForStableGroup(groupId, 1);
     return {
