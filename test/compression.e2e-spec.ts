@@ -8,8 +8,7 @@ import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { createKafkaClient } from '../packages/nest-kafka-groups/src/client/kafka-client.factory.js';
-import { zstdCompressionAvailable } from '../packages/nest-kafka-groups/src/client/codecs.js';
+import { createKafkaClient, zstdCompressionAvailable } from 'nest-kafka-groups/testing';
 import {
   DLT_HEADERS,
   type KafkaCompression,

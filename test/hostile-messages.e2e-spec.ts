@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import kafkajs, { type IHeaders, type KafkaMessage, type Message } from 'kafkajs';
-import { Kafka as LibraryKafka, KafkaLogLevel } from '../packages/nest-kafka-groups/src/client/kafkajs.js';
+import { Kafka as LibraryKafka, KafkaLogLevel } from 'nest-kafka-groups/testing';
 import {
   DLT_HEADERS,
   DLT_STUB_HEADERS,
