@@ -213,7 +213,8 @@ export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
-export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
+// A commit after every batch until the interval mode survives every rebalance path (see docs/RELIABILITY.md).
+export const DEFAULT_COMMIT_INTERVAL_MS = 0;
 export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
