@@ -20,6 +20,8 @@ import {
   KafkaModule,
   type KafkaModuleOptions,
   KafkaProducer,
+  KafkaStatusModule,
+  KafkaStatusService,
 } from 'nest-kafka-groups';
 import {
   HOSTILE_MAX_VALUE_BYTES,
@@ -155,7 +157,7 @@ async function runConsumer(): Promise<void> {
   })
   class FaultFeatureModule {}
 
-  @Module({ imports: [KafkaModule.forRoot(rootOptions()), FaultFeatureModule] })
+  @Module({ imports: [KafkaModule.forRoot(rootOptions()), KafkaStatusModule, FaultFeatureModule] })
   class ConsumerWorkerModule {}
 
   // As main.ts does, without the HTTP listener.
@@ -180,19 +182,20 @@ async function runConsumer(): Promise<void> {
   await app.init();
   await app.startAllMicroservices();
   emit('READY');
-  reportStoppedPartitions(app.get(KafkaGroupsServer));
+  reportStoppedPartitions(app.get(KafkaStatusService));
 }
 
 /**
  * The member's stopped partitions (what /health and KafkaStatusService report), as a log line whenever they
  * change: `MemberStatus stopped [topic:partition=reason; ...]`.
  */
-function reportStoppedPartitions(server: KafkaGroupsServer): void {
+function reportStoppedPartitions(status: KafkaStatusService): void {
   let last = '';
   setInterval(() => {
-    const stopped = server.groups
+    const stopped = status
+      .localGroups()
       .flatMap((g) => g.members)
-      .flatMap((m) => [...m.stoppedPartitions].map(([partition, reason]) => `${partition}=${reason}`))
+      .flatMap((m) => m.stoppedPartitions.map((p) => `${p.topic}:${p.partition}=${p.reason}`))
       .sort()
       .join('; ');
     if (stopped === last) return;

@@ -1,4 +1,4 @@
-import type { ModuleMetadata } from '@nestjs/common';
+import type { FactoryProvider, InjectionToken, ModuleMetadata, Type } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
@@ -134,9 +134,20 @@ export interface KafkaModuleOptions extends KafkaGroupDefaults {
   maxDecompressedBatchBytes?: number;
 }
 
+/** A class that builds the root options, for `KafkaModule.forRootAsync({ useClass })` or `({ useExisting })`. */
+export interface KafkaOptionsFactory {
+  createKafkaOptions(): KafkaModuleOptions | Promise<KafkaModuleOptions>;
+}
+
+/**
+ * `KafkaModule.forRootAsync`: exactly one of `useFactory` (with `inject`), `useClass` (a KafkaOptionsFactory the
+ * module instantiates) or `useExisting` (a KafkaOptionsFactory provider of `imports`).
+ */
 export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory: (...args: any[]) => KafkaModuleOptions | Promise<KafkaModuleOptions>;
-  inject?: any[];
+  useFactory?: (...args: any[]) => KafkaModuleOptions | Promise<KafkaModuleOptions>;
+  inject?: FactoryProvider['inject'];
+  useClass?: Type<KafkaOptionsFactory>;
+  useExisting?: InjectionToken<KafkaOptionsFactory>;
 }
 
 export interface KafkaFeatureOptions extends KafkaGroupDefaults {
@@ -148,9 +159,21 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
   topicVariables?: Record<string, string>;
 }
 
+/** A class that builds a group's options, for `KafkaModule.forFeatureAsync({ useClass })` or `({ useExisting })`. */
+export interface KafkaFeatureOptionsFactory {
+  createKafkaFeatureOptions(): KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
+}
+
+/**
+ * `KafkaModule.forFeatureAsync`: exactly one of `useFactory` (with `inject`), `useClass` (a
+ * KafkaFeatureOptionsFactory the module instantiates) or `useExisting` (a KafkaFeatureOptionsFactory provider of
+ * `imports`).
+ */
 export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory: (...args: any[]) => KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
-  inject?: any[];
+  useFactory?: (...args: any[]) => KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
+  inject?: FactoryProvider['inject'];
+  useClass?: Type<KafkaFeatureOptionsFactory>;
+  useExisting?: InjectionToken<KafkaFeatureOptionsFactory>;
 }
 
 export interface KafkaHandlerOptions {
@@ -366,7 +389,8 @@ export function resolveGroupSettings(
       DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
-    maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
+    maxProcessingTimeMs:
+      feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
     commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
   };
 }

@@ -66,6 +66,12 @@ export interface KafkaGroupStatus {
   startProblem?: string;
 }
 
+/** What this process knows of one of its groups without asking the broker. */
+export type KafkaLocalGroupStatus = Pick<
+  KafkaGroupStatus,
+  'groupId' | 'topics' | 'members' | 'counts' | 'startProblem'
+>;
+
 /** Offsets of one group as fetched from the broker. */
 export interface KafkaGroupOffsets {
   state: string | null;
