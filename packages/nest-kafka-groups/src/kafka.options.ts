@@ -15,6 +15,7 @@ export interface KafkaRetryOptions {
   maxDelayMs: number;
 }
 
+/** Where a message goes after its last failed attempt, and how that write is bounded. */
 export interface KafkaDeadLetterOptions {
   /** When false, a message that exhausts its retries stops its partition (nothing is skipped). */
   enabled: boolean;
@@ -89,8 +90,11 @@ export interface KafkaGroupDefaults {
   partitionsConsumedConcurrently?: number;
   /** Where a group with no committed offset starts. Default false (latest). */
   fromBeginning?: boolean;
+  /** Retries of a failing handler. Default 3 attempts, 500 ms, x2, at most 10 s. */
   retry?: Partial<KafkaRetryOptions>;
+  /** Dead letters after the last attempt. Default on, `<topic>-dlt`, 10 s per write, retried after 2 s. */
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  /** Bounds checked before the pipeline (headers, value size, JSON depth and keys); see DEFAULT_LIMITS. */
   limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
   topics?: KafkaTopicOptions;
@@ -108,12 +112,19 @@ export interface KafkaGroupDefaults {
   commitIntervalMs?: number;
 }
 
+/** `KafkaModule.forRoot`: the connection, and the defaults of every group. */
 export interface KafkaModuleOptions extends KafkaGroupDefaults {
+  /** Bootstrap brokers, `host:port` each. */
   brokers: string[];
+  /** kafkajs client id (broker logs and quotas). Default `nest-kafka-groups`. */
   clientId?: string;
+  /** TLS, passed to kafkajs as given (`true`, or `tls.connect` options). */
   ssl?: KafkaConfig['ssl'];
+  /** SASL (plain, scram-sha-256, scram-sha-512, aws, oauthbearer), passed to kafkajs as given. */
   sasl?: SASLOptions;
+  /** Milliseconds to establish a connection (kafkajs default 1000). */
   connectionTimeout?: number;
+  /** Milliseconds a request may take (kafkajs default 30000). */
   requestTimeout?: number;
   /** kafkajs client retry (connections, requests). Passed explicitly because NODE_ENV=test changes its defaults. */
   clientRetry?: RetryOptions;
@@ -150,7 +161,9 @@ export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>
   useExisting?: InjectionToken<KafkaOptionsFactory>;
 }
 
+/** `KafkaModule.forFeature`: the consumer group of the module's `@KafkaHandler` methods, and its overrides. */
 export interface KafkaFeatureOptions extends KafkaGroupDefaults {
+  /** The consumer group id; two modules naming the same id are one group. */
   groupId: string;
   /**
    * Values for `${NAME}` placeholders in this module's `@KafkaHandler` topics, so topic names can come from
@@ -176,11 +189,15 @@ export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'
   useExisting?: InjectionToken<KafkaFeatureOptionsFactory>;
 }
 
+/** `@KafkaHandler(topics, options)`: overrides for this handler's topics. */
 export interface KafkaHandlerOptions {
+  /** Retries of this handler (over the group's and the root's). */
   retry?: Partial<KafkaRetryOptions>;
+  /** Dead letters of this handler (over the group's and the root's). */
   deadLetter?: Partial<KafkaDeadLetterOptions>;
   /** Provisioning of this handler's topics and dead-letter topics (over the group's and the root's). */
   topics?: KafkaTopicOptions;
+  /** Message limits of this handler (over the group's and the root's). */
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;

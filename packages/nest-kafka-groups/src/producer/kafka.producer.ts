@@ -24,11 +24,15 @@ import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
+/** A message for `KafkaProducer.send`. */
 export interface KafkaOutgoingMessage {
+  /** Partitioning key (murmur2, as Java's default partitioner); null or absent spreads messages. */
   key?: string | Buffer | null;
   /** A Buffer is sent as is; anything else as JSON. */
   value: unknown;
+  /** Headers, strings or Buffers. */
   headers?: IHeaders;
+  /** An explicit partition, over the key's. */
   partition?: number;
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../client/security-failures.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 
+/** Lifecycle of one group member: starting, joined, rebalancing, crashed (recreated with backoff), stopped. */
 export type MemberState = 'starting' | 'joined' | 'rebalancing' | 'crashed' | 'stopped';
 
 export interface ConsumerMemberConfig {
