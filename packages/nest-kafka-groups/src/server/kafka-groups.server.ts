@@ -34,6 +34,7 @@ import { type DiscoveredHandler, planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
 import { TopicProvisioner } from './topic-provisioner.js';
 import { HandlerPipelineFactory, type HandlerInvoker, payloadIsBuffer } from './handler-pipeline.js';
+import type { KafkaTracingHooks } from './tracing-hooks.js';
 
 type HostModule = ModulesContainer extends Map<string, infer M> ? M : never;
 
@@ -55,6 +56,7 @@ export class KafkaGroupsServer
   private stopping?: Promise<void>;
   private readonly observers: MemberObserver[] = [];
   private readonly pipelines: HandlerPipelineFactory;
+  private tracing?: KafkaTracingHooks;
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
@@ -76,6 +78,11 @@ export class KafkaGroupsServer
   /** Lets metrics (or your own code) observe every member's messages; add before `listen`. */
   addObserver(observer: MemberObserver): void {
     this.observers.push(observer);
+  }
+
+  /** Set by `nest-kafka-groups/tracing` before `listen`: handlers and dead-letter writes then run in spans. */
+  useTracing(tracing: KafkaTracingHooks): void {
+    this.tracing = tracing;
   }
 
   /**
@@ -105,6 +112,7 @@ export class KafkaGroupsServer
         clientRetryOf(this.options),
         compressionType(this.options.compression),
         securityIdentityOf(this.options),
+        this.tracing,
       );
       const consumerKafka = createKafkaClient({
         ...this.options,
@@ -200,7 +208,7 @@ export class KafkaGroupsServer
             KafkaHandlerDeclaration | undefined;
           if (!declaration) continue;
           const feature = this.featureOptionsOf(moduleRef);
-          const invoke = this.withProcessingHooks(
+          let invoke = this.withProcessingHooks(
             this.pipelines.create({
               instance,
               moduleKey,
@@ -210,6 +218,7 @@ export class KafkaGroupsServer
           );
           // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
           const controllerName = String(wrapper.name);
+          if (this.tracing) invoke = this.tracing.traceHandler(invoke, `${controllerName}.${methodName}`);
           for (const topic of declaration.topics) {
             discovered.push({
               topic: resolveTopic(topic, feature, `${controllerName}.${methodName}`),
