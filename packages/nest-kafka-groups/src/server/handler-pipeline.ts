@@ -7,6 +7,7 @@ import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { httpExceptionReasons } from '../retry/failure-classifier.js';
+import { itemValidator } from './batch-items.js';
 
 /** Runs one message through a handler's Nest pipeline; resolves with the failure, or undefined on success. */
 export type HandlerInvoker = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
@@ -64,6 +65,11 @@ export class HandlerPipelineFactory {
       }
       return this.invoker(creator, instance, method.methodName, contextId)(data, context);
     };
+  }
+
+  /** The per-element pipes of a batch handler declared with `items` (see batch-items.ts). */
+  itemValidator(method: ControllerMethod, items: Type): ((value: unknown) => Promise<unknown>) | undefined {
+    return itemValidator(this.creatorFor(method.moduleKey), method.instance, method.methodName, items);
   }
 
   /**

@@ -200,14 +200,16 @@ export class KafkaGroupsServer
             KafkaHandlerDeclaration | undefined;
           if (!declaration) continue;
           const feature = this.featureOptionsOf(moduleRef);
-          const invoke = this.withProcessingHooks(
-            this.pipelines.create({
-              instance,
-              moduleKey,
-              methodName,
-              isStatic: wrapper.isDependencyTreeStatic(),
-            }),
-          );
+          const handler = { instance, moduleKey, methodName, isStatic: wrapper.isDependencyTreeStatic() };
+          const invoke = this.withProcessingHooks(this.pipelines.create(handler));
+          const { items } = declaration.options;
+          const validateItem = items && this.pipelines.itemValidator(handler, items);
+          if (items && !validateItem) {
+            this.logger.warn(
+              `${String(wrapper.name)}.${methodName} declares items: ${items.name}, but no global, controller or ` +
+                'method pipe runs on it (add a ValidationPipe): its elements reach the handler as decoded, unvalidated',
+            );
+          }
           // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
           const controllerName = String(wrapper.name);
           for (const topic of declaration.topics) {
@@ -219,6 +221,7 @@ export class KafkaGroupsServer
               moduleName: moduleRef.metatype?.name ?? String(moduleRef.name),
               feature,
               invoke,
+              validateItem,
             });
           }
         }
