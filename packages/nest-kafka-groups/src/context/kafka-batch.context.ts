@@ -1,6 +1,6 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 import type { KafkaMessage } from '../client/kafkajs.js';
-import { decodeHeaders } from './kafka-group.context.js';
+import { decodeHeaders, type KafkaGroupContext } from './kafka-group.context.js';
 
 const NO_ARGS: [] = [];
 
@@ -73,3 +73,6 @@ export class KafkaBatchContext extends BaseRpcContext<[]> {
     return this.builtRecords;
   }
 }
+
+/** What a handler's pipeline is called with: one message's context, or a batch call's. */
+export type KafkaHandlerContext = KafkaGroupContext | KafkaBatchContext;

@@ -1,5 +1,4 @@
-import type { KafkaBatchContext } from '../context/kafka-batch.context.js';
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import type { ResolvedHandlerSettings } from '../kafka.options.js';
 
 /** One topic of a group and the handler that serves it, with its resolved retry and dead-letter settings. */
@@ -13,7 +12,7 @@ export interface GroupRoute {
    * Runs the handler through Nest's pipeline and settles when it finished. Resolves with the failure (the
    * original error where one was recorded), or undefined on success. Never rejects.
    */
-  invoke(data: unknown, context: KafkaGroupContext | KafkaBatchContext): Promise<unknown>;
+  invoke(data: unknown, context: KafkaHandlerContext): Promise<unknown>;
   /** Set for a batch handler (`@KafkaHandler(topic, { batch: true })`). */
   batch?: BatchRoute;
 }

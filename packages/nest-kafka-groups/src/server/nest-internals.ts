@@ -9,7 +9,7 @@ import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 
 /** What DiscoveryService hands out for each controller or provider (Nest's InstanceWrapper). */
 export type DiscoveredWrapper = ReturnType<DiscoveryService['getControllers']>[number];
@@ -77,7 +77,7 @@ export function rpcParamsOf(controller: Function, methodName: string): RpcParam[
 
 /** Maps `@Payload()` and `@Ctx()` onto the two arguments every handler is called with. */
 const rpcParamsFactory = {
-  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaGroupContext]): unknown {
+  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaHandlerContext]): unknown {
     if (type === RpcParamtype.PAYLOAD) {
       return typeof data === 'string' ? (args[0] as Record<string, unknown> | null)?.[data] : args[0];
     }
@@ -87,7 +87,7 @@ const rpcParamsFactory = {
 };
 
 /** A handler's pipeline: (payload, context) through its guards, interceptors and pipes, then the method. */
-export type RpcPipeline = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
+export type RpcPipeline = (data: unknown, context: KafkaHandlerContext) => Promise<unknown>;
 
 /**
  * Nest's own RPC pipeline for a handler (guards, interceptors, pipes; exception filters left to the caller), with
@@ -174,7 +174,7 @@ export function applicationFilters(
   instance: object,
   callback: Function,
   contextId?: ContextId,
-): (error: unknown, data: unknown, context: KafkaGroupContext) => unknown {
+): (error: unknown, data: unknown, context: KafkaHandlerContext) => unknown {
   const { filtersContextCreator } = creator as unknown as { filtersContextCreator: FiltersCreator };
   const moduleKey = creator.getContextModuleKey(instance.constructor);
   const handler = filtersContextCreator.create(instance, callback, moduleKey, contextId);
