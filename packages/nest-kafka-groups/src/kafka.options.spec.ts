@@ -158,6 +158,14 @@ describe('validateModuleOptions', () => {
     );
   });
 
+  test('rejects an autoStart that is not a boolean, naming the group', () => {
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'g', autoStart: 'no' as unknown as boolean }),
+      'forFeature(g).autoStart',
+    );
+    expect(() => validateFeatureOptions({ groupId: 'g', autoStart: false })).not.toThrow();
+  });
+
   test('rejects a negative or fractional commitIntervalMs, accepts 0 (commit after every batch)', () => {
     expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: -1 })), 'forRoot.commitIntervalMs');
     expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: 0.5 })), 'forRoot.commitIntervalMs');
@@ -281,6 +289,38 @@ describe('validateFeatureOptions', () => {
 });
 
 describe('validateHandlerOptions', () => {
+  test('batch options: maxBatchSize a positive integer, items a class, both only with batch: true', () => {
+    class ItemDto {}
+    expect(() =>
+      validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 1, items: ItemDto }),
+    ).not.toThrow();
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 0 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 2.5 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: 'yes' as unknown as boolean }),
+      '@KafkaHandler(A.b).batch',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, items: {} as never }),
+      '@KafkaHandler(A.b).items',
+    );
+    const single = expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { maxBatchSize: 10 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expect(single.message).toContain('add batch: true');
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: false, items: ItemDto }),
+      '@KafkaHandler(A.b).items',
+    );
+  });
+
   test('accepts valid options', () => {
     expect(() =>
       validateHandlerOptions('@KafkaHandler(A.b)', { retry: { attempts: 5 }, raw: true }),
@@ -374,6 +414,7 @@ describe('resolveGroupSettings', () => {
       consumer: DEFAULT_CONSUMER_TUNING,
       maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
       commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
+      autoStart: true,
     });
   });
 
@@ -397,6 +438,7 @@ describe('resolveGroupSettings', () => {
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
       maxProcessingTimeMs: 60_000,
       commitIntervalMs: 5_000,
+      autoStart: true,
     });
   });
 
@@ -416,6 +458,7 @@ describe('resolveGroupSettings', () => {
         consumer: { sessionTimeout: 10000 },
         maxProcessingTimeMs: 1_000,
         commitIntervalMs: 0,
+        autoStart: false,
       },
     );
     expect(settings).toEqual({
@@ -426,6 +469,7 @@ describe('resolveGroupSettings', () => {
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
       maxProcessingTimeMs: 1_000,
       commitIntervalMs: 0,
+      autoStart: false,
     });
   });
 

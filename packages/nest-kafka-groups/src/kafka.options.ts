@@ -1,4 +1,4 @@
-import type { ModuleMetadata } from '@nestjs/common';
+import type { ModuleMetadata, Type } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
@@ -118,7 +118,8 @@ export interface KafkaGroupDefaults {
   /**
    * Longest time a processed offset waits before it is committed (kafkajs's `autoCommitInterval`). Offsets are also
    * committed before the member leaves the group (stop, rebalance), on a handler error and when a crash is handled,
-   * so a longer interval only widens what a killed process redelivers. Default 1000.
+   * so a longer interval only widens what a killed process redelivers. 0 commits after every fetched batch (one
+   * group-coordinator round trip per fetch cycle, which kafkajs waits for before fetching again). Default 1000.
    */
   commitIntervalMs?: number;
 }
@@ -161,6 +162,11 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
    * configuration: `@KafkaHandler('${AIRNAV_TOPIC}')` with `topicVariables: { AIRNAV_TOPIC: config.get(...) }`.
    */
   topicVariables?: Record<string, string>;
+  /**
+   * false: the group's members do not start with the application; `KafkaGroups.start(groupId)` starts them.
+   * Default true.
+   */
+  autoStart?: boolean;
 }
 
 export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
@@ -176,6 +182,19 @@ export interface KafkaHandlerOptions {
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
+  /**
+   * Batch handler: the method receives the messages fetched for one partition, in offset order, as one array
+   * (`@Payload() items: T[]`, `@Ctx() ctx: KafkaBatchContext`). See the README's "Batch handlers".
+   */
+  batch?: boolean;
+  /** With `batch`: most messages per call. Default 500 (Java's `max.poll.records`). */
+  maxBatchSize?: number;
+  /**
+   * With `batch`: the class of one element (TypeScript only records `Array` for `T[]`). Each element then goes
+   * through the handler's pipes (the global ValidationPipe included) with this metatype before the call, and an
+   * element they reject is dead-lettered alone; like ParseArrayPipe's `items`.
+   */
+  items?: Type;
 }
 
 /** Fully resolved settings of one handler: root defaults, then the group's, then the handler's own. */
@@ -200,6 +219,7 @@ export interface ResolvedGroupSettings {
   consumer: KafkaConsumerTuning;
   maxProcessingTimeMs: number;
   commitIntervalMs: number;
+  autoStart: boolean;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -224,12 +244,13 @@ export const DEFAULT_LIMITS: KafkaMessageLimits = {
   maxJsonDepth: 128,
   maxJsonKeys: 10_000,
 };
+export const DEFAULT_MAX_BATCH_SIZE = 500;
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
-// A commit after every batch until the interval mode survives every rebalance path (see docs/RELIABILITY.md).
-export const DEFAULT_COMMIT_INTERVAL_MS = 0;
+// Why this value: docs/RELIABILITY.md, "Commit interval".
+export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
@@ -393,6 +414,12 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
     throw new KafkaConfigurationError('forFeature.groupId', 'expected a non-empty consumer group id');
   }
   validateDefaults(`forFeature(${options.groupId})`, options);
+  if (options.autoStart !== undefined && typeof options.autoStart !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `forFeature(${options.groupId}).autoStart`,
+      `expected true or false, got ${JSON.stringify(options.autoStart)}`,
+    );
+  }
   return options;
 }
 
@@ -400,6 +427,22 @@ export function validateHandlerOptions(scope: string, options: KafkaHandlerOptio
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateLimits(`${scope}.limits`, options.limits);
+  validateBatch(scope, options);
+}
+
+function validateBatch(scope: string, options: KafkaHandlerOptions): void {
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw new KafkaConfigurationError(`${scope}.batch`, `expected true or false, got ${JSON.stringify(options.batch)}`);
+  }
+  requirePositiveInteger(`${scope}.maxBatchSize`, options.maxBatchSize);
+  if (options.items !== undefined && typeof options.items !== 'function') {
+    throw new KafkaConfigurationError(`${scope}.items`, 'expected a class (the type of one batch element)');
+  }
+  for (const setting of ['maxBatchSize', 'items'] as const) {
+    if (options[setting] !== undefined && options.batch !== true) {
+      throw new KafkaConfigurationError(`${scope}.${setting}`, 'only applies to a batch handler: add batch: true');
+    }
+  }
 }
 
 export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
@@ -421,6 +464,7 @@ export function resolveGroupSettings(
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
     maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
     commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+    autoStart: feature.autoStart ?? true,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import {
+  DEFAULT_MAX_BATCH_SIZE,
   deadLetterTopicFor,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
@@ -9,7 +10,7 @@ import {
   type ResolvedGroupSettings,
 } from '../kafka.options.js';
 import { RetryTopicChain } from '../retry/retry-topic-chain.js';
-import type { GroupRoute } from './group-route.js';
+import type { BatchRoute, GroupRoute } from './group-route.js';
 
 /** A `@KafkaHandler` method found on a registered controller, with the module that hosts it. */
 export interface DiscoveredHandler {
@@ -23,6 +24,8 @@ export interface DiscoveredHandler {
   /** The module's `forFeature` options; undefined when the module declared no group. */
   feature?: KafkaFeatureOptions;
   invoke: GroupRoute['invoke'];
+  /** A batch handler's per-element pipes (`items`); see BatchRoute. */
+  validateItem?: BatchRoute['validateItem'];
 }
 
 export interface GroupPlan {
@@ -89,6 +92,12 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
     });
     const deadLetterTopic = deadLetterTopicFor(handler.topic, handlerSettings.deadLetter);
     const { retry } = handlerSettings;
+    if (retry.topics && options.batch) {
+      throw new KafkaHandlerDefinitionError(
+        `${handlerName} is a batch handler: retry topics (retry.topics) serve single-message handlers only; ` +
+          'turn them off for it (@KafkaHandler(topic, { batch: true, retry: { topics: false } }))',
+      );
+    }
     const retryTopics = retry.topics
       ? new RetryTopicChain(handler.topic, retry.delaysMs!, deadLetterTopic, retry)
       : undefined;
@@ -99,6 +108,9 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
       deadLetterTopic,
       retryTopics,
       invoke: handler.invoke,
+      ...(options.batch && {
+        batch: { maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, validateItem: handler.validateItem },
+      }),
     };
     plan.routes.set(handler.topic, route);
     for (const topic of retryTopics?.topics ?? []) {

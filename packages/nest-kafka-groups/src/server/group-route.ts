@@ -1,4 +1,4 @@
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import type { ResolvedHandlerSettings } from '../kafka.options.js';
 import type { RetryTopicChain } from '../retry/retry-topic-chain.js';
 
@@ -17,5 +17,17 @@ export interface GroupRoute {
    * Runs the handler through Nest's pipeline and settles when it finished. Resolves with the failure (the
    * original error where one was recorded), or undefined on success. Never rejects.
    */
-  invoke(data: unknown, context: KafkaGroupContext): Promise<unknown>;
+  invoke(data: unknown, context: KafkaHandlerContext): Promise<unknown>;
+  /** Set for a batch handler (`@KafkaHandler(topic, { batch: true })`). */
+  batch?: BatchRoute;
+}
+
+/** How a batch handler is called. */
+export interface BatchRoute {
+  maxBatchSize: number;
+  /**
+   * Runs one element through the handler's pipes with the declared `items` class as metatype: resolves with the
+   * element as the handler gets it, rejects with what a pipe threw. Absent without `items`.
+   */
+  validateItem?: (value: unknown) => Promise<unknown>;
 }
