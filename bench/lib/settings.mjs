@@ -98,13 +98,13 @@ export const MODES = {
   full: {
     messages: 200_000,
     rounds: 5,
-    latency: { rate: 2_000, seconds: 20, warmupSeconds: 2 },
+    latency: { rate: 2_000, seconds: 10, warmupSeconds: 2 },
     soakMessages: 1_000_000,
   },
   quick: {
     messages: 20_000,
     rounds: 1,
-    latency: { rate: 2_000, seconds: 5, warmupSeconds: 1 },
+    latency: { rate: 2_000, seconds: 2, warmupSeconds: 1 },
     soakMessages: 100_000,
   },
 };
