@@ -45,6 +45,14 @@ export const SYSTEMS = [
     file: 'd-kafka-groups.mjs',
   },
   {
+    id: 'e',
+    key: 'kafkaGroupsBatch',
+    label: 'this project, batch handler',
+    description:
+      'this project: `@KafkaHandler(topic, { batch: true })`, one call per fetched partition batch, commit after success',
+    file: 'e-kafka-groups-batch.mjs',
+  },
+  {
     id: 'j',
     key: 'java',
     label: 'Java KafkaConsumer (reference)',
