@@ -9,6 +9,7 @@ export {
   isBrokerReachable,
   killNode,
   localSettings,
+  resolveJars,
   startNode,
   stopBroker,
   stopBrokerKeepData,

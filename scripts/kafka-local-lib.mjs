@@ -18,6 +18,7 @@ export const {
   isBrokerReachable,
   killNode,
   localSettings,
+  resolveJars,
   startNode,
   stopBroker,
   stopBrokerKeepData,

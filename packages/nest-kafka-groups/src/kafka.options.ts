@@ -2,6 +2,7 @@ import type { FactoryProvider, InjectionToken, ModuleMetadata, Type } from '@nes
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+import { retryTopicDelays } from './retry/retry-topic-chain.js';
 
 export type { KafkaCompression } from './client/codecs.js';
 
@@ -13,6 +14,20 @@ export interface KafkaRetryOptions {
   initialDelayMs: number;
   multiplier: number;
   maxDelayMs: number;
+  /**
+   * Non-blocking retries through retry topics (Spring Kafka's): a failed message is written to the retry topic of
+   * its next attempt and committed, its partition flows on, and the group handles it there once its delay passed;
+   * after the last one it goes to the dead-letter topic. Default false (retries on the paused partition).
+   */
+  topics?: boolean;
+  /** With `topics`: the delay before each retry, one retry topic each. Default: the backoff above, `attempts - 1` delays. */
+  delaysMs?: number[];
+  /** With `topics`: retry topic names are `<topic><topicSuffix>-<delay>`. Default `-retry` (Spring's). */
+  topicSuffix?: string;
+  /** With `topics`: end the names with the delay (default, Spring's default) or the 0-based index. */
+  topicSuffixing?: 'delay' | 'index';
+  /** With `topics`: names each retry topic instead (`index` 0 is the first retry). */
+  topicName?: (sourceTopic: string, delayMs: number, index: number) => string;
 }
 
 /** Where a message goes after its last failed attempt, and how that write is bounded. */
@@ -107,7 +122,8 @@ export interface KafkaGroupDefaults {
   /**
    * Longest time a processed offset waits before it is committed (kafkajs's `autoCommitInterval`). Offsets are also
    * committed before the member leaves the group (stop, rebalance), on a handler error and when a crash is handled,
-   * so a longer interval only widens what a killed process redelivers. Default 1000.
+   * so a longer interval only widens what a killed process redelivers. 0 commits after every fetched batch (one
+   * group-coordinator round trip per fetch cycle, which kafkajs waits for before fetching again). Default 1000.
    */
   commitIntervalMs?: number;
 }
@@ -170,6 +186,11 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
    * configuration: `@KafkaHandler('${AIRNAV_TOPIC}')` with `topicVariables: { AIRNAV_TOPIC: config.get(...) }`.
    */
   topicVariables?: Record<string, string>;
+  /**
+   * false: the group's members do not start with the application; `KafkaGroups.start(groupId)` starts them.
+   * Default true.
+   */
+  autoStart?: boolean;
 }
 
 /** A class that builds a group's options, for `KafkaModule.forFeatureAsync({ useClass })` or `({ useExisting })`. */
@@ -201,6 +222,19 @@ export interface KafkaHandlerOptions {
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
+  /**
+   * Batch handler: the method receives the messages fetched for one partition, in offset order, as one array
+   * (`@Payload() items: T[]`, `@Ctx() ctx: KafkaBatchContext`). See the README's "Batch handlers".
+   */
+  batch?: boolean;
+  /** With `batch`: most messages per call. Default 500 (Java's `max.poll.records`). */
+  maxBatchSize?: number;
+  /**
+   * With `batch`: the class of one element (TypeScript only records `Array` for `T[]`). Each element then goes
+   * through the handler's pipes (the global ValidationPipe included) with this metatype before the call, and an
+   * element they reject is dead-lettered alone; like ParseArrayPipe's `items`.
+   */
+  items?: Type;
 }
 
 /** Fully resolved settings of one handler: root defaults, then the group's, then the handler's own. */
@@ -225,6 +259,7 @@ export interface ResolvedGroupSettings {
   consumer: KafkaConsumerTuning;
   maxProcessingTimeMs: number;
   commitIntervalMs: number;
+  autoStart: boolean;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -249,12 +284,13 @@ export const DEFAULT_LIMITS: KafkaMessageLimits = {
   maxJsonDepth: 128,
   maxJsonKeys: 10_000,
 };
+export const DEFAULT_MAX_BATCH_SIZE = 500;
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PROCESSING_TIME_MS = 300_000;
-// A commit after every batch until the interval mode survives every rebalance path (see docs/RELIABILITY.md).
-export const DEFAULT_COMMIT_INTERVAL_MS = 0;
+// Why this value: docs/RELIABILITY.md, "Commit interval".
+export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 export const DEFAULT_RESTART_BACKOFF: KafkaRestartBackoff = { initialDelayMs: 1_000, maxDelayMs: 10_000 };
 /**
  * kafkajs waits up to 5 s per fetch and only heartbeats between fetches, so an idle member noticed a rebalance
@@ -317,6 +353,44 @@ function validateRetry(scope: string, retry: Partial<KafkaRetryOptions> | undefi
   requireNumberAtLeast(`${scope}.initialDelayMs`, retry.initialDelayMs, 0);
   requireNumberAtLeast(`${scope}.multiplier`, retry.multiplier, 1);
   requireNumberAtLeast(`${scope}.maxDelayMs`, retry.maxDelayMs, 0);
+  validateRetryTopics(scope, retry);
+}
+
+function validateRetryTopics(scope: string, retry: Partial<KafkaRetryOptions>): void {
+  if (retry.topics !== undefined && typeof retry.topics !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `${scope}.topics`,
+      `expected true or false, got ${JSON.stringify(retry.topics)}`,
+    );
+  }
+  const { delaysMs, topicSuffix, topicSuffixing, topicName } = retry;
+  if (delaysMs !== undefined) {
+    if (!Array.isArray(delaysMs)) {
+      throw new KafkaConfigurationError(
+        `${scope}.delaysMs`,
+        `expected an array of delays, got ${JSON.stringify(delaysMs)}`,
+      );
+    }
+    // Integers: they become topic names.
+    for (let index = 0; index < delaysMs.length; index++) {
+      requirePositiveInteger(`${scope}.delaysMs[${index}]`, delaysMs[index] ?? Number.NaN, 0);
+    }
+  }
+  if (topicSuffix !== undefined && (typeof topicSuffix !== 'string' || topicSuffix === '')) {
+    throw new KafkaConfigurationError(`${scope}.topicSuffix`, 'expected a non-empty string such as "-retry"');
+  }
+  if (topicSuffixing !== undefined && topicSuffixing !== 'delay' && topicSuffixing !== 'index') {
+    throw new KafkaConfigurationError(
+      `${scope}.topicSuffixing`,
+      `expected "delay" or "index", got ${JSON.stringify(topicSuffixing)}`,
+    );
+  }
+  if (topicName !== undefined && typeof topicName !== 'function') {
+    throw new KafkaConfigurationError(
+      `${scope}.topicName`,
+      'expected a function (sourceTopic, delayMs, index) => name',
+    );
+  }
 }
 
 function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOptions> | undefined): void {
@@ -380,6 +454,12 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
     throw new KafkaConfigurationError('forFeature.groupId', 'expected a non-empty consumer group id');
   }
   validateDefaults(`forFeature(${options.groupId})`, options);
+  if (options.autoStart !== undefined && typeof options.autoStart !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `forFeature(${options.groupId}).autoStart`,
+      `expected true or false, got ${JSON.stringify(options.autoStart)}`,
+    );
+  }
   return options;
 }
 
@@ -387,6 +467,22 @@ export function validateHandlerOptions(scope: string, options: KafkaHandlerOptio
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateLimits(`${scope}.limits`, options.limits);
+  validateBatch(scope, options);
+}
+
+function validateBatch(scope: string, options: KafkaHandlerOptions): void {
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw new KafkaConfigurationError(`${scope}.batch`, `expected true or false, got ${JSON.stringify(options.batch)}`);
+  }
+  requirePositiveInteger(`${scope}.maxBatchSize`, options.maxBatchSize);
+  if (options.items !== undefined && typeof options.items !== 'function') {
+    throw new KafkaConfigurationError(`${scope}.items`, 'expected a class (the type of one batch element)');
+  }
+  for (const setting of ['maxBatchSize', 'items'] as const) {
+    if (options[setting] !== undefined && options.batch !== true) {
+      throw new KafkaConfigurationError(`${scope}.${setting}`, 'only applies to a batch handler: add batch: true');
+    }
+  }
 }
 
 export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
@@ -409,6 +505,7 @@ export function resolveGroupSettings(
     maxProcessingTimeMs:
       feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
     commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+    autoStart: feature.autoStart ?? true,
   };
 }
 
@@ -418,12 +515,17 @@ export function resolveHandlerSettings(
   handler: KafkaHandlerOptions,
 ): ResolvedHandlerSettings {
   return {
-    retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
+    retry: resolveRetry({ ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry }),
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
     topics: resolveTopicOptions(root.topics, feature.topics, handler.topics),
     limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
   };
+}
+
+/** With retry topics on, their delays are settled here once (given, or derived from the backoff). */
+function resolveRetry(retry: KafkaRetryOptions): KafkaRetryOptions {
+  return retry.topics ? { ...retry, delaysMs: retryTopicDelays(retry) } : retry;
 }
 
 /** Topics are created by default, except in production, where they are usually provisioned by other means. */

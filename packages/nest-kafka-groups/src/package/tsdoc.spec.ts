@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -8,9 +9,14 @@ import ts from 'typescript';
  * exported class or interface, carries a TSDoc comment: what an editor shows a user is what the package documents.
  */
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ENTRY_POINTS = ['index.ts', 'health/index.ts', 'metrics/index.ts', 'testing/index.ts'].map((file) =>
-  join(SRC, file),
-);
+const { exports } = JSON.parse(readFileSync(join(SRC, '..', 'package.json'), 'utf8')) as {
+  exports: Record<string, string | { default: string }>;
+};
+/** The sources of the `exports` map's entry points: ./dist/x/index.js is src/x/index.ts. */
+const ENTRY_POINTS = Object.values(exports)
+  .map((target) => (typeof target === 'string' ? target : target.default))
+  .filter((target) => target.startsWith('./dist/'))
+  .map((target) => join(SRC, target.slice('./dist/'.length).replace(/\.js$/, '.ts')));
 
 function documented(declaration: ts.Declaration): boolean {
   // A variable's comment sits on its statement; a destructured export's on the whole statement too.
@@ -88,6 +94,11 @@ function undocumented(): string[] {
 }
 
 describe('TSDoc', () => {
+  test('the entry points are the exports map', () => {
+    expect(ENTRY_POINTS.map((file) => relative(SRC, file)).sort()).toContain('index.ts');
+    expect(ENTRY_POINTS.length).toBeGreaterThanOrEqual(4);
+  });
+
   test('on every exported symbol and every public member of an exported class or interface', () => {
     expect(undocumented()).toEqual([]);
   }, 60_000);

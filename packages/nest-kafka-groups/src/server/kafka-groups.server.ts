@@ -20,6 +20,7 @@ import { GroupRunner } from './group-runner.js';
 import type { HandlerInvoker } from './handler-pipeline.js';
 import { KafkaHandlerExplorer } from './kafka-handler.explorer.js';
 import { TopicProvisioner } from './topic-provisioner.js';
+import type { KafkaTracingHooks } from './tracing-hooks.js';
 
 /**
  * The custom transport strategy: one consumer group per feature module, each serving only its module's
@@ -38,6 +39,7 @@ export class KafkaGroupsServer
   private processingHooksSet = false;
   private stopping?: Promise<void>;
   private readonly observers: MemberObserver[] = [];
+  private tracing?: KafkaTracingHooks;
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
@@ -59,6 +61,11 @@ export class KafkaGroupsServer
   /** Lets metrics (or your own code) observe every member's messages; add before `listen`. */
   addObserver(observer: MemberObserver): void {
     this.observers.push(observer);
+  }
+
+  /** Set by `nest-kafka-groups/tracing` before `listen`: handlers and dead-letter writes then run in spans. */
+  useTracing(tracing: KafkaTracingHooks): void {
+    this.tracing = tracing;
   }
 
   /**
@@ -84,13 +91,14 @@ export class KafkaGroupsServer
     try {
       const plans = planGroups(
         this.options,
-        this.explorer.explore((invoke) => this.withProcessingHooks(invoke)),
+        this.explorer.explore((invoke, handlerName) => this.instrument(invoke, handlerName)),
       );
       this.deadLetters = new DeadLetterPublisher(
         this.kafka,
         clientRetryOf(this.options),
         compressionType(this.options.compression),
         securityIdentityOf(this.options),
+        this.tracing,
       );
       const consumerKafka = createKafkaClient({
         ...this.options,
@@ -120,7 +128,8 @@ export class KafkaGroupsServer
         );
         // Not awaited: a broker that is down at start must not block the application (the HTTP port opens at
         // once, health says 503); the topics are checked or created, then the members join, each retrying.
-        void runner.start();
+        // `autoStart: false` leaves the group to KafkaGroups.start.
+        if (runner.plan.settings.autoStart) void runner.start();
       }
       callback();
     } catch (error) {
@@ -171,6 +180,12 @@ export class KafkaGroupsServer
     if (this.deadLetters) {
       await this.shutdown.within('Disconnecting the dead-letter producer', this.deadLetters.disconnect());
     }
+  }
+
+  /** Nest's processing hooks, then this library's tracing, around each message: each only when it is set. */
+  private instrument(invoke: HandlerInvoker, handlerName: string): HandlerInvoker {
+    const hooked = this.withProcessingHooks(invoke);
+    return this.tracing ? this.tracing.traceHandler(hooked, handlerName) : hooked;
   }
 
   /** Nest's processing hooks (tracing and the like) around each message, only when something set them. */

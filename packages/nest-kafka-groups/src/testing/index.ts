@@ -32,6 +32,7 @@ export {
   type KafkaLocalSettings,
   killNode,
   localSettings,
+  resolveJars,
   restartBroker,
   startBroker,
   startBrokerOnSameData,

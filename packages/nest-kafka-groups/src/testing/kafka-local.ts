@@ -512,8 +512,11 @@ function alternatives(install: string): string {
   return `${install}, or set KAFKA_BROKERS to a running broker, or run \`docker compose up -d\` with Docker.`;
 }
 
-/** Copies the broker's runtime jars into lib/ once per version of the pom; later starts need no registry. */
-function resolveJars(settings: KafkaLocalSettings): void {
+/**
+ * Copies the broker's runtime jars into <cache>/lib once per version of the pom (Maven), so later starts need no
+ * registry; a no-op when they are there. Also for anything else that runs on Kafka's jars (a Java client in a test).
+ */
+export function resolveJars(settings = localSettings()): void {
   const LIB_DIR = libDir(settings);
   const LIB_MARKER = join(LIB_DIR, '.complete');
   const pomHash = createHash('sha256').update(readFileSync(POM)).digest('hex');
