@@ -322,7 +322,6 @@ export class ConsumerMember {
           if (decision.action !== 'release') this.pausePartition(payload, route, partition, key, decision);
           return;
         }
-        resolveOffset(message.offset);
         lastResolved = message.offset;
         // kafkajs commits the resolved offsets and rejoins when the batch throws what the heartbeat failed with.
         if (watch.heartbeatError !== undefined) throw watch.heartbeatError;
@@ -332,7 +331,13 @@ export class ConsumerMember {
     } finally {
       watch.close();
       this.batches.delete(watch);
-      if (lastResolved !== undefined && generation === this.generation) this.ledger.setLastResolved(key, lastResolved);
+      // The run of successes is resolved once, at its end: before kafkajs commits (after the batch, or in the catch
+      // of what this batch throws), before a paused partition is fetched again, before stop() commits. kafkajs
+      // parses and formats the offset as a 64-bit number on every resolve.
+      if (lastResolved !== undefined && generation === this.generation) {
+        resolveOffset(lastResolved);
+        this.ledger.setLastResolved(key, lastResolved);
+      }
     }
   }
 
