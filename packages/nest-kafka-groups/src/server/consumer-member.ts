@@ -315,7 +315,8 @@ export class ConsumerMember {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];
         watch.current = message;
-        const decision = await this.handle(route, partition, key, message, watch, undecodable);
+        let decision = this.handle(route, partition, key, message, watch, undecodable);
+        if (isPromiseLike(decision)) decision = await decision;
         // A rejoin happened meanwhile: the partition may be another member's now; it is redelivered, never resolved.
         if (generation !== this.generation) return;
         if (decision !== RESOLVE) {
@@ -341,32 +342,60 @@ export class ConsumerMember {
     }
   }
 
-  /** Handles one message and decides: resolve it, retry it later, stop the partition, or release it (shutdown). */
-  private async handle(
+  /**
+   * Handles one message and decides: resolve it, retry it later, stop the partition, or release it (shutdown).
+   * A handler that returned synchronously is decided synchronously (no promise for the message); otherwise the
+   * decision settles with the handler.
+   */
+  private handle(
     route: GroupRoute,
     partition: number,
     key: string,
     message: KafkaMessage,
     watch: BatchWatch,
     undecodable: Error | undefined,
-  ): Promise<FailureDecision> {
+  ): FailureDecision | Promise<FailureDecision> {
     // Failures are rare: no lookup on the hot path when there are none.
     const failure = this.ledger.hasFailures ? this.ledger.failureAt(key, message.offset) : undefined;
     if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
 
     const attempt = (failure?.attempts ?? 0) + 1;
-    const { observer } = this.config;
-    const started = observer ? performance.now() : 0;
-    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt, watch.controller.signal));
+    const started = this.config.observer ? performance.now() : 0;
+    const outcome = undecodable ?? this.dispatch(route, partition, message, attempt, watch.controller.signal);
+    if (outcome === undefined) return this.succeeded(route, partition, key, failure, started);
+    if (!isPromiseLike(outcome)) return this.failed(route, partition, key, message, watch, attempt, outcome);
+    return Promise.resolve(outcome).then((error) =>
+      error === undefined
+        ? this.succeeded(route, partition, key, failure, started)
+        : this.failed(route, partition, key, message, watch, attempt, error),
+    );
+  }
+
+  private succeeded(
+    route: GroupRoute,
+    partition: number,
+    key: string,
+    failure: PartitionFailure | undefined,
+    started: number,
+  ): FailureDecision {
+    if (failure) this.ledger.settled(key);
+    this.counts.processed++;
+    this.config.observer?.processed(this.groupId, route.topic, partition, performance.now() - started);
+    return RESOLVE;
+  }
+
+  private failed(
+    route: GroupRoute,
+    partition: number,
+    key: string,
+    message: KafkaMessage,
+    watch: BatchWatch,
+    attempt: number,
+    error: unknown,
+  ): FailureDecision {
     // A handler that gave up because it ran too long failed by timeout, whatever it threw.
-    const outcome = error === undefined ? undefined : (watch.timedOut ?? error);
+    const outcome = watch.timedOut ?? error;
     const decision = decide(outcome, attempt, this.shutdown.signal.aborted, route.settings);
-    if (decision === RESOLVE) {
-      if (failure) this.ledger.settled(key);
-      this.counts.processed++;
-      observer?.processed(this.groupId, route.topic, partition, performance.now() - started);
-      return decision;
-    }
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const cause = asError(outcome);
     if (decision.action === 'release') {
@@ -375,7 +404,7 @@ export class ConsumerMember {
     }
 
     this.counts.failed++;
-    observer?.failed(this.groupId, route.topic, partition);
+    this.config.observer?.failed(this.groupId, route.topic, partition);
     const recorded = this.ledger.failed(key, message.offset, attempt);
     if (decision.action === 'retry') {
       this.logger.warn(
@@ -388,13 +417,14 @@ export class ConsumerMember {
     return this.deadLetter(route, partition, message, recorded, cause);
   }
 
-  private async dispatch(
+  /** The message's failure, or a promise of it when the handler did not return synchronously; undefined: success. */
+  private dispatch(
     route: GroupRoute,
     partition: number,
     message: KafkaMessage,
     attempt: number,
     signal: AbortSignal,
-  ) {
+  ): unknown {
     const { limits, raw } = route.settings;
     const data = decodePayload(limits, raw, route.topic, partition, message);
     if (data instanceof KafkaNonRetryableError) return data;
@@ -519,4 +549,8 @@ export class ConsumerMember {
       this.logger.debug(`Nothing to resume (${asError(error).message})`);
     }
   }
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null | undefined)?.then === 'function';
 }

@@ -9,8 +9,9 @@ export interface GroupRoute {
   settings: ResolvedHandlerSettings;
   deadLetterTopic: string;
   /**
-   * Runs the handler through Nest's pipeline and settles when it finished. Resolves with the failure (the
-   * original error where one was recorded), or undefined on success. Never rejects.
+   * Runs the handler through Nest's pipeline. Undefined when the handler returned synchronously and succeeded;
+   * otherwise a promise that resolves with the failure (the original error where one was recorded), or with
+   * undefined on success. Never throws nor rejects.
    */
-  invoke(data: unknown, context: KafkaGroupContext): Promise<unknown>;
+  invoke(data: unknown, context: KafkaGroupContext): Promise<unknown> | undefined;
 }
