@@ -10,6 +10,8 @@ export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
 export { KafkaKey, KafkaMessageHeaders } from './decorators/kafka-message-params.decorator.js';
 export { KafkaGroupContext } from './context/kafka-group.context.js';
+export { KafkaBatchContext, KafkaBatchRecord } from './context/kafka-batch.context.js';
+export { KafkaBatchFailedError } from './errors/kafka-batch-failed.error.js';
 export { KafkaProducer, type KafkaOutgoingMessage } from './producer/kafka.producer.js';
 export { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
 export type {

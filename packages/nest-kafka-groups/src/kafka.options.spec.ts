@@ -281,6 +281,38 @@ describe('validateFeatureOptions', () => {
 });
 
 describe('validateHandlerOptions', () => {
+  test('batch options: maxBatchSize a positive integer, items a class, both only with batch: true', () => {
+    class ItemDto {}
+    expect(() =>
+      validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 1, items: ItemDto }),
+    ).not.toThrow();
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 0 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 2.5 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: 'yes' as unknown as boolean }),
+      '@KafkaHandler(A.b).batch',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, items: {} as never }),
+      '@KafkaHandler(A.b).items',
+    );
+    const single = expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { maxBatchSize: 10 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expect(single.message).toContain('add batch: true');
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: false, items: ItemDto }),
+      '@KafkaHandler(A.b).items',
+    );
+  });
+
   test('accepts valid options', () => {
     expect(() =>
       validateHandlerOptions('@KafkaHandler(A.b)', { retry: { attempts: 5 }, raw: true }),

@@ -1,4 +1,4 @@
-import type { ModuleMetadata } from '@nestjs/common';
+import type { ModuleMetadata, Type } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
@@ -162,6 +162,19 @@ export interface KafkaHandlerOptions {
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
+  /**
+   * Batch handler: the method receives the messages fetched for one partition, in offset order, as one array
+   * (`@Payload() items: T[]`, `@Ctx() ctx: KafkaBatchContext`). See the README's "Batch handlers".
+   */
+  batch?: boolean;
+  /** With `batch`: most messages per call. Default 500 (Java's `max.poll.records`). */
+  maxBatchSize?: number;
+  /**
+   * With `batch`: the class of one element (TypeScript only records `Array` for `T[]`). Each element then goes
+   * through the handler's pipes (the global ValidationPipe included) with this metatype before the call, and an
+   * element they reject is dead-lettered alone; like ParseArrayPipe's `items`.
+   */
+  items?: Type;
 }
 
 /** Fully resolved settings of one handler: root defaults, then the group's, then the handler's own. */
@@ -210,6 +223,7 @@ export const DEFAULT_LIMITS: KafkaMessageLimits = {
   maxJsonDepth: 128,
   maxJsonKeys: 10_000,
 };
+export const DEFAULT_MAX_BATCH_SIZE = 500;
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -348,6 +362,22 @@ export function validateHandlerOptions(scope: string, options: KafkaHandlerOptio
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateLimits(`${scope}.limits`, options.limits);
+  validateBatch(scope, options);
+}
+
+function validateBatch(scope: string, options: KafkaHandlerOptions): void {
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw new KafkaConfigurationError(`${scope}.batch`, `expected true or false, got ${JSON.stringify(options.batch)}`);
+  }
+  requirePositiveInteger(`${scope}.maxBatchSize`, options.maxBatchSize);
+  if (options.items !== undefined && typeof options.items !== 'function') {
+    throw new KafkaConfigurationError(`${scope}.items`, 'expected a class (the type of one batch element)');
+  }
+  for (const setting of ['maxBatchSize', 'items'] as const) {
+    if (options[setting] !== undefined && options.batch !== true) {
+      throw new KafkaConfigurationError(`${scope}.${setting}`, 'only applies to a batch handler: add batch: true');
+    }
+  }
 }
 
 export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {

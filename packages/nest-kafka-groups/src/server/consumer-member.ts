@@ -8,6 +8,7 @@ import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.option
 import { decodePayload } from '../limits/message-limits.js';
 import { printable, printableStack } from '../logging/printable.js';
 import { asError } from '../retry/failure-classifier.js';
+import { BatchDispatch } from './batch-dispatch.js';
 import { BatchWatch } from './batch-watch.js';
 import { DEAD_LETTER, decide, type FailureDecision, RESOLVE, STOP } from './failure-policy.js';
 import type { GroupRoute } from './group-route.js';
@@ -82,12 +83,28 @@ export class ConsumerMember {
   private recreateTimer?: NodeJS.Timeout;
   private recreateAttempts = 0;
   private securityError?: ReturnType<ConsumerMember['securityFailure']>;
+  /** Runs the fetched batches of batch handlers (`{ batch: true }`); see batch-dispatch.ts. */
+  private readonly batchDispatch: BatchDispatch;
 
   constructor(private readonly config: ConsumerMemberConfig) {
     this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
     this.resumeTimers = new ResumeTimers((key, error) =>
       this.logger.warn(`Could not resume ${key} (${asError(error).message}); the next join resumes it`),
     );
+    this.batchDispatch = new BatchDispatch({
+      groupId: config.group.groupId,
+      ledger: this.ledger,
+      logger: this.logger,
+      counts: this.counts,
+      observer: config.observer,
+      stopping: this.shutdown.signal,
+      generation: () => this.generation,
+      failMessage: async (route, partition, key, message, watch, error) =>
+        this.handle(route, partition, key, message, watch, error),
+      stopPartition: (route, key, where, failure, error) => this.stopPartition(route, key, where, failure, error),
+      pausePartition: (payload, route, partition, key, decision) =>
+        this.pausePartition(payload, route, partition, key, decision),
+    });
   }
 
   /** Messages being handled right now (one per running batch). */
@@ -311,6 +328,7 @@ export class ConsumerMember {
     this.batches.add(watch);
     let lastResolved: string | undefined;
     try {
+      if (route.batch) return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
       for (; index < messages.length; index++) {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];

@@ -188,4 +188,18 @@ describe('planGroups', () => {
     expect(payments.settings.raw).toBe(false);
     expect(payments.deadLetterTopic).toBe('payments-dlt');
   });
+
+  test('a batch handler gets its batch route: maxBatchSize (default 500) and its per-element pipes', async () => {
+    const airnav = { groupId: 'airnav' };
+    const validateItem = async (value: unknown) => value;
+    const plans = planGroups(root, [
+      { ...handler('positions', 'AirnavController', 'onBatch', 'AirnavModule', airnav, { batch: true }), validateItem },
+      handler('bounded', 'AirnavController', 'onBounded', 'AirnavModule', airnav, { batch: true, maxBatchSize: 20 }),
+      handler('single', 'AirnavController', 'onOne', 'AirnavModule', airnav),
+    ]);
+    const routes = plans.get('airnav')!.routes;
+    expect(routes.get('positions')!.batch).toEqual({ maxBatchSize: 500, validateItem });
+    expect(routes.get('bounded')!.batch).toEqual({ maxBatchSize: 20, validateItem: undefined });
+    expect('batch' in routes.get('single')!).toBe(false);
+  });
 });

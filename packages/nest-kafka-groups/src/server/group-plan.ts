@@ -1,6 +1,7 @@
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import {
+  DEFAULT_MAX_BATCH_SIZE,
   deadLetterTopicFor,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
@@ -8,7 +9,7 @@ import {
   resolveHandlerSettings,
   type ResolvedGroupSettings,
 } from '../kafka.options.js';
-import type { GroupRoute } from './group-route.js';
+import type { BatchRoute, GroupRoute } from './group-route.js';
 
 /** A `@KafkaHandler` method found on a registered controller, with the module that hosts it. */
 export interface DiscoveredHandler {
@@ -22,6 +23,8 @@ export interface DiscoveredHandler {
   /** The module's `forFeature` options; undefined when the module declared no group. */
   feature?: KafkaFeatureOptions;
   invoke: GroupRoute['invoke'];
+  /** A batch handler's per-element pipes (`items`); see BatchRoute. */
+  validateItem?: BatchRoute['validateItem'];
 }
 
 export interface GroupPlan {
@@ -86,6 +89,9 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
       settings: handlerSettings,
       deadLetterTopic: deadLetterTopicFor(handler.topic, handlerSettings.deadLetter),
       invoke: handler.invoke,
+      ...(options.batch && {
+        batch: { maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, validateItem: handler.validateItem },
+      }),
     });
   }
   return plans;

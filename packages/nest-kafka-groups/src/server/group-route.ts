@@ -1,4 +1,4 @@
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import type { ResolvedHandlerSettings } from '../kafka.options.js';
 
 /** One topic of a group and the handler that serves it, with its resolved retry and dead-letter settings. */
@@ -13,5 +13,17 @@ export interface GroupRoute {
    * otherwise a promise that resolves with the failure (the original error where one was recorded), or with
    * undefined on success. Never throws nor rejects.
    */
-  invoke(data: unknown, context: KafkaGroupContext): Promise<unknown> | undefined;
+  invoke(data: unknown, context: KafkaHandlerContext): Promise<unknown> | undefined;
+  /** Set for a batch handler (`@KafkaHandler(topic, { batch: true })`). */
+  batch?: BatchRoute;
+}
+
+/** How a batch handler is called. */
+export interface BatchRoute {
+  maxBatchSize: number;
+  /**
+   * Runs one element through the handler's pipes with the declared `items` class as metatype: resolves with the
+   * element as the handler gets it, rejects with what a pipe threw. Absent without `items`.
+   */
+  validateItem?: (value: unknown) => Promise<unknown>;
 }

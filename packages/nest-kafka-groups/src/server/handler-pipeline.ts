@@ -1,6 +1,7 @@
+import type { Type } from '@nestjs/common';
 import { type ContextId, ContextIdFactory, type ExternalContextCreator, type ModuleRef } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { httpExceptionReasons } from '../retry/failure-classifier.js';
 import {
@@ -11,6 +12,7 @@ import {
   isGuardRejection,
   rpcParamsOf,
   rpcPipeline,
+  scopedPipes,
 } from './nest-internals.js';
 
 /**
@@ -18,7 +20,7 @@ import {
  * and succeeded; otherwise a promise that resolves with the failure, or with undefined on success. Never throws
  * nor rejects.
  */
-export type HandlerInvoker = (data: unknown, context: KafkaGroupContext) => Promise<unknown> | undefined;
+export type HandlerInvoker = (data: unknown, context: KafkaHandlerContext) => Promise<unknown> | undefined;
 
 /** A controller method to build a pipeline for. */
 export interface ControllerMethod {
@@ -62,6 +64,18 @@ export class HandlerPipelineFactory {
     };
   }
 
+  /**
+   * Per-element validation of a batch handler with `items`: its global, controller and method pipes, run on one
+   * element with `items` as the metatype, so the application's ValidationPipe validates (and transforms) each element
+   * as it would a single payload. The `@Payload()` parameter's own pipes are left to the call: they are written for
+   * the array (ParseArrayPipe). Undefined when no such pipe exists.
+   */
+  itemValidator(method: ControllerMethod, items: Type): ((value: unknown) => Promise<unknown>) | undefined {
+    const creator = contextCreatorFor(this.contextCreator, method.moduleKey);
+    const callback = (method.instance as Record<string, Function>)[method.methodName];
+    return scopedPipes(creator, method.instance, callback, items);
+  }
+
   private invoker(
     creator: ExternalContextCreator,
     instance: object,
@@ -73,7 +87,7 @@ export class HandlerPipelineFactory {
       directCall(creator, instance, callback, methodName, contextId) ??
       rpcPipeline(creator, instance, callback, methodName, contextId);
     const runFilters = this.filtersRunner(creator, instance, callback, contextId);
-    const failed = async (data: unknown, context: KafkaGroupContext, error: unknown) => {
+    const failed = async (data: unknown, context: KafkaHandlerContext, error: unknown) => {
       const swallowed = await runFilters(data, context, error);
       const failure = classify(error, context);
       // A guard's refusal that the application's filter swallows is its decision to skip the message.
@@ -107,7 +121,7 @@ export class HandlerPipelineFactory {
     contextId?: ContextId,
   ) {
     const filters = applicationFilters(creator, instance, callback, contextId);
-    return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<boolean> => {
+    return async (data: unknown, context: KafkaHandlerContext, error: unknown): Promise<boolean> => {
       try {
         // Nothing returned: no filter of the application's caught this error (or it returned nothing, which Nest
         // reads the same way).
@@ -135,7 +149,7 @@ function directCall(
   callback: (...args: unknown[]) => unknown,
   methodName: string,
   contextId?: ContextId,
-): ((data: unknown, context: KafkaGroupContext) => unknown) | undefined {
+): ((data: unknown, context: KafkaHandlerContext) => unknown) | undefined {
   if (hasEnhancers(creator, instance, callback, contextId) !== false) return undefined;
   const params = rpcParamsOf(instance.constructor, methodName);
   // Without parameter decorators Nest passes (payload, context) as they are.
@@ -164,7 +178,7 @@ export function payloadIsBuffer(prototype: object, methodName: string): boolean 
   return types?.[payload.index] === Buffer;
 }
 
-function classify(error: unknown, context: KafkaGroupContext): unknown {
+function classify(error: unknown, context: KafkaHandlerContext): unknown {
   if (isGuardRejection(error)) {
     return new KafkaGuardRejectedError(context.topic, context.groupId, GUARD_REJECTION_MESSAGE);
   }

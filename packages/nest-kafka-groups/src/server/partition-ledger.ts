@@ -10,6 +10,17 @@ export interface PartitionFailure {
   deadLetter?: DeadLetterWrite;
 }
 
+/**
+ * A batch call that failed for good with an error not pointing at one message: each of its messages, `from` to
+ * `through`, goes to the dead-letter topic (one at a time, like single messages) with the call's error.
+ */
+export interface ExhaustedBatch {
+  from: string;
+  through: string;
+  attempts: number;
+  error: Error;
+}
+
 /** Orders two Kafka offsets (non-negative decimal strings without leading zeros) without parsing them. */
 export function compareOffsets(a: string, b: string): number {
   if (a.length !== b.length) return a.length - b.length;
@@ -32,6 +43,7 @@ export function partitionKey(topic: string, partition: number): string {
 export class PartitionLedger {
   private readonly failures = new Map<string, PartitionFailure>();
   private readonly resolved = new Map<string, string>();
+  private readonly exhaustedBatches = new Map<string, ExhaustedBatch>();
 
   get hasFailures(): boolean {
     return this.failures.size > 0;
@@ -71,6 +83,16 @@ export class PartitionLedger {
     this.failures.delete(key);
   }
 
+  /** The batch call of this partition whose messages are being dead-lettered, if any. */
+  exhaustedBatch(key: string): ExhaustedBatch | undefined {
+    return this.exhaustedBatches.get(key);
+  }
+
+  setExhaustedBatch(key: string, batch: ExhaustedBatch | undefined): void {
+    if (batch) this.exhaustedBatches.set(key, batch);
+    else this.exhaustedBatches.delete(key);
+  }
+
   /** The last offset resolved in this generation, below which a batch is stale. */
   lastResolved(key: string): string | undefined {
     return this.resolved.get(key);
@@ -88,6 +110,7 @@ export class PartitionLedger {
   joined(assigned: ReadonlySet<string>): void {
     this.resolved.clear();
     for (const [key, failure] of this.failures) if (!assigned.has(key)) this.drop(key, failure);
+    for (const key of this.exhaustedBatches.keys()) if (!assigned.has(key)) this.exhaustedBatches.delete(key);
   }
 
   /** Shutdown: no dead-letter write is tried again (attempts are not needed any more either). */

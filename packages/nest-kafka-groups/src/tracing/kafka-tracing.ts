@@ -20,6 +20,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { IHeaders, KafkaMessage, Message } from '../client/kafkajs.js';
+import { KafkaBatchContext } from '../context/kafka-batch.context.js';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterSource } from '../dead-letter/dead-letter-headers.js';
 import { KafkaProducer } from '../producer/kafka.producer.js';
@@ -96,6 +97,8 @@ const headerSetter: TextMapSetter<IHeaders> = {
  * - each delivery of a message to its handler (each attempt) is a CONSUMER span `process <topic>`, the child of
  *   the context in the message's headers (or linked to it), active while the handler runs, with status ERROR and
  *   an exception event when the attempt failed;
+ * - a batch handler's call (`batch: true`) is one CONSUMER span `process <topic>` in a trace of its own, linked to
+ *   the context of each of its messages, with `messaging.batch.message_count`;
  * - a dead-letter write is a PRODUCER span `send <dead-letter topic>` in the original message's trace, linked to
  *   the span of the attempt that failed last; its context replaces the trace headers of the dead-letter record.
  * Without a registered tracer provider it registers nothing, so the transport runs as without this module.
@@ -138,19 +141,20 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
 
   traceHandler(invoke: HandlerInvoker, handlerName: string): HandlerInvoker {
     return async (data, ctx) => {
-      const extracted = this.extract(ctx.message.headers);
-      let parent: Context = extracted;
+      let parent: Context = ROOT_CONTEXT;
       let links: Link[] | undefined;
-      if (this.linkConsumers) {
-        parent = ROOT_CONTEXT;
-        const linked = trace.getSpanContext(extracted);
-        if (linked && isSpanContextValid(linked)) links = [{ context: linked }];
+      let attributes: Attributes;
+      if (ctx instanceof KafkaBatchContext) {
+        // One call handles messages of many traces: a trace of its own, linked to each (OpenTelemetry's batch case).
+        links = ctx.messages.flatMap((message) => this.linkTo(this.extract(message.headers)));
+        attributes = batchAttributes(ctx, handlerName);
+      } else {
+        const extracted = this.extract(ctx.message.headers);
+        if (this.linkConsumers) links = this.linkTo(extracted);
+        else parent = extracted;
+        attributes = processAttributes(ctx, handlerName);
       }
-      const span = this.tracer.startSpan(
-        `process ${ctx.topic}`,
-        { kind: SpanKind.CONSUMER, attributes: processAttributes(ctx, handlerName), links },
-        parent,
-      );
+      const span = this.tracer.startSpan(`process ${ctx.topic}`, { kind: SpanKind.CONSUMER, attributes, links }, parent);
       let outcome: unknown;
       try {
         outcome = await context.with(trace.setSpan(parent, span), invoke, undefined, data, ctx);
@@ -162,7 +166,8 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
         failed(span, outcome);
         const attempt = span.spanContext();
         if (typeof outcome === 'object' && outcome !== null) this.failedAttempts.set(outcome, attempt);
-        this.failedAttempts.set(ctx.message, attempt);
+        if (ctx instanceof KafkaBatchContext) for (const message of ctx.messages) this.failedAttempts.set(message, attempt);
+        else this.failedAttempts.set(ctx.message, attempt);
       }
       span.end();
       return outcome;
@@ -239,10 +244,32 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
     }
   }
 
+  /** A link to the span a context carries; none when it carries none. */
+  private linkTo(extracted: Context): Link[] {
+    const linked = trace.getSpanContext(extracted);
+    return linked && isSpanContextValid(linked) ? [{ context: linked }] : [];
+  }
+
   /** The context a message's headers carry, on top of no other (never the consumer loop's accidental one). */
   private extract(headers: IHeaders | undefined): Context {
     return headers ? this.propagator.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
   }
+}
+
+/** A batch call: the partition, the count of its messages and the first one's offset, no per-message key or size. */
+function batchAttributes(ctx: KafkaBatchContext, handlerName: string): Attributes {
+  return {
+    [A.system]: 'kafka',
+    [A.operationType]: 'process',
+    [A.operationName]: 'process',
+    [A.destination]: ctx.topic,
+    [A.partition]: String(ctx.partition),
+    [A.offset]: Number(ctx.firstOffset),
+    [A.batchCount]: ctx.size,
+    [A.consumerGroup]: ctx.groupId,
+    [A.attempt]: ctx.attempt,
+    [A.handler]: handlerName,
+  };
 }
 
 function processAttributes(ctx: KafkaGroupContext, handlerName: string): Attributes {
