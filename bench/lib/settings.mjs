@@ -45,6 +45,14 @@ export const SYSTEMS = [
     file: 'd-kafka-groups.mjs',
   },
   {
+    id: 'e',
+    key: 'kafkaGroupsBatch',
+    label: 'this project, batch handler',
+    description:
+      'this project: `@KafkaHandler(topic, { batch: true })`, one call per fetched partition batch, commit after success',
+    file: 'e-kafka-groups-batch.mjs',
+  },
+  {
     id: 'j',
     key: 'java',
     label: 'Java KafkaConsumer (reference)',
@@ -98,13 +106,13 @@ export const MODES = {
   full: {
     messages: 200_000,
     rounds: 5,
-    latency: { rate: 2_000, seconds: 20, warmupSeconds: 2 },
+    latency: { rate: 2_000, seconds: 10, warmupSeconds: 2 },
     soakMessages: 1_000_000,
   },
   quick: {
     messages: 20_000,
     rounds: 1,
-    latency: { rate: 2_000, seconds: 5, warmupSeconds: 1 },
+    latency: { rate: 2_000, seconds: 2, warmupSeconds: 1 },
     soakMessages: 100_000,
   },
 };

@@ -4,15 +4,17 @@
  * step's topics), added and closed on the orchestrator's commands over IPC.
  *
  * Commands: { type: 'add', id, groupId, topics, brokers } -> { type: 'added', id, bootMs }
- *           { type: 'window' }     -> { type: 'window', received, maxLatencyMs, p99LatencyMs, runs, seqs } since
- *                                     the last window (runs[i], seqs[i]: the traffic run and seq of each message)
+ *           { type: 'window' }     -> { type: 'window', received, maxLatencyMs, p99LatencyMs, runs, seqs, offsets }
+ *                                     since the last window (per message: its traffic run, seq, and
+ *                                     `topic:partition:offset`)
  *           { type: 'close', ids } -> { type: 'closed', ids, ms } (each app closed: commit, leave the group)
  * The handler records each message's end-to-end latency (`sentAt` in the value, same machine clock) and its
- * traffic run and seq, so the orchestrator counts losses and repeats over both processes.
+ * traffic run, seq and offset, so the orchestrator counts losses and repeats over both processes, and tells a
+ * redelivery (an offset handled twice) from a message the producer wrote twice (a seq at two offsets).
  */
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { wallClockMs } from '../lib/child.mjs';
 import { decorateClass, decorateMethod, importLibrary, NEST_LOG_LEVELS } from '../lib/nest.mjs';
 import { CLIENT_RETRY } from '../lib/settings.mjs';
@@ -23,20 +25,30 @@ const apps = new Map();
 let latencies = [];
 let runs = [];
 let seqs = [];
+let offsets = [];
 
-function record(position) {
+function record(position, ctx) {
   latencies.push(wallClockMs() - position.sentAt);
   runs.push(position.run);
   seqs.push(position.seq);
+  offsets.push(`${ctx.topic}:${ctx.partition}:${ctx.offset}`);
 }
 
 async function addMember({ id, groupId, topics, brokers }) {
   class ScaleController {
-    onPosition(position) {
-      record(position);
+    onPosition(position, ctx) {
+      record(position, ctx);
     }
   }
-  decorateMethod(ScaleController, 'onPosition', [KafkaHandler(topics)], [[0, Payload()]]);
+  decorateMethod(
+    ScaleController,
+    'onPosition',
+    [KafkaHandler(topics)],
+    [
+      [0, Payload()],
+      [1, Ctx()],
+    ],
+  );
   decorateClass(ScaleController, [Controller()]);
   class ScaleFeatureModule {}
   decorateClass(ScaleFeatureModule, [
@@ -78,10 +90,12 @@ function windowStats() {
       : null,
     runs,
     seqs,
+    offsets,
   };
   latencies = [];
   runs = [];
   seqs = [];
+  offsets = [];
   return stats;
 }
 

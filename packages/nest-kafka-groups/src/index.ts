@@ -5,6 +5,13 @@
  */
 export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
 export { KafkaGroupsServer } from './server/kafka-groups.server.js';
+export { KafkaGroups, type KafkaGroupControlStatus, type KafkaSeekOptions } from './control/kafka-groups.service.js';
+export type { KafkaSeekResult, KafkaSeekTarget } from './control/seek-target.js';
+export { KafkaUnknownGroupError } from './errors/kafka-unknown-group.error.js';
+export { KafkaUnknownGroupTopicError } from './errors/kafka-unknown-group-topic.error.js';
+export { KafkaGroupsShuttingDownError } from './errors/kafka-groups-shutting-down.error.js';
+export { KafkaSeekTargetError } from './errors/kafka-seek-target.error.js';
+export { KafkaGroupNotEmptyError, type KafkaGroupMemberDescription } from './errors/kafka-group-not-empty.error.js';
 export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';

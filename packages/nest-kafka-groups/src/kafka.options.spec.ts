@@ -158,6 +158,14 @@ describe('validateModuleOptions', () => {
     );
   });
 
+  test('rejects an autoStart that is not a boolean, naming the group', () => {
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'g', autoStart: 'no' as unknown as boolean }),
+      'forFeature(g).autoStart',
+    );
+    expect(() => validateFeatureOptions({ groupId: 'g', autoStart: false })).not.toThrow();
+  });
+
   test('rejects a negative or fractional commitIntervalMs, accepts 0 (commit after every batch)', () => {
     expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: -1 })), 'forRoot.commitIntervalMs');
     expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: 0.5 })), 'forRoot.commitIntervalMs');
@@ -357,6 +365,7 @@ describe('resolveGroupSettings', () => {
       consumer: DEFAULT_CONSUMER_TUNING,
       maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
       commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
+      autoStart: true,
     });
   });
 
@@ -380,6 +389,7 @@ describe('resolveGroupSettings', () => {
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
       maxProcessingTimeMs: 60_000,
       commitIntervalMs: 5_000,
+      autoStart: true,
     });
   });
 
@@ -399,6 +409,7 @@ describe('resolveGroupSettings', () => {
         consumer: { sessionTimeout: 10000 },
         maxProcessingTimeMs: 1_000,
         commitIntervalMs: 0,
+        autoStart: false,
       },
     );
     expect(settings).toEqual({
@@ -409,6 +420,7 @@ describe('resolveGroupSettings', () => {
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
       maxProcessingTimeMs: 1_000,
       commitIntervalMs: 0,
+      autoStart: false,
     });
   });
 

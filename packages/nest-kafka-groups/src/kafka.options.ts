@@ -147,6 +147,11 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
    * configuration: `@KafkaHandler('${AIRNAV_TOPIC}')` with `topicVariables: { AIRNAV_TOPIC: config.get(...) }`.
    */
   topicVariables?: Record<string, string>;
+  /**
+   * false: the group's members do not start with the application; `KafkaGroups.start(groupId)` starts them.
+   * Default true.
+   */
+  autoStart?: boolean;
 }
 
 export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
@@ -199,6 +204,7 @@ export interface ResolvedGroupSettings {
   consumer: KafkaConsumerTuning;
   maxProcessingTimeMs: number;
   commitIntervalMs: number;
+  autoStart: boolean;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -355,6 +361,12 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
     throw new KafkaConfigurationError('forFeature.groupId', 'expected a non-empty consumer group id');
   }
   validateDefaults(`forFeature(${options.groupId})`, options);
+  if (options.autoStart !== undefined && typeof options.autoStart !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `forFeature(${options.groupId}).autoStart`,
+      `expected true or false, got ${JSON.stringify(options.autoStart)}`,
+    );
+  }
   return options;
 }
 
@@ -399,6 +411,7 @@ export function resolveGroupSettings(
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
     maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
     commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+    autoStart: feature.autoStart ?? true,
   };
 }
 

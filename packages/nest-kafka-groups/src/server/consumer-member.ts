@@ -39,6 +39,8 @@ export interface ConsumerMemberConfig {
   /** 0-based index of this member within the process, for logs. */
   index: number;
   observer?: MemberObserver;
+  /** Topics the application paused (KafkaGroups.pause): kept paused across joins, shared by the group's members. */
+  pausedTopics: ReadonlySet<string>;
 }
 
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
@@ -67,7 +69,7 @@ export class ConsumerMember {
   readonly counts = { processed: 0, failed: 0, deadLettered: 0 };
 
   private readonly logger: Logger;
-  private readonly shutdown = new AbortController();
+  private shutdown = new AbortController();
   private consumer?: Consumer;
   /**
    * The start in progress once its consumer connected: stop() waits for it (bounded), so a consumer that is
@@ -76,6 +78,11 @@ export class ConsumerMember {
   private joining?: Promise<void>;
   private readonly ledger = new PartitionLedger();
   private readonly resumeTimers: ResumeTimers;
+  /**
+   * "topic:partition" keys this member paused itself (retry backoff, dead-letter write, stopped partition): a
+   * resume by the application leaves them paused, and their own resume leaves a topic the application paused.
+   */
+  private readonly held = new Set<string>();
   /** The batches running now, each with its heartbeat timer and `ctx.signal`. */
   private readonly batches = new Set<BatchWatch>();
   /** Bumped on every join and crash: a batch of an older generation stops and resolves nothing more. */
@@ -140,6 +147,57 @@ export class ConsumerMember {
     const joining = this.join(consumer);
     this.joining = joining;
     await joining;
+  }
+
+  /**
+   * Starts a member that `stop()` stopped (KafkaGroups.start): a fresh consumer joins the group. Attempt counts
+   * are forgotten, as after a restart of the process.
+   */
+  restart(): Promise<void> {
+    if (this.shutdown.signal.aborted) {
+      this.shutdown = new AbortController();
+      this.ledger.joined(new Set());
+      this.state = 'starting';
+    }
+    return this.start();
+  }
+
+  /** Pauses the assigned partitions of these topics now; every join pauses them again (kafkajs forgets). */
+  pauseTopics(topics: Iterable<string>): void {
+    const consumer = this.consumer;
+    if (!consumer || this.state !== 'joined') return;
+    const pausing = [...topics].flatMap((topic) => {
+      const partitions = this.assignment[topic];
+      return partitions?.length ? [{ topic, partitions }] : [];
+    });
+    this.tryOn(consumer, 'pause', pausing);
+  }
+
+  /** Resumes the assigned partitions of these topics, except those held by a retry, dead letter or stop. */
+  resumeTopics(topics: Iterable<string>): void {
+    const consumer = this.consumer;
+    if (!consumer || this.state !== 'joined') return;
+    const resuming = [...topics].flatMap((topic) => {
+      const partitions = (this.assignment[topic] ?? []).filter((p) => !this.held.has(partitionKey(topic, p)));
+      return partitions.length ? [{ topic, partitions }] : [];
+    });
+    this.tryOn(consumer, 'resume', resuming);
+  }
+
+  /** A hold of this member's own ends: the partition resumes unless the application paused its topic. */
+  private release(consumer: Consumer, topic: string, partition: number): void {
+    this.held.delete(partitionKey(topic, partition));
+    if (!this.config.pausedTopics.has(topic)) consumer.resume([{ topic, partitions: [partition] }]);
+  }
+
+  private tryOn(consumer: Consumer, action: 'pause' | 'resume', partitions: { topic: string; partitions: number[] }[]) {
+    if (partitions.length === 0) return;
+    try {
+      consumer[action](partitions);
+    } catch (error) {
+      // kafkajs is rebuilding its consumer group after a crash: the join that follows applies the pauses.
+      this.logger.debug(`Could not ${action} ${JSON.stringify(partitions)} (${asError(error).message})`);
+    }
   }
 
   private async join(consumer: Consumer): Promise<void> {
@@ -222,6 +280,7 @@ export class ConsumerMember {
       }
       this.ledger.joined(assigned);
       this.clearPartitionState(consumer);
+      this.pauseTopics(this.config.pausedTopics);
       this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
     });
     consumer.on(REBALANCING, () => {
@@ -303,8 +362,9 @@ export class ConsumerMember {
     const { batch, resolveOffset, heartbeat, isRunning } = payload;
     const { topic, partition, messages } = batch;
     const route = this.config.routes.get(topic);
-    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered.
-    if (!route || this.shutdown.signal.aborted) return;
+    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered. The same for
+    // a batch of a paused topic that was fetched before the pause: it is fetched again after the resume.
+    if (!route || this.shutdown.signal.aborted || this.config.pausedTopics.has(topic)) return;
     const generation = this.generation;
     const key = partitionKey(topic, partition);
     let index = 0;
@@ -520,7 +580,7 @@ export class ConsumerMember {
         if (write.state !== 'written' || !consumer || consumer !== this.consumer || this.state !== 'joined')
           return;
         try {
-          consumer.resume([{ topic: route.topic, partitions: [partition] }]);
+          this.release(consumer, route.topic, partition);
         } catch (resumeError) {
           // A consumer in kafkajs's crash path: the join that follows starts every partition afresh.
           this.logger.warn(`Could not resume ${key}: ${asError(resumeError).message}`);
@@ -541,13 +601,12 @@ export class ConsumerMember {
     decision: FailureDecision,
   ): void {
     payload.pause();
+    this.held.add(key);
     // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
     const consumer = this.consumer;
     this.resumeTimers.schedule(key, decision.delayMs, () => {
-      if (consumer && consumer === this.consumer && this.state === 'joined') {
-        consumer.resume([{ topic: route.topic, partitions: [partition] }]);
-      }
+      if (consumer && consumer === this.consumer && this.state === 'joined') this.release(consumer, route.topic, partition);
     });
   }
 
@@ -558,6 +617,7 @@ export class ConsumerMember {
   private clearPartitionState(consumer: Consumer): void {
     this.resumeTimers.clear();
     this.stoppedPartitions.clear();
+    this.held.clear();
     if (this.state !== 'joined') return;
     try {
       const paused = consumer.paused();
