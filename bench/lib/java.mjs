@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { resolveJars } from '../../scripts/kafka-local-lib.mjs';
 import { BENCH_DIR, REPO_ROOT } from './settings.mjs';
 
 const run = promisify(execFile);
@@ -37,15 +38,19 @@ async function buildKey() {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** The classpath to run BenchConsumer with, compiling it first when the cache has no build for this key. */
+/**
+ * The classpath to run BenchConsumer with, compiling it first when the cache has no build for this key. The jars
+ * come with the local launcher's first start; with a reused broker (KAFKA_BROKERS) they are fetched here the same way.
+ */
 export async function javaClasspath() {
+  if (!process.env.KAFKA_LIB_DIR) resolveJars();
   const available = jars();
   if (
     !available.some((f) => f.startsWith('kafka-clients-')) ||
     !available.some((f) => f.startsWith('jackson-databind-'))
   )
     throw new JavaBuildError(
-      `kafka-clients and jackson-databind jars not found in ${KAFKA_LIB}: start the local broker once (npm run kafka:start) to fetch them`,
+      `kafka-clients and jackson-databind jars not found in ${KAFKA_LIB} (KAFKA_LIB_DIR): system j runs on the broker's jars`,
     );
   const key = await buildKey().catch((error) => {
     throw new JavaBuildError(`javac (JDK 17+) is needed for system j: ${error.message}`);

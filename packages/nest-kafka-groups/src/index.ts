@@ -37,6 +37,8 @@ export type {
   KafkaTopicOptions,
 } from './kafka.options.js';
 export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
+export { RETRY_TOPIC_HEADERS } from './retry/retry-topic-headers.js';
+export { KafkaRetryTopicError } from './errors/kafka-retry-topic.error.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
 export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';

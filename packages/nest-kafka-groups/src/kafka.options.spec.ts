@@ -355,6 +355,55 @@ describe('validateHandlerOptions', () => {
   });
 });
 
+describe('retry topic options', () => {
+  test('accepted at every level', () => {
+    const retry = {
+      topics: true,
+      delaysMs: [0, 1000],
+      topicSuffix: '.retry',
+      topicSuffixing: 'index' as const,
+    };
+    expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { retry })).not.toThrow();
+    expect(() => validateFeatureOptions({ groupId: 'g', retry })).not.toThrow();
+    expect(() =>
+      validateModuleOptions(root({ retry: { topics: true, topicName: (t) => `${t}.r` } })),
+    ).not.toThrow();
+  });
+
+  test.each([
+    [{ topics: 'yes' }, 'retry.topics'],
+    [{ delaysMs: 1000 }, 'retry.delaysMs'],
+    [{ delaysMs: [1000, 1.5] }, 'retry.delaysMs[1]'],
+    [{ delaysMs: [-1] }, 'retry.delaysMs[0]'],
+    // A hole in the array is no delay.
+    [{ delaysMs: [1000, , 2000] }, 'retry.delaysMs[1]'],
+    [{ topicSuffix: '' }, 'retry.topicSuffix'],
+    [{ topicSuffixing: 'value' }, 'retry.topicSuffixing'],
+    [{ topicName: '-r' }, 'retry.topicName'],
+  ])('%p is refused, naming %s', (retry, setting) => {
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { retry: retry as never }),
+      `@KafkaHandler(A.b).${setting}`,
+    );
+  });
+
+  test('the delays are settled once: given, or those of the backoff for attempts - 1 retries', () => {
+    const given = resolveHandlerSettings(
+      root({ retry: { topics: true } }),
+      { groupId: 'g' },
+      { retry: { delaysMs: [300] } },
+    );
+    expect(given.retry).toMatchObject({ topics: true, delaysMs: [300] });
+    const derived = resolveHandlerSettings(
+      root(),
+      { groupId: 'g', retry: { topics: true, attempts: 4 } },
+      {},
+    );
+    expect(derived.retry.delaysMs).toEqual([500, 1000, 2000]);
+    expect(resolveHandlerSettings(root(), { groupId: 'g' }, {}).retry.delaysMs).toBeUndefined();
+  });
+});
+
 describe('resolveGroupSettings', () => {
   test('falls back to the library defaults', () => {
     expect(resolveGroupSettings(root(), { groupId: 'g' })).toEqual({

@@ -2,6 +2,7 @@ import type { ModuleMetadata, Type } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+import { retryTopicDelays } from './retry/retry-topic-chain.js';
 
 export type { KafkaCompression } from './client/codecs.js';
 
@@ -13,6 +14,20 @@ export interface KafkaRetryOptions {
   initialDelayMs: number;
   multiplier: number;
   maxDelayMs: number;
+  /**
+   * Non-blocking retries through retry topics (Spring Kafka's): a failed message is written to the retry topic of
+   * its next attempt and committed, its partition flows on, and the group handles it there once its delay passed;
+   * after the last one it goes to the dead-letter topic. Default false (retries on the paused partition).
+   */
+  topics?: boolean;
+  /** With `topics`: the delay before each retry, one retry topic each. Default: the backoff above, `attempts - 1` delays. */
+  delaysMs?: number[];
+  /** With `topics`: retry topic names are `<topic><topicSuffix>-<delay>`. Default `-retry` (Spring's). */
+  topicSuffix?: string;
+  /** With `topics`: end the names with the delay (default, Spring's default) or the 0-based index. */
+  topicSuffixing?: 'delay' | 'index';
+  /** With `topics`: names each retry topic instead (`index` 0 is the first retry). */
+  topicName?: (sourceTopic: string, delayMs: number, index: number) => string;
 }
 
 export interface KafkaDeadLetterOptions {
@@ -298,6 +313,44 @@ function validateRetry(scope: string, retry: Partial<KafkaRetryOptions> | undefi
   requireNumberAtLeast(`${scope}.initialDelayMs`, retry.initialDelayMs, 0);
   requireNumberAtLeast(`${scope}.multiplier`, retry.multiplier, 1);
   requireNumberAtLeast(`${scope}.maxDelayMs`, retry.maxDelayMs, 0);
+  validateRetryTopics(scope, retry);
+}
+
+function validateRetryTopics(scope: string, retry: Partial<KafkaRetryOptions>): void {
+  if (retry.topics !== undefined && typeof retry.topics !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `${scope}.topics`,
+      `expected true or false, got ${JSON.stringify(retry.topics)}`,
+    );
+  }
+  const { delaysMs, topicSuffix, topicSuffixing, topicName } = retry;
+  if (delaysMs !== undefined) {
+    if (!Array.isArray(delaysMs)) {
+      throw new KafkaConfigurationError(
+        `${scope}.delaysMs`,
+        `expected an array of delays, got ${JSON.stringify(delaysMs)}`,
+      );
+    }
+    // Integers: they become topic names.
+    for (let index = 0; index < delaysMs.length; index++) {
+      requirePositiveInteger(`${scope}.delaysMs[${index}]`, delaysMs[index] ?? Number.NaN, 0);
+    }
+  }
+  if (topicSuffix !== undefined && (typeof topicSuffix !== 'string' || topicSuffix === '')) {
+    throw new KafkaConfigurationError(`${scope}.topicSuffix`, 'expected a non-empty string such as "-retry"');
+  }
+  if (topicSuffixing !== undefined && topicSuffixing !== 'delay' && topicSuffixing !== 'index') {
+    throw new KafkaConfigurationError(
+      `${scope}.topicSuffixing`,
+      `expected "delay" or "index", got ${JSON.stringify(topicSuffixing)}`,
+    );
+  }
+  if (topicName !== undefined && typeof topicName !== 'function') {
+    throw new KafkaConfigurationError(
+      `${scope}.topicName`,
+      'expected a function (sourceTopic, delayMs, index) => name',
+    );
+  }
 }
 
 function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOptions> | undefined): void {
@@ -421,12 +474,17 @@ export function resolveHandlerSettings(
   handler: KafkaHandlerOptions,
 ): ResolvedHandlerSettings {
   return {
-    retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
+    retry: resolveRetry({ ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry }),
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
     topics: resolveTopicOptions(root.topics, feature.topics, handler.topics),
     limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
   };
+}
+
+/** With retry topics on, their delays are settled here once (given, or derived from the backoff). */
+function resolveRetry(retry: KafkaRetryOptions): KafkaRetryOptions {
+  return retry.topics ? { ...retry, delaysMs: retryTopicDelays(retry) } : retry;
 }
 
 /** Topics are created by default, except in production, where they are usually provisioned by other means. */

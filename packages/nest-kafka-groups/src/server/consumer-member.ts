@@ -15,6 +15,8 @@ import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
 import { ResumeTimers } from './resume-timers.js';
+import type { RetryDestination } from '../retry/retry-topic-chain.js';
+import { msUntilDue } from '../retry/retry-topic-headers.js';
 import {
   authenticationFailureOf,
   authorizationFailureOf,
@@ -204,7 +206,11 @@ export class ConsumerMember {
     try {
       // stop() may come at any step: a consumer it already let go of must not subscribe, join nor consume.
       if (consumer === this.consumer) {
-        await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.group.fromBeginning });
+        const { fromBeginning } = this.config.group;
+        const [main, retry] = partitionTopics(this.config.routes);
+        await consumer.subscribe({ topics: main, fromBeginning });
+        // From the start: a record written before the group first read its retry topic must not be skipped.
+        if (retry.length > 0) await consumer.subscribe({ topics: retry, fromBeginning: true });
       }
       if (consumer === this.consumer) {
         await consumer.run({
@@ -436,8 +442,13 @@ export class ConsumerMember {
     // Failures are rare: no lookup on the hot path when there are none.
     const failure = this.ledger.hasFailures ? this.ledger.failureAt(key, message.offset) : undefined;
     if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
+    // A retry record not due yet: its partition pauses until it is (the others flow meanwhile).
+    if (route.isRetryTopic) {
+      const waitMs = msUntilDue(message.headers, Date.now());
+      if (waitMs > 0) return { action: 'retry', delayMs: waitMs };
+    }
 
-    const attempt = (failure?.attempts ?? 0) + 1;
+    const attempt = route.retryTopics?.attemptOf(route.topic, message) ?? (failure?.attempts ?? 0) + 1;
     const started = this.config.observer ? performance.now() : 0;
     const outcome = undecodable ?? this.dispatch(route, partition, message, attempt, watch.controller.signal);
     if (outcome === undefined) return this.succeeded(route, partition, key, failure, started);
@@ -492,6 +503,7 @@ export class ConsumerMember {
     }
     if (decision.action === 'stop') return this.stopPartition(route, key, where, recorded, cause);
     recorded.exhausted = cause;
+    recorded.next = route.retryTopics?.next(attempt, decision.action === 'forward', message, Date.now());
     return this.deadLetter(route, partition, message, recorded, cause);
   }
 
@@ -550,10 +562,17 @@ export class ConsumerMember {
   ): FailureDecision {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const key = partitionKey(route.topic, partition);
-    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error));
+    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error, failure.next));
     if (write.state !== 'written') return DEAD_LETTER;
     this.ledger.settled(key);
     this.stoppedPartitions.delete(key);
+    if (failure.next && !failure.next.deadLetter) {
+      this.logger.warn(
+        `${route.handlerName} failed on ${where} (attempt ${failure.attempts} of ${route.retryTopics!.attempts}): ` +
+          `${printable(error.message)}; sent to ${write.deadLetterTopic}, due in ${failure.next.delayMs} ms`,
+      );
+      return RESOLVE;
+    }
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
     // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
@@ -566,12 +585,26 @@ export class ConsumerMember {
   }
 
   /** Starts the write; its outcome stops the partition (reported) or resumes it to resolve the offset. */
-  private startDeadLetter(route: GroupRoute, partition: number, message: KafkaMessage, error: Error) {
+  private startDeadLetter(
+    route: GroupRoute,
+    partition: number,
+    message: KafkaMessage,
+    error: Error,
+    next: RetryDestination | undefined,
+  ) {
     const key = partitionKey(route.topic, partition);
     const consumer = this.consumer;
-    const source = { topic: route.topic, partition, message, groupId: this.groupId, error };
+    const source = {
+      topic: route.topic,
+      partition,
+      message,
+      groupId: this.groupId,
+      error,
+      retry: next?.headers,
+      toRetryTopic: next !== undefined && !next.deadLetter,
+    };
     return this.config.deadLetters.start(
-      route.deadLetterTopic,
+      next?.topic ?? route.deadLetterTopic,
       source,
       route.settings.deadLetter,
       (write) => {
@@ -627,6 +660,14 @@ export class ConsumerMember {
       this.logger.debug(`Nothing to resume (${asError(error).message})`);
     }
   }
+}
+
+/** The group's main topics and its retry topics (these are read from their start: see join). */
+function partitionTopics(routes: ReadonlyMap<string, GroupRoute>): [string[], string[]] {
+  const main: string[] = [];
+  const retry: string[] = [];
+  for (const route of routes.values()) (route.isRetryTopic ? retry : main).push(route.topic);
+  return [main, retry];
 }
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

@@ -9,6 +9,7 @@ import {
   resolveHandlerSettings,
   type ResolvedGroupSettings,
 } from '../kafka.options.js';
+import { RetryTopicChain } from '../retry/retry-topic-chain.js';
 import type { BatchRoute, GroupRoute } from './group-route.js';
 
 /** A `@KafkaHandler` method found on a registered controller, with the module that hosts it. */
@@ -72,6 +73,12 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
     }
     plan.modules.add(handler.moduleName);
     const existing = plan.routes.get(handler.topic);
+    if (existing?.isRetryTopic) {
+      throw new KafkaHandlerDefinitionError(
+        `Consumer group "${feature.groupId}": ${handlerName} handles topic "${handler.topic}", a retry topic of ` +
+          `${existing.handlerName}; give that handler other retry topic names (retry.topicSuffix or retry.topicName)`,
+      );
+    }
     if (existing) {
       throw new KafkaHandlerDefinitionError(
         `Consumer group "${feature.groupId}" has two handlers for topic "${handler.topic}": ` +
@@ -83,16 +90,40 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
       ...options,
       raw: options.raw ?? handler.payloadIsBuffer,
     });
-    plan.routes.set(handler.topic, {
+    const deadLetterTopic = deadLetterTopicFor(handler.topic, handlerSettings.deadLetter);
+    const { retry } = handlerSettings;
+    if (retry.topics && options.batch) {
+      throw new KafkaHandlerDefinitionError(
+        `${handlerName} is a batch handler: retry topics (retry.topics) serve single-message handlers only; ` +
+          'turn them off for it (@KafkaHandler(topic, { batch: true, retry: { topics: false } }))',
+      );
+    }
+    const retryTopics = retry.topics
+      ? new RetryTopicChain(handler.topic, retry.delaysMs!, deadLetterTopic, retry)
+      : undefined;
+    const route: GroupRoute = {
       topic: handler.topic,
       handlerName,
       settings: handlerSettings,
-      deadLetterTopic: deadLetterTopicFor(handler.topic, handlerSettings.deadLetter),
+      deadLetterTopic,
+      retryTopics,
       invoke: handler.invoke,
       ...(options.batch && {
         batch: { maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, validateItem: handler.validateItem },
       }),
-    });
+    };
+    plan.routes.set(handler.topic, route);
+    for (const topic of retryTopics?.topics ?? []) {
+      const taken = plan.routes.get(topic);
+      if (taken) {
+        throw new KafkaHandlerDefinitionError(
+          `Consumer group "${feature.groupId}": retry topic "${topic}" of ${handlerName} (topic "${handler.topic}") ` +
+            `is also ${taken.isRetryTopic ? 'a retry topic' : 'the topic'} of ${taken.handlerName}; ` +
+            'give one of them other retry topic names (retry.topicSuffix or retry.topicName)',
+        );
+      }
+      plan.routes.set(topic, { ...route, topic, isRetryTopic: true });
+    }
   }
   return plans;
 }

@@ -1,4 +1,5 @@
 import type { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
+import type { RetryDestination } from '../retry/retry-topic-chain.js';
 
 /** A failing offset of one partition: how often it was tried, and whether only the dead-letter write is left. */
 export interface PartitionFailure {
@@ -8,6 +9,8 @@ export interface PartitionFailure {
   exhausted?: Error;
   /** The dead-letter write of this offset, started once; it resumes the partition when the record is in. */
   deadLetter?: DeadLetterWrite;
+  /** With retry topics: where the record goes (next retry topic or dead-letter topic), fixed at the failure. */
+  next?: RetryDestination;
 }
 
 /**

@@ -134,13 +134,18 @@ describe('KafkaTracing: batch calls', () => {
   test('one `process <topic>` span per call, in a trace of its own, linked to each message; a failed call is ERROR', async () => {
     const messages = [
       message(),
-      message({ offset: '42', headers: { traceparent: Buffer.from(`00-${OTHER_TRACE}-${OTHER_PARENT}-01`) } }),
+      message({
+        offset: '42',
+        headers: { traceparent: Buffer.from(`00-${OTHER_TRACE}-${OTHER_PARENT}-01`) },
+      }),
       message({ offset: '43', headers: {} }),
     ];
     const call = new KafkaBatchContext('orders', 2, messages, 'billing', 2, new AbortController().signal);
     const failure = new Error('bulk insert refused');
     const tracer = tracing();
-    expect(await tracer.traceHandler(async () => failure, 'Billing.onOrders')([{}, {}, {}], call)).toBe(failure);
+    expect(await tracer.traceHandler(async () => failure, 'Billing.onOrders')([{}, {}, {}], call)).toBe(
+      failure,
+    );
     const [span] = exporter.getFinishedSpans();
     expect(span.name).toBe('process orders');
     expect(span.kind).toBe(SpanKind.CONSUMER);
@@ -191,6 +196,19 @@ describe('KafkaTracing: PRODUCER spans', () => {
     expect(records.map((r) => r.headers?.traceparent)).toEqual([expected, expected]);
     expect(records[0].headers?.app).toBe('x');
     expect(own).toEqual({ app: 'x' });
+  });
+
+  test("headers copied from another message lose that trace's fields: no stale tracestate rides along", async () => {
+    const record: Message = {
+      value: '1',
+      headers: { traceparent: Buffer.from(TRACEPARENT), tracestate: Buffer.from('vendor=old'), app: 'x' },
+    };
+    await tracing().traceSend('orders', [record], async () => undefined);
+    const [span] = exporter.getFinishedSpans();
+    expect(record.headers).toEqual({
+      traceparent: `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`,
+      app: 'x',
+    });
   });
 
   test('a failed send: the span records it and the error is rethrown', async () => {

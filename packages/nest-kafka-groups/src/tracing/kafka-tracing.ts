@@ -107,7 +107,7 @@ const headerSetter: TextMapSetter<IHeaders> = {
 export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
   private readonly logger = new Logger(KafkaTracing.name);
   private readonly tracer: Tracer;
-  private readonly propagator: Pick<TextMapPropagator, 'inject' | 'extract'>;
+  private readonly propagator: Pick<TextMapPropagator, 'inject' | 'extract' | 'fields'>;
   private readonly linkConsumers: boolean;
   /** The span of a failed attempt, by its failure and by its message: the link of the dead-letter write. */
   private readonly failedAttempts = new WeakMap<object, SpanContext>();
@@ -154,7 +154,11 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
         else parent = extracted;
         attributes = processAttributes(ctx, handlerName);
       }
-      const span = this.tracer.startSpan(`process ${ctx.topic}`, { kind: SpanKind.CONSUMER, attributes, links }, parent);
+      const span = this.tracer.startSpan(
+        `process ${ctx.topic}`,
+        { kind: SpanKind.CONSUMER, attributes, links },
+        parent,
+      );
       let outcome: unknown;
       try {
         outcome = await context.with(trace.setSpan(parent, span), invoke, undefined, data, ctx);
@@ -166,7 +170,8 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
         failed(span, outcome);
         const attempt = span.spanContext();
         if (typeof outcome === 'object' && outcome !== null) this.failedAttempts.set(outcome, attempt);
-        if (ctx instanceof KafkaBatchContext) for (const message of ctx.messages) this.failedAttempts.set(message, attempt);
+        if (ctx instanceof KafkaBatchContext)
+          for (const message of ctx.messages) this.failedAttempts.set(message, attempt);
         else this.failedAttempts.set(ctx.message, attempt);
       }
       span.end();
@@ -192,8 +197,7 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
     const span = this.tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes }, active);
     const sending = trace.setSpan(active, span);
     for (const message of messages) {
-      message.headers = { ...message.headers };
-      this.propagator.inject(sending, message.headers, headerSetter);
+      message.headers = this.inject(sending, message.headers);
     }
     try {
       return await context.with(sending, send);
@@ -232,8 +236,7 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
       original,
     );
     const sending = trace.setSpan(original, span);
-    record.headers = { ...record.headers };
-    this.propagator.inject(sending, record.headers, headerSetter);
+    record.headers = this.inject(sending, record.headers);
     try {
       await context.with(sending, send);
     } catch (error) {
@@ -242,6 +245,17 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
     } finally {
       span.end();
     }
+  }
+
+  /**
+   * A copy of the headers carrying `sending`: the propagator's own fields are replaced, not merged, so a
+   * `tracestate` left from another trace (headers copied from a consumed message) does not ride along.
+   */
+  private inject(sending: Context, headers: IHeaders | undefined): IHeaders {
+    const carrier: IHeaders = { ...headers };
+    for (const field of this.propagator.fields()) delete carrier[field];
+    this.propagator.inject(sending, carrier, headerSetter);
+    return carrier;
   }
 
   /** A link to the span a context carries; none when it carries none. */
