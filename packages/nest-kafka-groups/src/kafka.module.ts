@@ -1,4 +1,5 @@
 import { type DynamicModule, Global, Module, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { createKafkaClient } from './client/kafka-client.factory.js';
 import type { Kafka } from './client/kafkajs.js';
 import { KAFKA_CLIENT, KAFKA_FEATURE_OPTIONS, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
@@ -12,6 +13,7 @@ import {
 } from './kafka.options.js';
 import { KafkaProducer } from './producer/kafka.producer.js';
 import { KafkaGroupsServer } from './server/kafka-groups.server.js';
+import { KafkaHandlerExplorer } from './server/kafka-handler.explorer.js';
 import { KafkaShutdown } from './shutdown/kafka-shutdown.js';
 
 const rootProviders: Provider[] = [
@@ -21,6 +23,7 @@ const rootProviders: Provider[] = [
     useFactory: (o: KafkaModuleOptions): Kafka => createKafkaClient(o),
   },
   KafkaShutdown,
+  KafkaHandlerExplorer,
   KafkaGroupsServer,
   KafkaProducer,
 ];
@@ -40,6 +43,7 @@ export class KafkaModule {
   static forRoot(options: KafkaModuleOptions): DynamicModule {
     return {
       module: KafkaModule,
+      imports: [DiscoveryModule],
       providers: [
         { provide: KAFKA_MODULE_OPTIONS, useValue: validateModuleOptions(options) },
         ...rootProviders,
@@ -51,7 +55,7 @@ export class KafkaModule {
   static forRootAsync(options: KafkaModuleAsyncOptions): DynamicModule {
     return {
       module: KafkaModule,
-      imports: options.imports ?? [],
+      imports: [DiscoveryModule, ...(options.imports ?? [])],
       providers: [
         {
           provide: KAFKA_MODULE_OPTIONS,

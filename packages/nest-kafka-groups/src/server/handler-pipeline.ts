@@ -1,31 +1,23 @@
-import type { Type } from '@nestjs/common';
-import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
-import { type ContextId, ContextIdFactory, ExternalContextCreator, type ModuleRef } from '@nestjs/core';
-import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
-import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
+import { type ContextId, ContextIdFactory, type ExternalContextCreator, type ModuleRef } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { httpExceptionReasons } from '../retry/failure-classifier.js';
+import {
+  applicationFilters,
+  contextCreatorFor,
+  GUARD_REJECTION_MESSAGE,
+  hasEnhancers,
+  isGuardRejection,
+  rpcParamsOf,
+  rpcPipeline,
+} from './nest-internals.js';
 
 /** Runs one message through a handler's Nest pipeline; resolves with the failure, or undefined on success. */
 export type HandlerInvoker = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
 
-/** The message Nest's guards consumer throws with when a guard refuses. */
-const FORBIDDEN_MESSAGE = 'Forbidden resource';
-
-/** Maps `@Payload()` and `@Ctx()` onto the two arguments every handler is called with. */
-const rpcParamsFactory = {
-  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaGroupContext]): unknown {
-    if (type === RpcParamtype.PAYLOAD) {
-      return typeof data === 'string' ? (args[0] as Record<string, unknown> | null)?.[data] : args[0];
-    }
-    if (type === RpcParamtype.CONTEXT) return args[1];
-    return null;
-  },
-};
-
-interface ControllerMethod {
+/** A controller method to build a pipeline for. */
+export interface ControllerMethod {
   /** The controller instance (for a request-scoped controller, the one Nest made at start-up). */
   instance: object;
   /** Key of the module that hosts the controller, where its guards, pipes and interceptors are instantiated. */
@@ -48,7 +40,7 @@ export class HandlerPipelineFactory {
   ) {}
 
   create(method: ControllerMethod): HandlerInvoker {
-    const creator = this.creatorFor(method.moduleKey);
+    const creator = contextCreatorFor(this.contextCreator, method.moduleKey);
     if (method.isStatic) return this.invoker(creator, method.instance, method.methodName);
     const type = method.instance.constructor;
     return async (data, context) => {
@@ -66,16 +58,6 @@ export class HandlerPipelineFactory {
     };
   }
 
-  /**
-   * ExternalContextCreator looks up the host module among providers only; a controller is not one, so its
-   * enhancers would be looked up in no module and dropped. This view of it answers with the controller's module.
-   */
-  private creatorFor(moduleKey: string): ExternalContextCreator {
-    return Object.create(this.contextCreator, {
-      getContextModuleKey: { value: () => moduleKey },
-    }) as ExternalContextCreator;
-  }
-
   private invoker(
     creator: ExternalContextCreator,
     instance: object,
@@ -85,17 +67,7 @@ export class HandlerPipelineFactory {
     const callback = (instance as Record<string, (...args: unknown[]) => unknown>)[methodName];
     const pipeline =
       directCall(creator, instance, callback, methodName, contextId) ??
-      creator.create(
-        instance,
-        callback,
-        methodName,
-        ROUTE_ARGS_METADATA,
-        rpcParamsFactory,
-        contextId,
-        undefined,
-        { guards: true, interceptors: true, filters: false },
-        'rpc',
-      );
+      rpcPipeline(creator, instance, callback, methodName, contextId);
     const runFilters = this.filtersRunner(creator, instance, callback, contextId);
     return async (data, context) => {
       try {
@@ -123,16 +95,12 @@ export class HandlerPipelineFactory {
     callback: Function,
     contextId?: ContextId,
   ) {
-    const { filtersContextCreator } = creator as unknown as { filtersContextCreator: FiltersCreator };
-    const moduleKey = creator.getContextModuleKey(instance.constructor);
-    const handler = filtersContextCreator.create(instance, callback, moduleKey, contextId);
+    const filters = applicationFilters(creator, instance, callback, contextId);
     return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<boolean> => {
-      const host = new ExecutionContextHost([data, context], instance.constructor as Type, callback);
-      host.setType('rpc');
       try {
         // Nothing returned: no filter of the application's caught this error (or it returned nothing, which Nest
         // reads the same way).
-        const result = await handler.invokeCustomFilters(error, host);
+        const result = await filters(error, data, context);
         if (result === undefined || result === null) return false;
         if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
         return true;
@@ -142,26 +110,6 @@ export class HandlerPipelineFactory {
       }
     };
   }
-}
-
-/** The part of Nest's exception filter context used to run an application's own filters. */
-interface FiltersCreator {
-  create(
-    instance: object,
-    callback: Function,
-    moduleKey: string,
-    contextId?: ContextId,
-  ): { invokeCustomFilters(exception: unknown, host: ExecutionContextHost): unknown };
-}
-
-/** The parts of ExternalContextCreator read to tell whether a handler's pipeline has anything to run. */
-interface EnhancerCreators {
-  pipesContextCreator?: EnhancerCreator;
-  guardsContextCreator?: EnhancerCreator;
-  interceptorsContextCreator?: EnhancerCreator;
-}
-interface EnhancerCreator {
-  create(instance: object, callback: Function, moduleKey: string, contextId?: ContextId): unknown[];
 }
 
 /**
@@ -177,35 +125,17 @@ function directCall(
   methodName: string,
   contextId?: ContextId,
 ): ((data: unknown, context: KafkaGroupContext) => Promise<void>) | undefined {
-  const { pipesContextCreator, guardsContextCreator, interceptorsContextCreator } =
-    creator as unknown as EnhancerCreators;
-  if (!pipesContextCreator || !guardsContextCreator || !interceptorsContextCreator) return undefined;
-  const moduleKey = creator.getContextModuleKey(instance.constructor);
-  for (const enhancers of [pipesContextCreator, guardsContextCreator, interceptorsContextCreator]) {
-    if (enhancers.create(instance, callback, moduleKey, contextId).length > 0) return undefined;
-  }
-  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, instance.constructor, methodName) ?? {}) as Record<
-    string,
-    { index: number; data?: unknown; pipes?: unknown[] }
-  >;
-  const keys = Object.keys(params);
+  if (hasEnhancers(creator, instance, callback, contextId) !== false) return undefined;
+  const params = rpcParamsOf(instance.constructor, methodName);
   // Without parameter decorators Nest passes (payload, context) as they are.
-  const slots: number[] = keys.length === 0 ? [RpcParamtype.PAYLOAD, RpcParamtype.CONTEXT] : [];
-  for (const key of keys) {
-    const type = Number(key.split(':')[0]);
-    const { index, data, pipes } = params[key];
-    if (
-      (type !== RpcParamtype.PAYLOAD && type !== RpcParamtype.CONTEXT) ||
-      data !== undefined ||
-      pipes?.length
-    ) {
-      return undefined;
-    }
-    slots[index] = type;
+  const slots: ('payload' | 'context')[] = params.length === 0 ? ['payload', 'context'] : [];
+  for (const { kind, index, data, hasPipes } of params) {
+    if (kind === 'other' || data !== undefined || hasPipes) return undefined;
+    slots[index] = kind;
   }
   return async (data, context) => {
-    const args = Array.from(slots, (type) =>
-      type === RpcParamtype.PAYLOAD ? data : type === RpcParamtype.CONTEXT ? context : null,
+    const args = Array.from(slots, (kind) =>
+      kind === 'payload' ? data : kind === 'context' ? context : null,
     );
     const result = await callback.apply(instance, args);
     if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
@@ -214,19 +144,15 @@ function directCall(
 
 /** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
 export function payloadIsBuffer(prototype: object, methodName: string): boolean {
-  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, prototype.constructor, methodName) ?? {}) as Record<
-    string,
-    unknown
-  >;
-  const payloadKey = Object.keys(args).find((key) => key.startsWith(`${RpcParamtype.PAYLOAD}:`));
-  if (payloadKey === undefined) return false;
+  const payload = rpcParamsOf(prototype.constructor, methodName).find((param) => param.kind === 'payload');
+  if (payload === undefined) return false;
   const types = Reflect.getMetadata('design:paramtypes', prototype, methodName) as unknown[] | undefined;
-  return types?.[Number(payloadKey.split(':')[1])] === Buffer;
+  return types?.[payload.index] === Buffer;
 }
 
 function classify(error: unknown, context: KafkaGroupContext): unknown {
-  if ((error as { message?: unknown } | null)?.message === FORBIDDEN_MESSAGE) {
-    return new KafkaGuardRejectedError(context.topic, context.groupId, FORBIDDEN_MESSAGE);
+  if (isGuardRejection(error)) {
+    return new KafkaGuardRejectedError(context.topic, context.groupId, GUARD_REJECTION_MESSAGE);
   }
   // The log line and the dead-letter header then say what was wrong with the payload, not just "Bad Request".
   const reasons = httpExceptionReasons(error);

@@ -1,0 +1,163 @@
+import 'reflect-metadata';
+import { describe, expect, test } from '@jest/globals';
+import { Controller, Injectable, Module, type Type } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { Payload } from '@nestjs/microservices';
+import { Test } from '@nestjs/testing';
+import { KafkaHandler } from '../decorators/kafka-handler.decorator.js';
+import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
+import { KAFKA_FEATURE_OPTIONS } from '../kafka.constants.js';
+import type { KafkaFeatureOptions } from '../kafka.options.js';
+import type { DiscoveredHandler } from './group-plan.js';
+import type { HandlerInvoker } from './handler-pipeline.js';
+import { KafkaHandlerExplorer } from './kafka-handler.explorer.js';
+
+/** A module that declares a group the way `KafkaModule.forFeature` does (a provider the server looks for). */
+function group(groupId: string): Type {
+  @Module({
+    providers: [{ provide: KAFKA_FEATURE_OPTIONS, useValue: { groupId } }],
+    exports: [KAFKA_FEATURE_OPTIONS],
+  })
+  class GroupModule {}
+  return GroupModule;
+}
+
+/** Compiles the modules (no transport, no broker) and explores them, each invoker passed through `wrap`. */
+async function explore(
+  modules: Type[],
+  wrap: (invoke: HandlerInvoker) => HandlerInvoker = (invoke) => invoke,
+): Promise<DiscoveredHandler[]> {
+  const app = await Test.createTestingModule({
+    imports: [DiscoveryModule, ...modules],
+    providers: [KafkaHandlerExplorer],
+  }).compile();
+  try {
+    return app.get(KafkaHandlerExplorer).explore(wrap);
+  } finally {
+    await app.close();
+  }
+}
+
+async function thrownBy(run: Promise<unknown>): Promise<unknown> {
+  return run.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+class BaseController {
+  @KafkaHandler('shared')
+  handle(): void {}
+}
+
+@Controller()
+class AirnavController extends BaseController {}
+
+@Controller()
+class Flight24Controller extends BaseController {
+  @KafkaHandler(['raw-a', 'raw-b'])
+  raw(@Payload() bytes: Buffer): Buffer {
+    return bytes;
+  }
+
+  notAHandler(): void {}
+}
+
+@Module({ imports: [group('airnav')], controllers: [AirnavController] })
+class AirnavModule {}
+
+@Module({ imports: [group('flight24')], controllers: [Flight24Controller] })
+class Flight24Module {}
+
+describe('KafkaHandlerExplorer', () => {
+  test('one entry per topic, with the registered controller, its module and that module’s group', async () => {
+    const found = await explore([AirnavModule, Flight24Module]);
+    const summary = found.map((h) => ({
+      topic: h.topic,
+      controller: h.controllerName,
+      module: h.moduleName,
+      groupId: (h.feature as KafkaFeatureOptions | undefined)?.groupId,
+      method: h.declaration.methodName,
+      buffer: h.payloadIsBuffer,
+    }));
+    expect(summary).toEqual([
+      {
+        topic: 'shared',
+        controller: 'AirnavController',
+        module: 'AirnavModule',
+        groupId: 'airnav',
+        method: 'handle',
+        buffer: false,
+      },
+      {
+        topic: 'raw-a',
+        controller: 'Flight24Controller',
+        module: 'Flight24Module',
+        groupId: 'flight24',
+        method: 'raw',
+        buffer: true,
+      },
+      {
+        topic: 'raw-b',
+        controller: 'Flight24Controller',
+        module: 'Flight24Module',
+        groupId: 'flight24',
+        method: 'raw',
+        buffer: true,
+      },
+      {
+        topic: 'shared',
+        controller: 'Flight24Controller',
+        module: 'Flight24Module',
+        groupId: 'flight24',
+        method: 'handle',
+        buffer: false,
+      },
+    ]);
+  });
+
+  test('passes each method’s invoker through wrap once, shared by its topics', async () => {
+    const wrapped: HandlerInvoker[] = [];
+    const found = await explore([Flight24Module], (invoke) => {
+      const outer: HandlerInvoker = (data, context) => invoke(data, context);
+      wrapped.push(outer);
+      return outer;
+    });
+    expect(wrapped).toHaveLength(2);
+    expect(found.map((h) => wrapped.indexOf(h.invoke))).toEqual([0, 0, 1]);
+  });
+
+  test('a module without forFeature gives handlers without a group (the plan then names the module)', async () => {
+    @Module({ controllers: [AirnavController] })
+    class NoGroupModule {}
+    const [handler] = await explore([NoGroupModule]);
+    expect(handler.feature).toBeUndefined();
+    expect(handler.moduleName).toBe('NoGroupModule');
+  });
+
+  test('a handler on a provider is a definition error naming class, method and module', async () => {
+    @Injectable()
+    class PositionsService {
+      @KafkaHandler('positions')
+      handle(): void {}
+    }
+    @Module({ providers: [PositionsService] })
+    class ServiceModule {}
+    const error = await thrownBy(explore([ServiceModule]));
+    expect(error).toBeInstanceOf(KafkaHandlerDefinitionError);
+    expect((error as Error).message).toBe(
+      '@KafkaHandler on PositionsService.handle, a provider of module ServiceModule: handlers must be controller ' +
+        'methods; move it into a @Controller()',
+    );
+  });
+
+  test('a module importing two groups is a definition error naming both', async () => {
+    @Module({ imports: [group('a'), group('b')], controllers: [AirnavController] })
+    class TwoGroupsModule {}
+    const error = await thrownBy(explore([TwoGroupsModule]));
+    expect(error).toBeInstanceOf(KafkaHandlerDefinitionError);
+    expect((error as Error).message).toMatch(
+      /^Module TwoGroupsModule imports KafkaModule.forFeature for several groups \(a, b\)/,
+    );
+  });
+});

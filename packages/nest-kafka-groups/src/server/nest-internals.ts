@@ -1,0 +1,186 @@
+/**
+ * Every shape of NestJS this library relies on that is not Nest's public API, in one file: deep imports, the
+ * route-arguments metadata format, ExternalContextCreator's private enhancer creators, the guard's refusal
+ * message, and the fields of the module that hosts a controller. `nest-internals.spec.ts` pins each against the
+ * installed Nest, so an upgrade that changes one fails that spec instead of silently changing behaviour.
+ */
+import type { Type } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
+import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+
+/** What DiscoveryService hands out for each controller or provider (Nest's InstanceWrapper). */
+export type DiscoveredWrapper = ReturnType<DiscoveryService['getControllers']>[number];
+
+/** The module that hosts a wrapper (Nest's `Module`, not exported from `@nestjs/core`'s entry). */
+export type HostModule = NonNullable<DiscoveredWrapper['host']>;
+
+/** The message Nest's ExternalContextCreator throws (in a ForbiddenException) when a guard refuses. */
+export const GUARD_REJECTION_MESSAGE = 'Forbidden resource';
+
+/** Whether an error is Nest's refusal by a guard of the handler's pipeline. */
+export function isGuardRejection(error: unknown): boolean {
+  return (error as { message?: unknown } | null)?.message === GUARD_REJECTION_MESSAGE;
+}
+
+/** Key of the host module in Nest's ModulesContainer, the key enhancers are looked up under. */
+export function moduleKeyOf(host: HostModule): string {
+  return host.token;
+}
+
+/** The module's class name, for messages. */
+export function moduleNameOf(host: HostModule): string {
+  return host.metatype?.name ?? String(host.name);
+}
+
+/** The instances the modules imported by `host` provide under `token` (how a module's forFeature is found). */
+export function importedInstances(host: HostModule, token: unknown): unknown[] {
+  return [...host.imports]
+    .map((imported) => imported.providers.get(token as string)?.instance)
+    .filter((instance) => instance !== undefined);
+}
+
+/** Whether Nest builds the wrapper's instance once (false: per request, so per message here). */
+export function isStaticTree(wrapper: DiscoveredWrapper): boolean {
+  return wrapper.isDependencyTreeStatic();
+}
+
+/** One parameter decorator of a handler method, as Nest records it. */
+export interface RpcParam {
+  /** `@Payload()`, `@Ctx()`, or anything else (a custom decorator such as `@KafkaKey()`). */
+  kind: 'payload' | 'context' | 'other';
+  index: number;
+  /** The decorator's argument (`@Payload('field')`). */
+  data: unknown;
+  /** Whether pipes were given to the decorator (`@Payload(new ParseIntPipe())`). */
+  hasPipes: boolean;
+}
+
+/**
+ * The method's parameter decorators. Nest stores them under ROUTE_ARGS_METADATA on the class, keyed
+ * `"<paramtype>:<index>"` for its own decorators and `"<id>__customRouteArgs__:<index>"` for custom ones.
+ */
+export function rpcParamsOf(controller: Function, methodName: string): RpcParam[] {
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, methodName) ?? {}) as Record<
+    string,
+    { index: number; data?: unknown; pipes?: unknown[] }
+  >;
+  return Object.entries(params).map(([key, { index, data, pipes }]) => {
+    const type = Number(key.split(':')[0]);
+    const kind =
+      type === RpcParamtype.PAYLOAD ? 'payload' : type === RpcParamtype.CONTEXT ? 'context' : 'other';
+    return { kind, index, data, hasPipes: (pipes?.length ?? 0) > 0 };
+  });
+}
+
+/** Maps `@Payload()` and `@Ctx()` onto the two arguments every handler is called with. */
+const rpcParamsFactory = {
+  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaGroupContext]): unknown {
+    if (type === RpcParamtype.PAYLOAD) {
+      return typeof data === 'string' ? (args[0] as Record<string, unknown> | null)?.[data] : args[0];
+    }
+    if (type === RpcParamtype.CONTEXT) return args[1];
+    return null;
+  },
+};
+
+/** A handler's pipeline: (payload, context) through its guards, interceptors and pipes, then the method. */
+export type RpcPipeline = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
+
+/**
+ * Nest's own RPC pipeline for a handler (guards, interceptors, pipes; exception filters left to the caller), with
+ * parameters placed as `@Payload()` / `@Ctx()` say.
+ */
+export function rpcPipeline(
+  creator: ExternalContextCreator,
+  instance: object,
+  callback: (...args: unknown[]) => unknown,
+  methodName: string,
+  contextId?: ContextId,
+): RpcPipeline {
+  return creator.create(
+    instance,
+    callback,
+    methodName,
+    ROUTE_ARGS_METADATA,
+    rpcParamsFactory,
+    contextId,
+    undefined,
+    { guards: true, interceptors: true, filters: false },
+    'rpc',
+  ) as RpcPipeline;
+}
+
+/**
+ * ExternalContextCreator looks up the host module among providers only; a controller is not one, so its
+ * enhancers would be looked up in no module and dropped. This view of it answers with the controller's module.
+ */
+export function contextCreatorFor(
+  creator: ExternalContextCreator,
+  moduleKey: string,
+): ExternalContextCreator {
+  return Object.create(creator, {
+    getContextModuleKey: { value: () => moduleKey },
+  }) as ExternalContextCreator;
+}
+
+/** ExternalContextCreator's private creators of a handler's pipes, guards and interceptors. */
+interface EnhancerCreators {
+  pipesContextCreator?: EnhancerCreator;
+  guardsContextCreator?: EnhancerCreator;
+  interceptorsContextCreator?: EnhancerCreator;
+}
+interface EnhancerCreator {
+  create(instance: object, callback: Function, moduleKey: string, contextId?: ContextId): unknown[];
+}
+
+/**
+ * Whether the handler has pipes, guards or interceptors (global ones included); undefined when the context
+ * creator does not look as expected, so the caller takes Nest's full pipeline.
+ */
+export function hasEnhancers(
+  creator: ExternalContextCreator,
+  instance: object,
+  callback: Function,
+  contextId?: ContextId,
+): boolean | undefined {
+  const { pipesContextCreator, guardsContextCreator, interceptorsContextCreator } =
+    creator as unknown as EnhancerCreators;
+  if (!pipesContextCreator || !guardsContextCreator || !interceptorsContextCreator) return undefined;
+  const moduleKey = creator.getContextModuleKey(instance.constructor);
+  return [pipesContextCreator, guardsContextCreator, interceptorsContextCreator].some(
+    (enhancers) => enhancers.create(instance, callback, moduleKey, contextId).length > 0,
+  );
+}
+
+/** The part of Nest's exception filter context used to run an application's own filters. */
+interface FiltersCreator {
+  create(
+    instance: object,
+    callback: Function,
+    moduleKey: string,
+    contextId?: ContextId,
+  ): { invokeCustomFilters(exception: unknown, host: ExecutionContextHost): unknown };
+}
+
+/**
+ * Runs the application's own exception filters of a handler (method, controller, global) on an error and returns
+ * what they returned: undefined or null when none caught it. Nest's fallback filter is not among them.
+ */
+export function applicationFilters(
+  creator: ExternalContextCreator,
+  instance: object,
+  callback: Function,
+  contextId?: ContextId,
+): (error: unknown, data: unknown, context: KafkaGroupContext) => unknown {
+  const { filtersContextCreator } = creator as unknown as { filtersContextCreator: FiltersCreator };
+  const moduleKey = creator.getContextModuleKey(instance.constructor);
+  const handler = filtersContextCreator.create(instance, callback, moduleKey, contextId);
+  return (error, data, context) => {
+    const host = new ExecutionContextHost([data, context], instance.constructor as Type, callback);
+    host.setType('rpc');
+    return handler.invokeCustomFilters(error, host);
+  };
+}
