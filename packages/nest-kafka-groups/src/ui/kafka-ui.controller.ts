@@ -18,6 +18,11 @@ interface RequestLike {
   url?: string;
 }
 
+/** Express's response and Fastify's reply both set a header so. */
+interface ResponseLike {
+  header(name: string, value: string): unknown;
+}
+
 /** Security headers of everything the page loads: its own script and style only, nothing inline. */
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'self'";
@@ -31,12 +36,17 @@ export class KafkaUiController {
   constructor(private readonly ui: KafkaUiService) {}
 
   @Get()
-  @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
   @Header('Content-Security-Policy', CSP)
   @Header('X-Content-Type-Options', 'nosniff')
-  page(@Req() request: RequestLike, @Query('group') group?: string): string {
+  page(
+    @Req() request: RequestLike,
+    @Res({ passthrough: true }) response: ResponseLike,
+    @Query('group') group?: string,
+  ): string {
     this.known(group);
+    // Set only now: the 404 of an unknown group is JSON.
+    response.header('Content-Type', 'text/html; charset=utf-8');
     // Links are built from the path the page was served at, so a global prefix or a proxy path keeps working.
     const path = (request.originalUrl ?? request.url ?? '/kafka/ui').split('?')[0].replace(/\/+$/, '');
     return uiPage(path, group);
