@@ -7,6 +7,7 @@ import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
 import { KafkaModule } from 'nest-kafka-groups';
 import { ObservabilityModule } from './observability/observability.module.js';
+import { TracingModule } from './observability/tracing.module.js';
 
 @Module({
   imports: [
@@ -32,6 +33,7 @@ import { ObservabilityModule } from './observability/observability.module.js';
     Flight24Module,
     FlightFeedModule,
     ObservabilityModule,
+    TracingModule,
   ],
 })
 export class AppModule {}

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { KafkaModule } from 'nest-kafka-groups';
 import type { Environment } from '../../config/environment.js';
+import { flightTopicProvider } from '../shared/flight-topic.provider.js';
 import { latestPositionsProvider } from '../shared/latest-positions.provider.js';
 import { AirnavController } from './airnav.controller.js';
 
@@ -15,7 +16,7 @@ import { AirnavController } from './airnav.controller.js';
       }),
     }),
   ],
-  providers: [latestPositionsProvider],
+  providers: [latestPositionsProvider, flightTopicProvider('AIRNAV_TOPIC')],
   controllers: [AirnavController],
 })
 export class AirnavModule {}

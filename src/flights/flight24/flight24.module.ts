@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { KafkaModule } from 'nest-kafka-groups';
 import type { Environment } from '../../config/environment.js';
+import { flightTopicProvider } from '../shared/flight-topic.provider.js';
 import { latestPositionsProvider } from '../shared/latest-positions.provider.js';
 import { Flight24Controller } from './flight24.controller.js';
 
@@ -15,7 +16,7 @@ import { Flight24Controller } from './flight24.controller.js';
       }),
     }),
   ],
-  providers: [latestPositionsProvider],
+  providers: [latestPositionsProvider, flightTopicProvider('FLIGHT24_TOPIC')],
   controllers: [Flight24Controller],
 })
 export class Flight24Module {}

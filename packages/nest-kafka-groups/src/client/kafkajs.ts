@@ -8,6 +8,7 @@
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
+import { offsetManagerFix } from './fixes/offset-manager.js';
 import { runnerFix } from './fixes/runner.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
 import { loadKafkajs } from './kafkajs-loader.js';
@@ -16,7 +17,13 @@ import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 export { undecodableBatchError } from './fixes/decode-messages.js';
 
 /** The fixes the library carries, by the kafkajs module each replaces. */
-export const CARRIED_FIXES = [sendMessagesFix, recordDecoderFix, decodeMessagesFix, runnerFix] as const;
+export const CARRIED_FIXES = [
+  sendMessagesFix,
+  recordDecoderFix,
+  decodeMessagesFix,
+  runnerFix,
+  offsetManagerFix,
+] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);
 const kafkajs = loaded.exports as typeof import('kafkajs');

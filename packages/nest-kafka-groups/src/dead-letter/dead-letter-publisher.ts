@@ -8,6 +8,7 @@ import {
 } from '../client/kafkajs.js';
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { hasLostSequence } from '../producer/kafka.producer.js';
+import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 import { DeadLetterWrite, type DeadLetterWriteSettings, type RecordSender } from './dead-letter-write.js';
 import type { DeadLetterSource } from './dead-letter-headers.js';
 
@@ -30,6 +31,7 @@ export class DeadLetterPublisher {
     private readonly retry: RetryOptions,
     private readonly compression: number,
     private readonly identity: SecurityIdentity,
+    private readonly tracing?: KafkaTracingHooks,
   ) {
     this.producer = this.createProducer();
   }
@@ -44,7 +46,14 @@ export class DeadLetterPublisher {
     settings: DeadLetterWriteSettings,
     onChange: (write: DeadLetterWrite) => void,
   ): DeadLetterWrite {
-    const write = new DeadLetterWrite(this.send, deadLetterTopic, source, settings, (w) => {
+    const tracing = this.tracing;
+    const send: RecordSender = tracing
+      ? (topic, record, timeoutMs) =>
+          tracing.traceRepublish('dead-letter', source, topic, record, () =>
+            this.sendRecord(topic, record, timeoutMs),
+          )
+      : this.send;
+    const write = new DeadLetterWrite(send, deadLetterTopic, source, settings, (w) => {
       if (w.state === 'written') this.writes.delete(w);
       onChange(w);
     });

@@ -35,8 +35,8 @@ describe('entry points (package.json exports)', () => {
     (name) => PACKAGE.peerDependenciesMeta[name].optional,
   );
 
-  test('the optional peers are @nestjs/terminus and prom-client', () => {
-    expect(optionalPeers.sort()).toEqual(['@nestjs/terminus', 'prom-client']);
+  test('the optional peers are @nestjs/terminus, @opentelemetry/api and prom-client', () => {
+    expect(optionalPeers.sort()).toEqual(['@nestjs/terminus', '@opentelemetry/api', 'prom-client']);
   });
 
   test('the root entry loads neither optional peer', () => {
@@ -51,6 +51,10 @@ describe('entry points (package.json exports)', () => {
     expect([...runtimeImports('health/index.ts')].map(packageOf)).not.toContain('prom-client');
     expect([...runtimeImports('metrics/index.ts')].map(packageOf)).toContain('prom-client');
     expect([...runtimeImports('metrics/index.ts')].map(packageOf)).not.toContain('@nestjs/terminus');
+    const tracing = [...runtimeImports('tracing/index.ts')].map(packageOf);
+    expect(tracing).toContain('@opentelemetry/api');
+    expect(tracing).not.toContain('prom-client');
+    expect(tracing).not.toContain('@nestjs/terminus');
   });
 
   test('the root entry loads no file of the live page (nest-kafka-groups/ui)', () => {

@@ -22,6 +22,7 @@ import {
 import { KafkaProducerError } from '../errors/kafka-producer.error.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
+import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
 export interface KafkaOutgoingMessage {
@@ -43,6 +44,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private producer: Producer;
   private connection?: Promise<void>;
   private readonly compression: number;
+  private tracing?: KafkaTracingHooks;
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
@@ -94,6 +96,11 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     await this.shutdown.within('KafkaProducer: disconnecting', closing);
   }
 
+  /** Set by `nest-kafka-groups/tracing`: sends then run in a PRODUCER span injected into the headers. */
+  useTracing(tracing: KafkaTracingHooks): void {
+    this.tracing = tracing;
+  }
+
   send(topic: string, message: KafkaOutgoingMessage): Promise<void> {
     return this.sendMany(topic, [message]);
   }
@@ -101,18 +108,17 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   async sendMany(topic: string, messages: KafkaOutgoingMessage[]): Promise<void> {
     const producer = this.producer;
     try {
-      await this.connect();
-      await producer.send({
-        topic,
-        acks: -1,
-        compression: this.compression,
-        messages: messages.map(({ key, value, headers, partition }) => ({
-          key: key ?? null,
-          value: Buffer.isBuffer(value) ? value : JSON.stringify(value),
-          headers,
-          partition,
-        })),
-      });
+      const records = messages.map(({ key, value, headers, partition }) => ({
+        key: key ?? null,
+        value: Buffer.isBuffer(value) ? value : JSON.stringify(value),
+        headers,
+        partition,
+      }));
+      const send = async () => {
+        await this.connect();
+        await producer.send({ topic, acks: -1, compression: this.compression, messages: records });
+      };
+      await (this.tracing ? this.tracing.traceSend(topic, records, send) : send());
     } catch (error) {
       if (hasLostSequence(error)) this.replace(producer, error);
       const identity = securityIdentityOf(this.options);

@@ -20,6 +20,7 @@ import { GroupRunner } from './group-runner.js';
 import type { HandlerInvoker } from './handler-pipeline.js';
 import { KafkaHandlerExplorer } from './kafka-handler.explorer.js';
 import { TopicProvisioner } from './topic-provisioner.js';
+import type { KafkaTracingHooks } from './tracing-hooks.js';
 
 /**
  * The custom transport strategy: one consumer group per feature module, each serving only its module's
@@ -38,6 +39,7 @@ export class KafkaGroupsServer
   private processingHooksSet = false;
   private stopping?: Promise<void>;
   private readonly observers: MemberObserver[] = [];
+  private tracing?: KafkaTracingHooks;
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
@@ -56,6 +58,11 @@ export class KafkaGroupsServer
   /** Lets metrics (or your own code) observe every member's messages; add before `listen`. */
   addObserver(observer: MemberObserver): void {
     this.observers.push(observer);
+  }
+
+  /** Set by `nest-kafka-groups/tracing` before `listen`: handlers and dead-letter writes then run in spans. */
+  useTracing(tracing: KafkaTracingHooks): void {
+    this.tracing = tracing;
   }
 
   /**
@@ -81,13 +88,14 @@ export class KafkaGroupsServer
     try {
       const plans = planGroups(
         this.options,
-        this.explorer.explore((invoke) => this.withProcessingHooks(invoke)),
+        this.explorer.explore((invoke, handlerName) => this.instrument(invoke, handlerName)),
       );
       this.deadLetters = new DeadLetterPublisher(
         this.kafka,
         clientRetryOf(this.options),
         compressionType(this.options.compression),
         securityIdentityOf(this.options),
+        this.tracing,
       );
       const consumerKafka = createKafkaClient({
         ...this.options,
@@ -168,6 +176,12 @@ export class KafkaGroupsServer
     if (this.deadLetters) {
       await this.shutdown.within('Disconnecting the dead-letter producer', this.deadLetters.disconnect());
     }
+  }
+
+  /** Nest's processing hooks, then this library's tracing, around each message: each only when it is set. */
+  private instrument(invoke: HandlerInvoker, handlerName: string): HandlerInvoker {
+    const hooked = this.withProcessingHooks(invoke);
+    return this.tracing ? this.tracing.traceHandler(hooked, handlerName) : hooked;
   }
 
   /** Nest's processing hooks (tracing and the like) around each message, only when something set them. */

@@ -33,10 +33,10 @@ export class KafkaHandlerExplorer {
   }
 
   /**
-   * The handlers, one entry per topic, each invoker passed through `wrap` (the server adds Nest's processing
-   * hooks there). Throws a KafkaHandlerDefinitionError for a handler on a provider or a module with two groups.
+   * The handlers, one entry per topic, each invoker passed through `wrap` with its `Class.method` name (the
+   * server adds Nest's processing hooks and tracing there). Throws a KafkaHandlerDefinitionError for a handler on a provider or a module with two groups.
    */
-  explore(wrap: (invoke: HandlerInvoker) => HandlerInvoker): DiscoveredHandler[] {
+  explore(wrap: (invoke: HandlerInvoker, handlerName: string) => HandlerInvoker): DiscoveredHandler[] {
     this.rejectHandlersOnProviders();
     const discovered: DiscoveredHandler[] = [];
     for (const wrapper of this.discovery.getControllers()) {
@@ -50,6 +50,8 @@ export class KafkaHandlerExplorer {
           KafkaHandlerDeclaration | undefined;
         if (!declaration) continue;
         const feature = featureOptionsOf(host);
+        // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
+        const controllerName = String(wrapper.name);
         const invoke = wrap(
           this.pipelines.create({
             instance,
@@ -57,9 +59,8 @@ export class KafkaHandlerExplorer {
             methodName,
             isStatic: isStaticTree(wrapper),
           }),
+          `${controllerName}.${methodName}`,
         );
-        // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
-        const controllerName = String(wrapper.name);
         for (const topic of declaration.topics) {
           discovered.push({
             topic: resolveTopic(topic, feature, `${controllerName}.${methodName}`),

@@ -1,0 +1,145 @@
+import { describe, expect, it } from '@jest/globals';
+import { createRequire } from 'node:module';
+import { kafkajsInternal } from '../kafkajs.js';
+
+/**
+ * kafkajs's OffsetManager (the library's instance, fixed, and the installed module as released) for three members
+ * of one group created from one `Kafka` client: each member's cluster gets the client's shared offsets map, as
+ * `Kafka#consumer()` builds it, and each join builds a new OffsetManager. The coordinator is in memory.
+ */
+const Released = createRequire(import.meta.url)('kafkajs/src/consumer/offsetManager/index.js');
+const Fixed = kafkajsInternal('src/consumer/offsetManager/index.js');
+const Cluster = kafkajsInternal('src/cluster/index.js');
+const { createLogger, LEVELS } = kafkajsInternal('src/loggers/index.js');
+
+const TOPIC = 't';
+const quiet = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
+
+/** One `Kafka` client: its consumers' clusters share one offsets map. */
+function client() {
+  const offsets = new Map();
+  return () =>
+    new Cluster({
+      logger: quiet,
+      brokers: ['127.0.0.1:1'],
+      socketFactory: () => undefined,
+      retry: {},
+      offsets,
+    });
+}
+
+/** The group coordinator: the committed offsets, and the commits each member sent. */
+function coordinator(committed: Record<number, string>) {
+  const commits: string[] = [];
+  return {
+    commits,
+    isConnected: () => true,
+    async offsetFetch({ topics }: { topics: { topic: string; partitions: { partition: number }[] }[] }) {
+      return {
+        responses: topics.map(({ topic, partitions }) => ({
+          topic,
+          partitions: partitions.map(({ partition }) => ({
+            partition,
+            offset: committed[partition] ?? '-1',
+          })),
+        })),
+      };
+    },
+    async offsetCommit({ memberId, topics }: { memberId: string; topics: any[] }) {
+      for (const { topic, partitions } of topics) {
+        for (const { partition, offset } of partitions)
+          commits.push(`${memberId} ${topic}[${partition}]=${offset}`);
+      }
+    },
+  };
+}
+
+function join(
+  OffsetManager: any,
+  cluster: unknown,
+  broker: ReturnType<typeof coordinator>,
+  memberId: string,
+  partitions: number[],
+) {
+  return new OffsetManager({
+    cluster,
+    coordinator: broker,
+    memberAssignment: partitions.length > 0 ? { [TOPIC]: partitions } : {},
+    autoCommit: true,
+    autoCommitInterval: 1_000,
+    autoCommitThreshold: null,
+    topicConfigurations: { [TOPIC]: { fromBeginning: true } },
+    instrumentationEmitter: { emit() {} },
+    groupId: 'g',
+    generationId: 2,
+    memberId,
+  });
+}
+
+/** Three members on two partitions; the idle one's join completes last. */
+async function threeMembers(OffsetManager: any) {
+  const cluster = client();
+  const broker = coordinator({ 0: '3', 1: '7' });
+  const m1 = join(OffsetManager, cluster(), broker, 'm1', [0]);
+  const m2 = join(OffsetManager, cluster(), broker, 'm2', [1]);
+  // Each member's first fetch reads its committed offsets.
+  await m1.resolveOffsets();
+  await m2.resolveOffsets();
+  join(OffsetManager, cluster(), broker, 'm3', []);
+  return { m1, m2, broker };
+}
+
+describe('kafkajs OffsetManager: members of one client in one group (the fix in place of src/consumer/offsetManager)', () => {
+  it('released: an idle member joining last removes the topic from its siblings, whose commit then throws', async () => {
+    const { m1, m2 } = await threeMembers(Released);
+    m1.resolveOffset({ topic: TOPIC, partition: 0, offset: '5' });
+    await expect(m1.commitOffsets()).rejects.toThrow("Cannot read properties of undefined (reading '0')");
+    // The next fetch of the other member fails the same way.
+    await expect(m2.resolveOffsets()).rejects.toThrow("Cannot read properties of undefined (reading '1')");
+  });
+
+  it('fixed: each member commits what it resolved and fetches on, whoever joined last', async () => {
+    const { m1, m2, broker } = await threeMembers(Fixed);
+    m1.resolveOffset({ topic: TOPIC, partition: 0, offset: '5' });
+    m2.resolveOffset({ topic: TOPIC, partition: 1, offset: '9' });
+    await m1.commitOffsets();
+    await m2.commitOffsets();
+    await m2.resolveOffsets();
+    expect(broker.commits).toEqual(['m1 t[0]=6', 'm2 t[1]=10']);
+    expect(m2.nextOffset(TOPIC, 1).toString()).toBe('10');
+  });
+
+  it("fixed: a sibling joining keeps this member's committed offsets (nothing fetched or committed again)", async () => {
+    const cluster = client();
+    const broker = coordinator({ 0: '3', 1: '7' });
+    const m1 = join(Fixed, cluster(), broker, 'm1', [0]);
+    await m1.resolveOffsets();
+    m1.resolveOffset({ topic: TOPIC, partition: 0, offset: '5' });
+    await m1.commitOffsets();
+    join(Fixed, cluster(), broker, 'm2', [1]);
+    await m1.commitOffsets();
+    expect(broker.commits).toEqual(['m1 t[0]=6']);
+    expect(m1.committedOffsets()).toEqual({ [TOPIC]: { 0: '6' } });
+  });
+
+  it('released: an offset resolved for a partition of another member is committed; a topic not assigned throws', async () => {
+    const broker = coordinator({ 0: '3', 1: '7' });
+    const m1 = join(Released, client()(), broker, 'm1', [0]);
+    await m1.resolveOffsets();
+    m1.resolveOffset({ topic: TOPIC, partition: 1, offset: '4' });
+    await m1.commitOffsets();
+    expect(broker.commits).toEqual(['m1 t[1]=5']);
+    expect(() => m1.resolveOffset({ topic: 'other', partition: 0, offset: '4' })).toThrow(TypeError);
+  });
+
+  it("fixed: an offset resolved outside this generation's assignment is ignored", async () => {
+    const broker = coordinator({ 0: '3', 1: '7' });
+    const m1 = join(Fixed, client()(), broker, 'm1', [0]);
+    await m1.resolveOffsets();
+    m1.resolveOffset({ topic: TOPIC, partition: 1, offset: '4' });
+    m1.resolveOffset({ topic: 'other', partition: 0, offset: '4' });
+    m1.resolveOffset({ topic: TOPIC, partition: 0, offset: '3' });
+    await m1.commitOffsets();
+    expect(broker.commits).toEqual(['m1 t[0]=4']);
+  });
+});

@@ -1,0 +1,276 @@
+import { Inject, Injectable, Logger, type OnModuleInit, Optional } from '@nestjs/common';
+import {
+  type Attributes,
+  type Context,
+  context,
+  isSpanContextValid,
+  type Link,
+  propagation,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type TextMapSetter,
+  trace,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import type { IHeaders, KafkaMessage, Message } from '../client/kafkajs.js';
+import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { DeadLetterSource } from '../dead-letter/dead-letter-headers.js';
+import { KafkaProducer } from '../producer/kafka.producer.js';
+import type { HandlerInvoker } from '../server/handler-pipeline.js';
+import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
+import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
+
+export const KAFKA_TRACING_OPTIONS = Symbol('KAFKA_TRACING_OPTIONS');
+
+/** The instrumentation scope of every span this library starts. */
+export const KAFKA_TRACER_NAME = 'nest-kafka-groups';
+
+export interface KafkaTracingOptions {
+  /** Where the tracer comes from. Default: the global tracer provider (the one your SDK registered). */
+  tracerProvider?: TracerProvider;
+  /**
+   * Writes and reads the trace context in message headers. Default: the global propagator, which an SDK sets to
+   * W3C Trace Context (`traceparent`, `tracestate`) and Baggage.
+   */
+  propagator?: TextMapPropagator;
+  /**
+   * How a delivery's CONSUMER span relates to the context in the message's headers: `'parent'` (default) makes it
+   * a child, so one trace runs from the producer to the handler; `'link'` starts a new trace linked to it (for
+   * consumers whose traces should stay short, e.g. fan-out topics read by many groups).
+   */
+  consumerContext?: 'parent' | 'link';
+}
+
+/** Attribute names of the OpenTelemetry messaging semantic conventions (Kafka), and this library's own. */
+export const KAFKA_SPAN_ATTRIBUTES = {
+  system: 'messaging.system',
+  operationType: 'messaging.operation.type',
+  operationName: 'messaging.operation.name',
+  destination: 'messaging.destination.name',
+  partition: 'messaging.destination.partition.id',
+  offset: 'messaging.kafka.offset',
+  key: 'messaging.kafka.message.key',
+  tombstone: 'messaging.kafka.message.tombstone',
+  consumerGroup: 'messaging.consumer.group.name',
+  bodySize: 'messaging.message.body.size',
+  batchCount: 'messaging.batch.message_count',
+  errorType: 'error.type',
+  handler: 'code.function.name',
+  /** `ctx.attempt`: 1 on the first delivery, 2 on the first retry, ... */
+  attempt: 'nest_kafka_groups.attempt',
+  /** On a dead-letter or retry write: `'dead-letter'` or `'retry'`. */
+  republish: 'nest_kafka_groups.republish',
+  /** On a dead-letter or retry write: where the failed message was. */
+  sourceTopic: 'nest_kafka_groups.source.topic',
+  sourcePartition: 'nest_kafka_groups.source.partition',
+  sourceOffset: 'nest_kafka_groups.source.offset',
+} as const;
+const A = KAFKA_SPAN_ATTRIBUTES;
+
+const headerGetter: TextMapGetter<IHeaders> = {
+  keys: (headers) => Object.keys(headers),
+  get(headers, key) {
+    const value = headers[key];
+    if (value === undefined || value === null) return undefined;
+    return Array.isArray(value) ? value.map((v) => (v === null ? '' : v.toString())) : value.toString();
+  },
+};
+
+const headerSetter: TextMapSetter<IHeaders> = {
+  set(headers, key, value) {
+    headers[key] = value;
+  },
+};
+
+/**
+ * OpenTelemetry tracing of the consumer groups and the producers, registered on `KafkaGroupsServer` and
+ * `KafkaProducer` when its module starts:
+ * - `KafkaProducer` sends run in a PRODUCER span `send <topic>`, injected into each message's headers;
+ * - each delivery of a message to its handler (each attempt) is a CONSUMER span `process <topic>`, the child of
+ *   the context in the message's headers (or linked to it), active while the handler runs, with status ERROR and
+ *   an exception event when the attempt failed;
+ * - a dead-letter write is a PRODUCER span `send <dead-letter topic>` in the original message's trace, linked to
+ *   the span of the attempt that failed last; its context replaces the trace headers of the dead-letter record.
+ * Without a registered tracer provider it registers nothing, so the transport runs as without this module.
+ */
+@Injectable()
+export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
+  private readonly logger = new Logger(KafkaTracing.name);
+  private readonly tracer: Tracer;
+  private readonly propagator: Pick<TextMapPropagator, 'inject' | 'extract'>;
+  private readonly linkConsumers: boolean;
+  /** The span of a failed attempt, by its failure and by its message: the link of the dead-letter write. */
+  private readonly failedAttempts = new WeakMap<object, SpanContext>();
+  /** Whether a tracer provider was registered (else nothing is traced, at no cost). */
+  readonly enabled: boolean;
+
+  constructor(
+    @Optional() private readonly server?: KafkaGroupsServer,
+    @Optional() private readonly producer?: KafkaProducer,
+    @Optional() @Inject(KAFKA_TRACING_OPTIONS) options: KafkaTracingOptions = {},
+  ) {
+    const provider = options.tracerProvider ?? trace.getTracerProvider();
+    this.enabled =
+      !(provider instanceof ProxyTracerProvider) ||
+      provider.getDelegateTracer(KAFKA_TRACER_NAME) !== undefined;
+    this.tracer = provider.getTracer(KAFKA_TRACER_NAME);
+    this.propagator = options.propagator ?? propagation;
+    this.linkConsumers = options.consumerContext === 'link';
+  }
+
+  onModuleInit(): void {
+    if (!this.enabled) {
+      this.logger.log(
+        'No OpenTelemetry tracer provider is registered: Kafka tracing is off (start your SDK before the Nest application)',
+      );
+      return;
+    }
+    this.server?.useTracing(this);
+    this.producer?.useTracing(this);
+  }
+
+  traceHandler(invoke: HandlerInvoker, handlerName: string): HandlerInvoker {
+    return async (data, ctx) => {
+      const extracted = this.extract(ctx.message.headers);
+      let parent: Context = extracted;
+      let links: Link[] | undefined;
+      if (this.linkConsumers) {
+        parent = ROOT_CONTEXT;
+        const linked = trace.getSpanContext(extracted);
+        if (linked && isSpanContextValid(linked)) links = [{ context: linked }];
+      }
+      const span = this.tracer.startSpan(
+        `process ${ctx.topic}`,
+        { kind: SpanKind.CONSUMER, attributes: processAttributes(ctx, handlerName), links },
+        parent,
+      );
+      let outcome: unknown;
+      try {
+        outcome = await context.with(trace.setSpan(parent, span), invoke, undefined, data, ctx);
+      } catch (error) {
+        // The invoker settles with the failure and never rejects; a rejection is reported the same way.
+        outcome = error ?? new Error('handler rejected');
+      }
+      if (outcome !== undefined) {
+        failed(span, outcome);
+        const attempt = span.spanContext();
+        if (typeof outcome === 'object' && outcome !== null) this.failedAttempts.set(outcome, attempt);
+        this.failedAttempts.set(ctx.message, attempt);
+      }
+      span.end();
+      return outcome;
+    };
+  }
+
+  async traceSend<T>(topic: string, messages: Message[], send: () => Promise<T>): Promise<T> {
+    const attributes: Attributes = {
+      [A.system]: 'kafka',
+      [A.operationType]: 'send',
+      [A.operationName]: 'send',
+      [A.destination]: topic,
+    };
+    if (messages.length === 1) {
+      const [message] = messages;
+      if (message.key !== null && message.key !== undefined) attributes[A.key] = message.key.toString();
+      if (message.partition !== undefined) attributes[A.partition] = String(message.partition);
+    } else {
+      attributes[A.batchCount] = messages.length;
+    }
+    const active = context.active();
+    const span = this.tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes }, active);
+    const sending = trace.setSpan(active, span);
+    for (const message of messages) {
+      message.headers = { ...message.headers };
+      this.propagator.inject(sending, message.headers, headerSetter);
+    }
+    try {
+      return await context.with(sending, send);
+    } catch (error) {
+      failed(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  async traceRepublish(
+    kind: 'dead-letter' | 'retry',
+    source: DeadLetterSource,
+    topic: string,
+    record: Message,
+    send: () => Promise<void>,
+  ): Promise<void> {
+    const { message } = source;
+    const attempt = this.failedAttempts.get(source.error) ?? this.failedAttempts.get(message);
+    const attributes: Attributes = {
+      [A.system]: 'kafka',
+      [A.operationType]: 'send',
+      [A.operationName]: 'send',
+      [A.destination]: topic,
+      [A.republish]: kind,
+      [A.sourceTopic]: source.topic,
+      [A.sourcePartition]: source.partition,
+      [A.sourceOffset]: Number(message.offset),
+    };
+    if (message.key) attributes[A.key] = message.key.toString();
+    const original = this.extract(message.headers);
+    const span = this.tracer.startSpan(
+      `send ${topic}`,
+      { kind: SpanKind.PRODUCER, attributes, links: attempt ? [{ context: attempt }] : undefined },
+      original,
+    );
+    const sending = trace.setSpan(original, span);
+    record.headers = { ...record.headers };
+    this.propagator.inject(sending, record.headers, headerSetter);
+    try {
+      await context.with(sending, send);
+    } catch (error) {
+      failed(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** The context a message's headers carry, on top of no other (never the consumer loop's accidental one). */
+  private extract(headers: IHeaders | undefined): Context {
+    return headers ? this.propagator.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
+  }
+}
+
+function processAttributes(ctx: KafkaGroupContext, handlerName: string): Attributes {
+  const message: KafkaMessage = ctx.message;
+  const attributes: Attributes = {
+    [A.system]: 'kafka',
+    [A.operationType]: 'process',
+    [A.operationName]: 'process',
+    [A.destination]: ctx.topic,
+    [A.partition]: String(ctx.partition),
+    [A.offset]: Number(message.offset),
+    [A.consumerGroup]: ctx.groupId,
+    [A.attempt]: ctx.attempt,
+    [A.handler]: handlerName,
+  };
+  if (message.key !== null && message.key !== undefined) attributes[A.key] = message.key.toString();
+  if (message.value === null) attributes[A.tombstone] = true;
+  else attributes[A.bodySize] = message.value.length;
+  return attributes;
+}
+
+/** Status ERROR, `error.type` and an exception event. */
+function failed(span: Span, outcome: unknown): void {
+  const error =
+    outcome instanceof Error
+      ? outcome
+      : new Error(typeof outcome === 'string' ? outcome : 'non-Error failure', { cause: outcome });
+  span.recordException(error);
+  span.setAttribute(A.errorType, error.constructor?.name || error.name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+}
