@@ -33,6 +33,11 @@ const describeInBrowser = CHROMIUM ? describe : describe.skip;
 
 const PARTITIONS = 3;
 
+/** An element's data attributes, as the functions run in the page see them (this project compiles without DOM types). */
+interface Dataset {
+  dataset: Record<string, string | undefined>;
+}
+
 async function launch(): Promise<Browser> {
   // Root in a container: Chromium's sandbox needs user namespaces it may not get.
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
@@ -42,7 +47,7 @@ async function launch(): Promise<Browser> {
 function grid(page: Page, topic: string) {
   return page.$$eval(`.grid[data-topic="${topic}"] .cell`, (cells) =>
     cells.map((cell) => {
-      const data = (cell as HTMLElement).dataset;
+      const data = (cell as unknown as Dataset).dataset;
       return {
         partition: data.partition!,
         member: data.member!,
@@ -58,8 +63,8 @@ function grid(page: Page, topic: string) {
 function members(page: Page, groupId: string) {
   return page.$$eval(`section[data-group="${groupId}"] tr[data-member-id]`, (rows) =>
     rows.map((row) => ({
-      memberId: (row as HTMLElement).dataset.memberId!,
-      local: (row as HTMLElement).dataset.local === 'true',
+      memberId: (row as unknown as Dataset).dataset.memberId!,
+      local: (row as unknown as Dataset).dataset.local === 'true',
     })),
   );
 }
@@ -120,7 +125,7 @@ describeInBrowser('live page of the groups (GET /kafka/ui) in Chromium', () => {
     let one: Awaited<ReturnType<typeof grid>> = [];
     await until('both groups listed, every partition held by the first copy', 60_000, async () => {
       const groups = await page.$$eval('section[data-group]', (s) =>
-        s.map((e) => (e as HTMLElement).dataset.group),
+        s.map((e) => (e as unknown as Dataset).dataset.group),
       );
       if (!groups.includes(names.AIRNAV_GROUP_ID) || !groups.includes(names.FLIGHT24_GROUP_ID)) return false;
       one = await grid(page, airnav);
@@ -189,7 +194,7 @@ describeInBrowser('live page of the groups (GET /kafka/ui) in Chromium', () => {
     await page.screenshot({ path: 'reports/ui-groups.png', fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     // On a phone: no horizontal scrolling of the page itself (the member table scrolls inside its box).
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: 'reports/ui-groups-phone.png', fullPage: true });
     expect(pageErrors).toEqual([]);
@@ -240,6 +245,8 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
       controllers: [SecretsController],
     })
     class SecretsFeature {}
+    @Module({ imports: [KafkaUiModule.forRoot({ sampleIntervalMs: 500 })] })
+    class UiFeature {}
 
     ({ app } = await startTestApp(
       [SecretsFeature],
@@ -248,7 +255,7 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
         sasl: { mechanism: 'plain', username: 'svc-ui', password },
         topics: { create: false, check: false },
       },
-      [KafkaUiModule.forRoot({ sampleIntervalMs: 500 })],
+      [UiFeature],
     ));
     await app.listen(0, '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');

@@ -1,6 +1,13 @@
 import { describe, expect, test } from '@jest/globals';
 import type { KafkaGroupOffsets } from '../status/kafka-status.types.js';
-import { connectionSecrets, groupView, type LocalMember, RateMeter, redactSecrets } from './group-view.js';
+import {
+  connectionSecrets,
+  groupView,
+  type LocalMember,
+  RateMeter,
+  type Rates,
+  redactSecrets,
+} from './group-view.js';
 
 const counts = (processed = 0, failed = 0, deadLettered = 0) => ({ processed, failed, deadLettered });
 
@@ -19,7 +26,8 @@ function local(
     lastError: null,
     ...extra,
   };
-  return { member, rates: { processedPerSec: null, failedPerSec: null } };
+  const rates: Rates = { processedPerSec: null, failedPerSec: null };
+  return { member, rates };
 }
 
 const offsets = (): KafkaGroupOffsets => ({

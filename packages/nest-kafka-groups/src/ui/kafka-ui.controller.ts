@@ -6,6 +6,7 @@ import {
   NotFoundException,
   Query,
   Req,
+  Res,
   Sse,
 } from '@nestjs/common';
 import type { Observable } from 'rxjs';
