@@ -2,11 +2,11 @@
 /**
  * The benchmark (issue 6): this project's `@KafkaHandler` against raw kafkajs and NestJS's built-in Kafka transport.
  *
- *   npm run bench                      full run: 200k messages x 5 interleaved rounds, latency, 1M soak (~4 min)
+ *   npm run bench                      full run: 200k messages x 4 interleaved rounds, latency, 1M soak (~7 min)
  *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
  *
  * Options (each overrides the mode's default):
- *   --rounds N  --messages N  --systems a,b,c,d  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --rounds N  --messages N  --systems a,b,c,d,j,c+v,d+v  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
  *                         and summarise its hot path (bench/results/profiles/)
@@ -40,18 +40,21 @@ import {
   topicExists,
 } from './lib/dataset.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
+import { waitForStableGroup } from './lib/groups.mjs';
+import { javaClasspath } from './lib/java.mjs';
 import { writeBenchmarksDoc } from './lib/markdown.mjs';
 import { ratiosOf, round, soakVerdict, throughputSummary } from './lib/stats.mjs';
 import {
   BENCH_DIR,
   CLIENT_RETRY,
   CONSUMER_TUNING,
-  LATENCY_SYSTEMS,
+  LATENCY_TARGETS,
   libraryEntry,
   MODES,
   PARTITIONS,
   PARTITIONS_CONSUMED_CONCURRENTLY,
   PROFILES_DIR,
+  RATIOS,
   REPO_ROOT,
   RESULTS_DIR,
   SOAK_SYSTEM,
@@ -162,7 +165,7 @@ let activeChild;
 function runSystem(system, job, { execArgv = [], onReady } = {}) {
   return new Promise((resolvePromise) => {
     const outcome = { result: undefined, stopped: undefined, error: undefined };
-    const child = fork(join(BENCH_DIR, 'systems', system.file), [JSON.stringify(job)], {
+    const child = fork(join(BENCH_DIR, 'systems', system.file), [JSON.stringify({ ...job, ...system.job })], {
       execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Silences kafkajs's one-off partitioner notice (Nest's transport creates a producer with the default).
@@ -191,10 +194,18 @@ function runSystem(system, job, { execArgv = [], onReady } = {}) {
   });
 }
 
+/** A system's id as a topic, group or file name may carry it ('c+v' -> 'cv'). */
+function slug(system) {
+  return system.id.replace(/[^a-z0-9]/g, '');
+}
+
 function baseJob(settings, extra) {
   return {
     brokers: settings.brokerList,
     partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
+    // The Node systems import these themselves; system j maps them to Java's consumer properties.
+    consumer: CONSUMER_TUNING,
+    clientRetry: CLIENT_RETRY,
     ...extra,
   };
 }
@@ -212,39 +223,6 @@ async function committedToEnd(admin, groupId, topic, lastOffsets) {
 
 async function deleteGroup(admin, groupId) {
   await admin.deleteGroups([groupId]).catch(() => undefined);
-}
-
-/** Waits until the group is Stable with every partition of `topic` assigned (the latency producer starts then). */
-async function waitForStableGroup(admin, groupId, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const { groups } = await admin.describeGroups([groupId]);
-    const group = groups[0];
-    if (group?.state === 'Stable' && group.members.length > 0) {
-      let assigned = 0;
-      for (const member of group.members) {
-        const buffer = member.memberAssignment;
-        // Version 0 assignment: int16 version, int32 topic count, then per topic a string and an int32 array.
-        if (buffer && buffer.length >= 6) {
-          let at = 2;
-          const topics = buffer.readInt32BE(at);
-          at += 4;
-          for (let t = 0; t < topics; t++) {
-            const nameLength = buffer.readInt16BE(at);
-            at += 2 + nameLength;
-            const count = buffer.readInt32BE(at);
-            at += 4 + 4 * count;
-            assigned += count;
-          }
-        }
-      }
-      if (assigned >= PARTITIONS) return;
-    }
-    await sleep(100);
-  }
-  throw new Error(
-    `group ${groupId} did not become Stable with ${PARTITIONS} partitions assigned in ${timeoutMs} ms`,
-  );
 }
 
 /**
@@ -290,7 +268,7 @@ function describeRun(prefix, system, outcome) {
     return `${prefix} ${system.id} ${system.label}: FAILED ${outcome.error}`;
   const r = outcome.result;
   return (
-    `${prefix} ${system.id} ${system.label.padEnd(29)} ${Math.round(r.msgsPerSec).toLocaleString('en-US').padStart(7)} msg/s` +
+    `${prefix} ${system.id.padEnd(3)} ${system.label.padEnd(38)} ${Math.round(r.msgsPerSec).toLocaleString('en-US').padStart(7)} msg/s` +
     `  ${(r.firstToLastMs / 1000).toFixed(2).padStart(6)} s  cpu ${r.cpuUsPerMsg.toFixed(1).padStart(5)} µs/msg` +
     `  peak rss ${(r.peakRss / 2 ** 20).toFixed(0).padStart(4)} MB` +
     `  committed ${outcome.committedToEnd ? 'yes' : 'NO'}  load ${os.loadavg()[0].toFixed(2)}`
@@ -311,7 +289,7 @@ async function throughputPhase(ctx) {
   for (let round = 1; round <= options.rounds; round++) {
     const thisRound = {};
     for (const system of options.systems) {
-      const groupId = `bench-${system.id}-${ctx.runTag}-r${round}`;
+      const groupId = `bench-${slug(system)}-${ctx.runTag}-r${round}`;
       const outcome = await runSystem(
         system,
         baseJob(settings, {
@@ -341,7 +319,7 @@ async function throughputPhase(ctx) {
     const summary = throughputSummary(runs.filter((r) => r.system === system.id));
     systems[system.id] = { label: system.label, description: system.description, ...summary };
   }
-  const { ratios, ratiosMedianPerRound, ratiosByCpu } = ratiosOf(systems, byRound);
+  const { ratios, ratiosMedianPerRound, ratiosByCpu } = ratiosOf(systems, byRound, RATIOS);
   return {
     topic,
     valueBytesAverage: ctx.valueBytes,
@@ -404,9 +382,10 @@ async function latencyPhase(ctx) {
   const systems = {};
   const topics = [];
   try {
-    for (const system of options.systems.filter((s) => LATENCY_SYSTEMS.includes(s.id))) {
-      const topic = `bench-latency-${ctx.runTag}-${system.id}`;
-      const groupId = `bench-latency-${system.id}-${ctx.runTag}`;
+    // The validated pair measures the pipeline's throughput cost only.
+    for (const system of options.systems.filter((s) => options.latency.systems.includes(s.id))) {
+      const topic = `bench-latency-${ctx.runTag}-${slug(system)}`;
+      const groupId = `bench-latency-${slug(system)}-${ctx.runTag}`;
       topics.push(topic, `${topic}-dlt`);
       await createTopic(admin, topic);
       await createTopic(admin, `${topic}-dlt`, 1);
@@ -425,7 +404,7 @@ async function latencyPhase(ctx) {
         }),
         {
           onReady: async () => {
-            await waitForStableGroup(admin, groupId);
+            await waitForStableGroup(admin, groupId, { partitions: PARTITIONS });
             produced = await produceAtRate(producer, topic, { rate, total, warm });
           },
         },
@@ -452,7 +431,7 @@ async function latencyPhase(ctx) {
         peakRssMB: round(outcome.result.peakRss / 2 ** 20, 1),
       };
       log(
-        `latency ${system.id} ${system.label.padEnd(29)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  ` +
+        `latency ${system.id.padEnd(3)} ${system.label.padEnd(38)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  ` +
           `max ${l.max.toFixed(1)} ms  (${l.count} samples at ${rate}/s)  load ${os.loadavg()[0].toFixed(2)}`,
       );
     }
@@ -530,8 +509,8 @@ async function profilePhase(ctx) {
   mkdirSync(PROFILES_DIR, { recursive: true });
   const profiles = {};
   for (const system of options.profileSystems) {
-    const name = `${system.id}-${ctx.runTag}.cpuprofile`;
-    const groupId = `bench-profile-${system.id}-${ctx.runTag}`;
+    const name = `${slug(system)}-${ctx.runTag}.cpuprofile`;
+    const groupId = `bench-profile-${slug(system)}-${ctx.runTag}`;
     const outcome = await runSystem(
       system,
       baseJob(settings, {
@@ -597,22 +576,35 @@ function writeJson(file, value) {
 }
 
 /**
- * A throughput target is met when d reaches it both in wall-clock throughput and in CPU per message: on a shared
- * machine the wall-clock ratio alone can pass while d spends more CPU per message than the baseline.
+ * A throughput target is met when the subject reaches it both in wall-clock throughput and in CPU per message: on a
+ * shared machine the wall-clock ratio alone can pass while the subject spends more CPU per message than the baseline.
  */
-function ratioTarget(throughput, name, target) {
-  const value = throughput?.ratios[name];
-  if (value === undefined) return undefined;
-  const cpu = throughput.ratiosByCpu?.[name] ?? null;
-  return { value, cpu, target, met: value >= target && cpu !== null && cpu >= target };
-}
-
-function targetsOf(throughput, soak) {
+function targetsOf(throughput, latency, soak) {
   const targets = {};
-  const dVsA = ratioTarget(throughput, 'vsKafkajsEachMessage', 0.9);
-  if (dVsA) targets.dVsKafkajsEachMessage = dVsA;
-  const dVsC = ratioTarget(throughput, 'vsNestKafka', 1.0);
-  if (dVsC) targets.dVsNestKafka = dVsC;
+  for (const { name, subject, base, target } of RATIOS) {
+    const value = throughput?.ratios[name];
+    if (target === undefined || value === undefined) continue;
+    const cpu = throughput.ratiosByCpu?.[name] ?? null;
+    targets[name] = {
+      subject,
+      base,
+      value,
+      cpu,
+      target,
+      met: value >= target && cpu !== null && cpu >= target,
+    };
+  }
+  const l = latency?.systems[SYSTEM_BY_ID.get(LATENCY_TARGETS.system).key];
+  if (l && !l.error)
+    targets.latency = {
+      system: LATENCY_TARGETS.system,
+      rate: latency.rate,
+      p50Ms: l.p50Ms,
+      p99Ms: l.p99Ms,
+      targetP50Ms: LATENCY_TARGETS.p50Ms,
+      targetP99Ms: LATENCY_TARGETS.p99Ms,
+      met: l.p50Ms <= LATENCY_TARGETS.p50Ms && l.p99Ms <= LATENCY_TARGETS.p99Ms,
+    };
   if (soak && !soak.error)
     targets.soakRssFlat = {
       met: soak.flat,
@@ -705,7 +697,13 @@ async function main() {
     await admin.connect();
     await warmUpGroupCoordinator(ctx.settings.brokerList);
     let throughput;
+    let latency;
     let soak;
+    if (options.systems.some((s) => s.id === 'j') || options.profileSystems.some((s) => s.id === 'j')) {
+      // Compiled (or found in the cache) before the first run, so no run pays for javac.
+      await javaClasspath();
+      log('system j: Java consumer compiled');
+    }
     if (options.phases.has('throughput')) {
       throughput = await throughputPhase(ctx);
       results.systems = Object.fromEntries(
@@ -717,7 +715,7 @@ async function main() {
       results.runs = throughput.runs;
     }
     if (options.phases.has('latency')) {
-      const latency = await latencyPhase(ctx);
+      latency = await latencyPhase(ctx);
       results.latency = {
         ...latency,
         systems: Object.fromEntries(
@@ -730,21 +728,17 @@ async function main() {
       results.soak = soak;
     }
     if (options.phases.has('profile')) results.profile = await profilePhase(ctx);
-    results.targets = targetsOf(throughput, soak);
+    results.targets = targetsOf(throughput, latency, soak);
     results.machine.loadAverageAtEnd = os.loadavg().map(round2);
     results.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
 
     writeJson(options.out, results);
     log(`wrote ${relative(REPO_ROOT, options.out)} (${results.durationSeconds} s)`);
-    if (results.ratios) {
-      const r = results.ratios;
-      const c = results.ratiosByCpu ?? {};
+    for (const { name, subject, base } of RATIOS) {
+      if (results.ratios?.[name] === undefined) continue;
       log(
-        `wall clock d/a ${r.vsKafkajsEachMessage ?? '-'}  d/b ${r.vsKafkajsEachBatch ?? '-'}  d/c ${r.vsNestKafka ?? '-'}` +
-          `  (median of per-round ratios: ${JSON.stringify(results.ratiosMedianPerRound)})`,
-      );
-      log(
-        `CPU per message d/a ${c.vsKafkajsEachMessage ?? '-'}  d/b ${c.vsKafkajsEachBatch ?? '-'}  d/c ${c.vsNestKafka ?? '-'}`,
+        `${`${subject}/${base}`.padEnd(8)} ${name.padEnd(34)} wall clock ${results.ratios[name]}  median of rounds ` +
+          `${results.ratiosMedianPerRound[name]}  CPU per message ${results.ratiosByCpu[name]}`,
       );
     }
     const allSystems = options.systems.length === SYSTEMS.length && options.phases.has('throughput');

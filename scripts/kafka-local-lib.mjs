@@ -418,8 +418,11 @@ function alternatives(install) {
   return `${install}, or set KAFKA_BROKERS to a running broker, or run \`docker compose up -d\` with Docker.`;
 }
 
-/** Copies the broker's runtime jars into LIB_DIR once per version of the pom; later starts need no registry. */
-function resolveJars() {
+/**
+ * Copies the broker's runtime jars into LIB_DIR once per version of the pom; later starts need no registry. Also
+ * used by the benchmark's Java system (bench/lib/java.mjs), which runs on these jars.
+ */
+export function resolveJars() {
   const pomHash = createHash('sha256').update(readFileSync(POM)).digest('hex');
   if (existsSync(LIB_MARKER) && readFileSync(LIB_MARKER, 'utf8').trim() === pomHash) return;
   requireMaven();

@@ -208,7 +208,31 @@ export function summarizeLatencies(values) {
   };
 }
 
-function send(message) {
+/**
+ * The self-check of a run recorded outside this process (system j's JVM records what Tracker.record does and sends
+ * its marks: `seenOffsets` per partition and `seenSeqs` as base64 bytes, `unexpected`, `checksum`): the same
+ * Tracker.verify, so a Java run is held to exactly the same check.
+ */
+export function verifyRecording(job, recording) {
+  const tracker = new Tracker(job, () => undefined);
+  for (const partition of Object.keys(tracker.seenOffsets)) {
+    const seen = Buffer.from(recording.seenOffsets?.[partition] ?? '', 'base64');
+    if (seen.length !== tracker.seenOffsets[partition].length)
+      throw new Error(
+        `partition ${partition}: ${seen.length} offset marks recorded, ${tracker.seenOffsets[partition].length} expected`,
+      );
+    tracker.seenOffsets[partition] = new Uint8Array(seen);
+  }
+  const seqs = Buffer.from(recording.seenSeqs ?? '', 'base64');
+  if (seqs.length !== tracker.seenSeqs.length)
+    throw new Error(`${seqs.length} seq marks recorded, ${tracker.seenSeqs.length} expected`);
+  tracker.seenSeqs = new Uint8Array(seqs);
+  tracker.unexpected = recording.unexpected;
+  tracker.checksum = recording.checksum;
+  return tracker.verify();
+}
+
+export function send(message) {
   return new Promise((resolve) => {
     if (!process.send) {
       console.log(JSON.stringify(message));

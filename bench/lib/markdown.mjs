@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT, SYSTEMS } from './settings.mjs';
+import { RATIOS, REPO_ROOT, SYSTEM_BY_ID, SYSTEMS } from './settings.mjs';
 
 export const DOC = join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
 const START = '<!-- bench:results:start (written by bench/run.mjs; edits inside are overwritten) -->';
@@ -40,7 +40,7 @@ export function resultsMarkdown(results) {
   );
   const c = settings.consumer;
   lines.push(
-    `- Consumers (a, b, d, and c via its \`consumer\`/\`run\` options): partitionsConsumedConcurrently ` +
+    `- Consumers (the Node systems; c via its \`consumer\`/\`run\` options, j under Java's names with one thread): partitionsConsumedConcurrently ` +
       `${settings.partitionsConsumedConcurrently}, maxWaitTimeInMs ${c.maxWaitTimeInMs}, minBytes ${c.minBytes}, ` +
       `maxBytes ${n(c.maxBytes)}, maxBytesPerPartition ${n(c.maxBytesPerPartition)}, sessionTimeout ${n(c.sessionTimeout)}, ` +
       `heartbeatInterval ${n(c.heartbeatInterval)}`,
@@ -73,27 +73,16 @@ export function resultsMarkdown(results) {
     lines.push('');
     const r = results.ratios ?? {};
     const pr = results.ratiosMedianPerRound ?? {};
-    // CPU per message of the baseline over d's: the same comparison, far less moved by other load.
-    const cpu = (id) => {
-      const base = results.systems[SYSTEMS.find((s) => s.id === id).key];
-      const d = results.systems.kafkaGroups;
-      return base && d ? base.cpuUsPerMsg / d.cpuUsPerMsg : NaN;
-    };
-    lines.push(
-      '| Ratio (d = this project) | medians | median of per-round ratios | by CPU µs/msg | target |',
-    );
+    const cpu = results.ratiosByCpu ?? {};
+    lines.push('| Ratio | medians | median of per-round ratios | by CPU µs/msg | target |');
     lines.push('|---|---:|---:|---:|---:|');
-    lines.push(
-      `| d / a (kafkajs eachMessage) | ${n(r.vsKafkajsEachMessage, 3)} | ${n(pr.vsKafkajsEachMessage, 3)} | ` +
-        `${n(cpu('a'), 3)} | ≥ 0.9 |`,
-    );
-    lines.push(
-      `| d / b (kafkajs eachBatch) | ${n(r.vsKafkajsEachBatch, 3)} | ${n(pr.vsKafkajsEachBatch, 3)} | ` +
-        `${n(cpu('b'), 3)} | towards 1 |`,
-    );
-    lines.push(
-      `| d / c (Nest Transport.KAFKA) | ${n(r.vsNestKafka, 3)} | ${n(pr.vsNestKafka, 3)} | ${n(cpu('c'), 3)} | ≥ 1.0 |`,
-    );
+    for (const { name, subject, base, target } of RATIOS) {
+      if (r[name] === undefined) continue;
+      lines.push(
+        `| ${subject} / ${base} (${SYSTEM_BY_ID.get(base).label}), \`${name}\` | ${n(r[name], 3)} | ${n(pr[name], 3)} | ` +
+          `${n(cpu[name], 3)} | ${target === undefined ? 'reference' : `≥ ${target}`} |`,
+      );
+    }
     lines.push('');
   }
 
@@ -161,15 +150,24 @@ export function resultsMarkdown(results) {
   }
 
   if (results.targets && Object.keys(results.targets).length > 0) {
-    const t = results.targets;
-    const mark = (target) => (target ? (target.met ? 'met' : '**not met**') : '-');
-    const both = (target) =>
-      target ? ` (wall clock ${target.value}, CPU per message ${target.cpu ?? '-'}: both must reach it)` : '';
-    lines.push(
-      `Targets: d/a ≥ 0.9 ${mark(t.dVsKafkajsEachMessage)}${both(t.dVsKafkajsEachMessage)}; ` +
-        `d/c ≥ 1.0 ${mark(t.dVsNestKafka)}${both(t.dVsNestKafka)}; soak RSS flat ${mark(t.soakRssFlat)} ` +
-        '(growth between the medians and along the fitted line within the allowance).',
-    );
+    const parts = [];
+    for (const [name, t] of Object.entries(results.targets)) {
+      const verdict = t.met ? 'met' : '**not met**';
+      if (name === 'latency')
+        parts.push(
+          `${t.system} latency p50 ≤ ${t.targetP50Ms} ms and p99 ≤ ${t.targetP99Ms} ms at ${n(t.rate)} msg/s ${verdict} ` +
+            `(${n(t.p50Ms, 2)} / ${n(t.p99Ms, 2)} ms)`,
+        );
+      else if (name === 'soakRssFlat')
+        parts.push(
+          `soak RSS flat ${verdict} (growth between the medians and along the fitted line within the allowance)`,
+        );
+      else
+        parts.push(
+          `${t.subject}/${t.base} ≥ ${t.target} ${verdict} (wall clock ${n(t.value, 3)}, CPU per message ${n(t.cpu, 3)}: both must reach it)`,
+        );
+    }
+    lines.push(`Targets: ${parts.join('; ')}.`);
     lines.push('');
   }
   lines.push('Raw figures, every run and the soak series: `bench/results/latest.json`.');

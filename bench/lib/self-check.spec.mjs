@@ -1,6 +1,6 @@
 /** The benchmark's checks of its own work: each run against its data set, and the soak verdict. */
 import { describe, expect, it } from '@jest/globals';
-import { Tracker } from './child.mjs';
+import { Tracker, verifyRecording } from './child.mjs';
 import { datasetChecksum, flightPosition } from './dataset.mjs';
 import { soakVerdict } from './stats.mjs';
 
@@ -66,6 +66,47 @@ describe('benchmark run against its data set', () => {
     t.record(1, '2', flight(5));
     t.record(1, '3', flight(9));
     expect(t.verify().problems).toEqual(['2 message(s) outside the data set', 'checksum 13, data set 6']);
+  });
+});
+
+describe("a run recorded by system j's JVM", () => {
+  const job = tracker().job;
+  const marks = (...counts) => Buffer.from(counts).toString('base64');
+
+  it('passes when the marks say every offset and seq was seen once and the checksum adds up', () => {
+    const recording = {
+      seenOffsets: { 0: marks(1, 1, 1), 1: marks(1, 1, 1) },
+      seenSeqs: marks(1, 1, 1, 1, 1, 1),
+      unexpected: 0,
+      checksum: 6,
+    };
+    expect(verifyRecording(job, recording).ok).toBe(true);
+  });
+
+  it('fails a redelivered offset and a lost one with the same problems as a Node run', () => {
+    const recording = {
+      seenOffsets: { 0: marks(2, 0, 1), 1: marks(1, 1, 1) },
+      seenSeqs: marks(2, 0, 1, 1, 1, 1),
+      unexpected: 1,
+      checksum: 6,
+    };
+    expect(verifyRecording(job, recording).problems).toEqual([
+      '1 offset(s) never seen {"0":1}',
+      '1 offset(s) seen more than once',
+      '1 message seq(s) never seen',
+      '1 message seq(s) seen more than once',
+      '1 message(s) outside the data set',
+    ]);
+  });
+
+  it('refuses marks that do not cover the data set', () => {
+    const recording = {
+      seenOffsets: { 0: marks(1, 1), 1: marks(1, 1, 1) },
+      seenSeqs: marks(1),
+      unexpected: 0,
+      checksum: 6,
+    };
+    expect(() => verifyRecording(job, recording)).toThrow('partition 0: 2 offset marks recorded, 3 expected');
   });
 });
 

@@ -10,7 +10,10 @@ export const REPO_ROOT = resolve(BENCH_DIR, '..');
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 export const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 
-/** The four systems, in the order they run in every round. `key` is the name used in latest.json. */
+/**
+ * The systems, in the order they run in every round. `key` is the name used in latest.json; `job` is merged into
+ * the job a run's child gets (the validated pair reuses c's and d's files with a global ValidationPipe).
+ */
 export const SYSTEMS = [
   {
     id: 'a',
@@ -41,6 +44,38 @@ export const SYSTEMS = [
       "this project: `@KafkaHandler` through Nest's pipeline, commit after success, retries and dead letters on",
     file: 'd-kafka-groups.mjs',
   },
+  {
+    id: 'e',
+    key: 'kafkaGroupsBatch',
+    label: 'this project, batch handler',
+    description:
+      'this project: `@KafkaHandler(topic, { batch: true })`, one call per fetched partition batch, commit after success',
+    file: 'e-kafka-groups-batch.mjs',
+  },
+  {
+    id: 'j',
+    key: 'java',
+    label: 'Java KafkaConsumer (reference)',
+    description:
+      'plain Java consumer (kafka-clients of the broker), one thread, Jackson parse, commitSync after each poll',
+    file: 'j-java.mjs',
+  },
+  {
+    id: 'c+v',
+    key: 'nestKafkaValidated',
+    label: 'Nest Transport.KAFKA + ValidationPipe',
+    description: "c with a global ValidationPipe (the example's options) and the flight DTO on `@Payload()`",
+    file: 'c-nest-kafka.mjs',
+    job: { validate: true },
+  },
+  {
+    id: 'd+v',
+    key: 'kafkaGroupsValidated',
+    label: 'this project + ValidationPipe',
+    description: "d with a global ValidationPipe (the example's options) and the flight DTO on `@Payload()`",
+    file: 'd-kafka-groups.mjs',
+    job: { validate: true },
+  },
 ];
 
 export const SYSTEM_BY_ID = new Map(SYSTEMS.map((s) => [s.id, s]));
@@ -48,8 +83,9 @@ export const SYSTEM_BY_ID = new Map(SYSTEMS.map((s) => [s.id, s]));
 export const PARTITIONS = 6;
 
 /**
- * Fetch settings and concurrency, identical for a, b and d; c gets the same through its `consumer` and `run`
- * options. Session and heartbeat are kafkajs's defaults; maxWaitTimeInMs only matters once the consumer caught up.
+ * Fetch settings and concurrency, identical for a, b, d and e; c gets the same through its `consumer` and `run`
+ * options, j the same values under Java's names (bench/systems/java/BenchConsumer.java). Session and heartbeat
+ * are kafkajs's defaults; maxWaitTimeInMs only matters once the consumer caught up.
  */
 export const CONSUMER_TUNING = {
   maxWaitTimeInMs: 100,
@@ -69,20 +105,37 @@ export const CLIENT_RETRY = { initialRetryTime: 300, maxRetryTime: 30_000, retri
 export const MODES = {
   full: {
     messages: 200_000,
-    rounds: 5,
-    latency: { rate: 2_000, seconds: 20, warmupSeconds: 2 },
+    // 4 rounds of 8 systems (5 of 4 before j, e and the validated pair) keep the full run under 8 minutes.
+    rounds: 4,
+    latency: { rate: 2_000, seconds: 10, warmupSeconds: 2, systems: ['a', 'b', 'c', 'd', 'e', 'j'] },
     soakMessages: 1_000_000,
   },
   quick: {
     messages: 20_000,
     rounds: 1,
-    latency: { rate: 2_000, seconds: 5, warmupSeconds: 1 },
+    // A sanity run: latency of the baseline and the library's two handler kinds only, to stay under a minute.
+    latency: { rate: 2_000, seconds: 2, warmupSeconds: 1, systems: ['a', 'd', 'e'] },
     soakMessages: 100_000,
   },
 };
 
-/** Latency runs cover a, c and d (the issue's choice: b is the throughput upper bound only). */
-export const LATENCY_SYSTEMS = ['a', 'c', 'd'];
+/**
+ * The ratios of latest.json: subject's throughput over the baseline's, measured in the same run. `target` (when set)
+ * must be reached both in wall clock and in CPU per message.
+ */
+export const RATIOS = [
+  { name: 'vsKafkajsEachMessage', subject: 'd', base: 'a', target: 1.1 },
+  { name: 'vsKafkajsEachBatch', subject: 'd', base: 'b', target: 1.0 },
+  { name: 'vsNestKafka', subject: 'd', base: 'c', target: 1.0 },
+  { name: 'vsKafkajsEachMessageBatchHandler', subject: 'e', base: 'a', target: 1.3 },
+  { name: 'validatedVsNestKafka', subject: 'd+v', base: 'c+v', target: 2.5 },
+  // The JVM reference: no target.
+  { name: 'vsJava', subject: 'd', base: 'j' },
+  { name: 'batchHandlerVsJava', subject: 'e', base: 'j' },
+];
+
+/** Latency targets for d at the latency phase's rate (issue 12, goal 3). */
+export const LATENCY_TARGETS = { system: 'd', p50Ms: 3, p99Ms: 10 };
 export const SOAK_SYSTEM = 'd';
 
 /** Bumped whenever the generated data changes, so a kept topic from an older layout is never reused. */

@@ -43,29 +43,25 @@ export function throughputSummary(runs) {
 }
 
 /**
- * d divided by a, b and c: on the medians of the whole run, and as the median of the per-round ratios (each
- * round's systems ran back to back, so per-round ratios cancel slow drifts of a shared machine).
+ * Each pair of RATIOS (subject over baseline): on the medians of the whole run, as the median of the per-round
+ * ratios (each round's systems ran back to back, so per-round ratios cancel slow drifts of a shared machine), and by
+ * CPU per message (the baseline's over the subject's: 1 = the subject costs as little CPU as the baseline). A pair
+ * whose systems did not both run is left out.
  */
-export function ratiosOf(
-  systems,
-  runsByRound,
-  subject = 'd',
-  baselines = { a: 'vsKafkajsEachMessage', b: 'vsKafkajsEachBatch', c: 'vsNestKafka' },
-) {
+export function ratiosOf(systems, runsByRound, pairs) {
   const ratios = {};
   const perRound = {};
   const byCpu = {};
-  const d = systems[subject];
-  for (const [id, name] of Object.entries(baselines)) {
-    const base = systems[id];
-    if (!d || !base) continue;
-    ratios[name] = round(d.msgsPerSec / base.msgsPerSec, 3);
-    // Efficiency: the baseline's CPU time per message over d's (1 = d costs as little CPU as the baseline).
-    byCpu[name] = round(base.cpuUsPerMsg / d.cpuUsPerMsg, 3);
+  for (const { name, subject, base } of pairs) {
+    const s = systems[subject];
+    const b = systems[base];
+    if (!s || !b || !Number.isFinite(s.msgsPerSec) || !Number.isFinite(b.msgsPerSec)) continue;
+    ratios[name] = round(s.msgsPerSec / b.msgsPerSec, 3);
+    byCpu[name] = round(b.cpuUsPerMsg / s.cpuUsPerMsg, 3);
     const roundRatios = runsByRound
       .map((round) =>
-        round[subject]?.result && round[id]?.result
-          ? round[subject].result.msgsPerSec / round[id].result.msgsPerSec
+        round[subject]?.result && round[base]?.result
+          ? round[subject].result.msgsPerSec / round[base].result.msgsPerSec
           : NaN,
       )
       .filter(Number.isFinite);

@@ -2,12 +2,14 @@
  * System c: @nestjs/microservices' built-in Kafka transport (ServerKafka, `eachMessage` under the hood) with an
  * `@EventPattern` handler, connected to an HTTP app the way this project's app is (same shape as system d).
  * Same client retry, fetch settings (`consumer`) and partition concurrency (`run`) as a, b and d.
+ * With `job.validate` (system c+v): a global ValidationPipe and the flight DTO, as in the example service.
  */
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload, Transport } from '@nestjs/microservices';
 import kafkajs from 'kafkajs';
 import { runChild } from '../lib/child.mjs';
+import { createValidationPipe, declareParamTypes } from '../lib/flight-dto.mjs';
 import { decorateClass, decorateMethod, NEST_LOG_LEVELS } from '../lib/nest.mjs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
 
@@ -26,12 +28,15 @@ await runChild(async (job, tracker) => {
       [1, Ctx()],
     ],
   );
+  // c+v / d+v: the DTO as the payload's type, so the global ValidationPipe validates and transforms it.
+  if (job.validate) declareParamTypes(FlightsController, 'onFlight');
   decorateClass(FlightsController, [Controller()]);
 
   class BenchAppModule {}
   decorateClass(BenchAppModule, [Module({ controllers: [FlightsController] })]);
 
   const app = await NestFactory.create(BenchAppModule, { logger: NEST_LOG_LEVELS });
+  if (job.validate) app.useGlobalPipes(createValidationPipe());
   app.connectMicroservice(
     {
       transport: Transport.KAFKA,

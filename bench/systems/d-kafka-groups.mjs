@@ -1,11 +1,13 @@
 /**
  * System d: this project. A feature module with its own consumer group, a controller with `@KafkaHandler`, wired
  * like test/support/nest-test-app.ts: commit after success, retries and dead letters on (the library's defaults).
+ * With `job.validate` (system d+v): a global ValidationPipe and the flight DTO, as in the example service.
  */
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { runChild } from '../lib/child.mjs';
+import { createValidationPipe, declareParamTypes } from '../lib/flight-dto.mjs';
 import { decorateClass, decorateMethod, importLibrary, NEST_LOG_LEVELS } from '../lib/nest.mjs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
 
@@ -26,6 +28,8 @@ await runChild(async (job, tracker) => {
       [1, Ctx()],
     ],
   );
+  // c+v / d+v: the DTO as the payload's type, so the global ValidationPipe validates and transforms it.
+  if (job.validate) declareParamTypes(FlightsController, 'onFlight');
   decorateClass(FlightsController, [Controller()]);
 
   class FlightsModule {}
@@ -56,6 +60,7 @@ await runChild(async (job, tracker) => {
   ]);
 
   const app = await NestFactory.create(BenchAppModule, { logger: NEST_LOG_LEVELS });
+  if (job.validate) app.useGlobalPipes(createValidationPipe());
   app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
   await app.init();
   await app.startAllMicroservices();

@@ -5,11 +5,20 @@
  */
 export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
 export { KafkaGroupsServer } from './server/kafka-groups.server.js';
+export { KafkaGroups, type KafkaGroupControlStatus, type KafkaSeekOptions } from './control/kafka-groups.service.js';
+export type { KafkaSeekResult, KafkaSeekTarget } from './control/seek-target.js';
+export { KafkaUnknownGroupError } from './errors/kafka-unknown-group.error.js';
+export { KafkaUnknownGroupTopicError } from './errors/kafka-unknown-group-topic.error.js';
+export { KafkaGroupsShuttingDownError } from './errors/kafka-groups-shutting-down.error.js';
+export { KafkaSeekTargetError } from './errors/kafka-seek-target.error.js';
+export { KafkaGroupNotEmptyError, type KafkaGroupMemberDescription } from './errors/kafka-group-not-empty.error.js';
 export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
 export { KafkaKey, KafkaMessageHeaders } from './decorators/kafka-message-params.decorator.js';
 export { KafkaGroupContext } from './context/kafka-group.context.js';
+export { KafkaBatchContext, KafkaBatchRecord } from './context/kafka-batch.context.js';
+export { KafkaBatchFailedError } from './errors/kafka-batch-failed.error.js';
 export { KafkaProducer, type KafkaOutgoingMessage } from './producer/kafka.producer.js';
 export { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
 export type {
@@ -28,6 +37,8 @@ export type {
   KafkaTopicOptions,
 } from './kafka.options.js';
 export { DLT_HEADERS, DLT_STUB_HEADERS } from './dead-letter/dead-letter-headers.js';
+export { RETRY_TOPIC_HEADERS } from './retry/retry-topic-headers.js';
+export { KafkaRetryTopicError } from './errors/kafka-retry-topic.error.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
 export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';

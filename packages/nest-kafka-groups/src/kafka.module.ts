@@ -1,6 +1,7 @@
 import { type DynamicModule, Global, Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { createKafkaClient } from './client/kafka-client.factory.js';
+import { KafkaGroups } from './control/kafka-groups.service.js';
 import type { Kafka } from './client/kafkajs.js';
 import { KAFKA_CLIENT, KAFKA_FEATURE_OPTIONS, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
 import {
@@ -26,8 +27,9 @@ const rootProviders: Provider[] = [
   KafkaHandlerExplorer,
   KafkaGroupsServer,
   KafkaProducer,
+  KafkaGroups,
 ];
-const rootExports = [KAFKA_MODULE_OPTIONS, KAFKA_CLIENT, KafkaShutdown, KafkaGroupsServer, KafkaProducer];
+const rootExports = [KAFKA_MODULE_OPTIONS, KAFKA_CLIENT, KafkaShutdown, KafkaGroupsServer, KafkaProducer, KafkaGroups];
 
 /** Holds one module's consumer group settings; the server finds it among the module's imports. */
 @Module({})

@@ -158,6 +158,14 @@ describe('validateModuleOptions', () => {
     );
   });
 
+  test('rejects an autoStart that is not a boolean, naming the group', () => {
+    expectSettingError(
+      () => validateFeatureOptions({ groupId: 'g', autoStart: 'no' as unknown as boolean }),
+      'forFeature(g).autoStart',
+    );
+    expect(() => validateFeatureOptions({ groupId: 'g', autoStart: false })).not.toThrow();
+  });
+
   test('rejects a negative or fractional commitIntervalMs, accepts 0 (commit after every batch)', () => {
     expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: -1 })), 'forRoot.commitIntervalMs');
     expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: 0.5 })), 'forRoot.commitIntervalMs');
@@ -281,6 +289,38 @@ describe('validateFeatureOptions', () => {
 });
 
 describe('validateHandlerOptions', () => {
+  test('batch options: maxBatchSize a positive integer, items a class, both only with batch: true', () => {
+    class ItemDto {}
+    expect(() =>
+      validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 1, items: ItemDto }),
+    ).not.toThrow();
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 0 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 2.5 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: 'yes' as unknown as boolean }),
+      '@KafkaHandler(A.b).batch',
+    );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, items: {} as never }),
+      '@KafkaHandler(A.b).items',
+    );
+    const single = expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { maxBatchSize: 10 }),
+      '@KafkaHandler(A.b).maxBatchSize',
+    );
+    expect(single.message).toContain('add batch: true');
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: false, items: ItemDto }),
+      '@KafkaHandler(A.b).items',
+    );
+  });
+
   test('accepts valid options', () => {
     expect(() =>
       validateHandlerOptions('@KafkaHandler(A.b)', { retry: { attempts: 5 }, raw: true }),
@@ -315,6 +355,55 @@ describe('validateHandlerOptions', () => {
   });
 });
 
+describe('retry topic options', () => {
+  test('accepted at every level', () => {
+    const retry = {
+      topics: true,
+      delaysMs: [0, 1000],
+      topicSuffix: '.retry',
+      topicSuffixing: 'index' as const,
+    };
+    expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { retry })).not.toThrow();
+    expect(() => validateFeatureOptions({ groupId: 'g', retry })).not.toThrow();
+    expect(() =>
+      validateModuleOptions(root({ retry: { topics: true, topicName: (t) => `${t}.r` } })),
+    ).not.toThrow();
+  });
+
+  test.each([
+    [{ topics: 'yes' }, 'retry.topics'],
+    [{ delaysMs: 1000 }, 'retry.delaysMs'],
+    [{ delaysMs: [1000, 1.5] }, 'retry.delaysMs[1]'],
+    [{ delaysMs: [-1] }, 'retry.delaysMs[0]'],
+    // A hole in the array is no delay.
+    [{ delaysMs: [1000, , 2000] }, 'retry.delaysMs[1]'],
+    [{ topicSuffix: '' }, 'retry.topicSuffix'],
+    [{ topicSuffixing: 'value' }, 'retry.topicSuffixing'],
+    [{ topicName: '-r' }, 'retry.topicName'],
+  ])('%p is refused, naming %s', (retry, setting) => {
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { retry: retry as never }),
+      `@KafkaHandler(A.b).${setting}`,
+    );
+  });
+
+  test('the delays are settled once: given, or those of the backoff for attempts - 1 retries', () => {
+    const given = resolveHandlerSettings(
+      root({ retry: { topics: true } }),
+      { groupId: 'g' },
+      { retry: { delaysMs: [300] } },
+    );
+    expect(given.retry).toMatchObject({ topics: true, delaysMs: [300] });
+    const derived = resolveHandlerSettings(
+      root(),
+      { groupId: 'g', retry: { topics: true, attempts: 4 } },
+      {},
+    );
+    expect(derived.retry.delaysMs).toEqual([500, 1000, 2000]);
+    expect(resolveHandlerSettings(root(), { groupId: 'g' }, {}).retry.delaysMs).toBeUndefined();
+  });
+});
+
 describe('resolveGroupSettings', () => {
   test('falls back to the library defaults', () => {
     expect(resolveGroupSettings(root(), { groupId: 'g' })).toEqual({
@@ -325,6 +414,7 @@ describe('resolveGroupSettings', () => {
       consumer: DEFAULT_CONSUMER_TUNING,
       maxProcessingTimeMs: DEFAULT_MAX_PROCESSING_TIME_MS,
       commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
+      autoStart: true,
     });
   });
 
@@ -348,6 +438,7 @@ describe('resolveGroupSettings', () => {
       consumer: { ...DEFAULT_CONSUMER_TUNING, sessionTimeout: 45000 },
       maxProcessingTimeMs: 60_000,
       commitIntervalMs: 5_000,
+      autoStart: true,
     });
   });
 
@@ -367,6 +458,7 @@ describe('resolveGroupSettings', () => {
         consumer: { sessionTimeout: 10000 },
         maxProcessingTimeMs: 1_000,
         commitIntervalMs: 0,
+        autoStart: false,
       },
     );
     expect(settings).toEqual({
@@ -377,6 +469,7 @@ describe('resolveGroupSettings', () => {
       consumer: { sessionTimeout: 10000, maxWaitTimeInMs: 100 },
       maxProcessingTimeMs: 1_000,
       commitIntervalMs: 0,
+      autoStart: false,
     });
   });
 

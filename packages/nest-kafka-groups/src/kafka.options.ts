@@ -1,7 +1,8 @@
-import type { ModuleMetadata } from '@nestjs/common';
+import type { ModuleMetadata, Type } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+import { retryTopicDelays } from './retry/retry-topic-chain.js';
 
 export type { KafkaCompression } from './client/codecs.js';
 
@@ -13,6 +14,20 @@ export interface KafkaRetryOptions {
   initialDelayMs: number;
   multiplier: number;
   maxDelayMs: number;
+  /**
+   * Non-blocking retries through retry topics (Spring Kafka's): a failed message is written to the retry topic of
+   * its next attempt and committed, its partition flows on, and the group handles it there once its delay passed;
+   * after the last one it goes to the dead-letter topic. Default false (retries on the paused partition).
+   */
+  topics?: boolean;
+  /** With `topics`: the delay before each retry, one retry topic each. Default: the backoff above, `attempts - 1` delays. */
+  delaysMs?: number[];
+  /** With `topics`: retry topic names are `<topic><topicSuffix>-<delay>`. Default `-retry` (Spring's). */
+  topicSuffix?: string;
+  /** With `topics`: end the names with the delay (default, Spring's default) or the 0-based index. */
+  topicSuffixing?: 'delay' | 'index';
+  /** With `topics`: names each retry topic instead (`index` 0 is the first retry). */
+  topicName?: (sourceTopic: string, delayMs: number, index: number) => string;
 }
 
 export interface KafkaDeadLetterOptions {
@@ -147,6 +162,11 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
    * configuration: `@KafkaHandler('${AIRNAV_TOPIC}')` with `topicVariables: { AIRNAV_TOPIC: config.get(...) }`.
    */
   topicVariables?: Record<string, string>;
+  /**
+   * false: the group's members do not start with the application; `KafkaGroups.start(groupId)` starts them.
+   * Default true.
+   */
+  autoStart?: boolean;
 }
 
 export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
@@ -162,6 +182,19 @@ export interface KafkaHandlerOptions {
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
+  /**
+   * Batch handler: the method receives the messages fetched for one partition, in offset order, as one array
+   * (`@Payload() items: T[]`, `@Ctx() ctx: KafkaBatchContext`). See the README's "Batch handlers".
+   */
+  batch?: boolean;
+  /** With `batch`: most messages per call. Default 500 (Java's `max.poll.records`). */
+  maxBatchSize?: number;
+  /**
+   * With `batch`: the class of one element (TypeScript only records `Array` for `T[]`). Each element then goes
+   * through the handler's pipes (the global ValidationPipe included) with this metatype before the call, and an
+   * element they reject is dead-lettered alone; like ParseArrayPipe's `items`.
+   */
+  items?: Type;
 }
 
 /** Fully resolved settings of one handler: root defaults, then the group's, then the handler's own. */
@@ -186,6 +219,7 @@ export interface ResolvedGroupSettings {
   consumer: KafkaConsumerTuning;
   maxProcessingTimeMs: number;
   commitIntervalMs: number;
+  autoStart: boolean;
 }
 
 export const DEFAULT_RETRY: KafkaRetryOptions = {
@@ -210,6 +244,7 @@ export const DEFAULT_LIMITS: KafkaMessageLimits = {
   maxJsonDepth: 128,
   maxJsonKeys: 10_000,
 };
+export const DEFAULT_MAX_BATCH_SIZE = 500;
 export const DEFAULT_CONCURRENCY = 1;
 export const DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -278,6 +313,44 @@ function validateRetry(scope: string, retry: Partial<KafkaRetryOptions> | undefi
   requireNumberAtLeast(`${scope}.initialDelayMs`, retry.initialDelayMs, 0);
   requireNumberAtLeast(`${scope}.multiplier`, retry.multiplier, 1);
   requireNumberAtLeast(`${scope}.maxDelayMs`, retry.maxDelayMs, 0);
+  validateRetryTopics(scope, retry);
+}
+
+function validateRetryTopics(scope: string, retry: Partial<KafkaRetryOptions>): void {
+  if (retry.topics !== undefined && typeof retry.topics !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `${scope}.topics`,
+      `expected true or false, got ${JSON.stringify(retry.topics)}`,
+    );
+  }
+  const { delaysMs, topicSuffix, topicSuffixing, topicName } = retry;
+  if (delaysMs !== undefined) {
+    if (!Array.isArray(delaysMs)) {
+      throw new KafkaConfigurationError(
+        `${scope}.delaysMs`,
+        `expected an array of delays, got ${JSON.stringify(delaysMs)}`,
+      );
+    }
+    // Integers: they become topic names.
+    for (let index = 0; index < delaysMs.length; index++) {
+      requirePositiveInteger(`${scope}.delaysMs[${index}]`, delaysMs[index] ?? Number.NaN, 0);
+    }
+  }
+  if (topicSuffix !== undefined && (typeof topicSuffix !== 'string' || topicSuffix === '')) {
+    throw new KafkaConfigurationError(`${scope}.topicSuffix`, 'expected a non-empty string such as "-retry"');
+  }
+  if (topicSuffixing !== undefined && topicSuffixing !== 'delay' && topicSuffixing !== 'index') {
+    throw new KafkaConfigurationError(
+      `${scope}.topicSuffixing`,
+      `expected "delay" or "index", got ${JSON.stringify(topicSuffixing)}`,
+    );
+  }
+  if (topicName !== undefined && typeof topicName !== 'function') {
+    throw new KafkaConfigurationError(
+      `${scope}.topicName`,
+      'expected a function (sourceTopic, delayMs, index) => name',
+    );
+  }
 }
 
 function validateDeadLetter(scope: string, deadLetter: Partial<KafkaDeadLetterOptions> | undefined): void {
@@ -341,6 +414,12 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
     throw new KafkaConfigurationError('forFeature.groupId', 'expected a non-empty consumer group id');
   }
   validateDefaults(`forFeature(${options.groupId})`, options);
+  if (options.autoStart !== undefined && typeof options.autoStart !== 'boolean') {
+    throw new KafkaConfigurationError(
+      `forFeature(${options.groupId}).autoStart`,
+      `expected true or false, got ${JSON.stringify(options.autoStart)}`,
+    );
+  }
   return options;
 }
 
@@ -348,6 +427,22 @@ export function validateHandlerOptions(scope: string, options: KafkaHandlerOptio
   validateRetry(`${scope}.retry`, options.retry);
   validateDeadLetter(`${scope}.deadLetter`, options.deadLetter);
   validateLimits(`${scope}.limits`, options.limits);
+  validateBatch(scope, options);
+}
+
+function validateBatch(scope: string, options: KafkaHandlerOptions): void {
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw new KafkaConfigurationError(`${scope}.batch`, `expected true or false, got ${JSON.stringify(options.batch)}`);
+  }
+  requirePositiveInteger(`${scope}.maxBatchSize`, options.maxBatchSize);
+  if (options.items !== undefined && typeof options.items !== 'function') {
+    throw new KafkaConfigurationError(`${scope}.items`, 'expected a class (the type of one batch element)');
+  }
+  for (const setting of ['maxBatchSize', 'items'] as const) {
+    if (options[setting] !== undefined && options.batch !== true) {
+      throw new KafkaConfigurationError(`${scope}.${setting}`, 'only applies to a batch handler: add batch: true');
+    }
+  }
 }
 
 export function resolveRestartBackoff(root: KafkaModuleOptions): KafkaRestartBackoff {
@@ -369,6 +464,7 @@ export function resolveGroupSettings(
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
     maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
     commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+    autoStart: feature.autoStart ?? true,
   };
 }
 
@@ -378,12 +474,17 @@ export function resolveHandlerSettings(
   handler: KafkaHandlerOptions,
 ): ResolvedHandlerSettings {
   return {
-    retry: { ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry },
+    retry: resolveRetry({ ...DEFAULT_RETRY, ...root.retry, ...feature.retry, ...handler.retry }),
     deadLetter: { ...DEFAULT_DEAD_LETTER, ...root.deadLetter, ...feature.deadLetter, ...handler.deadLetter },
     topics: resolveTopicOptions(root.topics, feature.topics, handler.topics),
     limits: { ...DEFAULT_LIMITS, ...root.limits, ...feature.limits, ...handler.limits },
     raw: handler.raw ?? false,
   };
+}
+
+/** With retry topics on, their delays are settled here once (given, or derived from the backoff). */
+function resolveRetry(retry: KafkaRetryOptions): KafkaRetryOptions {
+  return retry.topics ? { ...retry, delaysMs: retryTopicDelays(retry) } : retry;
 }
 
 /** Topics are created by default, except in production, where they are usually provisioned by other means. */

@@ -273,3 +273,47 @@ describe('bounded headers', () => {
     expect(utf8(headers[DLT_STUB_HEADERS.valueBytes])).toBe('2');
   });
 });
+
+describe('along retry topics', () => {
+  const retry = {
+    attempts: 3,
+    dueAt: 1_700_000_001_000,
+    originalTimestamp: Buffer.from('018bcfe5687b', 'hex'),
+  };
+
+  test("the first failure's original-* headers are kept; the exception headers describe the latest", () => {
+    const fromMain = buildDeadLetterHeaders({
+      topic: 'orders',
+      partition: 2,
+      message: message({ offset: '42' }),
+      groupId: 'billing',
+      error: new Error('first'),
+      retry: { ...retry, attempts: 2 },
+    });
+    const fromRetry = buildDeadLetterHeaders({
+      topic: 'orders-retry-1000',
+      partition: 0,
+      message: message({ offset: '7', headers: fromMain }),
+      groupId: 'billing',
+      error: new TypeError('second'),
+      retry,
+    });
+    expect(utf8(fromRetry[DLT_HEADERS.originalTopic])).toBe('orders');
+    expect(hex(fromRetry[DLT_HEADERS.originalPartition])).toBe('00000002');
+    expect(hex(fromRetry[DLT_HEADERS.originalOffset])).toBe('000000000000002a');
+    expect(utf8(fromRetry[DLT_HEADERS.exceptionMessage])).toBe('second');
+    expect(utf8(fromRetry[DLT_HEADERS.exceptionFqcn])).toBe('TypeError');
+    expect((fromRetry['retry_topic-attempts'] as Buffer[]).map(hex)).toEqual(['00000002', '00000003']);
+  });
+
+  test('without retry values nothing of the retry chain is written', () => {
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error: new Error('x'),
+    });
+    expect(Object.keys(headers).filter((name) => name.startsWith('retry_topic-'))).toEqual([]);
+  });
+});

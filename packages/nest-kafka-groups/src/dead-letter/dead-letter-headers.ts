@@ -1,4 +1,5 @@
 import type { IHeaders, KafkaMessage } from '../client/kafkajs.js';
+import { appendRetryHeaders, type RetryHeaderValues } from '../retry/retry-topic-headers.js';
 
 /** Spring Kafka's dead-letter header names (KafkaHeaders.DLT_*), so tools reading Spring dead letters read ours. */
 export const DLT_HEADERS = {
@@ -38,6 +39,13 @@ export interface DeadLetterSource {
   message: KafkaMessage;
   groupId: string;
   error: Error;
+  /**
+   * Set when the record moves along a chain of retry topics (to the next one, or from it to the dead-letter
+   * topic): Spring's retry headers are appended, and the original-* headers of the first failure are kept.
+   */
+  retry?: RetryHeaderValues;
+  /** The destination is a retry topic, where the record is handled again (not the dead-letter topic). */
+  toRetryTopic?: boolean;
 }
 
 function int32(value: number): Buffer {
@@ -66,11 +74,14 @@ function errorClassName(error: Error): string {
 export function buildDeadLetterHeaders(source: DeadLetterSource): IHeaders {
   const { topic, partition, message, groupId, error } = source;
   const headers: IHeaders = { ...message.headers };
-  headers[DLT_HEADERS.originalTopic] = Buffer.from(topic);
-  headers[DLT_HEADERS.originalPartition] = int32(partition);
-  headers[DLT_HEADERS.originalOffset] = int64(message.offset);
-  headers[DLT_HEADERS.originalTimestamp] = int64(message.timestamp);
-  headers[DLT_HEADERS.originalConsumerGroup] = Buffer.from(groupId);
+  // Along retry topics the original-* headers name the main topic's record, as Spring's retry chain keeps them.
+  if (!source.retry || headers[DLT_HEADERS.originalTopic] === undefined) {
+    headers[DLT_HEADERS.originalTopic] = Buffer.from(topic);
+    headers[DLT_HEADERS.originalPartition] = int32(partition);
+    headers[DLT_HEADERS.originalOffset] = int64(message.offset);
+    headers[DLT_HEADERS.originalTimestamp] = int64(message.timestamp);
+    headers[DLT_HEADERS.originalConsumerGroup] = Buffer.from(groupId);
+  }
   headers[DLT_HEADERS.exceptionFqcn] = Buffer.from(errorClassName(error));
   const cause = error.cause;
   if (cause instanceof Error) headers[DLT_HEADERS.exceptionCauseFqcn] = Buffer.from(errorClassName(cause));
@@ -80,6 +91,7 @@ export function buildDeadLetterHeaders(source: DeadLetterSource): IHeaders {
     error.stack ?? `${error.name}: ${error.message}`,
     MAX_STACK_TRACE_BYTES,
   );
+  if (source.retry) appendRetryHeaders(headers, source.retry);
   return headers;
 }
 

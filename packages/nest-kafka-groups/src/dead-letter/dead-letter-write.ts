@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Message } from '../client/kafkajs.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaDeadLetterError } from '../errors/kafka-dead-letter.error.js';
+import { KafkaRetryTopicError } from '../errors/kafka-retry-topic.error.js';
 import { buildDeadLetterHeaders, buildStubHeaders, type DeadLetterSource } from './dead-letter-headers.js';
 
 /** Sends one record and resolves once the broker acknowledged it. */
@@ -128,7 +129,8 @@ export class DeadLetterWrite {
     if (failure === undefined) return this.written();
     if (this.isCancelled) return;
     const types = errorTypes(failure);
-    if (!this.stub && [...types].some((t) => TOO_LARGE.has(t))) {
+    // A stub has no value to handle again: only the dead-letter topic gets one, never a retry topic.
+    if (!this.stub && !this.source.toRetryTopic && [...types].some((t) => TOO_LARGE.has(t))) {
       this.stub = true;
       this.logger.warn(`${this.stubReason()}; writing a stub record that names it instead`);
       return this.attempt(this.record());
@@ -148,13 +150,18 @@ export class DeadLetterWrite {
   private failed(failure: unknown, types: Set<string>): void {
     this.failures++;
     const type = [...types].find((t) => TOO_LARGE.has(t) || NEEDS_ACTION.has(t));
-    const needsAction =
-      type && (TOO_LARGE.has(type) ? 'even the stub record is too large' : NEEDS_ACTION.get(type));
+    const { toRetryTopic } = this.source;
+    const tooLarge = toRetryTopic
+      ? 'the retry topic refuses a record this large'
+      : 'even the stub record is too large';
+    let needsAction = type && (TOO_LARGE.has(type) ? tooLarge : NEEDS_ACTION.get(type));
+    // The same causes, for the retry topic a record moves to.
+    if (needsAction && toRetryTopic) needsAction = needsAction.replace('dead-letter topic', 'retry topic');
     // A denial already named (operation, topic, user) says more than the generic text.
     const named = failure instanceof KafkaAuthorizationError ? failure.message : needsAction;
     const cause = needsAction ? new Error(`${type}: ${named}`, { cause: failure }) : failure;
     const { topic, partition, message } = this.source;
-    this.reason = new KafkaDeadLetterError(
+    this.reason = new (toRetryTopic ? KafkaRetryTopicError : KafkaDeadLetterError)(
       this.deadLetterTopic,
       topic,
       partition,

@@ -12,9 +12,13 @@ function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {})
   return { state, memberId: `m-${state}`, lastError: undefined, stoppedPartitions: new Map(), ...extra };
 }
 
-function indicator(groups: Record<string, MemberLike[]>, admin: Partial<KafkaAdminClient> = {}) {
+function indicator(
+  groups: Record<string, MemberLike[]>,
+  admin: Partial<KafkaAdminClient> = {},
+  runner: Partial<Pick<GroupRunner, 'running' | 'closed'>> = {},
+) {
   const runners = Object.entries(groups).map(
-    ([groupId, members]) => ({ groupId, members }) as unknown as GroupRunner,
+    ([groupId, members]) => ({ groupId, members, running: true, closed: false, ...runner }) as unknown as GroupRunner,
   );
   const server = { groups: runners } as unknown as KafkaGroupsServer;
   return new KafkaHealthIndicator(new HealthIndicatorService(), admin as KafkaAdminClient, server);
@@ -44,6 +48,19 @@ describe('KafkaHealthIndicator.groupsCheck', () => {
     const result = indicator({ a: [member('joined'), bad] }).groupsCheck('groups');
     expect(result.groups.status).toBe('down');
     expect(result.groups.groups.a.problems).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
+describe('KafkaHealthIndicator.groupsCheck of a group the application stopped', () => {
+  test('up and marked stopped when stopped on purpose (autoStart: false, KafkaGroups.stop)', () => {
+    const result = indicator({ a: [member('stopped')] }, {}, { running: false }).groupsCheck('groups');
+    expect(result.groups.status).toBe('up');
+    expect(result.groups.groups).toEqual({ a: { members: 1, joined: 0, stopped: true } });
+  });
+
+  test('down while shutting down (the members are checked as usual)', () => {
+    const result = indicator({ a: [member('stopped')] }, {}, { running: false, closed: true }).groupsCheck('groups');
+    expect(result.groups.status).toBe('down');
   });
 });
 

@@ -16,6 +16,8 @@ export interface KafkaGroupHealth {
   joined: number;
   /** What keeps the group from being healthy, one entry per member or partition; absent when healthy. */
   problems?: string[];
+  /** Stopped by the application (`autoStart: false`, `KafkaGroups.stop`): healthy, nothing to join. */
+  stopped?: true;
 }
 
 /**
@@ -66,6 +68,10 @@ export class KafkaHealthIndicator {
     const groups: Record<string, KafkaGroupHealth> = {};
     let healthy = true;
     for (const runner of this.server.groups) {
+      if (!runner.running && !runner.closed) {
+        groups[runner.groupId] = { members: runner.members.length, joined: 0, stopped: true };
+        continue;
+      }
       const problems = [
         ...(runner.startProblem ? [`not started: ${runner.startProblem}`] : []),
         ...runner.members.flatMap((member, index) => memberProblems(member, index)),

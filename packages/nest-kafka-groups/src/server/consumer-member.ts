@@ -8,12 +8,15 @@ import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.option
 import { decodePayload } from '../limits/message-limits.js';
 import { printable, printableStack } from '../logging/printable.js';
 import { asError } from '../retry/failure-classifier.js';
+import { BatchDispatch } from './batch-dispatch.js';
 import { BatchWatch } from './batch-watch.js';
 import { DEAD_LETTER, decide, type FailureDecision, RESOLVE, STOP } from './failure-policy.js';
 import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
 import { ResumeTimers } from './resume-timers.js';
+import type { RetryDestination } from '../retry/retry-topic-chain.js';
+import { msUntilDue } from '../retry/retry-topic-headers.js';
 import {
   authenticationFailureOf,
   authorizationFailureOf,
@@ -38,6 +41,8 @@ export interface ConsumerMemberConfig {
   /** 0-based index of this member within the process, for logs. */
   index: number;
   observer?: MemberObserver;
+  /** Topics the application paused (KafkaGroups.pause): kept paused across joins, shared by the group's members. */
+  pausedTopics: ReadonlySet<string>;
 }
 
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
@@ -66,7 +71,7 @@ export class ConsumerMember {
   readonly counts = { processed: 0, failed: 0, deadLettered: 0 };
 
   private readonly logger: Logger;
-  private readonly shutdown = new AbortController();
+  private shutdown = new AbortController();
   private consumer?: Consumer;
   /**
    * The start in progress once its consumer connected: stop() waits for it (bounded), so a consumer that is
@@ -75,6 +80,11 @@ export class ConsumerMember {
   private joining?: Promise<void>;
   private readonly ledger = new PartitionLedger();
   private readonly resumeTimers: ResumeTimers;
+  /**
+   * "topic:partition" keys this member paused itself (retry backoff, dead-letter write, stopped partition): a
+   * resume by the application leaves them paused, and their own resume leaves a topic the application paused.
+   */
+  private readonly held = new Set<string>();
   /** The batches running now, each with its heartbeat timer and `ctx.signal`. */
   private readonly batches = new Set<BatchWatch>();
   /** Bumped on every join and crash: a batch of an older generation stops and resolves nothing more. */
@@ -82,12 +92,28 @@ export class ConsumerMember {
   private recreateTimer?: NodeJS.Timeout;
   private recreateAttempts = 0;
   private securityError?: ReturnType<ConsumerMember['securityFailure']>;
+  /** Runs the fetched batches of batch handlers (`{ batch: true }`); see batch-dispatch.ts. */
+  private readonly batchDispatch: BatchDispatch;
 
   constructor(private readonly config: ConsumerMemberConfig) {
     this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
     this.resumeTimers = new ResumeTimers((key, error) =>
       this.logger.warn(`Could not resume ${key} (${asError(error).message}); the next join resumes it`),
     );
+    this.batchDispatch = new BatchDispatch({
+      groupId: config.group.groupId,
+      ledger: this.ledger,
+      logger: this.logger,
+      counts: this.counts,
+      observer: config.observer,
+      stopping: this.shutdown.signal,
+      generation: () => this.generation,
+      failMessage: (route, partition, key, message, watch, error) =>
+        this.handle(route, partition, key, message, watch, error),
+      stopPartition: (route, key, where, failure, error) => this.stopPartition(route, key, where, failure, error),
+      pausePartition: (payload, route, partition, key, decision) =>
+        this.pausePartition(payload, route, partition, key, decision),
+    });
   }
 
   /** Partitions paused on the consumer now: waiting out a retry backoff or a dead-letter write, or stopped. */
@@ -130,11 +156,66 @@ export class ConsumerMember {
     await joining;
   }
 
+  /**
+   * Starts a member that `stop()` stopped (KafkaGroups.start): a fresh consumer joins the group. Attempt counts
+   * are forgotten, as after a restart of the process.
+   */
+  restart(): Promise<void> {
+    if (this.shutdown.signal.aborted) {
+      this.shutdown = new AbortController();
+      this.ledger.joined(new Set());
+      this.state = 'starting';
+    }
+    return this.start();
+  }
+
+  /** Pauses the assigned partitions of these topics now; every join pauses them again (kafkajs forgets). */
+  pauseTopics(topics: Iterable<string>): void {
+    const consumer = this.consumer;
+    if (!consumer || this.state !== 'joined') return;
+    const pausing = [...topics].flatMap((topic) => {
+      const partitions = this.assignment[topic];
+      return partitions?.length ? [{ topic, partitions }] : [];
+    });
+    this.tryOn(consumer, 'pause', pausing);
+  }
+
+  /** Resumes the assigned partitions of these topics, except those held by a retry, dead letter or stop. */
+  resumeTopics(topics: Iterable<string>): void {
+    const consumer = this.consumer;
+    if (!consumer || this.state !== 'joined') return;
+    const resuming = [...topics].flatMap((topic) => {
+      const partitions = (this.assignment[topic] ?? []).filter((p) => !this.held.has(partitionKey(topic, p)));
+      return partitions.length ? [{ topic, partitions }] : [];
+    });
+    this.tryOn(consumer, 'resume', resuming);
+  }
+
+  /** A hold of this member's own ends: the partition resumes unless the application paused its topic. */
+  private release(consumer: Consumer, topic: string, partition: number): void {
+    this.held.delete(partitionKey(topic, partition));
+    if (!this.config.pausedTopics.has(topic)) consumer.resume([{ topic, partitions: [partition] }]);
+  }
+
+  private tryOn(consumer: Consumer, action: 'pause' | 'resume', partitions: { topic: string; partitions: number[] }[]) {
+    if (partitions.length === 0) return;
+    try {
+      consumer[action](partitions);
+    } catch (error) {
+      // kafkajs is rebuilding its consumer group after a crash: the join that follows applies the pauses.
+      this.logger.debug(`Could not ${action} ${JSON.stringify(partitions)} (${asError(error).message})`);
+    }
+  }
+
   private async join(consumer: Consumer): Promise<void> {
     try {
       // stop() may come at any step: a consumer it already let go of must not subscribe, join nor consume.
       if (consumer === this.consumer) {
-        await consumer.subscribe({ topics: this.topics, fromBeginning: this.config.group.fromBeginning });
+        const { fromBeginning } = this.config.group;
+        const [main, retry] = partitionTopics(this.config.routes);
+        await consumer.subscribe({ topics: main, fromBeginning });
+        // From the start: a record written before the group first read its retry topic must not be skipped.
+        if (retry.length > 0) await consumer.subscribe({ topics: retry, fromBeginning: true });
       }
       if (consumer === this.consumer) {
         await consumer.run({
@@ -210,6 +291,7 @@ export class ConsumerMember {
       }
       this.ledger.joined(assigned);
       this.clearPartitionState(consumer);
+      this.pauseTopics(this.config.pausedTopics);
       this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
     });
     consumer.on(REBALANCING, () => {
@@ -291,8 +373,9 @@ export class ConsumerMember {
     const { batch, resolveOffset, heartbeat, isRunning } = payload;
     const { topic, partition, messages } = batch;
     const route = this.config.routes.get(topic);
-    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered.
-    if (!route || this.shutdown.signal.aborted) return;
+    // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered. The same for
+    // a batch of a paused topic that was fetched before the pause: it is fetched again after the resume.
+    if (!route || this.shutdown.signal.aborted || this.config.pausedTopics.has(topic)) return;
     const generation = this.generation;
     const key = partitionKey(topic, partition);
     let index = 0;
@@ -316,6 +399,7 @@ export class ConsumerMember {
     this.batches.add(watch);
     let lastResolved: string | undefined;
     try {
+      if (route.batch) return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
       for (; index < messages.length; index++) {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];
@@ -353,8 +437,13 @@ export class ConsumerMember {
     // Failures are rare: no lookup on the hot path when there are none.
     const failure = this.ledger.hasFailures ? this.ledger.failureAt(key, message.offset) : undefined;
     if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
+    // A retry record not due yet: its partition pauses until it is (the others flow meanwhile).
+    if (route.isRetryTopic) {
+      const waitMs = msUntilDue(message.headers, Date.now());
+      if (waitMs > 0) return { action: 'retry', delayMs: waitMs };
+    }
 
-    const attempt = (failure?.attempts ?? 0) + 1;
+    const attempt = route.retryTopics?.attemptOf(route.topic, message) ?? (failure?.attempts ?? 0) + 1;
     const { observer } = this.config;
     const started = observer ? performance.now() : 0;
     const error = undecodable ?? (await this.dispatch(route, partition, message, attempt, watch.controller.signal));
@@ -385,6 +474,7 @@ export class ConsumerMember {
     }
     if (decision.action === 'stop') return this.stopPartition(route, key, where, recorded, cause);
     recorded.exhausted = cause;
+    recorded.next = route.retryTopics?.next(attempt, decision.action === 'forward', message, Date.now());
     return this.deadLetter(route, partition, message, recorded, cause);
   }
 
@@ -442,10 +532,17 @@ export class ConsumerMember {
   ): FailureDecision {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const key = partitionKey(route.topic, partition);
-    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error));
+    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error, failure.next));
     if (write.state !== 'written') return DEAD_LETTER;
     this.ledger.settled(key);
     this.stoppedPartitions.delete(key);
+    if (failure.next && !failure.next.deadLetter) {
+      this.logger.warn(
+        `${route.handlerName} failed on ${where} (attempt ${failure.attempts} of ${route.retryTopics!.attempts}): ` +
+          `${printable(error.message)}; sent to ${write.deadLetterTopic}, due in ${failure.next.delayMs} ms`,
+      );
+      return RESOLVE;
+    }
     this.counts.deadLettered++;
     this.config.observer?.deadLettered(this.groupId, route.topic, partition);
     // The one line of a failed message that carries the stack trace (each attempt logged one line without it).
@@ -458,12 +555,26 @@ export class ConsumerMember {
   }
 
   /** Starts the write; its outcome stops the partition (reported) or resumes it to resolve the offset. */
-  private startDeadLetter(route: GroupRoute, partition: number, message: KafkaMessage, error: Error) {
+  private startDeadLetter(
+    route: GroupRoute,
+    partition: number,
+    message: KafkaMessage,
+    error: Error,
+    next: RetryDestination | undefined,
+  ) {
     const key = partitionKey(route.topic, partition);
     const consumer = this.consumer;
-    const source = { topic: route.topic, partition, message, groupId: this.groupId, error };
+    const source = {
+      topic: route.topic,
+      partition,
+      message,
+      groupId: this.groupId,
+      error,
+      retry: next?.headers,
+      toRetryTopic: next !== undefined && !next.deadLetter,
+    };
     return this.config.deadLetters.start(
-      route.deadLetterTopic,
+      next?.topic ?? route.deadLetterTopic,
       source,
       route.settings.deadLetter,
       (write) => {
@@ -472,7 +583,7 @@ export class ConsumerMember {
         if (write.state !== 'written' || !consumer || consumer !== this.consumer || this.state !== 'joined')
           return;
         try {
-          consumer.resume([{ topic: route.topic, partitions: [partition] }]);
+          this.release(consumer, route.topic, partition);
         } catch (resumeError) {
           // A consumer in kafkajs's crash path: the join that follows starts every partition afresh.
           this.logger.warn(`Could not resume ${key}: ${asError(resumeError).message}`);
@@ -493,13 +604,12 @@ export class ConsumerMember {
     decision: FailureDecision,
   ): void {
     payload.pause();
+    this.held.add(key);
     // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
     const consumer = this.consumer;
     this.resumeTimers.schedule(key, decision.delayMs, () => {
-      if (consumer && consumer === this.consumer && this.state === 'joined') {
-        consumer.resume([{ topic: route.topic, partitions: [partition] }]);
-      }
+      if (consumer && consumer === this.consumer && this.state === 'joined') this.release(consumer, route.topic, partition);
     });
   }
 
@@ -510,6 +620,7 @@ export class ConsumerMember {
   private clearPartitionState(consumer: Consumer): void {
     this.resumeTimers.clear();
     this.stoppedPartitions.clear();
+    this.held.clear();
     if (this.state !== 'joined') return;
     try {
       const paused = consumer.paused();
@@ -519,4 +630,12 @@ export class ConsumerMember {
       this.logger.debug(`Nothing to resume (${asError(error).message})`);
     }
   }
+}
+
+/** The group's main topics and its retry topics (these are read from their start: see join). */
+function partitionTopics(routes: ReadonlyMap<string, GroupRoute>): [string[], string[]] {
+  const main: string[] = [];
+  const retry: string[] = [];
+  for (const route of routes.values()) (route.isRetryTopic ? retry : main).push(route.topic);
+  return [main, retry];
 }

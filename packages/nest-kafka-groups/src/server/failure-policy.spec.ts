@@ -49,4 +49,28 @@ describe('decide', () => {
   test('a handler that honours the aborted signal outside shutdown (a timeout) is an ordinary, retryable failure', () => {
     expect(decide(aborted, 1, false, settings(3, true))).toEqual({ action: 'retry', delayMs: 100 });
   });
+
+  describe('with retry topics (every delivery one attempt, two delays)', () => {
+    const topics = (deadLetters: boolean): ResolvedHandlerSettings => {
+      const base = settings(3, deadLetters);
+      return { ...base, retry: { ...base.retry, topics: true, delaysMs: [300, 800] } };
+    };
+
+    test.each([
+      [undefined, 1, false, true, { action: 'resolve' }],
+      [transient, 1, false, true, { action: 'forward' }],
+      [transient, 2, false, true, { action: 'forward' }],
+      [transient, 2, false, false, { action: 'forward' }],
+      [transient, 3, false, true, { action: 'dead-letter' }],
+      [transient, 3, false, false, { action: 'stop' }],
+      [permanent, 1, false, true, { action: 'dead-letter' }],
+      [validation, 2, false, false, { action: 'stop' }],
+      [transient, 1, true, true, { action: 'release' }],
+    ])(
+      '%p on attempt %i (shutting down: %p, dead letters %p) -> %p',
+      (error, attempt, down, dlt, expected) => {
+        expect(decide(error, attempt, down, topics(dlt))).toEqual(expected);
+      },
+    );
+  });
 });

@@ -7,6 +7,7 @@ import { isRetryable } from '../retry/failure-classifier.js';
  * - `resolve`: mark the offset done (committed with the next commit);
  * - `retry`: pause the partition and deliver the same offset again after `delayMs`;
  * - `dead-letter`: write it to the dead-letter topic, then resolve;
+ * - `forward`: (retry topics) write it to the retry topic of its next attempt, then resolve;
  * - `stop`: dead letters are off and the retries are exhausted: the partition stops, nothing is skipped;
  * - `release`: the failure came from the shutdown (aborted `ctx.signal`, modules torn down): not an attempt,
  *   nothing resolved, the message is redelivered after the restart.
@@ -15,11 +16,13 @@ export type FailureDecision =
   | { readonly action: 'resolve' }
   | { readonly action: 'retry'; readonly delayMs: number }
   | { readonly action: 'dead-letter' }
+  | { readonly action: 'forward' }
   | { readonly action: 'stop' }
   | { readonly action: 'release' };
 
 export const RESOLVE: FailureDecision = Object.freeze({ action: 'resolve' });
 export const DEAD_LETTER: FailureDecision = Object.freeze({ action: 'dead-letter' });
+export const FORWARD: FailureDecision = Object.freeze({ action: 'forward' });
 export const STOP: FailureDecision = Object.freeze({ action: 'stop' });
 export const RELEASE: FailureDecision = Object.freeze({ action: 'release' });
 
@@ -38,6 +41,11 @@ export function decide(
 ): FailureDecision {
   if (error === undefined) return RESOLVE;
   if (shuttingDown) return RELEASE;
+  // Retry topics: every delivery is one attempt, the next one is in the retry topic (delaysMs is resolved then).
+  if (settings.retry.topics) {
+    if (isRetryable(error) && attempt <= settings.retry.delaysMs!.length) return FORWARD;
+    return settings.deadLetter.enabled ? DEAD_LETTER : STOP;
+  }
   if (isRetryable(error) && attempt < settings.retry.attempts) {
     return { action: 'retry', delayMs: backoffDelay(settings.retry, attempt) };
   }

@@ -188,4 +188,80 @@ describe('planGroups', () => {
     expect(payments.settings.raw).toBe(false);
     expect(payments.deadLetterTopic).toBe('payments-dlt');
   });
+
+  test('a batch handler gets its batch route: maxBatchSize (default 500) and its per-element pipes', async () => {
+    const airnav = { groupId: 'airnav' };
+    const validateItem = async (value: unknown) => value;
+    const plans = planGroups(root, [
+      { ...handler('positions', 'AirnavController', 'onBatch', 'AirnavModule', airnav, { batch: true }), validateItem },
+      handler('bounded', 'AirnavController', 'onBounded', 'AirnavModule', airnav, { batch: true, maxBatchSize: 20 }),
+      handler('single', 'AirnavController', 'onOne', 'AirnavModule', airnav),
+    ]);
+    const routes = plans.get('airnav')!.routes;
+    expect(routes.get('positions')!.batch).toEqual({ maxBatchSize: 500, validateItem });
+    expect(routes.get('bounded')!.batch).toEqual({ maxBatchSize: 20, validateItem: undefined });
+    expect('batch' in routes.get('single')!).toBe(false);
+  });
+
+  test('retry topics: a route per retry topic, served by the same handler, with the chain', () => {
+    const discovered = handler(
+      'orders',
+      'AirnavController',
+      'handle',
+      'AirnavModule',
+      { groupId: 'g' },
+      {
+        retry: { topics: true, delaysMs: [1000, 10000] },
+      },
+    );
+    const routes = planGroups(root, [discovered]).get('g')!.routes;
+    expect([...routes.keys()]).toEqual(['orders', 'orders-retry-1000', 'orders-retry-10000']);
+    const main = routes.get('orders')!;
+    const retry = routes.get('orders-retry-10000')!;
+    expect(main.isRetryTopic).toBeUndefined();
+    expect(retry).toMatchObject({
+      topic: 'orders-retry-10000',
+      isRetryTopic: true,
+      deadLetterTopic: 'orders-dlt',
+    });
+    expect(retry.retryTopics).toBe(main.retryTopics);
+    expect(retry.invoke).toBe(main.invoke);
+  });
+
+  test('a retry topic that is another handler topic is refused, in either order', () => {
+    const retrying = handler(
+      'orders',
+      'AirnavController',
+      'handle',
+      'AirnavModule',
+      { groupId: 'g' },
+      {
+        retry: { topics: true, delaysMs: [1000] },
+      },
+    );
+    const other = handler('orders-retry', 'Flight24Controller', 'other', 'AirnavModule', { groupId: 'g' });
+    expect(definitionError(() => planGroups(root, [retrying, other])).message).toMatch(
+      /Flight24Controller.other handles topic "orders-retry", a retry topic of AirnavController.handle/,
+    );
+    expect(definitionError(() => planGroups(root, [other, retrying])).message).toMatch(
+      /retry topic "orders-retry" of AirnavController.handle \(topic "orders"\) is also the topic of Flight24Controller.other/,
+    );
+  });
+
+  test('retry topics on a batch handler are refused, naming the handler', () => {
+    const batch = handler(
+      'positions',
+      'AirnavController',
+      'onBatch',
+      'AirnavModule',
+      { groupId: 'g' },
+      {
+        batch: true,
+        retry: { topics: true },
+      },
+    );
+    expect(definitionError(() => planGroups(root, [batch])).message).toMatch(
+      /AirnavController.onBatch is a batch handler: retry topics \(retry.topics\) serve single-message handlers only/,
+    );
+  });
 });

@@ -1,6 +1,7 @@
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import {
+  DEFAULT_MAX_BATCH_SIZE,
   deadLetterTopicFor,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
@@ -8,7 +9,8 @@ import {
   resolveHandlerSettings,
   type ResolvedGroupSettings,
 } from '../kafka.options.js';
-import type { GroupRoute } from './group-route.js';
+import { RetryTopicChain } from '../retry/retry-topic-chain.js';
+import type { BatchRoute, GroupRoute } from './group-route.js';
 
 /** A `@KafkaHandler` method found on a registered controller, with the module that hosts it. */
 export interface DiscoveredHandler {
@@ -22,6 +24,8 @@ export interface DiscoveredHandler {
   /** The module's `forFeature` options; undefined when the module declared no group. */
   feature?: KafkaFeatureOptions;
   invoke: GroupRoute['invoke'];
+  /** A batch handler's per-element pipes (`items`); see BatchRoute. */
+  validateItem?: BatchRoute['validateItem'];
 }
 
 export interface GroupPlan {
@@ -69,6 +73,12 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
     }
     plan.modules.add(handler.moduleName);
     const existing = plan.routes.get(handler.topic);
+    if (existing?.isRetryTopic) {
+      throw new KafkaHandlerDefinitionError(
+        `Consumer group "${feature.groupId}": ${handlerName} handles topic "${handler.topic}", a retry topic of ` +
+          `${existing.handlerName}; give that handler other retry topic names (retry.topicSuffix or retry.topicName)`,
+      );
+    }
     if (existing) {
       throw new KafkaHandlerDefinitionError(
         `Consumer group "${feature.groupId}" has two handlers for topic "${handler.topic}": ` +
@@ -80,13 +90,40 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
       ...options,
       raw: options.raw ?? handler.payloadIsBuffer,
     });
-    plan.routes.set(handler.topic, {
+    const deadLetterTopic = deadLetterTopicFor(handler.topic, handlerSettings.deadLetter);
+    const { retry } = handlerSettings;
+    if (retry.topics && options.batch) {
+      throw new KafkaHandlerDefinitionError(
+        `${handlerName} is a batch handler: retry topics (retry.topics) serve single-message handlers only; ` +
+          'turn them off for it (@KafkaHandler(topic, { batch: true, retry: { topics: false } }))',
+      );
+    }
+    const retryTopics = retry.topics
+      ? new RetryTopicChain(handler.topic, retry.delaysMs!, deadLetterTopic, retry)
+      : undefined;
+    const route: GroupRoute = {
       topic: handler.topic,
       handlerName,
       settings: handlerSettings,
-      deadLetterTopic: deadLetterTopicFor(handler.topic, handlerSettings.deadLetter),
+      deadLetterTopic,
+      retryTopics,
       invoke: handler.invoke,
-    });
+      ...(options.batch && {
+        batch: { maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, validateItem: handler.validateItem },
+      }),
+    };
+    plan.routes.set(handler.topic, route);
+    for (const topic of retryTopics?.topics ?? []) {
+      const taken = plan.routes.get(topic);
+      if (taken) {
+        throw new KafkaHandlerDefinitionError(
+          `Consumer group "${feature.groupId}": retry topic "${topic}" of ${handlerName} (topic "${handler.topic}") ` +
+            `is also ${taken.isRetryTopic ? 'a retry topic' : 'the topic'} of ${taken.handlerName}; ` +
+            'give one of them other retry topic names (retry.topicSuffix or retry.topicName)',
+        );
+      }
+      plan.routes.set(topic, { ...route, topic, isRetryTopic: true });
+    }
   }
   return plans;
 }

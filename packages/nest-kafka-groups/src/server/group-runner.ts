@@ -10,28 +10,56 @@ import { type TopicProvisioner, topicRequirements } from './topic-provisioner.js
 
 /**
  * One consumer group in this process: its `concurrency` members, started together once the group's topics (and
- * dead-letter topics) exist, and stopped together.
+ * dead-letter topics) exist, and stopped together: at shutdown (`close`), or stopped and started again at run
+ * time (`halt`, `start`, see KafkaGroups), one transition at a time.
  */
 export class GroupRunner {
   readonly members: ConsumerMember[];
   /** Why the members wait: a topic they need does not exist (and is not created); else undefined. */
   startProblem?: string;
+  /** Topics the application paused; each member pauses them again after every join. */
+  readonly pausedTopics = new Set<string>();
+  /** The members were started and not stopped since (they may still be joining or recovering). */
+  running = false;
+  /** The application is shutting down: the group stays stopped. */
+  closed = false;
 
   private readonly logger: Logger;
   private lastProblem?: string;
-  private stopped = false;
+  /** Bumped by every start and stop: a topic check of an earlier start ends and starts nothing. */
+  private session = 0;
   private wait?: { timer: NodeJS.Timeout; resolve: () => void };
+  private transition: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly plan: GroupPlan,
-    private readonly memberConfig: Omit<ConsumerMemberConfig, 'group' | 'routes' | 'index'>,
+    private readonly memberConfig: Omit<ConsumerMemberConfig, 'group' | 'routes' | 'index' | 'pausedTopics'>,
     private readonly provisioner: TopicProvisioner,
   ) {
     this.logger = new Logger(`GroupRunner:${plan.settings.groupId}`);
     this.members = Array.from(
       { length: plan.settings.concurrency },
-      (_, index) => new ConsumerMember({ ...memberConfig, group: plan.settings, routes: plan.routes, index }),
+      (_, index) =>
+        new ConsumerMember({
+          ...memberConfig,
+          group: plan.settings,
+          routes: plan.routes,
+          index,
+          pausedTopics: this.pausedTopics,
+        }),
     );
+    // Shown as stopped (not as joining) until the application starts the group.
+    if (!plan.settings.autoStart) for (const member of this.members) member.state = 'stopped';
+  }
+
+  /**
+   * Runs `step` after the transitions queued before it (start, stop, seek), so two never interleave; a failed
+   * step does not block the next.
+   */
+  serially<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.transition.then(step);
+    this.transition = next.catch(() => undefined);
+    return next;
   }
 
   get groupId(): string {
@@ -48,27 +76,53 @@ export class GroupRunner {
    * since they retry and report such failures themselves, while the topics are checked again in the background.
    */
   async start(): Promise<void> {
+    if (this.closed || this.running) return;
+    this.running = true;
+    const session = ++this.session;
     let startMembers!: () => void;
     const membersMayStart = new Promise<void>((resolve) => (startMembers = resolve));
-    void this.provisionTopics(startMembers);
+    void this.provisionTopics(startMembers, session);
     await membersMayStart;
-    if (this.stopped) return;
-    await Promise.all(this.members.map((member) => member.start()));
+    if (session !== this.session) return;
+    await Promise.all(this.members.map((member) => member.restart()));
   }
 
+  /** Stops the members (each drains, commits and leaves the group) until `start` is called again. */
+  async halt(timeoutMs: number): Promise<void> {
+    this.running = false;
+    this.session++;
+    this.startProblem = undefined;
+    this.wakeUp();
+    await Promise.all(this.members.map((member) => member.stop(timeoutMs)));
+  }
+
+  /** Shutdown: stops the members for good. */
   async stop(timeoutMs: number): Promise<void> {
-    this.stopped = true;
+    this.closed = true;
+    await this.halt(timeoutMs);
+  }
+
+  pause(topics: readonly string[]): void {
+    for (const topic of topics) this.pausedTopics.add(topic);
+    for (const member of this.members) member.pauseTopics(topics);
+  }
+
+  resume(topics: readonly string[]): void {
+    for (const topic of topics) this.pausedTopics.delete(topic);
+    for (const member of this.members) member.resumeTopics(topics);
+  }
+
+  private wakeUp(): void {
     if (this.wait) {
       clearTimeout(this.wait.timer);
       this.wait.resolve();
     }
-    await Promise.all(this.members.map((member) => member.stop(timeoutMs)));
   }
 
-  private async provisionTopics(startMembers: () => void): Promise<void> {
+  private async provisionTopics(startMembers: () => void, session: number): Promise<void> {
     const { initialDelayMs, maxDelayMs } = this.memberConfig.restartBackoff;
     const requirements = topicRequirements(this.plan);
-    for (let attempt = 0; !this.stopped; attempt++) {
+    for (let attempt = 0; session === this.session; attempt++) {
       try {
         await this.provisioner.ensure(this.groupId, requirements);
         startMembers();

@@ -1,6 +1,7 @@
+import type { Type } from '@nestjs/common';
 import { type ContextId, ContextIdFactory, type ExternalContextCreator, type ModuleRef } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { httpExceptionReasons } from '../retry/failure-classifier.js';
 import {
@@ -11,10 +12,11 @@ import {
   isGuardRejection,
   rpcParamsOf,
   rpcPipeline,
+  scopedPipes,
 } from './nest-internals.js';
 
 /** Runs one message through a handler's Nest pipeline; resolves with the failure, or undefined on success. */
-export type HandlerInvoker = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
+export type HandlerInvoker = (data: unknown, context: KafkaHandlerContext) => Promise<unknown>;
 
 /** A controller method to build a pipeline for. */
 export interface ControllerMethod {
@@ -58,6 +60,18 @@ export class HandlerPipelineFactory {
     };
   }
 
+  /**
+   * Per-element validation of a batch handler with `items`: its global, controller and method pipes, run on one
+   * element with `items` as the metatype, so the application's ValidationPipe validates (and transforms) each element
+   * as it would a single payload. The `@Payload()` parameter's own pipes are left to the call: they are written for
+   * the array (ParseArrayPipe). Undefined when no such pipe exists.
+   */
+  itemValidator(method: ControllerMethod, items: Type): ((value: unknown) => Promise<unknown>) | undefined {
+    const creator = contextCreatorFor(this.contextCreator, method.moduleKey);
+    const callback = (method.instance as Record<string, Function>)[method.methodName];
+    return scopedPipes(creator, method.instance, callback, items);
+  }
+
   private invoker(
     creator: ExternalContextCreator,
     instance: object,
@@ -96,7 +110,7 @@ export class HandlerPipelineFactory {
     contextId?: ContextId,
   ) {
     const filters = applicationFilters(creator, instance, callback, contextId);
-    return async (data: unknown, context: KafkaGroupContext, error: unknown): Promise<boolean> => {
+    return async (data: unknown, context: KafkaHandlerContext, error: unknown): Promise<boolean> => {
       try {
         // Nothing returned: no filter of the application's caught this error (or it returned nothing, which Nest
         // reads the same way).
@@ -124,7 +138,7 @@ function directCall(
   callback: (...args: unknown[]) => unknown,
   methodName: string,
   contextId?: ContextId,
-): ((data: unknown, context: KafkaGroupContext) => Promise<void>) | undefined {
+): ((data: unknown, context: KafkaHandlerContext) => Promise<void>) | undefined {
   if (hasEnhancers(creator, instance, callback, contextId) !== false) return undefined;
   const params = rpcParamsOf(instance.constructor, methodName);
   // Without parameter decorators Nest passes (payload, context) as they are.
@@ -150,7 +164,7 @@ export function payloadIsBuffer(prototype: object, methodName: string): boolean 
   return types?.[payload.index] === Buffer;
 }
 
-function classify(error: unknown, context: KafkaGroupContext): unknown {
+function classify(error: unknown, context: KafkaHandlerContext): unknown {
   if (isGuardRejection(error)) {
     return new KafkaGuardRejectedError(context.topic, context.groupId, GUARD_REJECTION_MESSAGE);
   }

@@ -125,7 +125,8 @@ export class KafkaGroupsServer
         );
         // Not awaited: a broker that is down at start must not block the application (the HTTP port opens at
         // once, health says 503); the topics are checked or created, then the members join, each retrying.
-        void runner.start();
+        // `autoStart: false` leaves the group to KafkaGroups.start.
+        if (runner.plan.settings.autoStart) void runner.start();
       }
       callback();
     } catch (error) {

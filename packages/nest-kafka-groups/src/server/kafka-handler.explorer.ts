@@ -1,11 +1,16 @@
-import { Injectable, type Type } from '@nestjs/common';
+import { Injectable, Logger, type Type } from '@nestjs/common';
 import { DiscoveryService, ExternalContextCreator, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { KafkaHandlerDeclaration } from '../decorators/kafka-handler.decorator.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import { KAFKA_FEATURE_OPTIONS, KAFKA_HANDLER_METADATA } from '../kafka.constants.js';
 import { type KafkaFeatureOptions, resolveTopic } from '../kafka.options.js';
 import type { DiscoveredHandler } from './group-plan.js';
-import { HandlerPipelineFactory, type HandlerInvoker, payloadIsBuffer } from './handler-pipeline.js';
+import {
+  type ControllerMethod,
+  HandlerPipelineFactory,
+  type HandlerInvoker,
+  payloadIsBuffer,
+} from './handler-pipeline.js';
 import {
   type DiscoveredWrapper,
   type HostModule,
@@ -22,6 +27,7 @@ import {
 @Injectable()
 export class KafkaHandlerExplorer {
   private readonly pipelines: HandlerPipelineFactory;
+  private readonly logger = new Logger(KafkaHandlerExplorer.name);
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -50,17 +56,16 @@ export class KafkaHandlerExplorer {
           KafkaHandlerDeclaration | undefined;
         if (!declaration) continue;
         const feature = featureOptionsOf(host);
+        const handler = {
+          instance,
+          moduleKey: moduleKeyOf(host),
+          methodName,
+          isStatic: isStaticTree(wrapper),
+        };
         // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
         const controllerName = String(wrapper.name);
-        const invoke = wrap(
-          this.pipelines.create({
-            instance,
-            moduleKey: moduleKeyOf(host),
-            methodName,
-            isStatic: isStaticTree(wrapper),
-          }),
-          `${controllerName}.${methodName}`,
-        );
+        const invoke = wrap(this.pipelines.create(handler), `${controllerName}.${methodName}`);
+        const validateItem = this.itemValidator(handler, declaration, `${controllerName}.${methodName}`);
         for (const topic of declaration.topics) {
           discovered.push({
             topic: resolveTopic(topic, feature, `${controllerName}.${methodName}`),
@@ -70,11 +75,26 @@ export class KafkaHandlerExplorer {
             moduleName: moduleNameOf(host),
             feature,
             invoke,
+            validateItem,
           });
         }
       }
     }
     return discovered;
+  }
+
+  /** A batch handler's per-element pipes (`items`); says so once when it declares `items` but no pipe runs. */
+  private itemValidator(handler: ControllerMethod, declaration: KafkaHandlerDeclaration, name: string) {
+    const { items } = declaration.options;
+    if (!items) return undefined;
+    const validateItem = this.pipelines.itemValidator(handler, items);
+    if (!validateItem) {
+      this.logger.warn(
+        `${name} declares items: ${items.name}, but no global, controller or method pipe runs on it (add a ` +
+          'ValidationPipe): its elements reach the handler as decoded, unvalidated',
+      );
+    }
+    return validateItem;
   }
 
   private rejectHandlersOnProviders(): void {

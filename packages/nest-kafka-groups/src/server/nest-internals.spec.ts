@@ -40,6 +40,7 @@ import {
   moduleNameOf,
   rpcParamsOf,
   rpcPipeline,
+  scopedPipes,
 } from './nest-internals.js';
 
 /**
@@ -79,6 +80,19 @@ class Identity implements PipeTransform {
   }
 }
 
+/** Records the metadata it is called with and marks the value, or refuses a value marked bad. */
+@Injectable()
+class Marking implements PipeTransform {
+  static readonly seen: unknown[] = [];
+  transform(value: { bad?: boolean }, metadata: unknown): unknown {
+    Marking.seen.push(metadata);
+    if (value.bad) throw new Error('refused by Marking');
+    return { ...value, marked: true };
+  }
+}
+
+class ItemDto {}
+
 @Catch()
 class HandleEverything implements ExceptionFilter {
   catch(error: Error, host: ArgumentsHost): string {
@@ -115,6 +129,11 @@ class PinController {
 
   @UsePipes(Identity)
   piped(): void {}
+
+  @UsePipes(Marking)
+  batch(@Payload(ParseIntPipe) items: unknown[]): unknown[] {
+    return items;
+  }
 
   @UseFilters(HandleEverything)
   filtered(): never {
@@ -255,6 +274,15 @@ describe('Nest internals this library relies on', () => {
       expect(has('guarded')).toBe(true);
       expect(has('intercepted')).toBe(true);
       expect(has('piped')).toBe(true);
+    });
+
+    test('runs the method pipes (not the parameter pipes) on one value with the metatype given, as for @Payload()', async () => {
+      const view = contextCreatorFor(creator, moduleKey());
+      const run = scopedPipes(view, controller, controller.batch, ItemDto)!;
+      expect(await run({ n: 1 })).toEqual({ n: 1, marked: true });
+      expect(Marking.seen).toEqual([{ metatype: ItemDto, type: 'body', data: undefined, schema: undefined }]);
+      await expect(run({ bad: true })).rejects.toThrow('refused by Marking');
+      expect(scopedPipes(view, controller, controller.plain, ItemDto)).toBeUndefined();
     });
 
     test("runs the application's own filters with an RPC host of (payload, context), and no fallback", async () => {

@@ -4,12 +4,12 @@
  * message, and the fields of the module that hosts a controller. `nest-internals.spec.ts` pins each against the
  * installed Nest, so an upgrade that changes one fails that spec instead of silently changing behaviour.
  */
-import type { Type } from '@nestjs/common';
+import type { PipeTransform, Type } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
-import type { KafkaGroupContext } from '../context/kafka-group.context.js';
+import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 
 /** What DiscoveryService hands out for each controller or provider (Nest's InstanceWrapper). */
 export type DiscoveredWrapper = ReturnType<DiscoveryService['getControllers']>[number];
@@ -77,7 +77,7 @@ export function rpcParamsOf(controller: Function, methodName: string): RpcParam[
 
 /** Maps `@Payload()` and `@Ctx()` onto the two arguments every handler is called with. */
 const rpcParamsFactory = {
-  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaGroupContext]): unknown {
+  exchangeKeyForValue(type: number, data: unknown, args: [unknown, KafkaHandlerContext]): unknown {
     if (type === RpcParamtype.PAYLOAD) {
       return typeof data === 'string' ? (args[0] as Record<string, unknown> | null)?.[data] : args[0];
     }
@@ -87,7 +87,7 @@ const rpcParamsFactory = {
 };
 
 /** A handler's pipeline: (payload, context) through its guards, interceptors and pipes, then the method. */
-export type RpcPipeline = (data: unknown, context: KafkaGroupContext) => Promise<unknown>;
+export type RpcPipeline = (data: unknown, context: KafkaHandlerContext) => Promise<unknown>;
 
 /**
  * Nest's own RPC pipeline for a handler (guards, interceptors, pipes; exception filters left to the caller), with
@@ -174,7 +174,7 @@ export function applicationFilters(
   instance: object,
   callback: Function,
   contextId?: ContextId,
-): (error: unknown, data: unknown, context: KafkaGroupContext) => unknown {
+): (error: unknown, data: unknown, context: KafkaHandlerContext) => unknown {
   const { filtersContextCreator } = creator as unknown as { filtersContextCreator: FiltersCreator };
   const moduleKey = creator.getContextModuleKey(instance.constructor);
   const handler = filtersContextCreator.create(instance, callback, moduleKey, contextId);
@@ -183,4 +183,39 @@ export function applicationFilters(
     host.setType('rpc');
     return handler.invokeCustomFilters(error, host);
   };
+}
+
+/** ExternalContextCreator's private pipe creator and consumer. */
+interface PipeCreators {
+  pipesContextCreator?: { create(instance: object, callback: Function, moduleKey: string): PipeTransform[] };
+  pipesConsumer?: {
+    apply(
+      value: unknown,
+      metadata: { metatype: unknown; type: unknown; data: unknown },
+      pipes: PipeTransform[],
+    ): Promise<unknown>;
+  };
+}
+
+/**
+ * The handler's global, controller and method pipes, as one function that runs them on a value with `metatype` as
+ * the type of a `@Payload()` parameter (Nest's PipesConsumer); it resolves with the pipes' result or rejects with
+ * what a pipe threw. Undefined when there are no such pipes, or the context creator does not look as expected.
+ */
+export function scopedPipes(
+  creator: ExternalContextCreator,
+  instance: object,
+  callback: Function,
+  metatype: Type,
+): ((value: unknown) => Promise<unknown>) | undefined {
+  const { pipesContextCreator, pipesConsumer } = creator as unknown as PipeCreators;
+  if (!pipesContextCreator || !pipesConsumer) return undefined;
+  const pipes = pipesContextCreator.create(
+    instance,
+    callback,
+    creator.getContextModuleKey(instance.constructor),
+  );
+  if (pipes.length === 0) return undefined;
+  const metadata = { metatype, type: RpcParamtype.PAYLOAD, data: undefined };
+  return (value) => pipesConsumer.apply(value, metadata, pipes);
 }

@@ -107,4 +107,16 @@ describe('PartitionLedger and dead-letter writes', () => {
     ledger.cancelDeadLetters();
     expect(pending.cancel).toHaveBeenCalledTimes(1);
   });
+
+  test('an exhausted batch call stays for a partition still assigned, and is dropped for a revoked one', () => {
+    const ledger = new PartitionLedger();
+    const error = new Error('bulk insert refused');
+    ledger.setExhaustedBatch(p0, { from: '3', through: '9', attempts: 3, error });
+    ledger.setExhaustedBatch(p1, { from: '0', through: '1', attempts: 3, error });
+    ledger.joined(new Set([p0]));
+    expect(ledger.exhaustedBatch(p0)).toEqual({ from: '3', through: '9', attempts: 3, error });
+    expect(ledger.exhaustedBatch(p1)).toBeUndefined();
+    ledger.setExhaustedBatch(p0, undefined);
+    expect(ledger.exhaustedBatch(p0)).toBeUndefined();
+  });
 });

@@ -1,4 +1,5 @@
 import type { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
+import type { RetryDestination } from '../retry/retry-topic-chain.js';
 
 /** A failing offset of one partition: how often it was tried, and whether only the dead-letter write is left. */
 export interface PartitionFailure {
@@ -8,6 +9,19 @@ export interface PartitionFailure {
   exhausted?: Error;
   /** The dead-letter write of this offset, started once; it resumes the partition when the record is in. */
   deadLetter?: DeadLetterWrite;
+  /** With retry topics: where the record goes (next retry topic or dead-letter topic), fixed at the failure. */
+  next?: RetryDestination;
+}
+
+/**
+ * A batch call that failed for good with an error not pointing at one message: each of its messages, `from` to
+ * `through`, goes to the dead-letter topic (one at a time, like single messages) with the call's error.
+ */
+export interface ExhaustedBatch {
+  from: string;
+  through: string;
+  attempts: number;
+  error: Error;
 }
 
 /** Orders two Kafka offsets (non-negative decimal strings without leading zeros) without parsing them. */
@@ -32,6 +46,7 @@ export function partitionKey(topic: string, partition: number): string {
 export class PartitionLedger {
   private readonly failures = new Map<string, PartitionFailure>();
   private readonly resolved = new Map<string, string>();
+  private readonly exhaustedBatches = new Map<string, ExhaustedBatch>();
 
   get hasFailures(): boolean {
     return this.failures.size > 0;
@@ -71,6 +86,16 @@ export class PartitionLedger {
     this.failures.delete(key);
   }
 
+  /** The batch call of this partition whose messages are being dead-lettered, if any. */
+  exhaustedBatch(key: string): ExhaustedBatch | undefined {
+    return this.exhaustedBatches.get(key);
+  }
+
+  setExhaustedBatch(key: string, batch: ExhaustedBatch | undefined): void {
+    if (batch) this.exhaustedBatches.set(key, batch);
+    else this.exhaustedBatches.delete(key);
+  }
+
   /** The last offset resolved in this generation, below which a batch is stale. */
   lastResolved(key: string): string | undefined {
     return this.resolved.get(key);
@@ -88,6 +113,7 @@ export class PartitionLedger {
   joined(assigned: ReadonlySet<string>): void {
     this.resolved.clear();
     for (const [key, failure] of this.failures) if (!assigned.has(key)) this.drop(key, failure);
+    for (const key of this.exhaustedBatches.keys()) if (!assigned.has(key)) this.exhaustedBatches.delete(key);
   }
 
   /** Shutdown: no dead-letter write is tried again (attempts are not needed any more either). */

@@ -10,6 +10,8 @@ export interface TopicRequirement {
   /** What the topic is for, in log lines: `source of Orders.onOrder` or `dead letters of Orders.onOrder`. */
   role: string;
   options: ResolvedTopicOptions;
+  /** A retry topic: created with as many partitions as this topic (its main topic) has. */
+  partitionsOf?: string;
 }
 
 /** Bounded retries per pass: a broker that is away fails the pass, and the group runner tries again later. */
@@ -21,6 +23,16 @@ export function topicRequirements(plan: GroupPlan): TopicRequirement[] {
   for (const route of plan.routes.values()) {
     const { topics: options, deadLetter } = route.settings;
     if (!options.create && options.check === false) continue;
+    if (route.isRetryTopic) {
+      const partitionsOf = route.retryTopics!.mainTopic;
+      wanted.set(route.topic, {
+        topic: route.topic,
+        role: `retry topic of ${route.handlerName}`,
+        options,
+        partitionsOf,
+      });
+      continue;
+    }
     if (!wanted.has(route.topic))
       wanted.set(route.topic, { topic: route.topic, role: `source of ${route.handlerName}`, options });
     if (deadLetter.enabled && !wanted.has(route.deadLetterTopic)) {
@@ -54,7 +66,11 @@ export class TopicProvisioner {
       const existing = new Set(await admin.listTopics());
       const missing = requirements.filter((r) => !existing.has(r.topic));
       const toCreate = missing.filter((r) => r.options.create);
-      if (toCreate.length > 0) await this.create(admin, groupId, toCreate);
+      // Main and dead-letter topics first: the retry topics take their main topic's partition count.
+      const [retryTopics, others] = split(toCreate, (r) => r.partitionsOf !== undefined);
+      if (others.length > 0) await this.create(admin, groupId, others);
+      if (retryTopics.length > 0)
+        await this.create(admin, groupId, retryTopics, await partitionCounts(admin, retryTopics));
       await this.checkPartitions(
         admin,
         groupId,
@@ -67,15 +83,21 @@ export class TopicProvisioner {
     }
   }
 
-  private async create(admin: Admin, groupId: string, requirements: TopicRequirement[]): Promise<void> {
+  private async create(
+    admin: Admin,
+    groupId: string,
+    requirements: TopicRequirement[],
+    mainPartitions?: ReadonlyMap<string, number>,
+  ): Promise<void> {
     const defaults = requirements.some(
       (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
     )
       ? await brokerDefaults(admin)
       : undefined;
     await Promise.all(
-      requirements.map(async ({ topic, role, options }) => {
-        const numPartitions = options.partitions ?? defaults!.partitions;
+      requirements.map(async ({ topic, role, options, partitionsOf }) => {
+        const numPartitions =
+          (partitionsOf && mainPartitions?.get(partitionsOf)) || options.partitions || defaults!.partitions;
         const replicationFactor = options.replicationFactor ?? defaults!.replicationFactor;
         const created = await admin.createTopics({
           waitForLeaders: true,
@@ -118,6 +140,17 @@ export class TopicProvisioner {
       }
     }
   }
+}
+
+function split<T>(items: T[], predicate: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(predicate), items.filter((item) => !predicate(item))];
+}
+
+/** Partitions of each retry topic's main topic, as the cluster has them now. */
+async function partitionCounts(admin: Admin, retryTopics: TopicRequirement[]): Promise<Map<string, number>> {
+  const mains = [...new Set(retryTopics.map((r) => r.partitionsOf!))];
+  const { topics } = await admin.fetchTopicMetadata({ topics: mains });
+  return new Map(topics.map(({ name, partitions }) => [name, partitions.length]));
 }
 
 /** The broker's own defaults for new topics (CreateTopics before version 4 cannot ask for them with -1). */

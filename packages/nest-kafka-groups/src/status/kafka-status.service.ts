@@ -3,6 +3,7 @@ import { type Admin, AssignerProtocol, type GroupDescription } from '../client/k
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import type { GroupRunner } from '../server/group-runner.js';
 import { KafkaAdminClient } from './kafka-admin.client.js';
+import { memberStatus } from './member-status.js';
 import type {
   KafkaGroupMember,
   KafkaGroupOffsets,
@@ -47,17 +48,7 @@ export class KafkaStatusService {
 
   /** The members of a group in this process, without asking the broker. */
   localMembers(runner: GroupRunner): KafkaMemberStatus[] {
-    return runner.members.map((member) => ({
-      memberId: member.memberId ?? null,
-      state: member.state,
-      assignment: member.state === 'crashed' || member.state === 'stopped' ? {} : { ...member.assignment },
-      counts: { ...member.counts },
-      stoppedPartitions: [...member.stoppedPartitions].map(([key, reason]) => {
-        const at = key.lastIndexOf(':');
-        return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), reason };
-      }),
-      lastError: member.lastError ?? null,
-    }));
+    return runner.members.map(memberStatus);
   }
 
   /** Committed offsets and lag of a group's topics, fresh from the broker (concurrent calls share one fetch). */

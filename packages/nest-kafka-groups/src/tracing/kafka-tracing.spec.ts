@@ -15,6 +15,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { KafkaMessage, Message } from '../client/kafkajs.js';
+import { KafkaBatchContext } from '../context/kafka-batch.context.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterSource } from '../dead-letter/dead-letter-headers.js';
 import type { KafkaProducer } from '../producer/kafka.producer.js';
@@ -126,6 +127,50 @@ describe('KafkaTracing: CONSUMER spans', () => {
   });
 });
 
+describe('KafkaTracing: batch calls', () => {
+  const OTHER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const OTHER_PARENT = '00f067aa0ba902b7';
+
+  test('one `process <topic>` span per call, in a trace of its own, linked to each message; a failed call is ERROR', async () => {
+    const messages = [
+      message(),
+      message({
+        offset: '42',
+        headers: { traceparent: Buffer.from(`00-${OTHER_TRACE}-${OTHER_PARENT}-01`) },
+      }),
+      message({ offset: '43', headers: {} }),
+    ];
+    const call = new KafkaBatchContext('orders', 2, messages, 'billing', 2, new AbortController().signal);
+    const failure = new Error('bulk insert refused');
+    const tracer = tracing();
+    expect(await tracer.traceHandler(async () => failure, 'Billing.onOrders')([{}, {}, {}], call)).toBe(
+      failure,
+    );
+    const [span] = exporter.getFinishedSpans();
+    expect(span.name).toBe('process orders');
+    expect(span.kind).toBe(SpanKind.CONSUMER);
+    expect(span.parentSpanContext).toBeUndefined();
+    expect(span.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([
+      [TRACE_ID, PARENT_ID],
+      [OTHER_TRACE, OTHER_PARENT],
+    ]);
+    expect(span.attributes).toEqual({
+      [A.system]: 'kafka',
+      [A.operationType]: 'process',
+      [A.operationName]: 'process',
+      [A.destination]: 'orders',
+      [A.partition]: '2',
+      [A.offset]: 41,
+      [A.batchCount]: 3,
+      [A.consumerGroup]: 'billing',
+      [A.attempt]: 2,
+      [A.handler]: 'Billing.onOrders',
+      [A.errorType]: 'Error',
+    });
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+  });
+});
+
 describe('KafkaTracing: PRODUCER spans', () => {
   test('`send <topic>` under the active span, its context injected into every message (headers copied)', async () => {
     const own = { app: 'x' };
@@ -151,6 +196,19 @@ describe('KafkaTracing: PRODUCER spans', () => {
     expect(records.map((r) => r.headers?.traceparent)).toEqual([expected, expected]);
     expect(records[0].headers?.app).toBe('x');
     expect(own).toEqual({ app: 'x' });
+  });
+
+  test("headers copied from another message lose that trace's fields: no stale tracestate rides along", async () => {
+    const record: Message = {
+      value: '1',
+      headers: { traceparent: Buffer.from(TRACEPARENT), tracestate: Buffer.from('vendor=old'), app: 'x' },
+    };
+    await tracing().traceSend('orders', [record], async () => undefined);
+    const [span] = exporter.getFinishedSpans();
+    expect(record.headers).toEqual({
+      traceparent: `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`,
+      app: 'x',
+    });
   });
 
   test('a failed send: the span records it and the error is rethrown', async () => {

@@ -20,6 +20,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { IHeaders, KafkaMessage, Message } from '../client/kafkajs.js';
+import { KafkaBatchContext } from '../context/kafka-batch.context.js';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterSource } from '../dead-letter/dead-letter-headers.js';
 import { KafkaProducer } from '../producer/kafka.producer.js';
@@ -96,6 +97,8 @@ const headerSetter: TextMapSetter<IHeaders> = {
  * - each delivery of a message to its handler (each attempt) is a CONSUMER span `process <topic>`, the child of
  *   the context in the message's headers (or linked to it), active while the handler runs, with status ERROR and
  *   an exception event when the attempt failed;
+ * - a batch handler's call (`batch: true`) is one CONSUMER span `process <topic>` in a trace of its own, linked to
+ *   the context of each of its messages, with `messaging.batch.message_count`;
  * - a dead-letter write is a PRODUCER span `send <dead-letter topic>` in the original message's trace, linked to
  *   the span of the attempt that failed last; its context replaces the trace headers of the dead-letter record.
  * Without a registered tracer provider it registers nothing, so the transport runs as without this module.
@@ -104,7 +107,7 @@ const headerSetter: TextMapSetter<IHeaders> = {
 export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
   private readonly logger = new Logger(KafkaTracing.name);
   private readonly tracer: Tracer;
-  private readonly propagator: Pick<TextMapPropagator, 'inject' | 'extract'>;
+  private readonly propagator: Pick<TextMapPropagator, 'inject' | 'extract' | 'fields'>;
   private readonly linkConsumers: boolean;
   /** The span of a failed attempt, by its failure and by its message: the link of the dead-letter write. */
   private readonly failedAttempts = new WeakMap<object, SpanContext>();
@@ -138,17 +141,22 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
 
   traceHandler(invoke: HandlerInvoker, handlerName: string): HandlerInvoker {
     return async (data, ctx) => {
-      const extracted = this.extract(ctx.message.headers);
-      let parent: Context = extracted;
+      let parent: Context = ROOT_CONTEXT;
       let links: Link[] | undefined;
-      if (this.linkConsumers) {
-        parent = ROOT_CONTEXT;
-        const linked = trace.getSpanContext(extracted);
-        if (linked && isSpanContextValid(linked)) links = [{ context: linked }];
+      let attributes: Attributes;
+      if (ctx instanceof KafkaBatchContext) {
+        // One call handles messages of many traces: a trace of its own, linked to each (OpenTelemetry's batch case).
+        links = ctx.messages.flatMap((message) => this.linkTo(this.extract(message.headers)));
+        attributes = batchAttributes(ctx, handlerName);
+      } else {
+        const extracted = this.extract(ctx.message.headers);
+        if (this.linkConsumers) links = this.linkTo(extracted);
+        else parent = extracted;
+        attributes = processAttributes(ctx, handlerName);
       }
       const span = this.tracer.startSpan(
         `process ${ctx.topic}`,
-        { kind: SpanKind.CONSUMER, attributes: processAttributes(ctx, handlerName), links },
+        { kind: SpanKind.CONSUMER, attributes, links },
         parent,
       );
       let outcome: unknown;
@@ -162,7 +170,9 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
         failed(span, outcome);
         const attempt = span.spanContext();
         if (typeof outcome === 'object' && outcome !== null) this.failedAttempts.set(outcome, attempt);
-        this.failedAttempts.set(ctx.message, attempt);
+        if (ctx instanceof KafkaBatchContext)
+          for (const message of ctx.messages) this.failedAttempts.set(message, attempt);
+        else this.failedAttempts.set(ctx.message, attempt);
       }
       span.end();
       return outcome;
@@ -187,8 +197,7 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
     const span = this.tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes }, active);
     const sending = trace.setSpan(active, span);
     for (const message of messages) {
-      message.headers = { ...message.headers };
-      this.propagator.inject(sending, message.headers, headerSetter);
+      message.headers = this.inject(sending, message.headers);
     }
     try {
       return await context.with(sending, send);
@@ -227,8 +236,7 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
       original,
     );
     const sending = trace.setSpan(original, span);
-    record.headers = { ...record.headers };
-    this.propagator.inject(sending, record.headers, headerSetter);
+    record.headers = this.inject(sending, record.headers);
     try {
       await context.with(sending, send);
     } catch (error) {
@@ -239,10 +247,43 @@ export class KafkaTracing implements KafkaTracingHooks, OnModuleInit {
     }
   }
 
+  /**
+   * A copy of the headers carrying `sending`: the propagator's own fields are replaced, not merged, so a
+   * `tracestate` left from another trace (headers copied from a consumed message) does not ride along.
+   */
+  private inject(sending: Context, headers: IHeaders | undefined): IHeaders {
+    const carrier: IHeaders = { ...headers };
+    for (const field of this.propagator.fields()) delete carrier[field];
+    this.propagator.inject(sending, carrier, headerSetter);
+    return carrier;
+  }
+
+  /** A link to the span a context carries; none when it carries none. */
+  private linkTo(extracted: Context): Link[] {
+    const linked = trace.getSpanContext(extracted);
+    return linked && isSpanContextValid(linked) ? [{ context: linked }] : [];
+  }
+
   /** The context a message's headers carry, on top of no other (never the consumer loop's accidental one). */
   private extract(headers: IHeaders | undefined): Context {
     return headers ? this.propagator.extract(ROOT_CONTEXT, headers, headerGetter) : ROOT_CONTEXT;
   }
+}
+
+/** A batch call: the partition, the count of its messages and the first one's offset, no per-message key or size. */
+function batchAttributes(ctx: KafkaBatchContext, handlerName: string): Attributes {
+  return {
+    [A.system]: 'kafka',
+    [A.operationType]: 'process',
+    [A.operationName]: 'process',
+    [A.destination]: ctx.topic,
+    [A.partition]: String(ctx.partition),
+    [A.offset]: Number(ctx.firstOffset),
+    [A.batchCount]: ctx.size,
+    [A.consumerGroup]: ctx.groupId,
+    [A.attempt]: ctx.attempt,
+    [A.handler]: handlerName,
+  };
 }
 
 function processAttributes(ctx: KafkaGroupContext, handlerName: string): Attributes {
