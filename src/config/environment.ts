@@ -25,6 +25,11 @@ const BOOLEANS: Record<string, boolean> = {
   '0': false,
   no: false,
 };
+/** Whether an environment value spells true (as `@Transform(toBool)` reads it). */
+export function isTrue(value: string | undefined): boolean {
+  return value !== undefined && BOOLEANS[value.trim().toLowerCase()] === true;
+}
+
 /** Unknown spellings stay strings, so @IsBoolean rejects them instead of silently reading false. */
 const toBool = ({ value }: { value: unknown }) =>
   typeof value === 'string' ? (BOOLEANS[value.trim().toLowerCase()] ?? value) : value;
@@ -70,6 +75,16 @@ export class Environment {
   @IsString()
   @MinLength(1)
   FLIGHT24_TOPIC = 'live-flight-flight24';
+
+  /** The tracks module: a third group over both flight topics, with a batch handler (`GET /tracks/:icao24`). */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  TRACKS_ENABLED = false;
+
+  @IsString()
+  @MinLength(1)
+  TRACKS_GROUP_ID = 'tracks';
 
   @IsOptional()
   @Transform(toInt)

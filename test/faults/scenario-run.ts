@@ -84,6 +84,8 @@ export interface ScenarioSpec {
   slowMs?: number;
   /** A fixed retry backoff (ms) instead of 50, 100 ms. */
   backoffMs?: number;
+  /** The consumers use a batch handler (`batch: true`, protocol.ts `BATCH_SIZE`) instead of the single one. */
+  batch?: boolean;
   /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
   optIn?: boolean;
   /**
@@ -367,6 +369,7 @@ export class ScenarioRun {
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
+      ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
     };
