@@ -55,8 +55,11 @@ export class KafkaStatusService {
     return this.runners.map((runner) => this.localGroup(runner));
   }
 
-  /** The members of a group in this process, without asking the broker. */
-  private localMembers(runner: GroupRunner): KafkaMemberStatus[] {
+  /**
+   * The members of a group in this process, without asking the broker.
+   * @internal
+   */
+  localMembers(runner: GroupRunner): KafkaMemberStatus[] {
     return runner.members.map(memberStatus);
   }
 
