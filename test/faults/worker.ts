@@ -14,6 +14,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  DLT_HEADERS,
   KafkaGroupContext,
   KafkaGroupsServer,
   KafkaHandler,
@@ -29,6 +30,7 @@ import {
   LINE_PREFIX,
   messageOf,
   RETRY_ATTEMPTS,
+  RETRY_TOPIC_DELAYS,
   SHUTDOWN_TIMEOUT_MS,
   type WorkerEnv,
 } from './protocol.js';
@@ -39,6 +41,7 @@ const failures = env.FAULT_FAILURES === '1';
 const workMs = Number(env.FAULT_WORK_MS ?? 0);
 const slowMs = Number(env.FAULT_SLOW_MS ?? 0);
 const backoffMs = env.FAULT_BACKOFF_MS === undefined ? undefined : Number(env.FAULT_BACKOFF_MS);
+const retryTopics = env.FAULT_RETRY_TOPICS === '1';
 
 /** Synchronous on a pipe (Linux): once the handler returns, the runner can read the line even after a SIGKILL. */
 function emit(...fields: (string | number)[]): void {
@@ -93,12 +96,23 @@ class FaultController {
     if (workMs > 0) await sleep(workMs);
     // A slow handler that honours ctx.signal, as the README asks: it gives up (throws) when the signal aborts.
     if (slowMs > 0 && isSlow(message.seq)) await sleep(slowMs, undefined, { signal: ctx.signal });
+    const [partition, offset] = sourcePosition(ctx);
     if (failures && injectedFailure(message.seq, ctx.attempt)) {
-      emit('F', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+      emit('F', message.seq, partition, offset, ctx.attempt, Date.now());
       throw new Error(`injected failure of seq ${message.seq} on attempt ${ctx.attempt}`);
     }
-    emit('P', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+    emit('P', message.seq, partition, offset, ctx.attempt, Date.now());
   }
+}
+
+/** Where the record is in the fault topic: on a retry topic, the main record its dead-letter headers name. */
+function sourcePosition(ctx: KafkaGroupContext): [number, string] {
+  if (ctx.topic === env.FAULT_TOPIC) return [ctx.partition, ctx.offset];
+  const headers = ctx.message.headers!;
+  return [
+    (headers[DLT_HEADERS.originalPartition] as Buffer).readInt32BE(),
+    (headers[DLT_HEADERS.originalOffset] as Buffer).readBigInt64BE().toString(),
+  ];
 }
 
 function rootOptions(): KafkaModuleOptions {
@@ -119,8 +133,9 @@ function rootOptions(): KafkaModuleOptions {
       env.FAULT_CLIENT_RETRY === 'library-default'
         ? undefined
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
-    retry:
-      backoffMs === undefined
+    retry: retryTopics
+      ? { attempts: RETRY_ATTEMPTS, topics: true, delaysMs: RETRY_TOPIC_DELAYS }
+      : backoffMs === undefined
         ? { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 }
         : { attempts: RETRY_ATTEMPTS, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
