@@ -271,7 +271,10 @@ function describeRun(prefix, system, outcome) {
     `${prefix} ${system.id.padEnd(3)} ${system.label.padEnd(38)} ${Math.round(r.msgsPerSec).toLocaleString('en-US').padStart(7)} msg/s` +
     `  ${(r.firstToLastMs / 1000).toFixed(2).padStart(6)} s  cpu ${r.cpuUsPerMsg.toFixed(1).padStart(5)} µs/msg` +
     `  peak rss ${(r.peakRss / 2 ** 20).toFixed(0).padStart(4)} MB` +
-    `  committed ${outcome.committedToEnd ? 'yes' : 'NO'}  load ${os.loadavg()[0].toFixed(2)}`
+    `  committed ${outcome.committedToEnd ? 'yes' : 'NO'}  load ${os.loadavg()[0].toFixed(2)}` +
+    (r.jvm
+      ? `  (jit ${Math.round(r.jvm.jitCompileMs)} ms, gc ${Math.round(r.jvm.gcMs)} ms, ${r.jvm.commits} commits waited ${Math.round(r.jvm.commitWaitMs)} ms)`
+      : '')
   );
 }
 
@@ -307,6 +310,8 @@ async function throughputPhase(ctx) {
         outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
       checkAgainstDataset(outcome);
       await deleteGroup(admin, groupId);
+      // System j's JIT warm-up pass (bench/systems/java/BenchConsumer.java).
+      if (system.id === 'j') await deleteGroup(admin, `${groupId}-warmup`);
       outcome.loadAverage = round2(os.loadavg()[0]);
       log(describeRun(`round ${round}/${options.rounds}`, system, outcome));
       thisRound[system.id] = outcome;
@@ -335,6 +340,8 @@ async function throughputPhase(ctx) {
       cpuUsPerMsg: round(r.result?.cpuUsPerMsg, 1),
       peakRssMB: round((r.result?.peakRss ?? NaN) / 2 ** 20, 1),
       startToFirstMessageMs: round(r.result?.startToFirstMessageMs),
+      // System j only: JIT and GC time inside its CPU time, and its synchronous commits' wait.
+      jvm: r.result?.jvm,
       duplicates: r.result?.duplicates,
       committedToEnd: r.committedToEnd ?? false,
       stop: r.stopped ? { outcome: r.stopped.outcome, ms: round(r.stopped.stopMs) } : undefined,
@@ -429,6 +436,7 @@ async function latencyPhase(ctx) {
         producedRate: produced ? round(total / produced.seconds) : null,
         cpuUsPerMsg: round(outcome.result.cpuUsPerMsg, 1),
         peakRssMB: round(outcome.result.peakRss / 2 ** 20, 1),
+        jvm: outcome.result.jvm,
       };
       log(
         `latency ${system.id.padEnd(3)} ${system.label.padEnd(38)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  ` +

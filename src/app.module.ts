@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
-import { type Environment, validateEnvironmentOrExit } from './config/environment.js';
+import { ConditionalModule, ConfigModule, ConfigService } from '@nestjs/config';
+import { type Environment, isTrue, validateEnvironmentOrExit } from './config/environment.js';
 import { kafkaSecurityOf } from './config/kafka-security.js';
+import { KafkaAdminModule } from './admin/kafka-admin.module.js';
 import { AirnavModule } from './flights/airnav/airnav.module.js';
 import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';
+import { TracksModule } from './flights/tracks/tracks.module.js';
 import { KafkaModule } from 'nest-kafka-groups';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { TracingModule } from './observability/tracing.module.js';
@@ -31,6 +33,7 @@ import { TracingModule } from './observability/tracing.module.js';
     }),
     AirnavModule,
     Flight24Module,
+    ConditionalModule.registerWhen(TracksModule, (env) => isTrue(env.TRACKS_ENABLED)),
     FlightFeedModule,
     ObservabilityModule,
     TracingModule,

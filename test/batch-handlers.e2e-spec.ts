@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Max, Min } from 'class-validator';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,9 +14,12 @@ import {
   DLT_HEADERS,
   KafkaBatchContext,
   KafkaBatchFailedError,
+  KafkaGroups,
   KafkaHandler,
   KafkaModule,
 } from 'nest-kafka-groups';
+import { TrackArchive } from '../src/flights/tracks/track-archive.js';
+import { TracksModule } from '../src/flights/tracks/tracks.module.js';
 import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -251,6 +255,28 @@ describe('batch handlers', () => {
     );
   });
 
+  test('after KafkaGroups.stop and start, a failing call still counts its attempts and reaches the dead-letter topic', async () => {
+    const topic = uniqueName('batch-restarted');
+    const groupId = uniqueName('batch-restarted');
+    await kafka.createTopic(topic, 1);
+    behaviour = (_, ctx) => {
+      if (ctx.records.some((r) => r.key === 'poison')) throw new Error('refused after the restart');
+    };
+    const { app } = await start(BatchController, groupId, topic, {
+      retry: { attempts: 2, initialDelayMs: 100, multiplier: 1, maxDelayMs: 100 },
+    });
+    const groups = app.get(KafkaGroups);
+    await groups.stop(groupId);
+    await groups.start(groupId);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 1, () => 'poison');
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+
+    expect(calls.map((call) => call.attempt)).toEqual([1, 2]);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.headers![DLT_HEADERS.exceptionMessage]!.toString()).toBe('refused after the restart');
+  });
+
   test('per-element validation: an invalid or undecodable element is dead-lettered alone, the rest are handled as DTOs', async () => {
     const topic = uniqueName('batch-items');
     const groupId = uniqueName('batch-items');
@@ -301,5 +327,61 @@ describe('batch handlers', () => {
 
     expect(group.members.map((m) => m.memberId)).toEqual([memberId]);
     expect(calls.flatMap((call) => call.seqs)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+  });
+
+  test("the example service's tracks module: one batch handler over both feeds builds the tracks, an invalid position goes to its own dead-letter topic", async () => {
+    const airnav = uniqueName('tracks-airnav');
+    const flight24 = uniqueName('tracks-flight24');
+    const groupId = uniqueName('tracks');
+    await kafka.createTopic(airnav, 1);
+    await kafka.createTopic(flight24, 1);
+    const position = (icao24: string, ts: number, lat = 50) =>
+      JSON.stringify({ icao24, callsign: 'DLH1', lat, lon: 8, altitude: 1000, speed: 200, heading: 90, ts });
+    const producer = await kafka.producer();
+    await producer.send({
+      topic: airnav,
+      acks: -1,
+      messages: [1, 2, 3].map((ts) => ({ key: 'abc123', value: position('abc123', ts) })),
+    });
+    await producer.send({
+      topic: flight24,
+      acks: -1,
+      messages: [
+        ...[1, 2].map((ts) => ({ key: 'abc124', value: position('abc124', ts) })),
+        { key: 'def456', value: position('def456', 1, 95) },
+      ],
+    });
+    const config = ConfigModule.forRoot({
+      isGlobal: true,
+      ignoreEnvFile: true,
+      load: [
+        () => ({
+          TRACKS_GROUP_ID: groupId,
+          AIRNAV_TOPIC: airnav,
+          FLIGHT24_TOPIC: flight24,
+          FLIGHTS_MAX_AIRCRAFT: 100,
+        }),
+      ],
+    });
+    const { app } = await startTestApp([TracksModule], {}, [config as never]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.waitForCommittedToEnd(groupId, airnav);
+    await kafka.waitForCommittedToEnd(groupId, flight24);
+
+    const archive = app.get(TrackArchive);
+    expect(archive.track('abc123')!.map((p) => [p.ts, p.source])).toEqual([
+      [1, airnav],
+      [2, airnav],
+      [3, airnav],
+    ]);
+    expect(archive.track('abc124')!.map((p) => [p.ts, p.source])).toEqual([
+      [1, flight24],
+      [2, flight24],
+    ]);
+    expect(archive.track('def456')).toBeUndefined();
+    const [dead] = await kafka.readMessages(`${flight24}-tracks-dlt`, 1);
+    expect(dead.key!.toString()).toBe('def456');
+    expect(dead.headers![DLT_HEADERS.exceptionMessage]!.toString()).toBe('lat must not be greater than 90');
   });
 });

@@ -2,7 +2,8 @@
  * OpenTelemetry tracing against a real broker (issue 13.1), with the SDK's in-memory exporter: one trace from an
  * HTTP request through `KafkaProducer` to the handler of the example service; the attributes of the CONSUMER span;
  * the handler's own spans nested under it; a failing message's attempts (one span each) and its dead-letter write
- * (a PRODUCER span linked to the last attempt, its context in the dead-letter record's headers). The trace of the
+ * (a PRODUCER span linked to the last attempt, its context in the dead-letter record's headers); with retry topics,
+ * the hand-over to the retry topic and the delivery from it in the same trace. The trace of the
  * HTTP request is written to reports/trace-http-to-handler.json, the failing message's to
  * reports/trace-dead-letter.json.
  */
@@ -274,5 +275,73 @@ describe('tracing: attempts and the dead-letter write', () => {
     const { traceId, spanId } = deadLetter.spanContext();
     expect(record.headers?.traceparent?.toString()).toBe(`00-${traceId}-${spanId}-01`);
     writeTrace('trace-dead-letter.json', root.traceId);
+  });
+});
+
+describe('tracing: retry topics', () => {
+  const topic = uniqueName('traced-retry');
+  const groupId = uniqueName('traced-retry-group');
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId,
+          topicVariables: { TOPIC: topic },
+          retry: { topics: true, delaysMs: [200] },
+        }),
+      ],
+      controllers: [TracedController],
+    })
+    class RetryTopicFeature {}
+    ({ app } = await startTestApp([RetryTopicFeature], { topics: { create: true, partitions: 1 } }, [
+      KafkaTracingModule.forRoot() as never,
+    ]));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  test('the write to the retry topic is a PRODUCER span linked to the failed attempt; the retry delivery is its child; the dead letter follows in the same trace', async () => {
+    fails.add('bad-r');
+    const root = await testTracer().startActiveSpan('produce bad-r', async (span) => {
+      await app.get(KafkaProducer).send(topic, { key: 'bad-r', value: { id: 'bad-r' } });
+      span.end();
+      return span.spanContext();
+    });
+    const deadLetter = await waitFor('the dead-letter PRODUCER span after the retry topic', 30_000, () =>
+      inTrace(root.traceId).find((s) => s.name === `send ${topic}-dlt`),
+    );
+    const send = inTrace(root.traceId).find((s) => s.name === `send ${topic}`)!;
+    const first = inTrace(root.traceId).find((s) => s.name === `process ${topic}`)!;
+    const handOver = inTrace(root.traceId).find((s) => s.name === `send ${topic}-retry`)!;
+    const second = inTrace(root.traceId).find((s) => s.name === `process ${topic}-retry`)!;
+
+    expect(first.attributes[A.attempt]).toBe(1);
+    expect(parentOf(first)).toBe(send.spanContext().spanId);
+    expect(first.status.code).toBe(SpanStatusCode.ERROR);
+
+    expect(handOver.kind).toBe(SpanKind.PRODUCER);
+    expect(handOver.attributes).toMatchObject({
+      [A.republish]: 'retry',
+      [A.destination]: `${topic}-retry`,
+      [A.sourceTopic]: topic,
+    });
+    expect(parentOf(handOver)).toBe(send.spanContext().spanId);
+    expect(handOver.links.map((l) => l.context.spanId)).toEqual([first.spanContext().spanId]);
+
+    expect(second.attributes).toMatchObject({ [A.attempt]: 2, [A.destination]: `${topic}-retry` });
+    expect(parentOf(second)).toBe(handOver.spanContext().spanId);
+    expect(second.status.code).toBe(SpanStatusCode.ERROR);
+
+    expect(deadLetter.attributes).toMatchObject({
+      [A.republish]: 'dead-letter',
+      [A.sourceTopic]: `${topic}-retry`,
+    });
+    expect(parentOf(deadLetter)).toBe(handOver.spanContext().spanId);
+    expect(deadLetter.links.map((l) => l.context.spanId)).toEqual([second.spanContext().spanId]);
+    writeTrace('trace-retry-topic.json', root.traceId);
   });
 });

@@ -14,10 +14,14 @@ import { REPO_ROOT } from '../lib/settings.mjs';
 const JVM_OPTIONS = ['-Xms256m', '-Xmx512m'];
 
 const job = JSON.parse(process.argv[2]);
+/** JIT warm-up before a throughput run (BenchConsumer.warmUp): enough calls for the hot paths to be compiled. */
+const WARMUP_MESSAGES = 50_000;
 
 async function main() {
   const classpath = await javaClasspath();
-  const java = spawn('java', [...JVM_OPTIONS, '-cp', classpath, 'BenchConsumer', JSON.stringify(job)], {
+  const javaJob =
+    job.kind === 'throughput' ? { ...job, warmupMessages: Math.min(job.total, WARMUP_MESSAGES) } : job;
+  const java = spawn('java', [...JVM_OPTIONS, '-cp', classpath, 'BenchConsumer', JSON.stringify(javaJob)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

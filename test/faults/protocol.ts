@@ -90,7 +90,12 @@ export interface WorkerEnv {
   FAULT_BACKOFF_MS?: string;
   /** consumer: '1' to retry through retry topics (RETRY_TOPIC_DELAYS) instead of on the paused partition. */
   FAULT_RETRY_TOPICS?: string;
+  /** consumer: '1' to handle the topic with a batch handler (`batch: true`, `maxBatchSize: BATCH_SIZE`). */
+  FAULT_BATCH?: string;
 }
+
+/** Most messages per call of the batch handler (scenarios with `batch`). */
+export const BATCH_SIZE = 50;
 
 /** The slow messages of the scenarios that set `slowMs`: 1 in 100. */
 export function isSlow(seq: number): boolean {

@@ -92,6 +92,8 @@ export interface ScenarioSpec {
   backoffMs?: number;
   /** Retries through retry topics (protocol.ts RETRY_TOPIC_DELAYS), which the runner creates and drains too. */
   retryTopics?: boolean;
+  /** The consumers use a batch handler (`batch: true`, protocol.ts `BATCH_SIZE`) instead of the single one. */
+  batch?: boolean;
   /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
   optIn?: boolean;
   /**
@@ -377,6 +379,7 @@ export class ScenarioRun {
       ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
       ...(this.spec.retryTopics ? { FAULT_RETRY_TOPICS: '1' } : {}),
+      ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
     };

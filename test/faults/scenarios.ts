@@ -1,6 +1,7 @@
 import kafkajs from 'kafkajs';
 import { resumedAfter } from './analysis.js';
 import {
+  BATCH_SIZE,
   exhaustsRetries,
   hostileDeadLetter,
   poisonOf,
@@ -97,6 +98,21 @@ export const SCENARIOS: ScenarioSpec[] = [
     duplicates: 'with-evidence',
     expectedDeadLetter: exhaustsRetries,
     steps: [{ at: 0.4, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
+  },
+  {
+    name: 'sigkill-batch-member',
+    description:
+      `batch handlers (batch: true, up to ${BATCH_SIZE} messages a call, 2 ms of work per message): SIGKILL one of ` +
+      '3 members at 30 % of the stream, right after it reported a call, while its other partitions are mid-call ' +
+      '(session timeout 6 s)',
+    cluster: 'single',
+    workers: 3,
+    messages: 5_000,
+    rate: 500,
+    batch: true,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: none,
+    steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
   },
   {
     name: 'broker-restart',

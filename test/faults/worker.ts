@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DLT_HEADERS,
+  KafkaBatchContext,
   KafkaGroupContext,
   KafkaGroupsServer,
   KafkaHandler,
@@ -23,6 +24,7 @@ import {
   KafkaProducer,
 } from 'nest-kafka-groups';
 import {
+  BATCH_SIZE,
   HOSTILE_MAX_VALUE_BYTES,
   injectedFailure,
   isSlow,
@@ -115,6 +117,17 @@ function sourcePosition(ctx: KafkaGroupContext): [number, string] {
   ];
 }
 
+/** The batch variant: the same work per message, one call per up to BATCH_SIZE messages of one partition. */
+@Controller()
+class BatchFaultController {
+  @KafkaHandler('${FAULT_TOPIC}', { batch: true, maxBatchSize: BATCH_SIZE, items: FaultMessage })
+  async handle(@Payload() messages: FaultMessage[], @Ctx() ctx: KafkaBatchContext): Promise<void> {
+    if (workMs > 0) await sleep(workMs * messages.length);
+    const { records } = ctx;
+    messages.forEach((message, i) => emit('P', message.seq, ctx.partition, records[i].offset, ctx.attempt, Date.now()));
+  }
+}
+
 function rootOptions(): KafkaModuleOptions {
   return {
     brokers: env.FAULT_BROKERS.split(','),
@@ -166,7 +179,7 @@ async function runConsumer(): Promise<void> {
     imports: [
       KafkaModule.forFeature({ groupId: env.FAULT_GROUP, topicVariables: { FAULT_TOPIC: env.FAULT_TOPIC } }),
     ],
-    controllers: [FaultController],
+    controllers: [env.FAULT_BATCH === '1' ? BatchFaultController : FaultController],
   })
   class FaultFeatureModule {}
 

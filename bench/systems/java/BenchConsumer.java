@@ -5,7 +5,7 @@
  *   java -cp <classes>:<.kafka/lib/*> BenchConsumer '<job JSON>'
  *
  * The job is the one the Node systems get (bench/run.mjs): brokers, groupId, topic, kind, total, first and last
- * offsets, consumer settings. The loop is what a Spring Kafka listener container runs by default (one consumer
+ * offsets, consumer settings; plus `warmupMessages` (see warmUp). The loop is what a Spring Kafka listener container runs by default (one consumer
  * thread, AckMode BATCH with synchronous commits): poll, handle each record (parse the JSON with Jackson, read the
  * fields the Node handlers read), commitSync the offsets after the poll's records.
  *
@@ -78,6 +78,10 @@ public class BenchConsumer {
   private long cpuAtFirstNs;
   private long[] cpuTicksAtFirst;
   private double startToFirstMessageMs;
+  private long jitMsAtFirst;
+  private long gcMsAtFirst;
+  private long commits;
+  private long commitNs;
   private boolean complete;
 
   BenchConsumer(JsonNode job) {
@@ -127,6 +131,17 @@ public class BenchConsumer {
     }
   }
 
+  /** Time the JIT compilers spent so far (part of the process CPU time, large in a young JVM). */
+  private static long jitMs() {
+    return ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+  }
+
+  private static long gcMs() {
+    long total = 0;
+    for (var gc : ManagementFactory.getGarbageCollectorMXBeans()) total += Math.max(0, gc.getCollectionTime());
+    return total;
+  }
+
   /** Peak resident set size in bytes (VmHWM), the figure Node's resourceUsage().maxRSS reports. */
   private static long peakRssBytes() {
     try {
@@ -147,6 +162,8 @@ public class BenchConsumer {
       cpuAtFirstNs = processCpuNs();
       cpuTicksAtFirst = cpuTicks();
       startToFirstMessageMs = ManagementFactory.getRuntimeMXBean().getUptime();
+      jitMsAtFirst = jitMs();
+      gcMsAtFirst = gcMs();
     }
     checksum += flight.path("alt").asDouble(Double.NaN);
     if (latencyJob) {
@@ -200,6 +217,13 @@ public class BenchConsumer {
     }
     result.put("cpuUsPerMsg", count > 0 ? cpuNs / 1000.0 / count : 0);
     result.put("peakRss", peakRssBytes());
+    // Where a young JVM's time goes: JIT compilation and GC (both inside the CPU time above) and the synchronous
+    // commits after each poll (wall-clock time the loop waited for the group coordinator).
+    ObjectNode jvm = result.putObject("jvm");
+    jvm.put("jitCompileMs", jitMs() - jitMsAtFirst);
+    jvm.put("gcMs", gcMs() - gcMsAtFirst);
+    jvm.put("commits", commits);
+    jvm.put("commitWaitMs", commitNs / 1_000_000.0);
     result.put("checksum", checksum);
     result.put("unexpected", unexpected);
     if (seenSeqs != null) {
@@ -256,23 +280,50 @@ public class BenchConsumer {
     return props;
   }
 
+  /** The loop: poll, handle each record, commitSync the poll's offsets; until complete or `limit` records. */
+  private void consume(KafkaConsumer<byte[], byte[]> consumer, long limit) throws IOException {
+    Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+    while (!complete && count < limit) {
+      ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
+      if (records.isEmpty()) continue;
+      offsets.clear();
+      for (ConsumerRecord<byte[], byte[]> record : records) {
+        record(record.partition(), record.offset(), JSON.readTree(record.value()));
+        offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
+      }
+      long commitStarted = System.nanoTime();
+      consumer.commitSync(offsets);
+      commits++;
+      commitNs += System.nanoTime() - commitStarted;
+    }
+  }
+
+  /**
+   * A service's JVM has compiled its hot paths long before; a fresh one spends seconds of CPU in the JIT compilers.
+   * So a throughput job first runs the same loop over the same topic in another group (`<groupId>-warmup`, deleted
+   * by the orchestrator), `messages` records, and discards what it measured.
+   */
+  static void warmUp(JsonNode job, long messages) throws IOException {
+    ObjectNode warmJob = job.deepCopy();
+    warmJob.put("groupId", job.path("groupId").asText() + "-warmup");
+    BenchConsumer warm = new BenchConsumer(warmJob);
+    KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(warm.properties());
+    try {
+      consumer.subscribe(List.of(job.path("topic").asText()));
+      warm.consume(consumer, messages);
+    } finally {
+      consumer.close(CloseOptions.timeout(Duration.ofSeconds(10))
+          .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP));
+    }
+  }
+
   void run() throws IOException {
     String topic = job.path("topic").asText();
     KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(properties());
     try {
       consumer.subscribe(List.of(topic));
       emit("READY");
-      Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-      while (!complete) {
-        ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
-        if (records.isEmpty()) continue;
-        offsets.clear();
-        for (ConsumerRecord<byte[], byte[]> record : records) {
-          record(record.partition(), record.offset(), JSON.readTree(record.value()));
-          offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
-        }
-        consumer.commitSync(offsets);
-      }
+      consume(consumer, Long.MAX_VALUE);
       emit("RESULT " + JSON.writeValueAsString(result()));
     } catch (RuntimeException | IOException e) {
       consumer.close(CloseOptions.timeout(Duration.ofSeconds(5)));
@@ -295,7 +346,10 @@ public class BenchConsumer {
   public static void main(String[] args) {
     quietLogging();
     try {
-      new BenchConsumer(JSON.readTree(args[0])).run();
+      JsonNode job = JSON.readTree(args[0]);
+      long warmupMessages = job.path("warmupMessages").asLong(0);
+      if (warmupMessages > 0) warmUp(job, warmupMessages);
+      new BenchConsumer(job).run();
     } catch (Exception e) {
       e.printStackTrace();
       emit("ERROR " + e.toString().replace('\n', ' '));

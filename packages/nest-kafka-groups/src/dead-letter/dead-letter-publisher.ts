@@ -49,7 +49,7 @@ export class DeadLetterPublisher {
     const tracing = this.tracing;
     const send: RecordSender = tracing
       ? (topic, record, timeoutMs) =>
-          tracing.traceRepublish('dead-letter', source, topic, record, () =>
+          tracing.traceRepublish(source.toRetryTopic ? 'retry' : 'dead-letter', source, topic, record, () =>
             this.sendRecord(topic, record, timeoutMs),
           )
       : this.send;

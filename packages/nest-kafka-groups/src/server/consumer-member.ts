@@ -112,7 +112,7 @@ export class ConsumerMember {
       logger: this.logger,
       counts: this.counts,
       observer: config.observer,
-      stopping: this.shutdown.signal,
+      stopping: () => this.shutdown.signal.aborted,
       generation: () => this.generation,
       failMessage: (route, partition, key, message, watch, error) =>
         this.handle(route, partition, key, message, watch, error),
