@@ -492,7 +492,7 @@ export class ConsumerMember {
     watch: BatchWatch,
     attempt: number,
     error: unknown,
-  ): FailureDecision {
+  ): FailureDecision | Promise<FailureDecision> {
     // A handler that gave up because it ran too long failed by timeout, whatever it threw.
     const outcome = watch.timedOut ?? error;
     const decision = decide(outcome, attempt, this.shutdown.signal.aborted, route.settings);
