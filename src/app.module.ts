@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConditionalModule, ConfigModule, ConfigService } from '@nestjs/config';
 import { type Environment, isTrue, validateEnvironmentOrExit } from './config/environment.js';
 import { kafkaSecurityOf } from './config/kafka-security.js';
+import { KafkaAdminModule } from './admin/kafka-admin.module.js';
 import { AirnavModule } from './flights/airnav/airnav.module.js';
 import { FlightFeedModule } from './flights/feed/flight-feed.module.js';
 import { Flight24Module } from './flights/flight24/flight24.module.js';

@@ -14,6 +14,7 @@ import {
   DLT_HEADERS,
   KafkaBatchContext,
   KafkaBatchFailedError,
+  KafkaGroups,
   KafkaHandler,
   KafkaModule,
 } from 'nest-kafka-groups';
@@ -252,6 +253,28 @@ describe('batch handlers', () => {
     expect([...handled, ...failing[0].offsets].map(Number).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 9 }, (_, i) => i),
     );
+  });
+
+  test('after KafkaGroups.stop and start, a failing call still counts its attempts and reaches the dead-letter topic', async () => {
+    const topic = uniqueName('batch-restarted');
+    const groupId = uniqueName('batch-restarted');
+    await kafka.createTopic(topic, 1);
+    behaviour = (_, ctx) => {
+      if (ctx.records.some((r) => r.key === 'poison')) throw new Error('refused after the restart');
+    };
+    const { app } = await start(BatchController, groupId, topic, {
+      retry: { attempts: 2, initialDelayMs: 100, multiplier: 1, maxDelayMs: 100 },
+    });
+    const groups = app.get(KafkaGroups);
+    await groups.stop(groupId);
+    await groups.start(groupId);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 1, () => 'poison');
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+
+    expect(calls.map((call) => call.attempt)).toEqual([1, 2]);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.headers![DLT_HEADERS.exceptionMessage]!.toString()).toBe('refused after the restart');
   });
 
   test('per-element validation: an invalid or undecodable element is dead-lettered alone, the rest are handled as DTOs', async () => {

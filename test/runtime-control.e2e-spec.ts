@@ -47,6 +47,34 @@ function groupModule(groupId: string, topic: string, extra: GroupExtra, app: str
   return GroupModule;
 }
 
+/** Attempts of each message of the failing handler: seq, attempt, when. */
+const attempts: { seq: number; attempt: number; at: number }[] = [];
+
+/** A group whose handler fails the first attempt of every message; retries wait `delayMs`. */
+function failingFirstAttemptModule(groupId: string, topic: string, delayMs: number) {
+  @Controller()
+  class FailingController {
+    @KafkaHandler('${TOPIC}')
+    handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+      attempts.push({ seq: payload.seq, attempt: ctx.attempt, at: Date.now() });
+      if (ctx.attempt === 1) throw new Error(`first attempt of ${payload.seq} fails`);
+    }
+  }
+
+  @Module({
+    imports: [
+      KafkaModule.forFeature({
+        groupId,
+        topicVariables: { TOPIC: topic },
+        retry: { attempts: 3, initialDelayMs: delayMs, multiplier: 1, maxDelayMs: delayMs },
+      }),
+    ],
+    controllers: [FailingController],
+  })
+  class FailingModule {}
+  return FailingModule;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('KafkaGroups: runtime control', () => {
@@ -56,6 +84,7 @@ describe('KafkaGroups: runtime control', () => {
   afterEach(async () => {
     while (apps.length > 0) await apps.pop()!.close();
     deliveries.length = 0;
+    attempts.length = 0;
   });
   afterAll(() => kafka.closeAll());
 
@@ -179,6 +208,48 @@ describe('KafkaGroups: runtime control', () => {
     const total = await expectEveryMessageOnce(groupId, topic);
     expect(total).toBe(400);
     expect(second.groups.list()[0].pausedTopics).toEqual([]);
+  });
+
+  test("the application's resume leaves a partition in its retry delay paused; a delay that ends leaves a paused topic paused", async () => {
+    const topic = uniqueName('control-held');
+    const groupId = uniqueName('control-held-group');
+    const delayMs = 2_500;
+    await kafka.createTopic(topic, 1);
+    const { app } = await startTestApp([failingFirstAttemptModule(groupId, topic, delayMs)]);
+    apps.push(app);
+    const groups = app.get(KafkaGroups);
+    await kafka.waitForStableGroup(groupId, 1);
+    const attemptOf = (seq: number, attempt: number) =>
+      attempts.find((a) => a.seq === seq && a.attempt === attempt);
+
+    // A pause and resume by the application while the partition waits for its retry: the retry still waits.
+    await kafka.produceKeyed(
+      topic,
+      1,
+      () => 'k',
+      () => ({ seq: 0 }),
+    );
+    const first = await waitFor('attempt 1 of message 0', 20_000, () => attemptOf(0, 1));
+    groups.pause(groupId);
+    groups.resume(groupId);
+    const second = await waitFor('attempt 2 of message 0', 20_000, () => attemptOf(0, 2));
+    expect(second.at - first.at).toBeGreaterThanOrEqual(delayMs - 100);
+
+    // The application pauses while the partition waits for its retry: the delay ends, the topic stays paused.
+    await kafka.produceKeyed(
+      topic,
+      1,
+      () => 'k',
+      () => ({ seq: 1 }),
+    );
+    await waitFor('attempt 1 of message 1', 20_000, () => attemptOf(1, 1));
+    groups.pause(groupId);
+    await sleep(delayMs + 1_500);
+    expect(attemptOf(1, 2)).toBeUndefined();
+    groups.resume(groupId);
+    await waitFor('attempt 2 of message 1 after the resume', 20_000, () => attemptOf(1, 2));
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(attempts.map(({ seq, attempt }) => `${seq}#${attempt}`)).toEqual(['0#1', '0#2', '1#1', '1#2']);
   });
 
   test('autoStart: false consumes nothing until start(), then everything once', async () => {

@@ -242,6 +242,15 @@ describe('validateEnvironment: SASL and TLS', () => {
     expect(message).not.toContain('42');
   });
 
+  test('KAFKA_ADMIN_TOKEN: empty (admin endpoints off) or 16+ characters, never shown when refused', () => {
+    expect(validateEnvironment({}).KAFKA_ADMIN_TOKEN).toBe('');
+    expect(validateEnvironment({ KAFKA_ADMIN_TOKEN: 'x'.repeat(16) }).KAFKA_ADMIN_TOKEN).toBe('x'.repeat(16));
+    const { message } = failure({ KAFKA_ADMIN_TOKEN: 'short-secret' });
+    expect(message).toContain('KAFKA_ADMIN_TOKEN=(hidden)');
+    expect(message).toContain('KAFKA_ADMIN_TOKEN must be empty (admin endpoints off) or 16+ characters');
+    expect(message).not.toContain('short-secret');
+  });
+
   test('credentials without a mechanism fail (they would be silently ignored)', () => {
     const { message } = failure({ KAFKA_SASL_USERNAME: 'svc-flights', KAFKA_SASL_PASSWORD: PASSWORD });
     expect(message).toContain('KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is empty');

@@ -39,7 +39,7 @@ const toLower = ({ value }: { value: unknown }) =>
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
 /** Never printed, not even in a validation error. */
-const SECRETS = new Set(['KAFKA_SASL_PASSWORD']);
+const SECRETS = new Set(['KAFKA_SASL_PASSWORD', 'KAFKA_ADMIN_TOKEN']);
 const SASL_CREDENTIALS = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
 const SSL_FILES = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const;
 
@@ -128,6 +128,14 @@ export class Environment {
   @IsInt()
   @Min(100)
   KAFKA_HEALTH_TIMEOUT_MS = 3_000;
+
+  /**
+   * Bearer token of the admin endpoints (POST /kafka/groups/:id/pause|resume|stop|start|seek); empty: those
+   * endpoints are disabled. Never printed.
+   */
+  @IsString()
+  @Matches(/^$|^\S{16,}$/, { message: 'KAFKA_ADMIN_TOKEN must be empty (admin endpoints off) or 16+ characters without spaces' })
+  KAFKA_ADMIN_TOKEN = '';
 
   /** Aircraft each flight module keeps (the one updated longest ago is dropped first). */
   @IsOptional()

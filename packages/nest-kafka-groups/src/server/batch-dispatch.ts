@@ -51,8 +51,8 @@ export interface BatchMember {
   readonly logger: Logger;
   readonly counts: { processed: number; failed: number; deadLettered: number };
   readonly observer?: MemberObserver;
-  /** Aborted once the member began stopping. */
-  readonly stopping: AbortSignal;
+  /** Whether the member began stopping (a stopped member may be started again: asked each time). */
+  stopping(): boolean;
   /** The member's generation now (bumped on every join and crash). */
   generation(): number;
   /**
@@ -298,7 +298,7 @@ export class BatchDispatch {
     const last = messages[messages.length - 1].offset;
     const where = `${route.topic}[${partition}]@${first}..${last}`;
     const cause = asError(outcome);
-    const decision = decide(outcome, attempt, member.stopping.aborted, route.settings);
+    const decision = decide(outcome, attempt, member.stopping(), route.settings);
     if (decision.action === 'release') {
       member.logger.log(
         `${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`,
