@@ -108,7 +108,7 @@ export class ConsumerMember {
       observer: config.observer,
       stopping: () => this.shutdown.signal.aborted,
       generation: () => this.generation,
-      failMessage: (route, partition, key, message, watch, error) =>
+      failMessage: async (route, partition, key, message, watch, error) =>
         this.handle(route, partition, key, message, watch, error),
       stopPartition: (route, key, where, failure, error) => this.stopPartition(route, key, where, failure, error),
       pausePartition: (payload, route, partition, key, decision) =>
@@ -399,14 +399,14 @@ export class ConsumerMember {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];
         watch.current = message;
-        const decision = await this.handle(route, partition, key, message, watch, undecodable);
+        let decision = this.handle(route, partition, key, message, watch, undecodable);
+        if (isPromiseLike(decision)) decision = await decision;
         // A rejoin happened meanwhile: the partition may be another member's now; it is redelivered, never resolved.
         if (generation !== this.generation) return;
         if (decision !== RESOLVE) {
           if (decision.action !== 'release') this.pausePartition(payload, route, partition, key, decision);
           return;
         }
-        resolveOffset(message.offset);
         lastResolved = message.offset;
         // kafkajs commits the resolved offsets and rejoins when the batch throws what the heartbeat failed with.
         if (watch.heartbeatError !== undefined) throw watch.heartbeatError;
@@ -416,19 +416,29 @@ export class ConsumerMember {
     } finally {
       watch.close();
       this.batches.delete(watch);
-      if (lastResolved !== undefined && generation === this.generation) this.ledger.setLastResolved(key, lastResolved);
+      // The run of successes is resolved once, at its end: before kafkajs commits (after the batch, or in the catch
+      // of what this batch throws), before a paused partition is fetched again, before stop() commits. kafkajs
+      // parses and formats the offset as a 64-bit number on every resolve.
+      if (lastResolved !== undefined && generation === this.generation) {
+        resolveOffset(lastResolved);
+        this.ledger.setLastResolved(key, lastResolved);
+      }
     }
   }
 
-  /** Handles one message and decides: resolve it, retry it later, stop the partition, or release it (shutdown). */
-  private async handle(
+  /**
+   * Handles one message and decides: resolve it, retry it later, stop the partition, or release it (shutdown).
+   * A handler that returned synchronously is decided synchronously (no promise for the message); otherwise the
+   * decision settles with the handler.
+   */
+  private handle(
     route: GroupRoute,
     partition: number,
     key: string,
     message: KafkaMessage,
     watch: BatchWatch,
     undecodable: Error | undefined,
-  ): Promise<FailureDecision> {
+  ): FailureDecision | Promise<FailureDecision> {
     // Failures are rare: no lookup on the hot path when there are none.
     const failure = this.ledger.hasFailures ? this.ledger.failureAt(key, message.offset) : undefined;
     if (failure?.exhausted) return this.deadLetter(route, partition, message, failure, failure.exhausted);
@@ -439,18 +449,42 @@ export class ConsumerMember {
     }
 
     const attempt = route.retryTopics?.attemptOf(route.topic, message) ?? (failure?.attempts ?? 0) + 1;
-    const { observer } = this.config;
-    const started = observer ? performance.now() : 0;
-    const error = undecodable ?? (await this.dispatch(route, partition, message, attempt, watch.controller.signal));
+    const started = this.config.observer ? performance.now() : 0;
+    const outcome = undecodable ?? this.dispatch(route, partition, message, attempt, watch.controller.signal);
+    if (outcome === undefined) return this.succeeded(route, partition, key, failure, started);
+    if (!isPromiseLike(outcome)) return this.failed(route, partition, key, message, watch, attempt, outcome);
+    return Promise.resolve(outcome).then((error) =>
+      error === undefined
+        ? this.succeeded(route, partition, key, failure, started)
+        : this.failed(route, partition, key, message, watch, attempt, error),
+    );
+  }
+
+  private succeeded(
+    route: GroupRoute,
+    partition: number,
+    key: string,
+    failure: PartitionFailure | undefined,
+    started: number,
+  ): FailureDecision {
+    if (failure) this.ledger.settled(key);
+    this.counts.processed++;
+    this.config.observer?.processed(this.groupId, route.topic, partition, performance.now() - started);
+    return RESOLVE;
+  }
+
+  private failed(
+    route: GroupRoute,
+    partition: number,
+    key: string,
+    message: KafkaMessage,
+    watch: BatchWatch,
+    attempt: number,
+    error: unknown,
+  ): FailureDecision {
     // A handler that gave up because it ran too long failed by timeout, whatever it threw.
-    const outcome = error === undefined ? undefined : (watch.timedOut ?? error);
+    const outcome = watch.timedOut ?? error;
     const decision = decide(outcome, attempt, this.shutdown.signal.aborted, route.settings);
-    if (decision === RESOLVE) {
-      if (failure) this.ledger.settled(key);
-      this.counts.processed++;
-      observer?.processed(this.groupId, route.topic, partition, performance.now() - started);
-      return decision;
-    }
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const cause = asError(outcome);
     if (decision.action === 'release') {
@@ -459,7 +493,7 @@ export class ConsumerMember {
     }
 
     this.counts.failed++;
-    observer?.failed(this.groupId, route.topic, partition);
+    this.config.observer?.failed(this.groupId, route.topic, partition);
     const recorded = this.ledger.failed(key, message.offset, attempt);
     if (decision.action === 'retry') {
       this.logger.warn(
@@ -473,13 +507,14 @@ export class ConsumerMember {
     return this.deadLetter(route, partition, message, recorded, cause);
   }
 
-  private async dispatch(
+  /** The message's failure, or a promise of it when the handler did not return synchronously; undefined: success. */
+  private dispatch(
     route: GroupRoute,
     partition: number,
     message: KafkaMessage,
     attempt: number,
     signal: AbortSignal,
-  ) {
+  ): unknown {
     const { limits, raw } = route.settings;
     const data = decodePayload(limits, raw, route.topic, partition, message);
     if (data instanceof KafkaNonRetryableError) return data;
@@ -633,4 +668,8 @@ function partitionTopics(routes: ReadonlyMap<string, GroupRoute>): [string[], st
   const retry: string[] = [];
   for (const route of routes.values()) (route.isRetryTopic ? retry : main).push(route.topic);
   return [main, retry];
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null | undefined)?.then === 'function';
 }

@@ -14,10 +14,11 @@ export interface GroupRoute {
   /** This route's topic is one of those retry topics: its records wait for their due time. */
   isRetryTopic?: boolean;
   /**
-   * Runs the handler through Nest's pipeline and settles when it finished. Resolves with the failure (the
-   * original error where one was recorded), or undefined on success. Never rejects.
+   * Runs the handler through Nest's pipeline. Undefined when the handler returned synchronously and succeeded;
+   * otherwise a promise that resolves with the failure (the original error where one was recorded), or with
+   * undefined on success. Never throws nor rejects.
    */
-  invoke(data: unknown, context: KafkaHandlerContext): Promise<unknown>;
+  invoke(data: unknown, context: KafkaHandlerContext): Promise<unknown> | undefined;
   /** Set for a batch handler (`@KafkaHandler(topic, { batch: true })`). */
   batch?: BatchRoute;
 }

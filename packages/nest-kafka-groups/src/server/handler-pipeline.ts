@@ -15,8 +15,12 @@ import {
   scopedPipes,
 } from './nest-internals.js';
 
-/** Runs one message through a handler's Nest pipeline; resolves with the failure, or undefined on success. */
-export type HandlerInvoker = (data: unknown, context: KafkaHandlerContext) => Promise<unknown>;
+/**
+ * Runs one message through a handler's Nest pipeline. Returns undefined when the handler returned synchronously
+ * and succeeded; otherwise a promise that resolves with the failure, or with undefined on success. Never throws
+ * nor rejects.
+ */
+export type HandlerInvoker = (data: unknown, context: KafkaHandlerContext) => Promise<unknown> | undefined;
 
 /** A controller method to build a pipeline for. */
 export interface ControllerMethod {
@@ -83,16 +87,23 @@ export class HandlerPipelineFactory {
       directCall(creator, instance, callback, methodName, contextId) ??
       rpcPipeline(creator, instance, callback, methodName, contextId);
     const runFilters = this.filtersRunner(creator, instance, callback, contextId);
-    return async (data, context) => {
+    const failed = async (data: unknown, context: KafkaHandlerContext, error: unknown) => {
+      const swallowed = await runFilters(data, context, error);
+      const failure = classify(error, context);
+      // A guard's refusal that the application's filter swallows is its decision to skip the message.
+      return swallowed && failure instanceof KafkaGuardRejectedError ? undefined : failure;
+    };
+    return (data, context) => {
+      let result: unknown;
       try {
-        await pipeline(data, context);
-        return undefined;
+        result = pipeline(data, context);
       } catch (error) {
-        const swallowed = await runFilters(data, context, error);
-        const failure = classify(error, context);
-        // A guard's refusal that the application's filter swallows is its decision to skip the message.
-        return swallowed && failure instanceof KafkaGuardRejectedError ? undefined : failure;
+        return failed(data, context, error);
       }
+      if (result === undefined) return undefined;
+      if (isObservable(result)) result = lastValueFrom(result, { defaultValue: undefined });
+      if (typeof (result as PromiseLike<unknown>).then !== 'function') return undefined;
+      return Promise.resolve(result).then(succeeded, (error: unknown) => failed(data, context, error));
     };
   }
 
@@ -138,7 +149,7 @@ function directCall(
   callback: (...args: unknown[]) => unknown,
   methodName: string,
   contextId?: ContextId,
-): ((data: unknown, context: KafkaHandlerContext) => Promise<void>) | undefined {
+): ((data: unknown, context: KafkaHandlerContext) => unknown) | undefined {
   if (hasEnhancers(creator, instance, callback, contextId) !== false) return undefined;
   const params = rpcParamsOf(instance.constructor, methodName);
   // Without parameter decorators Nest passes (payload, context) as they are.
@@ -147,14 +158,17 @@ function directCall(
     if (kind === 'other' || data !== undefined || hasPipes) return undefined;
     slots[index] = kind;
   }
-  return async (data, context) => {
-    const args = Array.from(slots, (kind) =>
-      kind === 'payload' ? data : kind === 'context' ? context : null,
+  if (slots.length === 2 && slots[0] === 'payload' && slots[1] === 'context') {
+    return (data, context) => callback.call(instance, data, context);
+  }
+  return (data, context) =>
+    callback.apply(
+      instance,
+      Array.from(slots, (kind) => (kind === 'payload' ? data : kind === 'context' ? context : null)),
     );
-    const result = await callback.apply(instance, args);
-    if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
-  };
 }
+
+const succeeded = (): undefined => undefined;
 
 /** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
 export function payloadIsBuffer(prototype: object, methodName: string): boolean {
