@@ -90,6 +90,8 @@ export interface WorkerEnv {
   FAULT_BACKOFF_MS?: string;
   /** consumer: '1' to handle the topic with a batch handler (`batch: true`, `maxBatchSize: BATCH_SIZE`). */
   FAULT_BATCH?: string;
+  /** consumer: '1' to start the application without joining the group (`autoStart: false`) until SIGUSR2. */
+  FAULT_STANDBY?: string;
 }
 
 /** Most messages per call of the batch handler (scenarios with `batch`). */
