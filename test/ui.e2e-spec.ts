@@ -254,6 +254,8 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
         brokers: [`127.0.0.1:${await closedPort()}`],
         sasl: { mechanism: 'plain', username: 'svc-ui', password },
         topics: { create: false, check: false },
+        // The members cannot leave a group on a broker that is not there: bound their part of the close.
+        shutdownTimeoutMs: 2_000,
       },
       [UiFeature],
     ));
@@ -280,7 +282,7 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
     expect(events.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = events.body!.getReader();
     let stream = '';
-    while ((stream.match(/^data:/gm) ?? []).length < 3)
+    while ((stream.match(/^data:/gm) ?? []).length < 2)
       stream += new TextDecoder().decode((await reader.read()).value);
     expect(stream).toContain('ui-down-(hidden)');
     const rendered = [
@@ -296,7 +298,7 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
     const closing = Date.now();
     await app.close();
     app = undefined;
-    expect(Date.now() - closing).toBeLessThan(15_000);
+    expect(Date.now() - closing).toBeLessThan(10_000);
     for (;;) if ((await reader.read()).done) break;
     await page.close();
   });

@@ -16,7 +16,13 @@ import {
   type Row,
   type TopicRecord,
 } from './analysis.js';
-import { injectedFailure, RETRY_ATTEMPTS, type WorkerEnv, type WorkerLine } from './protocol.js';
+import {
+  injectedFailure,
+  RETRY_ATTEMPTS,
+  retryTopicsOf,
+  type WorkerEnv,
+  type WorkerLine,
+} from './protocol.js';
 import { WorkerProcess } from './worker-process.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -84,8 +90,15 @@ export interface ScenarioSpec {
   slowMs?: number;
   /** A fixed retry backoff (ms) instead of 50, 100 ms. */
   backoffMs?: number;
+  /** Retries through retry topics (protocol.ts RETRY_TOPIC_DELAYS), which the runner creates and drains too. */
+  retryTopics?: boolean;
   /** The consumers use a batch handler (`batch: true`, protocol.ts `BATCH_SIZE`) instead of the single one. */
   batch?: boolean;
+  /**
+   * Consumer processes started with the members but not joining the group (`autoStart: false`) until a step lets
+   * them (`joinStandby`): fresh members that join at once, without a process start-up in the middle of the storm.
+   */
+  standbys?: number;
   /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
   optIn?: boolean;
   /**
@@ -186,11 +199,11 @@ export class ScenarioRun {
   }
 
   /** Starts a consumer worker process and waits until its application started. */
-  async spawnWorker(): Promise<WorkerProcess> {
+  async spawnWorker({ standby = false } = {}): Promise<WorkerProcess> {
     const name = `w${++this.workerCount}`;
     const worker = new WorkerProcess(
       name,
-      this.workerEnv('consumer', name),
+      { ...this.workerEnv('consumer', name), ...(standby ? { FAULT_STANDBY: '1' } : {}) },
       join(this.logDir, `${name}.log`),
       (line, w) => this.onLine(line, w),
     );
@@ -217,8 +230,19 @@ export class ScenarioRun {
     if (graceful) this.stops.push({ worker: worker.name, at, closedAt: worker.closedAt, ...exit });
   }
 
+  /** Members of the group still running (not signalled), oldest first. */
   liveWorkers(): WorkerProcess[] {
-    return this.workers.filter((w) => w.alive && !w.signalled);
+    return this.workers.filter((w) => w.alive && !w.signalled && w.inGroup);
+  }
+
+  /** Lets the first standby join the group and records it as a fault event (a rebalance); returns it. */
+  joinStandby(label: string): WorkerProcess {
+    const standby = this.workers.find((w) => w.alive && !w.signalled && !w.inGroup);
+    if (!standby) throw new Error(`${this.spec.name}: no standby left to join the group`);
+    // As a signal to that worker: evidence for what it handles, not a fault of the brokers.
+    this.mark(label.replace('<worker>', standby.name), { workers: [standby.name] });
+    standby.join();
+    return standby;
   }
 
   /** Waits until the group is Stable with `members` members. */
@@ -254,6 +278,13 @@ export class ScenarioRun {
       await Promise.all(Array.from({ length: this.spec.workers }, () => this.spawnWorker()));
       await this.waitForStableGroup(this.spec.workers);
       this.timings.push(`members stable ${seconds(Date.now() - startedAt)} s`);
+      if (this.spec.standbys) {
+        // Once the members are up: all started at once, they missed the start-up bound on a busy machine.
+        await Promise.all(
+          Array.from({ length: this.spec.standbys }, () => this.spawnWorker({ standby: true })),
+        );
+        this.timings.push(`standbys ready ${seconds(Date.now() - startedAt)} s`);
+      }
 
       const produced = this.startProducer();
       const steps = (async () => {
@@ -307,6 +338,7 @@ export class ScenarioRun {
         stops: this.stops,
         duplicates: this.spec.duplicates ?? 'none',
         maxAttempts: RETRY_ATTEMPTS,
+        attemptsInRecords: this.spec.retryTopics,
         failsOn: this.spec.failures ? injectedFailure : undefined,
       };
       row = analyse(observations);
@@ -369,6 +401,7 @@ export class ScenarioRun {
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
+      ...(this.spec.retryTopics ? { FAULT_RETRY_TOPICS: '1' } : {}),
       ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
@@ -417,12 +450,13 @@ export class ScenarioRun {
     const admin = await this.admin();
     const { replicationFactor, topicConfig } = this.cluster;
     const topics = this.spec.deadLetterTopicByStep ? [this.topic] : [this.topic, this.deadLetterTopic];
+    if (this.spec.retryTopics) topics.push(...retryTopicsOf(this.topic));
     await admin.createTopics({
       // Waited for below: on a fresh cluster kafkajs's own wait can fail while the brokers learn of the topic.
       waitForLeaders: false,
       topics: topics.map((topic) => ({
         topic,
-        numPartitions: topic === this.topic ? PARTITIONS : 3,
+        numPartitions: topic === this.deadLetterTopic ? 3 : PARTITIONS,
         replicationFactor,
         configEntries: topicConfig,
       })),
@@ -457,19 +491,28 @@ export class ScenarioRun {
     await withTimeout(Promise.race([done, exited]), budget, 'the producer to send every message');
   }
 
-  /** Until the group committed the end of every partition (everything processed or dead-lettered). */
+  /**
+   * Until the group committed the end of every partition (everything processed or dead-lettered), of the retry
+   * topics too, read in the chain's order: a record moves on to the next topic before its offset is committed.
+   */
   private async waitForDrain(): Promise<void> {
     const admin = await this.admin();
+    const topics = [this.topic, ...(this.spec.retryTopics ? retryTopicsOf(this.topic) : [])];
     let last = '';
     try {
       await poll('the group to commit every partition to its end', DRAIN_TIMEOUT_MS, async () => {
-        const [committed] = await admin.fetchOffsets({ groupId: this.group, topics: [this.topic] });
-        const ends = await admin.fetchTopicOffsets(this.topic);
-        const behind = ends.filter(({ partition, high }) => {
-          const offset = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-          return Number(offset) < Number(high);
-        });
-        last = behind.map((p) => `partition ${p.partition} end ${p.high}`).join(', ');
+        const behind: string[] = [];
+        for (const topic of topics) {
+          const [committed] = await admin.fetchOffsets({ groupId: this.group, topics: [topic] });
+          const ends = await admin.fetchTopicOffsets(topic);
+          for (const { partition, high } of ends) {
+            const offset = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+            // A partition that never held a record has nothing to commit.
+            if (Number(high) > 0 && Number(offset) < Number(high))
+              behind.push(`${topic}[${partition}] end ${high}`);
+          }
+        }
+        last = behind.join(', ');
         return behind.length === 0;
       });
     } catch (error) {

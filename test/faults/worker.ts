@@ -14,8 +14,10 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  DLT_HEADERS,
   KafkaBatchContext,
   KafkaGroupContext,
+  KafkaGroups,
   KafkaGroupsServer,
   KafkaHandler,
   KafkaModule,
@@ -33,6 +35,7 @@ import {
   LINE_PREFIX,
   messageOf,
   RETRY_ATTEMPTS,
+  RETRY_TOPIC_DELAYS,
   SHUTDOWN_TIMEOUT_MS,
   type WorkerEnv,
 } from './protocol.js';
@@ -43,6 +46,7 @@ const failures = env.FAULT_FAILURES === '1';
 const workMs = Number(env.FAULT_WORK_MS ?? 0);
 const slowMs = Number(env.FAULT_SLOW_MS ?? 0);
 const backoffMs = env.FAULT_BACKOFF_MS === undefined ? undefined : Number(env.FAULT_BACKOFF_MS);
+const retryTopics = env.FAULT_RETRY_TOPICS === '1';
 
 /** Synchronous on a pipe (Linux): once the handler returns, the runner can read the line even after a SIGKILL. */
 function emit(...fields: (string | number)[]): void {
@@ -97,12 +101,23 @@ class FaultController {
     if (workMs > 0) await sleep(workMs);
     // A slow handler that honours ctx.signal, as the README asks: it gives up (throws) when the signal aborts.
     if (slowMs > 0 && isSlow(message.seq)) await sleep(slowMs, undefined, { signal: ctx.signal });
+    const [partition, offset] = sourcePosition(ctx);
     if (failures && injectedFailure(message.seq, ctx.attempt)) {
-      emit('F', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+      emit('F', message.seq, partition, offset, ctx.attempt, Date.now());
       throw new Error(`injected failure of seq ${message.seq} on attempt ${ctx.attempt}`);
     }
-    emit('P', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+    emit('P', message.seq, partition, offset, ctx.attempt, Date.now());
   }
+}
+
+/** Where the record is in the fault topic: on a retry topic, the main record its dead-letter headers name. */
+function sourcePosition(ctx: KafkaGroupContext): [number, string] {
+  if (ctx.topic === env.FAULT_TOPIC) return [ctx.partition, ctx.offset];
+  const headers = ctx.message.headers!;
+  return [
+    (headers[DLT_HEADERS.originalPartition] as Buffer).readInt32BE(),
+    (headers[DLT_HEADERS.originalOffset] as Buffer).readBigInt64BE().toString(),
+  ];
 }
 
 /** The batch variant: the same work per message, one call per up to BATCH_SIZE messages of one partition. */
@@ -112,7 +127,9 @@ class BatchFaultController {
   async handle(@Payload() messages: FaultMessage[], @Ctx() ctx: KafkaBatchContext): Promise<void> {
     if (workMs > 0) await sleep(workMs * messages.length);
     const { records } = ctx;
-    messages.forEach((message, i) => emit('P', message.seq, ctx.partition, records[i].offset, ctx.attempt, Date.now()));
+    messages.forEach((message, i) =>
+      emit('P', message.seq, ctx.partition, records[i].offset, ctx.attempt, Date.now()),
+    );
   }
 }
 
@@ -134,8 +151,9 @@ function rootOptions(): KafkaModuleOptions {
       env.FAULT_CLIENT_RETRY === 'library-default'
         ? undefined
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
-    retry:
-      backoffMs === undefined
+    retry: retryTopics
+      ? { attempts: RETRY_ATTEMPTS, topics: true, delaysMs: RETRY_TOPIC_DELAYS }
+      : backoffMs === undefined
         ? { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 }
         : { attempts: RETRY_ATTEMPTS, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
@@ -164,7 +182,11 @@ function securityOptions(): Pick<KafkaModuleOptions, 'ssl' | 'sasl'> {
 async function runConsumer(): Promise<void> {
   @Module({
     imports: [
-      KafkaModule.forFeature({ groupId: env.FAULT_GROUP, topicVariables: { FAULT_TOPIC: env.FAULT_TOPIC } }),
+      KafkaModule.forFeature({
+        groupId: env.FAULT_GROUP,
+        topicVariables: { FAULT_TOPIC: env.FAULT_TOPIC },
+        autoStart: env.FAULT_STANDBY !== '1',
+      }),
     ],
     controllers: [env.FAULT_BATCH === '1' ? BatchFaultController : FaultController],
   })
@@ -194,6 +216,13 @@ async function runConsumer(): Promise<void> {
   });
   await app.init();
   await app.startAllMicroservices();
+  // A standby joins the group when the runner says so: a fresh member at once, without a process start-up.
+  process.once('SIGUSR2', () => {
+    app
+      .get(KafkaGroups)
+      .start(env.FAULT_GROUP)
+      .catch((error: unknown) => logger.error(`standby start failed: ${(error as Error).stack}`));
+  });
   emit('READY');
   reportStoppedPartitions(app.get(KafkaStatusService));
 }
