@@ -90,6 +90,11 @@ export interface WorkerEnv {
   FAULT_BACKOFF_MS?: string;
   /** consumer: '1' to handle the topic with a batch handler (`batch: true`, `maxBatchSize: BATCH_SIZE`). */
   FAULT_BATCH?: string;
+  /**
+   * consumer: every this many ms the next step of a runtime-control cycle through KafkaGroups: pause, resume,
+   * stop, start (then again).
+   */
+  FAULT_CONTROL_CYCLE_MS?: string;
 }
 
 /** Most messages per call of the batch handler (scenarios with `batch`). */

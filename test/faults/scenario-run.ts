@@ -86,6 +86,8 @@ export interface ScenarioSpec {
   backoffMs?: number;
   /** The consumers use a batch handler (`batch: true`, protocol.ts `BATCH_SIZE`) instead of the single one. */
   batch?: boolean;
+  /** The consumers pause, resume, stop and start their group through KafkaGroups, one step every this many ms. */
+  controlCycleMs?: number;
   /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
   optIn?: boolean;
   /**
@@ -370,6 +372,7 @@ export class ScenarioRun {
       ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
       ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),
+      ...(this.spec.controlCycleMs ? { FAULT_CONTROL_CYCLE_MS: String(this.spec.controlCycleMs) } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
     };
