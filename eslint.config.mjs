@@ -23,4 +23,9 @@ export default tseslint.config(
     files: ['scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // The live page's script runs in the browser.
+    files: ['packages/nest-kafka-groups/assets/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );

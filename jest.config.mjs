@@ -33,6 +33,6 @@ export default {
 export function librarySources(root) {
   return {
     '^nest-kafka-groups$': `${root}/packages/nest-kafka-groups/src/index.ts`,
-    '^nest-kafka-groups/(health|metrics|testing|tracing)$': `${root}/packages/nest-kafka-groups/src/$1/index.ts`,
+    '^nest-kafka-groups/(health|metrics|testing|tracing|ui)$': `${root}/packages/nest-kafka-groups/src/$1/index.ts`,
   };
 }

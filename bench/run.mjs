@@ -602,7 +602,8 @@ function targetsOf(throughput, latency, soak) {
       met: value >= target && cpu !== null && cpu >= target,
     };
   }
-  const l = latency?.systems[SYSTEM_BY_ID.get(LATENCY_TARGETS.system).key];
+  // The latency phase keys its systems by id (results.latency by key).
+  const l = latency?.systems[LATENCY_TARGETS.system];
   if (l && !l.error)
     targets.latency = {
       system: LATENCY_TARGETS.system,

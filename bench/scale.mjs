@@ -33,6 +33,7 @@ import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-
 import { wallClockMs } from './lib/child.mjs';
 import kafkajs from 'kafkajs';
 import { deleteTopic, kafkaFor, newProducer } from './lib/dataset.mjs';
+import { DeliveryTally } from './lib/delivery-tally.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
 import { BENCH_DIR, CLIENT_RETRY, REPO_ROOT, RESULTS_DIR } from './lib/settings.mjs';
@@ -148,37 +149,17 @@ class Traffic {
     this.rate = rate;
     this.run = ++trafficRuns;
     this.sent = 0;
-    this.counts = new Uint8Array(1024);
-    this.offsetsSeen = new Set();
-    this.redelivered = 0;
+    this.deliveries = new DeliveryTally();
     this.failure = undefined;
   }
 
   handled(seq, offset) {
-    if (this.offsetsSeen.has(offset)) this.redelivered++;
-    else this.offsetsSeen.add(offset);
-    if (seq >= this.counts.length) {
-      const grown = new Uint8Array(Math.max(seq + 1, this.counts.length * 2));
-      grown.set(this.counts);
-      this.counts = grown;
-    }
-    if (this.counts[seq] < 255) this.counts[seq]++;
+    this.deliveries.handled(seq, offset);
   }
 
-  /**
-   * Messages sent but never handled; offsets handled more than once (redeliveries by the consumers); messages the
-   * producer wrote at more than one offset (its retries of a request the broker had written).
-   */
+  /** DeliveryTally.tally over what was sent. */
   tally() {
-    let lost = 0;
-    for (let seq = 0; seq < this.sent; seq++) if (seq >= this.counts.length || this.counts[seq] === 0) lost++;
-    const offsets = this.offsetsSeen.size;
-    return {
-      produced: this.sent,
-      lost,
-      redelivered: this.redelivered,
-      writtenTwice: offsets - (this.sent - lost),
-    };
+    return this.deliveries.tally(this.sent);
   }
 
   async start() {

@@ -94,6 +94,7 @@ async function main() {
   await waitUntilHealthy();
   if (state.stopping) return;
   say(`service ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${BASE_URL}/health is 200`);
+  say(`live page of the groups: ${BASE_URL}/kafka/ui`);
   say(`see also: ${BASE_URL}/kafka/groups, ${BASE_URL}/airnav/flights, ${BASE_URL}/metrics`);
   say('Ctrl-C stops everything the demo started');
   await printStatus();

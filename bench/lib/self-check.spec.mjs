@@ -2,6 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Tracker, verifyRecording } from './child.mjs';
 import { datasetChecksum, flightPosition } from './dataset.mjs';
+import { DeliveryTally } from './delivery-tally.mjs';
 import { soakVerdict } from './stats.mjs';
 
 /** Two partitions of 3 messages (offsets 10-12 and 0-2), seq 0-5, `alt` 1 each. */
@@ -107,6 +108,30 @@ describe("a run recorded by system j's JVM", () => {
       checksum: 6,
     };
     expect(() => verifyRecording(job, recording)).toThrow('partition 0: 2 offset marks recorded, 3 expected');
+  });
+});
+
+describe('scale traffic tally', () => {
+  it('passes when every message sent was handled once', () => {
+    const t = new DeliveryTally();
+    [0, 1, 2].forEach((seq) => t.handled(seq, `t:0:${seq}`));
+    expect(t.tally(3)).toEqual({ produced: 3, lost: 0, redelivered: 0, writtenTwice: 0 });
+  });
+
+  it('counts a message never handled as lost, also past what was ever seen', () => {
+    const t = new DeliveryTally();
+    t.handled(0, 't:0:0');
+    t.handled(2, 't:0:2');
+    expect(t.tally(2000).lost).toBe(1998);
+  });
+
+  it("tells a consumer's redelivery (same offset) from a producer's second write (same seq, another offset)", () => {
+    const t = new DeliveryTally();
+    t.handled(0, 't:0:0');
+    t.handled(0, 't:0:0'); // redelivered after a rebalance
+    t.handled(1, 't:1:5');
+    t.handled(1, 't:1:6'); // the producer retried a written request
+    expect(t.tally(2)).toEqual({ produced: 2, lost: 0, redelivered: 1, writtenTwice: 1 });
   });
 });
 

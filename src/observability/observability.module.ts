@@ -4,13 +4,20 @@ import { collectDefaultMetrics } from 'prom-client';
 import { KafkaStatusModule } from 'nest-kafka-groups';
 import { KafkaHealthModule } from 'nest-kafka-groups/health';
 import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
+import { KafkaUiModule } from 'nest-kafka-groups/ui';
 import { HealthController } from './health.controller.js';
 import { KafkaGroupsController } from './kafka-groups.controller.js';
 import { MetricsController } from './metrics.controller.js';
 
-/** The service's operational endpoints: GET /health, GET /kafka/groups, GET /metrics. */
+/** The service's operational endpoints: GET /health, GET /kafka/groups, GET /kafka/ui (live page), GET /metrics. */
 @Module({
-  imports: [TerminusModule, KafkaHealthModule, KafkaStatusModule, KafkaMetricsModule],
+  imports: [
+    TerminusModule,
+    KafkaHealthModule,
+    KafkaStatusModule,
+    KafkaMetricsModule,
+    KafkaUiModule.forRoot(),
+  ],
   controllers: [HealthController, KafkaGroupsController, MetricsController],
 })
 export class ObservabilityModule implements OnModuleInit {

@@ -95,6 +95,8 @@ export interface WorkerEnv {
    * stop, start (then again).
    */
   FAULT_CONTROL_CYCLE_MS?: string;
+  /** consumer: '1' to start the application without joining the group (`autoStart: false`) until SIGUSR2. */
+  FAULT_STANDBY?: string;
 }
 
 /** Most messages per call of the batch handler (scenarios with `batch`). */

@@ -88,6 +88,11 @@ export interface ScenarioSpec {
   batch?: boolean;
   /** The consumers pause, resume, stop and start their group through KafkaGroups, one step every this many ms. */
   controlCycleMs?: number;
+  /**
+   * Consumer processes started with the members but not joining the group (`autoStart: false`) until a step lets
+   * them (`joinStandby`): fresh members that join at once, without a process start-up in the middle of the storm.
+   */
+  standbys?: number;
   /** Runs only when named on the command line (`npm run test:faults -- <name>`), not in the default run (CI). */
   optIn?: boolean;
   /**
@@ -188,11 +193,11 @@ export class ScenarioRun {
   }
 
   /** Starts a consumer worker process and waits until its application started. */
-  async spawnWorker(): Promise<WorkerProcess> {
+  async spawnWorker({ standby = false } = {}): Promise<WorkerProcess> {
     const name = `w${++this.workerCount}`;
     const worker = new WorkerProcess(
       name,
-      this.workerEnv('consumer', name),
+      { ...this.workerEnv('consumer', name), ...(standby ? { FAULT_STANDBY: '1' } : {}) },
       join(this.logDir, `${name}.log`),
       (line, w) => this.onLine(line, w),
     );
@@ -219,8 +224,19 @@ export class ScenarioRun {
     if (graceful) this.stops.push({ worker: worker.name, at, closedAt: worker.closedAt, ...exit });
   }
 
+  /** Members of the group still running (not signalled), oldest first. */
   liveWorkers(): WorkerProcess[] {
-    return this.workers.filter((w) => w.alive && !w.signalled);
+    return this.workers.filter((w) => w.alive && !w.signalled && w.inGroup);
+  }
+
+  /** Lets the first standby join the group and records it as a fault event (a rebalance); returns it. */
+  joinStandby(label: string): WorkerProcess {
+    const standby = this.workers.find((w) => w.alive && !w.signalled && !w.inGroup);
+    if (!standby) throw new Error(`${this.spec.name}: no standby left to join the group`);
+    // As a signal to that worker: evidence for what it handles, not a fault of the brokers.
+    this.mark(label.replace('<worker>', standby.name), { workers: [standby.name] });
+    standby.join();
+    return standby;
   }
 
   /** Waits until the group is Stable with `members` members. */
@@ -256,6 +272,13 @@ export class ScenarioRun {
       await Promise.all(Array.from({ length: this.spec.workers }, () => this.spawnWorker()));
       await this.waitForStableGroup(this.spec.workers);
       this.timings.push(`members stable ${seconds(Date.now() - startedAt)} s`);
+      if (this.spec.standbys) {
+        // Once the members are up: all started at once, they missed the start-up bound on a busy machine.
+        await Promise.all(
+          Array.from({ length: this.spec.standbys }, () => this.spawnWorker({ standby: true })),
+        );
+        this.timings.push(`standbys ready ${seconds(Date.now() - startedAt)} s`);
+      }
 
       const produced = this.startProducer();
       const steps = (async () => {

@@ -8,10 +8,13 @@ import {
   RETRY_ATTEMPTS,
   SHUTDOWN_TIMEOUT_MS,
 } from './protocol.js';
-import { poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
+import { PARTITIONS, poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
 import type { WorkerProcess } from './worker-process.js';
 
 const none = () => false;
+/** rebalance-storm: membership changes, and the seconds of production between their starts. */
+const STORM_CYCLES = 5;
+const STORM_EVERY_S = 6;
 
 /**
  * The scenarios, in the order they run: every one on thousands of messages across several worker processes.
@@ -264,6 +267,30 @@ export const SCENARIOS: ScenarioSpec[] = [
           r.mark('3 members Stable again', { info: true });
         },
       },
+    ],
+  },
+  {
+    name: 'rebalance-storm',
+    description:
+      `${STORM_CYCLES} cycles ${STORM_EVERY_S} s apart under load: a fresh member joins (a process started with ` +
+      'the others, its group not started until then) while the oldest member, right after it reported a processed ' +
+      'message, is SIGTERMed (graceful leave), so each leave lands in the rebalance of the join; 3 members ' +
+      'throughout, library defaults (offsets committed every 1000 ms): no message handled twice, every partition ' +
+      'progressing again once the group is Stable',
+    // Opt-in: with its standby processes it takes over a minute on a busy 2-core machine.
+    optIn: true,
+    cluster: 'single',
+    workers: 3,
+    standbys: STORM_CYCLES,
+    messages: 10_000,
+    rate: 250,
+    expectedDeadLetter: none,
+    steps: [
+      ...Array.from({ length: STORM_CYCLES }, (_, i) => ({
+        afterSeconds: 2 + i * STORM_EVERY_S,
+        run: (r: ScenarioRun) => joinAndLeave(r, i + 1),
+      })),
+      { run: settleAfterStorm },
     ],
   },
   {
@@ -520,4 +547,41 @@ async function restartStoppedNode(r: ScenarioRun): Promise<void> {
   const nodeId = stoppedNodes.at(-1)!;
   await r.cluster.startNode(nodeId - 1);
   r.mark(`node.id ${nodeId} started again`, { info: true });
+}
+
+/**
+ * One cycle of rebalance-storm: a standby joins the group while the oldest member, busy with a message, is
+ * SIGTERMed; the join and the leave overlap, so the group rebalances again before the previous rebalance settled.
+ */
+async function joinAndLeave(r: ScenarioRun, cycle: number): Promise<void> {
+  const oldest = r.liveWorkers()[0];
+  await r.nextDeliveryBy(oldest);
+  r.joinStandby(`cycle ${cycle}: <worker> joins`);
+  await r.signalWorkers([oldest], 'SIGTERM', `cycle ${cycle}: SIGTERM ${oldest.name}`);
+}
+
+/** After the storm: the group Stable with 3 members, and from then on every partition progressing again. */
+async function settleAfterStorm(r: ScenarioRun): Promise<void> {
+  const started = Date.now();
+  await r.waitForStableGroup(3);
+  const stable = r.mark('3 members Stable after the storm', { info: true });
+  r.notes.push(
+    `Stable with 3 members ${seconds(stable.at - started)} s after the last cycle ended ` +
+      `(${STORM_CYCLES} joins and ${STORM_CYCLES} leaves)`,
+  );
+  r.afterRun.push((o) => {
+    const resumed = resumedAfter(o, stable.at);
+    // Keyed by sequence number, so every partition gets messages each second while the producer still sends.
+    if (o.productionEnd < stable.at + 2_000) {
+      r.notes.push('not checked that every partition progressed once Stable: production ended before');
+      return;
+    }
+    const moving = new Set(o.deliveries.filter((d) => d.at >= stable.at).map((d) => d.partition));
+    if (moving.size < PARTITIONS)
+      r.problems.push(
+        `partition(s) stuck after the storm: only ${[...moving].sort().join(', ')} progressed once Stable`,
+      );
+    else if (resumed !== undefined)
+      r.notes.push(`every partition progressed ${resumed.toFixed(1)} s after the group was Stable again`);
+  });
 }

@@ -25,6 +25,8 @@ export class WorkerProcess {
   closedAt?: number;
   /** Its application started (only then does it handle SIGTERM by closing it). */
   isReady = false;
+  /** A standby (`FAULT_STANDBY`) is not in the group until `join()`. */
+  inGroup: boolean;
   private readonly child: ChildProcess;
   private readonly log: WriteStream;
 
@@ -34,6 +36,7 @@ export class WorkerProcess {
     readonly logFile: string,
     onLine: (line: WorkerLine, worker: WorkerProcess) => void,
   ) {
+    this.inGroup = env.FAULT_STANDBY !== '1';
     this.log = createWriteStream(logFile, { flags: 'a' });
     this.child = spawn(process.execPath, [WORKER_SCRIPT], {
       env: { ...process.env, ...env, NO_COLOR: '1', NODE_ENV: 'production' },
@@ -87,6 +90,12 @@ export class WorkerProcess {
 
   get alive(): boolean {
     return this.exit === undefined;
+  }
+
+  /** Lets a standby join the group (SIGUSR2: its app starts its consumer group). */
+  join(): void {
+    this.inGroup = true;
+    this.child.kill('SIGUSR2');
   }
 
   /** Sends `signal` (recording when); resolves once the process is gone (SIGKILL after `timeoutMs`). */

@@ -116,7 +116,9 @@ class BatchFaultController {
   async handle(@Payload() messages: FaultMessage[], @Ctx() ctx: KafkaBatchContext): Promise<void> {
     if (workMs > 0) await sleep(workMs * messages.length);
     const { records } = ctx;
-    messages.forEach((message, i) => emit('P', message.seq, ctx.partition, records[i].offset, ctx.attempt, Date.now()));
+    messages.forEach((message, i) =>
+      emit('P', message.seq, ctx.partition, records[i].offset, ctx.attempt, Date.now()),
+    );
     delivered();
   }
 }
@@ -169,7 +171,11 @@ function securityOptions(): Pick<KafkaModuleOptions, 'ssl' | 'sasl'> {
 async function runConsumer(): Promise<void> {
   @Module({
     imports: [
-      KafkaModule.forFeature({ groupId: env.FAULT_GROUP, topicVariables: { FAULT_TOPIC: env.FAULT_TOPIC } }),
+      KafkaModule.forFeature({
+        groupId: env.FAULT_GROUP,
+        topicVariables: { FAULT_TOPIC: env.FAULT_TOPIC },
+        autoStart: env.FAULT_STANDBY !== '1',
+      }),
     ],
     controllers: [env.FAULT_BATCH === '1' ? BatchFaultController : FaultController],
   })
@@ -199,6 +205,13 @@ async function runConsumer(): Promise<void> {
   });
   await app.init();
   await app.startAllMicroservices();
+  // A standby joins the group when the runner says so: a fresh member at once, without a process start-up.
+  process.once('SIGUSR2', () => {
+    app
+      .get(KafkaGroups)
+      .start(env.FAULT_GROUP)
+      .catch((error: unknown) => logger.error(`standby start failed: ${(error as Error).stack}`));
+  });
   emit('READY');
   reportStoppedPartitions(app.get(KafkaGroupsServer));
   if (env.FAULT_CONTROL_CYCLE_MS) void controlCycle(app.get(KafkaGroups), Number(env.FAULT_CONTROL_CYCLE_MS));

@@ -73,6 +73,7 @@ export { KafkaStatusModule } from './status/kafka-status.module.js';
 export { KafkaStatusService } from './status/kafka-status.service.js';
 export { KafkaAdminClient, KafkaAdminTimeoutError } from './status/kafka-admin.client.js';
 export type {
+  KafkaGroupMember,
   KafkaGroupOffsets,
   KafkaGroupStatus,
   KafkaMemberStatus,

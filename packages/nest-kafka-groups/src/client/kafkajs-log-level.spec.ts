@@ -71,6 +71,10 @@ describe('nestLevelOf (kafkajs log entries onto Nest levels)', () => {
     expect(nestLevelOf(ERROR, 'Failed to execute listener: x', {})).toBe('error');
   });
 
+  test('the same callback failure reported at WARN stays a WARN', () => {
+    expect(nestLevelOf(WARN, 'Error when calling eachBatch', { topic: 't' })).toBe('warn');
+  });
+
   test('anything else kafkajs reports at ERROR or WARN is a WARN', () => {
     expect(nestLevelOf(ERROR, 'Offset out of range, resetting to default offset', { topic: 't' })).toBe(
       'warn',

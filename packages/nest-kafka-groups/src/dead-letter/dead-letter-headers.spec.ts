@@ -137,6 +137,26 @@ describe('buildDeadLetterHeaders', () => {
     expect(utf8(headers[DLT_HEADERS.exceptionFqcn])).toBe('KafkaPayloadDecodeError');
   });
 
+  test.each([
+    ['a subclass without its own name', new (class FlightFeedError extends Error {})('x'), 'FlightFeedError'],
+    ['a plain Error given a name', Object.assign(new Error('x'), { name: 'TimeoutError' }), 'TimeoutError'],
+    ['a plain Error with an empty name', Object.assign(new Error('x'), { name: '' }), 'Error'],
+    [
+      'an error object without a prototype',
+      Object.assign(Object.create(null) as Error, { name: 'ForeignError', message: 'x' }),
+      'ForeignError',
+    ],
+  ])('the exception class of %s', (_what, error, expected) => {
+    const headers = buildDeadLetterHeaders({
+      topic: 't',
+      partition: 0,
+      message: message(),
+      groupId: 'g',
+      error,
+    });
+    expect(utf8(headers[DLT_HEADERS.exceptionFqcn])).toBe(expected);
+  });
+
   test('without a stack, the trace falls back to "name: message"', () => {
     const error = new RangeError('too far');
     error.stack = undefined;
@@ -254,6 +274,21 @@ describe('bounded headers', () => {
       MAX_EXCEPTION_MESSAGE_BYTES,
     );
     expect(boundedUtf8('short', 10).toString()).toBe('short');
+  });
+
+  test('a text of exactly maxBytes is kept whole; one byte more is cut with the marker', () => {
+    const exact = 'x'.repeat(40);
+    expect(boundedUtf8(exact, 40).toString()).toBe(exact);
+    const cut = boundedUtf8(`${exact}y`, 40);
+    expect(cut.length).toBeLessThanOrEqual(40);
+    expect(cut.toString().endsWith('\n... (truncated)')).toBe(true);
+  });
+
+  test('a cut inside a two-byte character backs off to the character before it', () => {
+    const marker = Buffer.from('\n... (truncated)').length;
+    // 'a' then 'ü' (two bytes each): byte 6 is the second byte of the third 'ü'.
+    const cut = boundedUtf8(`a${'ü'.repeat(100)}`, marker + 6);
+    expect(cut.toString()).toBe('aüü\n... (truncated)');
   });
 
   test('a stub keeps the dead-letter headers, drops the original ones and says why', () => {

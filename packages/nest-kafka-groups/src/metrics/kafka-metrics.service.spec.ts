@@ -39,6 +39,7 @@ describe('KafkaMetricsService', () => {
       { topic: 't', partition: 1, committedOffset: null, logEndOffset: 3, lag: 3 },
     ],
     owners: new Map(),
+    members: [],
   });
 
   test('registers itself as the transport observer on module init', () => {

@@ -11,8 +11,7 @@ const PACKAGE = JSON.parse(readFileSync(join(SRC, '..', 'package.json'), 'utf8')
 const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|(?:^|\n)\s*import\s+'([^']+)'|\bimport\('([^']+)'\)/g;
 
 /** Every bare module specifier the entry's module graph imports at run time (type-only imports erase). */
-function runtimeImports(entry: string): Set<string> {
-  const seen = new Set<string>();
+function runtimeImports(entry: string, seen = new Set<string>()): Set<string> {
   const bare = new Set<string>();
   const visit = (file: string): void => {
     if (seen.has(file)) return;
@@ -56,6 +55,15 @@ describe('entry points (package.json exports)', () => {
     expect(tracing).toContain('@opentelemetry/api');
     expect(tracing).not.toContain('prom-client');
     expect(tracing).not.toContain('@nestjs/terminus');
+  });
+
+  test('the root entry loads no file of the live page (nest-kafka-groups/ui)', () => {
+    const files = new Set<string>();
+    runtimeImports('index.ts', files);
+    expect(files.size).toBeGreaterThan(10);
+    expect([...files].filter((file) => file.startsWith(join(SRC, 'ui')))).toEqual([]);
+    runtimeImports('ui/index.ts', files);
+    expect([...files].some((file) => file.startsWith(join(SRC, 'ui')))).toBe(true);
   });
 
   test('every subpath of the exports map has a source entry and points at dist with types', () => {

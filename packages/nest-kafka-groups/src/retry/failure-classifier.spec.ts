@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { BadRequestException, InternalServerErrorException } from '@nestjs/common';
+import { BadRequestException, HttpException, InternalServerErrorException } from '@nestjs/common';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
 import { KafkaPayloadDecodeError } from '../errors/kafka-payload-decode.error.js';
@@ -84,6 +84,16 @@ describe('httpExceptionReasons', () => {
   test('nothing more when the message already is the reason', () => {
     expect(httpExceptionReasons(new BadRequestException('order id missing'))).toBeUndefined();
     expect(httpExceptionReasons(new BadRequestException({ message: 'order id missing' }))).toBeUndefined();
+  });
+
+  test('a body whose message is neither text nor a list says nothing more', () => {
+    expect(httpExceptionReasons(new HttpException({ message: 42 }, 400))).toBeUndefined();
+    expect(httpExceptionReasons(new HttpException({ message: { field: 'lat' } }, 400))).toBeUndefined();
+    expect(httpExceptionReasons(new HttpException({ error: 'no message' }, 400))).toBeUndefined();
+  });
+
+  test('a null body is not read as an object', () => {
+    expect(httpExceptionReasons(new HttpException(null as unknown as string, 500))).toBeUndefined();
   });
 
   test('nothing for other errors or exceptions without more to say', () => {

@@ -116,6 +116,11 @@ export class ConsumerMember {
     });
   }
 
+  /** Partitions paused on the consumer now: waiting out a retry backoff or a dead-letter write, or stopped. */
+  pausedPartitions(): { topic: string; partitions: number[] }[] {
+    return this.consumer?.paused() ?? [];
+  }
+
   /** Messages being handled right now (one per running batch). */
   get inFlight(): number {
     return this.batches.size;

@@ -5,6 +5,7 @@ import type { GroupRunner } from '../server/group-runner.js';
 import { KafkaAdminClient } from './kafka-admin.client.js';
 import { memberStatus } from './member-status.js';
 import type {
+  KafkaGroupMember,
   KafkaGroupOffsets,
   KafkaGroupStatus,
   KafkaMemberStatus,
@@ -149,26 +150,37 @@ async function fetchGroupOffsets(
     }),
   );
   partitions.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  const members = describedMembers(group?.members ?? []);
   return {
     state: group?.state ?? null,
     groupMembers: group ? group.members.length : null,
     partitions,
-    owners: partitionOwners(group?.members ?? []),
+    owners: partitionOwners(members),
+    members,
   };
 }
 
+function describedMembers(members: GroupDescription['members']): KafkaGroupMember[] {
+  return members.map(({ memberId, clientId, clientHost, memberAssignment }) => ({
+    memberId,
+    clientId,
+    clientHost,
+    assignment: decodeAssignment(memberAssignment),
+  }));
+}
+
 /** Who holds which partition, from the assignments in the group description (the coordinator's view). */
-function partitionOwners(members: GroupDescription['members']): KafkaGroupOffsets['owners'] {
+function partitionOwners(members: KafkaGroupMember[]): KafkaGroupOffsets['owners'] {
   const owners: KafkaGroupOffsets['owners'] = new Map();
-  for (const { memberId, clientId, memberAssignment } of members) {
-    // Members of other clients may use assignment bytes of another protocol: what cannot be decoded is skipped.
-    for (const [topic, partitions] of Object.entries(decodeAssignment(memberAssignment))) {
+  for (const { memberId, clientId, assignment } of members) {
+    for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) owners.set(`${topic}:${partition}`, { memberId, clientId });
     }
   }
   return owners;
 }
 
+/** Members of other clients may use assignment bytes of another protocol: what cannot be decoded is empty. */
 function decodeAssignment(bytes: Buffer): Record<string, number[]> {
   if (bytes.length === 0) return {};
   try {

@@ -73,4 +73,16 @@ export interface KafkaGroupOffsets {
   partitions: Omit<KafkaPartitionStatus, 'memberId' | 'clientId'>[];
   /** "topic:partition" -> the member holding it, from the group description (every process). */
   owners: Map<string, { memberId: string; clientId: string }>;
+  /** Every member of the group, in every process, as the coordinator describes it. */
+  members: KafkaGroupMember[];
+}
+
+/** One member of a group as the coordinator describes it (any process, any client). */
+export interface KafkaGroupMember {
+  memberId: string;
+  clientId: string;
+  /** The address the coordinator saw the member connect from, e.g. `/10.0.0.7`. */
+  clientHost: string;
+  /** topic -> partitions, decoded from the member's assignment; empty when it cannot be decoded. */
+  assignment: Record<string, number[]>;
 }

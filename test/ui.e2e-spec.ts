@@ -1,0 +1,305 @@
+/**
+ * The live page of the groups (nest-kafka-groups/ui) in a real browser: Debian's Chromium driven by playwright-core.
+ * The example service runs as built (dist/main.js), one copy then two; a second spec runs an app in process against
+ * a broker that is not there, with SASL credentials, to see the page say so and render no secret.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { Controller, Module } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
+import { Payload } from '@nestjs/microservices';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import { KafkaUiModule } from 'nest-kafka-groups/ui';
+import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { startTestApp } from './support/nest-test-app.js';
+import { ServiceProcess } from './support/service-process.js';
+
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+  (path): path is string => !!path && existsSync(path),
+);
+if (!CHROMIUM) {
+  process.stderr.write(
+    '\n' +
+      '!'.repeat(100) +
+      '\n!!! test/ui.e2e-spec.ts SKIPPED: no Chromium at /usr/bin/chromium (or CHROMIUM_PATH).\n' +
+      '!!! Install it: apt-get update && apt-get install -y chromium   (.ci/run does this)\n' +
+      '!'.repeat(100) +
+      '\n\n',
+  );
+}
+const describeInBrowser = CHROMIUM ? describe : describe.skip;
+
+const PARTITIONS = 3;
+
+/** An element's data attributes, as the functions run in the page see them (this project compiles without DOM types). */
+interface Dataset {
+  dataset: Record<string, string | undefined>;
+}
+
+async function launch(): Promise<Browser> {
+  // Root in a container: Chromium's sandbox needs user namespaces it may not get.
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+/** The cells of one topic's grid as the page shows them. */
+function grid(page: Page, topic: string) {
+  return page.$$eval(`.grid[data-topic="${topic}"] .cell`, (cells) =>
+    cells.map((cell) => {
+      const data = (cell as unknown as Dataset).dataset;
+      return {
+        partition: data.partition!,
+        member: data.member!,
+        stopped: data.stopped === 'true',
+        paused: data.paused === 'true',
+        text: cell.textContent ?? '',
+      };
+    }),
+  );
+}
+
+/** Member id -> whether it runs in the process that serves the page, from one group's member table. */
+function members(page: Page, groupId: string) {
+  return page.$$eval(`section[data-group="${groupId}"] tr[data-member-id]`, (rows) =>
+    rows.map((row) => ({
+      memberId: (row as unknown as Dataset).dataset.memberId!,
+      local: (row as unknown as Dataset).dataset.local === 'true',
+    })),
+  );
+}
+
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined | false>,
+): Promise<T> {
+  return waitFor(what, timeoutMs, probe, 250);
+}
+
+describeInBrowser('live page of the groups (GET /kafka/ui) in Chromium', () => {
+  const kafka = new TestKafka();
+  let browser: Browser;
+  const services: ServiceProcess[] = [];
+
+  beforeAll(async () => {
+    browser = await launch();
+  });
+
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((service) => service.stop()));
+    await kafka.closeAll();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  test('both groups of the example service; the grid changes when a second copy joins; a stopped partition shows as stopped', async () => {
+    const names = {
+      AIRNAV_GROUP_ID: uniqueName('ui-airnav'),
+      FLIGHT24_GROUP_ID: uniqueName('ui-flight24'),
+      AIRNAV_TOPIC: uniqueName('ui-airnav'),
+      FLIGHT24_TOPIC: uniqueName('ui-flight24'),
+    };
+    const airnav = names.AIRNAV_TOPIC;
+    // A dead-letter topic that takes no record at all (even the stub is too large): a dead letter stops its partition.
+    await kafka.createTopic(`${airnav}-dlt`, PARTITIONS, [{ name: 'max.message.bytes', value: '64' }]);
+    const env = {
+      ...names,
+      KAFKA_BROKERS: BROKERS.join(','),
+      KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+      LOG_LEVEL: 'log',
+    };
+    // The first copy also runs the simulated feed, so the page has traffic and lag to show.
+    const first = new ServiceProcess({ ...env, FEED_ENABLED: 'true', FEED_RATE_PER_SEC: '10' });
+    services.push(first);
+    await first.waitUntilListening(60_000);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(`http://127.0.0.1:${first.port}/kafka/ui`);
+
+    // Both groups, each with its three partitions held by the one member of this process.
+    let one: Awaited<ReturnType<typeof grid>> = [];
+    await until('both groups listed, every partition held by the first copy', 60_000, async () => {
+      const groups = await page.$$eval('section[data-group]', (s) =>
+        s.map((e) => (e as unknown as Dataset).dataset.group),
+      );
+      if (!groups.includes(names.AIRNAV_GROUP_ID) || !groups.includes(names.FLIGHT24_GROUP_ID)) return false;
+      one = await grid(page, airnav);
+      const holders = await members(page, names.AIRNAV_GROUP_ID);
+      return (
+        one.length === PARTITIONS &&
+        holders.length === 1 &&
+        holders[0].local &&
+        one.every((cell) => cell.member === holders[0].memberId)
+      );
+    });
+    expect(await page.locator(`section[data-group="${names.AIRNAV_GROUP_ID}"] .state`).textContent()).toBe(
+      'Stable',
+    );
+    const firstMember = one[0].member;
+
+    // A second copy joins: the partitions move, and the page (served by the first copy) shows it without reload.
+    const second = new ServiceProcess(env);
+    services.push(second);
+    await second.waitUntilListening(60_000);
+    let two: Awaited<ReturnType<typeof grid>> = [];
+    let holders: Awaited<ReturnType<typeof members>> = [];
+    await until('the grid to show partitions of both copies', 90_000, async () => {
+      two = await grid(page, airnav);
+      holders = await members(page, names.AIRNAV_GROUP_ID);
+      const owners = new Set(two.map((cell) => cell.member));
+      return holders.length === 2 && owners.size === 2 && !owners.has('');
+    });
+    const peer = holders.find((m) => !m.local)!;
+    const here = holders.find((m) => m.local)!;
+    expect(peer).toBeDefined();
+    expect(two.some((cell) => cell.member === peer.memberId)).toBe(true);
+    expect(two.filter((cell) => cell.member === here.memberId).length).toBeLessThan(PARTITIONS);
+    expect(two.map((c) => c.member)).not.toEqual(one.map((c) => c.member));
+    // The first copy's member kept its id through the rebalance and holds fewer partitions now.
+    expect(here.memberId).toBe(firstMember);
+
+    // A message that fails validation on a partition this process holds: its dead letter cannot be written, so
+    // the partition stops, and the page shows it stopped with the reason.
+    const mine = two.find((cell) => cell.member === here.memberId)!;
+    const partition = Number(mine.partition.slice(mine.partition.lastIndexOf(':') + 1));
+    const producer = await kafka.producer();
+    await producer.send({
+      topic: airnav,
+      acks: -1,
+      messages: [{ partition, key: 'BAD1', value: '{"junk":true}' }],
+    });
+    const stopped = await until(`${airnav}[${partition}] shown as stopped`, 60_000, async () => {
+      const cell = (await grid(page, airnav)).find((c) => c.partition === mine.partition);
+      return cell?.stopped ? cell : undefined;
+    });
+    expect(stopped.text).toMatch(/stopped/i);
+    const reason = await page
+      .locator(`section[data-group="${names.AIRNAV_GROUP_ID}"] .stopped-list li`)
+      .first()
+      .textContent();
+    expect(reason).toContain(`partition ${partition}:`);
+    expect(reason).toContain(`"${airnav}-dlt"`);
+    // Only that partition.
+    expect((await grid(page, airnav)).filter((c) => c.stopped).map((c) => c.partition)).toEqual([
+      mine.partition,
+    ]);
+
+    mkdirSync('reports', { recursive: true });
+    await page.waitForTimeout(4_000); // a few more lag samples for the charts
+    await page.screenshot({ path: 'reports/ui-groups.png', fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    // On a phone: no horizontal scrolling of the page itself (the member table scrolls inside its box).
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: 'reports/ui-groups-phone.png', fullPage: true });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
+
+@Controller()
+class SecretsController {
+  @KafkaHandler('${UI_TOPIC}')
+  onMessage(@Payload() value: unknown): unknown {
+    return value;
+  }
+}
+
+/** A port on 127.0.0.1 where nothing listens. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describeInBrowser('live page of the groups: the broker down, bad input, secrets', () => {
+  let browser: Browser;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    browser = await launch();
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  test('the page says the broker is down, answers 404 for an unknown group, renders no secret, and ends its streams on close', async () => {
+    const password = `pw-${uniqueName('secret')}`;
+    // The strongest case: the secret even turns up in a name the page shows (the group id).
+    const groupId = `ui-down-${password}`;
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { UI_TOPIC: uniqueName('ui-down') } })],
+      controllers: [SecretsController],
+    })
+    class SecretsFeature {}
+    @Module({ imports: [KafkaUiModule.forRoot({ sampleIntervalMs: 500 })] })
+    class UiFeature {}
+
+    ({ app } = await startTestApp(
+      [SecretsFeature],
+      {
+        brokers: [`127.0.0.1:${await closedPort()}`],
+        sasl: { mechanism: 'plain', username: 'svc-ui', password },
+        topics: { create: false, check: false },
+        // The members cannot leave a group on a broker that is not there: bound their part of the close.
+        shutdownTimeoutMs: 2_000,
+      },
+      [UiFeature],
+    ));
+    await app.listen(0, '127.0.0.1');
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+
+    // Bad input: 404 for the page and the stream of a group that does not run here.
+    expect((await fetch(`${url}/kafka/ui?group=nope`)).status).toBe(404);
+    expect((await fetch(`${url}/kafka/ui/events?group=nope`)).status).toBe(404);
+    expect((await fetch(`${url}/kafka/ui/assets/other.js`)).status).toBe(404);
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${url}/kafka/ui`);
+    await page.waitForSelector('body[data-broker-down="true"]', { timeout: 30_000 });
+    const banner = await page.locator('#banner').textContent();
+    expect(banner).toMatch(/The Kafka broker does not answer \(.+\)/);
+    expect(await page.locator('#banner').isVisible()).toBe(true);
+    expect(await page.locator('section[data-group]').count()).toBe(1);
+    expect(await page.locator('section[data-group] h2').textContent()).toBe('ui-down-(hidden)');
+    expect(await page.locator('section[data-group] .state').textContent()).toBe('unknown');
+
+    // Nothing the page or its stream carries holds the password: page, scripts, styles, events.
+    const events = await fetch(`${url}/kafka/ui/events`);
+    expect(events.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = events.body!.getReader();
+    let stream = '';
+    while ((stream.match(/^data:/gm) ?? []).length < 2)
+      stream += new TextDecoder().decode((await reader.read()).value);
+    expect(stream).toContain('ui-down-(hidden)');
+    const rendered = [
+      await page.content(),
+      stream,
+      await (await fetch(`${url}/kafka/ui`)).text(),
+      await (await fetch(`${url}/kafka/ui/assets/app.js`)).text(),
+      await (await fetch(`${url}/kafka/ui/assets/app.css`)).text(),
+    ];
+    for (const text of rendered) expect(text).not.toContain(password);
+
+    // Closing the app ends the open streams (the page's and ours) instead of hanging on them.
+    const closing = Date.now();
+    await app.close();
+    app = undefined;
+    expect(Date.now() - closing).toBeLessThan(10_000);
+    for (;;) if ((await reader.read()).done) break;
+    await page.close();
+  });
+});
