@@ -10,7 +10,7 @@ import { Ctx, Payload } from '@nestjs/microservices';
 import { KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import request from 'supertest';
 import { KafkaAdminModule } from '../src/admin/kafka-admin.module.js';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -34,7 +34,7 @@ function groupModule(groupId: string, topic: string) {
 }
 
 describe('admin endpoints: POST /kafka/groups/:id/pause|resume|stop|start|seek', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

@@ -20,7 +20,7 @@ import {
 } from 'nest-kafka-groups';
 import { TrackArchive } from '../src/flights/tracks/track-archive.js';
 import { TracksModule } from '../src/flights/tracks/tracks.module.js';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 class ReadingDto {
@@ -93,7 +93,7 @@ function seqCounts(handled: number[]): Map<number, number> {
 }
 
 describe('batch handlers', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 
 describe('the test broker is a real Kafka', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   afterAll(() => kafka.closeAll());
 
   test('two consumers of one group split a 3-partition topic; every keyed message arrives once, in key order', async () => {

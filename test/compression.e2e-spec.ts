@@ -18,7 +18,7 @@ import {
   KafkaProducer,
 } from 'nest-kafka-groups';
 import { INTEROP_CONSUMER_SOURCE, JavaConsumer, KAFKA_LIB } from './support/java/java-consumer.js';
-import { BROKERS, TEST_RETRY, TestKafka, uniqueName } from './support/kafka-test-client.js';
+import { testBrokers, TEST_RETRY, KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -57,7 +57,7 @@ function javaProduce(topic: string, count: number, codecs: readonly string[]): P
         '-cp',
         join(KAFKA_LIB, '*'),
         JAVA_PRODUCER_SOURCE,
-        BROKERS.join(','),
+        testBrokers().join(','),
         topic,
         String(count),
         codecs.join(','),
@@ -71,7 +71,7 @@ function javaProduce(topic: string, count: number, codecs: readonly string[]): P
 const seqs = (count: number) => Array.from({ length: count }, (_, i) => i);
 
 (javaAvailable() ? describe : describe.skip)('compressed record batches', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {
@@ -109,7 +109,7 @@ const seqs = (count: number) => Array.from({ length: count }, (_, i) => i);
     ];
     const count = 100;
     for (const [k, compression] of codecs.entries()) {
-      const options = { brokers: BROKERS, clientRetry: TEST_RETRY, compression };
+      const options = { brokers: testBrokers(), clientRetry: TEST_RETRY, compression };
       const producer = new KafkaProducer(createKafkaClient(options), options);
       await producer.sendMany(
         topic,
@@ -119,7 +119,7 @@ const seqs = (count: number) => Array.from({ length: count }, (_, i) => i);
     }
 
     const java = new JavaConsumer({
-      brokers: BROKERS,
+      brokers: testBrokers(),
       groupId: uniqueName('java-reader'),
       topic,
       maxRuntimeMs: 90_000,

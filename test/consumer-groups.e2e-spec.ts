@@ -1,74 +1,14 @@
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { describe, expect, test } from '@jest/globals';
+import { uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
+import {
+  recording,
+  recordingFeature,
+  recordingSuite,
+  SecondRecordingController,
+} from './support/recording-feature.js';
 
-interface Delivery {
-  group: string;
-  partition: number;
-  offset: string;
-  key: string | undefined;
-  seq: number;
-  attempt: number;
-}
-
-/** Every handler of every test app records here what it handled. */
-const deliveries: Delivery[] = [];
-let behaviour: (payload: { seq: number }, ctx: KafkaGroupContext) => Promise<void> | void = () => undefined;
-
-function record(payload: { seq: number }, ctx: KafkaGroupContext): Promise<void> | void {
-  deliveries.push({
-    group: ctx.groupId,
-    partition: ctx.partition,
-    offset: ctx.offset,
-    key: ctx.key,
-    seq: payload.seq,
-    attempt: ctx.attempt,
-  });
-  return behaviour(payload, ctx);
-}
-
-@Controller()
-class RecordingController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    return record(payload, ctx);
-  }
-}
-
-/** A feature module for one group on one topic, built per test with fresh names. */
-function groupModule(
-  groupId: string,
-  topic: string,
-  extra: { concurrency?: number; partitionsConsumedConcurrently?: number } = {},
-) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
-    controllers: [RecordingController],
-  })
-  class GroupModule {}
-  return GroupModule;
-}
-
-/** A second, distinct controller class so two modules can each host a handler of their own. */
-@Controller()
-class SecondRecordingController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    return record(payload, ctx);
-  }
-}
-
-function secondGroupModule(groupId: string, topic: string) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
-    controllers: [SecondRecordingController],
-  })
-  class SecondGroupModule {}
-  return SecondGroupModule;
-}
+const { deliveries } = recording;
 
 function processedOnce(group: string, count: number) {
   const seqs = deliveries
@@ -79,21 +19,16 @@ function processedOnce(group: string, count: number) {
 }
 
 describe('consumer groups served by KafkaGroupsServer', () => {
-  const kafka = new TestKafka();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    deliveries.length = 0;
-    behaviour = () => undefined;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   test('two groups on one 3-partition topic each process all 300 messages once', async () => {
     const topic = uniqueName('two-groups');
     const [groupA, groupB] = [uniqueName('group-a'), uniqueName('group-b')];
     await kafka.createTopic(topic, 3);
-    const { app } = await startTestApp([groupModule(groupA, topic), secondGroupModule(groupB, topic)]);
+    const { app } = await startTestApp([
+      recordingFeature(groupA, topic),
+      recordingFeature(groupB, topic, { controllers: [SecondRecordingController] }),
+    ]);
     apps.push(app);
     await kafka.waitForStableGroup(groupA, 1);
     await kafka.waitForStableGroup(groupB, 1);
@@ -110,7 +45,7 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     const topic = uniqueName('two-members');
     const groupId = uniqueName('members');
     await kafka.createTopic(topic, 2);
-    const { app, server } = await startTestApp([groupModule(groupId, topic, { concurrency: 2 })]);
+    const { app, server } = await startTestApp([recordingFeature(groupId, topic, { concurrency: 2 })]);
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 2);
     const members = server.groups[0].members;
@@ -135,7 +70,7 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     const topic = uniqueName('idle-member');
     const groupId = uniqueName('idle');
     await kafka.createTopic(topic, 2);
-    const { app, server } = await startTestApp([groupModule(groupId, topic, { concurrency: 3 })]);
+    const { app, server } = await startTestApp([recordingFeature(groupId, topic, { concurrency: 3 })]);
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 3);
     const members = server.groups[0].members;
@@ -163,13 +98,15 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     await kafka.createTopic(topic, 4);
     let inFlight = 0;
     let maxInFlight = 0;
-    behaviour = async () => {
+    recording.behaviour = async () => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       await new Promise((resolve) => setTimeout(resolve, 5));
       inFlight--;
     };
-    const { app } = await startTestApp([groupModule(groupId, topic, { partitionsConsumedConcurrently: 4 })]);
+    const { app } = await startTestApp([
+      recordingFeature(groupId, topic, { partitionsConsumedConcurrently: 4 }),
+    ]);
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 1);
 
@@ -191,13 +128,13 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     const failOnce = 5;
     let failedAt: { partition: number; offset: string } | undefined;
     let releaseFailure = false;
-    behaviour = (payload, ctx) => {
+    recording.behaviour = (payload, ctx) => {
       if (payload.seq === failOnce && (!releaseFailure || ctx.attempt === 1)) {
         failedAt = { partition: ctx.partition, offset: ctx.offset };
         throw new Error(`boom on seq ${payload.seq}`);
       }
     };
-    const { app } = await startTestApp([groupModule(groupId, topic)], {
+    const { app } = await startTestApp([recordingFeature(groupId, topic)], {
       retry: { attempts: 100, initialDelayMs: 300, multiplier: 1, maxDelayMs: 300 },
     });
     apps.push(app);
@@ -225,7 +162,7 @@ describe('consumer groups served by KafkaGroupsServer', () => {
   test('a member that cannot start (its topic is missing) is recreated with backoff and consumes once it exists', async () => {
     const topic = uniqueName('late-topic');
     const groupId = uniqueName('late-topic');
-    const { app, server } = await startTestApp([groupModule(groupId, topic)], {
+    const { app, server } = await startTestApp([recordingFeature(groupId, topic)], {
       clientRetry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
       // Neither created nor checked at start-up: the member itself meets the missing topic.
       topics: { create: false, check: false },
@@ -249,19 +186,19 @@ describe('consumer groups served by KafkaGroupsServer', () => {
     const groupId = uniqueName('join-slow');
     await kafka.createTopic(topic, 2);
     let slowStarted = false;
-    behaviour = async (payload) => {
+    recording.behaviour = async (payload) => {
       if (payload.seq === 3) {
         slowStarted = true;
         await new Promise((resolve) => setTimeout(resolve, 3_000));
       }
     };
-    const first = await startTestApp([groupModule(groupId, topic)]);
+    const first = await startTestApp([recordingFeature(groupId, topic)]);
     apps.push(first.app);
     await kafka.waitForStableGroup(groupId, 1);
     await kafka.produceKeyed(topic, 60, (i) => `k${i % 6}`);
     await waitFor('slow handler running', 20_000, () => slowStarted);
 
-    const second = await startTestApp([groupModule(groupId, topic)]);
+    const second = await startTestApp([recordingFeature(groupId, topic)]);
     apps.push(second.app);
     await kafka.waitForStableGroup(groupId, 2);
     await kafka.produceKeyed(

@@ -1,67 +1,24 @@
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { expectErrorLines } from './support/error-lines.js';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import {
-  DLT_HEADERS,
-  DLT_STUB_HEADERS,
-  KafkaGroupContext,
-  KafkaHandler,
-  KafkaModule,
-  KafkaNonRetryableError,
-  KafkaStatusService,
-} from 'nest-kafka-groups';
+import { DLT_HEADERS, DLT_STUB_HEADERS, KafkaNonRetryableError, KafkaStatusService } from 'nest-kafka-groups';
 import { KafkaHealthIndicator, KafkaHealthModule } from 'nest-kafka-groups/health';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
+import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
 /** Finding 9 of issue 9: the dead-letter write path (once per offset, bounded, never stalls the fetch, reported). */
 
-interface Delivery {
-  seq: number;
-  partition: number;
-  offset: string;
-  at: number;
-}
-
-const deliveries: Delivery[] = [];
-let behaviour: (payload: { seq: number }, ctx: KafkaGroupContext) => void = () => undefined;
+const { deliveries } = recording;
 
 class Permanent extends KafkaNonRetryableError {}
 
-@Controller()
-class DeadLetterController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    deliveries.push({ seq: payload.seq, partition: ctx.partition, offset: ctx.offset, at: Date.now() });
-    behaviour(payload, ctx);
-  }
-}
-
-function feature(groupId: string, topic: string) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
-    controllers: [DeadLetterController],
-  })
-  class DeadLetterFeature {}
-  return DeadLetterFeature;
-}
-
 describe('dead-letter writes', () => {
-  const kafka = new TestKafka();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    deliveries.length = 0;
-    behaviour = () => undefined;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   async function start(groupId: string, topic: string, root: object = {}) {
     // This spec creates its topics itself, and some tests need a dead-letter topic that does not exist.
     const noProvisioning = { topics: { create: false, check: false } };
-    const started = await startTestApp([feature(groupId, topic)], { ...noProvisioning, ...root }, [
+    const started = await startTestApp([recordingFeature(groupId, topic)], { ...noProvisioning, ...root }, [
       KafkaHealthModule,
     ]);
     apps.push(started.app);
@@ -78,7 +35,7 @@ describe('dead-letter writes', () => {
     const groupId = uniqueName('dlt-late');
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1);
-    behaviour = () => {
+    recording.behaviour = () => {
       throw new Permanent('never');
     };
     // A 1 ms deadline: every write answers after it. The old race gave up, wrote again after retryDelayMs, and
@@ -101,7 +58,7 @@ describe('dead-letter writes', () => {
     const groupId = uniqueName('dlt-stall');
     await kafka.createTopic(topic, 2);
     // No dead-letter topic (and none provisioned): every write fails, after the producer's retries.
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 0) throw new Permanent('poison on partition 0');
     };
     await start(groupId, topic, {
@@ -133,7 +90,7 @@ describe('dead-letter writes', () => {
     const groupId = uniqueName('dlt-stack');
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1, [{ name: 'max.message.bytes', value: '24576' }]);
-    behaviour = () => {
+    recording.behaviour = () => {
       const error = new Permanent('deep failure');
       error.stack = `Permanent: deep failure\n${'    at frame (file.ts:1:1)\n'.repeat(4_000)}`;
       throw error;
@@ -156,7 +113,7 @@ describe('dead-letter writes', () => {
     const groupId = uniqueName('dlt-stub');
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1, [{ name: 'max.message.bytes', value: '16384' }]);
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 1) throw new Permanent('too big to handle');
     };
     await start(groupId, topic);
@@ -193,7 +150,7 @@ describe('dead-letter writes', () => {
     await kafka.createTopic(topic, 2);
     // Smaller than any record with the dead-letter headers.
     await kafka.createTopic(`${topic}-dlt`, 1, [{ name: 'max.message.bytes', value: '64' }]);
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 0) throw new Permanent('cannot be dead-lettered');
     };
     const { server, health, status } = await start(groupId, topic, { deadLetter: { retryDelayMs: 200 } });
@@ -239,7 +196,7 @@ describe('dead-letter writes', () => {
     const topic = uniqueName('dlt-absent');
     const groupId = uniqueName('dlt-absent');
     await kafka.createTopic(topic, 1);
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 1) throw new Permanent('always');
     };
     const { server } = await start(groupId, topic, {

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { isBrokerReachable } from '../scripts/kafka-local-lib.mjs';
-import { BROKERS, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { freePort, javaAvailable } from './support/local-machine.js';
 
 interface GroupRow {
@@ -120,7 +120,7 @@ describe('npm run demo', () => {
   });
 
   test('with a broker already running: both groups consume the feed; SIGINT stops the service and exits 0', async () => {
-    const { env, names } = demoEnv(await freePort(), { KAFKA_BROKERS: BROKERS.join(',') });
+    const { env, names } = demoEnv(await freePort(), { KAFKA_BROKERS: testBrokers().join(',') });
     demo = new Demo(env);
     // The first run may build the service (dist/ missing or older than src/).
     await demo.waitForConsumption([names.AIRNAV_GROUP_ID, names.FLIGHT24_GROUP_ID], 180_000);
@@ -134,7 +134,7 @@ describe('npm run demo', () => {
       output: '',
     });
 
-    expect(demo.output).toContain(`reusing the broker at ${BROKERS.join(',')}`);
+    expect(demo.output).toContain(`reusing the broker at ${testBrokers().join(',')}`);
     const all = tables(demo.output);
     expect(all.length).toBeGreaterThanOrEqual(3);
     const final = all.at(-1)!;
@@ -148,7 +148,7 @@ describe('npm run demo', () => {
     expect(demo.output).toContain('[demo] service stopped');
     expect(demo.output).not.toContain('broker stopped');
     // The reused broker still runs.
-    expect(await isBrokerReachable(BROKERS)).toBe(true);
+    expect(await isBrokerReachable(testBrokers())).toBe(true);
   }, 240_000);
 
   const withJava = javaAvailable() ? test : test.skip;

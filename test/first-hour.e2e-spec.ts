@@ -19,7 +19,7 @@ import {
   KafkaStatusService,
 } from 'nest-kafka-groups';
 import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
-import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { freePort } from './support/local-machine.js';
 import { ServiceProcess } from './support/service-process.js';
 import { startTestApp } from './support/nest-test-app.js';
@@ -59,7 +59,7 @@ function weatherModule(groupId: string, topic: string, extra: object = {}) {
 function kafkaCli(args: string[], input = ''): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['scripts/kafka-cli.mjs', ...args], {
-      env: { ...process.env, KAFKA_BROKERS: BROKERS.join(',') },
+      env: { ...process.env, KAFKA_BROKERS: testBrokers().join(',') },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
@@ -71,7 +71,7 @@ function kafkaCli(args: string[], input = ''): Promise<{ code: number | null; ou
 }
 
 describe("a user's first hour", () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -50,7 +50,7 @@ function repoVersion(name: string): string {
 }
 
 describe('a fresh Nest 12 app installs the packed package', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const workDir = mkdtempSync(join(tmpdir(), 'nkg-fresh-app-'));
   let app: ChildProcess | undefined;
 

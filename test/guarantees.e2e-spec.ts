@@ -3,7 +3,7 @@
  * backoff longer than the session timeout, a stopped partition resuming, `ctx.signal` and `shutdownTimeoutMs` at
  * shutdown, a broker that is down at start, a guard rejection swallowed by a filter, a decode error not retried.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { beforeEach, describe, expect, test } from '@jest/globals';
 import { expectErrorLines } from './support/error-lines.js';
 import {
   type ArgumentsHost,
@@ -11,71 +11,29 @@ import {
   type CanActivate,
   Controller,
   type ExceptionFilter,
-  type INestApplication,
   Injectable,
   Module,
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EMPTY, type Observable } from 'rxjs';
-import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { DLT_HEADERS, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import { testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { freePort } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
+import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
-interface Delivery {
-  seq: number;
-  partition: number;
-  offset: string;
-  attempt: number;
-  at: number;
-}
-
-const deliveries: Delivery[] = [];
-let behaviour: (payload: { seq: number }, ctx: KafkaGroupContext) => Promise<void> | void = () => undefined;
-
-@Controller()
-class GuaranteeController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    deliveries.push({
-      seq: payload.seq,
-      partition: ctx.partition,
-      offset: ctx.offset,
-      attempt: ctx.attempt,
-      at: performance.now(),
-    });
-    return behaviour(payload, ctx);
-  }
-}
-
-function feature(groupId: string, topic: string, extra: object = {}) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
-    controllers: [GuaranteeController],
-  })
-  class GuaranteeModule {}
-  return GuaranteeModule;
-}
+const { deliveries } = recording;
 
 const QUICK_RETRY = { attempts: 2, initialDelayMs: 50, multiplier: 1, maxDelayMs: 50 };
 
 describe('guarantees', () => {
-  const kafka = new TestKafka();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    deliveries.length = 0;
-    behaviour = () => undefined;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   async function start(groupId: string, topic: string, root: object = {}, featureExtra: object = {}) {
-    const started = await startTestApp([feature(groupId, topic, featureExtra)], root);
+    const started = await startTestApp([recordingFeature(groupId, topic, featureExtra)], root);
     apps.push(started.app);
     return started;
   }
@@ -88,7 +46,7 @@ describe('guarantees', () => {
     let maxPerPartition = 0;
     let total = 0;
     let maxTotal = 0;
-    behaviour = async (_, ctx) => {
+    recording.behaviour = async (_, ctx) => {
       const here = (inFlight.get(ctx.partition) ?? 0) + 1;
       inFlight.set(ctx.partition, here);
       maxPerPartition = Math.max(maxPerPartition, here);
@@ -116,7 +74,7 @@ describe('guarantees', () => {
     const groupId = uniqueName('long-backoff');
     await kafka.createTopic(topic, 2);
     const backoffMs = 9_000; // The session timeout (TEST_CONSUMER_TUNING) is 6 s.
-    behaviour = (payload, ctx) => {
+    recording.behaviour = (payload, ctx) => {
       if (payload.seq === 0 && ctx.attempt === 1)
         throw new Error('fails once, then waits out a long backoff');
     };
@@ -161,7 +119,7 @@ describe('guarantees', () => {
     let broken = true;
     async function stopPartition(groupId: string, topic: string) {
       broken = true;
-      behaviour = (payload) => {
+      recording.behaviour = (payload) => {
         if (payload.seq === 1 && broken) throw new Error('broken until the fix is deployed');
       };
       const started = await start(groupId, topic, { retry: QUICK_RETRY, deadLetter: { enabled: false } });
@@ -214,7 +172,7 @@ describe('guarantees', () => {
       const groupId = uniqueName('abort-signal');
       await kafka.createTopic(topic, 1);
       let abortedDuringHandler = false;
-      behaviour = async (_, ctx) => {
+      recording.behaviour = async (_, ctx) => {
         const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
         await Promise.race([aborted, sleep(30_000)]);
         abortedDuringHandler = ctx.signal.aborted;
@@ -237,7 +195,7 @@ describe('guarantees', () => {
       await kafka.createTopic(topic, 1);
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      behaviour = async () => {
+      recording.behaviour = async () => {
         if (deliveries.length === 1) await released;
       };
       const shutdownTimeoutMs = 1_500;
@@ -280,7 +238,7 @@ describe('guarantees', () => {
     expect(deliveries).toHaveLength(0);
     expect(member.state).not.toBe('joined');
 
-    const proxy = await listenProxy(port, BROKERS[0]);
+    const proxy = await listenProxy(port, testBrokers()[0]);
     try {
       await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
       expect(deliveries.map((d) => d.seq).sort((a, b) => a - b)).toEqual(

@@ -17,7 +17,7 @@ import {
   KafkaHandler,
   KafkaModule,
 } from 'nest-kafka-groups';
-import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, TEST_RETRY, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -198,7 +198,7 @@ function headerInt64(message: KafkaMessage, name: string): string | undefined {
 async function readDeadLetters(topic: string, count: number): Promise<KafkaMessage[]> {
   const kafka = new LibraryKafka({
     clientId: 'e2e-dlt',
-    brokers: BROKERS,
+    brokers: testBrokers(),
     logLevel: KafkaLogLevel.NOTHING,
     retry: TEST_RETRY,
   });
@@ -222,7 +222,7 @@ async function readDeadLetters(topic: string, count: number): Promise<KafkaMessa
 }
 
 describe('hostile messages', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const services: ServiceProcess[] = [];
   const apps: INestApplication[] = [];
   afterEach(async () => {
@@ -243,7 +243,7 @@ describe('hostile messages', () => {
     const handledAt = new Map<string, number>();
     const service = new ServiceProcess(
       {
-        KAFKA_BROKERS: BROKERS.join(','),
+        KAFKA_BROKERS: testBrokers().join(','),
         AIRNAV_TOPIC: airnavTopic,
         AIRNAV_GROUP_ID: airnavGroup,
         FLIGHT24_TOPIC: flight24Topic,

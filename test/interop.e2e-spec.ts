@@ -13,7 +13,7 @@ import {
   JavaConsumer,
   removeCompiledConsumer,
 } from './support/java/java-consumer.js';
-import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 const { AssignerProtocol } = kafkajs;
@@ -49,7 +49,7 @@ function groupModule(groupId: string, topic: string, concurrency = 1) {
 }
 
 describe('a Java consumer in the same group as Nest members', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
   const javas: JavaConsumer[] = [];
   /** Compiled once: a single-file source launch compiles at every start, 3-5 s per JVM on 2 busy cores. */
@@ -76,7 +76,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     more: { strategies?: ('range' | 'roundrobin')[]; extraTopics?: string[]; groupInstanceId?: string } = {},
   ): JavaConsumer {
     const java = new JavaConsumer({
-      brokers: BROKERS,
+      brokers: testBrokers(),
       groupId,
       topic,
       clientId: JAVA_CLIENT_ID,

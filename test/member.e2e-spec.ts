@@ -1,62 +1,22 @@
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { describe, expect, test } from '@jest/globals';
+import { Controller, type INestApplication } from '@nestjs/common';
+import { KafkaHandler } from 'nest-kafka-groups';
+import { uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
+import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
 /**
  * Issue 9 findings on the consumer member that need a broker: shutdown versus attempts (2), start versus stop (6),
  * heartbeats while a handler runs and maxProcessingTimeMs (8), attempt counts across rejoins (11), shutdown bounds
  * (12). The pure parts are unit specs beside the code (failure-policy, partition-ledger, batch-watch, resume-timers).
  */
-interface Delivery {
-  seq: number;
-  offset: string;
-  attempt: number;
-  aborted: boolean;
-}
-
-const deliveries: Delivery[] = [];
-let behaviour: (payload: { seq: number }, ctx: KafkaGroupContext) => Promise<void> | void = () => undefined;
-
-@Controller()
-class MainController {
-  @KafkaHandler('${TOPIC}')
-  async handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    const delivery: Delivery = { seq: payload.seq, offset: ctx.offset, attempt: ctx.attempt, aborted: false };
-    deliveries.push(delivery);
-    try {
-      await behaviour(payload, ctx);
-    } finally {
-      delivery.aborted = ctx.signal.aborted;
-    }
-  }
-}
-
-@Controller()
-class OtherTopicController {
-  @KafkaHandler('${OTHER_TOPIC}')
-  handle() {}
-}
-
-function feature(groupId: string, topic: string, extra: object = {}) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
-    controllers: [MainController],
-  })
-  class MainModule {}
-  return MainModule;
-}
+const { deliveries } = recording;
 
 /** The same group on another topic only: its joins and leaves rebalance the group without taking `topic`. */
-function otherTopicFeature(groupId: string, otherTopic: string) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { OTHER_TOPIC: otherTopic } })],
-    controllers: [OtherTopicController],
-  })
-  class OtherModule {}
-  return OtherModule;
+@Controller()
+class OtherTopicController {
+  @KafkaHandler('${TOPIC}')
+  handle() {}
 }
 
 /** Resolves when the signal aborts; rejects with its reason, as a handler that honours `ctx.signal` does. */
@@ -68,18 +28,10 @@ function untilAborted(signal: AbortSignal): Promise<never> {
 }
 
 describe('consumer member (issue 9)', () => {
-  const kafka = new TestKafka();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    deliveries.length = 0;
-    behaviour = () => undefined;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   async function start(groupId: string, topic: string, root: object = {}, members = 1) {
-    const started = await startTestApp([feature(groupId, topic)], root);
+    const started = await startTestApp([recordingFeature(groupId, topic)], root);
     apps.push(started.app);
     await kafka.waitForStableGroup(groupId, members);
     return started;
@@ -107,7 +59,7 @@ describe('consumer member (issue 9)', () => {
     const topic = uniqueName('m-shutdown-signal');
     const groupId = uniqueName('m-shutdown-signal');
     await createTopics(topic);
-    behaviour = (payload, ctx) => (payload.seq === 0 ? untilAborted(ctx.signal) : undefined);
+    recording.behaviour = (payload, ctx) => (payload.seq === 0 ? untilAborted(ctx.signal) : undefined);
     // attempts 1: before the fix the aborted handler was the last attempt, so the message went to the dead letters.
     const { app } = await start(groupId, topic, { retry: { attempts: 1 } });
     await kafka.produceKeyed(topic, 1, () => 'k');
@@ -117,7 +69,7 @@ describe('consumer member (issue 9)', () => {
     expect(await deadLetterCount(topic)).toBe(0);
     expect((await kafka.offsets(groupId, topic))[0].committed).toBe(-1);
 
-    behaviour = () => undefined;
+    recording.behaviour = () => undefined;
     await start(groupId, topic, { retry: { attempts: 1 } });
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(deliveries.map((d) => [d.seq, d.attempt])).toEqual([
@@ -132,7 +84,7 @@ describe('consumer member (issue 9)', () => {
     const groupId = uniqueName('m-shutdown-backoff');
     await createTopics(topic);
     let failing = true;
-    behaviour = () => {
+    recording.behaviour = () => {
       if (failing) throw new Error('downstream unavailable');
     };
     const retry = { attempts: 2, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 };
@@ -156,7 +108,7 @@ describe('consumer member (issue 9)', () => {
     await createTopics(topic);
     await kafka.produceKeyed(topic, 5, () => 'k');
     // Closed right after listen(): the member is still connecting or joining.
-    const { app } = await startTestApp([feature(groupId, topic)]);
+    const { app } = await startTestApp([recordingFeature(groupId, topic)]);
     await app.close();
     // Longer than a join takes on this broker: a consumer left behind would have joined and consumed by now.
     await new Promise((resolve) => setTimeout(resolve, 4_000));
@@ -171,7 +123,7 @@ describe('consumer member (issue 9)', () => {
     const groupId = uniqueName('m-slow');
     await createTopics(topic);
     // Session timeout 6 s (the test tuning); the handler takes 9 s.
-    behaviour = (payload) =>
+    recording.behaviour = (payload) =>
       payload.seq === 0 ? new Promise((resolve) => setTimeout(resolve, 9_000)) : undefined;
     await start(groupId, topic);
     const { members: before } = await kafka.waitForStableGroup(groupId, 1);
@@ -190,7 +142,7 @@ describe('consumer member (issue 9)', () => {
     const topic = uniqueName('m-max-processing');
     const groupId = uniqueName('m-max-processing');
     await createTopics(topic);
-    behaviour = (_payload, ctx) => (ctx.attempt === 1 ? untilAborted(ctx.signal) : undefined);
+    recording.behaviour = (_payload, ctx) => (ctx.attempt === 1 ? untilAborted(ctx.signal) : undefined);
     const began = Date.now();
     await start(groupId, topic, {
       maxProcessingTimeMs: 1_500,
@@ -212,7 +164,7 @@ describe('consumer member (issue 9)', () => {
     const groupId = uniqueName('m-attempts');
     await createTopics(topic);
     await kafka.createTopic(otherTopic, 1);
-    behaviour = () => {
+    recording.behaviour = () => {
       throw new Error('always fails');
     };
     // A long backoff: the next delivery comes from the rejoin (which resumes every partition), not the timer.
@@ -221,7 +173,9 @@ describe('consumer member (issue 9)', () => {
     await kafka.produceKeyed(topic, 1, () => 'k');
     await waitFor('attempt 1', 10_000, () => deliveries.length === 1);
 
-    const other = await startTestApp([otherTopicFeature(groupId, otherTopic)]);
+    const other = await startTestApp([
+      recordingFeature(groupId, otherTopic, { controllers: [OtherTopicController] }),
+    ]);
     apps.push(other.app);
     await kafka.waitForStableGroup(groupId, 2);
     await waitFor('attempt 2 after the join', 10_000, () => deliveries.length === 2);
@@ -237,7 +191,7 @@ describe('consumer member (issue 9)', () => {
     const topic = uniqueName('m-no-broker');
     const groupId = uniqueName('m-no-broker');
     // Nothing listens on port 1: every connection is refused, as with a broker that is down.
-    const { app } = await startTestApp([feature(groupId, topic)], {
+    const { app } = await startTestApp([recordingFeature(groupId, topic)], {
       brokers: ['127.0.0.1:1'],
       shutdownTimeoutMs: 3_000,
       // About 8 s of connection retries, more than the 3 s bound.

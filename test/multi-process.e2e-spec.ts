@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { ServiceProcess } from './support/service-process.js';
 
 function position(i: number, icao24: string) {
@@ -16,7 +16,7 @@ function position(i: number, icao24: string) {
 }
 
 describe('two copies of the built service in two processes', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const services: ServiceProcess[] = [];
 
   afterEach(async () => {

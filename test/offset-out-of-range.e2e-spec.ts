@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 /**
@@ -31,7 +31,7 @@ function feature(groupId: string, topic: string) {
 }
 
 describe('committed offset out of range', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

@@ -19,12 +19,12 @@ import {
   KafkaModule,
 } from 'nest-kafka-groups';
 import {
-  BROKERS,
+  testBrokers,
   TEST_CONSUMER_TUNING,
   TEST_RETRY,
-  TestKafka,
+  KafkaTestClient,
   uniqueName,
-} from './support/kafka-test-client.js';
+} from 'nest-kafka-groups/testing';
 
 /** Finding 7 of issue 9: a pipeline that rejects must be a failure of that message, with or without Nest's hooks. */
 
@@ -79,7 +79,7 @@ async function startApp(
   @Module({
     imports: [
       KafkaModule.forRoot({
-        brokers: BROKERS,
+        brokers: testBrokers(),
         clientId: 'e2e-rejections',
         fromBeginning: true,
         consumer: TEST_CONSUMER_TUNING,
@@ -109,7 +109,7 @@ async function startApp(
 }
 
 describe('pipeline rejections', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

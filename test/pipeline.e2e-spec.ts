@@ -26,7 +26,7 @@ import {
   KafkaKey,
   KafkaModule,
 } from 'nest-kafka-groups';
-import { TestKafka, uniqueName } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 const seen: { raw?: Buffer; key?: string; trace?: unknown; headers?: unknown; intercepted?: boolean }[] = [];
@@ -94,7 +94,7 @@ function pipelineModule(groupId: string, rawTopic: string, swallowedTopic: strin
 }
 
 describe("handlers run through Nest's pipeline", () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
   afterEach(async () => {
     while (apps.length > 0) await apps.pop()!.close();

@@ -1,17 +1,12 @@
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { expectErrorLines } from './support/error-lines.js';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsInt, IsString, Min } from 'class-validator';
-import {
-  DLT_HEADERS,
-  KafkaGroupContext,
-  KafkaHandler,
-  KafkaModule,
-  KafkaNonRetryableError,
-} from 'nest-kafka-groups';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { DLT_HEADERS, KafkaGroupContext, KafkaHandler, KafkaNonRetryableError } from 'nest-kafka-groups';
+import { uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
+import { record, recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
 class ReadingDto {
   @IsInt()
@@ -22,17 +17,7 @@ class ReadingDto {
   key!: string;
 }
 
-interface Delivery {
-  seq: number;
-  partition: number;
-  offset: string;
-  attempt: number;
-  /** When the handler was called. */
-  at: number;
-}
-
-const deliveries: Delivery[] = [];
-let behaviour: (payload: ReadingDto, ctx: KafkaGroupContext) => Promise<void> | void = () => undefined;
+const { deliveries } = recording;
 
 class PermanentFailure extends KafkaNonRetryableError {}
 
@@ -40,44 +25,23 @@ class PermanentFailure extends KafkaNonRetryableError {}
 class ValidatingController {
   @KafkaHandler('${TOPIC}')
   handle(@Payload() payload: ReadingDto, @Ctx() ctx: KafkaGroupContext) {
-    deliveries.push({
-      seq: payload.seq,
-      partition: ctx.partition,
-      offset: ctx.offset,
-      attempt: ctx.attempt,
-      at: performance.now(),
-    });
-    return behaviour(payload, ctx);
+    return record(payload, ctx);
   }
-}
-
-function feature(groupId: string, topic: string, extra: object = {}) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...extra })],
-    controllers: [ValidatingController],
-  })
-  class ReliabilityModule {}
-  return ReliabilityModule;
 }
 
 const FAST_RETRY = { attempts: 3, initialDelayMs: 100, multiplier: 2, maxDelayMs: 400 };
 
 describe('delivery guarantees', () => {
-  const kafka = new TestKafka();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    deliveries.length = 0;
-    behaviour = () => undefined;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   async function start(groupId: string, topic: string, root: object = {}, featureExtra: object = {}) {
-    const started = await startTestApp([feature(groupId, topic, featureExtra)], {
-      retry: FAST_RETRY,
-      ...root,
-    });
+    const started = await startTestApp(
+      [recordingFeature(groupId, topic, { controllers: [ValidatingController], ...featureExtra })],
+      {
+        retry: FAST_RETRY,
+        ...root,
+      },
+    );
     apps.push(started.app);
     await kafka.waitForStableGroup(groupId, 1);
     return started;
@@ -87,7 +51,7 @@ describe('delivery guarantees', () => {
     const topic = uniqueName('retry-ok');
     const groupId = uniqueName('retry-ok');
     await kafka.createTopic(topic, 1);
-    behaviour = (_, ctx) => {
+    recording.behaviour = (_, ctx) => {
       if (ctx.attempt < 3) throw new Error(`transient failure, attempt ${ctx.attempt}`);
     };
     await start(groupId, topic);
@@ -106,7 +70,7 @@ describe('delivery guarantees', () => {
     const groupId = uniqueName('exhaust');
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1);
-    behaviour = () => {
+    recording.behaviour = () => {
       throw new TypeError('handler always fails');
     };
     await start(groupId, topic);
@@ -146,7 +110,7 @@ describe('delivery guarantees', () => {
     const groupId = uniqueName('poison');
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1);
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 2) throw new PermanentFailure('seq 2 can never succeed');
     };
     const { server } = await start(groupId, topic);
@@ -179,7 +143,7 @@ describe('delivery guarantees', () => {
     const topic = uniqueName('dlt-missing');
     const groupId = uniqueName('dlt-missing');
     await kafka.createTopic(topic, 1);
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 1) throw new PermanentFailure('always');
     };
     // The dead-letter topic is neither created nor checked at start-up, so that the write meets it missing.
@@ -210,7 +174,7 @@ describe('delivery guarantees', () => {
     const topic = uniqueName('no-dlt');
     const groupId = uniqueName('no-dlt');
     await kafka.createTopic(topic, 2);
-    behaviour = (payload) => {
+    recording.behaviour = (payload) => {
       if (payload.seq === 0) throw new Error('stuck');
     };
     const { server } = await start(groupId, topic, { deadLetter: { enabled: false } });
@@ -240,7 +204,7 @@ describe('delivery guarantees', () => {
     await kafka.createTopic(topic, 3);
     await kafka.createTopic(`${topic}-dlt`, 1);
     let slowKeyPartition: number | undefined;
-    behaviour = (payload, ctx) => {
+    recording.behaviour = (payload, ctx) => {
       if (payload.seq === 0) {
         slowKeyPartition = ctx.partition;
         throw new Error('backing off');
@@ -268,7 +232,7 @@ describe('delivery guarantees', () => {
     await kafka.createTopic(topic, 1);
     let inFlight = false;
     let finished = false;
-    behaviour = async (payload) => {
+    recording.behaviour = async (payload) => {
       if (payload.seq === 0) {
         inFlight = true;
         await new Promise((resolve) => setTimeout(resolve, 1_500));

@@ -15,7 +15,7 @@ import {
 import type { IHeaders } from 'kafkajs';
 import { expectErrorLines } from './support/error-lines.js';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
-import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -85,7 +85,7 @@ function javaLong(bytes: Buffer): number {
 }
 
 describe('retry topics', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {
@@ -380,7 +380,7 @@ function javaRead(topics: string[], count: number): Promise<string> {
         '-cp',
         join(KAFKA_LIB, '*'),
         join(INTEROP_CONSUMER_SOURCE, '..', 'RetryHeadersReader.java'),
-        BROKERS.join(','),
+        testBrokers().join(','),
         topics.join(','),
         String(count),
       ],

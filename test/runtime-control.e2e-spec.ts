@@ -16,7 +16,7 @@ import {
   KafkaUnknownGroupError,
   KafkaUnknownGroupTopicError,
 } from 'nest-kafka-groups';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 /** Every delivery, in order, tagged with the test app that handled it. */
@@ -78,7 +78,7 @@ function failingFirstAttemptModule(groupId: string, topic: string, delayMs: numb
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('KafkaGroups: runtime control', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

@@ -20,8 +20,8 @@ import {
   startBroker,
   stopBroker,
 } from '../scripts/kafka-local-lib.mjs';
-import { allow, mtlsClientConfig, saslClientConfig } from '../scripts/kafka-local-security.mjs';
-import { TEST_RETRY, waitFor } from './support/kafka-test-client.js';
+import { allow, mtlsClientConfig, saslClientConfig } from 'nest-kafka-groups/testing';
+import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
 import { freePort, javaAvailable } from './support/local-machine.js';
 import { ServiceProcess } from './support/service-process.js';
 

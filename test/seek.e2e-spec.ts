@@ -14,7 +14,7 @@ import {
   KafkaModule,
   KafkaSeekTargetError,
 } from 'nest-kafka-groups';
-import { TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 const deliveries: { seq: number; partition: number; offset: string }[] = [];
@@ -46,7 +46,7 @@ function timesHandled(): Map<number, number> {
 }
 
 describe('KafkaGroups.seek', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient({ clientId: 'e2e' });
   const apps: INestApplication[] = [];
 
   afterEach(async () => {

@@ -24,7 +24,7 @@ import { FlightSimulator } from '../src/flights/feed/flight-simulator.js';
 import { Flight24Module } from '../src/flights/flight24/flight24.module.js';
 import type { KafkaGroupStatus } from 'nest-kafka-groups';
 import { ObservabilityModule } from '../src/observability/observability.module.js';
-import { BROKERS, TestKafka, TEST_RETRY, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, TEST_RETRY, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { expectErrorLines } from './support/error-lines.js';
 import { freePort, javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
@@ -144,13 +144,13 @@ function testKafkaOn(brokers: string) {
 }
 
 describe('the example service over HTTP', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const names = serviceNames('svc');
   let app: INestApplication;
   let url: string;
 
   beforeAll(async () => {
-    ({ app, url } = await startService(names, BROKERS));
+    ({ app, url } = await startService(names, testBrokers()));
     await waitForJoinedMembers(url, names.airnavGroup, 2);
     await waitForJoinedMembers(url, names.flight24Group, 2);
   });

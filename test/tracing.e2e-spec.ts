@@ -21,7 +21,7 @@ import { KAFKA_SPAN_ATTRIBUTES as A, KafkaTracingModule } from 'nest-kafka-group
 import { validateEnvironment } from '../src/config/environment.js';
 import { AirnavModule } from '../src/flights/airnav/airnav.module.js';
 import { TracingModule } from '../src/observability/tracing.module.js';
-import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 const exporter = new InMemorySpanExporter();
@@ -91,7 +91,7 @@ describe('tracing: HTTP -> produce -> consume -> handler (example service)', () 
   beforeAll(async () => {
     const saved = { ...process.env };
     Object.assign(process.env, {
-      KAFKA_BROKERS: BROKERS.join(','),
+      KAFKA_BROKERS: testBrokers().join(','),
       AIRNAV_TOPIC: names.topic,
       AIRNAV_GROUP_ID: names.group,
       KAFKA_TOPIC_PARTITIONS: '2',
@@ -178,7 +178,7 @@ describe('tracing: HTTP -> produce -> consume -> handler (example service)', () 
 });
 
 describe('tracing: attempts and the dead-letter write', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   const topic = uniqueName('traced');
   const groupId = uniqueName('traced-group');
   let app: INestApplication;

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { KafkaUiModule } from 'nest-kafka-groups/ui';
-import { BROKERS, TestKafka, uniqueName, waitFor } from './support/kafka-test-client.js';
+import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -78,7 +78,7 @@ async function until<T>(
 }
 
 describeInBrowser('live page of the groups (GET /kafka/ui) in Chromium', () => {
-  const kafka = new TestKafka();
+  const kafka = new KafkaTestClient();
   let browser: Browser;
   const services: ServiceProcess[] = [];
 
@@ -107,7 +107,7 @@ describeInBrowser('live page of the groups (GET /kafka/ui) in Chromium', () => {
     await kafka.createTopic(`${airnav}-dlt`, PARTITIONS, [{ name: 'max.message.bytes', value: '64' }]);
     const env = {
       ...names,
-      KAFKA_BROKERS: BROKERS.join(','),
+      KAFKA_BROKERS: testBrokers().join(','),
       KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
       LOG_LEVEL: 'log',
     };

@@ -325,6 +325,45 @@ describe('fault-suite analysis', () => {
           '1@2 succeeded on attempt 1, planned to fail every attempt',
       ]);
     });
+
+    it('retry topics: attempts travel with the record, so another member goes on from the one that failed', () => {
+      const o = withFailures(3);
+      o.attemptsInRecords = true;
+      // seq 3's attempt 2 and its success on a second member, attempt 3 of seq 5 on a third.
+      o.failures = o.failures!.map((f) =>
+        (f.seq === 3 && f.attempt === 2) || (f.seq === 5 && f.attempt === 3) ? { ...f, worker: 'w2' } : f,
+      );
+      o.deliveries = o.deliveries.map((d) => (d.seq === 3 ? { ...d, worker: 'w3' } : d));
+      expect(problemsOf(o)).toEqual([]);
+      // Per member, the same run is wrong: w3 counted from nothing to 3.
+      expect(problemsOf({ ...o, attemptsInRecords: false })).toEqual([
+        expect.stringMatching(/^wrong attempt: 3 case\(s\): /),
+      ]);
+    });
+
+    it('retry topics: a member killed after a first attempt failed explains a second chain', () => {
+      const o = withFailures(3);
+      o.attemptsInRecords = true;
+      o.duplicates = 'with-evidence';
+      // seq 5's first attempt on w2, killed; the next owner starts the chain again and dead-letters it twice.
+      o.failures!.push(delivery(5, T0 + 56, { attempt: 1, worker: 'w3', order: 9 }));
+      o.failures = o.failures!.map((f) =>
+        f.seq === 5 && f.attempt === 1 && f.at === T0 + 51 ? { ...f, worker: 'w2' } : f,
+      );
+      o.deadLetters.push({ seq: 5, partition: 1, offset: '2', at: T0 + 70 });
+      expect(problemsOf(o)).toEqual([
+        expect.stringMatching(/^duplicate: 1 record\(s\) handled again without evidence/),
+      ]);
+      o.events.push({ label: 'SIGKILL w2', at: T0 + 52, workers: ['w2'], signal: 'SIGKILL' });
+      expect(problemsOf(o)).toEqual([]);
+    });
+
+    it('retry topics: an attempt before the one it follows failed is wrong', () => {
+      const o = withFailures(3);
+      o.attemptsInRecords = true;
+      o.failures = o.failures!.filter((f) => !(f.seq === 3 && f.attempt === 2));
+      expect(problemsOf(o)).toEqual(['wrong attempt: 1 case(s): 1@1 attempt 3 before attempt 2 failed']);
+    });
   });
 
   describe('graceful exit', () => {

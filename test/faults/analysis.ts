@@ -90,6 +90,11 @@ export interface Observations {
   /** Attempts per message, first delivery included, and the handler's injected failures (default: none). */
   maxAttempts?: number;
   failsOn?: (seq: number, attempt: number) => boolean;
+  /**
+   * Retry topics: the attempt travels with the record (its headers), so any member delivers attempt n + 1 after
+   * attempt n failed, on whichever member; without, each member counts its own attempts from 1.
+   */
+  attemptsInRecords?: boolean;
 }
 
 export interface RecoveryWindow {
@@ -255,11 +260,18 @@ function checkAttempts(o: Observations): string[] {
     list.sort(byTime);
     // Counted per member: another member (or this one after a rebalance) may count from 1 again.
     const previousBy = new Map<string, number>();
+    // In records: redelivered after a crash, the same attempt may come again, but none before the one it follows.
+    const failedSoFar = new Set<number>();
     for (const d of list) {
       const previous = previousBy.get(d.worker) ?? 0;
+      const follows = o.attemptsInRecords ? failedSoFar.has(d.attempt - 1) : d.attempt === previous + 1;
       if (d.attempt > maxAttempts) wrong.push(`${where} attempt ${d.attempt} of at most ${maxAttempts}`);
-      else if (d.attempt !== 1 && d.attempt !== previous + 1)
-        wrong.push(`${where} attempt ${d.attempt} after attempt ${previous} on ${d.worker}`);
+      else if (d.attempt !== 1 && !follows)
+        wrong.push(
+          o.attemptsInRecords
+            ? `${where} attempt ${d.attempt} before attempt ${d.attempt - 1} failed`
+            : `${where} attempt ${d.attempt} after attempt ${previous} on ${d.worker}`,
+        );
       else if (!failed.has(d) && d.attempt !== firstSuccess(d.seq)) {
         const planned = firstSuccess(d.seq);
         wrong.push(
@@ -268,6 +280,7 @@ function checkAttempts(o: Observations): string[] {
         );
       }
       previousBy.set(d.worker, d.attempt);
+      if (failed.has(d)) failedSoFar.add(d.attempt);
     }
   }
   for (const d of o.deadLetters) {
@@ -376,6 +389,24 @@ function explainDuplicates(o: Observations): {
   return { duplicates, reasons, unexpected };
 }
 
+/**
+ * Retry topics: a member killed after a first attempt failed and its record went to the retry topic, but before
+ * the offset was committed, leaves the record to be tried (and forwarded) again by the next owner: two chains.
+ */
+function killedAfterFirstAttempt(o: Observations, again: Outcome): string | undefined {
+  for (const f of o.failures ?? []) {
+    if (f.attempt !== 1 || f.partition !== again.partition || f.offset !== again.offset || f.at > again.at)
+      continue;
+    const kill = o.events.find(
+      (e) =>
+        e.signal === 'SIGKILL' && e.workers?.includes(f.worker ?? '') && e.at >= f.at && e.at <= again.at,
+    );
+    if (kill)
+      return `${f.worker} was killed (SIGKILL) after the first attempt failed, before committing it: two retry chains`;
+  }
+  return undefined;
+}
+
 const REJOINED = /^Joined as |has joined the group/;
 
 function duplicateReason(o: Observations, first: Outcome, again: Outcome): string | undefined {
@@ -386,6 +417,8 @@ function duplicateReason(o: Observations, first: Outcome, again: Outcome): strin
   const signalled = o.events.find((e) => first.worker && e.workers?.includes(first.worker) && between(e.at));
   if (signalled?.signal === 'SIGKILL')
     return `${by} was killed (SIGKILL) before committing it; ${what} by the member that took the partition over`;
+  const chain = o.attemptsInRecords ? killedAfterFirstAttempt(o, again) : undefined;
+  if (chain) return `${what}: ${chain}`;
   const fault = o.events.find((e) => !e.info && !e.workers && between(e.at));
   if (fault) return `${what} after the fault "${fault.label}"`;
   const clientError = o.logs?.find((l) => l.worker === first.worker && isClientError(l) && between(l.at));

@@ -88,6 +88,8 @@ export interface WorkerEnv {
   FAULT_SLOW_MS?: string;
   /** consumer: fixed retry backoff in milliseconds instead of the suite's 50, 100 ms. */
   FAULT_BACKOFF_MS?: string;
+  /** consumer: '1' to retry through retry topics (RETRY_TOPIC_DELAYS) instead of on the paused partition. */
+  FAULT_RETRY_TOPICS?: string;
   /** consumer: '1' to handle the topic with a batch handler (`batch: true`, `maxBatchSize: BATCH_SIZE`). */
   FAULT_BATCH?: string;
   /**
@@ -116,6 +118,14 @@ export const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Attempts per message (the first delivery included), as the workers configure the library. */
 export const RETRY_ATTEMPTS = 3;
+
+/** The retry topics' delays of the scenarios with `retryTopics`: RETRY_ATTEMPTS - 1 of them. */
+export const RETRY_TOPIC_DELAYS = [300, 1_000];
+
+/** The retry topics of a fault topic, as the library names them for RETRY_TOPIC_DELAYS. */
+export function retryTopicsOf(topic: string): string[] {
+  return RETRY_TOPIC_DELAYS.map((delay) => `${topic}-retry-${delay}`);
+}
 
 /**
  * The handler-exception scenario's failures, 8 % of the messages: 5 % fail once (attempt 1), 2 % twice (attempts

@@ -16,7 +16,13 @@ import {
   type Row,
   type TopicRecord,
 } from './analysis.js';
-import { injectedFailure, RETRY_ATTEMPTS, type WorkerEnv, type WorkerLine } from './protocol.js';
+import {
+  injectedFailure,
+  RETRY_ATTEMPTS,
+  retryTopicsOf,
+  type WorkerEnv,
+  type WorkerLine,
+} from './protocol.js';
 import { WorkerProcess } from './worker-process.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -84,6 +90,8 @@ export interface ScenarioSpec {
   slowMs?: number;
   /** A fixed retry backoff (ms) instead of 50, 100 ms. */
   backoffMs?: number;
+  /** Retries through retry topics (protocol.ts RETRY_TOPIC_DELAYS), which the runner creates and drains too. */
+  retryTopics?: boolean;
   /** The consumers use a batch handler (`batch: true`, protocol.ts `BATCH_SIZE`) instead of the single one. */
   batch?: boolean;
   /** The consumers pause, resume, stop and start their group through KafkaGroups, one step every this many ms. */
@@ -332,6 +340,7 @@ export class ScenarioRun {
         stops: this.stops,
         duplicates: this.spec.duplicates ?? 'none',
         maxAttempts: RETRY_ATTEMPTS,
+        attemptsInRecords: this.spec.retryTopics,
         failsOn: this.spec.failures ? injectedFailure : undefined,
       };
       row = analyse(observations);
@@ -394,6 +403,7 @@ export class ScenarioRun {
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
+      ...(this.spec.retryTopics ? { FAULT_RETRY_TOPICS: '1' } : {}),
       ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),
       ...(this.spec.controlCycleMs ? { FAULT_CONTROL_CYCLE_MS: String(this.spec.controlCycleMs) } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
@@ -443,12 +453,13 @@ export class ScenarioRun {
     const admin = await this.admin();
     const { replicationFactor, topicConfig } = this.cluster;
     const topics = this.spec.deadLetterTopicByStep ? [this.topic] : [this.topic, this.deadLetterTopic];
+    if (this.spec.retryTopics) topics.push(...retryTopicsOf(this.topic));
     await admin.createTopics({
       // Waited for below: on a fresh cluster kafkajs's own wait can fail while the brokers learn of the topic.
       waitForLeaders: false,
       topics: topics.map((topic) => ({
         topic,
-        numPartitions: topic === this.topic ? PARTITIONS : 3,
+        numPartitions: topic === this.deadLetterTopic ? 3 : PARTITIONS,
         replicationFactor,
         configEntries: topicConfig,
       })),
@@ -483,19 +494,28 @@ export class ScenarioRun {
     await withTimeout(Promise.race([done, exited]), budget, 'the producer to send every message');
   }
 
-  /** Until the group committed the end of every partition (everything processed or dead-lettered). */
+  /**
+   * Until the group committed the end of every partition (everything processed or dead-lettered), of the retry
+   * topics too, read in the chain's order: a record moves on to the next topic before its offset is committed.
+   */
   private async waitForDrain(): Promise<void> {
     const admin = await this.admin();
+    const topics = [this.topic, ...(this.spec.retryTopics ? retryTopicsOf(this.topic) : [])];
     let last = '';
     try {
       await poll('the group to commit every partition to its end', DRAIN_TIMEOUT_MS, async () => {
-        const [committed] = await admin.fetchOffsets({ groupId: this.group, topics: [this.topic] });
-        const ends = await admin.fetchTopicOffsets(this.topic);
-        const behind = ends.filter(({ partition, high }) => {
-          const offset = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-          return Number(offset) < Number(high);
-        });
-        last = behind.map((p) => `partition ${p.partition} end ${p.high}`).join(', ');
+        const behind: string[] = [];
+        for (const topic of topics) {
+          const [committed] = await admin.fetchOffsets({ groupId: this.group, topics: [topic] });
+          const ends = await admin.fetchTopicOffsets(topic);
+          for (const { partition, high } of ends) {
+            const offset = committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+            // A partition that never held a record has nothing to commit.
+            if (Number(high) > 0 && Number(offset) < Number(high))
+              behind.push(`${topic}[${partition}] end ${high}`);
+          }
+        }
+        last = behind.join(', ');
         return behind.length === 0;
       });
     } catch (error) {

@@ -6,6 +6,7 @@ import {
   hostileDeadLetter,
   poisonOf,
   RETRY_ATTEMPTS,
+  RETRY_TOPIC_DELAYS,
   SHUTDOWN_TIMEOUT_MS,
 } from './protocol.js';
 import { PARTITIONS, poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
@@ -84,6 +85,22 @@ export const SCENARIOS: ScenarioSpec[] = [
     duplicates: 'with-evidence',
     expectedDeadLetter: none,
     steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
+  },
+  {
+    name: 'sigkill-retry-topics',
+    description:
+      `retry topics (delays ${RETRY_TOPIC_DELAYS.join(', ')} ms): 8 % of the messages throw as in handler-exceptions; ` +
+      'SIGKILL one of 3 members at 40 % of the stream, right after it reported a processed message, while ' +
+      'failed messages wait in the retry topics',
+    cluster: 'single',
+    workers: 3,
+    messages: 3_000,
+    rate: 500,
+    failures: true,
+    retryTopics: true,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: exhaustsRetries,
+    steps: [{ at: 0.4, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
   },
   {
     name: 'sigkill-batch-member',

@@ -14,6 +14,7 @@ import { IsInt, IsString, Min } from 'class-validator';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  DLT_HEADERS,
   KafkaBatchContext,
   KafkaGroupContext,
   KafkaGroups,
@@ -23,6 +24,8 @@ import {
   KafkaModule,
   type KafkaModuleOptions,
   KafkaProducer,
+  KafkaStatusModule,
+  KafkaStatusService,
 } from 'nest-kafka-groups';
 import {
   BATCH_SIZE,
@@ -33,6 +36,7 @@ import {
   LINE_PREFIX,
   messageOf,
   RETRY_ATTEMPTS,
+  RETRY_TOPIC_DELAYS,
   SHUTDOWN_TIMEOUT_MS,
   type WorkerEnv,
 } from './protocol.js';
@@ -46,6 +50,7 @@ const slowMs = Number(env.FAULT_SLOW_MS ?? 0);
 let delivered!: () => void;
 const firstDelivery = new Promise<void>((resolve) => (delivered = resolve));
 const backoffMs = env.FAULT_BACKOFF_MS === undefined ? undefined : Number(env.FAULT_BACKOFF_MS);
+const retryTopics = env.FAULT_RETRY_TOPICS === '1';
 
 /** Synchronous on a pipe (Linux): once the handler returns, the runner can read the line even after a SIGKILL. */
 function emit(...fields: (string | number)[]): void {
@@ -100,13 +105,24 @@ class FaultController {
     if (workMs > 0) await sleep(workMs);
     // A slow handler that honours ctx.signal, as the README asks: it gives up (throws) when the signal aborts.
     if (slowMs > 0 && isSlow(message.seq)) await sleep(slowMs, undefined, { signal: ctx.signal });
+    const [partition, offset] = sourcePosition(ctx);
     if (failures && injectedFailure(message.seq, ctx.attempt)) {
-      emit('F', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+      emit('F', message.seq, partition, offset, ctx.attempt, Date.now());
       throw new Error(`injected failure of seq ${message.seq} on attempt ${ctx.attempt}`);
     }
-    emit('P', message.seq, ctx.partition, ctx.offset, ctx.attempt, Date.now());
+    emit('P', message.seq, partition, offset, ctx.attempt, Date.now());
     delivered();
   }
+}
+
+/** Where the record is in the fault topic: on a retry topic, the main record its dead-letter headers name. */
+function sourcePosition(ctx: KafkaGroupContext): [number, string] {
+  if (ctx.topic === env.FAULT_TOPIC) return [ctx.partition, ctx.offset];
+  const headers = ctx.message.headers!;
+  return [
+    (headers[DLT_HEADERS.originalPartition] as Buffer).readInt32BE(),
+    (headers[DLT_HEADERS.originalOffset] as Buffer).readBigInt64BE().toString(),
+  ];
 }
 
 /** The batch variant: the same work per message, one call per up to BATCH_SIZE messages of one partition. */
@@ -141,8 +157,9 @@ function rootOptions(): KafkaModuleOptions {
       env.FAULT_CLIENT_RETRY === 'library-default'
         ? undefined
         : { initialRetryTime: 100, maxRetryTime: 2_000, retries: env.FAULT_ROLE === 'producer' ? 30 : 10 },
-    retry:
-      backoffMs === undefined
+    retry: retryTopics
+      ? { attempts: RETRY_ATTEMPTS, topics: true, delaysMs: RETRY_TOPIC_DELAYS }
+      : backoffMs === undefined
         ? { attempts: RETRY_ATTEMPTS, initialDelayMs: 50, multiplier: 2, maxDelayMs: 200 }
         : { attempts: RETRY_ATTEMPTS, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs },
     deadLetter: { enabled: true, timeoutMs: 5_000, retryDelayMs: 500 },
@@ -181,7 +198,7 @@ async function runConsumer(): Promise<void> {
   })
   class FaultFeatureModule {}
 
-  @Module({ imports: [KafkaModule.forRoot(rootOptions()), FaultFeatureModule] })
+  @Module({ imports: [KafkaModule.forRoot(rootOptions()), KafkaStatusModule, FaultFeatureModule] })
   class ConsumerWorkerModule {}
 
   // As main.ts does, without the HTTP listener.
@@ -213,7 +230,7 @@ async function runConsumer(): Promise<void> {
       .catch((error: unknown) => logger.error(`standby start failed: ${(error as Error).stack}`));
   });
   emit('READY');
-  reportStoppedPartitions(app.get(KafkaGroupsServer));
+  reportStoppedPartitions(app.get(KafkaStatusService));
   if (env.FAULT_CONTROL_CYCLE_MS) void controlCycle(app.get(KafkaGroups), Number(env.FAULT_CONTROL_CYCLE_MS));
 }
 
@@ -251,12 +268,13 @@ async function controlCycle(groups: KafkaGroups, stepMs: number): Promise<void> 
  * The member's stopped partitions (what /health and KafkaStatusService report), as a log line whenever they
  * change: `MemberStatus stopped [topic:partition=reason; ...]`.
  */
-function reportStoppedPartitions(server: KafkaGroupsServer): void {
+function reportStoppedPartitions(status: KafkaStatusService): void {
   let last = '';
   setInterval(() => {
-    const stopped = server.groups
+    const stopped = status
+      .localGroups()
       .flatMap((g) => g.members)
-      .flatMap((m) => [...m.stoppedPartitions].map(([partition, reason]) => `${partition}=${reason}`))
+      .flatMap((m) => m.stoppedPartitions.map((p) => `${p.topic}:${p.partition}=${p.reason}`))
       .sort()
       .join('; ');
     if (stopped === last) return;

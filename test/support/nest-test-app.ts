@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { type INestApplication, type LogLevel, Module, type Type, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { KafkaGroupsServer, KafkaModule, type KafkaModuleOptions } from 'nest-kafka-groups';
-import { BROKERS, TEST_CONSUMER_TUNING, TEST_RETRY } from './kafka-test-client.js';
+import { testBrokers, TEST_CONSUMER_TUNING, TEST_RETRY } from 'nest-kafka-groups/testing';
 
 const LOG_LEVELS: LogLevel[] = (process.env.TEST_LOG_LEVELS ?? 'error,warn').split(',') as LogLevel[];
 
@@ -19,7 +19,7 @@ export async function startTestApp(
   @Module({
     imports: [
       KafkaModule.forRoot({
-        brokers: BROKERS,
+        brokers: testBrokers(),
         clientId: 'e2e-app',
         fromBeginning: true,
         consumer: TEST_CONSUMER_TUNING,

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { waitFor } from './kafka-test-client.js';
+import { waitFor } from 'nest-kafka-groups/testing';
 
 export interface ProcessedLine {
   topic: string;

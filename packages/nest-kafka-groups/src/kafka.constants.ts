@@ -7,6 +7,8 @@ export const KAFKA_HANDLER_EXTRAS = 'kafkaGroupsHandler';
 /** Method metadata set by `@KafkaHandler`, read at start-up to find misplaced handlers. */
 export const KAFKA_HANDLER_METADATA = 'kafka-groups:handler';
 
+/** Injection token of the validated `forRoot` options (KafkaModuleOptions). */
 export const KAFKA_MODULE_OPTIONS = Symbol('KAFKA_MODULE_OPTIONS');
 export const KAFKA_FEATURE_OPTIONS = Symbol('KAFKA_FEATURE_OPTIONS');
+/** Injection token of the library's kafkajs `Kafka` client (carried fixes, codecs, Nest logging). */
 export const KAFKA_CLIENT = Symbol('KAFKA_CLIENT');

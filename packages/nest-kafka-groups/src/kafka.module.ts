@@ -1,9 +1,18 @@
-import { type DynamicModule, Global, Module, type Provider } from '@nestjs/common';
+import {
+  type DynamicModule,
+  type FactoryProvider,
+  Global,
+  type InjectionToken,
+  Module,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { createKafkaClient } from './client/kafka-client.factory.js';
 import { KafkaGroups } from './control/kafka-groups.service.js';
 import type { Kafka } from './client/kafkajs.js';
 import { KAFKA_CLIENT, KAFKA_FEATURE_OPTIONS, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
+import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 import {
   type KafkaFeatureAsyncOptions,
   type KafkaFeatureOptions,
@@ -59,11 +68,13 @@ export class KafkaModule {
       module: KafkaModule,
       imports: [DiscoveryModule, ...(options.imports ?? [])],
       providers: [
-        {
-          provide: KAFKA_MODULE_OPTIONS,
-          inject: options.inject ?? [],
-          useFactory: async (...args: unknown[]) => validateModuleOptions(await options.useFactory(...args)),
-        },
+        ...asyncOptionsProviders(
+          'forRootAsync',
+          KAFKA_MODULE_OPTIONS,
+          options,
+          'createKafkaOptions',
+          validateModuleOptions,
+        ),
         ...rootProviders,
       ],
       exports: rootExports,
@@ -81,13 +92,59 @@ export class KafkaModule {
     return {
       module: KafkaFeatureModule,
       imports: options.imports ?? [],
-      providers: [
-        {
-          provide: KAFKA_FEATURE_OPTIONS,
-          inject: options.inject ?? [],
-          useFactory: async (...args: unknown[]) => validateFeatureOptions(await options.useFactory(...args)),
-        },
-      ],
+      providers: asyncOptionsProviders(
+        'forFeatureAsync',
+        KAFKA_FEATURE_OPTIONS,
+        options,
+        'createKafkaFeatureOptions',
+        validateFeatureOptions,
+      ),
     };
   }
+}
+
+/**
+ * The provider of validated options under `token` from `useFactory`, `useClass` or `useExisting` (exactly one);
+ * `useClass` also provides that class, in the module being built.
+ */
+function asyncOptionsProviders<T, M extends string>(
+  method: string,
+  token: symbol,
+  options: {
+    useFactory?: (...args: any[]) => T | Promise<T>;
+    inject?: FactoryProvider['inject'];
+    useClass?: Type<Record<M, () => T | Promise<T>>>;
+    useExisting?: InjectionToken<Record<M, () => T | Promise<T>>>;
+  },
+  factoryMethod: M,
+  validate: (options: T) => T,
+): Provider[] {
+  const given = (['useFactory', 'useClass', 'useExisting'] as const).filter(
+    (key) => options[key] !== undefined,
+  );
+  if (given.length !== 1) {
+    throw new KafkaConfigurationError(
+      `KafkaModule.${method}`,
+      `give exactly one of useFactory, useClass or useExisting (got ${given.length > 0 ? given.join(', ') : 'none'})`,
+    );
+  }
+  const { useFactory, useClass, useExisting } = options;
+  if (useFactory) {
+    return [
+      {
+        provide: token,
+        inject: options.inject ?? [],
+        useFactory: async (...args: unknown[]) => validate(await useFactory(...args)),
+      },
+    ];
+  }
+  return [
+    ...(useClass ? [useClass] : []),
+    {
+      provide: token,
+      inject: [(useClass ?? useExisting)!],
+      useFactory: async (factory: Record<M, () => T | Promise<T>>) =>
+        validate(await factory[factoryMethod]()),
+    },
+  ];
 }

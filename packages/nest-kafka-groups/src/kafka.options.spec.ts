@@ -376,6 +376,7 @@ describe('retry topic options', () => {
     [{ delaysMs: [1000, 1.5] }, 'retry.delaysMs[1]'],
     [{ delaysMs: [-1] }, 'retry.delaysMs[0]'],
     // A hole in the array is no delay.
+    // eslint-disable-next-line no-sparse-arrays -- the hole is the case under test
     [{ delaysMs: [1000, , 2000] }, 'retry.delaysMs[1]'],
     [{ topicSuffix: '' }, 'retry.topicSuffix'],
     [{ topicSuffixing: 'value' }, 'retry.topicSuffixing'],

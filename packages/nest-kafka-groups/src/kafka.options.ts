@@ -1,4 +1,4 @@
-import type { ModuleMetadata, Type } from '@nestjs/common';
+import type { FactoryProvider, InjectionToken, ModuleMetadata, Type } from '@nestjs/common';
 import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js';
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
@@ -30,6 +30,7 @@ export interface KafkaRetryOptions {
   topicName?: (sourceTopic: string, delayMs: number, index: number) => string;
 }
 
+/** Where a message goes after its last failed attempt, and how that write is bounded. */
 export interface KafkaDeadLetterOptions {
   /** When false, a message that exhausts its retries stops its partition (nothing is skipped). */
   enabled: boolean;
@@ -104,8 +105,11 @@ export interface KafkaGroupDefaults {
   partitionsConsumedConcurrently?: number;
   /** Where a group with no committed offset starts. Default false (latest). */
   fromBeginning?: boolean;
+  /** Retries of a failing handler. Default 3 attempts, 500 ms, x2, at most 10 s. */
   retry?: Partial<KafkaRetryOptions>;
+  /** Dead letters after the last attempt. Default on, `<topic>-dlt`, 10 s per write, retried after 2 s. */
   deadLetter?: Partial<KafkaDeadLetterOptions>;
+  /** Bounds checked before the pipeline (headers, value size, JSON depth and keys); see DEFAULT_LIMITS. */
   limits?: Partial<KafkaMessageLimits>;
   consumer?: KafkaConsumerTuning;
   topics?: KafkaTopicOptions;
@@ -124,12 +128,19 @@ export interface KafkaGroupDefaults {
   commitIntervalMs?: number;
 }
 
+/** `KafkaModule.forRoot`: the connection, and the defaults of every group. */
 export interface KafkaModuleOptions extends KafkaGroupDefaults {
+  /** Bootstrap brokers, `host:port` each. */
   brokers: string[];
+  /** kafkajs client id (broker logs and quotas). Default `nest-kafka-groups`. */
   clientId?: string;
+  /** TLS, passed to kafkajs as given (`true`, or `tls.connect` options). */
   ssl?: KafkaConfig['ssl'];
+  /** SASL (plain, scram-sha-256, scram-sha-512, aws, oauthbearer), passed to kafkajs as given. */
   sasl?: SASLOptions;
+  /** Milliseconds to establish a connection (kafkajs default 1000). */
   connectionTimeout?: number;
+  /** Milliseconds a request may take (kafkajs default 30000). */
   requestTimeout?: number;
   /** kafkajs client retry (connections, requests). Passed explicitly because NODE_ENV=test changes its defaults. */
   clientRetry?: RetryOptions;
@@ -150,12 +161,25 @@ export interface KafkaModuleOptions extends KafkaGroupDefaults {
   maxDecompressedBatchBytes?: number;
 }
 
-export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory: (...args: any[]) => KafkaModuleOptions | Promise<KafkaModuleOptions>;
-  inject?: any[];
+/** A class that builds the root options, for `KafkaModule.forRootAsync({ useClass })` or `({ useExisting })`. */
+export interface KafkaOptionsFactory {
+  createKafkaOptions(): KafkaModuleOptions | Promise<KafkaModuleOptions>;
 }
 
+/**
+ * `KafkaModule.forRootAsync`: exactly one of `useFactory` (with `inject`), `useClass` (a KafkaOptionsFactory the
+ * module instantiates) or `useExisting` (a KafkaOptionsFactory provider of `imports`).
+ */
+export interface KafkaModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: any[]) => KafkaModuleOptions | Promise<KafkaModuleOptions>;
+  inject?: FactoryProvider['inject'];
+  useClass?: Type<KafkaOptionsFactory>;
+  useExisting?: InjectionToken<KafkaOptionsFactory>;
+}
+
+/** `KafkaModule.forFeature`: the consumer group of the module's `@KafkaHandler` methods, and its overrides. */
 export interface KafkaFeatureOptions extends KafkaGroupDefaults {
+  /** The consumer group id; two modules naming the same id are one group. */
   groupId: string;
   /**
    * Values for `${NAME}` placeholders in this module's `@KafkaHandler` topics, so topic names can come from
@@ -169,16 +193,32 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
   autoStart?: boolean;
 }
 
-export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory: (...args: any[]) => KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
-  inject?: any[];
+/** A class that builds a group's options, for `KafkaModule.forFeatureAsync({ useClass })` or `({ useExisting })`. */
+export interface KafkaFeatureOptionsFactory {
+  createKafkaFeatureOptions(): KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
 }
 
+/**
+ * `KafkaModule.forFeatureAsync`: exactly one of `useFactory` (with `inject`), `useClass` (a
+ * KafkaFeatureOptionsFactory the module instantiates) or `useExisting` (a KafkaFeatureOptionsFactory provider of
+ * `imports`).
+ */
+export interface KafkaFeatureAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: any[]) => KafkaFeatureOptions | Promise<KafkaFeatureOptions>;
+  inject?: FactoryProvider['inject'];
+  useClass?: Type<KafkaFeatureOptionsFactory>;
+  useExisting?: InjectionToken<KafkaFeatureOptionsFactory>;
+}
+
+/** `@KafkaHandler(topics, options)`: overrides for this handler's topics. */
 export interface KafkaHandlerOptions {
+  /** Retries of this handler (over the group's and the root's). */
   retry?: Partial<KafkaRetryOptions>;
+  /** Dead letters of this handler (over the group's and the root's). */
   deadLetter?: Partial<KafkaDeadLetterOptions>;
   /** Provisioning of this handler's topics and dead-letter topics (over the group's and the root's). */
   topics?: KafkaTopicOptions;
+  /** Message limits of this handler (over the group's and the root's). */
   limits?: Partial<KafkaMessageLimits>;
   /** Hand the handler the raw value bytes (Buffer) instead of decoded JSON. */
   raw?: boolean;
@@ -462,7 +502,8 @@ export function resolveGroupSettings(
       DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
     fromBeginning: feature.fromBeginning ?? root.fromBeginning ?? false,
     consumer: { ...DEFAULT_CONSUMER_TUNING, ...root.consumer, ...feature.consumer },
-    maxProcessingTimeMs: feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
+    maxProcessingTimeMs:
+      feature.maxProcessingTimeMs ?? root.maxProcessingTimeMs ?? DEFAULT_MAX_PROCESSING_TIME_MS,
     commitIntervalMs: feature.commitIntervalMs ?? root.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
     autoStart: feature.autoStart ?? true,
   };

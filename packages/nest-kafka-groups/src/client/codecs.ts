@@ -46,6 +46,7 @@ const zstdZlib = zlib as unknown as {
   zstdCompress?: (input: Buffer, callback: (error: Error | null, result: Buffer) => void) => void;
 };
 
+/** Whether this Node.js can produce zstd batches (node:zlib's zstd, Node 22.15+); consuming zstd works everywhere. */
 export const zstdCompressionAvailable = typeof zstdZlib.zstdCompress === 'function';
 
 const gunzip = promisify(zlib.unzip) as (input: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;

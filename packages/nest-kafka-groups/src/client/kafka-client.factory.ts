@@ -74,6 +74,7 @@ export function consumerRetryOf(options: KafkaModuleOptions): RetryOptions {
   return { ...DEFAULT_CONSUMER_RETRY, ...options.clientRetry };
 }
 
+/** A kafkajs client of the library's own instance (carried fixes, codecs), logging through Nest, configured from forRoot-style options. */
 export function createKafkaClient(options: KafkaModuleOptions): Kafka {
   setMaxDecompressedBatchBytes(options.maxDecompressedBatchBytes ?? DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES);
   return new Kafka({

@@ -61,6 +61,7 @@ export function compressionType(compression: KafkaCompression = 'none'): number 
 export const kafkajsInternal = loaded.internal;
 
 export type {
+  AclEntry,
   Admin,
   Assigner,
   Consumer,
@@ -82,14 +83,23 @@ export type {
   SASLOptions,
 } from 'kafkajs';
 
+/**
+ * kafkajs's `Kafka` client class and enums, from the library's own kafkajs instance (with its carried fixes);
+ * `KafkaLogLevel` is kafkajs's `logLevel`.
+ */
 export const {
   Kafka,
   AssignerProtocol,
   Partitioners,
   CompressionTypes,
   ConfigResourceTypes,
+  AclOperationTypes,
+  AclPermissionTypes,
+  AclResourceTypes,
+  ResourcePatternTypes,
   logLevel: KafkaLogLevel,
 } = kafkajs;
+/** A client of the library's kafkajs instance. */
 export type Kafka = InstanceType<typeof kafkajs.Kafka>;
 
 /** Errors raised while the group is rebalancing: never a handler failure, always let kafkajs see them. */

@@ -13,6 +13,7 @@ export interface SecurityIdentity {
   principal: string;
 }
 
+/** Who the client authenticates as (mechanism, user or certificate), for error messages that never include a secret. */
 export function securityIdentityOf(
   options: Pick<KafkaModuleOptions, 'brokers' | 'ssl' | 'sasl'>,
 ): SecurityIdentity {

@@ -25,6 +25,7 @@ export interface KafkaGroupControlStatus {
   members: KafkaMemberStatus[];
 }
 
+/** Options of `KafkaGroups.seek`. */
 export interface KafkaSeekOptions {
   /**
    * How long to wait for the group to become Empty once this process's members left it (members of other

@@ -56,6 +56,38 @@ describe('DeadLetterWrite', () => {
     jest.restoreAllMocks();
   });
 
+  test('settledWithin: resolves as soon as the first try is written, or failed', async () => {
+    const written = start();
+    let done = false;
+    void written.settledWithin(250).then(() => (done = true));
+    sends[0].resolve();
+    await settle();
+    expect(done).toBe(true);
+    expect(written.state).toBe('written');
+
+    const failed = start();
+    let failedDone = false;
+    void failed.settledWithin(250).then(() => (failedDone = true));
+    sends[1].reject(protocolError('UNKNOWN_TOPIC_OR_PARTITION'));
+    await settle();
+    expect(failedDone).toBe(true);
+    expect(failed.state).toBe('stopped');
+  });
+
+  test('settledWithin: gives up after its bound while the send is still out (the write goes on)', async () => {
+    const write = start();
+    let done = false;
+    void write.settledWithin(250).then(() => (done = true));
+    await jest.advanceTimersByTimeAsync(249);
+    expect(done).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    expect(write.state).toBe('pending');
+    sends[0].resolve();
+    await settle();
+    expect(write.state).toBe('written');
+  });
+
   test('a send that answers after the deadline is never sent a second time', async () => {
     const write = start({ timeoutMs: 1_000, retryDelayMs: 100 });
     expect(sends).toHaveLength(1);

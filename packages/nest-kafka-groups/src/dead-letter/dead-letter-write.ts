@@ -66,6 +66,8 @@ export class DeadLetterWrite {
   sends = 0;
   private failures = 0;
   private timer?: NodeJS.Timeout;
+  private firstTried!: () => void;
+  private readonly firstTry = new Promise<void>((resolve) => (this.firstTried = resolve));
   private isCancelled = false;
   private readonly logger = new Logger(DeadLetterWrite.name);
   private readonly where: string;
@@ -79,6 +81,13 @@ export class DeadLetterWrite {
   ) {
     this.where = `${source.topic}[${source.partition}]@${source.message.offset}`;
     void this.attempt(this.record());
+  }
+
+  /** Resolves once the first try settled (written or failed), or after `ms`, whichever comes first. */
+  async settledWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.firstTry, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
   }
 
   get cancelled(): boolean {
@@ -145,6 +154,7 @@ export class DeadLetterWrite {
     this.state = 'written';
     this.reason = undefined;
     this.onChange(this);
+    this.firstTried();
   }
 
   private failed(failure: unknown, types: Set<string>): void {
@@ -184,6 +194,7 @@ export class DeadLetterWrite {
       this.logger.warn(`${this.reason}; the partition waits and tries again in ${delay} ms`);
     }
     this.onChange(this);
+    this.firstTried();
     this.timer = setTimeout(() => {
       if (!this.isCancelled) void this.attempt(this.record());
     }, delay);

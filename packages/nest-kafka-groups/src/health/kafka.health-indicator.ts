@@ -11,8 +11,11 @@ import { KafkaAdminClient } from '../status/kafka-admin.client.js';
 /** Default deadline of the broker round trip. */
 export const KAFKA_HEALTH_TIMEOUT_MS = 3_000;
 
+/** One group in the `groupsCheck` result. */
 export interface KafkaGroupHealth {
+  /** Members of the group this process runs. */
   members: number;
+  /** Of those, members that joined the group. */
   joined: number;
   /** What keeps the group from being healthy, one entry per member or partition; absent when healthy. */
   problems?: string[];

@@ -5,8 +5,10 @@ import type { MemberObserver } from '../server/member-observer.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import { KafkaStatusService } from '../status/kafka-status.service.js';
 
+/** Injection token of the KafkaMetricsOptions (`KafkaMetricsModule.forRoot(options)`). */
 export const KAFKA_METRICS_OPTIONS = Symbol('KAFKA_METRICS_OPTIONS');
 
+/** Options of `KafkaMetricsModule.forRoot`. */
 export interface KafkaMetricsOptions {
   /** Registry the metrics are registered in. Default: a registry of their own (`KafkaMetricsService.registry`). */
   registry?: Registry;
@@ -16,6 +18,7 @@ export interface KafkaMetricsOptions {
   durationBuckets?: number[];
 }
 
+/** Default upper bounds, in seconds, of the handler duration histogram (0.5 ms to 10 s). */
 export const DEFAULT_DURATION_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];

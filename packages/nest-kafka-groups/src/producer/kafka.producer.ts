@@ -25,11 +25,15 @@ import type { KafkaModuleOptions } from '../kafka.options.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
+/** A message for `KafkaProducer.send`. */
 export interface KafkaOutgoingMessage {
+  /** Partitioning key (murmur2, as Java's default partitioner); null or absent spreads messages. */
   key?: string | Buffer | null;
   /** A Buffer is sent as is; anything else as JSON. */
   value: unknown;
+  /** Headers, strings or Buffers. */
   headers?: IHeaders;
+  /** An explicit partition, over the key's. */
   partition?: number;
 }
 

@@ -25,6 +25,7 @@ import {
 } from '../client/security-failures.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 
+/** Lifecycle of one group member: starting, joined, rebalancing, crashed (recreated with backoff), stopped. */
 export type MemberState = 'starting' | 'joined' | 'rebalancing' | 'crashed' | 'stopped';
 
 export interface ConsumerMemberConfig {
@@ -47,6 +48,12 @@ export interface ConsumerMemberConfig {
 
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
 const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
+/**
+ * How long a failed message's dead-letter or retry-topic write is awaited in the batch: a healthy broker answers
+ * well within it, and the partition goes on without a pause and a fetch per failure (with retry topics, every
+ * failure is a write); a slower write pauses the partition instead of holding up the fetch.
+ */
+const INLINE_WRITE_MS = 250;
 /** A member the ACLs keep out stays stopped and checks again this rarely (ACLs change by hand). */
 const AUTHORIZATION_RECHECK_MS = 60_000;
 
@@ -486,7 +493,7 @@ export class ConsumerMember {
     watch: BatchWatch,
     attempt: number,
     error: unknown,
-  ): FailureDecision {
+  ): FailureDecision | Promise<FailureDecision> {
     // A handler that gave up because it ran too long failed by timeout, whatever it threw.
     const outcome = watch.timedOut ?? error;
     const decision = decide(outcome, attempt, this.shutdown.signal.aborted, route.settings);
@@ -555,19 +562,24 @@ export class ConsumerMember {
   }
 
   /**
-   * RESOLVE once the message is in its dead-letter topic. Until then DEAD_LETTER: the partition stays paused and
-   * the write, started once and running beside the fetch loop, resumes it when the record is in.
+   * RESOLVE once the message is in its dead-letter (or retry) topic. A write that is in within INLINE_WRITE_MS
+   * lets the batch go on; a slower one leaves DEAD_LETTER: the partition stays paused and the write, started once
+   * and running beside the fetch loop, resumes it when the record is in.
    */
-  private deadLetter(
+  private async deadLetter(
     route: GroupRoute,
     partition: number,
     message: KafkaMessage,
     failure: PartitionFailure,
     error: Error,
-  ): FailureDecision {
+  ): Promise<FailureDecision> {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const key = partitionKey(route.topic, partition);
-    const write = (failure.deadLetter ??= this.startDeadLetter(route, partition, message, error, failure.next));
+    let write = failure.deadLetter;
+    if (!write) {
+      write = failure.deadLetter = this.startDeadLetter(route, partition, message, error, failure.next);
+      await write.settledWithin(INLINE_WRITE_MS);
+    }
     if (write.state !== 'written') return DEAD_LETTER;
     this.ledger.settled(key);
     this.stoppedPartitions.delete(key);

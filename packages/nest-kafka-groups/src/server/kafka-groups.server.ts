@@ -50,7 +50,10 @@ export class KafkaGroupsServer
     super();
   }
 
-  /** The running groups (for health, status and metrics). */
+  /**
+   * The running groups, for the library's status, health and metrics (applications read KafkaStatusService).
+   * @internal
+   */
   get groups(): readonly GroupRunner[] {
     return this.runners;
   }

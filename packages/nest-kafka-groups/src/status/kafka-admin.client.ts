@@ -13,6 +13,7 @@ import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 /** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
 const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
 
+/** An admin call (health, status, metrics) did not answer within its deadline; the message names the call. */
 export class KafkaAdminTimeoutError extends Error {
   override name = 'KafkaAdminTimeoutError';
 }

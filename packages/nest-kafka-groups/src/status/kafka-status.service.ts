@@ -8,6 +8,7 @@ import type {
   KafkaGroupMember,
   KafkaGroupOffsets,
   KafkaGroupStatus,
+  KafkaLocalGroupStatus,
   KafkaMemberStatus,
   KafkaMessageCounts,
   KafkaPartitionStatus,
@@ -30,7 +31,10 @@ export class KafkaStatusService {
     private readonly admin: KafkaAdminClient,
   ) {}
 
-  /** The running groups (empty before the transport started listening). */
+  /**
+   * The running groups (empty before the transport started listening).
+   * @internal
+   */
   get runners(): readonly GroupRunner[] {
     return this.server.groups;
   }
@@ -46,7 +50,15 @@ export class KafkaStatusService {
     return runner ? this.groupStatus(runner) : undefined;
   }
 
-  /** The members of a group in this process, without asking the broker. */
+  /** Every group of this process with its members here, without asking the broker (cheap enough to poll). */
+  localGroups(): KafkaLocalGroupStatus[] {
+    return this.runners.map((runner) => this.localGroup(runner));
+  }
+
+  /**
+   * The members of a group in this process, without asking the broker.
+   * @internal
+   */
   localMembers(runner: GroupRunner): KafkaMemberStatus[] {
     return runner.members.map(memberStatus);
   }
@@ -66,9 +78,20 @@ export class KafkaStatusService {
     return offsets;
   }
 
-  private async groupStatus(runner: GroupRunner): Promise<KafkaGroupStatus> {
+  private localGroup(runner: GroupRunner): KafkaLocalGroupStatus {
     const members = this.localMembers(runner);
-    const counts = sumCounts(members);
+    return {
+      groupId: runner.groupId,
+      topics: runner.topics,
+      members,
+      counts: sumCounts(members),
+      ...(runner.startProblem !== undefined && { startProblem: runner.startProblem }),
+    };
+  }
+
+  private async groupStatus(runner: GroupRunner): Promise<KafkaGroupStatus> {
+    const base = this.localGroup(runner);
+    const { members } = base;
     const owners = new Map<string, string>();
     for (const member of members) {
       if (member.memberId === null) continue;
@@ -76,13 +99,6 @@ export class KafkaStatusService {
         for (const partition of partitions) owners.set(`${topic}:${partition}`, member.memberId);
       }
     }
-    const base = {
-      groupId: runner.groupId,
-      topics: runner.topics,
-      members,
-      counts,
-      ...(runner.startProblem !== undefined && { startProblem: runner.startProblem }),
-    };
     try {
       const offsets = await this.offsets(runner.groupId, runner.topics);
       const clientId = new Map(

@@ -1,5 +1,6 @@
 import type { MemberState } from '../server/consumer-member.js';
 
+/** Messages handled by this process's members since they started. */
 export interface KafkaMessageCounts {
   /** Messages whose handler succeeded. */
   processed: number;
@@ -22,8 +23,11 @@ export interface KafkaMemberStatus {
   lastError: string | null;
 }
 
+/** A partition held at a message that cannot go on by itself. */
 export interface KafkaStoppedPartition {
+  /** The stopped partition's topic. */
   topic: string;
+  /** The stopped partition. */
   partition: number;
   /** Names the message, the source topic and, for a failed dead-letter write, the dead-letter topic and error. */
   reason: string;
@@ -45,8 +49,11 @@ export interface KafkaPartitionStatus {
   clientId: string | null;
 }
 
+/** What `KafkaStatusService.groups()` reports for one consumer group. */
 export interface KafkaGroupStatus {
+  /** The consumer group id. */
   groupId: string;
+  /** The topics its handlers consume. */
   topics: string[];
   /** The coordinator's view: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead; null if unknown. */
   state: string | null;
@@ -65,6 +72,12 @@ export interface KafkaGroupStatus {
   /** Why this process has not started the group's members yet (a missing topic, a broker that does not answer). */
   startProblem?: string;
 }
+
+/** What this process knows of one of its groups without asking the broker. */
+export type KafkaLocalGroupStatus = Pick<
+  KafkaGroupStatus,
+  'groupId' | 'topics' | 'members' | 'counts' | 'startProblem'
+>;
 
 /** Offsets of one group as fetched from the broker. */
 export interface KafkaGroupOffsets {

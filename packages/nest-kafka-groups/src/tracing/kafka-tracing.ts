@@ -28,11 +28,13 @@ import type { HandlerInvoker } from '../server/handler-pipeline.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 
+/** Injection token of the KafkaTracingOptions (`KafkaTracingModule.forRoot(options)`). */
 export const KAFKA_TRACING_OPTIONS = Symbol('KAFKA_TRACING_OPTIONS');
 
 /** The instrumentation scope of every span this library starts. */
 export const KAFKA_TRACER_NAME = 'nest-kafka-groups';
 
+/** Options of `KafkaTracingModule.forRoot`. */
 export interface KafkaTracingOptions {
   /** Where the tracer comes from. Default: the global tracer provider (the one your SDK registered). */
   tracerProvider?: TracerProvider;

@@ -22,28 +22,41 @@ export interface Rates {
   failedPerSec: number | null;
 }
 
+/** A member of the group (of any process), as the page shows it. */
 export interface UiMemberView {
   /** Null for a member of this process that has not joined yet. */
   memberId: string | null;
+  /** Its client id; null when unknown. */
   clientId: string | null;
   /** Where the coordinator saw the member connect from; null when unknown. */
   host: string | null;
   /** Runs in this process (counts, rates and state are known only for these). */
   local: boolean;
+  /** Its state; null for a member of another process. */
   state: MemberState | null;
+  /** topic -> partitions it holds. */
   assignment: Record<string, number[]>;
+  /** Its counts; null for a member of another process. */
   counts: KafkaMessageCounts | null;
+  /** Messages per second; null for a member of another process. */
   rates: Rates | null;
+  /** Its last error; null when none. */
   lastError: string | null;
 }
 
+/** One partition of a group's topic, as the page shows it. */
 export interface UiPartitionView {
+  /** The topic. */
   topic: string;
+  /** The partition. */
   partition: number;
   /** The member holding it: this process's view first, then the coordinator's; null when nobody does. */
   memberId: string | null;
+  /** Log end minus committed offset; null when unknown. */
   lag: number | null;
+  /** The group's committed offset; null when none or unknown. */
   committedOffset: number | null;
+  /** The log-end offset; null when unknown. */
   logEndOffset: number | null;
   /** Paused by a member of this process (retry backoff, dead-letter write, stopped). */
   paused: boolean;
@@ -51,19 +64,27 @@ export interface UiPartitionView {
   stopped: string | null;
 }
 
+/** One consumer group, as the page and its event stream show it. */
 export interface UiGroupView {
+  /** The consumer group id. */
   groupId: string;
+  /** The topics its handlers consume. */
   topics: string[];
   /** The coordinator's view: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead; null if unknown. */
   state: string | null;
   /** Why the broker could not be asked (state, peers, offsets and lag are then unknown). */
   error: string | null;
+  /** Why this process has not started the group's members yet; null when started. */
   startProblem: string | null;
+  /** Every member of the group, of every process. */
   members: UiMemberView[];
+  /** Every partition of its topics. */
   partitions: UiPartitionView[];
   /** Sums over this process's members. */
   counts: KafkaMessageCounts;
+  /** Messages per second of this process's members. */
   rates: Rates;
+  /** Sum of the partitions' lag; null when unknown. */
   lag: number | null;
 }
 

@@ -1,7 +1,9 @@
 import { KafkaConfigurationError } from '../errors/kafka-configuration.error.js';
 
+/** Injection token of the KafkaUiOptions (`KafkaUiModule.forRoot(options)`). */
 export const KAFKA_UI_OPTIONS = Symbol('KAFKA_UI_OPTIONS');
 
+/** Options of `KafkaUiModule.forRoot`. */
 export interface KafkaUiOptions {
   /** How often each group's offsets and lag are fetched (one admin round trip per group) and pushed. Default 2000. */
   sampleIntervalMs?: number;
@@ -11,6 +13,7 @@ export interface KafkaUiOptions {
 
 export type ResolvedKafkaUiOptions = Required<KafkaUiOptions>;
 
+/** The page's defaults: a sample every 2 s, 5 min of lag history. */
 export const DEFAULT_UI_OPTIONS: ResolvedKafkaUiOptions = { sampleIntervalMs: 2_000, historyMs: 300_000 };
 
 /** Bounds that keep the sampler from hammering the broker and the history from growing without end. */
