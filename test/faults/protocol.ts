@@ -92,6 +92,11 @@ export interface WorkerEnv {
   FAULT_RETRY_TOPICS?: string;
   /** consumer: '1' to handle the topic with a batch handler (`batch: true`, `maxBatchSize: BATCH_SIZE`). */
   FAULT_BATCH?: string;
+  /**
+   * consumer: every this many ms the next step of a runtime-control cycle through KafkaGroups: pause, resume,
+   * stop, start (then again).
+   */
+  FAULT_CONTROL_CYCLE_MS?: string;
   /** consumer: '1' to start the application without joining the group (`autoStart: false`) until SIGUSR2. */
   FAULT_STANDBY?: string;
 }

@@ -94,6 +94,8 @@ export interface ScenarioSpec {
   retryTopics?: boolean;
   /** The consumers use a batch handler (`batch: true`, protocol.ts `BATCH_SIZE`) instead of the single one. */
   batch?: boolean;
+  /** The consumers pause, resume, stop and start their group through KafkaGroups, one step every this many ms. */
+  controlCycleMs?: number;
   /**
    * Consumer processes started with the members but not joining the group (`autoStart: false`) until a step lets
    * them (`joinStandby`): fresh members that join at once, without a process start-up in the middle of the storm.
@@ -403,6 +405,7 @@ export class ScenarioRun {
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
       ...(this.spec.retryTopics ? { FAULT_RETRY_TOPICS: '1' } : {}),
       ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),
+      ...(this.spec.controlCycleMs ? { FAULT_CONTROL_CYCLE_MS: String(this.spec.controlCycleMs) } : {}),
       ...(process.env.FAULT_CLIENT_RETRY ? { FAULT_CLIENT_RETRY: process.env.FAULT_CLIENT_RETRY } : {}),
       ...this.cluster.security?.workerEnv,
     };

@@ -118,6 +118,21 @@ export const SCENARIOS: ScenarioSpec[] = [
     steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
   },
   {
+    name: 'sigkill-during-control-cycle',
+    description:
+      'every member pauses, resumes, stops and starts its group through KafkaGroups (one step a second, each start ' +
+      'waiting for its join); SIGKILL one of 3 at 30 % of the stream, right after it reported a processed message ' +
+      '(session timeout 6 s)',
+    cluster: 'single',
+    workers: 3,
+    messages: 3_000,
+    rate: 300,
+    controlCycleMs: 1_000,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: none,
+    steps: [{ at: 0.3, run: (r) => signalWhileBusy(r, 'SIGKILL') }],
+  },
+  {
     name: 'broker-restart',
     description:
       'the only broker stopped at 30 % of the stream and started again on the same data; 3 members',

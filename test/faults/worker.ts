@@ -19,6 +19,7 @@ import {
   KafkaGroupContext,
   KafkaGroups,
   KafkaGroupsServer,
+  KafkaGroupsShuttingDownError,
   KafkaHandler,
   KafkaModule,
   type KafkaModuleOptions,
@@ -45,6 +46,9 @@ const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log'];
 const failures = env.FAULT_FAILURES === '1';
 const workMs = Number(env.FAULT_WORK_MS ?? 0);
 const slowMs = Number(env.FAULT_SLOW_MS ?? 0);
+/** Resolved by the first message handled: the control cycle starts once the runner saw the group Stable. */
+let delivered!: () => void;
+const firstDelivery = new Promise<void>((resolve) => (delivered = resolve));
 const backoffMs = env.FAULT_BACKOFF_MS === undefined ? undefined : Number(env.FAULT_BACKOFF_MS);
 const retryTopics = env.FAULT_RETRY_TOPICS === '1';
 
@@ -107,6 +111,7 @@ class FaultController {
       throw new Error(`injected failure of seq ${message.seq} on attempt ${ctx.attempt}`);
     }
     emit('P', message.seq, partition, offset, ctx.attempt, Date.now());
+    delivered();
   }
 }
 
@@ -130,6 +135,7 @@ class BatchFaultController {
     messages.forEach((message, i) =>
       emit('P', message.seq, ctx.partition, records[i].offset, ctx.attempt, Date.now()),
     );
+    delivered();
   }
 }
 
@@ -225,6 +231,37 @@ async function runConsumer(): Promise<void> {
   });
   emit('READY');
   reportStoppedPartitions(app.get(KafkaStatusService));
+  if (env.FAULT_CONTROL_CYCLE_MS) void controlCycle(app.get(KafkaGroups), Number(env.FAULT_CONTROL_CYCLE_MS));
+}
+
+/**
+ * From the first message on, pause, resume, stop, start the group (KafkaGroups logs each step), one step every
+ * `stepMs` (and the join after a start), until shutdown.
+ */
+async function controlCycle(groups: KafkaGroups, stepMs: number): Promise<void> {
+  const group = env.FAULT_GROUP;
+  await firstDelivery;
+  const joined = () => groups.list()[0].members.every((member) => member.state === 'joined');
+  const steps = [
+    async () => groups.pause(group),
+    async () => groups.resume(group),
+    () => groups.stop(group),
+    async () => {
+      await groups.start(group);
+      // Each cycle lets its join complete: with members leaving and joining faster than a rebalance takes, no
+      // group makes progress (the coordinator waits for every member to rejoin).
+      for (let waited = 0; !joined() && waited < 30_000; waited += 100) await sleep(100);
+    },
+  ];
+  for (let step = 0; ; step = (step + 1) % steps.length) {
+    await sleep(stepMs);
+    try {
+      await steps[step]();
+    } catch (error) {
+      if (error instanceof KafkaGroupsShuttingDownError) return;
+      throw error;
+    }
+  }
 }
 
 /**
