@@ -35,6 +35,7 @@ import { TracingModule } from './observability/tracing.module.js';
     Flight24Module,
     ConditionalModule.registerWhen(TracksModule, (env) => isTrue(env.TRACKS_ENABLED)),
     FlightFeedModule,
+    KafkaAdminModule,
     ObservabilityModule,
     TracingModule,
   ],

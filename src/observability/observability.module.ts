@@ -5,6 +5,7 @@ import { KafkaStatusModule } from 'nest-kafka-groups';
 import { KafkaHealthModule } from 'nest-kafka-groups/health';
 import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
 import { KafkaUiModule } from 'nest-kafka-groups/ui';
+import { HealthCheckLogger } from './health-check.logger.js';
 import { HealthController } from './health.controller.js';
 import { KafkaGroupsController } from './kafka-groups.controller.js';
 import { MetricsController } from './metrics.controller.js';
@@ -12,7 +13,7 @@ import { MetricsController } from './metrics.controller.js';
 /** The service's operational endpoints: GET /health, GET /kafka/groups, GET /kafka/ui (live page), GET /metrics. */
 @Module({
   imports: [
-    TerminusModule,
+    TerminusModule.forRoot({ logger: HealthCheckLogger }),
     KafkaHealthModule,
     KafkaStatusModule,
     KafkaMetricsModule,
