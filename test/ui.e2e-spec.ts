@@ -8,7 +8,6 @@ import { Controller, Module } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { KafkaUiModule } from 'nest-kafka-groups/ui';
@@ -211,13 +210,11 @@ class SecretsController {
 }
 
 /** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/**
+ * Nothing listens on port 1 (privileged, never bound here): every connection is refused at once. A port taken from
+ * the ephemeral range and released could be bound again by the next listener of this process.
+ */
+const CLOSED_BROKER = '127.0.0.1:1';
 
 describeInBrowser('live page of the groups: the broker down, bad input, secrets', () => {
   let browser: Browser;
@@ -251,7 +248,7 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
     ({ app } = await startTestApp(
       [SecretsFeature],
       {
-        brokers: [`127.0.0.1:${await closedPort()}`],
+        brokers: [CLOSED_BROKER],
         sasl: { mechanism: 'plain', username: 'svc-ui', password },
         topics: { create: false, check: false },
         // The members cannot leave a group on a broker that is not there: bound their part of the close.
@@ -282,8 +279,14 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
     expect(events.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = events.body!.getReader();
     let stream = '';
-    while ((stream.match(/^data:/gm) ?? []).length < 2)
-      stream += new TextDecoder().decode((await reader.read()).value);
+    const streamDeadline = Date.now() + 30_000;
+    while ((stream.match(/^data:/gm) ?? []).length < 2) {
+      if (Date.now() > streamDeadline)
+        throw new Error(`fewer than 2 events in 30 s from /kafka/ui/events: ${stream}`);
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`/kafka/ui/events ended after: ${stream}`);
+      stream += new TextDecoder().decode(value);
+    }
     expect(stream).toContain('ui-down-(hidden)');
     const rendered = [
       await page.content(),

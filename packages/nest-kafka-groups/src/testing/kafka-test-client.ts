@@ -170,8 +170,8 @@ export class KafkaTestClient {
   }
 
   /**
-   * Waits until the group is Stable with `members` members and every partition of the topics its members
-   * subscribed to is assigned to one of them; resolves with the group's description.
+   * Waits until the group is Stable with `members` members and every partition of the existing topics its
+   * members subscribed to is assigned to one of them; resolves with the group's description.
    */
   async waitForStableGroup(groupId: string, members: number, timeoutMs = 30_000): Promise<GroupDescription> {
     const admin = await this.admin();
@@ -256,8 +256,11 @@ export class KafkaTestClient {
         for (const partition of partitions) assigned.add(`${topic}:${partition}`);
       }
     }
-    if (subscribed.size === 0) return true;
-    const { topics } = await admin.fetchTopicMetadata({ topics: [...subscribed] });
+    // A subscribed topic that does not exist has nothing to assign (members skip it, as Java's do).
+    const existing = new Set(await admin.listTopics());
+    const present = [...subscribed].filter((topic) => existing.has(topic));
+    if (present.length === 0) return true;
+    const { topics } = await admin.fetchTopicMetadata({ topics: present });
     return topics.every((topic) =>
       topic.partitions.every((p) => assigned.has(`${topic.name}:${p.partitionId}`)),
     );
