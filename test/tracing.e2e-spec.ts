@@ -4,8 +4,8 @@
  * the handler's own spans nested under it; a failing message's attempts (one span each) and its dead-letter write
  * (a PRODUCER span linked to the last attempt, its context in the dead-letter record's headers); with retry topics,
  * the hand-over to the retry topic and the delivery from it in the same trace. The trace of the
- * HTTP request is written to reports/trace-http-to-handler.json, the failing message's to
- * reports/trace-dead-letter.json.
+ * HTTP request is written to reports/traces/trace-http-to-handler.json, the failing message's to
+ * reports/traces/trace-dead-letter.json.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
@@ -52,9 +52,13 @@ function traceJson(traceId: string) {
     }));
 }
 
+/** Beside the test reports, not among them: CI's summary reads every JSON file in reports/ as a jest report. */
 function writeTrace(file: string, traceId: string): void {
-  mkdirSync('reports', { recursive: true });
-  writeFileSync(`reports/${file}`, `${JSON.stringify({ traceId, spans: traceJson(traceId) }, null, 2)}\n`);
+  mkdirSync('reports/traces', { recursive: true });
+  writeFileSync(
+    `reports/traces/${file}`,
+    `${JSON.stringify({ traceId, spans: traceJson(traceId) }, null, 2)}\n`,
+  );
 }
 
 const fails = new Set<string>();
