@@ -4,6 +4,7 @@
  * matters for constructor injection (the benchmark controllers have none) and for pipes that read the metatype.
  */
 import 'reflect-metadata';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { libraryEntry } from './settings.mjs';
 
@@ -32,6 +33,13 @@ export function decorateMethod(target, name, decorators, params = []) {
 /** The compiled library: the package by its name (built by `npm run build`), or the build at BENCH_DIST. */
 export function importLibrary(env = process.env) {
   return env.BENCH_DIST ? import(pathToFileURL(libraryEntry(env)).href) : import('nest-kafka-groups');
+}
+
+/** The library's `nest-kafka-groups/validation` entry, from the same build as importLibrary. */
+export function importLibraryValidation(env = process.env) {
+  return env.BENCH_DIST
+    ? import(pathToFileURL(join(dirname(libraryEntry(env)), 'validation', 'index.js')).href)
+    : import('nest-kafka-groups/validation');
 }
 
 export const NEST_LOG_LEVELS = ['error', 'warn'];
