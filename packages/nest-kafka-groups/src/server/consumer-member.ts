@@ -118,7 +118,8 @@ export class ConsumerMember {
       generation: () => this.generation,
       failMessage: async (route, partition, key, message, watch, error) =>
         this.handle(route, partition, key, message, watch, error),
-      stopPartition: (route, key, where, failure, error) => this.stopPartition(route, key, where, failure, error),
+      stopPartition: (route, key, where, failure, error) =>
+        this.stopPartition(route, key, where, failure, error),
       pausePartition: (payload, route, partition, key, decision) =>
         this.pausePartition(payload, route, partition, key, decision),
     });
@@ -205,7 +206,11 @@ export class ConsumerMember {
     if (!this.config.pausedTopics.has(topic)) consumer.resume([{ topic, partitions: [partition] }]);
   }
 
-  private tryOn(consumer: Consumer, action: 'pause' | 'resume', partitions: { topic: string; partitions: number[] }[]) {
+  private tryOn(
+    consumer: Consumer,
+    action: 'pause' | 'resume',
+    partitions: { topic: string; partitions: number[] }[],
+  ) {
     if (partitions.length === 0) return;
     try {
       consumer[action](partitions);
@@ -400,7 +405,8 @@ export class ConsumerMember {
     const floor = this.ledger.lastResolved(key);
     if (floor !== undefined) {
       while (index < messages.length && compareOffsets(messages[index].offset, floor) <= 0) index++;
-      if (index > 0) this.logger.debug(`Skipped ${index} stale message(s) of ${topic}[${partition}] up to @${floor}`);
+      if (index > 0)
+        this.logger.debug(`Skipped ${index} stale message(s) of ${topic}[${partition}] up to @${floor}`);
     }
     if (index === messages.length) return;
     // A record batch kafkajs could not decode arrives as one stand-in record: a failure that no attempt can fix.
@@ -417,7 +423,8 @@ export class ConsumerMember {
     this.batches.add(watch);
     let lastResolved: string | undefined;
     try {
-      if (route.batch) return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
+      if (route.batch)
+        return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
       for (; index < messages.length; index++) {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];
@@ -511,7 +518,9 @@ export class ConsumerMember {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const cause = asError(outcome);
     if (decision.action === 'release') {
-      this.logger.log(`${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`);
+      this.logger.log(
+        `${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`,
+      );
       return decision;
     }
 
@@ -541,14 +550,7 @@ export class ConsumerMember {
     const { limits, raw } = route.settings;
     const data = decodePayload(limits, raw, route.topic, partition, message);
     if (data instanceof KafkaNonRetryableError) return data;
-    const context = new KafkaGroupContext(
-      route.topic,
-      partition,
-      message,
-      this.groupId,
-      attempt,
-      signal,
-    );
+    const context = new KafkaGroupContext(route.topic, partition, message, this.groupId, attempt, signal);
     return route.invoke(data, context);
   }
 
@@ -667,7 +669,8 @@ export class ConsumerMember {
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
     const consumer = this.consumer;
     this.resumeTimers.schedule(key, decision.delayMs, () => {
-      if (consumer && consumer === this.consumer && this.state === 'joined') this.release(consumer, route.topic, partition);
+      if (consumer && consumer === this.consumer && this.state === 'joined')
+        this.release(consumer, route.topic, partition);
     });
   }
 
