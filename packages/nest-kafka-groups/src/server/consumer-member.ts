@@ -14,6 +14,7 @@ import { DEAD_LETTER, decide, type FailureDecision, RESOLVE, STOP } from './fail
 import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
+import { groupProtocolError, isInconsistentGroupProtocol } from './group-protocol-mismatch.js';
 import { ResumeTimers } from './resume-timers.js';
 import type { RetryDestination } from '../retry/retry-topic-chain.js';
 import { msUntilDue } from '../retry/retry-topic-headers.js';
@@ -348,6 +349,8 @@ export class ConsumerMember {
       }
       const what = `group ${this.groupId} member ${this.config.index} ${denied ? 'stopped' : 'cannot connect'}`;
       securityFailures.report(security, `${what}, trying again in ${delay} ms`);
+    } else if (isInconsistentGroupProtocol(error)) {
+      void this.reportProtocolMismatch(error, delay);
     } else {
       const level = isConnectionError(error) ? 'debug' : 'warn';
       this.logger[level](
@@ -359,6 +362,14 @@ export class ConsumerMember {
     this.ledger.lostPositions();
     consumer.disconnect().catch(() => undefined);
     this.recreateTimer = setTimeout(() => void this.start(), delay);
+  }
+
+  /** Names the protocol and the members the group has (the broker's error names neither) in lastError and a warning. */
+  private async reportProtocolMismatch(error: unknown, delay: number): Promise<void> {
+    const mismatch = await groupProtocolError(this.config.kafka, this.groupId, this.config.assigners, error);
+    if (this.shutdown.signal.aborted) return;
+    if (this.state === 'crashed' || this.state === 'starting') this.lastError = mismatch.message;
+    this.logger.warn(`${mismatch.message}; trying again in ${delay} ms`);
   }
 
   /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */
