@@ -42,4 +42,12 @@ export function importLibraryValidation(env = process.env) {
     : import('nest-kafka-groups/validation');
 }
 
+/**
+ * The library's kafkajs seam (its `client/kafkajs.js`, beside the entry): the same module instance the library
+ * uses, so a latency run can watch the consumers it creates (bench/lib/latency-probe.mjs).
+ */
+export function importLibraryClient(env = process.env) {
+  return import(pathToFileURL(join(dirname(libraryEntry(env)), 'client', 'kafkajs.js')).href);
+}
+
 export const NEST_LOG_LEVELS = ['error', 'warn'];

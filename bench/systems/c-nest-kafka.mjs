@@ -8,15 +8,18 @@ import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload, Transport } from '@nestjs/microservices';
 import kafkajs from 'kafkajs';
-import { runChild } from '../lib/child.mjs';
+import { runChild, watchKafkajs } from '../lib/child.mjs';
 import { createValidationPipe, declareParamTypes } from '../lib/flight-dto.mjs';
 import { decorateClass, decorateMethod, NEST_LOG_LEVELS } from '../lib/nest.mjs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
 
+watchKafkajs(kafkajs.Kafka);
+
 await runChild(async (job, tracker) => {
   class FlightsController {
     onFlight(flight, ctx) {
-      tracker.record(ctx.getPartition(), ctx.getMessage().offset, flight);
+      const message = ctx.getMessage();
+      tracker.record(ctx.getPartition(), message.offset, flight, message.timestamp);
     }
   }
   decorateMethod(

@@ -7,17 +7,24 @@
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { runChild } from '../lib/child.mjs';
+import { runChild, watchKafkajs } from '../lib/child.mjs';
 import { createValidationPipe, declareParamTypes } from '../lib/flight-dto.mjs';
-import { decorateClass, decorateMethod, importLibrary, NEST_LOG_LEVELS } from '../lib/nest.mjs';
+import {
+  decorateClass,
+  decorateMethod,
+  importLibrary,
+  importLibraryClient,
+  NEST_LOG_LEVELS,
+} from '../lib/nest.mjs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
 
 const { KafkaGroupsServer, KafkaHandler, KafkaModule } = await importLibrary();
+watchKafkajs((await importLibraryClient()).Kafka);
 
 await runChild(async (job, tracker) => {
   class FlightsController {
     onFlight(flight, ctx) {
-      tracker.record(ctx.partition, ctx.offset, flight);
+      tracker.record(ctx.partition, ctx.offset, flight, ctx.timestamp);
     }
   }
   decorateMethod(
