@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, libversion
 
 
 def emit(event, **fields):
@@ -92,7 +92,7 @@ def consume(brokers, group, topics, client_id, strategies, max_runtime_ms):
                 emit("error", message=f"commit on revoke: {error}")
         emit("revoked", generation=generation["n"])
 
-    emit("started", client="librdkafka " + __import__("confluent_kafka").libversion()[0])
+    emit("started", client="librdkafka " + libversion()[0])
     consumer.subscribe(topics.split(","), on_assign=on_assign, on_revoke=on_revoke)
     deadline = time.monotonic() + max_runtime_ms / 1000
     while not stopping["signal"] and time.monotonic() < deadline:
