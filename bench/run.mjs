@@ -6,7 +6,7 @@
  *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
  *
  * Options (each overrides the mode's default):
- *   --rounds N  --messages N  --systems a,b,c,d,j,c+v,d+v  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --rounds N  --messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
  *                         and summarise its hot path (bench/results/profiles/)
