@@ -6,7 +6,7 @@
  *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
  *
  * Options (each overrides the mode's default):
- *   --rounds N  --messages N  --systems a,b,c,d,j,c+v,d+v  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --rounds N  --messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
  *                         and summarise its hot path (bench/results/profiles/)
@@ -25,7 +25,7 @@ import kafkajs from 'kafkajs';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-lib.mjs';
 import { summarizeLatencies, wallClockMs } from './lib/child.mjs';
@@ -376,6 +376,12 @@ async function produceAtRate(producer, topic, { rate, total, warm }) {
   const offRequest = producer.on(producer.events.REQUEST, ({ payload }) => {
     if (payload.apiName === 'Produce' && sent >= warm) produceMs.push(payload.duration);
   });
+  // Its own pauses: a GC between a message's stamp and its send counts as latency of every system alike.
+  const gcMs = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    if (sent >= warm) for (const entry of list.getEntries()) gcMs.push(entry.duration);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const gapsMs = [];
   const perSend = [];
   let lastSendAt;
@@ -403,6 +409,7 @@ async function produceAtRate(producer, topic, { rate, total, warm }) {
   }
   await Promise.all(inFlight);
   offRequest();
+  gcObserver.disconnect();
   if (failure) throw failure;
   return {
     seconds: (performance.now() - started) / 1000,
@@ -411,6 +418,14 @@ async function produceAtRate(producer, topic, { rate, total, warm }) {
       gapMs: percentiles(gapsMs),
       messagesPerSend: percentiles(perSend),
       produceRequestMs: percentiles(produceMs),
+      gc: {
+        count: gcMs.length,
+        totalMs: round(
+          gcMs.reduce((sum, ms) => sum + ms, 0),
+          1,
+        ),
+        ...percentiles(gcMs),
+      },
     },
   };
 }
@@ -511,7 +526,7 @@ function describeBreakdown(b, producer) {
     `heartbeats ${e.heartbeats.count} max ${e.heartbeats.ms.max?.toFixed(1)}; gc ${e.gc.count} total ${e.gc.totalMs.toFixed(0)} max ${e.gc.ms.max?.toFixed(1)} ms; ` +
     `loop delay p99 ${e.loopDelayMs?.p99?.toFixed(1)}; ` +
     (producer
-      ? `producer: produce p50 ${producer.produceRequestMs.p50} p99 ${producer.produceRequestMs.p99} ms, send gap p99 ${producer.gapMs.p99} max ${producer.gapMs.max}, msgs/send max ${producer.messagesPerSend.max}`
+      ? `producer: produce p50 ${producer.produceRequestMs.p50} p99 ${producer.produceRequestMs.p99} ms, send gap p99 ${producer.gapMs.p99} max ${producer.gapMs.max}, msgs/send max ${producer.messagesPerSend.max}, gc ${producer.gc.count} max ${producer.gc.max} ms`
       : '')
   );
 }

@@ -9,14 +9,15 @@ import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import kafkajs from 'kafkajs';
 import {
-  DLT_HEADERS,
   KafkaGroupContext,
   type KafkaGroupsServer,
   KafkaHandler,
   KafkaModule,
+  type KafkaModuleOptions,
 } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import type { ForeignClient, ForeignProducerRecord } from './support/foreign-client.js';
+import type { ForeignClient } from './support/foreign-client.js';
+import { CODECS, ForeignRecordPlan } from './support/foreign-records.js';
 import {
   buildGoClient,
   type GoClientKind,
@@ -30,7 +31,6 @@ const { AssignerProtocol } = kafkajs;
 
 /** Go member ids start with these client ids; "zz-" sorts them after the Nest members ("e2e-app-..."). */
 const CLIENT_IDS: Record<GoClientKind, string> = { franz: 'zz-interop-franz', sarama: 'zz-interop-sarama' };
-const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
 
 interface Delivery {
   group: string;
@@ -93,7 +93,7 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
     client: GoClientKind,
     groupId: string,
     topic: string,
-    strategies?: ('range' | 'roundrobin')[],
+    strategies?: string[],
   ): ForeignClient {
     const member = startGoMember(binary, {
       client,
@@ -107,8 +107,13 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
     return member;
   }
 
-  async function startNest(groupId: string, topic: string, concurrency = 1): Promise<KafkaGroupsServer> {
-    const { app, server } = await startTestApp([groupModule(groupId, topic, concurrency)]);
+  async function startNest(
+    groupId: string,
+    topic: string,
+    concurrency = 1,
+    root: Partial<KafkaModuleOptions> = {},
+  ): Promise<KafkaGroupsServer> {
+    const { app, server } = await startTestApp([groupModule(groupId, topic, concurrency)], root);
     apps.push(app);
     return server;
   }
@@ -278,9 +283,9 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
       members.every((m) => (m.assignment[topic] ?? []).length > 0),
     );
 
-    // Both advertise roundrobin only: the group must leave range for it.
+    // franz-go advertises roundrobin only, sarama range first: the group must leave range for the one all share.
     const franz = startGo('franz', groupId, topic, ['roundrobin']);
-    const sarama = startGo('sarama', groupId, topic, ['roundrobin']);
+    const sarama = startGo('sarama', groupId, topic);
     const { protocol, assigned, goPartitions } = await settledGroup(groupId, topic, 5, 4, [franz, sarama]);
     expect(protocol).toBe('roundrobin');
     // The Nest leader assigned every generation: no Go member ran an assignment.
@@ -300,108 +305,63 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
     await stopCleanly(sarama);
   });
 
+  test('franz-go with its default balancer (cooperative-sticky) holds the group: a Nest member is refused with the reason, and joins once franz-go left', async () => {
+    const topic = uniqueName('interop-franz-coop');
+    const groupId = uniqueName('interop-franz-coop');
+    await kafka.createTopic(topic, 2);
+
+    const franz = startGo('franz', groupId, topic, ['cooperative-sticky']);
+    await franz.waitUntil(
+      'first assignment (alone: both partitions)',
+      60_000,
+      () => JSON.stringify(franz.assignment) === '[0,1]',
+    );
+    expect(franz.leaderRuns.at(-1)).toEqual({ protocol: 'cooperative-sticky', members: 1 });
+    const server = await startNest(groupId, topic, 1, {
+      restartBackoff: { initialDelayMs: 200, maxDelayMs: 1_000 },
+    });
+    const member = server.groups[0].members[0];
+    await waitFor('the Nest member refused, with the reason', 30_000, () =>
+      member.lastError?.startsWith('Cannot join consumer group'),
+    );
+    expect(member.lastError).toContain(
+      `Cannot join consumer group "${groupId}" with protocols range, roundrobin, RoundRobinAssigner: ` +
+        `its members (${CLIENT_IDS.franz}) use assignment protocol "cooperative-sticky"`,
+    );
+    // franz-go kept the group and its partitions.
+    const group = await kafka.waitForStableGroup(groupId, 1);
+    expect(group.protocol).toBe('cooperative-sticky');
+    expect(group.members.map((m) => m.clientId)).toEqual([CLIENT_IDS.franz]);
+
+    await stopCleanly(franz);
+    await waitFor('the Nest member joined', 30_000, () => member.state === 'joined');
+    expect(member.lastError).toBeUndefined();
+    await kafka.produceKeyed(topic, 50, (i) => `k${i}`);
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+    expect(
+      deliveries
+        .filter((d) => d.group === groupId)
+        .map((d) => (d.payload as { seq: number }).seq)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
   test('records from sarama and franz-go producers, in batches of every codec, reach the handler as documented', async () => {
     const topic = uniqueName('interop-go-produce');
     const groupId = uniqueName('interop-go-produce');
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1);
 
-    // franz-go sends a batch uncompressed when compressing does not make it smaller: values long enough to shrink.
-    const pad = 'flight-position '.repeat(8);
-    const expected = new Map<
-      number,
-      { client: GoClientKind; codec: string; kind: string; key: string | null }
-    >();
-    const perClient = (client: GoClientKind, base: number): ForeignProducerRecord[] =>
-      CODECS.flatMap((codec, c) => {
-        const first = base + c * 100;
-        const json = (seq: number, kind: string, key: string | null): ForeignProducerRecord => {
-          expected.set(seq, { client, codec, kind, key });
-          return {
-            key,
-            value: JSON.stringify({ seq, client, codec, kind, pad }),
-            headers: [
-              ['codec', codec],
-              ['client', client],
-            ],
-            partition: 0,
-            codec,
-          };
-        };
-        const plain = Array.from({ length: 8 }, (_, i) => json(first + i, 'plain', `k${i}`));
-        const headers = json(first + 8, 'headers', 'h');
-        headers.headers.push(['dup', '1'], ['dup', '2'], ['empty', ''], ['null-value', null]);
-        return [
-          ...plain,
-          headers,
-          json(first + 9, 'null-key', null),
-          { key: `gone-${client}-${codec}`, value: null, headers: [['codec', codec]], partition: 0, codec },
-          {
-            key: `bad-${client}-${codec}`,
-            value: `not json ${pad}`,
-            headers: [['codec', codec]],
-            partition: 0,
-            codec,
-          },
-        ];
-      });
-    const records = [...perClient('sarama', 0), ...perClient('franz', 1_000)];
-    await goProduce(binary, 'sarama', testBrokers(), topic, records.slice(0, records.length / 2));
-    await goProduce(binary, 'franz', testBrokers(), topic, records.slice(records.length / 2));
-
-    // Every record really sits in a batch of the codec it was produced with (the header names it).
-    const read = await goRead(binary, testBrokers(), topic, records.length);
-    expect(read.records.map((r) => [r.codec, r.headers.find(([name]) => name === 'codec')?.[1]])).toEqual(
-      records.map((r) => [r.codec, r.codec]),
-    );
+    const plan = new ForeignRecordPlan();
+    await goProduce(binary, 'sarama', testBrokers(), topic, plan.add('sarama', 0));
+    await goProduce(binary, 'franz', testBrokers(), topic, plan.add('franz', 1_000));
+    plan.expectCodecs((await goRead(binary, testBrokers(), topic, plan.records.length)).records);
 
     await startNest(groupId, topic);
     await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
-
-    // JSON values: each handled once, with its key (undefined when null) and decoded headers.
-    const json = deliveries.filter((d) => d.payload !== null);
-    expect(json.map((d) => (d.payload as { seq: number }).seq).sort((a, b) => a - b)).toEqual(
-      [...expected.keys()].sort((a, b) => a - b),
-    );
-    for (const d of json) {
-      const { seq, client, codec, kind } = d.payload as {
-        seq: number;
-        client: string;
-        codec: string;
-        kind: string;
-      };
-      expect({ client, codec, kind }).toEqual({
-        client: expected.get(seq)!.client,
-        codec: expected.get(seq)!.codec,
-        kind: expected.get(seq)!.kind,
-      });
-      expect(d.key).toBe(expected.get(seq)!.key ?? undefined);
-      expect(d.headers.codec).toBe(codec);
-      expect(d.headers.client).toBe(client);
-      if (kind === 'headers') {
-        // A repeated name reads as an array in order, an empty value and a null value both as ''.
-        expect(d.headers).toMatchObject({ dup: ['1', '2'], empty: '', 'null-value': '' });
-      }
-    }
-    // Tombstones: the handler is called with a null payload and the record's key.
-    const tombstones = deliveries.filter((d) => d.payload === null);
-    expect(tombstones.map((d) => d.key).sort()).toEqual(
-      records
-        .filter((r) => r.value === null)
-        .map((r) => r.key)
-        .sort(),
-    );
-    // Values that are not JSON: never handled, dead-lettered at once with the decode error, key kept.
-    const bad = records.filter((r) => r.value?.startsWith('not json'));
-    const dead = await kafka.readMessages(`${topic}-dlt`, bad.length);
-    expect(dead.map((m) => m.key!.toString()).sort()).toEqual(bad.map((r) => r.key).sort());
-    for (const m of dead) {
-      expect(m.headers![DLT_HEADERS.exceptionFqcn]!.toString()).toBe('KafkaPayloadDecodeError');
-      expect(m.headers![DLT_HEADERS.exceptionMessage]!.toString()).toContain(topic);
-      expect(m.value!.toString()).toBe(`not json ${pad}`);
-    }
+    const counts = await plan.expectHandledAsDocumented(kafka, topic, deliveries);
     console.info(
-      `[interop] Go producers: ${json.length} JSON records, ${tombstones.length} tombstones handled, ${dead.length} dead-lettered, codecs ${CODECS.join('/')}`,
+      `[interop] Go producers: ${counts.json} JSON records, ${counts.tombstones} tombstones handled, ${counts.dead} dead-lettered, codecs ${CODECS.join('/')}`,
     );
   });
 });

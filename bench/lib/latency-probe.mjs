@@ -138,7 +138,7 @@ function overlap(aStart, aEnd, bStart, bEnd) {
 }
 
 /**
- * The breakdown of a run: each segment over all messages (p50, p99, max, mean), the same over the tail (the
+ * The breakdown of a run: `appendToHandler` (p50, p99, max, mean), each segment over all messages (p50, p99, max, mean), the same over the tail (the
  * messages at or above the run's p99), and for the tail how many messages waited while a commit, a heartbeat or a
  * GC pause was under way between their append and their handler (`overlapping`: messages and mean overlap).
  * `events` summarises the round trips and GC pauses of the whole measured window.
@@ -146,6 +146,7 @@ function overlap(aStart, aEnd, bStart, bEnd) {
 export function breakdown(marks, { requests = [], gcs = [], loopDelayMs } = {}) {
   const n = marks.count;
   const e2e = new Float64Array(n);
+  const appendToHandler = new Float64Array(n);
   const parts = Object.fromEntries(SEGMENTS.map((s) => [s, new Float64Array(n)]));
   for (let i = 0; i < n; i++) {
     const sent = marks.sent[i];
@@ -154,6 +155,7 @@ export function breakdown(marks, { requests = [], gcs = [], loopDelayMs } = {}) 
     const end = marks.fetchEnd[i];
     const handler = marks.handler[i];
     e2e[i] = handler - sent;
+    appendToHandler[i] = handler - append;
     parts.produce[i] = append - sent;
     parts.waitFetch[i] = Math.max(0, start - append);
     parts.fetch[i] = end - Math.max(append, start);
@@ -188,6 +190,8 @@ export function breakdown(marks, { requests = [], gcs = [], loopDelayMs } = {}) 
   const durations = (events) => summary(events.map((e) => e.endAt - e.startAt));
   return {
     messages: n,
+    // The consumer's side alone: the broker's append to the handler (what the producer and generator do not touch).
+    appendToHandler: summary(appendToHandler),
     segments: Object.fromEntries(SEGMENTS.map((s) => [s, summary(parts[s])])),
     tail: {
       thresholdMs: threshold,

@@ -35,6 +35,13 @@ export function importLibrary(env = process.env) {
   return env.BENCH_DIST ? import(pathToFileURL(libraryEntry(env)).href) : import('nest-kafka-groups');
 }
 
+/** The library's `nest-kafka-groups/validation` entry, from the same build as importLibrary. */
+export function importLibraryValidation(env = process.env) {
+  return env.BENCH_DIST
+    ? import(pathToFileURL(join(dirname(libraryEntry(env)), 'validation', 'index.js')).href)
+    : import('nest-kafka-groups/validation');
+}
+
 /**
  * The library's kafkajs seam (its `client/kafkajs.js`, beside the entry): the same module instance the library
  * uses, so a latency run can watch the consumers it creates (bench/lib/latency-probe.mjs).

@@ -31,7 +31,7 @@ await runChild(async (job, tracker) => {
       [1, Ctx()],
     ],
   );
-  // c+v / d+v: the DTO as the payload's type, so the global ValidationPipe validates and transforms it.
+  // c+v / d+v / d+vp: the DTO as the payload's type, so the global pipe validates and transforms it.
   if (job.validate) declareParamTypes(FlightsController, 'onFlight');
   decorateClass(FlightsController, [Controller()]);
 
@@ -39,7 +39,7 @@ await runChild(async (job, tracker) => {
   decorateClass(BenchAppModule, [Module({ controllers: [FlightsController] })]);
 
   const app = await NestFactory.create(BenchAppModule, { logger: NEST_LOG_LEVELS });
-  if (job.validate) app.useGlobalPipes(createValidationPipe());
+  if (job.validate) app.useGlobalPipes(await createValidationPipe(job.validate));
   app.connectMicroservice(
     {
       transport: Transport.KAFKA,

@@ -1,7 +1,8 @@
 /**
  * System d: this project. A feature module with its own consumer group, a controller with `@KafkaHandler`, wired
  * like test/support/nest-test-app.ts: commit after success, retries and dead letters on (the library's defaults).
- * With `job.validate` (system d+v): a global ValidationPipe and the flight DTO, as in the example service.
+ * With `job.validate` (systems d+v and d+vp): a global validation pipe (the library's CompiledValidationPipe, or
+ * Nest's ValidationPipe) and the flight DTO, as in the example service.
  */
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -35,7 +36,7 @@ await runChild(async (job, tracker) => {
       [1, Ctx()],
     ],
   );
-  // c+v / d+v: the DTO as the payload's type, so the global ValidationPipe validates and transforms it.
+  // c+v / d+v / d+vp: the DTO as the payload's type, so the global pipe validates and transforms it.
   if (job.validate) declareParamTypes(FlightsController, 'onFlight');
   decorateClass(FlightsController, [Controller()]);
 
@@ -67,7 +68,7 @@ await runChild(async (job, tracker) => {
   ]);
 
   const app = await NestFactory.create(BenchAppModule, { logger: NEST_LOG_LEVELS });
-  if (job.validate) app.useGlobalPipes(createValidationPipe());
+  if (job.validate) app.useGlobalPipes(await createValidationPipe(job.validate));
   app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
   await app.init();
   await app.startAllMicroservices();

@@ -1,6 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitFor } from 'nest-kafka-groups/testing';
+
+/**
+ * Where the foreign clients are built and installed, each keyed by its sources: outside the checkout, so a fresh
+ * clone (CI's) reuses them; nothing goes into the system.
+ */
+export const INTEROP_CACHE =
+  process.env.INTEROP_CACHE_DIR ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'nest-kafka-groups-interop');
 
 /**
  * The JSON-lines protocol spoken by the foreign clients of the interop specs (test/support/go/main.go,

@@ -2,26 +2,24 @@ import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ForeignClient, type ForeignProducerRecord } from '../foreign-client.js';
+import { ForeignClient, type ForeignProducerRecord, INTEROP_CACHE } from '../foreign-client.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, '..', '..', '..');
 const SOURCES = ['go.mod', 'go.sum', 'main.go', 'sarama.go', 'franz.go'];
-/** Built once per source version, git-ignored; `go build` itself caches packages in GOCACHE and modules in GOMODCACHE. */
-const CACHE = process.env.INTEROP_CACHE_DIR ?? join(REPO, '.cache', 'interop');
 
 export type GoClientKind = 'sarama' | 'franz';
 
 /**
- * The path of the interop-go binary for the current sources, built with the Go toolchain on PATH when it is not
+ * The path of the interop-go binary for the current sources (cached per source version; `go build` itself caches
+ * packages in GOCACHE and modules in GOMODCACHE), built with the Go toolchain on PATH when it is not
  * cached yet. Fails with what to install when there is no Go: the interop spec must not pass without running.
  */
 export async function buildGoClient(): Promise<string> {
   const hash = createHash('sha256');
   for (const file of SOURCES) hash.update(file).update(await readFile(join(HERE, file)));
-  const binary = join(CACHE, `interop-go-${hash.digest('hex').slice(0, 16)}`);
+  const binary = join(INTEROP_CACHE, `interop-go-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(binary)) return binary;
 
   const version = spawnSync('go', ['version'], { encoding: 'utf8' });
@@ -30,14 +28,14 @@ export async function buildGoClient(): Promise<string> {
       `the Go interop spec needs the Go toolchain (go 1.26+, see test/support/go/go.mod) on PATH to build ` +
         `test/support/go; 'go version' failed: ${version.error?.message ?? version.stderr}`,
     );
-  await mkdir(CACHE, { recursive: true });
+  await mkdir(INTEROP_CACHE, { recursive: true });
   const building = `${binary}.${process.pid}.tmp`;
   await new Promise<void>((resolveBuild, reject) =>
     execFile(
       'go',
-      ['build', '-trimpath', '-o', building, '.'],
+      ['build', '-trimpath', '-buildvcs=false', '-o', building, '.'],
       // A first build downloads sarama and franz-go and compiles them: minutes on a busy 2-core machine.
-      { cwd: HERE, timeout: 600_000, env: { ...process.env, GOFLAGS: '-mod=readonly' } },
+      { cwd: HERE, timeout: 600_000 },
       (error, _stdout, stderr) =>
         error
           ? reject(

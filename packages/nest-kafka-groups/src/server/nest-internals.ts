@@ -224,11 +224,7 @@ interface HandlerMetadataSource {
   ): {
     argsLength: number;
     paramtypes?: unknown[];
-    getParamsMetadata(
-      moduleKey: string,
-      contextId?: ContextId,
-      inquirerId?: string,
-    ): NestParam[] | null;
+    getParamsMetadata(moduleKey: string, contextId?: ContextId, inquirerId?: string): NestParam[] | null;
   };
   contextUtils?: {
     mergeParamsMetatypes(params: NestParam[], paramtypes?: unknown[]): NestParam[];

@@ -75,7 +75,11 @@ describe('record decoder (offsets and timestamps parsed once per batch)', () => 
       '9007199254741000',
       '9007199254741001',
     ]);
-    expect(ours.map((r) => r.timestamp).slice(4, 7)).toEqual(['1767225600028', '1767225601000', '1767225601007']);
+    expect(ours.map((r) => r.timestamp).slice(4, 7)).toEqual([
+      '1767225600028',
+      '1767225601000',
+      '1767225601007',
+    ]);
   });
 
   it('a batch decoded again (the same fetch response read twice) gives the same records', async () => {
