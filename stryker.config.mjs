@@ -44,7 +44,11 @@ export default {
   // Below 80 % killed (Killed + Timeout over every valid mutant) the run fails.
   thresholds: { high: 90, low: 80, break: 80 },
   concurrency: 2,
-  timeoutMS: 10_000,
+  // Stryker restarts a worker after a timeout, and the restarted worker's first jest run is a cold start: on a
+  // loaded machine a cold start took longer than a short timeout, so every later mutant timed out too.
+  timeoutMS: 30_000,
   tempDirName: '.stryker-tmp',
+  // Not needed by the unit specs; per-file runs (scripts/mutation.mjs) keep their sandboxes in .stryker-tmp-<file>.
+  ignorePatterns: ['/.stryker-tmp*', '/.kafka', '/reports', '/dist', '/dist-faults', '/bench/results'],
   cleanTempDir: 'always',
 };

@@ -6,7 +6,7 @@
  *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
  *
  * Options (each overrides the mode's default):
- *   --rounds N  --messages N  --systems a,b,c,d,j,c+v,d+v  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --rounds N  --messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
  *                         and summarise its hot path (bench/results/profiles/)
@@ -25,10 +25,10 @@ import kafkajs from 'kafkajs';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-lib.mjs';
-import { wallClockMs } from './lib/child.mjs';
+import { summarizeLatencies, wallClockMs } from './lib/child.mjs';
 import {
   createTopic,
   datasetChecksum,
@@ -351,20 +351,51 @@ async function throughputPhase(ctx) {
   };
 }
 
+/** Numbers to 2 decimals, all the way down (the breakdown's summaries). */
+function roundDeep(value) {
+  if (typeof value === 'number') return round2(value);
+  if (Array.isArray(value)) return value.map(roundDeep);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundDeep(v)]));
+  return value;
+}
+
 function round2(value) {
   return Math.round(value * 100) / 100;
 }
 
-/** Produces `total` messages at `rate` per second (the first `warm` flagged as warm-up), stamped when sent. */
+/**
+ * Produces `total` messages at `rate` per second (the first `warm` flagged as warm-up), stamped when sent. Also
+ * measures itself after the warm-up: the gaps between its sends, the messages per send, and the Produce round trips
+ * (acks 1: send to the broker's append and back).
+ */
 async function produceAtRate(producer, topic, { rate, total, warm }) {
   const started = performance.now();
   const inFlight = new Set();
+  const produceMs = [];
+  const offRequest = producer.on(producer.events.REQUEST, ({ payload }) => {
+    if (payload.apiName === 'Produce' && sent >= warm) produceMs.push(payload.duration);
+  });
+  // Its own pauses: a GC between a message's stamp and its send counts as latency of every system alike.
+  const gcMs = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    if (sent >= warm) for (const entry of list.getEntries()) gcMs.push(entry.duration);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const gapsMs = [];
+  const perSend = [];
+  let lastSendAt;
   let sent = 0;
   let failure;
   while (sent < total && !failure) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     if (due > sent) {
       const sentAt = wallClockMs();
+      if (sent >= warm) {
+        if (lastSendAt !== undefined) gapsMs.push(sentAt - lastSendAt);
+        perSend.push(due - sent);
+      }
+      lastSendAt = sentAt;
       const messages = [];
       for (; sent < due; sent++)
         messages.push(flightPosition(sent, sent < warm ? { sentAt, warm: true } : { sentAt }));
@@ -377,8 +408,31 @@ async function produceAtRate(producer, topic, { rate, total, warm }) {
     await sleep(2);
   }
   await Promise.all(inFlight);
+  offRequest();
+  gcObserver.disconnect();
   if (failure) throw failure;
-  return { seconds: (performance.now() - started) / 1000 };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    generator: {
+      sends: perSend.length,
+      gapMs: percentiles(gapsMs),
+      messagesPerSend: percentiles(perSend),
+      produceRequestMs: percentiles(produceMs),
+      gc: {
+        count: gcMs.length,
+        totalMs: round(
+          gcMs.reduce((sum, ms) => sum + ms, 0),
+          1,
+        ),
+        ...percentiles(gcMs),
+      },
+    },
+  };
+}
+
+function percentiles(values) {
+  const { p50, p99, max } = summarizeLatencies(values);
+  return { p50: round(p50, 2), p99: round(p99, 2), max: round(max, 2) };
 }
 
 async function latencyPhase(ctx) {
@@ -394,7 +448,10 @@ async function latencyPhase(ctx) {
       const topic = `bench-latency-${ctx.runTag}-${slug(system)}`;
       const groupId = `bench-latency-${slug(system)}-${ctx.runTag}`;
       topics.push(topic, `${topic}-dlt`);
-      await createTopic(admin, topic);
+      // Each record then carries the broker's append time, which splits its latency (bench/lib/latency-probe.mjs).
+      await createTopic(admin, topic, PARTITIONS, [
+        { name: 'message.timestamp.type', value: 'LogAppendTime' },
+      ]);
       await createTopic(admin, `${topic}-dlt`, 1);
       // A producer per run: a kafkajs client keeps refreshing metadata of every topic it ever wrote to.
       const producer = newProducer(kafka);
@@ -437,16 +494,41 @@ async function latencyPhase(ctx) {
         cpuUsPerMsg: round(outcome.result.cpuUsPerMsg, 1),
         peakRssMB: round(outcome.result.peakRss / 2 ** 20, 1),
         jvm: outcome.result.jvm,
+        producer: produced?.generator,
+        breakdown: roundDeep(outcome.result.breakdown),
       };
       log(
         `latency ${system.id.padEnd(3)} ${system.label.padEnd(38)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  ` +
           `max ${l.max.toFixed(1)} ms  (${l.count} samples at ${rate}/s)  load ${os.loadavg()[0].toFixed(2)}`,
       );
+      const b = systems[system.id].breakdown;
+      if (b) log(`  ${describeBreakdown(b, systems[system.id].producer)}`);
     }
   } finally {
     for (const topic of topics) await deleteTopic(admin, topic).catch(() => undefined);
   }
   return { rate, seconds, warmupSeconds, systems };
+}
+
+/** One line: the tail's mean segments and what it overlapped, the commits, GC and the generator. */
+function describeBreakdown(b, producer) {
+  const t = b.tail;
+  const seg = Object.entries(t.segmentsMeanMs)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(', ');
+  const over = Object.entries(t.overlapping)
+    .map(([k, v]) => `${k} ${v.messages} (${v.meanMs.toFixed(1)} ms)`)
+    .join(', ');
+  const e = b.events;
+  return (
+    `tail >= ${t.thresholdMs.toFixed(1)} ms (${t.messages} msgs, mean ${t.e2eMeanMs.toFixed(1)}): ${seg}; overlapping ${over}; ` +
+    `commits ${e.commits.count} p50 ${e.commits.ms.p50?.toFixed(1)} max ${e.commits.ms.max?.toFixed(1)} ms; ` +
+    `heartbeats ${e.heartbeats.count} max ${e.heartbeats.ms.max?.toFixed(1)}; gc ${e.gc.count} total ${e.gc.totalMs.toFixed(0)} max ${e.gc.ms.max?.toFixed(1)} ms; ` +
+    `loop delay p99 ${e.loopDelayMs?.p99?.toFixed(1)}; ` +
+    (producer
+      ? `producer: produce p50 ${producer.produceRequestMs.p50} p99 ${producer.produceRequestMs.p99} ms, send gap p99 ${producer.gapMs.p99} max ${producer.gapMs.max}, msgs/send max ${producer.messagesPerSend.max}, gc ${producer.gc.count} max ${producer.gc.max} ms`
+      : '')
+  );
 }
 
 async function soakPhase(ctx) {

@@ -158,7 +158,7 @@ describe('consumer member (issue 9)', () => {
     expect(await deadLetterCount(topic)).toBe(0);
   });
 
-  test('finding 11: attempt counts survive rejoins, so a failing message reaches the dead-letter topic', async () => {
+  test('finding 11: attempt counts and retry backoffs survive rejoins, so a failing message reaches the dead-letter topic on time', async () => {
     const topic = uniqueName('m-attempts');
     const otherTopic = uniqueName('m-attempts-other');
     const groupId = uniqueName('m-attempts');
@@ -167,8 +167,10 @@ describe('consumer member (issue 9)', () => {
     recording.behaviour = () => {
       throw new Error('always fails');
     };
-    // A long backoff: the next delivery comes from the rejoin (which resumes every partition), not the timer.
-    const retry = { attempts: 3, initialDelayMs: 60_000, multiplier: 1, maxDelayMs: 60_000 };
+    // A backoff longer than a join takes: the rejoins come while the partition waits for its next attempt, which
+    // must wait the backoff out (as Spring's container re-pauses a paused partition it keeps after a rebalance).
+    const backoffMs = 6_000;
+    const retry = { attempts: 3, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs };
     await start(groupId, topic, { retry });
     await kafka.produceKeyed(topic, 1, () => 'k');
     await waitFor('attempt 1', 10_000, () => deliveries.length === 1);
@@ -178,12 +180,15 @@ describe('consumer member (issue 9)', () => {
     ]);
     apps.push(other.app);
     await kafka.waitForStableGroup(groupId, 2);
-    await waitFor('attempt 2 after the join', 10_000, () => deliveries.length === 2);
+    await waitFor('attempt 2 after its backoff', 20_000, () => deliveries.length === 2);
     await close(other.app);
     await kafka.waitForStableGroup(groupId, 1);
-    await waitFor('attempt 3 after the leave', 10_000, () => deliveries.length === 3);
+    await waitFor('attempt 3 after its backoff', 20_000, () => deliveries.length === 3);
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
+    // Each retry waited its backoff, although a join (then a leave) resumed every partition meanwhile.
+    expect(deliveries[1].at - deliveries[0].at).toBeGreaterThanOrEqual(backoffMs - 50);
+    expect(deliveries[2].at - deliveries[1].at).toBeGreaterThanOrEqual(backoffMs - 50);
     expect(await deadLetterCount(topic)).toBe(1);
   });
 

@@ -12,7 +12,7 @@ import {
   KafkaNonRetryableError,
   RETRY_TOPIC_HEADERS,
 } from 'nest-kafka-groups';
-import type { IHeaders } from 'kafkajs';
+import { type IHeaders, Partitioners } from 'kafkajs';
 import { expectErrorLines } from './support/error-lines.js';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
 import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
@@ -254,6 +254,55 @@ describe('retry topics', () => {
     const admin = await kafka.admin();
     const [retry1] = await admin.fetchTopicOffsets(`${topic}-retry-300`);
     expect(Number(retry1.high)).toBe(0);
+  });
+
+  test("retry and dead-letter records keep the source record's partition number (Spring's), whatever the key hashes to", async () => {
+    const topic = uniqueName('rt-partition');
+    const groupId = uniqueName('rt-partition');
+    const dlt = `${topic}-dlt`;
+    await kafka.createTopic(topic, 3);
+    // Fewer partitions than the main topic: a source partition it lacks falls back to the key's partition.
+    await kafka.createTopic(dlt, 2);
+    const partitionOfKey = (key: string, count: number) =>
+      Partitioners.DefaultPartitioner()({
+        topic,
+        partitionMetadata: Array.from({ length: count }, (_, partitionId) => ({
+          partitionId,
+          leader: 1,
+          replicas: [1],
+          isr: [1],
+          partitionErrorCode: 0,
+        })),
+        message: { key, value: null },
+      });
+    // A key the default partitioner sends elsewhere than partition 2 of a 3-partition topic.
+    const key = Array.from({ length: 50 }, (_, i) => `moved-${i}`).find((k) => partitionOfKey(k, 3) !== 2)!;
+    behaviour = (_key, attempt) => {
+      throw new Error(`always fails (attempt ${attempt})`);
+    };
+    await start(groupId, topic);
+    await kafka.waitForStableGroup(groupId, 1);
+    const producer = await kafka.producer();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        { partition: 2, key, value: '{"n":1}' },
+        { partition: 1, key: null, value: '{"n":2}' },
+      ],
+    });
+    await kafka.readMessages(dlt, 2, 30_000);
+    const admin = await kafka.admin();
+    const recordsPerPartition = async (t: string) =>
+      (await admin.fetchTopicOffsets(t))
+        .sort((a, b) => a.partition - b.partition)
+        .map((p) => Number(p.high) - Number(p.low));
+    expect(await recordsPerPartition(`${topic}-retry-300`)).toEqual([0, 1, 1]);
+    expect(await recordsPerPartition(`${topic}-retry-800`)).toEqual([0, 1, 1]);
+    const expectedDlt = [0, 0];
+    expectedDlt[1]++;
+    expectedDlt[partitionOfKey(key, 2)]++;
+    expect(await recordsPerPartition(dlt)).toEqual(expectedDlt);
   });
 
   test('a retry partition waiting for its due time is paused again after a rebalance', async () => {

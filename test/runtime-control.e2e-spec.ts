@@ -75,6 +75,25 @@ function failingFirstAttemptModule(groupId: string, topic: string, delayMs: numb
   return FailingModule;
 }
 
+/** A group whose handler fails the first attempt of every message, retried through one retry topic after `delayMs`. */
+function retryTopicsModule(groupId: string, topic: string, delayMs: number) {
+  @Controller()
+  class RetryTopicController {
+    @KafkaHandler('${TOPIC}', { retry: { topics: true, delaysMs: [delayMs] } })
+    handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+      attempts.push({ seq: payload.seq, attempt: ctx.attempt, at: Date.now() });
+      if (ctx.attempt === 1) throw new Error(`first attempt of ${payload.seq} fails`);
+    }
+  }
+
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+    controllers: [RetryTopicController],
+  })
+  class RetryTopicsModule {}
+  return RetryTopicsModule;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('KafkaGroups: runtime control', () => {
@@ -250,6 +269,46 @@ describe('KafkaGroups: runtime control', () => {
     await waitFor('attempt 2 of message 1 after the resume', 20_000, () => attemptOf(1, 2));
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(attempts.map(({ seq, attempt }) => `${seq}#${attempt}`)).toEqual(['0#1', '0#2', '1#1', '1#2']);
+  });
+
+  test("pausing a handler's topic pauses its retry topics: no retry is handled until the resume", async () => {
+    const topic = uniqueName('control-retry-topics');
+    const groupId = uniqueName('control-retry-topics-group');
+    const retryTopic = `${topic}-retry`;
+    const delayMs = 1_000;
+    await kafka.createTopic(topic, 1);
+    const { app } = await startTestApp([retryTopicsModule(groupId, topic, delayMs)], {
+      topics: { create: true },
+    });
+    apps.push(app);
+    const groups = app.get(KafkaGroups);
+    await kafka.waitForStableGroup(groupId, 1);
+    const attemptOf = (seq: number, attempt: number) =>
+      attempts.find((a) => a.seq === seq && a.attempt === attempt);
+
+    await kafka.produceKeyed(
+      topic,
+      1,
+      () => 'k0',
+      () => ({ seq: 0 }),
+    );
+    await waitFor('attempt 1 of message 0', 20_000, () => attemptOf(0, 1));
+    // The record is on its way to the retry topic (or waiting there for its due time) when the main topic pauses.
+    groups.pause(groupId, [topic]);
+    await sleep(delayMs + 2_500);
+    expect(attemptOf(0, 2)).toBeUndefined();
+    expect(groups.list()[0].pausedTopics.sort()).toEqual([topic, retryTopic].sort());
+
+    groups.resume(groupId, [topic]);
+    expect(groups.list()[0].pausedTopics).toEqual([]);
+    await waitFor('attempt 2 of message 0 after the resume', 20_000, () => attemptOf(0, 2));
+    await kafka.waitForCommittedToEnd(groupId, retryTopic);
+    expect(attempts.map(({ seq, attempt }) => `${seq}#${attempt}`)).toEqual(['0#1', '0#2']);
+
+    // Naming a retry topic pauses just that one.
+    groups.pause(groupId, [retryTopic]);
+    expect(groups.list()[0].pausedTopics).toEqual([retryTopic]);
+    groups.resume(groupId);
   });
 
   test('autoStart: false consumes nothing until start(), then everything once', async () => {

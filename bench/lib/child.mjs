@@ -10,6 +10,7 @@
  * fixed rate; latency = handler time - produce time in the message) and `soak` (throughput plus RSS samples).
  */
 import { performance } from 'node:perf_hooks';
+import { breakdown, LatencyProbe, MessageMarks } from './latency-probe.mjs';
 
 const STOP_TIMEOUT_MS = 30_000;
 
@@ -46,18 +47,35 @@ export class Tracker {
     this.unexpected = 0;
     this.latencies = job.kind === 'latency' ? new Float64Array(job.total) : undefined;
     this.latencyCount = 0;
+    /** Latency jobs: where each message's latency went (set by runChild with the probe of the consumer's events). */
+    this.probe = undefined;
+    this.marks = this.latencies !== undefined ? new MessageMarks(job.total) : undefined;
     this.cpuAtFirst = undefined;
     this.samples = [];
   }
 
-  /** The handler's work: the value is already parsed; touch a field so nothing is optimised away. */
-  record(partition, offset, flight) {
+  /**
+   * The handler's work: the value is already parsed; touch a field so nothing is optimised away. `timestamp` is the
+   * record's (the broker's append time in the latency phase's topics).
+   */
+  record(partition, offset, flight, timestamp) {
     const now = performance.now();
     if (this.count++ === 0) this.onFirst(now);
     this.checksum += flight.alt;
     if (this.latencies !== undefined) {
       if (flight.warm !== true && this.latencyCount < this.latencies.length) {
-        this.latencies[this.latencyCount++] = performance.timeOrigin + now - flight.sentAt;
+        const at = performance.timeOrigin + now;
+        const i = this.latencyCount++;
+        this.latencies[i] = at - flight.sentAt;
+        const { marks, probe } = this;
+        if (probe !== undefined) {
+          marks.sent[i] = flight.sentAt;
+          marks.append[i] = Number(timestamp);
+          marks.fetchStart[i] = probe.fetchStartAt;
+          marks.fetchEnd[i] = probe.fetchEndAt;
+          marks.handler[i] = at;
+          marks.count = i + 1;
+        }
       }
       if (this.count >= this.job.total) this.finish(now);
       return;
@@ -141,6 +159,10 @@ export class Tracker {
     }
     if (this.latencies !== undefined)
       result.latencies = summarizeLatencies(this.latencies.subarray(0, this.latencyCount));
+    if (this.probe !== undefined) {
+      this.probe.stop();
+      result.breakdown = breakdown(this.marks, this.probe.marks());
+    }
     if (this.job.kind === 'soak') result.samples = this.samples;
     return result;
   }
@@ -243,6 +265,13 @@ export function send(message) {
   });
 }
 
+/** The kafkajs `Kafka` classes a system's consumers come from: a latency job watches them (latency-probe.mjs). */
+const watchedKafkajs = [];
+
+export function watchKafkajs(Kafka) {
+  watchedKafkajs.push(Kafka);
+}
+
 /**
  * Runs one job: `start(job, tracker)` resolves to an async stop function once the system is consuming (or at
  * least joining). Exits the process when done, or with code 1 after the job's timeout.
@@ -252,6 +281,10 @@ export async function runChild(start) {
   let resolveComplete;
   const complete = new Promise((resolve) => (resolveComplete = resolve));
   const tracker = new Tracker(job, () => resolveComplete());
+  if (job.kind === 'latency' && watchedKafkajs.length > 0) {
+    tracker.probe = new LatencyProbe();
+    for (const Kafka of watchedKafkajs) tracker.probe.watchClient(Kafka);
+  }
   const deadline = setTimeout(async () => {
     await send({
       type: 'error',

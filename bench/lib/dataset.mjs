@@ -127,10 +127,10 @@ export async function topicExists(admin, topic) {
   return (await admin.listTopics()).includes(topic);
 }
 
-export async function createTopic(admin, topic, numPartitions = PARTITIONS) {
+export async function createTopic(admin, topic, numPartitions = PARTITIONS, configEntries = []) {
   await admin.createTopics({
     waitForLeaders: true,
-    topics: [{ topic, numPartitions, replicationFactor: 1 }],
+    topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
   });
 }
 

@@ -4,6 +4,7 @@
  * other field, and the example's global ValidationPipe options (src/config/validation-pipe.ts).
  */
 import { ValidationPipe } from '@nestjs/common';
+import { importLibraryValidation } from './nest.mjs';
 import {
   IsBoolean,
   IsIn,
@@ -48,6 +49,17 @@ export function declareParamTypes(controller, method) {
   Reflect.defineMetadata('design:paramtypes', [FlightPositionDto, Object], controller.prototype, method);
 }
 
-export function createValidationPipe() {
-  return new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true });
+/** The example's global ValidationPipe options (src/config/validation-pipe.ts). */
+export const VALIDATION_OPTIONS = { transform: true, whitelist: true, forbidNonWhitelisted: true };
+
+/**
+ * The validated systems' global pipe: Nest's ValidationPipe (`plain`, c+v and d+vp), or the library's
+ * CompiledValidationPipe (`compiled`, d+v) from the build under test, with the same options.
+ */
+export async function createValidationPipe(kind, env = process.env) {
+  if (kind === 'compiled') {
+    const { CompiledValidationPipe } = await importLibraryValidation(env);
+    return new CompiledValidationPipe(VALIDATION_OPTIONS);
+  }
+  return new ValidationPipe(VALIDATION_OPTIONS);
 }

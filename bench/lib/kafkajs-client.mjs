@@ -3,6 +3,8 @@ import kafkajs from 'kafkajs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from './settings.mjs';
 
 const { Kafka, logLevel } = kafkajs;
+/** kafkajs as released (also what Nest's transport, system c, requires). */
+export const RawKafka = Kafka;
 
 export function rawConsumer(job, clientId) {
   const kafka = new Kafka({ clientId, brokers: job.brokers, logLevel: logLevel.WARN, retry: CLIENT_RETRY });

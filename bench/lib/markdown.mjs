@@ -15,6 +15,39 @@ const n = (value, digits = 0) =>
     ? '-'
     : Number(value).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
+/**
+ * Where the latency went (bench/lib/latency-probe.mjs): the consumer's side alone (broker append → handler), the
+ * mean segments of the messages at or above each system's p99, and what ran meanwhile.
+ */
+function breakdownTable(l) {
+  const rows = SYSTEMS.map((system) => [system, l.systems[system.key]]).filter(([, s]) => s?.breakdown);
+  if (rows.length === 0) return [];
+  const lines = [
+    'Where it went (`latency.systems.<key>.breakdown`, `producer`): append → handler is the consumer side alone ' +
+      "(the broker's append time on each record, whole milliseconds); the tail columns are the mean of the messages " +
+      'at or above the p99: produce (send → append), wait (on the broker before the consumer fetched), fetch ' +
+      '(fetch under way → response decoded), queue (→ handler); commits and GC pauses in the consumer over the run; ' +
+      "the generator's send gaps and Produce round trips.",
+    '',
+    '| System | append → handler p50 / p99 | tail: produce / wait / fetch / queue | tail overlapping a commit / GC | commits (p50) | GC pauses (total, max) | send gap p99, Produce p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const [system, s] of rows) {
+    const b = s.breakdown;
+    const t = b.tail.segmentsMeanMs;
+    const e = b.events;
+    lines.push(
+      `| ${system.id} | ${n(b.appendToHandler.p50, 2)} / ${n(b.appendToHandler.p99, 2)} ms | ` +
+        `${n(t.produce, 1)} / ${n(t.waitFetch, 1)} / ${n(t.fetch, 1)} / ${n(t.queue, 1)} ms | ` +
+        `${n(b.tail.overlapping.commit.messages)} / ${n(b.tail.overlapping.gc.messages)} of ${n(b.tail.messages)} | ` +
+        `${n(e.commits.count)} (${n(e.commits.ms.p50, 1)} ms) | ${n(e.gc.count)} (${n(e.gc.totalMs, 0)} ms, ${n(e.gc.ms.max, 1)} ms) | ` +
+        `${s.producer ? `${n(s.producer.gapMs.p99, 1)} ms, ${n(s.producer.produceRequestMs.p99, 1)} ms` : ''} |`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
 export function resultsMarkdown(results) {
   const lines = [];
   const { machine, versions, settings, broker } = results;
@@ -107,6 +140,7 @@ export function resultsMarkdown(results) {
       );
     }
     lines.push('');
+    lines.push(...breakdownTable(l));
   }
 
   if (results.soak) {

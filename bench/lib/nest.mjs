@@ -4,6 +4,7 @@
  * matters for constructor injection (the benchmark controllers have none) and for pipes that read the metatype.
  */
 import 'reflect-metadata';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { libraryEntry } from './settings.mjs';
 
@@ -32,6 +33,21 @@ export function decorateMethod(target, name, decorators, params = []) {
 /** The compiled library: the package by its name (built by `npm run build`), or the build at BENCH_DIST. */
 export function importLibrary(env = process.env) {
   return env.BENCH_DIST ? import(pathToFileURL(libraryEntry(env)).href) : import('nest-kafka-groups');
+}
+
+/** The library's `nest-kafka-groups/validation` entry, from the same build as importLibrary. */
+export function importLibraryValidation(env = process.env) {
+  return env.BENCH_DIST
+    ? import(pathToFileURL(join(dirname(libraryEntry(env)), 'validation', 'index.js')).href)
+    : import('nest-kafka-groups/validation');
+}
+
+/**
+ * The library's kafkajs seam (its `client/kafkajs.js`, beside the entry): the same module instance the library
+ * uses, so a latency run can watch the consumers it creates (bench/lib/latency-probe.mjs).
+ */
+export function importLibraryClient(env = process.env) {
+  return import(pathToFileURL(join(dirname(libraryEntry(env)), 'client', 'kafkajs.js')).href);
 }
 
 export const NEST_LOG_LEVELS = ['error', 'warn'];

@@ -12,7 +12,7 @@ export const PROFILES_DIR = join(RESULTS_DIR, 'profiles');
 
 /**
  * The systems, in the order they run in every round. `key` is the name used in latest.json; `job` is merged into
- * the job a run's child gets (the validated pair reuses c's and d's files with a global ValidationPipe).
+ * the job a run's child gets (the validated systems reuse c's and d's files with a global validation pipe).
  */
 export const SYSTEMS = [
   {
@@ -66,15 +66,25 @@ export const SYSTEMS = [
     label: 'Nest Transport.KAFKA + ValidationPipe',
     description: "c with a global ValidationPipe (the example's options) and the flight DTO on `@Payload()`",
     file: 'c-nest-kafka.mjs',
-    job: { validate: true },
+    job: { validate: 'plain' },
   },
   {
     id: 'd+v',
     key: 'kafkaGroupsValidated',
-    label: 'this project + ValidationPipe',
-    description: "d with a global ValidationPipe (the example's options) and the flight DTO on `@Payload()`",
+    label: 'this project + CompiledValidationPipe',
+    description:
+      "d with a global CompiledValidationPipe (the library's opt-in ValidationPipe, the example's options) and the flight DTO on `@Payload()`",
     file: 'd-kafka-groups.mjs',
-    job: { validate: true },
+    job: { validate: 'compiled' },
+  },
+  {
+    id: 'd+vp',
+    key: 'kafkaGroupsValidatedPlainPipe',
+    label: 'this project + ValidationPipe',
+    description:
+      "d with the same global ValidationPipe as c+v (the example's options) and the flight DTO on `@Payload()`",
+    file: 'd-kafka-groups.mjs',
+    job: { validate: 'plain' },
   },
 ];
 
@@ -105,7 +115,7 @@ export const CLIENT_RETRY = { initialRetryTime: 300, maxRetryTime: 30_000, retri
 export const MODES = {
   full: {
     messages: 200_000,
-    // 4 rounds of 8 systems (5 of 4 before j, e and the validated pair) keep the full run under 8 minutes.
+    // 4 rounds of 9 systems (5 of 4 before j, e and the validated systems) keep the full run under 8 minutes.
     rounds: 4,
     latency: { rate: 2_000, seconds: 10, warmupSeconds: 2, systems: ['a', 'b', 'c', 'd', 'e', 'j'] },
     soakMessages: 1_000_000,
@@ -129,6 +139,8 @@ export const RATIOS = [
   { name: 'vsNestKafka', subject: 'd', base: 'c', target: 1.0 },
   { name: 'vsKafkajsEachMessageBatchHandler', subject: 'e', base: 'a', target: 1.3 },
   { name: 'validatedVsNestKafka', subject: 'd+v', base: 'c+v', target: 2.5 },
+  // The same pipe class on both sides (no library feature in d+vp): no target.
+  { name: 'validatedPlainPipeVsNestKafka', subject: 'd+vp', base: 'c+v' },
   // The JVM reference: no target.
   { name: 'vsJava', subject: 'd', base: 'j' },
   { name: 'batchHandlerVsJava', subject: 'e', base: 'j' },

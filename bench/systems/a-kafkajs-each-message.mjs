@@ -1,6 +1,8 @@
 /** System a: raw kafkajs `eachMessage` with auto-commit (kafkajs commits the resolved offsets after each batch). */
-import { runChild } from '../lib/child.mjs';
-import { rawConsumer } from '../lib/kafkajs-client.mjs';
+import { runChild, watchKafkajs } from '../lib/child.mjs';
+import { rawConsumer, RawKafka } from '../lib/kafkajs-client.mjs';
+
+watchKafkajs(RawKafka);
 
 await runChild(async (job, tracker) => {
   const consumer = rawConsumer(job, 'bench-a');
@@ -10,7 +12,7 @@ await runChild(async (job, tracker) => {
     autoCommit: true,
     partitionsConsumedConcurrently: job.partitionsConsumedConcurrently,
     eachMessage: async ({ partition, message }) => {
-      tracker.record(partition, message.offset, JSON.parse(message.value.toString()));
+      tracker.record(partition, message.offset, JSON.parse(message.value.toString()), message.timestamp);
     },
   });
   return () => consumer.disconnect();

@@ -2,8 +2,10 @@
  * System b: raw kafkajs `eachBatch`, the upper bound for this client. The same loop as this project's consumer
  * member without Nest: offset resolved after each message, heartbeat between messages, kafkajs commits per batch.
  */
-import { runChild } from '../lib/child.mjs';
-import { rawConsumer } from '../lib/kafkajs-client.mjs';
+import { runChild, watchKafkajs } from '../lib/child.mjs';
+import { rawConsumer, RawKafka } from '../lib/kafkajs-client.mjs';
+
+watchKafkajs(RawKafka);
 
 await runChild(async (job, tracker) => {
   const consumer = rawConsumer(job, 'bench-b');
@@ -17,7 +19,7 @@ await runChild(async (job, tracker) => {
       const { partition } = batch;
       for (const message of batch.messages) {
         if (!isRunning() || isStale()) return;
-        tracker.record(partition, message.offset, JSON.parse(message.value.toString()));
+        tracker.record(partition, message.offset, JSON.parse(message.value.toString()), message.timestamp);
         resolveOffset(message.offset);
         await heartbeat();
       }

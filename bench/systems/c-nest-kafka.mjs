@@ -8,15 +8,18 @@ import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload, Transport } from '@nestjs/microservices';
 import kafkajs from 'kafkajs';
-import { runChild } from '../lib/child.mjs';
+import { runChild, watchKafkajs } from '../lib/child.mjs';
 import { createValidationPipe, declareParamTypes } from '../lib/flight-dto.mjs';
 import { decorateClass, decorateMethod, NEST_LOG_LEVELS } from '../lib/nest.mjs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
 
+watchKafkajs(kafkajs.Kafka);
+
 await runChild(async (job, tracker) => {
   class FlightsController {
     onFlight(flight, ctx) {
-      tracker.record(ctx.getPartition(), ctx.getMessage().offset, flight);
+      const message = ctx.getMessage();
+      tracker.record(ctx.getPartition(), message.offset, flight, message.timestamp);
     }
   }
   decorateMethod(
@@ -28,7 +31,7 @@ await runChild(async (job, tracker) => {
       [1, Ctx()],
     ],
   );
-  // c+v / d+v: the DTO as the payload's type, so the global ValidationPipe validates and transforms it.
+  // c+v / d+v / d+vp: the DTO as the payload's type, so the global pipe validates and transforms it.
   if (job.validate) declareParamTypes(FlightsController, 'onFlight');
   decorateClass(FlightsController, [Controller()]);
 
@@ -36,7 +39,7 @@ await runChild(async (job, tracker) => {
   decorateClass(BenchAppModule, [Module({ controllers: [FlightsController] })]);
 
   const app = await NestFactory.create(BenchAppModule, { logger: NEST_LOG_LEVELS });
-  if (job.validate) app.useGlobalPipes(createValidationPipe());
+  if (job.validate) app.useGlobalPipes(await createValidationPipe(job.validate));
   app.connectMicroservice(
     {
       transport: Transport.KAFKA,

@@ -6,17 +6,25 @@
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { runChild } from '../lib/child.mjs';
-import { decorateClass, decorateMethod, importLibrary, NEST_LOG_LEVELS } from '../lib/nest.mjs';
+import { runChild, watchKafkajs } from '../lib/child.mjs';
+import {
+  decorateClass,
+  decorateMethod,
+  importLibrary,
+  importLibraryClient,
+  NEST_LOG_LEVELS,
+} from '../lib/nest.mjs';
 import { CLIENT_RETRY, CONSUMER_TUNING } from '../lib/settings.mjs';
 
 const { KafkaGroupsServer, KafkaHandler, KafkaModule } = await importLibrary();
+watchKafkajs((await importLibraryClient()).Kafka);
 
 await runChild(async (job, tracker) => {
   class FlightsController {
     onFlights(flights, ctx) {
       const { partition, messages } = ctx;
-      for (let i = 0; i < flights.length; i++) tracker.record(partition, messages[i].offset, flights[i]);
+      for (let i = 0; i < flights.length; i++)
+        tracker.record(partition, messages[i].offset, flights[i], messages[i].timestamp);
     }
   }
   decorateMethod(

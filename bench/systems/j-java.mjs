@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { send, summarizeLatencies, verifyRecording } from '../lib/child.mjs';
+import { breakdown, MessageMarks } from '../lib/latency-probe.mjs';
 import { javaClasspath } from '../lib/java.mjs';
 import { REPO_ROOT } from '../lib/settings.mjs';
 
@@ -45,12 +46,14 @@ async function main() {
       const recorded = JSON.parse(payload);
       const result = { ...recorded };
       // The marks and raw latencies are checked and summarised here, not passed on.
-      for (const mark of ['seenOffsets', 'seenSeqs', 'unexpected', 'latencies']) delete result[mark];
+      for (const mark of ['seenOffsets', 'seenSeqs', 'unexpected', 'latencies', 'latencyMarks'])
+        delete result[mark];
       if (recorded.seenSeqs !== undefined) {
         result.verification = verifyRecording(job, recorded);
         result.duplicates = result.verification.duplicateOffsets;
       }
       if (recorded.latencies !== undefined) result.latencies = summarizeLatencies(recorded.latencies);
+      if (recorded.latencyMarks !== undefined) result.breakdown = javaBreakdown(recorded.latencyMarks);
       await send({ type: 'result', result });
       reported = true;
     } else if (kind === 'STOPPED') {
@@ -71,6 +74,14 @@ async function main() {
       error: `the JVM exited (${code}) without a result\n${stderrTail.join('\n')}`,
     });
   process.exit(code === 0 && reported ? 0 : 1);
+}
+
+/** The JVM's marks (BenchConsumer.latencyMarks) through the Node systems' breakdown. */
+function javaBreakdown({ requests, gcs, ...columns }) {
+  const marks = new MessageMarks(columns.sent.length);
+  for (const name of ['sent', 'append', 'fetchStart', 'fetchEnd', 'handler']) marks[name].set(columns[name]);
+  marks.count = columns.sent.length;
+  return breakdown(marks, { requests, gcs });
 }
 
 main().catch(async (error) => {

@@ -199,7 +199,8 @@ function table(results: ScenarioResult[]): string {
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     `| ${cells.map((cell, i) => (i === 0 || i === cells.length - 1 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 || i === widths.length - 1 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`;
+  // Prettier's form of a Markdown table, so the written section needs no reformatting.
+  const rule = `| ${widths.map((w, i) => (i === 0 || i === widths.length - 1 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
   return [line(header), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -226,7 +227,7 @@ function updateDoc(markdown: string): void {
   const start = text.indexOf(DOC_START);
   const end = text.indexOf(DOC_END);
   if (start < 0 || end < start) throw new Error(`${DOC} has no ${DOC_START} ... ${DOC_END} section`);
-  writeFileSync(DOC, `${text.slice(0, start + DOC_START.length)}\n${markdown}\n${text.slice(end)}`);
+  writeFileSync(DOC, `${text.slice(0, start + DOC_START.length)}\n\n${markdown}\n${text.slice(end)}`);
   say(`wrote the results into ${DOC}`);
 }
 

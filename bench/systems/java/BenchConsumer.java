@@ -32,6 +32,10 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import javax.management.NotificationEmitter;
+import javax.management.openmbean.CompositeData;
+
+import com.sun.management.GarbageCollectionNotificationInfo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -68,6 +72,15 @@ public class BenchConsumer {
   private final byte[] seenSeqs;
   private final double[] latencies;
   private int latencyCount;
+  /**
+   * Latency job: per measured record the marks of bench/lib/latency-probe.mjs (sent, broker append, the poll that
+   * returned it: call and return, handler), the commitSync windows and the GC pauses, in epoch milliseconds.
+   */
+  private final double[][] marks;
+  private double pollStartMs;
+  private double pollEndMs;
+  private final List<double[]> commitWindows = new ArrayList<>();
+  private final List<double[]> gcPauses = new ArrayList<>();
   private final boolean[] partitionDone;
   private int partitionsLeft;
   private long count;
@@ -103,6 +116,25 @@ public class BenchConsumer {
     this.partitionsLeft = lastOffsets.size();
     this.seenSeqs = job.has("lastOffsets") ? new byte[(int) total] : null;
     this.latencies = latencyJob ? new double[(int) total] : null;
+    this.marks = latencyJob ? new double[5][(int) total] : null;
+    if (latencyJob) watchGcPauses();
+  }
+
+  /** Each stop-the-world collection (not the concurrent cycles), as [start, end] in epoch milliseconds. */
+  private void watchGcPauses() {
+    double jvmStartMs = ManagementFactory.getRuntimeMXBean().getStartTime();
+    for (var gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+      if (!(gc instanceof NotificationEmitter emitter)) continue;
+      emitter.addNotificationListener((notification, handback) -> {
+        if (!GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION.equals(notification.getType())) return;
+        var info = GarbageCollectionNotificationInfo.from((CompositeData) notification.getUserData());
+        if (info.getGcName().contains("Concurrent")) return;
+        var gcInfo = info.getGcInfo();
+        synchronized (gcPauses) {
+          gcPauses.add(new double[] {jvmStartMs + gcInfo.getStartTime(), jvmStartMs + gcInfo.getEndTime()});
+        }
+      }, null, null);
+    }
   }
 
   static synchronized void emit(String line) {
@@ -155,7 +187,7 @@ public class BenchConsumer {
   }
 
   /** Tracker.record of bench/lib/child.mjs, field for field. */
-  void record(int partition, long offset, JsonNode flight) {
+  void record(int partition, long offset, JsonNode flight, long timestamp) {
     long now = System.nanoTime();
     if (count++ == 0) {
       firstAtNs = now;
@@ -168,7 +200,15 @@ public class BenchConsumer {
     checksum += flight.path("alt").asDouble(Double.NaN);
     if (latencyJob) {
       if (!flight.path("warm").asBoolean(false) && latencyCount < latencies.length) {
-        latencies[latencyCount++] = epochMs() - flight.path("sentAt").asDouble();
+        double at = epochMs();
+        double sentAt = flight.path("sentAt").asDouble();
+        int i = latencyCount++;
+        latencies[i] = at - sentAt;
+        marks[0][i] = sentAt;
+        marks[1][i] = timestamp;
+        marks[2][i] = pollStartMs;
+        marks[3][i] = pollEndMs;
+        marks[4][i] = at;
       }
       if (count >= total) finish(now);
       return;
@@ -234,6 +274,18 @@ public class BenchConsumer {
     if (latencies != null) {
       ArrayNode values = result.putArray("latencies");
       for (int i = 0; i < latencyCount; i++) values.add(latencies[i]);
+      ObjectNode probe = result.putObject("latencyMarks");
+      String[] names = {"sent", "append", "fetchStart", "fetchEnd", "handler"};
+      for (int m = 0; m < names.length; m++) {
+        ArrayNode column = probe.putArray(names[m]);
+        for (int i = 0; i < latencyCount; i++) column.add(marks[m][i]);
+      }
+      ArrayNode requests = probe.putArray("requests");
+      for (double[] w : commitWindows) requests.addObject().put("api", "OffsetCommit").put("startAt", w[0]).put("endAt", w[1]);
+      ArrayNode gcs = probe.putArray("gcs");
+      synchronized (gcPauses) {
+        for (double[] w : gcPauses) gcs.addObject().put("kind", "pause").put("startAt", w[0]).put("endAt", w[1]);
+      }
     }
     return result;
   }
@@ -284,17 +336,24 @@ public class BenchConsumer {
   private void consume(KafkaConsumer<byte[], byte[]> consumer, long limit) throws IOException {
     Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
     while (!complete && count < limit) {
+      double pollStart = latencyJob ? epochMs() : 0;
       ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
       if (records.isEmpty()) continue;
+      if (latencyJob) {
+        pollStartMs = pollStart;
+        pollEndMs = epochMs();
+      }
       offsets.clear();
       for (ConsumerRecord<byte[], byte[]> record : records) {
-        record(record.partition(), record.offset(), JSON.readTree(record.value()));
+        record(record.partition(), record.offset(), JSON.readTree(record.value()), record.timestamp());
         offsets.put(new TopicPartition(record.topic(), record.partition()), new OffsetAndMetadata(record.offset() + 1));
       }
       long commitStarted = System.nanoTime();
+      double commitStartMs = latencyJob ? epochMs() : 0;
       consumer.commitSync(offsets);
       commits++;
       commitNs += System.nanoTime() - commitStarted;
+      if (latencyJob) commitWindows.add(new double[] {commitStartMs, epochMs()});
     }
   }
 

@@ -65,6 +65,7 @@ export {
 } from './client/security-failures.js';
 export { KafkaBatchDecodeError } from './errors/kafka-batch-decode.error.js';
 export { KafkaClientCompatibilityError } from './errors/kafka-client-compatibility.error.js';
+export { KafkaGroupProtocolError, type KafkaGroupProtocolInUse } from './errors/kafka-group-protocol.error.js';
 export {
   INTEROP_ASSIGNERS,
   RangeAssigner,

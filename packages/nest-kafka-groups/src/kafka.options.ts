@@ -472,7 +472,10 @@ export function validateHandlerOptions(scope: string, options: KafkaHandlerOptio
 
 function validateBatch(scope: string, options: KafkaHandlerOptions): void {
   if (options.batch !== undefined && typeof options.batch !== 'boolean') {
-    throw new KafkaConfigurationError(`${scope}.batch`, `expected true or false, got ${JSON.stringify(options.batch)}`);
+    throw new KafkaConfigurationError(
+      `${scope}.batch`,
+      `expected true or false, got ${JSON.stringify(options.batch)}`,
+    );
   }
   requirePositiveInteger(`${scope}.maxBatchSize`, options.maxBatchSize);
   if (options.items !== undefined && typeof options.items !== 'function') {
@@ -480,7 +483,10 @@ function validateBatch(scope: string, options: KafkaHandlerOptions): void {
   }
   for (const setting of ['maxBatchSize', 'items'] as const) {
     if (options[setting] !== undefined && options.batch !== true) {
-      throw new KafkaConfigurationError(`${scope}.${setting}`, 'only applies to a batch handler: add batch: true');
+      throw new KafkaConfigurationError(
+        `${scope}.${setting}`,
+        'only applies to a batch handler: add batch: true',
+      );
     }
   }
 }

@@ -70,6 +70,7 @@ export type {
   GroupDescription,
   GroupMember,
   GroupMemberAssignment,
+  ICustomPartitioner,
   IHeaders,
   ISocketFactory,
   KafkaConfig,

@@ -79,24 +79,23 @@ export class KafkaGroups {
 
   /**
    * Stops fetching the topics (all of the group's when none are named) on every member of the group in this
-   * process; batches already being handled finish. Holds across rebalances and stop/start until `resume`.
-   * A group that is stopped keeps the pause for when it starts.
+   * process; batches already being handled finish. A handler's topic pauses its retry topics too. Holds across
+   * rebalances and stop/start until `resume`. A group that is stopped keeps the pause for when it starts.
    */
   pause(groupId: string, topics?: readonly string[]): void {
     const runner = this.runner(groupId);
-    const chosen = this.topicsOf(runner, topics);
-    runner.pause(chosen);
+    const chosen = runner.pause(this.topicsOf(runner, topics));
     this.logger.log(`Paused ${chosen.map((t) => `"${t}"`).join(', ')} of group "${groupId}"`);
   }
 
   /**
-   * Undoes `pause` for the topics (all when none are named). A partition the library holds itself (waiting for a
-   * retry delay or a dead-letter write, or stopped) stays paused until that ends.
+   * Undoes `pause` for the topics (all when none are named; a handler's topic with its retry topics). A partition
+   * the library holds itself (waiting for a retry delay or a dead-letter write, or stopped) stays paused until
+   * that ends.
    */
   resume(groupId: string, topics?: readonly string[]): void {
     const runner = this.runner(groupId);
-    const chosen = this.topicsOf(runner, topics);
-    runner.resume(chosen);
+    const chosen = runner.resume(this.topicsOf(runner, topics));
     this.logger.log(`Resumed ${chosen.map((t) => `"${t}"`).join(', ')} of group "${groupId}"`);
   }
 

@@ -1,22 +1,18 @@
 import { Logger } from '@nestjs/common';
-import {
-  type Kafka,
-  type Message,
-  Partitioners,
-  type Producer,
-  type RetryOptions,
-} from '../client/kafkajs.js';
+import { type Kafka, type Message, type Producer, type RetryOptions } from '../client/kafkajs.js';
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { hasLostSequence } from '../producer/kafka.producer.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 import { DeadLetterWrite, type DeadLetterWriteSettings, type RecordSender } from './dead-letter-write.js';
+import { SourcePartitionPartitioner } from './source-partition.js';
 import type { DeadLetterSource } from './dead-letter-headers.js';
 
 /**
- * Writes failed messages to their dead-letter topic with the original key, value bytes and headers, through its
- * own idempotent producer (a retry inside one send is not written twice). Retries are bounded: kafkajs's
- * idempotent producer would otherwise retry a missing topic forever. Each message is one `DeadLetterWrite`,
- * which runs beside the fetch loop and tells its member when the record is in (or cannot be written).
+ * Writes failed messages to their dead-letter topic with the original key, value bytes and headers, to the original
+ * partition number where the topic has it (SourcePartitionPartitioner), through its own idempotent producer (a
+ * retry inside one send is not written twice). Retries are bounded: kafkajs's idempotent producer would otherwise
+ * retry a missing topic forever. Each message is one `DeadLetterWrite`, which runs beside the fetch loop and tells
+ * its member when the record is in (or cannot be written).
  */
 export class DeadLetterPublisher {
   private readonly logger = new Logger(DeadLetterPublisher.name);
@@ -78,7 +74,7 @@ export class DeadLetterPublisher {
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: SourcePartitionPartitioner,
       retry: { ...this.retry, retries: Math.min(this.retry.retries ?? 3, 3) },
     });
   }

@@ -101,11 +101,22 @@ export class DeadLetterWrite {
   }
 
   private record(): Message {
-    const { message } = this.source;
+    const { message, partition } = this.source;
+    // The source partition number, used where the destination has it (SourcePartitionPartitioner).
     if (!this.stub) {
-      return { key: message.key, value: message.value, headers: buildDeadLetterHeaders(this.source) };
+      return {
+        key: message.key,
+        value: message.value,
+        headers: buildDeadLetterHeaders(this.source),
+        partition,
+      };
     }
-    return { key: message.key, value: null, headers: buildStubHeaders(this.source, this.stubReason()) };
+    return {
+      key: message.key,
+      value: null,
+      headers: buildStubHeaders(this.source, this.stubReason()),
+      partition,
+    };
   }
 
   private stubReason(): string {

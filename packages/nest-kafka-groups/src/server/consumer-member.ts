@@ -14,6 +14,7 @@ import { DEAD_LETTER, decide, type FailureDecision, RESOLVE, STOP } from './fail
 import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
+import { groupProtocolError, isInconsistentGroupProtocol } from './group-protocol-mismatch.js';
 import { ResumeTimers } from './resume-timers.js';
 import type { RetryDestination } from '../retry/retry-topic-chain.js';
 import { msUntilDue } from '../retry/retry-topic-headers.js';
@@ -117,7 +118,8 @@ export class ConsumerMember {
       generation: () => this.generation,
       failMessage: async (route, partition, key, message, watch, error) =>
         this.handle(route, partition, key, message, watch, error),
-      stopPartition: (route, key, where, failure, error) => this.stopPartition(route, key, where, failure, error),
+      stopPartition: (route, key, where, failure, error) =>
+        this.stopPartition(route, key, where, failure, error),
       pausePartition: (payload, route, partition, key, decision) =>
         this.pausePartition(payload, route, partition, key, decision),
     });
@@ -204,7 +206,11 @@ export class ConsumerMember {
     if (!this.config.pausedTopics.has(topic)) consumer.resume([{ topic, partitions: [partition] }]);
   }
 
-  private tryOn(consumer: Consumer, action: 'pause' | 'resume', partitions: { topic: string; partitions: number[] }[]) {
+  private tryOn(
+    consumer: Consumer,
+    action: 'pause' | 'resume',
+    partitions: { topic: string; partitions: number[] }[],
+  ) {
     if (partitions.length === 0) return;
     try {
       consumer[action](partitions);
@@ -299,6 +305,7 @@ export class ConsumerMember {
       this.ledger.joined(assigned);
       this.clearPartitionState(consumer);
       this.pauseTopics(this.config.pausedTopics);
+      this.holdRetries(consumer);
       this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
     });
     consumer.on(REBALANCING, () => {
@@ -343,6 +350,8 @@ export class ConsumerMember {
       }
       const what = `group ${this.groupId} member ${this.config.index} ${denied ? 'stopped' : 'cannot connect'}`;
       securityFailures.report(security, `${what}, trying again in ${delay} ms`);
+    } else if (isInconsistentGroupProtocol(error)) {
+      void this.reportProtocolMismatch(error, delay);
     } else {
       const level = isConnectionError(error) ? 'debug' : 'warn';
       this.logger[level](
@@ -354,6 +363,14 @@ export class ConsumerMember {
     this.ledger.lostPositions();
     consumer.disconnect().catch(() => undefined);
     this.recreateTimer = setTimeout(() => void this.start(), delay);
+  }
+
+  /** Names the protocol and the members the group has (the broker's error names neither) in lastError and a warning. */
+  private async reportProtocolMismatch(error: unknown, delay: number): Promise<void> {
+    const mismatch = await groupProtocolError(this.config.kafka, this.groupId, this.config.assigners, error);
+    if (this.shutdown.signal.aborted) return;
+    if (this.state === 'crashed' || this.state === 'starting') this.lastError = mismatch.message;
+    this.logger.warn(`${mismatch.message}; trying again in ${delay} ms`);
   }
 
   /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */
@@ -389,7 +406,8 @@ export class ConsumerMember {
     const floor = this.ledger.lastResolved(key);
     if (floor !== undefined) {
       while (index < messages.length && compareOffsets(messages[index].offset, floor) <= 0) index++;
-      if (index > 0) this.logger.debug(`Skipped ${index} stale message(s) of ${topic}[${partition}] up to @${floor}`);
+      if (index > 0)
+        this.logger.debug(`Skipped ${index} stale message(s) of ${topic}[${partition}] up to @${floor}`);
     }
     if (index === messages.length) return;
     // A record batch kafkajs could not decode arrives as one stand-in record: a failure that no attempt can fix.
@@ -406,7 +424,8 @@ export class ConsumerMember {
     this.batches.add(watch);
     let lastResolved: string | undefined;
     try {
-      if (route.batch) return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
+      if (route.batch)
+        return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
       for (; index < messages.length; index++) {
         if (!isRunning() || generation !== this.generation) return;
         const message = messages[index];
@@ -500,7 +519,9 @@ export class ConsumerMember {
     const where = `${route.topic}[${partition}]@${message.offset}`;
     const cause = asError(outcome);
     if (decision.action === 'release') {
-      this.logger.log(`${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`);
+      this.logger.log(
+        `${where} failed during shutdown (${printable(cause.message)}): left uncommitted, redelivered after restart`,
+      );
       return decision;
     }
 
@@ -530,14 +551,7 @@ export class ConsumerMember {
     const { limits, raw } = route.settings;
     const data = decodePayload(limits, raw, route.topic, partition, message);
     if (data instanceof KafkaNonRetryableError) return data;
-    const context = new KafkaGroupContext(
-      route.topic,
-      partition,
-      message,
-      this.groupId,
-      attempt,
-      signal,
-    );
+    const context = new KafkaGroupContext(route.topic, partition, message, this.groupId, attempt, signal);
     return route.invoke(data, context);
   }
 
@@ -654,15 +668,38 @@ export class ConsumerMember {
     this.held.add(key);
     // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
+    const failure = this.ledger.failure(key);
+    if (failure && !failure.exhausted) failure.retryAt = Date.now() + decision.delayMs;
+    this.scheduleRelease(key, route.topic, partition, decision.delayMs);
+  }
+
+  private scheduleRelease(key: string, topic: string, partition: number, delayMs: number): void {
     const consumer = this.consumer;
-    this.resumeTimers.schedule(key, decision.delayMs, () => {
-      if (consumer && consumer === this.consumer && this.state === 'joined') this.release(consumer, route.topic, partition);
+    this.resumeTimers.schedule(key, delayMs, () => {
+      if (consumer && consumer === this.consumer && this.state === 'joined')
+        this.release(consumer, topic, partition);
     });
   }
 
   /**
+   * After a join, a partition this member kept while it waited out a retry backoff waits out the rest of it, as
+   * Spring's container pauses again the partitions it keeps; otherwise every rebalance would cut backoffs short
+   * (a rebalance storm during an outage would spend the attempts in seconds).
+   */
+  private holdRetries(consumer: Consumer): void {
+    for (const { key, delayMs } of this.ledger.waitingRetries(Date.now())) {
+      const at = key.lastIndexOf(':');
+      const topic = key.slice(0, at);
+      const partition = Number(key.slice(at + 1));
+      this.tryOn(consumer, 'pause', [{ topic, partitions: [partition] }]);
+      this.held.add(key);
+      this.scheduleRelease(key, topic, partition, delayMs);
+    }
+  }
+
+  /**
    * Paused partitions survive a rebalance in kafkajs: after a join (or crash) start every partition afresh. The
-   * attempt counts stay (see PartitionLedger); a retained partition retries its failing offset at once.
+   * attempt counts stay (see PartitionLedger); a retained partition waiting out a backoff pauses again (holdRetries).
    */
   private clearPartitionState(consumer: Consumer): void {
     this.resumeTimers.clear();

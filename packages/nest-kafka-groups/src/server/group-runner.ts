@@ -102,14 +102,35 @@ export class GroupRunner {
     await this.halt(timeoutMs);
   }
 
-  pause(topics: readonly string[]): void {
-    for (const topic of topics) this.pausedTopics.add(topic);
-    for (const member of this.members) member.pauseTopics(topics);
+  /** Pauses the topics and the retry topics of the handlers they belong to; returns every topic paused. */
+  pause(topics: readonly string[]): string[] {
+    const chosen = this.withRetryTopics(topics);
+    for (const topic of chosen) this.pausedTopics.add(topic);
+    for (const member of this.members) member.pauseTopics(chosen);
+    return chosen;
   }
 
-  resume(topics: readonly string[]): void {
-    for (const topic of topics) this.pausedTopics.delete(topic);
-    for (const member of this.members) member.resumeTopics(topics);
+  /** Undoes `pause` for the topics and their handlers' retry topics; returns every topic resumed. */
+  resume(topics: readonly string[]): string[] {
+    const chosen = this.withRetryTopics(topics);
+    for (const topic of chosen) this.pausedTopics.delete(topic);
+    for (const member of this.members) member.resumeTopics(chosen);
+    return chosen;
+  }
+
+  /**
+   * A handler's topic stands for its whole retry chain: a paused handler must not go on with the retries of what
+   * it failed before the pause (a downstream outage would burn their attempts into the dead-letter topic). A retry
+   * topic named by itself is just that topic.
+   */
+  private withRetryTopics(topics: readonly string[]): string[] {
+    const chosen = new Set(topics);
+    for (const topic of topics) {
+      const route = this.plan.routes.get(topic);
+      if (route?.retryTopics && !route.isRetryTopic)
+        for (const retry of route.retryTopics.topics) chosen.add(retry);
+    }
+    return [...chosen];
   }
 
   private wakeUp(): void {

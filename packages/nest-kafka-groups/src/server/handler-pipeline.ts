@@ -10,6 +10,7 @@ import {
   GUARD_REJECTION_MESSAGE,
   hasEnhancers,
   isGuardRejection,
+  pipesOnlyCall,
   rpcParamsOf,
   rpcPipeline,
   scopedPipes,
@@ -37,7 +38,9 @@ export interface ControllerMethod {
  * Builds each handler's pipeline with Nest's own ExternalContextCreator: pipes, guards and interceptors as in
  * any Nest handler, exception filters run for their side effects. Errors reach the transport as thrown, without
  * an interceptor on the hot path (an interceptor puts every message on rxjs's observable path, about half the
- * handler's cost), and a filter that swallows an error cannot turn a failure into a success.
+ * handler's cost), and a filter that swallows an error cannot turn a failure into a success. A handler with
+ * nothing in its pipeline is called directly, one with pipes only (a global ValidationPipe, say) runs them
+ * without Nest's per-call async layers; guards or interceptors take Nest's own pipeline.
  */
 export class HandlerPipelineFactory {
   constructor(
@@ -85,6 +88,7 @@ export class HandlerPipelineFactory {
     const callback = (instance as Record<string, (...args: unknown[]) => unknown>)[methodName];
     const pipeline =
       directCall(creator, instance, callback, methodName, contextId) ??
+      pipesOnlyCall(creator, instance, callback, methodName, contextId) ??
       rpcPipeline(creator, instance, callback, methodName, contextId);
     const runFilters = this.filtersRunner(creator, instance, callback, contextId);
     const failed = async (data: unknown, context: KafkaHandlerContext, error: unknown) => {

@@ -38,6 +38,7 @@ import {
   isStaticTree,
   moduleKeyOf,
   moduleNameOf,
+  pipesOnlyCall,
   rpcParamsOf,
   rpcPipeline,
   scopedPipes,
@@ -133,6 +134,16 @@ class PinController {
   @UsePipes(Marking)
   batch(@Payload(ParseIntPipe) items: unknown[]): unknown[] {
     return items;
+  }
+
+  @UsePipes(Identity)
+  syncPiped(@Payload() payload: unknown, @Ctx() context: unknown): unknown {
+    return [payload, context];
+  }
+
+  @UsePipes(Marking)
+  markedBoth(@Payload() payload: unknown, @Ctx() context: unknown): unknown {
+    return [payload, context];
   }
 
   @UseFilters(HandleEverything)
@@ -283,6 +294,77 @@ describe('Nest internals this library relies on', () => {
       expect(Marking.seen).toEqual([{ metatype: ItemDto, type: 'body', data: undefined, schema: undefined }]);
       await expect(run({ bad: true })).rejects.toThrow('refused by Marking');
       expect(scopedPipes(view, controller, controller.plain, ItemDto)).toBeUndefined();
+    });
+
+    describe('the pipes-only call', () => {
+      const view = () => contextCreatorFor(creator, moduleKey());
+      const method = (name: keyof PinController) => controller[name] as (...args: unknown[]) => unknown;
+      const both = (name: keyof PinController) => ({
+        nest: rpcPipeline(view(), controller, method(name), name),
+        fast: pipesOnlyCall(view(), controller, method(name), name)!,
+      });
+      /** Settles a call that may throw, return a value, or return a promise, as [outcome, value]. */
+      const settle = async (call: () => unknown) => {
+        try {
+          return ['ok', await call()];
+        } catch (error) {
+          return ['failed', (error as Error).message];
+        }
+      };
+
+      test('is not offered to a handler with guards or interceptors', () => {
+        expect(pipesOnlyCall(view(), controller, method('guarded'), 'guarded')).toBeUndefined();
+        expect(pipesOnlyCall(view(), controller, method('intercepted'), 'intercepted')).toBeUndefined();
+      });
+
+      test("places custom decorators, payload fields and parameter pipes' results as Nest does", async () => {
+        const { nest, fast } = both('mixed');
+        expect(await fast({ id: '7' }, context)).toEqual(await nest({ id: '7' }, context));
+        expect(await fast({ id: '7' }, context)).toEqual([context, undefined, 7, { id: '7' }]);
+        expect(await settle(() => fast({ id: 'x' }, context))).toEqual(
+          await settle(() => nest({ id: 'x' }, context)),
+        );
+      });
+
+      test('gives every pipe the metadata Nest gives it, method pipes before parameter pipes', async () => {
+        const { nest, fast } = both('batch');
+        Marking.seen.length = 0;
+        const viaNest = await settle(() => nest(['1'], context));
+        const seenByNest = Marking.seen.splice(0);
+        const viaFast = await settle(() => fast(['1'], context));
+        expect(viaFast).toEqual(viaNest);
+        expect(Marking.seen).toEqual(seenByNest);
+        expect(seenByNest).toEqual([{ metatype: Array, type: 'body', data: undefined, schema: undefined }]);
+      });
+
+      test('a pipe that throws fails the call, and the other parameters still go through their pipes', async () => {
+        const { nest, fast } = both('markedBoth');
+        Marking.seen.length = 0;
+        const viaNest = await settle(() => nest({ bad: true }, context));
+        const seenByNest = Marking.seen.splice(0);
+        const viaFast = await settle(() => fast({ bad: true }, context));
+        expect(viaNest).toEqual(['failed', 'refused by Marking']);
+        expect(viaFast).toEqual(viaNest);
+        expect(Marking.seen).toEqual(seenByNest);
+        // Nest's order: the parameters as their decorators were recorded (the last parameter first).
+        expect(seenByNest.map((m) => (m as { type: string }).type)).toEqual(['custom', 'body']);
+      });
+
+      test('calls the method synchronously when every pipe returns synchronously', () => {
+        const { fast } = both('syncPiped');
+        expect(fast('p', context)).toEqual(['p', context]);
+        const { fast: marked } = both('markedBoth');
+        expect(marked({ n: 1 }, context)).toEqual([
+          { n: 1, marked: true },
+          { ...context, marked: true },
+        ]);
+      });
+
+      test('without parameter decorators runs no pipe and passes (payload, context), as Nest does', async () => {
+        const { nest, fast } = both('piped');
+        expect(fast('p', context)).toBeUndefined();
+        await expect(nest('p', context)).resolves.toBeUndefined();
+      });
     });
 
     test("runs the application's own filters with an RPC host of (payload, context), and no fallback", async () => {

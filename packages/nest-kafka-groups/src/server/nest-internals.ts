@@ -4,7 +4,7 @@
  * message, and the fields of the module that hosts a controller. `nest-internals.spec.ts` pins each against the
  * installed Nest, so an upgrade that changes one fails that spec instead of silently changing behaviour.
  */
-import type { PipeTransform, Type } from '@nestjs/common';
+import type { ArgumentMetadata, PipeTransform, Type } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
@@ -133,7 +133,13 @@ interface EnhancerCreators {
   interceptorsContextCreator?: EnhancerCreator;
 }
 interface EnhancerCreator {
-  create(instance: object, callback: Function, moduleKey: string, contextId?: ContextId): unknown[];
+  create(
+    instance: object,
+    callback: Function,
+    moduleKey: string,
+    contextId?: ContextId,
+    inquirerId?: string,
+  ): unknown[];
 }
 
 /**
@@ -187,14 +193,190 @@ export function applicationFilters(
 
 /** ExternalContextCreator's private pipe creator and consumer. */
 interface PipeCreators {
-  pipesContextCreator?: { create(instance: object, callback: Function, moduleKey: string): PipeTransform[] };
+  pipesContextCreator?: {
+    create(
+      instance: object,
+      callback: Function,
+      moduleKey: string,
+      contextId?: ContextId,
+      inquirerId?: string,
+    ): PipeTransform[];
+  };
   pipesConsumer?: {
     apply(
       value: unknown,
       metadata: { metatype: unknown; type: unknown; data: unknown },
       pipes: PipeTransform[],
     ): Promise<unknown>;
+    paramsTokenFactory?: { exchangeEnumForString(type: number): string };
   };
+}
+
+/** What ExternalContextCreator resolves once per handler (its private `getMetadata` and context utilities). */
+interface HandlerMetadataSource {
+  modulesContainer?: Map<string, { entryProviders?: { token: unknown; instance: unknown; id: string }[] }>;
+  getMetadata?(
+    instance: object,
+    methodName: string,
+    metadataKey: string,
+    paramsFactory: typeof rpcParamsFactory,
+    contextType: string,
+  ): {
+    argsLength: number;
+    paramtypes?: unknown[];
+    getParamsMetadata(moduleKey: string, contextId?: ContextId, inquirerId?: string): NestParam[] | null;
+  };
+  contextUtils?: {
+    mergeParamsMetatypes(params: NestParam[], paramtypes?: unknown[]): NestParam[];
+    warnOnMissingParamtypes(
+      instance: object,
+      methodName: string,
+      paramtypes: unknown[] | undefined,
+      pipes: PipeTransform[],
+      params: NestParam[],
+    ): void;
+  };
+}
+
+/** A parameter as ExternalContextCreator resolves it: where it goes, how its value is read, its own pipes. */
+interface NestParam {
+  index: number;
+  type: number | string;
+  data: unknown;
+  schema?: unknown;
+  metatype?: unknown;
+  pipes: PipeTransform[];
+  extractValue(...args: unknown[]): unknown;
+}
+
+/** One parameter, resolved for the pipes-only call: every pipe it goes through and the metadata they are given. */
+interface PipedParam {
+  index: number;
+  extractValue(data: unknown, context: unknown): unknown;
+  pipes: PipeTransform[];
+  metatype: unknown;
+  type: string;
+  data: unknown;
+  schema: unknown;
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null &&
+  (typeof value === 'object' || typeof value === 'function') &&
+  typeof (value as PromiseLike<unknown>).then === 'function';
+
+/**
+ * A handler with pipes but neither guards nor interceptors, called as Nest's ExternalContextCreator would call it
+ * (the same pipes in the same order on the same parameters, with the same metadata), with everything Nest resolves
+ * per call resolved once here. Nest awaits every pipe and parameter through several async layers per message; this
+ * waits only where a pipe returns a promise, and calls the method synchronously when none does. Returns the
+ * method's result (or a promise of it), or throws what a pipe or the method threw. Undefined when the handler has
+ * guards or interceptors, or the context creator does not look as expected: the caller then takes Nest's pipeline.
+ */
+export function pipesOnlyCall(
+  creator: ExternalContextCreator,
+  instance: object,
+  callback: (...args: unknown[]) => unknown,
+  methodName: string,
+  contextId?: ContextId,
+): ((data: unknown, context: KafkaHandlerContext) => unknown) | undefined {
+  const { pipesContextCreator, pipesConsumer, guardsContextCreator, interceptorsContextCreator } =
+    creator as unknown as PipeCreators & EnhancerCreators;
+  const { modulesContainer, contextUtils } = creator as unknown as HandlerMetadataSource;
+  const getMetadata = (creator as unknown as HandlerMetadataSource).getMetadata?.bind(creator);
+  const tokenOf = pipesConsumer?.paramsTokenFactory;
+  if (
+    !pipesContextCreator ||
+    !guardsContextCreator ||
+    !interceptorsContextCreator ||
+    !modulesContainer ||
+    !contextUtils ||
+    !getMetadata ||
+    !tokenOf
+  ) {
+    return undefined;
+  }
+  const classRef = instance.constructor;
+  const moduleKey = creator.getContextModuleKey(classRef);
+  // As ExternalContextCreator.create finds the inquirer of transient enhancers.
+  const inquirerId = modulesContainer
+    .get(moduleKey)
+    ?.entryProviders?.find((item) => item.token === classRef || item.instance === instance)?.id;
+  if (
+    guardsContextCreator.create(instance, callback, moduleKey, contextId, inquirerId).length > 0 ||
+    interceptorsContextCreator.create(instance, callback, moduleKey, contextId, inquirerId).length > 0
+  ) {
+    return undefined;
+  }
+  const { argsLength, paramtypes, getParamsMetadata } = getMetadata(
+    instance,
+    methodName,
+    ROUTE_ARGS_METADATA,
+    rpcParamsFactory,
+    'rpc',
+  );
+  const pipes = pipesContextCreator.create(instance, callback, moduleKey, contextId, inquirerId);
+  const nestParams = getParamsMetadata(moduleKey, contextId, inquirerId);
+  const merged = nestParams ? contextUtils.mergeParamsMetatypes(nestParams, paramtypes) : [];
+  contextUtils.warnOnMissingParamtypes(instance, methodName, paramtypes, pipes, merged);
+  // Without parameter decorators Nest runs no pipe and passes (payload, context) as they are.
+  if (merged.length === 0) return (data, context) => callback.call(instance, data, context);
+  const params: PipedParam[] = merged.map((param) => ({
+    index: param.index,
+    extractValue: param.extractValue,
+    pipes: pipes.concat(param.pipes),
+    metatype: param.metatype,
+    // PipesConsumer.apply's conversion of the parameter type for the pipes.
+    type: tokenOf.exchangeEnumForString(param.type as number),
+    data: param.data,
+    schema: param.schema,
+  }));
+  return (data, context) => {
+    const args = new Array<unknown>(argsLength).fill(undefined);
+    let pending: Promise<unknown>[] | undefined;
+    let failure: { error: unknown } | undefined;
+    for (const param of params) {
+      // As in Nest, a parameter whose pipe throws does not keep the others' pipes from running.
+      try {
+        const value = applyPipes(param, param.extractValue(data, context));
+        if (isThenable(value)) {
+          (pending ??= []).push(Promise.resolve(value).then((resolved) => (args[param.index] = resolved)));
+        } else {
+          args[param.index] = value;
+        }
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure) {
+      // The call has failed: what the other parameters' pipes still do is not awaited, nor reported.
+      if (pending) for (const promise of pending) promise.catch(ignore);
+      throw failure.error;
+    }
+    if (pending === undefined) return callback.apply(instance, args);
+    return (pending.length === 1 ? pending[0] : Promise.all(pending)).then(() =>
+      callback.apply(instance, args),
+    );
+  };
+}
+
+const ignore = (): void => undefined;
+
+/** A parameter's pipes in order (PipesConsumer.applyPipes), waiting only for the ones that return a promise. */
+function applyPipes(param: PipedParam, value: unknown, from = 0): unknown {
+  if (from === 0 && isThenable(value)) return Promise.resolve(value).then((v) => applyPipes(param, v));
+  let result = value;
+  for (let i = from; i < param.pipes.length; i++) {
+    const { metatype, type, data, schema } = param;
+    result = param.pipes[i].transform(result, { metatype, type, data, schema } as ArgumentMetadata);
+    if (isThenable(result)) {
+      const next = i + 1;
+      return next === param.pipes.length
+        ? result
+        : Promise.resolve(result).then((v) => applyPipes(param, v, next));
+    }
+  }
+  return result;
 }
 
 /**

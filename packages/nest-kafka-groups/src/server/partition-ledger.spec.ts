@@ -37,6 +37,23 @@ describe('PartitionLedger', () => {
     expect(ledger.failureAt(p1, '9')).toBeUndefined();
   });
 
+  test('a partition still waiting out its backoff after a rejoin is listed with the time left; others are not', () => {
+    const ledger = new PartitionLedger();
+    const p2 = partitionKey('orders', 2);
+    const p3 = partitionKey('orders', 3);
+    ledger.failed(p0, '5', 1).retryAt = 10_000;
+    ledger.failed(p1, '9', 1).retryAt = 10_000;
+    ledger.failed(p2, '4', 1).retryAt = 2_000;
+    const exhausted = ledger.failed(p3, '7', 3);
+    exhausted.retryAt = 10_000;
+    exhausted.exhausted = new Error('gave up');
+    ledger.joined(new Set([p0, p2, p3]));
+    // p1 was revoked, p2's backoff is over, p3 only waits for its dead-letter write.
+    expect(ledger.waitingRetries(4_000)).toEqual([{ key: p0, delayMs: 6_000 }]);
+    ledger.settled(p0);
+    expect(ledger.waitingRetries(4_000)).toEqual([]);
+  });
+
   test('attempts survive a crash', () => {
     const ledger = new PartitionLedger();
     ledger.failed(p0, '5', 2);

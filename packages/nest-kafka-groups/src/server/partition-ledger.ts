@@ -11,6 +11,8 @@ export interface PartitionFailure {
   deadLetter?: DeadLetterWrite;
   /** With retry topics: where the record goes (next retry topic or dead-letter topic), fixed at the failure. */
   next?: RetryDestination;
+  /** Epoch ms of the next attempt while the partition waits out its backoff: a rejoin keeps it waiting. */
+  retryAt?: number;
 }
 
 /**
@@ -114,6 +116,16 @@ export class PartitionLedger {
     this.resolved.clear();
     for (const [key, failure] of this.failures) if (!assigned.has(key)) this.drop(key, failure);
     for (const key of this.exhaustedBatches.keys()) if (!assigned.has(key)) this.exhaustedBatches.delete(key);
+  }
+
+  /** The partitions ("topic:partition" keys) still waiting out a retry backoff at `now`, with the time left. */
+  waitingRetries(now: number): { key: string; delayMs: number }[] {
+    const waiting: { key: string; delayMs: number }[] = [];
+    for (const [key, failure] of this.failures) {
+      if (failure.exhausted || failure.retryAt === undefined || failure.retryAt <= now) continue;
+      waiting.push({ key, delayMs: failure.retryAt - now });
+    }
+    return waiting;
   }
 
   /** Shutdown: no dead-letter write is tried again (attempts are not needed any more either). */

@@ -118,6 +118,80 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(ifNecessary).toBe(3);
   });
 
+  /** The interval's commit, answered by the coordinator only when the test says so. */
+  function slowIntervalCommit(consumerGroup: ReturnType<typeof group>) {
+    const started: string[] = [];
+    const answers: { resolve: () => void; reject: (error: Error) => void }[] = [];
+    consumerGroup.commitOffsetsIfNecessary = () => {
+      started.push(`commit ${answers.length + 1}`);
+      return new Promise<void>((resolve, reject) => answers.push({ resolve, reject }));
+    };
+    return { started, answers };
+  }
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('released: a batch ends (and its fetcher fetches again) only once the coordinator answered the commit', async () => {
+    const { instance, consumerGroup } = runner(Upstream);
+    instance.autoCommitOffsets = () => consumerGroup.commitOffsetsIfNecessary();
+    const { answers } = slowIntervalCommit(consumerGroup);
+    let ended = false;
+    const handled = instance.handleBatch(batch(0, 0)).then(() => (ended = true));
+    await settled();
+    expect(ended).toBe(false);
+    answers[0]!.resolve();
+    await handled;
+  });
+
+  it('fixed: the interval commit runs beside the next batches, one at a time, and the next batch after it commits again', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const { started, answers } = slowIntervalCommit(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    // Ended with the commit unanswered; the batches meanwhile start no second commit.
+    await instance.handleBatch(batch(1, 1));
+    await instance.fetch(1);
+    expect(started).toEqual(['commit 1']);
+    answers[0]!.resolve();
+    await settled();
+    await instance.handleBatch(batch(0, 2));
+    expect(started).toEqual(['commit 1', 'commit 2']);
+  });
+
+  it('fixed: a failed interval commit is thrown from the next batch, as kafkajs would have thrown it from its own', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const { started, answers } = slowIntervalCommit(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    answers[0]!.reject(rebalancing());
+    await settled();
+    await expect(instance.handleBatch(batch(0, 1))).rejects.toThrow(/rebalanc/i);
+    // Thrown once: the rejoin that follows starts afresh.
+    await instance.handleBatch(batch(0, 2));
+    expect(started).toEqual(['commit 1', 'commit 2']);
+  });
+
+  it('fixed: with an interval of 0 (a commit after every batch) the batch still ends only once the commit is answered', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    Object.assign(consumerGroup, { autoCommitInterval: 0 });
+    const { answers } = slowIntervalCommit(consumerGroup);
+    let ended = false;
+    const handled = instance.handleBatch(batch(0, 0)).then(() => (ended = true));
+    await settled();
+    expect(ended).toBe(false);
+    answers[0]!.resolve();
+    await handled;
+  });
+
+  it('fixed: stop() waits for the interval commit under way, then commits everything resolved since', async () => {
+    const { instance, events, consumerGroup } = runner(Fixed);
+    const { answers } = slowIntervalCommit(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    const stopping = instance.stop();
+    await settled();
+    expect(events).toEqual([]);
+    answers[0]!.resolve();
+    await stopping;
+    expect(events).toEqual(['commit 0:0', 'leave']);
+  });
+
   it('fixed: an idle fetch (no batch, or empty batches) gives the interval a chance to commit earlier batches', async () => {
     const { instance, consumerGroup } = runner(Fixed);
     let ifNecessary = 0;

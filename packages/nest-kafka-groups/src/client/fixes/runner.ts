@@ -7,8 +7,9 @@ type RunnerClass = new (options: any) => any;
  * offset after each batch (`await this.autoCommitOffsets()` in handleBatch), whatever `autoCommitInterval` and
  * `autoCommitThreshold` say, and the fetcher waits for that commit before fetching again: each fetch-process cycle
  * costs one OffsetCommit round trip to the group coordinator. Here a batch that ends while the consumer runs commits
- * only when the interval or threshold is reached (`autoCommitOffsetsIfNecessary`), and the offsets resolved since the
- * last commit are committed:
+ * only when the interval or threshold is reached (`autoCommitOffsetsIfNecessary`), and without holding up the next
+ * fetch (one commit at a time; the coordinator's answer is a round trip that a Kafka 4 coordinator also delays to
+ * batch its log writes). The offsets resolved since the last commit are committed:
  * - when the interval has passed and a fetch brings nothing new (empty batches, or no batch at all), so a quiet
  *   topic keeps no stale committed offset;
  * - before the consumer leaves the group on stop() (after the in-flight batches ended), and when the last batch
@@ -44,6 +45,10 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
   return class Runner extends Released {
     /** The generation in which a heartbeat reported a rebalance: the batches still running commit when they end. */
     rebalancingGeneration: number | undefined;
+    /** The interval's commit while it is under way: the fetch loop goes on without waiting for it. */
+    commitInFlight: Promise<void> | undefined;
+    /** What that commit failed with, thrown where kafkajs would have met it: at the next batch's commit check. */
+    commitFailure: unknown;
 
     constructor(options: any) {
       super(options);
@@ -69,12 +74,51 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       try {
         await this.autoCommitOffsets();
       } catch (error) {
-        this.logger.warn(`Could not commit the resolved offsets before the ${reason}; they will be redelivered`, {
-          groupId: this.consumerGroup.groupId,
-          memberId: this.consumerGroup.memberId,
-          error: (error as Error).message,
-        });
+        this.logger.warn(
+          `Could not commit the resolved offsets before the ${reason}; they will be redelivered`,
+          {
+            groupId: this.consumerGroup.groupId,
+            memberId: this.consumerGroup.memberId,
+            error: (error as Error).message,
+          },
+        );
       }
+    }
+
+    /**
+     * Starts the commit that the interval or threshold asks for and returns without waiting for the coordinator's
+     * answer, one commit at a time (the offsets are taken when it starts; what is resolved meanwhile goes with the
+     * next), so the fetcher fetches again at once. A failure is thrown from the next call, in the batch or fetch
+     * that kafkajs would have thrown it from. An interval of 0 asks for a commit after every batch before the next
+     * fetch: that one is awaited, as released.
+     */
+    autoCommitOffsetsIfNecessary(): Promise<void> | undefined {
+      if (this.consumerGroup.autoCommitInterval === 0) return super.autoCommitOffsetsIfNecessary();
+      if (this.commitFailure !== undefined) {
+        const failure = this.commitFailure;
+        this.commitFailure = undefined;
+        return Promise.reject(failure);
+      }
+      if (this.commitInFlight !== undefined) return undefined;
+      const commit = super.autoCommitOffsetsIfNecessary() as Promise<void> | undefined;
+      if (commit === undefined) return undefined;
+      this.commitInFlight = commit.then(
+        () => {
+          this.commitInFlight = undefined;
+        },
+        (error: unknown) => {
+          this.commitInFlight = undefined;
+          this.commitFailure = error;
+        },
+      );
+      return undefined;
+    }
+
+    /** Every resolved offset, after the commit under way (whose failure this commit supersedes: it retries them). */
+    async autoCommitOffsets(): Promise<void> {
+      await this.commitInFlight;
+      this.commitFailure = undefined;
+      await super.autoCommitOffsets();
     }
 
     async fetch(nodeId: number): Promise<unknown[]> {

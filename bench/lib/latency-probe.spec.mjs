@@ -1,0 +1,62 @@
+/** The latency breakdown's arithmetic: the segments add up to each message's latency, and the tail's attribution. */
+import { describe, expect, it } from '@jest/globals';
+import { breakdown, MessageMarks } from './latency-probe.mjs';
+
+/** 100 messages: each sent at 10 * i, appended 1 ms later; the consumer's fetch covers the append. */
+function marks(overrides = () => ({})) {
+  const m = new MessageMarks(100);
+  for (let i = 0; i < 100; i++) {
+    const sent = 10 * i;
+    const row = {
+      sent,
+      append: sent + 1,
+      fetchStart: sent,
+      fetchEnd: sent + 2,
+      handler: sent + 2.5,
+      ...overrides(i),
+    };
+    for (const [name, value] of Object.entries(row)) m[name][i] = value;
+  }
+  m.count = 100;
+  return m;
+}
+
+describe('latency breakdown', () => {
+  it('splits each latency into produce, wait, fetch and queue, which add up to it', () => {
+    // Message 99: appended at 991, the consumer fetched only at 1,020 (busy), response at 1,022, handled at 1,023.
+    const b = breakdown(
+      marks((i) => (i === 99 ? { fetchStart: 1_020, fetchEnd: 1_022, handler: 1_023 } : {})),
+    );
+    expect(b.messages).toBe(100);
+    expect(b.segments.produce.p50).toBe(1);
+    expect(b.segments.waitFetch.p50).toBe(0);
+    expect(b.segments.fetch.p50).toBe(1);
+    expect(b.segments.queue.p50).toBe(0.5);
+    expect(b.tail).toMatchObject({ thresholdMs: 33, messages: 1, e2eMeanMs: 33 });
+    expect(b.tail.segmentsMeanMs).toEqual({ produce: 1, waitFetch: 29, fetch: 2, queue: 1 });
+    const t = b.tail.segmentsMeanMs;
+    expect(t.produce + t.waitFetch + t.fetch + t.queue).toBe(b.tail.e2eMeanMs);
+    expect(b.appendToHandler.max).toBe(32);
+  });
+
+  it("counts the tail's messages that waited while a commit or a GC pause ran, and the run's events", () => {
+    const m = marks((i) => (i === 50 ? { fetchStart: 520, fetchEnd: 522, handler: 523 } : {}));
+    const b = breakdown(m, {
+      requests: [
+        { api: 'OffsetCommit', startAt: 502, endAt: 520 },
+        { api: 'OffsetCommit', startAt: 700, endAt: 706 },
+        { api: 'Heartbeat', startAt: 10, endAt: 11 },
+        { api: 'Fetch', startAt: 0, endAt: 2 },
+      ],
+      gcs: [{ startAt: 300, endAt: 303, kind: 'minor' }],
+    });
+    expect(b.tail.messages).toBe(1);
+    expect(b.tail.overlapping.commit).toEqual({ messages: 1, meanMs: 18 });
+    expect(b.tail.overlapping.gc).toEqual({ messages: 0, meanMs: 0 });
+    expect(b.events.commits.count).toBe(2);
+    expect(b.events.commits.ms.max).toBe(18);
+    expect(b.events.heartbeats.count).toBe(1);
+    expect(b.events.fetches.count).toBe(1);
+    expect(b.events.gc).toMatchObject({ count: 1, totalMs: 3, byKind: { minor: { count: 1 } } });
+  });
+});

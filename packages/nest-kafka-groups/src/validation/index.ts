@@ -1,0 +1,1 @@
+export { CompiledValidationPipe } from './compiled-validation.pipe.js';
