@@ -8,7 +8,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import kafkajs from 'kafkajs';
-import { KafkaGroupContext, type KafkaGroupsServer, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import {
+  KafkaGroupContext,
+  type KafkaGroupsServer,
+  KafkaHandler,
+  KafkaModule,
+  type KafkaModuleOptions,
+} from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import type { ForeignClient } from './support/foreign-client.js';
 import { CODECS, ForeignRecordPlan } from './support/foreign-records.js';
@@ -87,7 +93,7 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
     client: GoClientKind,
     groupId: string,
     topic: string,
-    strategies?: ('range' | 'roundrobin')[],
+    strategies?: string[],
   ): ForeignClient {
     const member = startGoMember(binary, {
       client,
@@ -101,8 +107,13 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
     return member;
   }
 
-  async function startNest(groupId: string, topic: string, concurrency = 1): Promise<KafkaGroupsServer> {
-    const { app, server } = await startTestApp([groupModule(groupId, topic, concurrency)]);
+  async function startNest(
+    groupId: string,
+    topic: string,
+    concurrency = 1,
+    root: Partial<KafkaModuleOptions> = {},
+  ): Promise<KafkaGroupsServer> {
+    const { app, server } = await startTestApp([groupModule(groupId, topic, concurrency)], root);
     apps.push(app);
     return server;
   }
@@ -272,9 +283,9 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
       members.every((m) => (m.assignment[topic] ?? []).length > 0),
     );
 
-    // Both advertise roundrobin only: the group must leave range for it.
+    // franz-go advertises roundrobin only, sarama range first: the group must leave range for the one all share.
     const franz = startGo('franz', groupId, topic, ['roundrobin']);
-    const sarama = startGo('sarama', groupId, topic, ['roundrobin']);
+    const sarama = startGo('sarama', groupId, topic);
     const { protocol, assigned, goPartitions } = await settledGroup(groupId, topic, 5, 4, [franz, sarama]);
     expect(protocol).toBe('roundrobin');
     // The Nest leader assigned every generation: no Go member ran an assignment.
@@ -292,6 +303,47 @@ describe('Go clients (sarama, franz-go) with Nest members', () => {
     expect(new Set(sarama.records.map((r) => r.partition))).toEqual(new Set([3]));
     await stopCleanly(franz);
     await stopCleanly(sarama);
+  });
+
+  test('franz-go with its default balancer (cooperative-sticky) holds the group: a Nest member is refused with the reason, and joins once franz-go left', async () => {
+    const topic = uniqueName('interop-franz-coop');
+    const groupId = uniqueName('interop-franz-coop');
+    await kafka.createTopic(topic, 2);
+
+    const franz = startGo('franz', groupId, topic, ['cooperative-sticky']);
+    await franz.waitUntil(
+      'first assignment (alone: both partitions)',
+      60_000,
+      () => JSON.stringify(franz.assignment) === '[0,1]',
+    );
+    expect(franz.leaderRuns.at(-1)).toEqual({ protocol: 'cooperative-sticky', members: 1 });
+    const server = await startNest(groupId, topic, 1, {
+      restartBackoff: { initialDelayMs: 200, maxDelayMs: 1_000 },
+    });
+    const member = server.groups[0].members[0];
+    await waitFor('the Nest member refused, with the reason', 30_000, () =>
+      member.lastError?.startsWith('Cannot join consumer group'),
+    );
+    expect(member.lastError).toContain(
+      `Cannot join consumer group "${groupId}" with protocols range, roundrobin, RoundRobinAssigner: ` +
+        `its members (${CLIENT_IDS.franz}) use assignment protocol "cooperative-sticky"`,
+    );
+    // franz-go kept the group and its partitions.
+    const group = await kafka.waitForStableGroup(groupId, 1);
+    expect(group.protocol).toBe('cooperative-sticky');
+    expect(group.members.map((m) => m.clientId)).toEqual([CLIENT_IDS.franz]);
+
+    await stopCleanly(franz);
+    await waitFor('the Nest member joined', 30_000, () => member.state === 'joined');
+    expect(member.lastError).toBeUndefined();
+    await kafka.produceKeyed(topic, 50, (i) => `k${i}`);
+    await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+    expect(
+      deliveries
+        .filter((d) => d.group === groupId)
+        .map((d) => (d.payload as { seq: number }).seq)
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   test('records from sarama and franz-go producers, in batches of every codec, reach the handler as documented', async () => {

@@ -80,9 +80,6 @@ func consumeFranz(ctx context.Context, o consumeOptions) error {
 			emit("revoked", map[string]any{"generation": generation})
 		}),
 	}
-	if o.instance != "" {
-		opts = append(opts, kgo.InstanceID(o.instance))
-	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err

@@ -105,9 +105,9 @@ func stringOrNil(b []byte) *string {
 }
 
 type consumeOptions struct {
-	brokers, topics           []string
-	group, clientID, instance string
-	strategies                []string
+	brokers, topics []string
+	group, clientID string
+	strategies      []string
 }
 
 func main() {
@@ -122,7 +122,6 @@ func main() {
 	topics := flags.String("topics", "", "topics to subscribe to, comma separated")
 	topic := flags.String("topic", "", "topic to produce to or read")
 	clientID := flags.String("client-id", "interop-go", "client id (member ids start with it)")
-	instance := flags.String("instance-id", "", "group.instance.id (a static member)")
 	strategies := flags.String("strategies", "range,roundrobin", "protocols in order of preference")
 	count := flags.Int("count", 0, "records to read")
 	maxRuntime := flags.Duration("max-runtime", 2*time.Minute, "exit after this long whatever happens")
@@ -145,7 +144,7 @@ func main() {
 	case "consume":
 		options := consumeOptions{
 			brokers: brokerList, topics: strings.Split(*topics, ","), group: *group,
-			clientID: *clientID, instance: *instance, strategies: strings.Split(*strategies, ","),
+			clientID: *clientID, strategies: strings.Split(*strategies, ","),
 		}
 		emit("started", map[string]any{"client": *client})
 		var err error

@@ -31,8 +31,6 @@ func saramaStrategies(names []string) ([]sarama.BalanceStrategy, error) {
 			strategies = append(strategies, leaderReporting{sarama.NewBalanceStrategyRange()})
 		case "roundrobin":
 			strategies = append(strategies, leaderReporting{sarama.NewBalanceStrategyRoundRobin()})
-		case "sticky":
-			strategies = append(strategies, leaderReporting{sarama.NewBalanceStrategySticky()})
 		default:
 			return nil, fmt.Errorf("unknown strategy %q", name)
 		}
@@ -96,9 +94,6 @@ func consumeSarama(ctx context.Context, o consumeOptions) error {
 	config.Consumer.Group.Heartbeat.Interval = heartbeatInterval
 	config.Consumer.Group.Rebalance.Timeout = rebalanceTimeout
 	config.Consumer.Group.Rebalance.Retry.Backoff = 200 * time.Millisecond
-	if o.instance != "" {
-		config.Consumer.Group.InstanceId = o.instance
-	}
 	strategies, err := saramaStrategies(o.strategies)
 	if err != nil {
 		return err
