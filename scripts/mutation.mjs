@@ -169,6 +169,7 @@ function merge() {
   // Mutant and test ids are numbered per run. Mutants get the run's name as a prefix; a test keeps one id across
   // the runs that ran it (its file and name), so killedBy and coveredBy still point at it.
   const testIds = new Map();
+  const stale = new Set();
   for (const { name, report } of reports) {
     const runTestId = new Map();
     for (const [file, result] of Object.entries(report.testFiles ?? {})) {
@@ -185,6 +186,9 @@ function merge() {
     const tests = (ids) => ids.map((id) => runTestId.get(id) ?? `${name}#${id}`);
     for (const [file, result] of Object.entries(report.files)) {
       const into = (merged.files[file] ??= { ...result, mutants: [] });
+      if (into.source !== result.source) stale.add(file);
+      const current = readFileSync(path.join(ROOT, file), 'utf8');
+      if (result.source !== current) stale.add(file);
       for (const mutant of result.mutants) {
         into.mutants.push({
           ...mutant,
@@ -196,6 +200,9 @@ function merge() {
     }
   }
   writeFileSync(MERGED, JSON.stringify(merged));
+  for (const file of stale) {
+    console.error(`${file}: its reports are not all of the file as it is now; re-run it`);
+  }
 
   const rows = Object.entries(merged.files).map(([file, { mutants }]) => [file, count(mutants)]);
   const total = count(Object.values(merged.files).flatMap(({ mutants }) => mutants));
@@ -222,6 +229,7 @@ function merge() {
   }
   const breakAt = config.thresholds?.break;
   const value = percent(total);
+  if (stale.size > 0) return 1;
   if (typeof breakAt === 'number' && value < breakAt) {
     console.error(`mutation score ${value.toFixed(2)} % is below the break threshold ${breakAt} %`);
     return 1;

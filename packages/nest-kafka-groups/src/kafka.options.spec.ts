@@ -10,11 +10,13 @@ import {
   DEFAULT_MAX_PROCESSING_TIME_MS,
   DEFAULT_COMMIT_INTERVAL_MS,
   DEFAULT_PARTITIONS_CONSUMED_CONCURRENTLY,
+  DEFAULT_RESTART_BACKOFF,
   DEFAULT_RETRY,
   deadLetterTopicFor,
   type KafkaFeatureOptions,
   type KafkaModuleOptions,
   resolveGroupSettings,
+  resolveRestartBackoff,
   resolveHandlerSettings,
   resolveTopic,
   validateFeatureOptions,
@@ -100,10 +102,11 @@ describe('validateModuleOptions', () => {
     ['empty', []],
     ['not an array', 'localhost:9092'],
   ])('rejects %s brokers, naming forRoot.brokers', (_label, brokers) => {
-    expectSettingError(
+    const error = expectSettingError(
       () => validateModuleOptions({ brokers } as unknown as KafkaModuleOptions),
       'forRoot.brokers',
     );
+    expect(error.message).toContain('expected at least one "host:port" broker address');
   });
 
   test('rejects undefined options, naming forRoot.brokers', () => {
@@ -129,11 +132,13 @@ describe('validateModuleOptions', () => {
     expect(error.message).toContain(`"${broker}" is not a "host:port" address`);
   });
 
-  test('rejects a non-string broker', () => {
-    expectSettingError(
-      () => validateModuleOptions(root({ brokers: [9092 as unknown as string] })),
-      'forRoot.brokers',
-    );
+  test('rejects a non-string broker, even one whose text is an address (a list nested in the list)', () => {
+    for (const broker of [9092, ['localhost:9092']]) {
+      expectSettingError(
+        () => validateModuleOptions(root({ brokers: [broker as unknown as string] })),
+        'forRoot.brokers',
+      );
+    }
   });
 
   test.each([[0], [-1], [1.5], [Number.NaN], ['2']])('rejects concurrency %p', (concurrency) => {
@@ -159,16 +164,23 @@ describe('validateModuleOptions', () => {
   });
 
   test('rejects an autoStart that is not a boolean, naming the group', () => {
-    expectSettingError(
+    const autoStart = expectSettingError(
       () => validateFeatureOptions({ groupId: 'g', autoStart: 'no' as unknown as boolean }),
       'forFeature(g).autoStart',
-    );
+    ).message;
+    expect(autoStart).toContain('expected true or false, got "no"');
     expect(() => validateFeatureOptions({ groupId: 'g', autoStart: false })).not.toThrow();
   });
 
   test('rejects a negative or fractional commitIntervalMs, accepts 0 (commit after every batch)', () => {
-    expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: -1 })), 'forRoot.commitIntervalMs');
-    expectSettingError(() => validateModuleOptions(root({ commitIntervalMs: 0.5 })), 'forRoot.commitIntervalMs');
+    expectSettingError(
+      () => validateModuleOptions(root({ commitIntervalMs: -1 })),
+      'forRoot.commitIntervalMs',
+    );
+    expectSettingError(
+      () => validateModuleOptions(root({ commitIntervalMs: 0.5 })),
+      'forRoot.commitIntervalMs',
+    );
     expect(() => validateModuleOptions(root({ commitIntervalMs: 0 }))).not.toThrow();
   });
 
@@ -211,13 +223,41 @@ describe('validateModuleOptions', () => {
     ['topics.replicationFactor', { replicationFactor: 1.5 }],
     ['topics.create', { create: 'yes' }],
     ['topics.config.retention.ms', { config: { 'retention.ms': 1000 } }],
-    ['restartBackoff.maxDelayMs', undefined],
   ])('rejects %s', (setting, topics) => {
-    const options =
-      topics === undefined
-        ? root({ restartBackoff: { maxDelayMs: 0 } })
-        : root({ topics: topics as KafkaModuleOptions['topics'] });
-    expectSettingError(() => validateModuleOptions(options), `forRoot.${setting}`);
+    expectSettingError(
+      () => validateModuleOptions(root({ topics: topics as KafkaModuleOptions['topics'] })),
+      `forRoot.${setting}`,
+    );
+  });
+
+  test.each(['initialDelayMs', 'maxDelayMs'])('rejects restartBackoff.%s 0', (key) => {
+    expectSettingError(
+      () => validateModuleOptions(root({ restartBackoff: { [key]: 0 } })),
+      `forRoot.restartBackoff.${key}`,
+    );
+  });
+
+  test('topics: create true or false and string config values are accepted; a refusal quotes the value given', () => {
+    for (const create of [true, false]) {
+      expect(() =>
+        validateModuleOptions(root({ topics: { create, config: { 'retention.ms': '1000' } } })),
+      ).not.toThrow();
+    }
+    const create = expectSettingError(
+      () => validateModuleOptions(root({ topics: { create: 'yes' as unknown as boolean } })),
+      'forRoot.topics.create',
+    );
+    expect(create.message).toContain('expected true or false, got "yes"');
+    const config = expectSettingError(
+      () =>
+        validateModuleOptions(root({ topics: { config: { 'retention.ms': 1000 as unknown as string } } })),
+      'forRoot.topics.config.retention.ms',
+    );
+    expect(config.message).toContain('expected a string, got 1000');
+  });
+
+  test('accepts a deadLetter.topic name', () => {
+    expect(() => validateModuleOptions(root({ deadLetter: { topic: 'all-dead-letters' } }))).not.toThrow();
   });
 
   test.each([[''], ['   '], [42], [null]])('rejects deadLetter.topic %p', (topic) => {
@@ -302,14 +342,16 @@ describe('validateHandlerOptions', () => {
       () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, maxBatchSize: 2.5 }),
       '@KafkaHandler(A.b).maxBatchSize',
     );
-    expectSettingError(
+    const batch = expectSettingError(
       () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: 'yes' as unknown as boolean }),
       '@KafkaHandler(A.b).batch',
     );
-    expectSettingError(
+    expect(batch.message).toContain('expected true or false, got "yes"');
+    const items = expectSettingError(
       () => validateHandlerOptions('@KafkaHandler(A.b)', { batch: true, items: {} as never }),
       '@KafkaHandler(A.b).items',
     );
+    expect(items.message).toContain('expected a class (the type of one batch element)');
     const single = expectSettingError(
       () => validateHandlerOptions('@KafkaHandler(A.b)', { maxBatchSize: 10 }),
       '@KafkaHandler(A.b).maxBatchSize',
@@ -332,6 +374,10 @@ describe('validateHandlerOptions', () => {
       () => validateHandlerOptions('@KafkaHandler(A.b)', { retry: { multiplier: 0 } }),
       '@KafkaHandler(A.b).retry.multiplier',
     );
+    expectSettingError(
+      () => validateHandlerOptions('@KafkaHandler(A.b)', { deadLetter: { topic: '' } }),
+      '@KafkaHandler(A.b).deadLetter.topic',
+    );
   });
 
   test('limits must be positive integers, at every level, and known by name', () => {
@@ -348,9 +394,12 @@ describe('validateHandlerOptions', () => {
       () => validateModuleOptions(root({ limits: { maxJsonKeys: -1 } })),
       'forRoot.limits.maxJsonKeys',
     );
-    expectSettingError(
+    const unknown = expectSettingError(
       () => validateModuleOptions(root({ limits: { maxDepth: 3 } as never })),
       'forRoot.limits.maxDepth',
+    );
+    expect(unknown.message).toContain(
+      'unknown limit; known: maxHeaders, maxHeaderBytes, maxValueBytes, maxJsonDepth, maxJsonKeys',
     );
   });
 });
@@ -366,26 +415,30 @@ describe('retry topic options', () => {
     expect(() => validateHandlerOptions('@KafkaHandler(A.b)', { retry })).not.toThrow();
     expect(() => validateFeatureOptions({ groupId: 'g', retry })).not.toThrow();
     expect(() =>
-      validateModuleOptions(root({ retry: { topics: true, topicName: (t) => `${t}.r` } })),
+      validateModuleOptions(
+        root({ retry: { topics: true, topicName: (t) => `${t}.r`, topicSuffixing: 'delay' } }),
+      ),
     ).not.toThrow();
   });
 
   test.each([
-    [{ topics: 'yes' }, 'retry.topics'],
-    [{ delaysMs: 1000 }, 'retry.delaysMs'],
-    [{ delaysMs: [1000, 1.5] }, 'retry.delaysMs[1]'],
-    [{ delaysMs: [-1] }, 'retry.delaysMs[0]'],
+    [{ topics: 'yes' }, 'retry.topics', 'expected true or false, got "yes"'],
+    [{ delaysMs: 1000 }, 'retry.delaysMs', 'expected an array of delays, got 1000'],
+    [{ delaysMs: [1000, 1.5] }, 'retry.delaysMs[1]', 'expected an integer >= 0, got 1.5'],
+    [{ delaysMs: [-1] }, 'retry.delaysMs[0]', 'expected an integer >= 0, got -1'],
     // A hole in the array is no delay.
     // eslint-disable-next-line no-sparse-arrays -- the hole is the case under test
-    [{ delaysMs: [1000, , 2000] }, 'retry.delaysMs[1]'],
-    [{ topicSuffix: '' }, 'retry.topicSuffix'],
-    [{ topicSuffixing: 'value' }, 'retry.topicSuffixing'],
-    [{ topicName: '-r' }, 'retry.topicName'],
-  ])('%p is refused, naming %s', (retry, setting) => {
-    expectSettingError(
+    [{ delaysMs: [1000, , 2000] }, 'retry.delaysMs[1]', 'expected an integer >= 0, got null'],
+    [{ topicSuffix: '' }, 'retry.topicSuffix', 'expected a non-empty string such as "-retry"'],
+    [{ topicSuffix: 5 }, 'retry.topicSuffix', 'expected a non-empty string such as "-retry"'],
+    [{ topicSuffixing: 'value' }, 'retry.topicSuffixing', 'expected "delay" or "index", got "value"'],
+    [{ topicName: '-r' }, 'retry.topicName', 'expected a function (sourceTopic, delayMs, index) => name'],
+  ])('%p is refused, naming %s: %s', (retry, setting, expected) => {
+    const error = expectSettingError(
       () => validateHandlerOptions('@KafkaHandler(A.b)', { retry: retry as never }),
       `@KafkaHandler(A.b).${setting}`,
     );
+    expect(error.message).toContain(expected);
   });
 
   test('the delays are settled once: given, or those of the backoff for attempts - 1 retries', () => {
@@ -402,6 +455,16 @@ describe('retry topic options', () => {
     );
     expect(derived.retry.delaysMs).toEqual([500, 1000, 2000]);
     expect(resolveHandlerSettings(root(), { groupId: 'g' }, {}).retry.delaysMs).toBeUndefined();
+  });
+});
+
+describe('resolveRestartBackoff', () => {
+  test('the defaults, overridden bound by bound', () => {
+    expect(resolveRestartBackoff(root())).toEqual(DEFAULT_RESTART_BACKOFF);
+    expect(resolveRestartBackoff(root({ restartBackoff: { maxDelayMs: 60_000 } }))).toEqual({
+      initialDelayMs: DEFAULT_RESTART_BACKOFF.initialDelayMs,
+      maxDelayMs: 60_000,
+    });
   });
 });
 
@@ -630,5 +693,9 @@ describe('resolveTopic', () => {
 
   test('without forFeature the setting shows an unknown group', () => {
     expectSettingError(() => resolveTopic('${T}', undefined, 'A.b'), 'forFeature(?).topicVariables.T');
+  });
+
+  test('a group without topicVariables: the same error, naming the group', () => {
+    expectSettingError(() => resolveTopic('${T}', { groupId: 'g' }, 'A.b'), 'forFeature(g).topicVariables.T');
   });
 });

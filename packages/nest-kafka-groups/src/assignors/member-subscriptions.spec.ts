@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import kafkajs from 'kafkajs';
 import {
   type Assignment,
+  compareMembers,
   decodeSubscriptions,
   emptyAssignment,
   encodeAssignment,
@@ -119,6 +120,42 @@ describe('encodeSubscription / decodeSubscriptions', () => {
     expect(decodeSubscriptions([{ memberId: 'java-1', memberMetadata }])).toEqual([
       { memberId: 'java-1', topics: ['orders', 'payments'] },
     ]);
+  });
+});
+
+describe('undecodable metadata', () => {
+  test('counts as no subscription: the member is kept, with no topics, and the others are assigned', () => {
+    const subscriptions = decodeSubscriptions([
+      { memberId: 'broken', memberMetadata: Buffer.from([0, 0, 0]) },
+      { memberId: 'empty', memberMetadata: Buffer.alloc(0) },
+      member('ok', 't'),
+    ]);
+    expect(subscriptions).toEqual([
+      { memberId: 'broken', topics: [] },
+      { memberId: 'empty', topics: [] },
+      { memberId: 'ok', topics: ['t'] },
+    ]);
+    expect(Object.fromEntries(rangeAssignment(subscriptions, new Map([['t', 2]])))).toEqual({
+      broken: {},
+      empty: {},
+      ok: { t: [0, 1] },
+    });
+  });
+});
+
+describe('compareMembers', () => {
+  const dynamic = (memberId: string) => ({ memberId, topics: [] });
+  const fixed = (memberId: string, groupInstanceId: string) => ({ memberId, groupInstanceId, topics: [] });
+
+  test.each([
+    ['dynamic by member id', dynamic('a'), dynamic('b')],
+    ['static by instance id, whatever the member ids', fixed('z', 'i1'), fixed('a', 'i2')],
+    ['static before dynamic', fixed('z', 'i9'), dynamic('a')],
+  ])('%s: negative one way, positive the other, zero against itself', (_label, first, second) => {
+    expect(compareMembers(first, second)).toBeLessThan(0);
+    expect(compareMembers(second, first)).toBeGreaterThan(0);
+    expect(compareMembers(first, { ...first })).toBe(0);
+    expect(compareMembers(second, { ...second })).toBe(0);
   });
 });
 

@@ -17,7 +17,9 @@ export type Assignment = Map<string, Record<string, number[]>>;
 /** Topics of one member's subscription; metadata that cannot be decoded counts as no subscription. */
 function decodeTopics(memberMetadata: Buffer): string[] {
   try {
-    return AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics ?? [];
+    // kafkajs's decode never returns null (its typing allows it; a null would land in the catch) and reads a null
+    // topic array (length -1) as [].
+    return AssignerProtocol.MemberMetadata.decode(memberMetadata)!.topics;
   } catch {
     return [];
   }

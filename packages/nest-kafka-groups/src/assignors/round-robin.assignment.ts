@@ -16,7 +16,7 @@ export function roundRobinAssignment(
   counts: PartitionCounts,
 ): Assignment {
   const assignment = emptyAssignment(subscriptions);
-  if (subscriptions.length === 0) return assignment;
+  // Every topic here has a subscriber (no members, no topics), so the search for the next one ends.
   let next = 0;
   for (const topic of subscribedTopics(subscriptions)) {
     const partitions = counts.get(topic) ?? 0;

@@ -129,10 +129,26 @@ describe('planGroups', () => {
         }),
       ]),
     );
-    expect(error.message).toContain('Consumer group "flights"');
-    expect(error.message).toContain('AirnavModule');
-    expect(error.message).toContain('Flight24Module');
-    expect(error.message).toContain('different settings');
+    expect(error.message).toContain(
+      'Consumer group "flights" is declared by modules AirnavModule and Flight24Module with different settings',
+    );
+    expect(error.message).toContain('"concurrency":1');
+    expect(error.message).toContain('"concurrency":3');
+    expect(error.message).toMatch(/; give them the same forFeature options$/);
+  });
+
+  test('the same settings given in another key order are not a conflict', () => {
+    const plans = planGroups(root, [
+      handler('a', 'AirnavController', 'handle', 'AirnavModule', {
+        groupId: 'g',
+        consumer: { sessionTimeout: 30_000, maxBytes: 1_000_000 },
+      }),
+      handler('b', 'Flight24Controller', 'handle', 'Flight24Module', {
+        groupId: 'g',
+        consumer: { maxBytes: 1_000_000, sessionTimeout: 30_000 },
+      }),
+    ]);
+    expect([...plans.get('g')!.modules]).toEqual(['AirnavModule', 'Flight24Module']);
   });
 
   test('a conflict in fromBeginning is also refused', () => {
@@ -193,8 +209,14 @@ describe('planGroups', () => {
     const airnav = { groupId: 'airnav' };
     const validateItem = async (value: unknown) => value;
     const plans = planGroups(root, [
-      { ...handler('positions', 'AirnavController', 'onBatch', 'AirnavModule', airnav, { batch: true }), validateItem },
-      handler('bounded', 'AirnavController', 'onBounded', 'AirnavModule', airnav, { batch: true, maxBatchSize: 20 }),
+      {
+        ...handler('positions', 'AirnavController', 'onBatch', 'AirnavModule', airnav, { batch: true }),
+        validateItem,
+      },
+      handler('bounded', 'AirnavController', 'onBounded', 'AirnavModule', airnav, {
+        batch: true,
+        maxBatchSize: 20,
+      }),
       handler('single', 'AirnavController', 'onOne', 'AirnavModule', airnav),
     ]);
     const routes = plans.get('airnav')!.routes;
@@ -260,8 +282,39 @@ describe('planGroups', () => {
         retry: { topics: true },
       },
     );
-    expect(definitionError(() => planGroups(root, [batch])).message).toMatch(
+    const { message } = definitionError(() => planGroups(root, [batch]));
+    expect(message).toMatch(
       /AirnavController.onBatch is a batch handler: retry topics \(retry.topics\) serve single-message handlers only/,
+    );
+    expect(message).toContain(
+      'turn them off for it (@KafkaHandler(topic, { batch: true, retry: { topics: false } }))',
+    );
+  });
+
+  test('two handlers whose retry topics share a name are refused, naming both and how to rename', () => {
+    const shared = { topics: true, delaysMs: [1000], topicName: () => 'shared-retry' };
+    const orders = handler(
+      'orders',
+      'AirnavController',
+      'handle',
+      'AirnavModule',
+      { groupId: 'g' },
+      { retry: shared },
+    );
+    const payments = handler(
+      'payments',
+      'Flight24Controller',
+      'handle',
+      'AirnavModule',
+      { groupId: 'g' },
+      {
+        retry: shared,
+      },
+    );
+    expect(definitionError(() => planGroups(root, [orders, payments])).message).toBe(
+      'Consumer group "g": retry topic "shared-retry" of Flight24Controller.handle (topic "payments") is also a ' +
+        'retry topic of AirnavController.handle; give one of them other retry topic names (retry.topicSuffix or ' +
+        'retry.topicName)',
     );
   });
 });
