@@ -4,10 +4,11 @@
  * a broker that is not there, with SASL credentials, to see the page say so and render no secret.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { Controller, Module } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Controller, Injectable, Module } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { KafkaUiModule } from 'nest-kafka-groups/ui';
@@ -209,7 +210,55 @@ class SecretsController {
   }
 }
 
-/** A port on 127.0.0.1 where nothing listens. */
+/** Every answer to GET /kafka/ui/events from `since` on: its status and Connection header. */
+function eventRequests(app: INestApplication) {
+  const answers: { at: number; status: number; connection: string }[] = [];
+  (app.getHttpServer() as http.Server).on(
+    'request',
+    (request: http.IncomingMessage, response: http.ServerResponse) => {
+      if (!request.url?.startsWith('/kafka/ui/events')) return;
+      response.once('finish', () =>
+        answers.push({
+          at: Date.now(),
+          status: response.statusCode,
+          connection: String(response.getHeader('connection') ?? ''),
+        }),
+      );
+    },
+  );
+  return (since: number) => answers.filter((answer) => answer.at >= since);
+}
+
+/**
+ * app.close() within `timeoutMs`, or a failure that says what the close waited for (the event streams answered
+ * meanwhile); the HTTP connections are then cut so the test ends instead of hanging. Returns how long it took.
+ */
+async function closeWithin(
+  app: INestApplication,
+  timeoutMs: number,
+  answers: (since: number) => { status: number; connection: string }[],
+): Promise<number> {
+  const started = Date.now();
+  const closing = app.close();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    closing.then(() => 'closed' as const),
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    const during = answers(started);
+    (app.getHttpServer() as http.Server).closeAllConnections();
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    throw new Error(
+      `app.close() still waiting after ${timeoutMs} ms; meanwhile /kafka/ui/events was asked ${during.length} ` +
+        `time(s), answered ${JSON.stringify(during)} (a reconnecting EventSource on a kept-alive connection ` +
+        'keeps the HTTP server from closing)',
+    );
+  }
+  return Date.now() - started;
+}
+
 /**
  * Nothing listens on port 1 (privileged, never bound here): every connection is refused at once. A port taken from
  * the ephemeral range and released could be bound again by the next listener of this process.
@@ -219,14 +268,16 @@ const CLOSED_BROKER = '127.0.0.1:1';
 describeInBrowser('live page of the groups: the broker down, bad input, secrets', () => {
   let browser: Browser;
   let app: INestApplication | undefined;
+  let answers: ReturnType<typeof eventRequests> = () => [];
 
   beforeAll(async () => {
     browser = await launch();
   });
 
   afterEach(async () => {
-    await app?.close();
+    const closing = app;
     app = undefined;
+    if (closing) await closeWithin(closing, 15_000, answers);
   });
 
   afterAll(async () => {
@@ -257,6 +308,7 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
       [UiFeature],
     ));
     await app.listen(0, '127.0.0.1');
+    answers = eventRequests(app);
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
 
     // Bad input: 404 for the page and the stream of a group that does not run here.
@@ -298,11 +350,137 @@ describeInBrowser('live page of the groups: the broker down, bad input, secrets'
     for (const text of rendered) expect(text).not.toContain(password);
 
     // Closing the app ends the open streams (the page's and ours) instead of hanging on them.
-    const closing = Date.now();
-    await app.close();
+    const closing = app;
     app = undefined;
-    expect(Date.now() - closing).toBeLessThan(10_000);
+    expect(await closeWithin(closing, 10_000, answers)).toBeLessThan(10_000);
     for (;;) if ((await reader.read()).done) break;
     await page.close();
+  });
+
+  test('the application closes promptly while the page is open, its EventSource reconnecting, the broker down', async () => {
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId: uniqueName('ui-close'),
+          topicVariables: { UI_TOPIC: uniqueName('ui-close') },
+        }),
+      ],
+      controllers: [SecretsController],
+    })
+    class CloseFeature {}
+    // A sample every 5 s, and the close right after the first one the page shows: no sample is in flight when the
+    // close begins, so the HTTP server is closed right after the event streams end (the case that hung).
+    @Module({ imports: [KafkaUiModule.forRoot({ sampleIntervalMs: 5_000 })] })
+    class UiFeature {}
+    ({ app } = await startTestApp(
+      [CloseFeature],
+      { brokers: [CLOSED_BROKER], topics: { create: false, check: false }, shutdownTimeoutMs: 2_000 },
+      [UiFeature],
+    ));
+    await app.listen(0, '127.0.0.1');
+    answers = eventRequests(app);
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    const page = await browser.newPage();
+    await page.goto(`${url}/kafka/ui`);
+    await page.waitForSelector('body[data-broker-down="true"]', { timeout: 30_000 });
+
+    const closing = app;
+    app = undefined;
+    const tookMs = await closeWithin(closing, 15_000, answers);
+    // The shutdown budget (2 s) plus what Nest and the HTTP server need on a loaded machine.
+    expect(tookMs).toBeLessThan(10_000);
+    await page.close();
+  });
+});
+
+@Injectable()
+class HoldShutdown implements BeforeApplicationShutdown {
+  static reached: () => void;
+  static release: Promise<void>;
+  async beforeApplicationShutdown(): Promise<void> {
+    HoldShutdown.reached();
+    await HoldShutdown.release;
+  }
+}
+
+/** An http.get on `agent` that resolves with the response once its headers are in. */
+function get(url: string, agent: http.Agent): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => http.get(url, { agent }, resolve).on('error', reject));
+}
+
+describe('live page of the groups: event streams while the application shuts down', () => {
+  let app: INestApplication | undefined;
+  let closing: Promise<void> | undefined;
+  let release = () => {};
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+  afterEach(async () => {
+    release();
+    agent.destroy();
+    const open = app;
+    app = undefined;
+    if (closing) await closing;
+    else if (open) await closeWithin(open, 15_000, () => []);
+    closing = undefined;
+  });
+
+  test('an open stream ends and its connection closes; a reconnect is refused with 503 and Connection: close', async () => {
+    let reached!: () => void;
+    const shutdownHeld = new Promise<void>((resolve) => (reached = resolve));
+    HoldShutdown.reached = reached;
+    HoldShutdown.release = new Promise<void>((resolve) => (release = resolve));
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId: uniqueName('ui-stop'),
+          topicVariables: { UI_TOPIC: uniqueName('ui-stop') },
+        }),
+      ],
+      controllers: [SecretsController],
+    })
+    class StopFeature {}
+    // Holds the shutdown between the modules' destroy hooks (the page's streams end there) and the HTTP server's
+    // close, the window in which a browser's EventSource reconnects.
+    @Module({ imports: [KafkaUiModule.forRoot({ sampleIntervalMs: 60_000 })], providers: [HoldShutdown] })
+    class UiFeature {}
+    ({ app } = await startTestApp(
+      [StopFeature],
+      { brokers: [CLOSED_BROKER], topics: { create: false, check: false }, shutdownTimeoutMs: 2_000 },
+      [UiFeature],
+    ));
+    await app.listen(0, '127.0.0.1');
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+
+    const stream = await get(`${url}/kafka/ui/events`, agent);
+    expect(stream.statusCode).toBe(200);
+    const socket = stream.socket;
+    let socketClosed = false;
+    socket.once('close', () => (socketClosed = true));
+    let ended = false;
+    stream.on('end', () => (ended = true)).resume();
+
+    closing = app.close();
+    await shutdownHeld;
+    await waitFor(
+      'the open event stream to end when the application begins to shut down',
+      5_000,
+      () => ended,
+    );
+    await waitFor(
+      "the server to close the ended stream's connection (Nest sends event streams with Connection: keep-alive)",
+      5_000,
+      () => socketClosed,
+    );
+
+    // What a browser's EventSource does 3 s after its stream ended: ask again.
+    const again = await get(`${url}/kafka/ui/events`, agent);
+    again.resume();
+    expect(again.statusCode).toBe(503);
+    expect(again.headers.connection).toBe('close');
+    expect(again.headers['content-type']).not.toMatch(/event-stream/);
+
+    release();
+    await closing;
+    closing = app = undefined;
   });
 });

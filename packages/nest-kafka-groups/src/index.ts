@@ -74,7 +74,7 @@ export {
 } from './assignors/interop.assigners.js';
 export { KafkaStatusModule } from './status/kafka-status.module.js';
 export { KafkaStatusService } from './status/kafka-status.service.js';
-export { KafkaAdminClient, KafkaAdminTimeoutError } from './status/kafka-admin.client.js';
+export { KafkaAdminClient, KafkaAdminClosedError, KafkaAdminTimeoutError } from './status/kafka-admin.client.js';
 export type {
   KafkaGroupMember,
   KafkaGroupOffsets,

@@ -308,7 +308,9 @@
     setConnection('live', 'live');
   };
   source.onerror = function () {
-    setConnection('lost', 'connection to the service lost, retrying');
+    // A refused stream (the service is shutting down) closes the EventSource for good; else it retries.
+    if (source.readyState === EventSource.CLOSED) setConnection('lost', 'the service stopped; reload to reconnect');
+    else setConnection('lost', 'connection to the service lost, retrying');
   };
   source.onmessage = function (event) {
     var snapshot = JSON.parse(event.data);

@@ -18,6 +18,11 @@ export class KafkaAdminTimeoutError extends Error {
   override name = 'KafkaAdminTimeoutError';
 }
 
+/** An admin call was refused or cut short because the application is shutting down. */
+export class KafkaAdminClosedError extends Error {
+  override name = 'KafkaAdminClosedError';
+}
+
 /**
  * One lazily connected kafkajs admin client shared by health, status and metrics. Every call has a deadline; a
  * failed or timed-out call drops the connection so the next call starts from a fresh one (a broker that went away
@@ -28,6 +33,8 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   private readonly logger = new Logger(KafkaAdminClient.name);
   private admin?: Promise<Admin>;
   private closed = false;
+  /** Ends the calls in flight at shutdown, so no caller (a page's sample, a health check) outlives the application. */
+  private readonly cancels = new Set<() => void>();
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
@@ -37,15 +44,22 @@ export class KafkaAdminClient implements OnApplicationShutdown {
 
   /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
   async run<T>(what: string, timeoutMs: number, fn: (admin: Admin) => Promise<T>): Promise<T> {
-    if (this.closed) throw new Error('the Kafka admin client is closed (application shutting down)');
+    if (this.closed)
+      throw new KafkaAdminClosedError(
+        `${what}: the Kafka admin client is closed (application shutting down)`,
+      );
     const admin = this.connected();
     let timer: NodeJS.Timeout | undefined;
+    let cancel!: () => void;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new KafkaAdminTimeoutError(`${what}: no answer from the broker within ${timeoutMs} ms`)),
         timeoutMs,
       );
+      cancel = () =>
+        reject(new KafkaAdminClosedError(`${what}: cut short, the application is shutting down`));
     });
+    this.cancels.add(cancel);
     try {
       return await Promise.race([admin.then(fn), deadline]);
     } catch (error) {
@@ -59,11 +73,13 @@ export class KafkaAdminClient implements OnApplicationShutdown {
       throw security;
     } finally {
       clearTimeout(timer);
+      this.cancels.delete(cancel);
     }
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
+    for (const cancel of this.cancels) cancel();
     const admin = this.admin;
     this.admin = undefined;
     if (admin) {

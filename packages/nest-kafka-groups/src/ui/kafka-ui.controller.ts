@@ -7,9 +7,10 @@ import {
   Query,
   Req,
   Res,
+  ServiceUnavailableException,
   Sse,
 } from '@nestjs/common';
-import type { Observable } from 'rxjs';
+import { finalize, type Observable } from 'rxjs';
 import { uiAsset, uiPage } from './ui-assets.js';
 import { KafkaUiService } from './kafka-ui.service.js';
 
@@ -19,9 +20,17 @@ interface RequestLike {
   url?: string;
 }
 
-/** Express's response and Fastify's reply both set a header so. */
+/** Express's response and Fastify's reply both set a header so; Fastify's wraps Node's response as `raw`. */
 interface ResponseLike {
   header(name: string, value: string): unknown;
+  raw?: NodeResponse;
+}
+
+/** The parts of Node's http.ServerResponse that close an event stream's connection. */
+interface NodeResponse {
+  writableFinished: boolean;
+  socket: { end(): void } | null;
+  once(event: 'finish', listener: () => void): unknown;
 }
 
 /** Security headers of everything the page loads: its own script and style only, nothing inline. */
@@ -53,10 +62,28 @@ export class KafkaUiController {
     return uiPage(path, group);
   }
 
+  /**
+   * While the application shuts down, an event stream ends and its connection closes, and a new request is refused
+   * with 503: a browser's EventSource reconnects (every 3 s) to a stream that ends, and on a kept-alive connection
+   * each new request would keep the HTTP server from closing, for ever.
+   */
   @Sse('events')
-  events(@Query('group') group?: string): Observable<MessageEvent> {
+  events(
+    @Res({ passthrough: true }) response: ResponseLike,
+    @Query('group') group?: string,
+  ): Observable<MessageEvent> {
     this.known(group);
-    return this.ui.events(group);
+    if (this.ui.closed) {
+      // Any status but 200 stops an EventSource for good; the connection closes after this answer.
+      response.header('Connection', 'close');
+      throw new ServiceUnavailableException('The application is shutting down');
+    }
+    const raw = response.raw ?? (response as unknown as NodeResponse);
+    return this.ui.events(group).pipe(
+      finalize(() => {
+        if (this.ui.closed) closeWhenSent(raw);
+      }),
+    );
   }
 
   @Get('assets/app.js')
@@ -80,4 +107,15 @@ export class KafkaUiController {
       throw new NotFoundException(`No consumer group "${group}" runs in this process`);
     }
   }
+}
+
+/**
+ * Closes the connection once the response's last bytes are written. Nest sends event streams with
+ * `Connection: keep-alive`, and Node's server.close() closes only the connections idle at that moment.
+ */
+function closeWhenSent(response: NodeResponse): void {
+  const socket = response.socket;
+  if (!socket) return;
+  if (response.writableFinished) socket.end();
+  else response.once('finish', () => socket.end());
 }

@@ -40,7 +40,7 @@ export class KafkaUiService implements OnApplicationBootstrap, OnModuleDestroy {
   private latest?: { at: number; groups: Map<string, UiGroupView> };
   private timer?: NodeJS.Timeout;
   private sampling?: Promise<void>;
-  private closed = false;
+  private shuttingDown = false;
 
   constructor(
     private readonly status: KafkaStatusService,
@@ -51,6 +51,11 @@ export class KafkaUiService implements OnApplicationBootstrap, OnModuleDestroy {
     this.secrets = connectionSecrets(kafkaOptions);
   }
 
+  /** The application is shutting down: streams end, new ones are refused, sampling stopped. */
+  get closed(): boolean {
+    return this.shuttingDown;
+  }
+
   onApplicationBootstrap(): void {
     if (this.closed) return;
     this.timer = setInterval(() => this.tick(), this.options.sampleIntervalMs);
@@ -58,12 +63,14 @@ export class KafkaUiService implements OnApplicationBootstrap, OnModuleDestroy {
     this.tick();
   }
 
-  /** Stops sampling and ends every event stream, so the HTTP server can close. */
-  async onModuleDestroy(): Promise<void> {
-    this.closed = true;
+  /**
+   * Stops sampling and ends every event stream, so the HTTP server can close. A sample in flight is not waited for:
+   * its result is dropped, and its admin call ends when the admin client shuts down.
+   */
+  onModuleDestroy(): void {
+    this.shuttingDown = true;
     clearInterval(this.timer);
     this.samples.complete();
-    await this.sampling;
   }
 
   /** Whether a group of that id runs in this process. */

@@ -323,7 +323,8 @@ export class CompiledValidationPipe extends ValidationPipe {
       constraints: metadata.constraints,
     };
     let message: unknown = metadata.message || '';
-    if (!metadata.message && !this.validatorOptions.dismissDefaultMessages) {
+    // dismissDefaultMessages is beyond the plan, so a rule without a message gets its constraint's default.
+    if (!metadata.message) {
       const { instance } = constraint;
       if (instance.defaultMessage instanceof Function) message = instance.defaultMessage(args);
     }

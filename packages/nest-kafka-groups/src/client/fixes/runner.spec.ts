@@ -168,6 +168,17 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(started).toEqual(['commit 1', 'commit 2']);
   });
 
+  it('fixed: an interval commit that fails after the consumer rejoined (a new generation) is not thrown again', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const { started, answers } = slowIntervalCommit(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    consumerGroup.generationId = 2;
+    answers[0]!.reject(rebalancing());
+    await settled();
+    await instance.handleBatch(batch(0, 1));
+    expect(started).toEqual(['commit 1', 'commit 2']);
+  });
+
   it('fixed: with an interval of 0 (a commit after every batch) the batch still ends only once the commit is answered', async () => {
     const { instance, consumerGroup } = runner(Fixed);
     Object.assign(consumerGroup, { autoCommitInterval: 0 });

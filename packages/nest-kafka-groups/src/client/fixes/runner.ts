@@ -102,13 +102,15 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       if (this.commitInFlight !== undefined) return undefined;
       const commit = super.autoCommitOffsetsIfNecessary() as Promise<void> | undefined;
       if (commit === undefined) return undefined;
+      const generation = this.consumerGroup.generationId;
       this.commitInFlight = commit.then(
         () => {
           this.commitInFlight = undefined;
         },
         (error: unknown) => {
           this.commitInFlight = undefined;
-          this.commitFailure = error;
+          // After a rejoin the failure is old news: thrown now, it would make the new generation rejoin again.
+          if (this.consumerGroup.generationId === generation) this.commitFailure = error;
         },
       );
       return undefined;
