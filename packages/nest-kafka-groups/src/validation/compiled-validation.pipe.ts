@@ -137,11 +137,13 @@ export class CompiledValidationPipe extends ValidationPipe {
       Object.entries(this.validatorOptions).every(
         ([key, value]) => value === undefined || PLANNED_OPTIONS.has(key),
       ) &&
-      // ValidationPipe leaves the target out of errors unless told otherwise.
+      // ValidationPipe spreads these over `{ target: false }`: a `target` key set to anything but false (undefined
+      // too) makes class-validator put the target in every error, which the plan does not.
       (validationError === undefined ||
-        (validationError.target !== true &&
+        ((!Object.hasOwn(validationError, 'target') || validationError.target === false) &&
           Object.keys(validationError).every((key) => key === 'target' || key === 'value')));
-    this.includeValue = validationError?.value !== false;
+    // class-validator's own test: the value is left out for anything but undefined and true.
+    this.includeValue = validationError?.value === undefined || validationError.value === true;
     // As ValidationPipe decides whether a value it does not transform is returned as a plain copy.
     this.transformToPlain = Object.keys(this.validatorOptions).length > 1;
   }
