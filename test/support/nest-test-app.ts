@@ -1,5 +1,12 @@
 import 'reflect-metadata';
-import { type INestApplication, type LogLevel, Module, type Type, ValidationPipe } from '@nestjs/common';
+import {
+  type INestApplication,
+  type LogLevel,
+  Module,
+  type PipeTransform,
+  type Type,
+  ValidationPipe,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { KafkaGroupsServer, KafkaModule, type KafkaModuleOptions } from 'nest-kafka-groups';
 import { testBrokers, TEST_CONSUMER_TUNING, TEST_RETRY } from 'nest-kafka-groups/testing';
@@ -8,13 +15,14 @@ const LOG_LEVELS: LogLevel[] = (process.env.TEST_LOG_LEVELS ?? 'error,warn').spl
 
 /**
  * Boots a Nest application the way main.ts does (HTTP app, strategy connected with the app's config, validation
- * pipe, unless turned off) with the given feature modules, and starts the Kafka groups. `listen` is optional for HTTP tests.
+ * pipe, unless turned off or replaced by the pipe given) with the given feature modules, and starts the Kafka groups.
+ * `listen` is optional for HTTP tests.
  */
 export async function startTestApp(
   features: Type[],
   root: Partial<KafkaModuleOptions> = {},
   extraImports: Type[] = [],
-  { globalValidation = true }: { globalValidation?: boolean } = {},
+  { globalValidation = true }: { globalValidation?: boolean | PipeTransform } = {},
 ): Promise<{ app: INestApplication; server: KafkaGroupsServer }> {
   @Module({
     imports: [
@@ -35,7 +43,8 @@ export async function startTestApp(
   class TestAppModule {}
 
   const app = await NestFactory.create(TestAppModule, { logger: LOG_LEVELS });
-  if (globalValidation) app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  if (globalValidation === true) app.useGlobalPipes(new ValidationPipe({ transform: true }));
+  else if (globalValidation) app.useGlobalPipes(globalValidation);
   const server = app.get(KafkaGroupsServer);
   app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
   await app.init();

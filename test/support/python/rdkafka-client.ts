@@ -66,7 +66,11 @@ export async function prepareRdkafkaPython(): Promise<string> {
   }
   // Renamed only once complete, so a cut-short install is never taken for a ready one. Its python still works
   // under the new name (bin/python is a symlink; only the unused console scripts name the old path).
-  await rename(building, venv);
+  await rename(building, venv).catch(async (error: unknown) => {
+    // Another run (a second checkout's) finished the same environment first: use that one.
+    await rm(building, { recursive: true, force: true });
+    if (!existsSync(python)) throw error;
+  });
   return python;
 }
 

@@ -307,6 +307,14 @@ describe('bounded headers', () => {
     expect(utf8(headers[DLT_STUB_HEADERS.reason])).toBe('MESSAGE_TOO_LARGE: too big');
     expect(utf8(headers[DLT_STUB_HEADERS.valueBytes])).toBe('2');
   });
+
+  test('a stub of a tombstone (null value, too large by its key and headers) gives its value size as 0', () => {
+    const headers = buildStubHeaders(
+      { topic: 't', partition: 1, message: message({ value: null }), groupId: 'g', error: new Error('e') },
+      'MESSAGE_TOO_LARGE: too big',
+    );
+    expect(utf8(headers[DLT_STUB_HEADERS.valueBytes])).toBe('0');
+  });
 });
 
 describe('along retry topics', () => {

@@ -8,7 +8,8 @@ const PACKAGE = JSON.parse(readFileSync(join(SRC, '..', 'package.json'), 'utf8')
   exports: Record<string, string | { types: string; default: string }>;
   peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };
-const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|(?:^|\n)\s*import\s+'([^']+)'|\bimport\('([^']+)'\)/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|(?:^|\n)\s*import\s+'([^']+)'|\bimport\('([^']+)'\)/g;
 
 /** Every bare module specifier the entry's module graph imports at run time (type-only imports erase). */
 function runtimeImports(entry: string, seen = new Set<string>()): Set<string> {
@@ -28,15 +29,25 @@ function runtimeImports(entry: string, seen = new Set<string>()): Set<string> {
   return bare;
 }
 
-const packageOf = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageOf = (specifier: string) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 describe('entry points (package.json exports)', () => {
   const optionalPeers = Object.keys(PACKAGE.peerDependenciesMeta).filter(
     (name) => PACKAGE.peerDependenciesMeta[name].optional,
   );
 
-  test('the optional peers are @nestjs/terminus, @opentelemetry/api and prom-client', () => {
-    expect(optionalPeers.sort()).toEqual(['@nestjs/terminus', '@opentelemetry/api', 'prom-client']);
+  test('the optional peers are @nestjs/terminus, @opentelemetry/api, class-transformer, class-validator and prom-client', () => {
+    expect(optionalPeers.sort()).toEqual([
+      '@nestjs/terminus',
+      '@opentelemetry/api',
+      'class-transformer',
+      'class-validator',
+      'prom-client',
+    ]);
   });
 
   test('the root entry loads neither optional peer', () => {
@@ -55,6 +66,10 @@ describe('entry points (package.json exports)', () => {
     expect(tracing).toContain('@opentelemetry/api');
     expect(tracing).not.toContain('prom-client');
     expect(tracing).not.toContain('@nestjs/terminus');
+    const validation = [...runtimeImports('validation/index.ts')].map(packageOf);
+    expect(validation).toEqual(expect.arrayContaining(['class-validator', 'class-transformer']));
+    expect(validation).not.toContain('@opentelemetry/api');
+    expect(validation).not.toContain('prom-client');
   });
 
   test('the root entry loads no file of the live page (nest-kafka-groups/ui)', () => {

@@ -137,6 +137,20 @@ describe('planGroups', () => {
     expect(error.message).toMatch(/; give them the same forFeature options$/);
   });
 
+  test('a conflict with a group already declared by two modules names all three', () => {
+    const flights = { groupId: 'flights', concurrency: 2 };
+    const error = definitionError(() =>
+      planGroups(root, [
+        handler('airnav', 'AirnavController', 'handle', 'AirnavModule', flights),
+        handler('flight24', 'Flight24Controller', 'handle', 'Flight24Module', flights),
+        handler('adsb', 'AirnavController', 'onAdsb', 'AdsbModule', { ...flights, concurrency: 4 }),
+      ]),
+    );
+    expect(error.message).toContain(
+      'Consumer group "flights" is declared by modules AirnavModule, Flight24Module and AdsbModule with different settings',
+    );
+  });
+
   test('the same settings given in another key order are not a conflict', () => {
     const plans = planGroups(root, [
       handler('a', 'AirnavController', 'handle', 'AirnavModule', {
