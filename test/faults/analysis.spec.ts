@@ -111,6 +111,22 @@ describe('fault-suite analysis', () => {
       expect([...row.duplicateReasons]).toEqual([[expect.stringMatching(/^w1 was killed \(SIGKILL\)/), 1]]);
     });
 
+    it('gives the SIGKILL as the cause when the killed member finished the record just after the kill was marked', () => {
+      // The runner marks the kill, then signals: the member can still finish a record in between, and it dies
+      // without committing it. The rejoin of the member that took the partition over is not the cause.
+      const o = withDuplicate({
+        duplicates: 'with-evidence',
+        events: [{ label: 'SIGKILL w1', at: T0 + 39, workers: ['w1'], signal: 'SIGKILL' }],
+        logs: [
+          { worker: 'w2', at: T0 + 300, level: 'log', context: 'ConsumerMember', message: 'Joined as m-2' },
+        ],
+      });
+      expect(o.deliveries[4].at).toBe(T0 + 40);
+      const row = analyse(o);
+      expect(row.problems).toEqual([]);
+      expect([...row.duplicateReasons]).toEqual([[expect.stringMatching(/^w1 was killed \(SIGKILL\)/), 1]]);
+    });
+
     it('gives a client error the first member logged as the cause, and never a handler failure', () => {
       const o = withDuplicate({
         duplicates: 'with-evidence',

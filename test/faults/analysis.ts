@@ -415,7 +415,12 @@ function duplicateReason(o: Observations, first: Outcome, again: Outcome): strin
   const between = (at: number) => at >= first.at && at <= again.at;
 
   const signalled = o.events.find((e) => first.worker && e.workers?.includes(first.worker) && between(e.at));
-  if (signalled?.signal === 'SIGKILL')
+  // The kill is marked just before the signal is sent: the member may finish a record in between, and it dies
+  // without committing that one either (a killed worker's name is never reused).
+  const killed = o.events.find(
+    (e) => e.signal === 'SIGKILL' && first.worker && e.workers?.includes(first.worker) && e.at <= again.at,
+  );
+  if (killed)
     return `${by} was killed (SIGKILL) before committing it; ${what} by the member that took the partition over`;
   const chain = o.attemptsInRecords ? killedAfterFirstAttempt(o, again) : undefined;
   if (chain) return `${what}: ${chain}`;
