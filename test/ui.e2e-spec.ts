@@ -10,7 +10,7 @@ import { Payload } from '@nestjs/microservices';
 import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import { KafkaAdminClient, KafkaAdminTimeoutError, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { KafkaUiModule } from 'nest-kafka-groups/ui';
 import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
@@ -482,5 +482,45 @@ describe('live page of the groups: event streams while the application shuts dow
     release();
     await closing;
     closing = app = undefined;
+  });
+});
+
+describe('live page of the groups: its samples with the broker down', () => {
+  let app: INestApplication | undefined;
+
+  afterEach(async () => {
+    const open = app;
+    app = undefined;
+    if (open) await closeWithin(open, 15_000, () => []);
+  });
+
+  test('an admin call fails with the connection error within its deadline; its connection attempts end with it', async () => {
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId: uniqueName('ui-admin'),
+          topicVariables: { UI_TOPIC: uniqueName('ui-admin') },
+        }),
+      ],
+      controllers: [SecretsController],
+    })
+    class AdminFeature {}
+    @Module({ imports: [KafkaUiModule.forRoot()] })
+    class UiFeature {}
+    // The client retry of the test apps (10 retries): kafkajs connects an admin client with it, not with the admin's.
+    ({ app } = await startTestApp(
+      [AdminFeature],
+      { brokers: [CLOSED_BROKER], topics: { create: false, check: false }, shutdownTimeoutMs: 2_000 },
+      [UiFeature],
+    ));
+    const admin = app.get(KafkaAdminClient);
+    const started = Date.now();
+    const error = await admin
+      .run('listing the topics', 3_000, (a) => a.listTopics())
+      .catch((e: unknown) => e);
+    // A timeout would mean the connection was still being retried when the caller gave up, and went on after.
+    expect(error).not.toBeInstanceOf(KafkaAdminTimeoutError);
+    expect(String(error)).toMatch(/ECONNREFUSED|Connection error/);
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 });

@@ -40,4 +40,27 @@ describe('BrokerConnectivity', () => {
     connectivity.connected('127.0.0.1:9092');
     expect(log).toHaveBeenCalledTimes(1);
   });
+
+  test('summaries stop once nothing tries the broker any more (the clients closed); a new attempt reports anew', () => {
+    jest.useFakeTimers();
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    const connectivity = new BrokerConnectivity(30_000);
+    const refused = new Error('connect ECONNREFUSED 127.0.0.1:1');
+
+    for (let i = 0; i < 44; i++) connectivity.failed('127.0.0.1:1', refused);
+    jest.advanceTimersByTime(30_000);
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn.mock.calls[1][0]).toMatch(/still unreachable after 30 s \(44 failed connection attempt\(s\)/);
+
+    // No attempt for a whole period: no summary repeating the same count, and no timer left.
+    jest.advanceTimersByTime(300_000);
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(connectivity.unreachable).toEqual([]);
+    expect(jest.getTimerCount()).toBe(0);
+
+    connectivity.failed('127.0.0.1:1', refused);
+    expect(warn).toHaveBeenCalledTimes(3);
+    expect(warn.mock.calls[2][0]).toMatch(/^Broker 127\.0\.0\.1:1 unreachable/);
+  });
 });

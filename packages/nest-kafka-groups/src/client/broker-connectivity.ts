@@ -12,6 +12,8 @@ const KEEP_ALIVE_DELAY_MS = 60_000;
 interface Outage {
   since: number;
   failedAttempts: number;
+  /** failedAttempts at the last summary. */
+  summarizedAttempts: number;
   lastError: string;
 }
 
@@ -42,7 +44,12 @@ export class BrokerConnectivity {
       outage.lastError = error.message;
       return;
     }
-    this.outages.set(broker, { since: Date.now(), failedAttempts: 1, lastError: error.message });
+    this.outages.set(broker, {
+      since: Date.now(),
+      failedAttempts: 1,
+      summarizedAttempts: 0,
+      lastError: error.message,
+    });
     this.logger.warn(
       `Broker ${broker} unreachable (${error.message}); the clients keep retrying, ` +
         `a summary follows every ${Math.round(this.summaryEveryMs / 1000)} s while it lasts`,
@@ -53,15 +60,11 @@ export class BrokerConnectivity {
   connected(broker: string): void {
     const outage = this.outages.get(broker);
     if (!outage) return;
-    this.outages.delete(broker);
+    this.forget(broker);
     this.logger.log(
       `Broker ${broker} reachable again after ${seconds(Date.now() - outage.since)} s ` +
         `(${outage.failedAttempts} failed connection attempt(s))`,
     );
-    if (this.outages.size === 0) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
   }
 
   /** kafkajs's default socket factory, reporting each socket's connection and failure here. */
@@ -81,9 +84,27 @@ export class BrokerConnectivity {
     };
   }
 
+  private forget(broker: string): void {
+    this.outages.delete(broker);
+    if (this.outages.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
   private summarize(): void {
     const now = Date.now();
     for (const [broker, outage] of this.outages) {
+      // Nothing tried it since the last summary: its clients are closed (an application that shut down); a client
+      // that tries again reports the outage anew.
+      if (outage.failedAttempts === outage.summarizedAttempts) {
+        this.logger.debug(
+          `Broker ${broker}: no connection attempt for ${seconds(this.summaryEveryMs)} s, no more summaries`,
+        );
+        this.forget(broker);
+        continue;
+      }
+      outage.summarizedAttempts = outage.failedAttempts;
       this.logger.warn(
         `Broker ${broker} still unreachable after ${seconds(now - outage.since)} s ` +
           `(${outage.failedAttempts} failed connection attempt(s), last: ${outage.lastError})`,

@@ -68,8 +68,18 @@ describe('entry points (package.json exports)', () => {
     expect(tracing).not.toContain('@nestjs/terminus');
     const validation = [...runtimeImports('validation/index.ts')].map(packageOf);
     expect(validation).toEqual(expect.arrayContaining(['class-validator', 'class-transformer']));
-    expect(validation).not.toContain('@opentelemetry/api');
     expect(validation).not.toContain('prom-client');
+    expect(validation).not.toContain('@opentelemetry/api');
+    for (const entry of [
+      'index.ts',
+      'health/index.ts',
+      'metrics/index.ts',
+      'tracing/index.ts',
+      'ui/index.ts',
+    ]) {
+      const packages = [...runtimeImports(entry)].map(packageOf);
+      expect([entry, packages.filter((name) => name.startsWith('class-'))]).toEqual([entry, []]);
+    }
   });
 
   test('the root entry loads no file of the live page (nest-kafka-groups/ui)', () => {

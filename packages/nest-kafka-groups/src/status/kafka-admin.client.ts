@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { createKafkaClient } from '../client/kafka-client.factory.js';
 import type { Admin, Kafka } from '../client/kafkajs.js';
 import {
   authenticationFailureOf,
@@ -6,11 +7,15 @@ import {
   securityFailures,
   securityIdentityOf,
 } from '../client/security-failures.js';
-import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
+import { KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 
-/** Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. */
+/**
+ * Admin calls for health and status must answer fast: one quick retry, then the caller's deadline decides. The same
+ * for connecting (kafkajs connects with its client's retry, not the admin's): with the broker down, a connection
+ * attempt ends about when its call's deadline does, instead of retrying for a minute beside the next ones.
+ */
 const ADMIN_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 1_000 };
 
 /** An admin call (health, status, metrics) did not answer within its deadline; the message names the call. */
@@ -36,11 +41,14 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   /** Ends the calls in flight at shutdown, so no caller (a page's sample, a health check) outlives the application. */
   private readonly cancels = new Set<() => void>();
 
+  private readonly kafka: Kafka;
+
   constructor(
-    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
     private readonly shutdown: KafkaShutdown,
-  ) {}
+  ) {
+    this.kafka = createKafkaClient({ ...options, clientRetry: ADMIN_RETRY });
+  }
 
   /** Runs `fn` with the connected admin; rejects after `timeoutMs` (the call itself is abandoned, not aborted). */
   async run<T>(what: string, timeoutMs: number, fn: (admin: Admin) => Promise<T>): Promise<T> {

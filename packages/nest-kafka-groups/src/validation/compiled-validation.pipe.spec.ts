@@ -29,7 +29,7 @@ import {
   type ValidatorConstraintInterface,
   type ValidationError,
 } from 'class-validator';
-import { CompiledValidationPipe } from './compiled-validation.pipe.js';
+import { changedInternals, CompiledValidationPipe, PINNED_INTERNALS } from './compiled-validation.pipe.js';
 
 /**
  * CompiledValidationPipe against ValidationPipe: the same options, classes and inputs must give the same result
@@ -351,5 +351,22 @@ describe('CompiledValidationPipe gives what ValidationPipe gives', () => {
     await expect(new Custom().transform({ ...valid }, body(PositionDto))).rejects.toMatchObject({
       response: { message: ['refused PositionDto'] },
     });
+  });
+
+  test('the internals the plan relies on are the installed ones, and a moved or changed one is named', () => {
+    // An upgrade of class-validator, class-transformer or Nest fails here (and the pipe falls back, warning).
+    expect(changedInternals()).toStrictEqual([]);
+    const [executor, utils] = PINNED_INTERNALS;
+    expect(
+      changedInternals([
+        { ...executor, sha256: '0'.repeat(64) },
+        { ...utils, file: 'validation/Moved.js' },
+        { module: 'class-validator-gone', file: 'x.js', sha256: utils.sha256 },
+      ]),
+    ).toStrictEqual([
+      'class-validator/validation/ValidationExecutor.js (content differs)',
+      expect.stringMatching(/^class-validator\/validation\/Moved\.js \(ENOENT: no such file/),
+      expect.stringMatching(/^class-validator-gone\/x\.js \(Cannot find module 'class-validator-gone'/),
+    ]);
   });
 });

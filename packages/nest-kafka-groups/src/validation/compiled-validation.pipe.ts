@@ -1,6 +1,7 @@
 import {
   type ArgumentMetadata,
   Injectable,
+  Logger,
   Optional,
   ValidationPipe,
   type ValidationPipeOptions,
@@ -12,26 +13,98 @@ import {
   ValidationError,
   ValidationTypes,
 } from 'class-validator';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+
+/**
+ * The files whose behaviour the plan reproduces or reads, as they were when it was checked against them (the
+ * differential specs): class-validator's executor, message formatter and metadata storage, class-transformer's
+ * plainToInstance and metadata storage, Nest's ValidationPipe. Any other content (an upgrade, a patch) leaves every
+ * class to ValidationPipe's own path, with a warning, until the plan is checked against it and these are updated.
+ */
+export const PINNED_INTERNALS: readonly { module: string; file: string; sha256: string }[] = [
+  {
+    module: 'class-validator',
+    file: 'validation/ValidationExecutor.js',
+    sha256: '8787073e5512449e187b2f3deb4ec2fdf7df89505c50909baf392abea41beee1',
+  },
+  {
+    module: 'class-validator',
+    file: 'validation/ValidationUtils.js',
+    sha256: '5116f5e8bc3defcdadc1b72cd7b7b4bdd8b0432981eb8be74d1ce74d297e9876',
+  },
+  {
+    module: 'class-validator',
+    file: 'metadata/MetadataStorage.js',
+    sha256: '8428df66b6bf3021e346b29f58389f3dbcf5a44feb7c6a4cd5c0c896d408ee9f',
+  },
+  {
+    module: 'class-transformer',
+    file: 'TransformOperationExecutor.js',
+    sha256: 'ee01fa05de8a5eb26e23f88095e1ccbd0d1da2c13b83e6786199f85861af9d81',
+  },
+  {
+    module: 'class-transformer',
+    file: 'MetadataStorage.js',
+    sha256: 'b872d8635a61a87db4d58f82ccc2cb207ba5ae93d1f090b801690391577f9f48',
+  },
+  {
+    module: 'class-transformer',
+    file: 'storage.js',
+    sha256: '2fd860e8b86457a34eb276a576fa7ed754c89e6603f759590a9b3c3771daa0b8',
+  },
+  {
+    module: '@nestjs/common',
+    file: 'pipes/validation.pipe.js',
+    sha256: '462063a5fdea4cb9207ec02e171ff74f00e121ed6678b31741f3b520c733cefa',
+  },
+];
+
+const require = createRequire(import.meta.url);
+
+/** The pinned files that are missing or differ, each as `module/file (reason)`; none when all are as pinned. */
+export function changedInternals(pins: typeof PINNED_INTERNALS = PINNED_INTERNALS): string[] {
+  const changed: string[] = [];
+  for (const { module, file, sha256 } of pins) {
+    try {
+      const path = join(dirname(require.resolve(module)), file);
+      const digest = createHash('sha256').update(readFileSync(path)).digest('hex');
+      if (digest !== sha256) changed.push(`${module}/${file} (content differs)`);
+    } catch (error) {
+      changed.push(`${module}/${file} (${(error as Error).message.split('\n')[0]})`);
+    }
+  }
+  return changed;
+}
+
+const CHANGED = changedInternals();
 
 /**
  * The two parts of class-validator and class-transformer this pipe reads that their entry points do not export:
  * class-validator's message formatter (so messages come out exactly as class-validator writes them) and
  * class-transformer's metadata storage (to know that a class has no transformation rules). Loaded from the same
- * package directories as the entry points, so they are the same module instances.
+ * package directories as the entry points, so they are the same module instances; only when pinned as checked.
  */
-const require = createRequire(import.meta.url);
-const { ValidationUtils } = require(
-  join(dirname(require.resolve('class-validator')), 'validation/ValidationUtils.js'),
-) as {
-  ValidationUtils: { replaceMessageSpecialTokens(message: unknown, args: ValidationArguments): string };
-};
-const { defaultMetadataStorage } = require(
-  join(dirname(require.resolve('class-transformer')), 'storage.js'),
-) as {
-  defaultMetadataStorage: Record<string, unknown>;
-};
+const internals =
+  CHANGED.length > 0
+    ? undefined
+    : {
+        ValidationUtils: (
+          require(join(dirname(require.resolve('class-validator')), 'validation/ValidationUtils.js')) as {
+            ValidationUtils: {
+              replaceMessageSpecialTokens(message: unknown, args: ValidationArguments): string;
+            };
+          }
+        ).ValidationUtils,
+        defaultMetadataStorage: (
+          require(join(dirname(require.resolve('class-transformer')), 'storage.js')) as {
+            defaultMetadataStorage: Record<string, unknown>;
+          }
+        ).defaultMetadataStorage,
+      };
+let warned = false;
 
 /** class-transformer's maps of rules by class: a class in none of them (nor its ancestors) is copied key by key. */
 const TRANSFORMER_MAPS = ['_typeMetadatas', '_transformMetadatas', '_exposeMetadatas', '_excludeMetadatas'];
@@ -130,7 +203,15 @@ export class CompiledValidationPipe extends ValidationPipe {
     super(options);
     const { validatorPackage, transformerPackage, transformOptions } = options ?? {};
     const { validationError } = this.validatorOptions;
+    if (CHANGED.length > 0 && !warned) {
+      warned = true;
+      new Logger(CompiledValidationPipe.name).warn(
+        `CompiledValidationPipe validates through ValidationPipe's own path: ${CHANGED.join(', ')} ` +
+          'not as the plan was checked against (another version installed); update nest-kafka-groups',
+      );
+    }
     this.plannable =
+      internals !== undefined &&
       validatorPackage === undefined &&
       transformerPackage === undefined &&
       transformOptions === undefined &&
@@ -332,7 +413,7 @@ export class CompiledValidationPipe extends ValidationPipe {
     }
     return [
       constraint.name ? constraint.name : metadata.type,
-      ValidationUtils.replaceMessageSpecialTokens(message, args),
+      internals!.ValidationUtils.replaceMessageSpecialTokens(message, args),
     ];
   }
 }
@@ -370,7 +451,7 @@ function instantiate(metatype: new () => object, value: Record<string, unknown>)
 
 /** Whether neither the class nor an ancestor has a class-transformer rule (`@Type`, `@Transform`, `@Expose`, `@Exclude`). */
 function hasNoTransformerRules(metatype: Function): boolean {
-  const maps = TRANSFORMER_MAPS.map((name) => defaultMetadataStorage[name]);
+  const maps = TRANSFORMER_MAPS.map((name) => internals!.defaultMetadataStorage[name]);
   if (!maps.every((map) => map instanceof Map)) return false;
   for (let type: unknown = metatype; typeof type === 'function' && type !== Function.prototype;) {
     if ((maps as Map<unknown, unknown>[]).some((map) => map.has(type))) return false;

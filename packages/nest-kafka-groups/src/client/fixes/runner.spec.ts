@@ -12,6 +12,7 @@ const Fixed = kafkajsInternal('src/consumer/runner.js');
 const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
 const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
 const REBALANCE_IN_PROGRESS = 27;
+const UNKNOWN_MEMBER_ID = 25;
 
 const quietLogger = {
   namespace: () => quietLogger,
@@ -175,6 +176,20 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     consumerGroup.generationId = 2;
     answers[0]!.reject(rebalancing());
     await settled();
+    await instance.handleBatch(batch(0, 1));
+    expect(started).toEqual(['commit 1', 'commit 2']);
+  });
+
+  it('fixed: an interval commit that failed before a rejoin which committed nothing (unknown member) is not thrown into the new generation', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const { started, answers } = slowIntervalCommit(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    // Evicted: the commit fails in the generation it started in; the heartbeat's UNKNOWN_MEMBER_ID is no rebalance
+    // error to kafkajs (no commit before it), and the consumer rejoins as a new member in a new generation.
+    answers[0]!.reject(new KafkaJSProtocolError(createErrorFromCode(UNKNOWN_MEMBER_ID)));
+    await settled();
+    consumerGroup.generationId = 2;
+    // Thrown here, it would make the consumer rejoin (again as a new member) and rebalance the whole group again.
     await instance.handleBatch(batch(0, 1));
     expect(started).toEqual(['commit 1', 'commit 2']);
   });

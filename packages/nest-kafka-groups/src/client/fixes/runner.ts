@@ -47,8 +47,11 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     rebalancingGeneration: number | undefined;
     /** The interval's commit while it is under way: the fetch loop goes on without waiting for it. */
     commitInFlight: Promise<void> | undefined;
-    /** What that commit failed with, thrown where kafkajs would have met it: at the next batch's commit check. */
-    commitFailure: unknown;
+    /**
+     * What that commit failed with and in which generation, thrown where kafkajs would have met it: at the next
+     * batch's commit check of the same generation.
+     */
+    commitFailure: { error: unknown; generation: number } | undefined;
 
     constructor(options: any) {
       super(options);
@@ -95,9 +98,11 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     autoCommitOffsetsIfNecessary(): Promise<void> | undefined {
       if (this.consumerGroup.autoCommitInterval === 0) return super.autoCommitOffsetsIfNecessary();
       if (this.commitFailure !== undefined) {
-        const failure = this.commitFailure;
+        const { error, generation } = this.commitFailure;
         this.commitFailure = undefined;
-        return Promise.reject(failure);
+        // After a rejoin the failure is old news (whichever error made the consumer rejoin): thrown now, it would
+        // make the new generation rejoin again.
+        if (generation === this.consumerGroup.generationId) return Promise.reject(error);
       }
       if (this.commitInFlight !== undefined) return undefined;
       const commit = super.autoCommitOffsetsIfNecessary() as Promise<void> | undefined;
@@ -109,8 +114,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
         (error: unknown) => {
           this.commitInFlight = undefined;
-          // After a rejoin the failure is old news: thrown now, it would make the new generation rejoin again.
-          if (this.consumerGroup.generationId === generation) this.commitFailure = error;
+          this.commitFailure = { error, generation };
         },
       );
       return undefined;
