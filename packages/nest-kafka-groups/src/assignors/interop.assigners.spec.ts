@@ -132,9 +132,11 @@ describe('interop assigners', () => {
     expect(fetched).toEqual([['missing', 't0'], ['missing'], ['t0']]);
   });
 
-  test('other metadata errors still fail the assignment (kafkajs retries the join)', async () => {
+  test('other metadata errors still fail the assignment (kafkajs retries the join), without a request per topic', async () => {
+    const fetched: string[][] = [];
     const cluster = {
-      async metadata() {
+      async metadata({ topics }: { topics: string[] }) {
+        fetched.push(topics);
         throw Object.assign(new Error('broker gone'), { type: 'NETWORK_EXCEPTION' });
       },
     };
@@ -143,8 +145,45 @@ describe('interop assigners', () => {
       groupId: 'g',
       logger: undefined,
     } as unknown as Parameters<PartitionAssigner>[0]);
-    await expect(instance.assign({ members: [member('a', 't0')], topics: ['t0'] })).rejects.toThrow(
-      'broker gone',
-    );
+    await expect(
+      instance.assign({ members: [member('a', 't0'), member('b', 't1')], topics: ['t0'] }),
+    ).rejects.toThrow('broker gone');
+    expect(fetched).toEqual([['t0', 't1']]);
+  });
+
+  test('an error of a per-topic request that is not about the topic fails the assignment', async () => {
+    const cluster = {
+      async metadata({ topics }: { topics: string[] }) {
+        if (topics.length > 1)
+          throw Object.assign(new Error('unknown topic'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+        throw Object.assign(new Error('broker gone'), { type: 'NETWORK_EXCEPTION' });
+      },
+    };
+    const instance = RangeAssigner({
+      cluster,
+      groupId: 'g',
+      logger: undefined,
+    } as unknown as Parameters<PartitionAssigner>[0]);
+    await expect(
+      instance.assign({ members: [member('a', 't0'), member('b', 'missing')], topics: ['t0'] }),
+    ).rejects.toThrow('broker gone');
+  });
+
+  test('an error whose cause chain loops is judged in bounded steps (an ordinary failure)', async () => {
+    const looping: Error & { type?: string; originalError?: unknown } = Object.assign(new Error('loop'), {
+      type: 'NETWORK_EXCEPTION',
+    });
+    looping.originalError = looping;
+    const cluster = {
+      async metadata() {
+        throw looping;
+      },
+    };
+    const instance = RangeAssigner({
+      cluster,
+      groupId: 'g',
+      logger: undefined,
+    } as unknown as Parameters<PartitionAssigner>[0]);
+    await expect(instance.assign({ members: [member('a', 't0')], topics: ['t0'] })).rejects.toBe(looping);
   });
 });
