@@ -4,54 +4,21 @@
  * protocol both know, every member (Java included) gets a valid assignment, and every message is processed once.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import kafkajs from 'kafkajs';
-import { KafkaGroupContext, type KafkaGroupsServer, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import type { KafkaGroupsServer } from 'nest-kafka-groups';
+import { testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { InteropGroupFixture } from './support/interop-group.js';
 import {
   compileInteropConsumer,
   JavaConsumer,
   removeCompiledConsumer,
 } from './support/java/java-consumer.js';
-import { testBrokers, KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { startTestApp } from './support/nest-test-app.js';
-
-const { AssignerProtocol } = kafkajs;
 
 /** Java member ids start with the client id; "zz-" sorts them after the Nest members ("e2e-app-..."). */
 const JAVA_CLIENT_ID = 'zz-interop-java';
-const INTEROP_PROTOCOLS = ['range', 'roundrobin'];
-
-interface Delivery {
-  group: string;
-  partition: number;
-  offset: string;
-  seq: number;
-}
-
-const deliveries: Delivery[] = [];
-
-@Controller()
-class InteropRecordingController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    deliveries.push({ group: ctx.groupId, partition: ctx.partition, offset: ctx.offset, seq: payload.seq });
-  }
-}
-
-function groupModule(groupId: string, topic: string, concurrency = 1) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, concurrency })],
-    controllers: [InteropRecordingController],
-  })
-  class InteropGroupModule {}
-  return InteropGroupModule;
-}
 
 describe('a Java consumer in the same group as Nest members', () => {
-  const kafka = new KafkaTestClient();
-  const apps: INestApplication[] = [];
-  const javas: JavaConsumer[] = [];
+  const fixture = new InteropGroupFixture();
+  const { kafka } = fixture;
   /** Compiled once: a single-file source launch compiles at every start, 3-5 s per JVM on 2 busy cores. */
   let classDir: string | undefined;
 
@@ -60,13 +27,10 @@ describe('a Java consumer in the same group as Nest members', () => {
   });
 
   afterEach(async () => {
-    // Never leave a JVM behind: SIGTERM (it leaves the group), SIGKILL after the timeout.
-    await Promise.all(javas.splice(0).map((java) => java.stop(15_000)));
-    while (apps.length > 0) await apps.pop()!.close();
-    deliveries.length = 0;
+    await fixture.cleanUp();
   });
   afterAll(async () => {
-    await kafka.closeAll();
+    await fixture.close();
     await removeCompiledConsumer(classDir);
   });
 
@@ -84,21 +48,10 @@ describe('a Java consumer in the same group as Nest members', () => {
       classDir,
       ...more,
     });
-    javas.push(java);
-    return java;
+    return fixture.track(java, JAVA_CLIENT_ID);
   }
 
-  async function startNest(groupId: string, topic: string, concurrency = 1): Promise<KafkaGroupsServer> {
-    const { app, server } = await startTestApp([groupModule(groupId, topic, concurrency)]);
-    apps.push(app);
-    return server;
-  }
-
-  /**
-   * Waits for the group Stable with `members` members and the Java member holding its final assignment; checks
-   * the protocol and that the assignments (as the coordinator hands them out) cover every partition once.
-   * Returns the chosen protocol and each member's partitions by member id.
-   */
+  /** The fixture's settledGroup with the one Java member: its partitions as `javaPartitions`. */
   async function settledGroup(
     groupId: string,
     topic: string,
@@ -106,57 +59,21 @@ describe('a Java consumer in the same group as Nest members', () => {
     members: number,
     java: JavaConsumer,
   ) {
-    const group = await kafka.waitForStableGroup(groupId, members, 60_000);
-    expect(group.protocolType).toBe('consumer');
-    expect(INTEROP_PROTOCOLS).toContain(group.protocol);
-    const assigned = new Map(
-      group.members.map((m) => {
-        const decoded = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
-        return [m.memberId, decoded?.assignment[topic] ?? []] as const;
-      }),
-    );
-    expect([...assigned.values()].flat().sort((a, b) => a - b)).toEqual(
-      Array.from({ length: partitions }, (_, p) => p),
-    );
-    const javaMember = group.members.find((m) => m.clientId === JAVA_CLIENT_ID);
-    expect(javaMember).toMatchObject({ clientId: JAVA_CLIENT_ID, memberId: expect.any(String) });
-    const javaPartitions = [...assigned.get(javaMember!.memberId)!].sort((a, b) => a - b);
-    await java.waitUntil(
-      `assignment ${JSON.stringify(javaPartitions)} as member ${javaMember!.memberId}`,
-      20_000,
-      () =>
-        java.memberId === javaMember!.memberId &&
-        JSON.stringify(java.assignment) === JSON.stringify(javaPartitions),
-    );
-    return { protocol: group.protocol, assigned, javaPartitions };
+    const {
+      protocol,
+      assigned,
+      clientPartitions: [javaPartitions],
+    } = await fixture.settledGroup(groupId, topic, partitions, members, [java]);
+    return { protocol, assigned, javaPartitions };
   }
 
-  /** Produces `count` messages and checks both sides together processed each exactly once and committed the end. */
+  /** The fixture's produceAndCheckOnce with the one Java member: its count as `java`. */
   async function produceAndCheckOnce(groupId: string, topic: string, count: number, java: JavaConsumer) {
-    await kafka.produceKeyed(topic, count, (i) => `k${i % 13}`);
-    await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
-    const nestSeqs = () => deliveries.filter((d) => d.group === groupId).map((d) => d.seq);
-    const javaSeqs = () => java.records.map((r) => (JSON.parse(r.value) as { seq: number }).seq);
-    // Java prints a record before committing it; the line may still be in the pipe.
-    await waitFor(
-      `${count} messages processed`,
-      10_000,
-      () => nestSeqs().length + javaSeqs().length >= count,
-    );
-    const all = [...nestSeqs(), ...javaSeqs()].sort((a, b) => a - b);
-    expect(all).toEqual(Array.from({ length: count }, (_, i) => i));
-    const offsets = await kafka.offsets(groupId, topic);
-    expect(offsets.every((o) => o.committed === o.end)).toBe(true);
-    expect(java.errors).toEqual([]);
-    return { nest: nestSeqs().length, java: javaSeqs().length };
-  }
-
-  /** Stops the Java member the clean way and checks it left without errors. */
-  async function stopJavaCleanly(java: JavaConsumer) {
-    await java.stop(15_000);
-    expect(java.exitReason).toBe('signal');
-    expect(java.exitCode).toBe(0);
-    expect(java.errors).toEqual([]);
+    const {
+      nest,
+      clients: [javaCount],
+    } = await fixture.produceAndCheckOnce(groupId, topic, count, [java]);
+    return { nest, java: javaCount };
   }
 
   /**
@@ -186,7 +103,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     console.info(
       `[interop] ${label}: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
     );
-    await stopJavaCleanly(java);
+    await fixture.stopCleanly(java);
   }
 
   test('Java joins first and leads; a Nest member joins; 2 partitions split, 300 messages processed once', async () => {
@@ -195,22 +112,13 @@ describe('a Java consumer in the same group as Nest members', () => {
     await kafka.createTopic(topic, 2);
 
     const java = startJava(groupId, topic);
-    await java.waitUntil(
-      'first assignment (alone: both partitions)',
-      60_000,
-      () => JSON.stringify(java.assignment) === '[0,1]',
-    );
-    await kafka.waitForStableGroup(groupId, 1);
-    const leaderRunsAlone = java.leaderRuns.length;
-    expect(leaderRunsAlone).toBeGreaterThanOrEqual(1);
+    const leaderRunsAlone = await fixture.leadsAlone(java, groupId, 2, 'both partitions');
 
-    const server = await startNest(groupId, topic);
+    const server = await fixture.startNest(groupId, topic);
     const settled = await settledGroup(groupId, topic, 2, 2, java);
     const { protocol, javaPartitions } = settled;
     // Java stayed the leader and assigned the 2-member generation with one of the shared protocols.
-    await java.waitUntil('leader assignment for 2 members', 10_000, () =>
-      java.leaderRuns.slice(leaderRunsAlone).some((r) => r.members === 2),
-    );
+    await fixture.ledAgain(java, leaderRunsAlone, 2);
     expect(java.leaderRuns.at(-1)).toEqual({ protocol, members: 2 });
     // range (and roundrobin) over members sorted by id ["e2e-app-…", "zz-interop-java-…"]: Java gets partition 1.
     expect(javaPartitions).toEqual([1]);
@@ -222,7 +130,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     const groupId = uniqueName('interop-nest-leads');
     await kafka.createTopic(topic, 2);
 
-    const server = await startNest(groupId, topic);
+    const server = await fixture.startNest(groupId, topic);
     await kafka.waitForStableGroup(groupId, 1);
     const nestMember = server.groups[0].members[0];
     await waitFor(
@@ -245,7 +153,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     const groupId = uniqueName('interop-idle-java');
     await kafka.createTopic(topic, 2);
 
-    const server = await startNest(groupId, topic, 2);
+    const server = await fixture.startNest(groupId, topic, 2);
     await kafka.waitForStableGroup(groupId, 2);
     const members = server.groups[0].members;
     await waitFor('both Nest members assigned', 20_000, () =>
@@ -278,7 +186,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     console.info(
       `[interop] idle Java: protocol ${protocol}, Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
     );
-    await stopJavaCleanly(java);
+    await fixture.stopCleanly(java);
   });
 
   test('Java advertising only roundrobin: the group picks roundrobin and our assigner deals like Java (5 partitions, 3 members)', async () => {
@@ -286,12 +194,8 @@ describe('a Java consumer in the same group as Nest members', () => {
     const groupId = uniqueName('interop-roundrobin');
     await kafka.createTopic(topic, 5);
 
-    const server = await startNest(groupId, topic, 2);
-    await kafka.waitForStableGroup(groupId, 2);
+    const server = await fixture.startNestLeading(groupId, topic, 2);
     const members = server.groups[0].members;
-    await waitFor('both Nest members assigned', 20_000, () =>
-      members.every((m) => (m.assignment[topic] ?? []).length > 0),
-    );
 
     const java = startJava(groupId, topic, { strategies: ['roundrobin'] });
     const { protocol, assigned, javaPartitions } = await settledGroup(groupId, topic, 5, 3, java);
@@ -312,7 +216,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     console.info(
       `[interop] roundrobin-only Java: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
     );
-    await stopJavaCleanly(java);
+    await fixture.stopCleanly(java);
   });
 
   test('Java also subscribes to a topic that does not exist: the Nest leader assigns the rest, like Java skipping it', async () => {
@@ -321,7 +225,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     const groupId = uniqueName('interop-missing');
     await kafka.createTopic(topic, 2);
 
-    const server = await startNest(groupId, topic);
+    const server = await fixture.startNest(groupId, topic);
     await kafka.waitForStableGroup(groupId, 1);
     const nestMember = server.groups[0].members[0];
     await waitFor(
@@ -346,7 +250,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     console.info(
       `[interop] Java with a missing topic: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
     );
-    await stopJavaCleanly(java);
+    await fixture.stopCleanly(java);
   });
 
   test('a topic only a Java member read is deleted after it left: the Nest leader rejoins and goes on (issue 9, finding 4)', async () => {
@@ -356,7 +260,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     await kafka.createTopic(topic, 2);
     await kafka.createTopic(extra, 1);
 
-    const server = await startNest(groupId, topic);
+    const server = await fixture.startNest(groupId, topic);
     await kafka.waitForStableGroup(groupId, 1);
     const nestMember = server.groups[0].members[0];
     const java = startJava(groupId, topic, { extraTopics: [extra] });
@@ -364,7 +268,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     expect(java.leaderRuns).toEqual([]);
 
     // The Java member leaves, the Nest member deals alone, then the Java member's extra topic is deleted.
-    await stopJavaCleanly(java);
+    await fixture.stopCleanly(java);
     await waitFor(
       'the Nest member alone holds both partitions again',
       30_000,
@@ -375,7 +279,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     // A rebalance after the deletion (a second Nest member joins) must complete with the Nest leader, whose
     // metadata requests kept asking for the deleted topic before the fix.
     const memberId = nestMember.memberId;
-    const second = await startNest(groupId, topic);
+    const second = await fixture.startNest(groupId, topic);
     await kafka.waitForStableGroup(groupId, 2, 8_000);
     // The same consumer rejoined: not one recreated after its metadata requests failed for good.
     expect(nestMember.memberId).toBe(memberId);
@@ -383,7 +287,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
     expect(nestMember.lastError).toBeUndefined();
     expect(second.groups[0].members[0].state).toBe('joined');
-    expect(new Set(deliveries.filter((d) => d.group === groupId).map((d) => d.seq)).size).toBe(50);
+    expect(new Set(fixture.nestSeqs(groupId)).size).toBe(50);
   });
 
   test('a static Java member (group.instance.id) is dealt first by the Nest leader, as Java orders members', async () => {
@@ -391,7 +295,7 @@ describe('a Java consumer in the same group as Nest members', () => {
     const groupId = uniqueName('interop-static');
     await kafka.createTopic(topic, 2);
 
-    const server = await startNest(groupId, topic);
+    const server = await fixture.startNest(groupId, topic);
     await kafka.waitForStableGroup(groupId, 1);
     const nestMember = server.groups[0].members[0];
     await waitFor(
@@ -411,6 +315,6 @@ describe('a Java consumer in the same group as Nest members', () => {
     console.info(
       `[interop] static Java: protocol ${protocol}, Java ${counts.java} / Nest ${counts.nest}, JVM start ${java.startupMs} ms`,
     );
-    await stopJavaCleanly(java);
+    await fixture.stopCleanly(java);
   });
 });

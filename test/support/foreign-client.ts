@@ -54,40 +54,38 @@ process.once('exit', () => {
 });
 
 /**
- * A foreign client in a child process, its stdout parsed into assignments, leader runs and records. `stop()` sends
- * SIGTERM (the client commits and leaves the group) and SIGKILL after a timeout.
+ * A consumer-group client in a child process (the Go and librdkafka clients, the Java consumer), its stdout lines
+ * parsed by the subclass into assignments, leader runs and records. `stop()` sends SIGTERM (the client commits
+ * and leaves the group) and SIGKILL after a timeout.
  */
-export class ForeignClient {
-  readonly records: ForeignRecord[] = [];
-  readonly events: ForeignEvent[] = [];
+export abstract class ClientProcess<R> {
+  readonly records: R[] = [];
   /** Each assignment of the watched topic, in order (eager protocols: the whole assignment each time). */
   readonly assignments: number[][] = [];
+  /** Each assignment this member ran as the leader: the protocol it assigned with and how many members it saw. */
   readonly leaderRuns: { protocol: string; members: number }[] = [];
   readonly errors: string[] = [];
   memberId?: string;
   exitReason?: string;
   exitCode?: number | null;
-  /** Milliseconds from spawn to the 'started' event. */
+  /** Milliseconds from spawn to the client's start report. */
   startupMs?: number;
   private readonly stderrTail: string[] = [];
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
+  private readonly spawnedAt = Date.now();
 
   /**
    * @param label names the client in failure messages ("sarama member").
-   * @param watchedTopic the topic whose partitions `assignments` track.
    * @param stdin lines written to the child's stdin, which is then closed.
    */
   constructor(
     readonly label: string,
     command: string,
     args: string[],
-    readonly watchedTopic?: string,
-    stdin: string[] = [],
-    env: NodeJS.ProcessEnv = process.env,
+    { stdin = [], env = process.env, cwd }: { stdin?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {},
   ) {
-    const spawnedAt = Date.now();
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+    this.child = spawn(command, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], env });
     children.add(this.child);
     this.exited = new Promise((resolveExit) => {
       // 'close', not 'exit': stdout is fully read (every line parsed) by then.
@@ -104,11 +102,19 @@ export class ForeignClient {
     });
     this.child.stdin!.on('error', () => undefined); // a child that exits early closes the pipe; its exit says why
     this.child.stdin!.end(stdin.map((line) => `${line}\n`).join(''));
-    createInterface({ input: this.child.stdout! }).on('line', (line) => this.onLine(line, spawnedAt));
+    createInterface({ input: this.child.stdout! }).on('line', (line) => this.onLine(line));
     createInterface({ input: this.child.stderr! }).on('line', (line) => {
       this.stderrTail.push(line);
       if (this.stderrTail.length > 50) this.stderrTail.shift();
     });
+  }
+
+  /** Parses one stdout line of the child. */
+  protected abstract onLine(line: string): void;
+
+  /** Called by the subclass on the client's start report. */
+  protected started(): void {
+    this.startupMs = Date.now() - this.spawnedAt;
   }
 
   get running(): boolean {
@@ -120,42 +126,9 @@ export class ForeignClient {
     return this.assignments.at(-1);
   }
 
+  /** The tail of what the child wrote to stderr, for failure messages. */
   get stderr(): string {
     return this.stderrTail.join('\n');
-  }
-
-  private onLine(line: string, spawnedAt: number): void {
-    let event: ForeignEvent;
-    try {
-      event = JSON.parse(line) as ForeignEvent;
-    } catch {
-      this.errors.push(`not a JSON line on stdout: ${line}`);
-      return;
-    }
-    this.events.push(event);
-    switch (event.event) {
-      case 'started':
-        this.startupMs = Date.now() - spawnedAt;
-        break;
-      case 'assigned':
-        this.assignments.push([...((this.watchedTopic && event.partitions?.[this.watchedTopic]) || [])]);
-        this.memberId = event.memberId;
-        break;
-      case 'leader':
-        this.leaderRuns.push({ protocol: event.protocol, members: event.members });
-        break;
-      case 'record':
-        this.records.push(event);
-        break;
-      case 'error':
-        this.errors.push(event.message);
-        break;
-      case 'exit':
-        this.exitReason = event.reason;
-        break;
-      default:
-        break; // revoked, produced: kept in events
-    }
   }
 
   /** Waits until `probe` holds, failing early (with stderr) if the child exits first. */
@@ -199,5 +172,60 @@ export class ForeignClient {
     const exited = await Promise.race([this.exited.then(() => true as const), timedOut]);
     clearTimeout(timer);
     return exited;
+  }
+}
+
+/** A foreign client speaking the JSON-lines protocol (ForeignEvent), every event kept in `events`. */
+export class ForeignClient extends ClientProcess<ForeignRecord> {
+  readonly events: ForeignEvent[] = [];
+
+  /**
+   * @param label names the client in failure messages ("sarama member").
+   * @param watchedTopic the topic whose partitions `assignments` track.
+   * @param stdin lines written to the child's stdin, which is then closed.
+   */
+  constructor(
+    label: string,
+    command: string,
+    args: string[],
+    readonly watchedTopic?: string,
+    stdin: string[] = [],
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    super(label, command, args, { stdin, env });
+  }
+
+  protected onLine(line: string): void {
+    let event: ForeignEvent;
+    try {
+      event = JSON.parse(line) as ForeignEvent;
+    } catch {
+      this.errors.push(`not a JSON line on stdout: ${line}`);
+      return;
+    }
+    this.events.push(event);
+    switch (event.event) {
+      case 'started':
+        this.started();
+        break;
+      case 'assigned':
+        this.assignments.push([...((this.watchedTopic && event.partitions?.[this.watchedTopic]) || [])]);
+        this.memberId = event.memberId;
+        break;
+      case 'leader':
+        this.leaderRuns.push({ protocol: event.protocol, members: event.members });
+        break;
+      case 'record':
+        this.records.push(event);
+        break;
+      case 'error':
+        this.errors.push(event.message);
+        break;
+      case 'exit':
+        this.exitReason = event.reason;
+        break;
+      default:
+        break; // revoked, produced: kept in events
+    }
   }
 }
