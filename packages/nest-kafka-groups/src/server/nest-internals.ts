@@ -132,14 +132,14 @@ interface EnhancerCreators {
   guardsContextCreator?: EnhancerCreator;
   interceptorsContextCreator?: EnhancerCreator;
 }
-interface EnhancerCreator {
+interface EnhancerCreator<Enhancer = unknown> {
   create(
     instance: object,
     callback: Function,
     moduleKey: string,
     contextId?: ContextId,
     inquirerId?: string,
-  ): unknown[];
+  ): Enhancer[];
 }
 
 /**
@@ -193,15 +193,7 @@ export function applicationFilters(
 
 /** ExternalContextCreator's private pipe creator and consumer. */
 interface PipeCreators {
-  pipesContextCreator?: {
-    create(
-      instance: object,
-      callback: Function,
-      moduleKey: string,
-      contextId?: ContextId,
-      inquirerId?: string,
-    ): PipeTransform[];
-  };
+  pipesContextCreator?: EnhancerCreator<PipeTransform>;
   pipesConsumer?: {
     apply(
       value: unknown,
