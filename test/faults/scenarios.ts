@@ -592,7 +592,9 @@ async function reassignLeaders(r: ScenarioRun): Promise<void> {
     if (p.leader !== coordinator) leads.set(p.leader, [...(leads.get(p.leader) ?? []), p.partitionId]);
   }
   const [nodeId, partitions] = [...leads.entries()].sort((a, b) => b[1].length - a[1].length)[0];
-  r.mark(`partitions ${partitions.join(', ')} reassigned away from their leader node.id ${nodeId} (it stays up)`);
+  r.mark(
+    `partitions ${partitions.join(', ')} reassigned away from their leader node.id ${nodeId} (it stays up)`,
+  );
   await admin.alterPartitionReassignments({
     topics: [
       {
