@@ -835,7 +835,7 @@ async function main() {
     const allSystems = options.systems.length === SYSTEMS.length && options.phases.has('throughput');
     const defaultOut = options.out === join(RESULTS_DIR, 'latest.json');
     if (options.docs ?? (options.mode === 'full' && allSystems && defaultOut)) {
-      const doc = writeBenchmarksDoc(results);
+      const doc = await writeBenchmarksDoc(results);
       log(`updated ${relative(REPO_ROOT, doc)}`);
     }
     const failures = [

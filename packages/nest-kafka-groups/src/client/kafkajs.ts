@@ -9,6 +9,7 @@ import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompressi
 import { brokerPoolFix } from './fixes/broker-pool.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
+import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
 import { runnerFix } from './fixes/runner.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
@@ -21,6 +22,7 @@ export { undecodableBatchError } from './fixes/decode-messages.js';
 export const CARRIED_FIXES = [
   sendMessagesFix,
   recordDecoderFix,
+  recordEncoderFix,
   decodeMessagesFix,
   runnerFix,
   offsetManagerFix,
