@@ -36,7 +36,12 @@ async function measure(name, { Kafka, logLevel }) {
     if (i === 100) throw new Error(`${topic}: no leaders after 20 s`);
     await sleep(200);
   }
-  const consumer = kafka.consumer({ groupId: topic, maxWaitTimeInMs: 500, heartbeatInterval: 500, sessionTimeout: 10_000 });
+  const consumer = kafka.consumer({
+    groupId: topic,
+    maxWaitTimeInMs: 500,
+    heartbeatInterval: 500,
+    sessionTimeout: 10_000,
+  });
   let commits = 0;
   consumer.on(consumer.events.REQUEST, ({ payload }) => {
     if (payload.apiName === 'OffsetCommit') commits++;
@@ -63,7 +68,8 @@ async function measure(name, { Kafka, logLevel }) {
     const due = Math.floor(((Date.now() - start) / 1_000) * rate) - sent;
     if (due > 0) {
       const messages = [];
-      for (let i = 0; i < due; i++) messages.push({ key: String(sent + i), value: String(Date.now()) + 'x'.repeat(287) });
+      for (let i = 0; i < due; i++)
+        messages.push({ key: String(sent + i), value: String(Date.now()) + 'x'.repeat(287) });
       sent += due;
       await producer.send({ topic, acks: 1, messages });
     } else await sleep(1);

@@ -393,7 +393,9 @@ function startGenerator(job) {
       else if (message.type === 'error') failure = message.error;
     });
     child.on('exit', (code, signal) => {
-      const error = new Error(`latency generator: ${failure ?? `exited (${code ?? signal}) without a result`}`);
+      const error = new Error(
+        `latency generator: ${failure ?? `exited (${code ?? signal}) without a result`}`,
+      );
       rejectReady(error);
       rejectDone(error);
     });
@@ -805,7 +807,7 @@ async function main() {
     const allSystems = options.systems.length === SYSTEMS.length && options.phases.has('throughput');
     const defaultOut = options.out === join(RESULTS_DIR, 'latest.json');
     if (options.docs ?? (options.mode === 'full' && allSystems && defaultOut)) {
-      const doc = writeBenchmarksDoc(results);
+      const doc = await writeBenchmarksDoc(results);
       log(`updated ${relative(REPO_ROOT, doc)}`);
     }
     const failures = [

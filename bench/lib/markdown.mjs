@@ -208,8 +208,14 @@ export function resultsMarkdown(results) {
   return lines.join('\n');
 }
 
-export function writeBenchmarksDoc(results) {
-  const block = `${START}\n${resultsMarkdown(results)}\n${END}`;
+/**
+ * The block goes through prettier (the repository's style, `npm run format`), so a bench run leaves the page as
+ * `npm run format:check` wants it.
+ */
+export async function writeBenchmarksDoc(results) {
+  const prettier = await import('prettier');
+  const options = { ...(await prettier.resolveConfig(DOC)), parser: 'markdown' };
+  const block = `${START}\n\n${await prettier.format(resultsMarkdown(results), options)}${END}`;
   const current = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '# Benchmarks\n\n## Results\n\n';
   const startAt = current.indexOf(START);
   const endAt = current.indexOf(END);

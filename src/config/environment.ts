@@ -134,7 +134,9 @@ export class Environment {
    * endpoints are disabled. Never printed.
    */
   @IsString()
-  @Matches(/^$|^\S{16,}$/, { message: 'KAFKA_ADMIN_TOKEN must be empty (admin endpoints off) or 16+ characters without spaces' })
+  @Matches(/^$|^\S{16,}$/, {
+    message: 'KAFKA_ADMIN_TOKEN must be empty (admin endpoints off) or 16+ characters without spaces',
+  })
   KAFKA_ADMIN_TOKEN = '';
 
   /** Aircraft each flight module keeps (the one updated longest ago is dropped first). */

@@ -5,13 +5,20 @@
  */
 export { KafkaModule, KafkaFeatureModule } from './kafka.module.js';
 export { KafkaGroupsServer } from './server/kafka-groups.server.js';
-export { KafkaGroups, type KafkaGroupControlStatus, type KafkaSeekOptions } from './control/kafka-groups.service.js';
+export {
+  KafkaGroups,
+  type KafkaGroupControlStatus,
+  type KafkaSeekOptions,
+} from './control/kafka-groups.service.js';
 export type { KafkaSeekResult, KafkaSeekTarget } from './control/seek-target.js';
 export { KafkaUnknownGroupError } from './errors/kafka-unknown-group.error.js';
 export { KafkaUnknownGroupTopicError } from './errors/kafka-unknown-group-topic.error.js';
 export { KafkaGroupsShuttingDownError } from './errors/kafka-groups-shutting-down.error.js';
 export { KafkaSeekTargetError } from './errors/kafka-seek-target.error.js';
-export { KafkaGroupNotEmptyError, type KafkaGroupMemberDescription } from './errors/kafka-group-not-empty.error.js';
+export {
+  KafkaGroupNotEmptyError,
+  type KafkaGroupMemberDescription,
+} from './errors/kafka-group-not-empty.error.js';
 export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
@@ -53,6 +60,7 @@ export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js'
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaHandlerTimeoutError } from './errors/kafka-handler-timeout.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
+export { KafkaConnectCancelledError } from './errors/kafka-connect-cancelled.error.js';
 export { KafkaMissingTopicError } from './errors/kafka-missing-topic.error.js';
 export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
 export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';
@@ -65,7 +73,10 @@ export {
 } from './client/security-failures.js';
 export { KafkaBatchDecodeError } from './errors/kafka-batch-decode.error.js';
 export { KafkaClientCompatibilityError } from './errors/kafka-client-compatibility.error.js';
-export { KafkaGroupProtocolError, type KafkaGroupProtocolInUse } from './errors/kafka-group-protocol.error.js';
+export {
+  KafkaGroupProtocolError,
+  type KafkaGroupProtocolInUse,
+} from './errors/kafka-group-protocol.error.js';
 export {
   INTEROP_ASSIGNERS,
   RangeAssigner,
@@ -74,7 +85,11 @@ export {
 } from './assignors/interop.assigners.js';
 export { KafkaStatusModule } from './status/kafka-status.module.js';
 export { KafkaStatusService } from './status/kafka-status.service.js';
-export { KafkaAdminClient, KafkaAdminClosedError, KafkaAdminTimeoutError } from './status/kafka-admin.client.js';
+export {
+  KafkaAdminClient,
+  KafkaAdminClosedError,
+  KafkaAdminTimeoutError,
+} from './status/kafka-admin.client.js';
 export type {
   KafkaGroupMember,
   KafkaGroupOffsets,

@@ -38,7 +38,14 @@ const rootProviders: Provider[] = [
   KafkaProducer,
   KafkaGroups,
 ];
-const rootExports = [KAFKA_MODULE_OPTIONS, KAFKA_CLIENT, KafkaShutdown, KafkaGroupsServer, KafkaProducer, KafkaGroups];
+const rootExports = [
+  KAFKA_MODULE_OPTIONS,
+  KAFKA_CLIENT,
+  KafkaShutdown,
+  KafkaGroupsServer,
+  KafkaProducer,
+  KafkaGroups,
+];
 
 /** Holds one module's consumer group settings; the server finds it among the module's imports. */
 @Module({})

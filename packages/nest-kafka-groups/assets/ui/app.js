@@ -309,7 +309,8 @@
   };
   source.onerror = function () {
     // A refused stream (the service is shutting down) closes the EventSource for good; else it retries.
-    if (source.readyState === EventSource.CLOSED) setConnection('lost', 'the service stopped; reload to reconnect');
+    if (source.readyState === EventSource.CLOSED)
+      setConnection('lost', 'the service stopped; reload to reconnect');
     else setConnection('lost', 'connection to the service lost, retrying');
   };
   source.onmessage = function (event) {

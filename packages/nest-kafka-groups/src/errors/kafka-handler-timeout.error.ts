@@ -5,7 +5,13 @@ import { KafkaGroupsError } from './kafka-groups.error.js';
  * the delivery counts as a failed (retryable) attempt once the handler gave up.
  */
 export class KafkaHandlerTimeoutError extends KafkaGroupsError {
-  constructor(handlerName: string, topic: string, partition: number, offset: string, maxProcessingTimeMs: number) {
+  constructor(
+    handlerName: string,
+    topic: string,
+    partition: number,
+    offset: string,
+    maxProcessingTimeMs: number,
+  ) {
     super(
       `${handlerName} on ${topic}[${partition}]@${offset} ran longer than maxProcessingTimeMs (${maxProcessingTimeMs} ms); ctx.signal aborted`,
     );

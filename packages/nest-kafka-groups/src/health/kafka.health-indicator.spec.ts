@@ -18,7 +18,8 @@ function indicator(
   runner: Partial<Pick<GroupRunner, 'running' | 'closed'>> = {},
 ) {
   const runners = Object.entries(groups).map(
-    ([groupId, members]) => ({ groupId, members, running: true, closed: false, ...runner }) as unknown as GroupRunner,
+    ([groupId, members]) =>
+      ({ groupId, members, running: true, closed: false, ...runner }) as unknown as GroupRunner,
   );
   const server = { groups: runners } as unknown as KafkaGroupsServer;
   return new KafkaHealthIndicator(new HealthIndicatorService(), admin as KafkaAdminClient, server);
@@ -59,7 +60,9 @@ describe('KafkaHealthIndicator.groupsCheck of a group the application stopped', 
   });
 
   test('down while shutting down (the members are checked as usual)', () => {
-    const result = indicator({ a: [member('stopped')] }, {}, { running: false, closed: true }).groupsCheck('groups');
+    const result = indicator({ a: [member('stopped')] }, {}, { running: false, closed: true }).groupsCheck(
+      'groups',
+    );
     expect(result.groups.status).toBe('down');
   });
 });

@@ -38,7 +38,9 @@ describe('BatchWatch', () => {
   });
 
   test('a failed heartbeat is kept for the batch to throw, never thrown from the timer', async () => {
-    const rebalancing = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    const rebalancing = Object.assign(new Error('The group is rebalancing'), {
+      type: 'REBALANCE_IN_PROGRESS',
+    });
     const { watch } = start({ heartbeat: () => Promise.reject(rebalancing) });
     watch.current = message('10');
     jest.advanceTimersByTime(1_500);

@@ -55,7 +55,13 @@ export class BatchWatch {
     }
     if (this.timedOut === undefined && now - this.seenAt >= this.options.maxProcessingTimeMs) {
       const { handlerName, topic, partition, maxProcessingTimeMs } = this.options;
-      this.timedOut = new KafkaHandlerTimeoutError(handlerName, topic, partition, current.offset, maxProcessingTimeMs);
+      this.timedOut = new KafkaHandlerTimeoutError(
+        handlerName,
+        topic,
+        partition,
+        current.offset,
+        maxProcessingTimeMs,
+      );
       this.controller.abort(this.timedOut);
     }
   }

@@ -42,9 +42,12 @@ describe('decide', () => {
     [transient, 1, true, 1, false, { action: 'release' }],
     [permanent, 1, true, 3, true, { action: 'release' }],
     [decodeError, 1, true, 3, true, { action: 'release' }],
-  ])('%p on attempt %i (shutting down: %p, attempts %i, dead letters %p) -> %p', (error, attempt, down, attempts, dlt, expected) => {
-    expect(decide(error, attempt, down, settings(attempts, dlt))).toEqual(expected);
-  });
+  ])(
+    '%p on attempt %i (shutting down: %p, attempts %i, dead letters %p) -> %p',
+    (error, attempt, down, attempts, dlt, expected) => {
+      expect(decide(error, attempt, down, settings(attempts, dlt))).toEqual(expected);
+    },
+  );
 
   test('a handler that honours the aborted signal outside shutdown (a timeout) is an ordinary, retryable failure', () => {
     expect(decide(aborted, 1, false, settings(3, true))).toEqual({ action: 'retry', delayMs: 100 });

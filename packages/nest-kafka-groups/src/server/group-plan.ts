@@ -109,7 +109,10 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
       retryTopics,
       invoke: handler.invoke,
       ...(options.batch && {
-        batch: { maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE, validateItem: handler.validateItem },
+        batch: {
+          maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+          validateItem: handler.validateItem,
+        },
       }),
     };
     plan.routes.set(handler.topic, route);

@@ -13,7 +13,9 @@ describe('ResumeTimers', () => {
   test("kafkajs's resume() throws on a consumer whose group is not there (the crash path): the premise", () => {
     // Not connected, never run: the state a consumer is in while kafkajs rebuilds it after a crash.
     const consumer = new Kafka({ brokers: ['127.0.0.1:1'], logLevel: 0 }).consumer({ groupId: 'g' });
-    expect(() => consumer.resume([{ topic: 't', partitions: [0] }])).toThrow('Consumer group was not initialized');
+    expect(() => consumer.resume([{ topic: 't', partitions: [0] }])).toThrow(
+      'Consumer group was not initialized',
+    );
   });
 
   test('a resume that throws is reported, not thrown out of the timer', () => {

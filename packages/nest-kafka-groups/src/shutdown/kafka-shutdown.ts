@@ -46,7 +46,9 @@ export class KafkaShutdown {
     ]);
     clearTimeout(timer);
     if (result === 'done') return true;
-    this.logger.warn(`${what}: still waiting when shutdownTimeoutMs (${this.budgetMs} ms) ran out; abandoned`);
+    this.logger.warn(
+      `${what}: still waiting when shutdownTimeoutMs (${this.budgetMs} ms) ran out; abandoned`,
+    );
     return false;
   }
 }

@@ -56,8 +56,8 @@ const STOP_TIMEOUT_MS = 20_000;
 const BROKER_HEAP_OPTS = '-Xms256m -Xmx512m';
 /**
  * Kafka's own GC settings for the broker, unless KAFKA_JVM_PERFORMANCE_OPTS says otherwise: the default of its
- * bin/kafka-run-class.sh, word for word. G1's default pause goal (200 ms) lets a young collection stop the broker for
- * tens of milliseconds, every request waiting behind it.
+ * bin/kafka-run-class.sh, word for word. Its pause goal (G1's default is ten times longer) and earlier marking keep a
+ * young collection short, and every request waits behind one.
  */
 const BROKER_JVM_PERFORMANCE_OPTS =
   '-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 ' +
@@ -735,7 +735,12 @@ async function spawnBroker(
   const f = files(node.dir);
   // Output before log4j is up (JVM errors, a crash) goes to console.log; detached so the broker outlives the CLI.
   const out = openSync(f.console, 'a');
-  const args = [...settings.brokerJvmOptions, `-Dlog4j2.configurationFile=${f.log4j}`, '-cp', classpath(settings)];
+  const args = [
+    ...settings.brokerJvmOptions,
+    `-Dlog4j2.configurationFile=${f.log4j}`,
+    '-cp',
+    classpath(settings),
+  ];
   args.push('kafka.Kafka', f.server);
   const child = spawn(java, args, { cwd: node.dir, detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
