@@ -6,8 +6,11 @@
  * kafkajs is not the release the fixes were written for.
  */
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
+import { brokerPoolFix } from './fixes/broker-pool.js';
+import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
+import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
 import { runnerFix } from './fixes/runner.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
@@ -20,9 +23,12 @@ export { undecodableBatchError } from './fixes/decode-messages.js';
 export const CARRIED_FIXES = [
   sendMessagesFix,
   recordDecoderFix,
+  recordEncoderFix,
   decodeMessagesFix,
   runnerFix,
   offsetManagerFix,
+  consumerGroupFix,
+  brokerPoolFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);

@@ -1,0 +1,109 @@
+/**
+ * Records only a foreign producer writes, consumed by a group of this library on a real broker: a Java
+ * transactional producer's committed and aborted transactions (control records between and after them), and a
+ * record carrying a header whose value is null, dead-lettered. README "Interoperability".
+ */
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { DLT_HEADERS, KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
+import { javaAvailable } from './support/local-machine.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+const PRODUCER_SOURCE = join(INTEROP_CONSUMER_SOURCE, '..', 'ForeignProducer.java');
+
+const handled: { seq: number; offset: string }[] = [];
+
+@Controller()
+class ForeignController {
+  @KafkaHandler('${TOPIC}')
+  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+    handled.push({ seq: payload.seq, offset: ctx.offset });
+  }
+}
+
+function feature(groupId: string, topic: string) {
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+    controllers: [ForeignController],
+  })
+  class ForeignFeature {}
+  return ForeignFeature;
+}
+
+function javaProduce(topic: string, scenario: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      'java',
+      ['-Xmx256m', '-cp', join(KAFKA_LIB, '*'), PRODUCER_SOURCE, testBrokers().join(','), topic, scenario],
+      { timeout: 120_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
+    ),
+  );
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+(javaAvailable() ? describe : describe.skip)('foreign producers', () => {
+  const kafka = new KafkaTestClient();
+  const apps: INestApplication[] = [];
+
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+    handled.length = 0;
+  });
+  afterAll(() => kafka.closeAll());
+
+  async function start(topic: string, partitions = 1) {
+    const groupId = uniqueName('foreign');
+    await kafka.createTopic(topic, partitions);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const { app } = await startTestApp([feature(groupId, topic)]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    return groupId;
+  }
+
+  test('a Java transactional producer: committed records handled once, aborted ones never, the lag reaches 0 past the control records', async () => {
+    const topic = uniqueName('tx');
+    const groupId = await start(topic);
+    expect(await javaProduce(topic, 'transactions')).toBe('DONE\n');
+
+    // 15 records and 3 control records: the log ends at 18, on a commit marker.
+    const [end] = await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(end.end).toBe(18);
+    expect(handled.map((h) => h.seq)).toEqual([...range(0, 5), ...range(10, 15)]);
+    const dlt = await (await kafka.admin()).fetchTopicOffsets(`${topic}-dlt`);
+    expect(dlt.map((o) => o.high)).toEqual(['0']);
+  }, 120_000);
+
+  test('a log ending in an aborted transaction: the group commits past the abort marker', async () => {
+    const topic = uniqueName('tx-abort');
+    const groupId = await start(topic);
+    expect(await javaProduce(topic, 'aborted-last')).toBe('DONE\n');
+
+    const [end] = await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(end.end).toBe(8);
+    expect(handled.map((h) => h.seq)).toEqual(range(0, 3));
+  }, 120_000);
+
+  test('a record with a null-valued header is dead-lettered with that header still null, and the partition goes on', async () => {
+    const topic = uniqueName('null-header');
+    const groupId = await start(topic);
+    expect(await javaProduce(topic, 'null-header')).toBe('DONE\n');
+
+    await waitFor('the record after it handled', 30_000, () => handled.length === 1);
+    expect(handled).toEqual([{ seq: 1, offset: '1' }]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.key?.toString()).toBe('k0');
+    expect(dead.value?.toString()).toBe('not json');
+    expect(dead.headers?.trace).toBeNull();
+    expect(dead.headers?.origin?.toString()).toBe('java');
+    expect(dead.headers?.[DLT_HEADERS.exceptionFqcn]?.toString()).toBe('KafkaPayloadDecodeError');
+  }, 120_000);
+});
