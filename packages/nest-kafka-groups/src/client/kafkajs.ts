@@ -6,6 +6,7 @@
  * kafkajs is not the release the fixes were written for.
  */
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
+import { brokerPoolFix } from './fixes/broker-pool.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
@@ -25,6 +26,7 @@ export const CARRIED_FIXES = [
   decodeMessagesFix,
   runnerFix,
   offsetManagerFix,
+  brokerPoolFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);

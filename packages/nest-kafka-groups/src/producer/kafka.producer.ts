@@ -47,6 +47,8 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly shutdown: KafkaShutdown;
   private producer: Producer;
   private connection?: Promise<void>;
+  private connected = false;
+  private closing = false;
   private readonly compression: number;
   private tracing?: KafkaTracingHooks;
 
@@ -78,25 +80,38 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     this.connect().catch((error: Error) => {
       const message = (authenticationFailureOf(error, securityIdentityOf(this.options)) ?? error).message;
-      this.logger.warn(`Not connected yet (${message}); the next send tries again`);
+      // A connect that the shutdown cancelled is no failure.
+      if (this.closing) this.logger.debug(`Connecting ended by the shutdown (${message})`);
+      else this.logger.warn(`Not connected yet (${message}); the next send tries again`);
     });
   }
 
   private connect(): Promise<void> {
-    this.connection ??= this.producer.connect().catch((error: unknown) => {
-      this.connection = undefined;
-      throw error;
-    });
+    const producer = this.producer;
+    this.connection ??= producer.connect().then(
+      () => {
+        if (producer === this.producer) this.connected = true;
+      },
+      (error: unknown) => {
+        if (producer === this.producer) this.connection = undefined;
+        throw error;
+      },
+    );
     return this.connection;
   }
 
-  /** Bounded by what is left of `shutdownTimeoutMs`: a broker that is down must not hold the shutdown. */
+  /**
+   * Bounded by what is left of `shutdownTimeoutMs`. The disconnect ends a connect still retrying (a broker that is
+   * down: the carried brokerPool fix), so nothing of the producer outlives the shutdown.
+   */
   async onApplicationShutdown(): Promise<void> {
+    this.closing = true;
     const producer = this.producer;
-    // A connection still being made would outlive the disconnect: let it settle first.
-    const closing = (this.connection ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => producer.disconnect());
+    const connecting = this.connected ? undefined : this.connection?.catch(() => undefined);
+    const closing = producer.disconnect().then(async () => {
+      // A connect already past its broker connection (fetching the producer id) may open more: closed as it ends.
+      if (connecting) await connecting.then(() => producer.disconnect());
+    });
     await this.shutdown.within('KafkaProducer: disconnecting', closing);
   }
 
@@ -143,6 +158,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     this.logger.warn(`Replacing the producer after ${(error as Error).message}`);
     this.producer = this.createProducer();
     this.connection = undefined;
+    this.connected = false;
     failed.disconnect().catch(() => undefined);
   }
 }

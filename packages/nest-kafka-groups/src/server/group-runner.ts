@@ -93,6 +93,7 @@ export class GroupRunner {
     this.session++;
     this.startProblem = undefined;
     this.wakeUp();
+    this.provisioner.cancel(this.groupId);
     await Promise.all(this.members.map((member) => member.stop(timeoutMs)));
   }
 
@@ -152,6 +153,8 @@ export class GroupRunner {
         this.startProblem = this.lastProblem = undefined;
         return;
       } catch (error) {
+        // A stop cancelled the pass: nothing to report.
+        if (session !== this.session) break;
         const delay = Math.min(initialDelayMs * 2 ** attempt, maxDelayMs);
         const { identity } = this.memberConfig;
         const topics = requirements.map((r) => r.topic);

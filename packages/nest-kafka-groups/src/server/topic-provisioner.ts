@@ -55,12 +55,26 @@ export class TopicProvisioner {
   private readonly logger = new Logger(TopicProvisioner.name);
   /** Partition-count mismatches already reported, so a retried pass does not repeat them. */
   private readonly reported = new Set<string>();
+  /** The admin client of each group's pass under way, for `cancel`. */
+  private readonly passes = new Map<string, Admin>();
 
   constructor(private readonly kafka: Kafka) {}
+
+  /**
+   * Ends the group's pass under way (its group stops): disconnecting its admin client also ends a connect still
+   * retrying against a broker that is down, so nothing of it outlives the stop. The pass then rejects.
+   */
+  cancel(groupId: string): void {
+    this.passes
+      .get(groupId)
+      ?.disconnect()
+      .catch(() => undefined);
+  }
 
   async ensure(groupId: string, requirements: TopicRequirement[]): Promise<void> {
     if (requirements.length === 0) return;
     const admin = this.kafka.admin({ retry: ADMIN_RETRY });
+    this.passes.set(groupId, admin);
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());
@@ -79,6 +93,7 @@ export class TopicProvisioner {
       const absent = missing.filter((r) => !r.options.create).map((r) => r.topic);
       if (absent.length > 0) throw new KafkaMissingTopicError(absent, groupId);
     } finally {
+      if (this.passes.get(groupId) === admin) this.passes.delete(groupId);
       await admin.disconnect().catch(() => undefined);
     }
   }

@@ -37,6 +37,8 @@ export class KafkaAdminClosedError extends Error {
 export class KafkaAdminClient implements OnApplicationShutdown {
   private readonly logger = new Logger(KafkaAdminClient.name);
   private admin?: Promise<Admin>;
+  /** The client behind each connection promise, to disconnect it while it is still connecting. */
+  private readonly clients = new WeakMap<Promise<Admin>, Admin>();
   private closed = false;
   /** Ends the calls in flight at shutdown, so no caller (a page's sample, a health check) outlives the application. */
   private readonly cancels = new Set<() => void>();
@@ -91,7 +93,8 @@ export class KafkaAdminClient implements OnApplicationShutdown {
     const admin = this.admin;
     this.admin = undefined;
     if (admin) {
-      const closing = admin.then((a) => a.disconnect()).catch(() => undefined);
+      // At once, not after the connection settled: the disconnect also ends a connect still retrying.
+      const closing = this.clients.get(admin)!.disconnect();
       await this.shutdown.within('Kafka admin client: disconnecting', closing);
     }
   }
@@ -102,6 +105,7 @@ export class KafkaAdminClient implements OnApplicationShutdown {
       const connecting = admin.connect().then(() => admin);
       // A rejected connection is reported to the caller of run(); this handler only avoids an unhandled rejection.
       connecting.catch(() => undefined);
+      this.clients.set(connecting, admin);
       this.admin = connecting;
     }
     return this.admin;
@@ -110,8 +114,9 @@ export class KafkaAdminClient implements OnApplicationShutdown {
   private reset(failed: Promise<Admin>): void {
     if (this.admin !== failed) return;
     this.admin = undefined;
-    failed
-      .then((admin) => admin.disconnect())
+    this.clients
+      .get(failed)!
+      .disconnect()
       .catch((error: unknown) => this.logger.debug(`Dropping the admin connection: ${String(error)}`));
   }
 }

@@ -1,0 +1,86 @@
+/**
+ * Shutdown with the broker unreachable: the built example service, pointed at a port where nothing listens, is
+ * closed right after it started, while its producer, consumers and admin client are still retrying to connect.
+ * The close must end promptly (not wait out `shutdownTimeoutMs`), and the process must end by itself afterwards:
+ * kafkajs's connect retries (the client's budget, about a minute) must not keep it alive nor log after the close.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { ServiceProcess } from './support/service-process.js';
+
+/** Nothing listens on port 1 (privileged, never bound here): every connection is refused at once. */
+const CLOSED_BROKER = '127.0.0.1:1';
+/** Far above what the close needs, so that only the defect (waiting out the whole budget) reaches it. */
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+/** Well below the budget above and the client's connect retries (8 retries, about 68 s with the defaults). */
+const PROMPT_MS = 6_000;
+
+const ENV = {
+  KAFKA_BROKERS: CLOSED_BROKER,
+  KAFKA_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+  FEED_ENABLED: 'false',
+  NO_COLOR: '1',
+};
+
+/** Lines that must not appear: an ERROR, an unhandled rejection, a part of the shutdown abandoned at the deadline. */
+function problems(output: string): string[] {
+  return output
+    .split('\n')
+    .filter((line) => /\bERROR\b|UNHANDLED|abandoned|Shutdown timed out|Not connected yet/.test(line));
+}
+
+describe('shutdown with the broker unreachable', () => {
+  test('app.close() returns promptly and the process then exits by itself, nothing logged after the close', async () => {
+    const child = spawn(process.execPath, ['test/support/close-app.mjs'], {
+      env: { ...process.env, ...ENV, CLOSE_AFTER_MS: '1000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let closedAt: number | undefined;
+    let afterClose = '';
+    const collect = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output += text;
+      if (closedAt !== undefined) afterClose += text;
+      if (closedAt === undefined && /^CLOSED \d+$/m.test(output)) closedAt = Date.now();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    // The defect kept the process for the client's whole connect retry budget: cut it off well before that ends.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    const exit = await exited;
+    clearTimeout(killer);
+    const exitedAt = Date.now();
+
+    expect(output).toContain('STARTED');
+    const closeMs = Number(/^CLOSED (\d+)$/m.exec(output)?.[1]);
+    expect({ closeMs, problems: problems(output) }).toEqual({ closeMs: expect.any(Number), problems: [] });
+    expect(closeMs).toBeLessThan(PROMPT_MS);
+    expect(exit).toEqual({ code: 0, signal: null });
+    // Nothing was left running: the event loop emptied right after the close.
+    expect(exitedAt - closedAt!).toBeLessThan(PROMPT_MS);
+    expect(afterClose.trim()).toBe('');
+    console.log(
+      `broker down: app.close() ${closeMs} ms, the process ended ${exitedAt - closedAt!} ms after it`,
+    );
+  });
+
+  test('node dist/main.js exits promptly after SIGTERM, by the signal Nest re-raises', async () => {
+    const service = new ServiceProcess({ ...ENV, LOG_LEVEL: 'log' });
+    await service.waitUntilListening();
+    // Every client has met the refused connection and is in its retry backoff.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const started = Date.now();
+    const exit = await service.stop('SIGTERM', 45_000);
+    const tookMs = Date.now() - started;
+    expect({ exit, problems: problems(service.log) }).toEqual({
+      exit: { code: null, signal: 'SIGTERM' },
+      problems: [],
+    });
+    expect(tookMs).toBeLessThan(PROMPT_MS);
+    console.log(`broker down: SIGTERM to exit ${tookMs} ms`);
+  });
+});
