@@ -384,6 +384,23 @@ export const SCENARIOS: ScenarioSpec[] = [
     expectedDeadLetter: none,
     steps: [{ afterSeconds: 5, run: moveLeaders }, { run: restartStoppedNode }],
   },
+  {
+    name: 'leader-reassigned',
+    description:
+      'replication factor 3: at 5 s the partitions led by one broker (not the group coordinator) are reassigned ' +
+      'to the other two, so their leadership moves while that broker stays up and the members fetching from it ' +
+      'get NOT_LEADER_OR_FOLLOWER, with batches from the other brokers in flight (1 % of the messages take ' +
+      '1 s); 3 members: no message handled twice, none out of order',
+    // Opt-in like leader-moved: it needs the three-node cluster's replicas in sync, and takes about 75 s.
+    optIn: true,
+    cluster: 'triple',
+    workers: 3,
+    messages: 4_000,
+    rate: 250,
+    slowMs: 1_000,
+    expectedDeadLetter: none,
+    steps: [{ afterSeconds: 5, run: reassignLeaders }],
+  },
 ];
 
 /** Default max.message.bytes of a topic (Kafka 4.x). */
@@ -554,6 +571,46 @@ async function moveLeaders(r: ScenarioRun): Promise<void> {
   stoppedNodes.push(nodeId);
   const { topics: after } = await admin.fetchTopicMetadata({ topics: [r.topic] });
   const moved = after[0].partitions.filter((p) => partitions.includes(p.partitionId));
+  r.notes.push(
+    `leadership moved: ${moved.map((p) => `partition ${p.partitionId} -> node.id ${p.leader}`).join(', ')}`,
+  );
+}
+
+/**
+ * Moves the leadership of every partition led by one broker (not the coordinator, the one leading the most) by a
+ * reassignment that leaves it out of their replicas: the broker stays up and answers fetches for them with
+ * NOT_LEADER_OR_FOLLOWER, kafkajs's stale-metadata path (consumerGroup.recoverFromFetch), while the members' batches
+ * from the other brokers run.
+ */
+async function reassignLeaders(r: ScenarioRun): Promise<void> {
+  const admin = await r.admin();
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
+  const coordinator = topics.find((t) => t.name === '__consumer_offsets')!.partitions[0].leader;
+  const topic = topics.find((t) => t.name === r.topic)!;
+  const leads = new Map<number, number[]>();
+  for (const p of topic.partitions) {
+    if (p.leader !== coordinator) leads.set(p.leader, [...(leads.get(p.leader) ?? []), p.partitionId]);
+  }
+  const [nodeId, partitions] = [...leads.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+  r.mark(
+    `partitions ${partitions.join(', ')} reassigned away from their leader node.id ${nodeId} (it stays up)`,
+  );
+  await admin.alterPartitionReassignments({
+    topics: [
+      {
+        topic: r.topic,
+        partitionAssignment: topic.partitions
+          .filter((p) => partitions.includes(p.partitionId))
+          .map((p) => ({ partition: p.partitionId, replicas: p.replicas.filter((id) => id !== nodeId) })),
+      },
+    ],
+  });
+  let moved: { partitionId: number; leader: number }[] = [];
+  await poll('the reassigned partitions led by other brokers', 30_000, async () => {
+    const { topics: after } = await admin.fetchTopicMetadata({ topics: [r.topic] });
+    moved = after[0].partitions.filter((p) => partitions.includes(p.partitionId));
+    return moved.every((p) => p.leader !== nodeId);
+  });
   r.notes.push(
     `leadership moved: ${moved.map((p) => `partition ${p.partitionId} -> node.id ${p.leader}`).join(', ')}`,
   );

@@ -7,6 +7,7 @@
  */
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
+import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
@@ -26,6 +27,7 @@ export const CARRIED_FIXES = [
   decodeMessagesFix,
   runnerFix,
   offsetManagerFix,
+  consumerGroupFix,
   brokerPoolFix,
 ] as const;
 

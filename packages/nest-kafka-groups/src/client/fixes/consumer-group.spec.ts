@@ -1,0 +1,125 @@
+import { describe, expect, it } from '@jest/globals';
+import { createRequire } from 'node:module';
+import { kafkajsInternal } from '../kafkajs.js';
+
+/**
+ * kafkajs's ConsumerGroup (the library's instance, fixed, and the installed module as released) recovering from a
+ * fetch that failed because a partition's leader moved, while the member has resolved offsets it has not committed
+ * yet (batches of the other brokers' fetchers). The cluster and the group coordinator are in memory.
+ */
+const Released = createRequire(import.meta.url)('kafkajs/src/consumer/consumerGroup.js');
+const Fixed = kafkajsInternal('src/consumer/consumerGroup.js');
+const { createErrorFromCode } = kafkajsInternal('src/protocol/error.js');
+const { MemberAssignment } = kafkajsInternal('src/consumer/assignerProtocol.js');
+const { createLogger, LEVELS } = kafkajsInternal('src/loggers/index.js');
+const InstrumentationEventEmitter = kafkajsInternal('src/instrumentation/emitter.js');
+
+const TOPIC = 't';
+const NOT_LEADER_OR_FOLLOWER = 6;
+const quiet = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
+
+/**
+ * A follower of a Stable group on `t`, assigned partitions 0 and 1 (committed at 10 and 20). The coordinator answers
+ * a follower's JoinGroup with the current generation, as Kafka does when its subscription did not change.
+ */
+function member(ConsumerGroup: any) {
+  const requests: string[] = [];
+  const coordinator = {
+    isConnected: () => true,
+    async joinGroup() {
+      requests.push('JoinGroup');
+      return { generationId: 7, leaderId: 'm0', memberId: 'm1', members: [], groupProtocol: 'p' };
+    },
+    async syncGroup() {
+      requests.push('SyncGroup');
+      const memberAssignment = MemberAssignment.encode({
+        version: 0,
+        assignment: { [TOPIC]: [0, 1] },
+        userData: Buffer.alloc(0),
+      });
+      return { memberAssignment };
+    },
+    async offsetFetch() {
+      requests.push('OffsetFetch');
+      const partitions = [
+        { partition: 0, offset: '10' },
+        { partition: 1, offset: '20' },
+      ];
+      return { responses: [{ topic: TOPIC, partitions }] };
+    },
+  };
+  const cluster = {
+    async findGroupCoordinator() {
+      return coordinator;
+    },
+    async refreshMetadata() {
+      requests.push('Metadata');
+    },
+    findTopicPartitionMetadata: () => [{ partitionId: 0 }, { partitionId: 1 }],
+    committedOffsets: () => ({}),
+  };
+  const group = new ConsumerGroup({
+    retry: { retries: 0 },
+    cluster,
+    groupId: 'g',
+    topics: [TOPIC],
+    topicConfigurations: { [TOPIC]: { fromBeginning: true } },
+    logger: quiet,
+    instrumentationEmitter: new InstrumentationEventEmitter(),
+    assigners: [{ name: 'p', protocol: () => ({ name: 'p', metadata: Buffer.alloc(0) }) }],
+    sessionTimeout: 6_000,
+    rebalanceTimeout: 10_000,
+    autoCommit: true,
+    autoCommitInterval: 1_000,
+    autoCommitThreshold: null,
+  });
+  return { group, requests };
+}
+
+/** Joined, the committed offsets read (the first fetch), and partition 0 handled up to 14 but not committed. */
+async function joinedWithResolvedOffset(ConsumerGroup: any) {
+  const { group, requests } = member(ConsumerGroup);
+  await group.joinAndSync();
+  await group.offsetManager.resolveOffsets();
+  group.resolveOffset({ topic: TOPIC, partition: 0, offset: '14' });
+  requests.length = 0;
+  return { group, requests };
+}
+
+describe('kafkajs ConsumerGroup: a fetch whose partition leader moved (the fix in place of src/consumer/consumerGroup)', () => {
+  it('released: rejoins the group, which drops the offsets resolved since the last commit', async () => {
+    const { group, requests } = await joinedWithResolvedOffset(Released);
+    const offsetManager = group.offsetManager;
+    await group.recoverFromFetch(createErrorFromCode(NOT_LEADER_OR_FOLLOWER));
+    expect(requests).toEqual(['Metadata', 'JoinGroup', 'SyncGroup']);
+    expect(group.offsetManager).not.toBe(offsetManager);
+    // Nothing left to commit: the next fetch of partition 0 starts again at the committed offset 10.
+    expect(group.uncommittedOffsets()).toEqual({ topics: [] });
+    await group.offsetManager.resolveOffsets();
+    expect(group.offsetManager.nextOffset(TOPIC, 0).toString()).toBe('10');
+  });
+
+  it('fixed: refreshes the metadata only; the resolved offsets stay, to be committed and fetched from', async () => {
+    const { group, requests } = await joinedWithResolvedOffset(Fixed);
+    const offsetManager = group.offsetManager;
+    await group.recoverFromFetch(createErrorFromCode(NOT_LEADER_OR_FOLLOWER));
+    expect(requests).toEqual(['Metadata']);
+    expect(group.offsetManager).toBe(offsetManager);
+    expect(group.uncommittedOffsets()).toEqual({
+      topics: [{ topic: TOPIC, partitions: [{ partition: '0', offset: '15' }] }],
+    });
+    expect(group.offsetManager.nextOffset(TOPIC, 0).toString()).toBe('15');
+  });
+
+  it('fixed: the other fetch errors are recovered as released (a changed partition count still rejoins)', async () => {
+    const { group, requests } = await joinedWithResolvedOffset(Fixed);
+    const { KafkaJSStaleTopicMetadataAssignment, KafkaJSNumberOfRetriesExceeded } =
+      kafkajsInternal('src/errors.js');
+    await group.recoverFromFetch(
+      new KafkaJSStaleTopicMetadataAssignment('Topic has been updated', { topic: TOPIC }),
+    );
+    expect(requests).toEqual(['JoinGroup', 'SyncGroup']);
+    const other = new KafkaJSNumberOfRetriesExceeded(new Error('boom'), { retryCount: 1, retryTime: 1 });
+    await expect(group.recoverFromFetch(other)).rejects.toBe(other);
+  });
+});
