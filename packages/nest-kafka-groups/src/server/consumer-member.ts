@@ -5,6 +5,7 @@ import {
   type PartitionAssigner,
   undecodableBatchError,
 } from '../client/kafkajs.js';
+import { onPositionReset } from '../client/offset-out-of-range.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
@@ -94,6 +95,8 @@ export class ConsumerMember {
    */
   private joining?: Promise<void>;
   private readonly ledger = new PartitionLedger();
+  /** Stops listening for out-of-range resets of the current member id (their partitions' stale floor goes). */
+  private unwatchResets?: () => void;
   private readonly resumeTimers: ResumeTimers;
   /**
    * "topic:partition" keys this member paused itself (retry backoff, dead-letter write, stopped partition): a
@@ -266,6 +269,7 @@ export class ConsumerMember {
     clearTimeout(this.recreateTimer);
     this.resumeTimers.clear();
     const started = this.ledger.cancelDeadLetters();
+    this.unwatchResets?.();
     const consumer = this.consumer;
     this.consumer = undefined;
     if (consumer && started.length > 0) {
@@ -383,6 +387,10 @@ export class ConsumerMember {
         for (const partition of partitions) assigned.add(partitionKey(topic, partition));
       }
       this.ledger.joined(assigned);
+      this.unwatchResets?.();
+      this.unwatchResets = onPositionReset(this.groupId, payload.memberId, (topic, partition) =>
+        this.ledger.positionReset(partitionKey(topic, partition)),
+      );
       this.clearPartitionState(consumer);
       this.pauseTopics(this.config.pausedTopics);
       this.holdRetries(consumer);

@@ -152,6 +152,11 @@ export class PartitionLedger {
     this.failures.delete(key);
   }
 
+  /** The partition's fetch position was moved back (an out-of-range reset): nothing fetched from there is stale. */
+  positionReset(key: string): void {
+    this.resolved.delete(key);
+  }
+
   /** The consumer crashed or was replaced: positions are unknown until the next join; attempts stay. */
   lostPositions(): void {
     this.resolved.clear();
