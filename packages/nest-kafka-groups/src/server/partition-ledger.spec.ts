@@ -125,6 +125,26 @@ describe('PartitionLedger and dead-letter writes', () => {
     expect(pending.cancel).toHaveBeenCalledTimes(1);
   });
 
+  test('shutdown returns the failures whose write was started, for the stop to settle; a failure still retrying is not one', () => {
+    const ledger = new PartitionLedger();
+    const written = write();
+    const pending = write();
+    const writtenFailure = ledger.failed(p0, '5', 3);
+    writtenFailure.deadLetter = written;
+    const pendingFailure = ledger.failed(p1, '9', 3);
+    pendingFailure.deadLetter = pending;
+    ledger.failed('orders:2', '4', 1);
+    const started = [
+      { key: p0, failure: writtenFailure },
+      { key: p1, failure: pendingFailure },
+    ];
+    expect(ledger.deadLetterFailures()).toEqual(started);
+    expect(written.cancel).not.toHaveBeenCalled();
+    expect(ledger.cancelDeadLetters()).toEqual(started);
+    expect(written.cancel).toHaveBeenCalledTimes(1);
+    expect(pending.cancel).toHaveBeenCalledTimes(1);
+  });
+
   test('an exhausted batch call stays for a partition still assigned, and is dropped for a revoked one', () => {
     const ledger = new PartitionLedger();
     const error = new Error('bulk insert refused');

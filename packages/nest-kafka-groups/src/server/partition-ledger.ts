@@ -13,6 +13,11 @@ export interface PartitionFailure {
   next?: RetryDestination;
   /** Epoch ms of the next attempt while the partition waits out its backoff: a rejoin keeps it waiting. */
   retryAt?: number;
+  /**
+   * Set when the partition was paused for the dead-letter write: resolves the offset outside its batch, so that a
+   * graceful stop that waited for the write commits it.
+   */
+  resolveOffset?: (offset: string) => void;
 }
 
 /**
@@ -128,14 +133,28 @@ export class PartitionLedger {
     return waiting;
   }
 
-  /** Shutdown: no dead-letter write is tried again (attempts are not needed any more either). */
-  cancelDeadLetters(): void {
-    for (const failure of this.failures.values()) failure.deadLetter?.cancel();
+  /** The failures whose dead-letter write was started (written or not): what a stop or a rejoin settles first. */
+  deadLetterFailures(): { key: string; failure: PartitionFailure }[] {
+    const started: { key: string; failure: PartitionFailure }[] = [];
+    for (const [key, failure] of this.failures) if (failure.deadLetter) started.push({ key, failure });
+    return started;
+  }
+
+  /** Shutdown: no dead-letter write is tried again (a send already out may finish); returns `deadLetterFailures()`. */
+  cancelDeadLetters(): { key: string; failure: PartitionFailure }[] {
+    const started = this.deadLetterFailures();
+    for (const { failure } of started) failure.deadLetter!.cancel();
+    return started;
   }
 
   private drop(key: string, failure: PartitionFailure): void {
     failure.deadLetter?.cancel();
     this.failures.delete(key);
+  }
+
+  /** The partition's fetch position was moved back (an out-of-range reset): nothing fetched from there is stale. */
+  positionReset(key: string): void {
+    this.resolved.delete(key);
   }
 
   /** The consumer crashed or was replaced: positions are unknown until the next join; attempts stay. */
