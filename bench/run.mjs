@@ -25,10 +25,7 @@ import kafkajs from 'kafkajs';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { performance, PerformanceObserver } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-lib.mjs';
-import { summarizeLatencies, wallClockMs } from './lib/child.mjs';
 import {
   createTopic,
   datasetChecksum,
@@ -36,7 +33,6 @@ import {
   ensureDataset,
   flightPosition,
   kafkaFor,
-  newProducer,
   topicExists,
 } from './lib/dataset.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
@@ -365,78 +361,49 @@ function round2(value) {
 }
 
 /**
- * Produces `total` messages at `rate` per second (the first `warm` flagged as warm-up), stamped when sent. Also
- * measures itself after the warm-up: the gaps between its sends, the messages per send, and the Produce round trips
- * (acks 1: send to the broker's append and back).
+ * Forks the latency generator (bench/lib/latency-generator.mjs) and resolves once its producer is connected, to
+ * `{ go, done, kill }`: `go()` starts producing and resolves to what it measured of itself; `kill()` ends it early.
  */
-async function produceAtRate(producer, topic, { rate, total, warm }) {
-  const started = performance.now();
-  const inFlight = new Set();
-  const produceMs = [];
-  const offRequest = producer.on(producer.events.REQUEST, ({ payload }) => {
-    if (payload.apiName === 'Produce' && sent >= warm) produceMs.push(payload.duration);
+function startGenerator(job) {
+  return new Promise((resolveReady, rejectReady) => {
+    const child = fork(join(BENCH_DIR, 'lib', 'latency-generator.mjs'), [JSON.stringify(job)], {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+    });
+    let resolveDone;
+    let rejectDone;
+    const done = new Promise((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
+    // Nobody awaits `done` when the consumer failed before the go.
+    done.catch(() => undefined);
+    let failure;
+    child.on('message', (message) => {
+      if (message.type === 'ready')
+        resolveReady({
+          go: () => {
+            child.send({ type: 'go' });
+            return done;
+          },
+          kill: () => child.kill('SIGKILL'),
+        });
+      else if (message.type === 'result') resolveDone(message.produced);
+      else if (message.type === 'error') failure = message.error;
+    });
+    child.on('exit', (code, signal) => {
+      const error = new Error(
+        `latency generator: ${failure ?? `exited (${code ?? signal}) without a result`}`,
+      );
+      rejectReady(error);
+      rejectDone(error);
+    });
   });
-  // Its own pauses: a GC between a message's stamp and its send counts as latency of every system alike.
-  const gcMs = [];
-  const gcObserver = new PerformanceObserver((list) => {
-    if (sent >= warm) for (const entry of list.getEntries()) gcMs.push(entry.duration);
-  });
-  gcObserver.observe({ entryTypes: ['gc'] });
-  const gapsMs = [];
-  const perSend = [];
-  let lastSendAt;
-  let sent = 0;
-  let failure;
-  while (sent < total && !failure) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
-    if (due > sent) {
-      const sentAt = wallClockMs();
-      if (sent >= warm) {
-        if (lastSendAt !== undefined) gapsMs.push(sentAt - lastSendAt);
-        perSend.push(due - sent);
-      }
-      lastSendAt = sentAt;
-      const messages = [];
-      for (; sent < due; sent++)
-        messages.push(flightPosition(sent, sent < warm ? { sentAt, warm: true } : { sentAt }));
-      const send = producer
-        .send({ topic, acks: 1, messages })
-        .catch((error) => (failure = error))
-        .finally(() => inFlight.delete(send));
-      inFlight.add(send);
-    }
-    await sleep(2);
-  }
-  await Promise.all(inFlight);
-  offRequest();
-  gcObserver.disconnect();
-  if (failure) throw failure;
-  return {
-    seconds: (performance.now() - started) / 1000,
-    generator: {
-      sends: perSend.length,
-      gapMs: percentiles(gapsMs),
-      messagesPerSend: percentiles(perSend),
-      produceRequestMs: percentiles(produceMs),
-      gc: {
-        count: gcMs.length,
-        totalMs: round(
-          gcMs.reduce((sum, ms) => sum + ms, 0),
-          1,
-        ),
-        ...percentiles(gcMs),
-      },
-    },
-  };
-}
-
-function percentiles(values) {
-  const { p50, p99, max } = summarizeLatencies(values);
-  return { p50: round(p50, 2), p99: round(p99, 2), max: round(max, 2) };
 }
 
 async function latencyPhase(ctx) {
-  const { options, settings, admin, kafka } = ctx;
+  const { options, settings, admin } = ctx;
   const { rate, seconds, warmupSeconds } = options.latency;
   const total = rate * (seconds + warmupSeconds);
   const warm = rate * warmupSeconds;
@@ -453,9 +420,14 @@ async function latencyPhase(ctx) {
         { name: 'message.timestamp.type', value: 'LogAppendTime' },
       ]);
       await createTopic(admin, `${topic}-dlt`, 1);
-      // A producer per run: a kafkajs client keeps refreshing metadata of every topic it ever wrote to.
-      const producer = newProducer(kafka);
-      await producer.connect();
+      // A generator per run, in its own process (bench/lib/latency-generator.mjs), for every system alike.
+      const generator = await startGenerator({
+        brokers: settings.brokerList,
+        topic,
+        rate,
+        total,
+        warm,
+      });
       let produced;
       const outcome = await runSystem(
         system,
@@ -469,10 +441,10 @@ async function latencyPhase(ctx) {
         {
           onReady: async () => {
             await waitForStableGroup(admin, groupId, { partitions: PARTITIONS });
-            produced = await produceAtRate(producer, topic, { rate, total, warm });
+            produced = await generator.go();
           },
         },
-      ).finally(() => producer.disconnect());
+      ).finally(() => generator.kill());
       await deleteGroup(admin, groupId);
       if (!outcome.result) {
         log(`latency ${system.id} ${system.label}: FAILED ${outcome.error}`);

@@ -2,10 +2,13 @@
  * The example's broker launcher: nest-kafka-groups/testing's (Apache Kafka in KRaft mode from the Maven jars, no
  * Docker; its source documents the environment and the .kafka/ layout), with the secured mode's users and ACLs of
  * the example service (kafka-local-security.mjs). Used by the CLI (kafka-local.mjs), the jest global setup, the
- * demo, the benchmark and the fault suite. Imports the built package: `npm run build` first.
+ * demo, the benchmark and the fault suite. Runs the launcher from the package's sources (library-source.mjs), so it
+ * needs no build.
  */
-import * as launcher from 'nest-kafka-groups/testing';
+import { importLibrarySource } from './library-source.mjs';
 import { SERVICE_USER, serviceAcls } from './kafka-local-security.mjs';
+
+const launcher = await importLibrarySource('testing/kafka-local.ts');
 
 /** A secured broker (KAFKA_SECURITY=sasl_ssl) gets the example service's user, its client certificate and ACLs. */
 const EXAMPLE_SECURITY = { clientCertificateUser: SERVICE_USER, acls: () => serviceAcls() };

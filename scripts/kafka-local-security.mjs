@@ -3,15 +3,10 @@
  * SASL users and listeners, is nest-kafka-groups/testing's): its user, whose client certificate the broker issues,
  * and exactly the ACLs the service needs.
  */
-import { allow } from 'nest-kafka-groups/testing';
+import { importLibrarySource } from './library-source.mjs';
 
-export {
-  ADMIN_USER,
-  SASL_MECHANISMS,
-  allow,
-  mtlsClientConfig,
-  saslClientConfig,
-} from 'nest-kafka-groups/testing';
+export const { ADMIN_USER, SASL_MECHANISMS, allow, mtlsClientConfig, saslClientConfig } =
+  await importLibrarySource('testing/kafka-local-security.ts');
 
 export const SERVICE_USER = 'svc-flights';
 /** The example service's resources: the svc-flights user may use these and nothing else. */

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { isBrokerReachable } from '../scripts/kafka-local-lib.mjs';
 import { testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { freePort, javaAvailable } from './support/local-machine.js';
+import { expectPortsFree, freePort, javaAvailable } from './support/local-machine.js';
 
 interface GroupRow {
   group: string;
@@ -155,8 +155,10 @@ describe('npm run demo', () => {
   withJava(
     'with no broker reachable: it starts one through the launcher and stops it on SIGINT',
     async () => {
-      const kafkaPort = await freePort();
-      const controllerPort = await freePort();
+      // Fixed ports, like every broker a spec starts: a parallel checkout chooses its own, a failure names them.
+      const kafkaPort = Number(process.env.KAFKA_DEMO_PORT ?? 19592);
+      const controllerPort = kafkaPort + 1;
+      await expectPortsFree([kafkaPort, controllerPort], 'KAFKA_DEMO_PORT');
       const { env, names } = demoEnv(await freePort(), {
         KAFKA_PORT: String(kafkaPort),
         KAFKA_CONTROLLER_PORT: String(controllerPort),

@@ -3,7 +3,8 @@
  * mode (throwaway CA and certificates, SASL_SSL with PLAIN and SCRAM users, a mutual-TLS listener, the
  * StandardAuthorizer with ACLs). Configured only through the service's KAFKA_SASL_* / KAFKA_SSL_* variables.
  *
- * The spec starts its own secured broker (ports from KAFKA_SECURE_PORT, else free ones) and stops it at the end.
+ * The spec starts its own secured broker on KAFKA_SECURE_PORT (19492; controller +1, mutual TLS +2: fixed, like the
+ * fault suite's, so parallel checkouts choose theirs and a failure names the port) and stops it at the end.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +23,7 @@ import {
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, mtlsClientConfig, saslClientConfig } from 'nest-kafka-groups/testing';
 import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
-import { freePort, javaAvailable } from './support/local-machine.js';
+import { expectPortsFree, javaAvailable } from './support/local-machine.js';
 import { ServiceProcess } from './support/service-process.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -72,15 +73,16 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
   const transcripts: string[][] = [];
 
   beforeAll(async () => {
-    const port = Number(process.env.KAFKA_SECURE_PORT) || (await freePort());
+    const port = Number(process.env.KAFKA_SECURE_PORT ?? 19492);
+    await expectPortsFree([port, port + 1, port + 2], 'KAFKA_SECURE_PORT');
     settings = localSettings({
       ...process.env,
       KAFKA_BROKERS: '',
       KAFKA_NODES: '1',
       KAFKA_SECURITY: 'sasl_ssl',
       KAFKA_PORT: String(port),
-      KAFKA_CONTROLLER_PORT: String(process.env.KAFKA_SECURE_PORT ? port + 1 : await freePort()),
-      KAFKA_MTLS_PORT: String(process.env.KAFKA_SECURE_PORT ? port + 2 : await freePort()),
+      KAFKA_CONTROLLER_PORT: String(port + 1),
+      KAFKA_MTLS_PORT: String(port + 2),
     });
     const started = await startBroker({ users: [NO_GROUP_USER, NO_DLT_USER] }, settings);
     credentials = started.credentials!;

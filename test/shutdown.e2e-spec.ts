@@ -5,7 +5,14 @@
  * kafkajs's connect retries (the client's budget, about a minute) must not keep it alive nor log after the close.
  */
 import { describe, expect, test } from '@jest/globals';
+import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaGroupsServer } from 'nest-kafka-groups';
+import { uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import type { KafkaTracingHooks } from 'nest-kafka-groups/tracing';
+import { startTestApp } from './support/nest-test-app.js';
+import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 import { ServiceProcess } from './support/service-process.js';
 
 /** Nothing listens on port 1 (privileged, never bound here): every connection is refused at once. */
@@ -82,5 +89,75 @@ describe('shutdown with the broker unreachable', () => {
     });
     expect(tookMs).toBeLessThan(PROMPT_MS);
     console.log(`broker down: SIGTERM to exit ${tookMs} ms`);
+  });
+});
+
+/** How long the broker's answer to a dead-letter or retry write is held back: well over the batch's 250 ms wait. */
+const SLOW_ACK_MS = 1_500;
+
+/**
+ * Holds back the completion of every dead-letter and retry-topic write by SLOW_ACK_MS after the broker acknowledged
+ * it, through the republish hook tracing uses: the record is in the topic at once, the member learns it late, as
+ * with a slow broker. Set before the groups start (module init runs before `listen`).
+ */
+@Injectable()
+class SlowRepublishAcks implements OnModuleInit {
+  static writes = 0;
+  constructor(private readonly server: KafkaGroupsServer) {}
+  onModuleInit(): void {
+    const hooks: KafkaTracingHooks = {
+      traceHandler: (invoke) => invoke,
+      traceSend: (_topic, _messages, send) => send(),
+      traceRepublish: async (_kind, _source, _topic, _record, send) => {
+        await send();
+        SlowRepublishAcks.writes++;
+        await sleep(SLOW_ACK_MS);
+      },
+    };
+    this.server.useTracing(hooks);
+  }
+}
+
+@Module({ providers: [SlowRepublishAcks] })
+class SlowRepublishAcksModule {}
+
+describe('a dead-letter write in flight at a graceful stop', () => {
+  const { kafka, apps } = recordingSuite();
+
+  async function deadLetters(topic: string): Promise<number> {
+    const offsets = await (await kafka.admin()).fetchTopicOffsets(`${topic}-dlt`);
+    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+  }
+
+  test('app.close() waits for it and commits its offset: the next owner does not dead-letter the record again', async () => {
+    const topic = uniqueName('stop-dlt');
+    const groupId = uniqueName('stop-dlt');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    SlowRepublishAcks.writes = 0;
+    recording.behaviour = (payload) => {
+      if (payload.seq === 0) throw new Error('fails for good');
+    };
+    const root = { retry: { attempts: 1 } };
+    const first = await startTestApp([recordingFeature(groupId, topic)], root, [SlowRepublishAcksModule]);
+    apps.push(first.app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 2, () => 'k');
+    // The dead letter is in its topic; its write has not completed for the member yet.
+    await waitFor('the dead-letter record in its topic', 10_000, () => SlowRepublishAcks.writes === 1);
+    apps.splice(apps.indexOf(first.app), 1);
+    const began = Date.now();
+    await first.app.close();
+    const closeMs = Date.now() - began;
+
+    // The record after it was not reached by the first owner (its partition paused for the write).
+    const second = await startTestApp([recordingFeature(groupId, topic)], root);
+    apps.push(second.app);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await sleep(500);
+    expect(recording.deliveries.map((d) => d.seq)).toEqual([0, 1]);
+    expect(await deadLetters(topic)).toBe(1);
+    expect(closeMs).toBeLessThan(SLOW_ACK_MS + 5_000);
+    console.log(`dead-letter write in flight at app.close(): close ${closeMs} ms`);
   });
 });

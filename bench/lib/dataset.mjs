@@ -61,11 +61,10 @@ function altitudeOf(seq) {
 }
 
 /** Position `seq` (0-based) of the data set; `extra` fields (sentAt, warm) come first so they survive padding. */
-export function flightPosition(seq, extra = {}) {
+export function flightPosition(seq, extra) {
   const aircraft = aircraftOf(seq % AIRCRAFT);
   const step = Math.floor(seq / AIRCRAFT);
   const value = {
-    ...extra,
     seq,
     icao24: aircraft.icao24,
     callsign: aircraft.callsign,
@@ -85,7 +84,13 @@ export function flightPosition(seq, extra = {}) {
     receiver: `rx-${aircraft.origin}-${String(seq % 250).padStart(3, '0')}`,
     ts: 1_767_225_600_000 + seq * 100,
   };
-  return { key: aircraft.icao24, value: JSON.stringify(value) };
+  const json = JSON.stringify(value);
+  // The same text as spreading `extra` into the literal, which made V8 build a slow object for every message: several
+  // times the cost of the rest, spent by the latency generator between a send's stamp and the send.
+  return {
+    key: aircraft.icao24,
+    value: extra === undefined ? json : `${JSON.stringify(extra).slice(0, -1)},${json.slice(1)}`,
+  };
 }
 
 export function kafkaFor(brokers, clientId) {

@@ -172,3 +172,16 @@ describe('data set checksum', () => {
     expect(Number.isSafeInteger(datasetChecksum(500))).toBe(true);
   });
 });
+
+describe('a latency message', () => {
+  it("is the data set's message with the generator's stamp first, as JSON", () => {
+    for (const seq of [0, 4_999, 5_000, 123_457]) {
+      const plain = flightPosition(seq);
+      const stamped = flightPosition(seq, { sentAt: 1_764_600_000_000.125, warm: true });
+      expect(stamped.key).toBe(plain.key);
+      const value = JSON.parse(stamped.value);
+      expect(Object.keys(value).slice(0, 3)).toEqual(['sentAt', 'warm', 'seq']);
+      expect(value).toEqual({ sentAt: 1_764_600_000_000.125, warm: true, ...JSON.parse(plain.value) });
+    }
+  });
+});

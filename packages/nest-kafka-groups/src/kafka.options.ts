@@ -95,6 +95,11 @@ export interface KafkaConsumerTuning {
   minBytes?: number;
   maxBytes?: number;
   maxBytesPerPartition?: number;
+  /**
+   * How old the cluster metadata may get before it is fetched again (kafkajs's `metadataMaxAge`, Java's
+   * `metadata.max.age.ms`): partitions added to a topic are noticed within this time. Default 300000 (5 min).
+   */
+  metadataMaxAge?: number;
 }
 
 /** Settings every group inherits unless its `forFeature` or handler overrides them. */

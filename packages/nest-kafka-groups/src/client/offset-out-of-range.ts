@@ -32,6 +32,27 @@ interface OutOfRange {
 
 const logger = new Logger('KafkaOffsetReset');
 
+type PositionResetListener = (topic: string, partition: number) => void;
+const positionResetListeners = new Map<string, PositionResetListener>();
+const memberKey = (groupId: string, memberId: string) => `${groupId}\u0000${memberId}`;
+
+/**
+ * Tells `listener` when the policy moved a fetch position of this group member (after the reset, the partition is
+ * fetched again from the earliest offset, which can be below offsets already processed: a topic deleted and
+ * created again, a truncated log). Returns the function that stops it.
+ */
+export function onPositionReset(
+  groupId: string,
+  memberId: string,
+  listener: PositionResetListener,
+): () => void {
+  const key = memberKey(groupId, memberId);
+  positionResetListeners.set(key, listener);
+  return () => {
+    if (positionResetListeners.get(key) === listener) positionResetListeners.delete(key);
+  };
+}
+
 /**
  * The policy for a fetch offset the broker no longer has (OffsetOutOfRange: retention deleted the messages from
  * the committed offset on, or the log was truncated below it): go on from the earliest message still in the log,
@@ -54,6 +75,7 @@ export async function resetToEarliest(group: ConsumerGroupInternals, { topic, pa
     topics: [{ topic, partitions: [{ partition, offset }] }],
   });
   offsetManager.clearOffsets({ topic, partition });
+  positionResetListeners.get(memberKey(groupId, memberId))?.(topic, partition);
   const gap = BigInt(offset) - BigInt(from);
   logger.warn(
     `Group "${groupId}": offset ${from} of ${topic}[${partition}] is out of range; going on from the earliest ` +

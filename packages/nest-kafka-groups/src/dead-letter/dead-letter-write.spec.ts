@@ -56,6 +56,30 @@ describe('DeadLetterWrite', () => {
     jest.restoreAllMocks();
   });
 
+  test('sendsSettled: waits for the send out (even after cancel), its outcome applied; at once when none is out', async () => {
+    const write = start();
+    let settled = false;
+    void write.sendsSettled().then(() => (settled = true));
+    write.cancel();
+    await settle();
+    expect(settled).toBe(false);
+    sends[0].resolve();
+    await settle();
+    expect(settled).toBe(true);
+    expect(write.state).toBe('written');
+
+    const failing = start();
+    sends[1].reject(new Error('broker away'));
+    await settle();
+    // Waiting to try again, no send out: nothing to wait for.
+    let idle = false;
+    void failing.sendsSettled().then(() => (idle = true));
+    await settle();
+    expect(idle).toBe(true);
+    expect(failing.state).toBe('pending');
+    failing.cancel();
+  });
+
   test('settledWithin: resolves as soon as the first try is written, or failed', async () => {
     const written = start();
     let done = false;

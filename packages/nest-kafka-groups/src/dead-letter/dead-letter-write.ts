@@ -69,6 +69,8 @@ export class DeadLetterWrite {
   private firstTried!: () => void;
   private readonly firstTry = new Promise<void>((resolve) => (this.firstTried = resolve));
   private isCancelled = false;
+  /** Settles once the send out now was answered and its outcome applied; undefined while none is out. */
+  private sendOut?: Promise<void>;
   private readonly logger = new Logger(DeadLetterWrite.name);
   private readonly where: string;
 
@@ -92,6 +94,14 @@ export class DeadLetterWrite {
 
   get cancelled(): boolean {
     return this.isCancelled;
+  }
+
+  /**
+   * Resolves once no send of this write is out any more (at once when none is): for a graceful stop, which lets a
+   * send in flight finish so that a written record's offset is committed rather than written again by the next owner.
+   */
+  async sendsSettled(): Promise<void> {
+    while (this.sendOut) await this.sendOut;
   }
 
   /** Stops trying (the partition was revoked or the application is shutting down); a send in flight may finish. */
@@ -128,7 +138,15 @@ export class DeadLetterWrite {
     );
   }
 
-  private async attempt(record: Message): Promise<void> {
+  private attempt(record: Message): Promise<void> {
+    const out = this.trySend(record).finally(() => {
+      if (this.sendOut === out) this.sendOut = undefined;
+    });
+    this.sendOut = out;
+    return out;
+  }
+
+  private async trySend(record: Message): Promise<void> {
     this.sends++;
     const { timeoutMs } = this.settings;
     const slow = setTimeout(() => {

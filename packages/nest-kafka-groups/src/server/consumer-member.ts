@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { isConnectionError, type PartitionAssigner, undecodableBatchError } from '../client/kafkajs.js';
+import { onPositionReset } from '../client/offset-out-of-range.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
@@ -87,6 +88,8 @@ export class ConsumerMember {
    */
   private joining?: Promise<void>;
   private readonly ledger = new PartitionLedger();
+  /** Stops listening for out-of-range resets of the current member id (their partitions' stale floor goes). */
+  private unwatchResets?: () => void;
   private readonly resumeTimers: ResumeTimers;
   /**
    * "topic:partition" keys this member paused itself (retry backoff, dead-letter write, stopped partition): a
@@ -246,25 +249,28 @@ export class ConsumerMember {
   }
 
   /**
-   * Stops fetching, aborts `ctx.signal`, lets the in-flight messages finish (bounded by `timeoutMs`), commits what
-   * was processed and leaves the group so the other members take the partitions at once. A failure the shutdown
-   * caused is no attempt: that message stays uncommitted and is redelivered.
+   * Stops fetching, aborts `ctx.signal`, lets the in-flight messages and dead-letter writes finish (bounded by
+   * `timeoutMs`), commits what was processed and leaves the group so the other members take the partitions at once.
+   * A failure the shutdown caused is no attempt: that message stays uncommitted and is redelivered.
    */
   async stop(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     this.shutdown.abort();
     for (const batch of this.batches) batch.controller.abort(this.shutdown.signal.reason);
     clearTimeout(this.recreateTimer);
     this.resumeTimers.clear();
-    this.ledger.cancelDeadLetters();
+    const unwritten = this.ledger.cancelDeadLetters();
+    this.unwatchResets?.();
     const consumer = this.consumer;
     this.consumer = undefined;
+    if (consumer && unwritten.length > 0) await this.finishDeadLetters(consumer, unwritten, timeoutMs);
     const stopping = Promise.all([
       consumer?.disconnect().catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`)),
       this.joining,
     ]);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
     });
     const result = await Promise.race([stopping, timedOut]);
     clearTimeout(timer);
@@ -275,6 +281,48 @@ export class ConsumerMember {
       );
     }
     this.state = 'stopped';
+  }
+
+  /**
+   * A graceful stop lets the dead-letter and retry-topic sends still out finish (within the stop's bound) and
+   * resolves the offsets of the records they wrote, so the commit before leaving includes them and the next owner
+   * starts after them, as Spring's container finishes its recoverer before it commits and stops. A write that
+   * fails or outlasts the bound stays uncommitted: the next owner handles the record again.
+   */
+  private async finishDeadLetters(
+    consumer: Consumer,
+    unwritten: { key: string; failure: PartitionFailure }[],
+    timeoutMs: number,
+  ): Promise<void> {
+    // Nothing is handled any more: no fetch meanwhile.
+    this.tryOn(
+      consumer,
+      'pause',
+      Object.entries(this.assignment).map(([topic, partitions]) => ({ topic, partitions })),
+    );
+    this.logger.log(`Stopping: waiting for ${unwritten.length} dead-letter or retry write(s) in flight`);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(unwritten.map(({ failure }) => failure.deadLetter!.sendsSettled())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    for (const { key, failure } of unwritten) {
+      const write = failure.deadLetter!;
+      const where = `${key}@${failure.offset}`;
+      if (write.state !== 'written') {
+        this.logger.log(`${where}: not written to "${write.deadLetterTopic}" by the stop; left uncommitted`);
+        continue;
+      }
+      // Still in its batch's wait (no resolver yet): the batch resolves it, seeing the write done.
+      if (!failure.resolveOffset) continue;
+      failure.resolveOffset(failure.offset);
+      this.ledger.settled(key);
+      if (!failure.next || failure.next.deadLetter) this.counts.deadLettered++;
+      this.logger.log(
+        `${where}: written to "${write.deadLetterTopic}" during the stop; its offset is committed`,
+      );
+    }
   }
 
   private createConsumer(): Consumer {
@@ -303,6 +351,10 @@ export class ConsumerMember {
         for (const partition of partitions) assigned.add(partitionKey(topic, partition));
       }
       this.ledger.joined(assigned);
+      this.unwatchResets?.();
+      this.unwatchResets = onPositionReset(this.groupId, payload.memberId, (topic, partition) =>
+        this.ledger.positionReset(partitionKey(topic, partition)),
+      );
       this.clearPartitionState(consumer);
       this.pauseTopics(this.config.pausedTopics);
       this.holdRetries(consumer);
@@ -666,6 +718,10 @@ export class ConsumerMember {
   ): void {
     payload.pause();
     this.held.add(key);
+    if (decision === DEAD_LETTER) {
+      const failure = this.ledger.failure(key);
+      if (failure) failure.resolveOffset = payload.resolveOffset;
+    }
     // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;
     const failure = this.ledger.failure(key);

@@ -125,6 +125,18 @@ describe('PartitionLedger and dead-letter writes', () => {
     expect(pending.cancel).toHaveBeenCalledTimes(1);
   });
 
+  test('shutdown returns the failures whose write is not written yet, for the stop to wait for', () => {
+    const ledger = new PartitionLedger();
+    const written = Object.assign(write(), { state: 'written' });
+    const pending = Object.assign(write(), { state: 'pending' });
+    ledger.failed(p0, '5', 3).deadLetter = written;
+    const failure = ledger.failed(p1, '9', 3);
+    failure.deadLetter = pending;
+    expect(ledger.cancelDeadLetters()).toEqual([{ key: p1, failure }]);
+    expect(written.cancel).toHaveBeenCalledTimes(1);
+    expect(pending.cancel).toHaveBeenCalledTimes(1);
+  });
+
   test('an exhausted batch call stays for a partition still assigned, and is dropped for a revoked one', () => {
     const ledger = new PartitionLedger();
     const error = new Error('bulk insert refused');

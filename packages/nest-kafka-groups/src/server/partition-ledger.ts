@@ -13,6 +13,11 @@ export interface PartitionFailure {
   next?: RetryDestination;
   /** Epoch ms of the next attempt while the partition waits out its backoff: a rejoin keeps it waiting. */
   retryAt?: number;
+  /**
+   * Set when the partition was paused for the dead-letter write: resolves the offset outside its batch, so that a
+   * graceful stop that waited for the write commits it.
+   */
+  resolveOffset?: (offset: string) => void;
 }
 
 /**
@@ -128,14 +133,28 @@ export class PartitionLedger {
     return waiting;
   }
 
-  /** Shutdown: no dead-letter write is tried again (attempts are not needed any more either). */
-  cancelDeadLetters(): void {
-    for (const failure of this.failures.values()) failure.deadLetter?.cancel();
+  /**
+   * Shutdown: no dead-letter write is tried again (attempts are not needed any more either). Returns the failures
+   * whose write is not written yet: a send of theirs may still be out.
+   */
+  cancelDeadLetters(): { key: string; failure: PartitionFailure }[] {
+    const unwritten: { key: string; failure: PartitionFailure }[] = [];
+    for (const [key, failure] of this.failures) {
+      if (!failure.deadLetter) continue;
+      failure.deadLetter.cancel();
+      if (failure.deadLetter.state !== 'written') unwritten.push({ key, failure });
+    }
+    return unwritten;
   }
 
   private drop(key: string, failure: PartitionFailure): void {
     failure.deadLetter?.cancel();
     this.failures.delete(key);
+  }
+
+  /** The partition's fetch position was moved back (an out-of-range reset): nothing fetched from there is stale. */
+  positionReset(key: string): void {
+    this.resolved.delete(key);
   }
 
   /** The consumer crashed or was replaced: positions are unknown until the next join; attempts stay. */

@@ -31,6 +31,27 @@ describe('localSettings', () => {
     ]);
   });
 
+  test("the broker JVM: a small heap and Kafka's own GC settings (bin/kafka-run-class.sh), each replaceable", () => {
+    const kafkaRunClass = [
+      '-server',
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:InitiatingHeapOccupancyPercent=35',
+      '-XX:+ExplicitGCInvokesConcurrent',
+      '-XX:MaxInlineLevel=15',
+      '-Djava.awt.headless=true',
+    ];
+    expect(localSettings({}).brokerJvmOptions).toEqual(['-Xms256m', '-Xmx512m', ...kafkaRunClass]);
+    expect(localSettings({ KAFKA_HEAP_OPTS: ' -Xms1G  -Xmx1G ' }).brokerJvmOptions).toEqual([
+      '-Xms1G',
+      '-Xmx1G',
+      ...kafkaRunClass,
+    ]);
+    expect(
+      localSettings({ KAFKA_HEAP_OPTS: ' ', KAFKA_JVM_PERFORMANCE_OPTS: '-XX:+UseZGC' }).brokerJvmOptions,
+    ).toEqual(['-Xms256m', '-Xmx512m', '-XX:+UseZGC']);
+  });
+
   test('KAFKA_BROKERS is reused as given', () => {
     expect(localSettings({ KAFKA_BROKERS: ' 10.0.0.1:9092,10.0.0.2:9092 ' })).toMatchObject({
       brokers: '10.0.0.1:9092,10.0.0.2:9092',

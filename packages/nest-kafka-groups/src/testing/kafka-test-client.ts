@@ -131,7 +131,11 @@ export class KafkaTestClient {
     return consumer;
   }
 
-  /** Creates a topic and waits for its partition leaders. */
+  /**
+   * Creates a topic and waits for its partition leaders. kafkajs's own wait (`waitForLeaders`) fails at once when
+   * the broker does not know the new topic yet (UNKNOWN_TOPIC_OR_PARTITION, not retried), which a loaded broker or
+   * an admin that still caches a deleted topic of that name answers: the leaders are polled here instead.
+   */
   async createTopic(
     topic: string,
     numPartitions: number,
@@ -140,8 +144,13 @@ export class KafkaTestClient {
   ): Promise<void> {
     const admin = await this.admin();
     await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: [{ topic, numPartitions, replicationFactor, configEntries }],
+    });
+    await waitFor(`leaders of the ${numPartitions} partition(s) of ${topic}`, 30_000, async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      return partitions.length === numPartitions && partitions.every((p) => p.leader >= 0);
     });
   }
 

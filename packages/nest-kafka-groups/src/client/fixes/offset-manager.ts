@@ -21,17 +21,91 @@ const MODULE = 'src/consumer/offsetManager/index.js';
  *   that ends after the rejoin) was kept and committed with the new generation's id, over the commits of the
  *   member that owns the partition now; a topic outside the assignment threw a TypeError. Here it is ignored: the
  *   owner goes on from the group's committed offset (at-least-once).
+ * - A partition added to a topic while the group runs has no committed offset, so `fromBeginning: false` started it
+ *   at its log end when the group noticed it (within `metadataMaxAge`): what producers wrote to it meanwhile was
+ *   skipped (Java's `auto.offset.reset=latest` does the same, KAFKA-12261). Here a partition at or above the count
+ *   the group's members in this process first saw for its topic (a topic missing then counts 0), with no committed
+ *   offset, starts at its earliest offset: it was created after the group began, so nothing in it predates the group.
  */
 export const offsetManagerFix: CarriedFix = {
   module: MODULE,
   sha256: 'bd1041968ae322324ebf64d2569308db19d24f70ee5dbb72c964b43bfe85c00e',
-  create: (_require, released) => createOffsetManager(released() as OffsetManagerClass),
+  create: (require, released) =>
+    createOffsetManager(released() as OffsetManagerClass, require('./isInvalidOffset')),
 };
 
-export function createOffsetManager(Released: OffsetManagerClass): OffsetManagerClass {
+/**
+ * Per group id, the partition count of each subscribed topic when this process's members of the group first
+ * resolved offsets. Never raised: every partition at or above it was added while the group ran.
+ */
+const firstSeenPartitions = new Map<string, Map<string, number>>();
+
+export function createOffsetManager(
+  Released: OffsetManagerClass,
+  isInvalidOffset: (offset: unknown) => boolean,
+): OffsetManagerClass {
   const committedKey = committedOffsetsKey(Released);
 
   return class OffsetManager extends Released {
+    /**
+     * kafkajs resolves the offsets of assigned partitions missing from the cache before each fetch. Added
+     * partitions are resolved first (earliest, unless the group committed one), the rest as kafkajs does.
+     */
+    async resolveOffsets(): Promise<void> {
+      const added = this.addedPartitionsToResolve();
+      if (added.length > 0) await this.startAtEarliest(added);
+      return super.resolveOffsets();
+    }
+
+    private addedPartitionsToResolve(): { topic: string; partitions: { partition: number }[] }[] {
+      let seen = firstSeenPartitions.get(this.groupId);
+      if (seen === undefined) firstSeenPartitions.set(this.groupId, (seen = new Map()));
+      const added = [];
+      // kafkajs loads the metadata before a member joins; without it there is nothing to compare with.
+      const metadata: { topicMetadata?: { topic: string; partitionMetadata: unknown[] }[] } | undefined =
+        this.cluster.brokerPool?.metadata;
+      if (metadata?.topicMetadata === undefined) return [];
+      for (const topic of Object.keys(this.topicConfigurations)) {
+        if (!seen.has(topic)) {
+          const known = metadata.topicMetadata.find((t) => t.topic === topic);
+          seen.set(topic, known?.partitionMetadata.length ?? 0);
+        }
+        const assigned: number[] | undefined = this.memberAssignment[topic];
+        if (assigned === undefined || this.topicConfigurations[topic].fromBeginning) continue;
+        const first = seen.get(topic)!;
+        const cached = this.committedOffsets()[topic];
+        const partitions = assigned
+          .filter((partition) => partition >= first && isInvalidOffset(cached[partition]))
+          .map((partition) => ({ partition }));
+        if (partitions.length > 0) added.push({ topic, partitions });
+      }
+      return added;
+    }
+
+    /** The group's committed offset of each partition, or its earliest offset when the group has none. */
+    private async startAtEarliest(topics: { topic: string; partitions: { partition: number }[] }[]) {
+      const coordinator = await this.getCoordinator();
+      const { responses } = await coordinator.offsetFetch({ groupId: this.groupId, topics });
+      const uncommitted = (
+        responses as { topic: string; partitions: { partition: number; offset: string }[] }[]
+      )
+        .map(({ topic, partitions }) => ({
+          topic,
+          fromBeginning: true,
+          partitions: partitions
+            .filter(({ offset }) => isInvalidOffset(offset))
+            .map(({ partition }) => ({ partition })),
+        }))
+        .filter(({ partitions }) => partitions.length > 0);
+      if (uncommitted.length === 0) return;
+      const earliest: { topic: string; partitions: { partition: number; offset: string }[] }[] =
+        await this.cluster.fetchTopicsOffset(uncommitted);
+      for (const { topic, partitions } of earliest) {
+        const cached = this.committedOffsets()[topic];
+        for (const { partition, offset } of partitions) cached[partition] = offset;
+      }
+    }
+
     /** The released method returned the cluster's cache, shared by every consumer of the client in this group. */
     committedOffsets(): CommittedOffsets {
       const fields = this as unknown as Record<symbol, CommittedOffsets | undefined>;

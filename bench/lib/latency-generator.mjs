@@ -1,0 +1,109 @@
+/**
+ * The latency phase's generator, a child process of its own (forked by bench/run.mjs for each system's run, the
+ * same way for every system): it connects a producer, reports `ready`, and on `go` produces `total` messages at
+ * `rate` per second, then reports what it measured of itself and exits.
+ *
+ * Its own process so that a message's send is not held up by the orchestrator: that process has carried the whole
+ * throughput phase (its heap, its GC, its admin client) and waits for the group beside the generator. Here the
+ * generator's heap holds only its producer and the messages in flight.
+ *
+ * Job (argv[2], JSON): { brokers, topic, rate, total, warm }.
+ */
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { send, summarizeLatencies, wallClockMs } from './child.mjs';
+import { flightPosition, kafkaFor, newProducer } from './dataset.mjs';
+import { round } from './stats.mjs';
+
+/**
+ * Produces `total` messages at `rate` per second (the first `warm` flagged as warm-up), stamped when sent. Also
+ * measures itself after the warm-up: the gaps between its sends, the messages per send, the Produce round trips
+ * (acks 1: send to the broker's append and back) and its own GC pauses.
+ */
+async function produceAtRate(producer, topic, { rate, total, warm }) {
+  const started = performance.now();
+  const inFlight = new Set();
+  const produceMs = [];
+  const offRequest = producer.on(producer.events.REQUEST, ({ payload }) => {
+    if (payload.apiName === 'Produce' && sent >= warm) produceMs.push(payload.duration);
+  });
+  // Its own pauses: a GC between a message's stamp and its send counts as latency of every system alike.
+  const gcMs = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    if (sent >= warm) for (const entry of list.getEntries()) gcMs.push(entry.duration);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const gapsMs = [];
+  const perSend = [];
+  let lastSendAt;
+  let sent = 0;
+  let failure;
+  while (sent < total && !failure) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    if (due > sent) {
+      const sentAt = wallClockMs();
+      if (sent >= warm) {
+        if (lastSendAt !== undefined) gapsMs.push(sentAt - lastSendAt);
+        perSend.push(due - sent);
+      }
+      lastSendAt = sentAt;
+      const messages = [];
+      for (; sent < due; sent++)
+        messages.push(flightPosition(sent, sent < warm ? { sentAt, warm: true } : { sentAt }));
+      const send = producer
+        .send({ topic, acks: 1, messages })
+        .catch((error) => (failure = error))
+        .finally(() => inFlight.delete(send));
+      inFlight.add(send);
+    }
+    await sleep(2);
+  }
+  await Promise.all(inFlight);
+  offRequest();
+  gcObserver.disconnect();
+  if (failure) throw failure;
+  return {
+    seconds: (performance.now() - started) / 1000,
+    generator: {
+      sends: perSend.length,
+      gapMs: percentiles(gapsMs),
+      messagesPerSend: percentiles(perSend),
+      produceRequestMs: percentiles(produceMs),
+      gc: {
+        count: gcMs.length,
+        totalMs: round(
+          gcMs.reduce((sum, ms) => sum + ms, 0),
+          1,
+        ),
+        ...percentiles(gcMs),
+      },
+    },
+  };
+}
+
+function percentiles(values) {
+  const { p50, p99, max } = summarizeLatencies(values);
+  return { p50: round(p50, 2), p99: round(p99, 2), max: round(max, 2) };
+}
+
+const job = JSON.parse(process.argv[2]);
+// The orchestrator gone (Ctrl-C, a crash), nothing will say `go` or read the result.
+process.once('disconnect', () => process.exit(1));
+const producer = newProducer(kafkaFor(job.brokers, 'bench-latency-generator'));
+try {
+  await producer.connect();
+  const go = new Promise((resolve) =>
+    process.on('message', (message) => {
+      if (message.type === 'go') resolve();
+    }),
+  );
+  await send({ type: 'ready' });
+  await go;
+  const produced = await produceAtRate(producer, job.topic, job);
+  await send({ type: 'result', produced });
+  await producer.disconnect();
+  process.exit(0);
+} catch (error) {
+  await send({ type: 'error', error: error?.stack ?? String(error) });
+  process.exit(1);
+}
