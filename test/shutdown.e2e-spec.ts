@@ -103,6 +103,8 @@ const SLOW_ACK_MS = 1_500;
 @Injectable()
 class SlowRepublishAcks implements OnModuleInit {
   static writes = 0;
+  /** When set, the completions wait for it instead of SLOW_ACK_MS. */
+  static held?: Promise<void>;
   constructor(private readonly server: KafkaGroupsServer) {}
   onModuleInit(): void {
     const hooks: KafkaTracingHooks = {
@@ -111,7 +113,7 @@ class SlowRepublishAcks implements OnModuleInit {
       traceRepublish: async (_kind, _source, _topic, _record, send) => {
         await send();
         SlowRepublishAcks.writes++;
-        await sleep(SLOW_ACK_MS);
+        await (SlowRepublishAcks.held ?? sleep(SLOW_ACK_MS));
       },
     };
     this.server.useTracing(hooks);
@@ -135,6 +137,7 @@ describe('a dead-letter write in flight at a graceful stop', () => {
     await kafka.createTopic(topic, 1);
     await kafka.createTopic(`${topic}-dlt`, 1);
     SlowRepublishAcks.writes = 0;
+    SlowRepublishAcks.held = undefined;
     recording.behaviour = (payload) => {
       if (payload.seq === 0) throw new Error('fails for good');
     };
@@ -159,5 +162,44 @@ describe('a dead-letter write in flight at a graceful stop', () => {
     expect(await deadLetters(topic)).toBe(1);
     expect(closeMs).toBeLessThan(SLOW_ACK_MS + 5_000);
     console.log(`dead-letter write in flight at app.close(): close ${closeMs} ms`);
+  });
+
+  test('a rebalance waits for it before rejoining and commits its offset: the partition that moves is not dead-lettered again', async () => {
+    const topic = uniqueName('revoke-dlt');
+    const groupId = uniqueName('revoke-dlt');
+    await kafka.createTopic(topic, 2);
+    await kafka.createTopic(`${topic}-dlt`, 2);
+    SlowRepublishAcks.writes = 0;
+    let release!: () => void;
+    SlowRepublishAcks.held = new Promise<void>((resolve) => (release = resolve));
+    recording.behaviour = () => {
+      throw new Error('fails for good');
+    };
+    const root = { retry: { attempts: 1 } };
+    const first = await startTestApp([recordingFeature(groupId, topic)], root, [SlowRepublishAcksModule]);
+    apps.push(first.app);
+    await kafka.waitForStableGroup(groupId, 1);
+    // One failing record on each partition: whichever the second member gets, its record's write is in flight.
+    await kafka.produce(
+      topic,
+      [0, 1].map((seq) => ({ key: `k${seq}`, value: JSON.stringify({ seq }), partition: seq })),
+    );
+    await waitFor('both dead-letter records in their topic', 10_000, () => SlowRepublishAcks.writes === 2);
+
+    // A second member joins: the first one's next heartbeat sees the rebalance, and one partition moves.
+    const second = await startTestApp([recordingFeature(groupId, topic)], root);
+    apps.push(second.app);
+    const admin = await kafka.admin();
+    await waitFor('the group to rebalance', 20_000, async () => {
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      return group.state === 'PreparingRebalance' || group.state === 'CompletingRebalance';
+    });
+    await sleep(500);
+    release();
+    await kafka.waitForStableGroup(groupId, 2);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await sleep(500);
+    expect(recording.deliveries.map((d) => d.seq).sort()).toEqual([0, 1]);
+    expect(await deadLetters(topic)).toBe(2);
   });
 });

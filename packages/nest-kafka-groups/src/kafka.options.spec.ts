@@ -109,6 +109,55 @@ describe('validateModuleOptions', () => {
     expect(error.message).toContain('expected at least one "host:port" broker address');
   });
 
+  test.each([
+    ['no mechanism', { username: 'u', password: 'p' }, 'forRoot.sasl.mechanism', 'got undefined'],
+    [
+      'an unknown mechanism',
+      { mechanism: 'gssapi', username: 'u', password: 'p' },
+      'forRoot.sasl.mechanism',
+      'got "gssapi"',
+    ],
+    [
+      'PLAIN without a user',
+      { mechanism: 'plain', password: 'secret-1' },
+      'forRoot.sasl.username',
+      'SASL PLAIN',
+    ],
+    [
+      'SCRAM without a password',
+      { mechanism: 'scram-sha-512', username: 'u' },
+      'forRoot.sasl.password',
+      'SASL SCRAM-SHA-512',
+    ],
+    [
+      'OAUTHBEARER without a provider',
+      { mechanism: 'oauthbearer' },
+      'forRoot.sasl.oauthBearerProvider',
+      'OAUTHBEARER',
+    ],
+  ])('rejects SASL with %s, naming the setting and never the secret', (_label, sasl, setting, text) => {
+    const error = expectSettingError(
+      () => validateModuleOptions({ brokers: ['127.0.0.1:9092'], sasl } as unknown as KafkaModuleOptions),
+      setting,
+    );
+    expect(error.message).toContain(text);
+    expect(error.message).not.toContain('secret-1');
+  });
+
+  test('accepts the built-in SASL mechanisms in any case, and a custom one with its provider', () => {
+    for (const sasl of [
+      { mechanism: 'PLAIN', username: 'u', password: '' },
+      { mechanism: 'scram-sha-256', username: 'u', password: 'p' },
+      { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: 't' }) },
+      { mechanism: 'aws', authorizationIdentity: 'a', accessKeyId: 'k', secretAccessKey: 's' },
+      { mechanism: 'my-mech', authenticationProvider: () => ({ authenticate: async () => undefined }) },
+    ]) {
+      expect(() =>
+        validateModuleOptions({ brokers: ['127.0.0.1:9092'], sasl } as unknown as KafkaModuleOptions),
+      ).not.toThrow();
+    }
+  });
+
   test('rejects undefined options, naming forRoot.brokers', () => {
     expectSettingError(
       () => validateModuleOptions(undefined as unknown as KafkaModuleOptions),

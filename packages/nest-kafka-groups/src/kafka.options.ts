@@ -425,6 +425,48 @@ function validateLimits(scope: string, limits: Partial<KafkaMessageLimits> | und
   }
 }
 
+/** kafkajs 2.2.4's built-in SASL mechanisms; another needs its own `authenticationProvider`. */
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws'];
+
+/**
+ * A SASL setting kafkajs would only reject at the first connection, with a TypeError naming no setting (a missing
+ * mechanism) or "Invalid username or password". Values are never quoted: they may be secrets.
+ */
+function validateSasl(sasl: KafkaModuleOptions['sasl'] | null): void {
+  if (sasl === undefined || sasl === null) return;
+  const options = sasl as unknown as Record<string, unknown>;
+  const { mechanism } = options;
+  const known = typeof mechanism === 'string' && SASL_MECHANISMS.includes(mechanism.toLowerCase());
+  if (typeof mechanism !== 'string' || (!known && typeof options.authenticationProvider !== 'function')) {
+    throw new KafkaConfigurationError(
+      'forRoot.sasl.mechanism',
+      `expected one of ${SASL_MECHANISMS.join(', ')} (or a custom mechanism with an authenticationProvider), got ` +
+        (typeof mechanism === 'string' ? JSON.stringify(mechanism) : String(mechanism)),
+    );
+  }
+  const name = mechanism.toLowerCase();
+  if (name === 'plain' || name.startsWith('scram-')) {
+    if (typeof options.username !== 'string' || options.username === '') {
+      throw new KafkaConfigurationError(
+        'forRoot.sasl.username',
+        `expected a user name for SASL ${name.toUpperCase()}`,
+      );
+    }
+    if (typeof options.password !== 'string') {
+      throw new KafkaConfigurationError(
+        'forRoot.sasl.password',
+        `expected a password for SASL ${name.toUpperCase()}`,
+      );
+    }
+  }
+  if (name === 'oauthbearer' && typeof options.oauthBearerProvider !== 'function') {
+    throw new KafkaConfigurationError(
+      'forRoot.sasl.oauthBearerProvider',
+      'expected a function resolving to { value: token } for SASL OAUTHBEARER',
+    );
+  }
+}
+
 export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleOptions {
   if (!options || !Array.isArray(options.brokers) || options.brokers.length === 0) {
     throw new KafkaConfigurationError('forRoot.brokers', 'expected at least one "host:port" broker address');
@@ -448,6 +490,7 @@ export function validateModuleOptions(options: KafkaModuleOptions): KafkaModuleO
       `zstd needs Node.js 22.15 or newer to produce (this is ${process.version}); consuming zstd works on any version`,
     );
   }
+  validateSasl(options.sasl);
   requirePositiveInteger('forRoot.restartBackoff.initialDelayMs', options.restartBackoff?.initialDelayMs);
   requirePositiveInteger('forRoot.restartBackoff.maxDelayMs', options.restartBackoff?.maxDelayMs);
   validateDefaults('forRoot', options);

@@ -1,5 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { isConnectionError, type PartitionAssigner, undecodableBatchError } from '../client/kafkajs.js';
+import {
+  beforeRejoin,
+  isConnectionError,
+  type PartitionAssigner,
+  undecodableBatchError,
+} from '../client/kafkajs.js';
 import { onPositionReset } from '../client/offset-out-of-range.js';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } from '../client/kafkajs.js';
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
@@ -50,6 +55,8 @@ export interface ConsumerMemberConfig {
 
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
 const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
+/** kafkajs's default rebalance timeout, when the group does not set one. */
+const KAFKAJS_REBALANCE_TIMEOUT_MS = 60_000;
 /**
  * How long a failed message's dead-letter or retry-topic write is awaited in the batch: a healthy broker answers
  * well within it, and the partition goes on without a pause and a fetch per failure (with retry topics, every
@@ -234,12 +241,14 @@ export class ConsumerMember {
         if (retry.length > 0) await consumer.subscribe({ topics: retry, fromBeginning: true });
       }
       if (consumer === this.consumer) {
+        const eachBatch = (payload: EachBatchPayload) => this.eachBatch(payload);
+        beforeRejoin(eachBatch, () => this.beforeRejoin(consumer));
         await consumer.run({
           autoCommit: true,
           autoCommitInterval: this.config.group.commitIntervalMs,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: this.config.group.partitionsConsumedConcurrently,
-          eachBatch: (payload) => this.eachBatch(payload),
+          eachBatch,
         });
       }
     } catch (error) {
@@ -259,11 +268,19 @@ export class ConsumerMember {
     for (const batch of this.batches) batch.controller.abort(this.shutdown.signal.reason);
     clearTimeout(this.recreateTimer);
     this.resumeTimers.clear();
-    const unwritten = this.ledger.cancelDeadLetters();
+    const started = this.ledger.cancelDeadLetters();
     this.unwatchResets?.();
     const consumer = this.consumer;
     this.consumer = undefined;
-    if (consumer && unwritten.length > 0) await this.finishDeadLetters(consumer, unwritten, timeoutMs);
+    if (consumer && started.length > 0) {
+      // Nothing is handled any more: no fetch while the writes finish.
+      this.tryOn(
+        consumer,
+        'pause',
+        Object.entries(this.assignment).map(([topic, partitions]) => ({ topic, partitions })),
+      );
+      await this.settleDeadLetters(started, timeoutMs, 'stop');
+    }
     const stopping = Promise.all([
       consumer?.disconnect().catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`)),
       this.joining,
@@ -284,45 +301,64 @@ export class ConsumerMember {
   }
 
   /**
-   * A graceful stop lets the dead-letter and retry-topic sends still out finish (within the stop's bound) and
-   * resolves the offsets of the records they wrote, so the commit before leaving includes them and the next owner
-   * starts after them, as Spring's container finishes its recoverer before it commits and stops. A write that
-   * fails or outlasts the bound stays uncommitted: the next owner handles the record again.
+   * Before kafkajs rejoins the group (the partitions may move): the dead-letter and retry-topic sends still out
+   * finish, within half the rebalance timeout (the group waits that long for this member's join), and the offsets
+   * of the records written are resolved; true tells the runner to commit them before it rejoins.
    */
-  private async finishDeadLetters(
-    consumer: Consumer,
-    unwritten: { key: string; failure: PartitionFailure }[],
-    timeoutMs: number,
-  ): Promise<void> {
-    // Nothing is handled any more: no fetch meanwhile.
-    this.tryOn(
-      consumer,
-      'pause',
-      Object.entries(this.assignment).map(([topic, partitions]) => ({ topic, partitions })),
-    );
-    this.logger.log(`Stopping: waiting for ${unwritten.length} dead-letter or retry write(s) in flight`);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(unwritten.map(({ failure }) => failure.deadLetter!.sendsSettled())),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    for (const { key, failure } of unwritten) {
+  private async beforeRejoin(consumer: Consumer): Promise<boolean> {
+    if (consumer !== this.consumer || !this.ledger.hasFailures) return false;
+    const started = this.ledger.deadLetterFailures();
+    if (started.length === 0) return false;
+    const rebalanceTimeoutMs = this.config.group.consumer.rebalanceTimeout ?? KAFKAJS_REBALANCE_TIMEOUT_MS;
+    return (await this.settleDeadLetters(started, rebalanceTimeoutMs / 2, 'rejoin')) > 0;
+  }
+
+  /**
+   * Before a stop or a rejoin gives up the partitions: lets the dead-letter and retry-topic sends still out finish
+   * (within `boundMs`) and resolves the offsets of the records written, so the commit that follows includes them
+   * and the next owner starts after them, as Spring's container finishes its recoverer before it commits. A write
+   * that fails or outlasts the bound stays uncommitted: the next owner handles the record again. Returns how many
+   * offsets it resolved.
+   */
+  private async settleDeadLetters(
+    started: { key: string; failure: PartitionFailure }[],
+    boundMs: number,
+    before: 'stop' | 'rejoin',
+  ): Promise<number> {
+    const out = started.filter(({ failure }) => failure.deadLetter!.state !== 'written');
+    if (out.length > 0) {
+      this.logger.log(
+        `Before the ${before}: waiting for ${out.length} dead-letter or retry write(s) in flight`,
+      );
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(out.map(({ failure }) => failure.deadLetter!.sendsSettled())),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    let resolved = 0;
+    for (const { key, failure } of started) {
       const write = failure.deadLetter!;
       const where = `${key}@${failure.offset}`;
       if (write.state !== 'written') {
-        this.logger.log(`${where}: not written to "${write.deadLetterTopic}" by the stop; left uncommitted`);
+        this.logger.log(
+          `${where}: not written to "${write.deadLetterTopic}" before the ${before}; left uncommitted`,
+        );
         continue;
       }
       // Still in its batch's wait (no resolver yet): the batch resolves it, seeing the write done.
       if (!failure.resolveOffset) continue;
       failure.resolveOffset(failure.offset);
       this.ledger.settled(key);
+      this.stoppedPartitions.delete(key);
+      resolved++;
       if (!failure.next || failure.next.deadLetter) this.counts.deadLettered++;
       this.logger.log(
-        `${where}: written to "${write.deadLetterTopic}" during the stop; its offset is committed`,
+        `${where}: written to "${write.deadLetterTopic}"; its offset is committed before the ${before}`,
       );
     }
+    return resolved;
   }
 
   private createConsumer(): Consumer {

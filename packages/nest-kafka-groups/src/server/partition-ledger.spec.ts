@@ -125,14 +125,22 @@ describe('PartitionLedger and dead-letter writes', () => {
     expect(pending.cancel).toHaveBeenCalledTimes(1);
   });
 
-  test('shutdown returns the failures whose write is not written yet, for the stop to wait for', () => {
+  test('shutdown returns the failures whose write was started, for the stop to settle; a failure still retrying is not one', () => {
     const ledger = new PartitionLedger();
-    const written = Object.assign(write(), { state: 'written' });
-    const pending = Object.assign(write(), { state: 'pending' });
-    ledger.failed(p0, '5', 3).deadLetter = written;
-    const failure = ledger.failed(p1, '9', 3);
-    failure.deadLetter = pending;
-    expect(ledger.cancelDeadLetters()).toEqual([{ key: p1, failure }]);
+    const written = write();
+    const pending = write();
+    const writtenFailure = ledger.failed(p0, '5', 3);
+    writtenFailure.deadLetter = written;
+    const pendingFailure = ledger.failed(p1, '9', 3);
+    pendingFailure.deadLetter = pending;
+    ledger.failed('orders:2', '4', 1);
+    const started = [
+      { key: p0, failure: writtenFailure },
+      { key: p1, failure: pendingFailure },
+    ];
+    expect(ledger.deadLetterFailures()).toEqual(started);
+    expect(written.cancel).not.toHaveBeenCalled();
+    expect(ledger.cancelDeadLetters()).toEqual(started);
     expect(written.cancel).toHaveBeenCalledTimes(1);
     expect(pending.cancel).toHaveBeenCalledTimes(1);
   });

@@ -133,18 +133,18 @@ export class PartitionLedger {
     return waiting;
   }
 
-  /**
-   * Shutdown: no dead-letter write is tried again (attempts are not needed any more either). Returns the failures
-   * whose write is not written yet: a send of theirs may still be out.
-   */
+  /** The failures whose dead-letter write was started (written or not): what a stop or a rejoin settles first. */
+  deadLetterFailures(): { key: string; failure: PartitionFailure }[] {
+    const started: { key: string; failure: PartitionFailure }[] = [];
+    for (const [key, failure] of this.failures) if (failure.deadLetter) started.push({ key, failure });
+    return started;
+  }
+
+  /** Shutdown: no dead-letter write is tried again (a send already out may finish); returns `deadLetterFailures()`. */
   cancelDeadLetters(): { key: string; failure: PartitionFailure }[] {
-    const unwritten: { key: string; failure: PartitionFailure }[] = [];
-    for (const [key, failure] of this.failures) {
-      if (!failure.deadLetter) continue;
-      failure.deadLetter.cancel();
-      if (failure.deadLetter.state !== 'written') unwritten.push({ key, failure });
-    }
-    return unwritten;
+    const started = this.deadLetterFailures();
+    for (const { failure } of started) failure.deadLetter!.cancel();
+    return started;
   }
 
   private drop(key: string, failure: PartitionFailure): void {

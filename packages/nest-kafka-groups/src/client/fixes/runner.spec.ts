@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
+import { beforeRejoin } from './runner.js';
 
 /**
  * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
@@ -297,5 +298,40 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
       await instance.onCrash(new Error('retries exhausted'));
       expect(events).toEqual(expected);
     }
+  });
+});
+
+describe('kafkajs Runner: the hook before a rejoin (beforeRejoin)', () => {
+  it('fixed: awaited before a rejoin, not the first join; what it resolved is committed before the join', async () => {
+    const consumerGroup: ReturnType<typeof group> & { joinAndSync?: () => Promise<void> } = group();
+    consumerGroup.generationId = null as unknown as number;
+    consumerGroup.joinAndSync = async () => {
+      consumerGroup.events.push('join');
+      consumerGroup.generationId = 1;
+    };
+    const eachBatch = async () => {};
+    const resolves = ['7', undefined];
+    let calls = 0;
+    beforeRejoin(eachBatch, async () => {
+      calls++;
+      const offset = resolves.shift();
+      if (offset) consumerGroup.resolveOffset({ partition: 0, offset });
+      return offset !== undefined;
+    });
+    new Fixed({
+      logger: quietLogger,
+      consumerGroup,
+      instrumentationEmitter: { emit() {} },
+      concurrency: 1,
+      eachBatch,
+      onCrash() {},
+      retry: { retries: 0 },
+    });
+    await consumerGroup.joinAndSync();
+    expect(calls).toBe(0);
+    await consumerGroup.joinAndSync();
+    await consumerGroup.joinAndSync();
+    expect(calls).toBe(2);
+    expect(consumerGroup.events).toEqual(['join', 'commit 0:7', 'join', 'join']);
   });
 });

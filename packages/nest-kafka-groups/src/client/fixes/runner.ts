@@ -21,6 +21,21 @@ type RunnerClass = new (options: any) => any;
  * So nothing is committed before it was resolved, and processed-but-uncommitted offsets are redelivered only when
  * the process dies without leaving.
  */
+/**
+ * Work a consumer's runner awaits before it rejoins the group, keyed by the `eachBatch` function given to `run()`
+ * (kafkajs passes the runner nothing else of the caller's). It resolves true when it resolved offsets that must be
+ * committed before the partitions are given up: the runner then commits them first.
+ */
+const beforeRejoinHooks = new WeakMap<object, () => Promise<boolean>>();
+
+/**
+ * Registers `hook` for the runner of the consumer run with this `eachBatch`: awaited before every rejoin (not the
+ * first join), as Java's consumer runs `onPartitionsRevoked` before it rejoins.
+ */
+export function beforeRejoin(eachBatch: object, hook: () => Promise<boolean>): void {
+  beforeRejoinHooks.set(eachBatch, hook);
+}
+
 export const runnerFix: CarriedFix = {
   module: 'src/consumer/runner.js',
   sha256: 'fad3247df2e3ba483b94e014e5c5916fd72d7bdfc3b3dfccc5232b60da18306d',
@@ -55,6 +70,15 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
 
     constructor(options: any) {
       super(options);
+      const hook = beforeRejoinHooks.get(options.eachBatch);
+      if (hook) {
+        const consumerGroup = this.consumerGroup;
+        const joinAndSync = consumerGroup.joinAndSync.bind(consumerGroup) as () => Promise<unknown>;
+        consumerGroup.joinAndSync = async () => {
+          if (consumerGroup.generationId != null && (await hook())) await this.commitBeforeLeaving('rejoin');
+          return joinAndSync();
+        };
+      }
       const onCrash = this.onCrash as (error: Error) => unknown;
       this.onCrash = async (error: Error) => {
         // Called while a started consumer crashes (running still true); a start that failed resolved nothing.
