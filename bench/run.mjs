@@ -362,7 +362,7 @@ function round2(value) {
 
 /**
  * Forks the latency generator (bench/lib/latency-generator.mjs) and resolves once its producer is connected, to
- * `{ go, done, kill }`: `go()` starts producing and resolves to what it measured of itself; `kill()` ends it early.
+ * `{ go, kill }`: `go()` starts producing and resolves to what it measured of itself; `kill()` ends it.
  */
 function startGenerator(job) {
   return new Promise((resolveReady, rejectReady) => {

@@ -1,7 +1,8 @@
 /**
  * Records only a foreign producer writes, consumed by a group of this library on a real broker: a Java
  * transactional producer's committed and aborted transactions (control records between and after them), and a
- * record carrying a header whose value is null, dead-lettered. README "Interoperability".
+ * record carrying a header whose value is null, dead-lettered; binary keys and header values; a record near the
+ * broker's maximum size. README "Interoperability".
  */
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication, Module } from '@nestjs/common';
@@ -68,6 +69,9 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     return groupId;
   }
 
+  const send = (topic: string, seq: number) =>
+    kafka.produce(topic, [{ key: `k${seq}`, value: JSON.stringify({ seq }), partition: 0 }]);
+
   test('a Java transactional producer: committed records handled once, aborted ones never, the lag reaches 0 past the control records', async () => {
     const topic = uniqueName('tx');
     const groupId = await start(topic);
@@ -90,6 +94,35 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     expect(end.end).toBe(8);
     expect(handled.map((h) => h.seq)).toEqual(range(0, 3));
   }, 120_000);
+
+  test('binary (non-UTF-8) key and header values: dead-lettered byte for byte, the next record handled', async () => {
+    const topic = uniqueName('binary');
+    const groupId = await start(topic);
+    const key = Buffer.from([0xff, 0xfe, 0x00, 0x80]);
+    const bin = Buffer.from([0xc3, 0x28, 0xa0, 0xa1]);
+    await kafka.produce(topic, [
+      { key, value: 'not json', headers: { bin, dup: [bin, Buffer.from('two')] }, partition: 0 },
+      { key, value: JSON.stringify({ seq: 1 }), headers: { bin }, partition: 0 },
+    ]);
+    await waitFor('the JSON record handled', 30_000, () => handled.length === 1);
+    expect(handled).toEqual([{ seq: 1, offset: '1' }]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.key).toEqual(key);
+    expect(dead.headers?.bin).toEqual(bin);
+    expect(dead.headers?.dup).toEqual([bin, Buffer.from('two')]);
+  }, 60_000);
+
+  test("a record near the broker's maximum size is handled, and the partition goes on", async () => {
+    const topic = uniqueName('near-max');
+    const groupId = await start(topic);
+    // The broker's default message.max.bytes is 1048588 for a whole batch; the library's maxValueBytes is 1 MiB.
+    const value = JSON.stringify({ seq: 0, pad: 'x'.repeat(1_040_000) });
+    await kafka.produce(topic, [{ key: 'big', value, partition: 0 }]);
+    await send(topic, 1);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(handled.map((h) => h.seq)).toEqual([0, 1]);
+  }, 60_000);
 
   test('a record with a null-valued header is dead-lettered with that header still null, and the partition goes on', async () => {
     const topic = uniqueName('null-header');

@@ -6,8 +6,9 @@
  * tracker decides when the run is complete, measures it and reports to the parent over IPC; then the system is
  * stopped and the process exits. One child per run, so the peak RSS reported is that system's alone.
  *
- * Jobs: `throughput` (consume a pre-produced topic to its end), `latency` (consume while the parent produces at a
- * fixed rate; latency = handler time - produce time in the message) and `soak` (throughput plus RSS samples).
+ * Jobs: `throughput` (consume a pre-produced topic to its end), `latency` (consume while the latency generator
+ * produces at a fixed rate; latency = handler time - produce time in the message) and `soak` (throughput plus RSS
+ * samples).
  */
 import { performance } from 'node:perf_hooks';
 import { breakdown, LatencyProbe, MessageMarks } from './latency-probe.mjs';

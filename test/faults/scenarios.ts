@@ -401,6 +401,23 @@ export const SCENARIOS: ScenarioSpec[] = [
     expectedDeadLetter: none,
     steps: [{ afterSeconds: 5, run: reassignLeaders }],
   },
+  {
+    name: 'partition-leader-killed',
+    description:
+      'replication factor 3: at 5 s SIGKILL a broker leading partitions (not the group coordinator, nor the ' +
+      'active controller if another qualifies); it stays down; 3 members: how long the partitions led by the ' +
+      'other brokers stop while one broker is gone',
+    optIn: true,
+    cluster: 'triple',
+    workers: 3,
+    messages: 6_000,
+    rate: 250,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: none,
+    // The broker stays down: restarted under the load of this machine, it did not get back in sync within the
+    // step's bound, and the stall is measured while it is gone.
+    steps: [{ afterSeconds: 5, run: killPartitionLeader }],
+  },
 ];
 
 /** Default max.message.bytes of a topic (Kafka 4.x). */
@@ -519,6 +536,65 @@ async function killCoordinator(r: ScenarioRun): Promise<void> {
   await r.cluster.killNode(coordinator - 1);
   killed.push(coordinator);
   r.notes.push(`killed node.id ${coordinator}: ${roles.join(', ')}`);
+}
+
+/**
+ * SIGKILLs a broker leading partitions (not the group coordinator, so the group itself is not disturbed, and not
+ * the active controller if another broker leads partitions), and reports after the run how long the partitions led by the other brokers went without progress
+ * from the kill on, apart from those of the killed broker (which wait for the controller to move their leadership).
+ */
+async function killPartitionLeader(r: ScenarioRun): Promise<void> {
+  const admin = await r.admin();
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
+  const coordinator = topics.find((t) => t.name === '__consumer_offsets')!.partitions[0].leader;
+  const topic = topics.find((t) => t.name === r.topic)!;
+  // Nor the active controller when another broker leads partitions: a controller election is not the fault here.
+  const { controller } = await admin.describeCluster();
+  const leads = new Map<number, number[]>();
+  for (const p of topic.partitions) {
+    if (p.leader !== coordinator) leads.set(p.leader, [...(leads.get(p.leader) ?? []), p.partitionId]);
+  }
+  const [nodeId, partitions] = [...leads.entries()].sort(
+    (a, b) => Number(a[0] === controller) - Number(b[0] === controller) || b[1].length - a[1].length,
+  )[0];
+  const healthy = topic.partitions.map((p) => p.partitionId).filter((p) => !partitions.includes(p));
+  const fault = r.mark(`SIGKILL broker node.id ${nodeId} (leader of partitions ${partitions.join(', ')})`);
+  await r.cluster.killNode(nodeId - 1);
+  killed.push(nodeId);
+  r.afterRun.push((o) => {
+    const until = o.productionEnd;
+    for (const [what, list] of [
+      [`partitions ${healthy.join(', ')} (led by the other brokers)`, healthy],
+      [`partitions ${partitions.join(', ')} (led by the killed broker)`, partitions],
+    ] as const) {
+      r.notes.push(
+        `${what}: longest stall after the kill ${seconds(longestStall(o, fault.at, until, list))} s`,
+      );
+    }
+  });
+}
+
+/** The longest time in [from, until) that one of `partitions` went without a message processed or dead-lettered. */
+function longestStall(
+  o: { deliveries: { partition: number; at: number }[]; deadLetters: { partition: number; at: number }[] },
+  from: number,
+  until: number,
+  partitions: readonly number[],
+): number {
+  let worst = 0;
+  for (const partition of partitions) {
+    const times = [...o.deliveries, ...o.deadLetters]
+      .filter((d) => d.partition === partition && d.at > from)
+      .map((d) => d.at)
+      .sort((a, b) => a - b);
+    let previous = from;
+    for (const at of [...times, until]) {
+      if (previous >= until) break;
+      worst = Math.max(worst, Math.min(at, until) - previous);
+      previous = at;
+    }
+  }
+  return worst;
 }
 
 /** Starts the node killed last on its data and waits until every replica is in sync again. */
