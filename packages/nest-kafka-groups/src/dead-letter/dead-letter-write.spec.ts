@@ -63,6 +63,7 @@ describe('DeadLetterWrite', () => {
     write.cancel();
     await settle();
     expect(settled).toBe(false);
+    expect(write.sending).toBe(true);
     sends[0].resolve();
     await settle();
     expect(settled).toBe(true);
@@ -76,6 +77,7 @@ describe('DeadLetterWrite', () => {
     void failing.sendsSettled().then(() => (idle = true));
     await settle();
     expect(idle).toBe(true);
+    expect(failing.sending).toBe(false);
     expect(failing.state).toBe('pending');
     failing.cancel();
   });

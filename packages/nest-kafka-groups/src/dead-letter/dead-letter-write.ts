@@ -96,6 +96,11 @@ export class DeadLetterWrite {
     return this.isCancelled;
   }
 
+  /** Whether a send of this write is out now. */
+  get sending(): boolean {
+    return this.sendOut !== undefined;
+  }
+
   /**
    * Resolves once no send of this write is out any more (at once when none is): for a graceful stop, which lets a
    * send in flight finish so that a written record's offset is committed rather than written again by the next owner.

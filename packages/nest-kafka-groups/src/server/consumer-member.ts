@@ -325,7 +325,7 @@ export class ConsumerMember {
     boundMs: number,
     before: 'stop' | 'rejoin',
   ): Promise<number> {
-    const out = started.filter(({ failure }) => failure.deadLetter!.state !== 'written');
+    const out = started.filter(({ failure }) => failure.deadLetter!.sending);
     if (out.length > 0) {
       this.logger.log(
         `Before the ${before}: waiting for ${out.length} dead-letter or retry write(s) in flight`,
@@ -342,9 +342,11 @@ export class ConsumerMember {
       const write = failure.deadLetter!;
       const where = `${key}@${failure.offset}`;
       if (write.state !== 'written') {
-        this.logger.log(
-          `${where}: not written to "${write.deadLetterTopic}" before the ${before}; left uncommitted`,
-        );
+        // Before a rejoin the write goes on if the partition stays; a partition that moves is its new owner's.
+        if (before === 'stop')
+          this.logger.log(
+            `${where}: not written to "${write.deadLetterTopic}" by the stop; left uncommitted`,
+          );
         continue;
       }
       // Still in its batch's wait (no resolver yet): the batch resolves it, seeing the write done.
