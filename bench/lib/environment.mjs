@@ -18,9 +18,9 @@ function git(args) {
   return result.status === 0 ? result.stdout.trim() : null;
 }
 
-/** The Kafka version the local launcher runs (scripts/kafka/pom.xml). */
+/** The Kafka version the local launcher runs (packages/nest-kafka-groups/kafka/pom.xml). */
 export function launcherKafkaVersion() {
-  const pom = join(REPO_ROOT, 'scripts', 'kafka', 'pom.xml');
+  const pom = join(REPO_ROOT, 'packages', 'nest-kafka-groups', 'kafka', 'pom.xml');
   if (!existsSync(pom)) return null;
   return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(pom, 'utf8'))?.[1] ?? null;
 }
