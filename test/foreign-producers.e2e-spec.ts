@@ -4,37 +4,17 @@
  * record carrying a header whose value is null, dead-lettered; binary keys and header values; a record near the
  * broker's maximum size. README "Interoperability".
  */
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
+import { describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { DLT_HEADERS, KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { DLT_HEADERS } from 'nest-kafka-groups';
+import { testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
+import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
 const PRODUCER_SOURCE = join(INTEROP_CONSUMER_SOURCE, '..', 'ForeignProducer.java');
-
-const handled: { seq: number; offset: string }[] = [];
-
-@Controller()
-class ForeignController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    handled.push({ seq: payload.seq, offset: ctx.offset });
-  }
-}
-
-function feature(groupId: string, topic: string) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
-    controllers: [ForeignController],
-  })
-  class ForeignFeature {}
-  return ForeignFeature;
-}
 
 function javaProduce(topic: string, scenario: string): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -50,20 +30,13 @@ function javaProduce(topic: string, scenario: string): Promise<string> {
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 (javaAvailable() ? describe : describe.skip)('foreign producers', () => {
-  const kafka = new KafkaTestClient();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    handled.length = 0;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   async function start(topic: string, partitions = 1) {
     const groupId = uniqueName('foreign');
     await kafka.createTopic(topic, partitions);
     await kafka.createTopic(`${topic}-dlt`, 1);
-    const { app } = await startTestApp([feature(groupId, topic)]);
+    const { app } = await startTestApp([recordingFeature(groupId, topic)]);
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 1);
     return groupId;
@@ -80,7 +53,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     // 15 records and 3 control records: the log ends at 18, on a commit marker.
     const [end] = await kafka.waitForCommittedToEnd(groupId, topic);
     expect(end.end).toBe(18);
-    expect(handled.map((h) => h.seq)).toEqual([...range(0, 5), ...range(10, 15)]);
+    expect(recording.deliveries.map((h) => h.seq)).toEqual([...range(0, 5), ...range(10, 15)]);
     const dlt = await (await kafka.admin()).fetchTopicOffsets(`${topic}-dlt`);
     expect(dlt.map((o) => o.high)).toEqual(['0']);
   }, 120_000);
@@ -92,7 +65,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
     const [end] = await kafka.waitForCommittedToEnd(groupId, topic);
     expect(end.end).toBe(8);
-    expect(handled.map((h) => h.seq)).toEqual(range(0, 3));
+    expect(recording.deliveries.map((h) => h.seq)).toEqual(range(0, 3));
   }, 120_000);
 
   test('binary (non-UTF-8) key and header values: dead-lettered byte for byte, the next record handled', async () => {
@@ -104,8 +77,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
       { key, value: 'not json', headers: { bin, dup: [bin, Buffer.from('two')] }, partition: 0 },
       { key, value: JSON.stringify({ seq: 1 }), headers: { bin }, partition: 0 },
     ]);
-    await waitFor('the JSON record handled', 30_000, () => handled.length === 1);
-    expect(handled).toEqual([{ seq: 1, offset: '1' }]);
+    await waitFor('the JSON record handled', 30_000, () => recording.deliveries.length === 1);
+    expect(recording.deliveries.map(({ seq, offset }) => ({ seq, offset }))).toEqual([
+      { seq: 1, offset: '1' },
+    ]);
     await kafka.waitForCommittedToEnd(groupId, topic);
     const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
     expect(dead.key).toEqual(key);
@@ -121,7 +96,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     await kafka.produce(topic, [{ key: 'big', value, partition: 0 }]);
     await send(topic, 1);
     await kafka.waitForCommittedToEnd(groupId, topic);
-    expect(handled.map((h) => h.seq)).toEqual([0, 1]);
+    expect(recording.deliveries.map((h) => h.seq)).toEqual([0, 1]);
   }, 60_000);
 
   test('a record with a null-valued header is dead-lettered with that header still null, and the partition goes on', async () => {
@@ -129,8 +104,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     const groupId = await start(topic);
     expect(await javaProduce(topic, 'null-header')).toBe('DONE\n');
 
-    await waitFor('the record after it handled', 30_000, () => handled.length === 1);
-    expect(handled).toEqual([{ seq: 1, offset: '1' }]);
+    await waitFor('the record after it handled', 30_000, () => recording.deliveries.length === 1);
+    expect(recording.deliveries.map(({ seq, offset }) => ({ seq, offset }))).toEqual([
+      { seq: 1, offset: '1' },
+    ]);
     await kafka.waitForCommittedToEnd(groupId, topic);
     const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
     expect(dead.key?.toString()).toBe('k0');

@@ -2,47 +2,19 @@
  * Topics that change under a running group, on a real broker: partitions added (records written to them before the
  * group noticed are handled, not skipped by the `fromBeginning: false` reset), and a topic deleted and created again.
  */
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import { KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { describe, expect, test } from '@jest/globals';
+import { TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
-
-const handled: { seq: number; partition: number }[] = [];
-
-@Controller()
-class ChangesController {
-  @KafkaHandler('${TOPIC}')
-  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
-    handled.push({ seq: payload.seq, partition: ctx.partition });
-  }
-}
-
-function feature(groupId: string, topic: string) {
-  @Module({
-    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
-    controllers: [ChangesController],
-  })
-  class ChangesFeature {}
-  return ChangesFeature;
-}
+import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
 /** Metadata refreshed every 2 s, so the group notices new partitions within the test's bounds. */
 const METADATA_MAX_AGE_MS = 2_000;
 
 describe('topics changed under a running group', () => {
-  const kafka = new KafkaTestClient();
-  const apps: INestApplication[] = [];
-
-  afterEach(async () => {
-    while (apps.length > 0) await apps.pop()!.close();
-    handled.length = 0;
-  });
-  afterAll(() => kafka.closeAll());
+  const { kafka, apps } = recordingSuite();
 
   async function start(groupId: string, topic: string) {
-    const { app } = await startTestApp([feature(groupId, topic)], {
+    const { app } = await startTestApp([recordingFeature(groupId, topic)], {
       fromBeginning: false,
       consumer: { ...TEST_CONSUMER_TUNING, metadataMaxAge: METADATA_MAX_AGE_MS },
       topics: { create: false },
@@ -51,7 +23,7 @@ describe('topics changed under a running group', () => {
     await kafka.waitForStableGroup(groupId, 1);
   }
 
-  const seqs = () => handled.map((h) => h.seq).sort((a, b) => a - b);
+  const seqs = () => recording.deliveries.map((h) => h.seq).sort((a, b) => a - b);
   const send = (topic: string, seq: number, partition: number) =>
     kafka.produce(topic, [{ key: `k${seq}`, value: JSON.stringify({ seq }), partition }]);
 
@@ -62,7 +34,7 @@ describe('topics changed under a running group', () => {
     await kafka.createTopic(`${topic}-dlt`, 1);
     await start(groupId, topic);
     await send(topic, 0, 0);
-    await waitFor('seq 0 handled', 20_000, () => handled.length === 1);
+    await waitFor('seq 0 handled', 20_000, () => recording.deliveries.length === 1);
 
     const admin = await kafka.admin();
     await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
@@ -77,7 +49,7 @@ describe('topics changed under a running group', () => {
     });
     expect(seqs()).toEqual([0, 1, 2, 3, 4, 5, 6]);
     await send(topic, 7, 2);
-    await waitFor('seq 7 handled', 20_000, () => handled.length === 8);
+    await waitFor('seq 7 handled', 20_000, () => recording.deliveries.length === 8);
     expect(seqs()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   }, 90_000);
 
@@ -95,7 +67,7 @@ describe('topics changed under a running group', () => {
     await waitFor('the topic gone', 20_000, async () => !(await admin.listTopics()).includes(topic));
     await kafka.createTopic(topic, 1);
     await send(topic, 10, 0);
-    await waitFor('seq 10 handled', 30_000, () => handled.some((h) => h.seq === 10));
+    await waitFor('seq 10 handled', 30_000, () => recording.deliveries.some((h) => h.seq === 10));
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(seqs()).toEqual([0, 1, 2, 10]);
   }, 90_000);

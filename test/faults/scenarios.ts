@@ -631,8 +631,11 @@ async function sigtermWithinBound(r: ScenarioRun, worker: WorkerProcess, label: 
 
 const stoppedNodes: number[] = [];
 
-/** Cleanly stops the broker that leads the most partitions of the topic without coordinating the group. */
-async function moveLeaders(r: ScenarioRun): Promise<void> {
+/**
+ * The broker leading the most partitions of the topic without being the group's coordinator, those partitions, and
+ * the topic's metadata.
+ */
+async function busiestLeader(r: ScenarioRun) {
   const admin = await r.admin();
   const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
   const coordinator = topics.find((t) => t.name === '__consumer_offsets')!.partitions[0].leader;
@@ -642,6 +645,13 @@ async function moveLeaders(r: ScenarioRun): Promise<void> {
     if (p.leader !== coordinator) leads.set(p.leader, [...(leads.get(p.leader) ?? []), p.partitionId]);
   }
   const [nodeId, partitions] = [...leads.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+  return { nodeId, partitions, topic };
+}
+
+/** Cleanly stops the broker that leads the most partitions of the topic without coordinating the group. */
+async function moveLeaders(r: ScenarioRun): Promise<void> {
+  const admin = await r.admin();
+  const { nodeId, partitions } = await busiestLeader(r);
   r.mark(`clean shutdown of broker node.id ${nodeId} (leader of partitions ${partitions.join(', ')})`);
   await r.cluster.stopNode(nodeId - 1);
   stoppedNodes.push(nodeId);
@@ -660,14 +670,7 @@ async function moveLeaders(r: ScenarioRun): Promise<void> {
  */
 async function reassignLeaders(r: ScenarioRun): Promise<void> {
   const admin = await r.admin();
-  const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
-  const coordinator = topics.find((t) => t.name === '__consumer_offsets')!.partitions[0].leader;
-  const topic = topics.find((t) => t.name === r.topic)!;
-  const leads = new Map<number, number[]>();
-  for (const p of topic.partitions) {
-    if (p.leader !== coordinator) leads.set(p.leader, [...(leads.get(p.leader) ?? []), p.partitionId]);
-  }
-  const [nodeId, partitions] = [...leads.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+  const { nodeId, partitions, topic } = await busiestLeader(r);
   r.mark(
     `partitions ${partitions.join(', ')} reassigned away from their leader node.id ${nodeId} (it stays up)`,
   );
