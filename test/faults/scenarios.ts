@@ -16,6 +16,13 @@ const none = () => false;
 /** rebalance-storm: membership changes, and the seconds of production between their starts. */
 const STORM_CYCLES = 5;
 const STORM_EVERY_S = 6;
+/**
+ * partition-leader-killed: the longest the partitions of the live brokers may go without progress after the kill.
+ * They need nothing from the dead broker, so they stop only for their own batches and the machine's load; the
+ * killed broker's partitions wait for the controller to fence it (broker.session.timeout.ms, 9 s) and are not
+ * bounded here.
+ */
+const LIVE_PARTITIONS_MAX_STALL_MS = 4_000;
 
 /**
  * The scenarios, in the order they run: every one on thousands of messages across several worker processes.
@@ -405,13 +412,18 @@ export const SCENARIOS: ScenarioSpec[] = [
     name: 'partition-leader-killed',
     description:
       'replication factor 3: at 5 s SIGKILL a broker leading partitions (not the group coordinator, nor the ' +
-      'active controller if another qualifies); it stays down; 3 members: how long the partitions led by the ' +
-      'other brokers stop while one broker is gone',
+      'active controller if another qualifies); it stays down; 3 members (session timeout 30 s): the partitions ' +
+      `led by the other brokers must not stop for more than ${LIVE_PARTITIONS_MAX_STALL_MS / 1000} s`,
     optIn: true,
     cluster: 'triple',
     workers: 3,
     messages: 6_000,
     rate: 250,
+    // kafkajs's default. The group coordinator cannot write its log until the controller fences the dead broker
+    // (one of its replicas), about 9 s: it answers heartbeats "not available" meanwhile and evicts members whose
+    // session ran out, and the rebalance that follows stops every partition, whatever the client does (RELIABILITY
+    // finding 11). The row measures what the client itself does with one broker gone.
+    sessionTimeoutMs: 30_000,
     duplicates: 'with-evidence',
     expectedDeadLetter: none,
     // The broker stays down: restarted under the load of this machine, it did not get back in sync within the
@@ -563,16 +575,22 @@ async function killPartitionLeader(r: ScenarioRun): Promise<void> {
   killed.push(nodeId);
   r.afterRun.push((o) => {
     const until = o.productionEnd;
-    for (const [what, list] of [
-      [`partitions ${healthy.join(', ')} (led by the other brokers)`, healthy],
-      [`partitions ${partitions.join(', ')} (led by the killed broker)`, partitions],
-    ] as const) {
-      r.notes.push(
-        `${what}: longest stall after the kill ${seconds(longestStall(o, fault.at, until, list))} s`,
+    const live = longestStall(o, fault.at, until, healthy);
+    const dead = longestStall(o, fault.at, until, partitions);
+    const what = `partitions ${healthy.join(', ')} (led by the other brokers)`;
+    r.notes.push(`${what}: longest stall after the kill ${seconds(live)} s`);
+    r.notes.push(
+      `partitions ${partitions.join(', ')} (led by the killed broker): longest stall after the kill ${seconds(dead)} s`,
+    );
+    if (live > LIVE_PARTITIONS_MAX_STALL_MS) {
+      r.problems.push(
+        `${what} stopped for ${seconds(live)} s after the kill, over the ${seconds(LIVE_PARTITIONS_MAX_STALL_MS)} s ` +
+          'bound: the loss of one broker held up the fetches from the others',
       );
     }
   });
 }
+
 
 /** The longest time in [from, until) that one of `partitions` went without a message processed or dead-lettered. */
 function longestStall(
