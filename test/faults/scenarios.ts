@@ -24,10 +24,10 @@ const none = () => false;
 const STORM_CYCLES = 5;
 const STORM_EVERY_S = 6;
 /**
- * partition-leader-killed: the longest the partitions of the live brokers may go without progress after the kill.
- * They need nothing from the dead broker, so they stop only for their own batches and the machine's load; the
- * killed broker's partitions wait for the controller to fence it (broker.session.timeout.ms, 9 s) and are not
- * bounded here.
+ * partition-leader-killed: the longest the partitions of the live brokers may go without progress once their
+ * records are readable again (the dead broker left their in-sync replicas; before that no client can read them).
+ * They need nothing more from the dead broker, so they stop only for their own batches and the machine's load; the
+ * killed broker's partitions wait for new leaders and are not bounded here.
  */
 const LIVE_PARTITIONS_MAX_STALL_MS = 4_000;
 
@@ -420,7 +420,8 @@ export const SCENARIOS: ScenarioSpec[] = [
     description:
       'replication factor 3: at 5 s SIGKILL a broker leading partitions (not the group coordinator, nor the ' +
       'active controller if another qualifies); it stays down; 3 members (session timeout 30 s): the partitions ' +
-      `led by the other brokers must not stop for more than ${LIVE_PARTITIONS_MAX_STALL_MS / 1000} s`,
+      `led by the other brokers must not stop for more than ${LIVE_PARTITIONS_MAX_STALL_MS / 1000} s once their ` +
+      'records are readable again',
     optIn: true,
     cluster: 'triple',
     workers: 3,
@@ -580,24 +581,41 @@ async function killPartitionLeader(r: ScenarioRun): Promise<void> {
   const fault = r.mark(`SIGKILL broker node.id ${nodeId} (leader of partitions ${partitions.join(', ')})`);
   await r.cluster.killNode(nodeId - 1);
   killed.push(nodeId);
+  // With replication factor 3 on three brokers the dead one is an in-sync replica of every partition: no leader's
+  // high watermark moves, so no record becomes readable, until the controller fences it and it leaves the ISRs.
+  await poll(
+    `node.id ${nodeId} out of the in-sync replicas of partitions ${healthy.join(', ')}`,
+    60_000,
+    async () => {
+      const { topics: now } = await admin.fetchTopicMetadata({ topics: [r.topic] });
+      return now[0].partitions.every((p) => !healthy.includes(p.partitionId) || !p.isr.includes(nodeId));
+    },
+  );
+  const readable = r.mark(`node.id ${nodeId} out of the in-sync replicas of the live brokers' partitions`, {
+    info: true,
+  });
   r.afterRun.push((o) => {
     const until = o.productionEnd;
     const live = longestStall(o, fault.at, until, healthy);
     const dead = longestStall(o, fault.at, until, partitions);
+    const afterReadable = longestStall(o, readable.at, until, healthy);
     const what = `partitions ${healthy.join(', ')} (led by the other brokers)`;
-    r.notes.push(`${what}: longest stall after the kill ${seconds(live)} s`);
+    r.notes.push(
+      `${what}: longest stall after the kill ${seconds(live)} s; their records readable again ` +
+        `${seconds(readable.at - fault.at)} s after it (ISR without node.id ${nodeId}), longest stall from then ` +
+        `${seconds(afterReadable)} s`,
+    );
     r.notes.push(
       `partitions ${partitions.join(', ')} (led by the killed broker): longest stall after the kill ${seconds(dead)} s`,
     );
-    if (live > LIVE_PARTITIONS_MAX_STALL_MS) {
+    if (afterReadable > LIVE_PARTITIONS_MAX_STALL_MS) {
       r.problems.push(
-        `${what} stopped for ${seconds(live)} s after the kill, over the ${seconds(LIVE_PARTITIONS_MAX_STALL_MS)} s ` +
-          'bound: the loss of one broker held up the fetches from the others',
+        `${what} stopped for ${seconds(afterReadable)} s after their records were readable again, over the ` +
+          `${seconds(LIVE_PARTITIONS_MAX_STALL_MS)} s bound: the loss of one broker held up the fetches from the others`,
       );
     }
   });
 }
-
 
 /** The longest time in [from, until) that one of `partitions` went without a message processed or dead-lettered. */
 function longestStall(

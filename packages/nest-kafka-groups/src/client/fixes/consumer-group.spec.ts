@@ -150,7 +150,8 @@ function deadLeader(error: () => Error) {
   };
 }
 
-const refused = () => new KafkaJSConnectionError('connect ECONNREFUSED 127.0.0.1:9093', { code: 'ECONNREFUSED' });
+const refused = () =>
+  new KafkaJSConnectionError('connect ECONNREFUSED 127.0.0.1:9093', { code: 'ECONNREFUSED' });
 const closed = () => new KafkaJSConnectionClosedError('Closed connection', { host: '127.0.0.1', port: 9093 });
 
 describe('kafkajs ConsumerGroup: a fetch from a broker that cannot be reached', () => {
@@ -203,7 +204,11 @@ describe('kafkajs ConsumerGroup: a fetch from a broker that cannot be reached', 
     expect(isBrokerUnreachable(refused())).toBe(true);
     expect(isBrokerUnreachable(closed())).toBe(true);
     expect(isBrokerUnreachable({ name: 'KafkaJSRequestTimeoutError' })).toBe(true);
-    const exhausted = new KafkaJSNumberOfRetriesExceeded(refused(), { retryCount: 1, retryTime: 1, cause: refused() });
+    const exhausted = new KafkaJSNumberOfRetriesExceeded(refused(), {
+      retryCount: 1,
+      retryTime: 1,
+      cause: refused(),
+    });
     expect(isBrokerUnreachable(exhausted)).toBe(true);
     expect(isBrokerUnreachable(createErrorFromCode(NOT_LEADER_OR_FOLLOWER))).toBe(false);
     expect(isBrokerUnreachable(new Error('boom'))).toBe(false);

@@ -190,7 +190,8 @@ export function createFetchManagerFactory(internals: FetchManagerInternals) {
       logger.debug('Stopped fetchers');
     };
 
-    const getFetchers = (): Fetcher[] => [...(session?.fetchers.values() ?? [])].map(({ fetcher }) => fetcher);
+    const getFetchers = (): Fetcher[] =>
+      [...(session?.fetchers.values() ?? [])].map(({ fetcher }) => fetcher);
 
     return { start, stop, getFetchers };
   };

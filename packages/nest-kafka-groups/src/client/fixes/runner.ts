@@ -42,7 +42,11 @@ export function beforeRejoin(eachBatch: object, hook: () => Promise<boolean>): v
  * not been dropped from the replicas it waits for, or it is loading the group) or did not answer in time: the Java
  * consumer keeps fetching and sends the heartbeat or commit again.
  */
-const COORDINATOR_UNAVAILABLE = new Set(['GROUP_COORDINATOR_NOT_AVAILABLE', 'GROUP_LOAD_IN_PROGRESS', 'REQUEST_TIMED_OUT']);
+const COORDINATOR_UNAVAILABLE = new Set([
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'GROUP_LOAD_IN_PROGRESS',
+  'REQUEST_TIMED_OUT',
+]);
 
 export function isCoordinatorUnavailable(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
@@ -54,7 +58,11 @@ export function isCoordinatorUnavailable(error: unknown): boolean {
  * to kafkajs, which stops every fetcher and retries, then rejoins: only while the coordinator is unavailable and the
  * last heartbeat it answered is within the session timeout (past it, the coordinator has evicted the member).
  */
-export function keepsFetchingAfterHeartbeat(error: unknown, sinceAnsweredMs: number, sessionTimeoutMs: number): boolean {
+export function keepsFetchingAfterHeartbeat(
+  error: unknown,
+  sinceAnsweredMs: number,
+  sessionTimeoutMs: number,
+): boolean {
   return isCoordinatorUnavailable(error) && sinceAnsweredMs < sessionTimeoutMs;
 }
 
@@ -123,7 +131,9 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     async heartbeat(): Promise<void> {
       if (this.heartbeatInFlight === undefined) {
         const generation = this.consumerGroup.generationId;
-        const beat = (this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>).then(
+        const beat = (
+          this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>
+        ).then(
           () => {
             this.heartbeatInFlight = undefined;
           },
