@@ -71,4 +71,22 @@ describe('topics changed under a running group', () => {
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(seqs()).toEqual([0, 1, 2, 10]);
   }, 90_000);
+  test('a topic deleted and created again: records written to it at once are all handled', async () => {
+    const topic = uniqueName('recreated-busy');
+    const groupId = uniqueName('recreated-busy');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    await start(groupId, topic);
+    for (let seq = 0; seq < 3; seq++) await send(topic, seq, 0);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+
+    const admin = await kafka.admin();
+    await admin.deleteTopics({ topics: [topic] });
+    await waitFor('the topic gone', 20_000, async () => !(await admin.listTopics()).includes(topic));
+    await kafka.createTopic(topic, 1);
+    for (let seq = 10; seq < 16; seq++) await send(topic, seq, 0);
+    await waitFor('seq 15 handled', 30_000, () => handled.some((h) => h.seq === 15));
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(seqs()).toEqual([0, 1, 2, 10, 11, 12, 13, 14, 15]);
+  }, 90_000);
 });
