@@ -8,6 +8,7 @@
  * Options (each overrides the mode's default):
  *   --rounds N  --messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
+ *   --soak-no-gc          no forced GCs in the soak (memory as the process runs on its own; no after-GC samples)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
  *                         and summarise its hot path (bench/results/profiles/)
  *   --out FILE            results file (default bench/results/latest.json; quick.json for --quick, partial.json
@@ -97,6 +98,7 @@ function parseArgs(argv) {
     else if (arg === '--rounds') options.rounds = int(arg);
     else if (arg === '--messages') options.messages = int(arg);
     else if (arg === '--soak-messages') options.soakMessages = int(arg);
+    else if (arg === '--soak-no-gc') options.soakForcedGc = false;
     else if (arg === '--latency-rate') options.latencyRate = int(arg);
     else if (arg === '--latency-seconds') options.latencySeconds = int(arg);
     else if (arg === '--systems')
@@ -136,6 +138,7 @@ function parseArgs(argv) {
       seconds: options.latencySeconds ?? mode.latency.seconds,
     },
     soakMessages: options.soakMessages ?? mode.soakMessages,
+    soakForcedGc: options.soakForcedGc ?? true,
     profileSystems: (options.profile ?? ['d']).map((id) => SYSTEM_BY_ID.get(id)),
     // A sanity run never replaces the benchmark's record.
     out:
@@ -512,8 +515,11 @@ async function soakPhase(ctx) {
   await ensureTopic(admin, `${topic}-dlt`, 1);
   const groupId = `bench-soak-${system.id}-${ctx.runTag}`;
   const sampleEveryMs = 250;
+  const gcEveryMessages = options.soakForcedGc ? Math.max(1, Math.round(data.total / 20)) : 0;
   log(
-    `soak: ${data.total} messages through ${system.id} ${system.label}, RSS sampled every ${sampleEveryMs} ms`,
+    `soak: ${data.total} messages through ${system.id} ${system.label}, process.memoryUsage() sampled every ` +
+      `${sampleEveryMs} ms` +
+      (gcEveryMessages > 0 ? ` and after a forced GC every ${gcEveryMessages} messages` : ', no forced GC'),
   );
   const outcome = await runSystem(
     system,
@@ -526,8 +532,10 @@ async function soakPhase(ctx) {
       expectedChecksum: datasetChecksum(data.total),
       lastOffsets: data.lastOffsets,
       sampleEveryMs,
+      gcEveryMessages,
       timeoutMs: timeoutFor(data.total),
     }),
+    { execArgv: ['--expose-gc'] },
   );
   if (outcome.result) outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
   checkAgainstDataset(outcome);
@@ -541,8 +549,9 @@ async function soakPhase(ctx) {
   log(
     `soak RSS ${verdict.rssEarlyMB} MB (20-40%) -> ${verdict.rssLateMB} MB (last 20%), slope ` +
       `${verdict.rssSlopeMBPer100k} MB/100k msgs (${verdict.fittedGrowthMB} MB along the fit, allowed ` +
-      `${verdict.allowedGrowthMB} MB), heap ${verdict.heapUsedEarlyMB} -> ${verdict.heapUsedLateMB} MB: ` +
-      `${verdict.flat ? 'flat' : 'GROWING'}`,
+      `${verdict.allowedGrowthMB} MB), heap ${verdict.heapUsedEarlyMB} -> ${verdict.heapUsedLateMB} MB; after a ` +
+      `forced GC heap ${verdict.heapAfterGcEarlyMB} -> ${verdict.heapAfterGcLateMB} MB, external ` +
+      `${verdict.externalAfterGcEarlyMB} -> ${verdict.externalAfterGcLateMB} MB: ${verdict.flat ? 'flat' : 'GROWING'}`,
   );
   const mb = (b) => round(b / 2 ** 20, 1);
   return {
@@ -556,8 +565,12 @@ async function soakPhase(ctx) {
     series: outcome.result.samples.map((s) => ({
       t: s.t,
       messages: s.messages,
+      afterGc: s.afterGc,
       rssMB: mb(s.rss),
+      heapTotalMB: mb(s.heapTotal),
       heapUsedMB: mb(s.heapUsed),
+      externalMB: mb(s.external),
+      arrayBuffersMB: mb(s.arrayBuffers),
     })),
   };
 }

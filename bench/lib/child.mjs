@@ -7,8 +7,8 @@
  * stopped and the process exits. One child per run, so the peak RSS reported is that system's alone.
  *
  * Jobs: `throughput` (consume a pre-produced topic to its end), `latency` (consume while the latency generator
- * produces at a fixed rate; latency = handler time - produce time in the message) and `soak` (throughput plus RSS
- * samples).
+ * produces at a fixed rate; latency = handler time - produce time in the message) and `soak` (throughput plus
+ * `process.memoryUsage()` samples, some of them after a forced GC).
  */
 import { performance } from 'node:perf_hooks';
 import { breakdown, LatencyProbe, MessageMarks } from './latency-probe.mjs';
@@ -105,16 +105,39 @@ export class Tracker {
     this.cpuAtFirst = process.cpuUsage();
     if (this.job.kind === 'soak') {
       this.sample(now);
-      this.sampler = setInterval(() => this.sample(performance.now()), this.job.sampleEveryMs ?? 1000);
+      this.sampler = setInterval(() => this.tick(), this.job.sampleEveryMs ?? 1000);
     }
   }
 
-  sample(now) {
-    const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  /**
+   * A soak's timer: one sample as the process runs and, each time another `gcEveryMessages` went through, one after
+   * a forced full GC (the child runs with --expose-gc): what is left then is what the process retains, without the
+   * garbage the sampler happened to catch between two collections.
+   */
+  tick() {
+    this.sample(performance.now());
+    const every = this.job.gcEveryMessages;
+    if (every > 0 && typeof globalThis.gc === 'function' && this.count >= (this.nextGcAt ??= every)) {
+      this.nextGcAt = (Math.floor(this.count / every) + 1) * every;
+      this.sampleAfterGc();
+    }
+  }
+
+  /** Two collections: V8's count of external memory only drops at the collection after its buffers were freed. */
+  sampleAfterGc() {
+    globalThis.gc();
+    globalThis.gc();
+    this.sample(performance.now(), true);
+  }
+
+  sample(now, afterGc = false) {
+    const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
     this.samples.push({
       t: Math.round(now - this.firstAt),
       messages: this.count,
+      afterGc,
       rss,
+      heapTotal,
       heapUsed,
       external,
       arrayBuffers,
@@ -129,6 +152,7 @@ export class Tracker {
     if (this.sampler) {
       clearInterval(this.sampler);
       this.sample(now);
+      if (this.job.gcEveryMessages > 0 && typeof globalThis.gc === 'function') this.sampleAfterGc();
     }
     this.onComplete();
   }

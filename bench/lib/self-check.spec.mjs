@@ -162,6 +162,25 @@ describe('soak verdict', () => {
     expect(verdict.fittedGrowthMB).toBeCloseTo(20, 0);
     expect(verdict.flat).toBe(false);
   });
+
+  it('reads the retained heap and external memory from the samples after a forced GC, apart from the others', () => {
+    const running = samples(() => 200);
+    const settled = Array.from({ length: 21 }, (_, i) => ({
+      messages: i * 50_000,
+      afterGc: true,
+      rss: 100 * 2 ** 20,
+      heapUsed: (i * 50_000 < 800_000 ? 30 : 34) * 2 ** 20,
+      external: 15 * 2 ** 20,
+    }));
+    const verdict = soakVerdict([...running, ...settled], 1_000_000);
+    expect(verdict.rssEarlyMB).toBe(200);
+    expect(verdict.rssLateMB).toBe(200);
+    expect(verdict.afterGcSamples).toBe(17);
+    expect(verdict.heapAfterGcEarlyMB).toBe(30);
+    expect(verdict.heapAfterGcLateMB).toBe(34);
+    expect(verdict.externalAfterGcEarlyMB).toBe(15);
+    expect(verdict.externalAfterGcLateMB).toBe(15);
+  });
 });
 
 describe('data set checksum', () => {

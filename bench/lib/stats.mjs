@@ -75,7 +75,8 @@ export function ratiosOf(systems, runsByRound, pairs) {
  * of the next 20% with the median of the last 20%, and fits a line over everything after warm-up. Flat when both
  * the growth between the medians and the growth along the fitted line stay within the allowance.
  */
-export function soakVerdict(samples, total) {
+export function soakVerdict(allSamples, total) {
+  const samples = allSamples.filter((s) => !s.afterGc);
   const after = samples.filter((s) => s.messages >= total * 0.2);
   const early = after.filter((s) => s.messages < total * 0.4);
   const late = after.filter((s) => s.messages >= total * 0.8);
@@ -114,6 +115,7 @@ export function soakVerdict(samples, total) {
     heapUsedEarlyMB: round(mb(earlyHeap), 1),
     heapUsedLateMB: round(mb(lateHeap), 1),
     rssMaxMB: round(mb(Math.max(...samples.map((s) => s.rss))), 1),
+    ...afterGcFigures(allSamples, total),
     allowedGrowthMB: round(allowedMB, 1),
     fittedGrowthMB: round(fittedGrowthMB, 1),
     flat:
@@ -121,5 +123,23 @@ export function soakVerdict(samples, total) {
       growthMB <= allowedMB &&
       Number.isFinite(fittedGrowthMB) &&
       fittedGrowthMB <= allowedMB,
+  };
+}
+
+/**
+ * The samples taken after a forced full GC (the soak child's `afterGc`): median heap used and external memory over
+ * 20-40 % of the messages and over the last 20 %, what the process retains rather than what it happened to hold.
+ */
+function afterGcFigures(samples, total) {
+  const settled = samples.filter((s) => s.afterGc && s.messages >= total * 0.2);
+  const early = settled.filter((s) => s.messages < total * 0.4);
+  const late = settled.filter((s) => s.messages >= total * 0.8);
+  const mbOf = (list, key) => round(median(list.map((s) => s[key])) / 2 ** 20, 1);
+  return {
+    afterGcSamples: settled.length,
+    heapAfterGcEarlyMB: mbOf(early, 'heapUsed'),
+    heapAfterGcLateMB: mbOf(late, 'heapUsed'),
+    externalAfterGcEarlyMB: mbOf(early, 'external'),
+    externalAfterGcLateMB: mbOf(late, 'external'),
   };
 }
