@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
-import { planPartitions } from './send-messages.js';
+import { certainlyNotAppended, planPartitions } from './send-messages.js';
 
 /**
  * The send() loop of kafkajs driven against in-memory brokers (a fake cluster with kafkajs's own retrier,
@@ -13,7 +13,10 @@ const fixed = kafkajsInternal('src/producer/sendMessages.js');
 const createRetry = kafkajsInternal('src/retry');
 const Lock = kafkajsInternal('src/utils/lock');
 const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
+const { KafkaJSConnectionError } = kafkajsInternal('src/errors');
 const NOT_LEADER_OR_FOLLOWER = 6;
+const REQUEST_TIMED_OUT = 7;
+const MESSAGE_TOO_LARGE = 10;
 
 const TOPIC = 't';
 const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -22,10 +25,14 @@ interface Written {
   partition: number;
   value: string;
   broker: number;
+  sequence: number;
 }
 
-/** Three partitions led by brokers 1, 2, 3. `onProduce` may fail a request or delay it. */
-function cluster(onProduce: (broker: number, values: Map<string, number>) => Promise<void>) {
+/**
+ * Three partitions led by brokers 1, 2, 3. `onProduce` may fail a request or delay it, or return 'answer lost':
+ * the batch is written and the request fails with a connection error.
+ */
+function cluster(onProduce: (broker: number, values: Map<string, number>) => Promise<void | 'answer lost'>) {
   const leaders = new Map<number, number>([
     [0, 1],
     [1, 2],
@@ -45,13 +52,21 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
             for (const p of t.partitions)
               for (const m of p.messages) values.set(m.value, Number(p.partition));
           }
-          await onProduce(nodeId, values);
+          const outcome = await onProduce(nodeId, values);
           for (const { partitions: entries } of topicData) {
-            for (const { partition, messages } of entries) {
-              for (const message of messages)
-                written.push({ partition: Number(partition), value: message.value, broker: nodeId });
+            for (const { partition, messages, firstSequence } of entries) {
+              messages.forEach((message: { value: string }, i: number) =>
+                written.push({
+                  partition: Number(partition),
+                  value: message.value,
+                  broker: nodeId,
+                  sequence: firstSequence + i,
+                }),
+              );
             }
           }
+          if (outcome === 'answer lost')
+            throw new KafkaJSConnectionError('Connection error: read ECONNRESET');
           return {
             topics: topicData.map((t: any) => ({
               topicName: t.topic,
@@ -106,7 +121,7 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
       timeout: 1000,
       topicMessages: [{ topic: TOPIC, messages }],
     });
-  return { send, written, leaders };
+  return { send, written, leaders, sequences };
 }
 
 /**
@@ -206,6 +221,92 @@ describe('send() across a leader change (issue 9 finding 1)', () => {
       { value: 'y', partition: 1 },
     ]);
     expect(values(setup.written)).toEqual(['x', 'x', 'y']);
+  });
+});
+
+describe('sequence numbers after a failed request (RELIABILITY finding 10)', () => {
+  const sent = (written: Written[]) => written.map((w) => `${w.value}:${w.sequence}`);
+
+  it('a retry after a lost answer sends the batch with its first numbers; the next send() takes the following ones', async () => {
+    let lost = false;
+    const setup = cluster(async () => {
+      if (!lost) {
+        lost = true;
+        return 'answer lost';
+      }
+    });
+    await setup.send(fixed, [{ value: 'a', partition: 0 }]);
+    await setup.send(fixed, [{ value: 'b', partition: 0 }]);
+    // The broker drops `a:0` the second time as a duplicate; `b` has numbers of its own.
+    expect(sent(setup.written)).toEqual(['a:0', 'a:0', 'b:1']);
+    expect(setup.sequences.get(0)).toBe(2);
+  });
+
+  it('upstream kafkajs 2.2.4 takes the numbers back: another send() in between reuses them (kept to show the bug)', async () => {
+    let lost = false;
+    let other: Promise<unknown> | undefined;
+    const setup = cluster(async (_broker, values) => {
+      if (!lost && values.has('a')) {
+        lost = true;
+        // Another send() to the same partition, out while the retry of `a` waits.
+        other = setup.send(upstream, [{ value: 'b', partition: 0 }]);
+        return 'answer lost';
+      }
+    });
+    await setup.send(upstream, [{ value: 'a', partition: 0 }]);
+    await other;
+    // `b:0` repeats the numbers of the appended `a:0`: a broker acknowledges it without writing it.
+    expect(sent(setup.written)).toEqual(['a:0', 'b:0', 'a:1']);
+  });
+
+  it('the same with the fix: the other send() takes the next numbers', async () => {
+    let lost = false;
+    let other: Promise<unknown> | undefined;
+    const setup = cluster(async (_broker, values) => {
+      if (!lost && values.has('a')) {
+        lost = true;
+        other = setup.send(fixed, [{ value: 'b', partition: 0 }]);
+        return 'answer lost';
+      }
+    });
+    await setup.send(fixed, [{ value: 'a', partition: 0 }]);
+    await other;
+    expect(sent(setup.written)).toEqual(['a:0', 'b:1', 'a:0']);
+  });
+
+  it('a batch refused before the append gives its numbers back when no later batch took any', async () => {
+    const setup = cluster(async (_broker, values) => {
+      if (values.has('a')) throw createErrorFromCode(MESSAGE_TOO_LARGE);
+    });
+    await expect(setup.send(fixed, [{ value: 'a', partition: 0 }])).rejects.toThrow();
+    await setup.send(fixed, [{ value: 'b', partition: 0 }]);
+    expect(sent(setup.written)).toEqual(['b:0']);
+  });
+
+  it('a batch whose answer was lost keeps its numbers even when its send() fails', async () => {
+    const setup = cluster(async (_broker, values) => (values.has('a') ? 'answer lost' : undefined));
+    await expect(setup.send(fixed, [{ value: 'a', partition: 0 }])).rejects.toThrow();
+    await setup.send(fixed, [{ value: 'b', partition: 0 }]);
+    // Every retry of `a` with the numbers of its first request; `b` after them.
+    expect(new Set(sent(setup.written).slice(0, -1))).toEqual(new Set(['a:0']));
+    expect(sent(setup.written).at(-1)).toBe('b:1');
+  });
+});
+
+describe('certainlyNotAppended', () => {
+  it('is true for a refusal before the append on a one-partition request, and for a request never written', () => {
+    expect(certainlyNotAppended(createErrorFromCode(NOT_LEADER_OR_FOLLOWER), 1)).toBe(true);
+    expect(certainlyNotAppended(new KafkaJSConnectionError('Not connected'), 3)).toBe(true);
+  });
+
+  it('is false when the batch may be in the log: no answer, an answer after the append, or another partition', () => {
+    expect(certainlyNotAppended(new KafkaJSConnectionError('Connection error: read ECONNRESET'), 1)).toBe(
+      false,
+    );
+    expect(certainlyNotAppended(createErrorFromCode(REQUEST_TIMED_OUT), 1)).toBe(false);
+    // A response names its first failed partition only: the request's other partitions may be appended.
+    expect(certainlyNotAppended(createErrorFromCode(NOT_LEADER_OR_FOLLOWER), 2)).toBe(false);
+    expect(certainlyNotAppended(undefined, 1)).toBe(false);
   });
 });
 

@@ -53,6 +53,50 @@ export function ackKey(topic: string, partition: number): string {
 }
 
 /**
+ * Errors a broker answers a Produce with before it appends the batch: after these the batch is certainly not in
+ * the log. Any other failure (no answer: connection lost, request timed out; or an answer such as
+ * REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND, which come after the append) leaves it unknown.
+ */
+const REFUSED_BEFORE_APPEND = new Set([
+  'CORRUPT_MESSAGE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_FOR_PARTITION',
+  'MESSAGE_TOO_LARGE',
+  'INVALID_TOPIC_EXCEPTION',
+  'RECORD_LIST_TOO_LARGE',
+  'NOT_ENOUGH_REPLICAS',
+  'INVALID_REQUIRED_ACKS',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'INVALID_TIMESTAMP',
+  'UNSUPPORTED_FOR_MESSAGE_FORMAT',
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_EPOCH',
+  'UNKNOWN_PRODUCER_ID',
+  'UNSUPPORTED_COMPRESSION_TYPE',
+  'INVALID_RECORD',
+]);
+
+/**
+ * Whether a failed Produce request certainly did not append its batch: it never left the client (kafkajs checks
+ * the connection before it writes a request), or the broker refused it before appending. A response names only its
+ * first failed partition, so a request with several partitions is certain only when it never left.
+ */
+export function certainlyNotAppended(error: unknown, partitionsInRequest: number): boolean {
+  const { name, message, type } = (error ?? {}) as { name?: unknown; message?: unknown; type?: unknown };
+  if (name === 'KafkaJSConnectionError' && message === 'Not connected') return true;
+  return partitionsInRequest === 1 && typeof type === 'string' && REFUSED_BEFORE_APPEND.has(type);
+}
+
+/** The sequence numbers a send() gave one partition's batch, under one producer id and epoch. */
+interface AssignedSequence {
+  producerId: unknown;
+  producerEpoch: unknown;
+  first: number;
+}
+
+/**
  * Replaces kafkajs 2.2.4's producer/sendMessages.js. Upstream keeps the responses per broker across retries and
  * re-partitions on each attempt: a partition whose leader moved to a broker that had already answered is never
  * sent again (kafkajs#1303) and unkeyed messages land on partitions already acknowledged; send() resolves either
@@ -60,6 +104,16 @@ export function ackKey(topic: string, partition: number): string {
  * partitions not acknowledged yet to their current leaders with the same messages. A retry starts once every request
  * of the previous attempt has settled, and checks again after taking the broker lock, so a request that was still
  * in flight is not sent twice.
+ *
+ * Sequence numbers (idempotent producer): upstream takes a failed request's numbers back, whatever the failure. When
+ * the broker had appended the batch and only its answer was lost, the next batch of the same size to that partition
+ * (another send(), or the same one's retry after another send took the numbers) goes out with the same numbers, and
+ * the broker acknowledges it as a duplicate of the appended batch without writing it. Here a partition's numbers are
+ * given once per send() and reused by its retries (the broker drops the retry of an appended batch); they are taken
+ * back only when the batch is certainly not in the log and no later batch took numbers after them. A batch whose
+ * fate stays unknown keeps its numbers: if it was not appended, the next batch is refused with
+ * OUT_OF_ORDER_SEQUENCE_NUMBER (the library's producers then start over with a new producer id) instead of being
+ * acknowledged unwritten.
  */
 export const sendMessagesFix: CarriedFix = {
   module: 'src/producer/sendMessages.js',
@@ -87,6 +141,8 @@ export function createSendMessages({
     async ({ acks, timeout, compression, topicMessages }: any) => {
       /** Per partition: its produce response (null with acks 0). */
       const acknowledged = new Map<string, any>();
+      /** Per partition: the sequence numbers its batch went out with, reused by every retry of this send(). */
+      const sequences = new Map<string, AssignedSequence>();
       let plans: TopicPlan<unknown>[] | undefined;
       const inFlight = new Set<Promise<void>>();
 
@@ -126,10 +182,19 @@ export function createSendMessages({
           if (eosManager.isTransactional()) {
             await eosManager.addPartitionsToTransaction(topicData);
           }
+          const producerId = eosManager.getProducerId();
+          const producerEpoch = eosManager.getProducerEpoch();
           for (const { topic, partitions } of topicData) {
             for (const entry of partitions as any[]) {
+              const key = ackKey(topic, entry.partition);
+              const kept = sequences.get(key);
+              if (kept && kept.producerId === producerId && kept.producerEpoch === producerEpoch) {
+                entry.firstSequence = kept.first;
+                continue;
+              }
               entry.firstSequence = eosManager.getSequence(topic, entry.partition);
               eosManager.updateSequence(topic, entry.partition, entry.messages.length);
+              sequences.set(key, { producerId, producerEpoch, first: entry.firstSequence });
             }
           }
 
@@ -145,9 +210,23 @@ export function createSendMessages({
               topicData,
             });
           } catch (e) {
-            for (const { topic, partitions } of topicData) {
-              for (const entry of partitions)
-                eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+            const requestPartitions = topicData.reduce((sum, { partitions }) => sum + partitions.length, 0);
+            if (certainlyNotAppended(e, requestPartitions)) {
+              for (const { topic, partitions } of topicData) {
+                for (const entry of partitions as any[]) {
+                  const key = ackKey(topic, entry.partition);
+                  const assigned = sequences.get(key)!;
+                  const next = assigned.first + entry.messages.length;
+                  if (
+                    assigned.producerId === eosManager.getProducerId() &&
+                    assigned.producerEpoch === eosManager.getProducerEpoch() &&
+                    eosManager.getSequence(topic, entry.partition) === next
+                  ) {
+                    eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+                    sequences.delete(key);
+                  }
+                }
+              }
             }
             throw e;
           }

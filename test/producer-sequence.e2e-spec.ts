@@ -1,0 +1,253 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import plainKafkajs from 'kafkajs';
+import net from 'node:net';
+import { Kafka, KafkaLogLevel, KafkaTestClient, testBrokers, uniqueName } from 'nest-kafka-groups/testing';
+
+/**
+ * The idempotent producer's sequence numbers after a Produce whose answer was lost (RELIABILITY finding 10): the
+ * broker appended the batch, the connection went before its answer arrived (as when the broker is SIGKILLed after
+ * replicating it). kafkajs then took the batch's sequence number back, so the next batch of the same size to that
+ * partition went out with the same numbers, and the broker acknowledged it as a duplicate of the appended one
+ * without writing it. Real broker; only the answer is dropped, on the client's side of the socket.
+ */
+
+const PRODUCE = 0;
+
+/** A kafkajs socketFactory whose sockets can drop the answer of the next Produce requests (and the connection). */
+class AnswerDropper {
+  private toDrop = 0;
+  private requestsToDrop = 0;
+  private readonly dropWaiters: (() => void)[] = [];
+  dropped = 0;
+
+  /** The answers of the next `count` Produce requests never arrive: their connection fails instead. */
+  dropNextProduceAnswers(count: number): void {
+    this.toDrop = count;
+  }
+
+  /** The next `count` Produce requests never reach the broker: their connection fails as they are written. */
+  dropNextProduceRequests(count: number): void {
+    this.requestsToDrop = count;
+  }
+
+  /** Resolves once an answer was dropped. */
+  nextDrop(): Promise<void> {
+    return new Promise((resolve) => this.dropWaiters.push(resolve));
+  }
+
+  readonly socketFactory = ({
+    host,
+    port,
+    onConnect,
+  }: {
+    host: string;
+    port: number;
+    onConnect: () => void;
+  }) => {
+    const socket = net.connect({ host, port }, onConnect);
+    const watched = new Set<number>();
+    const write = socket.write.bind(socket) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+    // kafkajs writes one whole request per call: size, api key, api version, correlation id, ...
+    socket.write = ((chunk: Buffer, ...rest: unknown[]) => {
+      const produce = Buffer.isBuffer(chunk) && chunk.length >= 12 && chunk.readInt16BE(4) === PRODUCE;
+      if (produce && this.requestsToDrop > 0) {
+        this.requestsToDrop--;
+        this.dropped++;
+        socket.destroy(new Error('a Produce request was dropped by the test'));
+        return false;
+      }
+      if (produce && this.toDrop > 0) {
+        this.toDrop--;
+        watched.add(chunk.readInt32BE(8));
+      }
+      return write(chunk, ...rest);
+    }) as typeof socket.write;
+    // Answers are forwarded frame by frame (size, correlation id, ...), so the watched one can be cut out.
+    let pending = Buffer.alloc(0);
+    const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
+    socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+      if (event !== 'data') return emit(event, ...args);
+      pending = Buffer.concat([pending, args[0] as Buffer]);
+      while (pending.length >= 8 && pending.length >= 4 + pending.readInt32BE(0)) {
+        const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
+        pending = pending.subarray(frame.length);
+        if (watched.has(frame.readInt32BE(4))) {
+          this.dropped++;
+          pending = Buffer.alloc(0);
+          socket.destroy(new Error('the answer of a Produce request was dropped by the test'));
+          for (const resolve of this.dropWaiters.splice(0)) resolve();
+          return true;
+        }
+        emit('data', frame);
+      }
+      return true;
+    }) as typeof socket.emit;
+    return socket;
+  };
+}
+
+type AnyKafka = InstanceType<typeof Kafka> | InstanceType<typeof plainKafkajs.Kafka>;
+
+function client(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka, dropper: AnswerDropper): AnyKafka {
+  return new KafkaClass({
+    clientId: 'producer-sequence-spec',
+    brokers: testBrokers(),
+    logLevel: KafkaLogLevel.NOTHING,
+    socketFactory: dropper.socketFactory,
+  });
+}
+
+/** 'acknowledged', or the error's name and the protocol error types in its chain. */
+const settle = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'acknowledged',
+    (error: Error) => `failed: ${[error.name, ...protocolErrors(error)].join(' ')}`,
+  );
+
+function protocolErrors(error: unknown): string[] {
+  const types: string[] = [];
+  for (
+    let e = error as { type?: unknown; originalError?: unknown } | undefined;
+    e;
+    e = e.originalError as never
+  )
+    if (typeof e.type === 'string') types.push(e.type);
+  return types;
+}
+
+describe('idempotent producer: a Produce whose answer was lost (RELIABILITY finding 10)', () => {
+  const kafka = new KafkaTestClient();
+
+  beforeAll(async () => {
+    await kafka.admin();
+  });
+
+  afterAll(async () => {
+    await kafka.closeAll();
+  });
+
+  /** Values in the single partition of `topic`, in offset order. */
+  async function valuesIn(topic: string): Promise<string[]> {
+    const [{ high }] = await (await kafka.admin()).fetchTopicOffsets(topic);
+    const messages = await kafka.readMessages(topic, Number(high));
+    return messages.map((m) => String(m.value));
+  }
+
+  /**
+   * Send `a` with its answers dropped until the send fails, then a different record `b` to the same partition
+   * with the same producer.
+   */
+  async function failedSendThenAnother(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka) {
+    const topic = uniqueName('producer-sequence');
+    await kafka.createTopic(topic, 1);
+    const dropper = new AnswerDropper();
+    const producer = client(KafkaClass, dropper).producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      // kafkajs refuses an idempotent producer without retries: one retry, its answer dropped as well.
+      retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
+    });
+    await producer.connect();
+    try {
+      dropper.dropNextProduceAnswers(2);
+      const first = await settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }));
+      const second = await settle(producer.send({ topic, acks: -1, messages: [{ value: 'b' }] }));
+      return { first, second, dropped: dropper.dropped, values: await valuesIn(topic) };
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  /**
+   * Send `a` with the answer of its first request dropped; while its retry waits, send `b` to the same partition
+   * with the same producer.
+   */
+  async function anotherSendDuringTheRetry(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka) {
+    const topic = uniqueName('producer-sequence');
+    await kafka.createTopic(topic, 1);
+    const dropper = new AnswerDropper();
+    const producer = client(KafkaClass, dropper).producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      // The retry of `a` comes 1.6 to 2.4 s after its failure: `b` goes out well before.
+      retry: { retries: 3, initialRetryTime: 2_000, maxRetryTime: 4_000 },
+    });
+    await producer.connect();
+    try {
+      dropper.dropNextProduceAnswers(1);
+      const dropped = dropper.nextDrop();
+      const first = settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }));
+      await dropped;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const second = await settle(producer.send({ topic, acks: -1, messages: [{ value: 'b' }] }));
+      return { first: await first, second, dropped: dropper.dropped, values: await valuesIn(topic) };
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  /** `a` written; `b`'s request lost before the broker saw it until the send fails; then `c`. */
+  async function lostRequestThenAnother() {
+    const topic = uniqueName('producer-sequence');
+    await kafka.createTopic(topic, 1);
+    const dropper = new AnswerDropper();
+    const producer = client(Kafka, dropper).producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
+    });
+    await producer.connect();
+    try {
+      const outcomes = [await settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }))];
+      dropper.dropNextProduceRequests(2);
+      outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value: 'b' }] })));
+      outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value: 'c' }] })));
+      return { outcomes, dropped: dropper.dropped, values: await valuesIn(topic) };
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  it('a send that failed after the broker appended it, then another record: both are in the topic', async () => {
+    const result = await failedSendThenAnother(Kafka);
+    expect(result).toEqual({
+      first: 'failed: KafkaJSNumberOfRetriesExceeded',
+      second: 'acknowledged',
+      dropped: 2,
+      values: ['a', 'b'],
+    });
+  });
+
+  it('kafkajs 2.2.4 as released acknowledges the other record without writing it (kept to show the bug)', async () => {
+    const result = await failedSendThenAnother(plainKafkajs.Kafka);
+    expect(result).toEqual({
+      first: 'failed: KafkaJSNumberOfRetriesExceeded',
+      second: 'acknowledged',
+      dropped: 2,
+      values: ['a'],
+    });
+  });
+
+  it('another record sent while the retry of a lost answer waits: each written once', async () => {
+    const result = await anotherSendDuringTheRetry(Kafka);
+    expect(result).toEqual({ first: 'acknowledged', second: 'acknowledged', dropped: 1, values: ['a', 'b'] });
+  });
+
+  it('kafkajs 2.2.4 as released loses the other record and writes the first twice (kept to show the bug)', async () => {
+    const result = await anotherSendDuringTheRetry(plainKafkajs.Kafka);
+    expect(result).toEqual({ first: 'acknowledged', second: 'acknowledged', dropped: 1, values: ['a', 'a'] });
+  });
+
+  it('a request lost before the broker saw it: the next record is refused (OUT_OF_ORDER_SEQUENCE_NUMBER), not acknowledged unwritten', async () => {
+    // Its fate unknown to the client, the lost batch keeps its numbers; the broker refuses the gap. The library's
+    // producers then start over with a new producer id (KafkaProducer, the dead-letter publisher).
+    const result = await lostRequestThenAnother();
+    expect(result.outcomes[0]).toBe('acknowledged');
+    expect(result.outcomes[1]).toMatch(/^failed: KafkaJSNumberOfRetriesExceeded/);
+    expect(result.outcomes[2]).toMatch(/^failed: .*OUT_OF_ORDER_SEQUENCE_NUMBER/);
+    expect(result).toMatchObject({ dropped: 2, values: ['a'] });
+  });
+});
