@@ -129,26 +129,24 @@ function sample<T>(items: T[], show: (item: T) => string): string {
   return items.length > SAMPLE ? `${shown}, ...` : shown;
 }
 
+/** Records of the source topic that nobody processed or dead-lettered (lost). */
+export function recordsWithoutOutcome(o: Pick<Observations, 'records' | 'deliveries' | 'deadLetters'>) {
+  const outcomes = new Set([...o.deliveries, ...o.deadLetters].map((d) => key(d.partition, d.offset)));
+  return o.records.filter((r) => !outcomes.has(key(r.partition, r.offset)));
+}
+
 export function analyse(o: Observations): Row {
   const problems: string[] = [];
   const failures = o.failures ?? [];
   const recordAt = new Map(o.records.map((r) => [key(r.partition, r.offset), r]));
 
-  // Outcomes per record: successful handler runs and dead-letter writes.
-  const outcomesByRecord = new Map<string, number>();
-  for (const d of [...o.deliveries, ...o.deadLetters]) {
-    const k = key(d.partition, d.offset);
-    outcomesByRecord.set(k, (outcomesByRecord.get(k) ?? 0) + 1);
-  }
-
   // Lost: a record nobody processed or dead-lettered, or an acknowledged message the topic does not hold.
   const inTopic = new Set<number>();
-  const lostRecords: TopicRecord[] = [];
+  const lostRecords = recordsWithoutOutcome(o);
   const seqsPerMessage = new Map<number, number>();
   for (const r of o.records) {
     inTopic.add(r.seq);
     seqsPerMessage.set(r.seq, (seqsPerMessage.get(r.seq) ?? 0) + 1);
-    if (!outcomesByRecord.has(key(r.partition, r.offset))) lostRecords.push(r);
   }
   const missingAcked = [...o.acked].filter((seq) => !inTopic.has(seq)).sort((a, b) => a - b);
   const lost = lostRecords.length + missingAcked.length;

@@ -13,8 +13,18 @@
  * scenario lost a message or broke another expectation (see analysis.ts). Worker logs: dist-faults/logs/.
  * `--update-doc` writes the table and details into docs/RELIABILITY.md between its fault-table markers.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as KafkaLocal from '../../scripts/kafka-local-lib.mjs';
@@ -22,6 +32,7 @@ import type * as KafkaLocalSecurity from '../../scripts/kafka-local-security.mjs
 import {
   type ClusterHandle,
   emptyRow,
+  type LostEvidence,
   type ScenarioResult,
   ScenarioRun,
   type ScenarioSpec,
@@ -33,6 +44,8 @@ const LOGS = join(REPO_ROOT, 'dist-faults', 'logs');
 const DOC = join(REPO_ROOT, 'docs', 'RELIABILITY.md');
 const DOC_START = '<!-- fault-table:start -->';
 const DOC_END = '<!-- fault-table:end -->';
+/** Bound on each file of evidence kept for a failed scenario (a log dump, a worker's log). */
+const EVIDENCE_BYTES = 8 * 1024 * 1024;
 
 // The launcher is plain JavaScript next to the sources; this file runs from dist-faults/, so import it by path.
 const local = (await import(
@@ -117,6 +130,42 @@ class LocalCluster implements ClusterHandle {
     }
   }
 
+  /**
+   * What `kafka-dump-log.sh --print-data-log` prints (DumpLogSegments from the broker's jars) for the partitions of
+   * `evidence` on every node that has them: each batch's producer id, epoch and sequence numbers and each record's
+   * offset, create time, key and headers, so a missing record can be told from one acknowledged as a duplicate. One
+   * JVM for every segment (each headed "Dumping <path>", the path names the node), into one file cut at
+   * EVIDENCE_BYTES. Returns the file, or undefined when no node has those partitions.
+   */
+  dumpPartitions(dir: string, { topic, partitions }: LostEvidence): string | undefined {
+    const segments = this.settings.nodes.flatMap((node) =>
+      partitions.flatMap((partition) => {
+        const partitionDir = join(node.dir, 'kraft', `${topic}-${partition}`);
+        if (!existsSync(partitionDir)) return [];
+        return readdirSync(partitionDir)
+          .filter((file) => file.endsWith('.log'))
+          .sort()
+          .map((file) => join(partitionDir, file));
+      }),
+    );
+    if (segments.length === 0) return undefined;
+    const java = this.settings.javaHome ? join(this.settings.javaHome, 'bin', 'java') : 'java';
+    const classpath = join(this.settings.cacheDir, 'lib', '*');
+    const dump = spawnSync(
+      java,
+      ['-Xmx256m', '-cp', classpath, 'kafka.tools.DumpLogSegments', '--print-data-log'].concat(
+        '--files',
+        segments.join(','),
+      ),
+      { maxBuffer: 4 * EVIDENCE_BYTES, timeout: 180_000 },
+    );
+    const file = join(dir, `dump-${topic}.txt`);
+    const output = Buffer.concat([dump.stdout ?? Buffer.alloc(0), dump.stderr ?? Buffer.alloc(0)]);
+    const failure = dump.error ? `\n(DumpLogSegments failed: ${dump.error.message})\n` : '';
+    writeFileSync(file, Buffer.concat([output.subarray(0, EVIDENCE_BYTES), Buffer.from(failure)]));
+    return file;
+  }
+
   async stopAll({ keepData }: { keepData: boolean }): Promise<void> {
     await local.stopBroker({ keepData }, this.settings);
   }
@@ -167,6 +216,29 @@ function clusterFor(kind: ScenarioSpec['cluster']): LocalCluster {
     'three nodes',
     local.localSettings(env(process.env.FAULTS_CLUSTER_PORT ?? '19192', '3')),
   );
+}
+
+/**
+ * A failed scenario's evidence, in its log folder (printed): the workers' logs (each cut to its last EVIDENCE_BYTES),
+ * observations.json and the brokers' logs, and for lost records a dump of the dead-letter partitions that should
+ * hold them.
+ */
+function keepEvidence(cluster: LocalCluster, { spec, logDir, evidence }: ScenarioResult): void {
+  for (const file of readdirSync(logDir).filter((f) => /^(w\d+|producer)\.log$/.test(f))) {
+    const path = join(logDir, file);
+    const size = statSync(path).size;
+    if (size <= EVIDENCE_BYTES) continue;
+    const tail = readFileSync(path).subarray(size - EVIDENCE_BYTES);
+    writeFileSync(path, Buffer.concat([Buffer.from(`(first ${size - EVIDENCE_BYTES} bytes cut)\n`), tail]));
+  }
+  if (evidence) {
+    const dump = cluster.dumpPartitions(logDir, evidence);
+    say(
+      `${spec.name}: lost seq ${evidence.seqs.slice(0, 20).join(', ')}; ${evidence.topic} partition(s) ` +
+        `${evidence.partitions.join(', ')}: ${dump ? `DumpLogSegments into ${dump}` : 'on no node'}`,
+    );
+  }
+  say(`${spec.name}: evidence kept in ${logDir} (worker and broker logs, observations.json, log dumps)`);
 }
 
 function formatRow(result: ScenarioResult): string[] {
@@ -279,6 +351,7 @@ async function main(argv: string[]): Promise<number> {
         if (result.row.problems.length > 0) {
           failedHere = true;
           cluster.saveLogs(logDir);
+          keepEvidence(cluster, result);
         }
       }
     } catch (error) {

@@ -7,6 +7,7 @@ import type { Admin, Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
 import { DLT_HEADERS } from 'nest-kafka-groups';
 import {
   analyse,
+  recordsWithoutOutcome,
   type DeadLetter,
   type Delivery,
   type FaultEvent,
@@ -18,6 +19,7 @@ import {
 } from './analysis.js';
 import {
   injectedFailure,
+  isUnkeyed,
   RETRY_ATTEMPTS,
   retryTopicsOf,
   type WorkerEnv,
@@ -35,6 +37,8 @@ const murmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioner
 export const RUNNER_RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 15 };
 
 export const PARTITIONS = 6;
+/** Fewer than the source topic's: source partitions 3 to 5 go to the dead-letter topic by key (round-robin without). */
+export const DEAD_LETTER_PARTITIONS = 3;
 const DRAIN_TIMEOUT_MS = 90_000;
 const READY_TIMEOUT_MS = 60_000;
 const STABLE_TIMEOUT_MS = 60_000;
@@ -121,6 +125,14 @@ export interface ScenarioResult {
   notes: string[];
   seconds: number;
   logDir: string;
+  /** Records lost: the dead-letter partitions that should hold them, for a dump of their logs. */
+  evidence?: LostEvidence;
+}
+
+export interface LostEvidence {
+  seqs: number[];
+  topic: string;
+  partitions: number[];
 }
 
 /** One run of a scenario: its topics, group, worker processes and everything they reported. */
@@ -323,6 +335,7 @@ export class ScenarioRun {
     }
 
     let row: Row;
+    let evidence: LostEvidence | undefined;
     try {
       const [records, deadLetters] = await Promise.all([this.readSourceTopic(), this.readDeadLetters()]);
       const observations: Observations = {
@@ -346,6 +359,7 @@ export class ScenarioRun {
       row = analyse(observations);
       for (const hook of this.afterRun) hook(observations);
       if (row.problems.length > 0) this.saveObservations(observations);
+      evidence = this.lostEvidence(observations);
     } catch (error) {
       row = emptyRow(`could not read the topics back: ${(error as Error).message}`);
     }
@@ -364,8 +378,31 @@ export class ScenarioRun {
       notes: this.notes,
       seconds: (Date.now() - startedAt) / 1000,
       logDir: this.logDir,
+      evidence,
     };
     return { ...result, timings: this.timings };
+  }
+
+  /**
+   * The records nobody processed or dead-lettered, and the dead-letter partitions that should hold them: the
+   * source partition's number where the dead-letter topic has it (the library's SourcePartitionPartitioner), else
+   * the key's murmur2 partition, else (no key: round-robin) every partition.
+   */
+  private lostEvidence(o: Observations): LostEvidence | undefined {
+    const lost = recordsWithoutOutcome(o);
+    if (lost.length === 0) return undefined;
+    const every = Array.from({ length: DEAD_LETTER_PARTITIONS }, (_, p) => p);
+    const partitions = new Set<number>();
+    for (const { seq, partition } of lost) {
+      if (partition < DEAD_LETTER_PARTITIONS) partitions.add(partition);
+      else if (this.spec.unkeyed && isUnkeyed(seq)) every.forEach((p) => partitions.add(p));
+      else partitions.add((murmur2(String(seq)) & 0x7fffffff) % DEAD_LETTER_PARTITIONS);
+    }
+    return {
+      seqs: lost.map((r) => r.seq),
+      topic: this.deadLetterTopic,
+      partitions: [...partitions].sort((a, b) => a - b),
+    };
   }
 
   /** What a failed run observed, for a post-mortem of its verdicts: observations.json beside the worker logs. */
@@ -459,7 +496,7 @@ export class ScenarioRun {
       waitForLeaders: false,
       topics: topics.map((topic) => ({
         topic,
-        numPartitions: topic === this.deadLetterTopic ? 3 : PARTITIONS,
+        numPartitions: topic === this.deadLetterTopic ? DEAD_LETTER_PARTITIONS : PARTITIONS,
         replicationFactor,
         configEntries: topicConfig,
       })),
@@ -470,6 +507,52 @@ export class ScenarioRun {
         t.partitions.every((p) => p.leader >= 0 && p.isr.length === replicationFactor),
       );
     });
+    await this.checkTopicConfigs(topics);
+  }
+
+  /**
+   * Reads back what the cluster made of the topics (replicas per partition, and every config the scenario set):
+   * a dead-letter or retry topic with fewer replicas or a lower min.insync.replicas than its source topic would
+   * lose acknowledged writes with a broker, whatever the producer does.
+   */
+  private async checkTopicConfigs(topics: string[]): Promise<void> {
+    const { replicationFactor, topicConfig } = this.cluster;
+    // A single node: replication factor 1 is checked by the wait for every replica in sync, nothing else is set.
+    if (topicConfig.length === 0) return;
+    const admin = await this.admin();
+    const { topics: described } = await admin.fetchTopicMetadata({ topics });
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name,
+        configNames: topicConfig.map((c) => c.name),
+      })),
+    });
+    const found: string[] = [];
+    for (const topic of topics) {
+      const replicas = new Set(
+        described.find((t) => t.name === topic)?.partitions.map((p) => p.replicas.length),
+      );
+      const configs = resources.find((r) => r.resourceName === topic)?.configEntries ?? [];
+      const settings = topicConfig.map(
+        ({ name }) => `${name} ${configs.find((e) => e.configName === name)?.configValue}`,
+      );
+      found.push(`${topic}: replicas ${[...replicas].join('/')}${settings.map((x) => `, ${x}`).join('')}`);
+      const wrong =
+        replicas.size !== 1 ||
+        !replicas.has(replicationFactor) ||
+        topicConfig.some(
+          ({ name, value }) => configs.find((e) => e.configName === name)?.configValue !== value,
+        );
+      if (wrong) {
+        this.problems.push(
+          `topic ${topic} was created with ${found.at(-1)}, not replication factor ${replicationFactor}` +
+            topicConfig.map(({ name, value }) => `, ${name} ${value}`).join(''),
+        );
+      }
+    }
+    this.notes.push(`topics as the cluster reports them: ${found.join('; ')}`);
   }
 
   private async startProducer(): Promise<void> {

@@ -9,7 +9,14 @@ import {
   RETRY_TOPIC_DELAYS,
   SHUTDOWN_TIMEOUT_MS,
 } from './protocol.js';
-import { PARTITIONS, poll, type ScenarioRun, type ScenarioSpec, seconds } from './scenario-run.js';
+import {
+  DEAD_LETTER_PARTITIONS,
+  PARTITIONS,
+  poll,
+  type ScenarioRun,
+  type ScenarioSpec,
+  seconds,
+} from './scenario-run.js';
 import type { WorkerProcess } from './worker-process.js';
 
 const none = () => false;
@@ -473,7 +480,7 @@ async function createTinyDeadLetterTopic(r: ScenarioRun): Promise<void> {
     topics: [
       {
         topic: r.deadLetterTopic,
-        numPartitions: 3,
+        numPartitions: DEAD_LETTER_PARTITIONS,
         replicationFactor: r.cluster.replicationFactor,
         configEntries: [...r.cluster.topicConfig, { name: 'max.message.bytes', value: '64' }],
       },
