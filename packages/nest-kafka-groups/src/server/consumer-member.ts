@@ -390,8 +390,10 @@ export class ConsumerMember {
       }
       this.ledger.joined(assigned);
       this.unwatchResets?.();
-      this.unwatchResets = onPositionReset(this.groupId, payload.memberId, (topic, partition) =>
-        this.ledger.positionReset(partitionKey(topic, partition)),
+      this.unwatchResets = onPositionReset(this.groupId, payload.memberId, (topic, partition, reason) =>
+        reason === 'topic-deleted'
+          ? this.forgetDeletedPartition(consumer, topic, partition)
+          : this.ledger.positionReset(partitionKey(topic, partition)),
       );
       this.clearPartitionState(consumer);
       this.pauseTopics(this.config.pausedTopics);
@@ -419,6 +421,17 @@ export class ConsumerMember {
       }
     });
     return consumer;
+  }
+
+  /**
+   * The partition's topic was deleted: what the member recorded against its offsets is forgotten, and a hold of its
+   * own (a retry backoff, a dead-letter write, a stop) ends, so a topic created again is fetched at once.
+   */
+  private forgetDeletedPartition(consumer: Consumer, topic: string, partition: number): void {
+    const key = partitionKey(topic, partition);
+    this.ledger.topicDeleted(key);
+    this.stoppedPartitions.delete(key);
+    if (consumer === this.consumer && this.held.has(key)) this.release(consumer, topic, partition);
   }
 
   /** The consumer cannot go on by itself (failed to start or crashed for good): recreate it with backoff. */

@@ -157,6 +157,17 @@ export class PartitionLedger {
     this.resolved.delete(key);
   }
 
+  /**
+   * The partition's topic was deleted: a topic created again under its name has other records at the same offsets,
+   * so neither the stale floor nor a failure (its dead-letter write cancelled) applies to them.
+   */
+  topicDeleted(key: string): void {
+    this.resolved.delete(key);
+    const failure = this.failures.get(key);
+    if (failure) this.drop(key, failure);
+    this.exhaustedBatches.delete(key);
+  }
+
   /** The consumer crashed or was replaced: positions are unknown until the next join; attempts stay. */
   lostPositions(): void {
     this.resolved.clear();

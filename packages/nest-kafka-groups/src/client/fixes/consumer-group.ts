@@ -1,4 +1,5 @@
 import type { CarriedFix } from '../kafkajs-loader.js';
+import { type ConsumerGroupInternals, forgetDeletedTopics } from '../topic-deletion.js';
 
 type ConsumerGroupClass = new (options: any) => any;
 
@@ -24,7 +25,8 @@ const STALE_METADATA_ERRORS = new Set([
  * Here a stale-metadata error only refreshes the metadata, as the Java consumer does: the next fetch of each
  * fetcher goes to the partitions' current leaders and starts at the resolved offsets. A change of a subscribed
  * topic's partitions, which does need a rejoin, is still found by the next fetch's `checkForStaleAssignment`
- * (released behaviour). Other fetch errors are handled as released.
+ * (released behaviour). Other fetch errors are handled as released. A refresh that finds a subscribed topic gone
+ * makes the member forget its positions in it (topic-deletion.ts) before the error goes on as released.
  */
 export const consumerGroupFix: CarriedFix = {
   module: 'src/consumer/consumerGroup.js',
@@ -44,7 +46,14 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
           memberId: this.memberId,
           error: error.message,
         });
-        await this.cluster.refreshMetadata();
+        try {
+          await this.cluster.refreshMetadata();
+        } catch (refreshError) {
+          // The metadata of a subscribed topic is gone: it may have been deleted.
+          if ((refreshError as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION')
+            await forgetDeletedTopics(this as unknown as ConsumerGroupInternals);
+          throw refreshError;
+        }
         return;
       }
       return super.recoverFromFetch(error);
