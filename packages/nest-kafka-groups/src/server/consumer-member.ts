@@ -584,7 +584,7 @@ export class ConsumerMember {
 
     const attempt = route.retryTopics?.attemptOf(route.topic, message) ?? (failure?.attempts ?? 0) + 1;
     const started = this.config.observer ? performance.now() : 0;
-    const outcome = undecodable ?? this.dispatch(route, partition, message, attempt, watch.controller.signal);
+    const outcome = undecodable ?? this.dispatch(route, partition, message, attempt, watch.controller);
     if (outcome === undefined) return this.succeeded(route, partition, key, failure, started);
     if (!isPromiseLike(outcome)) return this.failed(route, partition, key, message, watch, attempt, outcome);
     return Promise.resolve(outcome).then((error) =>
@@ -649,12 +649,12 @@ export class ConsumerMember {
     partition: number,
     message: KafkaMessage,
     attempt: number,
-    signal: AbortSignal,
+    abort: AbortController,
   ): unknown {
     const { limits, raw } = route.settings;
     const data = decodePayload(limits, raw, route.topic, partition, message);
     if (data instanceof KafkaNonRetryableError) return data;
-    const context = new KafkaGroupContext(route.topic, partition, message, this.groupId, attempt, signal);
+    const context = new KafkaGroupContext(route.topic, partition, message, this.groupId, attempt, abort);
     return route.invoke(data, context);
   }
 
