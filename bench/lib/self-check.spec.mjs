@@ -1,7 +1,8 @@
 /** The benchmark's checks of its own work: each run against its data set, and the soak verdict. */
 import { describe, expect, it } from '@jest/globals';
 import { Tracker, verifyRecording } from './child.mjs';
-import { datasetChecksum, flightPosition } from './dataset.mjs';
+import kafkajs from 'kafkajs';
+import { datasetChecksum, flightPosition, prepareLatencyMessages, stampPrefix } from './dataset.mjs';
 import { DeliveryTally } from './delivery-tally.mjs';
 import { soakVerdict } from './stats.mjs';
 
@@ -251,5 +252,24 @@ describe('a latency message', () => {
       expect(Object.keys(value).slice(0, 3)).toEqual(['sentAt', 'warm', 'seq']);
       expect(value).toEqual({ sentAt: 1_764_600_000_000.125, warm: true, ...JSON.parse(plain.value) });
     }
+  });
+
+  it("is built by the generator from its prepared parts as the data set's message, to the byte, in the partition kafkajs's default partitioner picks", () => {
+    const { keys, rests, partitionOf } = prepareLatencyMessages(6_000, 6);
+    const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId, leader: 0 }));
+    const seen = new Set();
+    for (const seq of [0, 1, 4_999, 5_000, 5_999]) {
+      for (const extra of [{ sentAt: 1_764_600_000_000.125 }, { sentAt: 1_764_600_000_001, warm: true }]) {
+        const expected = flightPosition(seq, extra);
+        expect(keys[seq]).toBe(expected.key);
+        expect(stampPrefix(extra) + rests[seq]).toBe(expected.value);
+      }
+      expect(partitionOf[seq]).toBe(
+        partitioner({ topic: 't', partitionMetadata, message: { key: keys[seq], value: rests[seq] } }),
+      );
+    }
+    for (const partition of partitionOf) seen.add(partition);
+    expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });
