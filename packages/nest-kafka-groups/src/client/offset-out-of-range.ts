@@ -32,14 +32,19 @@ interface OutOfRange {
 
 const logger = new Logger('KafkaOffsetReset');
 
-type PositionResetListener = (topic: string, partition: number) => void;
+/**
+ * Why a member's fetch position moved back: the out-of-range policy reset it, or its topic was deleted (offsets of
+ * the old topic then say nothing about the records of a topic created again under its name).
+ */
+export type PositionReset = 'out-of-range' | 'topic-deleted';
+type PositionResetListener = (topic: string, partition: number, reason: PositionReset) => void;
 const positionResetListeners = new Map<string, PositionResetListener>();
 const memberKey = (groupId: string, memberId: string) => `${groupId}\u0000${memberId}`;
 
 /**
- * Tells `listener` when the policy moved a fetch position of this group member (after the reset, the partition is
- * fetched again from the earliest offset, which can be below offsets already processed: a topic deleted and
- * created again, a truncated log). Returns the function that stops it.
+ * Tells `listener` when a fetch position of this group member moved back (the partition is fetched again from an
+ * offset that can be below offsets already processed: a truncated log, a topic deleted and created again).
+ * Returns the function that stops it.
  */
 export function onPositionReset(
   groupId: string,
@@ -51,6 +56,17 @@ export function onPositionReset(
   return () => {
     if (positionResetListeners.get(key) === listener) positionResetListeners.delete(key);
   };
+}
+
+/** Tells the member (if it listens) that its position in this partition moved back. */
+export function positionReset(
+  groupId: string,
+  memberId: string,
+  topic: string,
+  partition: number,
+  reason: PositionReset,
+): void {
+  positionResetListeners.get(memberKey(groupId, memberId))?.(topic, partition, reason);
 }
 
 /**
@@ -75,7 +91,7 @@ export async function resetToEarliest(group: ConsumerGroupInternals, { topic, pa
     topics: [{ topic, partitions: [{ partition, offset }] }],
   });
   offsetManager.clearOffsets({ topic, partition });
-  positionResetListeners.get(memberKey(groupId, memberId))?.(topic, partition);
+  positionReset(groupId, memberId, topic, partition, 'out-of-range');
   const gap = BigInt(offset) - BigInt(from);
   logger.warn(
     `Group "${groupId}": offset ${from} of ${topic}[${partition}] is out of range; going on from the earliest ` +

@@ -157,3 +157,26 @@ describe('PartitionLedger and dead-letter writes', () => {
     expect(ledger.exhaustedBatch(p0)).toBeUndefined();
   });
 });
+
+describe('PartitionLedger: a topic deleted (and maybe created again with other records at the same offsets)', () => {
+  const p0 = partitionKey('orders', 0);
+  const p1 = partitionKey('orders', 1);
+
+  test("forgets the partition's floor, its failure (cancelling its write) and its exhausted batch; others stay", () => {
+    const ledger = new PartitionLedger();
+    const cancel = jest.fn();
+    ledger.setLastResolved(p0, '2');
+    ledger.setLastResolved(p1, '7');
+    ledger.failed(p0, '3', 3).deadLetter = { cancel } as unknown as DeadLetterWrite;
+    ledger.failed(p1, '8', 1);
+    const error = new Error('bulk insert refused');
+    ledger.setExhaustedBatch(p0, { from: '3', through: '4', attempts: 3, error });
+    ledger.topicDeleted(p0);
+    expect(ledger.lastResolved(p0)).toBeUndefined();
+    expect(ledger.failureAt(p0, '3')).toBeUndefined();
+    expect(cancel).toHaveBeenCalledTimes(1);
+    expect(ledger.exhaustedBatch(p0)).toBeUndefined();
+    expect(ledger.lastResolved(p1)).toBe('7');
+    expect(ledger.failureAt(p1, '8')?.attempts).toBe(1);
+  });
+});

@@ -14,10 +14,11 @@ export interface PartitionFailure {
   /** Epoch ms of the next attempt while the partition waits out its backoff: a rejoin keeps it waiting. */
   retryAt?: number;
   /**
-   * Set when the partition was paused for the dead-letter write: resolves the offset outside its batch, so that a
-   * graceful stop that waited for the write commits it.
+   * Set when the partition was paused for the dead-letter write: resolves the offset outside its batch (in the
+   * consumer group kafkajs runs now, which a crash restart replaces), so that a graceful stop or a rejoin that
+   * waited for the write commits it. False when no group of the member has joined to resolve it in.
    */
-  resolveOffset?: (offset: string) => void;
+  resolveOffset?: (offset: string) => boolean;
 }
 
 /**
@@ -155,6 +156,17 @@ export class PartitionLedger {
   /** The partition's fetch position was moved back (an out-of-range reset): nothing fetched from there is stale. */
   positionReset(key: string): void {
     this.resolved.delete(key);
+  }
+
+  /**
+   * The partition's topic was deleted: a topic created again under its name has other records at the same offsets,
+   * so neither the stale floor nor a failure (its dead-letter write cancelled) applies to them.
+   */
+  topicDeleted(key: string): void {
+    this.resolved.delete(key);
+    const failure = this.failures.get(key);
+    if (failure) this.drop(key, failure);
+    this.exhaustedBatches.delete(key);
   }
 
   /** The consumer crashed or was replaced: positions are unknown until the next join; attempts stay. */

@@ -1,6 +1,8 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
+import { onPositionReset } from '../offset-out-of-range.js';
 import { isBrokerUnreachable, reconnectBackoffMs } from './consumer-group.js';
 
 /**
@@ -17,6 +19,7 @@ const InstrumentationEventEmitter = kafkajsInternal('src/instrumentation/emitter
 
 const TOPIC = 't';
 const NOT_LEADER_OR_FOLLOWER = 6;
+const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const quiet = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
 
 /**
@@ -212,5 +215,60 @@ describe('kafkajs ConsumerGroup: a fetch from a broker that cannot be reached', 
     expect(isBrokerUnreachable(exhausted)).toBe(true);
     expect(isBrokerUnreachable(createErrorFromCode(NOT_LEADER_OR_FOLLOWER))).toBe(false);
     expect(isBrokerUnreachable(new Error('boom'))).toBe(false);
+  });
+});
+
+describe('kafkajs ConsumerGroup (fixed): a subscribed topic missing from the metadata', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  /** The member above, whose metadata refresh fails as Kafka answers for a deleted topic; `exists` is what a
+   * broker answers when asked about the topic alone. */
+  async function missingTopic(exists: boolean) {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { group, requests } = await joinedWithResolvedOffset(Fixed);
+    const refreshError = createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION);
+    group.cluster.refreshMetadata = async () => {
+      requests.push('Metadata');
+      throw refreshError;
+    };
+    group.cluster.brokerPool = {
+      findConnectedBroker: async () => ({
+        async metadata(topics: string[]) {
+          requests.push(`Metadata ${topics.join()}`);
+          if (!exists) throw createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION);
+        },
+      }),
+    };
+    const resets: string[] = [];
+    const unwatch = onPositionReset('g', 'm1', (topic, partition, reason) =>
+      resets.push(`${topic}[${partition}] ${reason}`),
+    );
+    const recovered = group.recoverFromFetch(createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION));
+    await expect(recovered).rejects.toBe(refreshError);
+    unwatch();
+    return { group, requests, resets, warn };
+  }
+
+  it('deleted (the broker names it unknown): the positions are forgotten, the member told, the error goes on', async () => {
+    const { group, requests, resets, warn } = await missingTopic(false);
+    expect(requests).toEqual(['Metadata', 'Metadata t']);
+    expect(group.uncommittedOffsets()).toEqual({ topics: [] });
+    expect(group.offsetManager.committedOffsets()).toEqual({ [TOPIC]: {} });
+    expect(resets).toEqual(['t[0] topic-deleted', 't[1] topic-deleted']);
+    expect(String(warn.mock.calls[0][0])).toBe(
+      'Group "g": topic "t" was deleted; this member forgets its positions [0]@15, [1]@20. ' +
+        'Created again, these partitions start at the offset the group commits for them, else at their earliest',
+    );
+  });
+
+  it('the topic on its own is known: nothing is forgotten (the resolved offset stays to be committed)', async () => {
+    const { group, resets, warn } = await missingTopic(true);
+    expect(group.uncommittedOffsets()).toEqual({
+      topics: [{ topic: TOPIC, partitions: [{ partition: '0', offset: '15' }] }],
+    });
+    expect(resets).toEqual([]);
+    expect(warn).not.toHaveBeenCalled();
   });
 });

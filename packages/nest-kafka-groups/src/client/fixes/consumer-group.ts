@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix } from '../kafkajs-loader.js';
+import { type ConsumerGroupInternals, forgetDeletedTopics } from '../topic-deletion.js';
 
 type ConsumerGroupClass = new (options: any) => any;
 
@@ -49,7 +50,8 @@ export function reconnectBackoffMs(failures: number): number {
  * Here a stale-metadata error only refreshes the metadata, as the Java consumer does: the next fetch of each
  * fetcher goes to the partitions' current leaders and starts at the resolved offsets. A change of a subscribed
  * topic's partitions, which does need a rejoin, is still found by the next fetch's `checkForStaleAssignment`
- * (released behaviour).
+ * (released behaviour). A refresh that finds a subscribed topic gone makes the member forget its positions in it
+ * (topic-deletion.ts) before the error goes on as released.
  *
  * A fetch from a broker that cannot be reached (connection refused, closed, or a request timed out) is kept inside
  * that broker's fetcher: it waits (doubling, up to 1 s), refreshes the metadata and returns no batches, so the
@@ -107,7 +109,14 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
           memberId: this.memberId,
           error: error.message,
         });
-        await this.cluster.refreshMetadata();
+        try {
+          await this.cluster.refreshMetadata();
+        } catch (refreshError) {
+          // The metadata of a subscribed topic is gone: it may have been deleted.
+          if ((refreshError as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION')
+            await forgetDeletedTopics(this as unknown as ConsumerGroupInternals);
+          throw refreshError;
+        }
         return;
       }
       return super.recoverFromFetch(error);

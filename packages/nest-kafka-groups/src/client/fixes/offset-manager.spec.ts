@@ -143,3 +143,74 @@ describe('kafkajs OffsetManager: members of one client in one group (the fix in 
     expect(broker.commits).toEqual(['m1 t[0]=4']);
   });
 });
+
+describe('kafkajs OffsetManager (fixed): a topic deleted while the group runs', () => {
+  /** Member m1 of group `group` on t[0] and t[1] (fromBeginning false), its cluster's metadata showing 2 partitions. */
+  function member(group: string, committed: Record<number, string>) {
+    const broker = coordinator(committed);
+    const listed: unknown[] = [];
+    const cluster = {
+      committedOffsets: () => ({}),
+      brokerPool: { metadata: { topicMetadata: [{ topic: TOPIC, partitionMetadata: [{}, {}] }] } },
+      async fetchTopicsOffset(
+        topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
+      ) {
+        listed.push(topics);
+        return topics.map(({ topic, fromBeginning, partitions }) => ({
+          topic,
+          partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : '6' })),
+        }));
+      },
+    };
+    const m1 = new Fixed({
+      cluster,
+      coordinator: broker,
+      memberAssignment: { [TOPIC]: [0, 1] },
+      autoCommit: true,
+      autoCommitInterval: 1_000,
+      autoCommitThreshold: null,
+      topicConfigurations: { [TOPIC]: { fromBeginning: false } },
+      instrumentationEmitter: { emit() {} },
+      groupId: group,
+      generationId: 2,
+      memberId: 'm1',
+    });
+    return { m1, broker, listed, committed };
+  }
+
+  it('forgets the positions; the next fetch starts at the committed offset the group has now, else the earliest', async () => {
+    const { m1, listed, committed } = member('g-deleted', { 0: '3', 1: '5' });
+    await m1.resolveOffsets();
+    m1.resolveOffset({ topic: TOPIC, partition: 0, offset: '4' });
+    expect(m1.topicDeleted(TOPIC)).toEqual(
+      new Map([
+        [0, '5'],
+        [1, '5'],
+      ]),
+    );
+    // Nothing of the old topic is committed any more, nor fetched from.
+    expect(m1.uncommittedOffsets()).toEqual({ topics: [] });
+    // Kafka deleted the group's offsets with the topic; a commit for partition 1 came after it was created again.
+    delete committed[0];
+    committed[1] = '1';
+    listed.length = 0;
+    await m1.resolveOffsets();
+    expect(listed).toEqual([[{ topic: TOPIC, fromBeginning: true, partitions: [{ partition: 0 }] }]]);
+    expect(m1.nextOffset(TOPIC, 0).toString()).toBe('0');
+    expect(m1.nextOffset(TOPIC, 1).toString()).toBe('1');
+    // Asked again while the topic is still missing: nothing left to forget.
+    expect(member('g-deleted', {}).m1.topicDeleted(TOPIC)).toEqual(
+      new Map([
+        [0, undefined],
+        [1, undefined],
+      ]),
+    );
+  });
+
+  it('without a deletion, a partition the group had from the start and never committed starts where fromBeginning says (log end)', async () => {
+    const { m1, listed } = member('g-kept', { 1: '5' });
+    await m1.resolveOffsets();
+    expect(listed).toEqual([[{ topic: TOPIC, fromBeginning: false, partitions: [{ partition: 0 }] }]]);
+    expect(m1.nextOffset(TOPIC, 0).toString()).toBe('6');
+  });
+});

@@ -26,6 +26,11 @@ const MODULE = 'src/consumer/offsetManager/index.js';
  *   skipped (Java's `auto.offset.reset=latest` does the same, KAFKA-12261). Here a partition at or above the count
  *   the group's members in this process first saw for its topic (a topic missing then counts 0), with no committed
  *   offset, starts at its earliest offset: it was created after the group began, so nothing in it predates the group.
+ * - A topic deleted while the group runs took the group's committed offsets with it, but this cache and the resolved
+ *   offsets kept the old positions: created again and written beyond them before the next fetch, the new topic was
+ *   fetched from the old position and its first records skipped. `topicDeleted` (called when the metadata shows the
+ *   topic gone, see topic-deletion.ts) forgets them and counts the topic as new (0 partitions first seen), so a
+ *   topic created again starts at the group's committed offset, if one was committed since, else its earliest.
  */
 export const offsetManagerFix: CarriedFix = {
   module: MODULE,
@@ -39,6 +44,12 @@ export const offsetManagerFix: CarriedFix = {
  * resolved offsets. Never raised: every partition at or above it was added while the group ran.
  */
 const firstSeenPartitions = new Map<string, Map<string, number>>();
+
+function firstSeen(groupId: string): Map<string, number> {
+  let seen = firstSeenPartitions.get(groupId);
+  if (seen === undefined) firstSeenPartitions.set(groupId, (seen = new Map()));
+  return seen;
+}
 
 export function createOffsetManager(
   Released: OffsetManagerClass,
@@ -58,8 +69,7 @@ export function createOffsetManager(
     }
 
     private addedPartitionsToResolve(): { topic: string; partitions: { partition: number }[] }[] {
-      let seen = firstSeenPartitions.get(this.groupId);
-      if (seen === undefined) firstSeenPartitions.set(this.groupId, (seen = new Map()));
+      const seen = firstSeen(this.groupId);
       const added = [];
       // kafkajs loads the metadata before a member joins; without it there is nothing to compare with.
       const metadata: { topicMetadata?: { topic: string; partitionMetadata: unknown[] }[] } | undefined =
@@ -104,6 +114,27 @@ export function createOffsetManager(
         const cached = this.committedOffsets()[topic];
         for (const { partition, offset } of partitions) cached[partition] = offset;
       }
+    }
+
+    /**
+     * The topic was deleted: forgets this member's positions in it, and counts every partition of a topic of that
+     * name as added. Returns each assigned partition of the topic with the position forgotten (the next fetch
+     * offset; undefined when none was known, as on a second call).
+     */
+    topicDeleted(topic: string): Map<number, string | undefined> {
+      firstSeen(this.groupId).set(topic, 0);
+      const forgotten = new Map<number, string | undefined>();
+      const assigned: number[] | undefined = this.memberAssignment[topic];
+      if (assigned === undefined) return forgotten;
+      const cached = this.committedOffsets()[topic];
+      const resolved: Record<number, string | undefined> = this.resolvedOffsets[topic];
+      for (const partition of assigned) {
+        const position = resolved[partition] ?? cached[partition];
+        forgotten.set(partition, position === undefined ? undefined : String(position));
+      }
+      this.committedOffsets()[topic] = {};
+      this.resolvedOffsets[topic] = {};
+      return forgotten;
     }
 
     /** The released method returned the cluster's cache, shared by every consumer of the client in this group. */

@@ -1,0 +1,65 @@
+import { Logger } from '@nestjs/common';
+import { positionReset } from './offset-out-of-range.js';
+
+/** The parts of kafkajs 2.2.4's ConsumerGroup (src/consumer/consumerGroup.js, fixed) this module uses. */
+export interface ConsumerGroupInternals {
+  groupId: string;
+  memberId: string | null;
+  topicsSubscribed: string[];
+  cluster: {
+    brokerPool: { findConnectedBroker(): Promise<{ metadata(topics: string[]): Promise<unknown> }> };
+  };
+  /** The carried OffsetManager (fixes/offset-manager.ts); null before the first join. */
+  offsetManager: { topicDeleted(topic: string): Map<number, string | undefined> } | null;
+}
+
+const logger = new Logger('KafkaTopicDeleted');
+
+/**
+ * Called when a metadata refresh of the member's subscribed topics failed with UNKNOWN_TOPIC_OR_PARTITION: asks the
+ * broker about each subscribed topic on its own, and for each one it reports unknown (deleted: Kafka deleted the
+ * group's committed offsets with it) forgets the member's positions and failures in it, so a topic created again
+ * under that name starts at the group's committed offset, else its earliest, not at the old topic's position.
+ * Only an answer naming the topic unknown counts: a fetch error, a leader move or a broker that cannot be reached
+ * forgets nothing. Done again on every such refresh while the topic is missing (the in-memory positions can be set
+ * again meanwhile by a batch that was running when the topic went); warns once per topic.
+ */
+export async function forgetDeletedTopics(group: ConsumerGroupInternals): Promise<void> {
+  const { groupId, memberId, offsetManager } = group;
+  let deleted: string[];
+  try {
+    deleted = await deletedTopics(group);
+  } catch (error) {
+    logger.debug(`Group "${groupId}": could not tell which topic is missing (${(error as Error).message})`);
+    return;
+  }
+  for (const topic of deleted) {
+    const forgotten = offsetManager?.topicDeleted(topic) ?? new Map<number, string | undefined>();
+    const positions: string[] = [];
+    for (const [partition, offset] of forgotten) {
+      if (memberId !== null) positionReset(groupId, memberId, topic, partition, 'topic-deleted');
+      if (offset !== undefined) positions.push(`[${partition}]@${offset}`);
+    }
+    if (positions.length === 0) continue;
+    logger.warn(
+      `Group "${groupId}": topic "${topic}" was deleted; this member forgets its positions ${positions.join(', ')}. ` +
+        'Created again, these partitions start at the offset the group commits for them, else at their earliest',
+    );
+  }
+}
+
+async function deletedTopics({ cluster, topicsSubscribed }: ConsumerGroupInternals): Promise<string[]> {
+  const broker = await cluster.brokerPool.findConnectedBroker();
+  const answers = await Promise.all(
+    topicsSubscribed.map(async (topic) => {
+      try {
+        await broker.metadata([topic]);
+        return undefined;
+      } catch (error) {
+        if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return topic;
+        throw error;
+      }
+    }),
+  );
+  return answers.filter((topic) => topic !== undefined);
+}
