@@ -514,11 +514,11 @@ async function soakPhase(ctx) {
   const data = await ensureDataset(kafka, admin, topic, options.soakMessages, log);
   await ensureTopic(admin, `${topic}-dlt`, 1);
   const groupId = `bench-soak-${system.id}-${ctx.runTag}`;
-  const sampleEveryMs = 250;
+  const sampleEveryMessages = Math.max(1, Math.round(data.total / 100));
   const gcEveryMessages = options.soakForcedGc ? Math.max(1, Math.round(data.total / 20)) : 0;
   log(
     `soak: ${data.total} messages through ${system.id} ${system.label}, process.memoryUsage() sampled every ` +
-      `${sampleEveryMs} ms` +
+      `${sampleEveryMessages} messages` +
       (gcEveryMessages > 0 ? ` and after a forced GC every ${gcEveryMessages} messages` : ', no forced GC'),
   );
   const outcome = await runSystem(
@@ -531,7 +531,7 @@ async function soakPhase(ctx) {
       firstOffsets: data.firstOffsets,
       expectedChecksum: datasetChecksum(data.total),
       lastOffsets: data.lastOffsets,
-      sampleEveryMs,
+      sampleEveryMessages,
       gcEveryMessages,
       timeoutMs: timeoutFor(data.total),
     }),
@@ -547,11 +547,16 @@ async function soakPhase(ctx) {
   const verdict = soakVerdict(outcome.result.samples, data.total);
   log(describeRun('soak', system, outcome));
   log(
-    `soak RSS ${verdict.rssEarlyMB} MB (20-40%) -> ${verdict.rssLateMB} MB (last 20%), slope ` +
-      `${verdict.rssSlopeMBPer100k} MB/100k msgs (${verdict.fittedGrowthMB} MB along the fit, allowed ` +
-      `${verdict.allowedGrowthMB} MB), heap ${verdict.heapUsedEarlyMB} -> ${verdict.heapUsedLateMB} MB; after a ` +
-      `forced GC heap ${verdict.heapAfterGcEarlyMB} -> ${verdict.heapAfterGcLateMB} MB, external ` +
-      `${verdict.externalAfterGcEarlyMB} -> ${verdict.externalAfterGcLateMB} MB: ${verdict.flat ? 'flat' : 'GROWING'}`,
+    `soak RSS ${verdict.rssEarlyMB} MB (20-40%) -> ${verdict.rssLateMB} MB (last 20%), allowed ` +
+      `${verdict.allowedGrowthMB} MB; last half ${verdict.rssLastHalfGrowthMB} MB along the fit; heap between GCs ` +
+      `${verdict.heapUsedEarlyMB} -> ${verdict.heapUsedLateMB} MB` +
+      (verdict.judgedBy === 'after-gc'
+        ? `; after a forced GC heap ${verdict.heapAfterGcEarlyMB} -> ${verdict.heapAfterGcLateMB} MB (fit ` +
+          `${verdict.heapAfterGcFittedGrowthMB}, allowed ${verdict.heapAfterGcAllowedMB}), external ` +
+          `${verdict.externalAfterGcEarlyMB} -> ${verdict.externalAfterGcLateMB} MB (fit ` +
+          `${verdict.externalAfterGcFittedGrowthMB}, allowed ${verdict.externalAfterGcAllowedMB})`
+        : '; no forced GC: RSS alone decides') +
+      `: ${verdict.flat ? 'flat' : `GROWING (${verdict.growing.join(', ') || 'too few samples'})`}`,
   );
   const mb = (b) => round(b / 2 ** 20, 1);
   return {
@@ -682,12 +687,14 @@ function targetsOf(throughput, latency, soak) {
       met: l.p50Ms <= LATENCY_TARGETS.p50Ms && l.p99Ms <= LATENCY_TARGETS.p99Ms,
     };
   if (soak && !soak.error)
-    targets.soakRssFlat = {
+    targets.soakFlat = {
       met: soak.flat,
-      growthMB: soak.rssGrowthMB,
-      fittedGrowthMB: soak.fittedGrowthMB,
-      slopeMBPer100k: soak.rssSlopeMBPer100k,
-      allowedMB: soak.allowedGrowthMB,
+      judgedBy: soak.judgedBy,
+      growing: soak.growing,
+      heapAfterGcGrowthMB: round(soak.heapAfterGcLateMB - soak.heapAfterGcEarlyMB, 1),
+      externalAfterGcGrowthMB: round(soak.externalAfterGcLateMB - soak.externalAfterGcEarlyMB, 1),
+      rssGrowthMB: soak.rssGrowthMB,
+      rssLastHalfGrowthMB: soak.rssLastHalfGrowthMB,
     };
   return targets;
 }

@@ -5,12 +5,14 @@
  * CommonJS main.ts, compiled by the app's own tsc with the template's settings, run with `node dist/main.js` (Node
  * loads the library, like Nest 12 itself, through require() of ES modules). Also: the type declarations of every
  * entry point resolve under the template's `nodenext` and under the older `"moduleResolution": "node"` (node10,
- * which ignores `exports`), and every entry point loads through require() (no top-level await in its graph).
+ * which ignores `exports`), every entry point loads through require() (no top-level await in its graph), and, where
+ * Jest can require() ES modules (Node 24.9+), the template's Jest e2e setup runs the app's module with a group.
  */
-import { afterAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import vm from 'node:vm';
 import { KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
 import {
   appTsc,
@@ -56,15 +58,115 @@ function subpaths(): string[] {
   return Object.keys(exports).filter((key) => key !== '.' && key !== './package.json');
 }
 
+/** Jest's own test for require() of ES modules (jest-runtime's supportsSyncEvaluate). */
+const JEST_REQUIRES_ESM =
+  typeof (vm as { SourceTextModule?: { prototype: { hasAsyncGraph?: unknown } } }).SourceTextModule?.prototype
+    .hasAsyncGraph === 'function';
+
+/** The template's test/app.e2e-spec.ts, for this app: its module with the library, one group joined. */
+const APP_E2E_SPEC = `import { Test, TestingModule } from '@nestjs/testing';
+import { INestApplication } from '@nestjs/common';
+import { KafkaGroupsServer } from 'nest-kafka-groups';
+import { KafkaTestClient } from 'nest-kafka-groups/testing';
+import { AppModule } from './../src/app.module';
+
+describe('AppModule (e2e)', () => {
+  const kafka = new KafkaTestClient();
+  let app: INestApplication;
+
+  beforeEach(async () => {
+    const moduleFixture: TestingModule = await Test.createTestingModule({
+      imports: [AppModule],
+    }).compile();
+    app = moduleFixture.createNestApplication();
+    app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) });
+    await app.init();
+    await app.startAllMicroservices();
+  });
+
+  it('joins the orders group', async () => {
+    expect(app.get(KafkaGroupsServer)).toBeInstanceOf(KafkaGroupsServer);
+    await kafka.waitForStableGroup(process.env.ORDERS_GROUP!, 1);
+  });
+
+  afterEach(async () => {
+    await app.close();
+  });
+
+  afterAll(() => kafka.closeAll());
+});
+`;
+
 describe('a CommonJS Nest 12 app (the CLI template) installs the packed package', () => {
   const kafka = new KafkaTestClient();
   const workDir = mkdtempSync(join(tmpdir(), 'nkg-cjs-app-'));
+  const appDir = join(workDir, 'app');
+  const steps = new Steps();
   let app: OrdersApp | undefined;
+
+  const write = (path: string, text: string) => {
+    mkdirSync(dirname(join(appDir, path)), { recursive: true });
+    writeFileSync(join(appDir, path), text);
+  };
+
+  // `nest new --type cjs` with the README's files, installed and built as `npm run build` builds it.
+  beforeAll(async () => {
+    const tarball = await steps.step('pack', () => packLibrary(workDir));
+    const tsconfig = templateFile('tsconfig.json');
+    // What this spec is about: the template compiles to CommonJS (no "type" in its package.json).
+    expect(JSON.parse(tsconfig)).toMatchObject({
+      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' },
+    });
+    expect(readFileSync(join(TEMPLATE, 'package.json'), 'utf8')).not.toMatch(/"type"\s*:/);
+    write('tsconfig.json', tsconfig);
+    write('tsconfig.build.json', templateFile('tsconfig.build.json'));
+    write('test/jest-e2e.json', templateFile('test/jest-e2e.json'));
+    // The README's CommonJS variant: its main.ts, and relative imports without `.js` as the template writes them.
+    const files = readmeFiles('CommonJS');
+    files.delete('tsconfig.json');
+    expect([...files.keys()].sort()).toEqual([
+      'src/app.module.ts',
+      'src/main.ts',
+      'src/orders/order.dto.ts',
+      'src/orders/orders.controller.ts',
+      'src/orders/orders.module.ts',
+    ]);
+    expect(files.get('src/main.ts')).not.toMatch(/^await /m);
+    for (const [path, text] of files) write(path, text.replace(/(from '\.{1,2}\/[^']*)\.js'/g, "$1'"));
+
+    // Every subpath's types, compiled with the app; main.ts does not load them (their optional peers are absent).
+    write(
+      'src/entry-points.ts',
+      subpaths()
+        .map((path, i) => `import * as entry${i} from 'nest-kafka-groups${path.slice(1)}';\n`)
+        .join('') +
+        `export const entryPoints = [${subpaths()
+          .map((_, i) => `entry${i}`)
+          .join(', ')}];\n`,
+    );
+
+    const { dependencies, devDependencies } = installLines();
+    // The template's tsconfig names the jest types; Jest itself only where it can require() ES modules.
+    const testing = JEST_REQUIRES_ESM ? ['jest', 'ts-jest', '@nestjs/testing'] : [];
+    write(
+      'package.json',
+      JSON.stringify({
+        name: 'cjs-app',
+        private: true,
+        dependencies: versions(dependencies, tarball),
+        devDependencies: versions([...devDependencies, '@types/jest', ...testing], tarball),
+      }),
+    );
+    await steps.step('install', () => npmInstall(appDir));
+    await steps.step('tsc', () => appTsc(appDir, ['-p', 'tsconfig.build.json']));
+    expect(readFileSync(join(appDir, 'dist', 'main.js'), 'utf8')).toContain('require("nest-kafka-groups")');
+  }, 300_000);
 
   afterAll(async () => {
     app?.dispose();
     await kafka.closeAll();
     rmSync(workDir, { recursive: true, force: true });
+    console.log(`cjs app (Node ${process.version}): ${steps.timings.join(', ')}`);
   });
 
   test('every entry point loads through require()', async () => {
@@ -84,46 +186,8 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
     for (const line of loaded) expect(Number(line.split(' ')[1])).toBeGreaterThan(0);
   });
 
-  test('the template tsconfig, tsc, node dist/main.js: messages handled and committed, clean shutdown', async () => {
-    const steps = new Steps();
-    const tarball = await steps.step('pack', () => packLibrary(workDir));
-    const appDir = join(workDir, 'app');
-
-    const write = (path: string, text: string) => {
-      mkdirSync(dirname(join(appDir, path)), { recursive: true });
-      writeFileSync(join(appDir, path), text);
-    };
-    const tsconfig = templateFile('tsconfig.json');
-    // What this spec is about: the template compiles to CommonJS (no "type" in its package.json).
-    expect(JSON.parse(tsconfig)).toMatchObject({
-      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' },
-    });
-    expect(readFileSync(join(TEMPLATE, 'package.json'), 'utf8')).not.toMatch(/"type"\s*:/);
-    write('tsconfig.json', tsconfig);
-    write('tsconfig.build.json', templateFile('tsconfig.build.json'));
-    // The README's CommonJS variant: its main.ts, and relative imports without `.js` as the template writes them.
-    const files = readmeFiles('CommonJS');
-    files.delete('tsconfig.json');
-    expect([...files.keys()].sort()).toEqual([
-      'src/app.module.ts',
-      'src/main.ts',
-      'src/orders/order.dto.ts',
-      'src/orders/orders.controller.ts',
-      'src/orders/orders.module.ts',
-    ]);
-    expect(files.get('src/main.ts')).not.toMatch(/^await /m);
-    for (const [path, text] of files) write(path, text.replace(/(from '\.{1,2}\/[^']*)\.js'/g, "$1'"));
-    // Every subpath's types, compiled but not loaded by main.ts (their optional peers are not installed).
-    write(
-      'src/entry-points.ts',
-      subpaths()
-        .map((path, i) => `import * as entry${i} from 'nest-kafka-groups${path.slice(1)}';\n`)
-        .join('') +
-        `export const entryPoints = [${subpaths()
-          .map((_, i) => `entry${i}`)
-          .join(', ')}];\n`,
-    );
-    // A tsconfig of the older template (CommonJS with node10 resolution, deprecated in TypeScript 6).
+  test("every entry point's types under node10 resolution too, which ignores the exports map", async () => {
+    // A tsconfig of the older template: CommonJS with node10 resolution, deprecated in TypeScript 6.
     write(
       'tsconfig.node10.json',
       JSON.stringify({
@@ -137,24 +201,10 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
         },
       }),
     );
-
-    const { dependencies, devDependencies } = installLines();
-    // The template's tsconfig names the jest types; its package.json has no "type" (CommonJS).
-    write(
-      'package.json',
-      JSON.stringify({
-        name: 'cjs-app',
-        private: true,
-        dependencies: versions(dependencies, tarball),
-        devDependencies: versions([...devDependencies, '@types/jest'], tarball),
-      }),
-    );
-    await steps.step('install', () => npmInstall(appDir));
-
-    await steps.step('tsc', () => appTsc(appDir, ['-p', 'tsconfig.build.json']));
-    expect(readFileSync(join(appDir, 'dist', 'main.js'), 'utf8')).toContain('require("nest-kafka-groups")');
     await steps.step('tsc node10', () => appTsc(appDir, ['-p', 'tsconfig.node10.json']));
+  });
 
+  test('node dist/main.js: messages handled, dead-lettered and committed, clean shutdown', async () => {
     const topic = uniqueName('cjs-orders');
     const group = uniqueName('cjs-orders');
     await kafka.createTopic(topic, 2);
@@ -162,6 +212,33 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
     app = new OrdersApp(appDir, { topic, group });
     await steps.step('consume', () => expectOrdersHandled(kafka, app!, topic, group));
     app = undefined;
-    console.log(`cjs app (Node ${process.version}): ${steps.timings.join(', ')}`);
   });
+
+  // Jest runs a CommonJS app's tests with its own require(), which loads ES modules (NestJS's as this package) only
+  // where Node's vm module can evaluate them synchronously (Node 24.9+).
+  (JEST_REQUIRES_ESM ? test : test.skip)(
+    "the template's Jest e2e setup: the app's module with the library, a group joined, closed",
+    async () => {
+      write('test/app.e2e-spec.ts', APP_E2E_SPEC);
+      const topic = uniqueName('cjs-jest');
+      const group = uniqueName('cjs-jest');
+      const { stdout, stderr } = await steps.step('app jest', () =>
+        run(
+          process.execPath,
+          ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', '--config', './test/jest-e2e.json'],
+          {
+            cwd: appDir,
+            timeout: 90_000,
+            env: {
+              PATH: process.env.PATH,
+              KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+              ORDERS_TOPIC: topic,
+              ORDERS_GROUP: group,
+            },
+          },
+        ),
+      );
+      expect(`${stdout}${stderr}`).toMatch(/Tests:\s+1 passed, 1 total/);
+    },
+  );
 });

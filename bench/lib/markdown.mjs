@@ -150,14 +150,18 @@ export function resultsMarkdown(results) {
     if (s.error) {
       lines.push(`Failed: ${s.error}`);
     } else {
+      const afterGc = (early, late, allowed) =>
+        s.judgedBy === 'after-gc' ? `${n(early, 1)} → ${n(late, 1)} MB (${n(allowed, 0)} MB)` : 'not sampled';
       lines.push(
-        '| msg/s | RSS at 20-40% | RSS in last 20% | growth (allowed) | slope | heap used 20-40% → last 20% | peak RSS | verdict |',
+        '| msg/s | heap after GC 20-40% → last 20% (allowed) | external after GC (allowed) | RSS 20-40% → last 20% (allowed) | RSS rise in last half | peak RSS | verdict |',
       );
-      lines.push('|---:|---:|---:|---:|---:|---:|---:|:---:|');
+      lines.push('|---:|---:|---:|---:|---:|---:|:---:|');
       lines.push(
-        `| ${n(s.msgsPerSec)} | ${n(s.rssEarlyMB, 1)} MB | ${n(s.rssLateMB, 1)} MB | ${n(s.rssGrowthMB, 1)} MB ` +
-          `(${n(s.allowedGrowthMB, 0)} MB) | ${n(s.rssSlopeMBPer100k, 2)} MB/100k msgs | ${n(s.heapUsedEarlyMB, 1)} → ` +
-          `${n(s.heapUsedLateMB, 1)} MB | ${n(s.peakRssMB, 0)} MB | ${s.flat ? 'flat' : '**growing**'} |`,
+        `| ${n(s.msgsPerSec)} | ${afterGc(s.heapAfterGcEarlyMB, s.heapAfterGcLateMB, s.heapAfterGcAllowedMB)} | ` +
+          `${afterGc(s.externalAfterGcEarlyMB, s.externalAfterGcLateMB, s.externalAfterGcAllowedMB)} | ` +
+          `${n(s.rssEarlyMB, 1)} → ${n(s.rssLateMB, 1)} MB (${n(s.allowedGrowthMB, 0)} MB) | ` +
+          `${n(s.rssLastHalfGrowthMB, 1)} MB | ${n(s.peakRssMB, 0)} MB | ` +
+          `${s.flat ? 'flat' : `**growing**${s.growing?.length ? ` (${s.growing.join(', ')})` : ''}`} |`,
       );
     }
     lines.push('');
@@ -192,9 +196,11 @@ export function resultsMarkdown(results) {
           `${t.system} latency p50 ≤ ${t.targetP50Ms} ms and p99 ≤ ${t.targetP99Ms} ms at ${n(t.rate)} msg/s ${verdict} ` +
             `(${n(t.p50Ms, 2)} / ${n(t.p99Ms, 2)} ms)`,
         );
-      else if (name === 'soakRssFlat')
+      else if (name === 'soakFlat')
         parts.push(
-          `soak RSS flat ${verdict} (growth between the medians and along the fitted line within the allowance)`,
+          t.judgedBy === 'after-gc'
+            ? `soak memory flat ${verdict} (heap and external after a forced GC within their allowances, RSS not still rising)`
+            : `soak memory flat ${verdict} (RSS only: run without forced GCs)`,
         );
       else
         parts.push(

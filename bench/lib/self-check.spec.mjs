@@ -1,7 +1,8 @@
 /** The benchmark's checks of its own work: each run against its data set, and the soak verdict. */
 import { describe, expect, it } from '@jest/globals';
 import { Tracker, verifyRecording } from './child.mjs';
-import { datasetChecksum, flightPosition } from './dataset.mjs';
+import kafkajs from 'kafkajs';
+import { datasetChecksum, flightPosition, prepareLatencyMessages, stampPrefix } from './dataset.mjs';
 import { DeliveryTally } from './delivery-tally.mjs';
 import { soakVerdict } from './stats.mjs';
 
@@ -136,50 +137,99 @@ describe('scale traffic tally', () => {
 });
 
 describe('soak verdict', () => {
-  /** RSS samples every 10k messages of 1M, `rssAt(messages)` in MB. */
-  const samples = (rssAt) =>
-    Array.from({ length: 101 }, (_, i) => ({
-      messages: i * 10_000,
-      rss: rssAt(i * 10_000) * 2 ** 20,
-      heapUsed: 50 * 2 ** 20,
-    }));
+  const MB = 2 ** 20;
+  /**
+   * A soak of 1M messages: a running sample every 10k messages (`rss`, `heapUsed` between collections, in MB at
+   * `m` messages) and an after-GC sample every 50k (`heap`, `external` after a forced GC).
+   */
+  const soak = ({
+    rss = () => 200,
+    between = () => 60,
+    heap = () => 30,
+    external = () => 15,
+    afterGc = true,
+  } = {}) => [
+    ...Array.from({ length: 101 }, (_, i) => {
+      const m = i * 10_000;
+      return { messages: m, rss: rss(m) * MB, heapUsed: between(m) * MB, external: 20 * MB };
+    }),
+    ...(afterGc
+      ? Array.from({ length: 21 }, (_, i) => {
+          const m = i * 50_000;
+          return {
+            messages: m,
+            afterGc: true,
+            rss: 180 * MB,
+            heapUsed: heap(m) * MB,
+            external: external(m) * MB,
+          };
+        })
+      : []),
+  ];
+  /** V8's sawtooth between collections: up 70 MB over 150k messages, then back down. */
+  const sawtooth = (low, height) => (m) => low + ((m % 150_000) / 150_000) * height;
 
-  it('is flat for RSS that only moves within the noise', () => {
-    const verdict = soakVerdict(
-      samples((m) => 100 + ((m / 10_000) % 2) * 4),
-      1_000_000,
-    );
+  it('is flat for the sawtooth of V8 collections in RSS and the heap while what a GC leaves stays put', () => {
+    const verdict = soakVerdict(soak({ rss: sawtooth(180, 90), between: sawtooth(40, 70) }), 1_000_000);
+    expect(verdict.judgedBy).toBe('after-gc');
+    expect(verdict.growing).toEqual([]);
     expect(verdict.flat).toBe(true);
   });
 
-  it('is growing for a steady climb whose medians stay within the allowance but whose slope does not', () => {
-    // 20 MB over the 800k messages after warm-up: the medians (30 % and 90 %) are 15 MB apart, under 16 MB.
+  it('is flat when RSS rose once and settled (allocator arenas, V8 heap sizing) with heap and external flat', () => {
+    // 30 MB between 40 % and 50 %, then level: the medians are over the allowance, the last half is not rising.
     const verdict = soakVerdict(
-      samples((m) => 100 + Math.max(0, m - 200_000) * (20 / 800_000)),
+      soak({ rss: (m) => 200 + Math.min(30, Math.max(0, m - 400_000) * (30 / 100_000)) }),
       1_000_000,
     );
-    expect(verdict.rssGrowthMB).toBeLessThanOrEqual(verdict.allowedGrowthMB);
-    expect(verdict.fittedGrowthMB).toBeCloseTo(20, 0);
+    expect(verdict.rssGrowthMB).toBeGreaterThan(verdict.allowedGrowthMB);
+    expect(verdict.flat).toBe(true);
+  });
+
+  it('is growing when the heap left after a GC climbs by a few MB, though RSS and the heap between GCs do not', () => {
+    // 7 bytes per message, under the noise of every other figure; the last 10 % (partitions running dry, less in
+    // flight) drops back below the start and is not taken into account.
+    const verdict = soakVerdict(
+      soak({
+        rss: sawtooth(180, 90),
+        between: sawtooth(40, 70),
+        heap: (m) => (m < 900_000 ? 30 + m * (7 / 1_000_000) : 23),
+      }),
+      1_000_000,
+    );
+    expect(verdict.heapAfterGcLateMB - verdict.heapAfterGcEarlyMB).toBeLessThan(4);
+    expect(verdict.heapAfterGcFittedGrowthMB).toBeGreaterThan(4);
+    expect(verdict.growing).toEqual(['heap']);
     expect(verdict.flat).toBe(false);
   });
 
-  it('reads the retained heap and external memory from the samples after a forced GC, apart from the others', () => {
-    const running = samples(() => 200);
-    const settled = Array.from({ length: 21 }, (_, i) => ({
-      messages: i * 50_000,
-      afterGc: true,
-      rss: 100 * 2 ** 20,
-      heapUsed: (i * 50_000 < 800_000 ? 30 : 34) * 2 ** 20,
-      external: 15 * 2 ** 20,
-    }));
-    const verdict = soakVerdict([...running, ...settled], 1_000_000);
-    expect(verdict.rssEarlyMB).toBe(200);
-    expect(verdict.rssLateMB).toBe(200);
-    expect(verdict.afterGcSamples).toBe(17);
-    expect(verdict.heapAfterGcEarlyMB).toBe(30);
-    expect(verdict.heapAfterGcLateMB).toBe(34);
-    expect(verdict.externalAfterGcEarlyMB).toBe(15);
-    expect(verdict.externalAfterGcLateMB).toBe(15);
+  it('is growing when external memory left after a GC climbs (Buffers kept)', () => {
+    const verdict = soakVerdict(soak({ external: (m) => 15 + m * (32 / 1_000_000) }), 1_000_000);
+    expect(verdict.growing).toEqual(['external']);
+    expect(verdict.flat).toBe(false);
+  });
+
+  it('is growing when RSS keeps rising through the last half while heap and external stay put (native memory)', () => {
+    const verdict = soakVerdict(soak({ rss: (m) => 200 + m * (40 / 1_000_000) }), 1_000_000);
+    expect(verdict.growing).toEqual(['rss']);
+    expect(verdict.flat).toBe(false);
+  });
+
+  it('judges by RSS alone without after-GC samples (--soak-no-gc)', () => {
+    const steady = soakVerdict(soak({ afterGc: false, rss: sawtooth(180, 90) }), 1_000_000);
+    expect(steady.judgedBy).toBe('rss');
+    expect(steady.heapAfterGcEarlyMB).toBeUndefined();
+    expect(steady.flat).toBe(true);
+    const climbing = soakVerdict(soak({ afterGc: false, rss: (m) => 200 + m * (40 / 1_000_000) }), 1_000_000);
+    expect(climbing.growing).toEqual(['rss']);
+  });
+
+  it('reads RSS from the running samples only, not from those after a forced GC', () => {
+    const verdict = soakVerdict(soak({ rss: () => 250 }), 1_000_000);
+    expect(verdict.rssEarlyMB).toBe(250);
+    expect(verdict.rssLateMB).toBe(250);
+    // 200k to 850k: the last 10 % is left out (partitions run dry, less in flight).
+    expect(verdict.afterGcSamples).toBe(14);
   });
 });
 
@@ -202,5 +252,24 @@ describe('a latency message', () => {
       expect(Object.keys(value).slice(0, 3)).toEqual(['sentAt', 'warm', 'seq']);
       expect(value).toEqual({ sentAt: 1_764_600_000_000.125, warm: true, ...JSON.parse(plain.value) });
     }
+  });
+
+  it("is built by the generator from its prepared parts as the data set's message, to the byte, in the partition kafkajs's default partitioner picks", () => {
+    const { keys, rests, partitionOf } = prepareLatencyMessages(6_000, 6);
+    const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId, leader: 0 }));
+    const seen = new Set();
+    for (const seq of [0, 1, 4_999, 5_000, 5_999]) {
+      for (const extra of [{ sentAt: 1_764_600_000_000.125 }, { sentAt: 1_764_600_000_001, warm: true }]) {
+        const expected = flightPosition(seq, extra);
+        expect(keys[seq]).toBe(expected.key);
+        expect(stampPrefix(extra) + rests[seq]).toBe(expected.value);
+      }
+      expect(partitionOf[seq]).toBe(
+        partitioner({ topic: 't', partitionMetadata, message: { key: keys[seq], value: rests[seq] } }),
+      );
+    }
+    for (const partition of partitionOf) seen.add(partition);
+    expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });

@@ -70,76 +70,107 @@ export function ratiosOf(systems, runsByRound, pairs) {
   return { ratios, ratiosMedianPerRound: perRound, ratiosByCpu: byCpu };
 }
 
+/** Least-squares slope of `value(s)` over `s.messages`, per message; NaN with fewer than 3 samples. */
+function slopeOf(samples, value) {
+  const n = samples.length;
+  if (n < 3) return NaN;
+  const mx = samples.reduce((x, s) => x + s.messages, 0) / n;
+  const my = samples.reduce((y, s) => y + value(s), 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const s of samples) {
+    num += (s.messages - mx) * (value(s) - my);
+    den += (s.messages - mx) ** 2;
+  }
+  return den > 0 ? num / den : NaN;
+}
+
+/** Growth along the fitted line from the first to the last of `samples`, in bytes. */
+function fittedGrowth(samples, value) {
+  if (samples.length < 3) return NaN;
+  return slopeOf(samples, value) * (samples[samples.length - 1].messages - samples[0].messages);
+}
+
+const MB = 2 ** 20;
+
 /**
- * RSS along a soak: ignores the first 20% of messages (warm-up: JIT, buffers, pools), then compares the median RSS
- * of the next 20% with the median of the last 20%, and fits a line over everything after warm-up. Flat when both
- * the growth between the medians and the growth along the fitted line stay within the allowance.
+ * Memory along a soak. The first 20 % of the messages are warm-up (JIT, buffers, pools) and ignored. A leak is
+ * memory the process keeps, so the verdict judges what a forced full GC leaves (the child's `afterGc` samples):
+ * heap used, and external memory (Buffers and other memory outside the V8 heap). Either grows when its late median,
+ * or its fitted line, is more than its allowance above its early median (afterGcVerdict). RSS (early: median over
+ * 20-40 % of the messages, late: over the last 20 %) between collections follows V8's heap sizing and glibc's
+ * arenas, which settle at their own pace: RSS only counts as growing when its late median is over its allowance
+ * above its early median and it still rises in the last half of the run (fitted line over the last half above
+ * half the allowance). Without after-GC samples (`--soak-no-gc`) RSS alone decides.
  */
 export function soakVerdict(allSamples, total) {
   const samples = allSamples.filter((s) => !s.afterGc);
   const after = samples.filter((s) => s.messages >= total * 0.2);
   const early = after.filter((s) => s.messages < total * 0.4);
   const late = after.filter((s) => s.messages >= total * 0.8);
-  const mb = (b) => b / 2 ** 20;
-  const earlyRss = median(early.map((s) => s.rss));
-  const lateRss = median(late.map((s) => s.rss));
-  const earlyHeap = median(early.map((s) => s.heapUsed));
-  const lateHeap = median(late.map((s) => s.heapUsed));
-  // Least squares slope of RSS over messages, in MB per 100k messages.
-  const n = after.length;
-  let slope = NaN;
-  if (n >= 3) {
-    const mx = after.reduce((x, s) => x + s.messages, 0) / n;
-    const my = after.reduce((y, s) => y + s.rss, 0) / n;
-    let num = 0;
-    let den = 0;
-    for (const s of after) {
-      num += (s.messages - mx) * (s.rss - my);
-      den += (s.messages - mx) ** 2;
-    }
-    slope = den > 0 ? (num / den) * 100_000 : NaN;
-  }
-  const growthMB = mb(lateRss - earlyRss);
-  // Noise: RSS moves by a few MB as V8 grows and shrinks its heap; a leak keeps climbing well past that.
-  const allowedMB = Math.max(16, mb(earlyRss) * 0.1);
-  // The fitted line over the measured span (after warm-up) must stay within the same allowance: a steady climb
-  // fails even when the two medians happen to land close together.
-  const span = n > 0 ? after[n - 1].messages - after[0].messages : 0;
-  const fittedGrowthMB = mb(slope) * (span / 100_000);
+  const lastHalf = samples.filter((s) => s.messages >= total * 0.5);
+  const rss = (s) => s.rss;
+  const earlyRss = median(early.map(rss));
+  const growth = median(late.map(rss)) - earlyRss;
+  // RSS moves by tens of MB as V8 grows and shrinks its heap between collections; a leak keeps climbing past that.
+  const allowed = Math.max(16 * MB, earlyRss * 0.1);
+  const lastHalfGrowth = fittedGrowth(lastHalf, rss);
+  const rssGrowing = growth > allowed && lastHalfGrowth > allowed / 2;
+  const retained = afterGcVerdict(allSamples, total);
+  const growing = [
+    ...(retained.heap?.growing ? ['heap'] : []),
+    ...(retained.external?.growing ? ['external'] : []),
+    ...(rssGrowing ? ['rss'] : []),
+  ];
+  const mb = (b) => round(b / MB, 1);
   return {
     samples: samples.length,
-    rssEarlyMB: round(mb(earlyRss), 1),
-    rssLateMB: round(mb(lateRss), 1),
-    rssGrowthMB: round(growthMB, 1),
-    rssSlopeMBPer100k: round(mb(slope), 2),
-    heapUsedEarlyMB: round(mb(earlyHeap), 1),
-    heapUsedLateMB: round(mb(lateHeap), 1),
-    rssMaxMB: round(mb(Math.max(...samples.map((s) => s.rss))), 1),
-    ...afterGcFigures(allSamples, total),
-    allowedGrowthMB: round(allowedMB, 1),
-    fittedGrowthMB: round(fittedGrowthMB, 1),
-    flat:
-      Number.isFinite(growthMB) &&
-      growthMB <= allowedMB &&
-      Number.isFinite(fittedGrowthMB) &&
-      fittedGrowthMB <= allowedMB,
+    rssEarlyMB: mb(earlyRss),
+    rssLateMB: mb(median(late.map(rss))),
+    rssGrowthMB: mb(growth),
+    rssSlopeMBPer100k: round((slopeOf(after, rss) * 100_000) / MB, 2),
+    fittedGrowthMB: mb(fittedGrowth(after, rss)),
+    rssLastHalfGrowthMB: mb(lastHalfGrowth),
+    allowedGrowthMB: mb(allowed),
+    heapUsedEarlyMB: mb(median(early.map((s) => s.heapUsed))),
+    heapUsedLateMB: mb(median(late.map((s) => s.heapUsed))),
+    rssMaxMB: mb(Math.max(...samples.map(rss))),
+    afterGcSamples: retained.samples,
+    ...(retained.heap && {
+      heapAfterGcEarlyMB: mb(retained.heap.early),
+      heapAfterGcLateMB: mb(retained.heap.late),
+      heapAfterGcFittedGrowthMB: mb(retained.heap.fitted),
+      heapAfterGcAllowedMB: mb(retained.heap.allowed),
+      externalAfterGcEarlyMB: mb(retained.external.early),
+      externalAfterGcLateMB: mb(retained.external.late),
+      externalAfterGcFittedGrowthMB: mb(retained.external.fitted),
+      externalAfterGcAllowedMB: mb(retained.external.allowed),
+    }),
+    judgedBy: retained.heap ? 'after-gc' : 'rss',
+    growing,
+    flat: growing.length === 0 && Number.isFinite(growth) && Number.isFinite(lastHalfGrowth),
   };
 }
 
 /**
- * The samples taken after a forced full GC (the soak child's `afterGc`): median heap used and external memory over
- * 20-40 % of the messages and over the last 20 %, what the process retains rather than what it happened to hold.
+ * Heap used and external memory after a forced full GC, over 20-90 % of the messages (early 20-40 %, late 70-90 %;
+ * in the last 10 % the partitions run dry one after another and the data in flight shrinks with them), each
+ * against its allowance: heap max(4 MB, 10 %) (what a collection leaves barely moves: a few hundred KB between
+ * checkpoints), external max(16 MB, 10 %) (a fetch response of up to `maxBytes`, 10 MB, may be in flight at a
+ * checkpoint). No figures without enough after-GC samples (at least 3, one early and one late).
  */
-function afterGcFigures(samples, total) {
-  const settled = samples.filter((s) => s.afterGc && s.messages >= total * 0.2);
+function afterGcVerdict(samples, total) {
+  const settled = samples.filter((s) => s.afterGc && s.messages >= total * 0.2 && s.messages < total * 0.9);
   const early = settled.filter((s) => s.messages < total * 0.4);
-  const late = settled.filter((s) => s.messages >= total * 0.8);
-  const mbOf = (list, key) => round(median(list.map((s) => s[key])) / 2 ** 20, 1);
-  return {
-    afterGcSamples: settled.length,
-    heapAfterGcEarlyMB: mbOf(early, 'heapUsed'),
-    heapAfterGcLateMB: mbOf(late, 'heapUsed'),
-    externalAfterGcEarlyMB: mbOf(early, 'external'),
-    externalAfterGcLateMB: mbOf(late, 'external'),
+  const late = settled.filter((s) => s.messages >= total * 0.7);
+  if (settled.length < 3 || early.length === 0 || late.length === 0) return { samples: settled.length };
+  const judge = (key, floorMB) => {
+    const value = (s) => s[key];
+    const e = median(early.map(value));
+    const l = median(late.map(value));
+    const fitted = fittedGrowth(settled, value);
+    const allowed = Math.max(floorMB * MB, e * 0.1);
+    return { early: e, late: l, fitted, allowed, growing: l - e > allowed || fitted > allowed };
   };
+  return { samples: settled.length, heap: judge('heapUsed', 4), external: judge('external', 16) };
 }

@@ -98,17 +98,27 @@ export function loadKafkajs(
     return module.exports;
   };
 
-  const requireFrom =
-    (dir: string): KafkajsRequire =>
-    (id: string) => {
-      if (id.startsWith('./') || id.startsWith('../')) return load(resolveFile(path.resolve(dir, id)));
-      if (isBuiltin(id)) return host(id);
-      throw new KafkaClientCompatibilityError(
-        version,
-        id,
-        `required from ${dir}: not a kafkajs file nor a Node module`,
-      );
+  const requireFrom = (dir: string): KafkajsRequire => {
+    // kafkajs requires some modules inside code that runs per request (each Fetch requires its version's encoder
+    // and decoder): each id is resolved once, not with a path resolution and file checks on every request.
+    const resolved = new Map<string, string>();
+    return (id: string) => {
+      let file = resolved.get(id);
+      if (file === undefined) {
+        if (isBuiltin(id)) return host(id);
+        if (!id.startsWith('./') && !id.startsWith('../')) {
+          throw new KafkaClientCompatibilityError(
+            version,
+            id,
+            `required from ${dir}: not a kafkajs file nor a Node module`,
+          );
+        }
+        file = resolveFile(path.resolve(dir, id));
+        resolved.set(id, file);
+      }
+      return load(file);
     };
+  };
 
   const resolveFile = (request: string): string => {
     for (const candidate of [request, `${request}.js`, `${request}.json`, path.join(request, 'index.js')]) {

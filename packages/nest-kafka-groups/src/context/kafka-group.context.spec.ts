@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import type { IHeaders } from '../client/kafkajs.js';
-import { decodeHeaders } from './kafka-group.context.js';
+import { decodeHeaders, KafkaGroupContext } from './kafka-group.context.js';
 
 /** Headers as kafkajs hands them over: a computed `__proto__` key is an own property there. */
 function kafkaHeaders(entries: [string, Buffer | Buffer[]][]): IHeaders {
@@ -60,5 +60,31 @@ describe('decodeHeaders', () => {
     const headers = decodeHeaders(undefined);
     expect(Object.keys(headers)).toEqual([]);
     expect(Object.getPrototypeOf(headers)).toBeNull();
+  });
+});
+
+describe('KafkaGroupContext.signal', () => {
+  const message = {
+    offset: '7',
+    key: null,
+    value: Buffer.from('{}'),
+    timestamp: '0',
+    attributes: 0,
+    headers: {},
+  };
+
+  test('given a controller (what the consumer passes), it is that controller signal, aborted with it', () => {
+    const controller = new AbortController();
+    const context = new KafkaGroupContext('orders', 2, message, 'billing', 1, controller);
+    expect(context.signal).toBe(controller.signal);
+    expect(context.signal.aborted).toBe(false);
+    controller.abort(new Error('shutting down'));
+    expect(context.signal.aborted).toBe(true);
+    expect((context.signal.reason as Error).message).toBe('shutting down');
+  });
+
+  test('given a signal, it is that signal', () => {
+    const signal = AbortSignal.abort();
+    expect(new KafkaGroupContext('orders', 2, message, 'billing', 1, signal).signal).toBe(signal);
   });
 });

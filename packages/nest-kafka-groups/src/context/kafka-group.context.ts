@@ -10,6 +10,7 @@ const NO_ARGS: [] = [];
  */
 export class KafkaGroupContext extends BaseRpcContext<[]> {
   private decodedHeaders?: Record<string, string | string[]>;
+  private readonly signalSource: AbortSignal | AbortController;
 
   constructor(
     readonly topic: string,
@@ -18,10 +19,20 @@ export class KafkaGroupContext extends BaseRpcContext<[]> {
     readonly groupId: string,
     /** 1 on the first delivery, 2 on the first retry, ... */
     readonly attempt: number,
-    /** Aborted when the application shuts down: long handlers should stop early. */
-    readonly signal: AbortSignal,
+    /**
+     * The message's signal, or the controller it comes from: the consumer passes its batch's controller, whose
+     * signal Node creates on first read, so a handler that never reads `signal` costs no signal per batch.
+     */
+    signal: AbortSignal | AbortController,
   ) {
     super(NO_ARGS);
+    this.signalSource = signal;
+  }
+
+  /** Aborted when the application shuts down or the message ran too long: long handlers should stop early. */
+  get signal(): AbortSignal {
+    const source = this.signalSource;
+    return 'signal' in source ? source.signal : source;
   }
 
   get offset(): string {

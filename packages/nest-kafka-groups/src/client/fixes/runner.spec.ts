@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
-import { beforeRejoin } from './runner.js';
+import { beforeRejoin, resolveInCurrentGroup } from './runner.js';
 
 /**
  * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
@@ -195,6 +195,59 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(started).toEqual(['commit 1', 'commit 2']);
   });
 
+  it('fixed: the heartbeat after a batch, empty or not, goes to the consumer group only once the group itself would send it', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    instance.heartbeatInterval = 3_000;
+    let heartbeats = 0;
+    consumerGroup.heartbeat = async () => {
+      heartbeats++;
+    };
+    const empty = { ...batch(0, 0), messages: [], isEmpty: () => true };
+    Object.assign(consumerGroup, { lastRequest: Date.now() });
+    await instance.handleBatch(batch(0, 0));
+    await instance.handleBatch(empty);
+    expect(heartbeats).toBe(0);
+    // kafkajs's shared heartbeat sends when now >= lastRequest + interval; so does the runner call it.
+    Object.assign(consumerGroup, { lastRequest: Date.now() - 3_000 });
+    await instance.handleBatch(batch(0, 1));
+    await instance.handleBatch(empty);
+    expect(heartbeats).toBe(2);
+  });
+
+  it('fixed: the batch events carry the released payload for a listener, and without one the payload is not computed', async () => {
+    const InstrumentationEventEmitter = kafkajsInternal('src/instrumentation/emitter');
+    const { events } = kafkajsInternal('src/consumer/instrumentationEvents');
+    const { instance } = runner(Fixed);
+    instance.instrumentationEmitter = new InstrumentationEventEmitter();
+    let lagComputed = 0;
+    const counted = () => ({
+      ...batch(0, 4),
+      highWatermark: '10',
+      offsetLag: () => {
+        lagComputed++;
+        return '5';
+      },
+    });
+    await instance.handleBatch(counted());
+    expect(lagComputed).toBe(0);
+    const seen: any[] = [];
+    instance.instrumentationEmitter.addListener(events.START_BATCH_PROCESS, (e: any) => seen.push(e.payload));
+    instance.instrumentationEmitter.addListener(events.END_BATCH_PROCESS, (e: any) => seen.push(e.payload));
+    await instance.handleBatch(counted());
+    expect(lagComputed).toBe(1);
+    const payload = {
+      topic: 't',
+      partition: 0,
+      highWatermark: '10',
+      offsetLag: '5',
+      offsetLagLow: '0',
+      batchSize: 1,
+      firstOffset: '4',
+      lastOffset: '4',
+    };
+    expect(seen).toEqual([payload, { ...payload, duration: expect.any(Number) }]);
+  });
+
   it('fixed: with an interval of 0 (a commit after every batch) the batch still ends only once the commit is answered', async () => {
     const { instance, consumerGroup } = runner(Fixed);
     Object.assign(consumerGroup, { autoCommitInterval: 0 });
@@ -333,5 +386,41 @@ describe('kafkajs Runner: the hook before a rejoin (beforeRejoin)', () => {
     await consumerGroup.joinAndSync();
     expect(calls).toBe(2);
     expect(consumerGroup.events).toEqual(['join', 'commit 0:7', 'join', 'join']);
+  });
+});
+
+describe('kafkajs Runner: resolving outside a batch in the current consumer group (resolveInCurrentGroup)', () => {
+  const build = (consumerGroup: object, eachBatch: unknown, eachMessage?: unknown) =>
+    new Fixed({
+      logger: quietLogger,
+      consumerGroup,
+      instrumentationEmitter: { emit() {} },
+      concurrency: 1,
+      eachBatch,
+      eachMessage,
+      onCrash() {},
+      retry: { retries: 0 },
+    });
+
+  it("resolves in the latest run's group (kafkajs builds one per restart); not before that group joined", () => {
+    const eachBatch = async () => {};
+    const crashed = { ...group(), offsetManager: {} };
+    const restarted: ReturnType<typeof group> & { offsetManager: object | null } = {
+      ...group(),
+      offsetManager: null,
+    };
+    const resolved: string[] = [];
+    crashed.resolveOffset = ({ offset }) => void resolved.push(`crashed ${offset}`);
+    restarted.resolveOffset = ({ offset }) => void resolved.push(`restarted ${offset}`);
+    build(crashed, eachBatch);
+    build(restarted, eachBatch);
+    expect(resolveInCurrentGroup(eachBatch, 't', 0, '5')).toBe(false);
+    restarted.offsetManager = {};
+    expect(resolveInCurrentGroup(eachBatch, 't', 0, '5')).toBe(true);
+    expect(resolved).toEqual(['restarted 5']);
+  });
+
+  it('an eachMessage run (no eachBatch) is built as released', () => {
+    expect(() => build(group(), null, async () => {})).not.toThrow();
   });
 });

@@ -36,6 +36,29 @@ export function beforeRejoin(eachBatch: object, hook: () => Promise<boolean>): v
   beforeRejoinHooks.set(eachBatch, hook);
 }
 
+/**
+ * The consumer group of the latest Runner built for each `eachBatch`: kafkajs builds a new group and Runner, with
+ * the same `eachBatch`, every time it restarts a crashed consumer, and a batch's `resolveOffset` stays bound to the
+ * group of its own run.
+ */
+const currentGroups = new WeakMap<object, { offsetManager: unknown; resolveOffset(offset: object): void }>();
+
+/**
+ * Resolves `offset` in the consumer group kafkajs runs now for the consumer run with this `eachBatch` (outside a
+ * batch: a dead-letter write that ended after the batch). False while that group has not joined yet.
+ */
+export function resolveInCurrentGroup(
+  eachBatch: object,
+  topic: string,
+  partition: number,
+  offset: string,
+): boolean {
+  const group = currentGroups.get(eachBatch);
+  if (!group?.offsetManager) return false;
+  group.resolveOffset({ topic, partition, offset });
+  return true;
+}
+
 export const runnerFix: CarriedFix = {
   module: 'src/consumer/runner.js',
   sha256: 'fad3247df2e3ba483b94e014e5c5916fd72d7bdfc3b3dfccc5232b60da18306d',
@@ -70,6 +93,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
 
     constructor(options: any) {
       super(options);
+      if (options.eachBatch) currentGroups.set(options.eachBatch, this.consumerGroup);
       const hook = beforeRejoinHooks.get(options.eachBatch);
       if (hook) {
         const consumerGroup = this.consumerGroup;
@@ -185,7 +209,73 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       }
 
       const startBatchProcess = Date.now();
-      const payload = {
+      // The batch events' payload takes a few 64-bit offset computations: built only for a listener (kafkajs's
+      // emitter drops an event nobody listens to), and never for an empty batch, which emits none.
+      const payload =
+        batch.isEmpty() && !batch.isEmptyDueToFiltering() ? undefined : this.batchEventPayload(batch);
+
+      if (batch.isEmptyDueToFiltering()) {
+        if (payload) this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
+        this.consumerGroup.resolveOffset({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: batch.lastOffset(),
+        });
+        await this.autoCommitOffsetsIfNecessary();
+        if (payload)
+          this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
+            ...payload,
+            duration: Date.now() - startBatchProcess,
+          });
+        const beat = this.heartbeatIfDue();
+        if (beat !== undefined) await beat;
+        return;
+      }
+
+      if (batch.isEmpty()) {
+        // A fetch with nothing new still returns each partition: the interval's commit of earlier batches is due here.
+        const commit = this.autoCommitOffsetsIfNecessary();
+        if (commit !== undefined) await commit;
+        const beat = this.heartbeatIfDue();
+        if (beat !== undefined) await beat;
+        return;
+      }
+
+      if (payload) this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
+
+      if (this.eachMessage) {
+        await this.processEachMessage(batch);
+      } else if (this.eachBatch) {
+        await this.processEachBatch(batch);
+      }
+
+      if (payload)
+        this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
+          ...payload,
+          duration: Date.now() - startBatchProcess,
+        });
+
+      // Stopping or rejoining: commit what this batch resolved now, the partitions are about to be given up.
+      if (this.running && this.rebalancingGeneration !== this.consumerGroup.generationId) {
+        const commit = this.autoCommitOffsetsIfNecessary();
+        if (commit !== undefined) await commit;
+      } else {
+        await this.autoCommitOffsets();
+      }
+      const beat = this.heartbeatIfDue();
+      if (beat !== undefined) await beat;
+    }
+
+    /** START_BATCH_PROCESS's payload (END_BATCH_PROCESS adds the duration), or undefined when neither is listened to. */
+    batchEventPayload(batch: any): object | undefined {
+      const listeners = this.instrumentationEmitter.emitter as
+        { listenerCount(event: string): number } | undefined;
+      if (
+        listeners !== undefined &&
+        listeners.listenerCount(START_BATCH_PROCESS) + listeners.listenerCount(END_BATCH_PROCESS) === 0
+      )
+        return undefined;
+      return {
         topic: batch.topic,
         partition: batch.partition,
         highWatermark: batch.highWatermark,
@@ -195,50 +285,16 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         firstOffset: batch.firstOffset(),
         lastOffset: batch.lastOffset(),
       };
+    }
 
-      if (batch.isEmptyDueToFiltering()) {
-        this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
-        this.consumerGroup.resolveOffset({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: batch.lastOffset(),
-        });
-        await this.autoCommitOffsetsIfNecessary();
-        this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
-          ...payload,
-          duration: Date.now() - startBatchProcess,
-        });
-        await this.heartbeat();
-        return;
-      }
-
-      if (batch.isEmpty()) {
-        // A fetch with nothing new still returns each partition: the interval's commit of earlier batches is due here.
-        await this.autoCommitOffsetsIfNecessary();
-        await this.heartbeat();
-        return;
-      }
-
-      this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
-
-      if (this.eachMessage) {
-        await this.processEachMessage(batch);
-      } else if (this.eachBatch) {
-        await this.processEachBatch(batch);
-      }
-
-      this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
-        ...payload,
-        duration: Date.now() - startBatchProcess,
-      });
-
-      // Stopping or rejoining: commit what this batch resolved now, the partitions are about to be given up.
-      if (this.running && this.rebalancingGeneration !== this.consumerGroup.generationId) {
-        await this.autoCommitOffsetsIfNecessary();
-      } else {
-        await this.autoCommitOffsets();
-      }
-      await this.heartbeat();
+    /**
+     * The heartbeat after a batch. Every batch ends with one, empty batches included, and nearly all of them long
+     * before it is due: the released heartbeat's async layers (a few promises a call) run only once the consumer
+     * group's own test (`now >= lastRequest + interval`, in its shared heartbeat) would pass.
+     */
+    heartbeatIfDue(): Promise<void> | undefined {
+      if (Date.now() < this.consumerGroup.lastRequest + this.heartbeatInterval) return undefined;
+      return this.heartbeat();
     }
   };
 }
