@@ -4,6 +4,7 @@ import { Tracker, verifyRecording } from './child.mjs';
 import kafkajs from 'kafkajs';
 import { datasetChecksum, flightPosition, prepareLatencyMessages, stampPrefix } from './dataset.mjs';
 import { DeliveryTally } from './delivery-tally.mjs';
+import { compareSummaries, summarizeNodes } from './heap-snapshot.mjs';
 import { soakVerdict } from './stats.mjs';
 
 /** Two partitions of 3 messages (offsets 10-12 and 0-2), seq 0-5, `alt` 1 each. */
@@ -230,6 +231,56 @@ describe('soak verdict', () => {
     expect(verdict.rssLateMB).toBe(250);
     // 200k to 850k: the last 10 % is left out (partitions run dry, less in flight).
     expect(verdict.afterGcSamples).toBe(14);
+  });
+});
+
+describe('heap snapshot comparison', () => {
+  /** A snapshot in V8's format: nodes as [type, name, self_size, edge_count] rows. */
+  const snapshot = (rows) => ({
+    snapshot: {
+      meta: {
+        node_fields: ['type', 'name', 'self_size', 'edge_count'],
+        node_types: [['hidden', 'array', 'string', 'object', 'code', 'closure']],
+      },
+    },
+    strings: ['Map', 'BatchWatch', 'onFlight', 'x'],
+    nodes: rows.flatMap(([type, name, size]) => [type, name, size, 0]),
+  });
+
+  it('counts objects by constructor and other nodes by type, and lists what was added first', () => {
+    const before = summarizeNodes(
+      snapshot([
+        [3, 0, 80],
+        [3, 1, 40],
+        [5, 2, 32],
+        [2, 3, 20],
+      ]),
+    );
+    const after = summarizeNodes(
+      snapshot([
+        [3, 0, 80],
+        [3, 0, 80],
+        [3, 1, 40],
+        [5, 2, 32],
+        [4, 3, 500],
+      ]),
+    );
+    expect(after.get('object:Map')).toEqual({ count: 2, size: 160 });
+    expect(after.get('(code)')).toEqual({ count: 1, size: 500 });
+    const rows = compareSummaries(before, after);
+    // Most added first; among equal counts, the larger growth first.
+    expect(rows.slice(0, 2).map((r) => [r.kind, r.countDelta, r.sizeDelta])).toEqual([
+      ['(code)', 1, 500],
+      ['object:Map', 1, 80],
+    ]);
+    expect(rows.find((r) => r.kind === 'object:BatchWatch').countDelta).toBe(0);
+    expect(rows.at(-1)).toEqual({
+      kind: '(string)',
+      countBefore: 1,
+      countAfter: 0,
+      countDelta: -1,
+      sizeDelta: -20,
+    });
   });
 });
 
