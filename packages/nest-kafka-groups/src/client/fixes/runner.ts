@@ -221,7 +221,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         // make the new generation rejoin again.
         if (generation === this.consumerGroup.generationId) return Promise.reject(error);
       }
-      if (this.commitInFlight !== undefined) return undefined;
+      if (this.commitInFlight !== undefined || !this.commitMaybeDue()) return undefined;
       const commit = super.autoCommitOffsetsIfNecessary() as Promise<void> | undefined;
       if (commit === undefined) return undefined;
       const generation = this.consumerGroup.generationId;
@@ -236,6 +236,19 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
       );
       return undefined;
+    }
+
+    /**
+     * False when the offset manager's own test (its commitOffsetsIfNecessary: the interval passed, or the threshold
+     * reached) would not commit: every batch ends with this check, and the released one goes through two async
+     * layers to find that out. With a threshold the released test decides (it counts every resolved offset).
+     */
+    commitMaybeDue(): boolean {
+      const manager = this.consumerGroup.offsetManager;
+      if (!this.autoCommit || manager == null || manager.autoCommitThreshold != null) return true;
+      return manager.autoCommitInterval == null
+        ? false
+        : Date.now() >= manager.lastCommit + manager.autoCommitInterval;
     }
 
     /** Every resolved offset, after the commit under way (whose failure this commit supersedes: it retries them). */
