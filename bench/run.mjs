@@ -514,11 +514,11 @@ async function soakPhase(ctx) {
   const data = await ensureDataset(kafka, admin, topic, options.soakMessages, log);
   await ensureTopic(admin, `${topic}-dlt`, 1);
   const groupId = `bench-soak-${system.id}-${ctx.runTag}`;
-  const sampleEveryMs = 250;
+  const sampleEveryMessages = Math.max(1, Math.round(data.total / 100));
   const gcEveryMessages = options.soakForcedGc ? Math.max(1, Math.round(data.total / 20)) : 0;
   log(
     `soak: ${data.total} messages through ${system.id} ${system.label}, process.memoryUsage() sampled every ` +
-      `${sampleEveryMs} ms` +
+      `${sampleEveryMessages} messages` +
       (gcEveryMessages > 0 ? ` and after a forced GC every ${gcEveryMessages} messages` : ', no forced GC'),
   );
   const outcome = await runSystem(
@@ -531,7 +531,7 @@ async function soakPhase(ctx) {
       firstOffsets: data.firstOffsets,
       expectedChecksum: datasetChecksum(data.total),
       lastOffsets: data.lastOffsets,
-      sampleEveryMs,
+      sampleEveryMessages,
       gcEveryMessages,
       timeoutMs: timeoutFor(data.total),
     }),

@@ -171,8 +171,8 @@ describe('idempotent producer: a Produce whose answer was lost (RELIABILITY find
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
-      // The retry of `a` comes 1.6 to 2.4 s after its failure: `b` goes out well before.
-      retry: { retries: 3, initialRetryTime: 2_000, maxRetryTime: 4_000 },
+      // The retry of `a` comes 3.2 to 4.8 s after its failure: `b` goes out well before, even on a loaded machine.
+      retry: { retries: 3, initialRetryTime: 4_000, maxRetryTime: 8_000 },
     });
     await producer.connect();
     try {

@@ -53,6 +53,11 @@ export class Tracker {
     this.marks = this.latencies !== undefined ? new MessageMarks(job.total) : undefined;
     this.cpuAtFirst = undefined;
     this.samples = [];
+    // Soak: memory sampled by messages, not by time, so a run of any speed gets the same number of samples.
+    this.sampleEvery = job.kind === 'soak' ? job.sampleEveryMessages : 0;
+    this.nextSampleAt = this.sampleEvery > 0 ? this.sampleEvery : Infinity;
+    this.gcEvery = typeof globalThis.gc === 'function' ? (job.gcEveryMessages ?? 0) : 0;
+    this.nextGcAt = this.gcEvery;
   }
 
   /**
@@ -62,6 +67,7 @@ export class Tracker {
   record(partition, offset, flight, timestamp) {
     const now = performance.now();
     if (this.count++ === 0) this.onFirst(now);
+    if (this.count >= this.nextSampleAt) this.checkpoint(now);
     this.checksum += flight.alt;
     if (this.latencies !== undefined) {
       if (flight.warm !== true && this.latencyCount < this.latencies.length) {
@@ -103,22 +109,19 @@ export class Tracker {
     this.firstAt = now;
     this.hrFirstUs = Number(process.hrtime.bigint() / 1000n);
     this.cpuAtFirst = process.cpuUsage();
-    if (this.job.kind === 'soak') {
-      this.sample(now);
-      this.sampler = setInterval(() => this.tick(), this.job.sampleEveryMs ?? 1000);
-    }
+    if (this.sampleEvery > 0) this.sample(now);
   }
 
   /**
-   * A soak's timer: one sample as the process runs and, each time another `gcEveryMessages` went through, one after
-   * a forced full GC (the child runs with --expose-gc): what is left then is what the process retains, without the
-   * garbage the sampler happened to catch between two collections.
+   * A soak's checkpoint, every `sampleEveryMessages`: one sample as the process runs and, each time another
+   * `gcEveryMessages` went through, one after a forced full GC (the child runs with --expose-gc): what is left then
+   * is what the process retains, without the garbage a sample happens to catch between two collections.
    */
-  tick() {
-    this.sample(performance.now());
-    const every = this.job.gcEveryMessages;
-    if (every > 0 && typeof globalThis.gc === 'function' && this.count >= (this.nextGcAt ??= every)) {
-      this.nextGcAt = (Math.floor(this.count / every) + 1) * every;
+  checkpoint(now) {
+    this.nextSampleAt += this.sampleEvery;
+    this.sample(now);
+    if (this.gcEvery > 0 && this.count >= this.nextGcAt) {
+      this.nextGcAt += this.gcEvery;
       this.sampleAfterGc();
     }
   }
@@ -149,10 +152,9 @@ export class Tracker {
     this.complete = true;
     this.lastAt = now;
     this.hrLastUs = Number(process.hrtime.bigint() / 1000n);
-    if (this.sampler) {
-      clearInterval(this.sampler);
+    if (this.sampleEvery > 0) {
       this.sample(now);
-      if (this.job.gcEveryMessages > 0 && typeof globalThis.gc === 'function') this.sampleAfterGc();
+      if (this.gcEvery > 0) this.sampleAfterGc();
     }
     this.onComplete();
   }

@@ -89,8 +89,37 @@ export function flightPosition(seq, extra) {
   // times the cost of the rest, spent by the latency generator between a send's stamp and the send.
   return {
     key: aircraft.icao24,
-    value: extra === undefined ? json : `${JSON.stringify(extra).slice(0, -1)},${json.slice(1)}`,
+    value: extra === undefined ? json : stampPrefix(extra) + json.slice(1),
   };
+}
+
+/** How a stamped value starts: `extra`'s fields as JSON, up to the comma before the position's own fields. */
+export function stampPrefix(extra) {
+  return `${JSON.stringify(extra).slice(0, -1)},`;
+}
+
+/**
+ * The latency generator's messages, built before it starts sending, so that a send adds only the stamp and kafkajs's
+ * request: per position its key, its partition (kafkajs's default partitioner, the one an unprepared message goes
+ * through, over `partitions`) and its value's text after the opening brace (`stampPrefix(extra) + rests[seq]` is
+ * `flightPosition(seq, extra).value`).
+ */
+export function prepareLatencyMessages(count, partitions = PARTITIONS) {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+  }));
+  const keys = [];
+  const rests = [];
+  const partitionOf = new Int32Array(count);
+  for (let seq = 0; seq < count; seq++) {
+    const message = flightPosition(seq);
+    keys.push(message.key);
+    rests.push(message.value.slice(1));
+    partitionOf[seq] = partitioner({ topic: 'latency', partitionMetadata, message });
+  }
+  return { keys, rests, partitionOf };
 }
 
 export function kafkaFor(brokers, clientId) {

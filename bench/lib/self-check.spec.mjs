@@ -1,8 +1,10 @@
 /** The benchmark's checks of its own work: each run against its data set, and the soak verdict. */
 import { describe, expect, it } from '@jest/globals';
 import { Tracker, verifyRecording } from './child.mjs';
-import { datasetChecksum, flightPosition } from './dataset.mjs';
+import kafkajs from 'kafkajs';
+import { datasetChecksum, flightPosition, prepareLatencyMessages, stampPrefix } from './dataset.mjs';
 import { DeliveryTally } from './delivery-tally.mjs';
+import { compareSummaries, summarizeNodes } from './heap-snapshot.mjs';
 import { soakVerdict } from './stats.mjs';
 
 /** Two partitions of 3 messages (offsets 10-12 and 0-2), seq 0-5, `alt` 1 each. */
@@ -232,6 +234,56 @@ describe('soak verdict', () => {
   });
 });
 
+describe('heap snapshot comparison', () => {
+  /** A snapshot in V8's format: nodes as [type, name, self_size, edge_count] rows. */
+  const snapshot = (rows) => ({
+    snapshot: {
+      meta: {
+        node_fields: ['type', 'name', 'self_size', 'edge_count'],
+        node_types: [['hidden', 'array', 'string', 'object', 'code', 'closure']],
+      },
+    },
+    strings: ['Map', 'BatchWatch', 'onFlight', 'x'],
+    nodes: rows.flatMap(([type, name, size]) => [type, name, size, 0]),
+  });
+
+  it('counts objects by constructor and other nodes by type, and lists what was added first', () => {
+    const before = summarizeNodes(
+      snapshot([
+        [3, 0, 80],
+        [3, 1, 40],
+        [5, 2, 32],
+        [2, 3, 20],
+      ]),
+    );
+    const after = summarizeNodes(
+      snapshot([
+        [3, 0, 80],
+        [3, 0, 80],
+        [3, 1, 40],
+        [5, 2, 32],
+        [4, 3, 500],
+      ]),
+    );
+    expect(after.get('object:Map')).toEqual({ count: 2, size: 160 });
+    expect(after.get('(code)')).toEqual({ count: 1, size: 500 });
+    const rows = compareSummaries(before, after);
+    // Most added first; among equal counts, the larger growth first.
+    expect(rows.slice(0, 2).map((r) => [r.kind, r.countDelta, r.sizeDelta])).toEqual([
+      ['(code)', 1, 500],
+      ['object:Map', 1, 80],
+    ]);
+    expect(rows.find((r) => r.kind === 'object:BatchWatch').countDelta).toBe(0);
+    expect(rows.at(-1)).toEqual({
+      kind: '(string)',
+      countBefore: 1,
+      countAfter: 0,
+      countDelta: -1,
+      sizeDelta: -20,
+    });
+  });
+});
+
 describe('data set checksum', () => {
   it('is the sum of the altitudes the runs read from the messages themselves', () => {
     let sum = 0;
@@ -251,5 +303,24 @@ describe('a latency message', () => {
       expect(Object.keys(value).slice(0, 3)).toEqual(['sentAt', 'warm', 'seq']);
       expect(value).toEqual({ sentAt: 1_764_600_000_000.125, warm: true, ...JSON.parse(plain.value) });
     }
+  });
+
+  it("is built by the generator from its prepared parts as the data set's message, to the byte, in the partition kafkajs's default partitioner picks", () => {
+    const { keys, rests, partitionOf } = prepareLatencyMessages(6_000, 6);
+    const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionId, leader: 0 }));
+    const seen = new Set();
+    for (const seq of [0, 1, 4_999, 5_000, 5_999]) {
+      for (const extra of [{ sentAt: 1_764_600_000_000.125 }, { sentAt: 1_764_600_000_001, warm: true }]) {
+        const expected = flightPosition(seq, extra);
+        expect(keys[seq]).toBe(expected.key);
+        expect(stampPrefix(extra) + rests[seq]).toBe(expected.value);
+      }
+      expect(partitionOf[seq]).toBe(
+        partitioner({ topic: 't', partitionMetadata, message: { key: keys[seq], value: rests[seq] } }),
+      );
+    }
+    for (const partition of partitionOf) seen.add(partition);
+    expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });

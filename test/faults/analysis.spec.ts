@@ -1,6 +1,14 @@
 /** The fault suite's verdicts, each from fabricated worker lines, topic contents and fault events. */
 import { describe, expect, it } from '@jest/globals';
-import { analyse, type DeadLetter, type Delivery, type Observations, type TopicRecord } from './analysis.js';
+import {
+  analyse,
+  type DeadLetter,
+  deadLetterPartitionsOf,
+  type Delivery,
+  type Observations,
+  recordsWithoutOutcome,
+  type TopicRecord,
+} from './analysis.js';
 
 const T0 = 1_000_000;
 
@@ -412,5 +420,22 @@ describe('fault-suite analysis', () => {
       expect(problems).toContainEqual('1 message(s) dead-lettered that should succeed: seq 2');
       expect(problems).toContainEqual('1 planned failure(s) not in the dead-letter topic: seq 9');
     });
+  });
+});
+
+describe('evidence of lost records', () => {
+  it('finds the records nobody processed or dead-lettered', () => {
+    const o = clean();
+    o.deliveries = o.deliveries.filter((d) => d.seq !== 3 && d.seq !== 8);
+    o.deadLetters = [{ seq: 8, partition: 0, offset: '4', at: T0 + 200 }];
+    expect(recordsWithoutOutcome(o).map((r) => r.seq)).toEqual([3]);
+  });
+
+  it('names the dead-letter partitions that should hold them: source partition, else key, else every one', () => {
+    const keyed = (seq: number) => (seq % 2 === 0 ? seq % 3 : undefined);
+    expect(deadLetterPartitionsOf([{ seq: 7, partition: 1 }], 3, keyed)).toEqual([1]);
+    expect(deadLetterPartitionsOf([{ seq: 8, partition: 4 }], 3, keyed)).toEqual([2]);
+    expect(deadLetterPartitionsOf([{ seq: 9, partition: 5 }], 3, keyed)).toEqual([0, 1, 2]);
+    expect(deadLetterPartitionsOf([], 3, keyed)).toEqual([]);
   });
 });

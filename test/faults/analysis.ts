@@ -135,6 +135,25 @@ export function recordsWithoutOutcome(o: Pick<Observations, 'records' | 'deliver
   return o.records.filter((r) => !outcomes.has(key(r.partition, r.offset)));
 }
 
+/**
+ * The dead-letter partitions that should hold the dead letters of `lost` records, as the library's
+ * SourcePartitionPartitioner picks them: the source partition's number where the dead-letter topic has it, else the
+ * key's partition (`keyedPartition`, undefined for a record without a key), else every partition (round-robin).
+ */
+export function deadLetterPartitionsOf(
+  lost: readonly Pick<TopicRecord, 'seq' | 'partition'>[],
+  deadLetterPartitions: number,
+  keyedPartition: (seq: number) => number | undefined,
+): number[] {
+  const partitions = new Set<number>();
+  for (const { seq, partition } of lost) {
+    const keyed = partition < deadLetterPartitions ? partition : keyedPartition(seq);
+    if (keyed !== undefined) partitions.add(keyed);
+    else for (let p = 0; p < deadLetterPartitions; p++) partitions.add(p);
+  }
+  return [...partitions].sort((a, b) => a - b);
+}
+
 export function analyse(o: Observations): Row {
   const problems: string[] = [];
   const failures = o.failures ?? [];

@@ -7,6 +7,7 @@ import type { Admin, Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
 import { DLT_HEADERS } from 'nest-kafka-groups';
 import {
   analyse,
+  deadLetterPartitionsOf,
   recordsWithoutOutcome,
   type DeadLetter,
   type Delivery,
@@ -383,26 +384,16 @@ export class ScenarioRun {
     return { ...result, timings: this.timings };
   }
 
-  /**
-   * The records nobody processed or dead-lettered, and the dead-letter partitions that should hold them: the
-   * source partition's number where the dead-letter topic has it (the library's SourcePartitionPartitioner), else
-   * the key's murmur2 partition, else (no key: round-robin) every partition.
-   */
+  /** The records nobody processed or dead-lettered, and the dead-letter partitions that should hold them. */
   private lostEvidence(o: Observations): LostEvidence | undefined {
     const lost = recordsWithoutOutcome(o);
     if (lost.length === 0) return undefined;
-    const every = Array.from({ length: DEAD_LETTER_PARTITIONS }, (_, p) => p);
-    const partitions = new Set<number>();
-    for (const { seq, partition } of lost) {
-      if (partition < DEAD_LETTER_PARTITIONS) partitions.add(partition);
-      else if (this.spec.unkeyed && isUnkeyed(seq)) every.forEach((p) => partitions.add(p));
-      else partitions.add((murmur2(String(seq)) & 0x7fffffff) % DEAD_LETTER_PARTITIONS);
-    }
-    return {
-      seqs: lost.map((r) => r.seq),
-      topic: this.deadLetterTopic,
-      partitions: [...partitions].sort((a, b) => a - b),
-    };
+    const partitions = deadLetterPartitionsOf(lost, DEAD_LETTER_PARTITIONS, (seq) =>
+      this.spec.unkeyed && isUnkeyed(seq)
+        ? undefined
+        : (murmur2(String(seq)) & 0x7fffffff) % DEAD_LETTER_PARTITIONS,
+    );
+    return { seqs: lost.map((r) => r.seq), topic: this.deadLetterTopic, partitions };
   }
 
   /** What a failed run observed, for a post-mortem of its verdicts: observations.json beside the worker logs. */

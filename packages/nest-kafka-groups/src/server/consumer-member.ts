@@ -3,6 +3,7 @@ import {
   beforeRejoin,
   isConnectionError,
   type PartitionAssigner,
+  resolveInCurrentGroup,
   undecodableBatchError,
 } from '../client/kafkajs.js';
 import { onPositionReset } from '../client/offset-out-of-range.js';
@@ -57,6 +58,8 @@ export interface ConsumerMemberConfig {
 const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3_000;
 /** kafkajs's default rebalance timeout, when the group does not set one. */
 const KAFKAJS_REBALANCE_TIMEOUT_MS = 60_000;
+/** kafkajs's default session timeout, when the group does not set one. */
+const KAFKAJS_SESSION_TIMEOUT_MS = 30_000;
 /**
  * How long a failed message's dead-letter or retry-topic write is awaited in the batch: a healthy broker answers
  * well within it, and the partition goes on without a pause and a fetch per failure (with retry topics, every
@@ -108,6 +111,13 @@ export class ConsumerMember {
   /** Bumped on every join and crash: a batch of an older generation stops and resolves nothing more. */
   private generation = 0;
   private recreateTimer?: NodeJS.Timeout;
+  /** The `eachBatch` the current consumer runs with: kafkajs's current consumer group is found by it. */
+  private eachBatchFn?: object;
+  /**
+   * When the waits before the next rejoin must end (set by the first, cleared by the join): kafkajs calls the hook
+   * again on each join attempt of the same rebalance.
+   */
+  private rejoinWaitEnds?: number;
   private recreateAttempts = 0;
   private securityError?: ReturnType<ConsumerMember['securityFailure']>;
   /** Runs the fetched batches of batch handlers (`{ batch: true }`); see batch-dispatch.ts. */
@@ -242,6 +252,7 @@ export class ConsumerMember {
       }
       if (consumer === this.consumer) {
         const eachBatch = (payload: EachBatchPayload) => this.eachBatch(payload);
+        this.eachBatchFn = eachBatch;
         beforeRejoin(eachBatch, () => this.beforeRejoin(consumer));
         await consumer.run({
           autoCommit: true,
@@ -302,15 +313,20 @@ export class ConsumerMember {
 
   /**
    * Before kafkajs rejoins the group (the partitions may move): the dead-letter and retry-topic sends still out
-   * finish, within half the rebalance timeout (the group waits that long for this member's join), and the offsets
-   * of the records written are resolved; true tells the runner to commit them before it rejoins.
+   * finish, and the offsets of the records written are resolved; true tells the runner to commit them before it
+   * rejoins. The waits before one join take half the rebalance timeout in all (the group waits that long for this
+   * member's JoinGroup), however often kafkajs tries to join, and at most half the session timeout (no heartbeat
+   * goes out meanwhile, and the coordinator expires a member that has not sent its JoinGroup yet).
    */
   private async beforeRejoin(consumer: Consumer): Promise<boolean> {
     if (consumer !== this.consumer || !this.ledger.hasFailures) return false;
     const started = this.ledger.deadLetterFailures();
     if (started.length === 0) return false;
-    const rebalanceTimeoutMs = this.config.group.consumer.rebalanceTimeout ?? KAFKAJS_REBALANCE_TIMEOUT_MS;
-    return (await this.settleDeadLetters(started, rebalanceTimeoutMs / 2, 'rejoin')) > 0;
+    const { rebalanceTimeout, sessionTimeout } = this.config.group.consumer;
+    const now = Date.now();
+    this.rejoinWaitEnds ??= now + (rebalanceTimeout ?? KAFKAJS_REBALANCE_TIMEOUT_MS) / 2;
+    const boundMs = Math.min(this.rejoinWaitEnds - now, (sessionTimeout ?? KAFKAJS_SESSION_TIMEOUT_MS) / 2);
+    return (await this.settleDeadLetters(started, Math.max(0, boundMs), 'rejoin')) > 0;
   }
 
   /**
@@ -349,9 +365,9 @@ export class ConsumerMember {
           );
         continue;
       }
-      // Still in its batch's wait (no resolver yet): the batch resolves it, seeing the write done.
-      if (!failure.resolveOffset) continue;
-      failure.resolveOffset(failure.offset);
+      // Still in its batch's wait (no resolver yet), or no consumer group joined to resolve it in: the batch that
+      // fetches it resolves it, seeing the write done.
+      if (!failure.resolveOffset?.(failure.offset)) continue;
       this.ledger.settled(key);
       this.stoppedPartitions.delete(key);
       resolved++;
@@ -377,6 +393,7 @@ export class ConsumerMember {
     consumer.on(GROUP_JOIN, ({ payload }) => {
       if (consumer !== this.consumer) return;
       this.generation++;
+      this.rejoinWaitEnds = undefined;
       this.state = 'joined';
       this.memberId = payload.memberId;
       this.assignment = payload.memberAssignment;
@@ -771,7 +788,11 @@ export class ConsumerMember {
     this.held.add(key);
     if (decision === DEAD_LETTER) {
       const failure = this.ledger.failure(key);
-      if (failure) failure.resolveOffset = payload.resolveOffset;
+      // Not the batch's resolveOffset: kafkajs binds it to this run's consumer group, which a crash restart replaces.
+      if (failure)
+        failure.resolveOffset = (offset) =>
+          this.eachBatchFn !== undefined &&
+          resolveInCurrentGroup(this.eachBatchFn, route.topic, partition, offset);
     }
     // A stopped partition waits for a rebalance; one waiting for its dead-letter write is resumed by the write.
     if (decision.action !== 'retry' || this.shutdown.signal.aborted) return;

@@ -14,10 +14,11 @@ export interface PartitionFailure {
   /** Epoch ms of the next attempt while the partition waits out its backoff: a rejoin keeps it waiting. */
   retryAt?: number;
   /**
-   * Set when the partition was paused for the dead-letter write: resolves the offset outside its batch, so that a
-   * graceful stop that waited for the write commits it.
+   * Set when the partition was paused for the dead-letter write: resolves the offset outside its batch (in the
+   * consumer group kafkajs runs now, which a crash restart replaces), so that a graceful stop or a rejoin that
+   * waited for the write commits it. False when no group of the member has joined to resolve it in.
    */
-  resolveOffset?: (offset: string) => void;
+  resolveOffset?: (offset: string) => boolean;
 }
 
 /**

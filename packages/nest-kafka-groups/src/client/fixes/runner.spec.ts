@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
-import { beforeRejoin } from './runner.js';
+import { beforeRejoin, resolveInCurrentGroup } from './runner.js';
 
 /**
  * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
@@ -386,5 +386,41 @@ describe('kafkajs Runner: the hook before a rejoin (beforeRejoin)', () => {
     await consumerGroup.joinAndSync();
     expect(calls).toBe(2);
     expect(consumerGroup.events).toEqual(['join', 'commit 0:7', 'join', 'join']);
+  });
+});
+
+describe('kafkajs Runner: resolving outside a batch in the current consumer group (resolveInCurrentGroup)', () => {
+  const build = (consumerGroup: object, eachBatch: unknown, eachMessage?: unknown) =>
+    new Fixed({
+      logger: quietLogger,
+      consumerGroup,
+      instrumentationEmitter: { emit() {} },
+      concurrency: 1,
+      eachBatch,
+      eachMessage,
+      onCrash() {},
+      retry: { retries: 0 },
+    });
+
+  it("resolves in the latest run's group (kafkajs builds one per restart); not before that group joined", () => {
+    const eachBatch = async () => {};
+    const crashed = { ...group(), offsetManager: {} };
+    const restarted: ReturnType<typeof group> & { offsetManager: object | null } = {
+      ...group(),
+      offsetManager: null,
+    };
+    const resolved: string[] = [];
+    crashed.resolveOffset = ({ offset }) => void resolved.push(`crashed ${offset}`);
+    restarted.resolveOffset = ({ offset }) => void resolved.push(`restarted ${offset}`);
+    build(crashed, eachBatch);
+    build(restarted, eachBatch);
+    expect(resolveInCurrentGroup(eachBatch, 't', 0, '5')).toBe(false);
+    restarted.offsetManager = {};
+    expect(resolveInCurrentGroup(eachBatch, 't', 0, '5')).toBe(true);
+    expect(resolved).toEqual(['restarted 5']);
+  });
+
+  it('an eachMessage run (no eachBatch) is built as released', () => {
+    expect(() => build(group(), null, async () => {})).not.toThrow();
   });
 });

@@ -36,6 +36,29 @@ export function beforeRejoin(eachBatch: object, hook: () => Promise<boolean>): v
   beforeRejoinHooks.set(eachBatch, hook);
 }
 
+/**
+ * The consumer group of the latest Runner built for each `eachBatch`: kafkajs builds a new group and Runner, with
+ * the same `eachBatch`, every time it restarts a crashed consumer, and a batch's `resolveOffset` stays bound to the
+ * group of its own run.
+ */
+const currentGroups = new WeakMap<object, { offsetManager: unknown; resolveOffset(offset: object): void }>();
+
+/**
+ * Resolves `offset` in the consumer group kafkajs runs now for the consumer run with this `eachBatch` (outside a
+ * batch: a dead-letter write that ended after the batch). False while that group has not joined yet.
+ */
+export function resolveInCurrentGroup(
+  eachBatch: object,
+  topic: string,
+  partition: number,
+  offset: string,
+): boolean {
+  const group = currentGroups.get(eachBatch);
+  if (!group?.offsetManager) return false;
+  group.resolveOffset({ topic, partition, offset });
+  return true;
+}
+
 export const runnerFix: CarriedFix = {
   module: 'src/consumer/runner.js',
   sha256: 'fad3247df2e3ba483b94e014e5c5916fd72d7bdfc3b3dfccc5232b60da18306d',
@@ -70,6 +93,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
 
     constructor(options: any) {
       super(options);
+      if (options.eachBatch) currentGroups.set(options.eachBatch, this.consumerGroup);
       const hook = beforeRejoinHooks.get(options.eachBatch);
       if (hook) {
         const consumerGroup = this.consumerGroup;

@@ -1,0 +1,105 @@
+import { describe, expect, it } from '@jest/globals';
+import { kafkajsInternal } from '../kafkajs.js';
+
+/**
+ * The carried send() against an in-memory partition that applies a broker's idempotence rules (apache/kafka
+ * ProducerStateManager / ProducerAppendInfo, same producer id and epoch): a batch whose first and last sequence
+ * match one of the last 5 batches appended is a duplicate (acknowledged, not written); otherwise its first
+ * sequence must follow the last one appended, else OUT_OF_ORDER_SEQUENCE_NUMBER.
+ */
+const fixed = kafkajsInternal('src/producer/sendMessages.js');
+const createRetry = kafkajsInternal('src/retry');
+const Lock = kafkajsInternal('src/utils/lock');
+const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
+const { KafkaJSConnectionError } = kafkajsInternal('src/errors');
+const OUT_OF_ORDER_SEQUENCE_NUMBER = 45;
+const BATCHES_TO_RETAIN = 5;
+const TOPIC = 't';
+const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** What happens to a request: answered, appended but its answer lost, or lost before the broker read it. */
+type Fate = 'answered' | 'answer lost' | 'lost before append';
+
+function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) {
+  const log: string[] = [];
+  const retained: Array<{ first: number; last: number }> = [];
+  let lastSequence = -1;
+  const lock = new Lock({ timeout: 10_000 });
+  let sequence = 0;
+
+  const broker = {
+    nodeId: 1,
+    produce: async ({ topicData }: any) => {
+      const { messages, firstSequence } = topicData[0].partitions[0];
+      const values: string[] = messages.map((m: { value: string }) => m.value);
+      const fate = fateOf(values);
+      if (fate === 'lost before append')
+        throw new KafkaJSConnectionError('Connection error: read ECONNRESET');
+      const last = firstSequence + values.length - 1;
+      const duplicate = retained.some((b) => b.first === firstSequence && b.last === last);
+      if (!duplicate) {
+        if (firstSequence !== lastSequence + 1) throw createErrorFromCode(OUT_OF_ORDER_SEQUENCE_NUMBER);
+        log.push(...values);
+        lastSequence = last;
+        retained.push({ first: firstSequence, last });
+        if (retained.length > BATCHES_TO_RETAIN) retained.shift();
+      }
+      if (fate === 'answer lost') throw new KafkaJSConnectionError('Connection error: read ECONNRESET');
+      return {
+        topics: [{ topicName: TOPIC, partitions: [{ partition: 0, errorCode: 0, baseOffset: '0' }] }],
+      };
+    },
+  };
+  const cluster = {
+    targetTopics: new Set([TOPIC]),
+    refreshMetadataIfNecessary: async () => {},
+    refreshMetadata: async () => {},
+    addMultipleTargetTopics: async () => {},
+    isConnected: () => true,
+    connect: async () => {},
+    removeBroker: () => {},
+    findTopicPartitionMetadata: () => [{ partitionId: 0, leader: 1 }],
+    findLeaderForPartitions: () => ({ 1: [0] }),
+    findBroker: async () => broker,
+  };
+  const eosManager = {
+    isTransactional: () => false,
+    getProducerId: () => '1',
+    getProducerEpoch: () => 0,
+    getSequence: () => sequence,
+    updateSequence: (_topic: string, _partition: number, increment: number) => (sequence += increment),
+    acquireBrokerLock: () => lock.acquire(),
+    releaseBrokerLock: () => lock.release(),
+  };
+  const retrier = createRetry({
+    retries: 3,
+    initialRetryTime: retryTimeMs,
+    maxRetryTime: retryTimeMs,
+    factor: 0,
+    multiplier: 1,
+  });
+  const partitioner = kafkajsInternal('src/producer/partitioners/default')();
+  const send = (value: string): Promise<unknown> =>
+    fixed({ logger: quietLogger, cluster, partitioner, eosManager, retrier })({
+      acks: -1,
+      timeout: 1000,
+      topicMessages: [{ topic: TOPIC, messages: [{ value, partition: 0 }] }],
+    });
+  return { send, log };
+}
+
+describe('sequence numbers kept across retries, with concurrent send() calls to the partition', () => {
+  it('a batch appended whose answer was lost is acknowledged on retry after 4 later batches (within the window)', async () => {
+    let others: Promise<unknown> | undefined;
+    const setup = partitionZero((values) => {
+      if (values[0] === 'a' && others === undefined) {
+        others = Promise.all(['b', 'c', 'd', 'e'].map((v) => setup.send(v)));
+        return 'answer lost';
+      }
+      return 'answered';
+    }, 200);
+    await expect(setup.send('a')).resolves.toBeDefined();
+    await others;
+    expect(setup.log).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+});

@@ -1,0 +1,206 @@
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { kafkajsInternal } from '../client/kafkajs.js';
+import type { Kafka } from '../client/kafkajs.js';
+import { DeadLetterWrite } from '../dead-letter/dead-letter-write.js';
+import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
+import { resolveGroupSettings, resolveHandlerSettings } from '../kafka.options.js';
+import { ConsumerMember } from './consumer-member.js';
+import type { GroupRoute } from './group-route.js';
+
+/**
+ * One ConsumerMember on an in-memory kafkajs consumer, with kafkajs's Runner (the library's instance, fixed) built
+ * for its `eachBatch` as kafkajs builds one per run and per restart of a crashed consumer, on in-memory consumer
+ * groups: what the member does before a rejoin while a dead-letter write is out. Fake timers: the waits are exact.
+ */
+const Runner = kafkajsInternal('src/consumer/runner.js');
+const TOPIC = 't';
+const quietLogger = { namespace: () => quietLogger, debug() {}, info() {}, warn() {}, error() {} };
+
+/** A kafkajs consumer group as the Runner sees it: what was resolved in it, and its joins (which may fail). */
+function consumerGroup(name: string, resolved: string[]) {
+  const group = {
+    groupId: 'g',
+    memberId: 'm1',
+    generationId: 1 as number | null,
+    rebalanceTimeout: 0,
+    offsetManager: {},
+    joinFailures: 0,
+    resolveOffset({ partition, offset }: { partition: number; offset: string }) {
+      resolved.push(`${name} ${TOPIC}[${partition}]@${offset}`);
+    },
+    async commitOffsets() {},
+    async joinAndSync() {
+      if (group.joinFailures > 0) {
+        group.joinFailures--;
+        throw new Error('join attempt failed');
+      }
+    },
+  };
+  return group;
+}
+
+async function member({
+  rebalanceTimeout,
+  sessionTimeout,
+}: {
+  rebalanceTimeout: number;
+  sessionTimeout: number;
+}) {
+  const listeners: Record<string, (event: { payload: any }) => void> = {};
+  let eachBatch!: (payload: any) => Promise<void>;
+  const consumer = {
+    events: { GROUP_JOIN: 'join', REBALANCING: 'rebalancing', CRASH: 'crash' },
+    on(event: string, listener: (event: { payload: any }) => void) {
+      listeners[event] = listener;
+    },
+    async connect() {},
+    async subscribe() {},
+    async run(options: { eachBatch: typeof eachBatch }) {
+      eachBatch = options.eachBatch;
+    },
+    async disconnect() {},
+    pause() {},
+    resume() {},
+    paused: () => [],
+  };
+  let acknowledge!: () => void;
+  const acknowledged = new Promise<void>((resolve) => (acknowledge = resolve));
+  const deadLetters = {
+    start: (topic, source, settings, onChange) =>
+      new DeadLetterWrite(() => acknowledged, topic, source, settings, onChange),
+  } as Pick<DeadLetterPublisher, 'start'> as DeadLetterPublisher;
+  const root = { brokers: ['127.0.0.1:1'] };
+  const feature = { groupId: 'g', retry: { attempts: 1 }, consumer: { rebalanceTimeout, sessionTimeout } };
+  const route: GroupRoute = {
+    topic: TOPIC,
+    handlerName: 'Handler.handle',
+    settings: resolveHandlerSettings(root, feature, {}),
+    deadLetterTopic: `${TOPIC}-dlt`,
+    invoke: () => Promise.resolve(new Error('fails for good')),
+  };
+  const instance = new ConsumerMember({
+    kafka: { consumer: () => consumer } as unknown as Kafka,
+    group: resolveGroupSettings(root, feature),
+    routes: new Map([[TOPIC, route]]),
+    deadLetters,
+    assigners: [],
+    clientRetry: { retries: 0 },
+    identity: { brokers: '127.0.0.1:1', mechanism: 'PLAINTEXT', principal: 'an anonymous client' },
+    restartBackoff: { initialDelayMs: 1_000, maxDelayMs: 1_000 },
+    index: 0,
+    pausedTopics: new Set(),
+  });
+  await instance.start();
+
+  const resolved: string[] = [];
+  /** kafkajs's GROUP_JOIN after a join completed: partition 0 is still this member's. */
+  const joined = () => listeners.join({ payload: { memberId: 'm1', memberAssignment: { [TOPIC]: [0] } } });
+  /** What kafkajs does on `run()` and on each restart of a crashed consumer: a new group and Runner, joined. */
+  const run = (name: string) => {
+    const group = consumerGroup(name, resolved);
+    new Runner({
+      logger: quietLogger,
+      consumerGroup: group,
+      instrumentationEmitter: { emit() {} },
+      concurrency: 1,
+      eachBatch,
+      onCrash() {},
+      retry: { retries: 0 },
+    });
+    joined();
+    return group;
+  };
+  /** A batch of one record at offset 5 that fails for good: its dead-letter write stays out (not acknowledged). */
+  const failingBatch = async (group: ReturnType<typeof consumerGroup>) => {
+    const handled = eachBatch({
+      batch: {
+        topic: TOPIC,
+        partition: 0,
+        messages: [{ offset: '5', key: null, value: Buffer.from('{}'), headers: {}, timestamp: '0' }],
+      },
+      resolveOffset: (offset: string) => group.resolveOffset({ partition: 0, offset }),
+      heartbeat: async () => {},
+      isRunning: () => true,
+      pause: () => () => {},
+    });
+    await jest.advanceTimersByTimeAsync(300);
+    await handled;
+  };
+  return {
+    instance,
+    run,
+    joined,
+    failingBatch,
+    resolved,
+    acknowledge,
+    crash: (error: Error) => listeners.crash({ payload: { error, restart: true } }),
+  };
+}
+
+describe('ConsumerMember before a rejoin, a dead-letter write out', () => {
+  beforeEach(() => {
+    jest.useFakeTimers({ now: 0 });
+    for (const level of ['log', 'warn', 'error', 'debug'] as const)
+      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  /** Resolves with the ms the wrapped joinAndSync took (its rejection, a failed join attempt, counts too). */
+  async function timedJoin(group: { joinAndSync(): Promise<void> }): Promise<number> {
+    const started = Date.now();
+    let done = false;
+    const join = group.joinAndSync().then(
+      () => (done = true),
+      () => (done = true),
+    );
+    while (!done) await jest.advanceTimersByTimeAsync(10);
+    await join;
+    return Date.now() - started;
+  }
+
+  it('waits half the rebalance timeout in all before one join, however often kafkajs tries to join', async () => {
+    const { run, failingBatch } = await member({ rebalanceTimeout: 2_000, sessionTimeout: 10_000 });
+    const group = run('first');
+    await failingBatch(group);
+    group.joinFailures = 2;
+    const waits = [await timedJoin(group), await timedJoin(group), await timedJoin(group)];
+    expect(waits[0]).toBeGreaterThanOrEqual(1_000);
+    expect(waits.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(1_050);
+  });
+
+  it('waits at most half the session timeout: no heartbeat goes out while it waits, before the JoinGroup', async () => {
+    const { run, failingBatch } = await member({ rebalanceTimeout: 60_000, sessionTimeout: 30_000 });
+    const group = run('first');
+    await failingBatch(group);
+    const wait = await timedJoin(group);
+    expect(wait).toBeGreaterThanOrEqual(15_000);
+    expect(wait).toBeLessThanOrEqual(15_050);
+  });
+
+  it('after a join the next rejoin has its own bound', async () => {
+    const { run, joined, failingBatch } = await member({ rebalanceTimeout: 2_000, sessionTimeout: 10_000 });
+    const group = run('first');
+    await failingBatch(group);
+    expect(await timedJoin(group)).toBeGreaterThanOrEqual(1_000);
+    joined();
+    expect(await timedJoin(group)).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('a write done after kafkajs restarted the crashed consumer is resolved in the consumer group it runs now', async () => {
+    const { run, failingBatch, resolved, acknowledge, crash } = await member({
+      rebalanceTimeout: 2_000,
+      sessionTimeout: 10_000,
+    });
+    await failingBatch(run('crashed'));
+    crash(new Error('coordinator gone'));
+    const restarted = run('restarted');
+    acknowledge();
+    await jest.advanceTimersByTimeAsync(0);
+    await timedJoin(restarted);
+    expect(resolved).toEqual([`restarted ${TOPIC}[0]@5`]);
+  });
+});
