@@ -91,6 +91,8 @@ export interface ScenarioSpec {
   unkeyed?: boolean;
   /** Milliseconds of simulated work per message in the handler. */
   workMs?: number;
+  /** The members' session timeout (ms) instead of the suite's 6 s. */
+  sessionTimeoutMs?: number;
   /** Milliseconds the slow messages (protocol.ts `isSlow`) take; their handler honours ctx.signal. */
   slowMs?: number;
   /** A fixed retry backoff (ms) instead of 50, 100 ms. */
@@ -430,6 +432,7 @@ export class ScenarioRun {
       FAULT_UNKEYED: this.spec.unkeyed ? '1' : '0',
       FAULT_HOSTILE: this.spec.hostile ? '1' : '0',
       ...(this.spec.slowMs ? { FAULT_SLOW_MS: String(this.spec.slowMs) } : {}),
+      ...(this.spec.sessionTimeoutMs ? { FAULT_SESSION_TIMEOUT_MS: String(this.spec.sessionTimeoutMs) } : {}),
       ...(this.spec.backoffMs ? { FAULT_BACKOFF_MS: String(this.spec.backoffMs) } : {}),
       ...(this.spec.retryTopics ? { FAULT_RETRY_TOPICS: '1' } : {}),
       ...(this.spec.batch ? { FAULT_BATCH: '1' } : {}),

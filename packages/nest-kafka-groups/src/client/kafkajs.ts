@@ -9,6 +9,7 @@ import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompressi
 import { brokerPoolFix } from './fixes/broker-pool.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
+import { fetchManagerFix } from './fixes/fetch-manager.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
@@ -29,6 +30,7 @@ export const CARRIED_FIXES = [
   runnerFix,
   offsetManagerFix,
   consumerGroupFix,
+  fetchManagerFix,
   brokerPoolFix,
 ] as const;
 

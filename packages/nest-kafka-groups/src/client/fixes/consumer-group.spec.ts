@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import { onPositionReset } from '../offset-out-of-range.js';
+import { isBrokerUnreachable, reconnectBackoffMs } from './consumer-group.js';
 
 /**
  * kafkajs's ConsumerGroup (the library's instance, fixed, and the installed module as released) recovering from a
@@ -25,7 +26,7 @@ const quiet = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }
  * A follower of a Stable group on `t`, assigned partitions 0 and 1 (committed at 10 and 20). The coordinator answers
  * a follower's JoinGroup with the current generation, as Kafka does when its subscription did not change.
  */
-function member(ConsumerGroup: any) {
+function member(ConsumerGroup: any, clusterOverrides: Record<string, unknown> = {}) {
   const requests: string[] = [];
   const coordinator = {
     isConnected: () => true,
@@ -58,8 +59,14 @@ function member(ConsumerGroup: any) {
     async refreshMetadata() {
       requests.push('Metadata');
     },
-    findTopicPartitionMetadata: () => [{ partitionId: 0 }, { partitionId: 1 }],
+    async refreshMetadataIfNecessary() {},
+    // Both partitions led by broker 1.
+    findTopicPartitionMetadata: () => [
+      { partitionId: 0, leader: 1 },
+      { partitionId: 1, leader: 1 },
+    ],
     committedOffsets: () => ({}),
+    ...clusterOverrides,
   };
   const group = new ConsumerGroup({
     retry: { retries: 0 },
@@ -80,8 +87,8 @@ function member(ConsumerGroup: any) {
 }
 
 /** Joined, the committed offsets read (the first fetch), and partition 0 handled up to 14 but not committed. */
-async function joinedWithResolvedOffset(ConsumerGroup: any) {
-  const { group, requests } = member(ConsumerGroup);
+async function joinedWithResolvedOffset(ConsumerGroup: any, clusterOverrides: Record<string, unknown> = {}) {
+  const { group, requests } = member(ConsumerGroup, clusterOverrides);
   await group.joinAndSync();
   await group.offsetManager.resolveOffsets();
   group.resolveOffset({ topic: TOPIC, partition: 0, offset: '14' });
@@ -127,6 +134,90 @@ describe('kafkajs ConsumerGroup: a fetch whose partition leader moved (the fix i
   });
 });
 
+const { KafkaJSConnectionError, KafkaJSConnectionClosedError, KafkaJSNumberOfRetriesExceeded } =
+  kafkajsInternal('src/errors.js');
+
+/** Broker 1, the partitions' leader, refuses connections (or closed the one its fetch was sent on). */
+function deadLeader(error: () => Error) {
+  const removed: unknown[] = [];
+  return {
+    removed,
+    cluster: {
+      async findBroker() {
+        throw error();
+      },
+      removeBroker(broker: unknown) {
+        removed.push(broker);
+      },
+    },
+  };
+}
+
+const refused = () =>
+  new KafkaJSConnectionError('connect ECONNREFUSED 127.0.0.1:9093', { code: 'ECONNREFUSED' });
+const closed = () => new KafkaJSConnectionClosedError('Closed connection', { host: '127.0.0.1', port: 9093 });
+
+describe('kafkajs ConsumerGroup: a fetch from a broker that cannot be reached', () => {
+  it('released: a refused connection is thrown to the runner, which stops every fetcher', async () => {
+    const dead = deadLeader(refused);
+    const { group } = await joinedWithResolvedOffset(Released, dead.cluster);
+    await expect(group.fetch(1)).rejects.toMatchObject({ name: 'KafkaJSConnectionError' });
+  });
+
+  it('released: a closed connection drops the broker from the pool (the broker list changes)', async () => {
+    const dead = deadLeader(closed);
+    const { group } = await joinedWithResolvedOffset(Released, dead.cluster);
+    await expect(group.fetch(1)).resolves.toEqual([]);
+    expect(dead.removed).toEqual([{ host: '127.0.0.1', port: 9093 }]);
+  });
+
+  it('fixed: either one waits, refreshes the metadata and returns no batches, keeping the broker and the offsets', async () => {
+    for (const error of [refused, closed]) {
+      const dead = deadLeader(error);
+      const { group, requests } = await joinedWithResolvedOffset(Fixed, dead.cluster);
+      const started = Date.now();
+      await expect(group.fetch(1)).resolves.toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(reconnectBackoffMs(1) - 5);
+      expect(requests).toEqual(['Metadata']);
+      expect(dead.removed).toEqual([]);
+      expect(group.uncommittedOffsets()).toEqual({
+        topics: [{ topic: TOPIC, partitions: [{ partition: '0', offset: '15' }] }],
+      });
+    }
+  });
+
+  it('fixed: the wait doubles per failed fetch of that broker, up to 1 s, and starts again after a fetch that worked', async () => {
+    expect([1, 2, 3, 4, 5, 10].map(reconnectBackoffMs)).toEqual([100, 200, 400, 800, 1000, 1000]);
+    let fail = true;
+    const { group } = await joinedWithResolvedOffset(Fixed, {
+      async findBroker() {
+        if (fail) throw refused();
+        return { fetch: async () => ({ responses: [] }) };
+      },
+    });
+    await group.fetch(1);
+    await group.fetch(1);
+    expect(group.unreachableFetches.get('1')).toBe(2);
+    fail = false;
+    await group.fetch(1);
+    expect(group.unreachableFetches.has('1')).toBe(false);
+  });
+
+  it('isBrokerUnreachable: connection errors and request timeouts, also as the cause of a retry error', () => {
+    expect(isBrokerUnreachable(refused())).toBe(true);
+    expect(isBrokerUnreachable(closed())).toBe(true);
+    expect(isBrokerUnreachable({ name: 'KafkaJSRequestTimeoutError' })).toBe(true);
+    const exhausted = new KafkaJSNumberOfRetriesExceeded(refused(), {
+      retryCount: 1,
+      retryTime: 1,
+      cause: refused(),
+    });
+    expect(isBrokerUnreachable(exhausted)).toBe(true);
+    expect(isBrokerUnreachable(createErrorFromCode(NOT_LEADER_OR_FOLLOWER))).toBe(false);
+    expect(isBrokerUnreachable(new Error('boom'))).toBe(false);
+  });
+});
+
 describe('kafkajs ConsumerGroup (fixed): a subscribed topic missing from the metadata', () => {
   afterEach(() => {
     jest.restoreAllMocks();
@@ -143,6 +234,8 @@ describe('kafkajs ConsumerGroup (fixed): a subscribed topic missing from the met
       throw refreshError;
     };
     group.cluster.brokerPool = {
+      // No broker connected yet: the one findConnectedBroker connects is asked.
+      brokers: {},
       findConnectedBroker: async () => ({
         async metadata(topics: string[]) {
           requests.push(`Metadata ${topics.join()}`);

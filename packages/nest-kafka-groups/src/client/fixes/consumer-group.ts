@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix } from '../kafkajs-loader.js';
 import { type ConsumerGroupInternals, forgetDeletedTopics } from '../topic-deletion.js';
 
@@ -12,6 +13,30 @@ const STALE_METADATA_ERRORS = new Set([
   'UNKNOWN_TOPIC_OR_PARTITION',
 ]);
 
+/** A broker that cannot be reached (the error or one of its causes): kept inside the fetcher of that broker. */
+const BROKER_UNREACHABLE = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+]);
+
+export function isBrokerUnreachable(error: unknown): boolean {
+  for (let e = error as { name?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (typeof e.name === 'string' && BROKER_UNREACHABLE.has(e.name)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+const RECONNECT_BACKOFF_MS = 100;
+/** As the Java consumer bounds its wait before reconnecting to a node (`reconnect.backoff.max.ms`). */
+const RECONNECT_BACKOFF_MAX_MS = 1_000;
+
+/** The wait before a fetcher tries its broker again after `failures` fetches in a row found it unreachable. */
+export function reconnectBackoffMs(failures: number): number {
+  return Math.min(RECONNECT_BACKOFF_MS * 2 ** Math.max(0, failures - 1), RECONNECT_BACKOFF_MAX_MS);
+}
+
 /**
  * Replaces kafkajs 2.2.4's consumer/consumerGroup.js by a subclass of the released ConsumerGroup. Upstream, a fetch
  * from one broker that fails because a partition's leadership moved (`recoverFromFetch`, the stale-metadata errors)
@@ -25,8 +50,16 @@ const STALE_METADATA_ERRORS = new Set([
  * Here a stale-metadata error only refreshes the metadata, as the Java consumer does: the next fetch of each
  * fetcher goes to the partitions' current leaders and starts at the resolved offsets. A change of a subscribed
  * topic's partitions, which does need a rejoin, is still found by the next fetch's `checkForStaleAssignment`
- * (released behaviour). Other fetch errors are handled as released. A refresh that finds a subscribed topic gone
- * makes the member forget its positions in it (topic-deletion.ts) before the error goes on as released.
+ * (released behaviour). A refresh that finds a subscribed topic gone makes the member forget its positions in it
+ * (topic-deletion.ts) before the error goes on as released.
+ *
+ * A fetch from a broker that cannot be reached (connection refused, closed, or a request timed out) is kept inside
+ * that broker's fetcher: it waits (doubling, up to 1 s), refreshes the metadata and returns no batches, so the
+ * fetcher tries again, and once the metadata names other leaders for the broker's partitions (the controller fenced
+ * it) the fetchers of those leaders fetch them. Upstream a refused connection was thrown to the runner, which
+ * stopped every fetcher, retried after its backoff and, once its retries ran out, crashed the consumer, which then
+ * rejoined the group; a closed connection dropped the broker from the pool, which made the fetch manager restart
+ * every fetcher (and again when the next metadata listed the broker). Other fetch errors are handled as released.
  */
 export const consumerGroupFix: CarriedFix = {
   module: 'src/consumer/consumerGroup.js',
@@ -36,7 +69,37 @@ export const consumerGroupFix: CarriedFix = {
 
 export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroupClass {
   return class ConsumerGroup extends Released {
+    /** Fetches in a row, per broker, that found it unreachable: the backoff before the next. */
+    readonly unreachableFetches = new Map<string, number>();
+
+    async fetch(nodeId: string | number): Promise<unknown[]> {
+      const key = String(nodeId);
+      try {
+        const batches = (await super.fetch(nodeId)) as unknown[];
+        this.unreachableFetches.delete(key);
+        return batches;
+      } catch (error) {
+        if (!isBrokerUnreachable(error)) throw error;
+        const failures = (this.unreachableFetches.get(key) ?? 0) + 1;
+        this.unreachableFetches.set(key, failures);
+        const waitMs = reconnectBackoffMs(failures);
+        this.logger.debug('Broker unreachable, fetching from it again after a metadata refresh', {
+          groupId: this.groupId,
+          memberId: this.memberId,
+          nodeId,
+          failures,
+          waitMs,
+          error: (error as Error).message,
+        });
+        await sleep(waitMs);
+        await this.cluster.refreshMetadata();
+        return [];
+      }
+    }
+
     async recoverFromFetch(error: { type?: string; name?: string; message?: string }): Promise<void> {
+      // To fetch() above, which knows the broker.
+      if (isBrokerUnreachable(error)) throw error;
       if (
         (error.type !== undefined && STALE_METADATA_ERRORS.has(error.type)) ||
         error.name === 'KafkaJSTopicMetadataNotLoaded'

@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
-import { beforeRejoin, resolveInCurrentGroup } from './runner.js';
+import {
+  beforeRejoin,
+  isCoordinatorUnavailable,
+  keepsFetchingAfterHeartbeat,
+  resolveInCurrentGroup,
+} from './runner.js';
 
 /**
  * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
@@ -14,6 +19,7 @@ const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
 const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
 const REBALANCE_IN_PROGRESS = 27;
 const UNKNOWN_MEMBER_ID = 25;
+const GROUP_COORDINATOR_NOT_AVAILABLE = 15;
 
 const quietLogger = {
   namespace: () => quietLogger,
@@ -386,6 +392,107 @@ describe('kafkajs Runner: the hook before a rejoin (beforeRejoin)', () => {
     await consumerGroup.joinAndSync();
     expect(calls).toBe(2);
     expect(consumerGroup.events).toEqual(['join', 'commit 0:7', 'join', 'join']);
+  });
+});
+
+describe('kafkajs Runner: a group coordinator that answers late or is unavailable', () => {
+  const unavailable = () => new KafkaJSProtocolError(createErrorFromCode(GROUP_COORDINATOR_NOT_AVAILABLE));
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+  /** Heartbeats answered only when the test says so; the last one the coordinator answered was `answeredAgoMs` ago. */
+  function lateHeartbeats(consumerGroup: ReturnType<typeof group>, answeredAgoMs = 0) {
+    const answers: { resolve: () => void; reject: (error: Error) => void }[] = [];
+    Object.assign(consumerGroup, {
+      sessionTimeout: 6_000,
+      lastRequest: Date.now() - answeredAgoMs,
+      heartbeat: () => new Promise<void>((resolve, reject) => answers.push({ resolve, reject })),
+    });
+    return answers;
+  }
+
+  it('released: a batch ends (and its fetcher fetches again) only once the coordinator answered the heartbeat', async () => {
+    const { instance, consumerGroup } = runner(Upstream);
+    const answers = lateHeartbeats(consumerGroup);
+    let ended = false;
+    const handled = instance.handleBatch(batch(0, 0)).then(() => (ended = true));
+    await settled();
+    await settled();
+    expect(ended).toBe(false);
+    answers[0]!.resolve();
+    await handled;
+  });
+
+  it('fixed: the batches and idle fetches end without waiting for it, one heartbeat at a time', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const answers = lateHeartbeats(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    await instance.handleBatch(batch(1, 1));
+    await instance.fetch(1);
+    expect(answers).toHaveLength(1);
+    answers[0]!.resolve();
+    await settled();
+    await instance.handleBatch(batch(0, 2));
+    expect(answers).toHaveLength(2);
+  });
+
+  it('fixed: a rebalance answered late is thrown from the next call, after a commit, as kafkajs would have thrown it', async () => {
+    const { instance, events, consumerGroup } = runner(Fixed);
+    const answers = lateHeartbeats(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    answers[0]!.reject(rebalancing());
+    await settled();
+    await expect(instance.handleBatch(batch(1, 1))).rejects.toThrow(/rebalanc/i);
+    expect(events).toEqual(['commit 0:0,1:1']);
+  });
+
+  it('fixed: a heartbeat that failed in a generation the consumer already left is not thrown into the next', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const answers = lateHeartbeats(consumerGroup);
+    await instance.handleBatch(batch(0, 0));
+    answers[0]!.reject(new KafkaJSProtocolError(createErrorFromCode(UNKNOWN_MEMBER_ID)));
+    consumerGroup.generationId = 2;
+    await settled();
+    await instance.handleBatch(batch(0, 1));
+    expect(answers).toHaveLength(2);
+  });
+
+  it('fixed: an unavailable coordinator within the session timeout is not thrown, the next call sends again; past it, it is', async () => {
+    const within = runner(Fixed);
+    const answers = lateHeartbeats(within.consumerGroup, 2_000);
+    await within.instance.handleBatch(batch(0, 0));
+    answers[0]!.reject(unavailable());
+    await settled();
+    await within.instance.handleBatch(batch(0, 1));
+    expect(answers).toHaveLength(2);
+
+    const past = runner(Fixed);
+    const late = lateHeartbeats(past.consumerGroup, 7_000);
+    await past.instance.handleBatch(batch(0, 0));
+    late[0]!.reject(unavailable());
+    await settled();
+    await expect(past.instance.handleBatch(batch(0, 1))).rejects.toThrow(/coordinator is not available/);
+  });
+
+  it('fixed: an interval commit the coordinator could not take is not thrown; the next interval commit carries its offsets', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    let commits = 0;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      commits++;
+      if (commits === 1) throw unavailable();
+    };
+    await instance.handleBatch(batch(0, 0));
+    await settled();
+    await instance.handleBatch(batch(0, 1));
+    expect(commits).toBe(2);
+  });
+
+  it('isCoordinatorUnavailable / keepsFetchingAfterHeartbeat', () => {
+    expect(isCoordinatorUnavailable(unavailable())).toBe(true);
+    expect(isCoordinatorUnavailable(rebalancing())).toBe(false);
+    expect(isCoordinatorUnavailable(new Error('boom'))).toBe(false);
+    expect(keepsFetchingAfterHeartbeat(unavailable(), 5_999, 6_000)).toBe(true);
+    expect(keepsFetchingAfterHeartbeat(unavailable(), 6_000, 6_000)).toBe(false);
+    expect(keepsFetchingAfterHeartbeat(rebalancing(), 0, 6_000)).toBe(false);
   });
 });
 

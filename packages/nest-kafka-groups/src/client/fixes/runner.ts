@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
 
 type RunnerClass = new (options: any) => any;
@@ -34,6 +35,35 @@ const beforeRejoinHooks = new WeakMap<object, () => Promise<boolean>>();
  */
 export function beforeRejoin(eachBatch: object, hook: () => Promise<boolean>): void {
   beforeRejoinHooks.set(eachBatch, hook);
+}
+
+/**
+ * The group coordinator answered that it cannot serve the group now (a broker it replicates its log to died and has
+ * not been dropped from the replicas it waits for, or it is loading the group) or did not answer in time: the Java
+ * consumer keeps fetching and sends the heartbeat or commit again.
+ */
+const COORDINATOR_UNAVAILABLE = new Set([
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'GROUP_LOAD_IN_PROGRESS',
+  'REQUEST_TIMED_OUT',
+]);
+
+export function isCoordinatorUnavailable(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && COORDINATOR_UNAVAILABLE.has(type);
+}
+
+/**
+ * Whether a failed heartbeat leaves the member fetching (the next heartbeat tries again) rather than being thrown
+ * to kafkajs, which stops every fetcher and retries, then rejoins: only while the coordinator is unavailable and the
+ * last heartbeat it answered is within the session timeout (past it, the coordinator has evicted the member).
+ */
+export function keepsFetchingAfterHeartbeat(
+  error: unknown,
+  sinceAnsweredMs: number,
+  sessionTimeoutMs: number,
+): boolean {
+  return isCoordinatorUnavailable(error) && sinceAnsweredMs < sessionTimeoutMs;
 }
 
 /**
@@ -90,6 +120,10 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * batch's commit check of the same generation.
      */
     commitFailure: { error: unknown; generation: number } | undefined;
+    /** The heartbeat under way: no fetcher waits for it beyond a turn of the event loop. */
+    heartbeatInFlight: Promise<void> | undefined;
+    /** What a heartbeat failed with and in which generation, thrown from the next heartbeat call. */
+    heartbeatFailure: { error: unknown; generation: number } | undefined;
 
     constructor(options: any) {
       super(options);
@@ -111,13 +145,48 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       };
     }
 
+    /**
+     * Sends the heartbeat that is due (kafkajs sends one per `heartbeatInterval` whatever the calls) and waits for
+     * it only until the next turn of the event loop: a coordinator that answers late (it waits for a dead broker's
+     * replica before it answers) would otherwise hold up every fetcher whose batch ends meanwhile. A failure is
+     * thrown from the call that sees it, in the generation it happened in, as kafkajs would have thrown it (a
+     * rebalance error commits first); a coordinator that is unavailable only makes the next call send again.
+     */
     async heartbeat(): Promise<void> {
-      try {
-        await super.heartbeat();
-      } catch (error) {
-        if (isRebalancing(error)) this.rebalancingGeneration = this.consumerGroup.generationId;
-        throw error;
+      if (this.heartbeatInFlight === undefined) {
+        const generation = this.consumerGroup.generationId;
+        const beat = (
+          this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>
+        ).then(
+          () => {
+            this.heartbeatInFlight = undefined;
+          },
+          (error: unknown) => {
+            this.heartbeatInFlight = undefined;
+            const sinceAnswered = Date.now() - this.consumerGroup.lastRequest;
+            if (keepsFetchingAfterHeartbeat(error, sinceAnswered, this.consumerGroup.sessionTimeout)) {
+              this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
+                groupId: this.consumerGroup.groupId,
+                memberId: this.consumerGroup.memberId,
+                error: (error as Error).message,
+              });
+            } else {
+              this.heartbeatFailure = { error, generation };
+            }
+          },
+        );
+        this.heartbeatInFlight = beat;
+        await Promise.race([beat, nextTurn()]);
       }
+      const failure = this.heartbeatFailure;
+      if (failure === undefined) return;
+      this.heartbeatFailure = undefined;
+      if (failure.generation !== this.consumerGroup.generationId) return;
+      if (isRebalancing(failure.error)) {
+        this.rebalancingGeneration = failure.generation;
+        await this.autoCommitOffsets();
+      }
+      throw failure.error;
     }
 
     /** Best effort: a failed commit leaves the offsets to be redelivered, which at-least-once allows. */
@@ -162,7 +231,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
         (error: unknown) => {
           this.commitInFlight = undefined;
-          this.commitFailure = { error, generation };
+          // Resolved offsets stay uncommitted until a commit succeeds: the next interval's commit carries them.
+          if (!isCoordinatorUnavailable(error)) this.commitFailure = { error, generation };
         },
       );
       return undefined;

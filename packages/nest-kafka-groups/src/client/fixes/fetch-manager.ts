@@ -1,0 +1,198 @@
+import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
+
+/** kafkajs's fetcher (consumer/fetcher.js): fetches from one broker, hands the batches to the worker queue, repeats. */
+interface Fetcher {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  getWorkerQueue(): unknown;
+}
+
+type NodeId = string | number;
+
+interface FetchManagerOptions {
+  logger: { namespace(name: string): KafkajsLogger };
+  getNodeIds: () => NodeId[];
+  fetch: (nodeId: NodeId) => Promise<unknown[]>;
+  handler: (batch: unknown, metadata: { workerId: number }) => Promise<void>;
+  concurrency?: number;
+}
+
+interface KafkajsLogger {
+  debug(message: string, extra?: Record<string, unknown>): void;
+}
+
+/** The kafkajs modules the fetch manager is built from (the library's instance of each). */
+export interface FetchManagerInternals {
+  seq: <T>(count: number, callback: (index: number) => T) => T[];
+  createFetcher: (options: {
+    nodeId: NodeId;
+    workerQueue: unknown;
+    partitionAssignments: Map<string, NodeId>;
+    fetch: (nodeId: NodeId) => Promise<unknown[]>;
+    logger: KafkajsLogger;
+  }) => Fetcher;
+  createWorker: (options: { handler: FetchManagerOptions['handler']; workerId: number }) => unknown;
+  createWorkerQueue: (options: { workers: unknown[] }) => unknown;
+  KafkaJSNoBrokerAvailableError: new () => Error;
+}
+
+/**
+ * Replaces kafkajs 2.2.4's consumer/fetchManager.js. Upstream, every fetch first compares the cluster's broker list
+ * with the one its fetchers were created for, and on any change throws `KafkaJSFetcherRebalanceError`: the manager
+ * then stops every fetcher, waiting for the batches each has in the worker queue, and creates them all again. A
+ * broker that dies changes that list two or three times (dropped when its connection closes, listed again by the
+ * next metadata until the controller fences it, dropped then), so the partitions of the live brokers stopped with
+ * it each time, for as long as the slowest batch, heartbeat or commit of any fetcher took. And one fetcher's error
+ * stops them all (released behaviour, kept: errors that reach the manager are the group's, not a broker's).
+ *
+ * Here a change of the broker list starts a fetcher for each broker that appeared and retires the fetcher of each
+ * broker that left (it ends after its current fetch and batches); the other fetchers go on. The partitions of a
+ * broker that left are fetched by the fetchers of their new leaders once the metadata names them (each fetch reads
+ * the leaders from the metadata). The fetchers share the worker queue and the partition assignments as released, so
+ * a partition is still handled by one fetcher at a time.
+ */
+export const fetchManagerFix: CarriedFix = {
+  module: 'src/consumer/fetchManager.js',
+  sha256: '9a07c96b6150d654ab47c3fe7f98a6ae9c3fc3fdf340ad8001d69dc25e3131d0',
+  create: (require: KafkajsRequire) =>
+    createFetchManagerFactory({
+      seq: require('../utils/seq'),
+      createFetcher: require('./fetcher'),
+      createWorker: require('./worker'),
+      createWorkerQueue: require('./workerQueue'),
+      KafkaJSNoBrokerAvailableError: require('../errors').KafkaJSNoBrokerAvailableError,
+    }),
+};
+
+/**
+ * Which fetchers to start and which to retire when the cluster lists `current`: `running` are the fetchers whose
+ * loop has not ended, `retiring` those of them already told to stop. A broker that is listed again while its old
+ * fetcher is still ending gets a new one only once that ended (two fetchers of one broker would share its
+ * partition assignments). An empty list is no change (as released: no metadata yet, or every broker dropped).
+ */
+export function fetcherChanges(
+  running: readonly NodeId[],
+  retiring: readonly NodeId[],
+  current: readonly NodeId[],
+): { start: NodeId[]; retire: NodeId[] } {
+  if (current.length === 0) return { start: [], retire: [] };
+  const listed = new Set(current.map(String));
+  const alive = new Set(running.map(String));
+  const leaving = new Set(retiring.map(String));
+  return {
+    start: current.filter((id) => !alive.has(String(id))),
+    retire: running.filter((id) => !listed.has(String(id)) && !leaving.has(String(id))),
+  };
+}
+
+export function createFetchManagerFactory(internals: FetchManagerInternals) {
+  const { seq, createFetcher, createWorker, createWorkerQueue, KafkaJSNoBrokerAvailableError } = internals;
+
+  return ({ logger: rootLogger, getNodeIds, fetch, handler, concurrency = 1 }: FetchManagerOptions) => {
+    const logger = rootLogger.namespace('FetchManager');
+    const workers = seq(concurrency, (workerId) => createWorker({ handler, workerId }));
+    const workerQueue = createWorkerQueue({ workers });
+    let session: FetcherSession | undefined;
+
+    /** The fetchers of one start(): until stop() or the first error a fetcher throws. */
+    class FetcherSession {
+      readonly fetchers = new Map<string, { nodeId: NodeId; fetcher: Fetcher }>();
+      private readonly retiring = new Set<string>();
+      private readonly partitionAssignments = new Map<string, NodeId>();
+      private stopping = false;
+      private failure: { error: unknown } | undefined;
+      private endAll!: () => void;
+      private readonly ended = new Promise<void>((resolve) => (this.endAll = resolve));
+
+      async run(nodeIds: NodeId[]): Promise<void> {
+        logger.debug(`Created ${nodeIds.length} fetchers`, { nodeIds, concurrency });
+        // All registered before any starts: a fetcher's first fetch reconciles at once, inside start().
+        const created = nodeIds.map((nodeId) => this.create(nodeId));
+        for (const key of created) this.begin(key);
+        await this.ended;
+        if (this.failure !== undefined) throw this.failure.error;
+      }
+
+      async stop(): Promise<void> {
+        this.stopping = true;
+        await Promise.all([...this.fetchers.values()].map(({ fetcher }) => fetcher.stop()));
+      }
+
+      private create(nodeId: NodeId): string {
+        const key = String(nodeId);
+        const fetcher = createFetcher({
+          nodeId,
+          workerQueue,
+          partitionAssignments: this.partitionAssignments,
+          fetch: async (id) => {
+            this.reconcile();
+            return this.retiring.has(key) ? [] : fetch(id);
+          },
+          logger,
+        });
+        this.fetchers.set(key, { nodeId, fetcher });
+        return key;
+      }
+
+      private begin(key: string): void {
+        this.fetchers
+          .get(key)!
+          .fetcher.start()
+          .then(
+            () => this.onEnd(key),
+            (error: unknown) => {
+              // As released: an error no fetcher recovered from stops them all and is thrown from start().
+              this.failure ??= { error };
+              void this.stop();
+              this.onEnd(key);
+            },
+          );
+      }
+
+      private onEnd(key: string): void {
+        this.fetchers.delete(key);
+        this.retiring.delete(key);
+        this.reconcile();
+        if (this.fetchers.size === 0) this.endAll();
+      }
+
+      /** Starts and retires fetchers to match the cluster's broker list; the others are not touched. */
+      private reconcile(): void {
+        if (this.stopping) return;
+        const running = [...this.fetchers.values()].map(({ nodeId }) => nodeId);
+        const retiring = running.filter((id) => this.retiring.has(String(id)));
+        const { start, retire } = fetcherChanges(running, retiring, getNodeIds());
+        for (const nodeId of retire) {
+          logger.debug('Broker left the cluster metadata, retiring its fetcher', { nodeId });
+          this.retiring.add(String(nodeId));
+          // Not awaited: it ends after its current fetch and batches, while the other fetchers go on.
+          void this.fetchers.get(String(nodeId))!.fetcher.stop();
+        }
+        const created = start.map((nodeId) => {
+          logger.debug('Broker joined the cluster metadata, starting its fetcher', { nodeId });
+          return this.create(nodeId);
+        });
+        for (const key of created) this.begin(key);
+      }
+    }
+
+    const start = async (): Promise<void> => {
+      logger.debug('Starting...');
+      const nodeIds = getNodeIds();
+      if (nodeIds.length === 0) throw new KafkaJSNoBrokerAvailableError();
+      session = new FetcherSession();
+      await session.run(nodeIds);
+    };
+
+    const stop = async (): Promise<void> => {
+      logger.debug('Stopping fetchers...');
+      await session?.stop();
+      logger.debug('Stopped fetchers');
+    };
+
+    const getFetchers = (): Fetcher[] =>
+      [...(session?.fetchers.values() ?? [])].map(({ fetcher }) => fetcher);
+
+    return { start, stop, getFetchers };
+  };
+}
