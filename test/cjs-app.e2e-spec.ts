@@ -16,12 +16,13 @@ import vm from 'node:vm';
 import { KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
 import {
   appTsc,
+  disposeOrdersApps,
   expectOrdersHandled,
   installLines,
   npmInstall,
-  OrdersApp,
   PACKAGE_DIR,
   packLibrary,
+  QUICK_START_SOURCES,
   readmeFiles,
   REPO,
   run,
@@ -102,7 +103,6 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
   const workDir = mkdtempSync(join(tmpdir(), 'nkg-cjs-app-'));
   const appDir = join(workDir, 'app');
   const steps = new Steps();
-  let app: OrdersApp | undefined;
 
   const write = (path: string, text: string) => {
     mkdirSync(dirname(join(appDir, path)), { recursive: true });
@@ -124,13 +124,7 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
     // The README's CommonJS variant: its main.ts, and relative imports without `.js` as the template writes them.
     const files = readmeFiles('CommonJS');
     files.delete('tsconfig.json');
-    expect([...files.keys()].sort()).toEqual([
-      'src/app.module.ts',
-      'src/main.ts',
-      'src/orders/order.dto.ts',
-      'src/orders/orders.controller.ts',
-      'src/orders/orders.module.ts',
-    ]);
+    expect([...files.keys()].sort()).toEqual(QUICK_START_SOURCES);
     expect(files.get('src/main.ts')).not.toMatch(/^await /m);
     for (const [path, text] of files) write(path, text.replace(/(from '\.{1,2}\/[^']*)\.js'/g, "$1'"));
 
@@ -163,7 +157,7 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
   }, 300_000);
 
   afterAll(async () => {
-    app?.dispose();
+    disposeOrdersApps();
     await kafka.closeAll();
     rmSync(workDir, { recursive: true, force: true });
     console.log(`cjs app (Node ${process.version}): ${steps.timings.join(', ')}`);
@@ -205,13 +199,7 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
   });
 
   test('node dist/main.js: messages handled, dead-lettered and committed, clean shutdown', async () => {
-    const topic = uniqueName('cjs-orders');
-    const group = uniqueName('cjs-orders');
-    await kafka.createTopic(topic, 2);
-    await kafka.createTopic(`${topic}-dlt`, 1);
-    app = new OrdersApp(appDir, { topic, group });
-    await steps.step('consume', () => expectOrdersHandled(kafka, app!, topic, group));
-    app = undefined;
+    await steps.step('consume', () => expectOrdersHandled(kafka, appDir, 'cjs-orders'));
   });
 
   // Jest runs a CommonJS app's tests with its own require(), which loads ES modules (NestJS's as this package) only

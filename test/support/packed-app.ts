@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type KafkaTestClient, waitFor } from 'nest-kafka-groups/testing';
+import { type KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 
 export const run = promisify(execFile);
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -68,6 +68,15 @@ export function readmeFiles(variant?: string): Map<string, string> {
   return new Map([...files, ...variants]);
 }
 
+/** The quick start's source files (besides its tsconfig.json). */
+export const QUICK_START_SOURCES = [
+  'src/app.module.ts',
+  'src/main.ts',
+  'src/orders/order.dto.ts',
+  'src/orders/orders.controller.ts',
+  'src/orders/orders.module.ts',
+];
+
 /** The README's `npm install` lines: package names, runtime and dev. */
 export function installLines(): { dependencies: string[]; devDependencies: string[] } {
   const lines = [...README.matchAll(/^npm install (.+)$/gm)].map((m) => m[1].split(/\s+/));
@@ -107,7 +116,9 @@ export async function appTsc(appDir: string, args: string[] = []): Promise<void>
 }
 
 /** The quick start's app built in `appDir`, running `dist/main.js`; collects the orders OrdersController logs. */
-export class OrdersApp {
+class OrdersApp {
+  /** Started and not disposed: what `disposeOrdersApps` kills when a spec ends early. */
+  static readonly running = new Set<OrdersApp>();
   readonly handled = new Set<string>();
   readonly exited: Promise<NodeJS.Signals | number | null>;
   private child?: ChildProcess;
@@ -127,6 +138,7 @@ export class OrdersApp {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    OrdersApp.running.add(this);
     this.exited = new Promise((resolveExit) =>
       child.once('exit', (code, signal) => resolveExit(signal ?? code)),
     );
@@ -147,18 +159,42 @@ export class OrdersApp {
     this.child?.kill(signal);
   }
 
-  /** For afterAll: gone whatever happened. */
+  /** Gone whatever happened. */
   dispose(): void {
     this.child?.kill('SIGKILL');
     this.child = undefined;
+    OrdersApp.running.delete(this);
   }
 }
 
+/** For afterAll: kills an app a timed-out test left running. */
+export function disposeOrdersApps(): void {
+  for (const app of OrdersApp.running) app.dispose();
+}
+
 /**
- * The quick start's promise: 20 orders handled, the invalid one dead-lettered, everything committed, no ERROR
- * line, and SIGTERM closes the app (members commit and leave) and re-raises the signal.
+ * The quick start's promise, with the app built in `appDir` on fresh topics: 20 orders handled, the invalid one
+ * dead-lettered, everything committed, no ERROR line, and SIGTERM closes the app (members commit and leave) and
+ * re-raises the signal.
  */
 export async function expectOrdersHandled(
+  kafka: KafkaTestClient,
+  appDir: string,
+  prefix: string,
+): Promise<void> {
+  const topic = uniqueName(prefix);
+  const group = uniqueName(prefix);
+  await kafka.createTopic(topic, 2);
+  await kafka.createTopic(`${topic}-dlt`, 1);
+  const app = new OrdersApp(appDir, { topic, group });
+  try {
+    await ordersHandled(kafka, app, topic, group);
+  } finally {
+    app.dispose();
+  }
+}
+
+async function ordersHandled(
   kafka: KafkaTestClient,
   app: OrdersApp,
   topic: string,

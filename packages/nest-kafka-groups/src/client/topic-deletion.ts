@@ -1,13 +1,21 @@
 import { Logger } from '@nestjs/common';
 import { positionReset } from './offset-out-of-range.js';
 
+interface MetadataBroker {
+  isConnected(): boolean;
+  metadata(topics: string[]): Promise<unknown>;
+}
+
 /** The parts of kafkajs 2.2.4's ConsumerGroup (src/consumer/consumerGroup.js, fixed) this module uses. */
 export interface ConsumerGroupInternals {
   groupId: string;
   memberId: string | null;
   topicsSubscribed: string[];
   cluster: {
-    brokerPool: { findConnectedBroker(): Promise<{ metadata(topics: string[]): Promise<unknown> }> };
+    brokerPool: {
+      brokers: Record<string, MetadataBroker>;
+      findConnectedBroker(): Promise<MetadataBroker>;
+    };
   };
   /** The carried OffsetManager (fixes/offset-manager.ts); null before the first join. */
   offsetManager: { topicDeleted(topic: string): Map<number, string | undefined> } | null;
@@ -20,7 +28,7 @@ const logger = new Logger('KafkaTopicDeleted');
  * broker about each subscribed topic on its own, and for each one it reports unknown (deleted: Kafka deleted the
  * group's committed offsets with it) forgets the member's positions and failures in it, so a topic created again
  * under that name starts at the group's committed offset, else its earliest, not at the old topic's position.
- * Only an answer naming the topic unknown counts: a fetch error, a leader move or a broker that cannot be reached
+ * Only every connected broker naming the topic unknown counts: a fetch error, a leader move or a broker that cannot be reached
  * forgets nothing. Done again on every such refresh while the topic is missing (the in-memory positions can be set
  * again meanwhile by a batch that was running when the topic went); warns once per topic.
  */
@@ -48,18 +56,30 @@ export async function forgetDeletedTopics(group: ConsumerGroupInternals): Promis
   }
 }
 
+/**
+ * The subscribed topics that every connected broker answers unknown. A broker that has not applied the latest
+ * metadata yet (restarted in a ZooKeeper-mode cluster before the controller's UpdateMetadata; cut off from the KRaft
+ * quorum) answers unknown for a live topic: one such answer is not a deletion.
+ */
 async function deletedTopics({ cluster, topicsSubscribed }: ConsumerGroupInternals): Promise<string[]> {
-  const broker = await cluster.brokerPool.findConnectedBroker();
+  const { brokerPool } = cluster;
+  const connected = Object.values(brokerPool.brokers).filter((broker) => broker.isConnected());
+  const brokers = connected.length > 0 ? connected : [await brokerPool.findConnectedBroker()];
   const answers = await Promise.all(
     topicsSubscribed.map(async (topic) => {
-      try {
-        await broker.metadata([topic]);
-        return undefined;
-      } catch (error) {
-        if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return topic;
-        throw error;
-      }
+      const unknown = await Promise.all(brokers.map((broker) => unknownTo(broker, topic)));
+      return unknown.every(Boolean) ? topic : undefined;
     }),
   );
   return answers.filter((topic) => topic !== undefined);
+}
+
+async function unknownTo(broker: MetadataBroker, topic: string): Promise<boolean> {
+  try {
+    await broker.metadata([topic]);
+    return false;
+  } catch (error) {
+    if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return true;
+    throw error;
+  }
 }

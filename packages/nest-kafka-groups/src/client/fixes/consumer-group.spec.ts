@@ -234,6 +234,8 @@ describe('kafkajs ConsumerGroup (fixed): a subscribed topic missing from the met
       throw refreshError;
     };
     group.cluster.brokerPool = {
+      // No broker connected yet: the one findConnectedBroker connects is asked.
+      brokers: {},
       findConnectedBroker: async () => ({
         async metadata(topics: string[]) {
           requests.push(`Metadata ${topics.join()}`);

@@ -220,6 +220,27 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(heartbeats).toBe(2);
   });
 
+  it('fixed: the commit check after a batch goes to the consumer group only when the offset manager would commit', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    let checks = 0;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      checks++;
+    };
+    const offsetManager = { autoCommitInterval: 1_000, autoCommitThreshold: null, lastCommit: Date.now() };
+    Object.assign(consumerGroup, { offsetManager });
+    await instance.handleBatch(batch(0, 0));
+    expect(checks).toBe(0);
+    // The interval passed: the released check runs (and commits).
+    offsetManager.lastCommit = Date.now() - 1_000;
+    await instance.handleBatch(batch(0, 1));
+    await settled();
+    expect(checks).toBe(1);
+    // A threshold is counted by the released check itself, whatever the interval says.
+    Object.assign(offsetManager, { autoCommitThreshold: 100, lastCommit: Date.now() });
+    await instance.handleBatch(batch(0, 2));
+    expect(checks).toBe(2);
+  });
+
   it('fixed: the batch events carry the released payload for a listener, and without one the payload is not computed', async () => {
     const InstrumentationEventEmitter = kafkajsInternal('src/instrumentation/emitter');
     const { events } = kafkajsInternal('src/consumer/instrumentationEvents');
@@ -456,13 +477,16 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     expect(answers).toHaveLength(2);
   });
 
-  it('fixed: an unavailable coordinator within the session timeout is not thrown, the next call sends again; past it, it is', async () => {
+  it('fixed: an unavailable coordinator within the session timeout is not thrown, a call after the retry backoff sends again; past it, it is', async () => {
     const within = runner(Fixed);
     const answers = lateHeartbeats(within.consumerGroup, 2_000);
     await within.instance.handleBatch(batch(0, 0));
     answers[0]!.reject(unavailable());
     await settled();
     await within.instance.handleBatch(batch(0, 1));
+    expect(answers).toHaveLength(1); // within the retry backoff
+    await new Promise((resolve) => setTimeout(resolve, 110));
+    await within.instance.handleBatch(batch(0, 2));
     expect(answers).toHaveLength(2);
 
     const past = runner(Fixed);

@@ -48,6 +48,9 @@ const COORDINATOR_UNAVAILABLE = new Set([
   'REQUEST_TIMED_OUT',
 ]);
 
+/** As the Java consumer waits before it sends a failed heartbeat again (`retry.backoff.ms`). */
+const HEARTBEAT_RETRY_BACKOFF_MS = 100;
+
 export function isCoordinatorUnavailable(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
   return typeof type === 'string' && COORDINATOR_UNAVAILABLE.has(type);
@@ -124,6 +127,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     heartbeatInFlight: Promise<void> | undefined;
     /** What a heartbeat failed with and in which generation, thrown from the next heartbeat call. */
     heartbeatFailure: { error: unknown; generation: number } | undefined;
+    /** No heartbeat before this (epoch ms) after the coordinator answered one "not available". */
+    heartbeatRetryAt = 0;
 
     constructor(options: any) {
       super(options);
@@ -150,10 +155,11 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * it only until the next turn of the event loop: a coordinator that answers late (it waits for a dead broker's
      * replica before it answers) would otherwise hold up every fetcher whose batch ends meanwhile. A failure is
      * thrown from the call that sees it, in the generation it happened in, as kafkajs would have thrown it (a
-     * rebalance error commits first); a coordinator that is unavailable only makes the next call send again.
+     * rebalance error commits first); a coordinator that is unavailable only makes a call after the retry backoff
+     * send again (not every batch end: each would send one).
      */
     async heartbeat(): Promise<void> {
-      if (this.heartbeatInFlight === undefined) {
+      if (this.heartbeatInFlight === undefined && Date.now() >= this.heartbeatRetryAt) {
         const generation = this.consumerGroup.generationId;
         const beat = (
           this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>
@@ -165,6 +171,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
             this.heartbeatInFlight = undefined;
             const sinceAnswered = Date.now() - this.consumerGroup.lastRequest;
             if (keepsFetchingAfterHeartbeat(error, sinceAnswered, this.consumerGroup.sessionTimeout)) {
+              this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
                 memberId: this.consumerGroup.memberId,
@@ -221,7 +228,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         // make the new generation rejoin again.
         if (generation === this.consumerGroup.generationId) return Promise.reject(error);
       }
-      if (this.commitInFlight !== undefined) return undefined;
+      if (this.commitInFlight !== undefined || !this.commitMaybeDue()) return undefined;
       const commit = super.autoCommitOffsetsIfNecessary() as Promise<void> | undefined;
       if (commit === undefined) return undefined;
       const generation = this.consumerGroup.generationId;
@@ -236,6 +243,19 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
       );
       return undefined;
+    }
+
+    /**
+     * False when the offset manager's own test (its commitOffsetsIfNecessary: the interval passed, or the threshold
+     * reached) would not commit: every batch ends with this check, and the released one goes through two async
+     * layers to find that out. With a threshold the released test decides (it counts every resolved offset).
+     */
+    commitMaybeDue(): boolean {
+      const manager = this.consumerGroup.offsetManager;
+      if (!this.autoCommit || manager == null || manager.autoCommitThreshold != null) return true;
+      return manager.autoCommitInterval == null
+        ? false
+        : Date.now() >= manager.lastCommit + manager.autoCommitInterval;
     }
 
     /** Every resolved offset, after the commit under way (whose failure this commit supersedes: it retries them). */

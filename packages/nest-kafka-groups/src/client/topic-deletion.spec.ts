@@ -1,0 +1,63 @@
+import { describe, expect, it } from '@jest/globals';
+import { kafkajsInternal } from './kafkajs.js';
+import { type ConsumerGroupInternals, forgetDeletedTopics } from './topic-deletion.js';
+
+const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
+const UNKNOWN_TOPIC_OR_PARTITION = 3;
+const TOPIC = 'orders';
+
+/** A broker whose metadata lists the given topics (kafkajs's metadata() throws for a topic it does not have). */
+function broker(knows: boolean, connected = true) {
+  return {
+    isConnected: () => connected,
+    metadata: async () => {
+      if (!knows) throw createErrorFromCode(UNKNOWN_TOPIC_OR_PARTITION);
+      return { topicMetadata: [{ topic: TOPIC }] };
+    },
+  };
+}
+
+/** A member assigned `TOPIC`, whose kafkajs picks `probed` as its connected broker. */
+function group(brokers: Record<string, ReturnType<typeof broker>>, probed: string) {
+  const forgotten: string[] = [];
+  const internals: ConsumerGroupInternals = {
+    groupId: 'g',
+    memberId: null,
+    topicsSubscribed: [TOPIC],
+    cluster: { brokerPool: { brokers, findConnectedBroker: async () => brokers[probed] } },
+    offsetManager: {
+      topicDeleted: (topic: string) => {
+        forgotten.push(topic);
+        return new Map();
+      },
+    },
+  };
+  return { internals, forgotten };
+}
+
+describe('forgetDeletedTopics', () => {
+  it('forgets a topic every connected broker answers unknown', async () => {
+    const { internals, forgotten } = group(
+      { 1: broker(false), 2: broker(false), 3: broker(true, false) },
+      '1',
+    );
+    await forgetDeletedTopics(internals);
+    expect(forgotten).toEqual([TOPIC]);
+  });
+
+  it('forgets a topic on a one-broker cluster that answers unknown', async () => {
+    const { internals, forgotten } = group({ 1: broker(false) }, '1');
+    await forgetDeletedTopics(internals);
+    expect(forgotten).toEqual([TOPIC]);
+  });
+
+  // A broker that has not applied the latest metadata yet (one just restarted in a ZooKeeper-mode cluster, before
+  // the controller's UpdateMetadata; one cut off from the KRaft quorum, for a topic created since) answers unknown
+  // for a live topic. Forgetting then re-reads the uncommitted partitions from their earliest offset, whatever the
+  // group's fromBeginning, and drops the partitions' failures (attempt counts, pending dead letters).
+  it('keeps the positions of a live topic that only a lagging broker answers unknown', async () => {
+    const { internals, forgotten } = group({ 1: broker(false), 2: broker(true), 3: broker(true) }, '1');
+    await forgetDeletedTopics(internals);
+    expect(forgotten).toEqual([]);
+  });
+});
