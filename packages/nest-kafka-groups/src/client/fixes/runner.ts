@@ -59,14 +59,16 @@ export function isCoordinatorUnavailable(error: unknown): boolean {
 /**
  * Whether a failed heartbeat leaves the member fetching (the next heartbeat tries again) rather than being thrown
  * to kafkajs, which stops every fetcher and retries, then rejoins: only while the coordinator is unavailable and the
- * last heartbeat it answered is within the session timeout (past it, the coordinator has evicted the member).
+ * last heartbeat it answered is less than half the session timeout ago. No coordinator, a newly elected one
+ * included, evicts the member before a whole session timeout after that answer; the other half is the margin for a
+ * busy event loop, so the member stops before its partitions can have gone to another member.
  */
 export function keepsFetchingAfterHeartbeat(
   error: unknown,
   sinceAnsweredMs: number,
   sessionTimeoutMs: number,
 ): boolean {
-  return isCoordinatorUnavailable(error) && sinceAnsweredMs < sessionTimeoutMs;
+  return isCoordinatorUnavailable(error) && sinceAnsweredMs < sessionTimeoutMs / 2;
 }
 
 /**
