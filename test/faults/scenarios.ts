@@ -438,6 +438,27 @@ export const SCENARIOS: ScenarioSpec[] = [
     // step's bound, and the stall is measured while it is gone.
     steps: [{ afterSeconds: 5, run: killPartitionLeader }],
   },
+  {
+    name: 'coordinator-replica-killed',
+    description:
+      "replication factor 3: 3 s in, the topic's replicas move off one broker (not the group coordinator, nor the " +
+      "active controller), which stays an in-sync replica of the coordinator's log; at 12 s SIGKILL it and leave it " +
+      'down; 3 members (session timeout 30 s): every partition stays readable, none may stop for more than ' +
+      `${LIVE_PARTITIONS_MAX_STALL_MS / 1000} s while the coordinator waits for the dead replica`,
+    optIn: true,
+    cluster: 'triple',
+    workers: 3,
+    messages: 8_000,
+    rate: 250,
+    // As partition-leader-killed: the coordinator answers nothing until the controller fences the dead broker.
+    sessionTimeoutMs: 30_000,
+    duplicates: 'with-evidence',
+    expectedDeadLetter: none,
+    steps: [
+      { afterSeconds: 3, run: moveReplicasOffVictim },
+      { afterSeconds: 12, run: killReplicaOfCoordinator },
+    ],
+  },
 ];
 
 /** Default max.message.bytes of a topic (Kafka 4.x). */
@@ -612,6 +633,62 @@ async function killPartitionLeader(r: ScenarioRun): Promise<void> {
       r.problems.push(
         `${what} stopped for ${seconds(afterReadable)} s after their records were readable again, over the ` +
           `${seconds(LIVE_PARTITIONS_MAX_STALL_MS)} s bound: the loss of one broker held up the fetches from the others`,
+      );
+    }
+  });
+}
+
+/** coordinator-replica-killed: the broker whose replicas of the topic were moved away, killed in the next step. */
+let replicaFreeNode: number | undefined;
+
+/**
+ * Moves every replica of the topic off a broker that is neither the group coordinator nor (if another qualifies)
+ * the active controller, and waits until no partition lists it: it stays a replica of the coordinator's log.
+ */
+async function moveReplicasOffVictim(r: ScenarioRun): Promise<void> {
+  const admin = await r.admin();
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets', r.topic] });
+  const offsets = topics.find((t) => t.name === '__consumer_offsets')!.partitions[0];
+  const topic = topics.find((t) => t.name === r.topic)!;
+  const { controller } = await admin.describeCluster();
+  const candidates = offsets.replicas.filter((id) => id !== offsets.leader);
+  const nodeId = candidates.find((id) => id !== controller) ?? candidates[0];
+  replicaFreeNode = nodeId;
+  r.mark(`replicas of the topic moved off node.id ${nodeId} (it stays up)`, { info: true });
+  await admin.alterPartitionReassignments({
+    topics: [
+      {
+        topic: r.topic,
+        partitionAssignment: topic.partitions.map((p) => ({
+          partition: p.partitionId,
+          replicas: p.replicas.filter((id) => id !== nodeId),
+        })),
+      },
+    ],
+  });
+  await poll(`no replica of the topic on node.id ${nodeId}`, 60_000, async () => {
+    const { topics: after } = await admin.fetchTopicMetadata({ topics: [r.topic] });
+    return after[0].partitions.every((p) => !p.replicas.includes(nodeId) && !p.isr.includes(nodeId));
+  });
+  r.mark(`no replica of the topic on node.id ${nodeId}`, { info: true });
+}
+
+/** SIGKILLs the broker moveReplicasOffVictim emptied: the topic's partitions must go on. */
+async function killReplicaOfCoordinator(r: ScenarioRun): Promise<void> {
+  const nodeId = replicaFreeNode!;
+  const fault = r.mark(
+    `SIGKILL broker node.id ${nodeId} (no replica of the topic; one of the coordinator's log)`,
+  );
+  await r.cluster.killNode(nodeId - 1);
+  killed.push(nodeId);
+  r.afterRun.push((o) => {
+    const all = Array.from({ length: PARTITIONS }, (_, p) => p);
+    const stall = longestStall(o, fault.at, o.productionEnd, all);
+    r.notes.push(`partitions (all readable throughout): longest stall after the kill ${seconds(stall)} s`);
+    if (stall > LIVE_PARTITIONS_MAX_STALL_MS) {
+      r.problems.push(
+        `the topic's partitions stopped for ${seconds(stall)} s after the kill of a broker holding none of them, over ` +
+          `the ${seconds(LIVE_PARTITIONS_MAX_STALL_MS)} s bound: the client waited for the group coordinator`,
       );
     }
   });

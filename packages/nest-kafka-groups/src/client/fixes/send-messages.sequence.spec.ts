@@ -24,13 +24,22 @@ function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) 
   const log: string[] = [];
   const retained: Array<{ first: number; last: number }> = [];
   let lastSequence = -1;
+  let brokerEpoch = 0;
+  const producer = { epoch: 0 };
   const lock = new Lock({ timeout: 10_000 });
   let sequence = 0;
 
   const broker = {
     nodeId: 1,
-    produce: async ({ topicData }: any) => {
+    produce: async ({ topicData, producerEpoch }: any) => {
       const { messages, firstSequence } = topicData[0].partitions[0];
+      if (producerEpoch > brokerEpoch) {
+        // A new epoch starts its sequences at 0; the old epoch's batches are no duplicates of it.
+        if (firstSequence !== 0) throw createErrorFromCode(OUT_OF_ORDER_SEQUENCE_NUMBER);
+        brokerEpoch = producerEpoch;
+        lastSequence = -1;
+        retained.length = 0;
+      }
       const values: string[] = messages.map((m: { value: string }) => m.value);
       const fate = fateOf(values);
       if (fate === 'lost before append')
@@ -65,7 +74,7 @@ function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) 
   const eosManager = {
     isTransactional: () => false,
     getProducerId: () => '1',
-    getProducerEpoch: () => 0,
+    getProducerEpoch: () => producer.epoch,
     getSequence: () => sequence,
     updateSequence: (_topic: string, _partition: number, increment: number) => (sequence += increment),
     acquireBrokerLock: () => lock.acquire(),
@@ -85,7 +94,12 @@ function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) 
       timeout: 1000,
       topicMessages: [{ topic: TOPIC, messages: [{ value, partition: 0 }] }],
     });
-  return { send, log };
+  /** What kafkajs's initProducerId does for a transactional producer: the epoch bumped, every sequence at 0. */
+  const bumpEpoch = () => {
+    producer.epoch++;
+    sequence = 0;
+  };
+  return { send, log, bumpEpoch };
 }
 
 describe('sequence numbers kept across retries, with concurrent send() calls to the partition', () => {
@@ -101,5 +115,23 @@ describe('sequence numbers kept across retries, with concurrent send() calls to 
     await expect(setup.send('a')).resolves.toBeDefined();
     await others;
     expect(setup.log).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('a retry after the epoch changed takes the new epoch numbers from 0, not the ones kept from the old epoch', async () => {
+    let bumped = false;
+    const setup = partitionZero((values) => {
+      if (values[0] === 'b' && !bumped) {
+        bumped = true;
+        setup.bumpEpoch();
+        return 'answer lost';
+      }
+      return 'answered';
+    }, 50);
+    await setup.send('a');
+    await expect(setup.send('b')).resolves.toBeDefined();
+    await setup.send('c');
+    // `b` kept sequence 1 of epoch 0; its retry goes out as sequence 0 of epoch 1 (written again: a broker dedupes
+    // within an epoch only, as with the Java client), and `c` follows it.
+    expect(setup.log).toEqual(['a', 'b', 'b', 'c']);
   });
 });
