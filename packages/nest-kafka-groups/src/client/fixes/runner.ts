@@ -381,7 +381,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
 
     /**
      * The heartbeat after a batch. Every batch ends with one, empty batches included, and nearly all of them long
-     * before it is due: the released heartbeat's async layers (a few promises a call) run only once the consumer
+     * before it is due: the heartbeat's async layers (a few promises a call) run only once the consumer
      * group's own test (`now >= lastRequest + interval`, in its shared heartbeat) would pass.
      */
     heartbeatIfDue(): Promise<void> | undefined {
