@@ -250,4 +250,49 @@ describe('idempotent producer: a Produce whose answer was lost (RELIABILITY find
     expect(result.outcomes[2]).toMatch(/^failed: .*OUT_OF_ORDER_SEQUENCE_NUMBER/);
     expect(result).toMatchObject({ dropped: 2, values: ['a'] });
   });
+  /**
+   * Review findings (FAIL, not landed). `a`'s answer lost; while its retry waits, other send() calls to the same
+   * partition take the following sequence numbers. The broker keeps a producer's last 5 batches per partition for
+   * duplicate detection (the Java client retries a partition's batches before any later one, max.in.flight <= 5).
+   */
+  async function sendsDuringTheRetry(drop: 'answer' | 'request', others: string[]) {
+    const topic = uniqueName('producer-sequence');
+    await kafka.createTopic(topic, 1);
+    const dropper = new AnswerDropper();
+    const producer = client(Kafka, dropper).producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      retry: { retries: 3, initialRetryTime: 4_000, maxRetryTime: 8_000 },
+    });
+    await producer.connect();
+    try {
+      if (drop === 'answer') dropper.dropNextProduceAnswers(1);
+      else dropper.dropNextProduceRequests(1);
+      const first = settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }));
+      while (dropper.dropped === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const outcomes: string[] = [];
+      for (const value of others)
+        outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value }] })));
+      return { first: await first, others: outcomes, values: await valuesIn(topic) };
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  it('[review, FAILS] an appended record whose answer was lost, 5 records sent before its retry: it is not reported failed', async () => {
+    const others = ['b', 'c', 'd', 'e', 'f'];
+    const result = await sendsDuringTheRetry('answer', others);
+    expect(result).toEqual({
+      first: 'acknowledged',
+      others: others.map(() => 'acknowledged'),
+      values: ['a', ...others],
+    });
+  });
+
+  it('[review, FAILS] a request lost before the broker saw it, another record sent while its retry waits: both acknowledged and written', async () => {
+    const result = await sendsDuringTheRetry('request', ['b']);
+    expect(result).toEqual({ first: 'acknowledged', others: ['acknowledged'], values: ['a', 'b'] });
+  });
 });
