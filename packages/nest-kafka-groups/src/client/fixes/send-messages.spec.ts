@@ -26,6 +26,7 @@ interface Written {
   value: string;
   broker: number;
   sequence: number;
+  producerId: string;
 }
 
 /**
@@ -46,7 +47,7 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
     if (!brokers.has(nodeId)) {
       brokers.set(nodeId, {
         nodeId,
-        produce: async ({ topicData }: any) => {
+        produce: async ({ topicData, producerId }: any) => {
           const values = new Map<string, number>();
           for (const t of topicData) {
             for (const p of t.partitions)
@@ -61,6 +62,7 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
                   value: message.value,
                   broker: nodeId,
                   sequence: firstSequence + i,
+                  producerId,
                 }),
               );
             }
@@ -100,10 +102,16 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
     },
     findBroker: async ({ nodeId }: { nodeId: number | string }) => brokerFor(Number(nodeId)),
   };
+  let producerId = 1;
   const eosManager = {
     isTransactional: () => false,
-    getProducerId: () => '1',
+    isInitialized: () => true,
+    getProducerId: () => String(producerId),
     getProducerEpoch: () => 0,
+    initProducerId: async () => {
+      producerId++;
+      sequences.clear();
+    },
     getSequence: (_topic: string, partition: number) => sequences.get(partition) ?? 0,
     updateSequence: (_topic: string, partition: number, increment: number) =>
       sequences.set(partition, (sequences.get(partition) ?? 0) + increment),
@@ -283,13 +291,17 @@ describe('sequence numbers after a failed request (RELIABILITY finding 10)', () 
     expect(sent(setup.written)).toEqual(['b:0']);
   });
 
-  it('a batch whose answer was lost keeps its numbers even when its send() fails', async () => {
+  it('a batch whose answer was lost keeps its numbers until its send() fails; the next send() goes under a new producer id', async () => {
     const setup = cluster(async (_broker, values) => (values.has('a') ? 'answer lost' : undefined));
     await expect(setup.send(fixed, [{ value: 'a', partition: 0 }])).rejects.toThrow();
     await setup.send(fixed, [{ value: 'b', partition: 0 }]);
-    // Every retry of `a` with the numbers of its first request; `b` after them.
+    // Every retry of `a` with the numbers of its first request; `b` from 0 under a new id, so the broker neither
+    // takes it for a duplicate of `a` nor waits for `a`'s numbers.
+    const ids = (value: string) => new Set(setup.written.filter((w) => w.value === value).map((w) => w.producerId));
     expect(new Set(sent(setup.written).slice(0, -1))).toEqual(new Set(['a:0']));
-    expect(sent(setup.written).at(-1)).toBe('b:1');
+    expect(sent(setup.written).at(-1)).toBe('b:0');
+    expect(ids('a')).toEqual(new Set(['1']));
+    expect(ids('b')).toEqual(new Set(['2']));
   });
 });
 

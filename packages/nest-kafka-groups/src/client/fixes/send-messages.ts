@@ -89,6 +89,33 @@ export function certainlyNotAppended(error: unknown, partitionsInRequest: number
   return partitionsInRequest === 1 && typeof type === 'string' && REFUSED_BEFORE_APPEND.has(type);
 }
 
+/** Broker answers after which a producer id's sequence on the partition no longer matches the broker's. */
+const SEQUENCE_LOST = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
+
+/**
+ * Per idempotent producer (keyed by its eosManager): whether its producer id must be replaced before its next batch
+ * goes out, and the replacement under way. Shared by every send() of the producer, so concurrent callers replace it
+ * once.
+ */
+interface ProducerIdRenewal {
+  needed: boolean;
+  renewing: Promise<void> | undefined;
+  /** Requests between their sequence numbers and their answer: the id must not change under them. */
+  active: number;
+  idle: Array<() => void>;
+}
+
+const renewals = new WeakMap<object, ProducerIdRenewal>();
+
+function renewalOf(eosManager: object): ProducerIdRenewal {
+  let renewal = renewals.get(eosManager);
+  if (!renewal) {
+    renewal = { needed: false, renewing: undefined, active: 0, idle: [] };
+    renewals.set(eosManager, renewal);
+  }
+  return renewal;
+}
+
 /** The sequence numbers a send() gave one partition's batch, under one producer id and epoch. */
 interface AssignedSequence {
   producerId: unknown;
@@ -112,8 +139,14 @@ interface AssignedSequence {
  * given once per send() and reused by its retries (the broker drops the retry of an appended batch); they are taken
  * back only when the batch is certainly not in the log and no later batch took numbers after them. A batch whose
  * fate stays unknown keeps its numbers: if it was not appended, the next batch is refused with
- * OUT_OF_ORDER_SEQUENCE_NUMBER (the library's producers then start over with a new producer id) instead of being
- * acknowledged unwritten.
+ * OUT_OF_ORDER_SEQUENCE_NUMBER instead of being acknowledged unwritten.
+ *
+ * A non-transactional idempotent producer then takes a new producer id (as the Java client resets its producer id
+ * for an unresolved sequence), so its later batches are not refused for good: when a send() gives up with a
+ * partition's numbers kept, or the broker refuses a batch OUT_OF_ORDER_SEQUENCE_NUMBER / UNKNOWN_PRODUCER_ID, the
+ * next batch waits until the requests under the old id have settled and InitProducerId answered (every sequence back
+ * to 0); a refused send() retries under the new id. A batch of unknown fate sent again under the new id may be
+ * written twice (at-least-once). A transactional producer is left to its transaction's abort.
  */
 export const sendMessagesFix: CarriedFix = {
   module: 'src/producer/sendMessages.js',
@@ -121,19 +154,22 @@ export const sendMessagesFix: CarriedFix = {
   create: (require: KafkajsRequire) => {
     const { KafkaJSMetadataNotLoaded } = require('../errors');
     const { staleMetadata } = require('../protocol/error');
+    const { KafkaJSError } = require('../errors');
     const responseSerializer = require('./responseSerializer');
-    return createSendMessages({ KafkaJSMetadataNotLoaded, staleMetadata, responseSerializer });
+    return createSendMessages({ KafkaJSMetadataNotLoaded, KafkaJSError, staleMetadata, responseSerializer });
   },
 };
 
 interface Internals {
   KafkaJSMetadataNotLoaded: new (message: string) => Error;
+  KafkaJSError: new (e: Error, options: { retriable: boolean; cause: unknown }) => Error;
   staleMetadata: (error: unknown) => boolean;
   responseSerializer: (response: unknown) => any[];
 }
 
 export function createSendMessages({
   KafkaJSMetadataNotLoaded,
+  KafkaJSError,
   staleMetadata,
   responseSerializer,
 }: Internals) {
@@ -145,6 +181,46 @@ export function createSendMessages({
       const sequences = new Map<string, AssignedSequence>();
       let plans: TopicPlan<unknown>[] | undefined;
       const inFlight = new Set<Promise<void>>();
+      const renewal = renewalOf(eosManager);
+      const renewable = (): boolean => !eosManager.isTransactional() && eosManager.isInitialized();
+
+      const renewProducerId = async (): Promise<void> => {
+        try {
+          while (renewal.active > 0) await new Promise<void>((resolve) => renewal.idle.push(resolve));
+          const previous = eosManager.getProducerId();
+          await eosManager.initProducerId();
+          renewal.needed = false;
+          logger.warn('Idempotent producer took a new producer id: a batch of unknown fate left a sequence gap', {
+            previousProducerId: previous,
+            producerId: eosManager.getProducerId(),
+          });
+        } finally {
+          renewal.renewing = undefined;
+        }
+      };
+
+      /** Waits for a pending producer id replacement (starting it if none is under way), then counts the request. */
+      const enter = async (): Promise<void> => {
+        while (renewal.needed || renewal.renewing) {
+          renewal.renewing ??= renewProducerId();
+          await renewal.renewing;
+        }
+        renewal.active++;
+      };
+
+      const leave = (): void => {
+        renewal.active--;
+        if (renewal.active === 0) for (const resolve of renewal.idle.splice(0)) resolve();
+      };
+
+      /** Whether a partition of this send() was given numbers under the current id and may be in the log. */
+      const keptUnresolved = (): boolean =>
+        [...sequences].some(
+          ([key, assigned]) =>
+            !acknowledged.has(key) &&
+            assigned.producerId === eosManager.getProducerId() &&
+            assigned.producerEpoch === eosManager.getProducerEpoch(),
+        );
 
       const planAll = (): TopicPlan<unknown>[] =>
         topicMessages.map(({ topic, messages }: { topic: string; messages: unknown[] }) => {
@@ -163,7 +239,13 @@ export function createSendMessages({
         broker: any,
         planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>,
       ) => {
-        await eosManager.acquireBrokerLock(broker);
+        await enter();
+        try {
+          await eosManager.acquireBrokerLock(broker);
+        } catch (e) {
+          leave();
+          throw e;
+        }
         try {
           // Checked again under the lock: a request of an earlier attempt may have been acknowledged meanwhile.
           const topicData = planned
@@ -228,6 +310,11 @@ export function createSendMessages({
                 }
               }
             }
+            if (renewable() && SEQUENCE_LOST.has((e as { type?: unknown })?.type as string)) {
+              // The broker no longer follows this id's numbers: the batch goes out again under a new id.
+              renewal.needed = true;
+              throw new KafkaJSError(e as Error, { retriable: true, cause: e });
+            }
             throw e;
           }
 
@@ -244,7 +331,11 @@ export function createSendMessages({
             }
           }
         } finally {
-          await eosManager.releaseBrokerLock(broker);
+          try {
+            await eosManager.releaseBrokerLock(broker);
+          } finally {
+            leave();
+          }
         }
       };
 
@@ -286,7 +377,7 @@ export function createSendMessages({
         });
       };
 
-      return retrier(async (bail: (error: Error) => void, retryCount: number, retryTime: number) => {
+      const sent = retrier(async (bail: (error: Error) => void, retryCount: number, retryTime: number) => {
         const topics = topicMessages.map(({ topic }: { topic: string }) => topic);
         await cluster.addMultipleTargetTopics(topics);
 
@@ -322,6 +413,10 @@ export function createSendMessages({
           if (e.retriable) throw e;
           bail(e);
         }
+      });
+      return sent.catch((e: unknown) => {
+        if (renewable() && keptUnresolved()) renewal.needed = true;
+        throw e;
       });
     };
 }
