@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@jest/globals";
-import { kafkajsInternal } from "../kafkajs.js";
+import { describe, expect, it } from '@jest/globals';
+import { kafkajsInternal } from '../kafkajs.js';
 
 /**
  * The carried send() against an in-memory partition that applies a broker's idempotence rules (apache/kafka
@@ -7,23 +7,20 @@ import { kafkajsInternal } from "../kafkajs.js";
  * match one of the last 5 batches appended is a duplicate (acknowledged, not written); otherwise its first
  * sequence must follow the last one appended, else OUT_OF_ORDER_SEQUENCE_NUMBER.
  */
-const fixed = kafkajsInternal("src/producer/sendMessages.js");
-const createRetry = kafkajsInternal("src/retry");
-const Lock = kafkajsInternal("src/utils/lock");
-const { createErrorFromCode } = kafkajsInternal("src/protocol/error");
-const { KafkaJSConnectionError } = kafkajsInternal("src/errors");
+const fixed = kafkajsInternal('src/producer/sendMessages.js');
+const createRetry = kafkajsInternal('src/retry');
+const Lock = kafkajsInternal('src/utils/lock');
+const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
+const { KafkaJSConnectionError } = kafkajsInternal('src/errors');
 const OUT_OF_ORDER_SEQUENCE_NUMBER = 45;
 const BATCHES_TO_RETAIN = 5;
-const TOPIC = "t";
+const TOPIC = 't';
 const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** What happens to a request: answered, appended but its answer lost, or lost before the broker read it. */
-type Fate = "answered" | "answer lost" | "lost before append";
+type Fate = 'answered' | 'answer lost' | 'lost before append';
 
-function partitionZero(
-  fateOf: (values: string[]) => Fate,
-  retryTimeMs: number,
-) {
+function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) {
   const log: string[] = [];
   /** The broker's state per producer id: its epoch, last sequence appended and last 5 batches. */
   const producers = new Map<
@@ -48,27 +45,23 @@ function partitionZero(
       const { retained } = state;
       const values: string[] = messages.map((m: { value: string }) => m.value);
       const fate = fateOf(values);
-      if (fate === "lost before append")
-        throw new KafkaJSConnectionError("Connection error: read ECONNRESET");
+      if (fate === 'lost before append')
+        throw new KafkaJSConnectionError('Connection error: read ECONNRESET');
       const last = firstSequence + values.length - 1;
-      const duplicate = retained.some(
-        (b) => b.first === firstSequence && b.last === last,
-      );
+      const duplicate = retained.some((b) => b.first === firstSequence && b.last === last);
       if (!duplicate) {
-        if (firstSequence !== state.lastSequence + 1)
-          throw createErrorFromCode(OUT_OF_ORDER_SEQUENCE_NUMBER);
+        if (firstSequence !== state.lastSequence + 1) throw createErrorFromCode(OUT_OF_ORDER_SEQUENCE_NUMBER);
         log.push(...values);
         state.lastSequence = last;
         retained.push({ first: firstSequence, last });
         if (retained.length > BATCHES_TO_RETAIN) retained.shift();
       }
-      if (fate === "answer lost")
-        throw new KafkaJSConnectionError("Connection error: read ECONNRESET");
+      if (fate === 'answer lost') throw new KafkaJSConnectionError('Connection error: read ECONNRESET');
       return {
         topics: [
           {
             topicName: TOPIC,
-            partitions: [{ partition: 0, errorCode: 0, baseOffset: "0" }],
+            partitions: [{ partition: 0, errorCode: 0, baseOffset: '0' }],
           },
         ],
       };
@@ -99,8 +92,7 @@ function partitionZero(
       sequence = 0;
     },
     getSequence: () => sequence,
-    updateSequence: (_topic: string, _partition: number, increment: number) =>
-      (sequence += increment),
+    updateSequence: (_topic: string, _partition: number, increment: number) => (sequence += increment),
     acquireBrokerLock: () => lock.acquire(),
     releaseBrokerLock: () => lock.release(),
   };
@@ -111,7 +103,7 @@ function partitionZero(
     factor: 0,
     multiplier: 1,
   });
-  const partitioner = kafkajsInternal("src/producer/partitioners/default")();
+  const partitioner = kafkajsInternal('src/producer/partitioners/default')();
   const send = (value: string): Promise<unknown> =>
     fixed({ logger: quietLogger, cluster, partitioner, eosManager, retrier })({
       acks: -1,
@@ -126,19 +118,19 @@ function partitionZero(
   return { send, log, bumpEpoch, producer };
 }
 
-describe("sequence numbers kept across retries, with concurrent send() calls to the partition", () => {
-  it("a batch appended whose answer was lost is acknowledged on retry after 4 later batches (within the window)", async () => {
+describe('sequence numbers kept across retries, with concurrent send() calls to the partition', () => {
+  it('a batch appended whose answer was lost is acknowledged on retry after 4 later batches (within the window)', async () => {
     let others: Promise<unknown> | undefined;
     const setup = partitionZero((values) => {
-      if (values[0] === "a" && others === undefined) {
-        others = Promise.all(["b", "c", "d", "e"].map((v) => setup.send(v)));
-        return "answer lost";
+      if (values[0] === 'a' && others === undefined) {
+        others = Promise.all(['b', 'c', 'd', 'e'].map((v) => setup.send(v)));
+        return 'answer lost';
       }
-      return "answered";
+      return 'answered';
     }, 200);
-    await expect(setup.send("a")).resolves.toBeDefined();
+    await expect(setup.send('a')).resolves.toBeDefined();
     await others;
-    expect(setup.log).toEqual(["a", "b", "c", "d", "e"]);
+    expect(setup.log).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
   // The broker keeps the last 5 batches of a producer per partition for duplicate detection, which the Java client
@@ -146,53 +138,48 @@ describe("sequence numbers kept across retries, with concurrent send() calls to 
   // take the following numbers while the retry waits out its backoff; past 5 of them the retry of the appended batch
   // is refused as out of order. Not exactly-once (docs/RELIABILITY.md finding 10): the producer takes a new id and
   // the retry is written again, the send() resolves (at-least-once).
-  it("a batch appended whose answer was lost, 5 later batches first: its retry is written again under a new producer id", async () => {
+  it('a batch appended whose answer was lost, 5 later batches first: its retry is written again under a new producer id', async () => {
     let others: Promise<unknown> | undefined;
     const setup = partitionZero((values) => {
-      if (values[0] === "a" && others === undefined) {
-        others = Promise.all(
-          ["b", "c", "d", "e", "f"].map((v) => setup.send(v)),
-        );
-        return "answer lost";
+      if (values[0] === 'a' && others === undefined) {
+        others = Promise.all(['b', 'c', 'd', 'e', 'f'].map((v) => setup.send(v)));
+        return 'answer lost';
       }
-      return "answered";
+      return 'answered';
     }, 200);
-    const a = setup.send("a");
+    const a = setup.send('a');
     await expect(a).resolves.toBeDefined();
     await others;
-    expect(setup.log).toEqual(["a", "b", "c", "d", "e", "f", "a"]);
+    expect(setup.log).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'a']);
     expect(setup.producer.initProducerIdCalls).toBe(1);
   });
 
   // `b`, sent while the retry of `a` waits, is refused as out of order (the broker never saw `a`'s numbers): the
   // producer takes a new id once, and both retries go out under it.
-  it("another send() to the partition while a batch lost before the append waits to retry is not refused", async () => {
+  it('another send() to the partition while a batch lost before the append waits to retry is not refused', async () => {
     let lost = false;
     let other: Promise<unknown> | undefined;
     const setup = partitionZero((values) => {
-      if (values[0] === "a" && !lost) {
+      if (values[0] === 'a' && !lost) {
         lost = true;
-        other = setup.send("b");
-        return "lost before append";
+        other = setup.send('b');
+        return 'lost before append';
       }
-      return "answered";
+      return 'answered';
     }, 200);
-    await expect(setup.send("a")).resolves.toBeDefined();
+    await expect(setup.send('a')).resolves.toBeDefined();
     await expect(other).resolves.toBeDefined();
-    expect([...setup.log].sort()).toEqual(["a", "b"]);
+    expect([...setup.log].sort()).toEqual(['a', 'b']);
     expect(setup.producer.initProducerIdCalls).toBe(1);
   });
 
-  it("a send() that gave up with its batch maybe unwritten: the next sends to the partition are written, not refused for good", async () => {
-    const setup = partitionZero(
-      (values) => (values[0] === "b" ? "lost before append" : "answered"),
-      10,
-    );
-    await setup.send("a");
-    await expect(setup.send("b")).rejects.toThrow();
-    await expect(setup.send("c")).resolves.toBeDefined();
-    await expect(setup.send("d")).resolves.toBeDefined();
-    expect(setup.log).toEqual(["a", "c", "d"]);
+  it('a send() that gave up with its batch maybe unwritten: the next sends to the partition are written, not refused for good', async () => {
+    const setup = partitionZero((values) => (values[0] === 'b' ? 'lost before append' : 'answered'), 10);
+    await setup.send('a');
+    await expect(setup.send('b')).rejects.toThrow();
+    await expect(setup.send('c')).resolves.toBeDefined();
+    await expect(setup.send('d')).resolves.toBeDefined();
+    expect(setup.log).toEqual(['a', 'c', 'd']);
     expect(setup.producer.initProducerIdCalls).toBe(1);
   });
 

@@ -297,7 +297,8 @@ describe('sequence numbers after a failed request (RELIABILITY finding 10)', () 
     await setup.send(fixed, [{ value: 'b', partition: 0 }]);
     // Every retry of `a` with the numbers of its first request; `b` from 0 under a new id, so the broker neither
     // takes it for a duplicate of `a` nor waits for `a`'s numbers.
-    const ids = (value: string) => new Set(setup.written.filter((w) => w.value === value).map((w) => w.producerId));
+    const ids = (value: string) =>
+      new Set(setup.written.filter((w) => w.value === value).map((w) => w.producerId));
     expect(new Set(sent(setup.written).slice(0, -1))).toEqual(new Set(['a:0']));
     expect(sent(setup.written).at(-1)).toBe('b:0');
     expect(ids('a')).toEqual(new Set(['1']));

@@ -190,10 +190,13 @@ export function createSendMessages({
           const previous = eosManager.getProducerId();
           await eosManager.initProducerId();
           renewal.needed = false;
-          logger.warn('Idempotent producer took a new producer id: a batch of unknown fate left a sequence gap', {
-            previousProducerId: previous,
-            producerId: eosManager.getProducerId(),
-          });
+          logger.warn(
+            'Idempotent producer took a new producer id: a batch of unknown fate left a sequence gap',
+            {
+              previousProducerId: previous,
+              producerId: eosManager.getProducerId(),
+            },
+          );
         } finally {
           renewal.renewing = undefined;
         }
