@@ -20,7 +20,7 @@ const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
 /** What happens to a request: answered, appended but its answer lost, or lost before the broker read it. */
 type Fate = 'answered' | 'answer lost' | 'lost before append';
 
-function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) {
+function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number, transactional = false) {
   const log: string[] = [];
   /** The broker's state per producer id: its epoch, last sequence appended and last 5 batches. */
   const producers = new Map<
@@ -80,7 +80,9 @@ function partitionZero(fateOf: (values: string[]) => Fate, retryTimeMs: number) 
     findBroker: async () => broker,
   };
   const eosManager = {
-    isTransactional: () => false,
+    isTransactional: () => transactional,
+    getTransactionalId: () => 'tx',
+    addPartitionsToTransaction: async () => {},
     isInitialized: () => true,
     getProducerId: () => String(producer.id),
     getProducerEpoch: () => producer.epoch,
@@ -199,5 +201,18 @@ describe('sequence numbers kept across retries, with concurrent send() calls to 
     // `b` kept sequence 1 of epoch 0; its retry goes out as sequence 0 of epoch 1 (written again: a broker dedupes
     // within an epoch only, as with the Java client), and `c` follows it.
     expect(setup.log).toEqual(['a', 'b', 'b', 'c']);
+  });
+
+  it('a transactional producer keeps its producer id after a give-up: the next send is refused, left to the abort', async () => {
+    const setup = partitionZero(
+      (values) => (values[0] === 'b' ? 'lost before append' : 'answered'),
+      10,
+      true,
+    );
+    await setup.send('a');
+    await expect(setup.send('b')).rejects.toThrow();
+    await expect(setup.send('c')).rejects.toThrow(/out of order/);
+    expect(setup.log).toEqual(['a']);
+    expect(setup.producer.initProducerIdCalls).toBe(0);
   });
 });
