@@ -214,6 +214,46 @@ describe('fault-suite analysis', () => {
       ]);
     });
 
+    it('takes a crash of the member whose dead-letter write was in flight as the cause of a second dead letter', () => {
+      // seq 3 fails its 3 attempts on w1; w1's consumer crashes while the write retries, the write lands after the
+      // crash, and w2, now owning the partition, fails it 3 times and writes it again.
+      const twice = (crashAt: number) => {
+        const o = clean({ expectedDeadLetter: (seq) => seq === 3, duplicates: 'with-evidence' });
+        o.deliveries.splice(3, 1);
+        o.failures = [1, 2, 3].flatMap((attempt) => [
+          delivery(3, T0 + 20 + attempt, { attempt }),
+          delivery(3, T0 + 300 + attempt, { attempt, worker: 'w2' }),
+        ]);
+        const dead: DeadLetter = {
+          seq: 3,
+          partition: 1,
+          offset: '1',
+          at: T0 + 200,
+          value: records()[3].value,
+        };
+        o.deadLetters.push(dead, { ...dead, at: T0 + 310 });
+        o.logs = [
+          {
+            worker: 'w1',
+            at: crashAt,
+            level: 'warn',
+            context: 'kafkajs:Runner',
+            message: 'Could not commit the resolved offsets before the crash; they will be redelivered',
+          },
+        ];
+        return analyse(o);
+      };
+      const crashed = twice(T0 + 100);
+      expect(crashed.problems).toEqual([]);
+      expect([...crashed.duplicateReasons.keys()]).toEqual([
+        expect.stringContaining('dead-lettered again: w1 logged "Could not commit the resolved offsets'),
+      ]);
+      // A crash before the write began is no evidence for it.
+      expect(twice(T0 + 10).problems).toEqual([
+        expect.stringMatching(/^duplicate: 1 record\(s\) handled again without evidence of a cause: 1@1$/),
+      ]);
+    });
+
     it('does not count a message the producer wrote twice, each copy handled once', () => {
       const o = clean();
       o.records.push({ seq: 8, partition: 0, offset: '5', value: records()[8].value });

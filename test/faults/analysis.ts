@@ -426,16 +426,34 @@ function killedAfterFirstAttempt(o: Observations, again: Outcome): string | unde
 
 const REJOINED = /^Joined as |has joined the group/;
 
+/**
+ * The failure that started a dead letter's write: the last planned attempt on that record failing on a member
+ * before the dead letter's write time. A dead letter names no member, and its write may outlast the member's hold
+ * on the partition (a consumer crash while the write retries), so its evidence window opens at that failure.
+ */
+function deadLetterWriter(o: Observations, dead: Outcome): Delivery | undefined {
+  let writer: Delivery | undefined;
+  for (const f of o.failures ?? []) {
+    if (f.partition !== dead.partition || f.offset !== dead.offset || f.at > dead.at) continue;
+    if (o.maxAttempts !== undefined && f.attempt !== o.maxAttempts) continue;
+    if (!writer || f.at > writer.at) writer = f;
+  }
+  return writer;
+}
+
 function duplicateReason(o: Observations, first: Outcome, again: Outcome): string | undefined {
   const what = again.deadLetter ? 'dead-lettered again' : 'handled again';
-  const by = first.worker ?? 'the dead-letter path';
-  const between = (at: number) => at >= first.at && at <= again.at;
+  const writer = first.deadLetter && !first.worker ? deadLetterWriter(o, first) : undefined;
+  const firstWorker = first.worker ?? writer?.worker;
+  const since = writer?.at ?? first.at;
+  const by = firstWorker ?? 'the dead-letter path';
+  const between = (at: number) => at >= since && at <= again.at;
 
-  const signalled = o.events.find((e) => first.worker && e.workers?.includes(first.worker) && between(e.at));
+  const signalled = o.events.find((e) => firstWorker && e.workers?.includes(firstWorker) && between(e.at));
   // The kill is marked just before the signal is sent: the member may finish a record in between, and it dies
   // without committing that one either (a killed worker's name is never reused).
   const killed = o.events.find(
-    (e) => e.signal === 'SIGKILL' && first.worker && e.workers?.includes(first.worker) && e.at <= again.at,
+    (e) => e.signal === 'SIGKILL' && firstWorker && e.workers?.includes(firstWorker) && e.at <= again.at,
   );
   if (killed)
     return `${by} was killed (SIGKILL) before committing it; ${what} by the member that took the partition over`;
@@ -443,7 +461,7 @@ function duplicateReason(o: Observations, first: Outcome, again: Outcome): strin
   if (chain) return `${what}: ${chain}`;
   const fault = o.events.find((e) => !e.info && !e.workers && between(e.at));
   if (fault) return `${what} after the fault "${fault.label}"`;
-  const clientError = o.logs?.find((l) => l.worker === first.worker && isClientError(l) && between(l.at));
+  const clientError = o.logs?.find((l) => l.worker === firstWorker && isClientError(l) && between(l.at));
   if (clientError) {
     // Without its details (addresses, JSON extras), so that one cause is one line of the report.
     const message = clientError.message.replace(/ \{.*$/, '').replace(/(\d+\.){3}\d+:\d+/g, '<broker>');
