@@ -202,6 +202,33 @@ describe('fault-suite analysis', () => {
       ]);
     });
 
+    it('takes a member still on an older assignment as the cause: another joined with the partition after its last join', () => {
+      const joined = (worker: string, at: number) => ({
+        worker,
+        at,
+        level: 'log',
+        context: 'ConsumerMember',
+        message: `Joined as faults-${worker}-1, assigned {"t":[0,1]}`,
+      });
+      // seq 4 (partition 0) handled by w1, which joined after w2's last join, then by w2 at +500 ms.
+      const stale = analyse(
+        withDuplicate({ duplicates: 'with-evidence', logs: [joined('w2', T0 - 100), joined('w1', T0 - 50)] }),
+      );
+      expect(stale.problems).toEqual([]);
+      expect([...stale.duplicateReasons.keys()]).toEqual([
+        expect.stringContaining(
+          "handled again by w2 on an older generation's assignment: w1 joined with the partition",
+        ),
+      ]);
+      // w2 joined since: no stale assignment, no evidence.
+      const current = analyse(
+        withDuplicate({ duplicates: 'with-evidence', logs: [joined('w1', T0 - 100), joined('w2', T0 - 50)] }),
+      );
+      expect(current.problems).toEqual([
+        expect.stringMatching(/^duplicate: 1 record\(s\) handled again without evidence/),
+      ]);
+    });
+
     it('fails a dead letter written twice', () => {
       const o = clean({ expectedDeadLetter: (seq) => seq === 3 });
       o.deliveries.splice(3, 1);

@@ -470,7 +470,34 @@ function duplicateReason(o: Observations, first: Outcome, again: Outcome): strin
   if (signalled?.signal === 'SIGTERM') return `${what} after ${by}'s graceful shutdown (SIGTERM)`;
   const rejoin = o.logs?.find((l) => REJOINED.test(l.message) && between(l.at));
   if (rejoin) return `${what} after a rebalance (${rejoin.worker} joined)`;
+  const handled = again.deadLetter && !again.worker ? deadLetterWriter(o, again) : again;
+  const taker = handled?.worker ? staleOwnerOf(o, handled.worker, again.partition, handled.at) : undefined;
+  if (taker)
+    return `${what} by ${handled?.worker} on an older generation's assignment: ${taker.worker} joined with the partition after ${handled?.worker}'s last join (its commits are refused)`;
   return undefined;
+}
+
+const ASSIGNED = /^Joined as \S+, assigned (\{.*\})$/;
+
+/**
+ * A member that lost the group without knowing it (its coordinator unreachable) goes on with its old assignment
+ * until its consumer fails; Kafka refuses its commits, so what it handles meanwhile is handled twice. Evidence: a
+ * later join of another member that assigned it the partition, with no join of this member since.
+ */
+function staleOwnerOf(o: Observations, worker: string, partition: number, at: number): LogLine | undefined {
+  let ownJoin = Number.NEGATIVE_INFINITY;
+  let taker: LogLine | undefined;
+  for (const line of o.logs ?? []) {
+    if (line.at > at) continue;
+    const assigned = ASSIGNED.exec(line.message);
+    if (!assigned) continue;
+    if (line.worker === worker) ownJoin = Math.max(ownJoin, line.at);
+    else if (
+      Object.values(JSON.parse(assigned[1]) as Record<string, number[]>).some((p) => p.includes(partition))
+    )
+      if (!taker || line.at > taker.at) taker = line;
+  }
+  return taker && taker.at > ownJoin ? taker : undefined;
 }
 
 /**
