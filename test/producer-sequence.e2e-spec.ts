@@ -133,11 +133,24 @@ describe('idempotent producer: a Produce whose answer was lost (RELIABILITY find
     return messages.map((m) => String(m.value));
   }
 
+  /** kafkajs refuses an idempotent producer without retries: one quick retry, its answer dropped as well. */
+  const QUICK_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 200 };
+  /** A retry 3.2 to 4.8 s after the failure: other sends go out well before it, even on a loaded machine. */
+  const SLOW_RETRY = { retries: 3, initialRetryTime: 4_000, maxRetryTime: 8_000 };
+
   /**
-   * Send `a` with its answers dropped until the send fails, then a different record `b` to the same partition
-   * with the same producer.
+   * A one-partition topic and an idempotent producer whose sockets `dropper` controls; `body` sends values to the
+   * topic (each settled: 'acknowledged' or the failure) and reads it back; the producer is disconnected after.
    */
-  async function failedSendThenAnother(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka) {
+  async function withProducer<T>(
+    KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka,
+    retry: typeof QUICK_RETRY,
+    body: (
+      send: (value: string) => Promise<string>,
+      dropper: AnswerDropper,
+      values: () => Promise<string[]>,
+    ) => Promise<T>,
+  ): Promise<T> {
     const topic = uniqueName('producer-sequence');
     await kafka.createTopic(topic, 1);
     const dropper = new AnswerDropper();
@@ -145,71 +158,54 @@ describe('idempotent producer: a Produce whose answer was lost (RELIABILITY find
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
-      // kafkajs refuses an idempotent producer without retries: one retry, its answer dropped as well.
-      retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
+      retry,
     });
     await producer.connect();
     try {
-      dropper.dropNextProduceAnswers(2);
-      const first = await settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }));
-      const second = await settle(producer.send({ topic, acks: -1, messages: [{ value: 'b' }] }));
-      return { first, second, dropped: dropper.dropped, values: await valuesIn(topic) };
+      const send = (value: string) => settle(producer.send({ topic, acks: -1, messages: [{ value }] }));
+      return await body(send, dropper, () => valuesIn(topic));
     } finally {
       await producer.disconnect();
     }
+  }
+
+  /**
+   * Send `a` with its answers dropped until the send fails, then a different record `b` to the same partition
+   * with the same producer.
+   */
+  function failedSendThenAnother(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka) {
+    return withProducer(KafkaClass, QUICK_RETRY, async (send, dropper, values) => {
+      dropper.dropNextProduceAnswers(2);
+      const first = await send('a');
+      const second = await send('b');
+      return { first, second, dropped: dropper.dropped, values: await values() };
+    });
   }
 
   /**
    * Send `a` with the answer of its first request dropped; while its retry waits, send `b` to the same partition
    * with the same producer.
    */
-  async function anotherSendDuringTheRetry(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka) {
-    const topic = uniqueName('producer-sequence');
-    await kafka.createTopic(topic, 1);
-    const dropper = new AnswerDropper();
-    const producer = client(KafkaClass, dropper).producer({
-      idempotent: true,
-      maxInFlightRequests: 5,
-      allowAutoTopicCreation: false,
-      // The retry of `a` comes 3.2 to 4.8 s after its failure: `b` goes out well before, even on a loaded machine.
-      retry: { retries: 3, initialRetryTime: 4_000, maxRetryTime: 8_000 },
-    });
-    await producer.connect();
-    try {
+  function anotherSendDuringTheRetry(KafkaClass: typeof Kafka | typeof plainKafkajs.Kafka) {
+    return withProducer(KafkaClass, SLOW_RETRY, async (send, dropper, values) => {
       dropper.dropNextProduceAnswers(1);
       const dropped = dropper.nextDrop();
-      const first = settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }));
+      const first = send('a');
       await dropped;
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const second = await settle(producer.send({ topic, acks: -1, messages: [{ value: 'b' }] }));
-      return { first: await first, second, dropped: dropper.dropped, values: await valuesIn(topic) };
-    } finally {
-      await producer.disconnect();
-    }
+      const second = await send('b');
+      return { first: await first, second, dropped: dropper.dropped, values: await values() };
+    });
   }
 
   /** `a` written; `b`'s request lost before the broker saw it until the send fails; then `c`. */
-  async function lostRequestThenAnother() {
-    const topic = uniqueName('producer-sequence');
-    await kafka.createTopic(topic, 1);
-    const dropper = new AnswerDropper();
-    const producer = client(Kafka, dropper).producer({
-      idempotent: true,
-      maxInFlightRequests: 5,
-      allowAutoTopicCreation: false,
-      retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
-    });
-    await producer.connect();
-    try {
-      const outcomes = [await settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }))];
+  function lostRequestThenAnother() {
+    return withProducer(Kafka, QUICK_RETRY, async (send, dropper, values) => {
+      const outcomes = [await send('a')];
       dropper.dropNextProduceRequests(2);
-      outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value: 'b' }] })));
-      outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value: 'c' }] })));
-      outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value: 'd' }] })));
-      return { outcomes, dropped: dropper.dropped, values: await valuesIn(topic) };
-    } finally {
-      await producer.disconnect();
-    }
+      outcomes.push(await send('b'), await send('c'), await send('d'));
+      return { outcomes, dropped: dropper.dropped, values: await values() };
+    });
   }
 
   it('a send that failed after the broker appended it, then another record: both are in the topic', async () => {
@@ -257,30 +253,17 @@ describe('idempotent producer: a Produce whose answer was lost (RELIABILITY find
    * partition take the following sequence numbers. The broker keeps a producer's last 5 batches per partition for
    * duplicate detection (the Java client retries a partition's batches before any later one, max.in.flight <= 5).
    */
-  async function sendsDuringTheRetry(drop: 'answer' | 'request', others: string[]) {
-    const topic = uniqueName('producer-sequence');
-    await kafka.createTopic(topic, 1);
-    const dropper = new AnswerDropper();
-    const producer = client(Kafka, dropper).producer({
-      idempotent: true,
-      maxInFlightRequests: 5,
-      allowAutoTopicCreation: false,
-      retry: { retries: 3, initialRetryTime: 4_000, maxRetryTime: 8_000 },
-    });
-    await producer.connect();
-    try {
+  function sendsDuringTheRetry(drop: 'answer' | 'request', others: string[]) {
+    return withProducer(Kafka, SLOW_RETRY, async (send, dropper, values) => {
       if (drop === 'answer') dropper.dropNextProduceAnswers(1);
       else dropper.dropNextProduceRequests(1);
-      const first = settle(producer.send({ topic, acks: -1, messages: [{ value: 'a' }] }));
+      const first = send('a');
       while (dropper.dropped === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const outcomes: string[] = [];
-      for (const value of others)
-        outcomes.push(await settle(producer.send({ topic, acks: -1, messages: [{ value }] })));
-      return { first: await first, others: outcomes, values: await valuesIn(topic) };
-    } finally {
-      await producer.disconnect();
-    }
+      for (const value of others) outcomes.push(await send(value));
+      return { first: await first, others: outcomes, values: await values() };
+    });
   }
 
   it('an appended record whose answer was lost, 5 records sent before its retry: not reported failed, written again under a new producer id (at-least-once)', async () => {
