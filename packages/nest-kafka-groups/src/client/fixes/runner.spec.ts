@@ -566,7 +566,7 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     // A heartbeat still unanswered counts as none: the next batch is held back too.
     await instance.handleBatch(batch(0, 0));
     expect(handled).toEqual([]);
-    consumerGroup.lastRequest = Date.now();
+    Object.assign(consumerGroup, { lastRequest: Date.now() });
     answers[0]!.resolve();
     await instance.handleBatch(batch(0, 0));
     expect(handled).toEqual(['0']);
