@@ -2,12 +2,14 @@
  * Topics that change under a running group, on a real broker: partitions added (records written to them before the
  * group noticed are handled, not skipped by the `fromBeginning: false` reset), and a topic deleted and created again.
  */
-import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
-import { ConsoleLogger } from '@nestjs/common';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { ConsoleLogger, type INestApplication } from '@nestjs/common';
 import { KafkaGroups } from 'nest-kafka-groups';
-import { TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-lib.mjs';
+import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
-import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
+import { recording, recordingFeature, recordingSuite, resetRecording } from './support/recording-feature.js';
 
 /** Metadata refreshed every 2 s, so the group notices new partitions within the test's bounds. */
 const METADATA_MAX_AGE_MS = 2_000;
@@ -128,4 +130,130 @@ describe('topics changed under a running group', () => {
     await kafka.waitForCommittedToEnd(groupId, topic);
     expect(seqs()).toEqual([0, 1, 2, 10, 11, 12, 13, 14, 15]);
   }, 90_000);
+});
+
+/**
+ * Three brokers: the member fetches each broker's partitions in a fetcher of its own, so one broker's fetcher can see
+ * a topic deleted (and the member forget its positions) while a batch of the same topic fetched from another broker
+ * is still in its handler. The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers
+ * 19695-19697), or reuses one that answers there.
+ */
+const clusterSuite = javaAvailable() ? describe : describe.skip;
+
+clusterSuite('a topic deleted under a running batch of another broker', () => {
+  const port = Number(process.env.KAFKA_CLUSTER_PORT ?? 19692);
+  const settings = localSettings({
+    ...process.env,
+    KAFKA_BROKERS: '',
+    KAFKA_NODES: '3',
+    KAFKA_PORT: String(port),
+    KAFKA_CONTROLLER_PORT: String(port + 3),
+  });
+  const brokers = settings.localAddress.split(',');
+  let kafka: KafkaTestClient;
+  let started = false;
+  const apps: INestApplication[] = [];
+  let warnings: jest.SpiedFunction<ConsoleLogger['warn']>;
+
+  beforeAll(async () => {
+    ({ started } = await ensureBroker(settings));
+    kafka = new KafkaTestClient({ brokers });
+  }, 240_000);
+  beforeEach(() => {
+    warnings = jest.spyOn(ConsoleLogger.prototype, 'warn');
+  });
+  afterEach(async () => {
+    warnings.mockRestore();
+    while (apps.length > 0) await apps.pop()!.close();
+    resetRecording();
+  });
+  afterAll(async () => {
+    await kafka?.closeAll();
+    if (started) await stopBroker({}, settings);
+  }, 60_000);
+
+  /** Partition 0 led by node 1, partition 1 by node 2 (one replica each): two fetchers of the member. */
+  async function createSplitTopic(topic: string): Promise<void> {
+    const admin = await kafka.admin();
+    await admin.createTopics({
+      waitForLeaders: false,
+      topics: [
+        {
+          topic,
+          replicaAssignment: [
+            { partition: 0, replicas: [1] },
+            { partition: 1, replicas: [2] },
+          ],
+        },
+      ],
+    });
+    await waitFor(`leaders of ${topic} on nodes 1 and 2`, 30_000, async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const leaders = (topics[0]?.partitions ?? []).map((p) => [p.partitionId, p.leader]).sort();
+      return (
+        JSON.stringify(leaders) ===
+        JSON.stringify([
+          [0, 1],
+          [1, 2],
+        ])
+      );
+    });
+  }
+
+  test('the batch ends after the topic exists again: its old offset does not move the new topic past its first records', async () => {
+    const topic = uniqueName('recreated-race');
+    const groupId = uniqueName('recreated-race');
+    await createSplitTopic(topic);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const { app } = await startTestApp([recordingFeature(groupId, topic)], {
+      brokers,
+      fromBeginning: false,
+      consumer: { ...TEST_CONSUMER_TUNING, metadataMaxAge: METADATA_MAX_AGE_MS },
+      topics: { create: false },
+    });
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+
+    // The old topic's partition 0 holds seq 0-4; the handler holds seq 4 (offset 4) until released.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    recording.behaviour = async ({ seq }) => {
+      if (seq === 4) await held;
+    };
+    await kafka.produce(
+      topic,
+      Array.from({ length: 5 }, (_, seq) => ({
+        key: `k${seq}`,
+        value: JSON.stringify({ seq }),
+        partition: 0,
+      })),
+    );
+    await waitFor('seq 4 in its handler', 20_000, () => recording.deliveries.some((d) => d.seq === 4));
+
+    // Partition 1's fetcher (node 2) sees the topic gone and the member forgets its positions in it, while the batch
+    // of partition 0 (node 1) still runs.
+    const admin = await kafka.admin();
+    await admin.deleteTopics({ topics: [topic] });
+    await waitFor('the member noticed the deletion', 20_000, () =>
+      warnings.mock.calls.some(([line]) => String(line).includes(`topic "${topic}" was deleted`)),
+    );
+    await createSplitTopic(topic);
+    await kafka.produce(
+      topic,
+      Array.from({ length: 6 }, (_, i) => ({
+        key: `k${10 + i}`,
+        value: JSON.stringify({ seq: 10 + i }),
+        partition: 0,
+      })),
+    );
+    release();
+
+    await waitFor('seq 15 handled', 30_000, () => recording.deliveries.some((d) => d.seq === 15));
+    await waitFor(`${topic}[0] committed to its end`, 30_000, async () => {
+      const [p0] = await kafka.offsets(groupId, topic);
+      return p0.committed === p0.end;
+    });
+    const handled = [...new Set(recording.deliveries.map((d) => d.seq))].sort((a, b) => a - b);
+    expect(handled).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 15]);
+  }, 120_000);
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { kafkajsInternal } from './kafkajs.js';
-import { type ConsumerGroupInternals, forgetDeletedTopics } from './topic-deletion.js';
+import {
+  type ConsumerGroupInternals,
+  fetchedBeforeDeletion,
+  forgetDeletedTopics,
+  stampFetched,
+  TopicDeletions,
+} from './topic-deletion.js';
 
 const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
@@ -31,6 +37,7 @@ function group(brokers: Record<string, ReturnType<typeof broker>>, probed: strin
         return new Map();
       },
     },
+    topicDeletions: new TopicDeletions(),
   };
   return { internals, forgotten };
 }
@@ -43,6 +50,7 @@ describe('forgetDeletedTopics', () => {
     );
     await forgetDeletedTopics(internals);
     expect(forgotten).toEqual([TOPIC]);
+    expect(internals.topicDeletions.since(TOPIC, 0)).toBe(true);
   });
 
   it('forgets a topic on a one-broker cluster that answers unknown', async () => {
@@ -59,5 +67,36 @@ describe('forgetDeletedTopics', () => {
     const { internals, forgotten } = group({ 1: broker(false), 2: broker(true), 3: broker(true) }, '1');
     await forgetDeletedTopics(internals);
     expect(forgotten).toEqual([]);
+    expect(internals.topicDeletions.seen).toBe(0);
+  });
+});
+
+describe('batches fetched before a deletion', () => {
+  const batch = (topic: string) => ({ topic });
+
+  it('a batch of the deleted topic fetched before the deletion was seen is told apart; one fetched after is not', () => {
+    const deletions = new TopicDeletions();
+    const before = [batch(TOPIC), batch('payments')];
+    stampFetched(before, deletions, deletions.seen);
+    deletions.deleted(TOPIC);
+    const after = [batch(TOPIC)];
+    stampFetched(after, deletions, deletions.seen);
+
+    expect(before.map(fetchedBeforeDeletion)).toEqual([true, false]);
+    expect(after.map(fetchedBeforeDeletion)).toEqual([false]);
+  });
+
+  it('each deletion of a topic counts: a batch fetched between two is older than the second', () => {
+    const deletions = new TopicDeletions();
+    deletions.deleted(TOPIC);
+    const between = [batch(TOPIC)];
+    stampFetched(between, deletions, deletions.seen);
+    expect(fetchedBeforeDeletion(between[0])).toBe(false);
+    deletions.deleted(TOPIC);
+    expect(fetchedBeforeDeletion(between[0])).toBe(true);
+  });
+
+  it('a batch no stamped fetch returned is not told apart', () => {
+    expect(fetchedBeforeDeletion(batch(TOPIC))).toBe(false);
   });
 });

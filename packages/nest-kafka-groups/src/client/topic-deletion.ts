@@ -19,6 +19,57 @@ export interface ConsumerGroupInternals {
   };
   /** The carried OffsetManager (fixes/offset-manager.ts); null before the first join. */
   offsetManager: { topicDeleted(topic: string): Map<number, string | undefined> } | null;
+  /** The deletions this consumer group saw (the carried ConsumerGroup's, fixes/consumer-group.ts). */
+  topicDeletions: TopicDeletions;
+}
+
+/**
+ * The topic deletions a consumer group saw, counted: each fetch's batches are stamped with the count when the
+ * fetch began (`stampFetched`), so a batch of a topic deleted since (fetched from the old topic, or from the new
+ * one at the old position) is told apart from one fetched after its positions were forgotten, even when the topic
+ * exists again by the time the batch ends. kafkajs has no topic ids: this count stands in for them.
+ */
+export class TopicDeletions {
+  private count = 0;
+  /** The count each deleted topic was last seen deleted at (subscribed topics only). */
+  private readonly deletedAt = new Map<string, number>();
+
+  get seen(): number {
+    return this.count;
+  }
+
+  deleted(topic: string): void {
+    this.deletedAt.set(topic, ++this.count);
+  }
+
+  /** Whether `topic` was seen deleted after the count was `seen`. */
+  since(topic: string, seen: number): boolean {
+    return seen !== this.count && (this.deletedAt.get(topic) ?? 0) > seen;
+  }
+}
+
+const FETCHED = Symbol('nest-kafka-groups:fetched');
+
+interface FetchStamp {
+  deletions: TopicDeletions;
+  seen: number;
+}
+
+/** Stamps the batches of a fetch that began when `deletions` had counted `seen`. */
+export function stampFetched(batches: object[], deletions: TopicDeletions, seen: number): void {
+  if (batches.length === 0) return;
+  const stamp: FetchStamp = { deletions, seen };
+  for (const batch of batches) (batch as { [FETCHED]?: FetchStamp })[FETCHED] = stamp;
+}
+
+/**
+ * Whether the batch's topic was seen deleted after its fetch began: its offsets belong to the deleted topic (or
+ * were read from the new one at the old position), and resolving one would move the topic of that name, created
+ * again, past records it never handed over. False for a batch no stamped fetch returned.
+ */
+export function fetchedBeforeDeletion(batch: { topic: string }): boolean {
+  const stamp = (batch as { [FETCHED]?: FetchStamp })[FETCHED];
+  return stamp !== undefined && stamp.deletions.since(batch.topic, stamp.seen);
 }
 
 const logger = new Logger('KafkaTopicDeleted');
@@ -29,11 +80,12 @@ const logger = new Logger('KafkaTopicDeleted');
  * group's committed offsets with it) forgets the member's positions and failures in it, so a topic created again
  * under that name starts at the group's committed offset, else its earliest, not at the old topic's position.
  * Only every connected broker naming the topic unknown counts: a fetch error, a leader move or a broker that cannot be reached
- * forgets nothing. Done again on every such refresh while the topic is missing (the in-memory positions can be set
- * again meanwhile by a batch that was running when the topic went); warns once per topic.
+ * forgets nothing. The deletion is counted (`TopicDeletions`): a batch fetched before it, still queued or in its
+ * handler (another broker's fetcher), resolves nothing (see `fetchedBeforeDeletion`). Done again on every such
+ * refresh while the topic is missing; warns once per topic.
  */
 export async function forgetDeletedTopics(group: ConsumerGroupInternals): Promise<void> {
-  const { groupId, memberId, offsetManager } = group;
+  const { groupId, memberId, offsetManager, topicDeletions } = group;
   let deleted: string[];
   try {
     deleted = await deletedTopics(group);
@@ -42,6 +94,7 @@ export async function forgetDeletedTopics(group: ConsumerGroupInternals): Promis
     return;
   }
   for (const topic of deleted) {
+    topicDeletions.deleted(topic);
     const forgotten = offsetManager?.topicDeleted(topic) ?? new Map<number, string | undefined>();
     const positions: string[] = [];
     for (const [partition, offset] of forgotten) {

@@ -116,14 +116,14 @@ export class BatchDispatch {
     try {
       let index = start;
       while (index < messages.length) {
-        if (!isRunning() || generation !== member.generation()) return;
+        if (!isRunning() || generation !== member.generation() || watch.topicDeleted) return;
         const first = messages[index];
         watch.current = first;
 
         const exhausted = this.exhaustedFailure(key, first);
         if (exhausted) {
           const decision = await member.failMessage(route, partition, key, first, watch, exhausted);
-          if (generation !== member.generation()) return;
+          if (generation !== member.generation() || watch.topicDeleted) return;
           if (decision !== RESOLVE) return this.pause(payload, route, partition, key, decision);
           resolve(first.offset);
           index++;
@@ -132,7 +132,7 @@ export class BatchDispatch {
         }
 
         const call = await this.collect(route, partition, key, messages, index, undecodable);
-        if (generation !== member.generation()) return;
+        if (generation !== member.generation() || watch.topicDeleted) return;
         if (call.messages.length > 0) {
           const done = await this.invoke(
             payload,
@@ -159,7 +159,7 @@ export class BatchDispatch {
             watch,
             call.rejected,
           );
-          if (generation !== member.generation()) return;
+          if (generation !== member.generation() || watch.topicDeleted) return;
           if (decision !== RESOLVE) return this.pause(payload, route, partition, key, decision);
           resolve(messages[index].offset);
           index++;
@@ -248,7 +248,7 @@ export class BatchDispatch {
       watch.controller.signal,
     );
     const error = await route.invoke(payloads, context);
-    if (generation !== member.generation()) return STOPPED;
+    if (generation !== member.generation() || watch.topicDeleted) return STOPPED;
     // A handler that gave up because it ran too long failed by timeout, whatever it threw.
     const { handled, failure: left } = batchOutcome(
       error === undefined ? undefined : (watch.timedOut ?? error),
@@ -267,7 +267,7 @@ export class BatchDispatch {
     if (!left.whole) {
       const message = messages[handled];
       const decision = await member.failMessage(route, partition, key, message, watch, asError(left.error));
-      if (generation !== member.generation()) return STOPPED;
+      if (generation !== member.generation() || watch.topicDeleted) return STOPPED;
       if (decision !== RESOLVE) {
         this.pause(payload, route, partition, key, decision);
         return STOPPED;

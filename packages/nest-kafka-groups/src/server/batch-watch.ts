@@ -26,12 +26,18 @@ export class BatchWatch {
   heartbeatError: unknown;
   /** Set when the current message ran too long. */
   timedOut: KafkaHandlerTimeoutError | undefined;
+  /** Set when the member saw the batch's topic deleted: the batch ends and resolves nothing. */
+  topicDeleted = false;
+  readonly topic: string;
+  readonly partition: number;
 
   private seen: KafkaMessage | undefined;
   private seenAt = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: BatchWatchOptions) {
+    this.topic = options.topic;
+    this.partition = options.partition;
     const tick = Math.max(10, Math.min(options.heartbeatIntervalMs / 2, options.maxProcessingTimeMs / 4));
     this.timer = setInterval(() => this.tick(), tick);
     // The consumer keeps the process alive while it runs; this timer must not keep it alive after.

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import {
   beforeRejoin,
+  fetchedBeforeDeletion,
   isConnectionError,
   onRebalance,
   type PartitionAssigner,
@@ -480,11 +481,14 @@ export class ConsumerMember {
   }
 
   /**
-   * The partition's topic was deleted: what the member recorded against its offsets is forgotten, and a hold of its
-   * own (a retry backoff, a dead-letter write, a stop) ends, so a topic created again is fetched at once.
+   * The partition's topic was deleted: what the member recorded against its offsets is forgotten, a batch of it
+   * still running stops after its current message and resolves nothing, and a hold of its own (a retry backoff, a
+   * dead-letter write, a stop) ends, so a topic created again is fetched at once.
    */
   private forgetDeletedPartition(consumer: Consumer, topic: string, partition: number): void {
     const key = partitionKey(topic, partition);
+    for (const watch of this.batches)
+      if (watch.topic === topic && watch.partition === partition) watch.topicDeleted = true;
     this.ledger.topicDeleted(key);
     this.stoppedPartitions.delete(key);
     if (consumer === this.consumer && this.held.has(key)) this.release(consumer, topic, partition);
@@ -561,6 +565,8 @@ export class ConsumerMember {
     // Once stopping, nothing new starts: what is not handled stays uncommitted and is redelivered. The same for
     // a batch of a paused topic that was fetched before the pause: it is fetched again after the resume.
     if (!route || this.shutdown.signal.aborted || this.config.pausedTopics.has(topic)) return;
+    // Fetched before the member saw its topic deleted: the next fetch reads the topic of that name afresh.
+    if (fetchedBeforeDeletion(batch)) return;
     const generation = this.generation;
     const key = partitionKey(topic, partition);
     let index = 0;
@@ -594,7 +600,8 @@ export class ConsumerMember {
         let decision = this.handle(route, partition, key, message, watch, undecodable);
         if (isPromiseLike(decision)) decision = await decision;
         // A rejoin happened meanwhile: the partition may be another member's now; it is redelivered, never resolved.
-        if (generation !== this.generation) return;
+        // Or the topic was deleted: its offsets are not the topic's of that name any more.
+        if (generation !== this.generation || watch.topicDeleted) return;
         if (decision !== RESOLVE) {
           if (decision.action !== 'release') this.pausePartition(payload, route, partition, key, decision);
           return;
@@ -611,7 +618,9 @@ export class ConsumerMember {
       // The run of successes is resolved once, at its end: before kafkajs commits (after the batch, or in the catch
       // of what this batch throws), before a paused partition is fetched again, before stop() commits. kafkajs
       // parses and formats the offset as a 64-bit number on every resolve.
-      if (lastResolved !== undefined && generation === this.generation) {
+      // What a batch of a deleted topic recorded after the deletion (a failure, its dead-letter write) is forgotten.
+      if (watch.topicDeleted) this.ledger.topicDeleted(key);
+      else if (lastResolved !== undefined && generation === this.generation) {
         resolveOffset(lastResolved);
         this.ledger.setLastResolved(key, lastResolved);
       }

@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix } from '../kafkajs-loader.js';
-import { type ConsumerGroupInternals, forgetDeletedTopics } from '../topic-deletion.js';
+import {
+  type ConsumerGroupInternals,
+  forgetDeletedTopics,
+  stampFetched,
+  TopicDeletions,
+} from '../topic-deletion.js';
 
 type ConsumerGroupClass = new (options: any) => any;
 
@@ -51,7 +56,8 @@ export function reconnectBackoffMs(failures: number): number {
  * fetcher goes to the partitions' current leaders and starts at the resolved offsets. A change of a subscribed
  * topic's partitions, which does need a rejoin, is still found by the next fetch's `checkForStaleAssignment`
  * (released behaviour). A refresh that finds a subscribed topic gone makes the member forget its positions in it
- * (topic-deletion.ts) before the error goes on as released.
+ * (topic-deletion.ts) before the error goes on as released; each fetch's batches are stamped with the deletions seen
+ * when it began, so a batch of the deleted topic that ends later resolves nothing.
  *
  * A fetch from a broker that cannot be reached (connection refused, closed, or a request timed out) is kept inside
  * that broker's fetcher: it waits (doubling, up to 1 s), refreshes the metadata and returns no batches, so the
@@ -71,12 +77,16 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
   return class ConsumerGroup extends Released {
     /** Fetches in a row, per broker, that found it unreachable: the backoff before the next. */
     readonly unreachableFetches = new Map<string, number>();
+    /** The subscribed topics this group saw deleted: each fetch's batches carry the count when it began. */
+    readonly topicDeletions = new TopicDeletions();
 
     async fetch(nodeId: string | number): Promise<unknown[]> {
       const key = String(nodeId);
+      const deletionsSeen = this.topicDeletions.seen;
       try {
-        const batches = (await super.fetch(nodeId)) as unknown[];
+        const batches = (await super.fetch(nodeId)) as object[];
         this.unreachableFetches.delete(key);
+        stampFetched(batches, this.topicDeletions, deletionsSeen);
         return batches;
       } catch (error) {
         if (!isBrokerUnreachable(error)) throw error;

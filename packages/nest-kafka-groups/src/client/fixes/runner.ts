@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
+import { fetchedBeforeDeletion } from '../topic-deletion.js';
 
 type RunnerClass = new (options: any) => any;
 
@@ -370,11 +371,13 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
 
       if (batch.isEmptyDueToFiltering()) {
         if (payload) this.instrumentationEmitter.emit(START_BATCH_PROCESS, payload);
-        this.consumerGroup.resolveOffset({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: batch.lastOffset(),
-        });
+        // Not the offset of a topic deleted since the fetch began: it would move the topic created again past it.
+        if (!fetchedBeforeDeletion(batch))
+          this.consumerGroup.resolveOffset({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: batch.lastOffset(),
+          });
         await this.autoCommitOffsetsIfNecessary();
         if (payload)
           this.instrumentationEmitter.emit(END_BATCH_PROCESS, {
