@@ -9,9 +9,9 @@
  * Jest can require() ES modules (Node 24.9+), the template's Jest e2e setup runs the app's module with a group.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import vm from 'node:vm';
 import { KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
 import {
@@ -26,8 +26,10 @@ import {
   readmeFiles,
   REPO,
   run,
+  runAppTests,
   Steps,
   versions,
+  writeAppFile,
 } from './support/packed-app.js';
 
 const TEMPLATE = join(
@@ -104,10 +106,7 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
   const appDir = join(workDir, 'app');
   const steps = new Steps();
 
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(join(appDir, path)), { recursive: true });
-    writeFileSync(join(appDir, path), text);
-  };
+  const write = (path: string, text: string) => writeAppFile(appDir, path, text);
 
   // `nest new --type cjs` with the README's files, installed and built as `npm run build` builds it.
   beforeAll(async () => {
@@ -208,25 +207,15 @@ describe('a CommonJS Nest 12 app (the CLI template) installs the packed package'
     "the template's Jest e2e setup: the app's module with the library, a group joined, closed",
     async () => {
       write('test/app.e2e-spec.ts', APP_E2E_SPEC);
-      const topic = uniqueName('cjs-jest');
-      const group = uniqueName('cjs-jest');
-      const { stdout, stderr } = await steps.step('app jest', () =>
-        run(
-          process.execPath,
+      const { passed, output } = await steps.step('app jest', () =>
+        runAppTests(
+          appDir,
           ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', '--config', './test/jest-e2e.json'],
-          {
-            cwd: appDir,
-            timeout: 90_000,
-            env: {
-              PATH: process.env.PATH,
-              KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-              ORDERS_TOPIC: topic,
-              ORDERS_GROUP: group,
-            },
-          },
+          { topic: uniqueName('cjs-jest'), group: uniqueName('cjs-jest') },
         ),
       );
-      expect(`${stdout}${stderr}`).toMatch(/Tests:\s+1 passed, 1 total/);
+      expect(output).toMatch(/Tests:\s+1 passed, 1 total/);
+      expect(passed).toBe(true);
     },
   );
 });

@@ -1,12 +1,13 @@
 /**
- * What the packed-package specs (fresh-app, cjs-app) share: `npm pack` the library, the package README's quick start
- * files and install lines, an offline install of an app in a temp folder, the built app as a child process, and the
- * orders scenario the quick start promises (handled, the invalid one dead-lettered, all committed, clean SIGTERM).
+ * What the packed-package specs (fresh-app, cjs-app, esm-app) share: `npm pack` the library, the package README's
+ * quick start files and install lines, an offline install of an app in a temp folder, the app's own test runner and
+ * the built app as child processes, and the orders scenario the quick start promises (handled, the invalid one
+ * dead-lettered, all committed, clean SIGTERM).
  */
 import { expect } from '@jest/globals';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
@@ -93,11 +94,31 @@ export function repoVersion(name: string): string {
   ).version;
 }
 
-/** Dependency entries at this repo's versions, the library itself from the tarball. */
+/**
+ * Exact versions of what an app template needs and this repo does not install (the esm-app's vitest): within the
+ * template's ranges, fetched from the registry on a fresh machine and from the npm cache after that. vite is pinned
+ * beside vitest: vitest takes any Vite 6 to 8, and only Vite 8's transform (Oxc) emits decorator metadata.
+ */
+export const PINNED_VERSIONS: Readonly<Record<string, string>> = {
+  vite: '8.3.8',
+  vitest: '4.1.12',
+  'vite-tsconfig-paths': '5.1.4',
+};
+
+/** Dependency entries at this repo's versions (or PINNED_VERSIONS), the library itself from the tarball. */
 export function versions(names: string[], tarball: PackedTarball): Record<string, string> {
   return Object.fromEntries(
-    names.map((name) => [name, name === 'nest-kafka-groups' ? `file:${tarball.path}` : repoVersion(name)]),
+    names.map((name) => [
+      name,
+      name === 'nest-kafka-groups' ? `file:${tarball.path}` : (PINNED_VERSIONS[name] ?? repoVersion(name)),
+    ]),
   );
+}
+
+/** Writes a file of the app, creating its folder. */
+export function writeAppFile(appDir: string, path: string, text: string): void {
+  mkdirSync(dirname(join(appDir, path)), { recursive: true });
+  writeFileSync(join(appDir, path), text);
 }
 
 /** `npm install` in the app folder, from the local npm cache (no network once it holds the versions). */
@@ -113,6 +134,46 @@ export async function appTsc(appDir: string, args: string[] = []): Promise<void>
     // tsc reports on stdout.
     throw new Error(`tsc ${args.join(' ')} failed in ${appDir}:\n${error.stdout ?? ''}\n${error.message}`);
   });
+}
+
+/**
+ * Runs the app's own test runner (`node <args>` in `appDir`) with the quick start's environment: the test broker
+ * and the orders topic and group. Resolves with its output whether the tests passed or not.
+ */
+export async function runAppTests(
+  appDir: string,
+  args: string[],
+  orders: { topic: string; group: string },
+): Promise<{ passed: boolean; output: string }> {
+  const options = {
+    cwd: appDir,
+    timeout: 120_000,
+    env: {
+      PATH: process.env.PATH,
+      NO_COLOR: '1',
+      KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+      ORDERS_TOPIC: orders.topic,
+      ORDERS_GROUP: orders.group,
+    },
+  };
+  return run(process.execPath, args, options).then(
+    ({ stdout, stderr }) => ({ passed: true, output: `${stdout}${stderr}` }),
+    (error: Error & { stdout?: string; stderr?: string }) => ({
+      passed: false,
+      output: `${error.stdout ?? ''}${error.stderr ?? ''}\n${error.message}`,
+    }),
+  );
+}
+
+/** Fresh orders topic (2 partitions) and its dead-letter topic, and a fresh group, named after `prefix`. */
+export async function ordersTopic(
+  kafka: KafkaTestClient,
+  prefix: string,
+): Promise<{ topic: string; group: string }> {
+  const topic = uniqueName(prefix);
+  await kafka.createTopic(topic, 2);
+  await kafka.createTopic(`${topic}-dlt`, 1);
+  return { topic, group: uniqueName(prefix) };
 }
 
 /** The quick start's app built in `appDir`, running `dist/main.js`; collects the orders OrdersController logs. */
@@ -182,10 +243,7 @@ export async function expectOrdersHandled(
   appDir: string,
   prefix: string,
 ): Promise<void> {
-  const topic = uniqueName(prefix);
-  const group = uniqueName(prefix);
-  await kafka.createTopic(topic, 2);
-  await kafka.createTopic(`${topic}-dlt`, 1);
+  const { topic, group } = await ordersTopic(kafka, prefix);
   const app = new OrdersApp(appDir, { topic, group });
   try {
     await ordersHandled(kafka, app, topic, group);

@@ -57,6 +57,7 @@ export { KafkaRetryTopicError } from './errors/kafka-retry-topic.error.js';
 export { KafkaGroupsError } from './errors/kafka-groups.error.js';
 export { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 export { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';
+export { KafkaDecoratorMetadataError } from './errors/kafka-decorator-metadata.error.js';
 export { KafkaNonRetryableError } from './errors/kafka-non-retryable.error.js';
 export { KafkaPayloadDecodeError } from './errors/kafka-payload-decode.error.js';
 export { KafkaMessageLimitError } from './errors/kafka-message-limit.error.js';

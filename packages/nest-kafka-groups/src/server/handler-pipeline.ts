@@ -2,6 +2,7 @@ import type { Type } from '@nestjs/common';
 import { type ContextId, ContextIdFactory, type ExternalContextCreator, type ModuleRef } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
+import { KafkaDecoratorMetadataError } from '../errors/kafka-decorator-metadata.error.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { httpExceptionReasons } from '../retry/failure-classifier.js';
 import {
@@ -174,12 +175,17 @@ function directCall(
 
 const succeeded = (): undefined => undefined;
 
-/** Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. */
-export function payloadIsBuffer(prototype: object, methodName: string): boolean {
+/**
+ * Whether the method's `@Payload()` parameter is typed `Buffer`: then the handler gets the raw bytes. The type comes
+ * from the decorator metadata, as the pipes' metatypes do: a handler with a `@Payload()` parameter and no metadata
+ * (a compiler that emits none) is a KafkaDecoratorMetadataError naming `handlerName`, not a silent guess.
+ */
+export function payloadIsBuffer(prototype: object, methodName: string, handlerName: string): boolean {
   const payload = rpcParamsOf(prototype.constructor, methodName).find((param) => param.kind === 'payload');
   if (payload === undefined) return false;
   const types = Reflect.getMetadata('design:paramtypes', prototype, methodName) as unknown[] | undefined;
-  return types?.[payload.index] === Buffer;
+  if (types === undefined) throw new KafkaDecoratorMetadataError(handlerName);
+  return types[payload.index] === Buffer;
 }
 
 function classify(error: unknown, context: KafkaHandlerContext): unknown {

@@ -5,6 +5,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { KafkaHandler } from '../decorators/kafka-handler.decorator.js';
+import { KafkaDecoratorMetadataError } from '../errors/kafka-decorator-metadata.error.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
 import { KAFKA_FEATURE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaFeatureOptions } from '../kafka.options.js';
@@ -159,5 +160,60 @@ describe('KafkaHandlerExplorer', () => {
     expect((error as Error).message).toMatch(
       /^Module TwoGroupsModule imports KafkaModule.forFeature for several groups \(a, b\)/,
     );
+  });
+
+  // A transform without decorator metadata (esbuild, tsx, Vite before 8) emits the decorators but no design:* types.
+  describe('a handler compiled without decorator metadata', () => {
+    class OrderDto {}
+
+    test('with a @Payload() parameter: a start-up error naming the handler and the setting', async () => {
+      @Controller()
+      class OrdersController {
+        @KafkaHandler('orders')
+        handle(@Payload() order: OrderDto): OrderDto {
+          return order;
+        }
+      }
+      Reflect.deleteMetadata('design:paramtypes', OrdersController.prototype, 'handle');
+      @Module({ imports: [group('orders')], controllers: [OrdersController] })
+      class OrdersModule {}
+      const error = await thrownBy(explore([OrdersModule]));
+      expect(error).toBeInstanceOf(KafkaDecoratorMetadataError);
+      expect(error).toBeInstanceOf(KafkaHandlerDefinitionError);
+      expect((error as Error).message).toMatch(
+        /^OrdersController\.handle has no decorator metadata \(design:paramtypes\), so its @Payload\(\) parameter has no type: .*"emitDecoratorMetadata"/,
+      );
+    });
+
+    test('an inherited handler is named by the registered controller', async () => {
+      class Base {
+        @KafkaHandler('orders')
+        handle(@Payload() order: OrderDto): OrderDto {
+          return order;
+        }
+      }
+      Reflect.deleteMetadata('design:paramtypes', Base.prototype, 'handle');
+      @Controller()
+      class ShopController extends Base {}
+      @Module({ imports: [group('orders')], controllers: [ShopController] })
+      class ShopModule {}
+      const error = await thrownBy(explore([ShopModule]));
+      expect((error as Error).message).toMatch(/^ShopController\.handle has no decorator metadata/);
+    });
+
+    test('without a @Payload() parameter nothing depends on the types: served as before', async () => {
+      @Controller()
+      class PlainController {
+        @KafkaHandler('plain')
+        handle(payload: unknown): unknown {
+          return payload;
+        }
+      }
+      Reflect.deleteMetadata('design:paramtypes', PlainController.prototype, 'handle');
+      @Module({ imports: [group('plain')], controllers: [PlainController] })
+      class PlainModule {}
+      const [handler] = await explore([PlainModule]);
+      expect(handler.topic).toBe('plain');
+    });
   });
 });

@@ -41,7 +41,9 @@ export class KafkaHandlerExplorer {
 
   /**
    * The handlers, one entry per topic, each invoker passed through `wrap` with its `Class.method` name (the
-   * server adds Nest's processing hooks and tracing there). Throws a KafkaHandlerDefinitionError for a handler on a provider or a module with two groups.
+   * server adds Nest's processing hooks and tracing there). Throws a KafkaHandlerDefinitionError for a handler on a
+   * provider or a module with two groups, a KafkaDecoratorMetadataError for a `@Payload()` handler compiled without
+   * decorator metadata.
    */
   explore(wrap: (invoke: HandlerInvoker, handlerName: string) => HandlerInvoker): DiscoveredHandler[] {
     this.rejectHandlersOnProviders();
@@ -66,13 +68,15 @@ export class KafkaHandlerExplorer {
         };
         // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
         const controllerName = String(wrapper.name);
-        const invoke = wrap(this.pipelines.create(handler), `${controllerName}.${methodName}`);
-        const validateItem = this.itemValidator(handler, declaration, `${controllerName}.${methodName}`);
+        const handlerName = `${controllerName}.${methodName}`;
+        const rawPayload = payloadIsBuffer(prototype, methodName, handlerName);
+        const invoke = wrap(this.pipelines.create(handler), handlerName);
+        const validateItem = this.itemValidator(handler, declaration, handlerName);
         for (const topic of declaration.topics) {
           discovered.push({
-            topic: resolveTopic(topic, feature, `${controllerName}.${methodName}`),
+            topic: resolveTopic(topic, feature, handlerName),
             declaration,
-            payloadIsBuffer: payloadIsBuffer(prototype, methodName),
+            payloadIsBuffer: rawPayload,
             controllerName,
             moduleName: moduleNameOf(host),
             feature,

@@ -267,7 +267,7 @@ describe('sequence numbers after a failed request (RELIABILITY finding 10)', () 
     expect(sent(setup.written)).toEqual(['a:0', 'b:0', 'a:1']);
   });
 
-  it('the same with the fix: the other send() takes the next numbers', async () => {
+  it('the same with the fix: the other send() waits for the retry, then takes the next numbers', async () => {
     let lost = false;
     let other: Promise<unknown> | undefined;
     const setup = cluster(async (_broker, values) => {
@@ -279,7 +279,7 @@ describe('sequence numbers after a failed request (RELIABILITY finding 10)', () 
     });
     await setup.send(fixed, [{ value: 'a', partition: 0 }]);
     await other;
-    expect(sent(setup.written)).toEqual(['a:0', 'b:1', 'a:0']);
+    expect(sent(setup.written)).toEqual(['a:0', 'a:0', 'b:1']);
   });
 
   it('a batch refused before the append gives its numbers back when no later batch took any', async () => {
@@ -303,6 +303,42 @@ describe('sequence numbers after a failed request (RELIABILITY finding 10)', () 
     expect(sent(setup.written).at(-1)).toBe('b:0');
     expect(ids('a')).toEqual(new Set(['1']));
     expect(ids('b')).toEqual(new Set(['2']));
+  });
+});
+
+describe('a send() that failed while another of its requests waited', () => {
+  /**
+   * `x` to partition 0 (broker 1) is slow; meanwhile a send() of `y` to partition `yPartition` and `z` to partition 1
+   * (broker 2) fails at once on broker 2 (not retriable), its request with `y` waiting for broker 1.
+   */
+  async function failsWhileWaiting(yPartition: number) {
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const setup = cluster(async (_broker, values) => {
+      if (values.has('x')) await slow;
+      if (values.has('z')) throw createErrorFromCode(MESSAGE_TOO_LARGE);
+    });
+    setup.leaders.set(2, 1);
+    const x = setup.send(fixed, [{ value: 'x', partition: 0 }]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await expect(
+      setup.send(fixed, [
+        { value: 'y', partition: yPartition },
+        { value: 'z', partition: 1 },
+      ]),
+    ).rejects.toThrow();
+    release();
+    await x;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return values(setup.written);
+  }
+
+  it('its request waiting for the partition sends nothing once the send() failed', async () => {
+    expect(await failsWhileWaiting(0)).toEqual(['x']);
+  });
+
+  it('its request waiting for the broker sends nothing once the send() failed', async () => {
+    expect(await failsWhileWaiting(2)).toEqual(['x']);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
+import { PartitionOrder } from './partition-order.js';
 
 interface PartitionMetadata {
   partitionId: number;
@@ -45,6 +46,13 @@ export function pendingPartitions(
 ): number[] {
   return [...plan.messagesPerPartition.keys()].filter(
     (partition) => !acknowledged.has(ackKey(plan.topic, partition)),
+  );
+}
+
+/** The partition keys of plans. */
+function plannedKeys(plans: readonly TopicPlan<unknown>[]): string[] {
+  return plans.flatMap((plan) =>
+    [...plan.messagesPerPartition.keys()].map((partition) => ackKey(plan.topic, partition)),
   );
 }
 
@@ -116,6 +124,18 @@ function renewalOf(eosManager: object): ProducerIdRenewal {
   return renewal;
 }
 
+/** Per idempotent producer (keyed by its eosManager): the order its send() calls send batches to each partition. */
+const orders = new WeakMap<object, PartitionOrder<object>>();
+
+function orderOf(eosManager: object): PartitionOrder<object> {
+  let order = orders.get(eosManager);
+  if (!order) {
+    order = new PartitionOrder();
+    orders.set(eosManager, order);
+  }
+  return order;
+}
+
 /** The sequence numbers a send() gave one partition's batch, under one producer id and epoch. */
 interface AssignedSequence {
   producerId: unknown;
@@ -147,6 +167,14 @@ interface AssignedSequence {
  * next batch waits until the requests under the old id have settled and InitProducerId answered (every sequence back
  * to 0); a refused send() retries under the new id. A batch of unknown fate sent again under the new id may be
  * written twice (at-least-once). A transactional producer is left to its transaction's abort.
+ *
+ * Order per partition (idempotent producer): the send() calls with a batch for a partition send it one at a time,
+ * in the order they planned it (PartitionOrder), each until its batch there is acknowledged or its send() settles.
+ * A batch whose answer was lost is thus retried before any later batch of its partition takes numbers, as the Java
+ * client does: otherwise 5 later batches could go out while the retry waits, and the broker, which deduplicates
+ * against a producer's last 5 batches per partition, would refuse the retry out of order. kafkajs already sends one
+ * Produce at a time per broker for an idempotent producer (eosManager's broker lock), so this adds no wait while
+ * answers arrive. A request of a settled send() still waiting sends nothing.
  */
 export const sendMessagesFix: CarriedFix = {
   module: 'src/producer/sendMessages.js',
@@ -182,6 +210,12 @@ export function createSendMessages({
       let plans: TopicPlan<unknown>[] | undefined;
       const inFlight = new Set<Promise<void>>();
       const renewal = renewalOf(eosManager);
+      const order = orderOf(eosManager);
+      /** This send()'s place in the queues of its partitions (idempotent producer: its batches carry numbers). */
+      const turn = {};
+      let queued = false;
+      /** Set once this send() resolved or failed: a request of its last attempt still waiting sends nothing. */
+      let settled = false;
       const renewable = (): boolean => !eosManager.isTransactional() && eosManager.isInitialized();
 
       const renewProducerId = async (): Promise<void> => {
@@ -242,6 +276,15 @@ export function createSendMessages({
         broker: any,
         planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>,
       ) => {
+        if (queued) {
+          const turnComes = order.whenFirst(
+            turn,
+            planned.flatMap(({ plan, partitions }) =>
+              partitions.map((partition) => ackKey(plan.topic, partition)),
+            ),
+          );
+          if (turnComes && !(await turnComes)) return;
+        }
         await enter();
         try {
           await eosManager.acquireBrokerLock(broker);
@@ -262,7 +305,7 @@ export function createSendMessages({
                 })),
             }))
             .filter(({ partitions }) => partitions.length > 0);
-          if (topicData.length === 0) return;
+          if (topicData.length === 0 || settled) return;
 
           if (eosManager.isTransactional()) {
             await eosManager.addPartitionsToTransaction(topicData);
@@ -327,10 +370,9 @@ export function createSendMessages({
             }
           } else {
             for (const partitionResponse of responseSerializer(response)) {
-              acknowledged.set(
-                ackKey(partitionResponse.topicName, Number(partitionResponse.partition)),
-                partitionResponse,
-              );
+              const key = ackKey(partitionResponse.topicName, Number(partitionResponse.partition));
+              acknowledged.set(key, partitionResponse);
+              if (queued) order.leave(turn, key);
             }
           }
         } finally {
@@ -347,7 +389,13 @@ export function createSendMessages({
         // wait for it, so its partitions are not sent to a new leader while the old one may still append them.
         await Promise.allSettled(inFlight);
         await cluster.refreshMetadataIfNecessary();
-        plans ??= planAll();
+        if (!plans) {
+          plans = planAll();
+          if (eosManager.isInitialized()) {
+            order.join(turn, plannedKeys(plans));
+            queued = true;
+          }
+        }
 
         const perBroker = new Map<any, Array<{ plan: TopicPlan<unknown>; partitions: number[] }>>();
         for (const plan of plans) {
@@ -417,9 +465,19 @@ export function createSendMessages({
           bail(e);
         }
       });
-      return sent.catch((e: unknown) => {
+      try {
+        return await sent;
+      } catch (e) {
         if (renewable() && keptUnresolved()) renewal.needed = true;
         throw e;
-      });
+      } finally {
+        settled = true;
+        // After renewal.needed is set: the next send() of a partition waits for the new producer id.
+        if (queued)
+          order.leaveAll(
+            turn,
+            plannedKeys(plans!).filter((key) => !acknowledged.has(key)),
+          );
+      }
     };
 }
