@@ -294,4 +294,48 @@ describe('idempotent producer: a Produce whose answer was lost (RELIABILITY find
       values: ['a', 'b'],
     });
   });
+  it('a transactional producer: concurrent sends in transactions, committed ones read once each, an aborted one never', async () => {
+    const topic = uniqueName('producer-sequence-tx');
+    await kafka.createTopic(topic, 1);
+    const kafkaClient = client(Kafka, new AnswerDropper());
+    const producer = kafkaClient.producer({
+      transactionalId: uniqueName('producer-sequence-tx'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    const inTransaction = async (values: string[], end: 'commit' | 'abort') => {
+      const transaction = await producer.transaction();
+      await Promise.all(values.map((value) => transaction.send({ topic, acks: -1, messages: [{ value }] })));
+      await transaction[end]();
+    };
+    try {
+      await inTransaction(['a', 'b', 'c', 'd', 'e', 'f'], 'commit');
+      await inTransaction(['x', 'y'], 'abort');
+      await inTransaction(['g', 'h'], 'commit');
+    } finally {
+      await producer.disconnect();
+    }
+    // A record written after the transactions: a read_committed reader has read every committed record before it.
+    const plain = kafkaClient.producer({ allowAutoTopicCreation: false });
+    await plain.connect();
+    await plain.send({ topic, messages: [{ value: 'end' }] });
+    await plain.disconnect();
+    const read: string[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName('producer-sequence-tx-reader') });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let ended!: () => void;
+    const endRead = new Promise<void>((resolve) => (ended = resolve));
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        read.push(String(message.value));
+        if (String(message.value) === 'end') ended();
+      },
+    });
+    await endRead;
+    await consumer.disconnect();
+    expect(read.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'end', 'f', 'g', 'h']);
+  });
 });
