@@ -10,7 +10,7 @@ import {
   type KafkaRebalanceEvent,
   type KafkaRebalanceListener,
 } from 'nest-kafka-groups';
-import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 /**
@@ -34,10 +34,17 @@ describe('group lifecycle: status and rebalance listener', () => {
   const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
   let seen: Seen[] = [];
+  /** How long the handler of `app` takes on a message (ms); none by default. */
+  let delayOf: (app: string, offset: string) => number = () => 0;
+  function handlerDelay(app: string, offset: string): Promise<void> | undefined {
+    const ms = delayOf(app, offset);
+    return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
+  }
 
   afterEach(async () => {
     while (apps.length > 0) await apps.pop()!.close();
     seen = [];
+    delayOf = () => 0;
   });
   afterAll(() => kafka.closeAll());
 
@@ -54,8 +61,11 @@ describe('group lifecycle: status and rebalance listener', () => {
         const offsets = await kafka.offsets(groupId, topic);
         entry.committed = Object.fromEntries(offsets.map((o) => [o.partition, o.committed]));
       }
-      onPartitionsLost(event: KafkaRebalanceEvent) {
-        seen.push({ app, kind: 'lost', partitions: numbers(event), memberId: event.memberId });
+      async onPartitionsLost(event: KafkaRebalanceEvent) {
+        const entry: Seen = { app, kind: 'lost', partitions: numbers(event), memberId: event.memberId };
+        seen.push(entry);
+        const offsets = await kafka.offsets(groupId, topic);
+        entry.committed = Object.fromEntries(offsets.map((o) => [o.partition, o.committed]));
       }
     }
 
@@ -64,6 +74,7 @@ describe('group lifecycle: status and rebalance listener', () => {
       @KafkaHandler('${TOPIC}')
       handle(@Payload() _payload: unknown, @Ctx() ctx: KafkaGroupContext) {
         seen.push({ app, kind: 'message', partitions: [ctx.partition], offset: ctx.offset });
+        return handlerDelay(app, ctx.offset);
       }
     }
 
@@ -213,6 +224,45 @@ describe('group lifecycle: status and rebalance listener', () => {
     const [, , , , , revokedA3] = listenerCalls('a');
     expect(revokedA3).toMatchObject({ kind: 'revoked', partitions: [0, 1, 2, 3] });
     expect(revokedA3.committed).toEqual(endsAfter);
+  }, 120_000);
+
+  test('rebalance listener: a member evicted while its handler ran past the rebalance timeout is told lost, nothing committed', async () => {
+    const topic = uniqueName('lc-lost');
+    const groupId = uniqueName('lc-lost');
+    await kafka.createTopic(topic, 1);
+    const root = {
+      commitIntervalMs: 600_000,
+      // The group waits this long for a member's rejoin before it goes on without it.
+      consumer: { ...TEST_CONSUMER_TUNING, rebalanceTimeout: 3_000 },
+    };
+    // a's handler outlasts the rebalance timeout on the first message.
+    delayOf = (app, offset) => (app === 'a' && offset === '0' ? 6_000 : 0);
+    await start([feature('a', groupId, topic)], root);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 3, () => 'k');
+    await waitFor('a handling offset 0', 10_000, () =>
+      seen.some((s) => s.app === 'a' && s.kind === 'message'),
+    );
+
+    await start([feature('b', groupId, topic)], root);
+    await waitFor('a lost its partition and joined again', 40_000, () => listenerCalls('a').length === 3);
+    await kafka.waitForStableGroup(groupId, 2);
+    await waitFor('b revoked and assigned again', 30_000, () => listenerCalls('b').length === 3);
+
+    const [firstA, lostA, secondA] = listenerCalls('a');
+    expect(firstA).toMatchObject({ kind: 'assigned', partitions: [0] });
+    expect(lostA).toMatchObject({ kind: 'lost', partitions: [0], memberId: firstA.memberId });
+    // a committed nothing it handled: the offsets went to b uncommitted.
+    expect(lostA.committed).toEqual({ 0: -1 });
+    expect(secondA.kind).toBe('assigned');
+    const [firstB, revokedB, secondB] = listenerCalls('b');
+    // b got the partition while a was out of the group, and handled offset 0 again (at-least-once).
+    expect(firstB).toMatchObject({ kind: 'assigned', partitions: [0] });
+    expect(seen.filter((s) => s.app === 'b' && s.kind === 'message').map((s) => s.offset)).toContain('0');
+    expect(revokedB).toMatchObject({ kind: 'revoked', partitions: [0] });
+    expect(revokedB.committed).toEqual({ 0: 3 });
+    expect(secondB.kind).toBe('assigned');
+    expect([...secondA.partitions, ...secondB.partitions]).toEqual([0]);
   }, 120_000);
 
   function listenerCalls(app: string): Seen[] {
