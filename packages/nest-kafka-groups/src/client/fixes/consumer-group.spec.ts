@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import { onPositionReset } from '../offset-out-of-range.js';
-import { isBrokerUnreachable, reconnectBackoffMs } from './consumer-group.js';
+import { isBrokerUnreachable, isCoordinatorLost, reconnectBackoffMs } from './consumer-group.js';
 
 /**
  * kafkajs's ConsumerGroup (the library's instance, fixed, and the installed module as released) recovering from a
@@ -20,6 +20,8 @@ const InstrumentationEventEmitter = kafkajsInternal('src/instrumentation/emitter
 const TOPIC = 't';
 const NOT_LEADER_OR_FOLLOWER = 6;
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
+const GROUP_COORDINATOR_NOT_AVAILABLE = 15;
+const REBALANCE_IN_PROGRESS = 27;
 const quiet = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
 
 /**
@@ -272,5 +274,114 @@ describe('kafkajs ConsumerGroup (fixed): a subscribed topic missing from the met
     });
     expect(resets).toEqual([]);
     expect(warn).not.toHaveBeenCalled();
+  });
+});
+
+describe('kafkajs ConsumerGroup: a group coordinator that died or moved (found again, as the Java consumer does)', () => {
+  const NOT_COORDINATOR = 16;
+
+  /** A coordinator broker that answers heartbeats and commits, or fails them with `failure` while it is set. */
+  function coordinatorBroker(nodeId: number, requests: string[]) {
+    const broker = {
+      nodeId,
+      failure: undefined as (() => Error) | undefined,
+      isConnected: () => true,
+      async heartbeat() {
+        requests.push(`Heartbeat ${nodeId}`);
+        if (broker.failure) throw broker.failure();
+      },
+      async offsetCommit() {
+        requests.push(`OffsetCommit ${nodeId}`);
+        if (broker.failure) throw broker.failure();
+      },
+    };
+    return broker;
+  }
+
+  /** Joined with broker 1 as coordinator; FindCoordinator names `current.nodeId` (broker 2 unless a test says). */
+  async function joined(ConsumerGroup: any) {
+    const requests: string[] = [];
+    const first = coordinatorBroker(1, requests);
+    const second = coordinatorBroker(2, requests);
+    const current = { nodeId: 2, reachable: true };
+    const { group } = member(ConsumerGroup, {
+      async findGroupCoordinatorMetadata() {
+        requests.push('FindCoordinator');
+        return { coordinator: { nodeId: current.nodeId } };
+      },
+      async findBroker({ nodeId }: { nodeId: number }) {
+        if (!current.reachable) throw refused();
+        return nodeId === 1 ? first : second;
+      },
+    });
+    await group.joinAndSync();
+    // The join's coordinator (the in-memory one of `member`) stands for broker 1 from here on.
+    group.coordinator = first;
+    group.offsetManager.coordinator = first;
+    group.lastRequest = 0;
+    return { group, requests, first, second, current };
+  }
+  const notCoordinator = () => createErrorFromCode(NOT_COORDINATOR);
+
+  it('released: heartbeats go on to the coordinator found at the join after it refused connections or moved', async () => {
+    const { group, requests, first } = await joined(Released);
+    first.failure = refused;
+    await expect(group.heartbeat({ interval: 0 })).rejects.toThrow(/ECONNREFUSED/);
+    first.failure = notCoordinator;
+    await expect(group.heartbeat({ interval: 0 })).rejects.toThrow(/not the correct coordinator/);
+    await expect(group.heartbeat({ interval: 0 })).rejects.toThrow(/not the correct coordinator/);
+    expect(requests).toEqual(['Heartbeat 1', 'Heartbeat 1', 'Heartbeat 1']);
+  });
+
+  it.each([
+    ['refuses connections', refused],
+    ['answers it is not the coordinator', notCoordinator],
+    ['answers the coordinator is not available', () => createErrorFromCode(GROUP_COORDINATOR_NOT_AVAILABLE)],
+  ])(
+    'fixed: a coordinator that %s is looked up again before the next heartbeat and commit, which go to the new one',
+    async (_, failure) => {
+      const { group, requests, first, second } = await joined(Fixed);
+      first.failure = failure;
+      await expect(group.heartbeat({ interval: 0 })).rejects.toBeDefined();
+      expect(group.coordinatorUnknown).toBe(true);
+      await group.heartbeat({ interval: 0 });
+      expect(group.coordinatorUnknown).toBe(false);
+      expect(group.coordinator).toBe(second);
+      expect(group.offsetManager.coordinator).toBe(second);
+      group.resolveOffset({ topic: TOPIC, partition: 0, offset: '3' });
+      await group.commitOffsets();
+      expect(requests).toEqual(['Heartbeat 1', 'FindCoordinator', 'Heartbeat 2', 'OffsetCommit 2']);
+    },
+  );
+
+  it('fixed: a commit that finds the coordinator gone marks it unknown too; a failed lookup keeps it unknown, the next request looks it up again', async () => {
+    const { group, requests, first, current } = await joined(Fixed);
+    first.failure = notCoordinator;
+    group.resolveOffset({ topic: TOPIC, partition: 0, offset: '3' });
+    await expect(group.commitOffsets()).rejects.toThrow(/not the correct coordinator/);
+    expect(group.coordinatorUnknown).toBe(true);
+    current.reachable = false;
+    await expect(group.heartbeat({ interval: 0 })).rejects.toThrow(/ECONNREFUSED/);
+    expect(group.coordinatorUnknown).toBe(true);
+    current.reachable = true;
+    await group.commitOffsets();
+    expect(requests).toEqual(['OffsetCommit 1', 'FindCoordinator', 'FindCoordinator', 'OffsetCommit 2']);
+  });
+
+  it('fixed: other failures (a rebalance, an unknown member) leave the coordinator as it is', async () => {
+    const { group, requests, first } = await joined(Fixed);
+    first.failure = () => createErrorFromCode(REBALANCE_IN_PROGRESS);
+    await expect(group.heartbeat({ interval: 0 })).rejects.toThrow(/rebalanc/i);
+    expect(group.coordinatorUnknown).toBe(false);
+    await expect(group.heartbeat({ interval: 0 })).rejects.toThrow(/rebalanc/i);
+    expect(requests).toEqual(['Heartbeat 1', 'Heartbeat 1']);
+  });
+
+  it('isCoordinatorLost: unreachable, not the coordinator, no coordinator; not a rebalance', () => {
+    expect(isCoordinatorLost(refused())).toBe(true);
+    expect(isCoordinatorLost(notCoordinator())).toBe(true);
+    expect(isCoordinatorLost(createErrorFromCode(GROUP_COORDINATOR_NOT_AVAILABLE))).toBe(true);
+    expect(isCoordinatorLost(createErrorFromCode(REBALANCE_IN_PROGRESS))).toBe(false);
+    expect(isCoordinatorLost(new Error('boom'))).toBe(false);
   });
 });

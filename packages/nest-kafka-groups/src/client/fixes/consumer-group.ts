@@ -33,6 +33,19 @@ export function isBrokerUnreachable(error: unknown): boolean {
   return false;
 }
 
+/** Answers of a broker that is not (or no longer) the group's coordinator, as Java's consumer reads them. */
+const NOT_THE_COORDINATOR = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE']);
+
+/**
+ * Whether a heartbeat or commit failed because the group's coordinator died or moved: the broker cannot be
+ * reached, or answered that it is not the coordinator (any more) or has none. The Java consumer marks the
+ * coordinator unknown on these (`AbstractCoordinator.markCoordinatorUnknown`) and looks it up again.
+ */
+export function isCoordinatorLost(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return (typeof type === 'string' && NOT_THE_COORDINATOR.has(type)) || isBrokerUnreachable(error);
+}
+
 const RECONNECT_BACKOFF_MS = 100;
 /** As the Java consumer bounds its wait before reconnecting to a node (`reconnect.backoff.max.ms`). */
 const RECONNECT_BACKOFF_MAX_MS = 1_000;
@@ -66,6 +79,14 @@ export function reconnectBackoffMs(failures: number): number {
  * stopped every fetcher, retried after its backoff and, once its retries ran out, crashed the consumer, which then
  * rejoined the group; a closed connection dropped the broker from the pool, which made the fetch manager restart
  * every fetcher (and again when the next metadata listed the broker). Other fetch errors are handled as released.
+ *
+ * A heartbeat or commit that finds the group coordinator dead or moved (`isCoordinatorLost`) marks it unknown, and
+ * the next heartbeat, commit or offset fetch first looks it up again (FindCoordinator), then points the group and
+ * its offset manager at it, as the Java consumer does. Upstream the coordinator found at the join was kept until the
+ * next join: heartbeats and commits went on to a dead broker (the offset manager reconnects to the same node id)
+ * until the runner's retries ran out and the consumer crashed, and "not the coordinator" made the member rejoin.
+ * The member's generation is kept: the new coordinator answers the next heartbeat, or tells the member it is no
+ * longer in the group (unknown member, illegal generation), and kafkajs rejoins as released.
  */
 export const consumerGroupFix: CarriedFix = {
   module: 'src/consumer/consumerGroup.js',
@@ -79,6 +100,84 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
     readonly unreachableFetches = new Map<string, number>();
     /** The subscribed topics this group saw deleted: each fetch's batches carry the count when it began. */
     readonly topicDeletions = new TopicDeletions();
+    /** Set when a request found the coordinator dead or moved; cleared once a lookup found the current one. */
+    coordinatorUnknown = false;
+    /** The lookup under way, shared by the heartbeat and the commits that wait for it. */
+    coordinatorLookup: Promise<void> | undefined;
+    /** When the last join ended (epoch ms): the coordinator counts the member's session from its JoinGroup. */
+    joinedAt = 0;
+
+    markCoordinatorUnknown(error: unknown): void {
+      if (!this.coordinatorUnknown) {
+        this.logger.debug('Group coordinator lost, looking it up again before the next request', {
+          groupId: this.groupId,
+          memberId: this.memberId,
+          nodeId: this.coordinator?.nodeId,
+          error: (error as Error).message,
+        });
+      }
+      this.coordinatorUnknown = true;
+    }
+
+    /**
+     * Resolves once the coordinator is known: at once when it is, else after one lookup (Java's
+     * `ensureCoordinatorReady`), which rejects when no broker named a reachable coordinator. The caller's request
+     * then fails with that error and the coordinator stays unknown: the next request looks it up again.
+     */
+    ensureCoordinator(): Promise<void> | undefined {
+      if (!this.coordinatorUnknown) return undefined;
+      this.coordinatorLookup ??= this.lookUpCoordinator().finally(() => {
+        this.coordinatorLookup = undefined;
+      });
+      return this.coordinatorLookup;
+    }
+
+    async lookUpCoordinator(): Promise<void> {
+      const { coordinator: found } = (await this.cluster.findGroupCoordinatorMetadata({
+        groupId: this.groupId,
+      })) as { coordinator: { nodeId: number } };
+      // Connects to it; an unreachable or unknown node refreshes the metadata before the error is thrown.
+      const coordinator = await this.cluster.findBroker({ nodeId: found.nodeId });
+      this.coordinator = coordinator;
+      if (this.offsetManager) this.offsetManager.coordinator = coordinator;
+      this.coordinatorUnknown = false;
+      this.logger.info('Group coordinator found', {
+        groupId: this.groupId,
+        memberId: this.memberId,
+        nodeId: found.nodeId,
+      });
+    }
+
+    /** Runs a request to the coordinator: looks the coordinator up first if it is unknown, marks it lost on failure. */
+    async toCoordinator<T>(request: () => Promise<T>): Promise<T> {
+      try {
+        const lookup = this.ensureCoordinator();
+        if (lookup !== undefined) await lookup;
+        return await request();
+      } catch (error) {
+        if (isCoordinatorLost(error)) this.markCoordinatorUnknown(error);
+        throw error;
+      }
+    }
+
+    heartbeat(options: { interval: number }): Promise<void> {
+      return this.toCoordinator(() => super.heartbeat(options) as Promise<void>);
+    }
+
+    commitOffsets(offsets?: unknown): Promise<void> {
+      return this.toCoordinator(() => super.commitOffsets(offsets) as Promise<void>);
+    }
+
+    commitOffsetsIfNecessary(): Promise<void> {
+      return this.toCoordinator(() => super.commitOffsetsIfNecessary() as Promise<void>);
+    }
+
+    /** A join looks the coordinator up itself (kafkajs's FindCoordinator before JoinGroup). */
+    async joinAndSync(): Promise<void> {
+      await super.joinAndSync();
+      this.coordinatorUnknown = false;
+      this.joinedAt = Date.now();
+    }
 
     async fetch(nodeId: string | number): Promise<unknown[]> {
       const key = String(nodeId);

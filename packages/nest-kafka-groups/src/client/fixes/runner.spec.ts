@@ -6,6 +6,7 @@ import {
   isCoordinatorUnavailable,
   keepsFetchingAfterHeartbeat,
   resolveInCurrentGroup,
+  sessionLapsed,
 } from './runner.js';
 
 /**
@@ -510,7 +511,83 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     expect(commits).toBe(2);
   });
 
-  it('isCoordinatorUnavailable / keepsFetchingAfterHeartbeat', () => {
+  it('fixed: a coordinator that died or moved (the consumer group marked it unknown) is not thrown within half the session timeout', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    const answers = lateHeartbeats(consumerGroup, 2_000);
+    await instance.handleBatch(batch(0, 0));
+    Object.assign(consumerGroup, { coordinatorUnknown: true });
+    answers[0]!.reject(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
+    await settled();
+    await instance.handleBatch(batch(0, 1));
+    await new Promise((resolve) => setTimeout(resolve, 110));
+    await instance.handleBatch(batch(0, 2));
+    expect(answers).toHaveLength(2);
+  });
+
+  it('fixed: an interval commit that found the coordinator gone is not thrown; the next carries its offsets', async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    let commits = 0;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      commits++;
+      if (commits === 1) {
+        Object.assign(consumerGroup, { coordinatorUnknown: true });
+        throw new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+      }
+    };
+    await instance.handleBatch(batch(0, 0));
+    await settled();
+    await instance.handleBatch(batch(0, 1));
+    expect(commits).toBe(2);
+  });
+
+  it('released: a member whose heartbeats went unanswered for the session timeout goes on handling its batches', async () => {
+    const { instance, consumerGroup } = runner(Upstream, async ({ batch: b }) => {
+      handled.push(b.firstOffset());
+    });
+    const handled: string[] = [];
+    Object.assign(consumerGroup, { sessionTimeout: 6_000, lastRequest: Date.now() - 7_000 });
+    await instance.handleBatch(batch(0, 0));
+    expect(handled).toEqual(['0']);
+  });
+
+  it('fixed: no heartbeat answered for the session timeout: batches are not handed to eachBatch (nothing resolved, fetched again) and the heartbeat goes on; once answered, they are', async () => {
+    const handled: string[] = [];
+    const { instance, consumerGroup } = runner(Fixed, async ({ batch: b, resolveOffset }) => {
+      handled.push(b.firstOffset());
+      resolveOffset(b.lastOffset());
+    });
+    const answers = lateHeartbeats(consumerGroup, 7_000);
+    const resolved: string[] = [];
+    consumerGroup.resolveOffset = ({ offset }) => void resolved.push(offset);
+    await instance.handleBatch(batch(0, 0));
+    expect(handled).toEqual([]);
+    expect(resolved).toEqual([]);
+    expect(answers).toHaveLength(1);
+    // A heartbeat still unanswered counts as none: the next batch is held back too.
+    await instance.handleBatch(batch(0, 0));
+    expect(handled).toEqual([]);
+    Object.assign(consumerGroup, { lastRequest: Date.now() });
+    answers[0]!.resolve();
+    await instance.handleBatch(batch(0, 0));
+    expect(handled).toEqual(['0']);
+    expect(resolved).toContain('0');
+  });
+
+  it('fixed: the session counts from the join when no heartbeat was answered since', async () => {
+    const handled: string[] = [];
+    const { instance, consumerGroup } = runner(Fixed, async ({ batch: b }) => void handled.push(b.firstOffset()));
+    lateHeartbeats(consumerGroup, 7_000);
+    Object.assign(consumerGroup, { joinedAt: Date.now() - 1_000 });
+    await instance.handleBatch(batch(0, 0));
+    expect(handled).toEqual(['0']);
+  });
+
+  it('isCoordinatorUnavailable / keepsFetchingAfterHeartbeat / sessionLapsed', () => {
+    expect(keepsFetchingAfterHeartbeat(new Error('connect ECONNREFUSED'), 2_999, 6_000, true)).toBe(true);
+    expect(keepsFetchingAfterHeartbeat(new Error('connect ECONNREFUSED'), 3_000, 6_000, true)).toBe(false);
+    expect(keepsFetchingAfterHeartbeat(new Error('connect ECONNREFUSED'), 0, 6_000, false)).toBe(false);
+    expect(sessionLapsed(5_999, 6_000)).toBe(false);
+    expect(sessionLapsed(6_000, 6_000)).toBe(true);
     expect(isCoordinatorUnavailable(unavailable())).toBe(true);
     expect(isCoordinatorUnavailable(rebalancing())).toBe(false);
     expect(isCoordinatorUnavailable(new Error('boom'))).toBe(false);

@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
 import { fetchedBeforeDeletion } from '../topic-deletion.js';
 
@@ -90,7 +90,8 @@ export function isCoordinatorUnavailable(error: unknown): boolean {
 
 /**
  * Whether a failed heartbeat leaves the member fetching (the next heartbeat tries again) rather than being thrown
- * to kafkajs, which stops every fetcher and retries, then rejoins: only while the coordinator is unavailable and the
+ * to kafkajs, which stops every fetcher and retries, then rejoins: only while the coordinator is unavailable, or
+ * dead or moved (`coordinatorUnknown`: the consumer group looks it up again before the next heartbeat), and the
  * last heartbeat it answered is less than half the session timeout ago. No coordinator, a newly elected one
  * included, evicts the member before a whole session timeout after that answer; the other half is the margin for a
  * busy event loop, so the member stops before its partitions can have gone to another member.
@@ -99,8 +100,19 @@ export function keepsFetchingAfterHeartbeat(
   error: unknown,
   sinceAnsweredMs: number,
   sessionTimeoutMs: number,
+  coordinatorUnknown = false,
 ): boolean {
-  return isCoordinatorUnavailable(error) && sinceAnsweredMs < sessionTimeoutMs / 2;
+  return (coordinatorUnknown || isCoordinatorUnavailable(error)) && sinceAnsweredMs < sessionTimeoutMs / 2;
+}
+
+/**
+ * Whether the member has had no answer from its coordinator (a heartbeat, or the join) for a whole session
+ * timeout: the coordinator may have evicted it and given its partitions to another member, so it hands no fetched
+ * batch to its handlers until a heartbeat is answered again or it has rejoined (librdkafka's consumer drops its
+ * assignment at that point too; Java's marks the coordinator unknown and goes on).
+ */
+export function sessionLapsed(sinceAnsweredMs: number, sessionTimeoutMs: number): boolean {
+  return sinceAnsweredMs >= sessionTimeoutMs;
 }
 
 /**
@@ -219,8 +231,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
           },
           (error: unknown) => {
             this.heartbeatInFlight = undefined;
-            const sinceAnswered = Date.now() - this.consumerGroup.lastRequest;
-            if (keepsFetchingAfterHeartbeat(error, sinceAnswered, this.consumerGroup.sessionTimeout)) {
+            const { sessionTimeout, coordinatorUnknown } = this.consumerGroup;
+            if (keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)) {
               this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
@@ -295,9 +307,11 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
         (error: unknown) => {
           this.commitInFlight = undefined;
-          // Resolved offsets stay uncommitted until a commit succeeds: the next interval's commit carries them.
+          // Resolved offsets stay uncommitted until a commit succeeds: the next interval's commit carries them
+          // (to the coordinator looked up again, when this one died or moved).
           this.noteMembership(error, generation);
-          if (!isCoordinatorUnavailable(error)) this.commitFailure = { error, generation };
+          if (!isCoordinatorUnavailable(error) && !this.consumerGroup.coordinatorUnknown)
+            this.commitFailure = { error, generation };
         },
       );
       return undefined;
@@ -363,6 +377,11 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         return;
       }
 
+      if (sessionLapsed(this.sinceAnswered(), this.consumerGroup.sessionTimeout)) {
+        await this.holdBack(batch);
+        return;
+      }
+
       const startBatchProcess = Date.now();
       // The batch events' payload takes a few 64-bit offset computations: built only for a listener (kafkajs's
       // emitter drops an event nobody listens to), and never for an empty batch, which emits none.
@@ -421,6 +440,31 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       }
       const beat = this.heartbeatIfDue();
       if (beat !== undefined) await beat;
+    }
+
+    /** Time since the coordinator last answered the member: a heartbeat, or the join (the consumer group's fix). */
+    sinceAnswered(): number {
+      return Date.now() - Math.max(this.consumerGroup.lastRequest, this.consumerGroup.joinedAt ?? 0);
+    }
+
+    /**
+     * A batch fetched while the member's session has lapsed: not handled, nothing resolved, so the next fetch
+     * returns it again. The heartbeat goes on (looking the coordinator up first when it is unknown): its answer
+     * lets the member go on in its generation, or its error makes kafkajs rejoin. A short wait keeps the fetcher
+     * from fetching the same records again at once.
+     */
+    async holdBack(batch: any): Promise<void> {
+      if (!batch.isEmpty()) {
+        this.logger.debug('No heartbeat answered for the session timeout, batch not handed to the handler', {
+          groupId: this.consumerGroup.groupId,
+          memberId: this.consumerGroup.memberId,
+          topic: batch.topic,
+          partition: batch.partition,
+          firstOffset: batch.firstOffset(),
+        });
+      }
+      await this.heartbeat();
+      await sleep(HEARTBEAT_RETRY_BACKOFF_MS);
     }
 
     /** START_BATCH_PROCESS's payload (END_BATCH_PROCESS adds the duration), or undefined when neither is listened to. */

@@ -1,0 +1,314 @@
+/**
+ * The group coordinator dies (SIGKILL) under a running group, on a cluster of three brokers (replication factor 3,
+ * min.insync.replicas 2): the members find the new coordinator as the Java consumer does (RELIABILITY.md finding
+ * 12). Two members of one group in this process, records produced throughout; the coordinator is the leader of the
+ * group's partition of `__consumer_offsets` (the launcher gives that topic one partition).
+ *
+ * - Session timeout 30 s, longer than the controller takes to fence the dead broker and elect another coordinator:
+ *   the members stay in their generation (no join, same member ids), the new coordinator is found within a few
+ *   seconds of its election, and nothing is lost or handled twice.
+ * - Session timeout 6 s, shorter than that election: once a member has had no heartbeat answered for the session
+ *   timeout, it hands no record to its handlers until a coordinator answers again (its partitions may be another
+ *   member's by then), and it goes on or rejoins within a few seconds of the election; nothing is lost.
+ *
+ * The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers 19695-19697, as the topic-changes
+ * spec), or reuses one that answers there (left running, its killed nodes started again), and stops the one it
+ * started.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { ConsoleLogger, type INestApplication, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { KafkaGroupsServer, KafkaModule } from 'nest-kafka-groups';
+import {
+  KafkaTestClient,
+  TEST_CONSUMER_TUNING,
+  TEST_RETRY,
+  uniqueName,
+  waitFor,
+} from 'nest-kafka-groups/testing';
+import {
+  isBrokerReachable,
+  killNode,
+  localSettings,
+  startBroker,
+  startNode,
+  stopBroker,
+} from '../scripts/kafka-local-lib.mjs';
+import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { recording, recordingFeature, resetRecording } from './support/recording-feature.js';
+
+/** A Nest logger that keeps every line with its time (performance.now(), as the recorded deliveries). */
+class CapturingLogger extends ConsoleLogger {
+  readonly lines: { at: number; level: string; message: string }[] = [];
+
+  private keep(level: string, message: unknown): void {
+    this.lines.push({ at: performance.now(), level, message: String(message) });
+  }
+  log(message: unknown, ...rest: unknown[]): void {
+    this.keep('log', message);
+    if (process.env.FAILOVER_VERBOSE) super.log(message, ...rest);
+  }
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.keep('debug', message);
+    if (process.env.FAILOVER_VERBOSE) super.debug(message, ...rest);
+  }
+  verbose(message: unknown): void {
+    this.keep('verbose', message);
+  }
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.keep('warn', message);
+    super.warn(message, ...rest);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.keep('error', message);
+    super.error(message, ...rest);
+  }
+}
+
+const PARTITIONS = 6;
+/** How long the spec watches the group after the kill: longer than kafkajs's retries to the dead broker took. */
+const WATCH_AFTER_KILL_MS = 25_000;
+/** Bound on finding the new coordinator once the cluster elected it (heartbeat backoff, lookup, a loaded host). */
+const FOUND_AFTER_ELECTION_MS = 5_000;
+
+const suite = javaAvailable() ? describe : describe.skip;
+
+suite('group coordinator killed (three brokers)', () => {
+  let settings: ReturnType<typeof localSettings>;
+  let brokers: string[];
+  let startedHere = false;
+  let kafka: KafkaTestClient;
+  const killed: number[] = [];
+  const apps: INestApplication[] = [];
+
+  beforeAll(async () => {
+    const port = Number(process.env.KAFKA_CLUSTER_PORT ?? 19692);
+    settings = localSettings({
+      ...process.env,
+      KAFKA_BROKERS: '',
+      KAFKA_NODES: '3',
+      KAFKA_PORT: String(port),
+      KAFKA_CONTROLLER_PORT: String(port + 3),
+    });
+    if (!(await isBrokerReachable(settings.localAddress))) {
+      await expectPortsFree([0, 1, 2, 3, 4, 5].map((i) => port + i), 'KAFKA_CLUSTER_PORT');
+      await startBroker({}, settings);
+      startedHere = true;
+    }
+    brokers = settings.localAddress.split(',');
+    kafka = new KafkaTestClient({ brokers, clientId: 'failover-spec' });
+  }, 240_000);
+
+  // The next test kills a coordinator again: with two of three brokers down the cluster has no quorum.
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+    resetRecording();
+    for (const nodeId of killed.splice(0)) await startNode(nodeId - 1, settings);
+  }, 240_000);
+
+  afterAll(async () => {
+    await kafka?.closeAll();
+    if (startedHere) await stopBroker({}, settings);
+  }, 240_000);
+
+  async function startApp(groupId: string, topic: string, sessionTimeout: number) {
+    @Module({
+      imports: [
+        KafkaModule.forRoot({
+          brokers,
+          clientId: 'failover-app',
+          fromBeginning: true,
+          consumer: { ...TEST_CONSUMER_TUNING, sessionTimeout },
+          clientRetry: TEST_RETRY,
+          shutdownTimeoutMs: 10_000,
+        }),
+        recordingFeature(groupId, topic, { concurrency: 2 }),
+      ],
+    })
+    class FailoverAppModule {}
+    const logger = new CapturingLogger();
+    const app = await NestFactory.create(FailoverAppModule, { logger });
+    app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+    await app.init();
+    await app.startAllMicroservices();
+    apps.push(app);
+    return { app, logger };
+  }
+
+  /**
+   * Waits until every replica of the topic and of __consumer_offsets is in sync: a replica still catching up when
+   * its leader dies cannot take over, and the partition would stay without a leader until the node is back.
+   */
+  async function waitForFullIsr(topic: string): Promise<void> {
+    const admin = await kafka.admin();
+    await waitFor(`every replica of ${topic} and __consumer_offsets in sync`, 60_000, async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic, '__consumer_offsets'] });
+      return topics.every((t) => t.partitions.every((p) => p.isr.length === 3));
+    });
+  }
+
+  /** The node id leading the group's partition of __consumer_offsets: the group coordinator. */
+  async function coordinatorNode(): Promise<number> {
+    const admin = await kafka.admin();
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] });
+    return topics[0].partitions[0].leader;
+  }
+
+  /**
+   * Produces `backlog` records at once, then keyed records (`seq` counting up) every 50 ms until stopped; keeps the sequence numbers whose send was
+   * acknowledged (acks all). A send that fails during the election is not counted and the loop goes on.
+   */
+  async function produceUntilStopped(topic: string, backlog: number) {
+    const producer = await kafka.producer();
+    const acknowledged: number[] = [];
+    let seq = 0;
+    for (; seq < backlog; seq += 500) {
+      const batch = Array.from({ length: Math.min(500, backlog - seq) }, (_, i) => seq + i);
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: batch.map((n) => ({ key: `k${n % 24}`, value: JSON.stringify({ seq: n }) })),
+      });
+      acknowledged.push(...batch);
+    }
+    seq = backlog;
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const batch = Array.from({ length: 5 }, () => seq++);
+        try {
+          await producer.send({
+            topic,
+            acks: -1,
+            messages: batch.map((n) => ({ key: `k${n % 24}`, value: JSON.stringify({ seq: n }) })),
+          });
+          acknowledged.push(...batch);
+        } catch {
+          // Not acknowledged: not counted.
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    return {
+      acknowledged,
+      async stop() {
+        running = false;
+        await loop;
+      },
+    };
+  }
+
+  /**
+   * Kills the coordinator under load; returns when the cluster elected another and the spec watched long enough.
+   * `backlog` records are written before the kill and each takes `handlerMs`: the partitions led by the live
+   * brokers have records to hand to the handlers while the coordinator is away (the dead broker is an in-sync
+   * replica of every partition until the controller fences it, so nothing new becomes readable meanwhile).
+   */
+  async function killCoordinatorUnderLoad(sessionTimeout: number, backlog = 0, handlerMs = 0) {
+    resetRecording();
+    const topic = uniqueName('failover');
+    const groupId = uniqueName('failover-group');
+    await kafka.createTopic(topic, PARTITIONS, [{ name: 'min.insync.replicas', value: '2' }], 3);
+    await waitForFullIsr(topic);
+    const { logger } = await startApp(groupId, topic, sessionTimeout);
+    const before = await kafka.waitForStableGroup(groupId, 2, 60_000);
+    if (handlerMs > 0) recording.behaviour = () => new Promise((resolve) => setTimeout(resolve, handlerMs));
+    const producing = await produceUntilStopped(topic, backlog);
+    await waitFor('records handled before the kill', 30_000, () => recording.deliveries.length >= 100);
+
+    const dead = await coordinatorNode();
+    const killedAt = performance.now();
+    await killNode(dead - 1, settings);
+    killed.push(dead);
+    const elected = await waitFor('another coordinator elected', 60_000, async () => {
+      const node = await coordinatorNode().catch(() => -1);
+      return node > 0 && node !== dead ? { node, at: performance.now() } : undefined;
+    });
+    const watchUntil = Math.max(killedAt + WATCH_AFTER_KILL_MS, elected.at + 10_000);
+    await new Promise((resolve) => setTimeout(resolve, watchUntil - performance.now()));
+    await producing.stop();
+
+    const expected = new Set(producing.acknowledged);
+    await waitFor(`every acknowledged record handled (${expected.size})`, 120_000, () =>
+      [...expected].every((seq) => handledSeqs().has(seq)),
+    ).catch((error: Error) => {
+      const missing = [...expected].filter((seq) => !handledSeqs().has(seq));
+      throw new Error(`${error.message}; ${missing.length} never handled, from seq ${missing[0]}`);
+    });
+    const after = await stableMembers(groupId);
+    return { groupId, logger, before, after, killedAt, elected, dead, expected };
+  }
+
+  /**
+   * The group's members once it is Stable with two, asked of its coordinator only (the test client's
+   * waitForStableGroup also lists every topic, which fails while a broker is down).
+   */
+  async function stableMembers(groupId: string): Promise<{ members: { memberId: string }[] }> {
+    const admin = await kafka.admin();
+    return waitFor(`group ${groupId} Stable with 2 members`, 60_000, async () => {
+      const { groups } = await admin.describeGroups([groupId]);
+      return groups[0]?.state === 'Stable' && groups[0].members.length === 2 ? groups[0] : undefined;
+    });
+  }
+
+  function handledSeqs(): Set<number> {
+    return new Set(recording.deliveries.map((d) => d.seq));
+  }
+
+  function handledTwice(): number {
+    const seen = new Set<string>();
+    let twice = 0;
+    for (const d of recording.deliveries) {
+      const key = `${d.partition}@${d.offset}`;
+      if (seen.has(key)) twice++;
+      seen.add(key);
+    }
+    return twice;
+  }
+
+  /** When the member reported it found the coordinator again (its kafkajs line), after `since`. */
+  function foundAt(logger: CapturingLogger, since: number): number[] {
+    return logger.lines
+      .filter((line) => line.at > since && /Group coordinator found/.test(line.message))
+      .map((line) => line.at);
+  }
+
+  function joinsAfter(logger: CapturingLogger, since: number): string[] {
+    return logger.lines
+      .filter((line) => line.at > since && /^Joined as /.test(line.message))
+      .map((line) => line.message);
+  }
+
+  test('session longer than the election: the members find the new coordinator and stay in their generation; nothing lost or handled twice', async () => {
+    const run = await killCoordinatorUnderLoad(30_000);
+    // No rebalance: no member joined again, and the group has the same members.
+    expect(joinsAfter(run.logger, run.killedAt)).toEqual([]);
+    const ids = (group: { members: { memberId: string }[] }) => group.members.map((m) => m.memberId).sort();
+    expect(ids(run.after)).toEqual(ids(run.before));
+    // Each of the two members looked the coordinator up again, soon after the cluster elected it.
+    const found = foundAt(run.logger, run.killedAt);
+    expect(found.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...found) - run.elected.at).toBeLessThan(FOUND_AFTER_ELECTION_MS);
+    expect(handledTwice()).toBe(0);
+  }, 300_000);
+
+  test('session shorter than the election: a member with no heartbeat answered for the session timeout hands nothing to its handlers until a coordinator answers; nothing lost', async () => {
+    const sessionTimeout = 6_000;
+    // About 20 s of records for each partition, each handled in 30 ms.
+    const run = await killCoordinatorUnderLoad(sessionTimeout, 4_000, 30);
+    const found = foundAt(run.logger, run.killedAt);
+    // From a second after the session lapsed (the last heartbeat was answered at most an interval before the
+    // kill) until the cluster elected a coordinator and a member found it, nothing is handled. The election takes
+    // longer than the session (the controller fences a dead broker after 9 s): the window is not empty.
+    const lapsed = run.killedAt + sessionTimeout + 1_000;
+    const answeredAgain = Math.min(run.elected.at, ...found);
+    expect(answeredAgain).toBeGreaterThan(lapsed + 1_000);
+    const handledBefore = recording.deliveries.filter((d) => d.at > run.killedAt && d.at < lapsed);
+    expect(handledBefore.length).toBeGreaterThan(0);
+    const handledWhileLapsed = recording.deliveries.filter((d) => d.at > lapsed && d.at < answeredAgain);
+    expect(handledWhileLapsed).toEqual([]);
+    // Found again soon after the election; every acknowledged record was handled (checked while waiting above).
+    expect(found.length).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...found) - run.elected.at).toBeLessThan(FOUND_AFTER_ELECTION_MS);
+  }, 300_000);
+});
