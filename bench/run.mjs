@@ -18,7 +18,9 @@
  *                         run skips producing them; a broker the run started is stopped with its data)
  *
  * Uses the broker at KAFKA_BROKERS (default 127.0.0.1:9092); when none answers, starts one with the local launcher
- * (scripts/kafka-local-lib.mjs) and stops it at the end. Imports the compiled library (the package nest-kafka-groups, or BENCH_DIST): run
+ * (scripts/kafka-local-lib.mjs), with the JVM options of `benchBrokerJvm`, and stops it at the end. A reused broker
+ * started with `-Xlog:gc:file=<path>:time` can name that log in BENCH_BROKER_GC_LOG (its pauses then show in the
+ * latency breakdown as for a broker the run started). Imports the compiled library (the package nest-kafka-groups, or BENCH_DIST): run
  * `npm run build` first (`npm run bench` does).
  */
 import { fork } from 'node:child_process';
@@ -436,6 +438,7 @@ async function latencyPhase(ctx) {
         system,
         baseJob(settings, {
           kind: 'latency',
+          brokerGcLog: ctx.brokerGcLog,
           topic,
           groupId,
           total,
@@ -500,8 +503,11 @@ function describeBreakdown(b, producer) {
     `commits ${e.commits.count} p50 ${e.commits.ms.p50?.toFixed(1)} max ${e.commits.ms.max?.toFixed(1)} ms; ` +
     `heartbeats ${e.heartbeats.count} max ${e.heartbeats.ms.max?.toFixed(1)}; gc ${e.gc.count} total ${e.gc.totalMs.toFixed(0)} max ${e.gc.ms.max?.toFixed(1)} ms; ` +
     `loop delay p99 ${e.loopDelayMs?.p99?.toFixed(1)}; ` +
+    (e.brokerGc
+      ? `broker gc ${e.brokerGc.count}${e.brokerGc.count ? ` total ${e.brokerGc.totalMs.toFixed(0)} max ${e.brokerGc.ms.max.toFixed(1)} ms` : ''}; `
+      : '') +
     (producer
-      ? `producer: produce p50 ${producer.produceRequestMs.p50} p99 ${producer.produceRequestMs.p99} ms, send gap p99 ${producer.gapMs.p99} max ${producer.gapMs.max}, msgs/send max ${producer.messagesPerSend.max}, gc ${producer.gc.count} max ${producer.gc.max} ms`
+      ? `producer: produce p50 ${producer.produceRequestMs.p50} p99 ${producer.produceRequestMs.p99} ms, stamp to write p99 ${producer.stampToWriteMs?.p99} max ${producer.stampToWriteMs?.max} ms, send gap p99 ${producer.gapMs.p99} max ${producer.gapMs.max}, msgs/send max ${producer.messagesPerSend.max}, gc ${producer.gc.count} max ${producer.gc.max} ms`
       : '')
   );
 }
@@ -699,6 +705,28 @@ function targetsOf(throughput, latency, soak) {
   return targets;
 }
 
+/**
+ * The broker this harness starts, for every system alike: the launcher's options (Kafka's own, from
+ * bin/kafka-run-class.sh) with Kafka's own heap (bin/kafka-server-start.sh: 1 GB fixed; the launcher's 256-512 MB
+ * suit tests running several brokers), half of it a fixed young generation, objects promoted to the old generation
+ * after one young collection instead of up to fifteen, and its GC pauses logged with the machine's clock for the
+ * latency breakdown. Each young collection holds every append and fetch response under way, and under steady
+ * traffic a broker's survivors are mostly the same middle-aged objects copied again and again: a large young
+ * generation makes the pauses rare, early promotion keeps them short. KAFKA_HEAP_OPTS or KAFKA_JVM_PERFORMANCE_OPTS,
+ * when set, replace the heap or the tenuring choice, as in Kafka's scripts. Returns the GC log's path.
+ */
+function benchBrokerJvm(launcher) {
+  const gcLog = join(launcher.nodes[0].dir, 'gc.log');
+  const heapFromEnv = Boolean(process.env.KAFKA_HEAP_OPTS?.trim());
+  launcher.brokerJvmOptions = [
+    ...launcher.brokerJvmOptions.filter((option) => heapFromEnv || !/^-Xm[sxn]/.test(option)),
+    ...(heapFromEnv ? [] : ['-Xms1g', '-Xmx1g', '-Xmn512m']),
+    ...(process.env.KAFKA_JVM_PERFORMANCE_OPTS?.trim() ? [] : ['-XX:MaxTenuringThreshold=1']),
+    `-Xlog:gc:file=${gcLog}:time`,
+  ];
+  return gcLog;
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   if (options.help) {
@@ -722,8 +750,10 @@ async function main() {
   const machine = machineInfo();
   const launcher = localSettings();
   log(`broker: ${launcher.brokers} (starting one with the local launcher if none answers)`);
+  const gcLog = benchBrokerJvm(launcher);
   const broker = await ensureBroker(launcher);
   const ctx = {
+    brokerGcLog: broker.started ? gcLog : process.env.BENCH_BROKER_GC_LOG?.trim() || undefined,
     options,
     settings: { brokerList: broker.brokers.split(',').map((b) => b.trim()) },
     runTag: `${Date.now().toString(36)}`,
@@ -759,6 +789,7 @@ async function main() {
       brokers: broker.brokers,
       startedByBench: broker.started,
       kafka: broker.started ? launcherKafkaVersion() : null,
+      jvmOptions: broker.started ? launcher.brokerJvmOptions : null,
     },
     settings: {
       messages: options.messages,

@@ -6,8 +6,9 @@
  * the option), another process's member in the status, a broker that is down at start, a typo in the environment.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
-import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { afterAll, afterEach, describe, expect, jest, test } from '@jest/globals';
+import { Controller, type INestApplication, Logger, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { IsNumber, IsString, Max, Min } from 'class-validator';
 import {
@@ -123,6 +124,32 @@ describe("a user's first hour", () => {
 
     // A failed message is one WARN with its stack; nothing of it (nor of the start) is an ERROR.
     expect(errorLinesSoFar()).toEqual([]);
+  });
+
+  test('an app closed right after init, as a test that only checks its wiring closes it, logs no broker warning', async () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(function (this: Logger, message) {
+      warnings.push(`[${this.context}] ${String(message)}`);
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        @Module({
+          imports: [
+            KafkaModule.forRoot({ brokers: testBrokers(), clientId: 'first-hour' }),
+            weatherModule(uniqueName('weather'), uniqueName('weather-readings')),
+          ],
+        })
+        class WeatherAppModule {}
+        const app = await NestFactory.create(WeatherAppModule, { logger: ['error', 'warn'] });
+        app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+        await app.init();
+        await app.close();
+      }
+    } finally {
+      warn.mockRestore();
+    }
+    // The clients' sockets ended by the close are not a broker that went away.
+    expect(warnings).toEqual([]);
   });
 
   test('topic creation off and a topic missing: the group waits, named with the topic and the option, and starts once it exists', async () => {

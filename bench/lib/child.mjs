@@ -11,7 +11,7 @@
  * `process.memoryUsage()` samples, some of them after a forced GC).
  */
 import { performance } from 'node:perf_hooks';
-import { breakdown, LatencyProbe, MessageMarks } from './latency-probe.mjs';
+import { breakdown, LatencyProbe, MessageMarks, readBrokerGcPauses } from './latency-probe.mjs';
 
 const STOP_TIMEOUT_MS = 30_000;
 
@@ -188,7 +188,10 @@ export class Tracker {
       result.latencies = summarizeLatencies(this.latencies.subarray(0, this.latencyCount));
     if (this.probe !== undefined) {
       this.probe.stop();
-      result.breakdown = breakdown(this.marks, this.probe.marks());
+      result.breakdown = breakdown(this.marks, {
+        ...this.probe.marks(),
+        brokerGcs: readBrokerGcPauses(this.job.brokerGcLog),
+      });
     }
     if (this.job.kind === 'soak') result.samples = this.samples;
     return result;

@@ -161,11 +161,33 @@ export async function topicExists(admin, topic) {
   return (await admin.listTopics()).includes(topic);
 }
 
+/** Answers to a metadata request for a topic just created that mean "not yet". */
+const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/**
+ * Creates `topic` and waits until every partition has a leader. Not kafkajs's `waitForLeaders`: it gives up on the
+ * first "unknown topic" answer, which a KRaft broker gives until its metadata cache has the controller's record of
+ * the topic, a moment that a loaded machine stretches.
+ */
 export async function createTopic(admin, topic, numPartitions = PARTITIONS, configEntries = []) {
   await admin.createTopics({
-    waitForLeaders: true,
+    waitForLeaders: false,
     topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
   });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      if (partitions.length === numPartitions && partitions.every((p) => p.leader >= 0)) return;
+    } catch (error) {
+      if (!NOT_YET.has(error?.type)) throw error;
+    }
+    if (attempt === 150)
+      throw new Error(
+        `topic ${topic}: not every one of its ${numPartitions} partitions has a leader after 30 s`,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export async function deleteTopic(admin, topic) {

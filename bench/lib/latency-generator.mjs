@@ -26,8 +26,19 @@ async function produceAtRate(producer, topic, { rate, total, warm }, { keys, res
   const started = performance.now();
   const inFlight = new Set();
   const produceMs = [];
+  // Each send's stamp, in send order: one broker answers one connection's requests in order, so the n-th Produce
+  // event is the n-th send's request, and its `sentAt` (kafkajs's Date.now() when it wrote the request to the
+  // socket) says how long after the stamp the request left.
+  const stamps = [];
+  let answered = 0;
+  const stampToWriteMs = [];
   const offRequest = producer.on(producer.events.REQUEST, ({ payload }) => {
-    if (payload.apiName === 'Produce' && sent >= warm) produceMs.push(payload.duration);
+    if (payload.apiName !== 'Produce') return;
+    const stampedAt = stamps[answered++];
+    if (sent >= warm) {
+      produceMs.push(payload.duration);
+      if (stampedAt !== undefined) stampToWriteMs.push(payload.sentAt - stampedAt);
+    }
   });
   // Its own pauses: a GC between a message's stamp and its send counts as latency of every system alike.
   const gcMs = [];
@@ -49,6 +60,7 @@ async function produceAtRate(producer, topic, { rate, total, warm }, { keys, res
         perSend.push(due - sent);
       }
       lastSendAt = sentAt;
+      stamps.push(sentAt);
       const stamp = stampPrefix({ sentAt });
       const warmStamp = sent < warm ? stampPrefix({ sentAt, warm: true }) : stamp;
       const messages = [];
@@ -77,6 +89,7 @@ async function produceAtRate(producer, topic, { rate, total, warm }, { keys, res
       gapMs: percentiles(gapsMs),
       messagesPerSend: percentiles(perSend),
       produceRequestMs: percentiles(produceMs),
+      stampToWriteMs: percentiles(stampToWriteMs),
       gc: {
         count: gcMs.length,
         totalMs: round(

@@ -16,6 +16,7 @@
  * heartbeat round trips) and a GC observer. System j sends the same marks from its poll loop (fetch start and end =
  * the poll call and its return, commits = commitSync).
  */
+import { readFileSync } from 'node:fs';
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -138,12 +139,37 @@ function overlap(aStart, aEnd, bStart, bEnd) {
 }
 
 /**
+ * The broker's GC pauses from its unified JVM log (`-Xlog:gc:file=<path>:time`, bench/run.mjs for a broker it
+ * starts), as { startAt, endAt } in wall-clock ms: each pause's line is written when the pause ends, stamped with
+ * the machine's clock and ending in its duration.
+ */
+export function brokerGcPauses(logText) {
+  const pauses = [];
+  for (const match of logText.matchAll(/^\[([^\]]+)\].*\bPause\b.*?([\d.]+)ms$/gm)) {
+    const endAt = Date.parse(match[1].replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
+    if (Number.isFinite(endAt)) pauses.push({ startAt: endAt - Number(match[2]), endAt });
+  }
+  return pauses;
+}
+
+/** The pauses logged so far at `path` (a latency job's `brokerGcLog`), or undefined without a log to read. */
+export function readBrokerGcPauses(path) {
+  if (!path) return undefined;
+  try {
+    return brokerGcPauses(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The breakdown of a run: `appendToHandler` (p50, p99, max, mean), each segment over all messages (p50, p99, max, mean), the same over the tail (the
  * messages at or above the run's p99), and for the tail how many messages waited while a commit, a heartbeat or a
- * GC pause was under way between their append and their handler (`overlapping`: messages and mean overlap).
- * `events` summarises the round trips and GC pauses of the whole measured window.
+ * GC pause of the consumer was under way between their append and their handler, or a GC pause of the broker
+ * between their send and their handler (it holds the append and the fetch alike) (`overlapping`: messages and mean
+ * overlap). `events` summarises the round trips and GC pauses of the whole measured window.
  */
-export function breakdown(marks, { requests = [], gcs = [], loopDelayMs } = {}) {
+export function breakdown(marks, { requests = [], gcs = [], brokerGcs, loopDelayMs } = {}) {
   const n = marks.count;
   const e2e = new Float64Array(n);
   const appendToHandler = new Float64Array(n);
@@ -172,14 +198,16 @@ export function breakdown(marks, { requests = [], gcs = [], loopDelayMs } = {}) 
     commit: requests.filter((r) => r.api === 'OffsetCommit' && inWindow(r)),
     heartbeat: requests.filter((r) => r.api === 'Heartbeat' && inWindow(r)),
     gc: gcs.filter(inWindow),
+    ...(brokerGcs && { brokerGc: brokerGcs.filter(inWindow) }),
   };
   const overlapping = {};
   for (const [kind, events] of Object.entries(kinds)) {
+    const from = kind === 'brokerGc' ? marks.sent : marks.append;
     let messages = 0;
     let total = 0;
     for (const i of tail) {
       let o = 0;
-      for (const e of events) o += overlap(marks.append[i], marks.handler[i], e.startAt, e.endAt);
+      for (const e of events) o += overlap(from[i], marks.handler[i], e.startAt, e.endAt);
       if (o > 0) {
         messages++;
         total += o;
@@ -217,6 +245,13 @@ export function breakdown(marks, { requests = [], gcs = [], loopDelayMs } = {}) 
           }),
         ),
       },
+      ...(kinds.brokerGc && {
+        brokerGc: {
+          count: kinds.brokerGc.length,
+          totalMs: kinds.brokerGc.reduce((sum, e) => sum + e.endAt - e.startAt, 0),
+          ms: durations(kinds.brokerGc),
+        },
+      }),
       loopDelayMs,
     },
   };

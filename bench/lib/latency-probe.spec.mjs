@@ -1,6 +1,6 @@
 /** The latency breakdown's arithmetic: the segments add up to each message's latency, and the tail's attribution. */
 import { describe, expect, it } from '@jest/globals';
-import { breakdown, MessageMarks } from './latency-probe.mjs';
+import { breakdown, brokerGcPauses, MessageMarks } from './latency-probe.mjs';
 
 /** 100 messages: each sent at 10 * i, appended 1 ms later; the consumer's fetch covers the append. */
 function marks(overrides = () => ({})) {
@@ -58,5 +58,38 @@ describe('latency breakdown', () => {
     expect(b.events.heartbeats.count).toBe(1);
     expect(b.events.fetches.count).toBe(1);
     expect(b.events.gc).toMatchObject({ count: 1, totalMs: 3, byKind: { minor: { count: 1 } } });
+  });
+
+  it("counts the tail's messages that a broker GC pause held between their send and their handler", () => {
+    // Message 50: sent at 500, appended only at 512 (the broker paused 501-511), handled at 514.
+    const m = marks((i) => (i === 50 ? { append: 512, fetchStart: 500, fetchEnd: 513, handler: 514 } : {}));
+    const b = breakdown(m, {
+      brokerGcs: [
+        { startAt: 501, endAt: 511 },
+        { startAt: 5_000, endAt: 5_004 },
+      ],
+    });
+    expect(b.tail.messages).toBe(1);
+    expect(b.tail.overlapping.brokerGc).toEqual({ messages: 1, meanMs: 10 });
+    expect(b.tail.overlapping.gc).toEqual({ messages: 0, meanMs: 0 });
+    expect(b.events.brokerGc).toMatchObject({ count: 1, totalMs: 10 });
+    // Without a broker log there is nothing to count, not zero pauses.
+    expect(breakdown(m).events.brokerGc).toBeUndefined();
+  });
+});
+
+describe('broker GC log', () => {
+  it("reads each pause's end and duration from the JVM's unified log, other lines ignored", () => {
+    const log = [
+      '[2026-12-02T02:14:20.929+0000] Using G1',
+      '[2026-12-02T02:14:20.929+0000] GC(80) Pause Young (Normal) (G1 Evacuation Pause) 223M->86M(256M) 12.081ms',
+      '[2026-12-02T02:14:21.000+0000][1001.3s] GC(81) Pause Remark 90M->90M(256M) 0.500ms',
+      '[2026-12-02T02:14:22.000+0000] GC(81) Concurrent Mark Cycle 40.000ms',
+    ].join('\n');
+    const end = Date.parse('2026-12-02T02:14:20.929Z');
+    expect(brokerGcPauses(log)).toEqual([
+      { startAt: end - 12.081, endAt: end },
+      { startAt: end + 71 - 0.5, endAt: end + 71 },
+    ]);
   });
 });

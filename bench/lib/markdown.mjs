@@ -27,10 +27,11 @@ function breakdownTable(l) {
       "(the broker's append time on each record, whole milliseconds); the tail columns are the mean of the messages " +
       'at or above the p99: produce (send → append), wait (on the broker before the consumer fetched), fetch ' +
       '(fetch under way → response decoded), queue (→ handler); commits and GC pauses in the consumer over the run; ' +
-      "the generator's send gaps and Produce round trips.",
+      "the broker's GC pauses (a broker the run started logs them) and the tail messages sent before one ended and " +
+      "handled after it began; the generator's send gaps and Produce round trips.",
     '',
-    '| System | append → handler p50 / p99 | tail: produce / wait / fetch / queue | tail overlapping a commit / GC | commits (p50) | GC pauses (total, max) | send gap p99, Produce p99 |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| System | append → handler p50 / p99 | tail: produce / wait / fetch / queue | tail overlapping a commit / GC | commits (p50) | GC pauses (total, max) | broker GC pauses (max), tail overlapping | send gap p99, Produce p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const [system, s] of rows) {
     const b = s.breakdown;
@@ -41,6 +42,7 @@ function breakdownTable(l) {
         `${n(t.produce, 1)} / ${n(t.waitFetch, 1)} / ${n(t.fetch, 1)} / ${n(t.queue, 1)} ms | ` +
         `${n(b.tail.overlapping.commit.messages)} / ${n(b.tail.overlapping.gc.messages)} of ${n(b.tail.messages)} | ` +
         `${n(e.commits.count)} (${n(e.commits.ms.p50, 1)} ms) | ${n(e.gc.count)} (${n(e.gc.totalMs, 0)} ms, ${n(e.gc.ms.max, 1)} ms) | ` +
+        `${e.brokerGc ? `${n(e.brokerGc.count)} (${n(e.brokerGc.ms.max, 1)} ms), ${n(b.tail.overlapping.brokerGc.messages)} of ${n(b.tail.messages)}` : '-'} | ` +
         `${s.producer ? `${n(s.producer.gapMs.p99, 1)} ms, ${n(s.producer.produceRequestMs.p99, 1)} ms` : ''} |`,
     );
   }

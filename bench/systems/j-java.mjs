@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { send, summarizeLatencies, verifyRecording } from '../lib/child.mjs';
-import { breakdown, MessageMarks } from '../lib/latency-probe.mjs';
+import { breakdown, MessageMarks, readBrokerGcPauses } from '../lib/latency-probe.mjs';
 import { javaClasspath } from '../lib/java.mjs';
 import { REPO_ROOT } from '../lib/settings.mjs';
 
@@ -53,7 +53,7 @@ async function main() {
         result.duplicates = result.verification.duplicateOffsets;
       }
       if (recorded.latencies !== undefined) result.latencies = summarizeLatencies(recorded.latencies);
-      if (recorded.latencyMarks !== undefined) result.breakdown = javaBreakdown(recorded.latencyMarks);
+      if (recorded.latencyMarks !== undefined) result.breakdown = javaBreakdown(recorded.latencyMarks, job);
       await send({ type: 'result', result });
       reported = true;
     } else if (kind === 'STOPPED') {
@@ -77,11 +77,11 @@ async function main() {
 }
 
 /** The JVM's marks (BenchConsumer.latencyMarks) through the Node systems' breakdown. */
-function javaBreakdown({ requests, gcs, ...columns }) {
+function javaBreakdown({ requests, gcs, ...columns }, job) {
   const marks = new MessageMarks(columns.sent.length);
   for (const name of ['sent', 'append', 'fetchStart', 'fetchEnd', 'handler']) marks[name].set(columns[name]);
   marks.count = columns.sent.length;
-  return breakdown(marks, { requests, gcs });
+  return breakdown(marks, { requests, gcs, brokerGcs: readBrokerGcPauses(job.brokerGcLog) });
 }
 
 main().catch(async (error) => {

@@ -8,6 +8,15 @@ describe('BrokerConnectivity', () => {
     jest.restoreAllMocks();
   });
 
+  test('a write after this process ended the socket is no outage', () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const connectivity = new BrokerConnectivity(30_000);
+    const writeAfterEnd = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    connectivity.failed('127.0.0.1:9092', writeAfterEnd);
+    expect(warn).not.toHaveBeenCalled();
+    expect(connectivity.unreachable).toEqual([]);
+  });
+
   test('one line when a broker goes away, a summary while it stays away, one when it is back', () => {
     jest.useFakeTimers();
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);

@@ -38,6 +38,9 @@ export class BrokerConnectivity {
   failed(broker: string, error: Error): void {
     // The broker answered but the TLS handshake failed: KafkaSecurity reports that, as what it is.
     if (isTlsFailure(error)) return;
+    // A request written after this process ended the socket (a client closed while it was still connecting, as an
+    // app closed right after init): nothing about the broker, whose real absence the next attempt shows.
+    if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_WRITE_AFTER_END') return;
     const outage = this.outages.get(broker);
     if (outage) {
       outage.failedAttempts++;
