@@ -90,7 +90,10 @@ suite('group coordinator killed (three brokers)', () => {
       KAFKA_CONTROLLER_PORT: String(port + 3),
     });
     if (!(await isBrokerReachable(settings.localAddress))) {
-      await expectPortsFree([0, 1, 2, 3, 4, 5].map((i) => port + i), 'KAFKA_CLUSTER_PORT');
+      await expectPortsFree(
+        [0, 1, 2, 3, 4, 5].map((i) => port + i),
+        'KAFKA_CLUSTER_PORT',
+      );
       await startBroker({}, settings);
       startedHere = true;
     }

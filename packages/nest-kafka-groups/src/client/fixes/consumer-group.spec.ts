@@ -384,7 +384,11 @@ describe('kafkajs ConsumerGroup: a group coordinator that died or moved (found a
     const { KafkaJSBrokerNotFound } = kafkajsInternal('src/errors.js');
     const gone = new KafkaJSBrokerNotFound('Broker 3 not found in the cached metadata');
     expect(isCoordinatorLost(gone)).toBe(true);
-    expect(isCoordinatorLost(new KafkaJSNumberOfRetriesExceeded(gone, { retryCount: 1, retryTime: 1, cause: gone }))).toBe(true);
+    expect(
+      isCoordinatorLost(
+        new KafkaJSNumberOfRetriesExceeded(gone, { retryCount: 1, retryTime: 1, cause: gone }),
+      ),
+    ).toBe(true);
     expect(isCoordinatorLost(createErrorFromCode(REBALANCE_IN_PROGRESS))).toBe(false);
     expect(isCoordinatorLost(new Error('boom'))).toBe(false);
   });

@@ -575,7 +575,10 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
 
   it('fixed: the session counts from the join when no heartbeat was answered since', async () => {
     const handled: string[] = [];
-    const { instance, consumerGroup } = runner(Fixed, async ({ batch: b }) => void handled.push(b.firstOffset()));
+    const { instance, consumerGroup } = runner(
+      Fixed,
+      async ({ batch: b }) => void handled.push(b.firstOffset()),
+    );
     lateHeartbeats(consumerGroup, 7_000);
     Object.assign(consumerGroup, { joinedAt: Date.now() - 1_000 });
     await instance.handleBatch(batch(0, 0));

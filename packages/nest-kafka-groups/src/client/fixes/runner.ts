@@ -237,7 +237,9 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
           (error: unknown) => {
             this.heartbeatInFlight = undefined;
             const { sessionTimeout, coordinatorUnknown } = this.consumerGroup;
-            if (keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)) {
+            if (
+              keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)
+            ) {
               this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
