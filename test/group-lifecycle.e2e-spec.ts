@@ -11,6 +11,7 @@ import {
   type KafkaRebalanceListener,
 } from 'nest-kafka-groups';
 import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 /**
@@ -264,6 +265,75 @@ describe('group lifecycle: status and rebalance listener', () => {
     expect(secondB.kind).toBe('assigned');
     expect([...secondA.partitions, ...secondB.partitions]).toEqual([0]);
   }, 120_000);
+
+  test('rebalance listener: one that throws is logged with the group and partitions; the member consumes on', async () => {
+    const topic = uniqueName('lc-throws');
+    const groupId = uniqueName('lc-throws');
+    await kafka.createTopic(topic, 2);
+    expectErrorLines(
+      new RegExp(
+        `BrokenListener\\.onPartitionsAssigned failed for group "${groupId}" member 0 \\(.+\\) on ${topic}\\[0,1\\]: ` +
+          'cache unavailable; the rebalance goes on',
+      ),
+    );
+    @Injectable()
+    class BrokenListener implements KafkaRebalanceListener {
+      onPartitionsAssigned(): Promise<void> {
+        return Promise.reject(new Error('cache unavailable'));
+      }
+    }
+    @Controller()
+    class CountingController {
+      @KafkaHandler('${TOPIC}')
+      handle(@Ctx() ctx: KafkaGroupContext) {
+        seen.push({ app: 'a', kind: 'message', partitions: [ctx.partition], offset: ctx.offset });
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId,
+          topicVariables: { TOPIC: topic },
+          rebalanceListener: BrokenListener,
+        }),
+      ],
+      controllers: [CountingController],
+      providers: [BrokenListener],
+    })
+    class BrokenListenerModule {}
+
+    await start([BrokenListenerModule]);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 10, (i) => `k${i}`);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(seen.filter((s) => s.kind === 'message')).toHaveLength(10);
+    expect(errorLinesSoFar().filter((line) => line.includes('BrokenListener'))).toHaveLength(1);
+  }, 60_000);
+
+  test('rebalance listener: a class that is not a provider of the module fails the start, naming it and the module', async () => {
+    @Injectable()
+    class UnlistedListener implements KafkaRebalanceListener {}
+    @Controller()
+    class SomeController {
+      @KafkaHandler('${TOPIC}')
+      handle() {}
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId: uniqueName('lc-unlisted'),
+          topicVariables: { TOPIC: uniqueName('lc-unlisted') },
+          rebalanceListener: UnlistedListener,
+        }),
+      ],
+      controllers: [SomeController],
+    })
+    class UnlistedModule {}
+
+    await expect(startTestApp([UnlistedModule])).rejects.toThrow(
+      /rebalanceListener: UnlistedListener is not a singleton provider of module UnlistedModule; add it to that module's providers/,
+    );
+  });
 
   function listenerCalls(app: string): Seen[] {
     return seen.filter((s) => s.app === app && s.kind !== 'message');
