@@ -133,10 +133,10 @@ describe('topics changed under a running group', () => {
 });
 
 /**
- * Three brokers: the member fetches each broker's partitions in a fetcher of its own, so one broker's fetcher can see
- * a topic deleted (and the member forget its positions) while a batch of the same topic fetched from another broker
- * is still in its handler. The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers
- * 19695-19697), or reuses one that answers there.
+ * Two brokers: the member fetches each broker's partitions in a fetcher of its own, so one broker's fetcher can see
+ * a topic deleted (and the member forget its positions) while a batch of the same topic fetched from the other
+ * broker is still in its handler. The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19693, controllers
+ * 19694-19695), or reuses one that answers there.
  */
 const clusterSuite = javaAvailable() ? describe : describe.skip;
 
@@ -145,9 +145,9 @@ clusterSuite('a topic deleted under a running batch of another broker', () => {
   const settings = localSettings({
     ...process.env,
     KAFKA_BROKERS: '',
-    KAFKA_NODES: '3',
+    KAFKA_NODES: '2',
     KAFKA_PORT: String(port),
-    KAFKA_CONTROLLER_PORT: String(port + 3),
+    KAFKA_CONTROLLER_PORT: String(port + 2),
   });
   const brokers = settings.localAddress.split(',');
   let kafka: KafkaTestClient;

@@ -21,6 +21,12 @@ export {
 } from './errors/kafka-group-not-empty.error.js';
 export type { MemberState } from './server/consumer-member.js';
 export type { MemberObserver } from './server/member-observer.js';
+export type { KafkaGroupsStatus } from './server/groups-status.js';
+export type {
+  KafkaRebalanceEvent,
+  KafkaRebalanceListener,
+  KafkaTopicPartition,
+} from './server/rebalance-listener.js';
 export { KafkaHandler } from './decorators/kafka-handler.decorator.js';
 export { KafkaKey, KafkaMessageHeaders } from './decorators/kafka-message-params.decorator.js';
 export { KafkaGroupContext } from './context/kafka-group.context.js';

@@ -3,6 +3,7 @@ import type { KafkaConfig, RetryOptions, SASLOptions } from './client/kafkajs.js
 import { type KafkaCompression, zstdCompressionAvailable } from './client/codecs.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
 import { retryTopicDelays } from './retry/retry-topic-chain.js';
+import type { KafkaRebalanceListener } from './server/rebalance-listener.js';
 
 export type { KafkaCompression } from './client/codecs.js';
 
@@ -196,6 +197,11 @@ export interface KafkaFeatureOptions extends KafkaGroupDefaults {
    * Default true.
    */
   autoStart?: boolean;
+  /**
+   * A class implementing KafkaRebalanceListener, listed in this module's `providers`: told when each member of
+   * the group in this process is assigned, revoked or loses partitions (README "Rebalance listener"). None by default.
+   */
+  rebalanceListener?: Type<KafkaRebalanceListener>;
 }
 
 /** A class that builds a group's options, for `KafkaModule.forFeatureAsync({ useClass })` or `({ useExisting })`. */
@@ -506,6 +512,12 @@ export function validateFeatureOptions(options: KafkaFeatureOptions): KafkaFeatu
     throw new KafkaConfigurationError(
       `forFeature(${options.groupId}).autoStart`,
       `expected true or false, got ${JSON.stringify(options.autoStart)}`,
+    );
+  }
+  if (options.rebalanceListener !== undefined && typeof options.rebalanceListener !== 'function') {
+    throw new KafkaConfigurationError(
+      `forFeature(${options.groupId}).rebalanceListener`,
+      'expected a class implementing KafkaRebalanceListener (a provider of the same module)',
     );
   }
   return options;

@@ -24,11 +24,44 @@ export const DEFAULT_CLIENT_RETRY: RetryOptions = {
 
 /** A kafkajs WARN line that repeats within this window is printed at debug: one line per problem, not per retry. */
 const REPEAT_WINDOW_MS = 5 * 60_000;
+/** Distinct warning texts remembered at most (kafkajs's texts name brokers, topics, members: they vary). */
+const REPEAT_TEXTS = 1_000;
+
+/**
+ * When each warning text was last printed, oldest first: a text is printed again once the window has passed since.
+ * Texts whose window has passed are dropped as new ones come; beyond `limit` texts the oldest goes first (it may
+ * then be printed again within its window).
+ */
+export class RepeatedWarnings {
+  private readonly printedAt = new Map<string, number>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly limit: number,
+  ) {}
+
+  get size(): number {
+    return this.printedAt.size;
+  }
+
+  /** Whether `text` is to be printed at `now` (not printed within the window); if so, remembers it. */
+  print(text: string, now: number): boolean {
+    const at = this.printedAt.get(text);
+    if (at !== undefined && now - at < this.windowMs) return false;
+    this.printedAt.delete(text);
+    for (const [oldest, printed] of this.printedAt) {
+      if (now - printed < this.windowMs && this.printedAt.size < this.limit) break;
+      this.printedAt.delete(oldest);
+    }
+    this.printedAt.set(text, now);
+    return true;
+  }
+}
 
 /** kafkajs log entries go through Nest's Logger under the kafkajs namespace, at the level `nestLevelOf` picks. */
 function nestLogCreator(identity: SecurityIdentity) {
   const loggers = new Map<string, Logger>();
-  const lastWarned = new Map<string, number>();
+  const warned = new RepeatedWarnings(REPEAT_WINDOW_MS, REPEAT_TEXTS);
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const context = `kafkajs${namespace ? `:${namespace}` : ''}`;
@@ -44,12 +77,8 @@ function nestLogCreator(identity: SecurityIdentity) {
       let nestLevel = isSecurityLogLine(String(message), extra, identity)
         ? 'debug'
         : nestLevelOf(level, String(message), extra);
-      if (nestLevel === 'warn') {
-        const key = `${context} ${String(message)}`;
-        const now = Date.now();
-        if (now - (lastWarned.get(key) ?? -Infinity) < REPEAT_WINDOW_MS) nestLevel = 'debug';
-        else lastWarned.set(key, now);
-      }
+      if (nestLevel === 'warn' && !warned.print(`${context} ${String(message)}`, Date.now()))
+        nestLevel = 'debug';
       logger[nestLevel](line);
     };
 }

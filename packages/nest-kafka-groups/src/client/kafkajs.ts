@@ -19,7 +19,7 @@ import { loadKafkajs } from './kafkajs-loader.js';
 import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 
 export { undecodableBatchError } from './fixes/decode-messages.js';
-export { beforeRejoin, resolveInCurrentGroup } from './fixes/runner.js';
+export { beforeRejoin, onRebalance, type RebalanceHooks, resolveInCurrentGroup } from './fixes/runner.js';
 export { fetchedBeforeDeletion } from './topic-deletion.js';
 
 /** The fixes the library carries, by the kafkajs module each replaces. */

@@ -145,13 +145,17 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
         authenticationFailureOf(error, identity) ??
         authorizationFailureOf(error, identity, { operation: 'write', topics: [topic] });
       throw new KafkaProducerError(topic, security ?? error);
+    } finally {
+      // A send of a replaced producer that was retrying connects it again (kafkajs reconnects a disconnected
+      // cluster on its next try): closed again once the send settled, so no socket of it outlives its sends.
+      if (producer !== this.producer) producer.disconnect().catch(() => undefined);
     }
   }
 
   /**
    * After the broker refused a sequence number, kafkajs's idempotent producer fails every later send to that
    * partition (kafkajs#598): start over with a new producer (a new producer id and fresh sequences). Concurrent
-   * failures of the same producer replace it once.
+   * failures of the same producer replace it once. Its sends still under way end on it, each closing it again.
    */
   private replace(failed: Producer, error: unknown): void {
     if (failed !== this.producer) return;

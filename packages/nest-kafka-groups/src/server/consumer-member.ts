@@ -3,6 +3,7 @@ import {
   beforeRejoin,
   fetchedBeforeDeletion,
   isConnectionError,
+  onRebalance,
   type PartitionAssigner,
   resolveInCurrentGroup,
   undecodableBatchError,
@@ -23,6 +24,7 @@ import type { GroupRoute } from './group-route.js';
 import type { MemberObserver } from './member-observer.js';
 import { compareOffsets, type PartitionFailure, PartitionLedger, partitionKey } from './partition-ledger.js';
 import { groupProtocolError, isInconsistentGroupProtocol } from './group-protocol-mismatch.js';
+import { type KafkaRebalanceListener, MemberRebalanceListeners } from './rebalance-listener.js';
 import { ResumeTimers } from './resume-timers.js';
 import type { RetryDestination } from '../retry/retry-topic-chain.js';
 import { msUntilDue } from '../retry/retry-topic-headers.js';
@@ -53,6 +55,10 @@ export interface ConsumerMemberConfig {
   observer?: MemberObserver;
   /** Topics the application paused (KafkaGroups.pause): kept paused across joins, shared by the group's members. */
   pausedTopics: ReadonlySet<string>;
+  /** The group's `forFeature` rebalance listeners. */
+  rebalanceListeners?: readonly KafkaRebalanceListener[];
+  /** Told after `state` or `failure` may have changed (joins, rebalances, crashes, stops; never per message). */
+  onStateChange?: () => void;
 }
 
 /** kafkajs's default, for the heartbeat timer of a batch when the group does not set one. */
@@ -89,6 +95,11 @@ export class ConsumerMember {
    */
   readonly stoppedPartitions = new Map<string, string>();
   readonly counts = { processed: 0, failed: 0, deadLettered: 0 };
+  /**
+   * Why the member does not consume though it should, when it is not a rebalance: its brokers cannot be reached,
+   * or its consumer crashed for good (it is recreated with backoff). Cleared by a join.
+   */
+  failure?: 'unreachable' | 'crashed';
 
   private readonly logger: Logger;
   private shutdown = new AbortController();
@@ -123,6 +134,7 @@ export class ConsumerMember {
   private securityError?: ReturnType<ConsumerMember['securityFailure']>;
   /** Runs the fetched batches of batch handlers (`{ batch: true }`); see batch-dispatch.ts. */
   private readonly batchDispatch: BatchDispatch;
+  private readonly rebalanceListeners?: MemberRebalanceListeners;
 
   constructor(private readonly config: ConsumerMemberConfig) {
     this.logger = new Logger(`ConsumerMember:${config.group.groupId}#${config.index}`);
@@ -144,6 +156,13 @@ export class ConsumerMember {
       pausePartition: (payload, route, partition, key, decision) =>
         this.pausePartition(payload, route, partition, key, decision),
     });
+    if (config.rebalanceListeners?.length)
+      this.rebalanceListeners = new MemberRebalanceListeners(
+        config.rebalanceListeners,
+        config.group.groupId,
+        config.index,
+        this.logger,
+      );
   }
 
   /** Partitions paused on the consumer now: waiting out a retry backoff or a dead-letter write, or stopped. */
@@ -195,6 +214,8 @@ export class ConsumerMember {
       this.shutdown = new AbortController();
       this.ledger.joined(new Set());
       this.state = 'starting';
+      this.failure = undefined;
+      this.config.onStateChange?.();
     }
     return this.start();
   }
@@ -255,6 +276,16 @@ export class ConsumerMember {
         const eachBatch = (payload: EachBatchPayload) => this.eachBatch(payload);
         this.eachBatchFn = eachBatch;
         beforeRejoin(eachBatch, () => this.beforeRejoin(consumer));
+        const listeners = this.rebalanceListeners;
+        if (listeners) {
+          onRebalance(eachBatch, {
+            // A consumer that stop() let go of reports no join: it leaves at once.
+            joined: async () => {
+              if (consumer === this.consumer) await listeners.assigned(this.memberId!, this.assignment);
+            },
+            givingUp: (committed) => listeners.givenUp(committed && this.batches.size === 0),
+          });
+        }
         await consumer.run({
           autoCommit: true,
           autoCommitInterval: this.config.group.commitIntervalMs,
@@ -310,6 +341,7 @@ export class ConsumerMember {
       );
     }
     this.state = 'stopped';
+    this.config.onStateChange?.();
   }
 
   /**
@@ -416,10 +448,14 @@ export class ConsumerMember {
       this.clearPartitionState(consumer);
       this.pauseTopics(this.config.pausedTopics);
       this.holdRetries(consumer);
+      this.failure = undefined;
+      this.config.onStateChange?.();
       this.logger.log(`Joined as ${payload.memberId}, assigned ${JSON.stringify(payload.memberAssignment)}`);
     });
     consumer.on(REBALANCING, () => {
-      if (consumer === this.consumer) this.state = 'rebalancing';
+      if (consumer !== this.consumer) return;
+      this.state = 'rebalancing';
+      this.config.onStateChange?.();
     });
     consumer.on(CRASH, ({ payload }) => {
       if (consumer !== this.consumer) return;
@@ -429,8 +465,11 @@ export class ConsumerMember {
       if (payload.restart) {
         this.state = 'rebalancing';
         this.lastError = payload.error.message;
+        const unreachable = isConnectionError(payload.error);
+        this.failure = unreachable ? 'unreachable' : undefined;
+        this.config.onStateChange?.();
         // An unreachable broker is reported once by the broker connectivity lines, not on every restart.
-        const level = isConnectionError(payload.error) ? 'debug' : 'warn';
+        const level = unreachable ? 'debug' : 'warn';
         this.logger[level](
           `Consumer on ${this.topicList} crashed, kafkajs restarts it: ${payload.error.message}`,
         );
@@ -461,6 +500,7 @@ export class ConsumerMember {
     this.state = 'crashed';
     this.assignment = {};
     this.lastError = asError(error).message;
+    this.failure = isConnectionError(error) ? 'unreachable' : 'crashed';
     const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
     let delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
     const security = (this.securityError = this.securityFailure(error));
@@ -485,6 +525,7 @@ export class ConsumerMember {
     this.consumer = undefined;
     this.generation++;
     this.ledger.lostPositions();
+    this.config.onStateChange?.();
     consumer.disconnect().catch(() => undefined);
     this.recreateTimer = setTimeout(() => void this.start(), delay);
   }

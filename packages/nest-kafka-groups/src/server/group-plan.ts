@@ -11,6 +11,7 @@ import {
 } from '../kafka.options.js';
 import { RetryTopicChain } from '../retry/retry-topic-chain.js';
 import type { BatchRoute, GroupRoute } from './group-route.js';
+import type { KafkaRebalanceListener } from './rebalance-listener.js';
 
 /** A `@KafkaHandler` method found on a registered controller, with the module that hosts it. */
 export interface DiscoveredHandler {
@@ -26,6 +27,8 @@ export interface DiscoveredHandler {
   invoke: GroupRoute['invoke'];
   /** A batch handler's per-element pipes (`items`); see BatchRoute. */
   validateItem?: BatchRoute['validateItem'];
+  /** The instance of the module's `forFeature` rebalanceListener, if it names one. */
+  rebalanceListener?: KafkaRebalanceListener;
 }
 
 export interface GroupPlan {
@@ -33,6 +36,8 @@ export interface GroupPlan {
   routes: Map<string, GroupRoute>;
   /** Modules that contributed handlers, for error messages. */
   modules: Set<string>;
+  /** The rebalance listeners of the modules that declare the group (one each, in discovery order). */
+  rebalanceListeners: KafkaRebalanceListener[];
 }
 
 /** JSON with sorted keys, so settings given in another key order still compare equal. */
@@ -62,7 +67,7 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
     const settings = resolveGroupSettings(root, feature);
     let plan = plans.get(feature.groupId);
     if (!plan) {
-      plan = { settings, routes: new Map(), modules: new Set() };
+      plan = { settings, routes: new Map(), modules: new Set(), rebalanceListeners: [] };
       plans.set(feature.groupId, plan);
     } else if (canonical(plan.settings) !== canonical(settings)) {
       throw new KafkaHandlerDefinitionError(
@@ -72,6 +77,8 @@ export function planGroups(root: KafkaModuleOptions, handlers: DiscoveredHandler
       );
     }
     plan.modules.add(handler.moduleName);
+    if (handler.rebalanceListener && !plan.rebalanceListeners.includes(handler.rebalanceListener))
+      plan.rebalanceListeners.push(handler.rebalanceListener);
     const existing = plan.routes.get(handler.topic);
     if (existing?.isRetryTopic) {
       throw new KafkaHandlerDefinitionError(

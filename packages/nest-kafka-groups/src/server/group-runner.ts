@@ -33,7 +33,10 @@ export class GroupRunner {
 
   constructor(
     readonly plan: GroupPlan,
-    private readonly memberConfig: Omit<ConsumerMemberConfig, 'group' | 'routes' | 'index' | 'pausedTopics'>,
+    private readonly memberConfig: Omit<
+      ConsumerMemberConfig,
+      'group' | 'routes' | 'index' | 'pausedTopics' | 'rebalanceListeners'
+    >,
     private readonly provisioner: TopicProvisioner,
   ) {
     this.logger = new Logger(`GroupRunner:${plan.settings.groupId}`);
@@ -46,6 +49,7 @@ export class GroupRunner {
           routes: plan.routes,
           index,
           pausedTopics: this.pausedTopics,
+          rebalanceListeners: plan.rebalanceListeners,
         }),
     );
     // Shown as stopped (not as joining) until the application starts the group.

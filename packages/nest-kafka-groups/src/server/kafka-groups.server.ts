@@ -17,6 +17,7 @@ import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
 import { combineObservers, type MemberObserver } from './member-observer.js';
 import { planGroups } from './group-plan.js';
 import { GroupRunner } from './group-runner.js';
+import { groupsStatus, type KafkaGroupsStatus } from './groups-status.js';
 import type { HandlerInvoker } from './handler-pipeline.js';
 import { KafkaHandlerExplorer } from './kafka-handler.explorer.js';
 import { TopicProvisioner } from './topic-provisioner.js';
@@ -25,10 +26,12 @@ import type { KafkaTracingHooks } from './tracing-hooks.js';
 /**
  * The custom transport strategy: one consumer group per feature module, each serving only its module's
  * `@KafkaHandler` methods. Connect it with `app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) })`.
+ * Its `status` (and the microservice's `app.status`) emits the aggregate of its groups' members on each change
+ * (groups-status.ts; README "Status").
  */
 @Injectable()
 export class KafkaGroupsServer
-  extends Server
+  extends Server<Record<string, Function>, KafkaGroupsStatus>
   implements CustomTransportStrategy, OnModuleDestroy, BeforeApplicationShutdown
 {
   override readonly transportId = KAFKA_GROUPS_TRANSPORT;
@@ -40,6 +43,8 @@ export class KafkaGroupsServer
   private stopping?: Promise<void>;
   private readonly observers: MemberObserver[] = [];
   private tracing?: KafkaTracingHooks;
+  private lastStatus?: KafkaGroupsStatus;
+  private stopped = false;
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
@@ -118,6 +123,7 @@ export class KafkaGroupsServer
               identity: securityIdentityOf(this.options),
               restartBackoff: resolveRestartBackoff(this.options),
               observer: combineObservers(this.observers),
+              onStateChange: () => this.publishStatus(),
             },
             provisioner,
           ),
@@ -131,6 +137,7 @@ export class KafkaGroupsServer
         // `autoStart: false` leaves the group to KafkaGroups.start.
         if (runner.plan.settings.autoStart) void runner.start();
       }
+      this.publishStatus();
       callback();
     } catch (error) {
       callback(error);
@@ -153,7 +160,7 @@ export class KafkaGroupsServer
 
   on(): never {
     throw new Error(
-      'KafkaGroupsServer does not support event listeners; use the health and status endpoints',
+      'KafkaGroupsServer does not support event listeners; use its `status` observable, forFeature({ rebalanceListener }), or the health and status endpoints',
     );
   }
 
@@ -180,6 +187,20 @@ export class KafkaGroupsServer
     if (this.deadLetters) {
       await this.shutdown.within('Disconnecting the dead-letter producer', this.deadLetters.disconnect());
     }
+    this.stopped = true;
+    this.publishStatus();
+  }
+
+  /**
+   * Emits the groups' aggregate status when it changed. While the server stops, the members' states on the way
+   * down are not emitted: `stopped` follows once every group left and the producer disconnected.
+   */
+  private publishStatus(): void {
+    if (this.stopping && !this.stopped) return;
+    const status = this.stopped ? 'stopped' : groupsStatus(this.runners);
+    if (status === this.lastStatus) return;
+    this.lastStatus = status;
+    this._status$.next(status);
   }
 
   /** Nest's processing hooks, then this library's tracing, around each message: each only when it is set. */

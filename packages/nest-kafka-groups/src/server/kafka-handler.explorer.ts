@@ -5,6 +5,7 @@ import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.
 import { KAFKA_FEATURE_OPTIONS, KAFKA_HANDLER_METADATA } from '../kafka.constants.js';
 import { type KafkaFeatureOptions, resolveTopic } from '../kafka.options.js';
 import type { DiscoveredHandler } from './group-plan.js';
+import type { KafkaRebalanceListener } from './rebalance-listener.js';
 import {
   type ControllerMethod,
   HandlerPipelineFactory,
@@ -58,6 +59,7 @@ export class KafkaHandlerExplorer {
           KafkaHandlerDeclaration | undefined;
         if (!declaration) continue;
         const feature = featureOptionsOf(host);
+        const rebalanceListener = rebalanceListenerOf(host, feature);
         const handler = {
           instance,
           moduleKey: moduleKeyOf(host),
@@ -80,6 +82,7 @@ export class KafkaHandlerExplorer {
             feature,
             invoke,
             validateItem,
+            rebalanceListener,
           });
         }
       }
@@ -123,6 +126,29 @@ export class KafkaHandlerExplorer {
 
 function nameOf(wrapper: DiscoveredWrapper): string {
   return (wrapper.metatype as Type).name ?? String(wrapper.name);
+}
+
+/**
+ * The instance of the module's `forFeature` rebalanceListener: a singleton provider of that module (so it can
+ * inject the module's services); anything else is refused at start-up.
+ */
+function rebalanceListenerOf(
+  host: HostModule,
+  feature: KafkaFeatureOptions | undefined,
+): KafkaRebalanceListener | undefined {
+  const listener = feature?.rebalanceListener;
+  if (!listener) return undefined;
+  const wrapper = host.providers.get(listener);
+  const instance = wrapper?.isDependencyTreeStatic()
+    ? (wrapper.instance as KafkaRebalanceListener)
+    : undefined;
+  if (!instance) {
+    throw new KafkaHandlerDefinitionError(
+      `forFeature(${feature.groupId}).rebalanceListener: ${listener.name} is not a singleton provider of module ` +
+        `${moduleNameOf(host)}; add it to that module's providers (default scope)`,
+    );
+  }
+  return instance;
 }
 
 /** The group the module declared with `KafkaModule.forFeature`, found among its imports. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
+import { FirstSeenPartitions } from './offset-manager.js';
 
 /**
  * kafkajs's OffsetManager (the library's instance, fixed, and the installed module as released) for three members
@@ -212,5 +213,20 @@ describe('kafkajs OffsetManager (fixed): a topic deleted while the group runs', 
     await m1.resolveOffsets();
     expect(listed).toEqual([[{ topic: TOPIC, fromBeginning: false, partitions: [{ partition: 0 }] }]]);
     expect(m1.nextOffset(TOPIC, 0).toString()).toBe('6');
+  });
+});
+
+describe('first-seen partition counts per group id', () => {
+  it('keeps a group that fetches, drops the one that fetched least recently: the groups remembered stay bounded', () => {
+    const groups = new FirstSeenPartitions(2);
+    groups.of('running').set(TOPIC, 3);
+    for (let reader = 0; reader < 5; reader++) {
+      // A reader's fresh group id per read, while the running group fetches in between.
+      groups.of(`reader-${reader}`).set(TOPIC, 3);
+      groups.of('running');
+    }
+    expect(groups.size).toBe(2);
+    expect(groups.of('running').get(TOPIC)).toBe(3);
+    expect(groups.of('reader-0').has(TOPIC)).toBe(false);
   });
 });

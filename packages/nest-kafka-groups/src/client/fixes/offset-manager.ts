@@ -42,14 +42,37 @@ export const offsetManagerFix: CarriedFix = {
 /**
  * Per group id, the partition count of each subscribed topic when this process's members of the group first
  * resolved offsets. Never raised: every partition at or above it was added while the group ran.
+ * Bounded, so that group ids used once (a reader's fresh group each time) do not pile up: a group's entry is taken
+ * again on every fetch of its members (kafkajs resolves offsets before each), and the one dropped first is that of
+ * the group that fetched least recently, one that stopped (a stopped group started again then counts as a process
+ * that starts: README, partitions added).
  */
-const firstSeenPartitions = new Map<string, Map<string, number>>();
+export class FirstSeenPartitions {
+  private readonly groups = new Map<string, Map<string, number>>();
 
-function firstSeen(groupId: string): Map<string, number> {
-  let seen = firstSeenPartitions.get(groupId);
-  if (seen === undefined) firstSeenPartitions.set(groupId, (seen = new Map()));
-  return seen;
+  constructor(private readonly limit: number) {}
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /** The group's topics' first-seen partition counts; the group becomes the most recently used. */
+  of(groupId: string): Map<string, number> {
+    let seen = this.groups.get(groupId);
+    if (seen !== undefined) {
+      this.groups.delete(groupId);
+    } else {
+      seen = new Map();
+      if (this.groups.size >= this.limit) this.groups.delete(this.groups.keys().next().value!);
+    }
+    this.groups.set(groupId, seen);
+    return seen;
+  }
 }
+
+/** Far more groups than one process runs at once: only groups that stopped fetching are dropped. */
+const FIRST_SEEN_GROUPS = 1_024;
+const firstSeenPartitions = new FirstSeenPartitions(FIRST_SEEN_GROUPS);
 
 export function createOffsetManager(
   Released: OffsetManagerClass,
@@ -69,7 +92,7 @@ export function createOffsetManager(
     }
 
     private addedPartitionsToResolve(): { topic: string; partitions: { partition: number }[] }[] {
-      const seen = firstSeen(this.groupId);
+      const seen = firstSeenPartitions.of(this.groupId);
       const added = [];
       // kafkajs loads the metadata before a member joins; without it there is nothing to compare with.
       const metadata: { topicMetadata?: { topic: string; partitionMetadata: unknown[] }[] } | undefined =
@@ -122,7 +145,7 @@ export function createOffsetManager(
      * offset; undefined when none was known, as on a second call).
      */
     topicDeleted(topic: string): Map<number, string | undefined> {
-      firstSeen(this.groupId).set(topic, 0);
+      firstSeenPartitions.of(this.groupId).set(topic, 0);
       const forgotten = new Map<number, string | undefined>();
       const assigned: number[] | undefined = this.memberAssignment[topic];
       if (assigned === undefined) return forgotten;

@@ -39,6 +39,37 @@ export function beforeRejoin(eachBatch: object, hook: () => Promise<boolean>): v
 }
 
 /**
+ * A consumer's rebalance listener, keyed like the `beforeRejoin` hooks. Each join the member reported through
+ * `joined` is followed by one `givingUp`, awaited before the partitions go: before a rejoin (after the
+ * `beforeRejoin` work), before the member leaves the group at stop(), and when its consumer crashed; each time
+ * after the batches ended and the resolved offsets were committed.
+ */
+export interface RebalanceHooks {
+  /** After every join, once the assignment is known, before the first fetch of it. */
+  joined(): Promise<void>;
+  /**
+   * The member gives its partitions up. `committed`: every offset resolved was committed and the member was still
+   * in the group (no heartbeat or commit was answered as from a member the group no longer counts).
+   */
+  givingUp(committed: boolean): Promise<void>;
+}
+
+const rebalanceHooks = new WeakMap<object, RebalanceHooks>();
+
+/** Registers `hooks` for the runners of the consumer run with this `eachBatch` (each restart builds a new one). */
+export function onRebalance(eachBatch: object, hooks: RebalanceHooks): void {
+  rebalanceHooks.set(eachBatch, hooks);
+}
+
+/** What the coordinator answers a member it no longer counts in the group (Java resets its generation on these). */
+const MEMBERSHIP_LOST = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+
+export function isMembershipLost(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && MEMBERSHIP_LOST.has(type);
+}
+
+/**
  * The group coordinator answered that it cannot serve the group now (a broker it replicates its log to died and has
  * not been dropped from the replicas it waits for, or it is loading the group) or did not answer in time: the Java
  * consumer keeps fetching and sends the heartbeat or commit again.
@@ -144,25 +175,62 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     heartbeatFailure: { error: unknown; generation: number } | undefined;
     /** No heartbeat before this (epoch ms) after the coordinator answered one "not available". */
     heartbeatRetryAt = 0;
+    /** The generation in which a heartbeat or commit was answered as from a member no longer in the group. */
+    membershipLostIn: number | undefined;
+    readonly rebalance: RebalanceHooks | undefined;
 
     constructor(options: any) {
       super(options);
       if (options.eachBatch) currentGroups.set(options.eachBatch, this.consumerGroup);
       const hook = beforeRejoinHooks.get(options.eachBatch);
-      if (hook) {
+      const rebalance = (this.rebalance = rebalanceHooks.get(options.eachBatch));
+      if (hook || rebalance) {
         const consumerGroup = this.consumerGroup;
         const joinAndSync = consumerGroup.joinAndSync.bind(consumerGroup) as () => Promise<unknown>;
         consumerGroup.joinAndSync = async () => {
-          if (consumerGroup.generationId != null && (await hook())) await this.commitBeforeLeaving('rejoin');
-          return joinAndSync();
+          if (consumerGroup.generationId != null) {
+            const resolved = hook !== undefined && (await hook());
+            if (rebalance) {
+              const committed = await this.commitBeforeLeaving('rejoin');
+              await this.keepingSession(() => rebalance.givingUp(committed));
+            } else if (resolved) await this.commitBeforeLeaving('rejoin');
+          }
+          await joinAndSync();
+          if (rebalance) await this.keepingSession(() => rebalance.joined());
         };
       }
       const onCrash = this.onCrash as (error: Error) => unknown;
       this.onCrash = async (error: Error) => {
         // Called while a started consumer crashes (running still true); a start that failed resolved nothing.
-        if (this.running) await this.commitBeforeLeaving('crash');
+        if (this.running) {
+          const committed = await this.commitBeforeLeaving('crash');
+          await rebalance?.givingUp(committed);
+        }
         return onCrash(error);
       };
+    }
+
+    /**
+     * Runs a rebalance listener's call while heartbeating every `heartbeatInterval`, as the Java consumer's heartbeat
+     * thread does while its listener runs: nothing else heartbeats meanwhile, and a listener slower than the session
+     * timeout would get the member evicted (slow on every join, rejoining for ever). The answers are left to the
+     * fetch loop's next heartbeat, which meets a rebalance or an eviction again.
+     */
+    async keepingSession(call: () => Promise<void>): Promise<void> {
+      const beat = () =>
+        (this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>).catch(
+          () => undefined,
+        );
+      const timer = setInterval(beat, this.heartbeatInterval);
+      try {
+        await call();
+      } finally {
+        clearInterval(timer);
+      }
+    }
+
+    noteMembership(error: unknown, generation: number): void {
+      if (isMembershipLost(error)) this.membershipLostIn = generation;
     }
 
     /**
@@ -193,6 +261,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
                 error: (error as Error).message,
               });
             } else {
+              this.noteMembership(error, generation);
               this.heartbeatFailure = { error, generation };
             }
           },
@@ -211,10 +280,15 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       throw failure.error;
     }
 
-    /** Best effort: a failed commit leaves the offsets to be redelivered, which at-least-once allows. */
-    async commitBeforeLeaving(reason: string): Promise<void> {
+    /**
+     * Best effort: a failed commit leaves the offsets to be redelivered, which at-least-once allows. True when every
+     * resolved offset is committed and the member was still in the group.
+     */
+    async commitBeforeLeaving(reason: string): Promise<boolean> {
+      const generation = this.consumerGroup.generationId;
       try {
         await this.autoCommitOffsets();
+        return this.consumerGroup.memberId != null && this.membershipLostIn !== generation;
       } catch (error) {
         this.logger.warn(
           `Could not commit the resolved offsets before the ${reason}; they will be redelivered`,
@@ -224,6 +298,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
             error: (error as Error).message,
           },
         );
+        return false;
       }
     }
 
@@ -255,6 +330,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
           this.commitInFlight = undefined;
           // Resolved offsets stay uncommitted until a commit succeeds: the next interval's commit carries them
           // (to the coordinator looked up again, when this one died or moved).
+          this.noteMembership(error, generation);
           if (!isCoordinatorUnavailable(error) && !this.consumerGroup.coordinatorUnknown)
             this.commitFailure = { error, generation };
         },
@@ -279,7 +355,13 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     async autoCommitOffsets(): Promise<void> {
       await this.commitInFlight;
       this.commitFailure = undefined;
-      await super.autoCommitOffsets();
+      const generation = this.consumerGroup.generationId;
+      try {
+        await super.autoCommitOffsets();
+      } catch (error) {
+        this.noteMembership(error, generation);
+        throw error;
+      }
     }
 
     async fetch(nodeId: number): Promise<unknown[]> {
@@ -298,7 +380,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       try {
         await this.fetchManager.stop();
         await this.waitForConsumer();
-        await this.commitBeforeLeaving('leave');
+        const committed = await this.commitBeforeLeaving('leave');
+        await this.rebalance?.givingUp(committed);
         await this.consumerGroup.leave();
       } catch {
         // As released: stopping never throws; the group evicts a member that did not leave.

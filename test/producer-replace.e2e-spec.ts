@@ -1,0 +1,87 @@
+/**
+ * KafkaProducer replaces its kafkajs producer after the broker refused a sequence number (kafkajs#598). The replaced
+ * producer's sends still retrying at that moment must not connect it again: its sockets would stay open after the
+ * application closed. Sockets are counted from /proc (this process's TCP connections to the test broker).
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import type { INestApplication } from '@nestjs/common';
+import { KafkaProducer, KafkaProducerError } from 'nest-kafka-groups';
+import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { startTestApp } from './support/nest-test-app.js';
+
+/** This process's established TCP connections to `port` on 127.0.0.1 (its socket inodes found in /proc/net/tcp). */
+function connectionsTo(port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (match) inodes.add(match[1]);
+    } catch {
+      // The fd closed meanwhile.
+    }
+  }
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[2] === remote && fields[3] === '01' && inodes.has(fields[9])).length;
+}
+
+const brokerPort = Number(testBrokers()[0].split(':')[1]);
+
+describe('KafkaProducer.replace(): the replaced producer leaves no connection behind', () => {
+  const kafka = new KafkaTestClient();
+  let app: INestApplication | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(() => kafka.closeAll());
+
+  test('a send of the replaced producer that was retrying does not connect it again', async () => {
+    const topic = uniqueName('replaced');
+    // Never created (topic creation is off): kafkajs retries UNKNOWN_TOPIC_OR_PARTITION until its retries run out.
+    const missing = uniqueName('replaced-missing');
+    await kafka.createTopic(topic, 1);
+    const before = connectionsTo(brokerPort);
+
+    ({ app } = await startTestApp([], {
+      clientRetry: { initialRetryTime: 300, maxRetryTime: 1_000, retries: 6 },
+    }));
+    const producer = app.get(KafkaProducer);
+    await producer.send(topic, { key: 'a', value: { seq: 0 } });
+    const connected = connectionsTo(brokerPort);
+
+    // Retrying while the producer is replaced (it fails for good after its retries).
+    const retrying = producer.send(missing, { key: 'b', value: { seq: 1 } }).then(
+      () => 'sent',
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // What a send that failed with a lost sequence calls. On a real broker the carried send() renews the producer id
+    // itself; a lost sequence reaches KafkaProducer only once the send's retries ran out (`clientRetry.retries: 0`,
+    // say), which leaves no other send retrying: the replacement is called as sendMany's catch calls it.
+    const internals = producer as unknown as {
+      producer: object;
+      replace(failed: object, error: unknown): void;
+    };
+    internals.replace(
+      internals.producer,
+      Object.assign(new Error('The broker received an out of order sequence number'), {
+        type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+      }),
+    );
+
+    expect(await retrying).toBeInstanceOf(KafkaProducerError);
+    // The new producer, settled: as many connections as one producer had before the replacement.
+    await producer.send(topic, { key: 'd', value: { seq: 3 } });
+    expect(connectionsTo(brokerPort)).toBeLessThanOrEqual(connected);
+
+    await app.close();
+    app = undefined;
+    await waitFor('the application closed its connections', 5_000, () => connectionsTo(brokerPort) <= before);
+    expect(connectionsTo(brokerPort)).toBe(before);
+  }, 60_000);
+});
