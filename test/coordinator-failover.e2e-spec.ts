@@ -12,7 +12,7 @@
  *
  * The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers 19695-19697, as the topic-changes
  * spec), or reuses one that answers there (left running, its killed nodes started again), and stops the one it
- * started.
+ * started. FAILOVER_VERBOSE=1 prints the application's log and debug lines.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { ConsoleLogger, type INestApplication, Module } from '@nestjs/common';
@@ -43,22 +43,22 @@ class CapturingLogger extends ConsoleLogger {
   private keep(level: string, message: unknown): void {
     this.lines.push({ at: performance.now(), level, message: String(message) });
   }
-  log(message: unknown, ...rest: unknown[]): void {
+  override log(message: unknown, ...rest: unknown[]): void {
     this.keep('log', message);
     if (process.env.FAILOVER_VERBOSE) super.log(message, ...rest);
   }
-  debug(message: unknown, ...rest: unknown[]): void {
+  override debug(message: unknown, ...rest: unknown[]): void {
     this.keep('debug', message);
     if (process.env.FAILOVER_VERBOSE) super.debug(message, ...rest);
   }
-  verbose(message: unknown): void {
+  override verbose(message: unknown): void {
     this.keep('verbose', message);
   }
-  warn(message: unknown, ...rest: unknown[]): void {
+  override warn(message: unknown, ...rest: unknown[]): void {
     this.keep('warn', message);
     super.warn(message, ...rest);
   }
-  error(message: unknown, ...rest: unknown[]): void {
+  override error(message: unknown, ...rest: unknown[]): void {
     this.keep('error', message);
     super.error(message, ...rest);
   }

@@ -195,11 +195,13 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         consumerGroup.joinAndSync = async () => {
           if (consumerGroup.generationId != null) {
             const resolved = hook !== undefined && (await hook());
-            if (rebalance) await rebalance.givingUp(await this.commitBeforeLeaving('rejoin'));
-            else if (resolved) await this.commitBeforeLeaving('rejoin');
+            if (rebalance) {
+              const committed = await this.commitBeforeLeaving('rejoin');
+              await this.keepingSession(() => rebalance.givingUp(committed));
+            } else if (resolved) await this.commitBeforeLeaving('rejoin');
           }
           await joinAndSync();
-          await rebalance?.joined();
+          if (rebalance) await this.keepingSession(() => rebalance.joined());
         };
       }
       const onCrash = this.onCrash as (error: Error) => unknown;
@@ -211,6 +213,25 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         }
         return onCrash(error);
       };
+    }
+
+    /**
+     * Runs a rebalance listener's call while heartbeating every `heartbeatInterval`, as the Java consumer's heartbeat
+     * thread does while its listener runs: nothing else heartbeats meanwhile, and a listener slower than the session
+     * timeout would get the member evicted (slow on every join, rejoining for ever). The answers are left to the
+     * fetch loop's next heartbeat, which meets a rebalance or an eviction again.
+     */
+    async keepingSession(call: () => Promise<void>): Promise<void> {
+      const beat = () =>
+        (this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>).catch(
+          () => undefined,
+        );
+      const timer = setInterval(beat, this.heartbeatInterval);
+      try {
+        await call();
+      } finally {
+        clearInterval(timer);
+      }
     }
 
     noteMembership(error: unknown, generation: number): void {
