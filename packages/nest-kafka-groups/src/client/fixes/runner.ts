@@ -219,13 +219,29 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * Runs a rebalance listener's call while heartbeating every `heartbeatInterval`, as the Java consumer's heartbeat
      * thread does while its listener runs: nothing else heartbeats meanwhile, and a listener slower than the session
      * timeout would get the member evicted (slow on every join, rejoining for ever). The answers are left to the
-     * fetch loop's next heartbeat, which meets a rebalance or an eviction again.
+     * fetch loop's next heartbeat, which meets a rebalance or an eviction again. For at most `rebalanceTimeout`
+     * (Java's bound is `max.poll.interval.ms`, which it sends as the rebalance timeout): a listener that hangs then
+     * lets the session end, so the group gives the member's partitions to the others.
      */
     async keepingSession(call: () => Promise<void>): Promise<void> {
-      const beat = () =>
-        (this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>).catch(
-          () => undefined,
+      const until = Date.now() + this.consumerGroup.rebalanceTimeout;
+      const beat = () => {
+        if (Date.now() < until) {
+          (this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>).catch(
+            () => undefined,
+          );
+          return;
+        }
+        clearInterval(timer);
+        this.logger.warn(
+          'A rebalance listener ran past the rebalance timeout: heartbeats stop, the group evicts the member',
+          {
+            groupId: this.consumerGroup.groupId,
+            memberId: this.consumerGroup.memberId,
+            rebalanceTimeout: this.consumerGroup.rebalanceTimeout,
+          },
         );
+      };
       const timer = setInterval(beat, this.heartbeatInterval);
       try {
         await call();
