@@ -237,8 +237,8 @@ describe('group lifecycle: status and rebalance listener', () => {
       // The group waits this long for a member's rejoin before it goes on without it.
       consumer: { ...TEST_CONSUMER_TUNING, rebalanceTimeout: 3_000 },
     };
-    // a's handler outlasts the rebalance timeout on the first message.
-    delayOf = (app, offset) => (app === 'a' && offset === '0' ? 6_000 : 0);
+    // a's handler outlasts the rebalance timeout on the first message, with room for b to start and join meanwhile.
+    delayOf = (app, offset) => (app === 'a' && offset === '0' ? 12_000 : 0);
     await start([feature('a', groupId, topic)], root);
     await kafka.waitForStableGroup(groupId, 1);
     await kafka.produceKeyed(topic, 3, () => 'k');
