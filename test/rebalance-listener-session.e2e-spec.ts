@@ -78,4 +78,59 @@ describe('rebalance listener slower than the session timeout (review)', () => {
     await new Promise((resolve) => setTimeout(resolve, TEST_CONSUMER_TUNING.heartbeatInterval * 3));
     expect(seen).toEqual(['assigned', 'message@0']);
   }, 90_000);
+
+  test('an onPartitionsAssigned that hangs: the member stops heartbeating after rebalanceTimeout, the other member takes its partitions', async () => {
+    const topic = uniqueName('hung-listener');
+    const groupId = uniqueName('hung-listener');
+    await kafka.createTopic(topic, 2);
+    const handled = new Map<string, string>();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let hung = false;
+
+    function member(app: 'a' | 'b') {
+      @Injectable()
+      class Listener implements KafkaRebalanceListener {
+        onPartitionsAssigned() {
+          // b's first assignment never ends on its own (until the test ends).
+          if (app !== 'b') return;
+          hung = true;
+          return released;
+        }
+      }
+
+      @Controller()
+      class Handler {
+        @KafkaHandler('${TOPIC}')
+        handle(@Payload() _payload: unknown, @Ctx() ctx: KafkaGroupContext) {
+          handled.set(`${ctx.partition}@${ctx.offset}`, app);
+        }
+      }
+
+      @Module({
+        imports: [
+          KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, rebalanceListener: Listener }),
+        ],
+        controllers: [Handler],
+        providers: [Listener],
+      })
+      class MemberModule {}
+      return MemberModule;
+    }
+
+    try {
+      apps.push((await startTestApp([member('a')])).app);
+      await kafka.waitForStableGroup(groupId, 1);
+      apps.push((await startTestApp([member('b')])).app);
+      await waitFor('b hung in its listener', 30_000, () => hung);
+      await kafka.waitForStableGroup(groupId, 2);
+      await kafka.produceKeyed(topic, 10, (i) => `k${i}`);
+      // b joined and hangs in its listener: without heartbeats beyond the rebalance timeout its session ends, and a
+      // gets b's partition (bounded as Java's max.poll.interval.ms bounds a listener).
+      await waitFor('every record handled', 60_000, () => handled.size === 10);
+      expect(new Set(handled.values())).toEqual(new Set(['a']));
+    } finally {
+      release();
+    }
+  }, 120_000);
 });
