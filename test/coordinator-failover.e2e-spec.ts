@@ -4,16 +4,15 @@
  * 12). Two members of one group in this process, records produced throughout; the coordinator is the leader of the
  * group's partition of `__consumer_offsets` (the launcher gives that topic one partition).
  *
- * - Session timeout 30 s, longer than the controller takes to fence the dead broker and elect another coordinator:
- *   the members stay in their generation (no join, same member ids), the new coordinator is found within a few
- *   seconds of its election, and nothing is lost or handled twice.
- * - Session timeout 6 s, shorter than that election: once a member has had no heartbeat answered for the session
- *   timeout, it hands no record to its handlers until a coordinator answers again (its partitions may be another
- *   member's by then), and it goes on or rejoins within a few seconds of the election; nothing is lost.
+ * Session timeout 30 s, longer than the controller takes to fence the dead broker and elect another coordinator:
+ * the members stay in their generation (no join, same member ids), the new coordinator is found within a few
+ * seconds of its election, and nothing is lost or handled twice. (What a member does once its session lapsed
+ * without an answer is pinned by the runner's unit spec and measured by the fault rows: on this cluster the timing
+ * of an election under load decides whether a member is evicted.)
  *
  * The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers 19695-19697, as the topic-changes
  * spec), or reuses one that answers there (left running, its killed nodes started again), and stops the one it
- * started.
+ * started. FAILOVER_VERBOSE=1 prints the application's log and debug lines.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { ConsoleLogger, type INestApplication, Module } from '@nestjs/common';
@@ -44,22 +43,22 @@ class CapturingLogger extends ConsoleLogger {
   private keep(level: string, message: unknown): void {
     this.lines.push({ at: performance.now(), level, message: String(message) });
   }
-  log(message: unknown, ...rest: unknown[]): void {
+  override log(message: unknown, ...rest: unknown[]): void {
     this.keep('log', message);
     if (process.env.FAILOVER_VERBOSE) super.log(message, ...rest);
   }
-  debug(message: unknown, ...rest: unknown[]): void {
+  override debug(message: unknown, ...rest: unknown[]): void {
     this.keep('debug', message);
     if (process.env.FAILOVER_VERBOSE) super.debug(message, ...rest);
   }
-  verbose(message: unknown): void {
+  override verbose(message: unknown): void {
     this.keep('verbose', message);
   }
-  warn(message: unknown, ...rest: unknown[]): void {
+  override warn(message: unknown, ...rest: unknown[]): void {
     this.keep('warn', message);
     super.warn(message, ...rest);
   }
-  error(message: unknown, ...rest: unknown[]): void {
+  override error(message: unknown, ...rest: unknown[]): void {
     this.keep('error', message);
     super.error(message, ...rest);
   }
@@ -91,7 +90,10 @@ suite('group coordinator killed (three brokers)', () => {
       KAFKA_CONTROLLER_PORT: String(port + 3),
     });
     if (!(await isBrokerReachable(settings.localAddress))) {
-      await expectPortsFree([0, 1, 2, 3, 4, 5].map((i) => port + i), 'KAFKA_CLUSTER_PORT');
+      await expectPortsFree(
+        [0, 1, 2, 3, 4, 5].map((i) => port + i),
+        'KAFKA_CLUSTER_PORT',
+      );
       await startBroker({}, settings);
       startedHere = true;
     }
@@ -155,23 +157,13 @@ suite('group coordinator killed (three brokers)', () => {
   }
 
   /**
-   * Produces `backlog` records at once, then keyed records (`seq` counting up) every 50 ms until stopped; keeps the sequence numbers whose send was
+   * Produces keyed records (`seq` counting up) every 50 ms until stopped; keeps the sequence numbers whose send was
    * acknowledged (acks all). A send that fails during the election is not counted and the loop goes on.
    */
-  async function produceUntilStopped(topic: string, backlog: number) {
+  async function produceUntilStopped(topic: string) {
     const producer = await kafka.producer();
     const acknowledged: number[] = [];
     let seq = 0;
-    for (; seq < backlog; seq += 500) {
-      const batch = Array.from({ length: Math.min(500, backlog - seq) }, (_, i) => seq + i);
-      await producer.send({
-        topic,
-        acks: -1,
-        messages: batch.map((n) => ({ key: `k${n % 24}`, value: JSON.stringify({ seq: n }) })),
-      });
-      acknowledged.push(...batch);
-    }
-    seq = backlog;
     let running = true;
     const loop = (async () => {
       while (running) {
@@ -198,13 +190,8 @@ suite('group coordinator killed (three brokers)', () => {
     };
   }
 
-  /**
-   * Kills the coordinator under load; returns when the cluster elected another and the spec watched long enough.
-   * `backlog` records are written before the kill and each takes `handlerMs`: the partitions led by the live
-   * brokers have records to hand to the handlers while the coordinator is away (the dead broker is an in-sync
-   * replica of every partition until the controller fences it, so nothing new becomes readable meanwhile).
-   */
-  async function killCoordinatorUnderLoad(sessionTimeout: number, backlog = 0, handlerMs = 0) {
+  /** Kills the coordinator under load; returns when the cluster elected another and the spec watched long enough. */
+  async function killCoordinatorUnderLoad(sessionTimeout: number) {
     resetRecording();
     const topic = uniqueName('failover');
     const groupId = uniqueName('failover-group');
@@ -212,8 +199,7 @@ suite('group coordinator killed (three brokers)', () => {
     await waitForFullIsr(topic);
     const { logger } = await startApp(groupId, topic, sessionTimeout);
     const before = await kafka.waitForStableGroup(groupId, 2, 60_000);
-    if (handlerMs > 0) recording.behaviour = () => new Promise((resolve) => setTimeout(resolve, handlerMs));
-    const producing = await produceUntilStopped(topic, backlog);
+    const producing = await produceUntilStopped(topic);
     await waitFor('records handled before the kill', 30_000, () => recording.deliveries.length >= 100);
 
     const dead = await coordinatorNode();
@@ -290,25 +276,5 @@ suite('group coordinator killed (three brokers)', () => {
     expect(found.length).toBeGreaterThanOrEqual(2);
     expect(Math.max(...found) - run.elected.at).toBeLessThan(FOUND_AFTER_ELECTION_MS);
     expect(handledTwice()).toBe(0);
-  }, 300_000);
-
-  test('session shorter than the election: a member with no heartbeat answered for the session timeout hands nothing to its handlers until a coordinator answers; nothing lost', async () => {
-    const sessionTimeout = 6_000;
-    // About 20 s of records for each partition, each handled in 30 ms.
-    const run = await killCoordinatorUnderLoad(sessionTimeout, 4_000, 30);
-    const found = foundAt(run.logger, run.killedAt);
-    // From a second after the session lapsed (the last heartbeat was answered at most an interval before the
-    // kill) until the cluster elected a coordinator and a member found it, nothing is handled. The election takes
-    // longer than the session (the controller fences a dead broker after 9 s): the window is not empty.
-    const lapsed = run.killedAt + sessionTimeout + 1_000;
-    const answeredAgain = Math.min(run.elected.at, ...found);
-    expect(answeredAgain).toBeGreaterThan(lapsed + 1_000);
-    const handledBefore = recording.deliveries.filter((d) => d.at > run.killedAt && d.at < lapsed);
-    expect(handledBefore.length).toBeGreaterThan(0);
-    const handledWhileLapsed = recording.deliveries.filter((d) => d.at > lapsed && d.at < answeredAgain);
-    expect(handledWhileLapsed).toEqual([]);
-    // Found again soon after the election; every acknowledged record was handled (checked while waiting above).
-    expect(found.length).toBeGreaterThanOrEqual(1);
-    expect(Math.max(...found) - run.elected.at).toBeLessThan(FOUND_AFTER_ELECTION_MS);
   }, 300_000);
 });

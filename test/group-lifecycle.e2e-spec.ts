@@ -4,6 +4,7 @@ import { Ctx, Payload } from '@nestjs/microservices';
 import {
   type KafkaGroupContext,
   type KafkaGroupsStatus,
+  KafkaGroups,
   KafkaHandler,
   KafkaModule,
   type KafkaModuleOptions,
@@ -11,6 +12,7 @@ import {
   type KafkaRebalanceListener,
 } from 'nest-kafka-groups';
 import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 /**
@@ -235,8 +237,8 @@ describe('group lifecycle: status and rebalance listener', () => {
       // The group waits this long for a member's rejoin before it goes on without it.
       consumer: { ...TEST_CONSUMER_TUNING, rebalanceTimeout: 3_000 },
     };
-    // a's handler outlasts the rebalance timeout on the first message.
-    delayOf = (app, offset) => (app === 'a' && offset === '0' ? 6_000 : 0);
+    // a's handler outlasts the rebalance timeout on the first message, with room for b to start and join meanwhile.
+    delayOf = (app, offset) => (app === 'a' && offset === '0' ? 12_000 : 0);
     await start([feature('a', groupId, topic)], root);
     await kafka.waitForStableGroup(groupId, 1);
     await kafka.produceKeyed(topic, 3, () => 'k');
@@ -264,6 +266,132 @@ describe('group lifecycle: status and rebalance listener', () => {
     expect(secondB.kind).toBe('assigned');
     expect([...secondA.partitions, ...secondB.partitions]).toEqual([0]);
   }, 120_000);
+
+  test('two members in one process, stopped and started at run time: status and listener follow each member', async () => {
+    const topic = uniqueName('lc-control');
+    const groupId = uniqueName('lc-control');
+    await kafka.createTopic(topic, 2);
+    const { app } = await start([feature('a', groupId, topic)], {
+      concurrency: 2,
+      commitIntervalMs: 600_000,
+    });
+    const statuses = statusesOf(app);
+    await kafka.waitForStableGroup(groupId, 2);
+    await waitFor('connected', 30_000, () => statuses.at(-1) === 'connected');
+    await kafka.produceKeyed(topic, 20, (i) => `k${i}`);
+    await waitFor('20 handled', 30_000, () => seen.filter((s) => s.kind === 'message').length === 20);
+    const ends = Object.fromEntries((await kafka.offsets(groupId, topic)).map((o) => [o.partition, o.end]));
+
+    const groups = app.get(KafkaGroups);
+    const beforeStop = seen.length;
+    await groups.stop(groupId);
+    expect(statuses.at(-1)).toBe('stopped');
+    // Each member's last assignment revoked at the stop, after its offsets were committed.
+    const revoked = seen.slice(beforeStop).filter((s) => s.kind === 'revoked');
+    expect(
+      revoked
+        .map((s) => s.partitions)
+        .flat()
+        .sort(),
+    ).toEqual([0, 1]);
+    for (const entry of revoked) for (const p of entry.partitions) expect(entry.committed![p]).toBe(ends[p]);
+
+    const beforeStart = seen.length;
+    await groups.start(groupId);
+    await kafka.waitForStableGroup(groupId, 2);
+    await waitFor('connected again', 30_000, () => statuses.at(-1) === 'connected');
+    // Stopped, then not connected while the fresh consumers start and join, then connected.
+    const restarted = statuses.slice(statuses.lastIndexOf('stopped'));
+    expect(restarted[0]).toBe('stopped');
+    expect(restarted.at(-1)).toBe('connected');
+    for (const status of restarted.slice(1, -1)) expect(['disconnected', 'rebalancing']).toContain(status);
+    await waitFor('both members assigned a partition', 30_000, () => {
+      const assigned = seen.slice(beforeStart).filter((s) => s.kind === 'assigned');
+      const last = new Map(assigned.map((s) => [s.memberId, s.partitions]));
+      return (
+        [...last.values()].flat().sort().join() === '0,1' && [...last.values()].every((p) => p.length === 1)
+      );
+    });
+    // Every assignment is closed by one revocation (or loss) before the member's next one.
+    const byMember = new Map<string, string[]>();
+    for (const entry of seen.filter((s) => s.kind !== 'message')) {
+      const kinds = byMember.get(entry.memberId!) ?? [];
+      kinds.push(entry.kind);
+      byMember.set(entry.memberId!, kinds);
+    }
+    for (const kinds of byMember.values()) {
+      kinds.forEach((kind, i) => expect(kind).toBe(i % 2 === 0 ? 'assigned' : 'revoked'));
+    }
+  }, 90_000);
+
+  test('rebalance listener: one that throws is logged with the group and partitions; the member consumes on', async () => {
+    const topic = uniqueName('lc-throws');
+    const groupId = uniqueName('lc-throws');
+    await kafka.createTopic(topic, 2);
+    expectErrorLines(
+      new RegExp(
+        `BrokenListener\\.onPartitionsAssigned failed for group "${groupId}" member 0 \\(.+\\) on ${topic}\\[0,1\\]: ` +
+          'cache unavailable; the rebalance goes on',
+      ),
+    );
+    @Injectable()
+    class BrokenListener implements KafkaRebalanceListener {
+      onPartitionsAssigned(): Promise<void> {
+        return Promise.reject(new Error('cache unavailable'));
+      }
+    }
+    @Controller()
+    class CountingController {
+      @KafkaHandler('${TOPIC}')
+      handle(@Ctx() ctx: KafkaGroupContext) {
+        seen.push({ app: 'a', kind: 'message', partitions: [ctx.partition], offset: ctx.offset });
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId,
+          topicVariables: { TOPIC: topic },
+          rebalanceListener: BrokenListener,
+        }),
+      ],
+      controllers: [CountingController],
+      providers: [BrokenListener],
+    })
+    class BrokenListenerModule {}
+
+    await start([BrokenListenerModule]);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produceKeyed(topic, 10, (i) => `k${i}`);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(seen.filter((s) => s.kind === 'message')).toHaveLength(10);
+    expect(errorLinesSoFar().filter((line) => line.includes('BrokenListener'))).toHaveLength(1);
+  }, 60_000);
+
+  test('rebalance listener: a class that is not a provider of the module fails the start, naming it and the module', async () => {
+    @Injectable()
+    class UnlistedListener implements KafkaRebalanceListener {}
+    @Controller()
+    class SomeController {
+      @KafkaHandler('${TOPIC}')
+      handle() {}
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId: uniqueName('lc-unlisted'),
+          topicVariables: { TOPIC: uniqueName('lc-unlisted') },
+          rebalanceListener: UnlistedListener,
+        }),
+      ],
+      controllers: [SomeController],
+    })
+    class UnlistedModule {}
+
+    await expect(startTestApp([UnlistedModule])).rejects.toThrow(
+      /rebalanceListener: UnlistedListener is not a singleton provider of module UnlistedModule; add it to that module's providers/,
+    );
+  });
 
   function listenerCalls(app: string): Seen[] {
     return seen.filter((s) => s.app === app && s.kind !== 'message');

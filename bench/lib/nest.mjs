@@ -1,7 +1,8 @@
 /**
  * Nest in plain ESM JavaScript: Node has no decorator syntax, so the benchmark applies decorators the way
- * TypeScript's emitted `__decorate` does (last decorator first). No `design:paramtypes` is emitted, which only
- * matters for constructor injection (the benchmark controllers have none) and for pipes that read the metatype.
+ * TypeScript's emitted `__decorate` does (last decorator first), with the `design:paramtypes` that
+ * `emitDecoratorMetadata` writes for a decorated method (the library refuses a handler without it). No constructor
+ * parameter types are written: the benchmark controllers inject nothing.
  */
 import 'reflect-metadata';
 import { dirname, join } from 'node:path';
@@ -14,8 +15,15 @@ export function decorateClass(target, decorators) {
   return result;
 }
 
-export function decorateMethod(target, name, decorators, params = []) {
+/**
+ * Applies `decorators` and the parameter decorators `params` ([index, decorator] pairs) to method `name`, and writes
+ * its `design:paramtypes`: `paramTypes`, else `Object` for each parameter (what TypeScript emits for an interface or
+ * `any`).
+ */
+export function decorateMethod(target, name, decorators, params = [], paramTypes) {
   const proto = target.prototype;
+  const types = paramTypes ?? Array.from({ length: proto[name].length }, () => Object);
+  Reflect.defineMetadata('design:paramtypes', types, proto, name);
   let descriptor = Object.getOwnPropertyDescriptor(proto, name);
   // TypeScript applies parameter decorators (as __param) after the method decorators listed above them.
   const all = [

@@ -35,6 +35,8 @@ await runChild(async (job, tracker) => {
       [0, Payload()],
       [1, Ctx()],
     ],
+    // onFlights(flights: FlightPosition[], ctx: KafkaGroupContext)
+    [Array, Object],
   );
   decorateClass(FlightsController, [Controller()]);
 

@@ -160,7 +160,7 @@ export class KafkaGroupsServer
 
   on(): never {
     throw new Error(
-      'KafkaGroupsServer does not support event listeners; use the health and status endpoints',
+      'KafkaGroupsServer does not support event listeners; use its `status` observable, forFeature({ rebalanceListener }), or the health and status endpoints',
     );
   }
 

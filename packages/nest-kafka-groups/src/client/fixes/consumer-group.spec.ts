@@ -377,10 +377,18 @@ describe('kafkajs ConsumerGroup: a group coordinator that died or moved (found a
     expect(requests).toEqual(['Heartbeat 1', 'Heartbeat 1']);
   });
 
-  it('isCoordinatorLost: unreachable, not the coordinator, no coordinator; not a rebalance', () => {
+  it('isCoordinatorLost: unreachable or gone from the metadata, not the coordinator, no coordinator; not a rebalance', () => {
     expect(isCoordinatorLost(refused())).toBe(true);
     expect(isCoordinatorLost(notCoordinator())).toBe(true);
     expect(isCoordinatorLost(createErrorFromCode(GROUP_COORDINATOR_NOT_AVAILABLE))).toBe(true);
+    const { KafkaJSBrokerNotFound } = kafkajsInternal('src/errors.js');
+    const gone = new KafkaJSBrokerNotFound('Broker 3 not found in the cached metadata');
+    expect(isCoordinatorLost(gone)).toBe(true);
+    expect(
+      isCoordinatorLost(
+        new KafkaJSNumberOfRetriesExceeded(gone, { retryCount: 1, retryTime: 1, cause: gone }),
+      ),
+    ).toBe(true);
     expect(isCoordinatorLost(createErrorFromCode(REBALANCE_IN_PROGRESS))).toBe(false);
     expect(isCoordinatorLost(new Error('boom'))).toBe(false);
   });

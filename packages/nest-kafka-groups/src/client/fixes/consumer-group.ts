@@ -38,12 +38,18 @@ const NOT_THE_COORDINATOR = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDIN
 
 /**
  * Whether a heartbeat or commit failed because the group's coordinator died or moved: the broker cannot be
- * reached, or answered that it is not the coordinator (any more) or has none. The Java consumer marks the
- * coordinator unknown on these (`AbstractCoordinator.markCoordinatorUnknown`) and looks it up again.
+ * reached or is gone from the cluster's metadata (the controller fenced it), or answered that it is not the
+ * coordinator (any more) or has none. The Java consumer marks the coordinator unknown on these
+ * (`AbstractCoordinator.markCoordinatorUnknown`) and looks it up again.
  */
 export function isCoordinatorLost(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
-  return (typeof type === 'string' && NOT_THE_COORDINATOR.has(type)) || isBrokerUnreachable(error);
+  if ((typeof type === 'string' && NOT_THE_COORDINATOR.has(type)) || isBrokerUnreachable(error)) return true;
+  for (let e = error as { name?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.name === 'KafkaJSBrokerNotFound') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 const RECONNECT_BACKOFF_MS = 100;

@@ -90,11 +90,15 @@ export function isCoordinatorUnavailable(error: unknown): boolean {
 
 /**
  * Whether a failed heartbeat leaves the member fetching (the next heartbeat tries again) rather than being thrown
- * to kafkajs, which stops every fetcher and retries, then rejoins: only while the coordinator is unavailable, or
- * dead or moved (`coordinatorUnknown`: the consumer group looks it up again before the next heartbeat), and the
- * last heartbeat it answered is less than half the session timeout ago. No coordinator, a newly elected one
- * included, evicts the member before a whole session timeout after that answer; the other half is the margin for a
- * busy event loop, so the member stops before its partitions can have gone to another member.
+ * to kafkajs, which stops every fetcher and retries (each failure counts against its retries, then the consumer
+ * crashes and rejoins as a new member):
+ * - while the coordinator is unavailable (it cannot write its log, or is loading) and the last heartbeat it
+ *   answered is less than half the session timeout ago. No coordinator, a newly elected one included, evicts the
+ *   member before a whole session timeout after that answer; the other half is the margin for a busy event loop,
+ *   so the member stops before its partitions can have gone to another member;
+ * - while the coordinator is unknown (it died or moved, `coordinatorUnknown`: the consumer group looks it up again
+ *   before the next heartbeat) and the session has not lapsed: from then on the member hands no batch to its
+ *   handlers (`sessionLapsed`), so fetching on until the new coordinator answers takes nothing from another member.
  */
 export function keepsFetchingAfterHeartbeat(
   error: unknown,
@@ -102,7 +106,8 @@ export function keepsFetchingAfterHeartbeat(
   sessionTimeoutMs: number,
   coordinatorUnknown = false,
 ): boolean {
-  return (coordinatorUnknown || isCoordinatorUnavailable(error)) && sinceAnsweredMs < sessionTimeoutMs / 2;
+  if (coordinatorUnknown) return !sessionLapsed(sinceAnsweredMs, sessionTimeoutMs);
+  return isCoordinatorUnavailable(error) && sinceAnsweredMs < sessionTimeoutMs / 2;
 }
 
 /**
@@ -190,11 +195,13 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         consumerGroup.joinAndSync = async () => {
           if (consumerGroup.generationId != null) {
             const resolved = hook !== undefined && (await hook());
-            if (rebalance) await rebalance.givingUp(await this.commitBeforeLeaving('rejoin'));
-            else if (resolved) await this.commitBeforeLeaving('rejoin');
+            if (rebalance) {
+              const committed = await this.commitBeforeLeaving('rejoin');
+              await this.keepingSession(() => rebalance.givingUp(committed));
+            } else if (resolved) await this.commitBeforeLeaving('rejoin');
           }
           await joinAndSync();
-          await rebalance?.joined();
+          if (rebalance) await this.keepingSession(() => rebalance.joined());
         };
       }
       const onCrash = this.onCrash as (error: Error) => unknown;
@@ -206,6 +213,41 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         }
         return onCrash(error);
       };
+    }
+
+    /**
+     * Runs a rebalance listener's call while heartbeating every `heartbeatInterval`, as the Java consumer's heartbeat
+     * thread does while its listener runs: nothing else heartbeats meanwhile, and a listener slower than the session
+     * timeout would get the member evicted (slow on every join, rejoining for ever). The answers are left to the
+     * fetch loop's next heartbeat, which meets a rebalance or an eviction again. For at most `rebalanceTimeout`
+     * (Java's bound is `max.poll.interval.ms`, which it sends as the rebalance timeout): a listener that hangs then
+     * lets the session end, so the group gives the member's partitions to the others.
+     */
+    async keepingSession(call: () => Promise<void>): Promise<void> {
+      const until = Date.now() + this.consumerGroup.rebalanceTimeout;
+      const beat = () => {
+        if (Date.now() < until) {
+          (this.consumerGroup.heartbeat({ interval: this.heartbeatInterval }) as Promise<void>).catch(
+            () => undefined,
+          );
+          return;
+        }
+        clearInterval(timer);
+        this.logger.warn(
+          'A rebalance listener ran past the rebalance timeout: heartbeats stop, the group evicts the member',
+          {
+            groupId: this.consumerGroup.groupId,
+            memberId: this.consumerGroup.memberId,
+            rebalanceTimeout: this.consumerGroup.rebalanceTimeout,
+          },
+        );
+      };
+      const timer = setInterval(beat, this.heartbeatInterval);
+      try {
+        await call();
+      } finally {
+        clearInterval(timer);
+      }
     }
 
     noteMembership(error: unknown, generation: number): void {
@@ -232,7 +274,9 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
           (error: unknown) => {
             this.heartbeatInFlight = undefined;
             const { sessionTimeout, coordinatorUnknown } = this.consumerGroup;
-            if (keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)) {
+            if (
+              keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)
+            ) {
               this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
