@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 import { describe, expect, test } from '@jest/globals';
-import { Controller, Injectable, Module, type Type } from '@nestjs/common';
+import { Bind, Controller, Injectable, Module, type Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
+import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaHandler } from '../decorators/kafka-handler.decorator.js';
 import { KafkaDecoratorMetadataError } from '../errors/kafka-decorator-metadata.error.js';
 import { KafkaHandlerDefinitionError } from '../errors/kafka-handler-definition.error.js';
@@ -214,6 +215,59 @@ describe('KafkaHandlerExplorer', () => {
       class PlainModule {}
       const [handler] = await explore([PlainModule]);
       expect(handler.topic).toBe('plain');
+    });
+  });
+
+  /**
+   * A controller written in JavaScript as Nest documents it: parameters bound with `@Bind(Payload(), Ctx())`, the
+   * decorators applied as Babel's legacy decorators apply them, and no compiler to emit design:paramtypes.
+   */
+  describe('a JavaScript controller', () => {
+    function javascriptController(methodDecorators: MethodDecorator[]): Type {
+      class OrdersController {
+        handle(order: unknown): unknown {
+          return order;
+        }
+      }
+      const descriptor = Object.getOwnPropertyDescriptor(OrdersController.prototype, 'handle')!;
+      Reflect.defineProperty(
+        OrdersController.prototype,
+        'handle',
+        Reflect.decorate(
+          [KafkaHandler('orders') as MethodDecorator, Bind(Payload(), Ctx()), ...methodDecorators],
+          OrdersController.prototype,
+          'handle',
+          descriptor,
+        ) as PropertyDescriptor,
+      );
+      Reflect.decorate([Controller()], OrdersController);
+      return OrdersController;
+    }
+
+    test('without declared types: the start-up error says how JavaScript declares them', async () => {
+      const controller = javascriptController([]);
+      expect(Reflect.getMetadata('design:paramtypes', controller.prototype, 'handle')).toBeUndefined();
+      @Module({ imports: [group('orders')], controllers: [controller] })
+      class OrdersModule {}
+      const error = await thrownBy(explore([OrdersModule]));
+      expect(error).toBeInstanceOf(KafkaDecoratorMetadataError);
+      expect((error as Error).message).toContain(
+        "In JavaScript, declare the types on the method: @Reflect.metadata('design:paramtypes', [Object, KafkaGroupContext])",
+      );
+    });
+
+    test('with the types declared as the error says: served, a Buffer type gets the raw bytes', async () => {
+      const decoded = javascriptController([
+        Reflect.metadata('design:paramtypes', [Object, KafkaGroupContext]),
+      ]);
+      const raw = javascriptController([Reflect.metadata('design:paramtypes', [Buffer, KafkaGroupContext])]);
+      @Module({ imports: [group('orders')], controllers: [decoded] })
+      class DecodedModule {}
+      @Module({ imports: [group('raw-orders')], controllers: [raw] })
+      class RawModule {}
+      const [decodedHandler] = await explore([DecodedModule]);
+      const [rawHandler] = await explore([RawModule]);
+      expect([decodedHandler.payloadIsBuffer, rawHandler.payloadIsBuffer]).toEqual([false, true]);
     });
   });
 });
