@@ -6,9 +6,10 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
-import { KafkaProducer, KafkaProducerError } from 'nest-kafka-groups';
+import { KafkaGroupsServer, KafkaProducer, KafkaProducerError } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
+import { recordingFeature, resetRecording } from './support/recording-feature.js';
 
 /** This process's established TCP connections to `port` on 127.0.0.1 (its socket inodes found in /proc/net/tcp). */
 function connectionsTo(port: number): number {
@@ -31,16 +32,22 @@ function connectionsTo(port: number): number {
 
 const brokerPort = Number(testBrokers()[0].split(':')[1]);
 
-describe('KafkaProducer.replace(): the replaced producer leaves no connection behind', () => {
+/** What a send that failed with a lost sequence calls the replacement with. */
+const lostSequence = Object.assign(new Error('The broker received an out of order sequence number'), {
+  type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+});
+
+describe('a producer replaced after a lost sequence leaves no connection behind', () => {
   const kafka = new KafkaTestClient();
   let app: INestApplication | undefined;
   afterEach(async () => {
     await app?.close();
     app = undefined;
+    resetRecording();
   });
   afterAll(() => kafka.closeAll());
 
-  test('a send of the replaced producer that was retrying does not connect it again', async () => {
+  test('KafkaProducer: a send of the replaced producer that was retrying does not connect it again', async () => {
     const topic = uniqueName('replaced');
     // Never created (topic creation is off): kafkajs retries UNKNOWN_TOPIC_OR_PARTITION until its retries run out.
     const missing = uniqueName('replaced-missing');
@@ -67,17 +74,48 @@ describe('KafkaProducer.replace(): the replaced producer leaves no connection be
       producer: object;
       replace(failed: object, error: unknown): void;
     };
-    internals.replace(
-      internals.producer,
-      Object.assign(new Error('The broker received an out of order sequence number'), {
-        type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
-      }),
-    );
+    internals.replace(internals.producer, lostSequence);
 
     expect(await retrying).toBeInstanceOf(KafkaProducerError);
     // The new producer, settled: as many connections as one producer had before the replacement.
     await producer.send(topic, { key: 'd', value: { seq: 3 } });
     expect(connectionsTo(brokerPort)).toBeLessThanOrEqual(connected);
+
+    await app.close();
+    app = undefined;
+    await waitFor('the application closed its connections', 5_000, () => connectionsTo(brokerPort) <= before);
+    expect(connectionsTo(brokerPort)).toBe(before);
+  }, 60_000);
+
+  test('the dead-letter producer: a write of the replaced producer that was retrying does not connect it again', async () => {
+    const topic = uniqueName('dlt-replaced');
+    const groupId = uniqueName('dlt-replaced');
+    const missing = uniqueName('dlt-replaced-missing');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const before = connectionsTo(brokerPort);
+
+    ({ app } = await startTestApp([recordingFeature(groupId, topic)], {
+      clientRetry: { initialRetryTime: 300, maxRetryTime: 1_000, retries: 6 },
+      topics: { create: false },
+    }));
+    await kafka.waitForStableGroup(groupId, 1);
+    // The group's dead-letter producer, driven as its writes drive it (the group's handler never fails here).
+    const publisher = (app.get(KafkaGroupsServer) as unknown as { deadLetters: object }).deadLetters as {
+      producer: object;
+      send(topic: string, record: { key: string; value: string }, timeoutMs: number): Promise<void>;
+      replace(failed: object, error: unknown): void;
+    };
+    await publisher.send(`${topic}-dlt`, { key: 'a', value: 'a' }, 10_000);
+
+    const retrying = publisher.send(missing, { key: 'b', value: 'b' }, 10_000).then(
+      () => 'sent',
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    publisher.replace(publisher.producer, lostSequence);
+    expect(await retrying).toBeInstanceOf(Error);
+    await publisher.send(`${topic}-dlt`, { key: 'c', value: 'c' }, 10_000);
 
     await app.close();
     app = undefined;

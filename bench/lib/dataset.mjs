@@ -165,15 +165,20 @@ export async function topicExists(admin, topic) {
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /**
- * Creates `topic` and waits until every partition has a leader. Not kafkajs's `waitForLeaders`: it gives up on the
- * first "unknown topic" answer, which a KRaft broker gives until its metadata cache has the controller's record of
- * the topic, a moment that a loaded machine stretches.
+ * Creates `topic` and waits until every partition has a leader. kafkajs's `waitForLeaders` gives up on the first
+ * "unknown topic" answer, which a KRaft broker gives until its metadata cache has the controller's record of the
+ * topic, a moment that a loaded machine stretches: then this waits on.
  */
 export async function createTopic(admin, topic, numPartitions = PARTITIONS, configEntries = []) {
-  await admin.createTopics({
-    waitForLeaders: false,
-    topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
-  });
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }],
+    });
+    return;
+  } catch (error) {
+    if (!NOT_YET.has(error?.type)) throw error;
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });

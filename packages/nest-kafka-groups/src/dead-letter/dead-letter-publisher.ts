@@ -98,6 +98,9 @@ export class DeadLetterPublisher {
       if (hasLostSequence(error)) this.replace(producer, error);
       // An ACL denial named with the user and the topic; its protocol error type stays in the cause chain.
       throw authorizationFailureOf(error, this.identity, { operation: 'write', topics: [topic] }) ?? error;
+    } finally {
+      // As KafkaProducer: a replaced producer's retrying send connected it again; closed once the send settled.
+      if (producer !== this.producer) producer.disconnect().catch(() => undefined);
     }
   }
 
