@@ -47,4 +47,25 @@ describe('the test broker is a real Kafka', () => {
       expect(order).toEqual([...order].sort((a, b) => a - b));
     }
   });
+
+  test('waitForCommittedToEnd: a partition nothing was written to counts as at its end (nothing to commit there)', async () => {
+    const topic = uniqueName('committed-to-end');
+    const groupId = uniqueName('committed-to-end-group');
+    await kafka.createTopic(topic, 3);
+    await kafka.produce(
+      topic,
+      [0, 1, 2].map((seq) => ({ partition: 0, value: JSON.stringify({ seq }) })),
+    );
+    const consumer = kafka.consumer({ groupId });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ autoCommitInterval: 100, eachMessage: async () => undefined });
+
+    expect(await kafka.waitForCommittedToEnd(groupId, topic, 15_000)).toEqual([
+      { partition: 0, committed: 3, end: 3 },
+      { partition: 1, committed: -1, end: 0 },
+      { partition: 2, committed: -1, end: 0 },
+    ]);
+    await consumer.disconnect();
+  });
 });

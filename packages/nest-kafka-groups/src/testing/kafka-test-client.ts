@@ -210,15 +210,25 @@ export class KafkaTestClient {
       .sort((a, b) => a.partition - b.partition);
   }
 
-  /** Waits until the group's committed offset equals the log end on every partition of `topic`. */
+  /**
+   * Waits until the group's committed offset equals the log end on every partition of `topic`. A partition that
+   * holds nothing (never written to, or emptied by retention) and has no commit counts as at its end: a consumer
+   * commits nothing where it received nothing.
+   */
   async waitForCommittedToEnd(
     groupId: string,
     topic: string,
     timeoutMs = 30_000,
   ): Promise<PartitionOffsets[]> {
     return waitFor(`group ${groupId} committed up to the end of ${topic}`, timeoutMs, async () => {
-      const offsets = await this.offsets(groupId, topic);
-      return offsets.every((o) => o.committed === o.end) ? offsets : undefined;
+      const [offsets, bounds] = await Promise.all([
+        this.offsets(groupId, topic),
+        (await this.admin()).fetchTopicOffsets(topic),
+      ]);
+      const empty = new Set(bounds.filter(({ low, high }) => low === high).map(({ partition }) => partition));
+      const atEnd = (o: PartitionOffsets) =>
+        o.committed === o.end || (o.committed === -1 && empty.has(o.partition));
+      return offsets.every(atEnd) ? offsets : undefined;
     });
   }
 
