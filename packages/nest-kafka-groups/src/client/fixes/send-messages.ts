@@ -56,6 +56,28 @@ function plannedKeys(plans: readonly TopicPlan<unknown>[]): string[] {
   );
 }
 
+/**
+ * Names the partitions of a failed send() that the broker did not acknowledge, unless its error does already (the
+ * last error of a retry loop may come from a metadata request, which names no topic). The topics when the send()
+ * failed before it picked partitions.
+ */
+export function withUnacknowledged(
+  message: string,
+  topics: readonly string[],
+  plans: readonly TopicPlan<unknown>[] | undefined,
+  acknowledged: ReadonlyMap<string, unknown>,
+): string {
+  const names = plans
+    ? plans.flatMap((plan) =>
+        pendingPartitions(plan, acknowledged).map(
+          (partition) => `topic "${plan.topic}", partition ${partition}`,
+        ),
+      )
+    : topics.map((topic) => `topic "${topic}"`);
+  if (names.length === 0 || names.some((name) => message.includes(name))) return message;
+  return `${message} (not acknowledged: ${names.join('; ')})`;
+}
+
 export function ackKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
@@ -119,7 +141,9 @@ const DUPLICATE_SEQUENCE_NUMBER = 46;
  * in Java: the broker holds that batch already, it only no longer remembers its offset.
  */
 export function readProduceAnswer<E>(
-  response: { topics: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number }> }> },
+  response: {
+    topics: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number }> }>;
+  },
   errorOf: (errorCode: number, topic: string, partition: number) => E,
 ): ProduceAnswer<E> {
   const accepted: PartitionAnswer[] = [];
@@ -129,7 +153,8 @@ export function readProduceAnswer<E>(
       const partition = Number(answer.partition);
       if (answer.errorCode === 0 || answer.errorCode === DUPLICATE_SEQUENCE_NUMBER)
         accepted.push({ topicName, ...answer, partition });
-      else refused.push({ topic: topicName, partition, error: errorOf(answer.errorCode, topicName, partition) });
+      else
+        refused.push({ topic: topicName, partition, error: errorOf(answer.errorCode, topicName, partition) });
     }
   }
   return { accepted, refused };
@@ -499,7 +524,7 @@ export function createSendMessages({
             // kafkajs skips a partition its metadata does not list; sending the rest would resolve without it.
             const missing = partitions.filter((partition) => !led.has(partition));
             throw new KafkaJSMetadataNotLoaded(
-              `No metadata for partition ${missing.join(', ')} of topic "${plan.topic}"`,
+              `No metadata for topic "${plan.topic}", partition ${missing.join(', ')}`,
             );
           }
           for (const [nodeId, ledPartitions] of Object.entries(partitionsPerLeader)) {
@@ -561,6 +586,14 @@ export function createSendMessages({
         return await sent;
       } catch (e) {
         if (renewable() && keptUnresolved()) renewal.needed = true;
+        if (e instanceof Error) {
+          e.message = withUnacknowledged(
+            e.message,
+            topicMessages.map(({ topic }: { topic: string }) => topic),
+            plans,
+            acknowledged,
+          );
+        }
         throw e;
       } finally {
         settled = true;
