@@ -6,10 +6,12 @@
  * kafkajs is not the release the fixes were written for.
  */
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
+import { batchFix } from './fixes/batch.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { fetchManagerFix } from './fixes/fetch-manager.js';
+import { recordBatchDecoderFix } from './fixes/record-batch-decoder.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
@@ -26,6 +28,7 @@ export { fetchedBeforeDeletion } from './topic-deletion.js';
 export const CARRIED_FIXES = [
   sendMessagesFix,
   recordDecoderFix,
+  recordBatchDecoderFix,
   recordEncoderFix,
   decodeMessagesFix,
   runnerFix,
@@ -33,6 +36,7 @@ export const CARRIED_FIXES = [
   consumerGroupFix,
   fetchManagerFix,
   brokerPoolFix,
+  batchFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);
