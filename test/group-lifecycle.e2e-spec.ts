@@ -13,6 +13,7 @@ import {
 } from 'nest-kafka-groups';
 import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
+import { freePort } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 /**
@@ -143,8 +144,9 @@ describe('group lifecycle: status and rebalance listener', () => {
 
   test('status: a broker that cannot be reached at start is disconnected, and stays so (no crash loop)', async () => {
     const { app } = await start([feature('a', uniqueName('lc-down'), uniqueName('lc-down'))], {
-      // A port of this suite's block that nothing listens on.
-      brokers: ['127.0.0.1:26999'],
+      // A port the system just handed out and closed again: connecting is refused (a fixed port may be another
+      // process's listener).
+      brokers: [`127.0.0.1:${await freePort()}`],
       restartBackoff: { initialDelayMs: 200, maxDelayMs: 400 },
     });
     const statuses = statusesOf(app);

@@ -143,6 +143,52 @@ export function resolveInCurrentGroup(
   return true;
 }
 
+/** kafkajs's retrier (src/retry): runs `fn` again with backoff while it throws a retriable error, `retries` times. */
+export type Retrier = <T>(
+  fn: (bail: (error: unknown) => void, retryCount: number, retryTime: number) => Promise<T>,
+) => Promise<T>;
+
+/** The attempt failed after progress was made in it: the failure starts a new run of retries. */
+const RESTART = Symbol('restart');
+
+/**
+ * kafkajs's retrier whose count restarts when an attempt made progress before it failed (`progress()` moved during
+ * it), as the Java consumer's backoff restarts after a success: only failures in a row, with no progress between
+ * them, use up `retries`. Such a failure is handed to a new kafkajs retrier as its first failure, so the backoff
+ * before the next attempt, the errors thrown when the retries run out (`KafkaJSNumberOfRetriesExceeded`) and those
+ * that are not retriable (`KafkaJSNonRetriableError`) are kafkajs's own.
+ */
+export function retryCountingFailuresInARow(
+  createRetry: (options: object) => Retrier,
+  options: object,
+  progress: () => number,
+): Retrier {
+  return <T>(fn: (bail: (error: unknown) => void, retryCount: number, retryTime: number) => Promise<T>) => {
+    const run = async (failedAfterProgress: { error: unknown } | undefined): Promise<T> => {
+      let pending = failedAfterProgress;
+      const result = await createRetry(options)(async (bail, retryCount, retryTime) => {
+        if (pending !== undefined) {
+          const { error } = pending;
+          pending = undefined;
+          throw error;
+        }
+        const before = progress();
+        try {
+          return await fn(bail, retryCount, retryTime);
+        } catch (error) {
+          // A first failure counts as the first one anyway; a later one after progress starts over.
+          if (retryCount > 0 && progress() !== before) return { [RESTART]: error };
+          throw error;
+        }
+      });
+      if (typeof result === 'object' && result !== null && RESTART in result)
+        return run({ error: (result as { [RESTART]: unknown })[RESTART] });
+      return result as T;
+    };
+    return run(undefined);
+  };
+}
+
 export const runnerFix: CarriedFix = {
   module: 'src/consumer/runner.js',
   sha256: 'fad3247df2e3ba483b94e014e5c5916fd72d7bdfc3b3dfccc5232b60da18306d',
@@ -151,7 +197,13 @@ export const runnerFix: CarriedFix = {
       events: { START_BATCH_PROCESS, END_BATCH_PROCESS },
     } = require('./instrumentationEvents');
     const { isRebalancing } = require('../errors');
-    return createRunner(released() as RunnerClass, { START_BATCH_PROCESS, END_BATCH_PROCESS, isRebalancing });
+    const createRetry = require('../retry') as (options: object) => Retrier;
+    return createRunner(released() as RunnerClass, {
+      START_BATCH_PROCESS,
+      END_BATCH_PROCESS,
+      isRebalancing,
+      createRetry,
+    });
   },
 };
 
@@ -159,10 +211,11 @@ interface RunnerInternals {
   START_BATCH_PROCESS: string;
   END_BATCH_PROCESS: string;
   isRebalancing: (error: unknown) => boolean;
+  createRetry: (options: object) => Retrier;
 }
 
 export function createRunner(Released: RunnerClass, internals: RunnerInternals): RunnerClass {
-  const { START_BATCH_PROCESS, END_BATCH_PROCESS, isRebalancing } = internals;
+  const { START_BATCH_PROCESS, END_BATCH_PROCESS, isRebalancing, createRetry } = internals;
 
   return class Runner extends Released {
     /** The generation in which a heartbeat reported a rebalance: the batches still running commit when they end. */
@@ -183,9 +236,24 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     /** The generation in which a heartbeat or commit was answered as from a member no longer in the group. */
     membershipLostIn: number | undefined;
     readonly rebalance: RebalanceHooks | undefined;
+    /** Fetches that reached their broker and were answered: the fetch loop's retry count restarts after one. */
+    fetchesAnswered = 0;
+    /**
+     * Brokers whose last fetch failed. While there are any, only their answers count as progress: a fetch error stops
+     * every fetcher and waits for their fetches in flight, so a healthy broker answers in every attempt and would
+     * otherwise restart the count for a broker that fails every time (retried for ever instead of crashing).
+     */
+    readonly failingFetches = new Set<number>();
+    /** The fetch loop's retrier (commits keep the released one, one retrier per commit). */
+    readonly fetchLoopRetrier: Retrier;
 
     constructor(options: any) {
       super(options);
+      this.fetchLoopRetrier = retryCountingFailuresInARow(
+        createRetry,
+        { ...options.retry },
+        () => this.fetchesAnswered,
+      );
       if (options.eachBatch) currentGroups.set(options.eachBatch, this.consumerGroup);
       const hook = beforeRejoinHooks.get(options.eachBatch);
       const rebalance = (this.rebalance = rebalanceHooks.get(options.eachBatch));
@@ -387,8 +455,51 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       }
     }
 
+    /**
+     * The released loop runs every fetcher inside one call of the runner's retrier, which lives as long as the
+     * consumer: each error it retries (a leader change, a timeout) counts against `retry.retries` for good, so a
+     * consumer that meets one now and then crashes after `retries` of them, days apart, and the group rebalances.
+     * Here that call gets the fetch loop's retrier, whose count restarts once a fetch was answered. The released
+     * method calls `this.retrier` synchronously, once, at its start.
+     */
+    /**
+     * Whether an answer of this broker counts as progress: always when no broker's fetches are failing, else only from
+     * a failing one (no longer failing then). A failing broker that no longer leads anything is forgotten.
+     */
+    answeredAfterFailure(nodeId: number): boolean {
+      if (this.failingFetches.size === 0) return true;
+      if (this.failingFetches.delete(nodeId)) return true;
+      const current = new Set((this.consumerGroup.getNodeIds() as Array<number | string>).map(Number));
+      for (const failing of this.failingFetches)
+        if (!current.has(failing)) this.failingFetches.delete(failing);
+      return this.failingFetches.size === 0;
+    }
+
+    scheduleFetchManager(): void {
+      const perCommit = this.retrier;
+      this.retrier = this.fetchLoopRetrier;
+      try {
+        super.scheduleFetchManager();
+      } finally {
+        this.retrier = perCommit;
+      }
+    }
+
     async fetch(nodeId: number): Promise<unknown[]> {
-      const batches = (await super.fetch(nodeId)) as unknown[];
+      let batches: unknown[];
+      try {
+        batches = (await super.fetch(nodeId)) as unknown[];
+      } catch (error) {
+        if (this.running) this.failingFetches.add(nodeId);
+        throw error;
+      }
+      // Not an unreachable broker's empty answer (the consumer group's fix waits, refreshes and returns nothing).
+      if (
+        this.running &&
+        !this.consumerGroup.unreachableFetches?.has(String(nodeId)) &&
+        this.answeredAfterFailure(nodeId)
+      )
+        this.fetchesAnswered++;
       if (batches.length === 0 && this.running) await this.autoCommitOffsetsIfNecessary();
       return batches;
     }
