@@ -5,7 +5,7 @@
  * validated DTO and a LogAppendTime topic; a compacted topic whose offsets have gaps, and records deleted under a
  * running group.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { ConsoleLogger, Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -16,6 +16,7 @@ import kafkajs from 'kafkajs';
 import {
   DLT_HEADERS,
   type KafkaGroupContext,
+  KafkaGroups,
   KafkaHandler,
   KafkaModule,
   KafkaStatusModule,
@@ -23,6 +24,13 @@ import {
 } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
+import { InteropGroupFixture } from './support/interop-group.js';
+import {
+  compileInteropConsumer,
+  JavaConsumer,
+  type JavaConsumerOptions,
+  removeCompiledConsumer,
+} from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -349,3 +357,129 @@ const bySeq = (a: number, b: number) => a - b;
     ]);
   }, 150_000);
 });
+
+/** Java member ids start with the client id; "zz-" sorts them after the Nest members ("e2e-app-..."). */
+const JAVA_CLIENT_ID = 'zz-outside-java';
+
+(javaAvailable() ? describe : describe.skip)(
+  'outside-in probe 2: a Java member of the group with its own defaults',
+  () => {
+    const fixture = new InteropGroupFixture();
+    const { kafka } = fixture;
+    let classDir: string | undefined;
+    beforeAll(async () => {
+      classDir = await compileInteropConsumer();
+    });
+    afterEach(() => fixture.cleanUp());
+    afterAll(async () => {
+      await fixture.close();
+      await removeCompiledConsumer(classDir);
+    });
+
+    const startJava = (groupId: string, topic: string, more: Partial<JavaConsumerOptions>) =>
+      fixture.track(
+        new JavaConsumer({
+          brokers: testBrokers(),
+          groupId,
+          topic,
+          clientId: JAVA_CLIENT_ID,
+          maxRuntimeMs: 110_000,
+          classDir,
+          ...more,
+        }),
+        JAVA_CLIENT_ID,
+      );
+
+    const apps: INestApplication[] = [];
+    afterEach(async () => {
+      while (apps.length > 0) await apps.pop()!.close();
+      seen.length = 0;
+    });
+
+    /** The Nest member alone in the group first, holding both partitions. */
+    async function startNest(groupId: string, topic: string) {
+      await kafka.createTopic(topic, 2);
+      const { app, server } = await startTestApp([feature(groupId, topic)]);
+      apps.push(app);
+      await kafka.waitForStableGroup(groupId, 1);
+      const member = server.groups[0].members[0];
+      await waitFor(
+        'the Nest member holding both partitions',
+        30_000,
+        () => member.assignment[topic]?.length === 2,
+      );
+      return { app, member };
+    }
+
+    /** 300 records: handled once across the Nest member and Java, each on the partition it holds; the end committed. */
+    async function sharedOnce(groupId: string, topic: string, java: JavaConsumer, nestPartition: number) {
+      await kafka.produceKeyed(topic, 300, (i) => `k${i % 13}`);
+      await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+      const javaSeqs = () => java.records.map((r) => (JSON.parse(r.value) as { seq: number }).seq);
+      await waitFor('300 records reported', 10_000, () => seen.length + java.records.length >= 300);
+      expect([...seen.map((d) => d.seq), ...javaSeqs()].sort(bySeq)).toEqual(
+        Array.from({ length: 300 }, (_, i) => i),
+      );
+      expect(new Set(seen.map((d) => d.partition))).toEqual(new Set([nestPartition]));
+      expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set([1 - nestPartition]));
+      expect(java.errors).toEqual([]);
+    }
+
+    test("Java's default assignors [range, cooperative-sticky]: the group agrees on range, each side holds a partition, every record once", async () => {
+      const topic = uniqueName('java-defaults');
+      const groupId = uniqueName('java-defaults');
+      const { member } = await startNest(groupId, topic);
+      const java = startJava(groupId, topic, { strategies: ['range', 'cooperative-sticky'] });
+      const group = await kafka.waitForStableGroup(groupId, 2, 60_000);
+      expect(group.protocol).toBe('range');
+      // range over members sorted by id: the Nest member ("e2e-app-...") first.
+      await java.waitUntil('partition 1', 30_000, () => JSON.stringify(java.assignment) === '[1]');
+      await waitFor(
+        'the Nest member holding partition 0',
+        20_000,
+        () => JSON.stringify(member.assignment[topic]) === '[0]',
+      );
+      await sharedOnce(groupId, topic, java, 0);
+    }, 120_000);
+
+    test('a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; a seek is refused while it is in the group, naming the group', async () => {
+      const topic = uniqueName('kip848');
+      const groupId = uniqueName('kip848');
+      const { app, member } = await startNest(groupId, topic);
+      const java = startJava(groupId, topic, { groupProtocol: 'consumer' });
+      // The broker's own assignor (uniform) deals the partitions; the library's assigner is not asked.
+      await java.waitUntil('one partition', 90_000, () => java.assignment?.length === 1);
+      const javaPartition = java.assignment![0];
+      await waitFor(
+        'the Nest member holding the other partition',
+        30_000,
+        () => JSON.stringify(member.assignment[topic]) === JSON.stringify([1 - javaPartition]),
+      );
+      await sharedOnce(groupId, topic, java, 1 - javaPartition);
+      const seenBefore = seen.length;
+
+      // DescribeGroups as kafkajs speaks it calls a KIP-848 group Dead: a seek must not take that for Empty.
+      const groups = app.get(KafkaGroups);
+      const committed = await kafka.offsets(groupId, topic);
+      const refused = groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 2_000 });
+      await expect(refused).rejects.toMatchObject({ name: 'KafkaConsumerProtocolGroupError', groupId });
+      await expect(refused).rejects.toThrow(`Cannot seek consumer group "${groupId}"`);
+      expect(await kafka.offsets(groupId, topic)).toEqual(committed);
+      await waitFor('the Nest member back at work', 30_000, () => member.state === 'joined');
+
+      // Once the Java member left, the group is a classic one again and the seek goes through.
+      await java.stop(15_000);
+      expect(java.exitReason).toBe('signal');
+      const result = await groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 20_000 });
+      expect(result.partitions).toEqual([
+        { partition: 0, offset: '0' },
+        { partition: 1, offset: '0' },
+      ]);
+      await waitFor(
+        'every record handled again by the Nest member',
+        60_000,
+        () => seen.length >= seenBefore + 300,
+      );
+    }, 180_000);
+  },
+);
