@@ -8,8 +8,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { ConsoleLogger, Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { IsInt, Min } from 'class-validator';
 import kafkajs from 'kafkajs';
@@ -81,6 +83,21 @@ function feature(groupId: string, topic: string) {
   return ProbeFeature;
 }
 
+/** Compiles OutsideProducer.java once (a single-file source launch compiles it again at every start). */
+async function compileProducer(): Promise<string> {
+  const classDir = await mkdtemp(join(tmpdir(), 'outside-producer-'));
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      'javac',
+      ['-nowarn', '-cp', join(KAFKA_LIB, '*'), '-d', classDir, PRODUCER_SOURCE],
+      { timeout: 120_000 },
+      (error, _stdout, stderr) =>
+        error ? reject(new Error(`javac failed: ${error.message}\n${stderr}`)) : resolve(),
+    ),
+  );
+  return classDir;
+}
+
 /** The Java producer of a scenario, its stdout lines collected; `send` writes a line to its stdin. */
 class JavaProducer {
   readonly lines: string[] = [];
@@ -88,12 +105,12 @@ class JavaProducer {
   private readonly child: ChildProcessWithoutNullStreams;
   private stderr = '';
 
-  constructor(topic: string, scenario: string) {
+  constructor(classDir: string, topic: string, scenario: string) {
     this.child = spawn('java', [
       '-Xmx256m',
       '-cp',
-      join(KAFKA_LIB, '*'),
-      PRODUCER_SOURCE,
+      [classDir, join(KAFKA_LIB, '*')].join(delimiter),
+      'OutsideProducer',
       testBrokers().join(','),
       topic,
       scenario,
@@ -106,7 +123,7 @@ class JavaProducer {
     this.exited = new Promise((resolve) => this.child.once('close', resolve));
   }
 
-  async waitForLine(line: string, timeoutMs = 90_000): Promise<void> {
+  async waitForLine(line: string, timeoutMs = 120_000): Promise<void> {
     await waitFor(`the Java producer printing ${line}`, timeoutMs, () => {
       if (this.lines.includes(line)) return true;
       if (this.child.exitCode !== null)
@@ -130,6 +147,10 @@ const bySeq = (a: number, b: number) => a - b;
   const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
   const producers: JavaProducer[] = [];
+  let producerClasses: string | undefined;
+  beforeAll(async () => {
+    producerClasses = await compileProducer();
+  }, 150_000);
 
   afterEach(async () => {
     gate.release?.();
@@ -138,7 +159,10 @@ const bySeq = (a: number, b: number) => a - b;
     while (apps.length > 0) await apps.pop()!.close();
     seen.length = 0;
   });
-  afterAll(() => kafka.closeAll());
+  afterAll(async () => {
+    await kafka.closeAll();
+    if (producerClasses) await rm(producerClasses, { recursive: true, force: true });
+  });
   let warnings: jest.SpiedFunction<ConsoleLogger['warn']>;
   beforeEach(() => {
     warnings = jest.spyOn(ConsoleLogger.prototype, 'warn');
@@ -162,7 +186,7 @@ const bySeq = (a: number, b: number) => a - b;
   test('a Java transaction left open on two partitions, another producer committing and aborting meanwhile: the group waits at the last stable offset, then handles every committed record once and commits to the log end', async () => {
     const topic = uniqueName('open-tx');
     const { groupId, app } = await start(topic, 2);
-    const java = new JavaProducer(topic, 'open-transaction');
+    const java = new JavaProducer(producerClasses!, topic, 'open-transaction');
     producers.push(java);
     await java.waitForLine('B DONE');
     // Plain records above the open transaction: read_committed holds them back as well.
@@ -205,12 +229,12 @@ const bySeq = (a: number, b: number) => a - b;
     expect(after.partitions.map((p) => p.lag)).toEqual([0, 0]);
     const dlt = await (await kafka.admin()).fetchTopicOffsets(`${topic}-dlt`);
     expect(dlt.map((o) => o.high)).toEqual(['0']);
-  }, 150_000);
+  }, 240_000);
 
   test('from Java: a header key twice and binary header values, a null key, on a LogAppendTime topic; a tombstone on a validated DTO is dead-lettered', async () => {
     const topic = uniqueName('java-headers');
     const { groupId } = await start(topic, 1, [{ name: 'message.timestamp.type', value: 'LogAppendTime' }]);
-    const java = new JavaProducer(topic, 'headers');
+    const java = new JavaProducer(producerClasses!, topic, 'headers');
     producers.push(java);
     await java.waitForLine('DONE');
     expect(await java.exited).toBe(0);
@@ -237,7 +261,7 @@ const bySeq = (a: number, b: number) => a - b;
     expect(dead.key?.toString()).toBe('gone');
     expect(dead.value).toBeNull();
     expect(dead.headers?.[DLT_HEADERS.exceptionFqcn]?.toString()).toBe('BadRequestException');
-  }, 120_000);
+  }, 180_000);
 
   /**
    * The cleaner runs every log.cleaner.backoff.ms (15 s by default): a dynamic broker setting, lowered on each broker
@@ -369,7 +393,7 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
     let classDir: string | undefined;
     beforeAll(async () => {
       classDir = await compileInteropConsumer();
-    });
+    }, 90_000);
     afterEach(() => fixture.cleanUp());
     afterAll(async () => {
       await fixture.close();
@@ -440,7 +464,7 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
         () => JSON.stringify(member.assignment[topic]) === '[0]',
       );
       await sharedOnce(groupId, topic, java, 0);
-    }, 120_000);
+    }, 180_000);
 
     test('a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; a seek is refused while it is in the group, naming the group', async () => {
       const topic = uniqueName('kip848');
