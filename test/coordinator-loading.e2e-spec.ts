@@ -5,12 +5,12 @@
  * "crashed, kafkajs restarts it" warning) and joined again as a new member. The Java consumer backs off and sends
  * the JoinGroup again; so does the library's kafkajs (the consumers here are its own instance, with its fixes).
  *
- * Needs a broker nobody has used yet, so the spec always starts its own, on KAFKA_FRESH_PORT (19792, controller
- * 19793), and stops it.
+ * Needs a broker no group has used yet: the spec starts its own on KAFKA_FRESH_PORT (19792, controller 19793) and
+ * stops it, or uses one that answers there and holds no `__consumer_offsets` (left running).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { localSettings, startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
+import { isBrokerReachable, localSettings, startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
 
 /** Consumers of as many groups joining at once: all of them reached the loading coordinator before the fix. */
@@ -31,10 +31,20 @@ suite('first join on a fresh broker (coordinator loading)', () => {
   let kafka: KafkaTestClient;
 
   beforeAll(async () => {
-    await expectPortsFree([port, port + 1], 'KAFKA_FRESH_PORT');
-    await startBroker({}, settings);
-    started = true;
     kafka = new KafkaTestClient({ brokers: [settings.localAddress], clientId: 'coordinator-loading-spec' });
+    if (await isBrokerReachable(settings.localAddress)) {
+      // One started beforehand (`npm run kafka:start` on that port) is used only while no group has used it.
+      const topics = await (await kafka.admin()).listTopics();
+      if (topics.includes('__consumer_offsets'))
+        throw new Error(
+          `the broker at ${settings.localAddress} has been used by a group: KAFKA_FRESH_PORT needs a fresh one`,
+        );
+      return;
+    }
+    await expectPortsFree([port, port + 1], 'KAFKA_FRESH_PORT');
+    // Before the start: a start cut off by the hook's timeout leaves a broker that afterAll must stop.
+    started = true;
+    await startBroker({}, settings);
   }, 240_000);
 
   afterAll(async () => {
