@@ -20,9 +20,17 @@ describe('the kafkajs fixes carried by the library', () => {
     }
     // The module kafkajs's own modules get from the library's instance is the fix, not the file on disk.
     const plain = createRequire(import.meta.url);
+    // A module exporting an object (produce/index.js) by the source of its functions.
+    const source = (exports: unknown): string =>
+      typeof exports === 'function'
+        ? String(exports)
+        : Object.values(exports as object)
+            .filter((value) => typeof value === 'function')
+            .map(String)
+            .join('\n');
     for (const fix of CARRIED_FIXES) {
       const own = kafkajsInternal(fix.module);
-      expect(String(own)).not.toBe(String(plain(path.join(installed, fix.module))));
+      expect(source(own)).not.toBe(source(plain(path.join(installed, fix.module))));
     }
   });
 

@@ -13,6 +13,7 @@ import { fetchManagerFix } from './fixes/fetch-manager.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
+import { produceResponseFix } from './fixes/produce-response.js';
 import { runnerFix } from './fixes/runner.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
 import { loadKafkajs } from './kafkajs-loader.js';
@@ -25,6 +26,7 @@ export { fetchedBeforeDeletion } from './topic-deletion.js';
 /** The fixes the library carries, by the kafkajs module each replaces. */
 export const CARRIED_FIXES = [
   sendMessagesFix,
+  produceResponseFix,
   recordDecoderFix,
   recordEncoderFix,
   decodeMessagesFix,

@@ -39,7 +39,10 @@ export interface KafkaPartitionStatus {
   partition: number;
   /** The next offset the group will read; null when the group committed nothing on this partition yet. */
   committedOffset: number | null;
-  /** Log-end offset (high watermark). */
+  /**
+   * Log-end offset as the group's read_committed fetches see it: the last stable offset, which is the high watermark
+   * unless a transaction is open on the partition (then its first record's offset: what waits behind it is not lag).
+   */
   logEndOffset: number;
   /** logEndOffset - committedOffset; with nothing committed, every message still in the log (end - start). */
   lag: number;

@@ -1,7 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
-import { certainlyNotAppended, planPartitions } from './send-messages.js';
+import {
+  certainlyNotAppended,
+  decisiveRefusal,
+  planPartitions,
+  readProduceAnswer,
+  withUnacknowledged,
+} from './send-messages.js';
 
 /**
  * The send() loop of kafkajs driven against in-memory brokers (a fake cluster with kafkajs's own retrier,
@@ -30,10 +36,16 @@ interface Written {
 }
 
 /**
- * Three partitions led by brokers 1, 2, 3. `onProduce` may fail a request or delay it, or return 'answer lost':
- * the batch is written and the request fails with a connection error.
+ * Three partitions led by brokers 1, 2, 3. `onProduce` may fail a request or delay it, return 'answer lost' (the
+ * batch is written and the request fails with a connection error), or refuse partitions in the answer (partition to
+ * error code: those are not written).
  */
-function cluster(onProduce: (broker: number, values: Map<string, number>) => Promise<void | 'answer lost'>) {
+function cluster(
+  onProduce: (
+    broker: number,
+    values: Map<string, number>,
+  ) => Promise<void | 'answer lost' | Map<number, number>>,
+) {
   const leaders = new Map<number, number>([
     [0, 1],
     [1, 2],
@@ -54,8 +66,10 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
               for (const m of p.messages) values.set(m.value, Number(p.partition));
           }
           const outcome = await onProduce(nodeId, values);
+          const refused = outcome instanceof Map ? outcome : new Map<number, number>();
           for (const { partitions: entries } of topicData) {
             for (const { partition, messages, firstSequence } of entries) {
+              if (refused.has(Number(partition))) continue;
               messages.forEach((message: { value: string }, i: number) =>
                 written.push({
                   partition: Number(partition),
@@ -74,7 +88,7 @@ function cluster(onProduce: (broker: number, values: Map<string, number>) => Pro
               topicName: t.topic,
               partitions: t.partitions.map((p: any) => ({
                 partition: p.partition,
-                errorCode: 0,
+                errorCode: refused.get(Number(p.partition)) ?? 0,
                 baseOffset: '0',
               })),
             })),
@@ -339,6 +353,166 @@ describe('a send() that failed while another of its requests waited', () => {
 
   it('its request waiting for the broker sends nothing once the send() failed', async () => {
     expect(await failsWhileWaiting(2)).toEqual(['x']);
+  });
+});
+
+describe('a Produce answer read per partition (RELIABILITY finding 10)', () => {
+  const sent = (written: Written[]) => written.map((w) => `${w.value}:${w.sequence}`);
+
+  it('a partition refused in the answer is sent again alone; the one appended beside it is sent once', async () => {
+    const requests: string[][] = [];
+    let refusals = 2;
+    const setup = cluster(async (_broker, values) => {
+      requests.push([...values.keys()]);
+      if (values.has('y') && refusals-- > 0) return new Map([[1, NOT_LEADER_OR_FOLLOWER]]);
+    });
+    setup.leaders.set(1, 1); // both partitions on broker 1: one request
+    await setup.send(fixed, [
+      { value: 'x', partition: 0 },
+      { value: 'y', partition: 1 },
+    ]);
+    expect(requests).toEqual([['x', 'y'], ['y'], ['y']]);
+    // The refusal came before the append: `y` keeps its first numbers.
+    expect(sent(setup.written)).toEqual(['x:0', 'y:0']);
+  });
+
+  it("another send() to the appended partition goes while the refused one's retries go on", async () => {
+    let bWritten = false;
+    const setup = cluster(async (_broker, values) => {
+      if (values.has('b')) bWritten = true;
+      // `y` is refused until `b` (a later send() to `x`'s partition) is in the log.
+      if (values.has('y') && !bWritten) return new Map([[1, NOT_LEADER_OR_FOLLOWER]]);
+    });
+    setup.leaders.set(1, 1);
+    const a = setup.send(fixed, [
+      { value: 'x', partition: 0 },
+      { value: 'y', partition: 1 },
+    ]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const b = setup.send(fixed, [{ value: 'b', partition: 0 }]);
+    await Promise.all([a, b]);
+    expect(sent(setup.written)).toEqual(['x:0', 'b:1', 'y:0']);
+  });
+
+  it('a partition refused for good fails the send() naming it; the appended one stays written once and in step', async () => {
+    const setup = cluster(async (_broker, values) =>
+      values.has('y') ? new Map([[1, MESSAGE_TOO_LARGE]]) : undefined,
+    );
+    setup.leaders.set(1, 1);
+    await expect(
+      setup.send(fixed, [
+        { value: 'x', partition: 0 },
+        { value: 'y', partition: 1 },
+      ]),
+    ).rejects.toMatchObject({
+      name: 'KafkaJSProtocolError',
+      type: 'MESSAGE_TOO_LARGE',
+      retriable: false,
+      topic: TOPIC,
+      partition: 1,
+      message: expect.stringContaining(`(topic "${TOPIC}", partition 1)`),
+    });
+    await setup.send(fixed, [
+      { value: 'x2', partition: 0 },
+      { value: 'z', partition: 1 },
+    ]);
+    // `y`'s numbers given back (refused before the append), so `z` takes 0; no new producer id.
+    expect(sent(setup.written)).toEqual(['x:0', 'x2:1', 'z:0']);
+    expect(new Set(setup.written.map((w) => w.producerId))).toEqual(new Set(['1']));
+  });
+
+  it('a partition answered OUT_OF_ORDER_SEQUENCE_NUMBER: a new producer id, the appended one not sent again', async () => {
+    let refused = false;
+    const setup = cluster(async (_broker, values) => {
+      if (values.has('y') && !refused) {
+        refused = true;
+        return new Map([[1, 45]]); // OUT_OF_ORDER_SEQUENCE_NUMBER
+      }
+    });
+    setup.leaders.set(1, 1);
+    await setup.send(fixed, [
+      { value: 'x', partition: 0 },
+      { value: 'y', partition: 1 },
+    ]);
+    expect(setup.written.map((w) => `${w.value}:${w.sequence}:${w.producerId}`)).toEqual(['x:0:1', 'y:0:2']);
+  });
+});
+
+describe('readProduceAnswer', () => {
+  const errorOf = (code: number, topic: string, partition: number) => `${code}@${topic}/${partition}`;
+
+  it('splits the answer by partition; DUPLICATE_SEQUENCE_NUMBER counts as written, as in Java', () => {
+    const answer = {
+      topics: [
+        {
+          topicName: 'a',
+          partitions: [
+            { partition: 0, errorCode: 0, baseOffset: '5' },
+            { partition: 1, errorCode: 3, baseOffset: '-1' },
+          ],
+        },
+        { topicName: 'b', partitions: [{ partition: 2, errorCode: 46, baseOffset: '-1' }] },
+      ],
+    };
+    expect(readProduceAnswer(answer, errorOf)).toEqual({
+      accepted: [
+        { topicName: 'a', partition: 0, errorCode: 0, baseOffset: '5' },
+        { topicName: 'b', partition: 2, errorCode: 46, baseOffset: '-1' },
+      ],
+      refused: [{ topic: 'a', partition: 1, error: '3@a/1' }],
+    });
+  });
+
+  it('the decisive refusal is the first one not retriable, else the first', () => {
+    const retriable = { retriable: true, id: 1 };
+    const final = { retriable: false, id: 2 };
+    expect(decisiveRefusal([{ error: retriable }, { error: final }])).toBe(final);
+    expect(decisiveRefusal([{ error: retriable }, { error: { retriable: true, id: 3 } }])).toBe(retriable);
+  });
+});
+
+describe('withUnacknowledged', () => {
+  const plan = planPartitions(
+    't',
+    [],
+    [0, 1, 2].map((partition) => ({ partition })),
+    ({ message }) => (message as { partition: number }).partition,
+  );
+
+  it('names the partitions not acknowledged that the message does not name already', () => {
+    const acknowledged = new Map([['t\u00000', {}]]);
+    expect(withUnacknowledged('No metadata', ['t'], [plan], acknowledged)).toBe(
+      'No metadata (not acknowledged: topic "t", partition 1; topic "t", partition 2)',
+    );
+    expect(withUnacknowledged('refused (topic "t", partition 2)', ['t'], [plan], acknowledged)).toBe(
+      'refused (topic "t", partition 2) (also not acknowledged: topic "t", partition 1)',
+    );
+    expect(
+      withUnacknowledged(
+        'refused (topic "t", partition 2)',
+        ['t'],
+        [plan],
+        new Map([...acknowledged, ['t\u00001', {}]]),
+      ),
+    ).toBe('refused (topic "t", partition 2)');
+  });
+
+  it('does not take partition 10 for partition 1', () => {
+    const wide = planPartitions(
+      't',
+      [],
+      [1, 10].map((partition) => ({ partition })),
+      ({ message }) => (message as { partition: number }).partition,
+    );
+    expect(withUnacknowledged('refused (topic "t", partition 10)', ['t'], [wide], new Map())).toBe(
+      'refused (topic "t", partition 10) (also not acknowledged: topic "t", partition 1)',
+    );
+  });
+
+  it('names the topics when the send() failed before picking partitions', () => {
+    expect(withUnacknowledged('No metadata', ['t', 'u'], undefined, new Map())).toBe(
+      'No metadata (not acknowledged: topic "t"; topic "u")',
+    );
   });
 });
 

@@ -56,6 +56,39 @@ function plannedKeys(plans: readonly TopicPlan<unknown>[]): string[] {
   );
 }
 
+/**
+ * Names the partitions of a failed send() that the broker did not acknowledge and its error does not name already
+ * (the last error of a retry loop may come from a metadata request, which names no topic, or from one of several
+ * refused partitions). The topics when the send() failed before it picked partitions.
+ */
+export function withUnacknowledged(
+  message: string,
+  topics: readonly string[],
+  plans: readonly TopicPlan<unknown>[] | undefined,
+  acknowledged: ReadonlyMap<string, unknown>,
+): string {
+  const names = plans
+    ? plans.flatMap((plan) =>
+        pendingPartitions(plan, acknowledged).map(
+          (partition) => `topic "${plan.topic}", partition ${partition}`,
+        ),
+      )
+    : topics.map((topic) => `topic "${topic}"`);
+  const unnamed = names.filter((name) => !mentions(message, name));
+  if (unnamed.length === 0) return message;
+  const also = unnamed.length < names.length ? 'also ' : '';
+  return `${message} (${also}not acknowledged: ${unnamed.join('; ')})`;
+}
+
+/** Whether `message` contains `name` not followed by a digit ("partition 1" is not named by "partition 10"). */
+function mentions(message: string, name: string): boolean {
+  for (let at = message.indexOf(name); at !== -1; at = message.indexOf(name, at + 1)) {
+    const next = message.charCodeAt(at + name.length);
+    if (!(next >= 48 && next <= 57)) return true;
+  }
+  return false;
+}
+
 export function ackKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
@@ -88,8 +121,9 @@ const REFUSED_BEFORE_APPEND = new Set([
 
 /**
  * Whether a failed Produce request certainly did not append its batch: it never left the client (kafkajs checks
- * the connection before it writes a request), or the broker refused it before appending. A response names only its
- * first failed partition, so a request with several partitions is certain only when it never left.
+ * the connection before it writes a request), or the broker refused it before appending. An error thrown for a whole
+ * response names only its first failed partition, so a request with several partitions is certain only when it never
+ * left; a partition's own refusal in the answer (readProduceAnswer) is checked as a request of one.
  */
 export function certainlyNotAppended(error: unknown, partitionsInRequest: number): boolean {
   const { name, message, type } = (error ?? {}) as { name?: unknown; message?: unknown; type?: unknown };
@@ -97,8 +131,59 @@ export function certainlyNotAppended(error: unknown, partitionsInRequest: number
   return partitionsInRequest === 1 && typeof type === 'string' && REFUSED_BEFORE_APPEND.has(type);
 }
 
+/** One partition's entry of a Produce answer (kafkajs's decoded response, every version alike). */
+export interface PartitionAnswer {
+  readonly topicName: string;
+  readonly partition: number;
+  readonly errorCode: number;
+}
+
+export interface ProduceAnswer<E> {
+  /** Appended, or already in the log (DUPLICATE_SEQUENCE_NUMBER), in the answer's order. */
+  readonly accepted: PartitionAnswer[];
+  readonly refused: Array<{ readonly topic: string; readonly partition: number; readonly error: E }>;
+}
+
+const DUPLICATE_SEQUENCE_NUMBER = 46;
+
+/**
+ * Splits a Produce answer by partition, as Java's Sender completes each batch of a response on its own: a partition
+ * the broker appended is answered whatever its neighbours' errors. DUPLICATE_SEQUENCE_NUMBER counts as written, as
+ * in Java: the broker holds that batch already, it only no longer remembers its offset.
+ */
+export function readProduceAnswer<E>(
+  response: {
+    topics: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number }> }>;
+  },
+  errorOf: (errorCode: number, topic: string, partition: number) => E,
+): ProduceAnswer<E> {
+  const accepted: PartitionAnswer[] = [];
+  const refused: Array<{ topic: string; partition: number; error: E }> = [];
+  for (const { topicName, partitions } of response.topics) {
+    for (const answer of partitions) {
+      const partition = Number(answer.partition);
+      if (answer.errorCode === 0 || answer.errorCode === DUPLICATE_SEQUENCE_NUMBER)
+        accepted.push({ topicName, ...answer, partition });
+      else
+        refused.push({ topic: topicName, partition, error: errorOf(answer.errorCode, topicName, partition) });
+    }
+  }
+  return { accepted, refused };
+}
+
+/**
+ * The error a send() fails or retries with for a partition's refusal: the first one not retriable (the send() gives
+ * up on it), else the first one.
+ */
+export function decisiveRefusal<E extends { retriable?: boolean }>(refused: ReadonlyArray<{ error: E }>): E {
+  return (refused.find(({ error }) => error.retriable === false) ?? refused[0]).error;
+}
+
 /** Broker answers after which a producer id's sequence on the partition no longer matches the broker's. */
 const SEQUENCE_LOST = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
+
+const isSequenceLost = (error: unknown): boolean =>
+  SEQUENCE_LOST.has((error as { type?: unknown } | undefined)?.type as string);
 
 /**
  * Per idempotent producer (keyed by its eosManager): whether its producer id must be replaced before its next batch
@@ -175,6 +260,13 @@ interface AssignedSequence {
  * against a producer's last 5 batches per partition, would refuse the retry out of order. kafkajs already sends one
  * Produce at a time per broker for an idempotent producer (eosManager's broker lock), so this adds no wait while
  * answers arrive. A request of a settled send() still waiting sends nothing.
+ *
+ * A Produce answer is read partition by partition (produce-response.ts keeps each partition's error in it), as Java's
+ * Sender completes each batch of a response: a partition the broker appended is acknowledged and leaves its queue at
+ * once, though another partition of the same request was refused; only the refused ones are sent again, with their
+ * numbers, or fail the send() with an error naming their topic and partition. Upstream fails the whole request on
+ * the first partition error, so the appended partitions were sent again (written twice without idempotence) and,
+ * with the queues, held every later batch of theirs until the refused partition recovered or the retries ran out.
  */
 export const sendMessagesFix: CarriedFix = {
   module: 'src/producer/sendMessages.js',
@@ -182,9 +274,19 @@ export const sendMessagesFix: CarriedFix = {
   create: (require: KafkajsRequire) => {
     const { KafkaJSMetadataNotLoaded } = require('../errors');
     const { staleMetadata } = require('../protocol/error');
-    const { KafkaJSError } = require('../errors');
-    const responseSerializer = require('./responseSerializer');
-    return createSendMessages({ KafkaJSMetadataNotLoaded, KafkaJSError, staleMetadata, responseSerializer });
+    const { KafkaJSError, KafkaJSProtocolError } = require('../errors');
+    const { createErrorFromCode } = require('../protocol/error');
+    const partitionError = (errorCode: number, topic: string, partition: number) => {
+      const { message, type, code, retriable } = createErrorFromCode(errorCode);
+      const error = new KafkaJSProtocolError({
+        message: `${message} (topic "${topic}", partition ${partition})`,
+        type,
+        code,
+        retriable,
+      });
+      return Object.assign(error, { topic, partition });
+    };
+    return createSendMessages({ KafkaJSMetadataNotLoaded, KafkaJSError, staleMetadata, partitionError });
   },
 };
 
@@ -192,14 +294,15 @@ interface Internals {
   KafkaJSMetadataNotLoaded: new (message: string) => Error;
   KafkaJSError: new (e: Error, options: { retriable: boolean; cause: unknown }) => Error;
   staleMetadata: (error: unknown) => boolean;
-  responseSerializer: (response: unknown) => any[];
+  /** A partition's refusal as a kafkajs protocol error naming the topic and partition. */
+  partitionError: (errorCode: number, topic: string, partition: number) => Error & { retriable?: boolean };
 }
 
 export function createSendMessages({
   KafkaJSMetadataNotLoaded,
   KafkaJSError,
   staleMetadata,
-  responseSerializer,
+  partitionError,
 }: Internals) {
   return ({ logger, cluster, partitioner, eosManager, retrier }: any) =>
     async ({ acks, timeout, compression, topicMessages }: any) => {
@@ -272,6 +375,31 @@ export function createSendMessages({
           return planPartitions(topic, partitionMetadata, messages, partitioner);
         });
 
+      /**
+       * Gives a batch certainly not in the log its numbers back, when they are still the partition's last ones under
+       * the current id (no later batch took numbers after them).
+       */
+      const takeBack = (topic: string, entry: { partition: number; messages: unknown[] }): void => {
+        const key = ackKey(topic, entry.partition);
+        const assigned = sequences.get(key);
+        if (
+          assigned &&
+          assigned.producerId === eosManager.getProducerId() &&
+          assigned.producerEpoch === eosManager.getProducerEpoch() &&
+          eosManager.getSequence(topic, entry.partition) === assigned.first + entry.messages.length
+        ) {
+          eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+          sequences.delete(key);
+        }
+      };
+
+      /** After the broker lost this id's numbers the batch goes out again under a new id: the error turns retriable. */
+      const renewedOnLostSequence = (e: unknown): unknown => {
+        if (!renewable() || !isSequenceLost(e)) return e;
+        renewal.needed = true;
+        return new KafkaJSError(e as Error, { retriable: true, cause: e });
+      };
+
       const sendToBroker = async (
         broker: any,
         planned: Array<{ plan: TopicPlan<unknown>; partitions: number[] }>,
@@ -341,27 +469,10 @@ export function createSendMessages({
             const requestPartitions = topicData.reduce((sum, { partitions }) => sum + partitions.length, 0);
             if (certainlyNotAppended(e, requestPartitions)) {
               for (const { topic, partitions } of topicData) {
-                for (const entry of partitions as any[]) {
-                  const key = ackKey(topic, entry.partition);
-                  const assigned = sequences.get(key)!;
-                  const next = assigned.first + entry.messages.length;
-                  if (
-                    assigned.producerId === eosManager.getProducerId() &&
-                    assigned.producerEpoch === eosManager.getProducerEpoch() &&
-                    eosManager.getSequence(topic, entry.partition) === next
-                  ) {
-                    eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
-                    sequences.delete(key);
-                  }
-                }
+                for (const entry of partitions as any[]) takeBack(topic, entry);
               }
             }
-            if (renewable() && SEQUENCE_LOST.has((e as { type?: unknown })?.type as string)) {
-              // The broker no longer follows this id's numbers: the batch goes out again under a new id.
-              renewal.needed = true;
-              throw new KafkaJSError(e as Error, { retriable: true, cause: e });
-            }
-            throw e;
+            throw renewedOnLostSequence(e);
           }
 
           if (acks === 0) {
@@ -369,10 +480,24 @@ export function createSendMessages({
               for (const { partition } of partitions) acknowledged.set(ackKey(topic, partition), null);
             }
           } else {
-            for (const partitionResponse of responseSerializer(response)) {
-              const key = ackKey(partitionResponse.topicName, Number(partitionResponse.partition));
-              acknowledged.set(key, partitionResponse);
+            // Each partition on its own: an appended one is answered (its turn given up at once) whatever the
+            // others' errors; a refused one alone is retried, or fails the send() with its own error.
+            const { accepted, refused } = readProduceAnswer(response, partitionError);
+            for (const answer of accepted) {
+              const key = ackKey(answer.topicName, answer.partition);
+              acknowledged.set(key, answer);
               if (queued) order.leave(turn, key);
+            }
+            if (refused.length > 0) {
+              for (const { topic, partition, error } of refused) {
+                if (!certainlyNotAppended(error, 1)) continue;
+                const entry = topicData
+                  .find((data) => data.topic === topic)
+                  ?.partitions.find((data: any) => data.partition === partition);
+                if (entry) takeBack(topic, entry);
+              }
+              const lost = refused.find(({ error }) => isSequenceLost(error));
+              throw renewedOnLostSequence(lost ? lost.error : decisiveRefusal(refused));
             }
           }
         } finally {
@@ -408,7 +533,10 @@ export function createSendMessages({
           const led = new Set(Object.values(partitionsPerLeader).flat());
           if (partitions.some((partition) => !led.has(partition))) {
             // kafkajs skips a partition its metadata does not list; sending the rest would resolve without it.
-            throw new KafkaJSMetadataNotLoaded(`No metadata for some partitions of ${plan.topic}`);
+            const missing = partitions.filter((partition) => !led.has(partition));
+            throw new KafkaJSMetadataNotLoaded(
+              `No metadata for topic "${plan.topic}", partition ${missing.join(', ')}`,
+            );
           }
           for (const [nodeId, ledPartitions] of Object.entries(partitionsPerLeader)) {
             const broker = await cluster.findBroker({ nodeId });
@@ -469,6 +597,14 @@ export function createSendMessages({
         return await sent;
       } catch (e) {
         if (renewable() && keptUnresolved()) renewal.needed = true;
+        if (e instanceof Error) {
+          e.message = withUnacknowledged(
+            e.message,
+            topicMessages.map(({ topic }: { topic: string }) => topic),
+            plans,
+            acknowledged,
+          );
+        }
         throw e;
       } finally {
         settled = true;
