@@ -18,9 +18,9 @@
  *                         run skips producing them; a broker the run started is stopped with its data)
  *
  * Uses the broker at KAFKA_BROKERS (default 127.0.0.1:9092); when none answers, starts one with the local launcher
- * (scripts/kafka-local-lib.mjs), with the JVM options of `benchBrokerJvm`, and stops it at the end. A reused broker
- * started with `-Xlog:gc:file=<path>:time` can name that log in BENCH_BROKER_GC_LOG (its pauses then show in the
- * latency breakdown as for a broker the run started). Imports the compiled library (the package nest-kafka-groups, or BENCH_DIST): run
+ * (scripts/kafka-local-lib.mjs), with the Java and JVM options of `benchBrokerJvm`, and stops it at the end. A
+ * reused broker started with `-Xlog:gc,safepoint:file=<path>:time` can name that log in BENCH_BROKER_GC_LOG (its
+ * pauses then show in the latency breakdown as for a broker the run started). Imports the compiled library (the package nest-kafka-groups, or BENCH_DIST): run
  * `npm run build` first (`npm run bench` does).
  */
 import { fork } from 'node:child_process';
@@ -38,6 +38,7 @@ import {
   kafkaFor,
   topicExists,
 } from './lib/dataset.mjs';
+import { brokerJava, brokerJvmOptions } from './lib/broker-jvm.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
 import { javaClasspath } from './lib/java.mjs';
@@ -504,7 +505,7 @@ function describeBreakdown(b, producer) {
     `heartbeats ${e.heartbeats.count} max ${e.heartbeats.ms.max?.toFixed(1)}; gc ${e.gc.count} total ${e.gc.totalMs.toFixed(0)} max ${e.gc.ms.max?.toFixed(1)} ms; ` +
     `loop delay p99 ${e.loopDelayMs?.p99?.toFixed(1)}; ` +
     (e.brokerGc
-      ? `broker gc ${e.brokerGc.count}${e.brokerGc.count ? ` total ${e.brokerGc.totalMs.toFixed(0)} max ${e.brokerGc.ms.max.toFixed(1)} ms` : ''}; `
+      ? `broker pauses ${e.brokerGc.count}${e.brokerGc.count ? ` total ${e.brokerGc.totalMs.toFixed(0)} max ${e.brokerGc.ms.max.toFixed(1)} ms` : ''}; `
       : '') +
     (producer
       ? `producer: produce p50 ${producer.produceRequestMs.p50} p99 ${producer.produceRequestMs.p99} ms, stamp to write p99 ${producer.stampToWriteMs?.p99} max ${producer.stampToWriteMs?.max} ms, send gap p99 ${producer.gapMs.p99} max ${producer.gapMs.max}, msgs/send max ${producer.messagesPerSend.max}, gc ${producer.gc.count} max ${producer.gc.max} ms`
@@ -706,29 +707,24 @@ function targetsOf(throughput, latency, soak) {
 }
 
 /**
- * The broker this harness starts, for every system alike: the launcher's options (Kafka's own, from
- * bin/kafka-run-class.sh) with Kafka's own heap (bin/kafka-server-start.sh: 1 GB fixed; the launcher's 256-512 MB
- * suit tests running several brokers), half of it a fixed young generation, objects promoted to the old generation
- * after one young collection instead of up to fifteen, and its GC pauses logged with the machine's clock for the
- * latency breakdown. Each young collection holds every append and fetch response under way, and under steady
- * traffic a broker's survivors are mostly the same middle-aged objects copied again and again: a large young
- * generation makes the pauses rare, early promotion keeps them short. A first metaspace GC threshold above what a
- * broker's classes take (Confluent's production setting) spares a broker started a minute earlier the collections
- * its class loading would trigger. KAFKA_HEAP_OPTS or KAFKA_JVM_PERFORMANCE_OPTS, when set, replace the heap or the
- * other choices, as in Kafka's scripts. Returns the GC log's path.
+ * The broker this harness starts, for every system alike: on the newest JDK 21+ found, with generational ZGC; else
+ * with G1 as tuned before (bench/lib/broker-jvm.mjs says why). Kafka's own heap (bin/kafka-server-start.sh: 1 GB;
+ * the launcher's 256-512 MB suit tests running several brokers), its collections and safepoints logged with the
+ * machine's clock for the latency breakdown. KAFKA_HEAP_OPTS or KAFKA_JVM_PERFORMANCE_OPTS, when set, replace the
+ * heap or the collector's choices, as in Kafka's scripts; BENCH_BROKER_JAVA_HOME names the broker's Java. Returns
+ * the GC log's path and the broker's Java.
  */
 function benchBrokerJvm(launcher) {
   const gcLog = join(launcher.nodes[0].dir, 'gc.log');
-  const heapFromEnv = Boolean(process.env.KAFKA_HEAP_OPTS?.trim());
-  launcher.brokerJvmOptions = [
-    ...launcher.brokerJvmOptions.filter((option) => heapFromEnv || !/^-Xm[sxn]/.test(option)),
-    ...(heapFromEnv ? [] : ['-Xms1g', '-Xmx1g', '-Xmn512m']),
-    ...(process.env.KAFKA_JVM_PERFORMANCE_OPTS?.trim()
-      ? []
-      : ['-XX:MaxTenuringThreshold=1', '-XX:MetaspaceSize=96m']),
-    `-Xlog:gc:file=${gcLog}:time`,
-  ];
-  return gcLog;
+  const java = brokerJava();
+  if (java.javaHome) launcher.javaHome = java.javaHome;
+  launcher.brokerJvmOptions = brokerJvmOptions({
+    launcherOptions: launcher.brokerJvmOptions,
+    major: java.major,
+    env: process.env,
+    gcLog,
+  });
+  return { gcLog, java };
 }
 
 async function main() {
@@ -754,7 +750,7 @@ async function main() {
   const machine = machineInfo();
   const launcher = localSettings();
   log(`broker: ${launcher.brokers} (starting one with the local launcher if none answers)`);
-  const gcLog = benchBrokerJvm(launcher);
+  const { gcLog, java: brokerJavaUsed } = benchBrokerJvm(launcher);
   const broker = await ensureBroker(launcher);
   const ctx = {
     brokerGcLog: broker.started ? gcLog : process.env.BENCH_BROKER_GC_LOG?.trim() || undefined,
@@ -793,6 +789,7 @@ async function main() {
       brokers: broker.brokers,
       startedByBench: broker.started,
       kafka: broker.started ? launcherKafkaVersion() : null,
+      java: broker.started ? (brokerJavaUsed.version ?? null) : null,
       jvmOptions: broker.started ? launcher.brokerJvmOptions : null,
     },
     settings: {

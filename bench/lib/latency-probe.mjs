@@ -139,14 +139,24 @@ function overlap(aStart, aEnd, bStart, bEnd) {
 }
 
 /**
- * The broker's GC pauses from its unified JVM log (`-Xlog:gc:file=<path>:time`, bench/run.mjs for a broker it
- * starts), as { startAt, endAt } in wall-clock ms: each pause's line is written when the pause ends, stamped with
- * the machine's clock and ending in its duration.
+ * The broker's pauses from its unified JVM log, as { startAt, endAt } in wall-clock ms. A broker the harness starts
+ * logs its safepoints (`-Xlog:safepoint:file=<path>:time`, bench/run.mjs): every stop of its Java threads, whatever
+ * the collector (G1's young collections; ZGC's and Shenandoah's short pauses, which `-Xlog:gc` does not list; the
+ * VM's own operations), each from the moment the VM began to bring the threads to the safepoint, since a thread
+ * still running toward it holds no request either. Each line is written when the safepoint ends, stamped with the
+ * machine's clock and giving its total in ns. A log without safepoint lines (a reused broker started with
+ * `-Xlog:gc:file=<path>:time`) gives its collector's pause lines instead, each ending in its duration in ms.
  */
 export function brokerGcPauses(logText) {
+  const endOf = (stamp) => Date.parse(stamp.replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
   const pauses = [];
+  for (const match of logText.matchAll(/^\[([^\]]+)\].*\bSafepoint "[^"]*".*\bTotal: (\d+) ns/gm)) {
+    const endAt = endOf(match[1]);
+    if (Number.isFinite(endAt)) pauses.push({ startAt: endAt - Number(match[2]) / 1e6, endAt });
+  }
+  if (pauses.length) return pauses;
   for (const match of logText.matchAll(/^\[([^\]]+)\].*\bPause\b.*?([\d.]+)ms$/gm)) {
-    const endAt = Date.parse(match[1].replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
+    const endAt = endOf(match[1]);
     if (Number.isFinite(endAt)) pauses.push({ startAt: endAt - Number(match[2]), endAt });
   }
   return pauses;

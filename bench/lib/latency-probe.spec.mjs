@@ -79,7 +79,25 @@ describe('latency breakdown', () => {
 });
 
 describe('broker GC log', () => {
-  it("reads each pause's end and duration from the JVM's unified log, other lines ignored", () => {
+  it("reads each safepoint's end and total (reaching it included) from the JVM's unified log, whatever the collector", () => {
+    const log = [
+      '[2026-12-02T05:18:56.977+0000] Using Shenandoah',
+      '[2026-12-02T05:18:56.977+0000][5.954s][info][safepoint   ] Safepoint "ShenandoahInitMark", Time since last: 867570 ns, Reaching safepoint: 2138468 ns, Cleanup: 7165 ns, At safepoint: 126850 ns, Total: 2272483 ns',
+      '[2026-12-02T05:18:57.000+0000] GC(3) Pause Init Mark (unload classes) 0.127ms',
+      '[2026-12-02T05:18:57.100+0000] Safepoint "Cleanup", Time since last: 123298429 ns, Reaching safepoint: 6474 ns, Cleanup: 20987 ns, At safepoint: 313507 ns, Total: 340968 ns',
+      // JDK 21+ (here ZGC on 25) adds the leaving time and the threads after the total.
+      '[2026-12-02T05:18:58.000+0000][3.565s][info][safepoint   ] Safepoint "ZMarkStartYoungAndOld", Time since last: 1395951000 ns, Reaching safepoint: 2067478 ns, At safepoint: 67808 ns, Leaving safepoint: 24240 ns, Total: 2159526 ns, Threads: 1 runnable, 81 total',
+    ].join('\n');
+    const end = Date.parse('2026-12-02T05:18:56.977Z');
+    // The collector's own pause lines are not counted a second time.
+    expect(brokerGcPauses(log)).toEqual([
+      { startAt: end - 2.272483, endAt: end },
+      { startAt: end + 123 - 0.340968, endAt: end + 123 },
+      { startAt: end + 1023 - 2.159526, endAt: end + 1023 },
+    ]);
+  });
+
+  it("reads each pause's end and duration from a log of the collector's lines alone, other lines ignored", () => {
     const log = [
       '[2026-12-02T02:14:20.929+0000] Using G1',
       '[2026-12-02T02:14:20.929+0000] GC(80) Pause Young (Normal) (G1 Evacuation Pause) 223M->86M(256M) 12.081ms',

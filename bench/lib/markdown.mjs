@@ -27,10 +27,11 @@ function breakdownTable(l) {
       "(the broker's append time on each record, whole milliseconds); the tail columns are the mean of the messages " +
       'at or above the p99: produce (send → append), wait (on the broker before the consumer fetched), fetch ' +
       '(fetch under way → response decoded), queue (→ handler); commits and GC pauses in the consumer over the run; ' +
-      "the broker's GC pauses (a broker the run started logs them) and the tail messages sent before one ended and " +
-      "handled after it began; the generator's send gaps and Produce round trips.",
+      "the broker's pauses (every safepoint, whatever the collector, from the moment the broker began to stop its " +
+      'threads; a broker the run started logs them) and the tail messages sent before one ended and handled after ' +
+      "it began; the generator's send gaps and Produce round trips.",
     '',
-    '| System | append → handler p50 / p99 | tail: produce / wait / fetch / queue | tail overlapping a commit / GC | commits (p50) | GC pauses (total, max) | broker GC pauses (max), tail overlapping | send gap p99, Produce p99 |',
+    '| System | append → handler p50 / p99 | tail: produce / wait / fetch / queue | tail overlapping a commit / GC | commits (p50) | GC pauses (total, max) | broker pauses (max), tail overlapping | send gap p99, Produce p99 |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const [system, s] of rows) {

@@ -238,6 +238,12 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     readonly rebalance: RebalanceHooks | undefined;
     /** Fetches that reached their broker and were answered: the fetch loop's retry count restarts after one. */
     fetchesAnswered = 0;
+    /**
+     * Brokers whose last fetch failed. While there are any, only their answers count as progress: a fetch error stops
+     * every fetcher and waits for their fetches in flight, so a healthy broker answers in every attempt and would
+     * otherwise restart the count for a broker that fails every time (retried for ever instead of crashing).
+     */
+    readonly failingFetches = new Set<number>();
     /** The fetch loop's retrier (commits keep the released one, one retrier per commit). */
     readonly fetchLoopRetrier: Retrier;
 
@@ -456,6 +462,19 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * Here that call gets the fetch loop's retrier, whose count restarts once a fetch was answered. The released
      * method calls `this.retrier` synchronously, once, at its start.
      */
+    /**
+     * Whether an answer of this broker counts as progress: always when no broker's fetches are failing, else only from
+     * a failing one (no longer failing then). A failing broker that no longer leads anything is forgotten.
+     */
+    answeredAfterFailure(nodeId: number): boolean {
+      if (this.failingFetches.size === 0) return true;
+      if (this.failingFetches.delete(nodeId)) return true;
+      const current = new Set((this.consumerGroup.getNodeIds() as Array<number | string>).map(Number));
+      for (const failing of this.failingFetches)
+        if (!current.has(failing)) this.failingFetches.delete(failing);
+      return this.failingFetches.size === 0;
+    }
+
     scheduleFetchManager(): void {
       const perCommit = this.retrier;
       this.retrier = this.fetchLoopRetrier;
@@ -467,9 +486,20 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     }
 
     async fetch(nodeId: number): Promise<unknown[]> {
-      const batches = (await super.fetch(nodeId)) as unknown[];
+      let batches: unknown[];
+      try {
+        batches = (await super.fetch(nodeId)) as unknown[];
+      } catch (error) {
+        if (this.running) this.failingFetches.add(nodeId);
+        throw error;
+      }
       // Not an unreachable broker's empty answer (the consumer group's fix waits, refreshes and returns nothing).
-      if (this.running && !this.consumerGroup.unreachableFetches?.has(String(nodeId))) this.fetchesAnswered++;
+      if (
+        this.running &&
+        !this.consumerGroup.unreachableFetches?.has(String(nodeId)) &&
+        this.answeredAfterFailure(nodeId)
+      )
+        this.fetchesAnswered++;
       if (batches.length === 0 && this.running) await this.autoCommitOffsetsIfNecessary();
       return batches;
     }

@@ -479,13 +479,33 @@ describe('withUnacknowledged', () => {
     ({ message }) => (message as { partition: number }).partition,
   );
 
-  it('names the partitions not acknowledged unless the message names one already', () => {
+  it('names the partitions not acknowledged that the message does not name already', () => {
     const acknowledged = new Map([['t\u00000', {}]]);
     expect(withUnacknowledged('No metadata', ['t'], [plan], acknowledged)).toBe(
       'No metadata (not acknowledged: topic "t", partition 1; topic "t", partition 2)',
     );
     expect(withUnacknowledged('refused (topic "t", partition 2)', ['t'], [plan], acknowledged)).toBe(
-      'refused (topic "t", partition 2)',
+      'refused (topic "t", partition 2) (also not acknowledged: topic "t", partition 1)',
+    );
+    expect(
+      withUnacknowledged(
+        'refused (topic "t", partition 2)',
+        ['t'],
+        [plan],
+        new Map([...acknowledged, ['t\u00001', {}]]),
+      ),
+    ).toBe('refused (topic "t", partition 2)');
+  });
+
+  it('does not take partition 10 for partition 1', () => {
+    const wide = planPartitions(
+      't',
+      [],
+      [1, 10].map((partition) => ({ partition })),
+      ({ message }) => (message as { partition: number }).partition,
+    );
+    expect(withUnacknowledged('refused (topic "t", partition 10)', ['t'], [wide], new Map())).toBe(
+      'refused (topic "t", partition 10) (also not acknowledged: topic "t", partition 1)',
     );
   });
 

@@ -57,9 +57,9 @@ function plannedKeys(plans: readonly TopicPlan<unknown>[]): string[] {
 }
 
 /**
- * Names the partitions of a failed send() that the broker did not acknowledge, unless its error does already (the
- * last error of a retry loop may come from a metadata request, which names no topic). The topics when the send()
- * failed before it picked partitions.
+ * Names the partitions of a failed send() that the broker did not acknowledge and its error does not name already
+ * (the last error of a retry loop may come from a metadata request, which names no topic, or from one of several
+ * refused partitions). The topics when the send() failed before it picked partitions.
  */
 export function withUnacknowledged(
   message: string,
@@ -74,8 +74,19 @@ export function withUnacknowledged(
         ),
       )
     : topics.map((topic) => `topic "${topic}"`);
-  if (names.length === 0 || names.some((name) => message.includes(name))) return message;
-  return `${message} (not acknowledged: ${names.join('; ')})`;
+  const unnamed = names.filter((name) => !mentions(message, name));
+  if (unnamed.length === 0) return message;
+  const also = unnamed.length < names.length ? 'also ' : '';
+  return `${message} (${also}not acknowledged: ${unnamed.join('; ')})`;
+}
+
+/** Whether `message` contains `name` not followed by a digit ("partition 1" is not named by "partition 10"). */
+function mentions(message: string, name: string): boolean {
+  for (let at = message.indexOf(name); at !== -1; at = message.indexOf(name, at + 1)) {
+    const next = message.charCodeAt(at + name.length);
+    if (!(next >= 48 && next <= 57)) return true;
+  }
+  return false;
 }
 
 export function ackKey(topic: string, partition: number): string {
