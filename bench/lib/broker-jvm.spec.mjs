@@ -28,7 +28,13 @@ describe('brokerJvmOptions', () => {
   it('runs generational ZGC on Java 23+, with a fixed 1 GB heap touched at start, and logs every safepoint', () => {
     const o = options(25);
     expect(o).toEqual(
-      expect.arrayContaining(['-XX:+UseZGC', '-Xms1g', '-Xmx1g', '-XX:+AlwaysPreTouch', '-XX:MetaspaceSize=96m']),
+      expect.arrayContaining([
+        '-XX:+UseZGC',
+        '-Xms1g',
+        '-Xmx1g',
+        '-XX:+AlwaysPreTouch',
+        '-XX:MetaspaceSize=96m',
+      ]),
     );
     expect(o).not.toContain('-XX:+ZGenerational');
     expect(o.filter((x) => /G1|MaxGCPauseMillis|-Xmn|-Xm[sx]\d+m/.test(x))).toEqual([]);
