@@ -6,10 +6,12 @@
  * kafkajs is not the release the fixes were written for.
  */
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
+import { batchFix } from './fixes/batch.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { fetchManagerFix } from './fixes/fetch-manager.js';
+import { recordBatchDecoderFix } from './fixes/record-batch-decoder.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
@@ -28,6 +30,7 @@ export const CARRIED_FIXES = [
   sendMessagesFix,
   produceResponseFix,
   recordDecoderFix,
+  recordBatchDecoderFix,
   recordEncoderFix,
   decodeMessagesFix,
   runnerFix,
@@ -35,6 +38,7 @@ export const CARRIED_FIXES = [
   consumerGroupFix,
   fetchManagerFix,
   brokerPoolFix,
+  batchFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);

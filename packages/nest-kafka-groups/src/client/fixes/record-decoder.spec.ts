@@ -19,11 +19,17 @@ interface Decoded {
   headers: Record<string, unknown>;
 }
 
-async function batch(firstOffset: string, firstTimestamp: string, count: number, compression: number) {
+async function batch(
+  firstOffset: string,
+  firstTimestamp: string,
+  count: number,
+  compression: number,
+  timestampDelta = (i: number): number | bigint => i * 7,
+) {
   const records = Array.from({ length: count }, (_, i) =>
     Record({
       offsetDelta: i,
-      timestampDelta: i * 7,
+      timestampDelta: Long.fromValue(timestampDelta(i)),
       key: Buffer.from(`k${firstOffset}-${i}`),
       value: Buffer.from(`v${i}`),
       headers: { h: Buffer.from(String(i)) },
@@ -87,5 +93,61 @@ describe('record decoder (offsets and timestamps parsed once per batch)', () => 
     const first = comparable(await fixed(recordSet(bytes)));
     expect(comparable(await fixed(recordSet(bytes)))).toEqual(first);
     expect(first.map((r) => r.offset)).toEqual(['41', '42', '43']);
+  });
+
+  it('timestamp deltas that are negative, or too long for a number (read as upstream does), and no timestamp', async () => {
+    const bytes = Buffer.concat([
+      await batch('0', '1767225600000', 4, CompressionTypes.None, (i) => -i * 1000),
+      // A delta of 2^56 takes 9 varint bytes: past the numeric reader, decoded as upstream.
+      await batch('4', '-1', 3, CompressionTypes.None, (i) => (i === 1 ? 2n ** 56n : BigInt(i))),
+      await batch('7', '9007199254740000', 2, CompressionTypes.None, (i) => i * 2000),
+    ]);
+    const ours = comparable(await fixed(recordSet(bytes)));
+    expect(ours).toEqual(comparable(await upstream(recordSet(bytes))));
+    expect(ours.map((r) => r.timestamp)).toEqual([
+      '1767225600000',
+      '1767225599000',
+      '1767225598000',
+      '1767225597000',
+      '-1',
+      '72057594037927935',
+      '1',
+      '9007199254740000',
+      '9007199254742000',
+    ]);
+  });
+
+  it('a record longer than its fields (bytes a later format may add) is read to its end, as upstream does', async () => {
+    const records = [0, 1, 2].map((i) => {
+      const encoded = Record({
+        offsetDelta: i,
+        timestampDelta: Long.fromValue(i),
+        key: Buffer.from(`k${i}`),
+        value: Buffer.from(`v${i}`),
+        headers: { h: Buffer.from(String(i)) },
+      }).buffer as Buffer;
+      const decoder = new Decoder(encoded);
+      const length = decoder.readVarInt();
+      const body = encoded.subarray(decoder.offset);
+      return new Encoder()
+        .writeVarInt(length + 3)
+        .writeBuffer(body)
+        .writeBuffer(Buffer.from([1, 2, 3]));
+    });
+    const encoded = await RecordBatch({
+      firstOffset: Long.fromString('100'),
+      firstTimestamp: Long.fromString('1767225600000'),
+      maxTimestamp: Long.fromString('1767225600002'),
+      lastOffsetDelta: 2,
+      records,
+    });
+    const bytes = encoded.buffer as Buffer;
+    const ours = comparable(await fixed(recordSet(bytes)));
+    expect(ours).toEqual(comparable(await upstream(recordSet(bytes))));
+    expect(ours.map((r) => [r.offset, r.key, r.value])).toEqual([
+      ['100', 'k0', 'v0'],
+      ['101', 'k1', 'v1'],
+      ['102', 'k2', 'v2'],
+    ]);
   });
 });
