@@ -5,7 +5,7 @@
  * "crashed, kafkajs restarts it" warning) and joined again as a new member. The Java consumer backs off and sends
  * the JoinGroup again; so does the library's kafkajs (the consumers here are its own instance, with its fixes).
  *
- * Needs a broker no group has used yet: the spec starts its own on KAFKA_FRESH_PORT (19792, controller 19793) and
+ * Needs a broker no group has used yet: the spec starts its own on KAFKA_FRESH_PORT (19892, controller 19893) and
  * stops it, or uses one that answers there and holds no `__consumer_offsets` (left running).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -19,7 +19,7 @@ const GROUPS = 8;
 const suite = javaAvailable() ? describe : describe.skip;
 
 suite('first join on a fresh broker (coordinator loading)', () => {
-  const port = Number(process.env.KAFKA_FRESH_PORT ?? 19792);
+  const port = Number(process.env.KAFKA_FRESH_PORT ?? 19892);
   const settings = localSettings({
     ...process.env,
     KAFKA_BROKERS: '',
