@@ -5,17 +5,20 @@
  * validated DTO and a LogAppendTime topic; a compacted topic whose offsets have gaps, and records deleted under a
  * running group.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { ConsoleLogger, Controller, type INestApplication, Module } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { IsInt, Min } from 'class-validator';
 import kafkajs from 'kafkajs';
 import {
   DLT_HEADERS,
   type KafkaGroupContext,
+  KafkaGroups,
   KafkaHandler,
   KafkaModule,
   KafkaStatusModule,
@@ -23,6 +26,13 @@ import {
 } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
+import { InteropGroupFixture } from './support/interop-group.js';
+import {
+  compileInteropConsumer,
+  JavaConsumer,
+  type JavaConsumerOptions,
+  removeCompiledConsumer,
+} from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -73,6 +83,21 @@ function feature(groupId: string, topic: string) {
   return ProbeFeature;
 }
 
+/** Compiles OutsideProducer.java once (a single-file source launch compiles it again at every start). */
+async function compileProducer(): Promise<string> {
+  const classDir = await mkdtemp(join(tmpdir(), 'outside-producer-'));
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      'javac',
+      ['-nowarn', '-cp', join(KAFKA_LIB, '*'), '-d', classDir, PRODUCER_SOURCE],
+      { timeout: 120_000 },
+      (error, _stdout, stderr) =>
+        error ? reject(new Error(`javac failed: ${error.message}\n${stderr}`)) : resolve(),
+    ),
+  );
+  return classDir;
+}
+
 /** The Java producer of a scenario, its stdout lines collected; `send` writes a line to its stdin. */
 class JavaProducer {
   readonly lines: string[] = [];
@@ -80,12 +105,12 @@ class JavaProducer {
   private readonly child: ChildProcessWithoutNullStreams;
   private stderr = '';
 
-  constructor(topic: string, scenario: string) {
+  constructor(classDir: string, topic: string, scenario: string) {
     this.child = spawn('java', [
       '-Xmx256m',
       '-cp',
-      join(KAFKA_LIB, '*'),
-      PRODUCER_SOURCE,
+      [classDir, join(KAFKA_LIB, '*')].join(delimiter),
+      'OutsideProducer',
       testBrokers().join(','),
       topic,
       scenario,
@@ -98,7 +123,7 @@ class JavaProducer {
     this.exited = new Promise((resolve) => this.child.once('close', resolve));
   }
 
-  async waitForLine(line: string, timeoutMs = 90_000): Promise<void> {
+  async waitForLine(line: string, timeoutMs = 120_000): Promise<void> {
     await waitFor(`the Java producer printing ${line}`, timeoutMs, () => {
       if (this.lines.includes(line)) return true;
       if (this.child.exitCode !== null)
@@ -122,6 +147,10 @@ const bySeq = (a: number, b: number) => a - b;
   const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
   const producers: JavaProducer[] = [];
+  let producerClasses: string | undefined;
+  beforeAll(async () => {
+    producerClasses = await compileProducer();
+  }, 150_000);
 
   afterEach(async () => {
     gate.release?.();
@@ -130,7 +159,10 @@ const bySeq = (a: number, b: number) => a - b;
     while (apps.length > 0) await apps.pop()!.close();
     seen.length = 0;
   });
-  afterAll(() => kafka.closeAll());
+  afterAll(async () => {
+    await kafka.closeAll();
+    if (producerClasses) await rm(producerClasses, { recursive: true, force: true });
+  });
   let warnings: jest.SpiedFunction<ConsoleLogger['warn']>;
   beforeEach(() => {
     warnings = jest.spyOn(ConsoleLogger.prototype, 'warn');
@@ -154,7 +186,7 @@ const bySeq = (a: number, b: number) => a - b;
   test('a Java transaction left open on two partitions, another producer committing and aborting meanwhile: the group waits at the last stable offset, then handles every committed record once and commits to the log end', async () => {
     const topic = uniqueName('open-tx');
     const { groupId, app } = await start(topic, 2);
-    const java = new JavaProducer(topic, 'open-transaction');
+    const java = new JavaProducer(producerClasses!, topic, 'open-transaction');
     producers.push(java);
     await java.waitForLine('B DONE');
     // Plain records above the open transaction: read_committed holds them back as well.
@@ -197,12 +229,12 @@ const bySeq = (a: number, b: number) => a - b;
     expect(after.partitions.map((p) => p.lag)).toEqual([0, 0]);
     const dlt = await (await kafka.admin()).fetchTopicOffsets(`${topic}-dlt`);
     expect(dlt.map((o) => o.high)).toEqual(['0']);
-  }, 150_000);
+  }, 240_000);
 
   test('from Java: a header key twice and binary header values, a null key, on a LogAppendTime topic; a tombstone on a validated DTO is dead-lettered', async () => {
     const topic = uniqueName('java-headers');
     const { groupId } = await start(topic, 1, [{ name: 'message.timestamp.type', value: 'LogAppendTime' }]);
-    const java = new JavaProducer(topic, 'headers');
+    const java = new JavaProducer(producerClasses!, topic, 'headers');
     producers.push(java);
     await java.waitForLine('DONE');
     expect(await java.exited).toBe(0);
@@ -229,7 +261,7 @@ const bySeq = (a: number, b: number) => a - b;
     expect(dead.key?.toString()).toBe('gone');
     expect(dead.value).toBeNull();
     expect(dead.headers?.[DLT_HEADERS.exceptionFqcn]?.toString()).toBe('BadRequestException');
-  }, 120_000);
+  }, 180_000);
 
   /**
    * The cleaner runs every log.cleaner.backoff.ms (15 s by default): a dynamic broker setting, lowered on each broker
@@ -349,3 +381,129 @@ const bySeq = (a: number, b: number) => a - b;
     ]);
   }, 150_000);
 });
+
+/** Java member ids start with the client id; "zz-" sorts them after the Nest members ("e2e-app-..."). */
+const JAVA_CLIENT_ID = 'zz-outside-java';
+
+(javaAvailable() ? describe : describe.skip)(
+  'outside-in probe 2: a Java member of the group with its own defaults',
+  () => {
+    const fixture = new InteropGroupFixture();
+    const { kafka } = fixture;
+    let classDir: string | undefined;
+    beforeAll(async () => {
+      classDir = await compileInteropConsumer();
+    }, 90_000);
+    afterEach(() => fixture.cleanUp());
+    afterAll(async () => {
+      await fixture.close();
+      await removeCompiledConsumer(classDir);
+    });
+
+    const startJava = (groupId: string, topic: string, more: Partial<JavaConsumerOptions>) =>
+      fixture.track(
+        new JavaConsumer({
+          brokers: testBrokers(),
+          groupId,
+          topic,
+          clientId: JAVA_CLIENT_ID,
+          maxRuntimeMs: 110_000,
+          classDir,
+          ...more,
+        }),
+        JAVA_CLIENT_ID,
+      );
+
+    const apps: INestApplication[] = [];
+    afterEach(async () => {
+      while (apps.length > 0) await apps.pop()!.close();
+      seen.length = 0;
+    });
+
+    /** The Nest member alone in the group first, holding both partitions. */
+    async function startNest(groupId: string, topic: string) {
+      await kafka.createTopic(topic, 2);
+      const { app, server } = await startTestApp([feature(groupId, topic)]);
+      apps.push(app);
+      await kafka.waitForStableGroup(groupId, 1);
+      const member = server.groups[0].members[0];
+      await waitFor(
+        'the Nest member holding both partitions',
+        30_000,
+        () => member.assignment[topic]?.length === 2,
+      );
+      return { app, member };
+    }
+
+    /** 300 records: handled once across the Nest member and Java, each on the partition it holds; the end committed. */
+    async function sharedOnce(groupId: string, topic: string, java: JavaConsumer, nestPartition: number) {
+      await kafka.produceKeyed(topic, 300, (i) => `k${i % 13}`);
+      await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+      const javaSeqs = () => java.records.map((r) => (JSON.parse(r.value) as { seq: number }).seq);
+      await waitFor('300 records reported', 10_000, () => seen.length + java.records.length >= 300);
+      expect([...seen.map((d) => d.seq), ...javaSeqs()].sort(bySeq)).toEqual(
+        Array.from({ length: 300 }, (_, i) => i),
+      );
+      expect(new Set(seen.map((d) => d.partition))).toEqual(new Set([nestPartition]));
+      expect(new Set(java.records.map((r) => r.partition))).toEqual(new Set([1 - nestPartition]));
+      expect(java.errors).toEqual([]);
+    }
+
+    test("Java's default assignors [range, cooperative-sticky]: the group agrees on range, each side holds a partition, every record once", async () => {
+      const topic = uniqueName('java-defaults');
+      const groupId = uniqueName('java-defaults');
+      const { member } = await startNest(groupId, topic);
+      const java = startJava(groupId, topic, { strategies: ['range', 'cooperative-sticky'] });
+      const group = await kafka.waitForStableGroup(groupId, 2, 60_000);
+      expect(group.protocol).toBe('range');
+      // range over members sorted by id: the Nest member ("e2e-app-...") first.
+      await java.waitUntil('partition 1', 30_000, () => JSON.stringify(java.assignment) === '[1]');
+      await waitFor(
+        'the Nest member holding partition 0',
+        20_000,
+        () => JSON.stringify(member.assignment[topic]) === '[0]',
+      );
+      await sharedOnce(groupId, topic, java, 0);
+    }, 180_000);
+
+    test('a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; a seek is refused while it is in the group, naming the group', async () => {
+      const topic = uniqueName('kip848');
+      const groupId = uniqueName('kip848');
+      const { app, member } = await startNest(groupId, topic);
+      const java = startJava(groupId, topic, { groupProtocol: 'consumer' });
+      // The broker's own assignor (uniform) deals the partitions; the library's assigner is not asked.
+      await java.waitUntil('one partition', 90_000, () => java.assignment?.length === 1);
+      const javaPartition = java.assignment![0];
+      await waitFor(
+        'the Nest member holding the other partition',
+        30_000,
+        () => JSON.stringify(member.assignment[topic]) === JSON.stringify([1 - javaPartition]),
+      );
+      await sharedOnce(groupId, topic, java, 1 - javaPartition);
+      const seenBefore = seen.length;
+
+      // DescribeGroups as kafkajs speaks it calls a KIP-848 group Dead: a seek must not take that for Empty.
+      const groups = app.get(KafkaGroups);
+      const committed = await kafka.offsets(groupId, topic);
+      const refused = groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 2_000 });
+      await expect(refused).rejects.toMatchObject({ name: 'KafkaConsumerProtocolGroupError', groupId });
+      await expect(refused).rejects.toThrow(`Cannot seek consumer group "${groupId}"`);
+      expect(await kafka.offsets(groupId, topic)).toEqual(committed);
+      await waitFor('the Nest member back at work', 30_000, () => member.state === 'joined');
+
+      // Once the Java member left, the group is a classic one again and the seek goes through.
+      await java.stop(15_000);
+      expect(java.exitReason).toBe('signal');
+      const result = await groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 20_000 });
+      expect(result.partitions).toEqual([
+        { partition: 0, offset: '0' },
+        { partition: 1, offset: '0' },
+      ]);
+      await waitFor(
+        'every record handled again by the Nest member',
+        60_000,
+        () => seen.length >= seenBefore + 300,
+      );
+    }, 180_000);
+  },
+);

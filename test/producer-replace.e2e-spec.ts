@@ -37,6 +37,12 @@ const lostSequence = Object.assign(new Error('The broker received an out of orde
   type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
 });
 
+/** The replaceable producer inside KafkaProducer and the dead-letter publisher (producer/replaceable-producer.ts). */
+interface Replaceable {
+  current: object;
+  replace(failed: object, error: unknown): void;
+}
+
 describe('a producer replaced after a lost sequence leaves no connection behind', () => {
   const kafka = new KafkaTestClient();
   let app: INestApplication | undefined;
@@ -69,12 +75,9 @@ describe('a producer replaced after a lost sequence leaves no connection behind'
     await new Promise((resolve) => setTimeout(resolve, 500));
     // What a send that failed with a lost sequence calls. On a real broker the carried send() renews the producer id
     // itself; a lost sequence reaches KafkaProducer only once the send's retries ran out (`clientRetry.retries: 0`,
-    // say), which leaves no other send retrying: the replacement is called as sendMany's catch calls it.
-    const internals = producer as unknown as {
-      producer: object;
-      replace(failed: object, error: unknown): void;
-    };
-    internals.replace(internals.producer, lostSequence);
+    // say), which leaves no other send retrying: the replacement is called as a send that failed calls it.
+    const internals = (producer as unknown as { producer: Replaceable }).producer;
+    internals.replace(internals.current, lostSequence);
 
     expect(await retrying).toBeInstanceOf(KafkaProducerError);
     // The new producer, settled: as many connections as one producer had before the replacement.
@@ -102,9 +105,8 @@ describe('a producer replaced after a lost sequence leaves no connection behind'
     await kafka.waitForStableGroup(groupId, 1);
     // The group's dead-letter producer, driven as its writes drive it (the group's handler never fails here).
     const publisher = (app.get(KafkaGroupsServer) as unknown as { deadLetters: object }).deadLetters as {
-      producer: object;
+      producer: Replaceable;
       send(topic: string, record: { key: string; value: string }, timeoutMs: number): Promise<void>;
-      replace(failed: object, error: unknown): void;
     };
     await publisher.send(`${topic}-dlt`, { key: 'a', value: 'a' }, 10_000);
 
@@ -113,7 +115,7 @@ describe('a producer replaced after a lost sequence leaves no connection behind'
       (error: unknown) => error,
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
-    publisher.replace(publisher.producer, lostSequence);
+    publisher.producer.replace(publisher.producer.current, lostSequence);
     expect(await retrying).toBeInstanceOf(Error);
     await publisher.send(`${topic}-dlt`, { key: 'c', value: 'c' }, 10_000);
 

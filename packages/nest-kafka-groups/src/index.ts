@@ -15,6 +15,7 @@ export { KafkaUnknownGroupError } from './errors/kafka-unknown-group.error.js';
 export { KafkaUnknownGroupTopicError } from './errors/kafka-unknown-group-topic.error.js';
 export { KafkaGroupsShuttingDownError } from './errors/kafka-groups-shutting-down.error.js';
 export { KafkaSeekTargetError } from './errors/kafka-seek-target.error.js';
+export { KafkaConsumerProtocolGroupError } from './errors/kafka-consumer-protocol-group.error.js';
 export {
   KafkaGroupNotEmptyError,
   type KafkaGroupMemberDescription,
@@ -68,6 +69,7 @@ export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaHandlerTimeoutError } from './errors/kafka-handler-timeout.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
 export { KafkaConnectCancelledError } from './errors/kafka-connect-cancelled.error.js';
+export { KafkaCoordinatorNotReadyError } from './errors/kafka-coordinator-not-ready.error.js';
 export { KafkaMissingTopicError } from './errors/kafka-missing-topic.error.js';
 export { KafkaAuthenticationError } from './errors/kafka-authentication.error.js';
 export { KafkaAuthorizationError } from './errors/kafka-authorization.error.js';

@@ -5,12 +5,14 @@
  * Single-file source launch, no build tool (Java 17+), with the broker's kafka-clients jar (4.1+: CloseOptions):
  *
  *   java -cp '.kafka/lib/*' test/support/java/InteropConsumer.java <brokers> <groupId> <topics> [maxRuntimeMs] [clientId]
- *       [strategies] [groupInstanceId]
+ *       [strategies] [groupInstanceId] [groupProtocol]
  *
  * topics: comma-separated, all subscribed; REVOKED and ASSIGNED list the partitions of the first one (<topic>).
- * strategies: comma-separated protocol names in order of preference, of range and roundrobin (default
- * "range,roundrobin"; Java's own default is [range, cooperative-sticky]).
+ * strategies: comma-separated protocol names in order of preference, of range, roundrobin and cooperative-sticky
+ * (default "range,roundrobin"; Java's own default is [range, cooperative-sticky]).
  * groupInstanceId: makes it a static member (group.instance.id); "-" or absent: a dynamic member.
+ * groupProtocol: group.protocol, classic (default) or consumer (KIP-848: the broker assigns; strategies, session
+ *   and heartbeat settings are not sent, and ASSIGNED lists the whole assignment after each change).
  *
  * stdout, one line per event (everything else, including Kafka's own logging, goes to stderr):
  *   STARTED <clientId>
@@ -43,6 +45,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.RangeAssignor;
@@ -127,8 +130,9 @@ public class InteropConsumer {
       switch (strategy.trim()) {
         case "range" -> strategies.add(ReportingRangeAssignor.class);
         case "roundrobin" -> strategies.add(ReportingRoundRobinAssignor.class);
+        case "cooperative-sticky" -> strategies.add(CooperativeStickyAssignor.class);
         default -> {
-          System.err.println("unknown strategy " + strategy + " (range, roundrobin)");
+          System.err.println("unknown strategy " + strategy + " (range, roundrobin, cooperative-sticky)");
           System.exit(2);
         }
       }
@@ -138,13 +142,16 @@ public class InteropConsumer {
     props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
     props.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
     props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
-    props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
-    // Java's default is [range, cooperative-sticky]; [range, roundrobin] overlaps with what the Nest members advertise.
-    props.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, strategies);
+    boolean classic = args.length <= 7 || args[7].equals("classic");
+    props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, classic ? "classic" : args[7]);
+    if (classic) {
+      // Java's default is [range, cooperative-sticky]; [range, roundrobin] overlaps with what the Nest members advertise.
+      props.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, strategies);
+      props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
+      props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+    }
     props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
-    props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
     props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
     props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
 
@@ -189,7 +196,9 @@ public class InteropConsumer {
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> assigned) {
-          emit("ASSIGNED " + partitions(assigned, topic) + " " + consumer.groupMetadata().memberId());
+          // Incremental (consumer protocol): `assigned` is what was added; the whole assignment is reported.
+          emit("ASSIGNED " + partitions(classic ? assigned : consumer.assignment(), topic) + " "
+              + consumer.groupMetadata().memberId());
         }
       });
       emit("STARTED " + clientId);

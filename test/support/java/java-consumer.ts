@@ -29,8 +29,10 @@ export interface JavaConsumerOptions {
   clientId?: string;
   /** The consumer closes itself after this long, whatever happens to the test. */
   maxRuntimeMs?: number;
-  /** Protocols in order of preference, of 'range' and 'roundrobin' (default both, range first). */
-  strategies?: ('range' | 'roundrobin')[];
+  /** Protocols in order of preference (default range and roundrobin, range first; Java's: range, cooperative-sticky). */
+  strategies?: ('range' | 'roundrobin' | 'cooperative-sticky')[];
+  /** group.protocol: classic (default) or consumer (KIP-848; the strategies are then not sent). */
+  groupProtocol?: 'classic' | 'consumer';
   /** group.instance.id: a static member (it still leaves the group on stop()). */
   groupInstanceId?: string;
   /** Classes from compileInteropConsumer(); without it the JVM compiles the source at each start (~2 s more). */
@@ -79,6 +81,7 @@ export class JavaConsumer extends ClientProcess<JavaRecord> {
       classDir,
       strategies = ['range', 'roundrobin'],
       groupInstanceId = '-',
+      groupProtocol = 'classic',
     } = options;
     const launch = classDir
       ? ['-cp', [classDir, join(KAFKA_LIB, '*')].join(delimiter), 'InteropConsumer']
@@ -97,6 +100,7 @@ export class JavaConsumer extends ClientProcess<JavaRecord> {
         clientId,
         strategies.join(','),
         groupInstanceId,
+        groupProtocol,
       ],
       { cwd: REPO },
     );

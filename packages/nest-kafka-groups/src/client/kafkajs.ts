@@ -16,6 +16,7 @@ import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
 import { produceResponseFix } from './fixes/produce-response.js';
+import { requestQueueFix } from './fixes/request-queue.js';
 import { runnerFix } from './fixes/runner.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
 import { loadKafkajs } from './kafkajs-loader.js';
@@ -39,6 +40,7 @@ export const CARRIED_FIXES = [
   fetchManagerFix,
   brokerPoolFix,
   batchFix,
+  requestQueueFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);

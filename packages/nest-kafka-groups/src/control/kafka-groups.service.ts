@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { clientRetryOf } from '../client/kafka-client.factory.js';
 import type { Admin, Kafka } from '../client/kafkajs.js';
+import { KafkaConsumerProtocolGroupError } from '../errors/kafka-consumer-protocol-group.error.js';
 import { KafkaGroupNotEmptyError } from '../errors/kafka-group-not-empty.error.js';
 import { KafkaGroupsShuttingDownError } from '../errors/kafka-groups-shutting-down.error.js';
 import { KafkaUnknownGroupError } from '../errors/kafka-unknown-group.error.js';
@@ -130,7 +131,8 @@ export class KafkaGroups {
 
   /**
    * Moves the group's committed offsets on one topic: stops the group's members in this process, waits until the
-   * group is Empty (throws KafkaGroupNotEmptyError naming the members of other processes still in it), commits the
+   * group is Empty (throws KafkaGroupNotEmptyError naming the members of other processes still in it, and
+   * KafkaConsumerProtocolGroupError for a group of the consumer group protocol, whose members it cannot list), commits the
    * new offsets through the admin API, and starts the members again if they were running. Every member, here or
    * elsewhere, then reads from the new offsets: a seek back replays each message from there once.
    */
@@ -193,13 +195,22 @@ export class KafkaGroups {
   }
 }
 
-/** Polls the group's description until the coordinator reports it Empty (or Dead: it has no state at all). */
+/**
+ * Polls the group's description until the coordinator reports it Empty (or Dead: it has no state at all). A group
+ * of the consumer group protocol (KIP-848) is described as Dead too, to the DescribeGroups versions kafkajs speaks;
+ * ListGroups still names it, which a group without state it is not.
+ */
 async function waitUntilEmpty(admin: Admin, groupId: string, timeoutMs: number): Promise<void> {
   const started = Date.now();
   for (;;) {
     const { groups } = await admin.describeGroups([groupId]);
     const group = groups.find((g) => g.groupId === groupId);
-    if (!group || group.state === 'Empty' || group.state === 'Dead') return;
+    if (!group || group.state === 'Empty') return;
+    if (group.state === 'Dead') {
+      const { groups: listed } = await admin.listGroups();
+      if (listed.some((g) => g.groupId === groupId)) throw new KafkaConsumerProtocolGroupError(groupId);
+      return;
+    }
     if (Date.now() - started >= timeoutMs) {
       throw new KafkaGroupNotEmptyError(
         groupId,

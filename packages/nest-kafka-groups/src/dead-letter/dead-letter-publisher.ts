@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { type Kafka, type Message, type Producer, type RetryOptions } from '../client/kafkajs.js';
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
-import { hasLostSequence } from '../producer/kafka.producer.js';
+import { ReplaceableProducer } from '../producer/replaceable-producer.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 import { DeadLetterWrite, type DeadLetterWriteSettings, type RecordSender } from './dead-letter-write.js';
 import { SourcePartitionPartitioner } from './source-partition.js';
@@ -16,8 +16,7 @@ import type { DeadLetterSource } from './dead-letter-headers.js';
  */
 export class DeadLetterPublisher {
   private readonly logger = new Logger(DeadLetterPublisher.name);
-  private producer: Producer;
-  private connecting?: Promise<void>;
+  private readonly producer: ReplaceableProducer<Producer>;
   private readonly writes = new Set<DeadLetterWrite>();
   private readonly send: RecordSender = (topic, record, timeoutMs) =>
     this.sendRecord(topic, record, timeoutMs);
@@ -29,7 +28,7 @@ export class DeadLetterPublisher {
     private readonly identity: SecurityIdentity,
     private readonly tracing?: KafkaTracingHooks,
   ) {
-    this.producer = this.createProducer();
+    this.producer = new ReplaceableProducer(() => this.createProducer(), this.logger, 'dead-letter producer');
   }
 
   /**
@@ -62,9 +61,9 @@ export class DeadLetterPublisher {
   async disconnect(): Promise<void> {
     for (const write of this.writes) write.cancel();
     this.writes.clear();
-    if (!this.connecting) return;
-    this.connecting = undefined;
-    await this.producer
+    if (!this.producer.connection) return;
+    this.producer.forgetConnection();
+    await this.producer.current
       .disconnect()
       .catch((error: Error) => this.logger.warn(`Disconnect failed: ${error.message}`));
   }
@@ -80,36 +79,20 @@ export class DeadLetterPublisher {
   }
 
   private async sendRecord(topic: string, record: Message, timeoutMs: number): Promise<void> {
-    const producer = this.producer;
-    this.connecting ??= producer.connect().catch((error: unknown) => {
-      this.connecting = undefined;
-      throw error;
-    });
     try {
-      await this.connecting;
-      await producer.send({
-        topic,
-        acks: -1,
-        timeout: timeoutMs,
-        compression: this.compression,
-        messages: [record],
+      await this.producer.send(async (producer) => {
+        await this.producer.connect();
+        await producer.send({
+          topic,
+          acks: -1,
+          timeout: timeoutMs,
+          compression: this.compression,
+          messages: [record],
+        });
       });
     } catch (error) {
-      if (hasLostSequence(error)) this.replace(producer, error);
       // An ACL denial named with the user and the topic; its protocol error type stays in the cause chain.
       throw authorizationFailureOf(error, this.identity, { operation: 'write', topics: [topic] }) ?? error;
-    } finally {
-      // As KafkaProducer: a replaced producer's retrying send connected it again; closed once the send settled.
-      if (producer !== this.producer) producer.disconnect().catch(() => undefined);
     }
-  }
-
-  /** Same as KafkaProducer: after a refused sequence number the idempotent producer must start over. */
-  private replace(failed: Producer, error: unknown): void {
-    if (failed !== this.producer) return;
-    this.logger.warn(`Replacing the dead-letter producer after ${(error as Error).message}`);
-    this.producer = this.createProducer();
-    this.connecting = undefined;
-    failed.disconnect().catch(() => undefined);
   }
 }

@@ -24,6 +24,7 @@ import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
+import { ReplaceableProducer } from './replaceable-producer.js';
 
 /** A message for `KafkaProducer.send`. */
 export interface KafkaOutgoingMessage {
@@ -45,9 +46,7 @@ export interface KafkaOutgoingMessage {
 export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(KafkaProducer.name);
   private readonly shutdown: KafkaShutdown;
-  private producer: Producer;
-  private connection?: Promise<void>;
-  private connected = false;
+  private readonly producer: ReplaceableProducer<Producer>;
   private closing = false;
   private readonly compression: number;
   private tracing?: KafkaTracingHooks;
@@ -59,7 +58,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     @Optional() shutdown?: KafkaShutdown,
   ) {
     this.shutdown = shutdown ?? new KafkaShutdown(options);
-    this.producer = this.createProducer();
+    this.producer = new ReplaceableProducer(() => this.createProducer(), this.logger, 'producer');
     this.compression = compressionType(options.compression);
   }
 
@@ -78,26 +77,12 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
    * (and its health endpoint) from coming up. Sends wait for the connection and retry it if it failed.
    */
   onModuleInit(): void {
-    this.connect().catch((error: Error) => {
+    this.producer.connect().catch((error: Error) => {
       const message = (authenticationFailureOf(error, securityIdentityOf(this.options)) ?? error).message;
       // A connect that the shutdown cancelled is no failure.
       if (this.closing) this.logger.debug(`Connecting ended by the shutdown (${message})`);
       else this.logger.warn(`Not connected yet (${message}); the next send tries again`);
     });
-  }
-
-  private connect(): Promise<void> {
-    const producer = this.producer;
-    this.connection ??= producer.connect().then(
-      () => {
-        if (producer === this.producer) this.connected = true;
-      },
-      (error: unknown) => {
-        if (producer === this.producer) this.connection = undefined;
-        throw error;
-      },
-    );
-    return this.connection;
   }
 
   /**
@@ -106,8 +91,8 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
    */
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
-    const producer = this.producer;
-    const connecting = this.connected ? undefined : this.connection?.catch(() => undefined);
+    const producer = this.producer.current;
+    const connecting = this.producer.connected ? undefined : this.producer.connection?.catch(() => undefined);
     const closing = producer.disconnect().then(async () => {
       // A connect already past its broker connection (fetching the producer id) may open more: closed as it ends.
       if (connecting) await connecting.then(() => producer.disconnect());
@@ -125,7 +110,6 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
   }
 
   async sendMany(topic: string, messages: KafkaOutgoingMessage[]): Promise<void> {
-    const producer = this.producer;
     try {
       const records = messages.map(({ key, value, headers, partition }) => ({
         key: key ?? null,
@@ -133,52 +117,19 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
         headers,
         partition,
       }));
-      const send = async () => {
-        await this.connect();
-        await producer.send({ topic, acks: -1, compression: this.compression, messages: records });
-      };
-      await (this.tracing ? this.tracing.traceSend(topic, records, send) : send());
+      await this.producer.send((producer) => {
+        const send = async () => {
+          await this.producer.connect();
+          await producer.send({ topic, acks: -1, compression: this.compression, messages: records });
+        };
+        return this.tracing ? this.tracing.traceSend(topic, records, send) : send();
+      });
     } catch (error) {
-      if (hasLostSequence(error)) this.replace(producer, error);
       const identity = securityIdentityOf(this.options);
       const security =
         authenticationFailureOf(error, identity) ??
         authorizationFailureOf(error, identity, { operation: 'write', topics: [topic] });
       throw new KafkaProducerError(topic, security ?? error);
-    } finally {
-      // A send of a replaced producer that was retrying connects it again (kafkajs reconnects a disconnected
-      // cluster on its next try): closed again once the send settled, so no socket of it outlives its sends.
-      if (producer !== this.producer) producer.disconnect().catch(() => undefined);
     }
   }
-
-  /**
-   * After the broker refused a sequence number, kafkajs's idempotent producer fails every later send to that
-   * partition (kafkajs#598): start over with a new producer (a new producer id and fresh sequences). Concurrent
-   * failures of the same producer replace it once. Its sends still under way end on it, each closing it again.
-   */
-  private replace(failed: Producer, error: unknown): void {
-    if (failed !== this.producer) return;
-    this.logger.warn(`Replacing the producer after ${(error as Error).message}`);
-    this.producer = this.createProducer();
-    this.connection = undefined;
-    this.connected = false;
-    failed.disconnect().catch(() => undefined);
-  }
-}
-
-/** Errors after which an idempotent producer's sequence numbers no longer match the broker's. */
-const LOST_SEQUENCE_ERRORS = new Set([
-  'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  'UNKNOWN_PRODUCER_ID',
-  'INVALID_PRODUCER_EPOCH',
-]);
-
-/** Whether the error, or one it wraps (kafkajs nests them in retry errors), is a lost-sequence error. */
-export function hasLostSequence(error: unknown): boolean {
-  for (let current = error as Record<string, unknown> | undefined, depth = 0; current && depth < 5; depth++) {
-    if (LOST_SEQUENCE_ERRORS.has(String(current.type))) return true;
-    current = (current.originalError ?? current.cause) as Record<string, unknown> | undefined;
-  }
-  return false;
 }

@@ -3,7 +3,13 @@ import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import { onPositionReset } from '../offset-out-of-range.js';
-import { isBrokerUnreachable, isCoordinatorLost, reconnectBackoffMs } from './consumer-group.js';
+import { KafkaCoordinatorNotReadyError } from '../../errors/kafka-coordinator-not-ready.error.js';
+import {
+  isBrokerUnreachable,
+  isCoordinatorLost,
+  isCoordinatorNotReady,
+  reconnectBackoffMs,
+} from './consumer-group.js';
 
 /**
  * kafkajs's ConsumerGroup (the library's instance, fixed, and the installed module as released) recovering from a
@@ -391,5 +397,137 @@ describe('kafkajs ConsumerGroup: a group coordinator that died or moved (found a
     ).toBe(true);
     expect(isCoordinatorLost(createErrorFromCode(REBALANCE_IN_PROGRESS))).toBe(false);
     expect(isCoordinatorLost(new Error('boom'))).toBe(false);
+  });
+});
+
+const GROUP_LOAD_IN_PROGRESS = 14;
+const createRetry = kafkajsInternal('src/retry');
+
+/**
+ * A member joining a coordinator that answers its first JoinGroup or SyncGroup requests "loading the group" or "not
+ * available" (a broker that just started: RELIABILITY.md finding 13); `answers` lists the failures in order, then
+ * every request succeeds. Retry: `retries`, 1 ms backoff.
+ */
+function joiningWhileLoading(
+  ConsumerGroup: any,
+  answers: { request: 'JoinGroup' | 'SyncGroup'; code: number }[],
+  retries = 3,
+) {
+  const requests: string[] = [];
+  const pending = [...answers];
+  const fail = (request: string) => {
+    requests.push(request);
+    if (pending[0]?.request === request) throw createErrorFromCode(pending.shift()!.code);
+  };
+  const coordinator = {
+    isConnected: () => true,
+    async joinGroup() {
+      fail('JoinGroup');
+      return { generationId: 1, leaderId: 'm0', memberId: 'm1', members: [], groupProtocol: 'p' };
+    },
+    async syncGroup() {
+      fail('SyncGroup');
+      const memberAssignment = MemberAssignment.encode({
+        version: 0,
+        assignment: { [TOPIC]: [0] },
+        userData: Buffer.alloc(0),
+      });
+      return { memberAssignment };
+    },
+  };
+  const { group } = member(ConsumerGroup, {
+    async findGroupCoordinator() {
+      requests.push('FindCoordinator');
+      return coordinator;
+    },
+    findTopicPartitionMetadata: () => [{ partitionId: 0, leader: 1 }],
+  });
+  group.retrier = createRetry({ retries, initialRetryTime: 1, maxRetryTime: 2 });
+  return { group, requests };
+}
+
+describe('kafkajs ConsumerGroup: joining while the coordinator loads the group (finding 13)', () => {
+  const loading = { request: 'JoinGroup' as const, code: GROUP_LOAD_IN_PROGRESS };
+
+  it('released: one "loading" answer to the JoinGroup fails the join (the consumer crashes and restarts)', async () => {
+    const { group, requests } = joiningWhileLoading(Released, [loading]);
+    await expect(group.joinAndSync()).rejects.toMatchObject({ type: 'GROUP_LOAD_IN_PROGRESS' });
+    expect(requests).toEqual(['FindCoordinator', 'JoinGroup']);
+  });
+
+  it('fixed: looks the coordinator up and joins again after a backoff, until it is loaded', async () => {
+    const { group, requests } = joiningWhileLoading(Fixed, [loading, loading]);
+    await group.joinAndSync();
+    expect(group.memberId).toBe('m1');
+    expect(requests).toEqual([
+      'FindCoordinator',
+      'JoinGroup',
+      'FindCoordinator',
+      'JoinGroup',
+      'FindCoordinator',
+      'JoinGroup',
+      'SyncGroup',
+    ]);
+  });
+
+  it('fixed: a SyncGroup answered "not available" joins again', async () => {
+    const { group, requests } = joiningWhileLoading(Fixed, [
+      { request: 'SyncGroup', code: GROUP_COORDINATOR_NOT_AVAILABLE },
+    ]);
+    await group.joinAndSync();
+    expect(requests).toEqual([
+      'FindCoordinator',
+      'JoinGroup',
+      'SyncGroup',
+      'FindCoordinator',
+      'JoinGroup',
+      'SyncGroup',
+    ]);
+  });
+
+  it('fixed: still loading after the retry budget fails with KafkaCoordinatorNotReadyError naming the group', async () => {
+    const { group, requests } = joiningWhileLoading(Fixed, Array(10).fill(loading), 2);
+    const failure = group.joinAndSync();
+    await expect(failure).rejects.toBeInstanceOf(KafkaCoordinatorNotReadyError);
+    await expect(failure).rejects.toMatchObject({
+      groupId: 'g',
+      retries: 2,
+      retriable: true,
+      message: expect.stringMatching(/^Group "g": .*after 2 retries \(clientRetry\.retries\).*loading/),
+    });
+    expect(requests.filter((r) => r === 'JoinGroup')).toHaveLength(3);
+  });
+
+  it('fixed: other join failures fail at once, as released', async () => {
+    const GROUP_AUTHORIZATION_FAILED = 30;
+    const { group, requests } = joiningWhileLoading(Fixed, [
+      { request: 'JoinGroup', code: GROUP_AUTHORIZATION_FAILED },
+    ]);
+    await expect(group.joinAndSync()).rejects.toMatchObject({ type: 'GROUP_AUTHORIZATION_FAILED' });
+    expect(requests).toEqual(['FindCoordinator', 'JoinGroup']);
+  });
+
+  it('released: the committed offsets\' OffsetFetch answered "loading" is thrown to the runner; fixed: the fetcher fetches again', async () => {
+    const { group: released } = await joinedWithResolvedOffset(Released);
+    await expect(
+      released.recoverFromFetch(createErrorFromCode(GROUP_LOAD_IN_PROGRESS)),
+    ).rejects.toMatchObject({
+      type: 'GROUP_LOAD_IN_PROGRESS',
+    });
+    const { group, requests } = await joinedWithResolvedOffset(Fixed);
+    await group.recoverFromFetch(createErrorFromCode(GROUP_LOAD_IN_PROGRESS));
+    expect(group.coordinatorUnknown).toBe(false);
+    await group.recoverFromFetch(createErrorFromCode(GROUP_COORDINATOR_NOT_AVAILABLE));
+    // Looked up again before the next heartbeat or commit.
+    expect(group.coordinatorUnknown).toBe(true);
+    expect(requests).toEqual([]);
+  });
+
+  it('isCoordinatorNotReady: loading or not available; not "not the coordinator", not a rebalance', () => {
+    expect(isCoordinatorNotReady(createErrorFromCode(GROUP_LOAD_IN_PROGRESS))).toBe(true);
+    expect(isCoordinatorNotReady(createErrorFromCode(GROUP_COORDINATOR_NOT_AVAILABLE))).toBe(true);
+    expect(isCoordinatorNotReady(createErrorFromCode(16))).toBe(false);
+    expect(isCoordinatorNotReady(createErrorFromCode(REBALANCE_IN_PROGRESS))).toBe(false);
+    expect(isCoordinatorNotReady(new Error('boom'))).toBe(false);
   });
 });

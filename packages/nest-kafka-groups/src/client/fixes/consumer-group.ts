@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaCoordinatorNotReadyError } from '../../errors/kafka-coordinator-not-ready.error.js';
 import type { CarriedFix } from '../kafkajs-loader.js';
 import {
   type ConsumerGroupInternals,
@@ -51,6 +52,22 @@ export function isCoordinatorLost(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Answers of a coordinator that cannot serve the group yet: it is loading the group's partition of
+ * `__consumer_offsets` (a broker just started, or just became its leader), or has none right now. The Java consumer
+ * backs off and sends the JoinGroup, SyncGroup or OffsetFetch again (AbstractCoordinator's JoinGroup handler,
+ * ConsumerCoordinator's OffsetFetch handler), looking the coordinator up again first on "not available".
+ */
+const COORDINATOR_NOT_READY = new Set(['GROUP_LOAD_IN_PROGRESS', 'GROUP_COORDINATOR_NOT_AVAILABLE']);
+
+export function isCoordinatorNotReady(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && COORDINATOR_NOT_READY.has(type);
+}
+
+/** As the Java consumer waits before it sends a request the coordinator could not serve again (`retry.backoff.ms`). */
+const COORDINATOR_RETRY_BACKOFF_MS = 100;
 
 const RECONNECT_BACKOFF_MS = 100;
 /** As the Java consumer bounds its wait before reconnecting to a node (`reconnect.backoff.max.ms`). */
@@ -178,9 +195,35 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
       return this.toCoordinator(() => super.commitOffsetsIfNecessary() as Promise<void>);
     }
 
-    /** A join looks the coordinator up itself (kafkajs's FindCoordinator before JoinGroup). */
+    /**
+     * A join looks the coordinator up itself (kafkajs's FindCoordinator before JoinGroup). One the coordinator
+     * answers "loading" or "not available" is sent again (FindCoordinator first) after the consumer's retry
+     * backoff, for its retry budget, then fails with `KafkaCoordinatorNotReadyError`; kafkajs gave up at once, so
+     * the first join on a broker that had just started crashed the consumer.
+     */
     async joinAndSync(): Promise<void> {
-      await super.joinAndSync();
+      try {
+        await this.retrier(async (bail: (error: unknown) => void, retryCount: number, retryTime: number) => {
+          try {
+            await super.joinAndSync();
+          } catch (error) {
+            if (!isCoordinatorNotReady(error)) return bail(error);
+            this.logger.debug('Group coordinator not ready, joining again after a backoff', {
+              groupId: this.groupId,
+              memberId: this.memberId,
+              retryCount,
+              retryTime,
+              error: (error as Error).message,
+            });
+            throw error;
+          }
+        });
+      } catch (error) {
+        const failure = error as { name?: string; cause?: unknown; retryCount?: number };
+        if (failure.name === 'KafkaJSNumberOfRetriesExceeded' && isCoordinatorNotReady(failure.cause))
+          throw new KafkaCoordinatorNotReadyError(this.groupId, failure.retryCount ?? 0, failure.cause);
+        throw error;
+      }
       this.coordinatorUnknown = false;
       this.joinedAt = Date.now();
     }
@@ -215,6 +258,21 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
     async recoverFromFetch(error: { type?: string; name?: string; message?: string }): Promise<void> {
       // To fetch() above, which knows the broker.
       if (isBrokerUnreachable(error)) throw error;
+      // The committed offsets' OffsetFetch (before a partition's first fetch): sent again by the fetcher's next
+      // fetch, heartbeats going on meanwhile (which look the coordinator up first when it was not available).
+      if (isCoordinatorNotReady(error)) {
+        if (error.type === 'GROUP_COORDINATOR_NOT_AVAILABLE') this.markCoordinatorUnknown(error);
+        this.logger.debug(
+          'Group coordinator not ready for the committed offsets, fetching again after a backoff',
+          {
+            groupId: this.groupId,
+            memberId: this.memberId,
+            error: error.message,
+          },
+        );
+        await sleep(COORDINATOR_RETRY_BACKOFF_MS);
+        return;
+      }
       if (
         (error.type !== undefined && STALE_METADATA_ERRORS.has(error.type)) ||
         error.name === 'KafkaJSTopicMetadataNotLoaded'

@@ -456,13 +456,6 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     }
 
     /**
-     * The released loop runs every fetcher inside one call of the runner's retrier, which lives as long as the
-     * consumer: each error it retries (a leader change, a timeout) counts against `retry.retries` for good, so a
-     * consumer that meets one now and then crashes after `retries` of them, days apart, and the group rebalances.
-     * Here that call gets the fetch loop's retrier, whose count restarts once a fetch was answered. The released
-     * method calls `this.retrier` synchronously, once, at its start.
-     */
-    /**
      * Whether an answer of this broker counts as progress: always when no broker's fetches are failing, else only from
      * a failing one (no longer failing then). A failing broker that no longer leads anything is forgotten.
      */
@@ -475,6 +468,13 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       return this.failingFetches.size === 0;
     }
 
+    /**
+     * The released loop runs every fetcher inside one call of the runner's retrier, which lives as long as the
+     * consumer: each error it retries (a leader change, a timeout) counts against `retry.retries` for good, so a
+     * consumer that meets one now and then crashes after `retries` of them, days apart, and the group rebalances.
+     * Here that call gets the fetch loop's retrier, whose count restarts once a fetch was answered. The released
+     * method calls `this.retrier` synchronously, once, at its start.
+     */
     scheduleFetchManager(): void {
       const perCommit = this.retrier;
       this.retrier = this.fetchLoopRetrier;
