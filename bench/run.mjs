@@ -707,8 +707,8 @@ function targetsOf(throughput, latency, soak) {
 }
 
 /**
- * The broker this harness starts, for every system alike: on the newest JDK 21+ found, with generational ZGC; else
- * with G1 as tuned before (bench/lib/broker-jvm.mjs says why). Kafka's own heap (bin/kafka-server-start.sh: 1 GB;
+ * The broker this harness starts, for every system alike: G1 with a 128 MB young generation, or generational ZGC on
+ * the newest JDK 21+ found with BENCH_BROKER_GC=zgc (bench/lib/broker-jvm.mjs says why). Kafka's own heap (bin/kafka-server-start.sh: 1 GB;
  * the launcher's 256-512 MB suit tests running several brokers), its collections and safepoints logged with the
  * machine's clock for the latency breakdown. KAFKA_HEAP_OPTS or KAFKA_JVM_PERFORMANCE_OPTS, when set, replace the
  * heap or the collector's choices, as in Kafka's scripts; BENCH_BROKER_JAVA_HOME names the broker's Java. Returns

@@ -3,9 +3,11 @@
  * the broker holds every append and fetch response under way, so the latency phase measures the broker's longest
  * pauses as much as the consumers. A G1 young collection copies what is alive in the young generation: on a 2-core
  * host the first two copy a fresh broker's start-up state (about 24 MB) and stop it for 40-90 ms, wherever in a run
- * they fall. Generational ZGC (JDK 21+; the only ZGC from JDK 24) does that work concurrently and stops the broker
- * for well under a millisecond, so the broker runs on the newest JDK 21+ found, with ZGC; with none, on the
- * launcher's Java with G1 tuned to copy less per pause (docs/BENCHMARKS.md, "the broker's pauses").
+ * they fall. With a 128 MB young generation they come while the broker starts, and promotion at the first copy keeps
+ * each later pause short. Generational ZGC (JDK 21+) stops the broker for well under a millisecond, but its
+ * concurrent work takes the cores the generator and the consumers share with it: on a 2-core host every system's
+ * latency was worse with it, so it is opt-in (BENCH_BROKER_GC=zgc: the newest JDK 21+ found) for hosts with cores to
+ * spare (docs/BENCHMARKS.md, "the broker's pauses").
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -42,7 +44,7 @@ export function javaMajor(versionOutput) {
 export function brokerJvmOptions({ launcherOptions, major, env = {}, gcLog }) {
   const heapFromEnv = Boolean(env.KAFKA_HEAP_OPTS?.trim());
   const gcFromEnv = Boolean(env.KAFKA_JVM_PERFORMANCE_OPTS?.trim());
-  const zgc = !gcFromEnv && major >= ZGC_GENERATIONAL_MIN_JAVA;
+  const zgc = !gcFromEnv && wantsZgc(env) && major >= ZGC_GENERATIONAL_MIN_JAVA;
   const isHeap = (option) => /^-Xm[sxn]/.test(option);
   const launcherHeap = launcherOptions.filter(isHeap);
   const launcherRest = launcherOptions.filter((option) => !isHeap(option));
@@ -62,17 +64,23 @@ export function brokerJvmOptions({ launcherOptions, major, env = {}, gcLog }) {
   return [
     ...(heapFromEnv ? launcherHeap : [...HEAP, '-Xmn128m']),
     ...launcherRest,
-    // G1 (Java 17-20): a young generation small enough that the collections copying the start-up state come while
-    // the broker starts, and every survivor copied once, straight to the old generation.
+    // G1: a young generation small enough that the collections copying the start-up state come while the broker
+    // starts, and every survivor copied once, straight to the old generation.
     ...(gcFromEnv ? [] : ['-XX:MaxTenuringThreshold=0', METASPACE]),
     log,
   ];
 }
 
+/** BENCH_BROKER_GC=zgc: the broker on generational ZGC (a JDK 21+) instead of G1. */
+export function wantsZgc(env) {
+  return env.BENCH_BROKER_GC?.trim().toLowerCase() === 'zgc';
+}
+
 /**
- * The Java to run the broker on: BENCH_BROKER_JAVA_HOME if set; else the newest of JAVA_HOME, `java` on the PATH
- * and the JDKs in the system's usual folders (/usr/lib/jvm, /Library/Java/JavaVirtualMachines) if it is 21 or
- * newer; else the launcher's (JAVA_HOME or the PATH's). Returns { javaHome (undefined: the PATH's), major, version }.
+ * The Java to run the broker on: BENCH_BROKER_JAVA_HOME if set; with BENCH_BROKER_GC=zgc the newest of JAVA_HOME,
+ * `java` on the PATH and the JDKs in the system's usual folders (/usr/lib/jvm, /Library/Java/JavaVirtualMachines) if
+ * it is 21 or newer; else the launcher's (JAVA_HOME or the PATH's). Returns { javaHome (undefined: the PATH's),
+ * major, version }.
  */
 export function brokerJava(env = process.env) {
   const probe = (javaHome) => {
@@ -85,6 +93,7 @@ export function brokerJava(env = process.env) {
   const chosen = env.BENCH_BROKER_JAVA_HOME?.trim();
   if (chosen) return probe(chosen);
   const launcher = probe(env.JAVA_HOME?.trim() || undefined);
+  if (!wantsZgc(env)) return launcher;
   const installed = [
     ...jdksUnder('/usr/lib/jvm', ''),
     ...jdksUnder('/Library/Java/JavaVirtualMachines', join('Contents', 'Home')),

@@ -12,7 +12,9 @@ const LAUNCHER = [
   '-Djava.awt.headless=true',
 ];
 const GC_LOG = '/data/gc.log';
-const options = (major, env) => brokerJvmOptions({ launcherOptions: LAUNCHER, major, env, gcLog: GC_LOG });
+const options = (major, env = {}) =>
+  brokerJvmOptions({ launcherOptions: LAUNCHER, major, env, gcLog: GC_LOG });
+const ZGC = { BENCH_BROKER_GC: 'zgc' };
 
 describe('javaMajor', () => {
   it('reads the major version of `java -version` before and after Java 9', () => {
@@ -25,8 +27,8 @@ describe('javaMajor', () => {
 });
 
 describe('brokerJvmOptions', () => {
-  it('runs generational ZGC on Java 23+, with a fixed 1 GB heap touched at start, and logs every safepoint', () => {
-    const o = options(25);
+  it('runs generational ZGC on Java 23+ when asked, with a fixed 1 GB heap touched at start, and logs every safepoint', () => {
+    const o = options(25, ZGC);
     expect(o).toEqual(
       expect.arrayContaining([
         '-XX:+UseZGC',
@@ -42,10 +44,15 @@ describe('brokerJvmOptions', () => {
   });
 
   it('opts in to generational ZGC on Java 21 and 22, where it is not the default', () => {
-    expect(options(21)).toEqual(expect.arrayContaining(['-XX:+UseZGC', '-XX:+ZGenerational']));
+    expect(options(21, ZGC)).toEqual(expect.arrayContaining(['-XX:+UseZGC', '-XX:+ZGenerational']));
   });
 
-  it('keeps G1 with a 128 MB young generation and promotion at the first copy on Java 17 to 20', () => {
+  it('keeps G1 with a 128 MB young generation and promotion at the first copy on any Java unless ZGC is asked for', () => {
+    expect(options(25)).toEqual(
+      expect.arrayContaining(['-XX:+UseG1GC', '-Xmn128m', '-XX:MaxTenuringThreshold=0']),
+    );
+    expect(options(25)).not.toContain('-XX:+UseZGC');
+    expect(options(17, ZGC)).not.toContain('-XX:+UseZGC');
     const o = options(17);
     expect(o).toEqual(
       expect.arrayContaining(['-XX:+UseG1GC', '-Xms1g', '-Xmx1g', '-Xmn128m', '-XX:MaxTenuringThreshold=0']),
@@ -56,11 +63,11 @@ describe('brokerJvmOptions', () => {
   });
 
   it("keeps the launcher's heap under KAFKA_HEAP_OPTS and its collector under KAFKA_JVM_PERFORMANCE_OPTS", () => {
-    const heap = options(25, { KAFKA_HEAP_OPTS: '-Xms256m -Xmx512m' });
+    const heap = options(25, { ...ZGC, KAFKA_HEAP_OPTS: '-Xms256m -Xmx512m' });
     expect(heap).toEqual(expect.arrayContaining(['-XX:+UseZGC', '-Xms256m', '-Xmx512m']));
     expect(heap).not.toContain('-Xmx1g');
 
-    const gc = options(25, { KAFKA_JVM_PERFORMANCE_OPTS: '-server -XX:+UseG1GC' });
+    const gc = options(25, { ...ZGC, KAFKA_JVM_PERFORMANCE_OPTS: '-server -XX:+UseG1GC' });
     expect(gc).toEqual(expect.arrayContaining(['-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Xmx1g']));
     expect(gc).not.toContain('-XX:+UseZGC');
     expect(gc).not.toContain('-XX:MaxTenuringThreshold=0');
