@@ -163,9 +163,13 @@ export function retryCountingFailuresInARow(
   options: object,
   progress: () => number,
 ): Retrier {
-  return <T>(fn: (bail: (error: unknown) => void, retryCount: number, retryTime: number) => Promise<T>) => {
-    const run = async (failedAfterProgress: { error: unknown } | undefined): Promise<T> => {
-      let pending = failedAfterProgress;
+  return async <T>(
+    fn: (bail: (error: unknown) => void, retryCount: number, retryTime: number) => Promise<T>,
+  ) => {
+    // A loop, not a call per restart: a consumer restarts its count for as long as it lives, and each nested call
+    // would keep its promise pending until the consumer stops.
+    let pending: { error: unknown } | undefined;
+    for (;;) {
       const result = await createRetry(options)(async (bail, retryCount, retryTime) => {
         if (pending !== undefined) {
           const { error } = pending;
@@ -181,11 +185,9 @@ export function retryCountingFailuresInARow(
           throw error;
         }
       });
-      if (typeof result === 'object' && result !== null && RESTART in result)
-        return run({ error: (result as { [RESTART]: unknown })[RESTART] });
-      return result as T;
-    };
-    return run(undefined);
+      if (typeof result !== 'object' || result === null || !(RESTART in result)) return result as T;
+      pending = { error: (result as { [RESTART]: unknown })[RESTART] };
+    }
   };
 }
 
