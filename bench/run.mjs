@@ -39,6 +39,7 @@ import {
   topicExists,
 } from './lib/dataset.mjs';
 import { brokerJava, brokerJvmOptions } from './lib/broker-jvm.mjs';
+import { brokerLatencyNice, setProcessNice } from './lib/broker-priority.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
 import { javaClasspath } from './lib/java.mjs';
@@ -415,6 +416,7 @@ async function latencyPhase(ctx) {
   const warm = rate * warmupSeconds;
   const systems = {};
   const topics = [];
+  const brokerNice = raiseBrokerPriority(ctx);
   try {
     // The validated pair measures the pipeline's throughput cost only.
     for (const system of options.systems.filter((s) => options.latency.systems.includes(s.id))) {
@@ -484,9 +486,31 @@ async function latencyPhase(ctx) {
       if (b) log(`  ${describeBreakdown(b, systems[system.id].producer)}`);
     }
   } finally {
+    brokerNice.restore?.();
     for (const topic of topics) await deleteTopic(admin, topic).catch(() => undefined);
   }
-  return { rate, seconds, warmupSeconds, systems };
+  return {
+    rate,
+    seconds,
+    warmupSeconds,
+    brokerNice: brokerNice.nice,
+    brokerNiceNote: brokerNice.reason,
+    systems,
+  };
+}
+
+/** The latency phase's broker priority (bench/lib/broker-priority.mjs says why); logged either way. */
+function raiseBrokerPriority(ctx) {
+  const nice = brokerLatencyNice();
+  const outcome =
+    nice === 0
+      ? { nice: null, reason: 'BENCH_BROKER_NICE=0' }
+      : ctx.brokerPid
+        ? setProcessNice(ctx.brokerPid, nice)
+        : { nice: null, reason: 'a broker this run did not start' };
+  if (outcome.nice === null) log(`latency: the broker keeps its priority (${outcome.reason})`);
+  else log(`latency: the broker's ${outcome.threads} threads at nice ${outcome.nice} for this phase`);
+  return outcome;
 }
 
 /** One line: the tail's mean segments and what it overlapped, the commits, GC and the generator. */
@@ -759,6 +783,7 @@ async function main() {
     runTag: `${Date.now().toString(36)}`,
     datasets: new Set(),
     brokerStarted: broker.started,
+    brokerPid: broker.started ? broker.pid : undefined,
   };
   const cleanup = async () => {
     if (activeChild?.pid) activeChild.kill('SIGKILL');

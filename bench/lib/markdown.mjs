@@ -128,6 +128,12 @@ export function resultsMarkdown(results) {
       `#### End-to-end latency at ${n(l.rate)} msg/s for ${l.seconds} s (after ${l.warmupSeconds} s warm-up), produce → handler`,
     );
     lines.push('');
+    lines.push(
+      l.brokerNice == null
+        ? `The broker ran at the priority it was started with (${l.brokerNiceNote ?? 'not recorded'}).`
+        : `The broker's threads ran at nice ${l.brokerNice} during this phase, for every system alike (it stands for a host of its own; \`BENCH_BROKER_NICE\`).`,
+    );
+    lines.push('');
     lines.push('| System | p50 | p90 | p99 | p99.9 | max | samples | CPU µs/msg |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const system of SYSTEMS) {
