@@ -2,11 +2,12 @@
 /**
  * The benchmark (issue 6): this project's `@KafkaHandler` against raw kafkajs and NestJS's built-in Kafka transport.
  *
- *   npm run bench                      full run: 200k messages x 4 interleaved rounds, latency, 1M soak (~7 min)
+ *   npm run bench                      full run: 200k messages x 4 interleaved rounds (the validated systems
+ *                                      100k), latency, 1M soak (~7 min)
  *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
  *
  * Options (each overrides the mode's default):
- *   --rounds N  --messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --rounds N  --messages N  --validated-messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
  *   --soak-no-gc          no forced GCs in the soak (memory as the process runs on its own; no after-GC samples)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
@@ -101,6 +102,7 @@ function parseArgs(argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--rounds') options.rounds = int(arg);
     else if (arg === '--messages') options.messages = int(arg);
+    else if (arg === '--validated-messages') options.validatedMessages = int(arg);
     else if (arg === '--soak-messages') options.soakMessages = int(arg);
     else if (arg === '--soak-no-gc') options.soakForcedGc = false;
     else if (arg === '--latency-rate') options.latencyRate = int(arg);
@@ -133,6 +135,8 @@ function parseArgs(argv) {
     help: options.help,
     mode: options.quick ? 'quick' : 'full',
     messages: options.messages ?? mode.messages,
+    validatedMessages:
+      options.validatedMessages ?? Math.min(mode.validatedMessages, options.messages ?? mode.messages),
     rounds: options.rounds ?? mode.rounds,
     systems: (options.systems ?? SYSTEMS.map((s) => s.id)).map((id) => SYSTEM_BY_ID.get(id)),
     phases,
@@ -283,19 +287,33 @@ function describeRun(prefix, system, outcome) {
 
 async function throughputPhase(ctx) {
   const { options, settings, admin, kafka } = ctx;
-  const topic = topicFor('flights', options.messages);
-  ctx.datasets.add(topic);
-  const data = await ensureDataset(kafka, admin, topic, options.messages, log);
-  await ensureTopic(admin, `${topic}-dlt`, 1);
+  // A data set per size: the validated systems (validate in their job) read a smaller one of the same kind.
+  const datasets = new Map();
+  const datasetFor = async (messages) => {
+    if (!datasets.has(messages)) {
+      const topic = topicFor('flights', messages);
+      ctx.datasets.add(topic);
+      const data = await ensureDataset(kafka, admin, topic, messages, log);
+      await ensureTopic(admin, `${topic}-dlt`, 1);
+      datasets.set(messages, { topic, data });
+    }
+    return datasets.get(messages);
+  };
+  const messagesFor = (system) => (system.job?.validate ? options.validatedMessages : options.messages);
+  for (const system of options.systems) await datasetFor(messagesFor(system));
   const runs = [];
   const byRound = [];
   log(
-    `throughput: ${options.rounds} round(s) of ${options.systems.map((s) => s.id).join(' ')} over ${options.messages} messages`,
+    `throughput: ${options.rounds} round(s) of ${options.systems.map((s) => s.id).join(' ')} over ${options.messages} messages` +
+      (options.systems.some((s) => s.job?.validate)
+        ? ` (the validated systems over ${options.validatedMessages})`
+        : ''),
   );
   for (let round = 1; round <= options.rounds; round++) {
     const thisRound = {};
     for (const system of options.systems) {
       const groupId = `bench-${slug(system)}-${ctx.runTag}-r${round}`;
+      const { topic, data } = await datasetFor(messagesFor(system));
       const outcome = await runSystem(
         system,
         baseJob(settings, {
@@ -329,7 +347,10 @@ async function throughputPhase(ctx) {
   }
   const { ratios, ratiosMedianPerRound, ratiosByCpu } = ratiosOf(systems, byRound, RATIOS);
   return {
-    topic,
+    topic: topicFor('flights', options.messages),
+    validatedTopic: options.systems.some((s) => s.job?.validate)
+      ? topicFor('flights', options.validatedMessages)
+      : undefined,
     valueBytesAverage: ctx.valueBytes,
     systems,
     ratios,
@@ -819,6 +840,7 @@ async function main() {
     },
     settings: {
       messages: options.messages,
+      validatedMessages: options.validatedMessages,
       rounds: options.rounds,
       partitions: PARTITIONS,
       valueBytesAverage: ctx.valueBytes,

@@ -72,6 +72,9 @@ export function resultsMarkdown(results) {
   );
   lines.push(
     `- Data: ${n(settings.messages)} JSON flight positions of ~${settings.valueBytesAverage} B, keyed by aircraft, ` +
+      (settings.validatedMessages && settings.validatedMessages !== settings.messages
+        ? `and ${n(settings.validatedMessages)} of the same kind for the validated systems (c+v, d+v, d+vp), `
+        : '') +
       `${settings.partitions} partitions; ${settings.rounds} interleaved round(s); fresh group per run from the earliest offset`,
   );
   const c = settings.consumer;
