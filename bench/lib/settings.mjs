@@ -115,7 +115,7 @@ export const CLIENT_RETRY = { initialRetryTime: 300, maxRetryTime: 30_000, retri
 export const MODES = {
   full: {
     messages: 200_000,
-    // The validated systems run 5 to 20 times slower than d: half the data set keeps their ratio's rounds as long
+    // The validated systems run 3 to 15 times slower than d: half the data set keeps their ratio's rounds as long
     // as the others' and, with 4 rounds of 9 systems, the full run under 8 minutes.
     validatedMessages: 100_000,
     rounds: 4,
