@@ -8,6 +8,7 @@
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
 import { batchFix } from './fixes/batch.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
+import { connectionFix } from './fixes/connection.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { fetchManagerFix } from './fixes/fetch-manager.js';
@@ -41,6 +42,7 @@ export const CARRIED_FIXES = [
   brokerPoolFix,
   batchFix,
   requestQueueFix,
+  connectionFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);
