@@ -24,7 +24,13 @@ import { loadKafkajs } from './kafkajs-loader.js';
 import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 
 export { undecodableBatchError } from './fixes/decode-messages.js';
-export { beforeRejoin, onRebalance, type RebalanceHooks, resolveInCurrentGroup } from './fixes/runner.js';
+export {
+  beforeRejoin,
+  coordinatorProblem,
+  onRebalance,
+  type RebalanceHooks,
+  resolveInCurrentGroup,
+} from './fixes/runner.js';
 export { fetchedBeforeDeletion } from './topic-deletion.js';
 
 /** The fixes the library carries, by the kafkajs module each replaces. */
