@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import {
@@ -12,8 +12,29 @@ import {
 /**
  * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
  * installed kafkajs module as released (upstream, kept to show the cause): when offsets are committed around a batch,
- * a heartbeat that reports a rebalance, a handler error, stop() and a crash.
+ * a heartbeat that reports a rebalance, a handler error, stop() and a crash. The clock (Date) stands still unless a
+ * spec moves it, so the heartbeat, session and commit intervals it sets up hold however slowly the spec runs; timers
+ * and the event loop stay real.
  */
+beforeEach(() => {
+  jest.useFakeTimers({
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
 const Upstream = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js');
 const Fixed = kafkajsInternal('src/consumer/runner.js');
 const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
@@ -488,8 +509,11 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     await settled();
     await within.instance.handleBatch(batch(0, 1));
     expect(answers).toHaveLength(1); // within the retry backoff
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    jest.setSystemTime(Date.now() + 99);
     await within.instance.handleBatch(batch(0, 2));
+    expect(answers).toHaveLength(1); // still within it
+    jest.setSystemTime(Date.now() + 1);
+    await within.instance.handleBatch(batch(0, 3));
     expect(answers).toHaveLength(2);
 
     const past = runner(Fixed);
@@ -522,7 +546,8 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     answers[0]!.reject(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
     await settled();
     await instance.handleBatch(batch(0, 1));
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    expect(answers).toHaveLength(1); // not thrown, and within the retry backoff
+    jest.setSystemTime(Date.now() + 100);
     await instance.handleBatch(batch(0, 2));
     expect(answers).toHaveLength(2);
   });

@@ -1,0 +1,491 @@
+/**
+ * Outside-in probe 3 (docs/RELIABILITY.md): Kafka's own admin tool (ConsumerGroupCommand, from the broker's jars)
+ * on a running and a stopped group of this library, and Spring Kafka's own code (spring-kafka, no Spring Boot)
+ * reading the library's dead letters and writing dead letters the library reads.
+ */
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DLT_HEADERS,
+  type KafkaGroupContext,
+  KafkaGroups,
+  KafkaHandler,
+  KafkaModule,
+} from 'nest-kafka-groups';
+import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { KAFKA_LIB } from './support/java/java-consumer.js';
+import {
+  compileSpringDeadLetters,
+  resolveSpringJars,
+  runSpringDeadLetters,
+  type SpringDeadLetter,
+  springRecords,
+} from './support/java/spring/spring-kafka.js';
+import { javaAvailable } from './support/local-machine.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+jest.setTimeout(240_000);
+
+const describeJava = javaAvailable() ? describe : describe.skip;
+
+interface Handled {
+  topic: string;
+  partition: number;
+  offset: number;
+  headers: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+}
+
+const handled: Handled[] = [];
+/** Thrown by the dead-letter probe's handler, with a cause, as a failing downstream call would. */
+class ProbeRefusalError extends Error {
+  constructor(message: string, cause: Error) {
+    super(message, { cause });
+    this.name = 'ProbeRefusalError';
+  }
+}
+
+@Controller()
+class ToolsController {
+  @KafkaHandler('${TOOLS_TOPIC}')
+  handle(@Payload() _payload: unknown, @Ctx() ctx: KafkaGroupContext): void {
+    handled.push({ topic: ctx.topic, partition: ctx.partition, offset: Number(ctx.offset), headers: {} });
+  }
+}
+
+@Controller()
+class RefusingController {
+  @KafkaHandler('${REFUSED_TOPIC}')
+  handle(@Payload() payload: { seq: number }): void {
+    throw new ProbeRefusalError(`refused seq ${payload.seq}`, new TypeError('downstream said no'));
+  }
+}
+
+/** Reads Spring's dead letters, and refuses them again so that the library dead-letters them in turn. */
+@Controller()
+class SpringDltController {
+  @KafkaHandler('${SPRING_DLT}')
+  handle(@Payload() _payload: unknown, @Ctx() ctx: KafkaGroupContext): void {
+    handled.push({
+      topic: ctx.topic,
+      partition: ctx.partition,
+      offset: Number(ctx.offset),
+      headers: { ...ctx.message.headers },
+    });
+    throw new ProbeRefusalError('refused again', new TypeError('still no'));
+  }
+}
+
+function feature(
+  groupId: string,
+  controller: new () => unknown,
+  variables: Record<string, string>,
+  fromBeginning = false,
+) {
+  @Module({
+    imports: [
+      KafkaModule.forFeature({
+        groupId,
+        fromBeginning,
+        retry: { attempts: 1 },
+        topicVariables: variables,
+      }),
+    ],
+    controllers: [controller],
+  })
+  class ProbeFeature {}
+  return ProbeFeature;
+}
+
+interface ToolRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Kafka's kafka-consumer-groups.sh, that is its main class on the broker's jars, against the test broker. */
+function consumerGroupCommand(...args: string[]): Promise<ToolRun> {
+  return new Promise((resolve) =>
+    execFile(
+      'java',
+      [
+        '-Xmx256m',
+        '-XX:TieredStopAtLevel=1',
+        '-cp',
+        join(KAFKA_LIB, '*'),
+        'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
+        '--bootstrap-server',
+        testBrokers().join(','),
+        ...args,
+      ],
+      { timeout: 90_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error.code as number | undefined) ?? null) : 0, stdout, stderr }),
+    ),
+  );
+}
+
+/** The rows of a table the tool printed (a header line of upper-case column names, then one line per row). */
+function table(output: string, firstColumn: string): Record<string, string>[] {
+  const lines = output.split('\n').filter((line) => line.trim() !== '');
+  const headerAt = lines.findIndex((line) => line.trim().startsWith(`${firstColumn} `));
+  if (headerAt < 0) throw new Error(`no table starting with ${firstColumn} in:\n${output}`);
+  const columns = lines[headerAt].trim().split(/\s+/);
+  return lines.slice(headerAt + 1).map((line) => {
+    const cells = line.trim().split(/\s+/);
+    return Object.fromEntries(columns.map((column, i) => [column, cells[i]]));
+  });
+}
+
+/** Offsets handled since `from` (an index into `handled`) for `topic`, as "partition:offset", in order. */
+function handledSince(from: number, topic: string): string[] {
+  return handled
+    .slice(from)
+    .filter((h) => h.topic === topic)
+    .map((h) => `${h.partition}:${h.offset}`);
+}
+
+function range(partition: number, from: number, to: number): string[] {
+  return Array.from({ length: to - from }, (_, i) => `${partition}:${from + i}`);
+}
+
+describeJava('outside-in probe 3: Kafka admin tools on a running and a stopped library group', () => {
+  const kafka = new KafkaTestClient();
+  const topic = uniqueName('tools');
+  const groupId = uniqueName('tools-group');
+  let app: INestApplication;
+  let groups: KafkaGroups;
+
+  async function produce(partition: number, count: number, timestamp?: (i: number) => number): Promise<void> {
+    await kafka.produce(
+      topic,
+      Array.from({ length: count }, (_, i) => ({
+        partition,
+        value: JSON.stringify({ seq: i }),
+        ...(timestamp ? { timestamp: String(timestamp(i)) } : {}),
+      })),
+    );
+  }
+
+  async function startGroup(): Promise<void> {
+    await groups.start(groupId);
+    await kafka.waitForStableGroup(groupId, 1);
+  }
+
+  beforeAll(async () => {
+    await kafka.createTopic(topic, 2);
+    ({ app } = await startTestApp([feature(groupId, ToolsController, { TOOLS_TOPIC: topic })]));
+    groups = app.get(KafkaGroups);
+    await kafka.waitForStableGroup(groupId, 1);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await kafka.closeAll();
+  });
+
+  test('--describe --members --verbose and --describe --offsets parse the running group', async () => {
+    await produce(0, 5);
+    await produce(1, 5);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    const described = (await (await kafka.admin()).describeGroups([groupId])).groups[0];
+    expect(described.members).toHaveLength(1);
+    const member = described.members[0];
+
+    const members = await consumerGroupCommand('--describe', '--group', groupId, '--members', '--verbose');
+    expect(members.stderr).not.toMatch(/Exception|Error/);
+    expect(members.code).toBe(0);
+    expect(table(members.stdout, 'GROUP')).toEqual([
+      {
+        GROUP: groupId,
+        'CONSUMER-ID': member.memberId,
+        HOST: member.clientHost,
+        'CLIENT-ID': member.clientId,
+        '#PARTITIONS': '2',
+        // Kafka 4.x's columns; the epochs and target are KIP-848's, "-" for a classic group.
+        'CURRENT-EPOCH': '-',
+        'CURRENT-ASSIGNMENT': `${topic}:0,1`,
+        'TARGET-EPOCH': '-',
+        'TARGET-ASSIGNMENT': '-',
+      },
+    ]);
+
+    const offsets = await consumerGroupCommand('--describe', '--group', groupId);
+    expect(offsets.code).toBe(0);
+    const rows = table(offsets.stdout, 'GROUP').sort((a, b) => Number(a.PARTITION) - Number(b.PARTITION));
+    expect(
+      rows.map((row) => [row.TOPIC, row.PARTITION, row['CURRENT-OFFSET'], row['LOG-END-OFFSET'], row.LAG]),
+    ).toEqual([
+      [topic, '0', '5', '5', '0'],
+      [topic, '1', '5', '5', '0'],
+    ]);
+    expect(rows.map((row) => [row['CONSUMER-ID'], row.HOST, row['CLIENT-ID']])).toEqual([
+      [member.memberId, member.clientHost, member.clientId],
+      [member.memberId, member.clientHost, member.clientId],
+    ]);
+
+    const state = await consumerGroupCommand('--describe', '--group', groupId, '--state');
+    expect(table(state.stdout, 'GROUP')[0]).toMatchObject({ STATE: 'Stable', '#MEMBERS': '1' });
+  });
+
+  test('--reset-offsets --to-offset, --shift-by and --to-datetime on the stopped group: it resumes exactly there', async () => {
+    // Records 5-9 of each partition one second apart, after records 0-4 (the broker takes up to 1 h ahead).
+    const base = Date.now() + 10_000;
+    await produce(0, 5, (i) => base + i * 1_000);
+    await produce(1, 5, (i) => base + i * 1_000);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await groups.stop(groupId);
+
+    const toOffset = await consumerGroupCommand(
+      '--reset-offsets',
+      '--group',
+      groupId,
+      '--topic',
+      `${topic}:0`,
+      '--to-offset',
+      '3',
+      '--execute',
+    );
+    expect(toOffset.code).toBe(0);
+    const shiftBy = await consumerGroupCommand(
+      '--reset-offsets',
+      '--group',
+      groupId,
+      '--topic',
+      `${topic}:1`,
+      '--shift-by',
+      '-4',
+      '--execute',
+    );
+    expect(shiftBy.code).toBe(0);
+    expect(await kafka.offsets(groupId, topic)).toEqual([
+      { partition: 0, committed: 3, end: 10 },
+      { partition: 1, committed: 6, end: 10 },
+    ]);
+
+    let from = handled.length;
+    await startGroup();
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await waitFor('the replay handled', 30_000, () => handledSince(from, topic).length >= 11);
+    expect(handledSince(from, topic).sort()).toEqual([...range(0, 3, 10), ...range(1, 6, 10)].sort());
+
+    // The third record of the timed ones (offset 7) onwards: its timestamp, as the tool parses it (UTC).
+    await groups.stop(groupId);
+    const at = new Date(base + 2 * 1_000).toISOString().replace(/Z$/, '');
+    const toDatetime = await consumerGroupCommand(
+      '--reset-offsets',
+      '--group',
+      groupId,
+      '--topic',
+      topic,
+      '--to-datetime',
+      at,
+      '--execute',
+    );
+    expect(toDatetime.code).toBe(0);
+    expect(await kafka.offsets(groupId, topic)).toEqual([
+      { partition: 0, committed: 7, end: 10 },
+      { partition: 1, committed: 7, end: 10 },
+    ]);
+    from = handled.length;
+    await startGroup();
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await waitFor('the replay handled', 30_000, () => handledSince(from, topic).length >= 6);
+    expect(handledSince(from, topic).sort()).toEqual([...range(0, 7, 10), ...range(1, 7, 10)].sort());
+  });
+
+  test('--delete-offsets --topic: refused while the group runs; when stopped, the group starts as configured', async () => {
+    const running = await consumerGroupCommand('--delete-offsets', '--group', groupId, '--topic', topic);
+    // KIP-496: the coordinator refuses to delete the offsets of a topic the group's members subscribe to.
+    expect(running.stdout).toMatch(
+      new RegExp(`${topic} +0 +Error: org.apache.kafka.common.errors.GroupSubscribedToTopicException`),
+    );
+    expect(await kafka.offsets(groupId, topic)).toEqual([
+      { partition: 0, committed: 10, end: 10 },
+      { partition: 1, committed: 10, end: 10 },
+    ]);
+    let from = handled.length;
+    await produce(0, 2);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await waitFor('the records after the refusal', 30_000, () => handledSince(from, topic).length >= 2);
+    expect(handledSince(from, topic)).toEqual(range(0, 10, 12));
+
+    await groups.stop(groupId);
+    const stopped = await consumerGroupCommand('--delete-offsets', '--group', groupId, '--topic', topic);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout).toMatch(/succeed/i);
+    expect(await kafka.offsets(groupId, topic)).toEqual([
+      { partition: 0, committed: -1, end: 12 },
+      { partition: 1, committed: -1, end: 10 },
+    ]);
+    from = handled.length;
+    await startGroup();
+    // fromBeginning: false, as configured: both partitions start at their log end, nothing before it is handled.
+    await produce(1, 1);
+    await waitFor(
+      'the record written after the restart',
+      30_000,
+      () => handledSince(from, topic).length >= 1,
+    );
+    expect(handledSince(from, topic)).toEqual(['1:10']);
+  });
+
+  test('--delete of the empty group, then a restart: a new group, started as configured', async () => {
+    await groups.stop(groupId);
+    const deleted = await consumerGroupCommand('--delete', '--group', groupId);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toMatch(/Deletion of requested consumer groups \('[^']+'\) was successful/);
+    const listed = await consumerGroupCommand('--list');
+    expect(listed.stdout.split('\n')).not.toContain(groupId);
+
+    const from = handled.length;
+    await startGroup();
+    await produce(0, 1);
+    await produce(1, 1);
+    await waitFor(
+      'the records written after the restart',
+      30_000,
+      () => handledSince(from, topic).length >= 2,
+    );
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(handledSince(from, topic).sort()).toEqual(['0:12', '1:11']);
+  });
+});
+
+describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters with the library', () => {
+  const kafka = new KafkaTestClient();
+  let classDir: string;
+
+  beforeAll(async () => {
+    resolveSpringJars();
+    classDir = await compileSpringDeadLetters();
+  });
+
+  afterAll(async () => {
+    await kafka.closeAll();
+    if (classDir) await rm(classDir, { recursive: true, force: true });
+  });
+
+  test("Spring's listener container reads the library's dead letters: every DLT header equals the source record's", async () => {
+    const refused = uniqueName('refused');
+    const groupId = uniqueName('refusing-group');
+    const springRefused = uniqueName('spring-refused');
+    await kafka.createTopic(refused, 2);
+    await kafka.createTopic(`${refused}-dlt`, 2);
+    await kafka.createTopic(springRefused, 1);
+    await kafka.createTopic(`${springRefused}-dlt`, 1);
+    const { app } = await startTestApp([feature(groupId, RefusingController, { REFUSED_TOPIC: refused })]);
+    const base = Date.now() - 10_000;
+    try {
+      await kafka.waitForStableGroup(groupId, 1);
+      await kafka.produce(refused, [
+        { partition: 0, key: 'k0', value: JSON.stringify({ seq: 0 }), timestamp: String(base) },
+        { partition: 1, key: 'k1', value: JSON.stringify({ seq: 1 }), timestamp: String(base + 1) },
+        { partition: 1, key: null, value: JSON.stringify({ seq: 2 }), timestamp: String(base + 2) },
+      ]);
+      await kafka.waitForCommittedToEnd(groupId, refused);
+    } finally {
+      await app.close();
+    }
+    // The same kind of failure dead-lettered by Spring's own DeadLetterPublishingRecoverer, for its header set.
+    await kafka.produce(springRefused, [{ key: 's0', value: JSON.stringify({ seq: 0 }) }]);
+    await runSpringDeadLetters(classDir, 'recover', springRefused, 1, uniqueName('spring-group'));
+
+    const ours = springRecords(
+      await runSpringDeadLetters(classDir, 'read', `${refused}-dlt`, 3, uniqueName('spring-reader')),
+    ).sort((a, b) => a.value!.localeCompare(b.value!));
+    const [spring] = springRecords(
+      await runSpringDeadLetters(classDir, 'read', `${springRefused}-dlt`, 1, uniqueName('spring-reader')),
+    );
+
+    const expected = (
+      seq: number,
+      partition: number,
+      offset: number,
+      key: string | null,
+    ): SpringDeadLetter => ({
+      topic: `${refused}-dlt`,
+      partition,
+      offset: expect.any(Number) as unknown as number,
+      key,
+      value: JSON.stringify({ seq }),
+      originalTopic: refused,
+      originalPartition: partition,
+      originalOffset: String(offset),
+      originalTimestamp: String(base + seq),
+      originalTimestampType: 'CreateTime',
+      originalConsumerGroup: groupId,
+      exceptionFqcn: 'ProbeRefusalError',
+      exceptionCauseFqcn: 'TypeError',
+      exceptionMessage: `refused seq ${seq}`,
+      exceptionStacktraceFirstLine: `ProbeRefusalError: refused seq ${seq}`,
+      originalTopics: [refused],
+      dltHeaderNames: spring.dltHeaderNames,
+    });
+    expect(ours).toEqual([expected(0, 0, 0, 'k0'), expected(1, 1, 0, 'k1'), expected(2, 1, 1, null)]);
+    // What Spring itself wrote, read the same way: the names compared above are Spring's whole set.
+    expect(spring).toMatchObject({
+      originalTopic: springRefused,
+      originalPartition: 0,
+      originalOffset: '0',
+      originalTimestampType: 'CreateTime',
+      exceptionFqcn: 'org.springframework.kafka.listener.ListenerExecutionFailedException',
+      exceptionCauseFqcn: 'java.lang.IllegalStateException',
+    });
+  });
+
+  test("Spring's DeadLetterPublishingRecoverer writes a dead letter: the library reads it, and dead-letters it again as Spring would", async () => {
+    const source = uniqueName('spring-source');
+    const springDlt = `${source}-dlt`;
+    const groupId = uniqueName('spring-dlt-reader');
+    await kafka.createTopic(source, 1);
+    await kafka.createTopic(springDlt, 1);
+    await kafka.createTopic(`${springDlt}-dlt`, 1);
+    const written = Date.now() - 5_000;
+    await kafka.produce(source, [
+      { key: 'sk', value: JSON.stringify({ seq: 7 }), timestamp: String(written) },
+    ]);
+    const springGroup = uniqueName('spring-group');
+    await runSpringDeadLetters(classDir, 'recover', source, 1, springGroup);
+
+    const from = handled.length;
+    const { app } = await startTestApp([
+      feature(groupId, SpringDltController, { SPRING_DLT: springDlt }, true),
+    ]);
+    try {
+      await waitFor("the library's handler on Spring's dead letter", 60_000, () => handled.length > from);
+      await kafka.waitForCommittedToEnd(groupId, springDlt);
+    } finally {
+      await app.close();
+    }
+    const { headers } = handled[from];
+    const one = (name: string) => headers[name] as Buffer;
+    expect(one(DLT_HEADERS.originalTopic).toString()).toBe(source);
+    expect(one(DLT_HEADERS.originalPartition).readInt32BE()).toBe(0);
+    expect(one(DLT_HEADERS.originalOffset).readBigInt64BE()).toBe(0n);
+    expect(one(DLT_HEADERS.originalTimestamp).readBigInt64BE()).toBe(BigInt(written));
+    expect(one(DLT_HEADERS.originalConsumerGroup).toString()).toBe(springGroup);
+    expect(one(DLT_HEADERS.exceptionFqcn).toString()).toBe(
+      'org.springframework.kafka.listener.ListenerExecutionFailedException',
+    );
+
+    // The library dead-letters Spring's dead letter in turn; Spring's recoverer (appendOriginalHeaders, its
+    // default) would keep the first original-* values and append the new ones, the last naming the latest source.
+    const [again] = springRecords(
+      await runSpringDeadLetters(classDir, 'read', `${springDlt}-dlt`, 1, uniqueName('spring-reader')),
+    );
+    expect(again).toMatchObject({
+      key: 'sk',
+      originalTopic: springDlt,
+      originalPartition: 0,
+      originalOffset: '0',
+      originalConsumerGroup: groupId,
+      exceptionFqcn: 'ProbeRefusalError',
+      exceptionMessage: 'refused again',
+      originalTopics: [source, springDlt],
+    });
+  });
+});
