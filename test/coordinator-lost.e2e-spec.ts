@@ -266,10 +266,19 @@ suite('group coordinator killed, no other broker can take its place (three broke
       killed.push(coordinator);
 
       // Told at WARN, naming the group and the coordinator, before the member stops handing records over.
-      const warned = await waitFor('a WARN naming the group and its coordinator', SESSION_TIMEOUT_MS + 10_000, () => {
-        const lines = linesSince(logger, killedAt, 'warn', new RegExp(`${groupId}.*coordinator.*${coordinatorAddress}`));
-        return lines.length > 0 ? lines[0] : undefined;
-      });
+      const warned = await waitFor(
+        'a WARN naming the group and its coordinator',
+        SESSION_TIMEOUT_MS + 10_000,
+        () => {
+          const lines = linesSince(
+            logger,
+            killedAt,
+            'warn',
+            new RegExp(`${groupId}.*coordinator.*${coordinatorAddress}`),
+          );
+          return lines.length > 0 ? lines[0] : undefined;
+        },
+      );
       expect(warned.at - killedAt).toBeLessThan(SESSION_TIMEOUT_MS);
       // Health goes down once the session lapsed without an answer, and says why.
       const problems = await waitFor('health down', SESSION_TIMEOUT_MS + 15_000, () => {
@@ -292,11 +301,18 @@ suite('group coordinator killed, no other broker can take its place (three broke
       killed.pop();
       const restartedAt = performance.now();
       await waitFor('health up again', 60_000, () => healthProblems(health, groupId).length === 0);
-      const recovered = linesSince(logger, restartedAt, 'log', new RegExp(`${groupId}.*coordinator.*answers again`));
+      const recovered = linesSince(
+        logger,
+        restartedAt,
+        'log',
+        new RegExp(`${groupId}.*coordinator.*answers again`),
+      );
       expect(recovered).toHaveLength(1);
       // No commit (with its coordinator lookup) at every batch end: a backoff of up to 1 s between failed ones, and
       // none once the member holds its batches back (about 190 in the session timeout without the backoff).
-      const [, heartbeats, commits] = /\((\d+) heartbeat\(s\) and (\d+) commit\(s\) failed\)/.exec(recovered[0].message)!;
+      const [, heartbeats, commits] = /\((\d+) heartbeat\(s\) and (\d+) commit\(s\) failed\)/.exec(
+        recovered[0].message,
+      )!;
       expect(Number(heartbeats)).toBeGreaterThan(0);
       expect(Number(commits)).toBeLessThanOrEqual(SESSION_TIMEOUT_MS / 1_000 + 5);
 

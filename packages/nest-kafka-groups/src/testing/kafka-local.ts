@@ -178,7 +178,10 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): KafkaLocalS
   });
   const localAddress = nodes.map((node) => node.address).join(',');
   const offsetsReplicas = env.KAFKA_OFFSETS_REPLICAS?.trim() ? Number(env.KAFKA_OFFSETS_REPLICAS) : undefined;
-  if (offsetsReplicas !== undefined && !(Number.isInteger(offsetsReplicas) && offsetsReplicas >= 1 && offsetsReplicas <= nodeCount)) {
+  if (
+    offsetsReplicas !== undefined &&
+    !(Number.isInteger(offsetsReplicas) && offsetsReplicas >= 1 && offsetsReplicas <= nodeCount)
+  ) {
     throw new KafkaLocalError(
       `KAFKA_OFFSETS_REPLICAS=${env.KAFKA_OFFSETS_REPLICAS}: expected a replication factor from 1 to ${nodeCount} (KAFKA_NODES)`,
     );

@@ -25,7 +25,10 @@ const ATTEMPTS = 20;
  * A broker that is down: its fetch connection found it gone once, then `ATTEMPTS` reconnect attempts. Returns the
  * sockets each of its two connections opened, and the fetch socket's 'connect' listeners before the attempts.
  */
-async function reconnectWhileDown(Broker: new (options: object) => any, ConnectionPool: new (options: object) => any) {
+async function reconnectWhileDown(
+  Broker: new (options: object) => any,
+  ConnectionPool: new (options: object) => any,
+) {
   const sockets = { general: [] as net.Socket[], fetch: [] as net.Socket[], fetchListenersBefore: 0 };
   const connectionPool = new ConnectionPool({
     ...CLOSED,
@@ -37,7 +40,15 @@ async function reconnectWhileDown(Broker: new (options: object) => any, Connecti
     maxInFlightRequests: null,
   });
   connectionPool.pool.forEach((connection: { socketFactory: unknown }, index: number) => {
-    connection.socketFactory = ({ host, port, onConnect }: { host: string; port: number; onConnect: () => void }) => {
+    connection.socketFactory = ({
+      host,
+      port,
+      onConnect,
+    }: {
+      host: string;
+      port: number;
+      onConnect: () => void;
+    }) => {
       const socket = net.connect({ host, port }, onConnect);
       (index === 1 ? sockets.fetch : sockets.general).push(socket);
       return socket;

@@ -50,7 +50,9 @@ describe('CoordinatorOutage: what a member tells when its group coordinator does
     expect(lines[0].message).toMatch(
       /^Group "orders" member m-1: the group coordinator \(broker 3 at 127\.0\.0\.1:9094\) has not answered for 5 s \(47 heartbeat\(s\) and 0 commit\(s\) failed, last: The coordinator is not available\)/,
     );
-    expect(lines[0].message).toMatch(/from 10000 ms without an answer \(sessionTimeout\) no record is handed/);
+    expect(lines[0].message).toMatch(
+      /from 10000 ms without an answer \(sessionTimeout\) no record is handed/,
+    );
     failHeartbeats(tracker, 0, 35_000, 65_000);
     expect(lines.slice(1).map((l) => l.message)).toEqual([
       'Group "orders" member m-1: the group coordinator (broker 3 at 127.0.0.1:9094) still has not answered after ' +
@@ -87,13 +89,17 @@ describe('CoordinatorOutage: what a member tells when its group coordinator does
       tracker.heartbeatAnswered(now);
     }
     expect(lines).toHaveLength(1);
-    expect(lines[0].message).toMatch(/has failed every commit for 5 s \(0 heartbeat\(s\) and 6 commit\(s\) failed/);
+    expect(lines[0].message).toMatch(
+      /has failed every commit for 5 s \(0 heartbeat\(s\) and 6 commit\(s\) failed/,
+    );
     expect(lines[0].message).not.toMatch(/no record is handed/);
     expect(tracker.problem(12_000)).toMatch(
       /^commits to the group coordinator \(broker 3 at 127\.0\.0\.1:9094\) have failed for 11 s/,
     );
     tracker.commitSucceeded(13_000);
     expect(tracker.problem(13_000)).toBeUndefined();
-    expect(lines.at(-1)?.message).toMatch(/answers again after 12 s \(0 heartbeat\(s\) and 12 commit\(s\) failed\)/);
+    expect(lines.at(-1)?.message).toMatch(
+      /answers again after 12 s \(0 heartbeat\(s\) and 12 commit\(s\) failed\)/,
+    );
   });
 });

@@ -380,7 +380,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
               keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)
             ) {
               // Each attempt may send a coordinator lookup first: 100 ms doubling to 1 s while they keep failing.
-              this.heartbeatRetryAt = Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedHeartbeats);
+              this.heartbeatRetryAt =
+                Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedHeartbeats);
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
                 memberId: this.consumerGroup.memberId,
