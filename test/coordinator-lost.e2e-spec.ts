@@ -60,10 +60,10 @@ class CapturingLogger extends ConsoleLogger {
 }
 
 const PARTITIONS = 4;
-const SESSION_TIMEOUT_MS = 10_000;
+const SESSION_TIMEOUT_MS = 6_000;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** How long the spec watches the group with its coordinator dead. */
-const OUTAGE_MS = Number(process.env.COORDINATOR_LOST_OUTAGE_MS ?? 25_000);
+const OUTAGE_MS = Number(process.env.COORDINATOR_LOST_OUTAGE_MS ?? 15_000);
 
 /**
  * Node's MaxListenersExceededWarning lines on stderr. Node writes process warnings there; a spec's `process` is
@@ -309,7 +309,7 @@ suite('group coordinator killed, no other broker can take its place (three broke
       );
       expect(recovered).toHaveLength(1);
       // No commit (with its coordinator lookup) at every batch end: a backoff of up to 1 s between failed ones, and
-      // none once the member holds its batches back (about 190 in the session timeout without the backoff).
+      // none once the member holds its batches back (about 19 a second without the backoff).
       const [, heartbeats, commits] = /\((\d+) heartbeat\(s\) and (\d+) commit\(s\) failed\)/.exec(
         recovered[0].message,
       )!;
