@@ -474,8 +474,9 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
 
     /**
      * False while a failed interval commit's retry backoff runs, and when the offset manager's own test (its
-     * commitOffsetsIfNecessary: the interval passed, or the threshold reached) would not commit: every batch ends with this check, and the released one goes through two async
-     * layers to find that out. With a threshold the released test decides (it counts every resolved offset).
+     * commitOffsetsIfNecessary: the interval passed, or the threshold reached) would not commit: every batch ends
+     * with this check, and the released one goes through two async layers to find that out. With a threshold the
+     * released test decides (it counts every resolved offset).
      */
     commitMaybeDue(): boolean {
       if (this.commitRetryAt > Date.now()) return false;
