@@ -10,6 +10,7 @@ import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompressi
 import { adminFix, type ConsumerGroupDescriptions } from './fixes/admin.js';
 import { batchFix } from './fixes/batch.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
+import { connectionFix } from './fixes/connection.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { fetchManagerFix } from './fixes/fetch-manager.js';
@@ -25,7 +26,13 @@ import { loadKafkajs } from './kafkajs-loader.js';
 import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 
 export { undecodableBatchError } from './fixes/decode-messages.js';
-export { beforeRejoin, onRebalance, type RebalanceHooks, resolveInCurrentGroup } from './fixes/runner.js';
+export {
+  beforeRejoin,
+  coordinatorProblem,
+  onRebalance,
+  type RebalanceHooks,
+  resolveInCurrentGroup,
+} from './fixes/runner.js';
 export { fetchedBeforeDeletion } from './topic-deletion.js';
 export { GROUP_ID_NOT_FOUND } from './fixes/consumer-group-describe.js';
 export type {
@@ -50,6 +57,7 @@ export const CARRIED_FIXES = [
   brokerPoolFix,
   batchFix,
   requestQueueFix,
+  connectionFix,
   adminFix,
 ] as const;
 
