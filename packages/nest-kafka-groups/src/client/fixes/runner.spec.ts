@@ -531,6 +531,7 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     };
     await instance.handleBatch(batch(0, 0));
     await settled();
+    jest.setSystemTime(Date.now() + 100); // the retry backoff after a first failure
     await instance.handleBatch(batch(0, 1));
     expect(commits).toBe(2);
   });
@@ -561,8 +562,48 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     };
     await instance.handleBatch(batch(0, 0));
     await settled();
+    jest.setSystemTime(Date.now() + 100); // the retry backoff after a first failure
     await instance.handleBatch(batch(0, 1));
     expect(commits).toBe(2);
+  });
+
+  it('fixed: after an interval commit failed with the coordinator gone or unavailable, the next waits a backoff (100 ms doubling to 1 s), not the next batch end', async () => {
+    const gone = (consumerGroup: any) => {
+      consumerGroup.coordinatorUnknown = true;
+      return new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    };
+    for (const failure of [gone, unavailable]) {
+      const { instance, consumerGroup } = runner(Fixed);
+      let commits = 0;
+      consumerGroup.commitOffsetsIfNecessary = async () => {
+        commits++;
+        throw failure(consumerGroup);
+      };
+      let offset = 0;
+      const batches = async (count: number) => {
+        for (const end = offset + count; offset < end; offset++) {
+          await instance.handleBatch(batch(0, offset));
+          await settled(); // the coordinator's answer lands
+        }
+      };
+      await batches(20);
+      expect(commits).toBe(1);
+      for (const [backoff, sent] of [
+        [100, 2],
+        [200, 3],
+        [400, 4],
+        [800, 5],
+        [1_000, 6],
+        [1_000, 7],
+      ]) {
+        jest.setSystemTime(Date.now() + backoff - 1);
+        await batches(10);
+        expect(commits).toBe(sent - 1);
+        jest.setSystemTime(Date.now() + 1);
+        await batches(10);
+        expect(commits).toBe(sent);
+      }
+    }
   });
 
   it('released: a member whose heartbeats went unanswered for the session timeout goes on handling its batches', async () => {
