@@ -10,7 +10,7 @@ import { testBrokers } from 'nest-kafka-groups/testing';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..', '..', '..');
 const POM = join(HERE, 'pom.xml');
-const SOURCE = join(HERE, 'SpringDeadLetters.java');
+const SOURCES = ['SpringDeadLetters.java', 'SpringRetryChain.java'].map((file) => join(HERE, file));
 /** Spring Kafka's jars (no Spring Boot), beside the broker's in the git-ignored .kafka/ folder. */
 export const SPRING_LIB = process.env.SPRING_KAFKA_LIB_DIR ?? join(REPO, '.kafka', 'spring-lib');
 
@@ -50,13 +50,13 @@ export function resolveSpringJars(): void {
   writeFileSync(marker, `${pomHash}\n`);
 }
 
-/** Compiles SpringDeadLetters.java against SPRING_LIB into a fresh temp directory; remove it with `rm`. */
-export async function compileSpringDeadLetters(): Promise<string> {
-  const classDir = await mkdtemp(join(tmpdir(), 'spring-dead-letters-'));
+/** Compiles SpringDeadLetters.java and SpringRetryChain.java against SPRING_LIB into a fresh temp directory. */
+export async function compileSpringPrograms(): Promise<string> {
+  const classDir = await mkdtemp(join(tmpdir(), 'spring-programs-'));
   await new Promise<void>((resolveCompile, reject) =>
     execFile(
       'javac',
-      ['-nowarn', '-cp', join(SPRING_LIB, '*'), '-d', classDir, SOURCE],
+      ['-nowarn', '-cp', join(SPRING_LIB, '*'), '-d', classDir, ...SOURCES],
       { timeout: 120_000 },
       (error, _stdout, stderr) =>
         error ? reject(new Error(`javac failed: ${error.message}\n${stderr}`)) : resolveCompile(),
@@ -89,18 +89,8 @@ export interface SpringDeadLetter {
   dltHeaderNames: string[];
 }
 
-/**
- * Runs SpringDeadLetters in `mode` (read: Spring's container reads `count` records of `topic`; recover: Spring's
- * DeadLetterPublishingRecoverer dead-letters `count` records of `topic` to `<topic>-dlt`) and returns its stdout
- * lines; fails with its output when it exits otherwise than 0.
- */
-export function runSpringDeadLetters(
-  classDir: string,
-  mode: 'read' | 'recover',
-  topic: string,
-  count: number,
-  groupId: string,
-): Promise<string[]> {
+/** Runs a compiled Spring program's main class with `args`; its stdout lines, or its output when it exits otherwise than 0. */
+function runSpring(classDir: string, mainClass: string, args: string[]): Promise<string[]> {
   return new Promise((resolveRun, reject) =>
     execFile(
       'java',
@@ -109,22 +99,60 @@ export function runSpringDeadLetters(
         '-XX:TieredStopAtLevel=1',
         '-cp',
         [classDir, join(SPRING_LIB, '*')].join(delimiter),
-        'SpringDeadLetters',
-        mode,
-        testBrokers().join(','),
-        topic,
-        String(count),
-        groupId,
+        mainClass,
+        ...args,
       ],
       { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) =>
         error
-          ? reject(
-              new Error(`SpringDeadLetters ${mode} ${topic} failed: ${error.message}\n${stdout}\n${stderr}`),
-            )
+          ? reject(new Error(`${mainClass} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`))
           : resolveRun(stdout.split('\n')),
     ),
   );
+}
+
+/**
+ * SpringDeadLetters in `mode` (read: Spring's container reads `count` records of `topic`; recover: Spring's
+ * DeadLetterPublishingRecoverer dead-letters `count` records of `topic` to `<topic>-dlt`): its stdout lines.
+ */
+export function runSpringDeadLetters(
+  classDir: string,
+  mode: 'read' | 'recover',
+  topic: string,
+  count: number,
+  groupId: string,
+): Promise<string[]> {
+  return runSpring(classDir, 'SpringDeadLetters', [
+    mode,
+    testBrokers().join(','),
+    topic,
+    String(count),
+    groupId,
+  ]);
+}
+
+/**
+ * SpringRetryChain: Spring's @RetryableTopic (delays 1000 and 2000 ms) on `topic`, its listener failing (until
+ * `count` dead letters) or succeeding (until `count` deliveries): its DELIVERY lines as [topic, attempt].
+ */
+export async function runSpringRetryChain(
+  classDir: string,
+  topic: string,
+  groupId: string,
+  mode: 'fail' | 'succeed',
+  count: number,
+): Promise<[string, number][]> {
+  const lines = await runSpring(classDir, 'SpringRetryChain', [
+    testBrokers().join(','),
+    topic,
+    groupId,
+    mode,
+    String(count),
+  ]);
+  return lines
+    .filter((line) => line.startsWith('DELIVERY '))
+    .map((line) => line.split(' '))
+    .map(([, deliveredTopic, , , attempt]) => [deliveredTopic, Number(attempt)]);
 }
 
 /** The RECORD lines of a `read` run, parsed. */
