@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 export default {
+  // A hang guard, not a speed check: pure-logic specs wait for nothing outside the process, so only a spec that
+  // never ends should reach it, however busy the machine (speed is the benchmark's to measure).
+  testTimeout: 60_000,
   projects: [
     join(here, 'packages/nest-kafka-groups/jest.config.mjs'),
     {

@@ -2,11 +2,12 @@
 /**
  * The benchmark (issue 6): this project's `@KafkaHandler` against raw kafkajs and NestJS's built-in Kafka transport.
  *
- *   npm run bench                      full run: 200k messages x 4 interleaved rounds, latency, 1M soak (~7 min)
+ *   npm run bench                      full run: 200k messages x 4 interleaved rounds (the validated systems
+ *                                      100k), latency, 1M soak (~7 min)
  *   npm run bench -- --quick           sanity run: 20k messages, one round, short latency and soak (~1 min)
  *
  * Options (each overrides the mode's default):
- *   --rounds N  --messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
+ *   --rounds N  --messages N  --validated-messages N  --systems a,b,c,d,e,j,c+v,d+v,d+vp  --soak-messages N  --latency-rate N  --latency-seconds N
  *   --phases throughput,latency,soak,profile   which parts run (default: all but profile)
  *   --soak-no-gc          no forced GCs in the soak (memory as the process runs on its own; no after-GC samples)
  *   --profile [a,b,c,d]   also run one extra throughput run per listed system (default d) under `node --cpu-prof`
@@ -39,6 +40,7 @@ import {
   topicExists,
 } from './lib/dataset.mjs';
 import { brokerJava, brokerJvmOptions } from './lib/broker-jvm.mjs';
+import { brokerLatencyNice, setProcessNice } from './lib/broker-priority.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
 import { javaClasspath } from './lib/java.mjs';
@@ -100,6 +102,7 @@ function parseArgs(argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--rounds') options.rounds = int(arg);
     else if (arg === '--messages') options.messages = int(arg);
+    else if (arg === '--validated-messages') options.validatedMessages = int(arg);
     else if (arg === '--soak-messages') options.soakMessages = int(arg);
     else if (arg === '--soak-no-gc') options.soakForcedGc = false;
     else if (arg === '--latency-rate') options.latencyRate = int(arg);
@@ -132,6 +135,8 @@ function parseArgs(argv) {
     help: options.help,
     mode: options.quick ? 'quick' : 'full',
     messages: options.messages ?? mode.messages,
+    validatedMessages:
+      options.validatedMessages ?? Math.min(mode.validatedMessages, options.messages ?? mode.messages),
     rounds: options.rounds ?? mode.rounds,
     systems: (options.systems ?? SYSTEMS.map((s) => s.id)).map((id) => SYSTEM_BY_ID.get(id)),
     phases,
@@ -282,19 +287,33 @@ function describeRun(prefix, system, outcome) {
 
 async function throughputPhase(ctx) {
   const { options, settings, admin, kafka } = ctx;
-  const topic = topicFor('flights', options.messages);
-  ctx.datasets.add(topic);
-  const data = await ensureDataset(kafka, admin, topic, options.messages, log);
-  await ensureTopic(admin, `${topic}-dlt`, 1);
+  // A data set per size: the validated systems (validate in their job) read a smaller one of the same kind.
+  const datasets = new Map();
+  const datasetFor = async (messages) => {
+    if (!datasets.has(messages)) {
+      const topic = topicFor('flights', messages);
+      ctx.datasets.add(topic);
+      const data = await ensureDataset(kafka, admin, topic, messages, log);
+      await ensureTopic(admin, `${topic}-dlt`, 1);
+      datasets.set(messages, { topic, data });
+    }
+    return datasets.get(messages);
+  };
+  const messagesFor = (system) => (system.job?.validate ? options.validatedMessages : options.messages);
+  for (const system of options.systems) await datasetFor(messagesFor(system));
   const runs = [];
   const byRound = [];
   log(
-    `throughput: ${options.rounds} round(s) of ${options.systems.map((s) => s.id).join(' ')} over ${options.messages} messages`,
+    `throughput: ${options.rounds} round(s) of ${options.systems.map((s) => s.id).join(' ')} over ${options.messages} messages` +
+      (options.systems.some((s) => s.job?.validate)
+        ? ` (the validated systems over ${options.validatedMessages})`
+        : ''),
   );
   for (let round = 1; round <= options.rounds; round++) {
     const thisRound = {};
     for (const system of options.systems) {
       const groupId = `bench-${slug(system)}-${ctx.runTag}-r${round}`;
+      const { topic, data } = await datasetFor(messagesFor(system));
       const outcome = await runSystem(
         system,
         baseJob(settings, {
@@ -328,7 +347,10 @@ async function throughputPhase(ctx) {
   }
   const { ratios, ratiosMedianPerRound, ratiosByCpu } = ratiosOf(systems, byRound, RATIOS);
   return {
-    topic,
+    topic: topicFor('flights', options.messages),
+    validatedTopic: options.systems.some((s) => s.job?.validate)
+      ? topicFor('flights', options.validatedMessages)
+      : undefined,
     valueBytesAverage: ctx.valueBytes,
     systems,
     ratios,
@@ -415,6 +437,7 @@ async function latencyPhase(ctx) {
   const warm = rate * warmupSeconds;
   const systems = {};
   const topics = [];
+  const brokerNice = raiseBrokerPriority(ctx);
   try {
     // The validated pair measures the pipeline's throughput cost only.
     for (const system of options.systems.filter((s) => options.latency.systems.includes(s.id))) {
@@ -484,9 +507,31 @@ async function latencyPhase(ctx) {
       if (b) log(`  ${describeBreakdown(b, systems[system.id].producer)}`);
     }
   } finally {
+    brokerNice.restore?.();
     for (const topic of topics) await deleteTopic(admin, topic).catch(() => undefined);
   }
-  return { rate, seconds, warmupSeconds, systems };
+  return {
+    rate,
+    seconds,
+    warmupSeconds,
+    brokerNice: brokerNice.nice,
+    brokerNiceNote: brokerNice.reason,
+    systems,
+  };
+}
+
+/** The latency phase's broker priority (bench/lib/broker-priority.mjs says why); logged either way. */
+function raiseBrokerPriority(ctx) {
+  const nice = brokerLatencyNice();
+  const outcome =
+    nice === 0
+      ? { nice: null, reason: 'BENCH_BROKER_NICE=0' }
+      : ctx.brokerPid
+        ? setProcessNice(ctx.brokerPid, nice)
+        : { nice: null, reason: 'a broker this run did not start' };
+  if (outcome.nice === null) log(`latency: the broker keeps its priority (${outcome.reason})`);
+  else log(`latency: the broker's ${outcome.threads} threads at nice ${outcome.nice} for this phase`);
+  return outcome;
 }
 
 /** One line: the tail's mean segments and what it overlapped, the commits, GC and the generator. */
@@ -759,6 +804,7 @@ async function main() {
     runTag: `${Date.now().toString(36)}`,
     datasets: new Set(),
     brokerStarted: broker.started,
+    brokerPid: broker.started ? broker.pid : undefined,
   };
   const cleanup = async () => {
     if (activeChild?.pid) activeChild.kill('SIGKILL');
@@ -794,6 +840,7 @@ async function main() {
     },
     settings: {
       messages: options.messages,
+      validatedMessages: options.validatedMessages,
       rounds: options.rounds,
       partitions: PARTITIONS,
       valueBytesAverage: ctx.valueBytes,

@@ -70,6 +70,28 @@ const WATCH_AFTER_KILL_MS = 25_000;
 /** Bound on finding the new coordinator once the cluster elected it (heartbeat backoff, lookup, a loaded host). */
 const FOUND_AFTER_ELECTION_MS = 5_000;
 
+/**
+ * Node's MaxListenersExceededWarning lines on stderr. Node writes process warnings there; a spec's `process` is
+ * Jest's copy of it, whose 'warning' listeners Node never calls.
+ */
+function watchListenerWarnings() {
+  const lines: string[] = [];
+  const stderr = process.stderr as { write: (...args: unknown[]) => boolean };
+  const write = stderr.write;
+  return {
+    lines,
+    start() {
+      stderr.write = (chunk: unknown, ...rest: unknown[]) => {
+        if (/MaxListenersExceededWarning/.test(String(chunk))) lines.push(String(chunk).trim());
+        return write.call(process.stderr, chunk, ...rest);
+      };
+    },
+    stop() {
+      stderr.write = write;
+    },
+  };
+}
+
 const suite = javaAvailable() ? describe : describe.skip;
 
 suite('group coordinator killed (three brokers)', () => {
@@ -79,6 +101,8 @@ suite('group coordinator killed (three brokers)', () => {
   let kafka: KafkaTestClient;
   const killed: number[] = [];
   const apps: INestApplication[] = [];
+  /** Node's MaxListenersExceededWarning lines: kafkajs added a 'connect' listener per reconnect attempt (finding 15). */
+  const listenerWarnings = watchListenerWarnings();
 
   beforeAll(async () => {
     const port = Number(process.env.KAFKA_CLUSTER_PORT ?? 19692);
@@ -99,6 +123,7 @@ suite('group coordinator killed (three brokers)', () => {
     }
     brokers = settings.localAddress.split(',');
     kafka = new KafkaTestClient({ brokers, clientId: 'failover-spec' });
+    listenerWarnings.start();
   }, 240_000);
 
   afterEach(async () => {
@@ -109,6 +134,7 @@ suite('group coordinator killed (three brokers)', () => {
   }, 240_000);
 
   afterAll(async () => {
+    listenerWarnings.stop();
     await kafka?.closeAll();
     if (startedHere) await stopBroker({}, settings);
   }, 240_000);
@@ -277,5 +303,6 @@ suite('group coordinator killed (three brokers)', () => {
     expect(found.length).toBeGreaterThanOrEqual(2);
     expect(Math.max(...found) - run.elected.at).toBeLessThan(FOUND_AFTER_ELECTION_MS);
     expect(handledTwice()).toBe(0);
+    expect(listenerWarnings.lines).toEqual([]);
   }, 300_000);
 });

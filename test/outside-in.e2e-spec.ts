@@ -6,7 +6,7 @@
  * running group.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
-import { ConsoleLogger, Controller, type INestApplication, Module } from '@nestjs/common';
+import { ConsoleLogger, Controller, type INestApplication, Module, type Type } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,7 +24,11 @@ import {
   KafkaStatusModule,
   KafkaStatusService,
 } from 'nest-kafka-groups';
+import { KafkaHealthIndicator, KafkaHealthModule } from 'nest-kafka-groups/health';
+import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { KafkaUiModule, KafkaUiService, type KafkaUiSnapshot } from 'nest-kafka-groups/ui';
+import { filter, firstValueFrom, map, timeout } from 'rxjs';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
 import { InteropGroupFixture } from './support/interop-group.js';
 import {
@@ -37,6 +41,51 @@ import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 const PRODUCER_SOURCE = join(INTEROP_CONSUMER_SOURCE, '..', 'OutsideProducer.java');
+const DESCRIBE_SOURCE = join(INTEROP_CONSUMER_SOURCE, '..', 'DescribeConsumerGroup.java');
+
+/** One member as Kafka's own admin client describes it. */
+interface JavaDescribedMember {
+  memberId: string;
+  clientId: string;
+  host: string;
+  /** true: joined with group.protocol=consumer; false: a classic member of a consumer group; null: not said. */
+  upgraded: boolean | null;
+  assignment: Record<string, number[]>;
+}
+
+/** The group as Java's AdminClient.describeConsumerGroups sees it (test/support/java/DescribeConsumerGroup.java). */
+async function describeWithJava(groupId: string): Promise<{
+  state: string;
+  type: string;
+  assignor: string;
+  members: JavaDescribedMember[];
+}> {
+  const stdout = await new Promise<string>((resolveRun, reject) => {
+    execFile(
+      'java',
+      ['-Xmx128m', '-cp', join(KAFKA_LIB, '*'), DESCRIBE_SOURCE, testBrokers().join(','), groupId],
+      { timeout: 60_000 },
+      (error, out, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolveRun(out)),
+    );
+  });
+  const lines = stdout.trim().split('\n');
+  const [, state, type, assignor] = lines[0].split(' ');
+  const members = lines.slice(1).map((line) => {
+    const [, memberId, clientId, host, upgraded, assigned] = line.split(' ');
+    const assignment: Record<string, number[]> = {};
+    if (assigned !== '-') {
+      for (const entry of assigned.split(';')) {
+        const at = entry.lastIndexOf(':');
+        assignment[entry.slice(0, at)] = entry
+          .slice(at + 1)
+          .split(',')
+          .map(Number);
+      }
+    }
+    return { memberId, clientId, host, upgraded: upgraded === '-' ? null : upgraded === 'true', assignment };
+  });
+  return { state, type, assignor, members };
+}
 
 class SeqDto {
   @IsInt() @Min(0) seq!: number;
@@ -421,9 +470,9 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
     });
 
     /** The Nest member alone in the group first, holding both partitions. */
-    async function startNest(groupId: string, topic: string) {
+    async function startNest(groupId: string, topic: string, extraImports: Type[] = []) {
       await kafka.createTopic(topic, 2);
-      const { app, server } = await startTestApp([feature(groupId, topic)]);
+      const { app, server } = await startTestApp([feature(groupId, topic)], {}, extraImports);
       apps.push(app);
       await kafka.waitForStableGroup(groupId, 1);
       const member = server.groups[0].members[0];
@@ -466,10 +515,17 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
       await sharedOnce(groupId, topic, java, 0);
     }, 180_000);
 
-    test('a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; a seek is refused while it is in the group, naming the group', async () => {
+    test("a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; status, health, metrics and the UI show what Java's describeConsumerGroups says; a seek is refused while it is in the group, naming its members, and goes through once the group is Empty", async () => {
       const topic = uniqueName('kip848');
       const groupId = uniqueName('kip848');
-      const { app, member } = await startNest(groupId, topic);
+      @Module({ imports: [KafkaUiModule.forRoot({ sampleIntervalMs: 500 })] })
+      class UiFeature {}
+      const { app, member } = await startNest(groupId, topic, [
+        KafkaStatusModule,
+        KafkaHealthModule,
+        KafkaMetricsModule,
+        UiFeature,
+      ]);
       const java = startJava(groupId, topic, { groupProtocol: 'consumer' });
       // The broker's own assignor (uniform) deals the partitions; the library's assigner is not asked.
       await java.waitUntil('one partition', 90_000, () => java.assignment?.length === 1);
@@ -482,12 +538,87 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
       await sharedOnce(groupId, topic, java, 1 - javaPartition);
       const seenBefore = seen.length;
 
-      // DescribeGroups as kafkajs speaks it calls a KIP-848 group Dead: a seek must not take that for Empty.
+      // Kafka's own view: DescribeGroups (as kafkajs speaks it) calls this group Dead with no members, Java's admin
+      // asks ConsumerGroupDescribe. The library's status, health, metrics and UI must say what Java says.
+      const java848 = await describeWithJava(groupId);
+      expect(java848).toMatchObject({ state: 'Stable', type: 'Consumer' });
+      const byId = (a: { memberId: string }, b: { memberId: string }) => (a.memberId < b.memberId ? -1 : 1);
+      expect(java848.members.map((m) => [m.memberId, m.clientId, m.upgraded, m.assignment]).sort()).toEqual(
+        [
+          [java.memberId, JAVA_CLIENT_ID, true, { [topic]: [javaPartition] }],
+          [member.memberId, 'e2e-app', false, { [topic]: [1 - javaPartition] }],
+        ].sort(),
+      );
+      const status = await app.get(KafkaStatusService).group(groupId);
+      expect(status).toMatchObject({
+        state: java848.state,
+        groupProtocol: 'consumer',
+        groupMembers: java848.members.length,
+        lag: 0,
+      });
+      expect(status!.error).toBeUndefined();
+      expect(status!.partitions!.map((p) => [p.partition, p.memberId, p.lag])).toEqual(
+        [0, 1].map((p) => [p, p === javaPartition ? java.memberId : member.memberId, 0]),
+      );
+      const described = (await app.get(KafkaStatusService).offsets(groupId, [topic])).members;
+      expect([...described].sort(byId)).toEqual(
+        [...java848.members].sort(byId).map((m) => ({
+          memberId: m.memberId,
+          clientId: m.clientId,
+          clientHost: m.host,
+          assignment: m.assignment,
+          protocol: m.upgraded ? 'consumer' : 'classic',
+        })),
+      );
+      const health = app.get(KafkaHealthIndicator).groupsCheck('kafka-groups');
+      expect(health).toEqual({
+        'kafka-groups': { status: 'up', groups: { [groupId]: { members: 1, joined: 1 } } },
+      });
+      const metrics = await app.get(KafkaMetricsService).metrics();
+      const sample = (line: string) =>
+        metrics
+          .split('\n')
+          .find((l) => l.startsWith(`${line} `))
+          ?.split(' ')[1];
+      expect(sample(`kafka_consumer_group_coordinator_members{group="${groupId}",protocol="consumer"}`)).toBe(
+        '1',
+      );
+      expect(sample(`kafka_consumer_group_coordinator_members{group="${groupId}",protocol="classic"}`)).toBe(
+        '1',
+      );
+      expect(sample(`kafka_consumer_group_members{group="${groupId}",state="joined"}`)).toBe('1');
+      for (const partition of [0, 1]) {
+        expect(
+          sample(`kafka_consumer_group_lag{group="${groupId}",topic="${topic}",partition="${partition}"}`),
+        ).toBe('0');
+      }
+      const ui = await firstValueFrom(
+        app
+          .get(KafkaUiService)
+          .events(groupId)
+          .pipe(
+            map((event) => (event.data as KafkaUiSnapshot).groups[0]),
+            filter((view) => view !== undefined && view.groupProtocol !== null),
+            timeout(20_000),
+          ),
+      );
+      expect(ui).toMatchObject({ state: 'Stable', groupProtocol: 'consumer', error: null, lag: 0 });
+      expect(ui.members.map((m) => [m.memberId, m.local, m.protocol, m.state, m.assignment]).sort()).toEqual(
+        [
+          [java.memberId, false, 'consumer', null, { [topic]: [javaPartition] }],
+          [member.memberId, true, 'classic', 'joined', { [topic]: [1 - javaPartition] }],
+        ].sort(),
+      );
+
+      // A seek must not take the group for Empty: it names the members still in it.
       const groups = app.get(KafkaGroups);
       const committed = await kafka.offsets(groupId, topic);
       const refused = groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 2_000 });
       await expect(refused).rejects.toMatchObject({ name: 'KafkaConsumerProtocolGroupError', groupId });
       await expect(refused).rejects.toThrow(`Cannot seek consumer group "${groupId}"`);
+      await expect(refused).rejects.toThrow(
+        `1 member(s) still in it: ${java.memberId} (client "${JAVA_CLIENT_ID}"`,
+      );
       expect(await kafka.offsets(groupId, topic)).toEqual(committed);
       await waitFor('the Nest member back at work', 30_000, () => member.state === 'joined');
 
@@ -504,6 +635,26 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
         60_000,
         () => seen.length >= seenBefore + 300,
       );
-    }, 180_000);
+      await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+
+      // An Empty group of the consumer protocol (a KIP-848 member was its last): the seek goes through, kafkajs's
+      // commit turning it classic, and moves every partition.
+      await groups.stop(groupId);
+      const last = startJava(groupId, topic, { groupProtocol: 'consumer' });
+      await last.waitUntil('both partitions', 90_000, () => last.assignment?.length === 2);
+      await last.stop(15_000);
+      const empty = await app.get(KafkaStatusService).group(groupId);
+      expect(empty).toMatchObject({ state: 'Empty', groupProtocol: 'consumer', groupMembers: 0 });
+      const reset = await groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 2_000 });
+      expect(reset.partitions).toEqual([
+        { partition: 0, offset: '0' },
+        { partition: 1, offset: '0' },
+      ]);
+      expect((await kafka.offsets(groupId, topic)).map((p) => p.committed)).toEqual([0, 0]);
+      expect(await app.get(KafkaStatusService).group(groupId)).toMatchObject({
+        state: 'Empty',
+        groupProtocol: 'classic',
+      });
+    }, 240_000);
   },
 );

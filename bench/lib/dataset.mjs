@@ -203,59 +203,133 @@ export async function deleteTopic(admin, topic) {
 }
 
 /**
+ * Per partition of `partitions`, how many of the data set's first `count` messages kafkajs's default partitioner
+ * puts there. A message's key is its aircraft's, so one partition per aircraft.
+ */
+export function partitionCounts(count, partitions = PARTITIONS) {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+  }));
+  const aircraft = Math.min(count, AIRCRAFT);
+  const partitionOf = new Int32Array(aircraft);
+  for (let index = 0; index < aircraft; index++)
+    partitionOf[index] = partitioner({ topic: 'dataset', partitionMetadata, message: flightPosition(index) });
+  const counts = new Array(partitions).fill(0);
+  for (let seq = 0; seq < count; seq++) counts[partitionOf[seq % AIRCRAFT]]++;
+  return counts;
+}
+
+/**
  * Makes sure `topic` holds exactly `count` messages of the data set over PARTITIONS partitions, reusing a topic a
- * previous run filled (the name carries the data set's version and size), else producing it afresh.
- * Resolves to { total, firstOffsets, lastOffsets, produced, seconds }. Message `seq` of the data set is
- * `flightPosition(seq)` for seq 0 to count - 1, once each.
+ * previous run filled (the name carries the data set's version and size) when every partition holds what the data
+ * set puts there, else producing it afresh. Resolves to { total, firstOffsets, lastOffsets, produced, seconds }.
+ * Message `seq` of the data set is `flightPosition(seq)` for seq 0 to count - 1, once each.
  */
 export async function ensureDataset(kafka, admin, topic, count, log) {
+  const expected = partitionCounts(count);
   if (await topicExists(admin, topic)) {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-    const ends = await topicEnds(admin, topic);
-    if (ends.total === count && metadata.topics[0].partitions.length === PARTITIONS) {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const held = (p) => {
+      const partition = offsets.find((o) => o.partition === p);
+      return partition === undefined ? undefined : Number(partition.high) - Number(partition.low);
+    };
+    if (
+      metadata.topics[0].partitions.length === PARTITIONS &&
+      expected.every((messages, partition) => held(partition) === messages)
+    ) {
       log(`reusing ${topic} (${count} messages)`);
-      return { ...ends, produced: false, seconds: 0 };
+      return { ...(await topicEnds(admin, topic)), produced: false, seconds: 0 };
     }
-    log(`${topic} holds ${ends.total} messages, not ${count}: producing it again`);
+    const total = offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0);
+    log(`${topic} holds ${total} messages, not the data set's ${count} per partition: producing it again`);
     await deleteTopic(admin, topic);
   }
   const started = Date.now();
+  await createTopic(admin, topic);
+  await waitForLeaders(admin, topic, PARTITIONS);
+  await produceDataset(kafka, topic, count, log);
+  await verifyEndOffsets(admin, topic, expected);
+  return { ...(await topicEnds(admin, topic)), produced: true, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Errors that mean a new topic's partition has no leader that serves it yet. */
+const NO_LEADER_YET = new Set([
+  ...NOT_YET,
+  'NOT_LEADER_FOR_PARTITION',
+  'NOT_LEADER_OR_FOLLOWER',
+  'REPLICA_NOT_AVAILABLE',
+]);
+
+/**
+ * Waits until every partition of the new, empty `topic` has a leader (metadata) that answers for it (a ListOffsets
+ * request goes to each partition's leader): a broker whose metadata names itself the leader can still refuse the
+ * first writes for a moment, which a loaded machine stretches.
+ */
+async function waitForLeaders(admin, topic, partitions) {
   for (let attempt = 1; ; attempt++) {
-    await createTopic(admin, topic);
-    await produceDataset(kafka, topic, count, log);
-    const ends = await topicEnds(admin, topic);
-    if (ends.total === count) return { ...ends, produced: true, seconds: (Date.now() - started) / 1000 };
-    if (attempt === 2) throw new Error(`${topic} holds ${ends.total} messages after producing ${count}`);
-    // A broker that just started can refuse the first writes to a new topic (not the leader yet), and kafkajs then
-    // sends the whole request again, partitions already written included: start over once.
-    log(`${topic} holds ${ends.total} messages after producing ${count}: producing it again`);
-    await deleteTopic(admin, topic);
+    let missing;
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const led = (topics[0]?.partitions ?? []).filter((p) => p.leader >= 0).length;
+      if (led < partitions) missing = `${partitions - led} of its ${partitions} partitions have no leader`;
+      else {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        if (offsets.length === partitions) return;
+        missing = `${partitions - offsets.length} of its ${partitions} partitions gave no offsets`;
+      }
+    } catch (error) {
+      if (!NO_LEADER_YET.has(error?.type)) throw error;
+      missing = error.message;
+    }
+    if (attempt === 150) throw new Error(`topic ${topic}: not ready for writes after 30 s (${missing})`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
+/** Throws, naming the topic and partition, when a partition's end offset is not the count of messages written to it. */
+async function verifyEndOffsets(admin, topic, expected) {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  for (const [partition, written] of expected.entries()) {
+    const found = offsets.find((o) => o.partition === partition);
+    const end = found === undefined ? undefined : Number(found.high);
+    if (end !== written)
+      throw new Error(
+        `data set topic ${topic} partition ${partition}: end offset ${end}, ${written} messages written to it`,
+      );
+  }
+}
+
+/**
+ * Writes the data set with an idempotent producer, one send() at a time: a request that kafkajs sends again (a
+ * refusal such as "not the leader", or an answer lost) carries the same producer id and sequence numbers, so the
+ * broker keeps the partitions it had already appended once. Concurrent send() calls would let a later one take
+ * the sequence numbers a failed one handed back (kafkajs 2.2.4 rolls them back before its retry).
+ */
 async function produceDataset(kafka, topic, count, log) {
   const started = Date.now();
-  const producer = newProducer(kafka);
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: CLIENT_RETRY,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await producer.connect();
   try {
-    const perSend = 2_000;
-    const inFlight = 4;
-    let next = 0;
+    const perSend = 5_000;
     let bytes = 0;
-    const worker = async () => {
-      while (next < count) {
-        const from = next;
-        next = Math.min(count, next + perSend);
-        const messages = [];
-        for (let seq = from; seq < next; seq++) {
-          const message = flightPosition(seq);
-          bytes += message.value.length;
-          messages.push(message);
-        }
-        await producer.send({ topic, acks: -1, messages });
+    for (let from = 0; from < count; from += perSend) {
+      const messages = [];
+      for (let seq = from; seq < Math.min(count, from + perSend); seq++) {
+        const message = flightPosition(seq);
+        bytes += message.value.length;
+        messages.push(message);
       }
-    };
-    await Promise.all(Array.from({ length: inFlight }, worker));
+      await producer.send({ topic, acks: -1, messages });
+    }
     const seconds = (Date.now() - started) / 1000;
     log(
       `produced ${count} messages (${Math.round(bytes / count)} B average value) to ${topic} in ${seconds.toFixed(1)} s`,

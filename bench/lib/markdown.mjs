@@ -72,6 +72,9 @@ export function resultsMarkdown(results) {
   );
   lines.push(
     `- Data: ${n(settings.messages)} JSON flight positions of ~${settings.valueBytesAverage} B, keyed by aircraft, ` +
+      (settings.validatedMessages && settings.validatedMessages !== settings.messages
+        ? `and ${n(settings.validatedMessages)} of the same kind for the validated systems (c+v, d+v, d+vp), `
+        : '') +
       `${settings.partitions} partitions; ${settings.rounds} interleaved round(s); fresh group per run from the earliest offset`,
   );
   const c = settings.consumer;
@@ -126,6 +129,12 @@ export function resultsMarkdown(results) {
     const l = results.latency;
     lines.push(
       `#### End-to-end latency at ${n(l.rate)} msg/s for ${l.seconds} s (after ${l.warmupSeconds} s warm-up), produce → handler`,
+    );
+    lines.push('');
+    lines.push(
+      l.brokerNice == null
+        ? `The broker ran at the priority it was started with (${l.brokerNiceNote ?? 'not recorded'}).`
+        : `The broker's threads ran at nice ${l.brokerNice} during this phase, for every system alike (it stands for a host of its own; \`BENCH_BROKER_NICE\`).`,
     );
     lines.push('');
     lines.push('| System | p50 | p90 | p99 | p99.9 | max | samples | CPU µs/msg |');

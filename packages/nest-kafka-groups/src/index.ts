@@ -15,7 +15,10 @@ export { KafkaUnknownGroupError } from './errors/kafka-unknown-group.error.js';
 export { KafkaUnknownGroupTopicError } from './errors/kafka-unknown-group-topic.error.js';
 export { KafkaGroupsShuttingDownError } from './errors/kafka-groups-shutting-down.error.js';
 export { KafkaSeekTargetError } from './errors/kafka-seek-target.error.js';
-export { KafkaConsumerProtocolGroupError } from './errors/kafka-consumer-protocol-group.error.js';
+export {
+  type KafkaConsumerProtocolMember,
+  KafkaConsumerProtocolGroupError,
+} from './errors/kafka-consumer-protocol-group.error.js';
 export {
   KafkaGroupNotEmptyError,
   type KafkaGroupMemberDescription,
@@ -102,6 +105,7 @@ export {
 export type {
   KafkaGroupMember,
   KafkaGroupOffsets,
+  KafkaGroupProtocol,
   KafkaGroupStatus,
   KafkaLocalGroupStatus,
   KafkaMemberStatus,

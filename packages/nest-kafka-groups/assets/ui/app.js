@@ -157,7 +157,9 @@
             text: member.memberId || 'not joined yet',
           }),
           el('td', {
-            text: member.local ? member.state : 'other process',
+            text:
+              (member.local ? member.state : 'other process') +
+              (member.protocol === 'consumer' ? ' (group.protocol=consumer)' : ''),
             title: member.lastError || undefined,
           }),
           el('td', { text: assignmentText(member.assignment) || '–' }),
@@ -254,6 +256,14 @@
           'data-state': group.state || 'unknown',
           text: group.state || 'unknown',
         }),
+        group.groupProtocol === 'consumer'
+          ? el('span', {
+              className: 'protocol',
+              title:
+                'A member with group.protocol=consumer (KIP-848) joined: the broker assigns the partitions',
+              text: 'consumer protocol',
+            })
+          : null,
         stats,
       ]),
     ];

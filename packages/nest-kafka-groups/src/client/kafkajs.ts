@@ -5,9 +5,12 @@
  * registry and runs no install script of ours. Loading fails with KafkaClientCompatibilityError when the installed
  * kafkajs is not the release the fixes were written for.
  */
+import type { Admin } from 'kafkajs';
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
+import { adminFix, type ConsumerGroupDescriptions } from './fixes/admin.js';
 import { batchFix } from './fixes/batch.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
+import { connectionFix } from './fixes/connection.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { fetchManagerFix } from './fixes/fetch-manager.js';
@@ -23,8 +26,21 @@ import { loadKafkajs } from './kafkajs-loader.js';
 import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 
 export { undecodableBatchError } from './fixes/decode-messages.js';
-export { beforeRejoin, onRebalance, type RebalanceHooks, resolveInCurrentGroup } from './fixes/runner.js';
+export {
+  beforeRejoin,
+  coordinatorProblem,
+  onRebalance,
+  type RebalanceHooks,
+  resolveInCurrentGroup,
+} from './fixes/runner.js';
 export { fetchedBeforeDeletion } from './topic-deletion.js';
+export { GROUP_ID_NOT_FOUND } from './fixes/consumer-group-describe.js';
+export type {
+  ConsumerGroupDescribeGroup,
+  ConsumerGroupDescribeMember,
+  ConsumerGroupMemberType,
+} from './fixes/consumer-group-describe.js';
+export type { ConsumerGroupDescriptions } from './fixes/admin.js';
 
 /** The fixes the library carries, by the kafkajs module each replaces. */
 export const CARRIED_FIXES = [
@@ -41,6 +57,8 @@ export const CARRIED_FIXES = [
   brokerPoolFix,
   batchFix,
   requestQueueFix,
+  connectionFix,
+  adminFix,
 ] as const;
 
 const loaded = loadKafkajs(CARRIED_FIXES);
@@ -73,6 +91,17 @@ const COMPRESSION_TYPES: Record<KafkaCompression, number> = {
 /** kafkajs's `compression` value of a send for the option's name. */
 export function compressionType(compression: KafkaCompression = 'none'): number {
   return COMPRESSION_TYPES[compression];
+}
+
+/**
+ * ConsumerGroupDescribe (KIP-848) through an admin of the library's kafkajs instance (the carried admin fix adds
+ * it); null when the group's coordinator does not have the API (Kafka before 3.7).
+ */
+export function describeConsumerGroups(admin: Admin, groupIds: string[]): Promise<ConsumerGroupDescriptions> {
+  const extended = admin as Admin & {
+    describeConsumerGroups(groupIds: string[]): Promise<ConsumerGroupDescriptions>;
+  };
+  return extended.describeConsumerGroups(groupIds);
 }
 
 /** A module of the library's kafkajs instance, by its path in the package: for the specs that pin the fixes. */

@@ -10,6 +10,7 @@ import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type KafkaModuleOptions } from '../kafka.options.js';
 import type { GroupRunner } from '../server/group-runner.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
+import { describeGroup } from '../status/kafka-status.service.js';
 import { memberStatus } from '../status/member-status.js';
 import type { KafkaMemberStatus } from '../status/kafka-status.types.js';
 import { type KafkaSeekResult, type KafkaSeekTarget, planSeek, seekOffsets } from './seek-target.js';
@@ -132,7 +133,7 @@ export class KafkaGroups {
   /**
    * Moves the group's committed offsets on one topic: stops the group's members in this process, waits until the
    * group is Empty (throws KafkaGroupNotEmptyError naming the members of other processes still in it, and
-   * KafkaConsumerProtocolGroupError for a group of the consumer group protocol, whose members it cannot list), commits the
+   * KafkaConsumerProtocolGroupError, naming them too, for a group of the consumer group protocol), commits the
    * new offsets through the admin API, and starts the members again if they were running. Every member, here or
    * elsewhere, then reads from the new offsets: a seek back replays each message from there once.
    */
@@ -196,25 +197,34 @@ export class KafkaGroups {
 }
 
 /**
- * Polls the group's description until the coordinator reports it Empty (or Dead: it has no state at all). A group
- * of the consumer group protocol (KIP-848) is described as Dead too, to the DescribeGroups versions kafkajs speaks;
- * ListGroups still names it, which a group without state it is not.
+ * Polls the group's description until the coordinator reports it Empty (or Dead, or does not answer for it: it has
+ * no state at all). An Empty group of the consumer group protocol (KIP-848) is seeked too: kafkajs's commit joins it
+ * with JoinGroup, which the broker answers by converting the empty group to a classic one, offsets kept. While it has
+ * members it is refused with KafkaConsumerProtocolGroupError; it may turn classic while this waits, when its last
+ * consumer-protocol member leaves.
  */
 async function waitUntilEmpty(admin: Admin, groupId: string, timeoutMs: number): Promise<void> {
   const started = Date.now();
   for (;;) {
-    const { groups } = await admin.describeGroups([groupId]);
-    const group = groups.find((g) => g.groupId === groupId);
-    if (!group || group.state === 'Empty') return;
-    if (group.state === 'Dead') {
-      const { groups: listed } = await admin.listGroups();
-      if (listed.some((g) => g.groupId === groupId)) throw new KafkaConsumerProtocolGroupError(groupId);
-      return;
-    }
+    const group = await describeGroup(admin, groupId);
+    if (group.groupProtocol === null || group.state === 'Empty') return;
     if (Date.now() - started >= timeoutMs) {
+      if (group.groupProtocol === 'consumer') {
+        throw new KafkaConsumerProtocolGroupError(
+          groupId,
+          group.state,
+          group.members.map(({ memberId, clientId, clientHost, protocol }) => ({
+            memberId,
+            clientId,
+            clientHost,
+            protocol,
+          })),
+          timeoutMs,
+        );
+      }
       throw new KafkaGroupNotEmptyError(
         groupId,
-        group.state,
+        group.state ?? 'unknown',
         group.members.map(({ memberId, clientId, clientHost }) => ({ memberId, clientId, clientHost })),
         timeoutMs,
       );

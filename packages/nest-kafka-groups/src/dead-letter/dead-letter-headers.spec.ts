@@ -33,6 +33,7 @@ describe('buildDeadLetterHeaders', () => {
       originalPartition: 'kafka_dlt-original-partition',
       originalOffset: 'kafka_dlt-original-offset',
       originalTimestamp: 'kafka_dlt-original-timestamp',
+      originalTimestampType: 'kafka_dlt-original-timestamp-type',
       originalConsumerGroup: 'kafka_dlt-original-consumer-group',
       exceptionFqcn: 'kafka_dlt-exception-fqcn',
       exceptionCauseFqcn: 'kafka_dlt-exception-cause-fqcn',
@@ -55,6 +56,7 @@ describe('buildDeadLetterHeaders', () => {
         'kafka_dlt-original-partition',
         'kafka_dlt-original-offset',
         'kafka_dlt-original-timestamp',
+        'kafka_dlt-original-timestamp-type',
         'kafka_dlt-original-consumer-group',
         'kafka_dlt-exception-fqcn',
         'kafka_dlt-exception-message',
@@ -222,10 +224,11 @@ describe('buildDeadLetterHeaders', () => {
     expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('t');
   });
 
-  test('dead-letter headers from an earlier failure are replaced by the latest', () => {
+  test("a dead letter dead-lettered again: original-* values appended after the earlier ones (Spring's appendOriginalHeaders), exception headers replaced", () => {
     const msg = message({
       headers: {
-        [DLT_HEADERS.originalTopic]: Buffer.from('older-topic'),
+        [DLT_HEADERS.originalTopic]: Buffer.from('orders'),
+        [DLT_HEADERS.originalOffset]: [Buffer.alloc(8), Buffer.alloc(8, 1)],
         [DLT_HEADERS.exceptionMessage]: Buffer.from('older failure'),
       },
     });
@@ -236,8 +239,30 @@ describe('buildDeadLetterHeaders', () => {
       groupId: 'g',
       error: new Error('latest'),
     });
-    expect(utf8(headers[DLT_HEADERS.originalTopic])).toBe('orders-dlt');
+    expect((headers[DLT_HEADERS.originalTopic] as Buffer[]).map(utf8)).toEqual(['orders', 'orders-dlt']);
+    expect((headers[DLT_HEADERS.originalOffset] as Buffer[]).map(hex)).toEqual([
+      '0000000000000000',
+      '0101010101010101',
+      '000000000000002a',
+    ]);
+    expect(hex(headers[DLT_HEADERS.originalPartition])).toBe('00000000');
     expect(utf8(headers[DLT_HEADERS.exceptionMessage])).toBe('latest');
+  });
+
+  test("the original timestamp type by Java's name: CreateTime, LogAppendTime from the record batch", () => {
+    const typed = (timestampType: number | undefined) =>
+      utf8(
+        buildDeadLetterHeaders({
+          topic: 't',
+          partition: 0,
+          message: message({ batchContext: { timestampType } } as Partial<KafkaMessage>),
+          groupId: 'g',
+          error: new Error('x'),
+        })[DLT_HEADERS.originalTimestampType],
+      );
+    expect(typed(0)).toBe('CreateTime');
+    expect(typed(1)).toBe('LogAppendTime');
+    expect(typed(undefined)).toBe('CreateTime');
   });
 });
 

@@ -7,6 +7,7 @@ export const DLT_HEADERS = {
   originalPartition: 'kafka_dlt-original-partition',
   originalOffset: 'kafka_dlt-original-offset',
   originalTimestamp: 'kafka_dlt-original-timestamp',
+  originalTimestampType: 'kafka_dlt-original-timestamp-type',
   originalConsumerGroup: 'kafka_dlt-original-consumer-group',
   exceptionFqcn: 'kafka_dlt-exception-fqcn',
   exceptionCauseFqcn: 'kafka_dlt-exception-cause-fqcn',
@@ -60,6 +61,25 @@ function int64(value: string): Buffer {
   return buffer;
 }
 
+/** kafkajs's TimestampTypes.LOG_APPEND_TIME, from the record batch's attributes (`batchContext.timestampType`). */
+const LOG_APPEND_TIME = 1;
+
+/**
+ * The record's timestamp type by Java's name (`TimestampType.toString()`, which Spring's recoverer writes):
+ * LogAppendTime for a topic with `message.timestamp.type=LogAppendTime`, else CreateTime.
+ */
+function timestampTypeName(message: KafkaMessage): Buffer {
+  const { batchContext } = message as { batchContext?: { timestampType?: number } };
+  return Buffer.from(batchContext?.timestampType === LOG_APPEND_TIME ? 'LogAppendTime' : 'CreateTime');
+}
+
+/** Adds a value after the header's earlier ones (a repeated header, as Java's `Headers.add`). */
+function appendHeader(headers: IHeaders, name: string, value: Buffer): void {
+  const earlier = headers[name];
+  if (earlier === undefined) headers[name] = value;
+  else headers[name] = [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+}
+
 /** The class name, as Spring records the exception's class; `name` only for errors built without a class. */
 function errorClassName(error: Error): string {
   const className = error.constructor?.name;
@@ -68,19 +88,22 @@ function errorClassName(error: Error): string {
 
 /**
  * The original headers plus Spring's: partition as a 4-byte big-endian int, offset and timestamp as 8-byte
- * big-endian longs, everything else UTF-8. Earlier dead-letter headers of the same names are replaced, as Spring
- * does, so a message dead-lettered twice describes its latest failure.
+ * big-endian longs, everything else UTF-8. A message dead-lettered again (read from a dead-letter topic and failing
+ * there) keeps the earlier original-* values and gets the latest appended, the last naming the record it was read
+ * from, as Spring's DeadLetterPublishingRecoverer does by default (`appendOriginalHeaders`); the exception headers
+ * are replaced (`stripPreviousExceptionHeaders`), so they describe the latest failure.
  */
 export function buildDeadLetterHeaders(source: DeadLetterSource): IHeaders {
   const { topic, partition, message, groupId, error } = source;
   const headers: IHeaders = { ...message.headers };
   // Along retry topics the original-* headers name the main topic's record, as Spring's retry chain keeps them.
   if (!source.retry || headers[DLT_HEADERS.originalTopic] === undefined) {
-    headers[DLT_HEADERS.originalTopic] = Buffer.from(topic);
-    headers[DLT_HEADERS.originalPartition] = int32(partition);
-    headers[DLT_HEADERS.originalOffset] = int64(message.offset);
-    headers[DLT_HEADERS.originalTimestamp] = int64(message.timestamp);
-    headers[DLT_HEADERS.originalConsumerGroup] = Buffer.from(groupId);
+    appendHeader(headers, DLT_HEADERS.originalTopic, Buffer.from(topic));
+    appendHeader(headers, DLT_HEADERS.originalPartition, int32(partition));
+    appendHeader(headers, DLT_HEADERS.originalOffset, int64(message.offset));
+    appendHeader(headers, DLT_HEADERS.originalTimestamp, int64(message.timestamp));
+    appendHeader(headers, DLT_HEADERS.originalTimestampType, timestampTypeName(message));
+    appendHeader(headers, DLT_HEADERS.originalConsumerGroup, Buffer.from(groupId));
   }
   headers[DLT_HEADERS.exceptionFqcn] = Buffer.from(errorClassName(error));
   const cause = error.cause;

@@ -6,10 +6,20 @@ import type { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import type { KafkaAdminClient } from '../status/kafka-admin.client.js';
 import { KafkaHealthIndicator } from './kafka.health-indicator.js';
 
-type MemberLike = Pick<ConsumerMember, 'state' | 'memberId' | 'lastError' | 'stoppedPartitions'>;
+type MemberLike = Pick<
+  ConsumerMember,
+  'state' | 'memberId' | 'lastError' | 'stoppedPartitions' | 'coordinatorProblem'
+>;
 
 function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {}): MemberLike {
-  return { state, memberId: `m-${state}`, lastError: undefined, stoppedPartitions: new Map(), ...extra };
+  return {
+    state,
+    memberId: `m-${state}`,
+    lastError: undefined,
+    stoppedPartitions: new Map(),
+    coordinatorProblem: undefined,
+    ...extra,
+  };
 }
 
 function indicator(
@@ -44,6 +54,13 @@ describe('KafkaHealthIndicator.groupsCheck', () => {
       'partition stopped',
       member('joined', { stoppedPartitions: new Map([['t:1', 'dead-letter topic "t-dlt" does not exist']]) }),
       /partition t:1 is stopped: dead-letter topic "t-dlt" does not exist/,
+    ],
+    [
+      'without an answer from its coordinator for a session timeout',
+      member('joined', {
+        coordinatorProblem: 'the group coordinator (broker 3 at 127.0.0.1:9094) has not answered for 12 s',
+      }),
+      /^member 1 \(m-joined\): the group coordinator \(broker 3 at 127\.0\.0\.1:9094\) has not answered for 12 s$/,
     ],
   ])('down when a member is %s, saying why', (_, bad, problem) => {
     const result = indicator({ a: [member('joined'), bad] }).groupsCheck('groups');

@@ -27,7 +27,8 @@ export interface KafkaGroupHealth {
  * Terminus health indicators for the Kafka transport:
  * - `brokerCheck`: the cluster answers a metadata request within a deadline;
  * - `groupsCheck`: every member of every consumer group in this process has joined its group (state from the
- *   consumers' join and crash events: kafkajs's `run()` resolves even when joining failed), none crashed, and no
+ *   consumers' join and crash events: kafkajs's `run()` resolves even when joining failed), none crashed, none
+ *   whose group coordinator has not answered it (or taken its commits) for a session timeout, and no
  *   partition is stopped (a message failed for good with dead letters off, or its dead-letter write cannot
  *   succeed until someone acts: topic missing, not authorized, too large even as a stub).
  *
@@ -98,6 +99,7 @@ function memberProblems(member: ConsumerMember, index: number): string[] {
   const reason = member.lastError ? `: ${member.lastError}` : '';
   switch (member.state) {
     case 'joined':
+      if (member.coordinatorProblem) problems.push(`${name}: ${member.coordinatorProblem}`);
       break;
     case 'rebalancing':
       // A rebalance of a healthy group is brief and normal; one caused by an error (a kafkajs restart) is not.

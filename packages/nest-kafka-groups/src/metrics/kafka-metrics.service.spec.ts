@@ -33,6 +33,7 @@ function value(text: string, line: string): number | undefined {
 describe('KafkaMetricsService', () => {
   const offsets = async (): Promise<KafkaGroupOffsets> => ({
     state: 'Stable',
+    groupProtocol: 'classic',
     groupMembers: 2,
     partitions: [
       { topic: 't', partition: 0, committedOffset: 10, logEndOffset: 15, lag: 5 },
@@ -97,6 +98,34 @@ describe('KafkaMetricsService', () => {
     const text = await metrics.metrics();
     expect(text).not.toContain('kafka_consumer_group_lag{group="down"');
     expect(value(text, 'kafka_consumer_group_lag{group="up",topic="t",partition="0"}')).toBe(5);
+  });
+
+  test("counts the coordinator's members of a group by how they joined (a KIP-848 member and a classic one)", async () => {
+    const member = (memberId: string, protocol: 'classic' | 'consumer' | null) => ({
+      memberId,
+      clientId: 'c',
+      clientHost: '/127.0.0.1',
+      assignment: {},
+      protocol,
+    });
+    const { metrics } = setup(
+      [runner('mixed', ['t'], ['joined']), runner('down', ['t'], ['joined'])],
+      async (g) => {
+        if (g === 'down') throw new Error('broker away');
+        return {
+          ...(await offsets()),
+          groupProtocol: 'consumer',
+          members: [member('java', 'consumer'), member('nest-1', 'classic'), member('nest-2', 'classic')],
+        };
+      },
+    );
+    const text = await metrics.metrics();
+    expect(value(text, 'kafka_consumer_group_coordinator_members{group="mixed",protocol="consumer"}')).toBe(
+      1,
+    );
+    expect(value(text, 'kafka_consumer_group_coordinator_members{group="mixed",protocol="classic"}')).toBe(2);
+    expect(value(text, 'kafka_consumer_group_coordinator_members{group="mixed",protocol="unknown"}')).toBe(0);
+    expect(text).not.toContain('kafka_consumer_group_coordinator_members{group="down"');
   });
 
   test('uses the registry it is given', async () => {

@@ -46,7 +46,10 @@ interface TopicInstruments {
  * - `kafka_consumer_handler_duration_seconds` (histogram of successful handler runs), labelled group, topic;
  * - `kafka_consumer_group_lag` (log-end offset minus committed offset), labelled group, topic, partition,
  *   fetched from the broker when scraped;
- * - `kafka_consumer_group_members` (members in this process, by state), labelled group, state.
+ * - `kafka_consumer_group_members` (members in this process, by state), labelled group, state;
+ * - `kafka_consumer_group_coordinator_members` (members of every process and client, as the group coordinator
+ *   describes the group), labelled group, protocol (how each joined: classic, consumer for KIP-848, unknown),
+ *   fetched from the broker when scraped in the same round trip as the lag.
  *
  * It observes every member through `KafkaGroupsServer.addObserver`, set in `onModuleInit` (before the transport
  * listens). Per message it only bumps numbers in objects made once per group/topic/partition; prom-client sees
@@ -133,6 +136,29 @@ export class KafkaMetricsService implements MemberObserver, OnModuleInit {
           for (const p of offsets.partitions) {
             this.set({ group, topic: p.topic, partition: String(p.partition) }, p.lag);
           }
+        }
+      },
+    });
+
+    new Gauge({
+      name: `${prefix}kafka_consumer_group_coordinator_members`,
+      help: 'Members of the consumer group in every process, as the group coordinator describes it, by how they joined',
+      labelNames: ['group', 'protocol'],
+      registers,
+      async collect() {
+        const results = await Promise.allSettled(
+          status.runners.map(async (runner) => ({
+            group: runner.groupId,
+            offsets: await status.offsets(runner.groupId, runner.topics),
+          })),
+        );
+        this.reset();
+        for (const result of results) {
+          if (result.status !== 'fulfilled') continue;
+          const { group, offsets } = result.value;
+          const byProtocol = { classic: 0, consumer: 0, unknown: 0 };
+          for (const member of offsets.members) byProtocol[member.protocol ?? 'unknown']++;
+          for (const [protocol, count] of Object.entries(byProtocol)) this.set({ group, protocol }, count);
         }
       },
     });

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import {
   beforeRejoin,
+  coordinatorProblem,
   fetchedBeforeDeletion,
   isConnectionError,
   onRebalance,
@@ -177,6 +178,11 @@ export class ConsumerMember {
 
   get groupId(): string {
     return this.config.group.groupId;
+  }
+
+  /** Why the group coordinator keeps this member from working (no answer for a session timeout), for health. */
+  get coordinatorProblem(): string | undefined {
+    return this.state === 'joined' && this.eachBatchFn ? coordinatorProblem(this.eachBatchFn) : undefined;
   }
 
   get topics(): string[] {

@@ -1,5 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { type Admin, AssignerProtocol, type GroupDescription } from '../client/kafkajs.js';
+import {
+  type Admin,
+  AssignerProtocol,
+  type ConsumerGroupDescribeGroup,
+  describeConsumerGroups,
+  GROUP_ID_NOT_FOUND,
+  type GroupDescription,
+} from '../client/kafkajs.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import type { GroupRunner } from '../server/group-runner.js';
 import { KafkaAdminClient } from './kafka-admin.client.js';
@@ -112,6 +119,7 @@ export class KafkaStatusService {
       return {
         ...base,
         state: offsets.state,
+        groupProtocol: offsets.groupProtocol,
         groupMembers: offsets.groupMembers,
         partitions,
         lag: partitions.reduce((sum, p) => sum + p.lag, 0),
@@ -120,6 +128,7 @@ export class KafkaStatusService {
       return {
         ...base,
         state: null,
+        groupProtocol: null,
         groupMembers: null,
         partitions: null,
         lag: null,
@@ -139,18 +148,20 @@ function sumCounts(members: KafkaMemberStatus[]): KafkaMessageCounts {
   return total;
 }
 
-/** One describeGroups, one offset fetch for the group and two list-offsets per topic. */
+/**
+ * One describeGroups, one offset fetch for the group and two list-offsets per topic; for a group DescribeGroups calls
+ * Dead, one ConsumerGroupDescribe more (and, on a broker without it, one listGroups).
+ */
 async function fetchGroupOffsets(
   admin: Admin,
   groupId: string,
   topics: readonly string[],
 ): Promise<KafkaGroupOffsets> {
   const [described, committed, ends] = await Promise.all([
-    admin.describeGroups([groupId]),
+    describeGroup(admin, groupId),
     admin.fetchOffsets({ groupId, topics: [...topics] }),
     Promise.all(topics.map(async (topic) => ({ topic, offsets: await admin.fetchTopicOffsets(topic) }))),
   ]);
-  const group = described.groups.find((g) => g.groupId === groupId);
   const committedOf = new Map<string, number>();
   for (const { topic, partitions } of committed) {
     for (const { partition, offset } of partitions) committedOf.set(`${topic}:${partition}`, Number(offset));
@@ -166,14 +177,49 @@ async function fetchGroupOffsets(
     }),
   );
   partitions.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
-  const members = describedMembers(group?.members ?? []);
-  return {
-    state: group?.state ?? null,
-    groupMembers: group ? group.members.length : null,
-    partitions,
-    owners: partitionOwners(members),
-    members,
-  };
+  return { ...described, partitions, owners: partitionOwners(described.members) };
+}
+
+type DescribedGroup = Pick<KafkaGroupOffsets, 'state' | 'groupProtocol' | 'groupMembers' | 'members'>;
+
+/**
+ * The coordinator's view of the group. DescribeGroups as kafkajs speaks it (v0-v2) answers a group of the consumer
+ * group protocol (KIP-848) with no error, state Dead, protocol type "" and no members: such a group (classic members
+ * in it included) is described by ConsumerGroupDescribe instead, which answers GROUP_ID_NOT_FOUND for a group that
+ * does not exist (or is classic). A broker without ConsumerGroupDescribe (before Kafka 3.7) has no such groups in
+ * practice; a group it lists though it describes it Dead is reported of the consumer protocol, state unknown.
+ */
+export async function describeGroup(admin: Admin, groupId: string): Promise<DescribedGroup> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const group = groups.find((g) => g.groupId === groupId);
+  if (!group) return { state: null, groupProtocol: null, groupMembers: null, members: [] };
+  if (group.state !== 'Dead') {
+    const members = describedMembers(group.members);
+    return { state: group.state, groupProtocol: 'classic', groupMembers: members.length, members };
+  }
+  const consumer = await describeConsumerGroups(admin, [groupId]);
+  if (consumer === null) {
+    const { groups: listed } = await admin.listGroups();
+    return listed.some((g) => g.groupId === groupId)
+      ? { state: null, groupProtocol: 'consumer', groupMembers: null, members: [] }
+      : { state: 'Dead', groupProtocol: null, groupMembers: 0, members: [] };
+  }
+  const described = consumer.groups.find((g) => g.groupId === groupId);
+  if (!described || described.errorCode === GROUP_ID_NOT_FOUND) {
+    return { state: 'Dead', groupProtocol: null, groupMembers: 0, members: [] };
+  }
+  const members = consumerGroupMembers(described);
+  return { state: described.groupState, groupProtocol: 'consumer', groupMembers: members.length, members };
+}
+
+function consumerGroupMembers(group: ConsumerGroupDescribeGroup): KafkaGroupMember[] {
+  return group.members.map(({ memberId, clientId, clientHost, assignment, memberType }) => ({
+    memberId,
+    clientId,
+    clientHost,
+    assignment,
+    protocol: memberType,
+  }));
 }
 
 function describedMembers(members: GroupDescription['members']): KafkaGroupMember[] {
@@ -182,6 +228,7 @@ function describedMembers(members: GroupDescription['members']): KafkaGroupMembe
     clientId,
     clientHost,
     assignment: decodeAssignment(memberAssignment),
+    protocol: 'classic' as const,
   }));
 }
 

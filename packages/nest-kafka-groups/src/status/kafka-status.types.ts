@@ -58,8 +58,13 @@ export interface KafkaGroupStatus {
   groupId: string;
   /** The topics its handlers consume. */
   topics: string[];
-  /** The coordinator's view: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead; null if unknown. */
+  /**
+   * The coordinator's view: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead for a classic group; Stable,
+   * Assigning, Reconciling, Empty, Dead for a group of the consumer group protocol; null if unknown.
+   */
   state: string | null;
+  /** The group's protocol (see `KafkaGroupProtocol`); null if unknown or the group does not exist. */
+  groupProtocol: KafkaGroupProtocol | null;
   /** Members of the group in every process, as the coordinator lists them; null if unknown. */
   groupMembers: number | null;
   /** Members running in this process. */
@@ -82,9 +87,18 @@ export type KafkaLocalGroupStatus = Pick<
   'groupId' | 'topics' | 'members' | 'counts' | 'startProblem'
 >;
 
+/**
+ * How the broker runs a group: `classic` (JoinGroup/SyncGroup, the protocol of this library's kafkajs members) or
+ * `consumer` (KIP-848: the broker assigns; a Java consumer with `group.protocol=consumer` joined it, and the classic
+ * members in it, this library's among them, go on through JoinGroup). A `consumer` group is described with
+ * ConsumerGroupDescribe; on a broker without it (before Kafka 3.7) its state and members are null.
+ */
+export type KafkaGroupProtocol = 'classic' | 'consumer';
+
 /** Offsets of one group as fetched from the broker. */
 export interface KafkaGroupOffsets {
   state: string | null;
+  groupProtocol: KafkaGroupProtocol | null;
   groupMembers: number | null;
   partitions: Omit<KafkaPartitionStatus, 'memberId' | 'clientId'>[];
   /** "topic:partition" -> the member holding it, from the group description (every process). */
@@ -101,4 +115,9 @@ export interface KafkaGroupMember {
   clientHost: string;
   /** topic -> partitions, decoded from the member's assignment; empty when it cannot be decoded. */
   assignment: Record<string, number[]>;
+  /**
+   * How the member joined: `classic` (JoinGroup) or `consumer` (KIP-848 heartbeats); null when the broker does not
+   * say (ConsumerGroupDescribe before version 1).
+   */
+  protocol: KafkaGroupProtocol | null;
 }

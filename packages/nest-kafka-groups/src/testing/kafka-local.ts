@@ -15,7 +15,8 @@
  * Environment: KAFKA_BROKERS (default: the local node addresses), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT,
  * KAFKA_NODES (1), JAVA_HOME (else `java` on the PATH), KAFKA_LOCAL_DIR, KAFKA_SECURITY (plaintext, or sasl_ssl
  * for a single node with SASL_SSL, mutual TLS and ACLs: see kafka-local-security.ts), KAFKA_MTLS_PORT (sasl_ssl:
- * the mutual-TLS listener, default KAFKA_CONTROLLER_PORT+1).
+ * the mutual-TLS listener, default KAFKA_CONTROLLER_PORT+1), KAFKA_OFFSETS_REPLICAS (`__consumer_offsets`'s
+ * replication factor, default one per node up to 3: a cluster with 1 loses a group's coordinator with its node).
  * Ports: node index i listens for clients on KAFKA_PORT+i and for the controller quorum on KAFKA_CONTROLLER_PORT+i.
  * KAFKA_CONTROLLER_PORT defaults to 9093 for a single node and to KAFKA_PORT+KAFKA_NODES for a cluster
  * (KAFKA_NODES=3 on 9092: clients 9092-9094, controllers 9095-9097); the two ranges must not overlap.
@@ -99,6 +100,8 @@ export interface KafkaLocalSettings {
   mtlsPort?: number;
   /** The broker JVM's options: KAFKA_HEAP_OPTS then KAFKA_JVM_PERFORMANCE_OPTS, each defaulting as above. */
   brokerJvmOptions: string[];
+  /** KAFKA_OFFSETS_REPLICAS: `offsets.topic.replication.factor`, when not the default. */
+  offsetsReplicas?: number;
 }
 
 /** Users and ACLs of a secured broker (KAFKA_SECURITY=sasl_ssl), made on every fresh start. */
@@ -174,6 +177,15 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): KafkaLocalS
     };
   });
   const localAddress = nodes.map((node) => node.address).join(',');
+  const offsetsReplicas = env.KAFKA_OFFSETS_REPLICAS?.trim() ? Number(env.KAFKA_OFFSETS_REPLICAS) : undefined;
+  if (
+    offsetsReplicas !== undefined &&
+    !(Number.isInteger(offsetsReplicas) && offsetsReplicas >= 1 && offsetsReplicas <= nodeCount)
+  ) {
+    throw new KafkaLocalError(
+      `KAFKA_OFFSETS_REPLICAS=${env.KAFKA_OFFSETS_REPLICAS}: expected a replication factor from 1 to ${nodeCount} (KAFKA_NODES)`,
+    );
+  }
   return {
     port,
     controllerPort,
@@ -192,6 +204,7 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): KafkaLocalS
       ...jvmOptionsFrom(env, 'KAFKA_HEAP_OPTS', BROKER_HEAP_OPTS),
       ...jvmOptionsFrom(env, 'KAFKA_JVM_PERFORMANCE_OPTS', BROKER_JVM_PERFORMANCE_OPTS),
     ],
+    ...(offsetsReplicas !== undefined && { offsetsReplicas }),
   };
 }
 
@@ -567,6 +580,7 @@ export function resolveJars(settings = localSettings()): void {
 function serverProperties(
   node: KafkaLocalNode,
   nodes: KafkaLocalNode[],
+  offsetsReplicas?: number,
 ): Record<string, string | number | boolean> {
   const voters = nodes.map((n) => `${n.nodeId}@127.0.0.1:${n.controllerPort}`).join(',');
   // Internal topics: one replica per node up to 3 (with fewer nodes the topics could never be created).
@@ -582,7 +596,7 @@ function serverProperties(
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'log.dirs': join(node.dir, 'kraft'),
-    'offsets.topic.replication.factor': replicas,
+    'offsets.topic.replication.factor': offsetsReplicas ?? replicas,
     'transaction.state.log.replication.factor': replicas,
     'transaction.state.log.min.isr': minIsr,
     'share.coordinator.state.topic.replication.factor': replicas,
@@ -660,7 +674,7 @@ async function prepareDataDir(
       ? readCredentials(node.dir)
       : prepareSecurity(node.dir, security.clientCertificateUser ?? 'client', security.users);
   }
-  const properties = serverProperties(node, settings.nodes);
+  const properties = serverProperties(node, settings.nodes, settings.offsetsReplicas);
   if (credentials) Object.assign(properties, securedServerProperties(node, settings.mtlsPort!, credentials));
   writeProperties(f.server, properties);
   writeProperties(f.log4j, log4jProperties(node));

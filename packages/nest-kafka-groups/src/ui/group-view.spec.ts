@@ -32,6 +32,7 @@ function local(
 
 const offsets = (): KafkaGroupOffsets => ({
   state: 'Stable',
+  groupProtocol: 'classic',
   groupMembers: 2,
   partitions: [
     { topic: 't', partition: 0, committedOffset: 5, logEndOffset: 9, lag: 4 },
@@ -44,8 +45,20 @@ const offsets = (): KafkaGroupOffsets => ({
     ['t:2', { memberId: 'm-peer', clientId: 'svc' }],
   ]),
   members: [
-    { memberId: 'm-peer', clientId: 'svc', clientHost: '/10.0.0.2', assignment: { t: [1, 2] } },
-    { memberId: 'm-here', clientId: 'svc', clientHost: '/10.0.0.1', assignment: { t: [0] } },
+    {
+      memberId: 'm-peer',
+      clientId: 'svc',
+      clientHost: '/10.0.0.2',
+      assignment: { t: [1, 2] },
+      protocol: 'classic',
+    },
+    {
+      memberId: 'm-here',
+      clientId: 'svc',
+      clientHost: '/10.0.0.1',
+      assignment: { t: [0] },
+      protocol: 'classic',
+    },
   ],
 });
 

@@ -1,6 +1,7 @@
 import type { MemberState } from '../server/consumer-member.js';
 import type {
   KafkaGroupOffsets,
+  KafkaGroupProtocol,
   KafkaMessageCounts,
   KafkaStoppedPartition,
 } from '../status/kafka-status.types.js';
@@ -30,6 +31,8 @@ export interface UiMemberView {
   clientId: string | null;
   /** Where the coordinator saw the member connect from; null when unknown. */
   host: string | null;
+  /** How it joined the group (classic: JoinGroup; consumer: KIP-848), as the coordinator says; null when unknown. */
+  protocol: KafkaGroupProtocol | null;
   /** Runs in this process (counts, rates and state are known only for these). */
   local: boolean;
   /** Its state; null for a member of another process. */
@@ -72,6 +75,8 @@ export interface UiGroupView {
   topics: string[];
   /** The coordinator's view: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead; null if unknown. */
   state: string | null;
+  /** classic, or consumer when a KIP-848 member joined it (the broker assigns); null if unknown. */
+  groupProtocol: KafkaGroupProtocol | null;
   /** Why the broker could not be asked (state, peers, offsets and lag are then unknown). */
   error: string | null;
   /** Why this process has not started the group's members yet; null when started. */
@@ -113,6 +118,7 @@ export function groupView(input: GroupInput): UiGroupView {
       memberId: peer.memberId,
       clientId: peer.clientId,
       host: peer.clientHost,
+      protocol: peer.protocol,
       local: local !== undefined,
       state: local?.member.state ?? null,
       assignment: local ? local.member.assignment : peer.assignment,
@@ -128,6 +134,7 @@ export function groupView(input: GroupInput): UiGroupView {
       memberId: member.memberId,
       clientId: input.clientId,
       host: null,
+      protocol: null,
       local: true,
       state: member.state,
       assignment: member.assignment,
@@ -189,6 +196,7 @@ export function groupView(input: GroupInput): UiGroupView {
     groupId: input.groupId,
     topics: input.topics,
     state: offsets?.state ?? null,
+    groupProtocol: offsets?.groupProtocol ?? null,
     error: 'error' in input.offsets ? input.offsets.error : null,
     startProblem: input.startProblem ?? null,
     members,

@@ -1,4 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import { FirstSeenPartitions } from './offset-manager.js';
@@ -213,6 +214,20 @@ describe('kafkajs OffsetManager (fixed): a topic deleted while the group runs', 
     await m1.resolveOffsets();
     expect(listed).toEqual([[{ topic: TOPIC, fromBeginning: false, partitions: [{ partition: 0 }] }]]);
     expect(m1.nextOffset(TOPIC, 0).toString()).toBe('6');
+  });
+
+  it('a partition without a committed offset (offsets deleted by an admin, say) is logged with where it starts; committed ones are not', async () => {
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    try {
+      const { m1 } = member('g-logged', { 1: '5' });
+      await m1.resolveOffsets();
+      await m1.resolveOffsets();
+      expect(log.mock.calls.map(([message]) => message)).toEqual([
+        'Group "g-logged" has no committed offset for t[0] at 6: starting there (the log end, fromBeginning: false)',
+      ]);
+    } finally {
+      log.mockRestore();
+    }
   });
 });
 

@@ -1,8 +1,31 @@
+import { Logger } from '@nestjs/common';
 import { KafkaClientCompatibilityError } from '../../errors/kafka-client-compatibility.error.js';
 import { type CarriedFix, KAFKAJS_VERSION } from '../kafkajs-loader.js';
 
 type OffsetManagerClass = new (options: any) => any;
 type CommittedOffsets = Record<string, Record<number, string>>;
+type TopicOffsets = { topic: string; partitions: { partition: number; offset: string }[] }[];
+
+const logger = new Logger('KafkaOffsetReset');
+
+/**
+ * Says where partitions without a committed offset start, as Java's consumer logs "Resetting offset for
+ * partition": a new group, a partition added, or offsets deleted by an admin (`kafka-consumer-groups.sh
+ * --delete-offsets`, `--delete`) or expired (`offsets.retention.minutes`). Starting at the log end skips what was
+ * written before; the line makes that visible.
+ */
+function logStartWithoutCommit(
+  groupId: string,
+  { topic, partitions }: TopicOffsets[number],
+  where: string,
+): void {
+  if (partitions.length === 0) return;
+  const at = [...partitions]
+    .sort((a, b) => a.partition - b.partition)
+    .map(({ partition, offset }) => `${topic}[${partition}] at ${offset}`)
+    .join(', ');
+  logger.log(`Group "${groupId}" has no committed offset for ${at}: starting there (${where})`);
+}
 
 const MODULE = 'src/consumer/offsetManager/index.js';
 
@@ -31,12 +54,19 @@ const MODULE = 'src/consumer/offsetManager/index.js';
  *   fetched from the old position and its first records skipped. `topicDeleted` (called when the metadata shows the
  *   topic gone, see topic-deletion.ts) forgets them and counts the topic as new (0 partitions first seen), so a
  *   topic created again starts at the group's committed offset, if one was committed since, else its earliest.
+ * - A partition without a committed offset (a new group, offsets deleted with `kafka-consumer-groups.sh
+ *   --delete-offsets` or `--delete`, or expired) started at its log end or earliest offset without a word. Here
+ *   each one is logged with the offset it starts at (`logStartWithoutCommit`).
  */
 export const offsetManagerFix: CarriedFix = {
   module: MODULE,
   sha256: 'bd1041968ae322324ebf64d2569308db19d24f70ee5dbb72c964b43bfe85c00e',
   create: (require, released) =>
-    createOffsetManager(released() as OffsetManagerClass, require('./isInvalidOffset')),
+    createOffsetManager(
+      released() as OffsetManagerClass,
+      require('./isInvalidOffset'),
+      require('./initializeConsumerOffsets'),
+    ),
 };
 
 /**
@@ -77,18 +107,62 @@ const firstSeenPartitions = new FirstSeenPartitions(FIRST_SEEN_GROUPS);
 export function createOffsetManager(
   Released: OffsetManagerClass,
   isInvalidOffset: (offset: unknown) => boolean,
+  initializeConsumerOffsets: (consumerOffsets: TopicOffsets, topicOffsets: TopicOffsets) => TopicOffsets,
 ): OffsetManagerClass {
   const committedKey = committedOffsetsKey(Released);
 
   return class OffsetManager extends Released {
     /**
      * kafkajs resolves the offsets of assigned partitions missing from the cache before each fetch. Added
-     * partitions are resolved first (earliest, unless the group committed one), the rest as kafkajs does.
+     * partitions are resolved first (earliest, unless the group committed one), the rest as kafkajs 2.2.4 does
+     * (the group's committed offset, else the earliest or latest as `fromBeginning` says), and a partition without
+     * a committed offset is logged with where it starts.
      */
     async resolveOffsets(): Promise<void> {
       const added = this.addedPartitionsToResolve();
       if (added.length > 0) await this.startAtEarliest(added);
-      return super.resolveOffsets();
+      const pending = (this.topics as string[])
+        .map((topic) => ({
+          topic,
+          partitions: (this.memberAssignment[topic] as number[])
+            .filter((partition) => isInvalidOffset(this.committedOffsets()[topic][partition]))
+            .map((partition) => ({ partition })),
+        }))
+        .filter(({ partitions }) => partitions.length > 0);
+      if (pending.length === 0) return;
+      const coordinator = await this.getCoordinator();
+      const { responses } = (await coordinator.offsetFetch({ groupId: this.groupId, topics: pending })) as {
+        responses: TopicOffsets;
+      };
+      const unresolved = responses
+        .map(({ topic, partitions }) => ({
+          topic,
+          fromBeginning: Boolean(this.topicConfigurations[topic].fromBeginning),
+          partitions: partitions
+            .filter(({ offset }) => isInvalidOffset(offset))
+            .map(({ partition }) => ({ partition })),
+        }))
+        .filter(({ partitions }) => partitions.length > 0);
+      let offsets = responses;
+      if (unresolved.length > 0) {
+        const topicOffsets: TopicOffsets = await this.cluster.fetchTopicsOffset(unresolved);
+        offsets = initializeConsumerOffsets(responses, topicOffsets);
+        const fromBeginning = new Set(unresolved.filter((t) => t.fromBeginning).map(({ topic }) => topic));
+        for (const started of topicOffsets) {
+          logStartWithoutCommit(
+            this.groupId,
+            started,
+            fromBeginning.has(started.topic)
+              ? 'the earliest offset, fromBeginning: true'
+              : 'the log end, fromBeginning: false',
+          );
+        }
+      }
+      for (const { topic, partitions } of offsets) {
+        const cached = { ...this.committedOffsets()[topic] };
+        for (const { partition, offset } of partitions) cached[partition] = offset;
+        this.committedOffsets()[topic] = cached;
+      }
     }
 
     private addedPartitionsToResolve(): { topic: string; partitions: { partition: number }[] }[] {
@@ -131,8 +205,14 @@ export function createOffsetManager(
         }))
         .filter(({ partitions }) => partitions.length > 0);
       if (uncommitted.length === 0) return;
-      const earliest: { topic: string; partitions: { partition: number; offset: string }[] }[] =
-        await this.cluster.fetchTopicsOffset(uncommitted);
+      const earliest: TopicOffsets = await this.cluster.fetchTopicsOffset(uncommitted);
+      for (const started of earliest) {
+        logStartWithoutCommit(
+          this.groupId,
+          started,
+          'the earliest offset: a partition added, or its topic created again, while the group ran',
+        );
+      }
       for (const { topic, partitions } of earliest) {
         const cached = this.committedOffsets()[topic];
         for (const { partition, offset } of partitions) cached[partition] = offset;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 
@@ -28,7 +28,14 @@ function queue(RequestQueue: any): any {
 
 afterEach(() => {
   for (const created of queues.splice(0)) created.destroy();
+  jest.restoreAllMocks();
 });
+
+/** The clock standing still at `now`, so a throttle's end is exactly where the spec puts it. */
+function clockAt(now: number): number {
+  jest.spyOn(Date, 'now').mockReturnValue(now);
+  return now;
+}
 
 describe('the carried request queue: a check of pending requests only when one waits', () => {
   it('kafkajs 2.2.4 as released arms a timer after an answer with nothing pending (kept to show the bug)', () => {
@@ -52,8 +59,15 @@ describe('the carried request queue: a check of pending requests only when one w
 
   it("still checks at a throttle's end with nothing pending", () => {
     const fixed = queue(Fixed);
-    fixed.throttledUntil = Date.now() + 1_000;
+    fixed.throttledUntil = clockAt(1_000_000) + 1;
     fixed.scheduleCheckPendingRequests();
     expect(fixed.throttleCheckTimeoutId).not.toBeNull();
+  });
+
+  it('arms nothing for a throttle that has ended, with nothing pending', () => {
+    const fixed = queue(Fixed);
+    fixed.throttledUntil = clockAt(1_000_000);
+    fixed.scheduleCheckPendingRequests();
+    expect(fixed.throttleCheckTimeoutId).toBeNull();
   });
 });

@@ -1,11 +1,12 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { kafkajsInternal } from '../kafkajs.js';
 
 /**
  * The carried Runner while the group coordinator answers every heartbeat "not available" (loading the group, or
  * waiting for a dead broker's replica), driven with an in-memory consumer group: the member keeps fetching, and
  * sends the heartbeat again no sooner than a retry backoff, as the Java consumer does (`retry.backoff.ms`), not
- * once per batch that ends.
+ * once per batch that ends. The clock (Date) stands still unless the spec moves it; timers and the event loop stay
+ * real.
  */
 const Fixed = kafkajsInternal('src/consumer/runner.js');
 const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
@@ -30,7 +31,27 @@ function batch(offset: number) {
 }
 
 describe('kafkajs Runner (fixed): heartbeats while the group coordinator is unavailable', () => {
-  it('sends the heartbeat again at most once per retry backoff, however many batches end meanwhile', async () => {
+  beforeEach(() => {
+    jest.useFakeTimers({
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    });
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('sends the heartbeat again once per retry backoff (doubling while it fails), however many batches end meanwhile', async () => {
     let sent = 0;
     const consumerGroup = {
       groupId: 'g',
@@ -63,13 +84,28 @@ describe('kafkajs Runner (fixed): heartbeats while the group coordinator is unav
     });
     runner.running = true;
 
-    const started = Date.now();
-    for (let offset = 0; offset < 50; offset++) {
-      await runner.handleBatch(batch(offset));
-      await new Promise((resolve) => setImmediate(resolve)); // the coordinator's answer lands
+    let offset = 0;
+    const batches = async (count: number) => {
+      for (const end = offset + count; offset < end; offset++) {
+        await runner.handleBatch(batch(offset));
+        await new Promise((resolve) => setImmediate(resolve)); // the coordinator's answer lands
+      }
+    };
+    await batches(50);
+    expect(sent).toBe(1);
+    // 100 ms after the first failure, doubling while they keep failing (up to 1 s, as the Java consumer's
+    // retry.backoff.ms and retry.backoff.max.ms).
+    for (const [backoff, sentThen] of [
+      [RETRY_BACKOFF_MS, 2],
+      [2 * RETRY_BACKOFF_MS, 3],
+      [4 * RETRY_BACKOFF_MS, 4],
+    ]) {
+      jest.setSystemTime(Date.now() + backoff - 1);
+      await batches(20);
+      expect(sent).toBe(sentThen - 1);
+      jest.setSystemTime(Date.now() + 1);
+      await batches(20);
+      expect(sent).toBe(sentThen);
     }
-    const elapsed = Date.now() - started;
-    expect(sent).toBeGreaterThanOrEqual(1);
-    expect(sent).toBeLessThanOrEqual(1 + Math.ceil(elapsed / RETRY_BACKOFF_MS));
   });
 });

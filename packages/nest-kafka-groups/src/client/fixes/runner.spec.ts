@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import {
@@ -12,8 +12,29 @@ import {
 /**
  * kafkajs's consumer Runner driven with an in-memory consumer group, on the library's instance (fixed) and on the
  * installed kafkajs module as released (upstream, kept to show the cause): when offsets are committed around a batch,
- * a heartbeat that reports a rebalance, a handler error, stop() and a crash.
+ * a heartbeat that reports a rebalance, a handler error, stop() and a crash. The clock (Date) stands still unless a
+ * spec moves it, so the heartbeat, session and commit intervals it sets up hold however slowly the spec runs; timers
+ * and the event loop stay real.
  */
+beforeEach(() => {
+  jest.useFakeTimers({
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
 const Upstream = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js');
 const Fixed = kafkajsInternal('src/consumer/runner.js');
 const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
@@ -486,8 +507,11 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     await settled();
     await within.instance.handleBatch(batch(0, 1));
     expect(answers).toHaveLength(1); // within the retry backoff
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    jest.setSystemTime(Date.now() + 99);
     await within.instance.handleBatch(batch(0, 2));
+    expect(answers).toHaveLength(1); // still within it
+    jest.setSystemTime(Date.now() + 1);
+    await within.instance.handleBatch(batch(0, 3));
     expect(answers).toHaveLength(2);
 
     const past = runner(Fixed);
@@ -507,6 +531,7 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     };
     await instance.handleBatch(batch(0, 0));
     await settled();
+    jest.setSystemTime(Date.now() + 100); // the retry backoff after a first failure
     await instance.handleBatch(batch(0, 1));
     expect(commits).toBe(2);
   });
@@ -519,7 +544,8 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     answers[0]!.reject(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
     await settled();
     await instance.handleBatch(batch(0, 1));
-    await new Promise((resolve) => setTimeout(resolve, 110));
+    expect(answers).toHaveLength(1); // not thrown, and within the retry backoff
+    jest.setSystemTime(Date.now() + 100);
     await instance.handleBatch(batch(0, 2));
     expect(answers).toHaveLength(2);
   });
@@ -536,8 +562,48 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     };
     await instance.handleBatch(batch(0, 0));
     await settled();
+    jest.setSystemTime(Date.now() + 100); // the retry backoff after a first failure
     await instance.handleBatch(batch(0, 1));
     expect(commits).toBe(2);
+  });
+
+  it('fixed: after an interval commit failed with the coordinator gone or unavailable, the next waits a backoff (100 ms doubling to 1 s), not the next batch end', async () => {
+    const gone = (consumerGroup: any) => {
+      consumerGroup.coordinatorUnknown = true;
+      return new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    };
+    for (const failure of [gone, unavailable]) {
+      const { instance, consumerGroup } = runner(Fixed);
+      let commits = 0;
+      consumerGroup.commitOffsetsIfNecessary = async () => {
+        commits++;
+        throw failure(consumerGroup);
+      };
+      let offset = 0;
+      const batches = async (count: number) => {
+        for (const end = offset + count; offset < end; offset++) {
+          await instance.handleBatch(batch(0, offset));
+          await settled(); // the coordinator's answer lands
+        }
+      };
+      await batches(20);
+      expect(commits).toBe(1);
+      for (const [backoff, sent] of [
+        [100, 2],
+        [200, 3],
+        [400, 4],
+        [800, 5],
+        [1_000, 6],
+        [1_000, 7],
+      ]) {
+        jest.setSystemTime(Date.now() + backoff - 1);
+        await batches(10);
+        expect(commits).toBe(sent - 1);
+        jest.setSystemTime(Date.now() + 1);
+        await batches(10);
+        expect(commits).toBe(sent);
+      }
+    }
   });
 
   it('released: a member whose heartbeats went unanswered for the session timeout goes on handling its batches', async () => {

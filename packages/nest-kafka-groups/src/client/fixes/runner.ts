@@ -1,6 +1,8 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
 import { fetchedBeforeDeletion } from '../topic-deletion.js';
+import { isCoordinatorLost, reconnectBackoffMs } from './consumer-group.js';
+import { CoordinatorOutage } from './coordinator-outage.js';
 
 type RunnerClass = new (options: any) => any;
 
@@ -80,8 +82,8 @@ const COORDINATOR_UNAVAILABLE = new Set([
   'REQUEST_TIMED_OUT',
 ]);
 
-/** As the Java consumer waits before it sends a failed heartbeat again (`retry.backoff.ms`). */
-const HEARTBEAT_RETRY_BACKOFF_MS = 100;
+/** The wait before a member whose session lapsed fetches its held-back batch again (Java's `retry.backoff.ms`). */
+const HOLD_BACK_WAIT_MS = 100;
 
 export function isCoordinatorUnavailable(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
@@ -141,6 +143,17 @@ export function resolveInCurrentGroup(
   if (!group?.offsetManager) return false;
   group.resolveOffset({ topic, partition, offset });
   return true;
+}
+
+/** The latest Runner built for each `eachBatch` (as `currentGroups`): health reads its coordinator outage. */
+const currentRunners = new WeakMap<object, { coordinatorOutage: CoordinatorOutage }>();
+
+/**
+ * Why the coordinator keeps the consumer run with this `eachBatch` from working normally (heartbeats unanswered or
+ * commits failing for a session timeout), for health; undefined when it does not.
+ */
+export function coordinatorProblem(eachBatch: object): string | undefined {
+  return currentRunners.get(eachBatch)?.coordinatorOutage.problem();
 }
 
 /** kafkajs's retrier (src/retry): runs `fn` again with backoff while it throws a retriable error, `retries` times. */
@@ -248,6 +261,10 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     readonly failingFetches = new Set<number>();
     /** The fetch loop's retrier (commits keep the released one, one retrier per commit). */
     readonly fetchLoopRetrier: Retrier;
+    /** Heartbeats and commits the coordinator has not served: logged and reported to health. */
+    readonly coordinatorOutage: CoordinatorOutage;
+    /** No interval commit before this (epoch ms) after one failed with the coordinator lost or unavailable. */
+    commitRetryAt = 0;
 
     constructor(options: any) {
       super(options);
@@ -256,7 +273,19 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         { ...options.retry },
         () => this.fetchesAnswered,
       );
-      if (options.eachBatch) currentGroups.set(options.eachBatch, this.consumerGroup);
+      const group = this.consumerGroup;
+      this.coordinatorOutage = new CoordinatorOutage(() => ({
+        groupId: group.groupId,
+        memberId: group.memberId,
+        coordinator: group.coordinator
+          ? `broker ${group.coordinator.nodeId} at ${group.coordinator.brokerAddress}`
+          : 'not found yet',
+        sessionTimeout: group.sessionTimeout,
+      }));
+      if (options.eachBatch) {
+        currentGroups.set(options.eachBatch, this.consumerGroup);
+        currentRunners.set(options.eachBatch, this);
+      }
       const hook = beforeRejoinHooks.get(options.eachBatch);
       const rebalance = (this.rebalance = rebalanceHooks.get(options.eachBatch));
       if (hook || rebalance) {
@@ -340,14 +369,19 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         ).then(
           () => {
             this.heartbeatInFlight = undefined;
+            this.coordinatorOutage.heartbeatAnswered();
           },
           (error: unknown) => {
             this.heartbeatInFlight = undefined;
             const { sessionTimeout, coordinatorUnknown } = this.consumerGroup;
+            if (coordinatorUnknown || isCoordinatorLost(error) || isCoordinatorUnavailable(error))
+              this.coordinatorOutage.heartbeatFailed(error, Date.now() - this.sinceAnswered());
             if (
               keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)
             ) {
-              this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
+              // Each attempt may send a coordinator lookup first: 100 ms doubling to 1 s while they keep failing.
+              this.heartbeatRetryAt =
+                Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedHeartbeats);
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
                 memberId: this.consumerGroup.memberId,
@@ -418,25 +452,34 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       this.commitInFlight = commit.then(
         () => {
           this.commitInFlight = undefined;
+          this.coordinatorOutage.commitSucceeded();
         },
         (error: unknown) => {
           this.commitInFlight = undefined;
           // Resolved offsets stay uncommitted until a commit succeeds: the next interval's commit carries them
           // (to the coordinator looked up again, when this one died or moved).
           this.noteMembership(error, generation);
-          if (!isCoordinatorUnavailable(error) && !this.consumerGroup.coordinatorUnknown)
+          if (!isCoordinatorUnavailable(error) && !this.consumerGroup.coordinatorUnknown) {
             this.commitFailure = { error, generation };
+            return;
+          }
+          // Not at the next batch end (every one would send a commit and a coordinator lookup): after the Java
+          // consumer's retry backoff, 100 ms doubling to 1 s while they keep failing.
+          this.coordinatorOutage.commitFailed(error);
+          this.commitRetryAt = Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedCommits);
         },
       );
       return undefined;
     }
 
     /**
-     * False when the offset manager's own test (its commitOffsetsIfNecessary: the interval passed, or the threshold
-     * reached) would not commit: every batch ends with this check, and the released one goes through two async
-     * layers to find that out. With a threshold the released test decides (it counts every resolved offset).
+     * False while a failed interval commit's retry backoff runs, and when the offset manager's own test (its
+     * commitOffsetsIfNecessary: the interval passed, or the threshold reached) would not commit: every batch ends
+     * with this check, and the released one goes through two async layers to find that out. With a threshold the
+     * released test decides (it counts every resolved offset).
      */
     commitMaybeDue(): boolean {
+      if (this.commitRetryAt > Date.now()) return false;
       const manager = this.consumerGroup.offsetManager;
       if (!this.autoCommit || manager == null || manager.autoCommitThreshold != null) return true;
       return manager.autoCommitInterval == null
@@ -621,7 +664,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         });
       }
       await this.heartbeat();
-      await sleep(HEARTBEAT_RETRY_BACKOFF_MS);
+      await sleep(HOLD_BACK_WAIT_MS);
     }
 
     /** START_BATCH_PROCESS's payload (END_BATCH_PROCESS adds the duration), or undefined when neither is listened to. */

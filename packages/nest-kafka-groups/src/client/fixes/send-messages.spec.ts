@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import {
@@ -168,16 +168,45 @@ function leaderOfSecondMessageMoves() {
 
 const values = (written: Written[]) => written.map((w) => w.value).sort();
 
+/**
+ * For the specs whose order of events is set by waits (a slow request acknowledged after the retry's backoff): fake
+ * timers, which kafkajs's retrier and lock run on too, so the order is the clock's whatever the machine's load; the
+ * event loop stays real.
+ */
+function onFakeClock(): void {
+  beforeEach(() => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+}
+/** Moves the fake clock by `ms`, letting everything that was waiting for it run. */
+const elapse = (ms: number) => jest.advanceTimersByTimeAsync(ms);
+/** `promise`, awaited while the fake clock moves 1 ms at a time; fails after 10 s of it. */
+async function settled<T>(promise: Promise<T>): Promise<T> {
+  let done = false;
+  const tracked = promise.finally(() => (done = true));
+  tracked.catch(() => undefined);
+  for (let ms = 0; !done; ms++) {
+    if (ms === 10_000) throw new Error('not settled after 10 s of the fake clock');
+    await elapse(1);
+  }
+  return tracked;
+}
+
 describe('send() across a leader change (issue 9 finding 1)', () => {
+  onFakeClock();
+
   it('writes every unkeyed message exactly once when the leader of one of its partitions moves', async () => {
     const { send, written } = leaderOfSecondMessageMoves();
-    await send(fixed, [{ value: 'a' }, { value: 'b' }]);
+    await settled(send(fixed, [{ value: 'a' }, { value: 'b' }]));
     expect(values(written)).toEqual(['a', 'b']);
   });
 
   it('upstream kafkajs 2.2.4 resolves the same send() with a message missing (kept to show the bug)', async () => {
     const { send, written } = leaderOfSecondMessageMoves();
-    await send(upstream, [{ value: 'a' }, { value: 'b' }]);
+    await settled(send(upstream, [{ value: 'a' }, { value: 'b' }]));
     // The retry re-partitions (round-robin moves on): `b` lands on `a`'s partition, whose broker already
     // answered, so it is never sent; `a` goes to the third partition and is written twice.
     expect(values(written)).toEqual(['a', 'a']);
@@ -195,12 +224,14 @@ describe('send() across a leader change (issue 9 finding 1)', () => {
         throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
       }
     });
-    await setup.send(fixed, [
-      { value: 'x', partition: 0 },
-      { value: 'y', partition: 1 },
-    ]);
-    await inFlight; // whatever was still out has been written by now
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await settled(
+      setup.send(fixed, [
+        { value: 'x', partition: 0 },
+        { value: 'y', partition: 1 },
+      ]),
+    );
+    await settled(inFlight); // whatever was still out has been written by now
+    await elapse(20);
     expect(values(setup.written)).toEqual(['x', 'y']);
   });
 
@@ -217,12 +248,14 @@ describe('send() across a leader change (issue 9 finding 1)', () => {
         throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
       }
     });
-    await setup.send(fixed, [
-      { value: 'x', partition: 0 },
-      { value: 'y', partition: 1 },
-    ]);
-    await inFlight; // whatever was still out has been written by now
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await settled(
+      setup.send(fixed, [
+        { value: 'x', partition: 0 },
+        { value: 'y', partition: 1 },
+      ]),
+    );
+    await settled(inFlight); // whatever was still out has been written by now
+    await elapse(20);
     expect(values(setup.written)).toEqual(['x', 'y']);
   });
 
@@ -238,10 +271,12 @@ describe('send() across a leader change (issue 9 finding 1)', () => {
         throw createErrorFromCode(NOT_LEADER_OR_FOLLOWER);
       }
     });
-    await setup.send(upstream, [
-      { value: 'x', partition: 0 },
-      { value: 'y', partition: 1 },
-    ]);
+    await settled(
+      setup.send(upstream, [
+        { value: 'x', partition: 0 },
+        { value: 'y', partition: 1 },
+      ]),
+    );
     expect(values(setup.written)).toEqual(['x', 'x', 'y']);
   });
 });
@@ -321,6 +356,8 @@ describe('sequence numbers after a failed request (RELIABILITY finding 10)', () 
 });
 
 describe('a send() that failed while another of its requests waited', () => {
+  onFakeClock();
+
   /**
    * `x` to partition 0 (broker 1) is slow; meanwhile a send() of `y` to partition `yPartition` and `z` to partition 1
    * (broker 2) fails at once on broker 2 (not retriable), its request with `y` waiting for broker 1.
@@ -334,16 +371,18 @@ describe('a send() that failed while another of its requests waited', () => {
     });
     setup.leaders.set(2, 1);
     const x = setup.send(fixed, [{ value: 'x', partition: 0 }]);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await elapse(5);
     await expect(
-      setup.send(fixed, [
-        { value: 'y', partition: yPartition },
-        { value: 'z', partition: 1 },
-      ]),
+      settled(
+        setup.send(fixed, [
+          { value: 'y', partition: yPartition },
+          { value: 'z', partition: 1 },
+        ]),
+      ),
     ).rejects.toThrow();
     release();
-    await x;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await settled(x);
+    await elapse(20);
     return values(setup.written);
   }
 
