@@ -34,6 +34,20 @@ jest.setTimeout(240_000);
 
 const describeJava = javaAvailable() ? describe : describe.skip;
 
+/**
+ * The Spring jars fetched and the Spring programs compiled while the admin-tool tests run (they mostly wait on the
+ * broker and the tool's JVM); the Spring tests await it. A failure is theirs, not an unhandled rejection.
+ */
+const springPrograms: Promise<string> | undefined = javaAvailable()
+  ? resolveSpringJars().then(compileSpringPrograms)
+  : undefined;
+springPrograms?.catch(() => undefined);
+// At file level, so that the classes go even when a filter ran none of the Spring tests.
+afterAll(async () => {
+  const classDir = await springPrograms?.catch(() => undefined);
+  if (classDir) await rm(classDir, { recursive: true, force: true });
+});
+
 interface Handled {
   topic: string;
   partition: number;
@@ -425,13 +439,11 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
   let classDir: string;
 
   beforeAll(async () => {
-    resolveSpringJars();
-    classDir = await compileSpringPrograms();
+    classDir = await springPrograms!;
   });
 
   afterAll(async () => {
     await kafka.closeAll();
-    if (classDir) await rm(classDir, { recursive: true, force: true });
   });
 
   test("Spring's listener container reads the library's dead letters: every DLT header equals the source record's", async () => {
