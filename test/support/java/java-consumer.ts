@@ -92,6 +92,9 @@ export class JavaConsumer extends ClientProcess<JavaRecord> {
       [
         '-Xms64m',
         '-Xmx256m',
+        // A short-lived client: C1 only and the serial collector start it sooner; what it sends is the same.
+        '-XX:TieredStopAtLevel=1',
+        '-XX:+UseSerialGC',
         ...launch,
         brokers.join(','),
         groupId,
