@@ -82,8 +82,8 @@ const COORDINATOR_UNAVAILABLE = new Set([
   'REQUEST_TIMED_OUT',
 ]);
 
-/** The wait before a member whose session lapsed fetches its held-back batch again (Java's `retry.backoff.ms`). */
-const HOLD_BACK_WAIT_MS = 100;
+/** As the Java consumer waits before it sends a failed heartbeat again (`retry.backoff.ms`). */
+const HEARTBEAT_RETRY_BACKOFF_MS = 100;
 
 export function isCoordinatorUnavailable(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
@@ -379,9 +379,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
             if (
               keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)
             ) {
-              // Each attempt may send a coordinator lookup first: 100 ms doubling to 1 s while they keep failing.
-              this.heartbeatRetryAt =
-                Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedHeartbeats);
+              this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
                 memberId: this.consumerGroup.memberId,
@@ -664,7 +662,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         });
       }
       await this.heartbeat();
-      await sleep(HOLD_BACK_WAIT_MS);
+      await sleep(HEARTBEAT_RETRY_BACKOFF_MS);
     }
 
     /** START_BATCH_PROCESS's payload (END_BATCH_PROCESS adds the duration), or undefined when neither is listened to. */
