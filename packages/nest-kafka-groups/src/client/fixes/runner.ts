@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
 import { fetchedBeforeDeletion } from '../topic-deletion.js';
-import { isCoordinatorLost, reconnectBackoffMs } from './consumer-group.js';
+import { isCoordinatorLost } from './consumer-group.js';
 import { CoordinatorOutage } from './coordinator-outage.js';
 
 type RunnerClass = new (options: any) => any;
@@ -82,7 +82,7 @@ const COORDINATOR_UNAVAILABLE = new Set([
   'REQUEST_TIMED_OUT',
 ]);
 
-/** As the Java consumer waits before it sends a failed heartbeat again (`retry.backoff.ms`). */
+/** As the Java consumer waits before it sends a failed heartbeat or commit again (`retry.backoff.ms`). */
 const HEARTBEAT_RETRY_BACKOFF_MS = 100;
 
 export function isCoordinatorUnavailable(error: unknown): boolean {
@@ -462,9 +462,10 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
             return;
           }
           // Not at the next batch end (every one would send a commit and a coordinator lookup): after the Java
-          // consumer's retry backoff, 100 ms doubling to 1 s while they keep failing.
+          // consumer's retry backoff. Flat, so the first commit once the coordinator answers is not held up: what
+          // it has not committed when the member rejoins is handled again.
           this.coordinatorOutage.commitFailed(error);
-          this.commitRetryAt = Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedCommits);
+          this.commitRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
         },
       );
       return undefined;
