@@ -1,7 +1,8 @@
 /**
  * Outside-in probe 3 (docs/RELIABILITY.md): Kafka's own admin tool (ConsumerGroupCommand, from the broker's jars)
  * on a running and a stopped group of this library, and Spring Kafka's own code (spring-kafka, no Spring Boot)
- * reading the library's dead letters and writing dead letters the library reads.
+ * reading the library's dead letters, writing dead letters the library reads, and running its non-blocking retry
+ * chain beside the library's.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { Controller, type INestApplication, Logger, Module } from '@nestjs/common';
@@ -19,9 +20,10 @@ import {
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { KAFKA_LIB } from './support/java/java-consumer.js';
 import {
-  compileSpringDeadLetters,
+  compileSpringPrograms,
   resolveSpringJars,
   runSpringDeadLetters,
+  runSpringRetryChain,
   type SpringDeadLetter,
   springRecords,
 } from './support/java/spring/spring-kafka.js';
@@ -31,6 +33,20 @@ import { startTestApp } from './support/nest-test-app.js';
 jest.setTimeout(240_000);
 
 const describeJava = javaAvailable() ? describe : describe.skip;
+
+/**
+ * The Spring jars fetched and the Spring programs compiled while the admin-tool tests run (they mostly wait on the
+ * broker and the tool's JVM); the Spring tests await it. A failure is theirs, not an unhandled rejection.
+ */
+const springPrograms: Promise<string> | undefined = javaAvailable()
+  ? resolveSpringJars().then(compileSpringPrograms)
+  : undefined;
+springPrograms?.catch(() => undefined);
+// At file level, so that the classes go even when a filter ran none of the Spring tests.
+afterAll(async () => {
+  const classDir = await springPrograms?.catch(() => undefined);
+  if (classDir) await rm(classDir, { recursive: true, force: true });
+});
 
 interface Handled {
   topic: string;
@@ -77,6 +93,35 @@ class SpringDltController {
     });
     throw new ProbeRefusalError('refused again', new TypeError('still no'));
   }
+}
+
+/** Deliveries on the retry-chain probe's topics: [topic, ctx.attempt]; the handler fails while `failing`. */
+const retried: { deliveries: [string, number][]; failing: boolean } = { deliveries: [], failing: false };
+
+@Controller()
+class RetryingController {
+  @KafkaHandler('${RETRY_TOPIC}')
+  handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext): void {
+    retried.deliveries.push([ctx.topic, ctx.attempt]);
+    if (retried.failing) throw new ProbeRefusalError(`refused seq ${payload.seq}`, new TypeError('not yet'));
+  }
+}
+
+/** A group on `topic` with Spring's non-blocking retries: delays 1000 and 2000 ms, as SpringRetryChain's. */
+function retryFeature(groupId: string, topic: string) {
+  @Module({
+    imports: [
+      KafkaModule.forFeature({
+        groupId,
+        fromBeginning: true,
+        retry: { topics: true, delaysMs: [1_000, 2_000] },
+        topicVariables: { RETRY_TOPIC: topic },
+      }),
+    ],
+    controllers: [RetryingController],
+  })
+  class RetryFeature {}
+  return RetryFeature;
 }
 
 function feature(
@@ -146,6 +191,18 @@ function handledSince(from: number, topic: string): string[] {
     .slice(from)
     .filter((h) => h.topic === topic)
     .map((h) => `${h.partition}:${h.offset}`);
+}
+
+/** `npm run kafka -- tail <topic> --max 1` of the example's CLI: what it prints of the topic's first record. */
+function kafkaCliTail(topic: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['scripts/kafka-cli.mjs', 'tail', topic, '--max', '1', '--idle-ms', '30000'],
+      { env: { ...process.env, KAFKA_BROKERS: testBrokers().join(',') }, timeout: 60_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
+    ),
+  );
 }
 
 /** What the library logged about partitions of `groupId` that start without a committed offset. */
@@ -382,13 +439,11 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
   let classDir: string;
 
   beforeAll(async () => {
-    resolveSpringJars();
-    classDir = await compileSpringDeadLetters();
+    classDir = await springPrograms!;
   });
 
   afterAll(async () => {
     await kafka.closeAll();
-    if (classDir) await rm(classDir, { recursive: true, force: true });
   });
 
   test("Spring's listener container reads the library's dead letters: every DLT header equals the source record's", async () => {
@@ -509,5 +564,119 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
       exceptionMessage: 'refused again',
       originalTopics: [source, springDlt],
     });
+    // The example's `npm run kafka -- tail` decodes every value of a repeated header.
+    const tail = await kafkaCliTail(`${springDlt}-dlt`);
+    expect(tail).toContain(`\n    kafka_dlt-original-topic: ${source}, ${springDlt}\n`);
+    expect(tail).toContain('\n    kafka_dlt-original-partition: 0, 0\n');
+    expect(tail).toContain('\n    kafka_dlt-original-offset: 0, 0\n');
+  });
+  test("Spring's non-blocking retry chain and the library's: same topics, same retry headers, each reads the other's retry records", async () => {
+    const springTopic = uniqueName('spring-chain');
+    const ourTopic = uniqueName('our-chain');
+    const suffixes = ['', '-retry-1000', '-retry-2000', '-dlt'];
+    for (const topic of [springTopic, ourTopic]) {
+      for (const suffix of suffixes) await kafka.createTopic(`${topic}${suffix}`, 1);
+    }
+    const written = Date.now() - 3_000;
+    await kafka.produce(springTopic, [{ value: JSON.stringify({ seq: 1 }), timestamp: String(written) }]);
+    await kafka.produce(ourTopic, [{ value: JSON.stringify({ seq: 2 }), timestamp: String(written) }]);
+
+    // Spring's chain, its listener failing: attempts 1-3 along its default topic names (created above: a name of
+    // its own would have no topic, and its writes would fail), then its dead letter.
+    expect(await runSpringRetryChain(classDir, springTopic, uniqueName('spring-chain'), 'fail', 1)).toEqual([
+      [springTopic, 1],
+      [`${springTopic}-retry-1000`, 2],
+      [`${springTopic}-retry-2000`, 3],
+    ]);
+    // The library's chain, its handler failing, with the same delays.
+    retried.failing = true;
+    retried.deliveries.length = 0;
+    const failing = await startTestApp([retryFeature(uniqueName('our-chain'), ourTopic)]);
+    try {
+      await waitFor("the library's dead letter", 60_000, async () => {
+        const [end] = await (await kafka.admin()).fetchTopicOffsets(`${ourTopic}-dlt`);
+        return end.high === '1';
+      });
+    } finally {
+      await failing.app.close();
+    }
+    expect(retried.deliveries).toEqual([
+      [ourTopic, 1],
+      [`${ourTopic}-retry-1000`, 2],
+      [`${ourTopic}-retry-2000`, 3],
+    ]);
+
+    // Hop by hop, the retry headers of both chains: every value appended, attempts as 4-byte ints, the original
+    // timestamp and due times as Java's BigInteger.toByteArray() of a long.
+    const retryHeaders = async (topic: string) => {
+      const [message] = await kafka.readMessages(topic, 1);
+      const values = (name: string) => {
+        const value = message.headers![name];
+        return (Array.isArray(value) ? value : [value]).map((v) => Buffer.from(v as Buffer));
+      };
+      const bigInteger = (bytes: Buffer) => BigInt.asIntN(64, BigInt(`0x${bytes.toString('hex')}`));
+      return {
+        attempts: values('retry_topic-attempts').map((v) =>
+          v.length === 4 ? v.readInt32BE() : `length ${v.length}`,
+        ),
+        originalTimestamps: values('retry_topic-original-timestamp').map((v) => String(bigInteger(v))),
+        // Each due time after the write: at least the hop's delay (the failure came later), shown as that delay
+        // when within a minute of it, else as measured.
+        dueAfterWrite: values('retry_topic-backoff-timestamp').map((v, hop) => {
+          const after = Number(bigInteger(v)) - written;
+          const delay = [1_000, 2_000, 0][hop];
+          return after >= delay && after < delay + 60_000 ? delay : after;
+        }),
+      };
+    };
+    // Per hop: the attempts written so far, and each due time's delay (the dead letter is due at once).
+    for (const [suffix, attempts, delays] of [
+      ['-retry-1000', [2], [1_000]],
+      ['-retry-2000', [2, 3], [1_000, 2_000]],
+      ['-dlt', [2, 3, 4], [1_000, 2_000, 0]],
+    ] as const) {
+      const expected = {
+        attempts,
+        originalTimestamps: attempts.map(() => String(written)),
+        dueAfterWrite: delays,
+      };
+      expect(await retryHeaders(`${springTopic}${suffix}`)).toEqual(expected);
+      expect(await retryHeaders(`${ourTopic}${suffix}`)).toEqual(expected);
+    }
+
+    // Each side reads the other's records: the library's group on Spring's topics, Spring's on the library's.
+    retried.failing = false;
+    retried.deliveries.length = 0;
+    const reading = await startTestApp([retryFeature(uniqueName('reads-spring'), springTopic)]);
+    try {
+      await waitFor(
+        "the library's handler on Spring's three records",
+        60_000,
+        () => retried.deliveries.length >= 3,
+      );
+    } finally {
+      await reading.app.close();
+    }
+    expect(retried.deliveries.sort()).toEqual([
+      [springTopic, 1],
+      [`${springTopic}-retry-1000`, 2],
+      [`${springTopic}-retry-2000`, 3],
+    ]);
+    // The example's `npm run kafka -- tail` decodes the retry chain's headers too.
+    const tail = await kafkaCliTail(`${springTopic}-dlt`);
+    expect(tail).toContain('\n    retry_topic-attempts: 2, 3, 4\n');
+    expect(tail).toContain(`\n    retry_topic-original-timestamp: ${written}, ${written}, ${written}\n`);
+    const springReads = await runSpringRetryChain(
+      classDir,
+      ourTopic,
+      uniqueName('spring-reads'),
+      'succeed',
+      3,
+    );
+    expect(springReads.sort()).toEqual([
+      [ourTopic, 1],
+      [`${ourTopic}-retry-1000`, 2],
+      [`${ourTopic}-retry-2000`, 3],
+    ]);
   });
 });

@@ -515,7 +515,7 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
       await sharedOnce(groupId, topic, java, 0);
     }, 180_000);
 
-    test("a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; status, health, metrics and the UI show what Java's describeConsumerGroups says; a seek is refused while it is in the group, naming its members", async () => {
+    test("a Java member with group.protocol=consumer (KIP-848) joins: the broker converts the group and assigns both; status, health, metrics and the UI show what Java's describeConsumerGroups says; a seek is refused while it is in the group, naming its members, and goes through once the group is Empty", async () => {
       const topic = uniqueName('kip848');
       const groupId = uniqueName('kip848');
       @Module({ imports: [KafkaUiModule.forRoot({ sampleIntervalMs: 500 })] })
@@ -635,6 +635,26 @@ const JAVA_CLIENT_ID = 'zz-outside-java';
         60_000,
         () => seen.length >= seenBefore + 300,
       );
-    }, 180_000);
+      await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
+
+      // An Empty group of the consumer protocol (a KIP-848 member was its last): the seek goes through, kafkajs's
+      // commit turning it classic, and moves every partition.
+      await groups.stop(groupId);
+      const last = startJava(groupId, topic, { groupProtocol: 'consumer' });
+      await last.waitUntil('both partitions', 90_000, () => last.assignment?.length === 2);
+      await last.stop(15_000);
+      const empty = await app.get(KafkaStatusService).group(groupId);
+      expect(empty).toMatchObject({ state: 'Empty', groupProtocol: 'consumer', groupMembers: 0 });
+      const reset = await groups.seek(groupId, { topic, offset: 'earliest' }, { emptyTimeoutMs: 2_000 });
+      expect(reset.partitions).toEqual([
+        { partition: 0, offset: '0' },
+        { partition: 1, offset: '0' },
+      ]);
+      expect((await kafka.offsets(groupId, topic)).map((p) => p.committed)).toEqual([0, 0]);
+      expect(await app.get(KafkaStatusService).group(groupId)).toMatchObject({
+        state: 'Empty',
+        groupProtocol: 'classic',
+      });
+    }, 240_000);
   },
 );

@@ -337,6 +337,8 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     const { body } = await get<{
       groups: { groupId: string; members: { state: string; lastError: string }[] }[];
     }>(`${url}/kafka/groups`);
+    // Both groups listed: the check below holds for each of them, not vacuously for none.
+    expect(body.groups.map((group) => group.groupId).sort()).toEqual(Object.values(groups).sort());
     for (const group of body.groups) {
       expect(group.members).toEqual([
         expect.objectContaining({ state: 'stopped', lastError: denial(group.groupId) }),

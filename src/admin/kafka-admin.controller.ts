@@ -11,6 +11,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import {
+  KafkaConsumerProtocolGroupError,
   type KafkaGroupControlStatus,
   KafkaGroupNotEmptyError,
   KafkaGroups,
@@ -28,8 +29,8 @@ import { SeekRequestDto, TopicsRequestDto } from './seek-request.dto.js';
  * Runtime control of this process's consumer groups over HTTP, behind a bearer token (AdminTokenGuard):
  * POST /kafka/groups/:id/pause|resume (body `{ topics? }`), /stop, /start, /seek. Each answers with the group as
  * `KafkaGroups.list()` shows it (seek: the committed offsets). The library's typed errors become 404 (unknown
- * group), 400 (unknown topic, bad seek target), 409 (seek while other members are in the group) and 503
- * (shutting down), with the library's message as the body's `message`.
+ * group), 400 (unknown topic, bad seek target), 409 (seek while other members, KIP-848 ones too, are in the group)
+ * and 503 (shutting down), with the library's message as the body's `message`.
  */
 @Controller('kafka/groups')
 @UseGuards(AdminTokenGuard)
@@ -97,7 +98,9 @@ function toHttp(error: unknown): never {
   if (error instanceof KafkaUnknownGroupTopicError || error instanceof KafkaSeekTargetError) {
     throw new BadRequestException(error.message);
   }
-  if (error instanceof KafkaGroupNotEmptyError) throw new ConflictException(error.message);
+  if (error instanceof KafkaGroupNotEmptyError || error instanceof KafkaConsumerProtocolGroupError) {
+    throw new ConflictException(error.message);
+  }
   if (error instanceof KafkaGroupsShuttingDownError) throw new ServiceUnavailableException(error.message);
   throw error;
 }

@@ -198,15 +198,16 @@ export class KafkaGroups {
 
 /**
  * Polls the group's description until the coordinator reports it Empty (or Dead, or does not answer for it: it has
- * no state at all). A group of the consumer group protocol (KIP-848) is not seeked even when Empty (see
- * KafkaConsumerProtocolGroupError); it may turn classic while this waits, when its last consumer-protocol member leaves.
+ * no state at all). An Empty group of the consumer group protocol (KIP-848) is seeked too: kafkajs's commit joins it
+ * with JoinGroup, which the broker answers by converting the empty group to a classic one, offsets kept. While it has
+ * members it is refused with KafkaConsumerProtocolGroupError; it may turn classic while this waits, when its last
+ * consumer-protocol member leaves.
  */
 async function waitUntilEmpty(admin: Admin, groupId: string, timeoutMs: number): Promise<void> {
   const started = Date.now();
   for (;;) {
     const group = await describeGroup(admin, groupId);
-    if (group.groupProtocol === null || (group.groupProtocol === 'classic' && group.state === 'Empty'))
-      return;
+    if (group.groupProtocol === null || group.state === 'Empty') return;
     if (Date.now() - started >= timeoutMs) {
       if (group.groupProtocol === 'consumer') {
         throw new KafkaConsumerProtocolGroupError(

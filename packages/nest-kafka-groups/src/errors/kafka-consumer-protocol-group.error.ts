@@ -9,10 +9,10 @@ export interface KafkaConsumerProtocolMember extends KafkaGroupMemberDescription
 
 /**
  * A seek found the group run by the consumer group protocol (KIP-848: a member with `group.protocol=consumer` joined
- * it) after waiting for it to empty. kafkajs commits a seek's offsets by joining the group as a classic member, which
- * such a group takes in and assigns with the broker's assignor: the offsets of partitions another member holds would
- * not move while the seek reported them moved. The message names the group's state and every member still in it
- * (null state and no members: the broker lists the group but cannot describe it, before Kafka 3.7).
+ * it) and not Empty after waiting for it to empty. kafkajs commits a seek's offsets by joining the group as a classic
+ * member, which such a group takes in and assigns with the broker's assignor: the offsets of partitions another member
+ * holds would not move while the seek reported them moved. The message names the group's state and every member
+ * still in it (null state and no members: the broker lists the group but cannot describe it, before Kafka 3.7).
  */
 export class KafkaConsumerProtocolGroupError extends KafkaGroupsError {
   constructor(

@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,53 +10,43 @@ import { testBrokers } from 'nest-kafka-groups/testing';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..', '..', '..');
 const POM = join(HERE, 'pom.xml');
-const SOURCE = join(HERE, 'SpringDeadLetters.java');
+const SOURCES = ['SpringDeadLetters.java', 'SpringRetryChain.java'].map((file) => join(HERE, file));
 /** Spring Kafka's jars (no Spring Boot), beside the broker's in the git-ignored .kafka/ folder. */
 export const SPRING_LIB = process.env.SPRING_KAFKA_LIB_DIR ?? join(REPO, '.kafka', 'spring-lib');
 
 /**
  * Copies spring-kafka and its runtime dependencies into SPRING_LIB with Maven, once per version of the pom (a marker
- * holds its hash); later runs need no registry. Niced: it runs beside other tests.
+ * holds its hash); later runs need no registry. Niced and asynchronous: it runs beside other tests.
  */
-export function resolveSpringJars(): void {
+export async function resolveSpringJars(): Promise<void> {
   const marker = join(SPRING_LIB, '.complete');
   const pomHash = createHash('sha256').update(readFileSync(POM)).digest('hex');
   if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === pomHash) return;
   rmSync(SPRING_LIB, { recursive: true, force: true });
-  const result = spawnSync(
-    'nice',
-    [
-      '-n',
-      '10',
-      'mvn',
-      '-B',
-      '-q',
-      '-U',
-      '-C',
-      '-f',
-      POM,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${SPRING_LIB}`,
-    ],
-    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 },
+  const args = ['-n', '10', 'mvn', '-B', '-q', '-U', '-C', '-f', POM, 'dependency:copy-dependencies'];
+  args.push('-DincludeScope=runtime', `-DoutputDirectory=${SPRING_LIB}`);
+  await new Promise<void>((resolveFetch, reject) =>
+    execFile('nice', args, { maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }, (error, stdout, stderr) =>
+      error
+        ? reject(
+            new Error(
+              `Maven could not fetch spring-kafka (${POM}) into ${SPRING_LIB}: ${error.message}\n` +
+                `${stdout}${stderr}`.slice(-4000),
+            ),
+          )
+        : resolveFetch(),
+    ),
   );
-  if (result.status !== 0) {
-    throw new Error(
-      `Maven could not fetch spring-kafka (${POM}) into ${SPRING_LIB}: exit ${result.status ?? result.signal}\n` +
-        `${result.stdout}${result.stderr}`.slice(-4000),
-    );
-  }
   writeFileSync(marker, `${pomHash}\n`);
 }
 
-/** Compiles SpringDeadLetters.java against SPRING_LIB into a fresh temp directory; remove it with `rm`. */
-export async function compileSpringDeadLetters(): Promise<string> {
-  const classDir = await mkdtemp(join(tmpdir(), 'spring-dead-letters-'));
+/** Compiles SpringDeadLetters.java and SpringRetryChain.java against SPRING_LIB into a fresh temp directory. */
+export async function compileSpringPrograms(): Promise<string> {
+  const classDir = await mkdtemp(join(tmpdir(), 'spring-programs-'));
   await new Promise<void>((resolveCompile, reject) =>
     execFile(
       'javac',
-      ['-nowarn', '-cp', join(SPRING_LIB, '*'), '-d', classDir, SOURCE],
+      ['-nowarn', '-cp', join(SPRING_LIB, '*'), '-d', classDir, ...SOURCES],
       { timeout: 120_000 },
       (error, _stdout, stderr) =>
         error ? reject(new Error(`javac failed: ${error.message}\n${stderr}`)) : resolveCompile(),
@@ -89,18 +79,8 @@ export interface SpringDeadLetter {
   dltHeaderNames: string[];
 }
 
-/**
- * Runs SpringDeadLetters in `mode` (read: Spring's container reads `count` records of `topic`; recover: Spring's
- * DeadLetterPublishingRecoverer dead-letters `count` records of `topic` to `<topic>-dlt`) and returns its stdout
- * lines; fails with its output when it exits otherwise than 0.
- */
-export function runSpringDeadLetters(
-  classDir: string,
-  mode: 'read' | 'recover',
-  topic: string,
-  count: number,
-  groupId: string,
-): Promise<string[]> {
+/** Runs a compiled Spring program's main class with `args`; its stdout lines, or its output when it exits otherwise than 0. */
+function runSpring(classDir: string, mainClass: string, args: string[]): Promise<string[]> {
   return new Promise((resolveRun, reject) =>
     execFile(
       'java',
@@ -109,22 +89,60 @@ export function runSpringDeadLetters(
         '-XX:TieredStopAtLevel=1',
         '-cp',
         [classDir, join(SPRING_LIB, '*')].join(delimiter),
-        'SpringDeadLetters',
-        mode,
-        testBrokers().join(','),
-        topic,
-        String(count),
-        groupId,
+        mainClass,
+        ...args,
       ],
       { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) =>
         error
-          ? reject(
-              new Error(`SpringDeadLetters ${mode} ${topic} failed: ${error.message}\n${stdout}\n${stderr}`),
-            )
+          ? reject(new Error(`${mainClass} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`))
           : resolveRun(stdout.split('\n')),
     ),
   );
+}
+
+/**
+ * SpringDeadLetters in `mode` (read: Spring's container reads `count` records of `topic`; recover: Spring's
+ * DeadLetterPublishingRecoverer dead-letters `count` records of `topic` to `<topic>-dlt`): its stdout lines.
+ */
+export function runSpringDeadLetters(
+  classDir: string,
+  mode: 'read' | 'recover',
+  topic: string,
+  count: number,
+  groupId: string,
+): Promise<string[]> {
+  return runSpring(classDir, 'SpringDeadLetters', [
+    mode,
+    testBrokers().join(','),
+    topic,
+    String(count),
+    groupId,
+  ]);
+}
+
+/**
+ * SpringRetryChain: Spring's @RetryableTopic (delays 1000 and 2000 ms) on `topic`, its listener failing (until
+ * `count` dead letters) or succeeding (until `count` deliveries): its DELIVERY lines as [topic, attempt].
+ */
+export async function runSpringRetryChain(
+  classDir: string,
+  topic: string,
+  groupId: string,
+  mode: 'fail' | 'succeed',
+  count: number,
+): Promise<[string, number][]> {
+  const lines = await runSpring(classDir, 'SpringRetryChain', [
+    testBrokers().join(','),
+    topic,
+    groupId,
+    mode,
+    String(count),
+  ]);
+  return lines
+    .filter((line) => line.startsWith('DELIVERY '))
+    .map((line) => line.split(' '))
+    .map(([, deliveredTopic, , , attempt]) => [deliveredTopic, Number(attempt)]);
 }
 
 /** The RECORD lines of a `read` run, parsed. */
