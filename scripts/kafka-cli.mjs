@@ -139,9 +139,23 @@ async function produce(args) {
   }
 }
 
-/** Spring's dead-letter headers carry the partition as a 4-byte int and offset and timestamp as 8-byte longs. */
+/**
+ * Spring's dead-letter headers carry the partition as a 4-byte int and offset and timestamp as 8-byte longs; its
+ * retry chain the attempts as a 4-byte int and the due and original timestamps as Java's BigInteger bytes. A header
+ * written several times (a record retried or dead-lettered again) shows its values in order.
+ */
 function headerValue(name, value) {
+  if (Array.isArray(value)) return value.map((one) => headerValue(name, one)).join(', ');
   if (!Buffer.isBuffer(value)) return String(value);
+  if (name === 'retry_topic-attempts' && value.length === 4) return String(value.readInt32BE());
+  if (
+    name.startsWith('retry_topic-') &&
+    name.endsWith('-timestamp') &&
+    value.length >= 1 &&
+    value.length <= 8
+  ) {
+    return String(BigInt.asIntN(value.length * 8, BigInt(`0x${value.toString('hex')}`)));
+  }
   if (name.endsWith('-partition') && value.length === 4) return String(value.readInt32BE());
   if ((name.endsWith('-offset') || name.endsWith('-timestamp')) && value.length === 8) {
     return String(value.readBigInt64BE());

@@ -20,7 +20,7 @@ import {
 } from 'nest-kafka-groups';
 import { TrackArchive } from '../src/flights/tracks/track-archive.js';
 import { TracksModule } from '../src/flights/tracks/tracks.module.js';
-import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 class ReadingDto {
@@ -103,8 +103,14 @@ describe('batch handlers', () => {
   });
   afterAll(() => kafka.closeAll());
 
-  async function start(controller: Function, groupId: string, topic: string, featureExtra: object = {}) {
-    const started = await startTestApp([feature(controller, groupId, topic, featureExtra)]);
+  async function start(
+    controller: Function,
+    groupId: string,
+    topic: string,
+    featureExtra: object = {},
+    root: object = {},
+  ) {
+    const started = await startTestApp([feature(controller, groupId, topic, featureExtra)], root);
     apps.push(started.app);
     await kafka.waitForStableGroup(groupId, 1);
     return started;
@@ -318,9 +324,11 @@ describe('batch handlers', () => {
     const groupId = uniqueName('batch-long-call');
     await kafka.createTopic(topic, 1);
     await kafka.produceKeyed(topic, 10, () => 'k');
-    const callMs = 9_000; // The session timeout (TEST_CONSUMER_TUNING) is 6 s.
+    // The call takes half again the session timeout (shorter than the test tuning's, to halve the wait).
+    const consumer = { ...TEST_CONSUMER_TUNING, sessionTimeout: 3_000 };
+    const callMs = consumer.sessionTimeout * 1.5;
     behaviour = (_, ctx) => (ctx.attempt === 1 && calls.length === 1 ? sleep(callMs) : undefined);
-    const { server } = await start(BatchController, groupId, topic);
+    const { server } = await start(BatchController, groupId, topic, {}, { consumer });
     const memberId = server.groups[0].members[0].memberId;
     await kafka.waitForCommittedToEnd(groupId, topic, 30_000);
     const group = await kafka.waitForStableGroup(groupId, 1);

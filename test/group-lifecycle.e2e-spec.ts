@@ -37,11 +37,12 @@ describe('group lifecycle: status and rebalance listener', () => {
   const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
   let seen: Seen[] = [];
-  /** How long the handler of `app` takes on a message (ms); none by default. */
-  let delayOf: (app: string, offset: string) => number = () => 0;
+  /** How long the handler of `app` takes on a message: ms, or until a promise settles; none by default. */
+  let delayOf: (app: string, offset: string) => number | Promise<void> = () => 0;
   function handlerDelay(app: string, offset: string): Promise<void> | undefined {
-    const ms = delayOf(app, offset);
-    return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
+    const delay = delayOf(app, offset);
+    if (typeof delay !== 'number') return delay;
+    return delay > 0 ? new Promise((resolve) => setTimeout(resolve, delay)) : undefined;
   }
 
   afterEach(async () => {
@@ -239,8 +240,17 @@ describe('group lifecycle: status and rebalance listener', () => {
       // The group waits this long for a member's rejoin before it goes on without it.
       consumer: { ...TEST_CONSUMER_TUNING, rebalanceTimeout: 3_000 },
     };
-    // a's handler outlasts the rebalance timeout on the first message, with room for b to start and join meanwhile.
-    delayOf = (app, offset) => (app === 'a' && offset === '0' ? 12_000 : 0);
+    // a's handler on the first message outlasts the rebalance timeout: it runs until b, which joins meanwhile, has
+    // handled all three messages, which b can only do once the group went on without a. The wait is bounded: if a
+    // is never evicted, the handler ends after it and the listener checks below fail.
+    const bHandledAll = () => seen.some((s) => s.app === 'b' && s.kind === 'message' && s.offset === '2');
+    delayOf = (app, offset) =>
+      app === 'a' && offset === '0'
+        ? waitFor('b handling all three messages', 30_000, bHandledAll).then(
+            () => undefined,
+            () => undefined,
+          )
+        : 0;
     await start([feature('a', groupId, topic)], root);
     await kafka.waitForStableGroup(groupId, 1);
     await kafka.produceKeyed(topic, 3, () => 'k');

@@ -20,7 +20,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EMPTY, type Observable } from 'rxjs';
 import { DLT_HEADERS, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { TEST_CONSUMER_TUNING, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { freePort } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
@@ -73,12 +73,15 @@ describe('guarantees', () => {
     const topic = uniqueName('long-backoff');
     const groupId = uniqueName('long-backoff');
     await kafka.createTopic(topic, 2);
-    const backoffMs = 9_000; // The session timeout (TEST_CONSUMER_TUNING) is 6 s.
+    // The backoff is half again the session timeout (shorter than the test tuning's, to halve the wait).
+    const consumer = { ...TEST_CONSUMER_TUNING, sessionTimeout: 3_000 };
+    const backoffMs = consumer.sessionTimeout * 1.5;
     recording.behaviour = (payload, ctx) => {
       if (payload.seq === 0 && ctx.attempt === 1)
         throw new Error('fails once, then waits out a long backoff');
     };
     const { server } = await start(groupId, topic, {
+      consumer,
       retry: { attempts: 2, initialDelayMs: backoffMs, multiplier: 1, maxDelayMs: backoffMs },
     });
     const group = await kafka.waitForStableGroup(groupId, 1);
@@ -199,7 +202,10 @@ describe('guarantees', () => {
         if (deliveries.length === 1) await released;
       };
       const shutdownTimeoutMs = 1_500;
-      const { app } = await start(groupId, topic, { shutdownTimeoutMs });
+      // The stuck member is still in the group when the next one joins: that join waits out the rebalance timeout,
+      // a shorter one than the test tuning's (both members, the group waits for the longest).
+      const consumer = { ...TEST_CONSUMER_TUNING, sessionTimeout: 3_000, rebalanceTimeout: 4_000 };
+      const { app } = await start(groupId, topic, { shutdownTimeoutMs, consumer });
       await kafka.waitForStableGroup(groupId, 1);
       await kafka.produceKeyed(topic, 1, () => 'k');
       await waitFor('the handler running', 10_000, () => deliveries.length === 1);
@@ -212,7 +218,7 @@ describe('guarantees', () => {
         expect(took).toBeLessThan(shutdownTimeoutMs + 5_000);
         // Not committed: the next member gets the message again (once the stuck one is out of the group).
         expect((await kafka.offsets(groupId, topic))[0].committed).toBeLessThan(1);
-        await start(groupId, topic);
+        await start(groupId, topic, { consumer });
         await kafka.waitForCommittedToEnd(groupId, topic);
       } finally {
         release();

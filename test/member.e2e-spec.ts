@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { Controller, type INestApplication } from '@nestjs/common';
 import { KafkaHandler } from 'nest-kafka-groups';
-import { uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 import { recording, recordingFeature, recordingSuite } from './support/recording-feature.js';
 
@@ -122,10 +122,13 @@ describe('consumer member (issue 9)', () => {
     const topic = uniqueName('m-slow');
     const groupId = uniqueName('m-slow');
     await createTopics(topic);
-    // Session timeout 6 s (the test tuning); the handler takes 9 s.
+    // The handler takes half again the session timeout (shorter than the test tuning's, to halve the wait).
+    const consumer = { ...TEST_CONSUMER_TUNING, sessionTimeout: 3_000 };
     recording.behaviour = (payload) =>
-      payload.seq === 0 ? new Promise((resolve) => setTimeout(resolve, 9_000)) : undefined;
-    await start(groupId, topic);
+      payload.seq === 0
+        ? new Promise((resolve) => setTimeout(resolve, consumer.sessionTimeout * 1.5))
+        : undefined;
+    await start(groupId, topic, { consumer });
     const { members: before } = await kafka.waitForStableGroup(groupId, 1);
     await kafka.produceKeyed(topic, 3, () => 'k');
     await kafka.waitForCommittedToEnd(groupId, topic, 30_000);

@@ -16,6 +16,12 @@ import { startTestApp } from './support/nest-test-app.js';
  * is bounded by max.poll.interval.ms, not by the session timeout. Here a first onPartitionsAssigned that takes longer
  * than the session timeout (a cache loaded for the partitions, as the README's example does).
  */
+/**
+ * Both tests wait out a session (and the second a rebalance timeout): shorter ones than the test tuning's, still
+ * seven heartbeats to a session, keep what they prove and halve the wait.
+ */
+const TUNING = { ...TEST_CONSUMER_TUNING, sessionTimeout: 3_000, rebalanceTimeout: 4_000 };
+
 describe('rebalance listener slower than the session timeout (review)', () => {
   const kafka = new KafkaTestClient();
   const apps: INestApplication[] = [];
@@ -39,7 +45,7 @@ describe('rebalance listener slower than the session timeout (review)', () => {
         if (!slow) return;
         slow = false;
         // Within the rebalance timeout's order of magnitude, half again the session timeout.
-        await new Promise((resolve) => setTimeout(resolve, TEST_CONSUMER_TUNING.sessionTimeout * 1.5));
+        await new Promise((resolve) => setTimeout(resolve, TUNING.sessionTimeout * 1.5));
       }
       onPartitionsRevoked() {
         seen.push('revoked');
@@ -71,11 +77,11 @@ describe('rebalance listener slower than the session timeout (review)', () => {
     class SlowListenerModule {}
 
     await kafka.produceKeyed(topic, 1, () => 'k');
-    const { app } = await startTestApp([SlowListenerModule]);
+    const { app } = await startTestApp([SlowListenerModule], { consumer: TUNING });
     apps.push(app);
     await waitFor('the message handled', 60_000, () => seen.includes('message@0'));
     // Let a heartbeat round go by: an eviction during the listener shows up as lost then assigned again.
-    await new Promise((resolve) => setTimeout(resolve, TEST_CONSUMER_TUNING.heartbeatInterval * 3));
+    await new Promise((resolve) => setTimeout(resolve, TUNING.heartbeatInterval * 3));
     expect(seen).toEqual(['assigned', 'message@0']);
   }, 90_000);
 
@@ -119,9 +125,9 @@ describe('rebalance listener slower than the session timeout (review)', () => {
     }
 
     try {
-      apps.push((await startTestApp([member('a')])).app);
+      apps.push((await startTestApp([member('a')], { consumer: TUNING })).app);
       await kafka.waitForStableGroup(groupId, 1);
-      apps.push((await startTestApp([member('b')])).app);
+      apps.push((await startTestApp([member('b')], { consumer: TUNING })).app);
       await waitFor('b hung in its listener', 30_000, () => hung);
       await kafka.waitForStableGroup(groupId, 2);
       await kafka.produceKeyed(topic, 10, (i) => `k${i}`);

@@ -147,7 +147,7 @@ describe('delivery guarantees', () => {
       if (payload.seq === 1) throw new PermanentFailure('always');
     };
     // The dead-letter topic is neither created nor checked at start-up, so that the write meets it missing.
-    await start(groupId, topic, {
+    const { server } = await start(groupId, topic, {
       deadLetter: { timeoutMs: 1_500, retryDelayMs: 300 },
       topics: { create: false, check: false },
     });
@@ -157,8 +157,15 @@ describe('delivery guarantees', () => {
       20_000,
       async () => (await kafka.offsets(groupId, topic))[0].committed === 1,
     );
-    // The dead-letter topic does not exist (auto-creation is off): the write fails, offset 1 stays uncommitted.
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // The dead-letter topic does not exist (auto-creation is off): the write fails and stops the partition, and
+    // offset 1 stays uncommitted while the write is retried.
+    const member = server.groups[0].members[0];
+    await waitFor(
+      'the partition stopped by the failed write',
+      20_000,
+      () => member.stoppedPartitions.size === 1,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect((await kafka.offsets(groupId, topic))[0].committed).toBe(1);
     expect(deliveries.map((d) => d.seq)).toEqual([0, 1]);
 
@@ -211,7 +218,8 @@ describe('delivery guarantees', () => {
       }
     };
     await start(groupId, topic, {
-      retry: { attempts: 3, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 },
+      // One backoff: the check is what flows during it.
+      retry: { attempts: 2, initialDelayMs: 3_000, multiplier: 1, maxDelayMs: 3_000 },
     });
     await kafka.produceKeyed(topic, 150, (i) => `k${i % 15}`);
     const started = Date.now();

@@ -232,7 +232,7 @@ describe('KafkaGroups: runtime control', () => {
   test("the application's resume leaves a partition in its retry delay paused; a delay that ends leaves a paused topic paused", async () => {
     const topic = uniqueName('control-held');
     const groupId = uniqueName('control-held-group');
-    const delayMs = 2_500;
+    const delayMs = 1_500;
     await kafka.createTopic(topic, 1);
     const { app } = await startTestApp([failingFirstAttemptModule(groupId, topic, delayMs)]);
     apps.push(app);

@@ -12,7 +12,14 @@ type MemberLike = Pick<
 >;
 
 function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {}): MemberLike {
-  return { state, memberId: `m-${state}`, lastError: undefined, stoppedPartitions: new Map(), ...extra };
+  return {
+    state,
+    memberId: `m-${state}`,
+    lastError: undefined,
+    stoppedPartitions: new Map(),
+    coordinatorProblem: undefined,
+    ...extra,
+  };
 }
 
 function indicator(

@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,37 +16,27 @@ export const SPRING_LIB = process.env.SPRING_KAFKA_LIB_DIR ?? join(REPO, '.kafka
 
 /**
  * Copies spring-kafka and its runtime dependencies into SPRING_LIB with Maven, once per version of the pom (a marker
- * holds its hash); later runs need no registry. Niced: it runs beside other tests.
+ * holds its hash); later runs need no registry. Niced and asynchronous: it runs beside other tests.
  */
-export function resolveSpringJars(): void {
+export async function resolveSpringJars(): Promise<void> {
   const marker = join(SPRING_LIB, '.complete');
   const pomHash = createHash('sha256').update(readFileSync(POM)).digest('hex');
   if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === pomHash) return;
   rmSync(SPRING_LIB, { recursive: true, force: true });
-  const result = spawnSync(
-    'nice',
-    [
-      '-n',
-      '10',
-      'mvn',
-      '-B',
-      '-q',
-      '-U',
-      '-C',
-      '-f',
-      POM,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${SPRING_LIB}`,
-    ],
-    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 },
+  const args = ['-n', '10', 'mvn', '-B', '-q', '-U', '-C', '-f', POM, 'dependency:copy-dependencies'];
+  args.push('-DincludeScope=runtime', `-DoutputDirectory=${SPRING_LIB}`);
+  await new Promise<void>((resolveFetch, reject) =>
+    execFile('nice', args, { maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }, (error, stdout, stderr) =>
+      error
+        ? reject(
+            new Error(
+              `Maven could not fetch spring-kafka (${POM}) into ${SPRING_LIB}: ${error.message}\n` +
+                `${stdout}${stderr}`.slice(-4000),
+            ),
+          )
+        : resolveFetch(),
+    ),
   );
-  if (result.status !== 0) {
-    throw new Error(
-      `Maven could not fetch spring-kafka (${POM}) into ${SPRING_LIB}: exit ${result.status ?? result.signal}\n` +
-        `${result.stdout}${result.stderr}`.slice(-4000),
-    );
-  }
   writeFileSync(marker, `${pomHash}\n`);
 }
 
