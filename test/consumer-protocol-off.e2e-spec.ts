@@ -10,36 +10,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { KafkaStatusModule, KafkaStatusService } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName } from 'nest-kafka-groups/testing';
-import { KAFKA_LIB } from './support/java/java-consumer.js';
+import { kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 /** Kafka's kafka-features.sh (its main class on the broker's jars) against the test broker; rejects on failure. */
-function featureCommand(...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(
-      'java',
-      [
-        '-Xmx256m',
-        '-XX:TieredStopAtLevel=1',
-        '-cp',
-        join(KAFKA_LIB, '*'),
-        'org.apache.kafka.tools.FeatureCommand',
-        '--bootstrap-server',
-        testBrokers().join(','),
-        ...args,
-      ],
-      { timeout: 90_000 },
-      (error, stdout, stderr) =>
-        error
-          ? reject(new Error(`FeatureCommand ${args.join(' ')}: ${stderr || error.message}`))
-          : resolve(stdout),
-    ),
-  );
+async function featureCommand(...args: string[]): Promise<string> {
+  const run = await kafkaTool('org.apache.kafka.tools.FeatureCommand', testBrokers(), args);
+  if (run.code !== 0) throw new Error(`FeatureCommand ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
+  return run.stdout;
 }
 
 async function groupVersion(): Promise<number> {
