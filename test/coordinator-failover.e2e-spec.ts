@@ -15,7 +15,7 @@
  * started. FAILOVER_VERBOSE=1 prints the application's log and debug lines.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { ConsoleLogger, type INestApplication, Module } from '@nestjs/common';
+import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { KafkaGroupsServer, KafkaModule } from 'nest-kafka-groups';
 import {
@@ -34,63 +34,14 @@ import {
   stopBroker,
 } from '../scripts/kafka-local-lib.mjs';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { CapturingLogger, produceUntilStopped, watchListenerWarnings } from './support/cluster-scenario.js';
 import { recording, recordingFeature, resetRecording } from './support/recording-feature.js';
-
-/** A Nest logger that keeps every line with its time (performance.now(), as the recorded deliveries). */
-class CapturingLogger extends ConsoleLogger {
-  readonly lines: { at: number; level: string; message: string }[] = [];
-
-  private keep(level: string, message: unknown): void {
-    this.lines.push({ at: performance.now(), level, message: String(message) });
-  }
-  override log(message: unknown, ...rest: unknown[]): void {
-    this.keep('log', message);
-    if (process.env.FAILOVER_VERBOSE) super.log(message, ...rest);
-  }
-  override debug(message: unknown, ...rest: unknown[]): void {
-    this.keep('debug', message);
-    if (process.env.FAILOVER_VERBOSE) super.debug(message, ...rest);
-  }
-  override verbose(message: unknown): void {
-    this.keep('verbose', message);
-  }
-  override warn(message: unknown, ...rest: unknown[]): void {
-    this.keep('warn', message);
-    super.warn(message, ...rest);
-  }
-  override error(message: unknown, ...rest: unknown[]): void {
-    this.keep('error', message);
-    super.error(message, ...rest);
-  }
-}
 
 const PARTITIONS = 6;
 /** How long the spec watches the group after the kill: longer than kafkajs's retries to the dead broker took. */
 const WATCH_AFTER_KILL_MS = 25_000;
 /** Bound on finding the new coordinator once the cluster elected it (heartbeat backoff, lookup, a loaded host). */
 const FOUND_AFTER_ELECTION_MS = 5_000;
-
-/**
- * Node's MaxListenersExceededWarning lines on stderr. Node writes process warnings there; a spec's `process` is
- * Jest's copy of it, whose 'warning' listeners Node never calls.
- */
-function watchListenerWarnings() {
-  const lines: string[] = [];
-  const stderr = process.stderr as { write: (...args: unknown[]) => boolean };
-  const write = stderr.write;
-  return {
-    lines,
-    start() {
-      stderr.write = (chunk: unknown, ...rest: unknown[]) => {
-        if (/MaxListenersExceededWarning/.test(String(chunk))) lines.push(String(chunk).trim());
-        return write.call(process.stderr, chunk, ...rest);
-      };
-    },
-    stop() {
-      stderr.write = write;
-    },
-  };
-}
 
 const suite = javaAvailable() ? describe : describe.skip;
 
@@ -154,7 +105,7 @@ suite('group coordinator killed (three brokers)', () => {
       ],
     })
     class FailoverAppModule {}
-    const logger = new CapturingLogger();
+    const logger = new CapturingLogger(Boolean(process.env.FAILOVER_VERBOSE));
     const app = await NestFactory.create(FailoverAppModule, { logger });
     app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
     await app.init();
@@ -182,40 +133,6 @@ suite('group coordinator killed (three brokers)', () => {
     return topics[0].partitions[0].leader;
   }
 
-  /**
-   * Produces keyed records (`seq` counting up) every 50 ms until stopped; keeps the sequence numbers whose send was
-   * acknowledged (acks all). A send that fails during the election is not counted and the loop goes on.
-   */
-  async function produceUntilStopped(topic: string) {
-    const producer = await kafka.producer();
-    const acknowledged: number[] = [];
-    let seq = 0;
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const batch = Array.from({ length: 5 }, () => seq++);
-        try {
-          await producer.send({
-            topic,
-            acks: -1,
-            messages: batch.map((n) => ({ key: `k${n % 24}`, value: JSON.stringify({ seq: n }) })),
-          });
-          acknowledged.push(...batch);
-        } catch {
-          // Not acknowledged: not counted.
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })();
-    return {
-      acknowledged,
-      async stop() {
-        running = false;
-        await loop;
-      },
-    };
-  }
-
   /** Kills the coordinator under load; returns when the cluster elected another and the spec watched long enough. */
   async function killCoordinatorUnderLoad(sessionTimeout: number) {
     resetRecording();
@@ -226,7 +143,7 @@ suite('group coordinator killed (three brokers)', () => {
     const before = await kafka.waitForStableGroup(groupId, 2, 60_000);
     // After the group's join: a fresh cluster creates __consumer_offsets for the first group.
     await waitForFullIsr(topic);
-    const producing = await produceUntilStopped(topic);
+    const producing = await produceUntilStopped(kafka, topic);
     await waitFor('records handled before the kill', 30_000, () => recording.deliveries.length >= 100);
 
     const dead = await coordinatorNode();

@@ -9,7 +9,6 @@ import { Controller, type INestApplication, Logger, Module } from '@nestjs/commo
 import { Ctx, Payload } from '@nestjs/microservices';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   DLT_HEADERS,
   type KafkaGroupContext,
@@ -18,7 +17,7 @@ import {
   KafkaModule,
 } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { KAFKA_LIB } from './support/java/java-consumer.js';
+import { kafkaTool, type ToolRun } from './support/java/java-consumer.js';
 import {
   compileSpringPrograms,
   resolveSpringJars,
@@ -145,32 +144,9 @@ function feature(
   return ProbeFeature;
 }
 
-interface ToolRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Kafka's kafka-consumer-groups.sh, that is its main class on the broker's jars, against the test broker. */
 function consumerGroupCommand(...args: string[]): Promise<ToolRun> {
-  return new Promise((resolve) =>
-    execFile(
-      'java',
-      [
-        '-Xmx256m',
-        '-XX:TieredStopAtLevel=1',
-        '-cp',
-        join(KAFKA_LIB, '*'),
-        'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
-        '--bootstrap-server',
-        testBrokers().join(','),
-        ...args,
-      ],
-      { timeout: 90_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error.code as number | undefined) ?? null) : 0, stdout, stderr }),
-    ),
-  );
+  return kafkaTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', testBrokers(), args);
 }
 
 /** The rows of a table the tool printed (a header line of upper-case column names, then one line per row). */

@@ -11,6 +11,38 @@ const REPO = resolve(HERE, '..', '..', '..');
 export const KAFKA_LIB = process.env.KAFKA_LIB_DIR ?? join(REPO, '.kafka', 'lib');
 export const INTEROP_CONSUMER_SOURCE = join(HERE, 'InteropConsumer.java');
 
+/** What one of Kafka's command-line tools ended with. */
+export interface ToolRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * One of Kafka's command-line tools (the main class a kafka-*.sh script runs, from the broker's jars) against
+ * `brokers`; never rejects, the caller reads the exit code.
+ */
+export function kafkaTool(mainClass: string, brokers: string[], args: string[]): Promise<ToolRun> {
+  return new Promise((resolve) =>
+    execFile(
+      'java',
+      [
+        '-Xmx256m',
+        '-XX:TieredStopAtLevel=1',
+        '-cp',
+        join(KAFKA_LIB, '*'),
+        mainClass,
+        '--bootstrap-server',
+        brokers.join(','),
+        ...args,
+      ],
+      { timeout: 90_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error.code as number | undefined) ?? null) : 0, stdout, stderr }),
+    ),
+  );
+}
+
 export interface JavaRecord {
   partition: number;
   offset: number;

@@ -1,4 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { describe, expect, it, jest } from '@jest/globals';
 import { kafkajsInternal } from './kafkajs.js';
 import {
   type ConsumerGroupInternals,
@@ -23,8 +24,32 @@ function broker(knows: boolean, connected = true) {
   };
 }
 
-/** A member assigned `TOPIC`, whose kafkajs picks `probed` as its connected broker. */
-function group(brokers: Record<string, ReturnType<typeof broker>>, probed: string) {
+/** A coordinator whose offset fetches answer `answers` in turn (the last one from then on). */
+function coordinator(answers: string[]) {
+  const requests: unknown[] = [];
+  return {
+    requests,
+    offsetFetch: async (request: { topics: { topic: string; partitions: { partition: number }[] }[] }) => {
+      requests.push(request);
+      const offset = answers[Math.min(requests.length, answers.length) - 1];
+      const [{ topic, partitions }] = request.topics;
+      return {
+        responses: [{ topic, partitions: partitions.map(({ partition }) => ({ partition, offset })) }],
+      };
+    },
+  };
+}
+
+/**
+ * A member assigned `TOPIC`, whose kafkajs picks `probed` as its connected broker; `assigned` are the partitions
+ * (and positions) its OffsetManager forgets.
+ */
+function group(
+  brokers: Record<string, ReturnType<typeof broker>>,
+  probed: string,
+  assigned = new Map<number, string | undefined>(),
+  offsets = coordinator(['-1']),
+) {
   const forgotten: string[] = [];
   const internals: ConsumerGroupInternals = {
     groupId: 'g',
@@ -34,8 +59,9 @@ function group(brokers: Record<string, ReturnType<typeof broker>>, probed: strin
     offsetManager: {
       topicDeleted: (topic: string) => {
         forgotten.push(topic);
-        return new Map();
+        return new Map(assigned);
       },
+      getCoordinator: async () => offsets,
     },
     topicDeletions: new TopicDeletions(),
   };
@@ -68,6 +94,45 @@ describe('forgetDeletedTopics', () => {
     await forgetDeletedTopics(internals);
     expect(forgotten).toEqual([]);
     expect(internals.topicDeletions.seen).toBe(0);
+  });
+});
+
+// The broker stops naming a deleted topic a little before its coordinator drops the topic's committed offsets:
+// an offset fetch in between would start the topic, created again, at the old topic's committed offset.
+describe("forgetDeletedTopics and the deleted topic's committed offsets", () => {
+  const QUICK = { polls: 5, intervalMs: 1 };
+
+  it('returns only once the coordinator answers no committed offset for the forgotten partitions', async () => {
+    const offsets = coordinator(['3', '3', '-1']);
+    const { internals } = group({ 1: broker(false) }, '1', new Map([[0, '3']]), offsets);
+    await forgetDeletedTopics(internals, QUICK);
+    expect(offsets.requests).toHaveLength(3);
+    expect(offsets.requests[0]).toEqual({
+      groupId: 'g',
+      topics: [{ topic: TOPIC, partitions: [{ partition: 0 }] }],
+    });
+  });
+
+  it('gives up after its bound and warns with the group, the topic and the offsets still held', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const offsets = coordinator(['3']);
+      const { internals } = group({ 1: broker(false) }, '1', new Map([[0, '3']]), offsets);
+      await forgetDeletedTopics(internals, QUICK);
+      expect(offsets.requests).toHaveLength(QUICK.polls);
+      const lines = warn.mock.calls.map(([line]) => String(line));
+      expect(lines).toContainEqual(expect.stringMatching(/Group "g".*\[0\]@3 of deleted topic "orders"/));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('asks nothing for a deleted topic the member had no partition of', async () => {
+    const offsets = coordinator(['3']);
+    const { internals, forgotten } = group({ 1: broker(false) }, '1', new Map(), offsets);
+    await forgetDeletedTopics(internals, QUICK);
+    expect(forgotten).toEqual([TOPIC]);
+    expect(offsets.requests).toHaveLength(0);
   });
 });
 

@@ -1,10 +1,27 @@
 import { Logger } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { positionReset } from './offset-out-of-range.js';
 
 interface MetadataBroker {
   isConnected(): boolean;
   metadata(topics: string[]): Promise<unknown>;
 }
+
+/** kafkajs 2.2.4's Broker.offsetFetch (src/broker/index.js), as the group's coordinator answers it. */
+interface OffsetFetchBroker {
+  offsetFetch(request: {
+    groupId: string;
+    topics: { topic: string; partitions: { partition: number }[] }[];
+  }): Promise<{ responses: { topic: string; partitions: { partition: number; offset: string }[] }[] }>;
+}
+
+/**
+ * How long a member waits for the coordinator to drop a deleted topic's committed offsets: a bound, in polls.
+ * The broker stops naming a deleted topic in its metadata a little before its group coordinator drops the
+ * topic's offsets (two steps of applying the deletion); between the two, an offset fetch still answers the old
+ * topic's committed offsets.
+ */
+export const OFFSETS_DROPPED_WAIT = { polls: 100, intervalMs: 50 };
 
 /** The parts of kafkajs 2.2.4's ConsumerGroup (src/consumer/consumerGroup.js, fixed) this module uses. */
 export interface ConsumerGroupInternals {
@@ -18,7 +35,10 @@ export interface ConsumerGroupInternals {
     };
   };
   /** The carried OffsetManager (fixes/offset-manager.ts); null before the first join. */
-  offsetManager: { topicDeleted(topic: string): Map<number, string | undefined> } | null;
+  offsetManager: {
+    topicDeleted(topic: string): Map<number, string | undefined>;
+    getCoordinator(): Promise<OffsetFetchBroker>;
+  } | null;
   /** The deletions this consumer group saw (the carried ConsumerGroup's, fixes/consumer-group.ts). */
   topicDeletions: TopicDeletions;
 }
@@ -84,7 +104,10 @@ const logger = new Logger('KafkaTopicDeleted');
  * handler (another broker's fetcher), resolves nothing (see `fetchedBeforeDeletion`). Done again on every such
  * refresh while the topic is missing; warns once per topic.
  */
-export async function forgetDeletedTopics(group: ConsumerGroupInternals): Promise<void> {
+export async function forgetDeletedTopics(
+  group: ConsumerGroupInternals,
+  wait = OFFSETS_DROPPED_WAIT,
+): Promise<void> {
   const { groupId, memberId, offsetManager, topicDeletions } = group;
   let deleted: string[];
   try {
@@ -101,12 +124,53 @@ export async function forgetDeletedTopics(group: ConsumerGroupInternals): Promis
       if (memberId !== null) positionReset(groupId, memberId, topic, partition, 'topic-deleted');
       if (offset !== undefined) positions.push(`[${partition}]@${offset}`);
     }
+    if (forgotten.size > 0 && offsetManager) await offsetsDropped(group, topic, [...forgotten.keys()], wait);
     if (positions.length === 0) continue;
     logger.warn(
       `Group "${groupId}": topic "${topic}" was deleted; this member forgets its positions ${positions.join(', ')}. ` +
         'Created again, these partitions start at the offset the group commits for them, else at their earliest',
     );
   }
+}
+
+/**
+ * Returns once the group's coordinator answers no committed offset for the deleted topic's `partitions`, so that
+ * the member's next offset fetch cannot start the topic, created again in the meantime, at the old topic's
+ * committed offset and skip the new records below it. Bounded by `wait`; a coordinator that cannot be asked
+ * ends the wait (the fetch retries as before).
+ */
+async function offsetsDropped(
+  { groupId, offsetManager }: ConsumerGroupInternals,
+  topic: string,
+  partitions: number[],
+  wait: typeof OFFSETS_DROPPED_WAIT,
+): Promise<void> {
+  let committed: string[] = [];
+  for (let poll = 0; poll < wait.polls; poll++) {
+    if (poll > 0) await sleep(wait.intervalMs);
+    try {
+      const coordinator = await offsetManager!.getCoordinator();
+      const { responses } = await coordinator.offsetFetch({
+        groupId,
+        topics: [{ topic, partitions: partitions.map((partition) => ({ partition })) }],
+      });
+      committed = responses
+        .filter((response) => response.topic === topic)
+        .flatMap((response) => response.partitions)
+        .filter(({ offset }) => offset !== '-1')
+        .map(({ partition, offset }) => `[${partition}]@${offset}`);
+    } catch (error) {
+      logger.debug(
+        `Group "${groupId}": could not ask for the committed offsets of deleted topic "${topic}" (${(error as Error).message})`,
+      );
+      return;
+    }
+    if (committed.length === 0) return;
+  }
+  logger.warn(
+    `Group "${groupId}": the coordinator still holds committed offsets ${committed.join(', ')} of deleted topic ` +
+      `"${topic}" after ${wait.polls * wait.intervalMs} ms; a topic created again under that name may start there`,
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { IHeaders, KafkaMessage } from '../client/kafkajs.js';
-import { appendRetryHeaders, type RetryHeaderValues } from '../retry/retry-topic-headers.js';
+import { appendHeader, appendRetryHeaders, type RetryHeaderValues } from '../retry/retry-topic-headers.js';
 
 /** Spring Kafka's dead-letter header names (KafkaHeaders.DLT_*), so tools reading Spring dead letters read ours. */
 export const DLT_HEADERS = {
@@ -71,13 +71,6 @@ const LOG_APPEND_TIME = 1;
 function timestampTypeName(message: KafkaMessage): Buffer {
   const { batchContext } = message as { batchContext?: { timestampType?: number } };
   return Buffer.from(batchContext?.timestampType === LOG_APPEND_TIME ? 'LogAppendTime' : 'CreateTime');
-}
-
-/** Adds a value after the header's earlier ones (a repeated header, as Java's `Headers.add`). */
-function appendHeader(headers: IHeaders, name: string, value: Buffer): void {
-  const earlier = headers[name];
-  if (earlier === undefined) headers[name] = value;
-  else headers[name] = [...(Array.isArray(earlier) ? earlier : [earlier]), value];
 }
 
 /** The class name, as Spring records the exception's class; `name` only for errors built without a class. */

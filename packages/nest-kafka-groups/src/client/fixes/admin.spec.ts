@@ -8,6 +8,7 @@ const { createLogger, LEVELS } = kafkajsInternal('src/loggers/index.js');
 const quiet = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
 
 const NOT_COORDINATOR = 16;
+const UNSUPPORTED_VERSION = 35;
 
 /** A ConsumerGroupDescribe answer (after the correlation id) for one group without members. */
 function answer(errorCode: number, groupId: string, state: string): Buffer {
@@ -87,6 +88,14 @@ describe('the carried admin: describeConsumerGroups', () => {
     const described = await describeConsumerGroups(admin, ['g']);
     expect(described?.groups.map((g) => g.errorCode)).toEqual([GROUP_ID_NOT_FOUND]);
     expect(seen.requests.map((r) => r.apiVersion)).toEqual([0]);
+  });
+
+  it('answers null when the coordinator lists the API but runs no consumer group protocol (UNSUPPORTED_VERSION), without retrying', async () => {
+    const { admin, seen } = adminOn({ 69: { minVersion: 0, maxVersion: 1 } }, [
+      answer(UNSUPPORTED_VERSION, 'g', ''),
+    ]);
+    expect(await describeConsumerGroups(admin, ['g'])).toBeNull();
+    expect(seen.requests).toHaveLength(1);
   });
 
   it('answers null when the coordinator lacks the API (Kafka before 3.7), sending nothing', async () => {

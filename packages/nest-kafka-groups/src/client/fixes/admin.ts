@@ -8,7 +8,10 @@ import {
   GROUP_ID_NOT_FOUND,
 } from './consumer-group-describe.js';
 
-/** What `describeConsumerGroups` answers: the groups, or null when the group coordinator lacks the API. */
+/**
+ * What `describeConsumerGroups` answers: the groups, or null when the group coordinator lacks the API or does not run
+ * the consumer group protocol.
+ */
 export type ConsumerGroupDescriptions = { groups: ConsumerGroupDescribeGroup[] } | null;
 
 type CreateAdmin = (options: {
@@ -20,9 +23,15 @@ type CreateAdmin = (options: {
 /**
  * Extends kafkajs 2.2.4's admin (src/admin/index.js) with `describeConsumerGroups(groupIds)`: ConsumerGroupDescribe
  * (consumer-group-describe.ts) to each group's coordinator, with the admin's retry; the admin is otherwise the
- * released one. A group answered GROUP_ID_NOT_FOUND (no group, or a classic one) is returned with that error code;
- * other group errors (coordinator moved or loading) are thrown as kafkajs's errors, so the retry handles them.
+ * released one. A group answered GROUP_ID_NOT_FOUND (no group, or a classic one) is returned with that error code.
+ * UNSUPPORTED_VERSION is the answer of a coordinator that lists the API but does not run the consumer group protocol
+ * (Kafka 3.7 to 3.9 by default; 4.x with `group.coordinator.rebalance.protocols=classic` or `group.version=0`): it
+ * has no such groups, so it is answered as one without the API. Other group errors (coordinator moved or loading)
+ * are thrown as kafkajs's errors, so the retry handles them.
  */
+/** Every group's error code from a coordinator whose consumer group protocol is off (KafkaApis answers them all). */
+const UNSUPPORTED_VERSION = 35;
+
 export const adminFix: CarriedFix = {
   module: 'src/admin/index.js',
   sha256: '94aa1214e987e8f7ef9e2ff8f08400a9fc509145f0da55f18fb49e4709c0c156',
@@ -49,7 +58,12 @@ function withConsumerGroupDescribe(createAdmin: CreateAdmin, require: KafkajsReq
         response: {
           decode: async (payload: Buffer) => decodeConsumerGroupDescribeResponse(payload, version),
           parse: async (data: { groups: ConsumerGroupDescribeGroup[] }) => {
-            const failed = data.groups.find((g) => g.errorCode !== 0 && g.errorCode !== GROUP_ID_NOT_FOUND);
+            const failed = data.groups.find(
+              (g) =>
+                g.errorCode !== 0 &&
+                g.errorCode !== GROUP_ID_NOT_FOUND &&
+                g.errorCode !== UNSUPPORTED_VERSION,
+            );
             if (failed) throw createErrorFromCode(failed.errorCode);
             return data;
           },
@@ -75,7 +89,10 @@ function withConsumerGroupDescribe(createAdmin: CreateAdmin, require: KafkajsReq
           throw error;
         }
         try {
-          return (await coordinator.connectionPool.send(request)) as { groups: ConsumerGroupDescribeGroup[] };
+          const answer = (await coordinator.connectionPool.send(request)) as {
+            groups: ConsumerGroupDescribeGroup[];
+          };
+          return answer.groups.some((g) => g.errorCode === UNSUPPORTED_VERSION) ? null : answer;
         } catch (error) {
           // As the broker's own requests do: a closed connection is dropped, the next try connects again.
           if ((error as Error).name === 'KafkaJSConnectionClosedError') await coordinator.disconnect();

@@ -567,7 +567,7 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
     expect(commits).toBe(2);
   });
 
-  it('fixed: after an interval commit failed with the coordinator gone or unavailable, the next waits a backoff (100 ms doubling to 1 s), not the next batch end', async () => {
+  it('fixed: after an interval commit failed with the coordinator gone or unavailable, the next waits the retry backoff (100 ms), not the next batch end', async () => {
     const gone = (consumerGroup: any) => {
       consumerGroup.coordinatorUnknown = true;
       return new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
@@ -588,15 +588,8 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
       };
       await batches(20);
       expect(commits).toBe(1);
-      for (const [backoff, sent] of [
-        [100, 2],
-        [200, 3],
-        [400, 4],
-        [800, 5],
-        [1_000, 6],
-        [1_000, 7],
-      ]) {
-        jest.setSystemTime(Date.now() + backoff - 1);
+      for (const sent of [2, 3, 4, 5]) {
+        jest.setSystemTime(Date.now() + 99);
         await batches(10);
         expect(commits).toBe(sent - 1);
         jest.setSystemTime(Date.now() + 1);

@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { CarriedFix, KafkajsRequire } from '../kafkajs-loader.js';
 import { fetchedBeforeDeletion } from '../topic-deletion.js';
-import { isCoordinatorLost, reconnectBackoffMs } from './consumer-group.js';
+import { isCoordinatorLost } from './consumer-group.js';
 import { CoordinatorOutage } from './coordinator-outage.js';
 
 type RunnerClass = new (options: any) => any;
@@ -82,8 +82,8 @@ const COORDINATOR_UNAVAILABLE = new Set([
   'REQUEST_TIMED_OUT',
 ]);
 
-/** The wait before a member whose session lapsed fetches its held-back batch again (Java's `retry.backoff.ms`). */
-const HOLD_BACK_WAIT_MS = 100;
+/** As the Java consumer waits before it sends a failed heartbeat or commit again (`retry.backoff.ms`). */
+const HEARTBEAT_RETRY_BACKOFF_MS = 100;
 
 export function isCoordinatorUnavailable(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
@@ -379,9 +379,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
             if (
               keepsFetchingAfterHeartbeat(error, this.sinceAnswered(), sessionTimeout, coordinatorUnknown)
             ) {
-              // Each attempt may send a coordinator lookup first: 100 ms doubling to 1 s while they keep failing.
-              this.heartbeatRetryAt =
-                Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedHeartbeats);
+              this.heartbeatRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
               this.logger.debug('Group coordinator unavailable, heartbeat sent again on the next call', {
                 groupId: this.consumerGroup.groupId,
                 memberId: this.consumerGroup.memberId,
@@ -464,9 +462,10 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
             return;
           }
           // Not at the next batch end (every one would send a commit and a coordinator lookup): after the Java
-          // consumer's retry backoff, 100 ms doubling to 1 s while they keep failing.
+          // consumer's retry backoff. Flat, so the first commit once the coordinator answers is not held up: what
+          // it has not committed when the member rejoins is handled again.
           this.coordinatorOutage.commitFailed(error);
-          this.commitRetryAt = Date.now() + reconnectBackoffMs(this.coordinatorOutage.failedCommits);
+          this.commitRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
         },
       );
       return undefined;
@@ -664,7 +663,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         });
       }
       await this.heartbeat();
-      await sleep(HOLD_BACK_WAIT_MS);
+      await sleep(HEARTBEAT_RETRY_BACKOFF_MS);
     }
 
     /** START_BATCH_PROCESS's payload (END_BATCH_PROCESS adds the duration), or undefined when neither is listened to. */
