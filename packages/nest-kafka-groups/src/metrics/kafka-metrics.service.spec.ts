@@ -128,6 +128,20 @@ describe('KafkaMetricsService', () => {
     expect(text).not.toContain('kafka_consumer_group_coordinator_members{group="down"');
   });
 
+  test('asks the broker once per group and scrape for both of its gauges, and again at the next scrape', async () => {
+    const asked: string[] = [];
+    const { metrics } = setup([runner('g', ['t'], ['joined']), runner('h', ['t'], ['joined'])], async (g) => {
+      asked.push(g);
+      return offsets();
+    });
+    const text = await metrics.metrics();
+    expect(value(text, 'kafka_consumer_group_lag{group="g",topic="t",partition="0"}')).toBe(5);
+    expect(text).toContain('kafka_consumer_group_coordinator_members{group="h"');
+    expect(asked.sort()).toEqual(['g', 'h']);
+    await metrics.metrics();
+    expect(asked).toHaveLength(4);
+  });
+
   test('uses the registry it is given', async () => {
     const registry = new Registry();
     const { metrics } = setup([], offsets, registry);

@@ -4,6 +4,7 @@ import type { MemberState } from '../server/consumer-member.js';
 import type { MemberObserver } from '../server/member-observer.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
 import { KafkaStatusService } from '../status/kafka-status.service.js';
+import type { KafkaGroupOffsets } from '../status/kafka-status.types.js';
 
 /** Injection token of the KafkaMetricsOptions (`KafkaMetricsModule.forRoot(options)`). */
 export const KAFKA_METRICS_OPTIONS = Symbol('KAFKA_METRICS_OPTIONS');
@@ -116,18 +117,26 @@ export class KafkaMetricsService implements MemberObserver, OnModuleInit {
       registers,
     });
 
+    // The two gauges fed by the broker read the same answers: prom-client collects a scrape's metrics at once, so
+    // the second shares the first one's calls instead of asking the broker again.
+    let scrape: Promise<PromiseSettledResult<{ group: string; offsets: KafkaGroupOffsets }>[]> | undefined;
+    const offsetsOfGroups = () =>
+      (scrape ??= Promise.allSettled(
+        status.runners.map(async (runner) => ({
+          group: runner.groupId,
+          offsets: await status.offsets(runner.groupId, runner.topics),
+        })),
+      ).finally(() => {
+        scrape = undefined;
+      }));
+
     new Gauge({
       name: `${prefix}kafka_consumer_group_lag`,
       help: 'Log-end offset minus committed offset, per partition (fetched from the broker on scrape)',
       labelNames: partitionLabels,
       registers,
       async collect() {
-        const results = await Promise.allSettled(
-          status.runners.map(async (runner) => ({
-            group: runner.groupId,
-            offsets: await status.offsets(runner.groupId, runner.topics),
-          })),
-        );
+        const results = await offsetsOfGroups();
         // Reset only now, synchronously before setting: a concurrent scrape never sees a half-filled gauge.
         this.reset();
         for (const result of results) {
@@ -146,12 +155,7 @@ export class KafkaMetricsService implements MemberObserver, OnModuleInit {
       labelNames: ['group', 'protocol'],
       registers,
       async collect() {
-        const results = await Promise.allSettled(
-          status.runners.map(async (runner) => ({
-            group: runner.groupId,
-            offsets: await status.offsets(runner.groupId, runner.topics),
-          })),
-        );
+        const results = await offsetsOfGroups();
         this.reset();
         for (const result of results) {
           if (result.status !== 'fulfilled') continue;
