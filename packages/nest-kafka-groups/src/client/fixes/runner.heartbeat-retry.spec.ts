@@ -1,5 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { kafkajsInternal } from '../kafkajs.js';
+import { dateStandsStillInEachTest } from './standing-clock.spec-helper.js';
 
 /**
  * The carried Runner while the group coordinator answers every heartbeat "not available" (loading the group, or
@@ -31,25 +32,7 @@ function batch(offset: number) {
 }
 
 describe('kafkajs Runner (fixed): heartbeats while the group coordinator is unavailable', () => {
-  beforeEach(() => {
-    jest.useFakeTimers({
-      doNotFake: [
-        'hrtime',
-        'nextTick',
-        'performance',
-        'queueMicrotask',
-        'setImmediate',
-        'clearImmediate',
-        'setInterval',
-        'clearInterval',
-        'setTimeout',
-        'clearTimeout',
-      ],
-    });
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-  });
+  dateStandsStillInEachTest();
 
   it('sends the heartbeat again once per retry backoff, however many batches end meanwhile', async () => {
     let sent = 0;

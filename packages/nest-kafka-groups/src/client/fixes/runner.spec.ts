@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
+import { dateStandsStillInEachTest } from './standing-clock.spec-helper.js';
 import {
   beforeRejoin,
   isCoordinatorUnavailable,
@@ -16,25 +17,7 @@ import {
  * spec moves it, so the heartbeat, session and commit intervals it sets up hold however slowly the spec runs; timers
  * and the event loop stay real.
  */
-beforeEach(() => {
-  jest.useFakeTimers({
-    doNotFake: [
-      'hrtime',
-      'nextTick',
-      'performance',
-      'queueMicrotask',
-      'setImmediate',
-      'clearImmediate',
-      'setInterval',
-      'clearInterval',
-      'setTimeout',
-      'clearTimeout',
-    ],
-  });
-});
-afterEach(() => {
-  jest.useRealTimers();
-});
+dateStandsStillInEachTest();
 const Upstream = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js');
 const Fixed = kafkajsInternal('src/consumer/runner.js');
 const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
