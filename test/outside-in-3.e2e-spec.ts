@@ -471,10 +471,13 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
       originalTimestamp: String(base + seq),
       originalTimestampType: 'CreateTime',
       originalConsumerGroup: groupId,
+      // Spring's cause header names the exception the listener threw (its recoverer unwraps only the container's
+      // ListenerExecutionFailedException), and the thrown exception's own causes follow as "Caused by:" lines.
       exceptionFqcn: 'ProbeRefusalError',
-      exceptionCauseFqcn: 'TypeError',
+      exceptionCauseFqcn: 'ProbeRefusalError',
       exceptionMessage: `refused seq ${seq}`,
       exceptionStacktraceFirstLine: `ProbeRefusalError: refused seq ${seq}`,
+      exceptionStacktraceCauses: ['TypeError: downstream said no'],
       originalTopics: [refused],
       dltHeaderNames: spring.dltHeaderNames,
     });
@@ -487,7 +490,12 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
       originalTimestampType: 'CreateTime',
       exceptionFqcn: 'org.springframework.kafka.listener.ListenerExecutionFailedException',
       exceptionCauseFqcn: 'java.lang.IllegalStateException',
+      exceptionStacktraceCauses: [
+        expect.stringMatching(/^java\.lang\.IllegalStateException: spring refused /),
+        'java.lang.IllegalArgumentException: the root cause',
+      ],
     });
+    expect(spring.exceptionMessage).toMatch(/; spring refused \{"seq":0\}$/);
   });
 
   test("Spring's DeadLetterPublishingRecoverer writes a dead letter: the library reads it, and dead-letters it again as Spring would", async () => {
