@@ -24,7 +24,7 @@ import { DiscoveryModule, DiscoveryService, ExternalContextCreator, ModulesConta
 import { FORBIDDEN_MESSAGE } from '@nestjs/core/guards/constants.js';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { Test, type TestingModule } from '@nestjs/testing';
-import type { Observable } from 'rxjs';
+import { EMPTY, EmptyError, type Observable } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaKey } from '../decorators/kafka-message-params.decorator.js';
 import {
@@ -127,6 +127,11 @@ class PinController {
 
   @UseInterceptors(PassThrough)
   intercepted(): void {}
+
+  @UseInterceptors(PassThrough)
+  interceptedEmpty(): Observable<never> {
+    return EMPTY;
+  }
 
   @UsePipes(Identity)
   piped(): void {}
@@ -276,6 +281,13 @@ describe('Nest internals this library relies on', () => {
         'mixed',
       );
       await expect(mixed({ id: '7' }, context)).resolves.toEqual([context, undefined, 7, { id: '7' }]);
+    });
+
+    test('an intercepted handler completing without a value: EmptyError from Nest alone, a success through the view', async () => {
+      const call = (on: ExternalContextCreator) =>
+        rpcPipeline(on, controller, controller.interceptedEmpty, 'interceptedEmpty')(undefined, context);
+      await expect(call(creator)).rejects.toBeInstanceOf(EmptyError);
+      await expect(call(contextCreatorFor(creator, moduleKey()))).resolves.toBeUndefined();
     });
 
     test('its private creators tell a handler with pipes, guards or interceptors from one without', () => {
