@@ -21,6 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { brokerCredentials, localSettings } from './kafka-local-lib.mjs';
+import { importLibrarySource } from './library-source.mjs';
 import { saslClientConfig } from './kafka-local-security.mjs';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -60,12 +61,13 @@ function integerOption(options, name, fallback) {
   return value;
 }
 
-function client() {
+/** `KafkaClass`: plain kafkajs, or the library's instance (with its carried fixes) where a command needs them. */
+function client(KafkaClass = Kafka) {
   const settings = localSettings();
   const credentials = brokerCredentials(settings);
   return {
     brokers: settings.brokers.split(',').map((b) => b.trim()),
-    kafka: new Kafka({
+    kafka: new KafkaClass({
       ...(credentials ? saslClientConfig(credentials) : {}),
       clientId: 'kafka-cli',
       brokers: settings.brokers.split(',').map((b) => b.trim()),
@@ -75,8 +77,8 @@ function client() {
   };
 }
 
-async function withAdmin(fn) {
-  const admin = client().kafka.admin({ retry: RETRY });
+async function withAdmin(fn, KafkaClass = Kafka) {
+  const admin = client(KafkaClass).kafka.admin({ retry: RETRY });
   await admin.connect();
   try {
     return await fn(admin);
@@ -215,38 +217,48 @@ async function groups([action, ...rest]) {
   }
   const [groupId] = rest;
   if (action !== 'describe' || !groupId) throw new UsageError('groups describe <group> | groups list');
+  // The library's own description: DescribeGroups, and for a group of the consumer protocol (KIP-848), which
+  // DescribeGroups answers as Dead with no members, ConsumerGroupDescribe (a carried fix of its kafkajs instance).
+  const { describeGroup } = await importLibrarySource('status/describe-group.ts');
+  const { Kafka: LibraryKafka } = await importLibrarySource('client/kafkajs.ts');
   await withAdmin(async (admin) => {
-    const {
-      groups: [group],
-    } = await admin.describeGroups([groupId]);
+    const group = await describeGroup(admin, groupId);
     const owners = new Map();
     for (const member of group.members) {
-      const assignment =
-        member.memberAssignment.length > 0
-          ? kafkajs.AssignerProtocol.MemberAssignment.decode(member.memberAssignment)
-          : null;
-      for (const [topic, partitions] of Object.entries(assignment?.assignment ?? {})) {
+      for (const [topic, partitions] of Object.entries(member.assignment)) {
         for (const partition of partitions) owners.set(`${topic}:${partition}`, member);
       }
     }
-    const committed = await admin.fetchOffsets({ groupId });
+    const protocol = group.groupProtocol ? `, ${group.groupProtocol} protocol` : '';
     console.log(
-      `group ${groupId}: ${group.state}, ${group.members.length} member(s), protocol ${group.protocol || '-'}`,
+      `group ${groupId}: ${group.state ?? 'state unknown'}, ${group.members.length} member(s)${protocol}`,
     );
-    const rows = [['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'MEMBER', 'CLIENT']];
-    for (const { topic, partitions } of committed) {
+    // As kafka-consumer-groups.sh --describe: every partition with a committed offset or an owner.
+    const committed = new Map();
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId })) {
+      for (const { partition, offset } of partitions) committed.set(`${topic}:${partition}`, Number(offset));
+    }
+    const keys = new Set([...committed.keys(), ...owners.keys()]);
+    const topics = [...new Set([...keys].map((key) => key.slice(0, key.lastIndexOf(':'))))].sort();
+    const rows = [['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'MEMBER', 'HOST', 'CLIENT']];
+    for (const topic of topics) {
       const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
-      for (const { partition, offset } of partitions.sort((a, b) => a.partition - b.partition)) {
+      const partitions = [...keys]
+        .filter((key) => key.slice(0, key.lastIndexOf(':')) === topic)
+        .map((key) => Number(key.slice(key.lastIndexOf(':') + 1)))
+        .sort((a, b) => a - b);
+      for (const partition of partitions) {
         const end = ends.get(partition) ?? 0;
-        const at = Number(offset);
+        const at = committed.get(`${topic}:${partition}`) ?? -1;
         const owner = owners.get(`${topic}:${partition}`);
         rows.push([
           topic,
           String(partition),
           at >= 0 ? String(at) : '-',
           String(end),
-          String(at >= 0 ? Math.max(0, end - at) : end),
+          at >= 0 ? String(Math.max(0, end - at)) : '-',
           owner?.memberId ?? '-',
+          owner?.clientHost ?? '-',
           owner?.clientId ?? '-',
         ]);
       }
@@ -259,7 +271,7 @@ async function groups([action, ...rest]) {
           .join('  ')
           .trimEnd(),
       );
-  });
+  }, LibraryKafka);
 }
 
 function tool([name, ...args]) {

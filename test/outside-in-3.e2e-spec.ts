@@ -17,7 +17,13 @@ import {
   KafkaModule,
 } from 'nest-kafka-groups';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { kafkaTool, type ToolRun } from './support/java/java-consumer.js';
+import {
+  compileInteropConsumer,
+  JavaConsumer,
+  kafkaTool,
+  removeCompiledConsumer,
+  type ToolRun,
+} from './support/java/java-consumer.js';
 import {
   compileSpringPrograms,
   resolveSpringJars,
@@ -169,16 +175,21 @@ function handledSince(from: number, topic: string): string[] {
     .map((h) => `${h.partition}:${h.offset}`);
 }
 
-/** `npm run kafka -- tail <topic> --max 1` of the example's CLI: what it prints of the topic's first record. */
-function kafkaCliTail(topic: string): Promise<string> {
+/** The example's CLI (`npm run kafka -- <args>`) against the test broker: what it printed. */
+function kafkaCli(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(
       process.execPath,
-      ['scripts/kafka-cli.mjs', 'tail', topic, '--max', '1', '--idle-ms', '30000'],
+      ['scripts/kafka-cli.mjs', ...args],
       { env: { ...process.env, KAFKA_BROKERS: testBrokers().join(',') }, timeout: 60_000 },
       (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
     ),
   );
+}
+
+/** `npm run kafka -- tail <topic> --max 1`: what it prints of the topic's first record. */
+function kafkaCliTail(topic: string): Promise<string> {
+  return kafkaCli('tail', topic, '--max', '1', '--idle-ms', '30000');
 }
 
 /** What the library logged about partitions of `groupId` that start without a committed offset. */
@@ -268,6 +279,77 @@ describeJava('outside-in probe 3: Kafka admin tools on a running and a stopped l
       [member.memberId, member.clientHost, member.clientId],
       [member.memberId, member.clientHost, member.clientId],
     ]);
+  });
+
+  test('a KIP-848 group (a Java member with group.protocol=consumer): `npm run kafka -- groups describe` shows it as --describe does', async () => {
+    const mixedTopic = uniqueName('mixed');
+    const mixedGroup = uniqueName('mixed-group');
+    await kafka.createTopic(mixedTopic, 2);
+    const { app: nest } = await startTestApp([
+      feature(mixedGroup, ToolsController, { TOOLS_TOPIC: mixedTopic }),
+    ]);
+    const classDir = await compileInteropConsumer();
+    const java = new JavaConsumer({
+      brokers: testBrokers(),
+      groupId: mixedGroup,
+      topic: mixedTopic,
+      clientId: 'zz-cli-java',
+      maxRuntimeMs: 110_000,
+      classDir,
+      groupProtocol: 'consumer',
+    });
+    try {
+      await java.waitUntil('one partition', 90_000, () => java.assignment?.length === 1);
+      await kafka.produce(mixedTopic, [
+        { partition: 0, value: JSON.stringify({ seq: 0 }) },
+        { partition: 1, value: JSON.stringify({ seq: 1 }) },
+        { partition: 1, value: JSON.stringify({ seq: 2 }) },
+      ]);
+      await kafka.waitForCommittedToEnd(mixedGroup, mixedTopic, 60_000);
+
+      const tool = await consumerGroupCommand('--describe', '--group', mixedGroup);
+      expect(tool.code).toBe(0);
+      const byPartition = (a: Record<string, string>, b: Record<string, string>) =>
+        Number(a.PARTITION) - Number(b.PARTITION);
+      const expected = table(tool.stdout, 'GROUP')
+        .sort(byPartition)
+        .map((row) => [
+          row.TOPIC,
+          row.PARTITION,
+          row['CURRENT-OFFSET'],
+          row['LOG-END-OFFSET'],
+          row.LAG,
+          row['CONSUMER-ID'],
+          row.HOST,
+          row['CLIENT-ID'],
+        ]);
+      expect(expected.map((row) => row.slice(0, 5))).toEqual([
+        [mixedTopic, '0', '1', '1', '0'],
+        [mixedTopic, '1', '2', '2', '0'],
+      ]);
+      expect(new Set(expected.map((row) => row[7]))).toEqual(new Set(['e2e-app', 'zz-cli-java']));
+
+      const cli = await kafkaCli('groups', 'describe', mixedGroup);
+      expect(cli).toContain(`group ${mixedGroup}: Stable, 2 member(s), consumer protocol\n`);
+      expect(
+        table(cli, 'TOPIC')
+          .sort(byPartition)
+          .map((row) => [
+            row.TOPIC,
+            row.PARTITION,
+            row.COMMITTED,
+            row.END,
+            row.LAG,
+            row.MEMBER,
+            row.HOST,
+            row.CLIENT,
+          ]),
+      ).toEqual(expected);
+    } finally {
+      await java.stop(15_000);
+      await nest.close();
+      await removeCompiledConsumer(classDir);
+    }
   });
 
   test('--reset-offsets --to-offset, --shift-by and --to-datetime on the stopped group: it resumes exactly there', async () => {
@@ -471,10 +553,13 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
       originalTimestamp: String(base + seq),
       originalTimestampType: 'CreateTime',
       originalConsumerGroup: groupId,
+      // Spring's cause header names the exception the listener threw (its recoverer unwraps only the container's
+      // ListenerExecutionFailedException), and the thrown exception's own causes follow as "Caused by:" lines.
       exceptionFqcn: 'ProbeRefusalError',
-      exceptionCauseFqcn: 'TypeError',
+      exceptionCauseFqcn: 'ProbeRefusalError',
       exceptionMessage: `refused seq ${seq}`,
       exceptionStacktraceFirstLine: `ProbeRefusalError: refused seq ${seq}`,
+      exceptionStacktraceCauses: ['TypeError: downstream said no'],
       originalTopics: [refused],
       dltHeaderNames: spring.dltHeaderNames,
     });
@@ -487,7 +572,12 @@ describeJava('outside-in probe 3: Spring Kafka reading and writing dead letters 
       originalTimestampType: 'CreateTime',
       exceptionFqcn: 'org.springframework.kafka.listener.ListenerExecutionFailedException',
       exceptionCauseFqcn: 'java.lang.IllegalStateException',
+      exceptionStacktraceCauses: [
+        expect.stringMatching(/^java\.lang\.IllegalStateException: spring refused /),
+        'java.lang.IllegalArgumentException: the root cause',
+      ],
     });
+    expect(spring.exceptionMessage).toMatch(/; spring refused \{"seq":0\}$/);
   });
 
   test("Spring's DeadLetterPublishingRecoverer writes a dead letter: the library reads it, and dead-letters it again as Spring would", async () => {

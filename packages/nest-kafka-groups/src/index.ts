@@ -70,6 +70,7 @@ export { printable } from './logging/printable.js';
 export { KafkaGuardRejectedError } from './errors/kafka-guard-rejected.error.js';
 export { KafkaDeadLetterError } from './errors/kafka-dead-letter.error.js';
 export { KafkaHandlerTimeoutError } from './errors/kafka-handler-timeout.error.js';
+export { KafkaHandlerFailedWithoutReasonError } from './errors/kafka-handler-failed-without-reason.error.js';
 export { KafkaProducerError } from './errors/kafka-producer.error.js';
 export { KafkaConnectCancelledError } from './errors/kafka-connect-cancelled.error.js';
 export { KafkaCoordinatorNotReadyError } from './errors/kafka-coordinator-not-ready.error.js';

@@ -35,6 +35,21 @@ export class BrokerConnectivity {
     return [...this.outages.keys()];
   }
 
+  /**
+   * The outages under way, for an error that a broker's absence explains (an admin call that got no answer in time
+   * while its connections are refused): `broker 127.0.0.1:9092 unreachable for 3 s (connect ECONNREFUSED …)`.
+   */
+  describeOutages(): string | undefined {
+    if (this.outages.size === 0) return undefined;
+    const now = Date.now();
+    return [...this.outages]
+      .map(
+        ([broker, outage]) =>
+          `broker ${broker} unreachable for ${seconds(now - outage.since)} s (${outage.lastError})`,
+      )
+      .join('; ');
+  }
+
   failed(broker: string, error: Error): void {
     // The broker answered but the TLS handshake failed: KafkaSecurity reports that, as what it is.
     if (isTlsFailure(error)) return;

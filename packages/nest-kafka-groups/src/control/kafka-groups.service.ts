@@ -10,7 +10,7 @@ import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type KafkaModuleOptions } from '../kafka.options.js';
 import type { GroupRunner } from '../server/group-runner.js';
 import { KafkaGroupsServer } from '../server/kafka-groups.server.js';
-import { describeGroup } from '../status/kafka-status.service.js';
+import { describeGroup } from '../status/describe-group.js';
 import { memberStatus } from '../status/member-status.js';
 import type { KafkaMemberStatus } from '../status/kafka-status.types.js';
 import { type KafkaSeekResult, type KafkaSeekTarget, planSeek, seekOffsets } from './seek-target.js';

@@ -42,7 +42,7 @@ describe('buildDeadLetterHeaders', () => {
     });
   });
 
-  test('writes every header a Spring reader expects, and no cause header without a cause', () => {
+  test('writes every header a Spring reader expects, the cause header too for an error without a cause', () => {
     const headers = buildDeadLetterHeaders({
       topic: 'orders',
       partition: 3,
@@ -59,6 +59,7 @@ describe('buildDeadLetterHeaders', () => {
         'kafka_dlt-original-timestamp-type',
         'kafka_dlt-original-consumer-group',
         'kafka_dlt-exception-fqcn',
+        'kafka_dlt-exception-cause-fqcn',
         'kafka_dlt-exception-message',
         'kafka_dlt-exception-stacktrace',
       ].sort(),
@@ -172,8 +173,8 @@ describe('buildDeadLetterHeaders', () => {
     expect(utf8(headers[DLT_HEADERS.exceptionStacktrace])).toBe('RangeError: too far');
   });
 
-  test('the cause fqcn is written when error.cause is an Error', () => {
-    const error = new Error('wrapped', { cause: new SyntaxError('bad json') });
+  test("the cause header names the handler's error, as Spring's names the listener's exception, not its cause", () => {
+    const error = new TypeError('wrapped', { cause: new SyntaxError('bad json') });
     const headers = buildDeadLetterHeaders({
       topic: 't',
       partition: 0,
@@ -181,11 +182,18 @@ describe('buildDeadLetterHeaders', () => {
       groupId: 'g',
       error,
     });
-    expect(utf8(headers[DLT_HEADERS.exceptionCauseFqcn])).toBe('SyntaxError');
+    expect(utf8(headers[DLT_HEADERS.exceptionFqcn])).toBe('TypeError');
+    expect(utf8(headers[DLT_HEADERS.exceptionCauseFqcn])).toBe('TypeError');
+    expect(utf8(headers[DLT_HEADERS.exceptionMessage])).toBe('wrapped');
   });
 
-  test('a cause that is not an Error writes no cause header', () => {
-    const error = new Error('wrapped', { cause: 'just a string' });
+  test('the causes follow the stack trace as "Caused by:" lines, as Java prints them', () => {
+    const root = new SyntaxError('bad json');
+    root.stack = 'SyntaxError: bad json\n    at parse';
+    const middle = new RangeError('out of range', { cause: root });
+    middle.stack = 'RangeError: out of range\n    at check';
+    const error = new Error('outer', { cause: middle });
+    error.stack = 'Error: outer\n    at handle';
     const headers = buildDeadLetterHeaders({
       topic: 't',
       partition: 0,
@@ -193,7 +201,29 @@ describe('buildDeadLetterHeaders', () => {
       groupId: 'g',
       error,
     });
-    expect(headers[DLT_HEADERS.exceptionCauseFqcn]).toBeUndefined();
+    expect(utf8(headers[DLT_HEADERS.exceptionStacktrace])).toBe(
+      'Error: outer\n    at handle\n' +
+        'Caused by: RangeError: out of range\n    at check\n' +
+        'Caused by: SyntaxError: bad json\n    at parse',
+    );
+  });
+
+  test('a cause that is not an Error is printed as its value; a cycle of causes ends', () => {
+    const text = new Error('wrapped', { cause: 'just a string' });
+    text.stack = 'Error: wrapped';
+    const cyclic = new Error('a');
+    cyclic.stack = 'Error: a';
+    const other = new Error('b', { cause: cyclic });
+    other.stack = 'Error: b';
+    cyclic.cause = other;
+    const trace = (error: Error) =>
+      utf8(
+        buildDeadLetterHeaders({ topic: 't', partition: 0, message: message(), groupId: 'g', error })[
+          DLT_HEADERS.exceptionStacktrace
+        ],
+      );
+    expect(trace(text)).toBe('Error: wrapped\nCaused by: just a string');
+    expect(trace(cyclic)).toBe('Error: a\nCaused by: Error: b');
   });
 
   test('original headers are kept and the message is not mutated', () => {

@@ -80,6 +80,24 @@ function errorClassName(error: Error): string {
 }
 
 /**
+ * The error's stack, then each of its causes' after "Caused by: ", as Java's printStackTrace writes the trace Spring
+ * puts in the header: the causes are named nowhere else. A cause that is not an Error is printed as its value.
+ */
+function stackWithCauses(error: Error): string {
+  let trace = error.stack ?? `${error.name}: ${error.message}`;
+  const seen = new Set<unknown>([error]);
+  for (let cause = error.cause; cause !== undefined && !seen.has(cause); cause = (cause as Error).cause) {
+    seen.add(cause);
+    if (!(cause instanceof Error)) {
+      trace += `\nCaused by: ${String(cause)}`;
+      break;
+    }
+    trace += `\nCaused by: ${cause.stack ?? `${cause.name}: ${cause.message}`}`;
+  }
+  return trace;
+}
+
+/**
  * The original headers plus Spring's: partition as a 4-byte big-endian int, offset and timestamp as 8-byte
  * big-endian longs, everything else UTF-8. A message dead-lettered again (read from a dead-letter topic and failing
  * there) keeps the earlier original-* values and gets the latest appended, the last naming the record it was read
@@ -98,15 +116,15 @@ export function buildDeadLetterHeaders(source: DeadLetterSource): IHeaders {
     appendHeader(headers, DLT_HEADERS.originalTimestampType, timestampTypeName(message));
     appendHeader(headers, DLT_HEADERS.originalConsumerGroup, Buffer.from(groupId));
   }
-  headers[DLT_HEADERS.exceptionFqcn] = Buffer.from(errorClassName(error));
-  const cause = error.cause;
-  if (cause instanceof Error) headers[DLT_HEADERS.exceptionCauseFqcn] = Buffer.from(errorClassName(cause));
-  else delete headers[DLT_HEADERS.exceptionCauseFqcn];
+  // Spring's recoverer names in the cause header the exception the listener threw (ErrorHandlingUtils.findRootCause
+  // unwraps only the container's ListenerExecutionFailedException, which goes in fqcn). Nothing wraps the handler's
+  // error here, so both name it, as Spring writes them for an exception it is given unwrapped: a reader routing on
+  // either, the cause header as Spring teams do, finds the handler's class.
+  const className = Buffer.from(errorClassName(error));
+  headers[DLT_HEADERS.exceptionFqcn] = className;
+  headers[DLT_HEADERS.exceptionCauseFqcn] = className;
   headers[DLT_HEADERS.exceptionMessage] = boundedUtf8(error.message, MAX_EXCEPTION_MESSAGE_BYTES);
-  headers[DLT_HEADERS.exceptionStacktrace] = boundedUtf8(
-    error.stack ?? `${error.name}: ${error.message}`,
-    MAX_STACK_TRACE_BYTES,
-  );
+  headers[DLT_HEADERS.exceptionStacktrace] = boundedUtf8(stackWithCauses(error), MAX_STACK_TRACE_BYTES);
   if (source.retry) appendRetryHeaders(headers, source.retry);
   return headers;
 }

@@ -4,6 +4,7 @@ import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import { KafkaDecoratorMetadataError } from '../errors/kafka-decorator-metadata.error.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
+import { KafkaHandlerFailedWithoutReasonError } from '../errors/kafka-handler-failed-without-reason.error.js';
 import { httpExceptionReasons } from '../retry/failure-classifier.js';
 import {
   applicationFilters,
@@ -12,6 +13,7 @@ import {
   hasEnhancers,
   isGuardRejection,
   pipesOnlyCall,
+  requestContextOf,
   rpcParamsOf,
   rpcPipeline,
   scopedPipes,
@@ -59,7 +61,7 @@ export class HandlerPipelineFactory {
       let instance: object;
       const contextId: ContextId = ContextIdFactory.create();
       try {
-        this.moduleRef.registerRequestByContextId({ data, context }, contextId);
+        this.moduleRef.registerRequestByContextId(requestContextOf(context.topic, data, context), contextId);
         instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
       } catch (error) {
         return error ?? new Error(`${type.name} could not be resolved`);
@@ -108,7 +110,16 @@ export class HandlerPipelineFactory {
       if (result === undefined) return undefined;
       if (isObservable(result)) result = lastValueFrom(result, { defaultValue: undefined });
       if (typeof (result as PromiseLike<unknown>).then !== 'function') return undefined;
-      return Promise.resolve(result).then(succeeded, (error: unknown) => failed(data, context, error));
+      const onError = (error: unknown) => failed(data, context, error);
+      // A promise may resolve with the handler's Observable (an async pipe ran first, or an async method returned
+      // one): it is the handler's work, subscribed as Nest's own transports do.
+      return Promise.resolve(result).then(
+        (value) =>
+          isObservable(value)
+            ? lastValueFrom(value, { defaultValue: undefined }).then(succeeded, onError)
+            : undefined,
+        onError,
+      );
     };
   }
 
@@ -189,6 +200,10 @@ export function payloadIsBuffer(prototype: object, methodName: string, handlerNa
 }
 
 function classify(error: unknown, context: KafkaHandlerContext): unknown {
+  // Undefined is what the transport reads as success: a failure without a reason must not commit the message.
+  if (error === undefined) {
+    return new KafkaHandlerFailedWithoutReasonError(context.topic, context.partition, context.groupId);
+  }
   if (isGuardRejection(error)) {
     return new KafkaGuardRejectedError(context.topic, context.groupId, GUARD_REJECTION_MESSAGE);
   }

@@ -22,9 +22,9 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService, ExternalContextCreator, ModulesContainer } from '@nestjs/core';
 import { FORBIDDEN_MESSAGE } from '@nestjs/core/guards/constants.js';
-import { Ctx, Payload } from '@nestjs/microservices';
+import { Ctx, Payload, type RequestContext } from '@nestjs/microservices';
 import { Test, type TestingModule } from '@nestjs/testing';
-import type { Observable } from 'rxjs';
+import { EMPTY, EmptyError, type Observable } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
 import { KafkaKey } from '../decorators/kafka-message-params.decorator.js';
 import {
@@ -39,6 +39,7 @@ import {
   moduleKeyOf,
   moduleNameOf,
   pipesOnlyCall,
+  requestContextOf,
   rpcParamsOf,
   rpcPipeline,
   scopedPipes,
@@ -128,6 +129,11 @@ class PinController {
   @UseInterceptors(PassThrough)
   intercepted(): void {}
 
+  @UseInterceptors(PassThrough)
+  interceptedEmpty(): Observable<never> {
+    return EMPTY;
+  }
+
   @UsePipes(Identity)
   piped(): void {}
 
@@ -208,6 +214,16 @@ describe('Nest internals this library relies on', () => {
     });
   });
 
+  test("the request of a request-scoped provider is Nest's RequestContext: pattern, data and context, with getters", () => {
+    const request = requestContextOf('orders', { n: 1 }, context) as RequestContext;
+    expect([request.pattern, request.data, request.context]).toEqual(['orders', { n: 1 }, context]);
+    expect([request.getPattern(), request.getData(), request.getContext()]).toEqual([
+      'orders',
+      { n: 1 },
+      context,
+    ]);
+  });
+
   describe('host module of a discovered controller', () => {
     test('is the module that declares it, keyed as in the modules container', () => {
       const host = wrapperOf(PinController).host!;
@@ -276,6 +292,13 @@ describe('Nest internals this library relies on', () => {
         'mixed',
       );
       await expect(mixed({ id: '7' }, context)).resolves.toEqual([context, undefined, 7, { id: '7' }]);
+    });
+
+    test('an intercepted handler completing without a value: EmptyError from Nest alone, a success through the view', async () => {
+      const call = (on: ExternalContextCreator) =>
+        rpcPipeline(on, controller, controller.interceptedEmpty, 'interceptedEmpty')(undefined, context);
+      await expect(call(creator)).rejects.toBeInstanceOf(EmptyError);
+      await expect(call(contextCreatorFor(creator, moduleKey()))).resolves.toBeUndefined();
     });
 
     test('its private creators tell a handler with pipes, guards or interceptors from one without', () => {

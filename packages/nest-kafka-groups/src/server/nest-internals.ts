@@ -8,7 +8,9 @@ import type { ArgumentMetadata, PipeTransform, Type } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { RequestContextHost } from '@nestjs/microservices/context/request-context-host.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
+import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
 
 /** What DiscoveryService hands out for each controller or provider (Nest's InstanceWrapper). */
@@ -86,6 +88,14 @@ const rpcParamsFactory = {
   },
 };
 
+/**
+ * What a request-scoped provider receives for `@Inject(CONTEXT)` (or `REQUEST`) on Nest's own transports: a
+ * `RequestContext` of the message's pattern (here its topic), payload and context, with its getters.
+ */
+export function requestContextOf(topic: string, data: unknown, context: KafkaHandlerContext): object {
+  return RequestContextHost.create(topic, data, context);
+}
+
 /** A handler's pipeline: (payload, context) through its guards, interceptors and pipes, then the method. */
 export type RpcPipeline = (data: unknown, context: KafkaHandlerContext) => Promise<unknown>;
 
@@ -115,7 +125,8 @@ export function rpcPipeline(
 
 /**
  * ExternalContextCreator looks up the host module among providers only; a controller is not one, so its
- * enhancers would be looked up in no module and dropped. This view of it answers with the controller's module.
+ * enhancers would be looked up in no module and dropped. This view of it answers with the controller's module, and
+ * reads an Observable that completes without a value as a success.
  */
 export function contextCreatorFor(
   creator: ExternalContextCreator,
@@ -123,6 +134,13 @@ export function contextCreatorFor(
 ): ExternalContextCreator {
   return Object.create(creator, {
     getContextModuleKey: { value: () => moduleKey },
+    // Nest's own reads the pipeline's Observable with lastValueFrom and no default, which fails with EmptyError
+    // when a handler or interceptor completes without a value (EMPTY, ignoreElements); Nest's RPC transports take
+    // that as done, as the library does for a handler without interceptors.
+    transformToResult: {
+      value: (result: unknown) =>
+        isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }) : result,
+    },
   }) as ExternalContextCreator;
 }
 

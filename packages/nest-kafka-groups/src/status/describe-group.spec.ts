@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Admin, ConsumerGroupDescribeGroup, ConsumerGroupDescriptions } from '../client/kafkajs.js';
-import { describeGroup } from './kafka-status.service.js';
+import { describeGroup } from './describe-group.js';
 
 /*
  * How the status reads a group from the broker's answers (the answers themselves are the real broker's, see

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { brokerConnectivity } from '../client/broker-connectivity.js';
 import { createKafkaClient } from '../client/kafka-client.factory.js';
 import type { Admin, Kafka } from '../client/kafkajs.js';
 import {
@@ -62,10 +63,12 @@ export class KafkaAdminClient implements OnApplicationShutdown {
     let timer: NodeJS.Timeout | undefined;
     let cancel!: () => void;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new KafkaAdminTimeoutError(`${what}: no answer from the broker within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      timer = setTimeout(() => {
+        // On a loaded host a refused connection can outlast the deadline: the outage it met says why.
+        const outages = brokerConnectivity.describeOutages();
+        const why = outages ? `; ${outages}` : '';
+        reject(new KafkaAdminTimeoutError(`${what}: no answer from the broker within ${timeoutMs} ms${why}`));
+      }, timeoutMs);
       cancel = () =>
         reject(new KafkaAdminClosedError(`${what}: cut short, the application is shutting down`));
     });

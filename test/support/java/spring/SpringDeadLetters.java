@@ -116,6 +116,14 @@ public class SpringDeadLetters {
     field(json, "exceptionMessage", quote(text(headers, KafkaHeaders.DLT_EXCEPTION_MESSAGE)));
     String stack = text(headers, KafkaHeaders.DLT_EXCEPTION_STACKTRACE);
     field(json, "exceptionStacktraceFirstLine", quote(stack == null ? null : stack.split("\n", 2)[0]));
+    // The "Caused by: " lines of the trace, as Throwable.printStackTrace writes one per cause.
+    List<String> causes = new ArrayList<>();
+    if (stack != null) {
+      for (String line : stack.split("\n")) {
+        if (line.startsWith("Caused by: ")) causes.add(quote(line.substring("Caused by: ".length())));
+      }
+    }
+    field(json, "exceptionStacktraceCauses", "[" + String.join(",", causes) + "]");
     // Every value of the original topic header in order (Spring appends one per dead-lettering by default).
     List<String> originalTopics = new ArrayList<>();
     for (Header header : record.headers().headers(KafkaHeaders.DLT_ORIGINAL_TOPIC)) {

@@ -75,6 +75,8 @@ export interface SpringDeadLetter {
   exceptionCauseFqcn: string | null;
   exceptionMessage: string | null;
   exceptionStacktraceFirstLine: string | null;
+  /** What follows each "Caused by: " line of the stack trace, outermost cause first. */
+  exceptionStacktraceCauses: string[];
   originalTopics: string[];
   dltHeaderNames: string[];
 }
