@@ -420,4 +420,87 @@ describe('outside-in probe 4', () => {
     expect(partitionsOf('library', 200)).toHaveLength(2);
     expect(handled.map((h) => h.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
+
+  test('two modules naming one group id are one group; a rolling deploy that adds a topic to it: old and new members subscribe differently, each topic is dealt to its subscribers only, every record once', async () => {
+    const groupId = uniqueName('shared-group');
+    const orders = uniqueName('shared-orders');
+    const refunds = uniqueName('shared-refunds');
+    await kafka.createTopic(orders, 2);
+    await kafka.createTopic(refunds, 2);
+    const handled: { app: string; topic: string; partition: number; seq: number }[] = [];
+
+    function modules(app: string, withRefunds: boolean) {
+      @Controller()
+      class OrdersController {
+        @KafkaHandler('${ORDERS}')
+        onOrder(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+          handled.push({ app, topic: ctx.topic, partition: ctx.partition, seq: payload.seq });
+        }
+      }
+      @Module({
+        imports: [KafkaModule.forFeature({ groupId, topicVariables: { ORDERS: orders } })],
+        controllers: [OrdersController],
+      })
+      class OrdersModule {}
+      @Controller()
+      class RefundsController {
+        @KafkaHandler('${REFUNDS}')
+        onRefund(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+          handled.push({ app, topic: ctx.topic, partition: ctx.partition, seq: payload.seq });
+        }
+      }
+      @Module({
+        imports: [KafkaModule.forFeature({ groupId, topicVariables: { REFUNDS: refunds } })],
+        controllers: [RefundsController],
+      })
+      class RefundsModule {}
+      return withRefunds ? [OrdersModule, RefundsModule] : [OrdersModule];
+    }
+
+    const old = await startTestApp(modules('old', false));
+    apps.push(old.app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const next = await startTestApp(modules('new', true));
+    apps.push(next.app);
+    // One member per process: the two modules are one group.
+    await kafka.waitForStableGroup(groupId, 2);
+    expect(next.server.groups.map((group) => group.groupId)).toEqual([groupId]);
+
+    const produce = async (from: number) => {
+      await kafka.produceKeyed(
+        orders,
+        40,
+        (i) => `o${from + i}`,
+        (i) => ({ seq: from + i }),
+      );
+      await kafka.produceKeyed(
+        refunds,
+        40,
+        (i) => `r${from + i}`,
+        (i) => ({ seq: from + i }),
+      );
+      await kafka.waitForCommittedToEnd(groupId, orders);
+      await kafka.waitForCommittedToEnd(groupId, refunds);
+    };
+    await produce(0);
+    const heldBy = (app: string, topic: string) =>
+      [...new Set(handled.filter((h) => h.app === app && h.topic === topic).map((h) => h.partition))].sort();
+    expect(heldBy('old', refunds)).toEqual([]);
+    expect(heldBy('new', refunds)).toEqual([0, 1]);
+    expect([...heldBy('old', orders), ...heldBy('new', orders)].sort()).toEqual([0, 1]);
+
+    // The old version goes: the new one takes its orders partitions.
+    await old.app.close();
+    apps.splice(apps.indexOf(old.app), 1);
+    await kafka.waitForStableGroup(groupId, 1);
+    await produce(40);
+    for (const topic of [orders, refunds]) {
+      expect(
+        handled
+          .filter((h) => h.topic === topic)
+          .map((h) => h.seq)
+          .sort((a, b) => a - b),
+      ).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    }
+  });
 });
