@@ -345,7 +345,7 @@ describe('outside-in probe 4', () => {
     async function startBuiltin(name: string): Promise<INestApplication> {
       @Controller()
       class BuiltinController {
-        @EventPattern(topic)
+        @EventPattern<string>(topic)
         onRecord(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaContext) {
           handled.push({ by: name, partition: ctx.getPartition(), seq: payload.seq });
         }
