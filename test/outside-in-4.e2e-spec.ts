@@ -1,16 +1,25 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import {
+  type ArgumentMetadata,
+  type ArgumentsHost,
   type CallHandler,
+  type CanActivate,
+  Catch,
   Controller,
+  type ExceptionFilter,
   type ExecutionContext,
+  Inject,
   Injectable,
   type INestApplication,
   Module,
   type NestInterceptor,
+  type PipeTransform,
+  Scope,
   UseInterceptors,
 } from '@nestjs/common';
-import { Ctx, Payload } from '@nestjs/microservices';
-import { EMPTY, Observable, of, throwError } from 'rxjs';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { CONTEXT, Ctx, Payload, type RequestContext } from '@nestjs/microservices';
+import { EMPTY, Observable, of, tap, throwError } from 'rxjs';
 import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import { KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
@@ -148,5 +157,164 @@ describe('outside-in probe 4', () => {
         ['an Observable erroring after values', 'Error', 'after one value'],
       ]);
     }
+  });
+
+  test('global enhancers from providers (APP_GUARD, APP_INTERCEPTOR, APP_PIPE, APP_FILTER), a request-scoped APP_INTERCEPTOR among them, apply to every message', async () => {
+    const groupId = uniqueName('app-enhancers');
+    const topic = uniqueName('app-enhancers');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const trail: string[] = [];
+    const scopedInstances = new Set<object>();
+
+    @Injectable()
+    class DenyHeaderGuard implements CanActivate {
+      canActivate(context: ExecutionContext): boolean {
+        const ctx = context.switchToRpc().getContext<KafkaGroupContext>();
+        trail.push(`guard ${ctx.offset}`);
+        return ctx.headers.deny === undefined;
+      }
+    }
+    @Injectable()
+    class TrailInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const offset = context.switchToRpc().getContext<KafkaGroupContext>().offset;
+        trail.push(`interceptor ${offset}`);
+        return next.handle().pipe(tap(() => trail.push(`interceptor after ${offset}`)));
+      }
+    }
+    @Injectable({ scope: Scope.REQUEST })
+    class ScopedInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        scopedInstances.add(this);
+        trail.push(`scoped ${context.switchToRpc().getContext<KafkaGroupContext>().offset}`);
+        return next.handle();
+      }
+    }
+    @Injectable()
+    class StampPipe implements PipeTransform {
+      transform(value: unknown, metadata: ArgumentMetadata): unknown {
+        return metadata.type === 'body' ? { ...(value as object), stamped: true } : value;
+      }
+    }
+    @Catch()
+    class TrailFilter implements ExceptionFilter {
+      catch(error: Error, host: ArgumentsHost): void {
+        trail.push(
+          `filter ${host.switchToRpc().getContext<KafkaGroupContext>().offset} ${error.constructor.name}`,
+        );
+        throw error;
+      }
+    }
+
+    @Controller()
+    class EnhancedController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 1 } })
+      handle(@Payload() payload: { seq: number; stamped?: boolean }, @Ctx() ctx: KafkaGroupContext) {
+        trail.push(`handler ${ctx.offset} ${payload.stamped === true ? 'stamped' : 'unstamped'}`);
+        if (payload.seq === 2) throw new RangeError('seq 2 fails');
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [EnhancedController],
+      providers: [
+        { provide: APP_GUARD, useClass: DenyHeaderGuard },
+        { provide: APP_INTERCEPTOR, useClass: TrailInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: ScopedInterceptor },
+        { provide: APP_PIPE, useClass: StampPipe },
+        { provide: APP_FILTER, useClass: TrailFilter },
+      ],
+    })
+    class EnhancedModule {}
+
+    const { app } = await startTestApp([EnhancedModule], {}, [], { globalValidation: false });
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [
+      { key: 'a', value: JSON.stringify({ seq: 0 }) },
+      { key: 'b', value: JSON.stringify({ seq: 1 }), headers: { deny: 'yes' } },
+      { key: 'c', value: JSON.stringify({ seq: 2 }) },
+    ]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+
+    expect(trail).toEqual([
+      'guard 0',
+      'interceptor 0',
+      'scoped 0',
+      'handler 0 stamped',
+      'interceptor after 0',
+      'guard 1',
+      'filter 1 ForbiddenException',
+      'guard 2',
+      'interceptor 2',
+      'scoped 2',
+      'handler 2 stamped',
+      'filter 2 RangeError',
+    ]);
+    expect(scopedInstances.size).toBe(2);
+    const deadLetters = await kafka.readMessages(`${topic}-dlt`, 2);
+    expect(deadLetters.map((m) => [String(m.key), String(m.headers?.[DLT_HEADERS.exceptionFqcn])])).toEqual([
+      ['b', 'KafkaGuardRejectedError'],
+      ['c', 'RangeError'],
+    ]);
+  });
+
+  test("a request-scoped provider injecting CONTEXT gets Nest's RequestContext per message: getPattern() the topic, getData() the payload, getContext() the message's context", async () => {
+    const groupId = uniqueName('request-context');
+    const topic = uniqueName('request-context');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const seen: unknown[] = [];
+
+    @Injectable({ scope: Scope.REQUEST })
+    class MessageScope {
+      constructor(@Inject(CONTEXT) readonly request: RequestContext<{ seq: number }, KafkaGroupContext>) {}
+      describe(): unknown {
+        return {
+          pattern: this.request.getPattern(),
+          data: this.request.getData(),
+          offset: this.request.getContext().offset,
+          sameContext: this.request.context === this.request.getContext(),
+        };
+      }
+    }
+    @Controller()
+    class ScopedDependencyController {
+      constructor(private readonly scope: MessageScope) {}
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 1 } })
+      handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+        seen.push({
+          ...(this.scope.describe() as object),
+          handlerPayload: payload,
+          isCtx: this.scope.request.context === ctx,
+        });
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [ScopedDependencyController],
+      providers: [MessageScope],
+    })
+    class ScopedDependencyModule {}
+
+    const { app } = await startTestApp([ScopedDependencyModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(
+      topic,
+      [0, 1].map((seq) => ({ key: `k${seq}`, value: JSON.stringify({ seq }) })),
+    );
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(seen).toEqual(
+      [0, 1].map((seq) => ({
+        pattern: topic,
+        data: { seq },
+        offset: String(seq),
+        sameContext: true,
+        handlerPayload: { seq },
+        isCtx: true,
+      })),
+    );
   });
 });

@@ -19,8 +19,11 @@ import { ServiceProcess } from './support/service-process.js';
 const CLOSED_BROKER = '127.0.0.1:1';
 /** Far above what the close needs, so that only the defect (waiting out the whole budget) reaches it. */
 const SHUTDOWN_TIMEOUT_MS = 20_000;
-/** Well below the budget above and the client's connect retries (8 retries, about 68 s with the defaults). */
-const PROMPT_MS = 6_000;
+/**
+ * Well below the budget above and the client's connect retries (8 retries, about 68 s with the defaults), and far
+ * above what the close and the exit take on a loaded host.
+ */
+const PROMPT_MS = 12_000;
 
 const ENV = {
   KAFKA_BROKERS: CLOSED_BROKER,

@@ -514,13 +514,12 @@ describe('live page of the groups: its samples with the broker down', () => {
       [UiFeature],
     ));
     const admin = app.get(KafkaAdminClient);
-    const started = Date.now();
     const error = await admin
       .run('listing the topics', 3_000, (a) => a.listTopics())
       .catch((e: unknown) => e);
-    // A timeout would mean the connection was still being retried when the caller gave up, and went on after.
+    // The call races its deadline: the connection error, not the timeout, means it failed before the deadline. A
+    // timeout would mean the connection was still being retried when the caller gave up, and went on after.
     expect(error).not.toBeInstanceOf(KafkaAdminTimeoutError);
     expect(String(error)).toMatch(/ECONNREFUSED|Connection error/);
-    expect(Date.now() - started).toBeLessThan(3_000);
   });
 });

@@ -13,6 +13,7 @@ import {
   hasEnhancers,
   isGuardRejection,
   pipesOnlyCall,
+  requestContextOf,
   rpcParamsOf,
   rpcPipeline,
   scopedPipes,
@@ -60,7 +61,7 @@ export class HandlerPipelineFactory {
       let instance: object;
       const contextId: ContextId = ContextIdFactory.create();
       try {
-        this.moduleRef.registerRequestByContextId({ data, context }, contextId);
+        this.moduleRef.registerRequestByContextId(requestContextOf(context.topic, data, context), contextId);
         instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
       } catch (error) {
         return error ?? new Error(`${type.name} could not be resolved`);

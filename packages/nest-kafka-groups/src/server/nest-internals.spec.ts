@@ -22,7 +22,7 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService, ExternalContextCreator, ModulesContainer } from '@nestjs/core';
 import { FORBIDDEN_MESSAGE } from '@nestjs/core/guards/constants.js';
-import { Ctx, Payload } from '@nestjs/microservices';
+import { Ctx, Payload, type RequestContext } from '@nestjs/microservices';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { EMPTY, EmptyError, type Observable } from 'rxjs';
 import type { KafkaGroupContext } from '../context/kafka-group.context.js';
@@ -39,6 +39,7 @@ import {
   moduleKeyOf,
   moduleNameOf,
   pipesOnlyCall,
+  requestContextOf,
   rpcParamsOf,
   rpcPipeline,
   scopedPipes,
@@ -211,6 +212,16 @@ describe('Nest internals this library relies on', () => {
     test('a method without parameter decorators has none', () => {
       expect(rpcParamsOf(PinController, 'undecorated')).toEqual([]);
     });
+  });
+
+  test("the request of a request-scoped provider is Nest's RequestContext: pattern, data and context, with getters", () => {
+    const request = requestContextOf('orders', { n: 1 }, context) as RequestContext;
+    expect([request.pattern, request.data, request.context]).toEqual(['orders', { n: 1 }, context]);
+    expect([request.getPattern(), request.getData(), request.getContext()]).toEqual([
+      'orders',
+      { n: 1 },
+      context,
+    ]);
   });
 
   describe('host module of a discovered controller', () => {

@@ -8,6 +8,7 @@ import type { ArgumentMetadata, PipeTransform, Type } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { RequestContextHost } from '@nestjs/microservices/context/request-context-host.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
@@ -86,6 +87,14 @@ const rpcParamsFactory = {
     return null;
   },
 };
+
+/**
+ * What a request-scoped provider receives for `@Inject(CONTEXT)` (or `REQUEST`) on Nest's own transports: a
+ * `RequestContext` of the message's pattern (here its topic), payload and context, with its getters.
+ */
+export function requestContextOf(topic: string, data: unknown, context: KafkaHandlerContext): object {
+  return RequestContextHost.create(topic, data, context);
+}
 
 /** A handler's pipeline: (payload, context) through its guards, interceptors and pipes, then the method. */
 export type RpcPipeline = (data: unknown, context: KafkaHandlerContext) => Promise<unknown>;
