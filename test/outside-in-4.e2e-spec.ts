@@ -503,4 +503,53 @@ describe('outside-in probe 4', () => {
       ).toEqual(Array.from({ length: 80 }, (_, i) => i));
     }
   });
+
+  test("records above the broker's default size on a topic whose max.message.bytes was raised: handled, and a failing one dead-lettered", async () => {
+    const groupId = uniqueName('large');
+    const topic = uniqueName('large');
+    const sixMiB = String(6 * 1024 * 1024);
+    await kafka.createTopic(topic, 1, [{ name: 'max.message.bytes', value: sixMiB }]);
+    const handled: { seq: number; bytes: number; attempt: number }[] = [];
+
+    @Controller()
+    class LargeController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 2, initialDelayMs: 50 } })
+      handle(@Payload() payload: { seq: number; pad: string }, @Ctx() ctx: KafkaGroupContext) {
+        handled.push({ seq: payload.seq, bytes: payload.pad.length, attempt: ctx.attempt });
+        if (payload.seq === 1) throw new Error('seq 1 fails');
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId,
+          topicVariables: { TOPIC: topic },
+          limits: { maxValueBytes: 6 * 1024 * 1024 },
+        }),
+      ],
+      controllers: [LargeController],
+    })
+    class LargeModule {}
+    const { app } = await startTestApp([LargeModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const pad = 'x'.repeat(3 * 1024 * 1024);
+    for (const seq of [0, 1, 2]) {
+      await kafka.produce(topic, [
+        { key: `k${seq}`, value: JSON.stringify({ seq, pad: seq === 2 ? 'small' : pad }) },
+      ]);
+    }
+    await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+    expect(handled).toEqual([
+      { seq: 0, bytes: pad.length, attempt: 1 },
+      { seq: 1, bytes: pad.length, attempt: 1 },
+      { seq: 1, bytes: pad.length, attempt: 2 },
+      { seq: 2, bytes: 5, attempt: 1 },
+    ]);
+    // The dead-letter topic the library created has the broker's default size: the record goes there as a stub
+    // naming where the original is (README, Message limits), not the 3 MiB.
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.key?.toString()).toBe('k1');
+    expect(dead.value!.length).toBeLessThan(1024 * 1024);
+  }, 90_000);
 });
