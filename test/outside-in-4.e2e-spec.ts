@@ -26,10 +26,12 @@ import {
   type KafkaContext,
   Payload,
   type RequestContext,
+  RpcException,
   Transport,
 } from '@nestjs/microservices';
 import { logLevel } from 'kafkajs';
-import { EMPTY, Observable, of, tap, throwError } from 'rxjs';
+import { IsInt } from 'class-validator';
+import { catchError, EMPTY, Observable, of, tap, throwError } from 'rxjs';
 import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import {
   KafkaTestClient,
@@ -552,4 +554,68 @@ describe('outside-in probe 4', () => {
     expect(dead.key?.toString()).toBe('k1');
     expect(dead.value).toBeNull();
   }, 90_000);
+
+  test("an interceptor mapping errors to RpcException (catchError, as in Nest's docs): the transport classifies and dead-letters the mapped error", async () => {
+    const groupId = uniqueName('mapping');
+    const topic = uniqueName('mapping');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const calls: string[] = [];
+
+    class SeqDto {
+      @IsInt() seq!: number;
+    }
+    @Injectable()
+    class MappingInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const ctx = context.switchToRpc().getContext<KafkaGroupContext>();
+        calls.push(`${ctx.message.key?.toString()} #${ctx.attempt}`);
+        return next
+          .handle()
+          .pipe(catchError((error: Error) => throwError(() => new RpcException(error.message))));
+      }
+    }
+    @Controller()
+    class MappedController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 3, initialDelayMs: 50 } })
+      @UseInterceptors(MappingInterceptor)
+      handle(@Payload() payload: SeqDto) {
+        throw new Error(`seq ${payload.seq} fails`);
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [MappedController],
+    })
+    class MappedModule {}
+    const { app } = await startTestApp([MappedModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [
+      { key: 'invalid', value: JSON.stringify({ seq: 'x' }) },
+      { key: 'failing', value: JSON.stringify({ seq: 1 }) },
+    ]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    // The ValidationPipe's BadRequestException, mapped, is retried like any error and named as the mapped one, its
+    // reasons gone (README: map errors in an exception filter, which the transport sees past).
+    expect(calls).toEqual([
+      'invalid #1',
+      'invalid #2',
+      'invalid #3',
+      'failing #1',
+      'failing #2',
+      'failing #3',
+    ]);
+    const deadLetters = await kafka.readMessages(`${topic}-dlt`, 2);
+    expect(
+      deadLetters.map((m) => [
+        String(m.key),
+        String(m.headers?.[DLT_HEADERS.exceptionFqcn]),
+        String(m.headers?.[DLT_HEADERS.exceptionMessage]),
+      ]),
+    ).toEqual([
+      ['invalid', 'RpcException', 'Bad Request Exception'],
+      ['failing', 'RpcException', 'seq 1 fails'],
+    ]);
+  });
 });
