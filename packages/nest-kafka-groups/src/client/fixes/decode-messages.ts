@@ -89,7 +89,9 @@ export const decodeMessagesFix: CarriedFix = {
       while (messagesDecoder.canReadBytes(RECORD_BATCH_OVERHEAD)) {
         const start = messagesDecoder.offset;
         try {
-          const recordBatch = await RecordBatchDecoder(messagesDecoder);
+          // A promise only for a compressed batch (the carried record batch decoder).
+          const decoded = RecordBatchDecoder(messagesDecoder);
+          const recordBatch = decoded instanceof Promise ? await decoded : decoded;
           for (const record of recordBatch.records) records.push(record);
         } catch (e: any) {
           // The tail of the record set can be an incomplete batch (the fetch's maxBytes): the next fetch has it.
