@@ -4,6 +4,7 @@ import { kafkajsInternal } from '../kafkajs.js';
 import { dateStandsStillInEachTest } from './standing-clock.spec-helper.js';
 import {
   beforeRejoin,
+  coordinatorProblem,
   isCoordinatorUnavailable,
   keepsFetchingAfterHeartbeat,
   resolveInCurrentGroup,
@@ -609,6 +610,25 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
         expect(commits).toBe(sent);
       }
     }
+  });
+
+  it("fixed: with an interval of 0 (kafkajs's own commit after every batch), commits the coordinator could not take are still thrown, and reported as the interval commit's are; an answered one ends it", async () => {
+    const eachBatch = async () => {};
+    const { instance, consumerGroup } = runner(Fixed, eachBatch);
+    // Heartbeats answered all along: only the commits fail.
+    Object.assign(consumerGroup, { autoCommitInterval: 0, sessionTimeout: 6_000, lastRequest: Date.now() });
+    let failing = true;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      if (failing) throw unavailable();
+    };
+    await expect(instance.handleBatch(batch(0, 0))).rejects.toThrow(/coordinator is not available/);
+    jest.setSystemTime(Date.now() + 6_000);
+    Object.assign(consumerGroup, { lastRequest: Date.now() });
+    await expect(instance.handleBatch(batch(0, 1))).rejects.toThrow(/coordinator is not available/);
+    expect(coordinatorProblem(eachBatch)).toMatch(/^commits to the group coordinator .* have failed for 6 s/);
+    failing = false;
+    await instance.handleBatch(batch(0, 2));
+    expect(coordinatorProblem(eachBatch)).toBeUndefined();
   });
 
   it('released: a member whose heartbeats went unanswered for the session timeout goes on handling its batches', async () => {

@@ -435,7 +435,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * fetch: that one is awaited, as released.
      */
     autoCommitOffsetsIfNecessary(): Promise<void> | undefined {
-      if (this.consumerGroup.autoCommitInterval === 0) return super.autoCommitOffsetsIfNecessary();
+      if (this.consumerGroup.autoCommitInterval === 0) return this.commitAfterBatch();
       if (this.commitFailure !== undefined) {
         const { error, generation } = this.commitFailure;
         this.commitFailure = undefined;
@@ -469,6 +469,21 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
       );
       return undefined;
+    }
+
+    /**
+     * The commit after every batch (an interval of 0), awaited and its failure thrown as released; a coordinator lost
+     * or unavailable is reported to the outage tracking as an interval commit's is, or nothing would say it.
+     */
+    async commitAfterBatch(): Promise<void> {
+      try {
+        await super.autoCommitOffsetsIfNecessary();
+      } catch (error) {
+        if (isCoordinatorUnavailable(error) || this.consumerGroup.coordinatorUnknown)
+          this.coordinatorOutage.commitFailed(error);
+        throw error;
+      }
+      this.coordinatorOutage.commitSucceeded();
     }
 
     /**
