@@ -26,10 +26,12 @@ import {
   type KafkaContext,
   Payload,
   type RequestContext,
+  RpcException,
   Transport,
 } from '@nestjs/microservices';
 import { logLevel } from 'kafkajs';
-import { EMPTY, Observable, of, tap, throwError } from 'rxjs';
+import { IsInt } from 'class-validator';
+import { catchError, EMPTY, Observable, of, tap, throwError } from 'rxjs';
 import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
 import {
   KafkaTestClient,
@@ -502,5 +504,118 @@ describe('outside-in probe 4', () => {
           .sort((a, b) => a - b),
       ).toEqual(Array.from({ length: 80 }, (_, i) => i));
     }
+  });
+
+  test("records above the broker's default size on a topic whose max.message.bytes was raised: handled, and a failing one dead-lettered", async () => {
+    const groupId = uniqueName('large');
+    const topic = uniqueName('large');
+    const sixMiB = String(6 * 1024 * 1024);
+    await kafka.createTopic(topic, 1, [{ name: 'max.message.bytes', value: sixMiB }]);
+    const handled: { seq: number; bytes: number; attempt: number }[] = [];
+
+    @Controller()
+    class LargeController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 2, initialDelayMs: 50 } })
+      handle(@Payload() payload: { seq: number; pad: string }, @Ctx() ctx: KafkaGroupContext) {
+        handled.push({ seq: payload.seq, bytes: payload.pad.length, attempt: ctx.attempt });
+        if (payload.seq === 1) throw new Error('seq 1 fails');
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId,
+          topicVariables: { TOPIC: topic },
+          limits: { maxValueBytes: 6 * 1024 * 1024 },
+        }),
+      ],
+      controllers: [LargeController],
+    })
+    class LargeModule {}
+    const { app } = await startTestApp([LargeModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const pad = 'x'.repeat(3 * 1024 * 1024);
+    for (const seq of [0, 1, 2]) {
+      await kafka.produce(topic, [
+        { key: `k${seq}`, value: JSON.stringify({ seq, pad: seq === 2 ? 'small' : pad }) },
+      ]);
+    }
+    await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+    expect(handled).toEqual([
+      { seq: 0, bytes: pad.length, attempt: 1 },
+      { seq: 1, bytes: pad.length, attempt: 1 },
+      { seq: 1, bytes: pad.length, attempt: 2 },
+      { seq: 2, bytes: 5, attempt: 1 },
+    ]);
+    // The dead-letter topic the library created has the broker's default size: the record goes there as a stub
+    // naming where the original is (README, Message limits): no value.
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.key?.toString()).toBe('k1');
+    expect(dead.value).toBeNull();
+  }, 90_000);
+
+  test("an interceptor mapping errors to RpcException (catchError, as in Nest's docs): the transport classifies and dead-letters the mapped error", async () => {
+    const groupId = uniqueName('mapping');
+    const topic = uniqueName('mapping');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const calls: string[] = [];
+
+    class SeqDto {
+      @IsInt() seq!: number;
+    }
+    @Injectable()
+    class MappingInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const ctx = context.switchToRpc().getContext<KafkaGroupContext>();
+        calls.push(`${ctx.message.key?.toString()} #${ctx.attempt}`);
+        return next
+          .handle()
+          .pipe(catchError((error: Error) => throwError(() => new RpcException(error.message))));
+      }
+    }
+    @Controller()
+    class MappedController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 3, initialDelayMs: 50 } })
+      @UseInterceptors(MappingInterceptor)
+      handle(@Payload() payload: SeqDto) {
+        throw new Error(`seq ${payload.seq} fails`);
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [MappedController],
+    })
+    class MappedModule {}
+    const { app } = await startTestApp([MappedModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [
+      { key: 'invalid', value: JSON.stringify({ seq: 'x' }) },
+      { key: 'failing', value: JSON.stringify({ seq: 1 }) },
+    ]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    // The ValidationPipe's BadRequestException, mapped, is retried like any error and named as the mapped one, its
+    // reasons gone (README: map errors in an exception filter, which the transport sees past).
+    expect(calls).toEqual([
+      'invalid #1',
+      'invalid #2',
+      'invalid #3',
+      'failing #1',
+      'failing #2',
+      'failing #3',
+    ]);
+    const deadLetters = await kafka.readMessages(`${topic}-dlt`, 2);
+    expect(
+      deadLetters.map((m) => [
+        String(m.key),
+        String(m.headers?.[DLT_HEADERS.exceptionFqcn]),
+        String(m.headers?.[DLT_HEADERS.exceptionMessage]),
+      ]),
+    ).toEqual([
+      ['invalid', 'RpcException', 'Bad Request Exception'],
+      ['failing', 'RpcException', 'seq 1 fails'],
+    ]);
   });
 });
