@@ -469,6 +469,7 @@ async function latencyPhase(ctx) {
           timeoutMs: timeoutFor(total) + seconds * 1000,
         }),
         {
+          execArgv: latencyExecArgv(),
           onReady: async () => {
             await waitForStableGroup(admin, groupId, { partitions: PARTITIONS });
             produced = await generator.go();
@@ -494,6 +495,9 @@ async function latencyPhase(ctx) {
         samples: l.count,
         producedRate: produced ? round(total / produced.seconds) : null,
         cpuUsPerMsg: round(outcome.result.cpuUsPerMsg, 1),
+        load: roundDeep(outcome.result.load),
+        // The monotonic clock of a `--cpu-prof` profile (BENCH_LATENCY_NODE_OPTIONS): the measured window.
+        hrWindowUs: [outcome.result.hrFirstUs, outcome.result.hrLastUs],
         peakRssMB: round(outcome.result.peakRss / 2 ** 20, 1),
         jvm: outcome.result.jvm,
         producer: produced?.generator,
@@ -505,6 +509,8 @@ async function latencyPhase(ctx) {
       );
       const b = systems[system.id].breakdown;
       if (b) log(`  ${describeBreakdown(b, systems[system.id].producer)}`);
+      const load = systems[system.id].load;
+      if (load) log(`  ${describeLoad(load)}`);
     }
   } finally {
     brokerNice.restore?.();
@@ -520,6 +526,15 @@ async function latencyPhase(ctx) {
   };
 }
 
+/**
+ * Node options for the latency phase's system children, every system alike: BENCH_LATENCY_NODE_OPTIONS, split on
+ * spaces (e.g. `--cpu-prof --cpu-prof-dir=<dir>` or `--heap-prof`, which NODE_OPTIONS refuses), to profile a
+ * system at the latency phase's rate. None by default.
+ */
+function latencyExecArgv() {
+  return (process.env.BENCH_LATENCY_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+}
+
 /** The latency phase's broker priority (bench/lib/broker-priority.mjs says why); logged either way. */
 function raiseBrokerPriority(ctx) {
   const nice = brokerLatencyNice();
@@ -532,6 +547,15 @@ function raiseBrokerPriority(ctx) {
   if (outcome.nice === null) log(`latency: the broker keeps its priority (${outcome.reason})`);
   else log(`latency: the broker's ${outcome.threads} threads at nice ${outcome.nice} for this phase`);
   return outcome;
+}
+
+/** One line: the consumer's CPU, allocation and requests per message and per second over the run. */
+function describeLoad(l) {
+  const f = (v, digits) => (v == null ? '-' : v.toFixed(digits));
+  return (
+    `cpu ${f(l.cpuUsPerMsg, 1)} µs/msg, allocated ${f(l.allocatedBytesPerMsg / 1024, 1)} KB/msg (${f(l.allocatedMBPerSec, 1)} MB/s), ` +
+    `scavenges ${f(l.scavengesPerSec, 2)}/s, fetches ${f(l.fetchesPerSec, 0)}/s, commits ${f(l.commitsPerSec, 2)}/s, heartbeats ${f(l.heartbeatsPerSec, 2)}/s`
+  );
 }
 
 /** One line: the tail's mean segments and what it overlapped, the commits, GC and the generator. */

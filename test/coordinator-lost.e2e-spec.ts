@@ -10,7 +10,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { KafkaGroupsServer, KafkaModule } from 'nest-kafka-groups';
+import {
+  type KafkaFeatureOptions,
+  KafkaGroupsServer,
+  KafkaModule,
+  KafkaStatusModule,
+  KafkaStatusService,
+} from 'nest-kafka-groups';
 import { type KafkaGroupHealth, KafkaHealthIndicator, KafkaHealthModule } from 'nest-kafka-groups/health';
 import {
   KafkaTestClient,
@@ -83,7 +89,7 @@ suite('group coordinator killed, no other broker can take its place (three broke
     if (startedHere) await stopBroker({}, settings);
   }, 240_000);
 
-  async function startApp(groupId: string, topic: string) {
+  async function startApp(groupId: string, topic: string, feature: Partial<KafkaFeatureOptions> = {}) {
     @Module({
       imports: [
         KafkaModule.forRoot({
@@ -94,8 +100,9 @@ suite('group coordinator killed, no other broker can take its place (three broke
           clientRetry: TEST_RETRY,
           shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
         }),
-        recordingFeature(groupId, topic),
+        recordingFeature(groupId, topic, feature),
         KafkaHealthModule,
+        KafkaStatusModule,
       ],
     })
     class CoordinatorLostAppModule {}
@@ -166,81 +173,114 @@ suite('group coordinator killed, no other broker can take its place (three broke
     return groups[groupId]?.problems ?? [];
   }
 
+  /** Each member's `lastError` in the status (KafkaStatusService, the UI's source). */
+  function statusErrors(app: INestApplication, groupId: string): (string | null)[] {
+    const group = app
+      .get(KafkaStatusService)
+      .localGroups()
+      .find((g) => g.groupId === groupId);
+    return group?.members.map((member) => member.lastError) ?? [];
+  }
+
+  /**
+   * Kills the group's coordinator for OUTAGE_MS while records flow, then starts it again. `feature`: the group's
+   * options (`commitIntervalMs: 0` takes kafkajs's own commit after every batch instead of the interval commit).
+   */
+  async function coordinatorOutage(feature: Partial<KafkaFeatureOptions>) {
+    const groupId = uniqueName('coordinator-lost-group');
+    const { coordinator, topic } = await coordinatorAndTopic(groupId);
+    const coordinatorAddress = brokers[coordinator - 1];
+    const { app, logger } = await startApp(groupId, topic, feature);
+    const health = app.get(KafkaHealthIndicator);
+    await kafka.waitForStableGroup(groupId, 1, 60_000);
+    const producing = await produceUntilStopped(kafka, topic);
+    await waitFor('records handled before the kill', 30_000, () => recording.deliveries.length >= 100);
+    expect(healthProblems(health, groupId)).toEqual([]);
+
+    const killedAt = performance.now();
+    await killNode(coordinator - 1, settings);
+    killed.push(coordinator);
+
+    // Health goes down once the session lapsed without an answer, and says why; the member stops handing records
+    // over at the same lapse. By then it had told at WARN, naming the group and the coordinator (the order of the
+    // two, not a bound on elapsed time).
+    const warnedAbout = () =>
+      linesSince(logger, killedAt, 'warn', new RegExp(`${groupId}.*coordinator.*${coordinatorAddress}`));
+    let warnedWhenDown: ReturnType<typeof warnedAbout> = [];
+    const problems = await waitFor('health down', SESSION_TIMEOUT_MS + 15_000, () => {
+      const found = healthProblems(health, groupId);
+      if (found.length === 0) return undefined;
+      warnedWhenDown = warnedAbout();
+      return found;
+    });
+    expect(warnedWhenDown).not.toEqual([]);
+    expect(problems.join('\n')).toMatch(new RegExp(`coordinator.*${coordinatorAddress}`));
+    // The status (and the UI) says it in the member's lastError while it lasts.
+    const [lastError] = statusErrors(app, groupId);
+    expect(lastError).toMatch(new RegExp(`coordinator.*${coordinatorAddress}`));
+    const downAt = performance.now();
+    expect(downAt - killedAt).toBeGreaterThanOrEqual(SESSION_TIMEOUT_MS - 1_000);
+
+    // The rest of the outage: health stays down, no crash, no rejoin.
+    const outageEnds = killedAt + OUTAGE_MS;
+    while (performance.now() < outageEnds) {
+      expect(healthProblems(health, groupId)).not.toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    expect(linesSince(logger, killedAt, 'warn', /crashed|stopped \(/)).toEqual([]);
+
+    // The member may find the coordinator before startNode() saw the node listed: its line counts from here.
+    const restartedAt = performance.now();
+    await startNode(coordinator - 1, settings);
+    killed.pop();
+    await waitFor('health up again', 60_000, () => healthProblems(health, groupId).length === 0);
+    // The status clears it with the recovery.
+    const recovered = linesSince(
+      logger,
+      restartedAt,
+      'log',
+      new RegExp(`${groupId}.*coordinator.*answers again`),
+    );
+    expect(recovered).toHaveLength(1);
+    expect(statusErrors(app, groupId)).toEqual([null]);
+
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await producing.stop();
+    const expected = new Set(producing.acknowledged);
+    await waitFor(`every acknowledged record handled (${expected.size})`, 60_000, () =>
+      [...expected].every((seq) => handledSeqs().has(seq)),
+    );
+    await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+    // At-least-once: only what was handled after the kill (never committed) may come again, and once at most.
+    const again = [...handledPerOffset().values()].filter((entry) => entry.times > 1);
+    expect(again.filter((entry) => entry.firstAt < killedAt)).toEqual([]);
+    expect(again.filter((entry) => entry.times > 2)).toEqual([]);
+    expect(listenerWarnings.lines).toEqual([]);
+    return { recovered: recovered[0] };
+  }
+
   test(
-    'coordinator dead for longer than the session: WARN naming the group and the coordinator, health down, ' +
-      'recovery once it is back, every record handled and none more than at-least-once allows',
+    'coordinator dead for longer than the session: WARN naming the group and the coordinator, health down and ' +
+      "the member's lastError in the status, recovery once it is back, every record handled and none more than " +
+      'at-least-once allows',
     async () => {
-      const groupId = uniqueName('coordinator-lost-group');
-      const { coordinator, topic } = await coordinatorAndTopic(groupId);
-      const coordinatorAddress = brokers[coordinator - 1];
-      const { app, logger } = await startApp(groupId, topic);
-      const health = app.get(KafkaHealthIndicator);
-      await kafka.waitForStableGroup(groupId, 1, 60_000);
-      const producing = await produceUntilStopped(kafka, topic);
-      await waitFor('records handled before the kill', 30_000, () => recording.deliveries.length >= 100);
-      expect(healthProblems(health, groupId)).toEqual([]);
-
-      const killedAt = performance.now();
-      await killNode(coordinator - 1, settings);
-      killed.push(coordinator);
-
-      // Health goes down once the session lapsed without an answer, and says why; the member stops handing records
-      // over at the same lapse. By then it had told at WARN, naming the group and the coordinator (the order of the
-      // two, not a bound on elapsed time).
-      const warnedAbout = () =>
-        linesSince(logger, killedAt, 'warn', new RegExp(`${groupId}.*coordinator.*${coordinatorAddress}`));
-      let warnedWhenDown: ReturnType<typeof warnedAbout> = [];
-      const problems = await waitFor('health down', SESSION_TIMEOUT_MS + 15_000, () => {
-        const found = healthProblems(health, groupId);
-        if (found.length === 0) return undefined;
-        warnedWhenDown = warnedAbout();
-        return found;
-      });
-      expect(warnedWhenDown).not.toEqual([]);
-      expect(problems.join('\n')).toMatch(new RegExp(`coordinator.*${coordinatorAddress}`));
-      const downAt = performance.now();
-      expect(downAt - killedAt).toBeGreaterThanOrEqual(SESSION_TIMEOUT_MS - 1_000);
-
-      // The rest of the outage: health stays down, no crash, no rejoin.
-      const outageEnds = killedAt + OUTAGE_MS;
-      while (performance.now() < outageEnds) {
-        expect(healthProblems(health, groupId)).not.toEqual([]);
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
-      expect(linesSince(logger, killedAt, 'warn', /crashed|stopped \(/)).toEqual([]);
-
-      // The member may find the coordinator before startNode() saw the node listed: its line counts from here.
-      const restartedAt = performance.now();
-      await startNode(coordinator - 1, settings);
-      killed.pop();
-      await waitFor('health up again', 60_000, () => healthProblems(health, groupId).length === 0);
-      const recovered = linesSince(
-        logger,
-        restartedAt,
-        'log',
-        new RegExp(`${groupId}.*coordinator.*answers again`),
-      );
-      expect(recovered).toHaveLength(1);
+      const { recovered } = await coordinatorOutage({});
       // No commit (with its coordinator lookup) at every batch end: 100 ms at least between failed ones, and none
       // once the member holds its batches back (about 19 a second without the backoff).
       const [, heartbeats, commits] = /\((\d+) heartbeat\(s\) and (\d+) commit\(s\) failed\)/.exec(
-        recovered[0].message,
+        recovered.message,
       )!;
       expect(Number(heartbeats)).toBeGreaterThan(0);
       expect(Number(commits)).toBeLessThanOrEqual(SESSION_TIMEOUT_MS / 100 + 10);
+    },
+    300_000,
+  );
 
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      await producing.stop();
-      const expected = new Set(producing.acknowledged);
-      await waitFor(`every acknowledged record handled (${expected.size})`, 60_000, () =>
-        [...expected].every((seq) => handledSeqs().has(seq)),
-      );
-      await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
-      // At-least-once: only what was handled after the kill (never committed) may come again, and once at most.
-      const again = [...handledPerOffset().values()].filter((entry) => entry.times > 1);
-      expect(again.filter((entry) => entry.firstAt < killedAt)).toEqual([]);
-      expect(again.filter((entry) => entry.times > 2)).toEqual([]);
-      expect(listenerWarnings.lines).toEqual([]);
+  test(
+    "the same with commitIntervalMs 0 (a commit after every batch, on kafkajs's own path): the failed commits " +
+      'are seen, WARN, health down, lastError, recovery',
+    async () => {
+      await coordinatorOutage({ commitIntervalMs: 0 });
     },
     300_000,
   );

@@ -18,10 +18,29 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
-import { CONTEXT, Ctx, Payload, type RequestContext } from '@nestjs/microservices';
-import { EMPTY, Observable, of, tap, throwError } from 'rxjs';
+import { NestFactory } from '@nestjs/core';
+import {
+  CONTEXT,
+  Ctx,
+  EventPattern,
+  type KafkaContext,
+  Payload,
+  type RequestContext,
+  RpcException,
+  Transport,
+} from '@nestjs/microservices';
+import { logLevel } from 'kafkajs';
+import { IsInt } from 'class-validator';
+import { catchError, EMPTY, Observable, of, tap, throwError } from 'rxjs';
 import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
-import { KafkaTestClient, uniqueName } from 'nest-kafka-groups/testing';
+import {
+  KafkaTestClient,
+  TEST_CONSUMER_TUNING,
+  TEST_RETRY,
+  testBrokers,
+  uniqueName,
+  waitFor,
+} from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
 
 /**
@@ -316,5 +335,287 @@ describe('outside-in probe 4', () => {
         isCtx: true,
       })),
     );
+  });
+
+  test("a rolling migration from Nest's built-in Kafka transport and back: ServerKafka and library members share the group, each leading once; every record once", async () => {
+    const groupId = uniqueName('migration');
+    const topic = uniqueName('migration');
+    await kafka.createTopic(topic, 4);
+    const handled: { by: string; partition: number; seq: number }[] = [];
+
+    /** The old service: Nest's own Kafka transport, its group id unsuffixed. */
+    async function startBuiltin(name: string): Promise<INestApplication> {
+      @Controller()
+      class BuiltinController {
+        @EventPattern<string>(topic)
+        onRecord(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaContext) {
+          handled.push({ by: name, partition: ctx.getPartition(), seq: payload.seq });
+        }
+      }
+      @Module({ controllers: [BuiltinController] })
+      class BuiltinModule {}
+      const builtin = await NestFactory.create(BuiltinModule, { logger: ['error', 'warn'] });
+      apps.push(builtin);
+      builtin.connectMicroservice({
+        transport: Transport.KAFKA,
+        options: {
+          postfixId: '',
+          // The old service's kafkajs logs its rebalance answers as ERRORs, which are not the library's.
+          client: { clientId: name, brokers: testBrokers(), retry: TEST_RETRY, logLevel: logLevel.NOTHING },
+          consumer: { groupId, allowAutoTopicCreation: false, ...TEST_CONSUMER_TUNING, retry: TEST_RETRY },
+          subscribe: { fromBeginning: true },
+        },
+      });
+      await builtin.init();
+      await builtin.startAllMicroservices();
+      return builtin;
+    }
+    const partitionsOf = (by: string, fromSeq: number) => [
+      ...new Set(handled.filter((h) => h.by === by && h.seq >= fromSeq).map((h) => h.partition)),
+    ];
+    async function produceAndDrain(from: number, count: number) {
+      await kafka.produceKeyed(
+        topic,
+        count,
+        (i) => `k${from + i}`,
+        (i) => ({ seq: from + i }),
+      );
+      await kafka.waitForCommittedToEnd(groupId, topic);
+      await waitFor(`${from + count} records handled`, 10_000, () => handled.length >= from + count);
+    }
+
+    // The old service leads (kafkajs's own RoundRobinAssigner deals), the library's member joins.
+    const old = await startBuiltin('builtin-old');
+    await kafka.waitForStableGroup(groupId, 1);
+    @Controller()
+    class LibraryController {
+      @KafkaHandler('${TOPIC}')
+      onRecord(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+        handled.push({ by: 'library', partition: ctx.partition, seq: payload.seq });
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [LibraryController],
+    })
+    class LibraryModule {}
+    const { app } = await startTestApp([LibraryModule]);
+    apps.push(app);
+    // The only protocol both advertise: kafkajs's round robin, under its name.
+    expect((await kafka.waitForStableGroup(groupId, 2)).protocol).toBe('RoundRobinAssigner');
+    await produceAndDrain(0, 100);
+    expect(partitionsOf('builtin-old', 0)).toHaveLength(2);
+    expect(partitionsOf('library', 0)).toHaveLength(2);
+
+    // The old service stops: the library's member takes its partitions from their commits.
+    await old.close();
+    apps.splice(apps.indexOf(old), 1);
+    await kafka.waitForStableGroup(groupId, 1);
+    await produceAndDrain(100, 100);
+    expect(partitionsOf('library', 100)).toHaveLength(4);
+
+    // Rolled back: an old-service member joins the library's member, which leads and deals now.
+    await startBuiltin('builtin-again');
+    expect((await kafka.waitForStableGroup(groupId, 2)).protocol).toBe('RoundRobinAssigner');
+    await produceAndDrain(200, 100);
+    expect(partitionsOf('builtin-again', 200)).toHaveLength(2);
+    expect(partitionsOf('library', 200)).toHaveLength(2);
+    expect(handled.map((h) => h.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+
+  test('two modules naming one group id are one group; a rolling deploy that adds a topic to it: old and new members subscribe differently, each topic is dealt to its subscribers only, every record once', async () => {
+    const groupId = uniqueName('shared-group');
+    const orders = uniqueName('shared-orders');
+    const refunds = uniqueName('shared-refunds');
+    await kafka.createTopic(orders, 2);
+    await kafka.createTopic(refunds, 2);
+    const handled: { app: string; topic: string; partition: number; seq: number }[] = [];
+
+    function modules(app: string, withRefunds: boolean) {
+      @Controller()
+      class OrdersController {
+        @KafkaHandler('${ORDERS}')
+        onOrder(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+          handled.push({ app, topic: ctx.topic, partition: ctx.partition, seq: payload.seq });
+        }
+      }
+      @Module({
+        imports: [KafkaModule.forFeature({ groupId, topicVariables: { ORDERS: orders } })],
+        controllers: [OrdersController],
+      })
+      class OrdersModule {}
+      @Controller()
+      class RefundsController {
+        @KafkaHandler('${REFUNDS}')
+        onRefund(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext) {
+          handled.push({ app, topic: ctx.topic, partition: ctx.partition, seq: payload.seq });
+        }
+      }
+      @Module({
+        imports: [KafkaModule.forFeature({ groupId, topicVariables: { REFUNDS: refunds } })],
+        controllers: [RefundsController],
+      })
+      class RefundsModule {}
+      return withRefunds ? [OrdersModule, RefundsModule] : [OrdersModule];
+    }
+
+    const old = await startTestApp(modules('old', false));
+    apps.push(old.app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const next = await startTestApp(modules('new', true));
+    apps.push(next.app);
+    // One member per process: the two modules are one group.
+    await kafka.waitForStableGroup(groupId, 2);
+    expect(next.server.groups.map((group) => group.groupId)).toEqual([groupId]);
+
+    const produce = async (from: number) => {
+      await kafka.produceKeyed(
+        orders,
+        40,
+        (i) => `o${from + i}`,
+        (i) => ({ seq: from + i }),
+      );
+      await kafka.produceKeyed(
+        refunds,
+        40,
+        (i) => `r${from + i}`,
+        (i) => ({ seq: from + i }),
+      );
+      await kafka.waitForCommittedToEnd(groupId, orders);
+      await kafka.waitForCommittedToEnd(groupId, refunds);
+    };
+    await produce(0);
+    const heldBy = (app: string, topic: string) =>
+      [...new Set(handled.filter((h) => h.app === app && h.topic === topic).map((h) => h.partition))].sort();
+    expect(heldBy('old', refunds)).toEqual([]);
+    expect(heldBy('new', refunds)).toEqual([0, 1]);
+    expect([...heldBy('old', orders), ...heldBy('new', orders)].sort()).toEqual([0, 1]);
+
+    // The old version goes: the new one takes its orders partitions.
+    await old.app.close();
+    apps.splice(apps.indexOf(old.app), 1);
+    await kafka.waitForStableGroup(groupId, 1);
+    await produce(40);
+    for (const topic of [orders, refunds]) {
+      expect(
+        handled
+          .filter((h) => h.topic === topic)
+          .map((h) => h.seq)
+          .sort((a, b) => a - b),
+      ).toEqual(Array.from({ length: 80 }, (_, i) => i));
+    }
+  });
+
+  test("records above the broker's default size on a topic whose max.message.bytes was raised: handled, and a failing one dead-lettered", async () => {
+    const groupId = uniqueName('large');
+    const topic = uniqueName('large');
+    const sixMiB = String(6 * 1024 * 1024);
+    await kafka.createTopic(topic, 1, [{ name: 'max.message.bytes', value: sixMiB }]);
+    const handled: { seq: number; bytes: number; attempt: number }[] = [];
+
+    @Controller()
+    class LargeController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 2, initialDelayMs: 50 } })
+      handle(@Payload() payload: { seq: number; pad: string }, @Ctx() ctx: KafkaGroupContext) {
+        handled.push({ seq: payload.seq, bytes: payload.pad.length, attempt: ctx.attempt });
+        if (payload.seq === 1) throw new Error('seq 1 fails');
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({
+          groupId,
+          topicVariables: { TOPIC: topic },
+          limits: { maxValueBytes: 6 * 1024 * 1024 },
+        }),
+      ],
+      controllers: [LargeController],
+    })
+    class LargeModule {}
+    const { app } = await startTestApp([LargeModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    const pad = 'x'.repeat(3 * 1024 * 1024);
+    for (const seq of [0, 1, 2]) {
+      await kafka.produce(topic, [
+        { key: `k${seq}`, value: JSON.stringify({ seq, pad: seq === 2 ? 'small' : pad }) },
+      ]);
+    }
+    await kafka.waitForCommittedToEnd(groupId, topic, 60_000);
+    expect(handled).toEqual([
+      { seq: 0, bytes: pad.length, attempt: 1 },
+      { seq: 1, bytes: pad.length, attempt: 1 },
+      { seq: 1, bytes: pad.length, attempt: 2 },
+      { seq: 2, bytes: 5, attempt: 1 },
+    ]);
+    // The dead-letter topic the library created has the broker's default size: the record goes there as a stub
+    // naming where the original is (README, Message limits): no value.
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect(dead.key?.toString()).toBe('k1');
+    expect(dead.value).toBeNull();
+  }, 90_000);
+
+  test("an interceptor mapping errors to RpcException (catchError, as in Nest's docs): the transport classifies and dead-letters the mapped error", async () => {
+    const groupId = uniqueName('mapping');
+    const topic = uniqueName('mapping');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const calls: string[] = [];
+
+    class SeqDto {
+      @IsInt() seq!: number;
+    }
+    @Injectable()
+    class MappingInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const ctx = context.switchToRpc().getContext<KafkaGroupContext>();
+        calls.push(`${ctx.message.key?.toString()} #${ctx.attempt}`);
+        return next
+          .handle()
+          .pipe(catchError((error: Error) => throwError(() => new RpcException(error.message))));
+      }
+    }
+    @Controller()
+    class MappedController {
+      @KafkaHandler('${TOPIC}', { retry: { attempts: 3, initialDelayMs: 50 } })
+      @UseInterceptors(MappingInterceptor)
+      handle(@Payload() payload: SeqDto) {
+        throw new Error(`seq ${payload.seq} fails`);
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [MappedController],
+    })
+    class MappedModule {}
+    const { app } = await startTestApp([MappedModule]);
+    apps.push(app);
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [
+      { key: 'invalid', value: JSON.stringify({ seq: 'x' }) },
+      { key: 'failing', value: JSON.stringify({ seq: 1 }) },
+    ]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    // The ValidationPipe's BadRequestException, mapped, is retried like any error and named as the mapped one, its
+    // reasons gone (README: map errors in an exception filter, which the transport sees past).
+    expect(calls).toEqual([
+      'invalid #1',
+      'invalid #2',
+      'invalid #3',
+      'failing #1',
+      'failing #2',
+      'failing #3',
+    ]);
+    const deadLetters = await kafka.readMessages(`${topic}-dlt`, 2);
+    expect(
+      deadLetters.map((m) => [
+        String(m.key),
+        String(m.headers?.[DLT_HEADERS.exceptionFqcn]),
+        String(m.headers?.[DLT_HEADERS.exceptionMessage]),
+      ]),
+    ).toEqual([
+      ['invalid', 'RpcException', 'Bad Request Exception'],
+      ['failing', 'RpcException', 'seq 1 fails'],
+    ]);
   });
 });

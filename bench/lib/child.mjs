@@ -11,6 +11,7 @@
  * `process.memoryUsage()` samples, some of them after a forced GC).
  */
 import { performance } from 'node:perf_hooks';
+import { GCProfiler } from 'node:v8';
 import { breakdown, LatencyProbe, MessageMarks, readBrokerGcPauses } from './latency-probe.mjs';
 
 const STOP_TIMEOUT_MS = 30_000;
@@ -109,6 +110,11 @@ export class Tracker {
     this.firstAt = now;
     this.hrFirstUs = Number(process.hrtime.bigint() / 1000n);
     this.cpuAtFirst = process.cpuUsage();
+    if (this.latencies !== undefined) {
+      this.gcProfiler = new GCProfiler();
+      this.gcProfiler.start();
+      this.heapUsedAtFirst = process.memoryUsage().heapUsed;
+    }
     if (this.sampleEvery > 0) this.sample(now);
   }
 
@@ -152,6 +158,10 @@ export class Tracker {
     this.complete = true;
     this.lastAt = now;
     this.hrLastUs = Number(process.hrtime.bigint() / 1000n);
+    if (this.gcProfiler !== undefined) {
+      this.gcs = this.gcProfiler.stop().statistics;
+      this.heapUsedAtLast = process.memoryUsage().heapUsed;
+    }
     if (this.sampleEvery > 0) {
       this.sample(now);
       if (this.gcEvery > 0) this.sampleAfterGc();
@@ -186,6 +196,7 @@ export class Tracker {
     }
     if (this.latencies !== undefined)
       result.latencies = summarizeLatencies(this.latencies.subarray(0, this.latencyCount));
+    if (this.gcs !== undefined) result.load = this.load(seconds, cpu);
     if (this.probe !== undefined) {
       this.probe.stop();
       result.breakdown = breakdown(this.marks, {
@@ -195,6 +206,42 @@ export class Tracker {
     }
     if (this.job.kind === 'soak') result.samples = this.samples;
     return result;
+  }
+
+  /**
+   * A latency run's cost per message and per second between the first and the last message (warm-up included, as
+   * the CPU): steadier under a shared machine's load than the percentiles. Bytes allocated are what each GC found
+   * in use beyond what the one before it left (V8's collections start from a full young generation, so this counts
+   * every allocation), plus what the run added after the last GC.
+   */
+  load(seconds, cpu) {
+    let allocated = 0;
+    let usedAfter = this.heapUsedAtFirst;
+    let scavenges = 0;
+    for (const gc of this.gcs) {
+      allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - usedAfter);
+      usedAfter = gc.afterGC.heapStatistics.usedHeapSize;
+      if (gc.gcType === 'Scavenge') scavenges++;
+    }
+    allocated += Math.max(0, this.heapUsedAtLast - usedAfter);
+    const inWindow = (api) =>
+      this.probe?.requests.filter(
+        (r) =>
+          r.api === api &&
+          r.endAt >= performance.timeOrigin + this.firstAt &&
+          r.endAt <= performance.timeOrigin + this.lastAt,
+      ).length;
+    const perSecond = (count) => (count === undefined || seconds <= 0 ? undefined : count / seconds);
+    return {
+      cpuUsPerMsg: (cpu.user + cpu.system) / this.count,
+      allocatedBytesPerMsg: allocated / this.count,
+      allocatedMBPerSec: perSecond(allocated / 2 ** 20),
+      gcs: this.gcs.length,
+      scavengesPerSec: perSecond(scavenges),
+      fetchesPerSec: perSecond(inWindow('Fetch')),
+      commitsPerSec: perSecond(inWindow('OffsetCommit')),
+      heartbeatsPerSec: perSecond(inWindow('Heartbeat')),
+    };
   }
 
   /**

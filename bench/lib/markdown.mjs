@@ -137,18 +137,22 @@ export function resultsMarkdown(results) {
         : `The broker's threads ran at nice ${l.brokerNice} during this phase, for every system alike (it stands for a host of its own; \`BENCH_BROKER_NICE\`).`,
     );
     lines.push('');
-    lines.push('| System | p50 | p90 | p99 | p99.9 | max | samples | CPU µs/msg |');
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(
+      '| System | p50 | p90 | p99 | p99.9 | max | samples | CPU µs/msg | allocated KB/msg | scavenges/s | fetches/s | commits/s |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const system of SYSTEMS) {
       const s = l.systems[system.key];
       if (!s) continue;
       if (s.error) {
-        lines.push(`| ${system.id}. ${system.label} | failed | | | | | | |`);
+        lines.push(`| ${system.id}. ${system.label} | failed | | | | | | | | | | |`);
         continue;
       }
       lines.push(
         `| ${system.id}. ${system.label} | ${n(s.p50Ms, 2)} ms | ${n(s.p90Ms, 2)} ms | ${n(s.p99Ms, 2)} ms | ` +
-          `${n(s.p999Ms, 2)} ms | ${n(s.maxMs, 1)} ms | ${n(s.samples)} | ${n(s.cpuUsPerMsg, 1)} |`,
+          `${n(s.p999Ms, 2)} ms | ${n(s.maxMs, 1)} ms | ${n(s.samples)} | ${n(s.cpuUsPerMsg, 1)} | ` +
+          `${n(s.load?.allocatedBytesPerMsg / 1024, 1)} | ${n(s.load?.scavengesPerSec, 1)} | ${n(s.load?.fetchesPerSec, 0)} | ` +
+          `${n(s.load?.commitsPerSec, 2)} |`,
       );
     }
     lines.push('');

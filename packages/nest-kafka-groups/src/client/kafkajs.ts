@@ -14,6 +14,7 @@ import { connectionFix } from './fixes/connection.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
 import { decodeMessagesFix } from './fixes/decode-messages.js';
 import { fetchManagerFix } from './fixes/fetch-manager.js';
+import { fetchResponseFix } from './fixes/fetch-response.js';
 import { recordBatchDecoderFix } from './fixes/record-batch-decoder.js';
 import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
@@ -50,6 +51,7 @@ export const CARRIED_FIXES = [
   recordBatchDecoderFix,
   recordEncoderFix,
   decodeMessagesFix,
+  fetchResponseFix,
   runnerFix,
   offsetManagerFix,
   consumerGroupFix,

@@ -12,6 +12,7 @@ export function memberStatus(member: ConsumerMember): KafkaMemberStatus {
       const at = key.lastIndexOf(':');
       return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), reason };
     }),
-    lastError: member.lastError ?? null,
+    // A coordinator that stopped answering (health's problem, while it lasts) matters more than the last error.
+    lastError: member.coordinatorProblem ?? member.lastError ?? null,
   };
 }

@@ -541,3 +541,67 @@ describe('kafkajs ConsumerGroup: joining while the coordinator loads the group (
     expect(isCoordinatorNotReady(new Error('boom'))).toBe(false);
   });
 });
+
+describe("kafkajs ConsumerGroup: each fetch's read-replica and stale-assignment checks (fixed against released)", () => {
+  /** A group on `t` whose metadata lists `metadata`, with the released fields both checks read. */
+  function state(metadata: Array<{ partitionId: number; leader: number | null }>, preferred?: object) {
+    return {
+      cluster: { findTopicPartitionMetadata: () => metadata },
+      preferredReadReplicasPerTopicPartition: preferred === undefined ? {} : { [TOPIC]: preferred },
+      topicsSubscribed: [TOPIC],
+      partitionsPerSubscribedTopic: new Map([[TOPIC, [0, 1, 2, 3]]]),
+      logger: quiet,
+    };
+  }
+  const both = (method: string, self: object, ...args: unknown[]) =>
+    [Fixed, Released].map((ConsumerGroup) => {
+      try {
+        return { value: Object.assign(Object.create(ConsumerGroup.prototype), self)[method](...args) };
+      } catch (error) {
+        return { error: String(error) };
+      }
+    });
+  const leaders = [
+    { partitionId: 0, leader: 2 },
+    { partitionId: 1, leader: 1 },
+    { partitionId: 2, leader: 2 },
+    { partitionId: 3, leader: 1 },
+  ];
+
+  it('findReadReplicaForPartitions: the same nodes and partitions, in order, whatever the metadata and preferences', () => {
+    const cases: Array<[object, unknown[]]> = [
+      [state(leaders), [3, 0, 2, 1]],
+      [state(leaders), ['2', '1']],
+      [state(leaders, {}), [0, 1, 2, 3]],
+      [state(leaders.slice(1)), [0, 1, 2]],
+      [state(leaders, { 1: { nodeId: 9, expireAt: Date.now() + 60_000 } }), [0, 1, 2, 3]],
+      [state(leaders, { 1: { nodeId: 9, expireAt: 0 } }), [0, 1, 3]],
+      [
+        state([
+          { partitionId: 0, leader: 1 },
+          { partitionId: 1, leader: null },
+        ]),
+        [0, 1],
+      ],
+    ];
+    for (const [self, partitions] of cases) {
+      const [fixed, released] = both('findReadReplicaForPartitions', self, TOPIC, partitions);
+      expect(fixed).toEqual(released);
+    }
+    expect(both('findReadReplicaForPartitions', state(leaders), TOPIC, [3, 0, 2, 1])[0]).toEqual({
+      value: { 1: [3, 1], 2: [0, 2] },
+    });
+  });
+
+  it('checkForStaleAssignment: quiet while the metadata has no partition outside the assignment, else the released error', () => {
+    const grown = state([...leaders, { partitionId: 4, leader: 1 }]);
+    const unassigned = { ...state(leaders), partitionsPerSubscribedTopic: new Map() };
+    for (const self of [state(leaders), state(leaders.slice(2)), grown, unassigned]) {
+      const [fixed, released] = both('checkForStaleAssignment', self);
+      expect(fixed).toEqual(released);
+    }
+    expect(both('checkForStaleAssignment', grown)[0]).toEqual({
+      error: expect.stringMatching(/Topic has been updated/),
+    });
+  });
+});

@@ -111,6 +111,12 @@ export function reconnectBackoffMs(failures: number): number {
  * The member's generation is kept: the new coordinator answers the next heartbeat, or tells the member it is no
  * longer in the group (unknown member, illegal generation), and kafkajs rejoins as released.
  */
+/** A partition of kafkajs's cluster metadata (what the read-replica and stale-assignment checks read). */
+interface PartitionMetadata {
+  partitionId: number;
+  leader: number | null;
+}
+
 export const consumerGroupFix: CarriedFix = {
   module: 'src/consumer/consumerGroup.js',
   sha256: 'f3e461738585a8dc6574c647123a18afc732f81cdee4f9f7bb62e4aa1dffbfbb',
@@ -129,6 +135,54 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
     coordinatorLookup: Promise<void> | undefined;
     /** When the last join ended (epoch ms): the coordinator counts the member's session from its JoinGroup. */
     joinedAt = 0;
+
+    /**
+     * Every fetch asks which broker to read each assigned partition from. Released, the answer is built by copying
+     * the result object and the node's partition list once per partition (a spread of each); here, while no
+     * partition of the topic has a preferred read replica and each has a leader in the metadata (the common case:
+     * the answer is each partition's leader), it is filled in place, the same nodes and partitions in the same
+     * order. Anything else goes the released way, with its logs and errors.
+     */
+    findReadReplicaForPartitions(
+      topic: string,
+      partitions: Array<number | string>,
+    ): Record<number, number[]> {
+      const partitionMetadata = this.cluster.findTopicPartitionMetadata(topic) as PartitionMetadata[];
+      const preferredReadReplicas = this.preferredReadReplicasPerTopicPartition[topic] as
+        Record<number, unknown> | undefined;
+      const result: Record<number, number[]> = {};
+      for (const id of partitions) {
+        const partitionId = typeof id === 'number' ? id : parseInt(id, 10);
+        let metadata: PartitionMetadata | undefined;
+        for (const candidate of partitionMetadata)
+          if (candidate.partitionId === partitionId) {
+            metadata = candidate;
+            break;
+          }
+        if (metadata?.leader == null || preferredReadReplicas?.[partitionId] !== undefined)
+          return super.findReadReplicaForPartitions(topic, partitions);
+        const listed = result[metadata.leader];
+        if (listed === undefined) result[metadata.leader] = [partitionId];
+        else listed.push(partitionId);
+      }
+      return result;
+    }
+
+    /**
+     * Every fetch checks that the subscribed topics still have the partitions of the assignment. Released, it
+     * builds a map of each topic's partitions, sorted, and a difference list; here each partition of the metadata
+     * is looked up in the assignment's list, and only one that is missing goes the released way, which throws the
+     * same error as before.
+     */
+    checkForStaleAssignment(): void {
+      const assigned = this.partitionsPerSubscribedTopic as Map<string, number[]> | undefined;
+      if (!assigned) return;
+      for (const topic of this.topicsSubscribed as Iterable<string>) {
+        const known = assigned.get(topic);
+        for (const { partitionId } of this.cluster.findTopicPartitionMetadata(topic) as PartitionMetadata[])
+          if (known === undefined || !known.includes(partitionId)) return super.checkForStaleAssignment();
+      }
+    }
 
     markCoordinatorUnknown(error: unknown): void {
       if (!this.coordinatorUnknown) {

@@ -23,7 +23,10 @@ const LENGTH_BYTES = 12;
  * returned as usual, and when the undecodable batch comes first it is returned as a single stand-in record that
  * carries the error (`undecodableBatchError`), at the batch's last offset, with the batch's raw bytes as its
  * value. The member treats it as a message that failed for good: dead-lettered (so nothing of it is lost, and the
- * partition moves past the batch), or the partition stops when dead letters are off.
+ * partition moves past the batch), or the partition stops when dead letters are off. A record set whose batches
+ * are uncompressed is decoded synchronously (upstream's decoder is an async function: a promise for every
+ * partition of every fetch, the empty ones included); one with a compressed batch, or of the older message format,
+ * gives a promise, as upstream.
  */
 export const decodeMessagesFix: CarriedFix = {
   module: 'src/protocol/requests/fetch/v4/decodeMessages.js',
@@ -76,7 +79,48 @@ export const decodeMessagesFix: CarriedFix = {
       };
     };
 
-    return async (decoder: any) => {
+    /**
+     * Decodes the record batches from where `messagesDecoder` stands into `records`: synchronously while they are
+     * uncompressed (the carried record batch decoder returns a promise only for a compressed one), then by a
+     * promise for the rest.
+     */
+    const decodeBatches = (
+      messagesBuffer: Buffer,
+      messagesDecoder: any,
+      records: unknown[],
+    ): unknown[] | Promise<unknown[]> => {
+      while (messagesDecoder.canReadBytes(RECORD_BATCH_OVERHEAD)) {
+        const start = messagesDecoder.offset;
+        let decoded: { records: unknown[] } | Promise<{ records: unknown[] }>;
+        try {
+          decoded = RecordBatchDecoder(messagesDecoder);
+        } catch (e: unknown) {
+          return failed(e, records, messagesBuffer, start);
+        }
+        if (decoded instanceof Promise)
+          return decoded.then(
+            (recordBatch) => {
+              for (const record of recordBatch.records) records.push(record);
+              return decodeBatches(messagesBuffer, messagesDecoder, records);
+            },
+            (e: unknown) => failed(e, records, messagesBuffer, start),
+          );
+        for (const record of decoded.records) records.push(record);
+      }
+      return records;
+    };
+
+    /** A batch that failed ends the record set: what came before it, or its stand-in when it came first. */
+    const failed = (e: any, records: unknown[], messagesBuffer: Buffer, start: number) => {
+      // The tail of the record set can be an incomplete batch (the fetch's maxBytes): the next fetch has it.
+      if (e?.name === 'KafkaJSPartialMessageError') return records;
+      // The batch fails on every fetch: deliver what came before it; next time it comes first.
+      if (records.length === 0) records.push(standIn(messagesBuffer, start, e));
+      return records;
+    };
+
+    // Synchronous unless a batch is compressed or of an older format (a promise then, as upstream's always is).
+    return (decoder: any): unknown[] | Promise<unknown[]> => {
       const messagesSize = decoder.readInt32();
       if (messagesSize <= 0 || !decoder.canReadBytes(messagesSize)) return [];
 
@@ -85,21 +129,7 @@ export const decodeMessagesFix: CarriedFix = {
       const magicByte = messagesBuffer.subarray(MAGIC_OFFSET).readInt8(0);
       if (magicByte !== MAGIC_BYTE) return MessageSetDecoder(messagesDecoder, messagesSize);
 
-      const records: unknown[] = [];
-      while (messagesDecoder.canReadBytes(RECORD_BATCH_OVERHEAD)) {
-        const start = messagesDecoder.offset;
-        try {
-          const recordBatch = await RecordBatchDecoder(messagesDecoder);
-          for (const record of recordBatch.records) records.push(record);
-        } catch (e: any) {
-          // The tail of the record set can be an incomplete batch (the fetch's maxBytes): the next fetch has it.
-          if (e.name === 'KafkaJSPartialMessageError') break;
-          // The batch fails on every fetch: deliver what came before it; next time it comes first.
-          if (records.length === 0) records.push(standIn(messagesBuffer, start, e));
-          break;
-        }
-      }
-      return records;
+      return decodeBatches(messagesBuffer, messagesDecoder, []);
     };
   },
 };

@@ -10,7 +10,6 @@ interface Decoder {
   readInt8(): number;
   readInt16(): number;
   readInt32(): number;
-  readInt64(): { toString(): string };
   readVarInt(): number;
   readVarIntBytes(): Buffer | null;
   readArray<T>(reader: (decoder: Decoder) => T): T[];
@@ -19,12 +18,49 @@ interface Decoder {
   forward(size: number): void;
 }
 
+/** A decoded record batch: its fields, as upstream returns them, and its records. */
+interface RecordBatch {
+  firstOffset: string;
+  firstTimestamp: string;
+  partitionLeaderEpoch: number;
+  inTransaction: boolean;
+  isControlBatch: boolean;
+  lastOffsetDelta: number;
+  producerId: string;
+  producerEpoch: number;
+  firstSequence: number;
+  maxTimestamp: string;
+  timestampType: number;
+  records: unknown[];
+}
+
+/** Largest high word of a 64-bit integer whose value a number holds exactly (2^53 = 2^21 words of 2^32). */
+const SAFE_HIGH_WORD = 2 ** 21;
+
+/**
+ * A big-endian signed 64-bit integer as the decimal string of kafkajs's `readInt64().toString()`, through a number
+ * while the value is a safe integer (without the BigInts kafkajs's reader builds), else through a BigInt.
+ */
+export function readInt64String(decoder: { buffer: Buffer; offset: number }): string {
+  const { buffer, offset } = decoder;
+  const high = buffer.readInt32BE(offset);
+  decoder.offset = offset + 8;
+  if (high >= -SAFE_HIGH_WORD && high < SAFE_HIGH_WORD)
+    return String(high * 0x1_0000_0000 + buffer.readUInt32BE(offset + 4));
+  return buffer.readBigInt64BE(offset).toString();
+}
+
 /**
  * Replaces kafkajs 2.2.4's protocol/recordBatch/v0/decoder.js (the record batch of magic 2). Upstream copies each
  * record into a Buffer view and a Decoder of its own before decoding it: two objects per record that live only
  * while it is decoded. Here a record whose length lies within the batch is decoded where it is, and the reading
  * goes on at its end, whatever its fields took; a record whose length does not fit (a corrupt batch) is decoded
- * from its own view, as upstream does. Everything else is upstream's, line for line.
+ * from its own view, as upstream does. An uncompressed batch is decoded synchronously (upstream's is an async
+ * function: a promise and a turn of the microtask queue per record batch, of which a fetch at a low rate brings
+ * about one per message); a compressed one returns a promise, as upstream. The batch's 64-bit fields are read as
+ * numbers while they are safe integers (upstream builds four BigInts for each and formats the last), and the
+ * batch's fields are one object for the records' context and one for the result (upstream copies them twice).
+ * The strings, records and result are upstream's.
  */
 export const recordBatchDecoderFix: CarriedFix = {
   module: 'src/protocol/recordBatch/v0/decoder.js',
@@ -49,9 +85,7 @@ export const recordBatchDecoderFix: CarriedFix = {
       return record;
     };
 
-    const decodeRecords = async (codec: any, recordsDecoder: Decoder, recordContext: object) => {
-      if (!codec) return recordsDecoder.readArray((decoder) => decodeRecord(decoder, recordContext));
-
+    const decodeCompressed = async (codec: any, recordsDecoder: Decoder, recordContext: object) => {
       const length = recordsDecoder.readInt32();
       if (length <= 0) return [];
 
@@ -63,8 +97,8 @@ export const recordBatchDecoderFix: CarriedFix = {
       return records;
     };
 
-    return async (fetchDecoder: Decoder) => {
-      const firstOffset = fetchDecoder.readInt64().toString();
+    return (fetchDecoder: Decoder): RecordBatch | Promise<RecordBatch> => {
+      const firstOffset = readInt64String(fetchDecoder);
       const length = fetchDecoder.readInt32();
       const decoder = fetchDecoder.slice(length);
       fetchDecoder.forward(length);
@@ -83,9 +117,9 @@ export const recordBatchDecoderFix: CarriedFix = {
 
       const attributes = decoder.readInt16();
       const lastOffsetDelta = decoder.readInt32();
-      const firstTimestamp = decoder.readInt64().toString();
-      const maxTimestamp = decoder.readInt64().toString();
-      const producerId = decoder.readInt64().toString();
+      const firstTimestamp = readInt64String(decoder);
+      const maxTimestamp = readInt64String(decoder);
+      const producerId = readInt64String(decoder);
       const producerEpoch = decoder.readInt16();
       const firstSequence = decoder.readInt32();
 
@@ -98,6 +132,7 @@ export const recordBatchDecoderFix: CarriedFix = {
 
       const codec = lookupCodecByAttributes(attributes);
 
+      // What upstream gives each record as its batch context: the batch's fields and the magic byte.
       const recordContext = {
         firstOffset,
         firstTimestamp,
@@ -110,14 +145,25 @@ export const recordBatchDecoderFix: CarriedFix = {
         firstSequence,
         maxTimestamp,
         timestampType,
+        magicByte,
       };
-
-      const records = await decodeRecords(codec, decoder, { ...recordContext, magicByte });
-
-      return {
-        ...recordContext,
+      const batch = (records: unknown[]): RecordBatch => ({
+        firstOffset,
+        firstTimestamp,
+        partitionLeaderEpoch,
+        inTransaction,
+        isControlBatch,
+        lastOffsetDelta,
+        producerId,
+        producerEpoch,
+        firstSequence,
+        maxTimestamp,
+        timestampType,
         records,
-      };
+      });
+
+      if (codec) return decodeCompressed(codec, decoder, recordContext).then(batch);
+      return batch(decoder.readArray((recordDecoder) => decodeRecord(recordDecoder, recordContext)));
     };
   },
 };

@@ -1,6 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { kafkajsInternal } from '../kafkajs.js';
 
+/** What a fetch answered: a batch with records (the runner drops empty ones at the fetch). */
+const batchWithRecords = { isEmpty: () => false, isEmptyDueToFiltering: () => false };
+
 /**
  * The fetch loop's retry count with several brokers. An error of one fetcher stops the fetch manager, which waits for
  * the other fetchers' fetches in flight: a healthy broker answers in every attempt. Its answers must not count as
@@ -29,7 +32,7 @@ function twoBrokers(starts: number, failing: (start: number) => boolean, healthy
       fetch: async (nodeId: number) => {
         if (nodeId === 2 && failing(started))
           throw new KafkaJSError('The broker is stuck (node 2)', { retriable: true });
-        return [{}];
+        return [batchWithRecords];
       },
       heartbeat: async () => {},
       getNodeIds: () => [1, 2],

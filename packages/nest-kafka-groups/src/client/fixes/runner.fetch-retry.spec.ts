@@ -3,6 +3,9 @@ import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
 import { type Retrier, retryCountingFailuresInARow } from './runner.js';
 
+/** What a fetch answered: a batch with records (the runner drops empty ones at the fetch). */
+const batchWithRecords = { isEmpty: () => false, isEmptyDueToFiltering: () => false };
+
 /**
  * The fetch loop's retry count. kafkajs's Runner runs every fetcher inside one call of its retrier, for the
  * consumer's whole life: each transient error of the loop counts against `retry.retries`, however many fetches
@@ -32,7 +35,7 @@ function fetchLoop(Runner: any, failures: number, fetches: number) {
       generationId: 1,
       lastRequest: Date.now(),
       sessionTimeout: 30_000,
-      fetch: async () => [{}],
+      fetch: async () => [batchWithRecords],
       heartbeat: async () => {},
       getNodeIds: () => [1],
     };

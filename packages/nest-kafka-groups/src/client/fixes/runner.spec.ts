@@ -4,6 +4,7 @@ import { kafkajsInternal } from '../kafkajs.js';
 import { dateStandsStillInEachTest } from './standing-clock.spec-helper.js';
 import {
   beforeRejoin,
+  coordinatorProblem,
   isCoordinatorUnavailable,
   keepsFetchingAfterHeartbeat,
   resolveInCurrentGroup,
@@ -316,6 +317,35 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(ifNecessary).toBe(2);
   });
 
+  it("fixed: a fetch's empty batches end at the fetch with one commit check and one heartbeat check; the workers get the others", async () => {
+    const { instance, consumerGroup } = runner(Fixed);
+    instance.heartbeatInterval = 3_000;
+    let checks = 0;
+    let heartbeats = 0;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      checks++;
+    };
+    consumerGroup.heartbeat = async () => {
+      heartbeats++;
+    };
+    const empty = (partition: number) => ({ ...batch(partition, 0), messages: [], isEmpty: () => true });
+    const filtered = { ...empty(3), isEmptyDueToFiltering: () => true };
+    const withRecords = batch(1, 5);
+    Object.assign(consumerGroup, { lastRequest: Date.now() - 3_000, sessionTimeout: 30_000 });
+    consumerGroup.fetch = async () => [empty(0), withRecords, empty(2), filtered] as any;
+    expect(await instance.fetch(1)).toEqual([withRecords, filtered]);
+    expect([checks, heartbeats]).toEqual([1, 1]);
+    // Nothing dropped: the batches' own handleBatch checks, as released.
+    consumerGroup.fetch = async () => [withRecords] as any;
+    expect(await instance.fetch(1)).toEqual([withRecords]);
+    expect([checks, heartbeats]).toEqual([1, 1]);
+    // The session lapsed: every batch goes on to handleBatch, which heartbeats and waits on each empty one.
+    const lapsed = [empty(0), withRecords];
+    Object.assign(consumerGroup, { lastRequest: Date.now() - 30_000, joinedAt: 0 });
+    consumerGroup.fetch = async () => lapsed as any;
+    expect(await instance.fetch(1)).toEqual(lapsed);
+  });
+
   it('fixed: stop() commits everything resolved before leaving the group', async () => {
     const { instance, events } = runner(Fixed);
     await instance.handleBatch(batch(0, 0));
@@ -580,6 +610,25 @@ describe('kafkajs Runner: a group coordinator that answers late or is unavailabl
         expect(commits).toBe(sent);
       }
     }
+  });
+
+  it("fixed: with an interval of 0 (kafkajs's own commit after every batch), commits the coordinator could not take are still thrown, and reported as the interval commit's are; an answered one ends it", async () => {
+    const eachBatch = async () => {};
+    const { instance, consumerGroup } = runner(Fixed, eachBatch);
+    // Heartbeats answered all along: only the commits fail.
+    Object.assign(consumerGroup, { autoCommitInterval: 0, sessionTimeout: 6_000, lastRequest: Date.now() });
+    let failing = true;
+    consumerGroup.commitOffsetsIfNecessary = async () => {
+      if (failing) throw unavailable();
+    };
+    await expect(instance.handleBatch(batch(0, 0))).rejects.toThrow(/coordinator is not available/);
+    jest.setSystemTime(Date.now() + 6_000);
+    Object.assign(consumerGroup, { lastRequest: Date.now() });
+    await expect(instance.handleBatch(batch(0, 1))).rejects.toThrow(/coordinator is not available/);
+    expect(coordinatorProblem(eachBatch)).toMatch(/^commits to the group coordinator .* have failed for 6 s/);
+    failing = false;
+    await instance.handleBatch(batch(0, 2));
+    expect(coordinatorProblem(eachBatch)).toBeUndefined();
   });
 
   it('released: a member whose heartbeats went unanswered for the session timeout goes on handling its batches', async () => {

@@ -435,7 +435,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * fetch: that one is awaited, as released.
      */
     autoCommitOffsetsIfNecessary(): Promise<void> | undefined {
-      if (this.consumerGroup.autoCommitInterval === 0) return super.autoCommitOffsetsIfNecessary();
+      if (this.consumerGroup.autoCommitInterval === 0) return this.commitAfterBatch();
       if (this.commitFailure !== undefined) {
         const { error, generation } = this.commitFailure;
         this.commitFailure = undefined;
@@ -469,6 +469,21 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         },
       );
       return undefined;
+    }
+
+    /**
+     * The commit after every batch (an interval of 0), awaited and its failure thrown as released; a coordinator lost
+     * or unavailable is reported to the outage tracking as an interval commit's is, or nothing would say it.
+     */
+    async commitAfterBatch(): Promise<void> {
+      try {
+        await super.autoCommitOffsetsIfNecessary();
+      } catch (error) {
+        if (isCoordinatorUnavailable(error) || this.consumerGroup.coordinatorUnknown)
+          this.coordinatorOutage.commitFailed(error);
+        throw error;
+      }
+      this.coordinatorOutage.commitSucceeded();
     }
 
     /**
@@ -544,8 +559,31 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         this.answeredAfterFailure(nodeId)
       )
         this.fetchesAnswered++;
-      if (batches.length === 0 && this.running) await this.autoCommitOffsetsIfNecessary();
-      return batches;
+      if (!this.running) return batches;
+      if (batches.length === 0) {
+        await this.autoCommitOffsetsIfNecessary();
+        return batches;
+      }
+      return this.withoutEmptyBatches(batches);
+    }
+
+    /**
+     * A fetch returns every partition asked for, and at a low rate most of them have nothing new. Released, each
+     * such batch goes through the worker queue and a handleBatch of its own (a promise each, its fetcher
+     * assignment, the commit check and the heartbeat check) only to do nothing. Here they end at the fetch: the
+     * commit and heartbeat checks that their handleBatch made run once for all of them, and only the batches
+     * with records, or emptied by filtering (whose offset moves on), go to the workers. While the session has
+     * lapsed every batch goes on as released (each empty one heartbeats and waits before the next fetch).
+     */
+    async withoutEmptyBatches(batches: unknown[]): Promise<unknown[]> {
+      if (sessionLapsed(this.sinceAnswered(), this.consumerGroup.sessionTimeout)) return batches;
+      const handled = batches.filter((batch: any) => !batch.isEmpty() || batch.isEmptyDueToFiltering());
+      if (handled.length === batches.length) return batches;
+      const commit = this.autoCommitOffsetsIfNecessary();
+      if (commit !== undefined) await commit;
+      const beat = this.heartbeatIfDue();
+      if (beat !== undefined) await beat;
+      return handled;
     }
 
     async stop(): Promise<void> {
