@@ -21,6 +21,9 @@ import { constants, monitorEventLoopDelay, performance, PerformanceObserver } fr
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** Sampling interval of the event loop's delay, ms. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
+
 /** Requests whose round trips are listed (the others are counted only). */
 const TRACKED_APIS = new Set(['Fetch', 'OffsetCommit', 'Heartbeat']);
 
@@ -52,7 +55,10 @@ export class LatencyProbe {
       }
     });
     this.gcObserver.observe({ entryTypes: ['gc'] });
-    this.loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    // Each sample is a timer wake-up of the consumer's process, which takes a core from the broker and the
+    // generator: a coarse resolution keeps the probe's own share small (docs/BENCHMARKS.md, the per-fetch cost),
+    // at the price of missing blocks of the loop shorter than it.
+    this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
     this.loopDelay.enable();
   }
 
