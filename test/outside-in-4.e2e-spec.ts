@@ -32,7 +32,14 @@ import {
 import { logLevel } from 'kafkajs';
 import { IsInt } from 'class-validator';
 import { catchError, EMPTY, Observable, of, tap, throwError } from 'rxjs';
-import { DLT_HEADERS, type KafkaGroupContext, KafkaHandler, KafkaModule } from 'nest-kafka-groups';
+import {
+  DLT_HEADERS,
+  type KafkaGroupContext,
+  KafkaGroupsServer,
+  KafkaHandler,
+  KafkaModule,
+  KafkaProducer,
+} from 'nest-kafka-groups';
 import {
   KafkaTestClient,
   TEST_CONSUMER_TUNING,
@@ -617,5 +624,94 @@ describe('outside-in probe 4', () => {
       ['invalid', 'RpcException', 'Bad Request Exception'],
       ['failing', 'RpcException', 'seq 1 fails'],
     ]);
+  });
+
+  test("one application with Nest's own Kafka transport beside the library: each server serves its own handlers only; consume, then produce with KafkaProducer, across app.close()", async () => {
+    const groupId = uniqueName('hybrid');
+    const legacyTopic = uniqueName('hybrid-legacy');
+    const topic = uniqueName('hybrid-in');
+    const out = uniqueName('hybrid-out');
+    await kafka.createTopic(legacyTopic, 1);
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(out, 1);
+    const handled: string[] = [];
+    let started!: () => void;
+    const handlerStarted = new Promise<void>((resolve) => (started = resolve));
+
+    @Controller()
+    class HybridController {
+      constructor(private readonly producer: KafkaProducer) {}
+
+      // No transport named: Nest registers it with every server of the application.
+      @EventPattern<string>(legacyTopic)
+      onLegacy(@Payload() payload: { seq: number }) {
+        handled.push(`legacy ${payload.seq}`);
+      }
+
+      @KafkaHandler('${TOPIC}')
+      async onRecord(@Payload() payload: { seq: number }) {
+        handled.push(`library ${payload.seq}`);
+        started();
+        // Still working when the application is closed: the consume-then-produce must complete.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await this.producer.send(out, { key: `k${payload.seq}`, value: { seq: payload.seq } });
+        handled.push(`produced ${payload.seq}`);
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [HybridController],
+    })
+    class HybridModule {}
+    @Module({
+      imports: [
+        KafkaModule.forRoot({
+          brokers: testBrokers(),
+          clientId: 'hybrid',
+          fromBeginning: true,
+          consumer: TEST_CONSUMER_TUNING,
+          clientRetry: TEST_RETRY,
+          commitIntervalMs: 200,
+          shutdownTimeoutMs: 10_000,
+        }),
+        HybridModule,
+      ],
+    })
+    class HybridAppModule {}
+    const app = await NestFactory.create(HybridAppModule, { logger: ['error', 'warn'] });
+    let open = true;
+    try {
+      app.connectMicroservice({
+        transport: Transport.KAFKA,
+        options: {
+          postfixId: '',
+          client: {
+            clientId: 'hybrid-builtin',
+            brokers: testBrokers(),
+            retry: TEST_RETRY,
+            logLevel: logLevel.NOTHING,
+          },
+          consumer: { groupId: `${groupId}-builtin`, allowAutoTopicCreation: false, ...TEST_CONSUMER_TUNING },
+          subscribe: { fromBeginning: true },
+        },
+      });
+      app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+      await app.init();
+      await app.startAllMicroservices();
+      await kafka.waitForStableGroup(groupId, 1);
+      await kafka.waitForStableGroup(`${groupId}-builtin`, 1);
+
+      await kafka.produce(legacyTopic, [{ value: JSON.stringify({ seq: 0 }) }]);
+      await waitFor('the legacy record handled', 15_000, () => handled.includes('legacy 0'));
+      await kafka.produce(topic, [{ value: JSON.stringify({ seq: 1 }) }]);
+      await handlerStarted;
+      await app.close();
+      open = false;
+    } finally {
+      if (open) await app.close();
+    }
+    expect(handled).toEqual(['legacy 0', 'library 1', 'produced 1']);
+    expect((await kafka.readMessages(out, 1)).map((m) => String(m.value))).toEqual(['{"seq":1}']);
+    expect(await kafka.offsets(groupId, topic)).toEqual([{ partition: 0, end: 1, committed: 1 }]);
   });
 });
