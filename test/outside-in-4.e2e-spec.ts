@@ -163,9 +163,17 @@ describe('outside-in probe 4', () => {
         FAILING.length,
       );
       const topic = path === 'piped' ? piped : intercepted;
-      const withoutReason = [
+      // The message names the record: its offset is the one the dead letter's original-offset header carries.
+      const offsetOf = new Map(
+        deadLetters.map((message) => [
+          String(message.key),
+          (message.headers?.[DLT_HEADERS.originalOffset] as Buffer).readBigInt64BE().toString(),
+        ]),
+      );
+      const withoutReason = (key: string) => [
+        key,
         'KafkaHandlerFailedWithoutReasonError',
-        `The handler of topic "${topic}" partition 0 in group "${groupId}" failed without a reason (it threw or rejected with undefined)`,
+        `The handler of topic "${topic}" partition 0 at offset ${offsetOf.get(key)} in group "${groupId}" failed without a reason (it threw or rejected with undefined)`,
       ];
       expect(
         deadLetters.map((message) => [
@@ -174,12 +182,12 @@ describe('outside-in probe 4', () => {
           String(message.headers?.[DLT_HEADERS.exceptionMessage]),
         ]),
       ).toEqual([
-        ['throw undefined', ...withoutReason],
+        withoutReason('throw undefined'),
         ['throw null', 'Error', 'null'],
         ['throw a string', 'Error', 'out of stock'],
         ['throw a plain object', 'Error', 'plain object'],
-        ['reject with undefined', ...withoutReason],
-        ['an Observable erroring with undefined', ...withoutReason],
+        withoutReason('reject with undefined'),
+        withoutReason('an Observable erroring with undefined'),
         ['an Observable erroring after values', 'Error', 'after one value'],
       ]);
     }

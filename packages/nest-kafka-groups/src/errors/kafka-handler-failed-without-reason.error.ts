@@ -6,9 +6,10 @@ import { KafkaGroupsError } from './kafka-groups.error.js';
  * headers say what happened instead of "undefined".
  */
 export class KafkaHandlerFailedWithoutReasonError extends KafkaGroupsError {
-  constructor(topic: string, partition: number, groupId: string) {
+  /** `offsets`: the message's offset, or a batch's first and last. */
+  constructor(topic: string, partition: number, offsets: string, groupId: string) {
     super(
-      `The handler of topic "${topic}" partition ${partition} in group "${groupId}" failed without a reason (it threw or rejected with undefined)`,
+      `The handler of topic "${topic}" partition ${partition} at ${offsets} in group "${groupId}" failed without a reason (it threw or rejected with undefined)`,
     );
   }
 }

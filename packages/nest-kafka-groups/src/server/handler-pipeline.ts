@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import { type ContextId, ContextIdFactory, type ExternalContextCreator, type ModuleRef } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
-import type { KafkaHandlerContext } from '../context/kafka-batch.context.js';
+import { KafkaBatchContext, type KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import { KafkaDecoratorMetadataError } from '../errors/kafka-decorator-metadata.error.js';
 import { KafkaGuardRejectedError } from '../errors/kafka-guard-rejected.error.js';
 import { KafkaHandlerFailedWithoutReasonError } from '../errors/kafka-handler-failed-without-reason.error.js';
@@ -202,7 +202,16 @@ export function payloadIsBuffer(prototype: object, methodName: string, handlerNa
 function classify(error: unknown, context: KafkaHandlerContext): unknown {
   // Undefined is what the transport reads as success: a failure without a reason must not commit the message.
   if (error === undefined) {
-    return new KafkaHandlerFailedWithoutReasonError(context.topic, context.partition, context.groupId);
+    const offsets =
+      context instanceof KafkaBatchContext
+        ? `offsets ${context.firstOffset}-${context.lastOffset}`
+        : `offset ${context.offset}`;
+    return new KafkaHandlerFailedWithoutReasonError(
+      context.topic,
+      context.partition,
+      offsets,
+      context.groupId,
+    );
   }
   if (isGuardRejection(error)) {
     return new KafkaGuardRejectedError(context.topic, context.groupId, GUARD_REJECTION_MESSAGE);
