@@ -89,7 +89,8 @@ export async function produceUntilStopped(kafka: KafkaTestClient, topic: string)
       } catch {
         // Not acknowledged: not counted.
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Unref'd: a test that failed before stop() must not keep Jest's process alive with this loop for ever.
+      await new Promise((resolve) => setTimeout(resolve, 50).unref());
     }
   })();
   return {
