@@ -43,7 +43,7 @@ import { brokerJava, brokerJvmOptions } from './lib/broker-jvm.mjs';
 import { brokerLatencyNice, setProcessNice } from './lib/broker-priority.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
-import { javaClasspath } from './lib/java.mjs';
+import { javaClasspath, javaClasspathEnv } from './lib/java.mjs';
 import { writeBenchmarksDoc } from './lib/markdown.mjs';
 import { ratiosOf, round, soakVerdict, throughputSummary } from './lib/stats.mjs';
 import { RunTiming, Timeline, timingBySystem } from './lib/timeline.mjs';
@@ -165,6 +165,11 @@ function parseArgs(argv) {
 // Children
 
 let activeChild;
+/**
+ * The children's environment. Silences kafkajs's one-off partitioner notice (Nest's transport creates a producer
+ * with the default); gets the Java classpath once it is built.
+ */
+const childEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
 
 /**
  * Forks one system child for `job` and resolves when it exited: { result, stopped, error, exitCode }.
@@ -176,8 +181,7 @@ function runSystem(system, job, { execArgv = [], onReady } = {}) {
     const child = fork(join(BENCH_DIR, 'systems', system.file), [JSON.stringify({ ...job, ...system.job })], {
       execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Silences kafkajs's one-off partitioner notice (Nest's transport creates a producer with the default).
-      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+      env: childEnv,
     });
     activeChild = child;
     let readyWork = Promise.resolve();
@@ -406,7 +410,7 @@ function startGenerator(job) {
     const child = fork(join(BENCH_DIR, 'lib', 'latency-generator.mjs'), [JSON.stringify(job)], {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+      env: childEnv,
     });
     let resolveDone;
     let rejectDone;
@@ -913,7 +917,7 @@ async function main() {
     let soak;
     if (options.systems.some((s) => s.id === 'j') || options.profileSystems.some((s) => s.id === 'j')) {
       // Compiled (or found in the cache) before the first run, so no run pays for javac.
-      await timeline.phase('java compile', () => javaClasspath());
+      Object.assign(childEnv, javaClasspathEnv(await timeline.phase('java compile', () => javaClasspath())));
       log('system j: Java consumer compiled');
     }
     if (options.phases.has('throughput')) {
