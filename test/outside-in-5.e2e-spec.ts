@@ -7,6 +7,9 @@
  * the other specs' own brokers, so parallel checkouts choose theirs and a failure names the port) and stops it.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
@@ -19,6 +22,7 @@ import {
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, saslClientConfig } from 'nest-kafka-groups/testing';
 import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
+import { kafkaTool } from './support/java/java-consumer.js';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -63,6 +67,7 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
   let admin: KafkaClient;
   let adminClient: Admin;
   const services: ServiceProcess[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), 'outside-in-5-'));
 
   beforeAll(async () => {
     const port = Number(process.env.KAFKA_OUTSIDE5_PORT ?? 19292);
@@ -111,6 +116,7 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
   afterAll(async () => {
     await adminClient?.disconnect();
     if (settings) await stopBroker({}, settings);
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   interface Running {
@@ -213,5 +219,93 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     await waitFor('health up', 30_000, async () => (await health(url)).status === 200);
     expect(lines.filter((line) => line.includes(`Resolved: ${denial}`))).toHaveLength(1);
     expect(errorLines(lines, denial)).toHaveLength(1);
+  });
+
+  /** Kafka's `kafka-configs` (its ConfigCommand class, from the broker's jars) as the super user. */
+  async function kafkaConfigs(args: string[]): Promise<string> {
+    const config = join(tmp, 'admin.properties');
+    writeFileSync(
+      config,
+      [
+        'security.protocol=SASL_SSL',
+        'sasl.mechanism=SCRAM-SHA-512',
+        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required ' +
+          `username="admin" password="${credentials.users.admin}";`,
+        'ssl.truststore.type=PEM',
+        `ssl.truststore.location=${credentials.ca}`,
+      ].join('\n'),
+    );
+    const run = await kafkaTool(
+      'kafka.admin.ConfigCommand',
+      [brokers],
+      ['--command-config', config, ...args],
+    );
+    expect(run.code).toBe(0);
+    return run.stdout;
+  }
+
+  test('consumer and producer byte-rate quotas: throttled fetches and dead-letter writes lose nothing, no rebalance, no WARN or ERROR', async () => {
+    const topic = 'quota-airnav';
+    const quota = 'consumer_byte_rate=40000,producer_byte_rate=20000';
+    const setting = kafkaConfigs([
+      '--alter',
+      '--add-config',
+      quota,
+      '--entity-type',
+      'users',
+      '--entity-name',
+      QUOTA_USER,
+    ]);
+    const { service, url, lines } = await startService(QUOTA_USER, {
+      AIRNAV_GROUP_ID: 'quota-airnav',
+      AIRNAV_TOPIC: topic,
+      FLIGHT24_GROUP_ID: 'quota-flight24',
+      FLIGHT24_TOPIC: 'quota-flight24',
+    });
+    await setting;
+    const described = await kafkaConfigs([
+      '--describe',
+      '--entity-type',
+      'users',
+      '--entity-name',
+      QUOTA_USER,
+    ]);
+    expect(described).toContain('consumer_byte_rate=40000');
+    expect(described).toContain('producer_byte_rate=20000');
+    await waitFor('both groups joined', 60_000, async () => (await health(url)).status === 200);
+
+    // About 1 KB a record (the key carries the size: the DTO forbids unknown fields), in batches of 10 records, as
+    // a Java producer's 16 KB batches would be: 270 KB to read at 40 KB/s, 60 KB of dead letters at 20 KB/s.
+    const pad = 'x'.repeat(1000);
+    const good = Array.from({ length: 210 }, (_, i) => `g${i}-${hexKey()}-${pad}`);
+    const bad = Array.from({ length: 60 }, (_, i) => `b${i}-${hexKey()}-${pad}`);
+    await produce(topic, [
+      ...good.map((key) => ({ key, value: JSON.stringify(position(hexKey())) })),
+      ...bad.map((key) => ({ key, value: `not json ${pad}` })),
+    ]);
+    const dlt = async () =>
+      (await adminClient.fetchTopicOffsets(`${topic}-dlt`)).reduce((sum, p) => sum + Number(p.high), 0);
+    await waitFor('every record handled or dead-lettered', 60_000, async () => {
+      const handled = new Set(service.processed.filter((p) => p.topic === topic).map((p) => p.key));
+      return good.every((key) => handled.has(key)) && (await dlt()) >= bad.length;
+    });
+    expect(await dlt()).toBe(bad.length);
+    const ends = await adminClient.fetchTopicOffsets(topic);
+    await waitFor('the group to commit to the end', 30_000, async () => {
+      const [committed] = await adminClient.fetchOffsets({ groupId: 'quota-airnav', topics: [topic] });
+      return ends.every((end) =>
+        committed.partitions.some((p) => p.partition === end.partition && p.offset === end.high),
+      );
+    });
+    expect(lines.filter((line) => line.includes('[ConsumerMember:quota-airnav#0] Joined as'))).toHaveLength(
+      1,
+    );
+    const alarms = lines.filter(
+      (line) =>
+        /\b(WARN|ERROR)\b/.test(line) &&
+        !line.includes('gave up on') &&
+        !line.includes('KafkaPayloadDecodeError'),
+    );
+    expect(alarms).toEqual([]);
   });
 });
