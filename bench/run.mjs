@@ -43,9 +43,10 @@ import { brokerJava, brokerJvmOptions } from './lib/broker-jvm.mjs';
 import { brokerLatencyNice, setProcessNice } from './lib/broker-priority.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
-import { javaClasspath } from './lib/java.mjs';
+import { javaClasspath, javaClasspathEnv } from './lib/java.mjs';
 import { writeBenchmarksDoc } from './lib/markdown.mjs';
 import { ratiosOf, round, soakVerdict, throughputSummary } from './lib/stats.mjs';
+import { RunTiming, Timeline, timingBySystem } from './lib/timeline.mjs';
 import {
   BENCH_DIR,
   CLIENT_RETRY,
@@ -164,6 +165,11 @@ function parseArgs(argv) {
 // Children
 
 let activeChild;
+/**
+ * The children's environment. Silences kafkajs's one-off partitioner notice (Nest's transport creates a producer
+ * with the default); gets the Java classpath once it is built.
+ */
+const childEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
 
 /**
  * Forks one system child for `job` and resolves when it exited: { result, stopped, error, exitCode }.
@@ -171,16 +177,17 @@ let activeChild;
  */
 function runSystem(system, job, { execArgv = [], onReady } = {}) {
   return new Promise((resolvePromise) => {
-    const outcome = { result: undefined, stopped: undefined, error: undefined };
+    const outcome = { result: undefined, stopped: undefined, error: undefined, timing: new RunTiming() };
     const child = fork(join(BENCH_DIR, 'systems', system.file), [JSON.stringify({ ...job, ...system.job })], {
       execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Silences kafkajs's one-off partitioner notice (Nest's transport creates a producer with the default).
-      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+      env: childEnv,
     });
     activeChild = child;
     let readyWork = Promise.resolve();
     child.on('message', (message) => {
+      if (message.type === 'ready') outcome.timing.mark('ready');
+      else if (message.type === 'result') outcome.timing.mark('result');
       if (message.type === 'ready' && onReady) {
         readyWork = onReady().catch((error) => {
           outcome.error = `after ready: ${error.stack ?? error}`;
@@ -192,6 +199,7 @@ function runSystem(system, job, { execArgv = [], onReady } = {}) {
     });
     child.on('exit', async (code, signal) => {
       activeChild = undefined;
+      outcome.timing.mark('exit');
       await readyWork;
       outcome.exitCode = code ?? signal;
       if (!outcome.result && !outcome.error)
@@ -293,8 +301,11 @@ async function throughputPhase(ctx) {
     if (!datasets.has(messages)) {
       const topic = topicFor('flights', messages);
       ctx.datasets.add(topic);
-      const data = await ensureDataset(kafka, admin, topic, messages, log);
-      await ensureTopic(admin, `${topic}-dlt`, 1);
+      const data = await ctx.timeline.phase(`data set ${topic}`, async () => {
+        const ensured = await ensureDataset(kafka, admin, topic, messages, log);
+        await ensureTopic(admin, `${topic}-dlt`, 1);
+        return ensured;
+      });
       datasets.set(messages, { topic, data });
     }
     return datasets.get(messages);
@@ -333,6 +344,7 @@ async function throughputPhase(ctx) {
       await deleteGroup(admin, groupId);
       // System j's JIT warm-up pass (bench/systems/java/BenchConsumer.java).
       if (system.id === 'j') await deleteGroup(admin, `${groupId}-warmup`);
+      outcome.timing.mark('checked');
       outcome.loadAverage = round2(os.loadavg()[0]);
       log(describeRun(`round ${round}/${options.rounds}`, system, outcome));
       thisRound[system.id] = outcome;
@@ -369,6 +381,7 @@ async function throughputPhase(ctx) {
       duplicates: r.result?.duplicates,
       committedToEnd: r.committedToEnd ?? false,
       stop: r.stopped ? { outcome: r.stopped.outcome, ms: round(r.stopped.stopMs) } : undefined,
+      timing: r.timing.toJSON(),
       loadAverage: r.loadAverage,
       error: r.error,
     })),
@@ -397,7 +410,7 @@ function startGenerator(job) {
     const child = fork(join(BENCH_DIR, 'lib', 'latency-generator.mjs'), [JSON.stringify(job)], {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
+      env: childEnv,
     });
     let resolveDone;
     let rejectDone;
@@ -443,6 +456,7 @@ async function latencyPhase(ctx) {
     for (const system of options.systems.filter((s) => options.latency.systems.includes(s.id))) {
       const topic = `bench-latency-${ctx.runTag}-${slug(system)}`;
       const groupId = `bench-latency-${slug(system)}-${ctx.runTag}`;
+      const setupStarted = Date.now();
       topics.push(topic, `${topic}-dlt`);
       // Each record then carries the broker's append time, which splits its latency (bench/lib/latency-probe.mjs).
       await createTopic(admin, topic, PARTITIONS, [
@@ -457,6 +471,7 @@ async function latencyPhase(ctx) {
         total,
         warm,
       });
+      const setupMs = Date.now() - setupStarted;
       let produced;
       const outcome = await runSystem(
         system,
@@ -477,9 +492,11 @@ async function latencyPhase(ctx) {
         },
       ).finally(() => generator.kill());
       await deleteGroup(admin, groupId);
+      outcome.timing.mark('checked');
+      const timing = { setupMs, ...outcome.timing.toJSON() };
       if (!outcome.result) {
         log(`latency ${system.id} ${system.label}: FAILED ${outcome.error}`);
-        systems[system.id] = { label: system.label, error: outcome.error };
+        systems[system.id] = { label: system.label, error: outcome.error, timing };
         continue;
       }
       const l = outcome.result.latencies;
@@ -502,6 +519,7 @@ async function latencyPhase(ctx) {
         jvm: outcome.result.jvm,
         producer: produced?.generator,
         breakdown: roundDeep(outcome.result.breakdown),
+        timing,
       };
       log(
         `latency ${system.id.padEnd(3)} ${system.label.padEnd(38)} p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  ` +
@@ -549,6 +567,11 @@ function raiseBrokerPriority(ctx) {
   return outcome;
 }
 
+/** One line: each phase's seconds, in the order they began (a data set phase inside the one that needed it). */
+function describePhases(phases) {
+  return phases.map((p) => `${p.name} ${p.seconds} s`).join(', ');
+}
+
 /** One line: the consumer's CPU, allocation and requests per message and per second over the run. */
 function describeLoad(l) {
   const f = (v, digits) => (v == null ? '-' : v.toFixed(digits));
@@ -587,8 +610,11 @@ async function soakPhase(ctx) {
   const system = SYSTEM_BY_ID.get(SOAK_SYSTEM);
   const topic = topicFor('soak', options.soakMessages);
   ctx.datasets.add(topic);
-  const data = await ensureDataset(kafka, admin, topic, options.soakMessages, log);
-  await ensureTopic(admin, `${topic}-dlt`, 1);
+  const data = await ctx.timeline.phase(`data set ${topic}`, async () => {
+    const ensured = await ensureDataset(kafka, admin, topic, options.soakMessages, log);
+    await ensureTopic(admin, `${topic}-dlt`, 1);
+    return ensured;
+  });
   const groupId = `bench-soak-${system.id}-${ctx.runTag}`;
   const sampleEveryMessages = Math.max(1, Math.round(data.total / 100));
   const gcEveryMessages = options.soakForcedGc ? Math.max(1, Math.round(data.total / 20)) : 0;
@@ -616,9 +642,10 @@ async function soakPhase(ctx) {
   if (outcome.result) outcome.committedToEnd = await committedToEnd(admin, groupId, topic, data.lastOffsets);
   checkAgainstDataset(outcome);
   await deleteGroup(admin, groupId);
+  outcome.timing.mark('checked');
   if (!outcome.result || outcome.error) {
     log(`soak FAILED: ${outcome.error}`);
-    return { system: system.id, messages: data.total, error: outcome.error };
+    return { system: system.id, messages: data.total, error: outcome.error, timing: outcome.timing.toJSON() };
   }
   const verdict = soakVerdict(outcome.result.samples, data.total);
   log(describeRun('soak', system, outcome));
@@ -642,6 +669,7 @@ async function soakPhase(ctx) {
     firstToLastMs: round(outcome.result.firstToLastMs),
     peakRssMB: mb(outcome.result.peakRss),
     committedToEnd: outcome.committedToEnd,
+    timing: outcome.timing.toJSON(),
     ...verdict,
     series: outcome.result.samples.map((s) => ({
       t: s.t,
@@ -816,12 +844,14 @@ async function main() {
   }
 
   const startedAt = Date.now();
+  const timeline = new Timeline(startedAt);
   const machine = machineInfo();
   const launcher = localSettings();
   log(`broker: ${launcher.brokers} (starting one with the local launcher if none answers)`);
   const { gcLog, java: brokerJavaUsed } = benchBrokerJvm(launcher);
-  const broker = await ensureBroker(launcher);
+  const broker = await timeline.phase('broker', () => ensureBroker(launcher));
   const ctx = {
+    timeline,
     brokerGcLog: broker.started ? gcLog : process.env.BENCH_BROKER_GC_LOG?.trim() || undefined,
     options,
     settings: { brokerList: broker.brokers.split(',').map((b) => b.trim()) },
@@ -881,17 +911,17 @@ async function main() {
   };
   try {
     await admin.connect();
-    await warmUpGroupCoordinator(ctx.settings.brokerList);
+    await timeline.phase('group coordinator warm-up', () => warmUpGroupCoordinator(ctx.settings.brokerList));
     let throughput;
     let latency;
     let soak;
     if (options.systems.some((s) => s.id === 'j') || options.profileSystems.some((s) => s.id === 'j')) {
       // Compiled (or found in the cache) before the first run, so no run pays for javac.
-      await javaClasspath();
+      Object.assign(childEnv, javaClasspathEnv(await timeline.phase('java compile', () => javaClasspath())));
       log('system j: Java consumer compiled');
     }
     if (options.phases.has('throughput')) {
-      throughput = await throughputPhase(ctx);
+      throughput = await timeline.phase('throughput', () => throughputPhase(ctx));
       results.systems = Object.fromEntries(
         Object.entries(throughput.systems).map(([id, s]) => [SYSTEM_BY_ID.get(id).key, s]),
       );
@@ -901,7 +931,7 @@ async function main() {
       results.runs = throughput.runs;
     }
     if (options.phases.has('latency')) {
-      latency = await latencyPhase(ctx);
+      latency = await timeline.phase('latency', () => latencyPhase(ctx));
       results.latency = {
         ...latency,
         systems: Object.fromEntries(
@@ -910,13 +940,17 @@ async function main() {
       };
     }
     if (options.phases.has('soak')) {
-      soak = await soakPhase(ctx);
+      soak = await timeline.phase('soak', () => soakPhase(ctx));
       results.soak = soak;
     }
-    if (options.phases.has('profile')) results.profile = await profilePhase(ctx);
+    if (options.phases.has('profile'))
+      results.profile = await timeline.phase('profile', () => profilePhase(ctx));
     results.targets = targetsOf(throughput, latency, soak);
     results.machine.loadAverageAtEnd = os.loadavg().map(round2);
     results.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
+    results.phases = timeline.toJSON();
+    if (results.runs) results.throughputTimingBySystem = timingBySystem(results.runs);
+    log(`phases: ${describePhases(results.phases)}`);
 
     writeJson(options.out, results);
     log(`wrote ${relative(REPO_ROOT, options.out)} (${results.durationSeconds} s)`);

@@ -10,9 +10,9 @@
  * without an answer is pinned by the runner's unit spec and measured by the fault rows: on this cluster the timing
  * of an election under load decides whether a member is evicted.)
  *
- * The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers 19695-19697, as the topic-changes
- * spec), or reuses one that answers there (left running, its killed nodes started again), and stops the one it
- * started. FAILOVER_VERBOSE=1 prints the application's log and debug lines.
+ * The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19694, controllers 19695-19697), or reuses one that
+ * answers there (left running, its killed nodes started again), and stops the one it started (or `.ci/run` started
+ * ahead for it: support/prestarted-cluster.ts). FAILOVER_VERBOSE=1 prints the application's log and debug lines.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { type INestApplication, Module } from '@nestjs/common';
@@ -35,6 +35,7 @@ import {
 } from '../scripts/kafka-local-lib.mjs';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
 import { CapturingLogger, produceUntilStopped, watchListenerWarnings } from './support/cluster-scenario.js';
+import { prestartedCluster } from './support/prestarted-cluster.js';
 import { recording, recordingFeature, resetRecording } from './support/recording-feature.js';
 
 const PARTITIONS = 6;
@@ -67,7 +68,8 @@ suite('group coordinator killed (three brokers)', () => {
       KAFKA_PORT: String(port),
       KAFKA_CONTROLLER_PORT: String(port + 3),
     });
-    if (!(await isBrokerReachable(settings.localAddress))) {
+    if (await prestartedCluster(port, settings.localAddress)) startedHere = true;
+    else if (!(await isBrokerReachable(settings.localAddress))) {
       await expectPortsFree(
         [0, 1, 2, 3, 4, 5].map((i) => port + i),
         'KAFKA_CLUSTER_PORT',

@@ -5,7 +5,7 @@
  * heartbeats and commits cannot until the broker is started again.
  *
  * The spec starts its own cluster on KAFKA_CLUSTER_PORT+10 (19702-19704, controllers 19705-19707), or reuses one
- * that answers there, and stops the one it started. COORDINATOR_LOST_VERBOSE=1 prints the application's log lines.
+ * that answers there, and stops the one it started (or `.ci/run` started ahead for it: support/prestarted-cluster.ts). COORDINATOR_LOST_VERBOSE=1 prints the application's log lines.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { type INestApplication, Module } from '@nestjs/common';
@@ -35,6 +35,7 @@ import {
 } from '../scripts/kafka-local-lib.mjs';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
 import { CapturingLogger, produceUntilStopped, watchListenerWarnings } from './support/cluster-scenario.js';
+import { prestartedCluster } from './support/prestarted-cluster.js';
 import { recording, recordingFeature, resetRecording } from './support/recording-feature.js';
 
 const PARTITIONS = 4;
@@ -64,7 +65,8 @@ suite('group coordinator killed, no other broker can take its place (three broke
       KAFKA_CONTROLLER_PORT: String(port + 3),
       KAFKA_OFFSETS_REPLICAS: '1',
     });
-    if (!(await isBrokerReachable(settings.localAddress))) {
+    if (await prestartedCluster(port, settings.localAddress)) startedHere = true;
+    else if (!(await isBrokerReachable(settings.localAddress))) {
       await expectPortsFree(
         [0, 1, 2, 3, 4, 5].map((i) => port + i),
         'KAFKA_CLUSTER_PORT+10',

@@ -8,6 +8,7 @@ import { KafkaGroups } from 'nest-kafka-groups';
 import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { ensureBroker, localSettings, stopBroker } from '../scripts/kafka-local-lib.mjs';
 import { javaAvailable } from './support/local-machine.js';
+import { prestartedCluster } from './support/prestarted-cluster.js';
 import { startTestApp } from './support/nest-test-app.js';
 import { recording, recordingFeature, recordingSuite, resetRecording } from './support/recording-feature.js';
 
@@ -135,13 +136,14 @@ describe('topics changed under a running group', () => {
 /**
  * Two brokers: the member fetches each broker's partitions in a fetcher of its own, so one broker's fetcher can see
  * a topic deleted (and the member forget its positions) while a batch of the same topic fetched from the other
- * broker is still in its handler. The spec starts its own cluster on KAFKA_CLUSTER_PORT (19692-19693, controllers
- * 19694-19695), or reuses one that answers there.
+ * broker is still in its handler. The spec starts its own cluster on KAFKA_CLUSTER_PORT+20 (19712-19713, controllers
+ * 19714-19715), or reuses one that answers there, and stops the one it started (or `.ci/run` started ahead for it:
+ * support/prestarted-cluster.ts).
  */
 const clusterSuite = javaAvailable() ? describe : describe.skip;
 
 clusterSuite('a topic deleted under a running batch of another broker', () => {
-  const port = Number(process.env.KAFKA_CLUSTER_PORT ?? 19692);
+  const port = Number(process.env.KAFKA_CLUSTER_PORT ?? 19692) + 20;
   const settings = localSettings({
     ...process.env,
     KAFKA_BROKERS: '',
@@ -156,7 +158,8 @@ clusterSuite('a topic deleted under a running batch of another broker', () => {
   let warnings: jest.SpiedFunction<ConsoleLogger['warn']>;
 
   beforeAll(async () => {
-    ({ started } = await ensureBroker(settings));
+    started =
+      (await prestartedCluster(port, settings.localAddress)) || (await ensureBroker(settings)).started;
     kafka = new KafkaTestClient({ brokers });
   }, 240_000);
   beforeEach(() => {

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { resolveJars } from '../../scripts/kafka-local-lib.mjs';
 import { BENCH_DIR, REPO_ROOT } from './settings.mjs';
 
 const run = promisify(execFile);
@@ -16,6 +15,16 @@ export const JAVA_SOURCE = join(BENCH_DIR, 'systems', 'java', 'BenchConsumer.jav
 /** The broker's classpath, fetched by the local launcher (scripts/kafka-local-lib.mjs). */
 export const KAFKA_LIB = process.env.KAFKA_LIB_DIR ?? join(REPO_ROOT, '.kafka', 'lib');
 const CACHE = join(BENCH_DIR, '.cache');
+/**
+ * The classpath the orchestrator built before its first run, in the environment of its children: a run of system j
+ * starts its JVM at once instead of loading the launcher and asking javac for its version again.
+ */
+const CLASSPATH_ENV = 'BENCH_JAVA_CLASSPATH';
+
+/** The environment under which a child's javaClasspath() resolves to `classpath` without checking it again. */
+export function javaClasspathEnv(classpath) {
+  return { [CLASSPATH_ENV]: classpath };
+}
 
 export class JavaBuildError extends Error {
   name = 'JavaBuildError';
@@ -43,7 +52,13 @@ async function buildKey() {
  * come with the local launcher's first start; with a reused broker (KAFKA_BROKERS) they are fetched here the same way.
  */
 export async function javaClasspath() {
-  if (!process.env.KAFKA_LIB_DIR) resolveJars();
+  const built = process.env[CLASSPATH_ENV]?.trim();
+  if (built) return built;
+  if (!process.env.KAFKA_LIB_DIR) {
+    // Loaded here, not at the top: a child handed the classpath does not pay for loading the launcher's sources.
+    const { resolveJars } = await import('../../scripts/kafka-local-lib.mjs');
+    resolveJars();
+  }
   const available = jars();
   if (
     !available.some((f) => f.startsWith('kafka-clients-')) ||

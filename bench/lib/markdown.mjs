@@ -51,6 +51,48 @@ function breakdownTable(l) {
   return lines;
 }
 
+/**
+ * Where the run's wall-clock time went (`phases`, `throughputTimingBySystem`, each run's `timing`): the phases in
+ * the order they began, then per system the throughput phase's steps summed over its rounds.
+ */
+function timeTable(results) {
+  if (!results.phases?.length) return [];
+  const lines = [
+    `#### Where the run's ${n(results.durationSeconds)} s went`,
+    '',
+    'A data set is produced inside the phase that first needs it; the latency, soak and throughput lines include it.',
+    '',
+    '| Phase | began at | seconds |',
+    '|---|---:|---:|',
+  ];
+  for (const p of results.phases)
+    lines.push(`| ${p.name} | ${n(p.startSeconds, 1)} s | ${n(p.seconds, 1)} |`);
+  lines.push('');
+  const bySystem = results.throughputTimingBySystem ?? {};
+  const rows = SYSTEMS.filter((system) => bySystem[system.id]);
+  if (rows.length > 0) {
+    lines.push(
+      'Throughput phase per system, summed over its rounds (seconds): fork to ready (process start, imports, ' +
+        "bootstrap), ready to result (joining, then the measured first to last message), result to exit (the system's " +
+        "stop), checks (the group's commits, deleting it).",
+    );
+    lines.push('');
+    lines.push(
+      '| System | runs | fork → ready | ready → result | of which measured | result → exit | checks | wall |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const system of rows) {
+      const t = bySystem[system.id];
+      lines.push(
+        `| ${system.id} | ${t.runs} | ${n(t.toReady, 1)} | ${n(t.joinAndMeasured, 1)} | ${n(t.measured, 1)} | ` +
+          `${n(t.toExit, 1)} | ${n(t.checks, 1)} | ${n(t.wall, 1)} |`,
+      );
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
 export function resultsMarkdown(results) {
   const lines = [];
   const { machine, versions, settings, broker } = results;
@@ -202,6 +244,8 @@ export function resultsMarkdown(results) {
       lines.push('');
     }
   }
+
+  lines.push(...timeTable(results));
 
   if (results.targets && Object.keys(results.targets).length > 0) {
     const parts = [];

@@ -438,7 +438,7 @@ export class ConsumerMember {
       this.assignment = payload.memberAssignment;
       this.lastError = undefined;
       this.recreateAttempts = 0;
-      if (this.securityError) securityFailures.resolved(this.securityError);
+      if (this.securityError) this.resolveSecurityError(consumer, this.securityError);
       this.securityError = undefined;
       const assigned = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
@@ -542,6 +542,25 @@ export class ConsumerMember {
     if (this.shutdown.signal.aborted) return;
     if (this.state === 'crashed' || this.state === 'starting') this.lastError = mismatch.message;
     this.logger.warn(`${mismatch.message}; trying again in ${delay} ms`);
+  }
+
+  /**
+   * Tells the security failure that kept the member out resolved once it is: a login or a group denial by the join
+   * that just succeeded; a topic denial only by a fetch that went through (the group ACL lets a member join whose
+   * fetches the topic ACL still refuses, and that refusal is then the same failure, not a new one).
+   */
+  private resolveSecurityError(
+    consumer: Consumer,
+    error: NonNullable<ConsumerMember['securityError']>,
+  ): void {
+    if (!(error instanceof KafkaAuthorizationError) || error.resource.startsWith('group ')) {
+      securityFailures.resolved(error);
+      return;
+    }
+    const removeListener = consumer.on(consumer.events.FETCH, () => {
+      removeListener();
+      if (consumer === this.consumer) securityFailures.resolved(error);
+    });
   }
 
   /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */

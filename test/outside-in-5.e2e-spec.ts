@@ -1,0 +1,311 @@
+/**
+ * Outside-in probe 5: the built example service (dist/main.js) against a secured broker as operators run one
+ * (Kafka 4.1 KRaft, SASL_SSL with SCRAM users, the StandardAuthorizer with ACLs, client quotas set with Kafka's own
+ * `kafka-configs` tool class). See docs/RELIABILITY.md, finding 19.
+ *
+ * The spec starts its own secured broker on KAFKA_OUTSIDE5_PORT (19292; controller +1, mutual TLS +2: fixed, like
+ * the other specs' own brokers, so parallel checkouts choose theirs and a failure names the port) and stops it.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import kafkajs from 'kafkajs';
+import type { Admin, Kafka as KafkaClient } from 'kafkajs';
+import {
+  type BrokerCredentials,
+  createAcls,
+  localSettings,
+  startBroker,
+  stopBroker,
+} from '../scripts/kafka-local-lib.mjs';
+import { allow, saslClientConfig } from 'nest-kafka-groups/testing';
+import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
+import { kafkaTool } from './support/java/java-consumer.js';
+import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { ServiceProcess } from './support/service-process.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+const AIRNAV = 'live-flight-airnav';
+const FLIGHT24 = 'live-flight-flight24';
+/** Reads flight24's topic, may see airnav's but not read it. */
+const NO_READ_USER = 'svc-noread';
+/** Runs under a consumer and a producer byte-rate quota. */
+const QUOTA_USER = 'svc-quota';
+const ADMIN_TOKEN = 'outside-in-5-token';
+
+function position(icao24: string) {
+  return {
+    icao24,
+    callsign: 'OUT5',
+    lat: 47.4,
+    lon: 8.5,
+    altitude: 11_000,
+    speed: 230,
+    heading: 270,
+    ts: Date.now(),
+  };
+}
+
+function hexKey(): string {
+  return randomBytes(3).toString('hex');
+}
+
+interface Health {
+  status: string;
+  error?: Record<string, unknown>;
+}
+
+const suite = javaAvailable() ? describe : describe.skip;
+
+suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () => {
+  let settings: ReturnType<typeof localSettings>;
+  let credentials: BrokerCredentials;
+  let brokers: string;
+  let admin: KafkaClient;
+  let adminClient: Admin;
+  const services: ServiceProcess[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), 'outside-in-5-'));
+
+  beforeAll(async () => {
+    const port = Number(process.env.KAFKA_OUTSIDE5_PORT ?? 19292);
+    await expectPortsFree([port, port + 1, port + 2], 'KAFKA_OUTSIDE5_PORT');
+    settings = localSettings({
+      ...process.env,
+      KAFKA_BROKERS: '',
+      KAFKA_NODES: '1',
+      KAFKA_SECURITY: 'sasl_ssl',
+      KAFKA_PORT: String(port),
+      KAFKA_CONTROLLER_PORT: String(port + 1),
+      KAFKA_MTLS_PORT: String(port + 2),
+    });
+    const started = await startBroker({ users: [NO_READ_USER, QUOTA_USER] }, settings);
+    credentials = started.credentials!;
+    brokers = started.brokers;
+    await createAcls(brokers, credentials, [
+      ...allow(NO_READ_USER, 'TOPIC', AIRNAV, ['DESCRIBE']),
+      ...allow(NO_READ_USER, 'TOPIC', FLIGHT24, ['DESCRIBE', 'READ']),
+      ...allow(NO_READ_USER, 'TOPIC', 'live-flight-', ['WRITE'], true),
+      ...allow(NO_READ_USER, 'GROUP', 'noread-', ['READ', 'DESCRIBE'], true),
+      ...allow(QUOTA_USER, 'TOPIC', 'quota-', ['CREATE', 'DESCRIBE', 'READ', 'WRITE'], true),
+      ...allow(QUOTA_USER, 'GROUP', 'quota-', ['READ', 'DESCRIBE'], true),
+    ]);
+    admin = new Kafka({
+      ...saslClientConfig(credentials),
+      clientId: 'outside-in-5',
+      brokers: [brokers],
+      logLevel: logLevel.NOTHING,
+      retry: TEST_RETRY,
+    });
+    adminClient = admin.admin({ retry: TEST_RETRY });
+    await adminClient.connect();
+    await adminClient.createTopics({
+      waitForLeaders: true,
+      topics: [AIRNAV, FLIGHT24]
+        .flatMap((t) => [t, `${t}-dlt`])
+        .map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1 })),
+    });
+  });
+
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((service) => service.stop('SIGTERM')));
+  });
+
+  afterAll(async () => {
+    await adminClient?.disconnect();
+    if (settings) await stopBroker({}, settings);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  interface Running {
+    service: ServiceProcess;
+    url: string;
+    lines: string[];
+  }
+
+  async function startService(user: string, overrides: Record<string, string>): Promise<Running> {
+    const lines: string[] = [];
+    const service = new ServiceProcess(
+      {
+        KAFKA_BROKERS: brokers,
+        KAFKA_SSL: 'true',
+        KAFKA_SSL_CA_FILE: credentials.ca,
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: user,
+        KAFKA_SASL_PASSWORD: credentials.users[user],
+        KAFKA_TOPIC_PARTITIONS: '2',
+        KAFKA_HEALTH_TIMEOUT_MS: '2000',
+        KAFKA_ADMIN_TOKEN: ADMIN_TOKEN,
+        ...overrides,
+      },
+      (line) => lines.push(line),
+    );
+    services.push(service);
+    await service.waitUntilListening(60_000);
+    return { service, url: `http://127.0.0.1:${service.port}`, lines };
+  }
+
+  async function health(url: string): Promise<{ status: number; body: Health }> {
+    const response = await fetch(`${url}/health`);
+    return { status: response.status, body: (await response.json()) as Health };
+  }
+
+  async function control(url: string, groupId: string, action: 'stop' | 'start'): Promise<void> {
+    const response = await fetch(`${url}/kafka/groups/${groupId}/${action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(response.status).toBeLessThan(300);
+  }
+
+  async function produce(topic: string, messages: { key: string; value: string }[], perBatch = 10) {
+    const producer = admin.producer({ retry: TEST_RETRY });
+    await producer.connect();
+    try {
+      for (let i = 0; i < messages.length; i += perBatch) {
+        await producer.send({ topic, acks: -1, messages: messages.slice(i, i + perBatch) });
+      }
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  /** ERROR lines naming `text`, leaving out terminus's "Health Check has failed!" (it prints the /health answer). */
+  function errorLines(lines: string[], text: string): string[] {
+    return lines.filter(
+      (line) => / ERROR /.test(line) && line.includes(text) && !line.includes('Health Check has failed!'),
+    );
+  }
+
+  test('no READ on one handler topic: that group stopped with the ACL named, reported once, not "resolved" by a recheck that is still refused; the other group consumes; granting READ lets it in', async () => {
+    const groups = { AIRNAV_GROUP_ID: 'noread-airnav', FLIGHT24_GROUP_ID: 'noread-flight24' };
+    const { service, url, lines } = await startService(NO_READ_USER, groups);
+    const denial = `not authorized to read topic ${AIRNAV} in group noread-airnav as user ${NO_READ_USER}`;
+    await waitFor('the airnav group stopped by the topic ACL', 60_000, async () => {
+      const { status, body } = await health(url);
+      return status === 503 && JSON.stringify(body).includes(denial);
+    });
+    const early = hexKey();
+    await produce(AIRNAV, [{ key: early, value: JSON.stringify(position(early)) }]);
+    const other = hexKey();
+    await produce(FLIGHT24, [{ key: other, value: JSON.stringify(position(other)) }]);
+    await waitFor('the flight24 group, which may read its topic, to consume', 30_000, () =>
+      service.processed.some((p) => p.key === other),
+    );
+
+    // A recheck before the ACL changed (here at once, by stopping and starting the group as an operator would):
+    // the join succeeds (the group ACL allows it), the fetch is refused again.
+    const refusals = () =>
+      lines.filter((line) => line.includes(`${denial}; group noread-airnav member 0 stopped`));
+    expect(refusals()).toHaveLength(1);
+    await control(url, 'noread-airnav', 'stop');
+    await control(url, 'noread-airnav', 'start');
+    await waitFor('the recheck refused again', 30_000, () => refusals().length === 2);
+    expect(lines.filter((line) => line.includes(`Resolved: ${denial}`))).toEqual([]);
+    expect(errorLines(lines, denial)).toHaveLength(1);
+    const [committed] = await adminClient.fetchOffsets({ groupId: 'noread-airnav', topics: [AIRNAV] });
+    expect(committed.partitions.every((p) => p.offset === '-1')).toBe(true);
+    expect(service.processed.some((p) => p.key === early)).toBe(false);
+
+    // Granted: the next check lets the member in; it reads what waited, the denial is resolved once.
+    await createAcls(brokers, credentials, allow(NO_READ_USER, 'TOPIC', AIRNAV, ['READ']));
+    await control(url, 'noread-airnav', 'stop');
+    await control(url, 'noread-airnav', 'start');
+    await waitFor('the airnav group to handle the record that waited', 30_000, () =>
+      service.processed.some((p) => p.key === early),
+    );
+    await waitFor('health up', 30_000, async () => (await health(url)).status === 200);
+    expect(lines.filter((line) => line.includes(`Resolved: ${denial}`))).toHaveLength(1);
+    expect(errorLines(lines, denial)).toHaveLength(1);
+  });
+
+  /** Kafka's `kafka-configs` (its ConfigCommand class, from the broker's jars) as the super user. */
+  async function kafkaConfigs(args: string[]): Promise<string> {
+    const config = join(tmp, 'admin.properties');
+    writeFileSync(
+      config,
+      [
+        'security.protocol=SASL_SSL',
+        'sasl.mechanism=SCRAM-SHA-512',
+        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required ' +
+          `username="admin" password="${credentials.users.admin}";`,
+        'ssl.truststore.type=PEM',
+        `ssl.truststore.location=${credentials.ca}`,
+      ].join('\n'),
+    );
+    const run = await kafkaTool(
+      'kafka.admin.ConfigCommand',
+      [brokers],
+      ['--command-config', config, ...args],
+    );
+    expect(run.code).toBe(0);
+    return run.stdout;
+  }
+
+  test('consumer and producer byte-rate quotas: throttled fetches and dead-letter writes lose nothing, no rebalance, no WARN or ERROR', async () => {
+    const topic = 'quota-airnav';
+    const quota = 'consumer_byte_rate=40000,producer_byte_rate=20000';
+    const setting = kafkaConfigs([
+      '--alter',
+      '--add-config',
+      quota,
+      '--entity-type',
+      'users',
+      '--entity-name',
+      QUOTA_USER,
+    ]);
+    const { service, url, lines } = await startService(QUOTA_USER, {
+      AIRNAV_GROUP_ID: 'quota-airnav',
+      AIRNAV_TOPIC: topic,
+      FLIGHT24_GROUP_ID: 'quota-flight24',
+      FLIGHT24_TOPIC: 'quota-flight24',
+    });
+    await setting;
+    const described = await kafkaConfigs([
+      '--describe',
+      '--entity-type',
+      'users',
+      '--entity-name',
+      QUOTA_USER,
+    ]);
+    expect(described).toContain('consumer_byte_rate=40000');
+    expect(described).toContain('producer_byte_rate=20000');
+    await waitFor('both groups joined', 60_000, async () => (await health(url)).status === 200);
+
+    // About 1 KB a record (the key carries the size: the DTO forbids unknown fields), in batches of 10 records, as
+    // a Java producer's 16 KB batches would be: 270 KB to read at 40 KB/s, 60 KB of dead letters at 20 KB/s.
+    const pad = 'x'.repeat(1000);
+    const good = Array.from({ length: 210 }, (_, i) => `g${i}-${hexKey()}-${pad}`);
+    const bad = Array.from({ length: 60 }, (_, i) => `b${i}-${hexKey()}-${pad}`);
+    await produce(topic, [
+      ...good.map((key) => ({ key, value: JSON.stringify(position(hexKey())) })),
+      ...bad.map((key) => ({ key, value: `not json ${pad}` })),
+    ]);
+    const dlt = async () =>
+      (await adminClient.fetchTopicOffsets(`${topic}-dlt`)).reduce((sum, p) => sum + Number(p.high), 0);
+    await waitFor('every record handled or dead-lettered', 60_000, async () => {
+      const handled = new Set(service.processed.filter((p) => p.topic === topic).map((p) => p.key));
+      return good.every((key) => handled.has(key)) && (await dlt()) >= bad.length;
+    });
+    expect(await dlt()).toBe(bad.length);
+    const ends = await adminClient.fetchTopicOffsets(topic);
+    await waitFor('the group to commit to the end', 30_000, async () => {
+      const [committed] = await adminClient.fetchOffsets({ groupId: 'quota-airnav', topics: [topic] });
+      return ends.every((end) =>
+        committed.partitions.some((p) => p.partition === end.partition && p.offset === end.high),
+      );
+    });
+    expect(lines.filter((line) => line.includes('[ConsumerMember:quota-airnav#0] Joined as'))).toHaveLength(
+      1,
+    );
+    const alarms = lines.filter(
+      (line) =>
+        /\b(WARN|ERROR)\b/.test(line) &&
+        !line.includes('gave up on') &&
+        !line.includes('KafkaPayloadDecodeError'),
+    );
+    expect(alarms).toEqual([]);
+  });
+});
