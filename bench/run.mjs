@@ -293,25 +293,47 @@ function describeRun(prefix, system, outcome) {
   );
 }
 
+/**
+ * The data set of `kind` and size `messages` with its dead-letter topic, made ready once per run (produced, or a
+ * kept topic reused): resolves to { topic, data }.
+ */
+function datasetOf(ctx, kind, messages) {
+  const topic = topicFor(kind, messages);
+  if (!ctx.datasets.has(topic))
+    ctx.datasets.set(
+      topic,
+      ctx.timeline.phase(`data set ${topic}`, async () => {
+        const data = await ensureDataset(ctx.settings.brokerList, ctx.admin, topic, messages, log);
+        await ensureTopic(ctx.admin, `${topic}-dlt`, 1);
+        return { topic, data };
+      }),
+    );
+  return ctx.datasets.get(topic);
+}
+
+/** Throughput and profile runs: the validated systems (validate in their job) read a smaller data set of the same kind. */
+function throughputMessagesFor(options, system) {
+  return system.job?.validate ? options.validatedMessages : options.messages;
+}
+
+/**
+ * Every data set the run's phases read, made ready side by side before the first measured run, so that none is
+ * produced while a system is measured and producing overlaps with the rest of the setup.
+ */
+async function prepareDatasets(ctx) {
+  const { options } = ctx;
+  const needed = [];
+  if (options.phases.has('throughput'))
+    for (const system of options.systems) needed.push(['flights', throughputMessagesFor(options, system)]);
+  if (options.phases.has('profile')) needed.push(['flights', options.messages]);
+  if (options.phases.has('soak')) needed.push(['soak', options.soakMessages]);
+  await Promise.all(needed.map(([kind, messages]) => datasetOf(ctx, kind, messages)));
+}
+
 async function throughputPhase(ctx) {
-  const { options, settings, admin, kafka } = ctx;
-  // A data set per size: the validated systems (validate in their job) read a smaller one of the same kind.
-  const datasets = new Map();
-  const datasetFor = async (messages) => {
-    if (!datasets.has(messages)) {
-      const topic = topicFor('flights', messages);
-      ctx.datasets.add(topic);
-      const data = await ctx.timeline.phase(`data set ${topic}`, async () => {
-        const ensured = await ensureDataset(kafka, admin, topic, messages, log);
-        await ensureTopic(admin, `${topic}-dlt`, 1);
-        return ensured;
-      });
-      datasets.set(messages, { topic, data });
-    }
-    return datasets.get(messages);
-  };
-  const messagesFor = (system) => (system.job?.validate ? options.validatedMessages : options.messages);
-  for (const system of options.systems) await datasetFor(messagesFor(system));
+  const { options, settings, admin } = ctx;
+  const datasetFor = (messages) => datasetOf(ctx, 'flights', messages);
+  const messagesFor = (system) => throughputMessagesFor(options, system);
   const runs = [];
   const byRound = [];
   log(
@@ -449,29 +471,37 @@ async function latencyPhase(ctx) {
   const total = rate * (seconds + warmupSeconds);
   const warm = rate * warmupSeconds;
   const systems = {};
-  const topics = [];
+  // The validated pair measures the pipeline's throughput cost only.
+  const measured = options.systems.filter((s) => options.latency.systems.includes(s.id));
+  const topicOf = (system) => `bench-latency-${ctx.runTag}-${slug(system)}`;
+  const topics = measured.flatMap((system) => [topicOf(system), `${topicOf(system)}-dlt`]);
   const brokerNice = raiseBrokerPriority(ctx);
   try {
-    // The validated pair measures the pipeline's throughput cost only.
-    for (const system of options.systems.filter((s) => options.latency.systems.includes(s.id))) {
-      const topic = `bench-latency-${ctx.runTag}-${slug(system)}`;
+    // Every system's topics at once, before the first run: each run then finds the same topics in the broker.
+    // Each record carries the broker's append time, which splits its latency (bench/lib/latency-probe.mjs).
+    await Promise.all(
+      measured.flatMap((system) => [
+        createTopic(admin, topicOf(system), PARTITIONS, [
+          { name: 'message.timestamp.type', value: 'LogAppendTime' },
+        ]),
+        createTopic(admin, `${topicOf(system)}-dlt`, 1),
+      ]),
+    );
+    for (const system of measured) {
+      const topic = topicOf(system);
       const groupId = `bench-latency-${slug(system)}-${ctx.runTag}`;
-      const setupStarted = Date.now();
-      topics.push(topic, `${topic}-dlt`);
-      // Each record then carries the broker's append time, which splits its latency (bench/lib/latency-probe.mjs).
-      await createTopic(admin, topic, PARTITIONS, [
-        { name: 'message.timestamp.type', value: 'LogAppendTime' },
-      ]);
-      await createTopic(admin, `${topic}-dlt`, 1);
-      // A generator per run, in its own process (bench/lib/latency-generator.mjs), for every system alike.
-      const generator = await startGenerator({
-        brokers: settings.brokerList,
-        topic,
-        rate,
-        total,
-        warm,
-      });
-      const setupMs = Date.now() - setupStarted;
+      // A generator per run, in its own process (bench/lib/latency-generator.mjs), for every system alike; it starts
+      // beside the system and produces once the system's group is Stable.
+      const generatorStarted = Date.now();
+      let generatorReadyMs;
+      const generatorReady = startGenerator({ brokers: settings.brokerList, topic, rate, total, warm }).then(
+        (generator) => {
+          generatorReadyMs = Date.now() - generatorStarted;
+          return generator;
+        },
+      );
+      // Awaited once the system is ready, or to kill it; a failure before then is not unhandled.
+      generatorReady.catch(() => undefined);
       let produced;
       const outcome = await runSystem(
         system,
@@ -487,13 +517,18 @@ async function latencyPhase(ctx) {
           execArgv: latencyExecArgv(),
           onReady: async () => {
             await waitForStableGroup(admin, groupId, { partitions: PARTITIONS });
-            produced = await generator.go();
+            produced = await (await generatorReady).go();
           },
         },
-      ).finally(() => generator.kill());
+      ).finally(() =>
+        generatorReady.then(
+          (generator) => generator.kill(),
+          () => undefined,
+        ),
+      );
       await deleteGroup(admin, groupId);
       outcome.timing.mark('checked');
-      const timing = { setupMs, ...outcome.timing.toJSON() };
+      const timing = { generatorReadyMs: generatorReadyMs ?? null, ...outcome.timing.toJSON() };
       if (!outcome.result) {
         log(`latency ${system.id} ${system.label}: FAILED ${outcome.error}`);
         systems[system.id] = { label: system.label, error: outcome.error, timing };
@@ -532,7 +567,7 @@ async function latencyPhase(ctx) {
     }
   } finally {
     brokerNice.restore?.();
-    for (const topic of topics) await deleteTopic(admin, topic).catch(() => undefined);
+    await Promise.all(topics.map((topic) => deleteTopic(admin, topic).catch(() => undefined)));
   }
   return {
     rate,
@@ -606,15 +641,9 @@ function describeBreakdown(b, producer) {
 }
 
 async function soakPhase(ctx) {
-  const { options, settings, admin, kafka } = ctx;
+  const { options, settings, admin } = ctx;
   const system = SYSTEM_BY_ID.get(SOAK_SYSTEM);
-  const topic = topicFor('soak', options.soakMessages);
-  ctx.datasets.add(topic);
-  const data = await ctx.timeline.phase(`data set ${topic}`, async () => {
-    const ensured = await ensureDataset(kafka, admin, topic, options.soakMessages, log);
-    await ensureTopic(admin, `${topic}-dlt`, 1);
-    return ensured;
-  });
+  const { topic, data } = await datasetOf(ctx, 'soak', options.soakMessages);
   const groupId = `bench-soak-${system.id}-${ctx.runTag}`;
   const sampleEveryMessages = Math.max(1, Math.round(data.total / 100));
   const gcEveryMessages = options.soakForcedGc ? Math.max(1, Math.round(data.total / 20)) : 0;
@@ -685,11 +714,8 @@ async function soakPhase(ctx) {
 }
 
 async function profilePhase(ctx) {
-  const { options, settings, admin, kafka } = ctx;
-  const topic = topicFor('flights', options.messages);
-  ctx.datasets.add(topic);
-  const data = await ensureDataset(kafka, admin, topic, options.messages, log);
-  await ensureTopic(admin, `${topic}-dlt`, 1);
+  const { options, settings, admin } = ctx;
+  const { topic, data } = await datasetOf(ctx, 'flights', options.messages);
   mkdirSync(PROFILES_DIR, { recursive: true });
   const profiles = {};
   for (const system of options.profileSystems) {
@@ -849,6 +875,13 @@ async function main() {
   const launcher = localSettings();
   log(`broker: ${launcher.brokers} (starting one with the local launcher if none answers)`);
   const { gcLog, java: brokerJavaUsed } = benchBrokerJvm(launcher);
+  // Compiled (or found in the cache) while the broker starts and the data are produced, so no run pays for javac.
+  const javaBuild =
+    options.systems.some((s) => s.id === 'j') || options.profileSystems.some((s) => s.id === 'j')
+      ? timeline.phase('java compile', () => javaClasspath())
+      : undefined;
+  // Awaited after the broker and the data sets; a failure meanwhile is not unhandled.
+  javaBuild?.catch(() => undefined);
   const broker = await timeline.phase('broker', () => ensureBroker(launcher));
   const ctx = {
     timeline,
@@ -856,7 +889,8 @@ async function main() {
     options,
     settings: { brokerList: broker.brokers.split(',').map((b) => b.trim()) },
     runTag: `${Date.now().toString(36)}`,
-    datasets: new Set(),
+    /** Topic name -> the promise of its data set (datasetOf). */
+    datasets: new Map(),
     brokerStarted: broker.started,
     brokerPid: broker.started ? broker.pid : undefined,
   };
@@ -912,12 +946,12 @@ async function main() {
   try {
     await admin.connect();
     await timeline.phase('group coordinator warm-up', () => warmUpGroupCoordinator(ctx.settings.brokerList));
+    await timeline.phase('data sets', () => prepareDatasets(ctx));
     let throughput;
     let latency;
     let soak;
-    if (options.systems.some((s) => s.id === 'j') || options.profileSystems.some((s) => s.id === 'j')) {
-      // Compiled (or found in the cache) before the first run, so no run pays for javac.
-      Object.assign(childEnv, javaClasspathEnv(await timeline.phase('java compile', () => javaClasspath())));
+    if (javaBuild) {
+      Object.assign(childEnv, javaClasspathEnv(await javaBuild));
       log('system j: Java consumer compiled');
     }
     if (options.phases.has('throughput')) {
@@ -981,11 +1015,11 @@ async function main() {
   } finally {
     if (options.dropData && !broker.started) {
       // A broker this run started goes away with its data anyway; on a reused one the data sets are kept unless asked.
-      for (const topic of ctx.datasets) {
+      for (const topic of ctx.datasets.keys()) {
         await deleteTopic(admin, topic).catch(() => undefined);
         await deleteTopic(admin, `${topic}-dlt`).catch(() => undefined);
       }
-      log(`deleted the data sets ${[...ctx.datasets].join(', ')}`);
+      log(`deleted the data sets ${[...ctx.datasets.keys()].join(', ')}`);
     }
     await admin.disconnect().catch(() => undefined);
     await cleanup();

@@ -4,6 +4,8 @@
  * every run and every machine consumes the same bytes.
  */
 import kafkajs from 'kafkajs';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { CLIENT_RETRY, PARTITIONS } from './settings.mjs';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -38,7 +40,14 @@ function prng(seed) {
   };
 }
 
+/** Each aircraft built once: every position of the data set repeats one of them. */
+const aircraft = new Array(AIRCRAFT);
+
 function aircraftOf(index) {
+  return (aircraft[index] ??= newAircraft(index));
+}
+
+function newAircraft(index) {
   const random = prng(index + 1);
   const icao24 = (0x380000 + index * 97).toString(16).padStart(6, '0');
   const operator = OPERATORS[index % OPERATORS.length];
@@ -207,18 +216,23 @@ export async function deleteTopic(admin, topic) {
  * puts there. A message's key is its aircraft's, so one partition per aircraft.
  */
 export function partitionCounts(count, partitions = PARTITIONS) {
+  const partitionOf = aircraftPartitions(partitions);
+  const counts = new Array(partitions).fill(0);
+  for (let seq = 0; seq < count; seq++) counts[partitionOf[seq % AIRCRAFT]]++;
+  return counts;
+}
+
+/** Per aircraft, the partition of `partitions` that kafkajs's default partitioner gives its key. */
+function aircraftPartitions(partitions) {
   const partitioner = Partitioners.DefaultPartitioner();
   const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
     partitionId,
     leader: 0,
   }));
-  const aircraft = Math.min(count, AIRCRAFT);
-  const partitionOf = new Int32Array(aircraft);
-  for (let index = 0; index < aircraft; index++)
+  const partitionOf = new Int32Array(AIRCRAFT);
+  for (let index = 0; index < AIRCRAFT; index++)
     partitionOf[index] = partitioner({ topic: 'dataset', partitionMetadata, message: flightPosition(index) });
-  const counts = new Array(partitions).fill(0);
-  for (let seq = 0; seq < count; seq++) counts[partitionOf[seq % AIRCRAFT]]++;
-  return counts;
+  return partitionOf;
 }
 
 /**
@@ -227,7 +241,7 @@ export function partitionCounts(count, partitions = PARTITIONS) {
  * set puts there, else producing it afresh. Resolves to { total, firstOffsets, lastOffsets, produced, seconds }.
  * Message `seq` of the data set is `flightPosition(seq)` for seq 0 to count - 1, once each.
  */
-export async function ensureDataset(kafka, admin, topic, count, log) {
+export async function ensureDataset(brokers, admin, topic, count, log) {
   const expected = partitionCounts(count);
   if (await topicExists(admin, topic)) {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
@@ -250,7 +264,7 @@ export async function ensureDataset(kafka, admin, topic, count, log) {
   const started = Date.now();
   await createTopic(admin, topic);
   await waitForLeaders(admin, topic, PARTITIONS);
-  await produceDataset(kafka, topic, count, log);
+  await produceDataset(brokers, topic, count, log);
   await verifyEndOffsets(admin, topic, expected);
   return { ...(await topicEnds(admin, topic)), produced: true, seconds: (Date.now() - started) / 1000 };
 }
@@ -302,15 +316,64 @@ async function verifyEndOffsets(admin, topic, expected) {
   }
 }
 
+/** Messages per send() of a data set's producer: each send makes one record batch per partition it reaches. */
+const PER_SEND = 5_000;
+
 /**
- * Writes the data set with an idempotent producer, one send() at a time: a request that kafkajs sends again (a
- * refusal such as "not the leader", or an answer lost) carries the same producer id and sequence numbers, so the
- * broker keeps the partitions it had already appended once. Concurrent send() calls would let a later one take
- * the sequence numbers a failed one handed back (kafkajs 2.2.4 rolls them back before its retry).
+ * Writes the data set with producers working side by side, each in a worker thread of its own
+ * (bench/lib/dataset-producer.mjs) for a share of the partitions, so that producing uses every core while the broker
+ * appends. Each partition gets the same records in the same order and the same record batches as from one producer
+ * writing every message.
  */
-async function produceDataset(kafka, topic, count, log) {
+async function produceDataset(brokers, topic, count, log) {
   const started = Date.now();
-  const producer = kafka.producer({
+  const producers = Math.max(1, Math.min(PARTITIONS, os.availableParallelism()));
+  const shares = Array.from({ length: producers }, (_, share) =>
+    Array.from({ length: PARTITIONS }, (_, partition) => partition).filter((p) => p % producers === share),
+  );
+  const workers = shares.map(
+    (partitions) =>
+      new Worker(new URL('./dataset-producer.mjs', import.meta.url), {
+        workerData: { brokers, topic, count, partitions },
+      }),
+  );
+  const outcomes = workers.map(
+    (worker) =>
+      new Promise((resolveWorker, rejectWorker) => {
+        worker.once('message', resolveWorker);
+        worker.once('error', rejectWorker);
+        worker.once('exit', (code) =>
+          rejectWorker(
+            new Error(`data set ${topic}: a producer's worker exited (${code}) before it finished`),
+          ),
+        );
+      }),
+  );
+  try {
+    const written = await Promise.all(outcomes);
+    const bytes = written.reduce((sum, w) => sum + w.bytes, 0);
+    const seconds = (Date.now() - started) / 1000;
+    log(
+      `produced ${count} messages (${Math.round(bytes / count)} B average value) to ${topic} in ${seconds.toFixed(1)} s ` +
+        `(${producers} producer(s))`,
+    );
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+/**
+ * A share of the data set written with an idempotent producer, one send() at a time: the messages of each block of
+ * PER_SEND that fall on `partitions`. A request that kafkajs sends again (a refusal such as "not the leader", or an
+ * answer lost) carries the same producer id and sequence numbers, so the broker keeps the partitions it had already
+ * appended once. Concurrent send() calls would let a later one take the sequence numbers a failed one handed back
+ * (kafkajs 2.2.4 rolls them back before its retry). Each message names its partition, the one kafkajs's default
+ * partitioner gives its key. Resolves to the bytes of the values written.
+ */
+export async function producePartitions(brokers, topic, count, partitions) {
+  const partitionOf = aircraftPartitions(PARTITIONS);
+  const mine = new Set(partitions);
+  const producer = kafkaFor(brokers, 'bench-data-set').producer({
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
     retry: CLIENT_RETRY,
@@ -319,21 +382,20 @@ async function produceDataset(kafka, topic, count, log) {
   });
   await producer.connect();
   try {
-    const perSend = 5_000;
     let bytes = 0;
-    for (let from = 0; from < count; from += perSend) {
+    for (let from = 0; from < count; from += PER_SEND) {
       const messages = [];
-      for (let seq = from; seq < Math.min(count, from + perSend); seq++) {
+      for (let seq = from; seq < Math.min(count, from + PER_SEND); seq++) {
+        const partition = partitionOf[seq % AIRCRAFT];
+        if (!mine.has(partition)) continue;
         const message = flightPosition(seq);
+        message.partition = partition;
         bytes += message.value.length;
         messages.push(message);
       }
-      await producer.send({ topic, acks: -1, messages });
+      if (messages.length > 0) await producer.send({ topic, acks: -1, messages });
     }
-    const seconds = (Date.now() - started) / 1000;
-    log(
-      `produced ${count} messages (${Math.round(bytes / count)} B average value) to ${topic} in ${seconds.toFixed(1)} s`,
-    );
+    return { bytes };
   } finally {
     await producer.disconnect();
   }
