@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { kafkajsInternal } from '../kafkajs.js';
-import { fetcherChanges } from './fetch-manager.js';
+import { createWorkerQueue, fetcherChanges } from './fetch-manager.js';
 
 /**
  * kafkajs's fetch manager (the library's instance, fixed, and the installed module as released) with its real
@@ -167,5 +167,108 @@ describe('kafkajs fetch manager: a broker leaves the broker list (the fix in pla
       handler: async () => {},
     });
     await expect(manager.start()).rejects.toMatchObject({ name: 'KafkaJSNoBrokerAvailableError' });
+  });
+});
+
+/**
+ * The worker queue in place of kafkajs's (consumer/workerQueue.js with its workers, worker.js), against the released
+ * one built from the installed modules: the same handler calls, in the same order and concurrency, and each push
+ * settling the same way. Each batch's handling ends when the spec ends it.
+ */
+describe("worker queue: the fetch manager's own against kafkajs 2.2.4's", () => {
+  const require = createRequire(import.meta.url);
+  const createReleasedWorker = require('kafkajs/src/consumer/worker.js');
+  const createReleasedWorkerQueue = require('kafkajs/src/consumer/workerQueue.js');
+
+  type Queue = { push: (...batches: unknown[]) => Promise<void> };
+
+  /** A queue of `concurrency` workers whose handler records each start and waits for `end(batch)`. */
+  function harness(kind: 'released' | 'fixed', concurrency: number) {
+    const log: string[] = [];
+    const running = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+    const handler = (batch: unknown, { workerId }: { workerId: number }) =>
+      new Promise<void>((resolve, reject) => {
+        log.push(`start ${String(batch)} on ${workerId}`);
+        running.set(String(batch), { resolve, reject });
+      });
+    const queue: Queue =
+      kind === 'released'
+        ? createReleasedWorkerQueue({
+            workers: Array.from({ length: concurrency }, (_, workerId) =>
+              createReleasedWorker({ handler, workerId }),
+            ),
+          })
+        : createWorkerQueue(handler, concurrency);
+    const outcome = (push: Promise<void>) => {
+      const seen = { value: 'pending' };
+      push.then(
+        () => (seen.value = 'resolved'),
+        (error: Error) => (seen.value = `rejected: ${error.message}`),
+      );
+      return seen;
+    };
+    const tick = async () => {
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+    };
+    const end = async (batch: string, error?: string) => {
+      const handling = running.get(batch)!;
+      running.delete(batch);
+      if (error) handling.reject(new Error(error));
+      else handling.resolve();
+      await tick();
+    };
+    return { log, queue, outcome, end, tick };
+  }
+
+  async function scenario(kind: 'released' | 'fixed') {
+    const h = harness(kind, 2);
+    const first = h.outcome(h.queue.push('a', 'b', 'c'));
+    const second = h.outcome(h.queue.push('d'));
+    await h.tick();
+    const steps: unknown[] = [[...h.log], first.value, second.value];
+    await h.end('b', 'b failed');
+    steps.push([...h.log], first.value, second.value);
+    await h.end('a', 'a failed');
+    steps.push([...h.log], first.value, second.value);
+    await h.end('c');
+    steps.push([...h.log], first.value, second.value);
+    await h.end('d');
+    steps.push([...h.log], first.value, second.value);
+    const empty = h.outcome(h.queue.push());
+    await h.tick();
+    steps.push(empty.value);
+    const later = h.outcome(h.queue.push('e', 'f', 'g'));
+    await h.tick();
+    steps.push([...h.log]);
+    await h.end('e');
+    await h.end('f');
+    await h.end('g');
+    steps.push([...h.log], later.value);
+    return steps;
+  }
+
+  it('runs the same batches on the same workers in the same order, and settles each push the same way', async () => {
+    const released = await scenario('released');
+    const fixed = await scenario('fixed');
+    expect(fixed).toEqual(released);
+    // What the scenario shows: two workers at a time; a push waits for all its batches and fails with the first
+    // of them (in push order) that failed; an empty push resolves.
+    expect(fixed[fixed.length - 1]).toBe('resolved');
+    expect(released[10]).toBe('rejected: a failed');
+  });
+
+  it('starts only idle workers: a batch pushed while every worker is busy waits for the first to end', async () => {
+    for (const kind of ['released', 'fixed'] as const) {
+      const h = harness(kind, 1);
+      const one = h.outcome(h.queue.push('a'));
+      const two = h.outcome(h.queue.push('b'));
+      await h.tick();
+      expect(h.log).toEqual(['start a on 0']);
+      await h.end('a');
+      expect(h.log).toEqual(['start a on 0', 'start b on 0']);
+      expect([one.value, two.value]).toEqual(['resolved', 'pending']);
+      await h.end('b');
+      expect(two.value).toBe('resolved');
+    }
   });
 });

@@ -23,7 +23,6 @@ interface KafkajsLogger {
 
 /** The kafkajs modules the fetch manager is built from (the library's instance of each). */
 export interface FetchManagerInternals {
-  seq: <T>(count: number, callback: (index: number) => T) => T[];
   createFetcher: (options: {
     nodeId: NodeId;
     workerQueue: unknown;
@@ -31,8 +30,6 @@ export interface FetchManagerInternals {
     fetch: (nodeId: NodeId) => Promise<unknown[]>;
     logger: KafkajsLogger;
   }) => Fetcher;
-  createWorker: (options: { handler: FetchManagerOptions['handler']; workerId: number }) => unknown;
-  createWorkerQueue: (options: { workers: unknown[] }) => unknown;
   KafkaJSNoBrokerAvailableError: new () => Error;
 }
 
@@ -56,10 +53,7 @@ export const fetchManagerFix: CarriedFix = {
   sha256: '9a07c96b6150d654ab47c3fe7f98a6ae9c3fc3fdf340ad8001d69dc25e3131d0',
   create: (require: KafkajsRequire) =>
     createFetchManagerFactory({
-      seq: require('../utils/seq'),
       createFetcher: require('./fetcher'),
-      createWorker: require('./worker'),
-      createWorkerQueue: require('./workerQueue'),
       KafkaJSNoBrokerAvailableError: require('../errors').KafkaJSNoBrokerAvailableError,
     }),
 };
@@ -85,13 +79,73 @@ export function fetcherChanges(
   };
 }
 
+/** A batch waiting for a worker, and how to tell its push that it ended. */
+interface QueuedBatch {
+  batch: unknown;
+  done: (error: unknown, failed: boolean) => void;
+}
+
+/**
+ * In place of kafkajs 2.2.4's worker queue and workers (consumer/workerQueue.js and worker.js), the same contract:
+ * `push(...batches)` queues the batches of one fetch for `concurrency` workers shared by every fetcher, each worker
+ * handling one batch at a time in queue order, and settles once every batch it pushed has ended, rejecting with the
+ * error of the first of them (in push order) that failed. Released, every push built a promise per batch, started
+ * every worker (an async function and its `finally` each, running or not) and waited for `Promise.allSettled`; at a
+ * low rate a fetch brings a few small batches and this was a good part of each fetch cycle. Here a push is one
+ * promise, and only idle workers start.
+ */
+export function createWorkerQueue(handler: FetchManagerOptions['handler'], concurrency: number) {
+  const queue: QueuedBatch[] = [];
+  const metadata = Array.from({ length: Math.max(1, concurrency) }, (_, workerId) => ({ workerId }));
+  const busy = metadata.map(() => false);
+
+  const work = async (worker: number): Promise<void> => {
+    busy[worker] = true;
+    try {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        try {
+          await handler(item.batch, metadata[worker]);
+        } catch (error) {
+          item.done(error, true);
+          continue;
+        }
+        item.done(undefined, false);
+      }
+    } finally {
+      busy[worker] = false;
+    }
+  };
+
+  const push = (...batches: unknown[]): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      let left = batches.length;
+      let firstFailed = batches.length;
+      let failure: unknown;
+      const ended = (index: number) => (error: unknown, failed: boolean) => {
+        if (failed && index < firstFailed) {
+          firstFailed = index;
+          failure = error;
+        }
+        if (--left > 0) return;
+        if (firstFailed < batches.length) reject(failure);
+        else resolve();
+      };
+      if (left === 0) return resolve();
+      for (let index = 0; index < batches.length; index++)
+        queue.push({ batch: batches[index], done: ended(index) });
+      for (let worker = 0; worker < busy.length && queue.length > 0; worker++)
+        if (!busy[worker]) void work(worker);
+    });
+
+  return { push };
+}
+
 export function createFetchManagerFactory(internals: FetchManagerInternals) {
-  const { seq, createFetcher, createWorker, createWorkerQueue, KafkaJSNoBrokerAvailableError } = internals;
+  const { createFetcher, KafkaJSNoBrokerAvailableError } = internals;
 
   return ({ logger: rootLogger, getNodeIds, fetch, handler, concurrency = 1 }: FetchManagerOptions) => {
     const logger = rootLogger.namespace('FetchManager');
-    const workers = seq(concurrency, (workerId) => createWorker({ handler, workerId }));
-    const workerQueue = createWorkerQueue({ workers });
+    const workerQueue = createWorkerQueue(handler, concurrency);
     let session: FetcherSession | undefined;
 
     /** The fetchers of one start(): until stop() or the first error a fetcher throws. */
