@@ -903,7 +903,11 @@ async function main() {
   };
   const onSignal = (signal) => {
     log(`${signal}: stopping`);
-    cleanup().finally(() => process.exit(130));
+    cleanup().finally(() => {
+      // The phase under way went on while the broker stopped and may have forked its next child meanwhile.
+      if (activeChild?.pid) activeChild.kill('SIGKILL');
+      process.exit(130);
+    });
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
