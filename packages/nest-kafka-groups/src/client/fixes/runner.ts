@@ -309,6 +309,10 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         if (this.running) {
           const committed = await this.commitBeforeLeaving('crash');
           await rebalance?.givingUp(committed);
+          // Released kafkajs leaves the group here, through disconnect() -> stop() while running is still true;
+          // after the awaits above the runner already counts as stopped, so leave as stop() would, else the group
+          // holds this member's partitions (and the restarted consumer's join) until the session timeout.
+          await this.leaveAfterCrash();
         }
         return onCrash(error);
       };
@@ -601,6 +605,17 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         await this.consumerGroup.leave();
       } catch {
         // As released: stopping never throws; the group evicts a member that did not leave.
+      }
+    }
+
+    /** stop()'s steps after the commit, for a crash that reached onCrash once the runner stopped running. */
+    private async leaveAfterCrash(): Promise<void> {
+      try {
+        await this.fetchManager.stop();
+        await this.waitForConsumer();
+        await this.consumerGroup.leave();
+      } catch {
+        // As stop(): the group evicts a member that did not leave.
       }
     }
 
