@@ -19,6 +19,7 @@ import {
 } from 'nest-kafka-groups';
 import { testBrokers, KafkaTestClient, TEST_RETRY, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { startTestApp } from './support/nest-test-app.js';
+import { flightPosition } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
 const { CompressionTypes } = kafkajs;
@@ -34,17 +35,7 @@ const FLOWING_WITHIN_MS = 10_000;
 const MAX_RSS_BYTES = 400 * 1024 * 1024;
 
 function position(icao24: string, extra: Record<string, unknown> = {}) {
-  return {
-    icao24,
-    callsign: 'HST1',
-    lat: 47.4,
-    lon: 8.5,
-    altitude: 11_000,
-    speed: 230,
-    heading: 270,
-    ts: Date.now(),
-    ...extra,
-  };
+  return flightPosition(icao24, 'HST1', extra);
 }
 
 /** `count` distinct keys as densely as JSON allows, so 100k of them stay under the default maxValueBytes. */

@@ -1,18 +1,10 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { flightPosition } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
 function position(i: number, icao24: string) {
-  return {
-    icao24,
-    callsign: `TST${i % 1000}`,
-    lat: 47.4,
-    lon: 8.5,
-    altitude: 11_000,
-    speed: 230,
-    heading: 270,
-    ts: 1_764_236_400_000 + i,
-  };
+  return flightPosition(icao24, `TST${i % 1000}`, { ts: 1_764_236_400_000 + i });
 }
 
 describe('two copies of the built service in two processes', () => {

@@ -6,7 +6,6 @@
  * The spec starts its own secured broker on KAFKA_OUTSIDE5_PORT (19292; controller +1, mutual TLS +2: fixed, like
  * the other specs' own brokers, so parallel checkouts choose theirs and a failure names the port) and stops it.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +19,10 @@ import {
   startBroker,
   stopBroker,
 } from '../scripts/kafka-local-lib.mjs';
-import { allow, saslClientConfig } from 'nest-kafka-groups/testing';
-import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
+import { allow, saslClientConfig, TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
 import { kafkaTool } from './support/java/java-consumer.js';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -37,20 +36,7 @@ const QUOTA_USER = 'svc-quota';
 const ADMIN_TOKEN = 'outside-in-5-token';
 
 function position(icao24: string) {
-  return {
-    icao24,
-    callsign: 'OUT5',
-    lat: 47.4,
-    lon: 8.5,
-    altitude: 11_000,
-    speed: 230,
-    heading: 270,
-    ts: Date.now(),
-  };
-}
-
-function hexKey(): string {
-  return randomBytes(3).toString('hex');
+  return flightPosition(icao24, 'OUT5');
 }
 
 interface Health {

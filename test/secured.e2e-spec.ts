@@ -24,6 +24,7 @@ import {
 import { allow, mtlsClientConfig, saslClientConfig } from 'nest-kafka-groups/testing';
 import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -35,20 +36,7 @@ const NO_GROUP_USER = 'svc-nogroup';
 const NO_DLT_USER = 'svc-nodlt';
 
 function position(icao24: string) {
-  return {
-    icao24,
-    callsign: 'SEC1',
-    lat: 47.4,
-    lon: 8.5,
-    altitude: 11_000,
-    speed: 230,
-    heading: 270,
-    ts: Date.now(),
-  };
-}
-
-function hexKey(): string {
-  return randomBytes(3).toString('hex');
+  return flightPosition(icao24, 'SEC1');
 }
 
 interface Health {
