@@ -208,6 +208,7 @@ clusterSuite('a topic deleted under a running batch of another broker', () => {
     const groupId = uniqueName('recreated-race');
     await createSplitTopic(topic);
     await kafka.createTopic(`${topic}-dlt`, 1);
+    const logs = jest.spyOn(ConsoleLogger.prototype, 'log');
     const { app } = await startTestApp([recordingFeature(groupId, topic)], {
       brokers,
       fromBeginning: false,
@@ -216,6 +217,13 @@ clusterSuite('a topic deleted under a running batch of another broker', () => {
     });
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 1);
+    // Produced before the member resolved its start (latest, fromBeginning false), seq 0-4 would be skipped.
+    await waitFor(`the member's start on ${topic}[0]`, 20_000, () =>
+      logs.mock.calls.some(([line]) =>
+        String(line).includes(`Group "${groupId}" has no committed offset for ${topic}[0]`),
+      ),
+    );
+    logs.mockRestore();
 
     // The old topic's partition 0 holds seq 0-4; the handler holds seq 4 (offset 4) until released.
     let release!: () => void;
