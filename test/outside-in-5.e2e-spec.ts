@@ -16,12 +16,12 @@ import {
   type BrokerCredentials,
   createAcls,
   localSettings,
-  startBroker,
   stopBroker,
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, saslClientConfig, TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
 import { kafkaTool } from './support/java/java-consumer.js';
-import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { javaAvailable } from './support/local-machine.js';
+import { startSecuredBroker } from './support/secured-broker.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -56,20 +56,10 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
   const tmp = mkdtempSync(join(tmpdir(), 'outside-in-5-'));
 
   beforeAll(async () => {
-    const port = Number(process.env.KAFKA_OUTSIDE5_PORT ?? 19292);
-    await expectPortsFree([port, port + 1, port + 2], 'KAFKA_OUTSIDE5_PORT');
-    settings = localSettings({
-      ...process.env,
-      KAFKA_BROKERS: '',
-      KAFKA_NODES: '1',
-      KAFKA_SECURITY: 'sasl_ssl',
-      KAFKA_PORT: String(port),
-      KAFKA_CONTROLLER_PORT: String(port + 1),
-      KAFKA_MTLS_PORT: String(port + 2),
-    });
-    const started = await startBroker({ users: [NO_READ_USER, QUOTA_USER] }, settings);
-    credentials = started.credentials!;
-    brokers = started.brokers;
+    ({ settings, credentials, brokers } = await startSecuredBroker('KAFKA_OUTSIDE5_PORT', 19292, [
+      NO_READ_USER,
+      QUOTA_USER,
+    ]));
     await createAcls(brokers, credentials, [
       ...allow(NO_READ_USER, 'TOPIC', AIRNAV, ['DESCRIBE']),
       ...allow(NO_READ_USER, 'TOPIC', FLIGHT24, ['DESCRIBE', 'READ']),

@@ -18,12 +18,12 @@ import {
   type BrokerCredentials,
   createAcls,
   localSettings,
-  startBroker,
   stopBroker,
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, mtlsClientConfig, saslClientConfig } from 'nest-kafka-groups/testing';
 import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
-import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { javaAvailable } from './support/local-machine.js';
+import { startSecuredBroker } from './support/secured-broker.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -61,20 +61,10 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
   const transcripts: string[][] = [];
 
   beforeAll(async () => {
-    const port = Number(process.env.KAFKA_SECURE_PORT ?? 19492);
-    await expectPortsFree([port, port + 1, port + 2], 'KAFKA_SECURE_PORT');
-    settings = localSettings({
-      ...process.env,
-      KAFKA_BROKERS: '',
-      KAFKA_NODES: '1',
-      KAFKA_SECURITY: 'sasl_ssl',
-      KAFKA_PORT: String(port),
-      KAFKA_CONTROLLER_PORT: String(port + 1),
-      KAFKA_MTLS_PORT: String(port + 2),
-    });
-    const started = await startBroker({ users: [NO_GROUP_USER, NO_DLT_USER] }, settings);
-    credentials = started.credentials!;
-    brokers = started.brokers;
+    ({ settings, credentials, brokers } = await startSecuredBroker('KAFKA_SECURE_PORT', 19492, [
+      NO_GROUP_USER,
+      NO_DLT_USER,
+    ]));
     mtlsBrokers = `127.0.0.1:${settings.mtlsPort}`;
     await createAcls(brokers, credentials, [
       // Reads the topics, may see one group but join neither.
