@@ -35,6 +35,8 @@ export interface ControllerMethod {
   methodName: string;
   /** Nest builds a request-scoped (or transient-dependent) controller per message. */
   isStatic: boolean;
+  /** Its request-scoped tree is durable: Nest builds it per sub-tree of the application's ContextIdStrategy. */
+  isDurable: boolean;
 }
 
 /**

@@ -49,6 +49,14 @@ export function isStaticTree(wrapper: DiscoveredWrapper): boolean {
   return wrapper.isDependencyTreeStatic();
 }
 
+/**
+ * Whether the wrapper's request-scoped tree is durable: built once per sub-tree a `ContextIdStrategy` picks (a
+ * tenant, say) rather than per request, with the strategy's payload as its REQUEST.
+ */
+export function isDurableTree(wrapper: DiscoveredWrapper): boolean {
+  return wrapper.isDependencyTreeDurable();
+}
+
 /** One parameter decorator of a handler method, as Nest records it. */
 export interface RpcParam {
   /** `@Payload()`, `@Ctx()`, or anything else (a custom decorator such as `@KafkaKey()`). */
