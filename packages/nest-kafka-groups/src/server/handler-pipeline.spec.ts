@@ -39,11 +39,11 @@ class TenantFromHeader implements ContextIdStrategy<RequestContext<unknown, Kafk
   }
 }
 
-/** Built once per tenant: the strategy's payload is its REQUEST. */
+/** Built once per tenant: the strategy's payload is its REQUEST (none without a strategy, as under Nest). */
 @Injectable({ scope: Scope.REQUEST, durable: true })
 class TenantConfig {
   static built = 0;
-  constructor(@Inject(REQUEST) readonly request: { tenantId: string }) {
+  constructor(@Inject(REQUEST) readonly request: { tenantId: string } | undefined) {
     TenantConfig.built++;
   }
 }
@@ -53,7 +53,7 @@ class TenantController {
   constructor(private readonly config: TenantConfig) {}
 
   handle(@Payload() payload: unknown, @Ctx() context: KafkaGroupContext): void {
-    seen.push([this.config.request.tenantId, context.offset, this.config]);
+    seen.push([this.config.request?.tenantId, context.offset, this.config]);
   }
 }
 
@@ -148,15 +148,17 @@ describe('HandlerPipelineFactory with request-scoped controllers', () => {
     expect(second).not.toBe(first);
   });
 
-  test('without a strategy every message gets a context of its own', async () => {
+  test("without a strategy every message gets a context of its own: a durable provider is built per message, with no REQUEST, as under Nest's own transports", async () => {
     TenantConfig.built = 0;
     const invoke = invokerFor(TenantController);
 
-    const [, , first] = (await run(invoke, 'acme', '1')) as [string, string, TenantConfig];
-    const [, , second] = (await run(invoke, 'acme', '2')) as [string, string, TenantConfig];
+    const [tenant, , first] = (await run(invoke, 'acme', '1')) as [undefined, string, TenantConfig];
+    const [, , second] = (await run(invoke, 'acme', '2')) as [undefined, string, TenantConfig];
 
     expect(second).not.toBe(first);
     expect(TenantConfig.built).toBe(2);
+    expect(tenant).toBeUndefined();
+    expect(first.request).toBeUndefined();
   });
 });
 
