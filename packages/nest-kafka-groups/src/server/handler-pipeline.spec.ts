@@ -161,4 +161,3 @@ describe('HandlerPipelineFactory with request-scoped controllers', () => {
     expect(first.request).toBeUndefined();
   });
 });
-

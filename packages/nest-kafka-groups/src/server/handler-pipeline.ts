@@ -64,7 +64,11 @@ export class HandlerPipelineFactory {
       let instance: object;
       let contextId: ContextId;
       try {
-        contextId = registerRequest(this.moduleRef, requestContextOf(context.topic, data, context), method.isDurable);
+        contextId = registerRequest(
+          this.moduleRef,
+          requestContextOf(context.topic, data, context),
+          method.isDurable,
+        );
         instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
       } catch (error) {
         return error ?? new Error(`${type.name} could not be resolved`);
