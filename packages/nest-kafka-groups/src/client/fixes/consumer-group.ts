@@ -391,7 +391,7 @@ export function createConsumerGroup(
               continue;
             (requested ??= []).push({
               partition,
-              fetchOffset: this.offsetManager.nextOffset(topic, partition).toString(),
+              fetchOffset: this.offsetManager.nextFetchOffset(topic, partition),
               maxBytes: this.maxBytesPerPartition,
             });
           }
