@@ -41,11 +41,11 @@ interface Delivery {
   bytes: number;
 }
 
-/** Records from the Java producer: see LargeProducer.java for the arguments. */
+/** Records from the Java producer: see LargeProducer.java for the arguments (`codecs` comma-separated). */
 function javaProduce(
   brokers: string,
   topic: string,
-  codec: string,
+  codecs: string,
   pad: 'repeat' | 'random',
   valueBytes: number,
   seqs: number[],
@@ -61,7 +61,7 @@ function javaProduce(
         JAVA_PRODUCER_SOURCE,
         brokers,
         topic,
-        codec,
+        codecs,
         pad,
         String(valueBytes),
         seqs.join(','),
@@ -170,5 +170,36 @@ suite('outside-in 6: large records, retry and dead-letter topics', () => {
     expect(dead.key?.toString()).toBe('k0');
     expect(dead.value?.length).toBe(valueBytes);
     expect(dead.headers?.[DLT_HEADERS.exceptionMessage]?.toString()).toBe('seq 0 fails');
+  }, 90_000);
+
+  test('records larger than their topic takes, in gzip, lz4 and zstd batches of a Java producer, that fail go whole through the retry topic and the dead-letter topic', async () => {
+    const groupId = uniqueName('compressed');
+    const topic = uniqueName('compressed');
+    // The broker's default size: the source topic takes these records only compressed.
+    await kafka.createTopic(topic, 1);
+    const valueBytes = 2 * BROKER_DEFAULT_BYTES;
+    const deliveries = await startFailing(groupId, topic, { topics: true, delaysMs: [50] }, [0, 1, 2]);
+    await javaProduce(brokers, topic, 'gzip,lz4,zstd', 'repeat', valueBytes, [0, 1, 2]);
+    await javaProduce(brokers, topic, 'none', 'repeat', 100, [3]);
+    await waitFor('seq 3 in its handler', 20_000, () => deliveries.some((d) => d.seq === 3));
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await kafka.waitForCommittedToEnd(groupId, `${topic}-retry`);
+    expect(
+      deliveries
+        .sort((a, b) => a.seq - b.seq || a.attempt - b.attempt)
+        .map((d) => `${d.seq} ${d.topic === topic ? 'main' : d.topic.slice(topic.length)} #${d.attempt}`),
+    ).toEqual([
+      '0 main #1',
+      '0 -retry #2',
+      '1 main #1',
+      '1 -retry #2',
+      '2 main #1',
+      '2 -retry #2',
+      '3 main #1',
+    ]);
+    const dead = await kafka.readMessages(`${topic}-dlt`, 3);
+    expect(dead.map((m) => [m.key?.toString(), m.value?.length])).toEqual(
+      ['k0', 'k1', 'k2'].map((key) => [key, valueBytes]),
+    );
   }, 90_000);
 });
