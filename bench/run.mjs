@@ -41,6 +41,7 @@ import {
 } from './lib/dataset.mjs';
 import { brokerJava, brokerJvmOptions } from './lib/broker-jvm.mjs';
 import { brokerLatencyNice, setProcessNice } from './lib/broker-priority.mjs';
+import { collectBrokerHeap, wantsBrokerCollection } from './lib/broker-heap.mjs';
 import { launcherKafkaVersion, machineInfo, versions } from './lib/environment.mjs';
 import { waitForStableGroup } from './lib/groups.mjs';
 import { javaClasspath, javaClasspathEnv } from './lib/java.mjs';
@@ -241,10 +242,11 @@ async function deleteGroup(admin, groupId) {
 }
 
 /**
- * On a fresh broker the first group lookup creates __consumer_offsets, and the client that asked logs errors and
- * waits: do it here, quietly, so the first measured run does not pay for it.
+ * On a fresh broker the first group lookup creates __consumer_offsets, and the first producer id waits for the
+ * transaction coordinator to load; the client that asked logs errors (kafkajs: one ERROR line per refused request)
+ * and waits. Done here, quietly, so that neither the data sets' producers nor the first measured run pay for it.
  */
-async function warmUpGroupCoordinator(brokers) {
+async function warmUpCoordinators(brokers) {
   const quiet = new kafkajs.Kafka({
     clientId: 'bench-warm-up',
     brokers,
@@ -252,11 +254,12 @@ async function warmUpGroupCoordinator(brokers) {
     retry: CLIENT_RETRY,
   });
   const admin = quiet.admin({ retry: CLIENT_RETRY });
+  const producer = quiet.producer({ idempotent: true, maxInFlightRequests: 1, retry: CLIENT_RETRY });
   await admin.connect();
   try {
-    await admin.describeGroups(['bench-warm-up']);
+    await Promise.all([admin.describeGroups(['bench-warm-up']), producer.connect()]);
   } finally {
-    await admin.disconnect();
+    await Promise.all([admin.disconnect(), producer.disconnect()]);
   }
 }
 
@@ -476,6 +479,11 @@ async function latencyPhase(ctx) {
   const topicOf = (system) => `bench-latency-${ctx.runTag}-${slug(system)}`;
   const topics = measured.flatMap((system) => [topicOf(system), `${topicOf(system)}-dlt`]);
   const brokerNice = raiseBrokerPriority(ctx);
+  const collectsBrokerHeap = Boolean(ctx.brokerPid) && wantsBrokerCollection();
+  if (!collectsBrokerHeap)
+    log(
+      `latency: the broker's heap is not collected before each run (${ctx.brokerPid ? 'BENCH_BROKER_COLLECT=0' : 'a broker this run did not start'})`,
+    );
   try {
     // Every system's topics at once, before the first run: each run then finds the same topics in the broker.
     // Each record carries the broker's append time, which splits its latency (bench/lib/latency-probe.mjs).
@@ -493,6 +501,11 @@ async function latencyPhase(ctx) {
       // A generator per run, in its own process (bench/lib/latency-generator.mjs), for every system alike; it starts
       // beside the system and produces once the system's group is Stable.
       const generatorStarted = Date.now();
+      // The broker's heap collected while the system starts, before its window (bench/lib/broker-heap.mjs).
+      const brokerCollected = collectsBrokerHeap
+        ? collectBrokerHeap(ctx.brokerPid, ctx.brokerJavaHome)
+        : undefined;
+      let brokerCollection = collectsBrokerHeap ? undefined : null;
       let generatorReadyMs;
       const generatorReady = startGenerator({ brokers: settings.brokerList, topic, rate, total, warm }).then(
         (generator) => {
@@ -517,6 +530,11 @@ async function latencyPhase(ctx) {
           execArgv: latencyExecArgv(),
           onReady: async () => {
             await waitForStableGroup(admin, groupId, { partitions: PARTITIONS });
+            if (brokerCollected) {
+              brokerCollection = await brokerCollected;
+              if (!brokerCollection.ok)
+                log(`latency ${system.id}: the broker's heap not collected (${brokerCollection.reason})`);
+            }
             produced = await (await generatorReady).go();
           },
         },
@@ -553,6 +571,8 @@ async function latencyPhase(ctx) {
         peakRssMB: round(outcome.result.peakRss / 2 ** 20, 1),
         jvm: outcome.result.jvm,
         producer: produced?.generator,
+        // The broker's heap collected before the window: { ok, ms } or { ok: false, reason }; null when not asked.
+        brokerCollection: brokerCollection ?? null,
         breakdown: roundDeep(outcome.result.breakdown),
         timing,
       };
@@ -575,6 +595,7 @@ async function latencyPhase(ctx) {
     warmupSeconds,
     brokerNice: brokerNice.nice,
     brokerNiceNote: brokerNice.reason,
+    brokerCollected: collectsBrokerHeap,
     systems,
   };
 }
@@ -893,6 +914,7 @@ async function main() {
     datasets: new Map(),
     brokerStarted: broker.started,
     brokerPid: broker.started ? broker.pid : undefined,
+    brokerJavaHome: brokerJavaUsed.javaHome,
   };
   const cleanup = async () => {
     if (activeChild?.pid) activeChild.kill('SIGKILL');
@@ -949,7 +971,7 @@ async function main() {
   };
   try {
     await admin.connect();
-    await timeline.phase('group coordinator warm-up', () => warmUpGroupCoordinator(ctx.settings.brokerList));
+    await timeline.phase('coordinators warm-up', () => warmUpCoordinators(ctx.settings.brokerList));
     await timeline.phase('data sets', () => prepareDatasets(ctx));
     let throughput;
     let latency;

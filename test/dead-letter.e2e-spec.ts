@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from '@jest/globals';
 import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
 import { DLT_HEADERS, DLT_STUB_HEADERS, KafkaNonRetryableError, KafkaStatusService } from 'nest-kafka-groups';
@@ -127,7 +128,12 @@ describe('dead-letter writes', () => {
       topic,
       messages: [
         { key: 'small', value: JSON.stringify({ seq: 0 }) },
-        { key: 'huge', value: JSON.stringify({ seq: 1, pad: 'v'.repeat(40_000) }), headers: { trace: 't1' } },
+        // Random letters: a repeated one would fit compressed, and the dead letter is then sent compressed.
+        {
+          key: 'huge',
+          value: JSON.stringify({ seq: 1, pad: randomBytes(30_000).toString('base64') }),
+          headers: { trace: 't1' },
+        },
         { key: 'after', value: JSON.stringify({ seq: 2 }) },
       ],
     });

@@ -563,11 +563,10 @@ describe('outside-in probe 4', () => {
       { seq: 1, bytes: pad.length, attempt: 2 },
       { seq: 2, bytes: 5, attempt: 1 },
     ]);
-    // The dead-letter topic the library created has the broker's default size: the record goes there as a stub
-    // naming where the original is (README, Message limits): no value.
+    // The dead-letter topic the library created takes the source topic's size (README, Topics): the record whole.
     const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
     expect(dead.key?.toString()).toBe('k1');
-    expect(dead.value).toBeNull();
+    expect(dead.value?.toString()).toBe(JSON.stringify({ seq: 1, pad }));
   }, 90_000);
 
   test("an interceptor mapping errors to RpcException (catchError, as in Nest's docs): the transport classifies and dead-letters the mapped error", async () => {

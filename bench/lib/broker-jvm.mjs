@@ -2,9 +2,10 @@
  * The JVM of the broker the benchmark starts (bench/run.mjs), for every system alike. Each stop-the-world pause of
  * the broker holds every append and fetch response under way, so the latency phase measures the broker's longest
  * pauses as much as the consumers. A G1 young collection copies what is alive in the young generation: on a 2-core
- * host the first two copy a fresh broker's start-up state (about 24 MB) and stop it for 40-90 ms, wherever in a run
- * they fall. With a 128 MB young generation they come while the broker starts, and promotion at the first copy keeps
- * each later pause short. Generational ZGC (JDK 21+) stops the broker for well under a millisecond, but its
+ * host the first ones copy a fresh broker's start-up state (about 24 MB) and stop it for 40-90 ms, wherever in a run
+ * they fall. Promotion at the first copy keeps each later pause short, and a young generation of 512 MB holds what
+ * the broker allocates over a whole latency run: the run collects the heap before each system's window
+ * (broker-heap.mjs), so no collection falls in one. Generational ZGC (JDK 21+) stops the broker for well under a millisecond, but its
  * concurrent work takes the cores the generator and the consumers share with it: on a 2-core host every system's
  * latency was worse with it, so it is opt-in (BENCH_BROKER_GC=zgc: the newest JDK 21+ found) for hosts with cores to
  * spare (docs/BENCHMARKS.md, "the broker's pauses").
@@ -62,11 +63,11 @@ export function brokerJvmOptions({ launcherOptions, major, env = {}, gcLog }) {
     ];
   }
   return [
-    ...(heapFromEnv ? launcherHeap : [...HEAP, '-Xmn128m']),
+    ...(heapFromEnv ? launcherHeap : [...HEAP, '-Xmn512m']),
     ...launcherRest,
-    // G1: a young generation small enough that the collections copying the start-up state come while the broker
-    // starts, and every survivor copied once, straight to the old generation.
-    ...(gcFromEnv ? [] : ['-XX:MaxTenuringThreshold=0', METASPACE]),
+    // G1: every survivor copied once, straight to the old generation; the heap collected before each latency run
+    // by a full collection that ends before the run starts, not a concurrent cycle that goes on into its window.
+    ...(gcFromEnv ? [] : ['-XX:MaxTenuringThreshold=0', '-XX:-ExplicitGCInvokesConcurrent', METASPACE]),
     log,
   ];
 }

@@ -178,6 +178,12 @@ export function resultsMarkdown(results) {
         ? `The broker ran at the priority it was started with (${l.brokerNiceNote ?? 'not recorded'}).`
         : `The broker's threads ran at nice ${l.brokerNice} during this phase, for every system alike (it stands for a host of its own; \`BENCH_BROKER_NICE\`).`,
     );
+    if (l.brokerCollected !== undefined)
+      lines.push(
+        l.brokerCollected
+          ? "The broker's heap was collected (`jcmd GC.run`) before each system's window, for every system alike, so each started from an empty young generation (`BENCH_BROKER_COLLECT=0` leaves it alone); any broker pause in a window still shows in the breakdown."
+          : "The broker's heap was not collected between the systems' windows.",
+      );
     lines.push('');
     lines.push(
       '| System | p50 | p90 | p99 | p99.9 | max | samples | CPU µs/msg | allocated KB/msg | scavenges/s | fetches/s | commits/s |',

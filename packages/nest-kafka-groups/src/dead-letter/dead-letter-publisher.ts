@@ -1,11 +1,26 @@
 import { Logger } from '@nestjs/common';
-import { type Kafka, type Message, type Producer, type RetryOptions } from '../client/kafkajs.js';
+import {
+  compressionType,
+  type Kafka,
+  type Message,
+  type Producer,
+  type RetryOptions,
+} from '../client/kafkajs.js';
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { ReplaceableProducer } from '../producer/replaceable-producer.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
-import { DeadLetterWrite, type DeadLetterWriteSettings, type RecordSender } from './dead-letter-write.js';
+import {
+  DeadLetterWrite,
+  type DeadLetterWriteSettings,
+  errorTypes,
+  type RecordSender,
+  TOO_LARGE,
+} from './dead-letter-write.js';
 import { SourcePartitionPartitioner } from './source-partition.js';
 import type { DeadLetterSource } from './dead-letter-headers.js';
+
+const NONE = compressionType('none');
+const GZIP = compressionType('gzip');
 
 /**
  * Writes failed messages to their dead-letter topic with the original key, value bytes and headers, to the original
@@ -18,6 +33,8 @@ export class DeadLetterPublisher {
   private readonly logger = new Logger(DeadLetterPublisher.name);
   private readonly producer: ReplaceableProducer<Producer>;
   private readonly writes = new Set<DeadLetterWrite>();
+  /** Destination topics already told of that took a record only compressed. */
+  private readonly compressedFor = new Set<string>();
   private readonly send: RecordSender = (topic, record, timeoutMs) =>
     this.sendRecord(topic, record, timeoutMs);
 
@@ -80,19 +97,36 @@ export class DeadLetterPublisher {
 
   private async sendRecord(topic: string, record: Message, timeoutMs: number): Promise<void> {
     try {
-      await this.producer.send(async (producer) => {
-        await this.producer.connect();
-        await producer.send({
-          topic,
-          acks: -1,
-          timeout: timeoutMs,
-          compression: this.compression,
-          messages: [record],
-        });
-      });
+      try {
+        await this.sendWith(this.compression, topic, record, timeoutMs);
+      } catch (error) {
+        // A record its source topic took in a compressed batch may be larger than a topic of the same size takes
+        // uncompressed: refused as such, it is sent again compressed (the refused send appended nothing).
+        if (this.compression !== NONE || ![...errorTypes(error)].some((t) => TOO_LARGE.has(t))) throw error;
+        await this.sendWith(GZIP, topic, record, timeoutMs);
+        if (!this.compressedFor.has(topic)) {
+          this.compressedFor.add(topic);
+          this.logger.log(
+            `A record of ${record.value?.length ?? 0} bytes was larger than "${topic}" takes uncompressed ` +
+              '(max.message.bytes): written gzip-compressed (forRoot compression writes every record compressed)',
+          );
+        }
+      }
     } catch (error) {
       // An ACL denial named with the user and the topic; its protocol error type stays in the cause chain.
       throw authorizationFailureOf(error, this.identity, { operation: 'write', topics: [topic] }) ?? error;
     }
+  }
+
+  private async sendWith(
+    compression: number,
+    topic: string,
+    record: Message,
+    timeoutMs: number,
+  ): Promise<void> {
+    await this.producer.send(async (producer) => {
+      await this.producer.connect();
+      await producer.send({ topic, acks: -1, timeout: timeoutMs, compression, messages: [record] });
+    });
   }
 }

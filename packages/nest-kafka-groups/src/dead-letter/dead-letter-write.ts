@@ -24,7 +24,7 @@ export interface DeadLetterWriteSettings {
 export type DeadLetterWriteState = 'pending' | 'stopped' | 'written';
 
 /** Broker errors after which writing the same record again cannot succeed by itself. */
-const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+export const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 const NEEDS_ACTION: ReadonlyMap<string, string> = new Map([
   ['UNKNOWN_TOPIC_OR_PARTITION', 'the dead-letter topic does not exist'],
   ['INVALID_TOPIC_EXCEPTION', 'the dead-letter topic name is invalid'],
@@ -196,7 +196,7 @@ export class DeadLetterWrite {
     const type = [...types].find((t) => TOO_LARGE.has(t) || NEEDS_ACTION.has(t));
     const { toRetryTopic } = this.source;
     const tooLarge = toRetryTopic
-      ? 'the retry topic refuses a record this large'
+      ? `the retry topic refuses a record this large (value ${this.source.message.value?.length ?? 0} bytes; raise its max.message.bytes)`
       : 'even the stub record is too large';
     let needsAction = type && (TOO_LARGE.has(type) ? tooLarge : NEEDS_ACTION.get(type));
     // The same causes, for the retry topic a record moves to.

@@ -1,5 +1,5 @@
 import type { Type } from '@nestjs/common';
-import { type ContextId, ContextIdFactory, type ExternalContextCreator, type ModuleRef } from '@nestjs/core';
+import type { ContextId, ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { KafkaBatchContext, type KafkaHandlerContext } from '../context/kafka-batch.context.js';
 import { KafkaDecoratorMetadataError } from '../errors/kafka-decorator-metadata.error.js';
@@ -13,6 +13,7 @@ import {
   hasEnhancers,
   isGuardRejection,
   pipesOnlyCall,
+  registerRequest,
   requestContextOf,
   rpcParamsOf,
   rpcPipeline,
@@ -35,6 +36,8 @@ export interface ControllerMethod {
   methodName: string;
   /** Nest builds a request-scoped (or transient-dependent) controller per message. */
   isStatic: boolean;
+  /** Its request-scoped tree is durable: Nest builds it per sub-tree of the application's ContextIdStrategy. */
+  isDurable: boolean;
 }
 
 /**
@@ -59,9 +62,13 @@ export class HandlerPipelineFactory {
       // Request-scoped controllers are resolved per message, as Nest does for its own transports. A controller
       // (or a dependency) that cannot be built fails this message: the invoker never rejects.
       let instance: object;
-      const contextId: ContextId = ContextIdFactory.create();
+      let contextId: ContextId;
       try {
-        this.moduleRef.registerRequestByContextId(requestContextOf(context.topic, data, context), contextId);
+        contextId = registerRequest(
+          this.moduleRef,
+          requestContextOf(context.topic, data, context),
+          method.isDurable,
+        );
         instance = await this.moduleRef.resolve<object>(type, contextId, { strict: false });
       } catch (error) {
         return error ?? new Error(`${type.name} could not be resolved`);

@@ -16,6 +16,7 @@ import {
   type DiscoveredWrapper,
   type HostModule,
   importedInstances,
+  isDurableTree,
   isStaticTree,
   moduleKeyOf,
   moduleNameOf,
@@ -65,6 +66,7 @@ export class KafkaHandlerExplorer {
           moduleKey: moduleKeyOf(host),
           methodName,
           isStatic: isStaticTree(wrapper),
+          isDurable: isDurableTree(wrapper),
         };
         // The registered class, not the declaring one: an inherited method belongs to each subclass's module.
         const controllerName = String(wrapper.name);

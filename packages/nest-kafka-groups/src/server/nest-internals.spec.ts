@@ -20,7 +20,14 @@ import {
   UseInterceptors,
   UsePipes,
 } from '@nestjs/common';
-import { DiscoveryModule, DiscoveryService, ExternalContextCreator, ModulesContainer } from '@nestjs/core';
+import {
+  ContextIdFactory,
+  DiscoveryModule,
+  DiscoveryService,
+  ExternalContextCreator,
+  ModuleRef,
+  ModulesContainer,
+} from '@nestjs/core';
 import { FORBIDDEN_MESSAGE } from '@nestjs/core/guards/constants.js';
 import { Ctx, Payload, type RequestContext } from '@nestjs/microservices';
 import { Test, type TestingModule } from '@nestjs/testing';
@@ -39,6 +46,7 @@ import {
   moduleKeyOf,
   moduleNameOf,
   pipesOnlyCall,
+  registerRequest,
   requestContextOf,
   rpcParamsOf,
   rpcPipeline,
@@ -222,6 +230,12 @@ describe('Nest internals this library relies on', () => {
       { n: 1 },
       context,
     ]);
+  });
+
+  test('a request keeps the context id registered for it, where ContextIdFactory.getByRequest finds it again', () => {
+    const request = requestContextOf('orders', { n: 1 }, context);
+    const contextId = registerRequest(app.get(ModuleRef), request, false);
+    expect(ContextIdFactory.getByRequest(request)).toBe(contextId);
   });
 
   describe('host module of a discovered controller', () => {

@@ -1,13 +1,20 @@
 /**
  * Every shape of NestJS this library relies on that is not Nest's public API, in one file: deep imports, the
  * route-arguments metadata format, ExternalContextCreator's private enhancer creators, the guard's refusal
- * message, and the fields of the module that hosts a controller. `nest-internals.spec.ts` pins each against the
+ * message, the fields of the module that hosts a controller, and how a request's context id is kept. `nest-internals.spec.ts` pins each against the
  * installed Nest, so an upgrade that changes one fails that spec instead of silently changing behaviour.
  */
 import type { ArgumentMetadata, PipeTransform, Type } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
-import type { ContextId, DiscoveryService, ExternalContextCreator } from '@nestjs/core';
+import {
+  type ContextId,
+  ContextIdFactory,
+  type DiscoveryService,
+  type ExternalContextCreator,
+  type ModuleRef,
+} from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { REQUEST_CONTEXT_ID } from '@nestjs/core/internal';
 import { RequestContextHost } from '@nestjs/microservices/context/request-context-host.js';
 import { RpcParamtype } from '@nestjs/microservices/enums/rpc-paramtype.enum.js';
 import { isObservable, lastValueFrom } from 'rxjs';
@@ -47,6 +54,14 @@ export function importedInstances(host: HostModule, token: unknown): unknown[] {
 /** Whether Nest builds the wrapper's instance once (false: per request, so per message here). */
 export function isStaticTree(wrapper: DiscoveredWrapper): boolean {
   return wrapper.isDependencyTreeStatic();
+}
+
+/**
+ * Whether the wrapper's request-scoped tree is durable: built once per sub-tree a `ContextIdStrategy` picks (a
+ * tenant, say) rather than per request, with the strategy's payload as its REQUEST.
+ */
+export function isDurableTree(wrapper: DiscoveredWrapper): boolean {
+  return wrapper.isDependencyTreeDurable();
 }
 
 /** One parameter decorator of a handler method, as Nest records it. */
@@ -94,6 +109,22 @@ const rpcParamsFactory = {
  */
 export function requestContextOf(topic: string, data: unknown, context: KafkaHandlerContext): object {
   return RequestContextHost.create(topic, data, context);
+}
+
+/**
+ * A message's context id and REQUEST, as Nest's own transports make them (`ListenersController.getContextId`): the
+ * application's `ContextIdStrategy` (`ContextIdFactory.apply`) attaches the id to a durable sub-tree (a tenant's,
+ * say) and gives a payload, which is the REQUEST of a durable tree and is merged into the request otherwise. The id
+ * is kept on the request, where `ContextIdFactory.getByRequest` finds it again (a guard resolving a provider).
+ */
+export function registerRequest(moduleRef: ModuleRef, request: object, isTreeDurable: boolean): ContextId {
+  const contextId = ContextIdFactory.getByRequest(request);
+  Object.defineProperty(request, REQUEST_CONTEXT_ID, { value: contextId, enumerable: false });
+  moduleRef.registerRequestByContextId(
+    isTreeDurable ? contextId.payload : Object.assign(request, contextId.payload),
+    contextId,
+  );
+  return contextId;
 }
 
 /** A handler's pipeline: (payload, context) through its guards, interceptors and pipes, then the method. */

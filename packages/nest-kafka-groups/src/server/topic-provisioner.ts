@@ -3,6 +3,7 @@ import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.j
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
 import type { GroupPlan } from './group-plan.js';
+import { MAX_EXCEPTION_MESSAGE_BYTES, MAX_STACK_TRACE_BYTES } from '../dead-letter/dead-letter-headers.js';
 
 /** One topic a group needs: a handler's source topic or its dead-letter topic. */
 export interface TopicRequirement {
@@ -12,7 +13,20 @@ export interface TopicRequirement {
   options: ResolvedTopicOptions;
   /** A retry topic: created with as many partitions as this topic (its main topic) has. */
   partitionsOf?: string;
+  /**
+   * A retry or dead-letter topic: created with this topic's max.message.bytes plus HEADER_ROOM_BYTES, unless
+   * `topics.config` sets it, so that a record its source topic took fits with the headers added to it.
+   */
+  sizeOf?: string;
 }
+
+/**
+ * Room for what a retry or dead-letter record adds to its source record: Spring's headers, of which only the stack
+ * trace and the message grow with the error (each bounded), and, in the rest, the short headers (original topic,
+ * partition, offset, the classes, the retry headers of each hop).
+ */
+const HEADER_ROOM_BYTES = MAX_STACK_TRACE_BYTES + MAX_EXCEPTION_MESSAGE_BYTES + 4_096;
+const MAX_MESSAGE_BYTES = 'max.message.bytes';
 
 /** Bounded retries per pass: a broker that is away fails the pass, and the group runner tries again later. */
 const ADMIN_RETRY = { retries: 2, initialRetryTime: 300, maxRetryTime: 2_000 };
@@ -30,6 +44,7 @@ export function topicRequirements(plan: GroupPlan): TopicRequirement[] {
         role: `retry topic of ${route.handlerName}`,
         options,
         partitionsOf,
+        sizeOf: partitionsOf,
       });
       continue;
     }
@@ -40,6 +55,7 @@ export function topicRequirements(plan: GroupPlan): TopicRequirement[] {
         topic: route.deadLetterTopic,
         role: `dead letters of ${route.handlerName}`,
         options,
+        sizeOf: route.topic,
       });
     }
   }
@@ -80,11 +96,22 @@ export class TopicProvisioner {
       const existing = new Set(await admin.listTopics());
       const missing = requirements.filter((r) => !existing.has(r.topic));
       const toCreate = missing.filter((r) => r.options.create);
-      // Main and dead-letter topics first: the retry topics take their main topic's partition count.
-      const [retryTopics, others] = split(toCreate, (r) => r.partitionsOf !== undefined);
-      if (others.length > 0) await this.create(admin, groupId, others);
-      if (retryTopics.length > 0)
-        await this.create(admin, groupId, retryTopics, await partitionCounts(admin, retryTopics));
+      // Source topics first: the retry topics take their main topic's partition count, they and the dead-letter
+      // topics its size.
+      const [derived, sources] = split(toCreate, (r) => r.sizeOf !== undefined);
+      if (sources.length > 0) await this.create(admin, groupId, sources);
+      if (derived.length > 0) {
+        const retryTopics = derived.filter((r) => r.partitionsOf !== undefined);
+        const partitions = retryTopics.length > 0 ? await partitionCounts(admin, retryTopics) : undefined;
+        const present = new Set([...existing, ...sources.map((r) => r.topic)]);
+        await this.create(
+          admin,
+          groupId,
+          derived,
+          partitions,
+          await this.sourceSizes(admin, derived, present),
+        );
+      }
       await this.checkPartitions(
         admin,
         groupId,
@@ -103,6 +130,7 @@ export class TopicProvisioner {
     groupId: string,
     requirements: TopicRequirement[],
     mainPartitions?: ReadonlyMap<string, number>,
+    sizes?: ReadonlyMap<string, number>,
   ): Promise<void> {
     const defaults = requirements.some(
       (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
@@ -110,10 +138,14 @@ export class TopicProvisioner {
       ? await brokerDefaults(admin)
       : undefined;
     await Promise.all(
-      requirements.map(async ({ topic, role, options, partitionsOf }) => {
+      requirements.map(async ({ topic, role, options, partitionsOf, sizeOf }) => {
         const numPartitions =
           (partitionsOf && mainPartitions?.get(partitionsOf)) || options.partitions || defaults!.partitions;
         const replicationFactor = options.replicationFactor ?? defaults!.replicationFactor;
+        const config = { ...options.config };
+        const sourceBytes = sizeOf === undefined ? undefined : sizes?.get(sizeOf);
+        if (sourceBytes !== undefined && config[MAX_MESSAGE_BYTES] === undefined)
+          config[MAX_MESSAGE_BYTES] = String(sourceBytes + HEADER_ROOM_BYTES);
         const created = await admin.createTopics({
           waitForLeaders: true,
           topics: [
@@ -121,17 +153,56 @@ export class TopicProvisioner {
               topic,
               numPartitions,
               replicationFactor,
-              configEntries: Object.entries(options.config).map(([name, value]) => ({ name, value })),
+              configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
             },
           ],
         });
         if (created) {
+          const size = sourceBytes === undefined ? '' : `, ${MAX_MESSAGE_BYTES} ${config[MAX_MESSAGE_BYTES]}`;
           this.logger.log(
-            `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), replication factor ${replicationFactor}`,
+            `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), replication factor ${replicationFactor}${size}`,
           );
         }
       }),
     );
+  }
+
+  /**
+   * max.message.bytes of the topics the retry and dead-letter topics take their size from, those that exist. A
+   * user allowed to create topics but not to describe their configs gets the broker's default, told once.
+   */
+  private async sourceSizes(
+    admin: Admin,
+    derived: TopicRequirement[],
+    present: ReadonlySet<string>,
+  ): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    const sources = [...new Set(derived.map((r) => r.sizeOf!))].filter((topic) => present.has(topic));
+    if (sources.length === 0) return sizes;
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: sources.map((name) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name,
+          configNames: [MAX_MESSAGE_BYTES],
+        })),
+      });
+      for (const { resourceName, configEntries } of resources) {
+        const bytes = Number(configEntries.find((e) => e.configName === MAX_MESSAGE_BYTES)?.configValue);
+        if (Number.isInteger(bytes) && bytes > 0) sizes.set(resourceName, bytes);
+      }
+    } catch (error) {
+      const key = `sizes of ${sources.join(',')}`;
+      if (!this.reported.has(key)) {
+        this.reported.add(key);
+        this.logger.warn(
+          `Could not read ${MAX_MESSAGE_BYTES} of ${sources.map((t) => `"${t}"`).join(', ')} (${(error as Error).message}): ` +
+            `their retry and dead-letter topics are created with the broker's default ${MAX_MESSAGE_BYTES}`,
+        );
+      }
+    }
+    return sizes;
   }
 
   private async checkPartitions(

@@ -605,3 +605,186 @@ describe("kafkajs ConsumerGroup: each fetch's read-replica and stale-assignment 
     });
   });
 });
+
+describe('kafkajs ConsumerGroup: a fetch builds the same request and batches as released (fixed against released)', () => {
+  /**
+   * A member of a group on `t` (partitions 0, 1, 2, 10 and 11: kafkajs orders them as strings) and `u` (3), led by
+   * brokers 1 and 2, every partition committed at 5. Each Fetch is recorded and answered with one record at the
+   * fetch offset per partition; `duringFetch` runs while a Fetch is in flight (a seek or pause meanwhile).
+   */
+  async function fetching(ConsumerGroup: any) {
+    const fetches: unknown[] = [];
+    let duringFetch: ((group: any) => void) | undefined;
+    let fetchError: Error | undefined;
+    let preferredReadReplica = -1;
+    const assignment = { t: [11, 2, 0, 10, 1], u: [3] };
+    const leaders: Record<string, Array<{ partitionId: number; leader: number }>> = {
+      t: [0, 1, 2, 10, 11].map((partitionId) => ({ partitionId, leader: partitionId % 2 === 0 ? 1 : 2 })),
+      u: [{ partitionId: 3, leader: 1 }],
+    };
+    const coordinator = {
+      isConnected: () => true,
+      joinGroup: async () => ({
+        generationId: 7,
+        leaderId: 'm0',
+        memberId: 'm1',
+        members: [],
+        groupProtocol: 'p',
+      }),
+      syncGroup: async () => ({
+        memberAssignment: MemberAssignment.encode({ version: 0, assignment, userData: Buffer.alloc(0) }),
+      }),
+      offsetFetch: async ({
+        topics,
+      }: {
+        topics: Array<{ topic: string; partitions: { partition: number }[] }>;
+      }) => ({
+        responses: topics.map(({ topic, partitions }) => ({
+          topic,
+          partitions: partitions.map(({ partition }) => ({ partition, offset: '5' })),
+        })),
+      }),
+    };
+    const broker = (nodeId: number) => ({
+      async fetch(request: { topics: Array<{ topic: string; partitions: any[] }> }) {
+        fetches.push({ nodeId, ...request });
+        duringFetch?.(group);
+        duringFetch = undefined;
+        if (fetchError) throw fetchError;
+        return {
+          responses: request.topics.map(({ topic, partitions }) => ({
+            topicName: topic,
+            partitions: partitions.map(({ partition, fetchOffset }) => ({
+              partition,
+              errorCode: 0,
+              highWatermark: '100',
+              lastStableOffset: '100',
+              abortedTransactions: [],
+              preferredReadReplica,
+              messages: [{ offset: fetchOffset, key: null, value: Buffer.from('v'), headers: {} }],
+            })),
+          })),
+        };
+      },
+    });
+    const cluster = {
+      findGroupCoordinator: async () => coordinator,
+      refreshMetadata: async () => {},
+      refreshMetadataIfNecessary: async () => {},
+      findTopicPartitionMetadata: (topic: string) => leaders[topic],
+      findBroker: async ({ nodeId }: { nodeId: number }) => broker(nodeId),
+      committedOffsets: () => ({}),
+    };
+    const group = new ConsumerGroup({
+      retry: { retries: 0 },
+      cluster,
+      groupId: 'g',
+      topics: ['t', 'u'],
+      topicConfigurations: { t: { fromBeginning: true }, u: { fromBeginning: true } },
+      logger: quiet,
+      instrumentationEmitter: new InstrumentationEventEmitter(),
+      assigners: [{ name: 'p', protocol: () => ({ name: 'p', metadata: Buffer.alloc(0) }) }],
+      sessionTimeout: 6_000,
+      rebalanceTimeout: 10_000,
+      maxWaitTimeInMs: 1,
+      maxBytesPerPartition: 1_000,
+      autoCommit: false,
+    });
+    await group.joinAndSync();
+    const fetch = async (nodeId: number) => {
+      try {
+        const batches = await group.fetch(nodeId);
+        return batches.map((batch: any) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          fetchedOffset: batch.fetchedOffset,
+          highWatermark: batch.highWatermark,
+          offsets: batch.messages.map(({ offset }: { offset: string }) => offset),
+        }));
+      } catch (error) {
+        return { error: String(error) };
+      }
+    };
+    return {
+      group,
+      fetches,
+      fetch,
+      whileFetching: (action: (group: any) => void) => (duringFetch = action),
+      failFetches: (error: Error | undefined) => (fetchError = error),
+      answerWithReadReplica: (nodeId: number) => (preferredReadReplica = nodeId),
+    };
+  }
+
+  /** The same steps on a member of each class: every fetch's batches, then every Fetch request sent. */
+  async function scenario(ConsumerGroup: any) {
+    const member = await fetching(ConsumerGroup);
+    const { group, fetch } = member;
+    const steps: unknown[] = [await fetch(1), await fetch(2)];
+    group.resolveOffset({ topic: 't', partition: 0, offset: '7' });
+    group.pause([{ topic: 't', partitions: [2] }]);
+    steps.push(await fetch(1));
+    // A seek before the fetch is applied to it; one while it is in flight drops that partition's batch.
+    group.seek({ topic: 't', partition: 1, offset: '40' });
+    member.whileFetching((g) => g.seek({ topic: 't', partition: 11, offset: '60' }));
+    steps.push(await fetch(2), await fetch(2));
+    // Paused while in flight: dropped; a whole paused node: nothing asked, nothing returned.
+    member.whileFetching((g) => g.pause([{ topic: 'u', partitions: [3] }]));
+    steps.push(await fetch(1));
+    group.pause([{ topic: 't' }]);
+    steps.push(await fetch(1));
+    group.resume([{ topic: 't' }, { topic: 'u' }]);
+    member.answerWithReadReplica(2);
+    steps.push(await fetch(1));
+    member.failFetches(new Error('broken'));
+    steps.push(await fetch(2));
+    const replicas = Object.fromEntries(
+      Object.entries(group.preferredReadReplicasPerTopicPartition as Record<string, Record<string, any>>).map(
+        ([topic, partitions]) => [topic, Object.keys(partitions).map((p) => [p, partitions[p].nodeId])],
+      ),
+    );
+    return { steps, fetches: member.fetches, replicas };
+  }
+
+  it('the same Fetch requests, batches, errors and read-replica preferences, through seeks and pauses', async () => {
+    const fixed = await scenario(Fixed);
+    const released = await scenario(Released);
+    expect(fixed).toEqual(released);
+    // What the scenario covers: the string order of partitions, a seek applied, one dropped in flight, pauses.
+    expect(fixed.fetches[0]).toMatchObject({
+      nodeId: 1,
+      topics: [
+        {
+          topic: 't',
+          partitions: [
+            { partition: 0, fetchOffset: '5' },
+            { partition: 10, fetchOffset: '5' },
+            { partition: 2, fetchOffset: '5' },
+          ],
+        },
+        { topic: 'u', partitions: [{ partition: 3, fetchOffset: '5' }] },
+      ],
+    });
+    expect(fixed.steps[3]).toEqual([
+      expect.objectContaining({ topic: 't', partition: 1, fetchedOffset: '40' }),
+    ]);
+    expect(fixed.steps.map((step) => (Array.isArray(step) ? step.length : step))).toEqual([
+      4,
+      2,
+      3,
+      1,
+      2,
+      2,
+      0,
+      4,
+      { error: 'Error: broken' },
+    ]);
+    expect(fixed.replicas).toEqual({
+      t: [
+        ['0', 2],
+        ['2', 2],
+        ['10', 2],
+      ],
+      u: [['3', 2]],
+    });
+  });
+});

@@ -117,13 +117,49 @@ interface PartitionMetadata {
   leader: number | null;
 }
 
+/** The kafkajs modules a fetch is built with (the library's instance of each). */
+interface FetchInternals {
+  Batch: new (topic: string, fetchedOffset: string, partitionData: FetchedPartition) => object;
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** A partition of a Fetch response, as the carried decoder returns it. */
+interface FetchedPartition {
+  partition: number;
+  preferredReadReplica?: number;
+}
+
+/** One topic of a Fetch request: what the broker is asked for. */
+interface TopicRequest {
+  topic: string;
+  partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }>;
+}
+
+/**
+ * Whether `partitions` is already in the order of kafkajs's `partitions.sort()` (no comparator: as strings). The
+ * assignment's lists are sorted in place by the first fetch, so later fetches find them sorted.
+ */
+function sortedAsStrings(partitions: readonly number[]): boolean {
+  for (let i = 1; i < partitions.length; i++)
+    if (String(partitions[i - 1]) > String(partitions[i])) return false;
+  return true;
+}
+
 export const consumerGroupFix: CarriedFix = {
   module: 'src/consumer/consumerGroup.js',
   sha256: 'f3e461738585a8dc6574c647123a18afc732f81cdee4f9f7bb62e4aa1dffbfbb',
-  create: (_require, released) => createConsumerGroup(released() as ConsumerGroupClass),
+  create: (require, released) =>
+    createConsumerGroup(released() as ConsumerGroupClass, {
+      Batch: require('./batch'),
+      sleep: require('../utils/sleep'),
+    }),
 };
 
-export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroupClass {
+export function createConsumerGroup(
+  Released: ConsumerGroupClass,
+  internals: FetchInternals,
+): ConsumerGroupClass {
+  const { Batch } = internals;
   return class ConsumerGroup extends Released {
     /** Fetches in a row, per broker, that found it unreachable: the backoff before the next. */
     readonly unreachableFetches = new Map<string, number>();
@@ -286,7 +322,7 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
       const key = String(nodeId);
       const deletionsSeen = this.topicDeletions.seen;
       try {
-        const batches = (await super.fetch(nodeId)) as object[];
+        const batches = await this.fetchAssigned(nodeId);
         this.unreachableFetches.delete(key);
         stampFetched(batches, this.topicDeletions, deletionsSeen);
         return batches;
@@ -305,6 +341,131 @@ export function createConsumerGroup(Released: ConsumerGroupClass): ConsumerGroup
         });
         await sleep(waitMs);
         await this.cluster.refreshMetadata();
+        return [];
+      }
+    }
+
+    /**
+     * The released fetch (consumerGroup.js `fetch`), the same steps in the same order with the same requests,
+     * batches and errors, without its per-fetch copies: released, every fetch sorted the assignment's partition
+     * lists again (as strings), copied them per node, built the active partitions (filtered, sorted, a Set per
+     * topic), three arrays and an object per topic for the request, and for the answer a flatMap, a filter, a
+     * find per partition and a JSON key per partition for the seek check. At a low rate a fetch brings a few
+     * records, and this was a good part of each fetch cycle. A topic the assignment no longer has when the request
+     * is built (a rejoin during the offsets' lookup) is not asked for; released, that threw a TypeError.
+     */
+    async fetchAssigned(nodeId: string | number): Promise<object[]> {
+      try {
+        await this.cluster.refreshMetadataIfNecessary();
+        this.checkForStaleAssignment();
+
+        const assigned = this.subscriptionState.assignedPartitionsByTopic as Record<
+          string,
+          { topic: string; partitions: number[] }
+        >;
+        const topicPartitions: Array<{ topic: string; partitions: number[] }> = [];
+        for (const name in assigned) {
+          const { topic, partitions } = assigned[name];
+          if (!sortedAsStrings(partitions)) partitions.sort();
+          topicPartitions.push({
+            topic,
+            partitions: this.findReadReplicaForPartitions(topic, partitions)[nodeId as number] || [],
+          });
+        }
+
+        await this.seekOffsets(topicPartitions);
+
+        const committedOffsets = this.offsetManager.committedOffsets();
+        const subscriptionState = this.subscriptionState;
+        const assignedNow = subscriptionState.assignedPartitionsByTopic as typeof assigned;
+        const requests: TopicRequest[] = [];
+        for (const { topic, partitions } of topicPartitions) {
+          let requested: TopicRequest['partitions'] | undefined;
+          for (const partition of partitions) {
+            // Only partitions with initialized offsets, as released (kafkajs#578).
+            if (
+              committedOffsets[topic][partition] == null ||
+              assignedNow[topic]?.partitions.includes(partition) !== true ||
+              subscriptionState.isPaused(topic, partition)
+            )
+              continue;
+            (requested ??= []).push({
+              partition,
+              fetchOffset: this.offsetManager.nextFetchOffset(topic, partition),
+              maxBytes: this.maxBytesPerPartition,
+            });
+          }
+          if (requested !== undefined) requests.push({ topic, partitions: requested });
+        }
+
+        if (requests.length === 0) {
+          await internals.sleep(this.maxWaitTime);
+          return [];
+        }
+
+        const broker = await this.cluster.findBroker({ nodeId });
+        const { responses } = (await broker.fetch({
+          maxWaitTime: this.maxWaitTime,
+          minBytes: this.minBytes,
+          maxBytes: this.maxBytes,
+          isolationLevel: this.isolationLevel,
+          topics: requests,
+          rackId: this.rackId,
+        })) as { responses: Array<{ topicName: string; partitions: FetchedPartition[] }> };
+
+        const seekOffset = this.seekOffset as {
+          size: number;
+          has(topic: string, partition: number): boolean;
+        };
+        const batches: object[] = [];
+        for (const { topicName, partitions } of responses) {
+          let topicRequest: TopicRequest | undefined;
+          for (const request of requests)
+            if (request.topic === topicName) {
+              topicRequest = request;
+              break;
+            }
+          let preferredReadReplicas = this.preferredReadReplicasPerTopicPartition[topicName] as
+            Record<number, { nodeId: number; expireAt: number }> | undefined;
+          if (!preferredReadReplicas)
+            this.preferredReadReplicasPerTopicPartition[topicName] = preferredReadReplicas = {};
+
+          for (const partitionData of partitions) {
+            const { partition, preferredReadReplica } = partitionData;
+            if (
+              (seekOffset.size > 0 && seekOffset.has(topicName, partition)) ||
+              subscriptionState.isPaused(topicName, partition)
+            )
+              continue;
+
+            if (preferredReadReplica != null && preferredReadReplica !== -1) {
+              const { nodeId: currentPreferredReadReplica } = preferredReadReplicas[partition] || {};
+              if (currentPreferredReadReplica !== preferredReadReplica) {
+                this.logger.info(`Preferred read replica is now ${preferredReadReplica}`, {
+                  groupId: this.groupId,
+                  memberId: this.memberId,
+                  topic: topicName,
+                  partition,
+                });
+              }
+              preferredReadReplicas[partition] = {
+                nodeId: preferredReadReplica,
+                expireAt: Date.now() + this.metadataMaxAge,
+              };
+            }
+
+            let fetchOffset: string | undefined;
+            for (const requested of topicRequest!.partitions)
+              if (requested.partition === partition) {
+                fetchOffset = requested.fetchOffset;
+                break;
+              }
+            batches.push(new Batch(topicName, fetchOffset!, partitionData));
+          }
+        }
+        return batches;
+      } catch (error) {
+        await this.recoverFromFetch(error as { type?: string; name?: string; message?: string });
         return [];
       }
     }

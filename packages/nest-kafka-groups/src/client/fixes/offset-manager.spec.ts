@@ -231,6 +231,106 @@ describe('kafkajs OffsetManager (fixed): a topic deleted while the group runs', 
   });
 });
 
+describe('kafkajs OffsetManager (fixed): the lookup before each fetch', () => {
+  function member(
+    group: string,
+    committed: Record<number, string>,
+    assignment: number[],
+    partitionCount?: number,
+  ) {
+    const broker = coordinator(committed);
+    const listed: unknown[] = [];
+    const cluster = {
+      committedOffsets: () => ({}),
+      brokerPool: {
+        metadata:
+          partitionCount === undefined
+            ? undefined
+            : { topicMetadata: [{ topic: TOPIC, partitionMetadata: new Array(partitionCount).fill({}) }] },
+      },
+      async fetchTopicsOffset(
+        topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
+      ) {
+        listed.push(topics);
+        return topics.map(({ topic, fromBeginning, partitions }) => ({
+          topic,
+          partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : '6' })),
+        }));
+      },
+    };
+    const manager = new Fixed({
+      cluster,
+      coordinator: broker,
+      memberAssignment: { [TOPIC]: assignment },
+      autoCommit: true,
+      autoCommitInterval: 1_000,
+      autoCommitThreshold: null,
+      topicConfigurations: { [TOPIC]: { fromBeginning: false } },
+      instrumentationEmitter: { emit() {} },
+      groupId: group,
+      generationId: 2,
+      memberId: 'm1',
+    });
+    const offsetFetches = jest.spyOn(broker, 'offsetFetch');
+    return { manager, cluster, listed, offsetFetches };
+  }
+
+  it('asks the coordinator again only for an offset the cache holds as invalid', async () => {
+    const { manager, offsetFetches } = member('g-lookup', { 0: '3', 1: '5' }, [0, 1], 2);
+    await manager.resolveOffsets();
+    await manager.resolveOffsets();
+    expect(offsetFetches).toHaveBeenCalledTimes(1);
+    manager.committedOffsets()[TOPIC][1] = '-1';
+    await manager.resolveOffsets();
+    expect(offsetFetches).toHaveBeenCalledTimes(2);
+    expect(offsetFetches.mock.calls[1][0]).toMatchObject({
+      topics: [{ topic: TOPIC, partitions: [{ partition: 1 }] }],
+    });
+  });
+
+  it('counts the partitions first seen once the metadata is known, even when every offset was resolved before', async () => {
+    // The first lookup ran before any metadata: nothing counted then.
+    const first = member('g-late-metadata', { 0: '3', 1: '5' }, [0, 1]);
+    await first.manager.resolveOffsets();
+    first.cluster.brokerPool.metadata = { topicMetadata: [{ topic: TOPIC, partitionMetadata: [{}, {}] }] };
+    await first.manager.resolveOffsets();
+    // Partition 2, added later and not committed, starts at its earliest offset, not at the log end.
+    const rejoined = member('g-late-metadata', { 0: '3', 1: '5' }, [0, 1, 2], 3);
+    await rejoined.manager.resolveOffsets();
+    expect(rejoined.manager.nextOffset(TOPIC, 2).toString()).toBe('0');
+  });
+});
+
+describe("kafkajs OffsetManager (fixed): the offset a fetch asks for, against released's nextOffset", () => {
+  it('is the released nextOffset(topic, partition).toString() whatever the resolved and committed offsets hold', () => {
+    const values = [
+      undefined,
+      '0',
+      '15',
+      '007',
+      '-1',
+      '',
+      '999999999999999999',
+      '9223372036854775807',
+      '9223372036854775808',
+    ];
+    for (const resolved of values)
+      for (const committed of [undefined, '12', '-1']) {
+        const [fixed, released] = [Fixed, Released].map((OffsetManager) => {
+          const manager = join(OffsetManager, client()(), coordinator({}), 'm1', [0]);
+          manager.resolvedOffsets[TOPIC][0] = resolved;
+          manager.committedOffsets()[TOPIC] = { 0: committed };
+          const offset =
+            OffsetManager === Fixed
+              ? manager.nextFetchOffset(TOPIC, 0)
+              : manager.nextOffset(TOPIC, 0).toString();
+          return { offset, resolvedAfter: manager.resolvedOffsets[TOPIC][0] };
+        });
+        expect({ resolved, committed, ...fixed }).toEqual({ resolved, committed, ...released });
+      }
+  });
+});
+
 describe('first-seen partition counts per group id', () => {
   it('keeps a group that fetches, drops the one that fetched least recently: the groups remembered stay bounded', () => {
     const groups = new FirstSeenPartitions(2);

@@ -29,6 +29,11 @@ function logStartWithoutCommit(
 
 const MODULE = 'src/consumer/offsetManager/index.js';
 
+/** An offset as the cache holds it: a decimal that fits a signed 64-bit integer (at most 18 digits). */
+const DECIMAL_OFFSET = /^\d{1,18}$/;
+/** An offset as a 64-bit Long prints it: no leading zero, below 2^63 (at most 18 digits). */
+const CANONICAL_OFFSET = /^(?:0|[1-9]\d{0,17})$/;
+
 /**
  * Replaces kafkajs 2.2.4's consumer/offsetManager by a subclass of the released OffsetManager, for two defects that
  * break consumers of one `Kafka` client in one group (this library's members of a group in one process):
@@ -110,6 +115,9 @@ export function createOffsetManager(
   initializeConsumerOffsets: (consumerOffsets: TopicOffsets, topicOffsets: TopicOffsets) => TopicOffsets,
 ): OffsetManagerClass {
   const committedKey = committedOffsetsKey(Released);
+  // kafkajs's test builds a 64-bit Long per offset; a decimal below 2^63 is valid without one.
+  const invalidOffset = (offset: unknown): boolean =>
+    typeof offset === 'string' && DECIMAL_OFFSET.test(offset) ? false : isInvalidOffset(offset);
 
   return class OffsetManager extends Released {
     /**
@@ -119,6 +127,7 @@ export function createOffsetManager(
      * a committed offset is logged with where it starts.
      */
     async resolveOffsets(): Promise<void> {
+      if (this.everyOffsetResolved()) return;
       const added = this.addedPartitionsToResolve();
       if (added.length > 0) await this.startAtEarliest(added);
       const pending = (this.topics as string[])
@@ -163,6 +172,24 @@ export function createOffsetManager(
         for (const { partition, offset } of partitions) cached[partition] = offset;
         this.committedOffsets()[topic] = cached;
       }
+    }
+
+    /**
+     * Whether the lookup of resolveOffsets would find nothing to do: every topic's first-seen partition count is
+     * known and every assigned partition has an offset in the cache. It runs before every fetch and nearly always
+     * finds that; the lists it builds to find it out were a good part of an empty fetch's garbage. Keeps the
+     * group the most recently used, as the lookup does.
+     */
+    private everyOffsetResolved(): boolean {
+      const seen = firstSeenPartitions.of(this.groupId);
+      for (const topic in this.topicConfigurations) if (!seen.has(topic)) return false;
+      const committed = this.committedOffsets();
+      for (const topic of this.topics as string[]) {
+        const cached = committed[topic];
+        for (const partition of this.memberAssignment[topic] as number[])
+          if (invalidOffset(cached[partition])) return false;
+      }
+      return true;
     }
 
     private addedPartitionsToResolve(): { topic: string; partitions: { partition: number }[] }[] {
@@ -238,6 +265,18 @@ export function createOffsetManager(
       this.committedOffsets()[topic] = {};
       this.resolvedOffsets[topic] = {};
       return forgotten;
+    }
+
+    /**
+     * `nextOffset(topic, partition).toString()`, the offset each fetch asks for, without the 64-bit Long and its
+     * decimal conversion while the resolved offset is already a decimal in canonical form (as resolveOffset and
+     * the cache store them); else the released way.
+     */
+    nextFetchOffset(topic: string, partition: number): string {
+      const offset: unknown = this.resolvedOffsets[topic][partition];
+      return typeof offset === 'string' && CANONICAL_OFFSET.test(offset)
+        ? offset
+        : String(this.nextOffset(topic, partition));
     }
 
     /** The released method returned the cluster's cache, shared by every consumer of the client in this group. */
