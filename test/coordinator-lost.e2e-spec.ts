@@ -7,7 +7,7 @@
  * The spec starts its own cluster on KAFKA_CLUSTER_PORT+10 (19702-19704, controllers 19705-19707), or reuses one
  * that answers there, and stops the one it started (or `.ci/run` started ahead for it: support/prestarted-cluster.ts). COORDINATOR_LOST_VERBOSE=1 prints the application's log lines.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
@@ -79,8 +79,13 @@ suite('group coordinator killed, no other broker can take its place (three broke
     listenerWarnings.start();
   }, 240_000);
 
-  afterEach(async () => {
+  // A node a test left killed is started again before the next test, not after each: after the last one, a cluster
+  // started here is stopped anyway, and a reused one is left as it was found.
+  beforeEach(async () => {
     for (const nodeId of killed.splice(0)) await startNode(nodeId - 1, settings);
+  }, 240_000);
+
+  afterEach(async () => {
     while (apps.length > 0) await apps.pop()!.close();
     resetRecording();
   }, 240_000);
@@ -89,6 +94,7 @@ suite('group coordinator killed, no other broker can take its place (three broke
     listenerWarnings.stop();
     await kafka?.closeAll();
     if (startedHere) await stopBroker({}, settings);
+    else for (const nodeId of killed.splice(0)) await startNode(nodeId - 1, settings);
   }, 240_000);
 
   async function startApp(groupId: string, topic: string, feature: Partial<KafkaFeatureOptions> = {}) {
