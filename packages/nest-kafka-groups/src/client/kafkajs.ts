@@ -21,6 +21,7 @@ import { recordDecoderFix } from './fixes/record-decoder.js';
 import { recordEncoderFix } from './fixes/record-encoder.js';
 import { offsetManagerFix } from './fixes/offset-manager.js';
 import { produceResponseFix } from './fixes/produce-response.js';
+import { requestFix } from './fixes/request.js';
 import { requestQueueFix } from './fixes/request-queue.js';
 import { runnerFix } from './fixes/runner.js';
 import { sendMessagesFix } from './fixes/send-messages.js';
@@ -61,6 +62,7 @@ export const CARRIED_FIXES = [
   brokerPoolFix,
   batchFix,
   requestQueueFix,
+  requestFix,
   connectionFix,
   adminFix,
 ] as const;

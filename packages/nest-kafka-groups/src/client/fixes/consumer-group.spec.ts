@@ -612,7 +612,7 @@ describe('kafkajs ConsumerGroup: a fetch builds the same request and batches as 
    * brokers 1 and 2, every partition committed at 5. Each Fetch is recorded and answered with one record at the
    * fetch offset per partition; `duringFetch` runs while a Fetch is in flight (a seek or pause meanwhile).
    */
-  async function fetching(ConsumerGroup: any) {
+  async function fetching(ConsumerGroup: any, clusterOverrides: Record<string, unknown> = {}) {
     const fetches: unknown[] = [];
     let duringFetch: ((group: any) => void) | undefined;
     let fetchError: Error | undefined;
@@ -674,6 +674,7 @@ describe('kafkajs ConsumerGroup: a fetch builds the same request and batches as 
       findTopicPartitionMetadata: (topic: string) => leaders[topic],
       findBroker: async ({ nodeId }: { nodeId: number }) => broker(nodeId),
       committedOffsets: () => ({}),
+      ...clusterOverrides,
     };
     const group = new ConsumerGroup({
       retry: { retries: 0 },
@@ -712,6 +713,7 @@ describe('kafkajs ConsumerGroup: a fetch builds the same request and batches as 
       whileFetching: (action: (group: any) => void) => (duringFetch = action),
       failFetches: (error: Error | undefined) => (fetchError = error),
       answerWithReadReplica: (nodeId: number) => (preferredReadReplica = nodeId),
+      broker,
     };
   }
 
@@ -786,5 +788,55 @@ describe('kafkajs ConsumerGroup: a fetch builds the same request and batches as 
       ],
       u: [['3', 2]],
     });
+  });
+  it('skips the metadata refresh and the broker lookup only when they would do nothing', async () => {
+    const pool = {
+      metadata: {
+        topicMetadata: [
+          { topic: 't', partitionMetadata: [{}, {}, {}, {}, {}] },
+          { topic: 'u', partitionMetadata: [{}, {}, {}, {}] },
+        ],
+      } as object | null,
+      metadataExpireAt: Date.now() + 60_000,
+      brokers: {} as Record<number, object>,
+    };
+    const targetTopics = new Set(['t', 'u']);
+    const refreshes = jest.fn(async () => {});
+    const lookups = jest.fn();
+    const member = await fetching(Fixed, {
+      brokerPool: pool,
+      targetTopics,
+      refreshMetadataIfNecessary: refreshes,
+    });
+    const pooled = (nodeId: number, connected: boolean) => ({
+      ...member.broker(nodeId),
+      isConnected: () => connected,
+    });
+    pool.brokers = { 1: pooled(1, true), 2: pooled(2, false) };
+    const findBroker = member.group.cluster.findBroker;
+    member.group.cluster.findBroker = async (options: { nodeId: number }) => {
+      lookups(options.nodeId);
+      return findBroker(options);
+    };
+    const fetchFrom = async (nodeId: number) => {
+      refreshes.mockClear();
+      lookups.mockClear();
+      const batches = await member.fetch(nodeId);
+      return {
+        batches: (batches as unknown[]).length,
+        refreshed: refreshes.mock.calls.length,
+        looked: lookups.mock.calls,
+      };
+    };
+    expect(await fetchFrom(1)).toEqual({ batches: 4, refreshed: 0, looked: [] });
+    expect(await fetchFrom(2)).toEqual({ batches: 2, refreshed: 0, looked: [[2]] });
+    pool.metadataExpireAt = Date.now() - 1;
+    expect(await fetchFrom(1)).toMatchObject({ refreshed: 1, looked: [] });
+    pool.metadataExpireAt = Date.now() + 60_000;
+    targetTopics.add('v');
+    expect(await fetchFrom(1)).toMatchObject({ refreshed: 1 });
+    targetTopics.delete('v');
+    pool.metadata = null;
+    expect(await fetchFrom(1)).toMatchObject({ refreshed: 1 });
   });
 });

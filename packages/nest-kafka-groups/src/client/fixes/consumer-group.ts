@@ -351,12 +351,41 @@ export function createConsumerGroup(
      * lists again (as strings), copied them per node, built the active partitions (filtered, sorted, a Set per
      * topic), three arrays and an object per topic for the request, and for the answer a flatMap, a filter, a
      * find per partition and a JSON key per partition for the seek check. At a low rate a fetch brings a few
-     * records, and this was a good part of each fetch cycle. A topic the assignment no longer has when the request
-     * is built (a rejoin during the offsets' lookup) is not asked for; released, that threw a TypeError.
+     * records, and this was a good part of each fetch cycle. The metadata refresh and the broker lookup are skipped
+     * when they would do nothing (metadata current, the broker's connection up), as their own tests find. A topic
+     * the assignment no longer has when the request is built (a rejoin during the offsets' lookup) is not asked
+     * for; released, that threw a TypeError.
      */
+    /**
+     * Whether the cluster's metadata is loaded, not expired and lists every topic the cluster targets: the test of
+     * kafkajs's BrokerPool.refreshMetadataIfNecessary, which each fetch reaches through three async layers and a
+     * copy of the topic list only to find nothing to do. When it fails, the fetch goes that way.
+     */
+    metadataCurrent(): boolean {
+      const pool = this.cluster.brokerPool as
+        | {
+            metadata?: { topicMetadata: Array<{ topic: string }> } | null;
+            metadataExpireAt?: number | null;
+          }
+        | undefined;
+      const metadata = pool?.metadata;
+      if (metadata == null || pool!.metadataExpireAt == null || Date.now() > pool!.metadataExpireAt)
+        return false;
+      for (const topic of this.cluster.targetTopics as Set<string>) {
+        let listed = false;
+        for (const known of metadata.topicMetadata)
+          if (known.topic === topic) {
+            listed = true;
+            break;
+          }
+        if (!listed) return false;
+      }
+      return true;
+    }
+
     async fetchAssigned(nodeId: string | number): Promise<object[]> {
       try {
-        await this.cluster.refreshMetadataIfNecessary();
+        if (!this.metadataCurrent()) await this.cluster.refreshMetadataIfNecessary();
         this.checkForStaleAssignment();
 
         const assigned = this.subscriptionState.assignedPartitionsByTopic as Record<
@@ -391,7 +420,7 @@ export function createConsumerGroup(
               continue;
             (requested ??= []).push({
               partition,
-              fetchOffset: this.offsetManager.nextOffset(topic, partition).toString(),
+              fetchOffset: this.offsetManager.nextFetchOffset(topic, partition),
               maxBytes: this.maxBytesPerPartition,
             });
           }
@@ -403,7 +432,8 @@ export function createConsumerGroup(
           return [];
         }
 
-        const broker = await this.cluster.findBroker({ nodeId });
+        const pooled = this.cluster.brokerPool?.brokers?.[nodeId];
+        const broker = pooled?.isConnected() ? pooled : await this.cluster.findBroker({ nodeId });
         const { responses } = (await broker.fetch({
           maxWaitTime: this.maxWaitTime,
           minBytes: this.minBytes,

@@ -210,12 +210,25 @@ export function createFetchManagerFactory(internals: FetchManagerInternals) {
         if (this.fetchers.size === 0) this.endAll();
       }
 
+      /**
+       * Whether the cluster lists exactly the brokers of the running fetchers (or none), when fetcherChanges would
+       * start and retire nothing. Every fetch asks; this answers without the lists and sets that builds.
+       */
+      private unchanged(current: readonly NodeId[]): boolean {
+        if (current.length === 0) return true;
+        for (const nodeId of current) if (!this.fetchers.has(String(nodeId))) return false;
+        for (const { nodeId } of this.fetchers.values()) if (!current.includes(nodeId)) return false;
+        return true;
+      }
+
       /** Starts and retires fetchers to match the cluster's broker list; the others are not touched. */
       private reconcile(): void {
         if (this.stopping) return;
+        const current = getNodeIds();
+        if (this.unchanged(current)) return;
         const running = [...this.fetchers.values()].map(({ nodeId }) => nodeId);
         const retiring = running.filter((id) => this.retiring.has(String(id)));
-        const { start, retire } = fetcherChanges(running, retiring, getNodeIds());
+        const { start, retire } = fetcherChanges(running, retiring, current);
         for (const nodeId of retire) {
           logger.debug('Broker left the cluster metadata, retiring its fetcher', { nodeId });
           this.retiring.add(String(nodeId));

@@ -301,6 +301,36 @@ describe('kafkajs OffsetManager (fixed): the lookup before each fetch', () => {
   });
 });
 
+describe("kafkajs OffsetManager (fixed): the offset a fetch asks for, against released's nextOffset", () => {
+  it('is the released nextOffset(topic, partition).toString() whatever the resolved and committed offsets hold', () => {
+    const values = [
+      undefined,
+      '0',
+      '15',
+      '007',
+      '-1',
+      '',
+      '999999999999999999',
+      '9223372036854775807',
+      '9223372036854775808',
+    ];
+    for (const resolved of values)
+      for (const committed of [undefined, '12', '-1']) {
+        const [fixed, released] = [Fixed, Released].map((OffsetManager) => {
+          const manager = join(OffsetManager, client()(), coordinator({}), 'm1', [0]);
+          manager.resolvedOffsets[TOPIC][0] = resolved;
+          manager.committedOffsets()[TOPIC] = { 0: committed };
+          const offset =
+            OffsetManager === Fixed
+              ? manager.nextFetchOffset(TOPIC, 0)
+              : manager.nextOffset(TOPIC, 0).toString();
+          return { offset, resolvedAfter: manager.resolvedOffsets[TOPIC][0] };
+        });
+        expect({ resolved, committed, ...fixed }).toEqual({ resolved, committed, ...released });
+      }
+  });
+});
+
 describe('first-seen partition counts per group id', () => {
   it('keeps a group that fetches, drops the one that fetched least recently: the groups remembered stay bounded', () => {
     const groups = new FirstSeenPartitions(2);

@@ -31,6 +31,8 @@ const MODULE = 'src/consumer/offsetManager/index.js';
 
 /** An offset as the cache holds it: a decimal that fits a signed 64-bit integer (at most 18 digits). */
 const DECIMAL_OFFSET = /^\d{1,18}$/;
+/** An offset as a 64-bit Long prints it: no leading zero, below 2^63 (at most 18 digits). */
+const CANONICAL_OFFSET = /^(?:0|[1-9]\d{0,17})$/;
 
 /**
  * Replaces kafkajs 2.2.4's consumer/offsetManager by a subclass of the released OffsetManager, for two defects that
@@ -263,6 +265,18 @@ export function createOffsetManager(
       this.committedOffsets()[topic] = {};
       this.resolvedOffsets[topic] = {};
       return forgotten;
+    }
+
+    /**
+     * `nextOffset(topic, partition).toString()`, the offset each fetch asks for, without the 64-bit Long and its
+     * decimal conversion while the resolved offset is already a decimal in canonical form (as resolveOffset and
+     * the cache store them); else the released way.
+     */
+    nextFetchOffset(topic: string, partition: number): string {
+      const offset: unknown = this.resolvedOffsets[topic][partition];
+      return typeof offset === 'string' && CANONICAL_OFFSET.test(offset)
+        ? offset
+        : String(this.nextOffset(topic, partition));
     }
 
     /** The released method returned the cluster's cache, shared by every consumer of the client in this group. */
