@@ -15,11 +15,18 @@ export const SERVICE_GROUPS = ['airnav', 'flight24'];
 
 /**
  * What the example service needs and no more: create, describe, read and write its topics (dead-letter topics
- * included: they share the prefix), commit and join as its two groups.
+ * included: they share the prefix), read their configs (a dead-letter topic it creates takes its source topic's
+ * max.message.bytes), commit and join as its two groups.
  */
 export function serviceAcls(user = SERVICE_USER) {
   return [
-    ...allow(user, 'TOPIC', SERVICE_TOPIC_PREFIX, ['CREATE', 'DESCRIBE', 'READ', 'WRITE'], true),
+    ...allow(
+      user,
+      'TOPIC',
+      SERVICE_TOPIC_PREFIX,
+      ['CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'READ', 'WRITE'],
+      true,
+    ),
     ...SERVICE_GROUPS.flatMap((group) => allow(user, 'GROUP', group, ['READ', 'DESCRIBE'])),
   ];
 }

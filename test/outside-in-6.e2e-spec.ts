@@ -17,14 +17,16 @@ import {
   DLT_HEADERS,
   type KafkaGroupContext,
   KafkaHandler,
+  type KafkaFeatureOptions,
   KafkaModule,
   type KafkaRetryOptions,
 } from 'nest-kafka-groups';
-import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { ConfigResourceTypes } from 'kafkajs';
 import { localSettings, startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { expectErrorLines } from './support/error-lines.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 const JAVA_PRODUCER_SOURCE = join(INTEROP_CONSUMER_SOURCE, '..', 'LargeProducer.java');
@@ -122,6 +124,7 @@ suite('outside-in 6: large records, retry and dead-letter topics', () => {
     topic: string,
     retry: Partial<KafkaRetryOptions>,
     failing: number[],
+    feature: Omit<KafkaFeatureOptions, 'groupId'> = {},
   ) {
     const deliveries: Delivery[] = [];
     @Controller()
@@ -138,14 +141,14 @@ suite('outside-in 6: large records, retry and dead-letter topics', () => {
       }
     }
     @Module({
-      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...feature })],
       controllers: [LargeController],
     })
     class LargeModule {}
-    const { app } = await startTestApp([LargeModule], { brokers: [brokers] });
+    const { app, server } = await startTestApp([LargeModule], { brokers: [brokers] });
     apps.push(app);
     await kafka.waitForStableGroup(groupId, 1);
-    return deliveries;
+    return { deliveries, member: server.groups[0].members[0] };
   }
 
   test("a record just under its topic's raised max.message.bytes that fails goes whole through the retry topic and the dead-letter topic the library created", async () => {
@@ -154,7 +157,7 @@ suite('outside-in 6: large records, retry and dead-letter topics', () => {
     await kafka.createTopic(topic, 1, [{ name: 'max.message.bytes', value: String(SOURCE_BYTES) }]);
     // The retry and dead-letter records add Spring's headers (the stack trace among them) to a record that just fit.
     const valueBytes = SOURCE_BYTES - 2048;
-    const deliveries = await startFailing(groupId, topic, { topics: true, delaysMs: [50] }, [0]);
+    const { deliveries } = await startFailing(groupId, topic, { topics: true, delaysMs: [50] }, [0]);
     await javaProduce(brokers, topic, 'none', 'random', valueBytes, [0]);
     await javaProduce(brokers, topic, 'none', 'random', 100, [1]);
     await waitFor('seq 1 in its handler', 20_000, () => deliveries.some((d) => d.seq === 1));
@@ -178,7 +181,7 @@ suite('outside-in 6: large records, retry and dead-letter topics', () => {
     // The broker's default size: the source topic takes these records only compressed.
     await kafka.createTopic(topic, 1);
     const valueBytes = 2 * BROKER_DEFAULT_BYTES;
-    const deliveries = await startFailing(groupId, topic, { topics: true, delaysMs: [50] }, [0, 1, 2]);
+    const { deliveries } = await startFailing(groupId, topic, { topics: true, delaysMs: [50] }, [0, 1, 2]);
     await javaProduce(brokers, topic, 'gzip,lz4,zstd', 'repeat', valueBytes, [0, 1, 2]);
     await javaProduce(brokers, topic, 'none', 'repeat', 100, [3]);
     await waitFor('seq 3 in its handler', 20_000, () => deliveries.some((d) => d.seq === 3));
@@ -201,5 +204,74 @@ suite('outside-in 6: large records, retry and dead-letter topics', () => {
     expect(dead.map((m) => [m.key?.toString(), m.value?.length])).toEqual(
       ['k0', 'k1', 'k2'].map((key) => [key, valueBytes]),
     );
+  }, 90_000);
+
+  test('a retry topic created by hand smaller than its source topic: the partition stops with a KafkaRetryTopicError naming the record, its size and max.message.bytes, and goes on once that is raised', async () => {
+    // A partition stopped by a record its retry topic refuses is an ERROR by design: provoked here.
+    expectErrorLines(/partition stopped until it can be written/);
+    const groupId = uniqueName('small-retry');
+    const topic = uniqueName('small-retry');
+    await kafka.createTopic(topic, 1, [{ name: 'max.message.bytes', value: String(SOURCE_BYTES) }]);
+    await kafka.createTopic(`${topic}-retry`, 1);
+    // Random letters: larger than the retry topic takes even gzipped.
+    const valueBytes = 2 * BROKER_DEFAULT_BYTES;
+    const { deliveries, member } = await startFailing(groupId, topic, { topics: true, delaysMs: [50] }, [0]);
+    await javaProduce(brokers, topic, 'none', 'random', valueBytes, [0]);
+    await javaProduce(brokers, topic, 'none', 'random', 100, [1]);
+    await waitFor('the partition stopped', 20_000, () => member.stoppedPartitions.size === 1);
+    const reason = member.stoppedPartitions.get(`${topic}:0`)!;
+    expect(reason).toContain(`${topic}[0]@0`);
+    expect(reason).toContain(`"${topic}-retry"`);
+    expect(reason).toContain(`value ${valueBytes} bytes; raise its max.message.bytes`);
+    expect(deliveries.map((d) => d.seq)).toEqual([0]);
+    const admin = await kafka.admin();
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: `${topic}-retry`,
+          configEntries: [{ name: 'max.message.bytes', value: String(SOURCE_BYTES) }],
+        },
+      ],
+    });
+    await waitFor('seq 1 in its handler', 20_000, () => deliveries.some((d) => d.seq === 1));
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(member.stoppedPartitions.size).toBe(0);
+  }, 90_000);
+
+  test("records larger than the consumer's maxBytesPerPartition and maxBytes: each fetch still returns the first batch whole, every record is handled", async () => {
+    const groupId = uniqueName('small-fetch');
+    const topic = uniqueName('small-fetch');
+    await kafka.createTopic(topic, 2, [{ name: 'max.message.bytes', value: String(SOURCE_BYTES) }]);
+    const valueBytes = 2 * BROKER_DEFAULT_BYTES;
+    const consumer = { ...TEST_CONSUMER_TUNING, maxBytesPerPartition: 1024, maxBytes: 4096 };
+    const { deliveries } = await startFailing(groupId, topic, {}, [], { consumer });
+    await javaProduce(brokers, topic, 'none,lz4', 'random', valueBytes, [0, 1, 2, 3, 4, 5]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries.map((d) => [d.seq, d.bytes]).sort((a, b) => a[0] - b[0])).toEqual(
+      [0, 1, 2, 3, 4, 5].map((seq) => [seq, valueBytes - `{"seq":${seq},"pad":""}`.length]),
+    );
+  }, 90_000);
+
+  test('a hand-made dead-letter topic with fewer partitions than its source: each dead letter goes to a partition it has, by its key, none lost', async () => {
+    const groupId = uniqueName('few-dlt');
+    const topic = uniqueName('few-dlt');
+    await kafka.createTopic(topic, 3);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const { deliveries } = await startFailing(groupId, topic, { attempts: 1 }, [0, 1, 2, 3, 4, 5]);
+    const producer = await kafka.producer();
+    await producer.send({
+      topic,
+      messages: [0, 1, 2, 3, 4, 5].map((seq) => ({
+        key: `k${seq}`,
+        value: JSON.stringify({ seq, pad: '' }),
+        partition: seq % 3,
+      })),
+    });
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(deliveries).toHaveLength(6);
+    const dead = await kafka.readMessages(`${topic}-dlt`, 6);
+    expect(dead.map((m) => m.key?.toString()).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
   }, 90_000);
 });

@@ -7,7 +7,9 @@
  * One record per seq (comma-separated), keyed "k<seq>", value {"seq":<seq>,"pad":"..."} padded to valueBytes bytes:
  * pad "repeat" is one letter over and over (compresses to almost nothing), "random" letters from a fixed seed (about
  * 6 bits a byte). The j-th seq goes with the (j mod n)-th of the n codecs (comma-separated compression.type values),
- * one producer per codec after the other, its records in one batch (linger.ms).
+ * one producer per codec after the other. batch.size is left at its default (16 KiB): a larger record is a batch of
+ * its own (with a batch.size above the topic's max.message.bytes, Java's producer splits a refused batch into batches
+ * as large again and sends them forever).
  * stdout "DONE" once every record was acknowledged; errors on stderr, exit 1.
  */
 
@@ -39,7 +41,6 @@ public class LargeProducer {
       props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
       props.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, codecs[k]);
       props.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(16 * 1024 * 1024));
-      props.put(ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(4 * 1024 * 1024));
       props.put(ProducerConfig.LINGER_MS_CONFIG, "100");
       props.put(ProducerConfig.ACKS_CONFIG, "all");
       props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());

@@ -9,6 +9,7 @@ import type { Admin } from 'kafkajs';
 import { createCodecs, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES, type KafkaCompression } from './codecs.js';
 import { adminFix, type ConsumerGroupDescriptions } from './fixes/admin.js';
 import { batchFix } from './fixes/batch.js';
+import { brokerFix } from './fixes/broker.js';
 import { brokerPoolFix } from './fixes/broker-pool.js';
 import { connectionFix } from './fixes/connection.js';
 import { consumerGroupFix } from './fixes/consumer-group.js';
@@ -60,6 +61,7 @@ export const CARRIED_FIXES = [
   consumerGroupFix,
   fetchManagerFix,
   brokerPoolFix,
+  brokerFix,
   batchFix,
   requestQueueFix,
   requestFix,

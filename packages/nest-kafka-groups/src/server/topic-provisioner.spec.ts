@@ -1,0 +1,116 @@
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import type { Admin, Kafka } from '../client/kafkajs.js';
+import type { ResolvedTopicOptions } from '../kafka.options.js';
+import { type TopicRequirement, TopicProvisioner } from './topic-provisioner.js';
+
+/**
+ * The sizes of the retry and dead-letter topics the provisioner creates (docs/RELIABILITY.md, finding 21), against
+ * an admin client stand-in: what it is asked to create, given the source topics' configs it answers.
+ */
+interface Created {
+  topic: string;
+  numPartitions: number;
+  config: Record<string, string>;
+}
+
+function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
+  const created: Created[] = [];
+  const admin = {
+    connect: async () => undefined,
+    disconnect: async () => undefined,
+    listTopics: async () => existing,
+    createTopics: async ({ topics }: Parameters<Admin['createTopics']>[0]) => {
+      for (const { topic, numPartitions, configEntries } of topics) {
+        created.push({
+          topic,
+          numPartitions: numPartitions!,
+          config: Object.fromEntries((configEntries ?? []).map((e) => [e.name, e.value])),
+        });
+      }
+      return true;
+    },
+    fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
+      topics: topics.map((name) => ({ name, partitions: [{}, {}, {}] })),
+    }),
+    describeConfigs: async ({ resources }: Parameters<Admin['describeConfigs']>[0]) => {
+      if (sizes instanceof Error) throw sizes;
+      return {
+        resources: resources.map(({ name }) => ({
+          resourceName: name,
+          configEntries: [{ configName: 'max.message.bytes', configValue: sizes[name] }],
+        })),
+      };
+    },
+  };
+  return { kafka: { admin: () => admin } as unknown as Kafka, created };
+}
+
+function options(config: Record<string, string> = {}): ResolvedTopicOptions {
+  return { create: true, partitions: 3, replicationFactor: 1, config };
+}
+
+function requirements(config?: Record<string, string>): TopicRequirement[] {
+  return [
+    { topic: 'orders', role: 'source', options: options(config) },
+    {
+      topic: 'orders-retry',
+      role: 'retry',
+      options: options(config),
+      partitionsOf: 'orders',
+      sizeOf: 'orders',
+    },
+    { topic: 'orders-dlt', role: 'dead letters', options: options(config), sizeOf: 'orders' },
+  ];
+}
+
+describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates', () => {
+  let warn: jest.SpiedFunction<Logger['warn']>;
+  beforeEach(() => {
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test("take the source topic's max.message.bytes plus room for the headers", async () => {
+    const { kafka, created } = fakeKafka(['orders'], { orders: '262144' });
+    await new TopicProvisioner(kafka).ensure('g', requirements());
+    expect(created).toEqual([
+      { topic: 'orders-retry', numPartitions: 3, config: { 'max.message.bytes': String(262_144 + 16_384) } },
+      { topic: 'orders-dlt', numPartitions: 3, config: { 'max.message.bytes': String(262_144 + 16_384) } },
+    ]);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  test('a source created in the same pass is created first, then read', async () => {
+    const { kafka, created } = fakeKafka([], { orders: '1048588' });
+    await new TopicProvisioner(kafka).ensure('g', requirements());
+    expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
+      ['orders', undefined],
+      ['orders-retry', String(1_048_588 + 16_384)],
+      ['orders-dlt', String(1_048_588 + 16_384)],
+    ]);
+  });
+
+  test('max.message.bytes in topics.config wins', async () => {
+    const { kafka, created } = fakeKafka(['orders'], { orders: '262144' });
+    await new TopicProvisioner(kafka).ensure('g', requirements({ 'max.message.bytes': '5000000' }));
+    expect(created.map((c) => c.config['max.message.bytes'])).toEqual(['5000000', '5000000']);
+  });
+
+  test("configs it may not read: the broker's default size, one WARN naming the topics and the setting", async () => {
+    const denied = new Error('Topic authorization failed');
+    const { kafka, created } = fakeKafka(['orders'], denied);
+    const provisioner = new TopicProvisioner(kafka);
+    await provisioner.ensure('g', requirements());
+    expect(created.map((c) => c.config)).toEqual([{}, {}]);
+    await provisioner.ensure('g', requirements());
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toBe(
+      'Could not read max.message.bytes of "orders" (Topic authorization failed): their retry and dead-letter ' +
+        "topics are created with the broker's default max.message.bytes",
+    );
+  });
+});
