@@ -10,8 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KafkaTestClient, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { isBrokerReachable, localSettings, startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
+import { isBrokerReachable, startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { ownBrokerSettings } from './support/own-broker.js';
 
 /** Consumers of as many groups joining at once: all of them reached the loading coordinator before the fix. */
 const GROUPS = 8;
@@ -19,14 +20,7 @@ const GROUPS = 8;
 const suite = javaAvailable() ? describe : describe.skip;
 
 suite('first join on a fresh broker (coordinator loading)', () => {
-  const port = Number(process.env.KAFKA_FRESH_PORT ?? 19892);
-  const settings = localSettings({
-    ...process.env,
-    KAFKA_BROKERS: '',
-    KAFKA_NODES: '1',
-    KAFKA_PORT: String(port),
-    KAFKA_CONTROLLER_PORT: String(port + 1),
-  });
+  const { port, settings } = ownBrokerSettings('KAFKA_FRESH_PORT', 19892);
   let started = false;
   let kafka: KafkaTestClient;
 

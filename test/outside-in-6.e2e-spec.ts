@@ -23,9 +23,10 @@ import {
 } from 'nest-kafka-groups';
 import { KafkaTestClient, TEST_CONSUMER_TUNING, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { ConfigResourceTypes } from 'kafkajs';
-import { localSettings, startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
+import { startBroker, stopBroker } from '../scripts/kafka-local-lib.mjs';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB } from './support/java/java-consumer.js';
 import { expectPortsFree, javaAvailable } from './support/local-machine.js';
+import { ownBrokerSettings } from './support/own-broker.js';
 import { expectErrorLines } from './support/error-lines.js';
 import { startTestApp } from './support/nest-test-app.js';
 
@@ -77,14 +78,7 @@ function javaProduce(
 const suite = javaAvailable() ? describe : describe.skip;
 
 suite('outside-in 6: large records, retry and dead-letter topics', () => {
-  const port = Number(process.env.KAFKA_OUTSIDE6_PORT ?? 19942);
-  const settings = localSettings({
-    ...process.env,
-    KAFKA_BROKERS: '',
-    KAFKA_NODES: '1',
-    KAFKA_PORT: String(port),
-    KAFKA_CONTROLLER_PORT: String(port + 1),
-  });
+  const { port, settings } = ownBrokerSettings('KAFKA_OUTSIDE6_PORT', 19942);
   const brokers = settings.localAddress;
   let started = false;
   const kafka = new KafkaTestClient({ brokers: [brokers], clientId: 'outside-in-6' });
