@@ -146,37 +146,57 @@ describe('kafkajs OffsetManager: members of one client in one group (the fix in 
   });
 });
 
+/**
+ * Member m1 of group `group` (fromBeginning false) assigned `assignment` of t, its cluster's metadata showing
+ * `partitionCount` partitions of t (none loaded when undefined), the coordinator holding `committed`.
+ */
+function memberOf(
+  group: string,
+  committed: Record<number, string>,
+  assignment: number[],
+  partitionCount?: number,
+) {
+  const broker = coordinator(committed);
+  const listed: unknown[] = [];
+  const cluster = {
+    committedOffsets: () => ({}),
+    brokerPool: {
+      metadata:
+        partitionCount === undefined
+          ? undefined
+          : { topicMetadata: [{ topic: TOPIC, partitionMetadata: new Array(partitionCount).fill({}) }] },
+    },
+    async fetchTopicsOffset(
+      topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
+    ) {
+      listed.push(topics);
+      return topics.map(({ topic, fromBeginning, partitions }) => ({
+        topic,
+        partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : '6' })),
+      }));
+    },
+  };
+  const manager = new Fixed({
+    cluster,
+    coordinator: broker,
+    memberAssignment: { [TOPIC]: assignment },
+    autoCommit: true,
+    autoCommitInterval: 1_000,
+    autoCommitThreshold: null,
+    topicConfigurations: { [TOPIC]: { fromBeginning: false } },
+    instrumentationEmitter: { emit() {} },
+    groupId: group,
+    generationId: 2,
+    memberId: 'm1',
+  });
+  const offsetFetches = jest.spyOn(broker, 'offsetFetch');
+  return { manager, broker, cluster, listed, committed, offsetFetches };
+}
+
 describe('kafkajs OffsetManager (fixed): a topic deleted while the group runs', () => {
   /** Member m1 of group `group` on t[0] and t[1] (fromBeginning false), its cluster's metadata showing 2 partitions. */
   function member(group: string, committed: Record<number, string>) {
-    const broker = coordinator(committed);
-    const listed: unknown[] = [];
-    const cluster = {
-      committedOffsets: () => ({}),
-      brokerPool: { metadata: { topicMetadata: [{ topic: TOPIC, partitionMetadata: [{}, {}] }] } },
-      async fetchTopicsOffset(
-        topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
-      ) {
-        listed.push(topics);
-        return topics.map(({ topic, fromBeginning, partitions }) => ({
-          topic,
-          partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : '6' })),
-        }));
-      },
-    };
-    const m1 = new Fixed({
-      cluster,
-      coordinator: broker,
-      memberAssignment: { [TOPIC]: [0, 1] },
-      autoCommit: true,
-      autoCommitInterval: 1_000,
-      autoCommitThreshold: null,
-      topicConfigurations: { [TOPIC]: { fromBeginning: false } },
-      instrumentationEmitter: { emit() {} },
-      groupId: group,
-      generationId: 2,
-      memberId: 'm1',
-    });
+    const { manager: m1, broker, listed } = memberOf(group, committed, [0, 1], 2);
     return { m1, broker, listed, committed };
   }
 
@@ -232,51 +252,8 @@ describe('kafkajs OffsetManager (fixed): a topic deleted while the group runs', 
 });
 
 describe('kafkajs OffsetManager (fixed): the lookup before each fetch', () => {
-  function member(
-    group: string,
-    committed: Record<number, string>,
-    assignment: number[],
-    partitionCount?: number,
-  ) {
-    const broker = coordinator(committed);
-    const listed: unknown[] = [];
-    const cluster = {
-      committedOffsets: () => ({}),
-      brokerPool: {
-        metadata:
-          partitionCount === undefined
-            ? undefined
-            : { topicMetadata: [{ topic: TOPIC, partitionMetadata: new Array(partitionCount).fill({}) }] },
-      },
-      async fetchTopicsOffset(
-        topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
-      ) {
-        listed.push(topics);
-        return topics.map(({ topic, fromBeginning, partitions }) => ({
-          topic,
-          partitions: partitions.map(({ partition }) => ({ partition, offset: fromBeginning ? '0' : '6' })),
-        }));
-      },
-    };
-    const manager = new Fixed({
-      cluster,
-      coordinator: broker,
-      memberAssignment: { [TOPIC]: assignment },
-      autoCommit: true,
-      autoCommitInterval: 1_000,
-      autoCommitThreshold: null,
-      topicConfigurations: { [TOPIC]: { fromBeginning: false } },
-      instrumentationEmitter: { emit() {} },
-      groupId: group,
-      generationId: 2,
-      memberId: 'm1',
-    });
-    const offsetFetches = jest.spyOn(broker, 'offsetFetch');
-    return { manager, cluster, listed, offsetFetches };
-  }
-
   it('asks the coordinator again only for an offset the cache holds as invalid', async () => {
-    const { manager, offsetFetches } = member('g-lookup', { 0: '3', 1: '5' }, [0, 1], 2);
+    const { manager, offsetFetches } = memberOf('g-lookup', { 0: '3', 1: '5' }, [0, 1], 2);
     await manager.resolveOffsets();
     await manager.resolveOffsets();
     expect(offsetFetches).toHaveBeenCalledTimes(1);
@@ -290,12 +267,12 @@ describe('kafkajs OffsetManager (fixed): the lookup before each fetch', () => {
 
   it('counts the partitions first seen once the metadata is known, even when every offset was resolved before', async () => {
     // The first lookup ran before any metadata: nothing counted then.
-    const first = member('g-late-metadata', { 0: '3', 1: '5' }, [0, 1]);
+    const first = memberOf('g-late-metadata', { 0: '3', 1: '5' }, [0, 1]);
     await first.manager.resolveOffsets();
     first.cluster.brokerPool.metadata = { topicMetadata: [{ topic: TOPIC, partitionMetadata: [{}, {}] }] };
     await first.manager.resolveOffsets();
     // Partition 2, added later and not committed, starts at its earliest offset, not at the log end.
-    const rejoined = member('g-late-metadata', { 0: '3', 1: '5' }, [0, 1, 2], 3);
+    const rejoined = memberOf('g-late-metadata', { 0: '3', 1: '5' }, [0, 1, 2], 3);
     await rejoined.manager.resolveOffsets();
     expect(rejoined.manager.nextOffset(TOPIC, 2).toString()).toBe('0');
   });
