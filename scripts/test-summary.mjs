@@ -2,9 +2,10 @@
 /**
  * CI's count: `node scripts/test-summary.mjs <folder> <report> ...`, e.g. `reports unit e2e faults`.
  *
- * Reads `<folder>/<report>.json` (jest's `--json` shape) for each expected report and prints what went wrong,
- * the skipped count, and last `N passed, N failed`; exits 1 when anything failed. Each of these counts as a
- * failure, because each has printed `0 failed` before:
+ * Reads `<folder>/<report>.json` (jest's `--json` shape) for each expected report and prints what went wrong
+ * (each failed test by suite and name, with its failure's first line, so that a log's tail names it), the skipped
+ * count, and last `N passed, N failed`; exits 1 when anything failed. Each of these counts as a failure, because
+ * each has printed `0 failed` before:
  * - an expected report that is missing or unreadable (a failed build writes no unit.json; a failing e2e global
  *   setup writes no e2e.json);
  * - a suite that failed without a failing test (an error in `afterAll`, a suite that could not load);
@@ -69,6 +70,13 @@ function countReport(report) {
   const brokenSuites = suites.filter(
     (s) => s.status === 'failed' && !(s.assertionResults ?? []).some((a) => a.status === 'failed'),
   );
+  for (const suite of suites) {
+    for (const test of suite.assertionResults ?? []) {
+      if (test.status !== 'failed') continue;
+      const name = test.fullName ?? test.title ?? '(unnamed test)';
+      problems.push(`failed: ${suite.name} › ${name}: ${firstLine(test.failureMessages?.[0])}`);
+    }
+  }
   for (const suite of brokenSuites) {
     problems.push(`suite failed outside its tests: ${suite.name}: ${firstLine(suite.message)}`);
   }
@@ -88,6 +96,8 @@ function countReport(report) {
 
 function firstLine(message) {
   const line = String(message ?? '')
+    // eslint-disable-next-line no-control-regex -- Jest's failure messages carry colour codes
+    .replace(/\u001b\[[0-9;]*m/g, '')
     .split('\n')
     .map((l) => l.replace(/^\s*●\s*/, '').trim())
     .filter((l) => l && l !== 'Test suite failed to run')[0];

@@ -159,6 +159,40 @@ describe('test-summary', () => {
     expect(summarize(reports({ e2e: report }), ['e2e'])).toMatchObject({ passed: 1, failed: 1 });
   });
 
+  it('names each failed test with its suite and the first line of its failure, before the count', () => {
+    const report = passing('/repo/test/e.e2e-spec.ts', 2);
+    report.success = false;
+    report.numPassedTests = 1;
+    report.numFailedTests = 1;
+    report.testResults[0] = {
+      name: '/repo/test/e.e2e-spec.ts',
+      status: 'failed',
+      message: '',
+      assertionResults: [
+        { status: 'passed', fullName: 'group joins' },
+        {
+          status: 'failed',
+          fullName: 'group survives a restart',
+          failureMessages: [
+            'Error: Timed out after 60000 ms waiting for health up again\n    at wait (x.ts:1:1)',
+          ],
+        },
+      ],
+    };
+    const dir = reports({ e2e: report });
+    expect(summarize(dir, ['e2e']).problems).toEqual([
+      expect.stringMatching(
+        /e2e\.json: failed: \/repo\/test\/e\.e2e-spec\.ts › group survives a restart: Error: Timed out after 60000 ms waiting for health up again$/,
+      ),
+    ]);
+    const run = cli(dir, 'e2e');
+    expect(run.lines.slice(-3)).toEqual([
+      expect.stringMatching(/failed: .* › group survives a restart: Error: Timed out/),
+      '0 skipped',
+      '1 passed, 1 failed',
+    ]);
+  });
+
   it('fails on a report that ran no tests, an unreadable one, and one without counts', () => {
     const dir = reports({
       unit: { success: true, numPassedTests: 0, numFailedTests: 0, testResults: [] },
