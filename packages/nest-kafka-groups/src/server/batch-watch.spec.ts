@@ -64,6 +64,17 @@ describe('BatchWatch', () => {
     );
   });
 
+  test('tells onTimeout once, with the error the signal was aborted with, however long the handler goes on', () => {
+    const onTimeout = jest.fn<(timedOut: KafkaHandlerTimeoutError) => void>();
+    const { watch } = start({ heartbeatIntervalMs: 500, maxProcessingTimeMs: 2_000, onTimeout });
+    watch.current = message('10');
+    jest.advanceTimersByTime(1_999);
+    expect(onTimeout).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(60_000);
+    expect(onTimeout).toHaveBeenCalledTimes(1);
+    expect(onTimeout).toHaveBeenCalledWith(watch.timedOut);
+  });
+
   test('messages that each finish in time never time out, however long the batch runs', () => {
     const { watch } = start({ heartbeatIntervalMs: 500, maxProcessingTimeMs: 2_000 });
     for (let offset = 0; offset < 40; offset++) {

@@ -9,6 +9,8 @@ export interface BatchWatchOptions {
   heartbeat: () => Promise<void>;
   heartbeatIntervalMs: number;
   maxProcessingTimeMs: number;
+  /** Called once when the current message ran too long (after its `ctx.signal` was aborted). */
+  onTimeout?: (timedOut: KafkaHandlerTimeoutError) => void;
 }
 
 /**
@@ -69,6 +71,7 @@ export class BatchWatch {
         maxProcessingTimeMs,
       );
       this.controller.abort(this.timedOut);
+      this.options.onTimeout?.(this.timedOut);
     }
   }
 }
