@@ -33,6 +33,8 @@ const FLIGHT24 = 'live-flight-flight24';
 const NO_READ_USER = 'svc-noread';
 /** Runs under a consumer and a producer byte-rate quota. */
 const QUOTA_USER = 'svc-quota';
+/** Reads and writes its topics but may not create any: one dead-letter topic is missing. */
+const NO_CREATE_USER = 'svc-nocreate';
 const ADMIN_TOKEN = 'outside-in-5-token';
 
 function position(icao24: string) {
@@ -59,6 +61,7 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     ({ settings, credentials, brokers } = await startSecuredBroker('KAFKA_OUTSIDE5_PORT', 19292, [
       NO_READ_USER,
       QUOTA_USER,
+      NO_CREATE_USER,
     ]));
     await createAcls(brokers, credentials, [
       ...allow(NO_READ_USER, 'TOPIC', AIRNAV, ['DESCRIBE']),
@@ -67,6 +70,8 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       ...allow(NO_READ_USER, 'GROUP', 'noread-', ['READ', 'DESCRIBE'], true),
       ...allow(QUOTA_USER, 'TOPIC', 'quota-', ['CREATE', 'DESCRIBE', 'READ', 'WRITE'], true),
       ...allow(QUOTA_USER, 'GROUP', 'quota-', ['READ', 'DESCRIBE'], true),
+      ...allow(NO_CREATE_USER, 'TOPIC', 'nocreate-', ['DESCRIBE', 'READ', 'WRITE'], true),
+      ...allow(NO_CREATE_USER, 'GROUP', 'nocreate-', ['READ', 'DESCRIBE'], true),
     ]);
     admin = new Kafka({
       ...saslClientConfig(credentials),
@@ -81,6 +86,7 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       waitForLeaders: true,
       topics: [AIRNAV, FLIGHT24]
         .flatMap((t) => [t, `${t}-dlt`])
+        .concat(['nocreate-airnav', 'nocreate-airnav-dlt', 'nocreate-flight24'])
         .map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1 })),
     });
   });
@@ -201,6 +207,30 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     await waitFor('health up', 30_000, async () => (await health(url)).status === 200);
     expect(lines.filter((line) => line.includes(`Resolved: ${denial}`))).toHaveLength(1);
     expect(errorLines(lines, denial)).toHaveLength(1);
+  });
+
+  test('no CREATE and one dead-letter topic missing: one WARN naming only that topic and the refused create; the group whose topics exist says nothing', async () => {
+    const { lines } = await startService(NO_CREATE_USER, {
+      AIRNAV_GROUP_ID: 'nocreate-airnav',
+      AIRNAV_TOPIC: 'nocreate-airnav',
+      FLIGHT24_GROUP_ID: 'nocreate-flight24',
+      FLIGHT24_TOPIC: 'nocreate-flight24',
+    });
+    const refusal = `not authorized to create topic nocreate-flight24-dlt as user ${NO_CREATE_USER}`;
+    const about = (line: string) => /\b(WARN|ERROR)\b/.test(line) && line.includes('not authorized');
+    // Both groups start (the members need no CREATE); by then each group's topic check has run.
+    await waitFor('both groups joined', 60_000, () =>
+      ['nocreate-airnav', 'nocreate-flight24'].every((group) =>
+        lines.some((line) => line.includes(`[ConsumerMember:${group}#0] Joined as`)),
+      ),
+    );
+    const reported = lines.filter(about);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toContain(' WARN [GroupRunner:nocreate-flight24] ');
+    const message = reported[0].split('[GroupRunner:nocreate-flight24] ')[1];
+    expect(message).toContain(refusal);
+    // The source topic, which exists, is not named as if it were missing.
+    expect(message).not.toMatch(/nocreate-flight24(?!-dlt)/);
   });
 
   /** Kafka's `kafka-configs` (its ConfigCommand class, from the broker's jars) as the super user. */
