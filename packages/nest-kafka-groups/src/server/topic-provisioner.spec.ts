@@ -14,7 +14,11 @@ interface Created {
   config: Record<string, string>;
 }
 
-function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
+function fakeKafka(
+  existing: string[],
+  sizes: Record<string, string> | Error,
+  refused: readonly string[] = [],
+) {
   const created: Created[] = [];
   const admin = {
     connect: async () => undefined,
@@ -22,6 +26,10 @@ function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
     listTopics: async () => existing,
     createTopics: async ({ topics }: Parameters<Admin['createTopics']>[0]) => {
       for (const { topic, numPartitions, configEntries } of topics) {
+        if (refused.includes(topic))
+          throw Object.assign(new Error('Not authorized to access topics: [Topic authorization failed]'), {
+            type: 'TOPIC_AUTHORIZATION_FAILED',
+          });
         created.push({
           topic,
           numPartitions: numPartitions!,
@@ -45,6 +53,8 @@ function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
   };
   return { kafka: { admin: () => admin } as unknown as Kafka, created };
 }
+
+const IDENTITY = { brokers: 'b:9092', mechanism: 'PLAINTEXT', principal: 'an anonymous client' };
 
 function options(config: Record<string, string> = {}): ResolvedTopicOptions {
   return { create: true, partitions: 3, replicationFactor: 1, config };
@@ -76,7 +86,7 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
 
   test("take the source topic's max.message.bytes plus room for the headers", async () => {
     const { kafka, created } = fakeKafka(['orders'], { orders: '262144' });
-    await new TopicProvisioner(kafka).ensure('g', requirements());
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
     expect(created).toEqual([
       { topic: 'orders-retry', numPartitions: 3, config: { 'max.message.bytes': String(262_144 + 16_384) } },
       { topic: 'orders-dlt', numPartitions: 3, config: { 'max.message.bytes': String(262_144 + 16_384) } },
@@ -86,7 +96,7 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
 
   test('a source created in the same pass is created first, then read', async () => {
     const { kafka, created } = fakeKafka([], { orders: '1048588' });
-    await new TopicProvisioner(kafka).ensure('g', requirements());
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
     expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
       ['orders', undefined],
       ['orders-retry', String(1_048_588 + 16_384)],
@@ -96,14 +106,14 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
 
   test('max.message.bytes in topics.config wins', async () => {
     const { kafka, created } = fakeKafka(['orders'], { orders: '262144' });
-    await new TopicProvisioner(kafka).ensure('g', requirements({ 'max.message.bytes': '5000000' }));
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements({ 'max.message.bytes': '5000000' }));
     expect(created.map((c) => c.config['max.message.bytes'])).toEqual(['5000000', '5000000']);
   });
 
   test("configs it may not read: the broker's default size, one WARN naming the topics and the setting", async () => {
     const denied = new Error('Topic authorization failed');
     const { kafka, created } = fakeKafka(['orders'], denied);
-    const provisioner = new TopicProvisioner(kafka);
+    const provisioner = new TopicProvisioner(kafka, IDENTITY);
     await provisioner.ensure('g', requirements());
     expect(created.map((c) => c.config)).toEqual([{}, {}]);
     await provisioner.ensure('g', requirements());
@@ -112,5 +122,27 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
       'Could not read max.message.bytes of "orders" (Topic authorization failed): their retry and dead-letter ' +
         "topics are created with the broker's default max.message.bytes",
     );
+  });
+});
+
+describe('TopicProvisioner: topics it may not create', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test('names the refused topics and those waiting for them, not the ones that exist', async () => {
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const { kafka, created } = fakeKafka(['other'], {}, ['orders']);
+    const needed = [
+      ...requirements(),
+      { topic: 'other', role: 'source', options: options() },
+      { topic: 'other-dlt', role: 'dead letters', options: options(), sizeOf: 'other' },
+    ];
+    const refusal = new TopicProvisioner(kafka, IDENTITY).ensure('g', needed);
+    await expect(refusal).rejects.toThrow(
+      'not authorized to create topics orders, orders-retry, orders-dlt, other-dlt as an anonymous client ' +
+        '(they are missing or not visible without DESCRIBE; create them or grant CREATE)',
+    );
+    expect(created).toEqual([]);
   });
 });

@@ -1,9 +1,17 @@
 import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.js';
+import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
 import type { GroupPlan } from './group-plan.js';
 import { MAX_EXCEPTION_MESSAGE_BYTES, MAX_STACK_TRACE_BYTES } from '../dead-letter/dead-letter-headers.js';
+
+/** Topics the broker refused to create for lack of ACLs, and its first refusal. */
+interface CreateRefusal {
+  topics: string[];
+  cause: unknown;
+}
 
 /** One topic a group needs: a handler's source topic or its dead-letter topic. */
 export interface TopicRequirement {
@@ -74,7 +82,10 @@ export class TopicProvisioner {
   /** The admin client of each group's pass under way, for `cancel`. */
   private readonly passes = new Map<string, Admin>();
 
-  constructor(private readonly kafka: Kafka) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly identity: SecurityIdentity,
+  ) {}
 
   /**
    * Ends the group's pass under way (its group stops): disconnecting its admin client also ends a connect still
@@ -99,18 +110,27 @@ export class TopicProvisioner {
       // Source topics first: the retry topics take their main topic's partition count, they and the dead-letter
       // topics its size.
       const [derived, sources] = split(toCreate, (r) => r.sizeOf !== undefined);
-      if (sources.length > 0) await this.create(admin, groupId, sources);
+      if (sources.length > 0) {
+        const refused = await this.create(admin, groupId, sources);
+        // The retry and dead-letter topics wait for their sources; missing too, they are named with them.
+        if (refused)
+          throw this.refusedCreate({
+            ...refused,
+            topics: [...refused.topics, ...derived.map((r) => r.topic)],
+          });
+      }
       if (derived.length > 0) {
         const retryTopics = derived.filter((r) => r.partitionsOf !== undefined);
         const partitions = retryTopics.length > 0 ? await partitionCounts(admin, retryTopics) : undefined;
         const present = new Set([...existing, ...sources.map((r) => r.topic)]);
-        await this.create(
+        const refused = await this.create(
           admin,
           groupId,
           derived,
           partitions,
           await this.sourceSizes(admin, derived, present),
         );
+        if (refused) throw this.refusedCreate(refused);
       }
       await this.checkPartitions(
         admin,
@@ -131,13 +151,13 @@ export class TopicProvisioner {
     requirements: TopicRequirement[],
     mainPartitions?: ReadonlyMap<string, number>,
     sizes?: ReadonlyMap<string, number>,
-  ): Promise<void> {
+  ): Promise<CreateRefusal | undefined> {
     const defaults = requirements.some(
       (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
     )
       ? await brokerDefaults(admin)
       : undefined;
-    await Promise.all(
+    const results = await Promise.allSettled(
       requirements.map(async ({ topic, role, options, partitionsOf, sizeOf }) => {
         const numPartitions =
           (partitionsOf && mainPartitions?.get(partitionsOf)) || options.partitions || defaults!.partitions;
@@ -164,6 +184,31 @@ export class TopicProvisioner {
           );
         }
       }),
+    );
+    // Every topic's creation is tried, so that a refusal names all the topics refused and only those.
+    const refused: string[] = [];
+    let cause: unknown;
+    for (const [index, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue;
+      if (!authorizationFailureOf(result.reason, this.identity, { operation: 'create' })) throw result.reason;
+      refused.push(requirements[index].topic);
+      cause ??= result.reason;
+    }
+    return refused.length > 0 ? { topics: refused, cause } : undefined;
+  }
+
+  /**
+   * The topics the broker would not let this user create, and those not tried since they depend on them. Without
+   * DESCRIBE a topic that exists is not listed, so it is created too, and refused the same way.
+   */
+  private refusedCreate({ topics, cause }: CreateRefusal): KafkaAuthorizationError {
+    const one = topics.length === 1;
+    return new KafkaAuthorizationError(
+      'create',
+      `${one ? 'topic' : 'topics'} ${topics.join(', ')}`,
+      this.identity.principal,
+      cause,
+      `${one ? 'it is' : 'they are'} missing or not visible without DESCRIBE; create ${one ? 'it' : 'them'} or grant CREATE`,
     );
   }
 
