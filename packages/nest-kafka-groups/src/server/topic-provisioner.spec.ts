@@ -18,8 +18,11 @@ function fakeKafka(
   existing: string[],
   sizes: Record<string, string> | Error,
   refused: readonly string[] = [],
+  unreadable: readonly string[] = [],
 ) {
   const created: Created[] = [];
+  /** The topics of each DescribeConfigs. */
+  const described: string[][] = [];
   const admin = {
     connect: async () => undefined,
     disconnect: async () => undefined,
@@ -42,7 +45,9 @@ function fakeKafka(
       topics: topics.map((name) => ({ name, partitions: [{}, {}, {}] })),
     }),
     describeConfigs: async ({ resources }: Parameters<Admin['describeConfigs']>[0]) => {
+      described.push(resources.map((r) => r.name));
       if (sizes instanceof Error) throw sizes;
+      if (resources.some((r) => unreadable.includes(r.name))) throw new Error('Topic authorization failed');
       return {
         resources: resources.map(({ name }) => ({
           resourceName: name,
@@ -51,7 +56,7 @@ function fakeKafka(
       };
     },
   };
-  return { kafka: { admin: () => admin } as unknown as Kafka, created };
+  return { kafka: { admin: () => admin } as unknown as Kafka, created, described };
 }
 
 const IDENTITY = { brokers: 'b:9092', mechanism: 'PLAINTEXT', principal: 'an anonymous client' };
@@ -122,6 +127,60 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
       'Could not read max.message.bytes of "orders" (Topic authorization failed): their retry and dead-letter ' +
         "topics are created with the broker's default max.message.bytes",
     );
+  });
+});
+
+describe('TopicProvisioner: retry and dead-letter topics that exist, against their source topic', () => {
+  let warn: jest.SpiedFunction<Logger['warn']>;
+  beforeEach(() => {
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test('smaller: one WARN per topic, once; all sizes in one DescribeConfigs', async () => {
+    const sizes = { orders: '262144', 'orders-retry': '65536', 'orders-dlt': '262144' };
+    const { kafka, described } = fakeKafka(['orders', 'orders-retry', 'orders-dlt'], sizes);
+    const provisioner = new TopicProvisioner(kafka, IDENTITY);
+    await provisioner.ensure('g', requirements());
+    await provisioner.ensure('g', requirements());
+    expect(described).toEqual([
+      ['orders', 'orders-retry', 'orders-dlt'],
+      ['orders', 'orders-retry', 'orders-dlt'],
+    ]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toContain(
+      'Topic "orders-retry" (retry, group "g") has max.message.bytes 65536, less than the 262144 of its source topic ' +
+        '"orders": a record that fits there may not fit here (its partition then stops when the record fails).',
+    );
+    expect(warn.mock.calls[0][0]).toContain(
+      'kafka-configs.sh --bootstrap-server b:9092 --alter --entity-type topics --entity-name orders-retry ' +
+        `--add-config max.message.bytes=${262_144 + 16_384}`,
+    );
+  });
+
+  test('no retry or dead-letter topic: no DescribeConfigs', async () => {
+    const { kafka, described } = fakeKafka(['orders'], { orders: '262144' });
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements().slice(0, 1));
+    expect(described).toEqual([]);
+  });
+
+  test("configs of an existing one it may not read: no WARN, and the one to create still takes its source's size", async () => {
+    const { kafka, created, described } = fakeKafka(
+      ['orders', 'orders-dlt'],
+      { orders: '262144' },
+      [],
+      ['orders-dlt'],
+    );
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
+    expect(described).toEqual([['orders', 'orders-dlt'], ['orders']]);
+    expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
+      ['orders-retry', String(262_144 + 16_384)],
+    ]);
+    expect(warn).not.toHaveBeenCalled();
   });
 });
 

@@ -119,17 +119,19 @@ export class TopicProvisioner {
             topics: [...refused.topics, ...derived.map((r) => r.topic)],
           });
       }
+      // One DescribeConfigs for the sources' sizes, which the retry and dead-letter topics to create take and those
+      // that exist are compared with, and for the sizes of those that exist.
+      const present = new Set([...existing, ...sources.map((r) => r.topic)]);
+      const sized = requirements.filter((r) => r.sizeOf !== undefined && existing.has(r.topic));
+      const sizes =
+        derived.length > 0 || sized.length > 0
+          ? await this.sizes(admin, derived, sized, present)
+          : new Map<string, number>();
+      this.compareSizes(groupId, sized, sizes);
       if (derived.length > 0) {
         const retryTopics = derived.filter((r) => r.partitionsOf !== undefined);
         const partitions = retryTopics.length > 0 ? await partitionCounts(admin, retryTopics) : undefined;
-        const present = new Set([...existing, ...sources.map((r) => r.topic)]);
-        const refused = await this.create(
-          admin,
-          groupId,
-          derived,
-          partitions,
-          await this.sourceSizes(admin, derived, present),
-        );
+        const refused = await this.create(admin, groupId, derived, partitions, sizes);
         if (refused) throw this.refusedCreate(refused);
       }
       await this.checkPartitions(
@@ -213,21 +215,26 @@ export class TopicProvisioner {
   }
 
   /**
-   * max.message.bytes of the topics the retry and dead-letter topics take their size from, those that exist. A
-   * user allowed to create topics but not to describe their configs gets the broker's default, told once.
+   * max.message.bytes of the topics the retry and dead-letter topics take their size from, those that exist, and of
+   * the retry and dead-letter topics that exist (`sized`), in one DescribeConfigs. A user allowed to create topics but
+   * not to describe their configs gets the broker's default, told once; one who may not describe them, no comparison.
    */
-  private async sourceSizes(
+  private async sizes(
     admin: Admin,
     derived: TopicRequirement[],
+    sized: TopicRequirement[],
     present: ReadonlySet<string>,
   ): Promise<Map<string, number>> {
     const sizes = new Map<string, number>();
-    const sources = [...new Set(derived.map((r) => r.sizeOf!))].filter((topic) => present.has(topic));
+    const sources = [...new Set([...derived, ...sized].map((r) => r.sizeOf!))].filter((topic) =>
+      present.has(topic),
+    );
     if (sources.length === 0) return sizes;
+    const names = [...new Set([...sources, ...sized.map((r) => r.topic)])];
     try {
       const { resources } = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: sources.map((name) => ({
+        resources: names.map((name) => ({
           type: ConfigResourceTypes.TOPIC,
           name,
           configNames: [MAX_MESSAGE_BYTES],
@@ -238,16 +245,52 @@ export class TopicProvisioner {
         if (Number.isInteger(bytes) && bytes > 0) sizes.set(resourceName, bytes);
       }
     } catch (error) {
-      const key = `sizes of ${sources.join(',')}`;
-      if (!this.reported.has(key)) {
-        this.reported.add(key);
+      const reason = (error as Error).message;
+      const quoted = (topics: string[]) => topics.map((t) => `"${t}"`).join(', ');
+      // A comparison not made changes nothing: not worth a WARN for a user without DESCRIBE_CONFIGS.
+      if (sized.length > 0) {
+        this.logger.debug(
+          `Could not read ${MAX_MESSAGE_BYTES} of ${quoted(names)} (${reason}): retry and dead-letter topics not ` +
+            'compared with their source topics',
+        );
+        // The refusal may be the existing topics' only: the sizes the topics to create take are read alone.
+        if (derived.length > 0) return this.sizes(admin, derived, [], present);
+      } else if (!this.reported.has(`sizes of ${sources.join(',')}`)) {
+        this.reported.add(`sizes of ${sources.join(',')}`);
         this.logger.warn(
-          `Could not read ${MAX_MESSAGE_BYTES} of ${sources.map((t) => `"${t}"`).join(', ')} (${(error as Error).message}): ` +
+          `Could not read ${MAX_MESSAGE_BYTES} of ${quoted(sources)} (${reason}): ` +
             `their retry and dead-letter topics are created with the broker's default ${MAX_MESSAGE_BYTES}`,
         );
       }
     }
     return sizes;
+  }
+
+  /**
+   * One WARN per existing retry or dead-letter topic smaller than its source topic: a record the source took may
+   * not fit there (a retry topic then stops its partition, a dead letter becomes a stub). Left as it is.
+   */
+  private compareSizes(groupId: string, sized: TopicRequirement[], sizes: ReadonlyMap<string, number>): void {
+    for (const { topic, role, sizeOf, partitionsOf } of sized) {
+      const own = sizes.get(topic);
+      const source = sizes.get(sizeOf!);
+      if (own === undefined || source === undefined || own >= source) continue;
+      const key = `${topic} ${MAX_MESSAGE_BYTES} ${own} < ${source}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const wanted = source + HEADER_ROOM_BYTES;
+      const then =
+        partitionsOf === undefined
+          ? 'its dead letter is then a stub without the record'
+          : 'its partition then stops when the record fails';
+      this.logger.warn(
+        `Topic "${topic}" (${role}, group "${groupId}") has ${MAX_MESSAGE_BYTES} ${own}, less than the ${source} of ` +
+          `its source topic "${sizeOf}": a record that fits there may not fit here (${then}). Existing topics are ` +
+          `never changed; raise it to ${wanted} (the source's size and room for the headers): kafka-configs.sh ` +
+          `--bootstrap-server ${this.identity.brokers} --alter --entity-type topics --entity-name ${topic} ` +
+          `--add-config ${MAX_MESSAGE_BYTES}=${wanted}`,
+      );
+    }
   }
 
   private async checkPartitions(
