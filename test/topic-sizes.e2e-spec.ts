@@ -88,7 +88,7 @@ describe('retry records that fit their topic only with a stronger codec than the
   test("compression 'lz4', a record its source took in a gzip batch: refused by the retry topic in lz4, written there in gzip", async () => {
     const topic = uniqueName('lz4-retry');
     const groupId = uniqueName('lz4-retry');
-    // 250 KiB of random letters: gzip shrinks them to about 61 %, lz4 not at all (docs/RELIABILITY.md, finding 21).
+    // 250 KiB of random letters: gzip shrinks them below the source's size, lz4 hardly (docs/RELIABILITY.md, 21).
     const letters = Array.from({ length: 250 * 1024 }, () => String.fromCharCode(97 + randomInt(26))).join(
       '',
     );
