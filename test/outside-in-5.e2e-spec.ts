@@ -9,7 +9,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { ConsoleLogger } from '@nestjs/common';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
 import {
@@ -22,6 +23,8 @@ import { allow, saslClientConfig, TEST_RETRY, waitFor } from 'nest-kafka-groups/
 import { kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startSecuredBroker } from './support/secured-broker.js';
+import { startTestApp } from './support/nest-test-app.js';
+import { recordingFeature } from './support/recording-feature.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -35,6 +38,8 @@ const NO_READ_USER = 'svc-noread';
 const QUOTA_USER = 'svc-quota';
 /** Reads and writes its topics but may not create any: one dead-letter topic is missing. */
 const NO_CREATE_USER = 'svc-nocreate';
+/** May create its topics but not read the broker's configs (the cluster's DESCRIBE_CONFIGS). */
+const NO_CLUSTER_USER = 'svc-nocluster';
 const ADMIN_TOKEN = 'outside-in-5-token';
 
 function position(icao24: string) {
@@ -62,6 +67,7 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       NO_READ_USER,
       QUOTA_USER,
       NO_CREATE_USER,
+      NO_CLUSTER_USER,
     ]));
     await createAcls(brokers, credentials, [
       ...allow(NO_READ_USER, 'TOPIC', AIRNAV, ['DESCRIBE']),
@@ -72,6 +78,14 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       ...allow(QUOTA_USER, 'GROUP', 'quota-', ['READ', 'DESCRIBE'], true),
       ...allow(NO_CREATE_USER, 'TOPIC', 'nocreate-', ['DESCRIBE', 'READ', 'WRITE'], true),
       ...allow(NO_CREATE_USER, 'GROUP', 'nocreate-', ['READ', 'DESCRIBE'], true),
+      ...allow(
+        NO_CLUSTER_USER,
+        'TOPIC',
+        'nocluster-',
+        ['CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'READ', 'WRITE'],
+        true,
+      ),
+      ...allow(NO_CLUSTER_USER, 'GROUP', 'nocluster-', ['READ', 'DESCRIBE'], true),
     ]);
     admin = new Kafka({
       ...saslClientConfig(credentials),
@@ -231,6 +245,30 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     expect(message).toContain(refusal);
     // The source topic, which exists, is not named as if it were missing.
     expect(message).not.toMatch(/nocreate-flight24(?!-dlt)/);
+  });
+
+  test("CREATE but no DESCRIBE_CONFIGS on the cluster, topics without partitions or replicationFactor: the WARN names the broker's configs, the setting and the ACL, not the topics", async () => {
+    const warnings = jest.spyOn(ConsoleLogger.prototype, 'warn');
+    const { app } = await startTestApp([recordingFeature('nocluster-group', 'nocluster-topic')], {
+      brokers: [brokers],
+      ...saslClientConfig(credentials, { user: NO_CLUSTER_USER }),
+      topics: { create: true },
+    });
+    try {
+      const about = () =>
+        warnings.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('not authorized'));
+      await waitFor('the topic check to report the refusal', 20_000, () => about().length > 0);
+      expect(about()).toHaveLength(1);
+      expect(about()[0]).toContain(
+        'Topic check refused: not authorized to describe the configs of the cluster as user svc-nocluster (the ' +
+          "broker's num.partitions and default.replication.factor, for the topics it creates: grant " +
+          'DESCRIBE_CONFIGS on the cluster, or set topics.partitions and topics.replicationFactor); checking again',
+      );
+      expect(about()[0]).not.toContain('nocluster-topic');
+    } finally {
+      warnings.mockRestore();
+      await app.close();
+    }
   });
 
   /** Kafka's `kafka-configs` (its ConfigCommand class, from the broker's jars) as the super user. */
