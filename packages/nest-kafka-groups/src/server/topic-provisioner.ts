@@ -157,7 +157,7 @@ export class TopicProvisioner {
     const defaults = requirements.some(
       (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
     )
-      ? await brokerDefaults(admin)
+      ? await this.brokerDefaults(admin)
       : undefined;
     const results = await Promise.allSettled(
       requirements.map(async ({ topic, role, options, partitionsOf, sizeOf }) => {
@@ -197,6 +197,23 @@ export class TopicProvisioner {
       cause ??= result.reason;
     }
     return refused.length > 0 ? { topics: refused, cause } : undefined;
+  }
+
+  /** The broker's defaults for new topics; a refusal names the cluster's configs, the ACL and the settings. */
+  private async brokerDefaults(admin: Admin): Promise<{ partitions: number; replicationFactor: number }> {
+    try {
+      return await brokerDefaults(admin);
+    } catch (error) {
+      if (!authorizationFailureOf(error, this.identity, { operation: 'describe' })) throw error;
+      throw new KafkaAuthorizationError(
+        'describe the configs of',
+        'the cluster',
+        this.identity.principal,
+        error,
+        "the broker's num.partitions and default.replication.factor, for the topics it creates: grant " +
+          'DESCRIBE_CONFIGS on the cluster, or set topics.partitions and topics.replicationFactor',
+      );
+    }
   }
 
   /**
