@@ -9,7 +9,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { ConsoleLogger } from '@nestjs/common';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
 import {
@@ -22,6 +23,8 @@ import { allow, saslClientConfig, TEST_RETRY, waitFor } from 'nest-kafka-groups/
 import { kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startSecuredBroker } from './support/secured-broker.js';
+import { startTestApp } from './support/nest-test-app.js';
+import { recordingFeature } from './support/recording-feature.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -33,6 +36,10 @@ const FLIGHT24 = 'live-flight-flight24';
 const NO_READ_USER = 'svc-noread';
 /** Runs under a consumer and a producer byte-rate quota. */
 const QUOTA_USER = 'svc-quota';
+/** Reads and writes its topics but may not create any: one dead-letter topic is missing. */
+const NO_CREATE_USER = 'svc-nocreate';
+/** May create its topics but not read the broker's configs (the cluster's DESCRIBE_CONFIGS). */
+const NO_CLUSTER_USER = 'svc-nocluster';
 const ADMIN_TOKEN = 'outside-in-5-token';
 
 function position(icao24: string) {
@@ -59,6 +66,8 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     ({ settings, credentials, brokers } = await startSecuredBroker('KAFKA_OUTSIDE5_PORT', 19292, [
       NO_READ_USER,
       QUOTA_USER,
+      NO_CREATE_USER,
+      NO_CLUSTER_USER,
     ]));
     await createAcls(brokers, credentials, [
       ...allow(NO_READ_USER, 'TOPIC', AIRNAV, ['DESCRIBE']),
@@ -67,6 +76,16 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       ...allow(NO_READ_USER, 'GROUP', 'noread-', ['READ', 'DESCRIBE'], true),
       ...allow(QUOTA_USER, 'TOPIC', 'quota-', ['CREATE', 'DESCRIBE', 'READ', 'WRITE'], true),
       ...allow(QUOTA_USER, 'GROUP', 'quota-', ['READ', 'DESCRIBE'], true),
+      ...allow(NO_CREATE_USER, 'TOPIC', 'nocreate-', ['DESCRIBE', 'READ', 'WRITE'], true),
+      ...allow(NO_CREATE_USER, 'GROUP', 'nocreate-', ['READ', 'DESCRIBE'], true),
+      ...allow(
+        NO_CLUSTER_USER,
+        'TOPIC',
+        'nocluster-',
+        ['CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'READ', 'WRITE'],
+        true,
+      ),
+      ...allow(NO_CLUSTER_USER, 'GROUP', 'nocluster-', ['READ', 'DESCRIBE'], true),
     ]);
     admin = new Kafka({
       ...saslClientConfig(credentials),
@@ -81,6 +100,7 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       waitForLeaders: true,
       topics: [AIRNAV, FLIGHT24]
         .flatMap((t) => [t, `${t}-dlt`])
+        .concat(['nocreate-airnav', 'nocreate-airnav-dlt', 'nocreate-flight24'])
         .map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1 })),
     });
   });
@@ -201,6 +221,54 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     await waitFor('health up', 30_000, async () => (await health(url)).status === 200);
     expect(lines.filter((line) => line.includes(`Resolved: ${denial}`))).toHaveLength(1);
     expect(errorLines(lines, denial)).toHaveLength(1);
+  });
+
+  test('no CREATE and one dead-letter topic missing: one WARN naming only that topic and the refused create; the group whose topics exist says nothing', async () => {
+    const { lines } = await startService(NO_CREATE_USER, {
+      AIRNAV_GROUP_ID: 'nocreate-airnav',
+      AIRNAV_TOPIC: 'nocreate-airnav',
+      FLIGHT24_GROUP_ID: 'nocreate-flight24',
+      FLIGHT24_TOPIC: 'nocreate-flight24',
+    });
+    const refusal = `not authorized to create topic nocreate-flight24-dlt as user ${NO_CREATE_USER}`;
+    const about = (line: string) => /\b(WARN|ERROR)\b/.test(line) && line.includes('not authorized');
+    // Both groups start (the members need no CREATE); by then each group's topic check has run.
+    await waitFor('both groups joined', 60_000, () =>
+      ['nocreate-airnav', 'nocreate-flight24'].every((group) =>
+        lines.some((line) => line.includes(`[ConsumerMember:${group}#0] Joined as`)),
+      ),
+    );
+    const reported = lines.filter(about);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toContain(' WARN [GroupRunner:nocreate-flight24] ');
+    const message = reported[0].split('[GroupRunner:nocreate-flight24] ')[1];
+    expect(message).toContain(refusal);
+    // The source topic, which exists, is not named as if it were missing.
+    expect(message).not.toMatch(/nocreate-flight24(?!-dlt)/);
+  });
+
+  test("CREATE but no DESCRIBE_CONFIGS on the cluster, topics without partitions or replicationFactor: the WARN names the broker's configs, the setting and the ACL, not the topics", async () => {
+    const warnings = jest.spyOn(ConsoleLogger.prototype, 'warn');
+    const { app } = await startTestApp([recordingFeature('nocluster-group', 'nocluster-topic')], {
+      brokers: [brokers],
+      ...saslClientConfig(credentials, { user: NO_CLUSTER_USER }),
+      topics: { create: true },
+    });
+    try {
+      const about = () =>
+        warnings.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('not authorized'));
+      await waitFor('the topic check to report the refusal', 20_000, () => about().length > 0);
+      expect(about()).toHaveLength(1);
+      expect(about()[0]).toContain(
+        'Topic check refused: not authorized to describe the configs of the cluster as user svc-nocluster (the ' +
+          "broker's num.partitions and default.replication.factor, for the topics it creates: grant " +
+          'DESCRIBE_CONFIGS on the cluster, or set topics.partitions and topics.replicationFactor); checking again',
+      );
+      expect(about()[0]).not.toContain('nocluster-topic');
+    } finally {
+      warnings.mockRestore();
+      await app.close();
+    }
   });
 
   /** Kafka's `kafka-configs` (its ConfigCommand class, from the broker's jars) as the super user. */

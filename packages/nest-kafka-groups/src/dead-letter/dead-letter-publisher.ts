@@ -6,6 +6,7 @@ import {
   type Producer,
   type RetryOptions,
 } from '../client/kafkajs.js';
+import type { KafkaCompression } from '../client/codecs.js';
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { ReplaceableProducer } from '../producer/replaceable-producer.js';
 import type { KafkaTracingHooks } from '../server/tracing-hooks.js';
@@ -21,6 +22,11 @@ import type { DeadLetterSource } from './dead-letter-headers.js';
 
 const NONE = compressionType('none');
 const GZIP = compressionType('gzip');
+/**
+ * Codecs that shrink text-like values far less than gzip (lz4 and snappy have no entropy coding: random letters
+ * hardly shrink), so a record refused in them is sent again in gzip. zstd has entropy coding as gzip has.
+ */
+const WEAKER_THAN_GZIP = new Set((['none', 'snappy', 'lz4'] as KafkaCompression[]).map(compressionType));
 
 /**
  * Writes failed messages to their dead-letter topic with the original key, value bytes and headers, to the original
@@ -100,15 +106,18 @@ export class DeadLetterPublisher {
       try {
         await this.sendWith(this.compression, topic, record, timeoutMs);
       } catch (error) {
-        // A record its source topic took in a compressed batch may be larger than a topic of the same size takes
-        // uncompressed: refused as such, it is sent again compressed (the refused send appended nothing).
-        if (this.compression !== NONE || ![...errorTypes(error)].some((t) => TOO_LARGE.has(t))) throw error;
+        // A record its source topic took in a gzip (or zstd) batch may be larger than a topic of the same size takes
+        // uncompressed or in a weaker codec: refused as such, it is sent again in gzip (the refused send appended
+        // nothing).
+        if (!WEAKER_THAN_GZIP.has(this.compression) || ![...errorTypes(error)].some((t) => TOO_LARGE.has(t)))
+          throw error;
         await this.sendWith(GZIP, topic, record, timeoutMs);
         if (!this.compressedFor.has(topic)) {
           this.compressedFor.add(topic);
           this.logger.log(
-            `A record of ${record.value?.length ?? 0} bytes was larger than "${topic}" takes uncompressed ` +
-              '(max.message.bytes): written gzip-compressed (forRoot compression writes every record compressed)',
+            `A record of ${record.value?.length ?? 0} bytes was larger than "${topic}" takes ` +
+              `${this.compression === NONE ? 'uncompressed' : 'in the codec of forRoot compression'} ` +
+              "(max.message.bytes): written gzip-compressed (forRoot compression 'gzip' writes every record so)",
           );
         }
       }

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { isConnectionError } from '../client/kafkajs.js';
 import { authenticationFailureOf, authorizationFailureOf } from '../client/security-failures.js';
 import { KafkaAuthenticationError } from '../errors/kafka-authentication.error.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
 import { asError } from '../retry/failure-classifier.js';
 import type { GroupPlan } from './group-plan.js';
@@ -172,13 +173,18 @@ export class GroupRunner {
         // Each problem is told once. An unreachable broker and a refused login are told by their own lines; a
         // retriable error (a topic created a moment ago and not yet known to every broker) is expected to pass.
         const missing = cause instanceof KafkaMissingTopicError;
+        // A refusal the provisioner named itself names the topics refused, not every topic of the group.
+        const what =
+          error instanceof KafkaAuthorizationError
+            ? 'Topic check refused'
+            : `Could not check or create topics ${names}`;
         const reportedElsewhere = isConnectionError(cause) || cause instanceof KafkaAuthenticationError;
         const passing = !reportedElsewhere && (cause as { retriable?: unknown }).retriable === true;
         if (message !== this.lastProblem) {
           if (missing) this.logger.error(`${message}; ${again}`);
           else if (reportedElsewhere || passing) {
-            this.logger.debug(`Could not check or create topics ${names}: ${message}; ${again}`);
-          } else this.logger.warn(`Could not check or create topics ${names}: ${message}; ${again}`);
+            this.logger.debug(`${what}: ${message}; ${again}`);
+          } else this.logger.warn(`${what}: ${message}; ${again}`);
         }
         this.lastProblem = message;
         this.startProblem = missing ? message : undefined;

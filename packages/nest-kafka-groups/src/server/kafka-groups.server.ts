@@ -109,7 +109,7 @@ export class KafkaGroupsServer
         ...this.options,
         clientRetry: consumerRetryOf(this.options),
       });
-      const provisioner = new TopicProvisioner(this.kafka);
+      const provisioner = new TopicProvisioner(this.kafka, securityIdentityOf(this.options));
       this.runners = [...plans.values()].map(
         (plan) =>
           new GroupRunner(

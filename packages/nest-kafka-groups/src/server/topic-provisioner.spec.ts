@@ -14,14 +14,25 @@ interface Created {
   config: Record<string, string>;
 }
 
-function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
+function fakeKafka(
+  existing: string[],
+  sizes: Record<string, string> | Error,
+  refused: readonly string[] = [],
+  unreadable: readonly string[] = [],
+) {
   const created: Created[] = [];
+  /** The topics of each DescribeConfigs. */
+  const described: string[][] = [];
   const admin = {
     connect: async () => undefined,
     disconnect: async () => undefined,
     listTopics: async () => existing,
     createTopics: async ({ topics }: Parameters<Admin['createTopics']>[0]) => {
       for (const { topic, numPartitions, configEntries } of topics) {
+        if (refused.includes(topic))
+          throw Object.assign(new Error('Not authorized to access topics: [Topic authorization failed]'), {
+            type: 'TOPIC_AUTHORIZATION_FAILED',
+          });
         created.push({
           topic,
           numPartitions: numPartitions!,
@@ -34,7 +45,9 @@ function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
       topics: topics.map((name) => ({ name, partitions: [{}, {}, {}] })),
     }),
     describeConfigs: async ({ resources }: Parameters<Admin['describeConfigs']>[0]) => {
+      described.push(resources.map((r) => r.name));
       if (sizes instanceof Error) throw sizes;
+      if (resources.some((r) => unreadable.includes(r.name))) throw new Error('Topic authorization failed');
       return {
         resources: resources.map(({ name }) => ({
           resourceName: name,
@@ -43,8 +56,10 @@ function fakeKafka(existing: string[], sizes: Record<string, string> | Error) {
       };
     },
   };
-  return { kafka: { admin: () => admin } as unknown as Kafka, created };
+  return { kafka: { admin: () => admin } as unknown as Kafka, created, described };
 }
+
+const IDENTITY = { brokers: 'b:9092', mechanism: 'PLAINTEXT', principal: 'an anonymous client' };
 
 function options(config: Record<string, string> = {}): ResolvedTopicOptions {
   return { create: true, partitions: 3, replicationFactor: 1, config };
@@ -76,7 +91,7 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
 
   test("take the source topic's max.message.bytes plus room for the headers", async () => {
     const { kafka, created } = fakeKafka(['orders'], { orders: '262144' });
-    await new TopicProvisioner(kafka).ensure('g', requirements());
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
     expect(created).toEqual([
       { topic: 'orders-retry', numPartitions: 3, config: { 'max.message.bytes': String(262_144 + 16_384) } },
       { topic: 'orders-dlt', numPartitions: 3, config: { 'max.message.bytes': String(262_144 + 16_384) } },
@@ -86,7 +101,7 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
 
   test('a source created in the same pass is created first, then read', async () => {
     const { kafka, created } = fakeKafka([], { orders: '1048588' });
-    await new TopicProvisioner(kafka).ensure('g', requirements());
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
     expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
       ['orders', undefined],
       ['orders-retry', String(1_048_588 + 16_384)],
@@ -96,14 +111,14 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
 
   test('max.message.bytes in topics.config wins', async () => {
     const { kafka, created } = fakeKafka(['orders'], { orders: '262144' });
-    await new TopicProvisioner(kafka).ensure('g', requirements({ 'max.message.bytes': '5000000' }));
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements({ 'max.message.bytes': '5000000' }));
     expect(created.map((c) => c.config['max.message.bytes'])).toEqual(['5000000', '5000000']);
   });
 
   test("configs it may not read: the broker's default size, one WARN naming the topics and the setting", async () => {
     const denied = new Error('Topic authorization failed');
     const { kafka, created } = fakeKafka(['orders'], denied);
-    const provisioner = new TopicProvisioner(kafka);
+    const provisioner = new TopicProvisioner(kafka, IDENTITY);
     await provisioner.ensure('g', requirements());
     expect(created.map((c) => c.config)).toEqual([{}, {}]);
     await provisioner.ensure('g', requirements());
@@ -112,5 +127,81 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
       'Could not read max.message.bytes of "orders" (Topic authorization failed): their retry and dead-letter ' +
         "topics are created with the broker's default max.message.bytes",
     );
+  });
+});
+
+describe('TopicProvisioner: retry and dead-letter topics that exist, against their source topic', () => {
+  let warn: jest.SpiedFunction<Logger['warn']>;
+  beforeEach(() => {
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test('smaller: one WARN per topic, once; all sizes in one DescribeConfigs', async () => {
+    const sizes = { orders: '262144', 'orders-retry': '65536', 'orders-dlt': '262144' };
+    const { kafka, described } = fakeKafka(['orders', 'orders-retry', 'orders-dlt'], sizes);
+    const provisioner = new TopicProvisioner(kafka, IDENTITY);
+    await provisioner.ensure('g', requirements());
+    await provisioner.ensure('g', requirements());
+    expect(described).toEqual([
+      ['orders', 'orders-retry', 'orders-dlt'],
+      ['orders', 'orders-retry', 'orders-dlt'],
+    ]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toContain(
+      'Topic "orders-retry" (retry, group "g") has max.message.bytes 65536, less than the 262144 of its source topic ' +
+        '"orders": a record that fits there may not fit here (its partition then stops when the record fails).',
+    );
+    expect(warn.mock.calls[0][0]).toContain(
+      'kafka-configs.sh --bootstrap-server b:9092 --alter --entity-type topics --entity-name orders-retry ' +
+        `--add-config max.message.bytes=${262_144 + 16_384}`,
+    );
+  });
+
+  test('no retry or dead-letter topic: no DescribeConfigs', async () => {
+    const { kafka, described } = fakeKafka(['orders'], { orders: '262144' });
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements().slice(0, 1));
+    expect(described).toEqual([]);
+  });
+
+  test("configs of an existing one it may not read: no WARN, and the one to create still takes its source's size", async () => {
+    const { kafka, created, described } = fakeKafka(
+      ['orders', 'orders-dlt'],
+      { orders: '262144' },
+      [],
+      ['orders-dlt'],
+    );
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
+    expect(described).toEqual([['orders', 'orders-dlt'], ['orders']]);
+    expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
+      ['orders-retry', String(262_144 + 16_384)],
+    ]);
+    expect(warn).not.toHaveBeenCalled();
+  });
+});
+
+describe('TopicProvisioner: topics it may not create', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test('names the refused topics and those waiting for them, not the ones that exist', async () => {
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const { kafka, created } = fakeKafka(['other'], {}, ['orders']);
+    const needed = [
+      ...requirements(),
+      { topic: 'other', role: 'source', options: options() },
+      { topic: 'other-dlt', role: 'dead letters', options: options(), sizeOf: 'other' },
+    ];
+    const refusal = new TopicProvisioner(kafka, IDENTITY).ensure('g', needed);
+    await expect(refusal).rejects.toThrow(
+      'not authorized to create topics orders, orders-retry, orders-dlt, other-dlt as an anonymous client ' +
+        '(they are missing or not visible without DESCRIBE; create them or grant CREATE)',
+    );
+    expect(created).toEqual([]);
   });
 });

@@ -1,9 +1,17 @@
 import { Logger } from '@nestjs/common';
 import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.js';
+import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
+import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
 import type { GroupPlan } from './group-plan.js';
 import { MAX_EXCEPTION_MESSAGE_BYTES, MAX_STACK_TRACE_BYTES } from '../dead-letter/dead-letter-headers.js';
+
+/** Topics the broker refused to create for lack of ACLs, and its first refusal. */
+interface CreateRefusal {
+  topics: string[];
+  cause: unknown;
+}
 
 /** One topic a group needs: a handler's source topic or its dead-letter topic. */
 export interface TopicRequirement {
@@ -74,7 +82,10 @@ export class TopicProvisioner {
   /** The admin client of each group's pass under way, for `cancel`. */
   private readonly passes = new Map<string, Admin>();
 
-  constructor(private readonly kafka: Kafka) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly identity: SecurityIdentity,
+  ) {}
 
   /**
    * Ends the group's pass under way (its group stops): disconnecting its admin client also ends a connect still
@@ -99,18 +110,29 @@ export class TopicProvisioner {
       // Source topics first: the retry topics take their main topic's partition count, they and the dead-letter
       // topics its size.
       const [derived, sources] = split(toCreate, (r) => r.sizeOf !== undefined);
-      if (sources.length > 0) await this.create(admin, groupId, sources);
+      if (sources.length > 0) {
+        const refused = await this.create(admin, groupId, sources);
+        // The retry and dead-letter topics wait for their sources; missing too, they are named with them.
+        if (refused)
+          throw this.refusedCreate({
+            ...refused,
+            topics: [...refused.topics, ...derived.map((r) => r.topic)],
+          });
+      }
+      // One DescribeConfigs for the sources' sizes, which the retry and dead-letter topics to create take and those
+      // that exist are compared with, and for the sizes of those that exist.
+      const present = new Set([...existing, ...sources.map((r) => r.topic)]);
+      const sized = requirements.filter((r) => r.sizeOf !== undefined && existing.has(r.topic));
+      const sizes =
+        derived.length > 0 || sized.length > 0
+          ? await this.sizes(admin, derived, sized, present)
+          : new Map<string, number>();
+      this.compareSizes(groupId, sized, sizes);
       if (derived.length > 0) {
         const retryTopics = derived.filter((r) => r.partitionsOf !== undefined);
         const partitions = retryTopics.length > 0 ? await partitionCounts(admin, retryTopics) : undefined;
-        const present = new Set([...existing, ...sources.map((r) => r.topic)]);
-        await this.create(
-          admin,
-          groupId,
-          derived,
-          partitions,
-          await this.sourceSizes(admin, derived, present),
-        );
+        const refused = await this.create(admin, groupId, derived, partitions, sizes);
+        if (refused) throw this.refusedCreate(refused);
       }
       await this.checkPartitions(
         admin,
@@ -131,13 +153,13 @@ export class TopicProvisioner {
     requirements: TopicRequirement[],
     mainPartitions?: ReadonlyMap<string, number>,
     sizes?: ReadonlyMap<string, number>,
-  ): Promise<void> {
+  ): Promise<CreateRefusal | undefined> {
     const defaults = requirements.some(
       (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
     )
-      ? await brokerDefaults(admin)
+      ? await this.brokerDefaults(admin)
       : undefined;
-    await Promise.all(
+    const results = await Promise.allSettled(
       requirements.map(async ({ topic, role, options, partitionsOf, sizeOf }) => {
         const numPartitions =
           (partitionsOf && mainPartitions?.get(partitionsOf)) || options.partitions || defaults!.partitions;
@@ -165,24 +187,71 @@ export class TopicProvisioner {
         }
       }),
     );
+    // Every topic's creation is tried, so that a refusal names all the topics refused and only those.
+    const refused: string[] = [];
+    let cause: unknown;
+    for (const [index, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue;
+      if (!authorizationFailureOf(result.reason, this.identity, { operation: 'create' })) throw result.reason;
+      refused.push(requirements[index].topic);
+      cause ??= result.reason;
+    }
+    return refused.length > 0 ? { topics: refused, cause } : undefined;
+  }
+
+  /** The broker's defaults for new topics; a refusal names the cluster's configs, the ACL and the settings. */
+  private async brokerDefaults(admin: Admin): Promise<{ partitions: number; replicationFactor: number }> {
+    try {
+      return await brokerDefaults(admin);
+    } catch (error) {
+      if (!authorizationFailureOf(error, this.identity, { operation: 'describe' })) throw error;
+      throw new KafkaAuthorizationError(
+        'describe the configs of',
+        'the cluster',
+        this.identity.principal,
+        error,
+        "the broker's num.partitions and default.replication.factor, for the topics it creates: grant " +
+          'DESCRIBE_CONFIGS on the cluster, or set topics.partitions and topics.replicationFactor',
+      );
+    }
   }
 
   /**
-   * max.message.bytes of the topics the retry and dead-letter topics take their size from, those that exist. A
-   * user allowed to create topics but not to describe their configs gets the broker's default, told once.
+   * The topics the broker would not let this user create, and those not tried since they depend on them. Without
+   * DESCRIBE a topic that exists is not listed, so it is created too, and refused the same way.
    */
-  private async sourceSizes(
+  private refusedCreate({ topics, cause }: CreateRefusal): KafkaAuthorizationError {
+    const one = topics.length === 1;
+    return new KafkaAuthorizationError(
+      'create',
+      `${one ? 'topic' : 'topics'} ${topics.join(', ')}`,
+      this.identity.principal,
+      cause,
+      `${one ? 'it is' : 'they are'} missing or not visible without DESCRIBE; create ${one ? 'it' : 'them'} or grant CREATE`,
+    );
+  }
+
+  /**
+   * max.message.bytes of the topics the retry and dead-letter topics take their size from, those that exist, and of
+   * the retry and dead-letter topics that exist (`sized`), in one DescribeConfigs. A user allowed to create topics but
+   * not to describe their configs gets the broker's default, told once; one who may not describe them, no comparison.
+   */
+  private async sizes(
     admin: Admin,
     derived: TopicRequirement[],
+    sized: TopicRequirement[],
     present: ReadonlySet<string>,
   ): Promise<Map<string, number>> {
     const sizes = new Map<string, number>();
-    const sources = [...new Set(derived.map((r) => r.sizeOf!))].filter((topic) => present.has(topic));
+    const sources = [...new Set([...derived, ...sized].map((r) => r.sizeOf!))].filter((topic) =>
+      present.has(topic),
+    );
     if (sources.length === 0) return sizes;
+    const names = [...new Set([...sources, ...sized.map((r) => r.topic)])];
     try {
       const { resources } = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: sources.map((name) => ({
+        resources: names.map((name) => ({
           type: ConfigResourceTypes.TOPIC,
           name,
           configNames: [MAX_MESSAGE_BYTES],
@@ -193,16 +262,52 @@ export class TopicProvisioner {
         if (Number.isInteger(bytes) && bytes > 0) sizes.set(resourceName, bytes);
       }
     } catch (error) {
-      const key = `sizes of ${sources.join(',')}`;
-      if (!this.reported.has(key)) {
-        this.reported.add(key);
+      const reason = (error as Error).message;
+      const quoted = (topics: string[]) => topics.map((t) => `"${t}"`).join(', ');
+      // A comparison not made changes nothing: not worth a WARN for a user without DESCRIBE_CONFIGS.
+      if (sized.length > 0) {
+        this.logger.debug(
+          `Could not read ${MAX_MESSAGE_BYTES} of ${quoted(names)} (${reason}): retry and dead-letter topics not ` +
+            'compared with their source topics',
+        );
+        // The refusal may be the existing topics' only: the sizes the topics to create take are read alone.
+        if (derived.length > 0) return this.sizes(admin, derived, [], present);
+      } else if (!this.reported.has(`sizes of ${sources.join(',')}`)) {
+        this.reported.add(`sizes of ${sources.join(',')}`);
         this.logger.warn(
-          `Could not read ${MAX_MESSAGE_BYTES} of ${sources.map((t) => `"${t}"`).join(', ')} (${(error as Error).message}): ` +
+          `Could not read ${MAX_MESSAGE_BYTES} of ${quoted(sources)} (${reason}): ` +
             `their retry and dead-letter topics are created with the broker's default ${MAX_MESSAGE_BYTES}`,
         );
       }
     }
     return sizes;
+  }
+
+  /**
+   * One WARN per existing retry or dead-letter topic smaller than its source topic: a record the source took may
+   * not fit there (a retry topic then stops its partition, a dead letter becomes a stub). Left as it is.
+   */
+  private compareSizes(groupId: string, sized: TopicRequirement[], sizes: ReadonlyMap<string, number>): void {
+    for (const { topic, role, sizeOf, partitionsOf } of sized) {
+      const own = sizes.get(topic);
+      const source = sizes.get(sizeOf!);
+      if (own === undefined || source === undefined || own >= source) continue;
+      const key = `${topic} ${MAX_MESSAGE_BYTES} ${own} < ${source}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      const wanted = source + HEADER_ROOM_BYTES;
+      const then =
+        partitionsOf === undefined
+          ? 'its dead letter is then a stub without the record'
+          : 'its partition then stops when the record fails';
+      this.logger.warn(
+        `Topic "${topic}" (${role}, group "${groupId}") has ${MAX_MESSAGE_BYTES} ${own}, less than the ${source} of ` +
+          `its source topic "${sizeOf}": a record that fits there may not fit here (${then}). Existing topics are ` +
+          `never changed; raise it to ${wanted} (the source's size and room for the headers): kafka-configs.sh ` +
+          `--bootstrap-server ${this.identity.brokers} --alter --entity-type topics --entity-name ${topic} ` +
+          `--add-config ${MAX_MESSAGE_BYTES}=${wanted}`,
+      );
+    }
   }
 
   private async checkPartitions(
