@@ -613,7 +613,7 @@ export class ConsumerMember {
       heartbeat,
       heartbeatIntervalMs: this.config.group.consumer.heartbeatInterval ?? KAFKAJS_HEARTBEAT_INTERVAL_MS,
       maxProcessingTimeMs: this.config.group.maxProcessingTimeMs,
-      onTimeout: (timedOut) => this.overdue(key, timedOut),
+      onOverdue: (timedOut) => this.overdue(key, timedOut),
     });
     this.batches.add(watch);
     let lastResolved: string | undefined;
@@ -755,7 +755,7 @@ export class ConsumerMember {
   }
 
   /**
-   * A handler ran past maxProcessingTimeMs: its signal is aborted, but until it returns its partition, and every
+   * A handler ran past maxProcessingTimeMs and did not give up when its signal was aborted: until it returns, its partition, and every
    * partition of the same fetch (kafkajs waits for a whole fetch's batches before the next), get nothing fetched or
    * committed. Stopped, in health and status, until the batch ends; said once, as an error.
    */
