@@ -202,9 +202,24 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     const refusals = () =>
       lines.filter((line) => line.includes(`${denial}; group noread-airnav member 0 stopped`));
     expect(refusals()).toHaveLength(1);
+    const joins = () =>
+      lines.filter((line) => /\[ConsumerMember:noread-airnav#0\] Joined as /.test(line)).length;
+    const joinedBefore = joins();
     await control(url, 'noread-airnav', 'stop');
     await control(url, 'noread-airnav', 'start');
-    await waitFor('the recheck refused again', 30_000, () => refusals().length === 2);
+    // Every /health answer from the start to the refusal: the recheck's join is not the end of the denial.
+    const statuses: number[] = [];
+    await waitFor(
+      'the recheck refused again',
+      30_000,
+      async () => {
+        statuses.push((await health(url)).status);
+        return refusals().length === 2;
+      },
+      20,
+    );
+    expect(joins()).toBe(joinedBefore + 1);
+    expect(statuses).not.toContain(200);
     expect(lines.filter((line) => line.includes(`Resolved: ${denial}`))).toEqual([]);
     expect(errorLines(lines, denial)).toHaveLength(1);
     const [committed] = await adminClient.fetchOffsets({ groupId: 'noread-airnav', topics: [AIRNAV] });
