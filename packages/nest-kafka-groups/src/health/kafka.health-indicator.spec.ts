@@ -8,7 +8,7 @@ import { KafkaHealthIndicator } from './kafka.health-indicator.js';
 
 type MemberLike = Pick<
   ConsumerMember,
-  'state' | 'memberId' | 'lastError' | 'stoppedPartitions' | 'coordinatorProblem'
+  'state' | 'memberId' | 'lastError' | 'stoppedPartitions' | 'coordinatorProblem' | 'deniedUntilFetch'
 >;
 
 function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {}): MemberLike {
@@ -18,6 +18,7 @@ function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {})
     lastError: undefined,
     stoppedPartitions: new Map(),
     coordinatorProblem: undefined,
+    deniedUntilFetch: undefined,
     ...extra,
   };
 }
@@ -61,6 +62,11 @@ describe('KafkaHealthIndicator.groupsCheck', () => {
         coordinatorProblem: 'the group coordinator (broker 3 at 127.0.0.1:9094) has not answered for 12 s',
       }),
       /^member 1 \(m-joined\): the group coordinator \(broker 3 at 127\.0\.0\.1:9094\) has not answered for 12 s$/,
+    ],
+    [
+      'joined again after a topic denial, no fetch through yet',
+      member('joined', { deniedUntilFetch: 'not authorized to read topic t in group a as user u' }),
+      /^member 1 \(m-joined\): not authorized to read topic t in group a as user u \(joined again; no fetch went through yet\)$/,
     ],
   ])('down when a member is %s, saying why', (_, bad, problem) => {
     const result = indicator({ a: [member('joined'), bad] }).groupsCheck('groups');

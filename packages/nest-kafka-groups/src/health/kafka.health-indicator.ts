@@ -100,6 +100,8 @@ function memberProblems(member: ConsumerMember, index: number): string[] {
   switch (member.state) {
     case 'joined':
       if (member.coordinatorProblem) problems.push(`${name}: ${member.coordinatorProblem}`);
+      if (member.deniedUntilFetch)
+        problems.push(`${name}: ${member.deniedUntilFetch} (joined again; no fetch went through yet)`);
       break;
     case 'rebalancing':
       // A rebalance of a healthy group is brief and normal; one caused by an error (a kafkajs restart) is not.

@@ -134,6 +134,11 @@ export class ConsumerMember {
   private rejoinWaitEnds?: number;
   private recreateAttempts = 0;
   private securityError?: ReturnType<ConsumerMember['securityFailure']>;
+  /**
+   * A topic denial that stopped this member, after the join of its recheck and before a fetch went through: the
+   * group ACL lets the member join while the topic ACL may still refuse its fetches, so it is not healthy yet.
+   */
+  private pendingDenial?: KafkaAuthorizationError;
   /** Runs the fetched batches of batch handlers (`{ batch: true }`); see batch-dispatch.ts. */
   private readonly batchDispatch: BatchDispatch;
   private readonly rebalanceListeners?: MemberRebalanceListeners;
@@ -184,6 +189,11 @@ export class ConsumerMember {
   /** Why the group coordinator keeps this member from working (no answer for a session timeout), for health. */
   get coordinatorProblem(): string | undefined {
     return this.state === 'joined' && this.eachBatchFn ? coordinatorProblem(this.eachBatchFn) : undefined;
+  }
+
+  /** The topic denial not yet lifted by a fetch that went through, for health (see pendingDenial). */
+  get deniedUntilFetch(): string | undefined {
+    return this.pendingDenial?.message;
   }
 
   get topics(): string[] {
@@ -439,8 +449,11 @@ export class ConsumerMember {
       this.assignment = payload.memberAssignment;
       this.lastError = undefined;
       this.recreateAttempts = 0;
-      if (this.securityError) this.resolveSecurityError(consumer, this.securityError);
+      // A stop and start before the fetch of the last recheck: the denial is still to be lifted.
+      const security = this.securityError ?? this.pendingDenial;
       this.securityError = undefined;
+      this.pendingDenial = undefined;
+      if (security) this.resolveSecurityError(consumer, security);
       const assigned = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
         for (const partition of partitions) assigned.add(partitionKey(topic, partition));
@@ -510,6 +523,7 @@ export class ConsumerMember {
     this.failure = isConnectionError(error) ? 'unreachable' : 'crashed';
     const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
     let delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
+    this.pendingDenial = undefined;
     const security = (this.securityError = this.securityFailure(error));
     if (security) {
       this.lastError = security.message;
@@ -558,9 +572,12 @@ export class ConsumerMember {
       securityFailures.resolved(error);
       return;
     }
+    this.pendingDenial = error;
     const removeListener = consumer.on(consumer.events.FETCH, () => {
       removeListener();
-      if (consumer === this.consumer) securityFailures.resolved(error);
+      if (consumer !== this.consumer) return;
+      this.pendingDenial = undefined;
+      securityFailures.resolved(error);
     });
   }
 
