@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import type { KafkaMessage } from '../client/kafkajs.js';
 import { KafkaHandlerTimeoutError } from '../errors/kafka-handler-timeout.error.js';
-import { BatchWatch, type BatchWatchOptions } from './batch-watch.js';
+import { BatchWatch, type BatchWatchOptions, OVERDUE_GRACE_MS } from './batch-watch.js';
 
 const message = (offset: string) => ({ offset }) as KafkaMessage;
 
@@ -62,6 +62,31 @@ describe('BatchWatch', () => {
     expect(watch.timedOut?.message).toBe(
       'Orders.onOrder on orders[2]@10 ran longer than maxProcessingTimeMs (2000 ms); ctx.signal aborted',
     );
+  });
+
+  test('tells onOverdue once when the handler still runs OVERDUE_GRACE_MS after the abort, never when it gave up', () => {
+    const onOverdue = jest.fn<(timedOut: KafkaHandlerTimeoutError) => void>();
+    const { watch } = start({ heartbeatIntervalMs: 500, maxProcessingTimeMs: 2_000, onOverdue });
+    watch.current = message('10');
+    jest.advanceTimersByTime(2_000 + OVERDUE_GRACE_MS - 1);
+    expect(watch.controller.signal.aborted).toBe(true);
+    expect(onOverdue).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(60_000);
+    expect(onOverdue).toHaveBeenCalledTimes(1);
+    expect(onOverdue.mock.calls[0][0]).toBe(watch.timedOut);
+
+    const gaveUp = jest.fn<(timedOut: KafkaHandlerTimeoutError) => void>();
+    const { watch: other } = start({
+      heartbeatIntervalMs: 500,
+      maxProcessingTimeMs: 2_000,
+      onOverdue: gaveUp,
+    });
+    other.current = message('11');
+    jest.advanceTimersByTime(2_500);
+    expect(other.controller.signal.aborted).toBe(true);
+    other.close();
+    jest.advanceTimersByTime(60_000);
+    expect(gaveUp).not.toHaveBeenCalled();
   });
 
   test('messages that each finish in time never time out, however long the batch runs', () => {

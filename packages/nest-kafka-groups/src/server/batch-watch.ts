@@ -1,6 +1,9 @@
 import type { KafkaMessage } from '../client/kafkajs.js';
 import { KafkaHandlerTimeoutError } from '../errors/kafka-handler-timeout.error.js';
 
+/** How long a handler has to give up once its signal was aborted before it counts as not giving up. */
+export const OVERDUE_GRACE_MS = 1_000;
+
 export interface BatchWatchOptions {
   handlerName: string;
   topic: string;
@@ -9,6 +12,8 @@ export interface BatchWatchOptions {
   heartbeat: () => Promise<void>;
   heartbeatIntervalMs: number;
   maxProcessingTimeMs: number;
+  /** Called once when the message that ran too long still runs `OVERDUE_GRACE_MS` after its signal was aborted. */
+  onOverdue?: (timedOut: KafkaHandlerTimeoutError) => void;
 }
 
 /**
@@ -33,6 +38,7 @@ export class BatchWatch {
 
   private seen: KafkaMessage | undefined;
   private seenAt = 0;
+  private overdueTold = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: BatchWatchOptions) {
@@ -59,7 +65,14 @@ export class BatchWatch {
       this.seenAt = now;
       return;
     }
-    if (this.timedOut === undefined && now - this.seenAt >= this.options.maxProcessingTimeMs) {
+    if (this.timedOut !== undefined) {
+      if (!this.overdueTold && now - this.seenAt >= this.options.maxProcessingTimeMs + OVERDUE_GRACE_MS) {
+        this.overdueTold = true;
+        this.options.onOverdue?.(this.timedOut);
+      }
+      return;
+    }
+    if (now - this.seenAt >= this.options.maxProcessingTimeMs) {
       const { handlerName, topic, partition, maxProcessingTimeMs } = this.options;
       this.timedOut = new KafkaHandlerTimeoutError(
         handlerName,

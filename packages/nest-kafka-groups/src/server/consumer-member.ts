@@ -14,6 +14,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } fr
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
+import type { KafkaHandlerTimeoutError } from '../errors/kafka-handler-timeout.error.js';
 import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
 import { decodePayload } from '../limits/message-limits.js';
 import { printable, printableStack } from '../logging/printable.js';
@@ -612,6 +613,7 @@ export class ConsumerMember {
       heartbeat,
       heartbeatIntervalMs: this.config.group.consumer.heartbeatInterval ?? KAFKAJS_HEARTBEAT_INTERVAL_MS,
       maxProcessingTimeMs: this.config.group.maxProcessingTimeMs,
+      onOverdue: (timedOut) => this.overdue(key, timedOut),
     });
     this.batches.add(watch);
     let lastResolved: string | undefined;
@@ -640,6 +642,8 @@ export class ConsumerMember {
     } finally {
       watch.close();
       this.batches.delete(watch);
+      if (watch.timedOut && this.stoppedPartitions.get(key) === watch.timedOut.message)
+        this.stoppedPartitions.delete(key);
       // The run of successes is resolved once, at its end: before kafkajs commits (after the batch, or in the catch
       // of what this batch throws), before a paused partition is fetched again, before stop() commits. kafkajs
       // parses and formats the offset as a 64-bit number on every resolve.
@@ -748,6 +752,19 @@ export class ConsumerMember {
     if (data instanceof KafkaNonRetryableError) return data;
     const context = new KafkaGroupContext(route.topic, partition, message, this.groupId, attempt, abort);
     return route.invoke(data, context);
+  }
+
+  /**
+   * A handler ran past maxProcessingTimeMs and did not give up when its signal was aborted: until it returns, its partition, and every
+   * partition of the same fetch (kafkajs waits for a whole fetch's batches before the next), get nothing fetched or
+   * committed. Stopped, in health and status, until the batch ends; said once, as an error.
+   */
+  private overdue(key: string, timedOut: KafkaHandlerTimeoutError): void {
+    this.stoppedPartitions.set(key, timedOut.message);
+    this.logger.error(
+      `${timedOut.message}, and the handler has not given up: nothing more of this partition, nor of the ` +
+        `partitions fetched with it from the same broker, is fetched or committed until it returns`,
+    );
   }
 
   /** Dead letters are off and the retries are exhausted: the partition stops; nothing is skipped. */

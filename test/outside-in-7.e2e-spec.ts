@@ -1,0 +1,218 @@
+/**
+ * Outside-in probe 7: what an operator sees of a group (the Prometheus metrics, the terminus health indicator, the
+ * status service, the logs) against what Kafka's own tool says of it (ConsumerGroupCommand --describe, run from
+ * the broker's jars), in normal operation and in incidents. See docs/RELIABILITY.md, findings 22 on.
+ *
+ * The shared broker of the e2e step: nothing here needs a broker setting of its own.
+ */
+import { afterAll, afterEach, describe, expect, jest, test } from '@jest/globals';
+import { Controller, type INestApplication, Module } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import {
+  type KafkaGroupContext,
+  KafkaHandler,
+  type KafkaFeatureOptions,
+  KafkaModule,
+  KafkaStatusModule,
+} from 'nest-kafka-groups';
+import { type KafkaGroupHealth, KafkaHealthIndicator, KafkaHealthModule } from 'nest-kafka-groups/health';
+import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
+import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
+import { kafkaTool } from './support/java/java-consumer.js';
+import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
+import { javaAvailable } from './support/local-machine.js';
+import { startTestApp } from './support/nest-test-app.js';
+
+jest.setTimeout(120_000);
+
+const suite = javaAvailable() ? describe : describe.skip;
+
+/** One row of `kafka-consumer-groups --describe --group <g>`, by partition. */
+interface ToolRow {
+  topic: string;
+  partition: number;
+  current: number | null;
+  logEnd: number;
+  lag: number | null;
+  consumerId: string | null;
+}
+
+/** Kafka's own view of a group's offsets: `kafka-consumer-groups --describe --group <groupId>`. */
+async function toolDescribe(groupId: string): Promise<ToolRow[]> {
+  const run = await kafkaTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', testBrokers(), [
+    '--describe',
+    '--group',
+    groupId,
+  ]);
+  if (run.code !== 0) throw new Error(`kafka-consumer-groups failed (${run.code}):\n${run.stderr}`);
+  const lines = run.stdout.split('\n').filter((line) => line.trim() !== '');
+  const headerAt = lines.findIndex((line) => line.trim().startsWith('GROUP '));
+  if (headerAt < 0) throw new Error(`no table in:\n${run.stdout}\n${run.stderr}`);
+  const columns = lines[headerAt].trim().split(/\s+/);
+  const number = (cell: string) => (cell === '-' ? null : Number(cell));
+  return lines
+    .slice(headerAt + 1)
+    .map((line) =>
+      Object.fromEntries(
+        line
+          .trim()
+          .split(/\s+/)
+          .map((cell, i) => [columns[i], cell]),
+      ),
+    )
+    .map((row) => ({
+      topic: row.TOPIC,
+      partition: Number(row.PARTITION),
+      current: number(row['CURRENT-OFFSET']),
+      logEnd: Number(row['LOG-END-OFFSET']),
+      lag: number(row.LAG),
+      consumerId: row['CONSUMER-ID'] === '-' ? null : row['CONSUMER-ID'],
+    }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/** The samples of one metric in Prometheus text, by their label set as written. */
+function samples(text: string, metric: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`)) continue;
+    const labels = line.slice(metric.length, line.lastIndexOf(' '));
+    found.set(labels, Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return found;
+}
+
+/** The library's lag per partition of `topic`, from the metrics an operator scrapes. */
+async function metricLag(
+  app: INestApplication,
+  groupId: string,
+  topic: string,
+): Promise<(number | undefined)[]> {
+  const text = await app.get(KafkaMetricsService).metrics();
+  const lag = samples(text, 'kafka_consumer_group_lag');
+  return [0, 1, 2].map((p) => lag.get(`{group="${groupId}",topic="${topic}",partition="${p}"}`));
+}
+
+interface Behaviour {
+  /** Records whose seq is here fail every attempt. */
+  failing: Set<number>;
+  /** Records whose seq is here wait for this promise. */
+  holding: Map<number, Promise<void>>;
+  handled: { partition: number; offset: number; seq: number }[];
+}
+
+function probeFeature(
+  groupId: string,
+  topic: string,
+  behaviour: Behaviour,
+  options: Omit<KafkaFeatureOptions, 'groupId'>,
+) {
+  @Controller()
+  class ProbeController {
+    @KafkaHandler('${TOPIC}')
+    async handle(@Payload() payload: { seq: number }, @Ctx() ctx: KafkaGroupContext): Promise<void> {
+      await behaviour.holding.get(payload.seq);
+      if (behaviour.failing.has(payload.seq)) throw new Error(`seq ${payload.seq} refused`);
+      behaviour.handled.push({ partition: ctx.partition, offset: Number(ctx.offset), seq: payload.seq });
+    }
+  }
+  @Module({
+    imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic }, ...options })],
+    controllers: [ProbeController],
+  })
+  class ProbeFeature {}
+  return ProbeFeature;
+}
+
+suite('outside-in 7: the operator view against kafka-consumer-groups', () => {
+  const kafka = new KafkaTestClient({ clientId: 'outside-in-7' });
+  const apps: INestApplication[] = [];
+
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+
+  afterAll(async () => {
+    await kafka.closeAll();
+  });
+
+  async function start(
+    groupId: string,
+    topic: string,
+    behaviour: Behaviour,
+    options: Omit<KafkaFeatureOptions, 'groupId'> = {},
+  ) {
+    const { app } = await startTestApp([probeFeature(groupId, topic, behaviour, options)], {}, [
+      KafkaStatusModule,
+      KafkaHealthModule,
+      KafkaMetricsModule,
+    ]);
+    apps.push(app);
+    return app;
+  }
+
+  async function produce(topic: string, partition: number, seqs: number[]) {
+    await kafka.produce(
+      topic,
+      seqs.map((seq) => ({ partition, value: JSON.stringify({ seq }) })),
+    );
+  }
+
+  /** Per partition [tool lag, metric lag], the tool's "-" (nothing committed) as null. */
+  async function lagsAgree(app: INestApplication, groupId: string, topic: string) {
+    const [tool, metric] = await Promise.all([toolDescribe(groupId), metricLag(app, groupId, topic)]);
+    return { tool: tool.map((row) => row.lag), metric, current: tool.map((row) => row.current) };
+  }
+
+  test("a handler past maxProcessingTimeMs that ignores ctx.signal: one ERROR naming the handler, topic, partition, offset and setting, /health down naming the partition while it runs, up once it returns; the metric lag is the tool's throughout", async () => {
+    const topic = uniqueName('o7-overdue');
+    const groupId = uniqueName('o7-overdue');
+    await kafka.createTopic(topic, 3);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // seq 2005 (partition 2, offset 5) hangs until released, whatever its signal says.
+    const behaviour: Behaviour = { failing: new Set(), holding: new Map([[2005, held]]), handled: [] };
+    const app = await start(groupId, topic, behaviour, { maxProcessingTimeMs: 1_500 });
+    const health = () =>
+      app.get(KafkaHealthIndicator).groupsCheck('kafka-groups')['kafka-groups'] as {
+        status: string;
+        groups: Record<string, KafkaGroupHealth>;
+      };
+    const overdue = new RegExp(
+      `ProbeController\\.handle on ${topic}\\[2\\]@5 ran longer than maxProcessingTimeMs \\(1500 ms\\)`,
+    );
+    // Released at the end whatever happens, or the application's close would wait for the handler.
+    try {
+      await kafka.waitForStableGroup(groupId, 1);
+      await produce(topic, 0, [0, 1, 2]);
+      await produce(topic, 2, [2000, 2001, 2002, 2003, 2004, 2005, 2006]);
+      await waitFor(
+        'partition 2 up to its offset 5',
+        30_000,
+        () => behaviour.handled.filter((h) => h.partition === 2).length === 5,
+      );
+
+      expectErrorLines(overdue);
+      await waitFor('/health down naming the overdue handler', 10_000, () => health().status === 'down');
+      const problems = health().groups[groupId].problems ?? [];
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(new RegExp(`partition ${topic}:2 is stopped: .*`));
+      expect(problems[0]).toMatch(overdue);
+      const errors = errorLinesSoFar().filter((line) => overdue.test(line));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/has not given up/);
+      const stuck = await lagsAgree(app, groupId, topic);
+      expect(stuck.metric).toEqual(stuck.tool.map((lag, p) => lag ?? [3, 0, 7][p]));
+    } finally {
+      release();
+    }
+    await waitFor('/health up once the handler returned', 10_000, () => health().status === 'up');
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    const drained = await lagsAgree(app, groupId, topic);
+    expect(drained).toEqual({ tool: [0, null, 0], metric: [0, 0, 0], current: [3, null, 7] });
+    expect(behaviour.handled.filter((h) => h.partition === 2).map((h) => h.offset)).toEqual([
+      0, 1, 2, 3, 4, 5, 6,
+    ]);
+    expect(errorLinesSoFar().filter((line) => overdue.test(line))).toHaveLength(1);
+  });
+});
