@@ -101,6 +101,8 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
       topics: [AIRNAV, FLIGHT24]
         .flatMap((t) => [t, `${t}-dlt`])
         .concat(['nocreate-airnav', 'nocreate-airnav-dlt', 'nocreate-flight24'])
+        // No ACL of svc-nocreate's: they exist, but not to it.
+        .concat(['hidden-flight24', 'hidden-flight24-dlt'])
         .map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1 })),
     });
   });
@@ -260,6 +262,25 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     expect(message).toContain(refusal);
     // The source topic, which exists, is not named as if it were missing.
     expect(message).not.toMatch(/nocreate-flight24(?!-dlt)/);
+  });
+
+  test('topic creation off, topics that exist but the user may not describe: a WARN naming the refused DESCRIBE, not an ERROR that they do not exist', async () => {
+    const { lines } = await startService(NO_CREATE_USER, {
+      KAFKA_CREATE_TOPICS: 'false',
+      AIRNAV_GROUP_ID: 'nocreate-hidden-airnav',
+      AIRNAV_TOPIC: 'nocreate-airnav',
+      FLIGHT24_GROUP_ID: 'nocreate-hidden',
+      FLIGHT24_TOPIC: 'hidden-flight24',
+    });
+    const check = (line: string) => line.includes('[GroupRunner:nocreate-hidden]');
+    await waitFor('the topic check of group nocreate-hidden to report', 30_000, () => lines.some(check));
+    expect(lines.filter(check)).toEqual([
+      expect.stringContaining(
+        ' WARN [GroupRunner:nocreate-hidden] Topic check refused: not authorized to describe topics hidden-flight24, ' +
+          `hidden-flight24-dlt as user ${NO_CREATE_USER} (whether they exist is hidden without DESCRIBE: grant ` +
+          'DESCRIBE, and READ or WRITE as the group needs)',
+      ),
+    ]);
   });
 
   test("CREATE but no DESCRIBE_CONFIGS on the cluster, topics without partitions or replicationFactor: the WARN names the broker's configs, the setting and the ACL, not the topics", async () => {

@@ -3,6 +3,7 @@ import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.j
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
+import { errorTypes } from '../dead-letter/dead-letter-write.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
 import type { GroupPlan } from './group-plan.js';
 import { MAX_EXCEPTION_MESSAGE_BYTES, MAX_STACK_TRACE_BYTES } from '../dead-letter/dead-letter-headers.js';
@@ -140,7 +141,7 @@ export class TopicProvisioner {
         requirements.filter((r) => existing.has(r.topic)),
       );
       const absent = missing.filter((r) => !r.options.create).map((r) => r.topic);
-      if (absent.length > 0) throw new KafkaMissingTopicError(absent, groupId);
+      if (absent.length > 0) throw await this.absence(admin, groupId, absent);
     } finally {
       if (this.passes.get(groupId) === admin) this.passes.delete(groupId);
       await admin.disconnect().catch(() => undefined);
@@ -197,6 +198,40 @@ export class TopicProvisioner {
       cause ??= result.reason;
     }
     return refused.length > 0 ? { topics: refused, cause } : undefined;
+  }
+
+  /**
+   * Why topics are not listed: missing (a KafkaMissingTopicError), or hidden from this user, whose DESCRIBE is
+   * refused (whether they exist is then hidden too). The broker tells each topic's case apart.
+   */
+  private async absence(admin: Admin, groupId: string, topics: string[]): Promise<Error> {
+    const results = await Promise.allSettled(
+      topics.map((topic) => admin.fetchTopicMetadata({ topics: [topic] })),
+    );
+    const unknown: string[] = [];
+    const hidden: string[] = [];
+    let refusal: unknown;
+    for (const [index, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue; // created meanwhile: the next pass finds it
+      if (authorizationFailureOf(result.reason, this.identity, { operation: 'describe' })) {
+        hidden.push(topics[index]);
+        refusal ??= result.reason;
+      } else if (errorTypes(result.reason).has('UNKNOWN_TOPIC_OR_PARTITION')) unknown.push(topics[index]);
+      else return result.reason as Error;
+    }
+    if (unknown.length === 0 && hidden.length > 0) {
+      const one = hidden.length === 1;
+      return new KafkaAuthorizationError(
+        'describe',
+        `${one ? 'topic' : 'topics'} ${hidden.join(', ')}`,
+        this.identity.principal,
+        refusal,
+        `whether ${one ? 'it exists' : 'they exist'} is hidden without DESCRIBE: grant DESCRIBE, and READ or WRITE ` +
+          'as the group needs',
+      );
+    }
+    // Missing, or all created since the listing (the next pass finds them).
+    return new KafkaMissingTopicError(unknown.length > 0 ? unknown : topics, groupId);
   }
 
   /** The broker's defaults for new topics; a refusal names the cluster's configs, the ACL and the settings. */
