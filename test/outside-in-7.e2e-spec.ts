@@ -12,13 +12,20 @@ import {
   type KafkaGroupContext,
   KafkaHandler,
   type KafkaFeatureOptions,
+  KafkaGroups,
   KafkaModule,
   KafkaStatusModule,
+  KafkaStatusService,
 } from 'nest-kafka-groups';
 import { type KafkaGroupHealth, KafkaHealthIndicator, KafkaHealthModule } from 'nest-kafka-groups/health';
 import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
-import { kafkaTool } from './support/java/java-consumer.js';
+import {
+  compileInteropConsumer,
+  JavaConsumer,
+  kafkaTool,
+  removeCompiledConsumer,
+} from './support/java/java-consumer.js';
 import { errorLinesSoFar, expectErrorLines } from './support/error-lines.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startTestApp } from './support/nest-test-app.js';
@@ -71,6 +78,27 @@ async function toolDescribe(groupId: string): Promise<ToolRow[]> {
     .sort((a, b) => a.partition - b.partition);
 }
 
+/** Kafka's own view of a group's members: `kafka-consumer-groups --describe --group <g> --members`, client ids. */
+async function toolMembers(groupId: string): Promise<string[]> {
+  const run = await kafkaTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', testBrokers(), [
+    '--describe',
+    '--group',
+    groupId,
+    '--members',
+  ]);
+  if (run.code !== 0) throw new Error(`kafka-consumer-groups failed (${run.code}):\n${run.stderr}`);
+  const lines = run.stdout.split('\n').filter((line) => line.trim() !== '');
+  const headerAt = lines.findIndex((line) => line.trim().startsWith('GROUP '));
+  // "Consumer group ... has no active members." prints no table.
+  if (headerAt < 0) return [];
+  const columns = lines[headerAt].trim().split(/\s+/);
+  const clientAt = columns.indexOf('CLIENT-ID');
+  return lines
+    .slice(headerAt + 1)
+    .map((line) => line.trim().split(/\s+/)[clientAt])
+    .sort();
+}
+
 /** The samples of one metric in Prometheus text, by their label set as written. */
 function samples(text: string, metric: string): Map<string, number> {
   const found = new Map<string, number>();
@@ -83,6 +111,17 @@ function samples(text: string, metric: string): Map<string, number> {
 }
 
 /** The library's lag per partition of `topic`, from the metrics an operator scrapes. */
+/** Members of the group as the library's metrics give them: [coordinator's classic members, joined here]. */
+async function metricMembers(app: INestApplication, groupId: string): Promise<[number, number]> {
+  const text = await app.get(KafkaMetricsService).metrics();
+  return [
+    samples(text, 'kafka_consumer_group_coordinator_members').get(
+      `{group="${groupId}",protocol="classic"}`,
+    ) ?? -1,
+    samples(text, 'kafka_consumer_group_members').get(`{group="${groupId}",state="joined"}`) ?? -1,
+  ];
+}
+
 async function metricLag(
   app: INestApplication,
   groupId: string,
@@ -214,5 +253,122 @@ suite('outside-in 7: the operator view against kafka-consumer-groups', () => {
       0, 1, 2, 3, 4, 5, 6,
     ]);
     expect(errorLinesSoFar().filter((line) => overdue.test(line))).toHaveLength(1);
+  });
+  test("lag as the metric, the status service and kafka-consumer-groups give it: drained, paused with records waiting, stopped after a seek back, drained again; /health up throughout (a pause and a stop are the operator's)", async () => {
+    const topic = uniqueName('o7-lag');
+    const groupId = uniqueName('o7-lag');
+    await kafka.createTopic(topic, 3);
+    const behaviour: Behaviour = { failing: new Set(), holding: new Map(), handled: [] };
+    const app = await start(groupId, topic, behaviour);
+    const groups = app.get(KafkaGroups);
+    const healthy = () => app.get(KafkaHealthIndicator).groupsCheck('kafka-groups')['kafka-groups'].status;
+    /** Tool and metric agree on every partition; the status service says the same; returns the tool's lags. */
+    const agreed = async () => {
+      const seen = await lagsAgree(app, groupId, topic);
+      expect(seen.metric).toEqual(seen.tool);
+      const status = await app.get(KafkaStatusService).group(groupId);
+      expect(status!.partitions!.map((p) => p.lag)).toEqual(seen.tool);
+      expect(status!.partitions!.map((p) => p.committedOffset)).toEqual(seen.current);
+      return seen.tool;
+    };
+    await kafka.waitForStableGroup(groupId, 1);
+    for (const partition of [0, 1, 2]) await produce(topic, partition, [0, 1, 2, 3, 4]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(await agreed()).toEqual([0, 0, 0]);
+
+    groups.pause(groupId);
+    await produce(topic, 0, [5, 6, 7]);
+    expect(await agreed()).toEqual([3, 0, 0]);
+    expect(healthy()).toBe('up');
+    groups.resume(groupId);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(await agreed()).toEqual([0, 0, 0]);
+
+    await groups.stop(groupId);
+    await groups.seek(groupId, { topic, partition: 1, offset: 2 });
+    expect(await agreed()).toEqual([0, 3, 0]);
+    expect(healthy()).toBe('up');
+    const handledBefore = behaviour.handled.length;
+    await groups.start(groupId);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    expect(await agreed()).toEqual([0, 0, 0]);
+    expect(behaviour.handled.slice(handledBefore).map((h) => `${h.partition}:${h.offset}`)).toEqual([
+      '1:2',
+      '1:3',
+      '1:4',
+    ]);
+    expect(healthy()).toBe('up');
+  });
+
+  test("members as the metrics and /health give them against kafka-consumer-groups --members: a Java member joins and is SIGKILLed, a second process joins and stops; the metric is the tool's throughout, /health up, no ERROR line", async () => {
+    const topic = uniqueName('o7-members');
+    const groupId = uniqueName('o7-members');
+    await kafka.createTopic(topic, 3);
+    const classDir = await compileInteropConsumer();
+    try {
+      const behaviour: Behaviour = { failing: new Set(), holding: new Map(), handled: [] };
+      const app = await start(groupId, topic, behaviour);
+      const statuses = new Set<string>();
+      const health = () => {
+        const status = app.get(KafkaHealthIndicator).groupsCheck('kafka-groups')['kafka-groups'].status;
+        statuses.add(status);
+        return status;
+      };
+      await kafka.waitForStableGroup(groupId, 1);
+      expect(await toolMembers(groupId)).toEqual(['e2e-app']);
+      expect(await metricMembers(app, groupId)).toEqual([1, 1]);
+
+      const java = new JavaConsumer({
+        brokers: testBrokers(),
+        groupId,
+        topic,
+        classDir,
+        clientId: 'o7-java',
+      });
+      await java.waitUntil('an assignment', 60_000, () => (java.assignment?.length ?? 0) > 0);
+      await kafka.waitForStableGroup(groupId, 2);
+      expect(await toolMembers(groupId)).toEqual(['e2e-app', 'o7-java']);
+      expect(await metricMembers(app, groupId)).toEqual([2, 1]);
+      expect(health()).toBe('up');
+
+      // A crash: Kafka keeps the member until its session (6 s) times out, and so does the metric.
+      await java.kill();
+      const killedAt = Date.now();
+      expect(await toolMembers(groupId)).toEqual(['e2e-app', 'o7-java']);
+      expect(await metricMembers(app, groupId)).toEqual([2, 1]);
+      await waitFor('the metric to drop the killed member', 30_000, async () => {
+        health();
+        return (await metricMembers(app, groupId))[0] === 1;
+      });
+      const droppedAfterMs = Date.now() - killedAt;
+      expect(await toolMembers(groupId)).toEqual(['e2e-app']);
+      expect(droppedAfterMs).toBeGreaterThanOrEqual(3_000);
+      await kafka.waitForStableGroup(groupId, 1);
+      for (const partition of [0, 1, 2]) await produce(topic, partition, [partition]);
+      await kafka.waitForCommittedToEnd(groupId, topic);
+
+      // A second process of the service joins, then stops gracefully: no ERROR in either, the metric follows.
+      const { app: second } = await startTestApp(
+        [probeFeature(groupId, topic, behaviour, {})],
+        { clientId: 'o7-second' },
+        [KafkaStatusModule, KafkaHealthModule, KafkaMetricsModule],
+      );
+      apps.push(second);
+      await kafka.waitForStableGroup(groupId, 2);
+      expect(await toolMembers(groupId)).toEqual(['e2e-app', 'o7-second']);
+      expect(await metricMembers(app, groupId)).toEqual([2, 1]);
+      expect(await metricMembers(second, groupId)).toEqual([2, 1]);
+      await apps.splice(apps.indexOf(second), 1)[0].close();
+      await waitFor('the metric to drop the stopped member', 10_000, async () => {
+        health();
+        return (await metricMembers(app, groupId))[0] === 1;
+      });
+      expect(await toolMembers(groupId)).toEqual(['e2e-app']);
+      await kafka.waitForStableGroup(groupId, 1);
+      expect(health()).toBe('up');
+      expect([...statuses]).toEqual(['up']);
+    } finally {
+      await removeCompiledConsumer(classDir);
+    }
   });
 });

@@ -164,6 +164,12 @@ export abstract class ClientProcess<R> {
     }
   }
 
+  /** SIGKILL, as a crash: nothing committed, the group not left. */
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
   private async exitWithin(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>(
