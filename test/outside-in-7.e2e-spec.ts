@@ -342,7 +342,8 @@ suite('outside-in 7: the operator view against kafka-consumer-groups', () => {
       });
       const droppedAfterMs = Date.now() - killedAt;
       expect(await toolMembers(groupId)).toEqual(['e2e-app']);
-      expect(droppedAfterMs).toBeGreaterThanOrEqual(3_000);
+      // At least the session timeout less one heartbeat interval (Java's: 3 s), less the scheduling of a loaded machine.
+      expect(droppedAfterMs).toBeGreaterThanOrEqual(2_000);
       await kafka.waitForStableGroup(groupId, 1);
       for (const partition of [0, 1, 2]) await produce(topic, partition, [partition]);
       await kafka.waitForCommittedToEnd(groupId, topic);
