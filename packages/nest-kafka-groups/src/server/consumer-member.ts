@@ -561,8 +561,9 @@ export class ConsumerMember {
 
   /**
    * Tells the security failure that kept the member out resolved once it is: a login or a group denial by the join
-   * that just succeeded; a topic denial only by a fetch that went through (the group ACL lets a member join whose
-   * fetches the topic ACL still refuses, and that refusal is then the same failure, not a new one).
+   * that just succeeded; a topic denial only by a fetch that went through with none of the member's topics paused
+   * (the group ACL lets a member join whose fetches the topic ACL still refuses, and that refusal is then the same
+   * failure, not a new one).
    */
   private resolveSecurityError(
     consumer: Consumer,
@@ -574,8 +575,10 @@ export class ConsumerMember {
     }
     this.pendingDenial = error;
     const removeListener = consumer.on(consumer.events.FETCH, () => {
+      if (consumer !== this.consumer) return removeListener();
+      // kafkajs names no topic in a refusal, nor in a fetch: one that left a paused topic out proves nothing.
+      if (this.config.pausedTopics.size > 0) return;
       removeListener();
-      if (consumer !== this.consumer) return;
       this.pendingDenial = undefined;
       securityFailures.resolved(error);
     });
