@@ -561,7 +561,7 @@ export class ConsumerMember {
 
   /**
    * Tells the security failure that kept the member out resolved once it is: a login or a group denial by the join
-   * that just succeeded; a topic denial only by a fetch that went through with none of the member's topics paused
+   * that just succeeded; a topic denial only by a fetch that started with none of the member's topics paused
    * (the group ACL lets a member join whose fetches the topic ACL still refuses, and that refusal is then the same
    * failure, not a new one).
    */
@@ -574,11 +574,20 @@ export class ConsumerMember {
       return;
     }
     this.pendingDenial = error;
-    const removeListener = consumer.on(consumer.events.FETCH, () => {
-      if (consumer !== this.consumer) return removeListener();
-      // kafkajs names no topic in a refusal, nor in a fetch: one that left a paused topic out proves nothing.
-      if (this.config.pausedTopics.size > 0) return;
-      removeListener();
+    // kafkajs names no topic in a refusal, nor in a fetch: a fetch that started with a topic paused (and left it
+    // out) proves nothing. By broker: each fetcher's FETCH follows its own FETCH_START.
+    const pausedAtStart = new Map<number, boolean>();
+    const removeStart = consumer.on(consumer.events.FETCH_START, ({ payload }) => {
+      pausedAtStart.set(payload.nodeId, this.config.pausedTopics.size > 0);
+    });
+    const removeListeners = () => {
+      removeStart();
+      removeFetch();
+    };
+    const removeFetch = consumer.on(consumer.events.FETCH, ({ payload }) => {
+      if (consumer !== this.consumer) return removeListeners();
+      if (pausedAtStart.get(payload.nodeId) !== false) return;
+      removeListeners();
       this.pendingDenial = undefined;
       securityFailures.resolved(error);
     });
