@@ -1,0 +1,320 @@
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import {
+  type ArgumentsHost,
+  type CallHandler,
+  type CanActivate,
+  Catch,
+  Controller,
+  createParamDecorator,
+  type ExceptionFilter,
+  type ExecutionContext,
+  Injectable,
+  type INestApplication,
+  Module,
+  type NestInterceptor,
+  ParseIntPipe,
+  SetMetadata,
+} from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { LazyModuleLoader, NestFactory, Reflector } from '@nestjs/core';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { Test } from '@nestjs/testing';
+import { type Observable, tap } from 'rxjs';
+import {
+  DLT_HEADERS,
+  KafkaGroupContext,
+  KafkaGroupsServer,
+  KafkaHandler,
+  KafkaModule,
+  KafkaProducer,
+} from 'nest-kafka-groups';
+import {
+  KafkaTestClient,
+  TEST_CONSUMER_TUNING,
+  TEST_RETRY,
+  testBrokers,
+  uniqueName,
+} from 'nest-kafka-groups/testing';
+
+/**
+ * Outside-in probe 8: what a NestJS team writes in its first week with the library (hybrid app with `useGlobal*`
+ * enhancers, custom decorators, the testing module, lazy modules, async configuration), against a real broker
+ * (docs/RELIABILITY.md, findings 23 on).
+ */
+
+const LOGGER = ['error', 'warn'] as const;
+
+function rootOptions() {
+  return {
+    brokers: testBrokers(),
+    clientId: 'e2e-probe8',
+    fromBeginning: true,
+    consumer: TEST_CONSUMER_TUNING,
+    clientRetry: TEST_RETRY,
+    retry: { attempts: 2, initialDelayMs: 50 },
+    shutdownTimeoutMs: 10_000,
+    commitIntervalMs: 200,
+  };
+}
+
+const ROLES = 'probe8:roles';
+const Roles = (...roles: string[]) => SetMetadata(ROLES, roles);
+/** A custom parameter decorator reading the Kafka context, as a Nest developer writes one. */
+const MessagePosition = createParamDecorator((_: unknown, context: ExecutionContext) => {
+  const ctx = context.switchToRpc().getContext<KafkaGroupContext>();
+  return `${ctx.topic}[${ctx.partition}]@${ctx.offset}`;
+});
+
+describe('outside-in probe 8', () => {
+  const kafka = new KafkaTestClient();
+  const apps: { close(): Promise<unknown> }[] = [];
+  afterEach(async () => {
+    while (apps.length > 0) await apps.pop()!.close();
+  });
+  afterAll(() => kafka.closeAll());
+
+  test('a hybrid app: useGlobalGuards (a Reflector role guard), useGlobalInterceptors and useGlobalFilters apply to @KafkaHandler methods; createParamDecorator and @Payload(field, ParseIntPipe) read the message', async () => {
+    const groupId = uniqueName('hybrid');
+    const topic = uniqueName('hybrid');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    const trail: string[] = [];
+
+    class RolesGuard implements CanActivate {
+      constructor(private readonly reflector: Reflector) {}
+      canActivate(context: ExecutionContext): boolean {
+        const roles = this.reflector.getAllAndOverride<string[] | undefined>(ROLES, [
+          context.getHandler(),
+          context.getClass(),
+        ]);
+        const rpc = context.switchToRpc();
+        const ctx = rpc.getContext<KafkaGroupContext>();
+        const role = ctx.headers.role?.toString();
+        trail.push(
+          `guard ${ctx.offset} ${context.getType()} ${JSON.stringify(rpc.getData())} ${String(roles)} ${ctx instanceof KafkaGroupContext}`,
+        );
+        return roles === undefined || (role !== undefined && roles.includes(role));
+      }
+    }
+    class TrailInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const offset = context.switchToRpc().getContext<KafkaGroupContext>().offset;
+        return next.handle().pipe(tap(() => trail.push(`interceptor after ${offset}`)));
+      }
+    }
+    @Catch()
+    class RethrowFilter implements ExceptionFilter {
+      catch(error: Error, host: ArgumentsHost): never {
+        trail.push(
+          `filter ${host.getType()} ${host.switchToRpc().getContext<KafkaGroupContext>().offset} ${error.constructor.name}`,
+        );
+        throw error;
+      }
+    }
+
+    @Controller()
+    @Roles('ops')
+    class HybridController {
+      @KafkaHandler('${TOPIC}')
+      handle(
+        @Payload('count', ParseIntPipe) count: number,
+        @MessagePosition() position: string,
+        @Ctx() ctx: KafkaGroupContext,
+      ) {
+        trail.push(`handler ${ctx.offset} ${typeof count} ${count} ${position}`);
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forRoot(rootOptions()),
+        KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } }),
+      ],
+      controllers: [HybridController],
+    })
+    class HybridModule {}
+
+    const app = await NestFactory.create(HybridModule, { logger: [...LOGGER] });
+    apps.push(app);
+    app.useGlobalGuards(new RolesGuard(app.get(Reflector)));
+    app.useGlobalInterceptors(new TrailInterceptor());
+    app.useGlobalFilters(new RethrowFilter());
+    app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+    await app.init();
+    await app.startAllMicroservices();
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [
+      { key: 'a', value: JSON.stringify({ count: '5' }), headers: { role: 'ops' } },
+      { key: 'b', value: JSON.stringify({ count: '6' }) },
+      { key: 'c', value: JSON.stringify({ count: 'many' }), headers: { role: 'ops' } },
+    ]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+
+    expect(trail).toEqual([
+      `guard 0 rpc {"count":"5"} ops true`,
+      `handler 0 number 5 ${topic}[0]@0`,
+      'interceptor after 0',
+      `guard 1 rpc {"count":"6"} ops true`,
+      'filter rpc 1 ForbiddenException',
+      `guard 2 rpc {"count":"many"} ops true`,
+      'filter rpc 2 BadRequestException',
+    ]);
+    const deadLetters = await kafka.readMessages(`${topic}-dlt`, 2);
+    expect(
+      deadLetters.map((m) => [
+        String(m.key),
+        String(m.headers?.[DLT_HEADERS.exceptionFqcn]),
+        String(m.headers?.[DLT_HEADERS.exceptionMessage]),
+      ]),
+    ).toEqual([
+      ['b', 'KafkaGuardRejectedError', expect.stringContaining(topic)],
+      ['c', 'BadRequestException', 'Validation failed (numeric string is expected)'],
+    ]);
+  });
+
+  test('the testing module: overrideProvider of a handler dependency and of KafkaProducer, two apps in one process with one group each', async () => {
+    const topic = uniqueName('testing');
+    const groups = [uniqueName('testing-a'), uniqueName('testing-b')];
+    await kafka.createTopic(topic, 1);
+    const seen: string[] = [];
+    const sent: string[] = [];
+
+    @Injectable()
+    class PriceService {
+      price(): number {
+        return 100;
+      }
+    }
+    @Controller()
+    class PricingController {
+      constructor(
+        private readonly prices: PriceService,
+        private readonly producer: KafkaProducer,
+      ) {}
+      @KafkaHandler('${TOPIC}')
+      async handle(@Payload() payload: { sku: string }, @Ctx() ctx: KafkaGroupContext) {
+        seen.push(`${ctx.groupId} ${payload.sku} ${this.prices.price()}`);
+        await this.producer.send(`${topic}-out`, { key: payload.sku, value: { price: this.prices.price() } });
+      }
+    }
+
+    for (const [index, groupId] of groups.entries()) {
+      @Module({
+        imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+        controllers: [PricingController],
+        providers: [PriceService],
+      })
+      class PricingModule {}
+
+      const moduleRef = await Test.createTestingModule({
+        imports: [KafkaModule.forRoot(rootOptions()), PricingModule],
+      })
+        .overrideProvider(PriceService)
+        .useValue({ price: () => 7 + index })
+        .overrideProvider(KafkaProducer)
+        .useValue({
+          send: async (to: string, record: { key: string; value: unknown }) => {
+            sent.push(`${groupId} ${to} ${record.key} ${JSON.stringify(record.value)}`);
+          },
+        })
+        .compile();
+      const app = moduleRef.createNestApplication({ logger: [...LOGGER] });
+      apps.push(app);
+      app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+      await app.init();
+      await app.startAllMicroservices();
+    }
+    for (const groupId of groups) await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [{ key: 's1', value: JSON.stringify({ sku: 's1' }) }]);
+    for (const groupId of groups) await kafka.waitForCommittedToEnd(groupId, topic);
+
+    expect([...seen].sort()).toEqual([`${groups[0]} s1 7`, `${groups[1]} s1 8`]);
+    expect([...sent].sort()).toEqual([
+      `${groups[0]} ${topic}-out s1 {"price":7}`,
+      `${groups[1]} ${topic}-out s1 {"price":8}`,
+    ]);
+  });
+
+  test('KafkaModule.forFeature in a module loaded by LazyModuleLoader is refused with an error naming the module, not left unserved', async () => {
+    const groupId = uniqueName('lazy');
+    const topic = uniqueName('lazy');
+    await kafka.createTopic(topic, 1);
+    const seen: number[] = [];
+
+    @Controller()
+    class LazyController {
+      @KafkaHandler('${TOPIC}')
+      handle(@Ctx() ctx: KafkaGroupContext) {
+        seen.push(Number(ctx.offset));
+      }
+    }
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      controllers: [LazyController],
+    })
+    class LazyFeatureModule {}
+    @Module({ imports: [KafkaModule.forRoot(rootOptions())] })
+    class RootModule {}
+
+    const app = await NestFactory.create(RootModule, { logger: [...LOGGER] });
+    apps.push(app);
+    app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+    await app.init();
+    await app.startAllMicroservices();
+    await expect(app.get(LazyModuleLoader).load(() => LazyFeatureModule)).rejects.toThrow(
+      `Module LazyFeatureModule imports KafkaModule.forFeature (group "${groupId}") but was loaded after the Kafka groups started (LazyModuleLoader): its @KafkaHandler methods would never be served; import it in a module loaded at start-up`,
+    );
+  });
+
+  test('forRootAsync with ConfigService: a missing or malformed value is refused naming the setting', async () => {
+    for (const [env, message] of [
+      [{}, /forRoot\.brokers/],
+      [{ PROBE8_BROKERS: 'localhost' }, /forRoot\.brokers.*"localhost"/],
+    ] as const) {
+      @Module({
+        imports: [
+          ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => env] }),
+          KafkaModule.forRootAsync({
+            imports: [ConfigModule],
+            inject: [ConfigService],
+            useFactory: (config: ConfigService) => ({
+              brokers: config.get<string>('PROBE8_BROKERS')?.split(',') as string[],
+              clientId: 'e2e-probe8',
+            }),
+          }),
+        ],
+      })
+      class ConfiguredModule {}
+      await expect(
+        NestFactory.create(ConfiguredModule, { logger: false, abortOnError: false }),
+      ).rejects.toThrow(message);
+    }
+  });
+
+  test('KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent, the send resolves once acknowledged', async () => {
+    const topic = uniqueName('produce');
+    await kafka.createTopic(topic, 2);
+
+    @Module({ imports: [KafkaModule.forRoot(rootOptions())] })
+    class ProducerModule {}
+    const app = await NestFactory.create(ProducerModule, { logger: [...LOGGER] });
+    apps.push(app);
+    await app.init();
+    const producer = app.get(KafkaProducer);
+    interface PriceChanged {
+      sku: string;
+      cents: number;
+    }
+    const payload: PriceChanged = { sku: 'p-1', cents: 1299 };
+    await producer.send(topic, {
+      key: 'p-1',
+      value: payload,
+      headers: { 'x-source': 'probe8' },
+    });
+    const [message] = await kafka.readMessages(topic, 1);
+    expect([
+      String(message.key),
+      JSON.parse(String(message.value)),
+      String(message.headers?.['x-source']),
+    ]).toEqual(['p-1', payload, 'probe8']);
+  });
+});
