@@ -234,24 +234,29 @@ describe('outside-in probe 8', () => {
     ]);
   });
 
-  test('KafkaModule.forFeature in a module loaded by LazyModuleLoader is refused with an error naming the module, not left unserved', async () => {
-    const groupId = uniqueName('lazy');
+  test('KafkaModule.forFeature in a module loaded by LazyModuleLoader: served when loaded before the groups start, refused naming the module after', async () => {
+    const [earlyGroup, lateGroup] = [uniqueName('lazy-early'), uniqueName('lazy-late')];
     const topic = uniqueName('lazy');
     await kafka.createTopic(topic, 1);
-    const seen: number[] = [];
+    const seen: string[] = [];
 
     @Controller()
     class LazyController {
       @KafkaHandler('${TOPIC}')
       handle(@Ctx() ctx: KafkaGroupContext) {
-        seen.push(Number(ctx.offset));
+        seen.push(`${ctx.groupId} ${ctx.offset}`);
       }
     }
     @Module({
-      imports: [KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } })],
+      imports: [KafkaModule.forFeature({ groupId: earlyGroup, topicVariables: { TOPIC: topic } })],
       controllers: [LazyController],
     })
-    class LazyFeatureModule {}
+    class EarlyLazyModule {}
+    @Module({
+      imports: [KafkaModule.forFeature({ groupId: lateGroup, topicVariables: { TOPIC: topic } })],
+      controllers: [LazyController],
+    })
+    class LateLazyModule {}
     @Module({ imports: [KafkaModule.forRoot(rootOptions())] })
     class RootModule {}
 
@@ -259,10 +264,15 @@ describe('outside-in probe 8', () => {
     apps.push(app);
     app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
     await app.init();
+    await app.get(LazyModuleLoader).load(() => EarlyLazyModule);
     await app.startAllMicroservices();
-    await expect(app.get(LazyModuleLoader).load(() => LazyFeatureModule)).rejects.toThrow(
-      `Module LazyFeatureModule imports KafkaModule.forFeature (group "${groupId}") but was loaded after the Kafka groups started (LazyModuleLoader): its @KafkaHandler methods would never be served; import it in a module loaded at start-up`,
+    await expect(app.get(LazyModuleLoader).load(() => LateLazyModule)).rejects.toThrow(
+      `Module LateLazyModule imports KafkaModule.forFeature (group "${lateGroup}") but was loaded after the Kafka groups started (LazyModuleLoader): its @KafkaHandler methods would never be served; import it in a module loaded at start-up`,
     );
+    await kafka.waitForStableGroup(earlyGroup, 1);
+    await kafka.produce(topic, [{ key: 'a', value: '{}' }]);
+    await kafka.waitForCommittedToEnd(earlyGroup, topic);
+    expect(seen).toEqual([`${earlyGroup} 0`]);
   });
 
   test('forRootAsync with ConfigService: a missing or malformed value is refused naming the setting', async () => {
