@@ -14,10 +14,13 @@ import {
   type NestInterceptor,
   ParseIntPipe,
   SetMetadata,
+  UnauthorizedException,
+  UseFilters,
+  UseGuards,
 } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { LazyModuleLoader, NestFactory, Reflector } from '@nestjs/core';
-import { Ctx, Payload } from '@nestjs/microservices';
+import { type AsyncMicroserviceOptions, Ctx, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { type Observable, tap } from 'rxjs';
 import {
@@ -169,6 +172,150 @@ describe('outside-in probe 8', () => {
       ['b', 'KafkaGuardRejectedError', expect.stringContaining(topic)],
       ['c', 'BadRequestException', 'Validation failed (numeric string is expected)'],
     ]);
+  });
+
+  test('a filter that swallows a handler error, a guard that throws, a feature module imported twice: what is retried, committed and dead-lettered', async () => {
+    const groupId = uniqueName('filters');
+    const [swallowed, guarded] = [uniqueName('swallowed'), uniqueName('guarded')];
+    for (const topic of [swallowed, `${swallowed}-dlt`, guarded, `${guarded}-dlt`])
+      await kafka.createTopic(topic, 1);
+    const trail: string[] = [];
+
+    @Catch()
+    class SwallowFilter implements ExceptionFilter {
+      catch(error: Error, host: ArgumentsHost): void {
+        const ctx = host.switchToRpc().getContext<KafkaGroupContext>();
+        trail.push(
+          `swallow ${ctx.topic === swallowed ? 'swallowed' : 'guarded'} #${ctx.attempt} ${error.constructor.name}`,
+        );
+      }
+    }
+    class ThrowingGuard implements CanActivate {
+      canActivate(): boolean {
+        throw new UnauthorizedException('no token on the record');
+      }
+    }
+    @Controller()
+    @UseFilters(SwallowFilter)
+    class FilteredController {
+      @KafkaHandler('${SWALLOWED}')
+      failing(@Ctx() ctx: KafkaGroupContext) {
+        trail.push(`handler #${ctx.attempt}`);
+        throw new RangeError('out of range');
+      }
+
+      @KafkaHandler('${GUARDED}')
+      @UseGuards(ThrowingGuard)
+      guardedHandler() {
+        trail.push('guarded handler');
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forFeature({ groupId, topicVariables: { SWALLOWED: swallowed, GUARDED: guarded } }),
+      ],
+      controllers: [FilteredController],
+    })
+    class FilteredModule {}
+    @Module({ imports: [FilteredModule] })
+    class OtherModule {}
+    @Module({ imports: [KafkaModule.forRoot(rootOptions()), FilteredModule, OtherModule] })
+    class AppModule {}
+
+    const app = await NestFactory.create(AppModule, { logger: [...LOGGER] });
+    apps.push(app);
+    app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+    await app.init();
+    await app.startAllMicroservices();
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(swallowed, [{ key: 'a', value: '{}' }]);
+    await kafka.produce(guarded, [{ key: 'b', value: '{}' }]);
+    await kafka.waitForCommittedToEnd(groupId, swallowed);
+    await kafka.waitForCommittedToEnd(groupId, guarded);
+
+    expect([...trail].sort()).toEqual(
+      [
+        'handler #1',
+        'swallow swallowed #1 RangeError',
+        'handler #2',
+        'swallow swallowed #2 RangeError',
+        'swallow guarded #1 UnauthorizedException',
+        'swallow guarded #2 UnauthorizedException',
+      ].sort(),
+    );
+    for (const [topic, fqcn] of [
+      [swallowed, 'RangeError'],
+      [guarded, 'UnauthorizedException'],
+    ]) {
+      const [deadLetter] = await kafka.readMessages(`${topic}-dlt`, 1);
+      expect(String(deadLetter.headers?.[DLT_HEADERS.exceptionFqcn])).toBe(fqcn);
+    }
+  });
+
+  test("NestFactory.createMicroservice with the strategy from useFactory: its useGlobalInterceptors apply; a hybrid app connected without inheritAppConfig runs the app's global enhancers all the same", async () => {
+    const topic = uniqueName('standalone');
+    const [standaloneGroup, hybridGroup] = [uniqueName('standalone'), uniqueName('hybrid-own')];
+    await kafka.createTopic(topic, 1);
+    const trail: string[] = [];
+    const tracing = (name: string): NestInterceptor => ({
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const ctx = context.switchToRpc().getContext<KafkaGroupContext>();
+        trail.push(`${name} ${ctx.groupId}`);
+        return next.handle();
+      },
+    });
+    @Controller()
+    class StandaloneController {
+      @KafkaHandler('${TOPIC}')
+      handle(@Ctx() ctx: KafkaGroupContext) {
+        trail.push(`handler ${ctx.groupId}`);
+      }
+    }
+    const moduleFor = (groupId: string) => {
+      @Module({
+        imports: [
+          KafkaModule.forRoot(rootOptions()),
+          KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } }),
+        ],
+        controllers: [StandaloneController],
+      })
+      class StandaloneModule {}
+      return StandaloneModule;
+    };
+
+    const standalone = await NestFactory.createMicroservice<AsyncMicroserviceOptions>(
+      moduleFor(standaloneGroup),
+      {
+        inject: [KafkaGroupsServer],
+        useFactory: (server: KafkaGroupsServer) => ({ strategy: server }),
+        logger: [...LOGGER],
+      },
+    );
+    apps.push(standalone);
+    standalone.useGlobalInterceptors(tracing('microservice global'));
+    await standalone.listen();
+
+    const hybrid = await NestFactory.create(moduleFor(hybridGroup), { logger: [...LOGGER] });
+    apps.push(hybrid);
+    hybrid.useGlobalInterceptors(tracing('app global'));
+    // Without inheritAppConfig: Nest's own transports would not run the app's global enhancers, the library's do.
+    hybrid.connectMicroservice({ strategy: hybrid.get(KafkaGroupsServer) });
+    await hybrid.init();
+    await hybrid.startAllMicroservices();
+
+    await kafka.waitForStableGroup(standaloneGroup, 1);
+    await kafka.waitForStableGroup(hybridGroup, 1);
+    await kafka.produce(topic, [{ key: 'a', value: '{}' }]);
+    await kafka.waitForCommittedToEnd(standaloneGroup, topic);
+    await kafka.waitForCommittedToEnd(hybridGroup, topic);
+    expect([...trail].sort()).toEqual(
+      [
+        `microservice global ${standaloneGroup}`,
+        `handler ${standaloneGroup}`,
+        `app global ${hybridGroup}`,
+        `handler ${hybridGroup}`,
+      ].sort(),
+    );
   });
 
   test('the testing module: overrideProvider of a handler dependency and of KafkaProducer, two apps in one process with one group each', async () => {
