@@ -9,7 +9,6 @@ import {
   type ExceptionFilter,
   type ExecutionContext,
   Injectable,
-  type INestApplication,
   Module,
   type NestInterceptor,
   ParseIntPipe,
@@ -447,11 +446,19 @@ describe('outside-in probe 8', () => {
     }
   });
 
-  test('KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent, the send resolves once acknowledged', async () => {
+  test("KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent; a missing topic and a record over the broker's size are refused naming the topic", async () => {
     const topic = uniqueName('produce');
     await kafka.createTopic(topic, 2);
 
-    @Module({ imports: [KafkaModule.forRoot(rootOptions())] })
+    // A short client retry budget: a send to a missing topic fails after it.
+    @Module({
+      imports: [
+        KafkaModule.forRoot({
+          ...rootOptions(),
+          clientRetry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
+        }),
+      ],
+    })
     class ProducerModule {}
     const app = await NestFactory.create(ProducerModule, { logger: [...LOGGER] });
     apps.push(app);
@@ -468,6 +475,13 @@ describe('outside-in probe 8', () => {
       headers: { 'x-source': 'probe8' },
     });
     const [message] = await kafka.readMessages(topic, 1);
+    const missing = uniqueName('missing');
+    await expect(producer.send(missing, { key: 'k', value: payload })).rejects.toThrow(
+      `Could not produce to topic "${missing}"`,
+    );
+    await expect(producer.send(topic, { key: 'k', value: Buffer.alloc(2 * 1024 * 1024) })).rejects.toThrow(
+      `Could not produce to topic "${topic}": The request included a message larger than the max message size the server will accept (topic "${topic}", partition 0)`,
+    );
     expect([
       String(message.key),
       JSON.parse(String(message.value)),
