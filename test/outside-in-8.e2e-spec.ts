@@ -18,10 +18,11 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { LazyModuleLoader, NestFactory, Reflector } from '@nestjs/core';
-import { type AsyncMicroserviceOptions, Ctx, Payload } from '@nestjs/microservices';
+import { APP_FILTER, LazyModuleLoader, NestFactory, Reflector } from '@nestjs/core';
+import { type AsyncMicroserviceOptions, BaseRpcExceptionFilter, Ctx, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { type Observable, tap } from 'rxjs';
+import { expectErrorLines } from './support/error-lines.js';
 import {
   DLT_HEADERS,
   KafkaGroupContext,
@@ -251,6 +252,56 @@ describe('outside-in probe 8', () => {
     }
   });
 
+  test("Nest's documented RPC filter (extends BaseRpcExceptionFilter, returns super.catch) as APP_FILTER: the dead letter names the handler's error, not the filter's 'Internal server error'", async () => {
+    const groupId = uniqueName('rpc-filter');
+    const topic = uniqueName('rpc-filter');
+    await kafka.createTopic(topic, 1);
+    await kafka.createTopic(`${topic}-dlt`, 1);
+    // BaseRpcExceptionFilter logs each error it does not know as an ERROR: the application chose that filter.
+    expectErrorLines(/stock of sku-1 exhausted/);
+    let caught = 0;
+
+    @Catch()
+    class AllExceptionsFilter extends BaseRpcExceptionFilter {
+      override catch(exception: unknown, host: ArgumentsHost): Observable<unknown> {
+        caught += 1;
+        return super.catch(exception, host);
+      }
+    }
+    @Controller()
+    class StockController {
+      @KafkaHandler('${TOPIC}')
+      handle() {
+        throw new RangeError('stock of sku-1 exhausted');
+      }
+    }
+    @Module({
+      imports: [
+        KafkaModule.forRoot(rootOptions()),
+        KafkaModule.forFeature({ groupId, topicVariables: { TOPIC: topic } }),
+      ],
+      controllers: [StockController],
+      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
+    })
+    class StockModule {}
+
+    const app = await NestFactory.create(StockModule, { logger: [...LOGGER] });
+    apps.push(app);
+    app.connectMicroservice({ strategy: app.get(KafkaGroupsServer) }, { inheritAppConfig: true });
+    await app.init();
+    await app.startAllMicroservices();
+    await kafka.waitForStableGroup(groupId, 1);
+    await kafka.produce(topic, [{ key: 'a', value: '{}' }]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+
+    expect(caught).toBe(2);
+    const [deadLetter] = await kafka.readMessages(`${topic}-dlt`, 1);
+    expect([
+      String(deadLetter.headers?.[DLT_HEADERS.exceptionFqcn]),
+      String(deadLetter.headers?.[DLT_HEADERS.exceptionMessage]),
+    ]).toEqual(['RangeError', 'stock of sku-1 exhausted']);
+  });
+
   test("NestFactory.createMicroservice with the strategy from useFactory: its useGlobalInterceptors apply; a hybrid app connected without inheritAppConfig runs the app's global enhancers all the same", async () => {
     const topic = uniqueName('standalone');
     const [standaloneGroup, hybridGroup] = [uniqueName('standalone'), uniqueName('hybrid-own')];
@@ -421,7 +472,7 @@ describe('outside-in probe 8', () => {
     expect(seen).toEqual([`${earlyGroup} 0`]);
   });
 
-  test('forRootAsync with ConfigService: a missing or malformed value is refused naming the setting', async () => {
+  test('forRootAsync and forFeatureAsync with ConfigService: a missing or malformed value is refused naming the setting', async () => {
     for (const [env, message] of [
       [{}, /forRoot\.brokers/],
       [{ PROBE8_BROKERS: 'localhost' }, /forRoot\.brokers.*"localhost"/],
@@ -444,6 +495,22 @@ describe('outside-in probe 8', () => {
         NestFactory.create(ConfiguredModule, { logger: false, abortOnError: false }),
       ).rejects.toThrow(message);
     }
+
+    @Module({
+      imports: [
+        ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({})] }),
+        KafkaModule.forRoot(rootOptions()),
+        KafkaModule.forFeatureAsync({
+          imports: [ConfigModule],
+          inject: [ConfigService],
+          useFactory: (config: ConfigService) => ({ groupId: config.get<string>('PROBE8_GROUP') as string }),
+        }),
+      ],
+    })
+    class FeatureConfiguredModule {}
+    await expect(
+      NestFactory.create(FeatureConfiguredModule, { logger: false, abortOnError: false }),
+    ).rejects.toThrow('Invalid Kafka setting "forFeature.groupId": expected a non-empty consumer group id');
   });
 
   test("KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent; a missing topic and a record over the broker's size are refused naming the topic", async () => {
