@@ -513,7 +513,7 @@ describe('outside-in probe 8', () => {
     ).rejects.toThrow('Invalid Kafka setting "forFeature.groupId": expected a non-empty consumer group id');
   });
 
-  test("KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent; a missing topic and a record over the broker's size are refused naming the topic", async () => {
+  test("KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent, null is a tombstone; undefined, a missing topic and a record over the broker's size are refused naming the topic", async () => {
     const topic = uniqueName('produce');
     await kafka.createTopic(topic, 2);
 
@@ -539,9 +539,16 @@ describe('outside-in probe 8', () => {
     await producer.send(topic, {
       key: 'p-1',
       value: payload,
+      partition: 0,
       headers: { 'x-source': 'probe8' },
     });
-    const [message] = await kafka.readMessages(topic, 1);
+    // A tombstone (a null value: what deletes the key on a compacted topic) and a value left undefined by mistake.
+    await producer.send(topic, { key: 'p-2', value: null, partition: 0 });
+    await expect(producer.send(topic, { key: 'p-3', value: undefined })).rejects.toThrow(
+      `Could not produce to topic "${topic}": Invalid message without value for topic "${topic}": {"key":"p-3"}`,
+    );
+    const [message, tombstone] = await kafka.readMessages(topic, 2);
+    expect([String(tombstone.key), tombstone.value]).toEqual(['p-2', null]);
     const missing = uniqueName('missing');
     await expect(producer.send(missing, { key: 'k', value: payload })).rejects.toThrow(
       `Could not produce to topic "${missing}"`,
