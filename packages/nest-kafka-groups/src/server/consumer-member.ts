@@ -388,7 +388,8 @@ export class ConsumerMember {
             'the offsets before them are committed, they and the records after them on their partitions are redelivered'
           : ` (state ${this.state}); uncommitted messages will be redelivered`),
     );
-    if (consumer === undefined || this.eachBatchFn === undefined) return;
+    // With no batch running, kafkajs waits for the broker (a commit, the LeaveGroup): nothing to give up on.
+    if (running.length === 0 || consumer === undefined || this.eachBatchFn === undefined) return;
     abandonRunningBatches(this.eachBatchFn);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
