@@ -7,12 +7,13 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { DiscoveryModule, ModulesContainer } from '@nestjs/core';
 import { createKafkaClient } from './client/kafka-client.factory.js';
 import { KafkaGroups } from './control/kafka-groups.service.js';
 import type { Kafka } from './client/kafkajs.js';
 import { KAFKA_CLIENT, KAFKA_FEATURE_OPTIONS, KAFKA_MODULE_OPTIONS } from './kafka.constants.js';
 import { KafkaConfigurationError } from './errors/kafka-configuration.error.js';
+import { KafkaHandlerDefinitionError } from './errors/kafka-handler-definition.error.js';
 import {
   type KafkaFeatureAsyncOptions,
   type KafkaFeatureOptions,
@@ -24,6 +25,7 @@ import {
 import { KafkaProducer } from './producer/kafka.producer.js';
 import { KafkaGroupsServer } from './server/kafka-groups.server.js';
 import { KafkaHandlerExplorer } from './server/kafka-handler.explorer.js';
+import { importedInstances, moduleNameOf } from './server/nest-internals.js';
 import { KafkaShutdown } from './shutdown/kafka-shutdown.js';
 
 const rootProviders: Provider[] = [
@@ -46,6 +48,28 @@ const rootExports = [
   KafkaProducer,
   KafkaGroups,
 ];
+
+const KAFKA_FEATURE_LOAD_CHECK = Symbol('KAFKA_FEATURE_LOAD_CHECK');
+
+/**
+ * Refuses a feature module instantiated after the server looked for handlers (a module given to LazyModuleLoader
+ * once the groups started): its handlers would be silently never served.
+ */
+const featureLoadCheck: FactoryProvider = {
+  provide: KAFKA_FEATURE_LOAD_CHECK,
+  inject: [KAFKA_FEATURE_OPTIONS, ModulesContainer, { token: KafkaGroupsServer, optional: true }],
+  useFactory: (options: KafkaFeatureOptions, modules: ModulesContainer, server?: KafkaGroupsServer) => {
+    if (server?.handlersExplored !== true) return false;
+    const importers = [...modules.values()]
+      .filter((module) => importedInstances(module, KAFKA_FEATURE_OPTIONS).includes(options))
+      .map(moduleNameOf);
+    throw new KafkaHandlerDefinitionError(
+      `Module ${importers.join(', ')} imports KafkaModule.forFeature (group "${options.groupId}") but was loaded ` +
+        'after the Kafka groups started (LazyModuleLoader): its @KafkaHandler methods would never be served; ' +
+        'import it in a module loaded at start-up',
+    );
+  },
+};
 
 /** Holds one module's consumer group settings; the server finds it among the module's imports. */
 @Module({})
@@ -91,7 +115,10 @@ export class KafkaModule {
   static forFeature(options: KafkaFeatureOptions): DynamicModule {
     return {
       module: KafkaFeatureModule,
-      providers: [{ provide: KAFKA_FEATURE_OPTIONS, useValue: validateFeatureOptions(options) }],
+      providers: [
+        { provide: KAFKA_FEATURE_OPTIONS, useValue: validateFeatureOptions(options) },
+        featureLoadCheck,
+      ],
     };
   }
 
@@ -99,13 +126,16 @@ export class KafkaModule {
     return {
       module: KafkaFeatureModule,
       imports: options.imports ?? [],
-      providers: asyncOptionsProviders(
-        'forFeatureAsync',
-        KAFKA_FEATURE_OPTIONS,
-        options,
-        'createKafkaFeatureOptions',
-        validateFeatureOptions,
-      ),
+      providers: [
+        ...asyncOptionsProviders(
+          'forFeatureAsync',
+          KAFKA_FEATURE_OPTIONS,
+          options,
+          'createKafkaFeatureOptions',
+          validateFeatureOptions,
+        ),
+        featureLoadCheck,
+      ],
     };
   }
 }

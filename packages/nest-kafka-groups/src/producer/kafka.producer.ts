@@ -30,7 +30,7 @@ import { ReplaceableProducer } from './replaceable-producer.js';
 export interface KafkaOutgoingMessage {
   /** Partitioning key (murmur2, as Java's default partitioner); null or absent spreads messages. */
   key?: string | Buffer | null;
-  /** A Buffer is sent as is; anything else as JSON. */
+  /** A Buffer is sent as is, null as a tombstone (no value: deletes the key on a compacted topic), anything else as JSON. */
   value: unknown;
   /** Headers, strings or Buffers. */
   headers?: IHeaders;
@@ -113,7 +113,7 @@ export class KafkaProducer implements OnModuleInit, OnApplicationShutdown {
     try {
       const records = messages.map(({ key, value, headers, partition }) => ({
         key: key ?? null,
-        value: Buffer.isBuffer(value) ? value : JSON.stringify(value),
+        value: value === null || Buffer.isBuffer(value) ? value : JSON.stringify(value),
         headers,
         partition,
       }));

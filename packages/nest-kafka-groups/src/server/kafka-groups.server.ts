@@ -45,6 +45,7 @@ export class KafkaGroupsServer
   private tracing?: KafkaTracingHooks;
   private lastStatus?: KafkaGroupsStatus;
   private stopped = false;
+  private explored = false;
 
   constructor(
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
@@ -92,7 +93,17 @@ export class KafkaGroupsServer
     super.setOnProcessingEndHook(hook);
   }
 
+  /**
+   * Whether `listen` has looked for the handlers: a feature module loaded after it (LazyModuleLoader) would never
+   * be served.
+   * @internal
+   */
+  get handlersExplored(): boolean {
+    return this.explored;
+  }
+
   async listen(callback: (error?: unknown) => void): Promise<void> {
+    this.explored = true;
     try {
       const plans = planGroups(
         this.options,
