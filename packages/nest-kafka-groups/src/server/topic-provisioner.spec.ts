@@ -115,18 +115,38 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
     expect(created.map((c) => c.config['max.message.bytes'])).toEqual(['5000000', '5000000']);
   });
 
-  test("configs it may not read: the broker's default size, one WARN naming the topics and the setting", async () => {
+  test("configs it may not read: the broker's default size, said in each created topic's line (a WARN)", async () => {
     const denied = new Error('Topic authorization failed');
     const { kafka, created } = fakeKafka(['orders'], denied);
     const provisioner = new TopicProvisioner(kafka, IDENTITY);
     await provisioner.ensure('g', requirements());
     expect(created.map((c) => c.config)).toEqual([{}, {}]);
-    await provisioner.ensure('g', requirements());
-    expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn.mock.calls[0][0]).toBe(
-      'Could not read max.message.bytes of "orders" (Topic authorization failed): their retry and dead-letter ' +
-        "topics are created with the broker's default max.message.bytes",
-    );
+    expect(warn.mock.calls.map((call) => call[0])).toEqual([
+      'Created topic "orders-retry" (retry, group "g"): 3 partition(s), replication factor 1, the broker\'s default ' +
+        'max.message.bytes: that of its source topic "orders" could not be read (Topic authorization failed)',
+      'Created topic "orders-dlt" (dead letters, group "g"): 3 partition(s), replication factor 1, the broker\'s ' +
+        'default max.message.bytes: that of its source topic "orders" could not be read (Topic authorization failed)',
+    ]);
+  });
+
+  test('configs it may not read and topics it may not create: only the refusal, no word of a default size', async () => {
+    const { kafka, created } = fakeKafka(['orders'], new Error('Topic authorization failed'), [
+      'orders-retry',
+      'orders-dlt',
+    ]);
+    const refusal = new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements());
+    await expect(refusal).rejects.toThrow('not authorized to create topics orders-retry, orders-dlt');
+    expect(created).toEqual([]);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  test('configs not read for another reason (a timeout): the pass fails, to be retried; nothing created', async () => {
+    const timeout = Object.assign(new Error('Request DescribeConfigs timed out'), {
+      type: 'REQUEST_TIMED_OUT',
+    });
+    const { kafka, created } = fakeKafka(['orders'], timeout);
+    await expect(new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements())).rejects.toBe(timeout);
+    expect(created).toEqual([]);
   });
 });
 
