@@ -14,6 +14,12 @@ interface CreateRefusal {
   cause: unknown;
 }
 
+/** max.message.bytes of topics, and why those of the sources it could not read were not read. */
+interface Sizes {
+  bytes: Map<string, number>;
+  unread: Map<string, string>;
+}
+
 /** One topic a group needs: a handler's source topic or its dead-letter topic. */
 export interface TopicRequirement {
   topic: string;
@@ -130,8 +136,8 @@ export class TopicProvisioner {
       const sizes =
         derived.length > 0 || sized.length > 0
           ? await this.sizes(admin, derived, sized, present)
-          : new Map<string, number>();
-      this.compareSizes(groupId, sized, sizes);
+          : { bytes: new Map<string, number>(), unread: new Map<string, string>() };
+      this.compareSizes(groupId, sized, sizes.bytes);
       let derivedRefusal: CreateRefusal | undefined;
       if (derived.length > 0) {
         const retryTopics = derived.filter((r) => r.partitionsOf !== undefined);
@@ -166,7 +172,7 @@ export class TopicProvisioner {
     groupId: string,
     requirements: TopicRequirement[],
     mainPartitions?: ReadonlyMap<string, number>,
-    sizes?: ReadonlyMap<string, number>,
+    sizes?: Sizes,
   ): Promise<CreateRefusal | undefined> {
     const defaults = requirements.some(
       (r) => r.options.partitions === undefined || r.options.replicationFactor === undefined,
@@ -179,7 +185,11 @@ export class TopicProvisioner {
           (partitionsOf && mainPartitions?.get(partitionsOf)) || options.partitions || defaults!.partitions;
         const replicationFactor = options.replicationFactor ?? defaults!.replicationFactor;
         const config = { ...options.config };
-        const sourceBytes = sizeOf === undefined ? undefined : sizes?.get(sizeOf);
+        const sourceBytes = sizeOf === undefined ? undefined : sizes?.bytes.get(sizeOf);
+        const unread =
+          sizeOf === undefined || config[MAX_MESSAGE_BYTES] !== undefined
+            ? undefined
+            : sizes?.unread.get(sizeOf);
         if (sourceBytes !== undefined && config[MAX_MESSAGE_BYTES] === undefined)
           config[MAX_MESSAGE_BYTES] = String(sourceBytes + HEADER_ROOM_BYTES);
         const created = await admin.createTopics({
@@ -193,12 +203,18 @@ export class TopicProvisioner {
             },
           ],
         });
-        if (created) {
-          const size = sourceBytes === undefined ? '' : `, ${MAX_MESSAGE_BYTES} ${config[MAX_MESSAGE_BYTES]}`;
-          this.logger.log(
-            `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), replication factor ${replicationFactor}${size}`,
+        if (!created) return;
+        const size = sourceBytes === undefined ? '' : `, ${MAX_MESSAGE_BYTES} ${config[MAX_MESSAGE_BYTES]}`;
+        const line =
+          `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), ` +
+          `replication factor ${replicationFactor}${size}`;
+        // Said here, where a topic is created with it: a pass whose creates are refused made none too small.
+        if (unread === undefined) this.logger.log(line);
+        else
+          this.logger.warn(
+            `${line}, the broker's default ${MAX_MESSAGE_BYTES}: that of its source topic "${sizeOf}" could not ` +
+              `be read (${unread})`,
           );
-        }
       }),
     );
     // Every topic's creation is tried, so that a refusal names all the topics refused and only those.
@@ -281,16 +297,17 @@ export class TopicProvisioner {
 
   /**
    * max.message.bytes of the topics the retry and dead-letter topics take their size from, those that exist, and of
-   * the retry and dead-letter topics that exist (`sized`), in one DescribeConfigs. A user allowed to create topics but
-   * not to describe their configs gets the broker's default, told once; one who may not describe them, no comparison.
+   * the retry and dead-letter topics that exist (`sized`), in one DescribeConfigs. A user not allowed to describe
+   * their configs gets no comparison, and the topics to create the broker's default, said when they are created.
+   * Any other failure fails the pass, which is retried: a topic created too small stays so.
    */
   private async sizes(
     admin: Admin,
     derived: TopicRequirement[],
     sized: TopicRequirement[],
     present: ReadonlySet<string>,
-  ): Promise<Map<string, number>> {
-    const sizes = new Map<string, number>();
+  ): Promise<Sizes> {
+    const sizes: Sizes = { bytes: new Map(), unread: new Map() };
     const sources = [...new Set([...derived, ...sized].map((r) => r.sizeOf!))].filter((topic) =>
       present.has(topic),
     );
@@ -307,26 +324,21 @@ export class TopicProvisioner {
       });
       for (const { resourceName, configEntries } of resources) {
         const bytes = Number(configEntries.find((e) => e.configName === MAX_MESSAGE_BYTES)?.configValue);
-        if (Number.isInteger(bytes) && bytes > 0) sizes.set(resourceName, bytes);
+        if (Number.isInteger(bytes) && bytes > 0) sizes.bytes.set(resourceName, bytes);
       }
     } catch (error) {
+      const context = { operation: 'describe the configs of', topics: names };
+      if (!authorizationFailureOf(error, this.identity, context)) throw error;
       const reason = (error as Error).message;
-      const quoted = (topics: string[]) => topics.map((t) => `"${t}"`).join(', ');
-      // A comparison not made changes nothing: not worth a WARN for a user without DESCRIBE_CONFIGS.
       if (sized.length > 0) {
+        // A comparison not made changes nothing: not worth a WARN for a user without DESCRIBE_CONFIGS.
         this.logger.debug(
-          `Could not read ${MAX_MESSAGE_BYTES} of ${quoted(names)} (${reason}): retry and dead-letter topics not ` +
-            'compared with their source topics',
+          `Could not read ${MAX_MESSAGE_BYTES} of ${topicNames(names)} (${reason}): retry and dead-letter topics ` +
+            'not compared with their source topics',
         );
         // The refusal may be the existing topics' only: the sizes the topics to create take are read alone.
         if (derived.length > 0) return this.sizes(admin, derived, [], present);
-      } else if (!this.reported.has(`sizes of ${sources.join(',')}`)) {
-        this.reported.add(`sizes of ${sources.join(',')}`);
-        this.logger.warn(
-          `Could not read ${MAX_MESSAGE_BYTES} of ${quoted(sources)} (${reason}): ` +
-            `their retry and dead-letter topics are created with the broker's default ${MAX_MESSAGE_BYTES}`,
-        );
-      }
+      } else for (const source of sources) sizes.unread.set(source, reason);
     }
     return sizes;
   }
@@ -379,6 +391,10 @@ export class TopicProvisioner {
       }
     }
   }
+}
+
+function topicNames(topics: string[]): string {
+  return topics.map((t) => `"${t}"`).join(', ');
 }
 
 function split<T>(items: T[], predicate: (item: T) => boolean): [T[], T[]] {
