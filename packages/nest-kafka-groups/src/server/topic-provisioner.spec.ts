@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globa
 import { Logger } from '@nestjs/common';
 import type { Admin, Kafka } from '../client/kafkajs.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
+import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
 import { type TopicRequirement, TopicProvisioner } from './topic-provisioner.js';
 
 /**
@@ -19,6 +20,7 @@ function fakeKafka(
   sizes: Record<string, string> | Error,
   refused: readonly string[] = [],
   unreadable: readonly string[] = [],
+  lookups: Record<string, Error> = {},
 ) {
   const created: Created[] = [];
   /** The topics of each DescribeConfigs. */
@@ -41,9 +43,11 @@ function fakeKafka(
       }
       return true;
     },
-    fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
-      topics: topics.map((name) => ({ name, partitions: [{}, {}, {}] })),
-    }),
+    fetchTopicMetadata: async ({ topics }: { topics: string[] }) => {
+      const failed = topics.find((name) => lookups[name]);
+      if (failed) throw lookups[failed];
+      return { topics: topics.map((name) => ({ name, partitions: [{}, {}, {}] })) };
+    },
     describeConfigs: async ({ resources }: Parameters<Admin['describeConfigs']>[0]) => {
       described.push(resources.map((r) => r.name));
       if (sizes instanceof Error) throw sizes;
@@ -225,5 +229,37 @@ describe('TopicProvisioner: topics it may not create', () => {
     expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
       ['other-dlt', String(262_144 + 16_384)],
     ]);
+  });
+});
+
+describe('TopicProvisioner: topics not listed, creation off', () => {
+  const off: ResolvedTopicOptions = { create: false, config: {} };
+  const unknown = () =>
+    Object.assign(new Error('This server does not host this topic-partition'), {
+      type: 'UNKNOWN_TOPIC_OR_PARTITION',
+    });
+  const hidden = () =>
+    Object.assign(new Error('Not authorized to access topics: [Topic authorization failed]'), {
+      type: 'TOPIC_AUTHORIZATION_FAILED',
+    });
+  const needed = (...topics: string[]) => topics.map((topic) => ({ topic, role: 'source', options: off }));
+
+  test('all found by their metadata (created since the listing): no error', async () => {
+    const { kafka } = fakeKafka([], {});
+    await expect(new TopicProvisioner(kafka, IDENTITY).ensure('g', needed('orders', 'fares'))).resolves.toBe(
+      undefined,
+    );
+  });
+
+  test('missing and hidden: the missing named as missing, the hidden beside them', async () => {
+    const { kafka } = fakeKafka([], {}, [], [], { orders: unknown(), fares: hidden() });
+    const error = new TopicProvisioner(kafka, IDENTITY).ensure('g', needed('orders', 'fares', 'seats'));
+    await expect(error).rejects.toThrow(KafkaMissingTopicError);
+    await expect(error).rejects.toThrow(
+      'Consumer group "g" needs "orders", which does not exist and topic creation is off',
+    );
+    await expect(error).rejects.toThrow(
+      '"fares" is hidden from an anonymous client without DESCRIBE (whether it exists is not known)',
+    );
   });
 });
