@@ -186,6 +186,17 @@ describe('TopicProvisioner: retry and dead-letter topics that exist, against the
     );
   });
 
+  test("secured cluster: the size WARN's kafka-configs.sh command takes the client's properties", async () => {
+    const sizes = { orders: '262144', 'orders-retry': '65536', 'orders-dlt': '262144' };
+    const { kafka } = fakeKafka(['orders', 'orders-retry', 'orders-dlt'], sizes);
+    const secured = { brokers: 'b:9093', mechanism: 'SASL_SSL, SCRAM-SHA-512', principal: 'user svc' };
+    await new TopicProvisioner(kafka, secured).ensure('g', requirements());
+    expect(warn.mock.calls[0][0]).toContain(
+      'kafka-configs.sh --bootstrap-server b:9093 --command-config <client.properties> --alter --entity-type topics ' +
+        `--entity-name orders-retry --add-config max.message.bytes=${262_144 + 16_384}`,
+    );
+  });
+
   test('no retry or dead-letter topic: no DescribeConfigs', async () => {
     const { kafka, described } = fakeKafka(['orders'], { orders: '262144' });
     await new TopicProvisioner(kafka, IDENTITY).ensure('g', requirements().slice(0, 1));
