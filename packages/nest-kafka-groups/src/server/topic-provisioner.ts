@@ -160,7 +160,8 @@ export class TopicProvisioner {
         requirements.filter((r) => existing.has(r.topic)),
       );
       const absent = missing.filter((r) => !r.options.create).map((r) => r.topic);
-      if (absent.length > 0) throw await this.absence(admin, groupId, absent);
+      const absence = absent.length > 0 ? await this.absence(admin, groupId, absent) : undefined;
+      if (absence) throw absence;
     } finally {
       if (this.passes.get(groupId) === admin) this.passes.delete(groupId);
       await admin.disconnect().catch(() => undefined);
@@ -231,9 +232,10 @@ export class TopicProvisioner {
 
   /**
    * Why topics are not listed: missing (a KafkaMissingTopicError), or hidden from this user, whose DESCRIBE is
-   * refused (whether they exist is then hidden too). The broker tells each topic's case apart.
+   * refused (whether they exist is then hidden too); nothing when all were created since the listing. The broker
+   * tells each topic's case apart.
    */
-  private async absence(admin: Admin, groupId: string, topics: string[]): Promise<Error> {
+  private async absence(admin: Admin, groupId: string, topics: string[]): Promise<Error | undefined> {
     const results = await Promise.allSettled(
       topics.map((topic) => admin.fetchTopicMetadata({ topics: [topic] })),
     );
@@ -259,8 +261,9 @@ export class TopicProvisioner {
           'as the group needs',
       );
     }
-    // Missing, or all created since the listing (the next pass finds them).
-    return new KafkaMissingTopicError(unknown.length > 0 ? unknown : topics, groupId);
+    // All created since the listing: nothing to report.
+    if (unknown.length === 0) return undefined;
+    return new KafkaMissingTopicError(unknown, groupId, hidden, this.identity.principal);
   }
 
   /** The broker's defaults for new topics; a refusal names the cluster's configs, the ACL and the settings. */
@@ -356,6 +359,9 @@ export class TopicProvisioner {
       if (this.reported.has(key)) continue;
       this.reported.add(key);
       const wanted = source + HEADER_ROOM_BYTES;
+      // A secured cluster's tool needs the client's security settings, in a file only the operator has.
+      const commandConfig =
+        this.identity.mechanism === 'PLAINTEXT' ? '' : ' --command-config <client.properties>';
       const then =
         partitionsOf === undefined
           ? 'its dead letter is then a stub without the record'
@@ -364,7 +370,7 @@ export class TopicProvisioner {
         `Topic "${topic}" (${role}, group "${groupId}") has ${MAX_MESSAGE_BYTES} ${own}, less than the ${source} of ` +
           `its source topic "${sizeOf}": a record that fits there may not fit here (${then}). Existing topics are ` +
           `never changed; raise it to ${wanted} (the source's size and room for the headers): kafka-configs.sh ` +
-          `--bootstrap-server ${this.identity.brokers} --alter --entity-type topics --entity-name ${topic} ` +
+          `--bootstrap-server ${this.identity.brokers}${commandConfig} --alter --entity-type topics --entity-name ${topic} ` +
           `--add-config ${MAX_MESSAGE_BYTES}=${wanted}`,
       );
     }
