@@ -8,7 +8,13 @@ import { KafkaHealthIndicator } from './kafka.health-indicator.js';
 
 type MemberLike = Pick<
   ConsumerMember,
-  'state' | 'memberId' | 'lastError' | 'stoppedPartitions' | 'coordinatorProblem' | 'deniedUntilFetch'
+  | 'state'
+  | 'memberId'
+  | 'lastError'
+  | 'stoppedPartitions'
+  | 'coordinatorProblem'
+  | 'deniedUntilFetch'
+  | 'deniedUntilFetchWaitsFor'
 >;
 
 function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {}): MemberLike {
@@ -19,6 +25,7 @@ function member(state: ConsumerMember['state'], extra: Partial<MemberLike> = {})
     stoppedPartitions: new Map(),
     coordinatorProblem: undefined,
     deniedUntilFetch: undefined,
+    deniedUntilFetchWaitsFor: undefined,
     ...extra,
   };
 }
@@ -65,8 +72,19 @@ describe('KafkaHealthIndicator.groupsCheck', () => {
     ],
     [
       'joined again after a topic denial, no fetch through yet',
-      member('joined', { deniedUntilFetch: 'not authorized to read topic t in group a as user u' }),
+      member('joined', {
+        deniedUntilFetch: 'not authorized to read topic t in group a as user u',
+        deniedUntilFetchWaitsFor: 'no fetch went through yet',
+      }),
       /^member 1 \(m-joined\): not authorized to read topic t in group a as user u \(joined again; no fetch went through yet\)$/,
+    ],
+    [
+      'rebalancing after a topic denial that no fetch lifted yet',
+      member('rebalancing', {
+        deniedUntilFetch: 'not authorized to read topic t in group a as user u',
+        deniedUntilFetchWaitsFor: 'not confirmed while partitions are paused: p[0,1]',
+      }),
+      /^member 1 \(m-rebalancing\): not authorized .* \(joined again; not confirmed while partitions are paused: p\[0,1\]\)$/,
     ],
   ])('down when a member is %s, saying why', (_, bad, problem) => {
     const result = indicator({ a: [member('joined'), bad] }).groupsCheck('groups');

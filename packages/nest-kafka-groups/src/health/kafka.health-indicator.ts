@@ -93,6 +93,10 @@ export class KafkaHealthIndicator {
   }
 }
 
+function deniedUntilFetch(name: string, member: ConsumerMember): string {
+  return `${name}: ${member.deniedUntilFetch} (joined again; ${member.deniedUntilFetchWaitsFor})`;
+}
+
 function memberProblems(member: ConsumerMember, index: number): string[] {
   const name = `member ${index}${member.memberId ? ` (${member.memberId})` : ''}`;
   const problems: string[] = [];
@@ -100,12 +104,13 @@ function memberProblems(member: ConsumerMember, index: number): string[] {
   switch (member.state) {
     case 'joined':
       if (member.coordinatorProblem) problems.push(`${name}: ${member.coordinatorProblem}`);
-      if (member.deniedUntilFetch)
-        problems.push(`${name}: ${member.deniedUntilFetch} (joined again; no fetch went through yet)`);
+      if (member.deniedUntilFetch) problems.push(deniedUntilFetch(name, member));
       break;
     case 'rebalancing':
       // A rebalance of a healthy group is brief and normal; one caused by an error (a kafkajs restart) is not.
       if (member.lastError) problems.push(`${name} is recovering from an error${reason}`);
+      // Nor is one of a member whose topic denial no fetch has lifted yet.
+      else if (member.deniedUntilFetch) problems.push(deniedUntilFetch(name, member));
       break;
     case 'starting':
       problems.push(`${name} has not joined the group yet${reason}`);

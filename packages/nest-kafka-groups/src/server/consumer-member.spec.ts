@@ -47,12 +47,26 @@ async function member({
   rebalanceTimeout: number;
   sessionTimeout: number;
 }) {
-  const listeners: Record<string, (event: { payload: any }) => void> = {};
+  type Listener = (event: { payload: any }) => void;
+  const listeners = new Map<string, Set<Listener>>();
+  const emit = (event: string, payload: object) => {
+    for (const listener of [...(listeners.get(event) ?? [])]) listener({ payload });
+  };
   let eachBatch!: (payload: any) => Promise<void>;
+  let paused: { topic: string; partitions: number[] }[] = [];
   const consumer = {
-    events: { GROUP_JOIN: 'join', REBALANCING: 'rebalancing', CRASH: 'crash' },
-    on(event: string, listener: (event: { payload: any }) => void) {
-      listeners[event] = listener;
+    events: {
+      GROUP_JOIN: 'join',
+      REBALANCING: 'rebalancing',
+      CRASH: 'crash',
+      FETCH_START: 'fetch.start',
+      FETCH: 'fetch',
+    },
+    /** As kafkajs's `consumer.on`: returns the listener's remover. */
+    on(event: string, listener: Listener) {
+      const set = listeners.get(event) ?? new Set();
+      listeners.set(event, set.add(listener));
+      return () => void set.delete(listener);
     },
     async connect() {},
     async subscribe() {},
@@ -62,7 +76,7 @@ async function member({
     async disconnect() {},
     pause() {},
     resume() {},
-    paused: () => [],
+    paused: () => paused,
   };
   let acknowledge!: () => void;
   const acknowledged = new Promise<void>((resolve) => (acknowledge = resolve));
@@ -95,7 +109,7 @@ async function member({
 
   const resolved: string[] = [];
   /** kafkajs's GROUP_JOIN after a join completed: partition 0 is still this member's. */
-  const joined = () => listeners.join({ payload: { memberId: 'm1', memberAssignment: { [TOPIC]: [0] } } });
+  const joined = () => emit('join', { memberId: 'm1', memberAssignment: { [TOPIC]: [0] } });
   /** What kafkajs does on `run()` and on each restart of a crashed consumer: a new group and Runner, joined. */
   const run = (name: string) => {
     const group = consumerGroup(name, resolved);
@@ -134,7 +148,15 @@ async function member({
     failingBatch,
     resolved,
     acknowledge,
-    crash: (error: Error) => listeners.crash({ payload: { error, restart: true } }),
+    crash: (error: Error, restart = true) => emit('crash', { error, restart }),
+    /** One fetch of broker 1 as kafkajs's Runner tells it, with these partitions paused at its start. */
+    fetch: (pausedAtStart: typeof paused) => {
+      paused = pausedAtStart;
+      emit('fetch.start', { nodeId: 1 });
+      paused = [];
+      emit('fetch', { nodeId: 1, numberOfBatches: 1, duration: 1 });
+    },
+    listenerCount: (event: string) => listeners.get(event)?.size ?? 0,
   };
 }
 
@@ -202,5 +224,50 @@ describe('ConsumerMember before a rejoin, a dead-letter write out', () => {
     await jest.advanceTimersByTimeAsync(0);
     await timedJoin(restarted);
     expect(resolved).toEqual([`restarted ${TOPIC}[0]@5`]);
+  });
+});
+
+describe('ConsumerMember after a topic denial, joined again', () => {
+  beforeEach(() => {
+    jest.useFakeTimers({ now: 0 });
+    for (const level of ['log', 'warn', 'error', 'debug'] as const)
+      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  /** A member stopped by a topic READ denial, recreated after the recheck wait and joined again. */
+  async function deniedThenJoined() {
+    const fixture = await member({ rebalanceTimeout: 2_000, sessionTimeout: 10_000 });
+    const denial = Object.assign(new Error('Not authorized to access topics: [Topic authorization failed]'), {
+      type: 'TOPIC_AUTHORIZATION_FAILED',
+    });
+    fixture.crash(denial, false);
+    expect(fixture.instance.state).toBe('stopped');
+    await jest.advanceTimersByTimeAsync(60_000);
+    fixture.joined();
+    expect(fixture.instance.deniedUntilFetch).toMatch(/not authorized to read topic/);
+    return fixture;
+  }
+
+  it('a fetch that started with a partition paused (by a retry backoff as much as by the application) does not lift it', async () => {
+    const { instance, fetch } = await deniedThenJoined();
+    fetch([{ topic: 'other', partitions: [2] }]);
+    expect(instance.deniedUntilFetch).toBeDefined();
+    fetch([]);
+    expect(instance.deniedUntilFetch).toBeUndefined();
+  });
+
+  it('keeps one pair of fetch listeners however often the member joins again before a fetch lifts it', async () => {
+    const { instance, joined, fetch, listenerCount } = await deniedThenJoined();
+    for (let i = 0; i < 12; i++) joined();
+    expect(listenerCount('fetch.start')).toBe(1);
+    expect(listenerCount('fetch')).toBe(1);
+    fetch([]);
+    expect(instance.deniedUntilFetch).toBeUndefined();
+    expect(listenerCount('fetch.start')).toBe(0);
+    expect(listenerCount('fetch')).toBe(0);
   });
 });

@@ -139,6 +139,8 @@ export class ConsumerMember {
    * group ACL lets the member join while the topic ACL may still refuse its fetches, so it is not healthy yet.
    */
   private pendingDenial?: KafkaAuthorizationError;
+  /** Removes the fetch listeners that lift `pendingDenial`: one pair at a time, whatever the rejoins. */
+  private unwatchDenial?: () => void;
   /** Runs the fetched batches of batch handlers (`{ batch: true }`); see batch-dispatch.ts. */
   private readonly batchDispatch: BatchDispatch;
   private readonly rebalanceListeners?: MemberRebalanceListeners;
@@ -194,6 +196,18 @@ export class ConsumerMember {
   /** The topic denial not yet lifted by a fetch that went through, for health (see pendingDenial). */
   get deniedUntilFetch(): string | undefined {
     return this.pendingDenial?.message;
+  }
+
+  /**
+   * What keeps `deniedUntilFetch` from being lifted: no fetch yet, or paused partitions (a fetch that leaves one out
+   * proves nothing about it), for health.
+   */
+  get deniedUntilFetchWaitsFor(): string | undefined {
+    if (!this.pendingDenial) return undefined;
+    const paused = this.pausedPartitions();
+    return paused.length === 0
+      ? 'no fetch went through yet'
+      : `not confirmed while partitions are paused: ${paused.map((p) => `${p.topic}[${p.partitions.join(',')}]`).join(', ')}`;
   }
 
   get topics(): string[] {
@@ -452,7 +466,7 @@ export class ConsumerMember {
       // A stop and start before the fetch of the last recheck: the denial is still to be lifted.
       const security = this.securityError ?? this.pendingDenial;
       this.securityError = undefined;
-      this.pendingDenial = undefined;
+      this.forgetDenial();
       if (security) this.resolveSecurityError(consumer, security);
       const assigned = new Set<string>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
@@ -523,7 +537,7 @@ export class ConsumerMember {
     this.failure = isConnectionError(error) ? 'unreachable' : 'crashed';
     const { initialDelayMs, maxDelayMs } = this.config.restartBackoff;
     let delay = Math.min(initialDelayMs * 2 ** this.recreateAttempts++, maxDelayMs);
-    this.pendingDenial = undefined;
+    this.forgetDenial();
     const security = (this.securityError = this.securityFailure(error));
     if (security) {
       this.lastError = security.message;
@@ -561,9 +575,10 @@ export class ConsumerMember {
 
   /**
    * Tells the security failure that kept the member out resolved once it is: a login or a group denial by the join
-   * that just succeeded; a topic denial only by a fetch that started with none of the member's topics paused
+   * that just succeeded; a topic denial only by a fetch that started with none of the member's partitions paused
    * (the group ACL lets a member join whose fetches the topic ACL still refuses, and that refusal is then the same
-   * failure, not a new one).
+   * failure, not a new one). A pause by the application or by the member itself (a retry's backoff, a dead-letter
+   * write) leaves partitions out of a fetch alike.
    */
   private resolveSecurityError(
     consumer: Consumer,
@@ -574,23 +589,28 @@ export class ConsumerMember {
       return;
     }
     this.pendingDenial = error;
-    // kafkajs names no topic in a refusal, nor in a fetch: a fetch that started with a topic paused (and left it
+    // kafkajs names no topic in a refusal, nor in a fetch: a fetch that started with a partition paused (and left it
     // out) proves nothing. By broker: each fetcher's FETCH follows its own FETCH_START.
     const pausedAtStart = new Map<number, boolean>();
     const removeStart = consumer.on(consumer.events.FETCH_START, ({ payload }) => {
-      pausedAtStart.set(payload.nodeId, this.config.pausedTopics.size > 0);
+      pausedAtStart.set(payload.nodeId, consumer.paused().length > 0);
     });
-    const removeListeners = () => {
+    const removeFetch = consumer.on(consumer.events.FETCH, ({ payload }) => {
+      if (consumer !== this.consumer) return this.forgetDenial();
+      if (pausedAtStart.get(payload.nodeId) !== false) return;
+      this.forgetDenial();
+      securityFailures.resolved(error);
+    });
+    this.unwatchDenial = () => {
       removeStart();
       removeFetch();
     };
-    const removeFetch = consumer.on(consumer.events.FETCH, ({ payload }) => {
-      if (consumer !== this.consumer) return removeListeners();
-      if (pausedAtStart.get(payload.nodeId) !== false) return;
-      removeListeners();
-      this.pendingDenial = undefined;
-      securityFailures.resolved(error);
-    });
+  }
+
+  private forgetDenial(): void {
+    this.unwatchDenial?.();
+    this.unwatchDenial = undefined;
+    this.pendingDenial = undefined;
   }
 
   /** An authentication or authorization failure of this member's consumer, named; undefined for other errors. */
@@ -671,7 +691,7 @@ export class ConsumerMember {
     } finally {
       watch.close();
       this.batches.delete(watch);
-      if (watch.timedOut && this.stoppedPartitions.get(key) === watch.timedOut.message)
+      if (watch.timedOut && this.stoppedPartitions.get(key)?.startsWith(watch.timedOut.message))
         this.stoppedPartitions.delete(key);
       // The run of successes is resolved once, at its end: before kafkajs commits (after the batch, or in the catch
       // of what this batch throws), before a paused partition is fetched again, before stop() commits. kafkajs
@@ -784,16 +804,21 @@ export class ConsumerMember {
   }
 
   /**
-   * A handler ran past maxProcessingTimeMs and did not give up when its signal was aborted: until it returns, its partition, and every
-   * partition of the same fetch (kafkajs waits for a whole fetch's batches before the next), get nothing fetched or
-   * committed. Stopped, in health and status, until the batch ends; said once, as an error.
+   * A handler ran past maxProcessingTimeMs and did not give up when its signal was aborted: until it returns, its
+   * partition and every partition of the same fetch (kafkajs waits for a whole fetch's batches before the next) get
+   * nothing fetched or committed, and with one worker (partitionsConsumedConcurrently 1) every partition of the
+   * member, whose batches queue behind it. Stopped, in health and status, until the batch ends; said once, as an error.
    */
   private overdue(key: string, timedOut: KafkaHandlerTimeoutError): void {
-    this.stoppedPartitions.set(key, timedOut.message);
-    this.logger.error(
-      `${timedOut.message}, and the handler has not given up: nothing more of this partition, nor of the ` +
-        `partitions fetched with it from the same broker, is fetched or committed until it returns`,
-    );
+    const stillRunning = `${timedOut.message}, and the handler has not given up: it still runs`;
+    this.stoppedPartitions.set(key, stillRunning);
+    const { partitionsConsumedConcurrently } = this.config.group;
+    const held =
+      partitionsConsumedConcurrently === 1
+        ? 'nothing more of any partition of this member (partitionsConsumedConcurrently is 1)'
+        : 'nothing more of this partition, nor of the partitions fetched with it from the same broker (nor of any ' +
+          'partition once every one of the partitionsConsumedConcurrently workers waits on such a handler)';
+    this.logger.error(`${stillRunning}; ${held} is fetched or committed until it returns`);
   }
 
   /** Dead letters are off and the retries are exhausted: the partition stops; nothing is skipped. */
