@@ -31,6 +31,7 @@ import { installOffsetOutOfRangePolicy } from './offset-out-of-range.js';
 
 export { undecodableBatchError } from './fixes/decode-messages.js';
 export {
+  abandonRunningBatches,
   beforeRejoin,
   coordinatorProblem,
   onRebalance,

@@ -31,6 +31,11 @@ export class BatchWatch {
   heartbeatError: unknown;
   /** Set when the current message ran too long. */
   timedOut: KafkaHandlerTimeoutError | undefined;
+  /**
+   * The last message the handler succeeded with, not resolved yet: the run of successes is resolved at the batch's
+   * end, or by a stop that abandons the batch.
+   */
+  lastResolved: string | undefined;
   /** Set when the member saw the batch's topic deleted: the batch ends and resolves nothing. */
   topicDeleted = false;
   readonly topic: string;
@@ -52,6 +57,12 @@ export class BatchWatch {
 
   close(): void {
     clearInterval(this.timer);
+  }
+
+  /** "Handler.method on topic[partition]@offset" of the message being handled, for log lines. */
+  where(): string {
+    const { handlerName, topic, partition } = this.options;
+    return `${handlerName} on ${topic}[${partition}]@${this.current?.offset ?? '?'}`;
   }
 
   private tick(): void {

@@ -4,6 +4,7 @@ import {
   coordinatorProblem,
   fetchedBeforeDeletion,
   isConnectionError,
+  abandonRunningBatches,
   onRebalance,
   type PartitionAssigner,
   resolveInCurrentGroup,
@@ -75,6 +76,11 @@ const KAFKAJS_SESSION_TIMEOUT_MS = 30_000;
  * failure is a write); a slower write pauses the partition instead of holding up the fetch.
  */
 const INLINE_WRITE_MS = 250;
+/**
+ * After a stop abandoned the handlers still running: how long the commit, the LeaveGroup and the disconnect (a few
+ * round trips to a healthy broker) are awaited before the member counts as stopped anyway.
+ */
+const LEAVE_AFTER_ABANDON_MS = 3_000;
 /** A member the ACLs keep out stays stopped and checks again this rarely (ACLs change by hand). */
 const AUTHORIZATION_RECHECK_MS = 60_000;
 
@@ -365,14 +371,46 @@ export class ConsumerMember {
     });
     const result = await Promise.race([stopping, timedOut]);
     clearTimeout(timer);
-    if (result === 'timeout') {
-      this.logger.warn(
-        `Shutdown timed out after ${timeoutMs} ms (${this.batches.size} message(s) still in flight, state ${this.state}); ` +
-          'uncommitted messages will be redelivered',
-      );
-    }
+    if (result === 'timeout') await this.abandonBatches(consumer, stopping, timeoutMs);
     this.state = 'stopped';
     this.config.onStateChange?.();
+  }
+
+  /**
+   * The stop's budget ran out with handlers still running (they ignore `ctx.signal`): they are abandoned, not
+   * awaited. What each batch handled before its current message is resolved, kafkajs's runner stops waiting for
+   * the batches, commits, leaves the group (the partitions move at once) and disconnects, so nothing of this
+   * member keeps the process alive. The current messages and those after them are redelivered to the next owner.
+   */
+  private async abandonBatches(
+    consumer: Consumer | undefined,
+    stopping: Promise<unknown>,
+    timeoutMs: number,
+  ): Promise<void> {
+    const running = [...this.batches];
+    for (const watch of running) {
+      // No heartbeat from the hung batch any more: the client is disconnecting.
+      watch.close();
+      if (watch.lastResolved !== undefined && this.eachBatchFn !== undefined)
+        resolveInCurrentGroup(this.eachBatchFn, watch.topic, watch.partition, watch.lastResolved);
+    }
+    const where = running.map((watch) => watch.where()).join(', ');
+    this.logger.warn(
+      `Shutdown timed out after ${timeoutMs} ms (shutdownTimeoutMs) in group ${this.groupId}` +
+        (running.length > 0
+          ? ` with ${running.length} handler(s) still running, abandoned: ${where}; ` +
+            'the offsets before them are committed, they and the records after them on their partitions are redelivered'
+          : ` (state ${this.state}); uncommitted messages will be redelivered`),
+    );
+    // With no batch running, kafkajs waits for the broker (a commit, the LeaveGroup): nothing to give up on.
+    if (running.length === 0 || consumer === undefined || this.eachBatchFn === undefined) return;
+    abandonRunningBatches(this.eachBatchFn);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      stopping,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, LEAVE_AFTER_ABANDON_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   /**
@@ -665,7 +703,6 @@ export class ConsumerMember {
       onOverdue: (timedOut) => this.overdue(key, timedOut),
     });
     this.batches.add(watch);
-    let lastResolved: string | undefined;
     try {
       if (route.batch)
         return await this.batchDispatch.run(payload, route, key, index, watch, generation, undecodable);
@@ -682,7 +719,7 @@ export class ConsumerMember {
           if (decision.action !== 'release') this.pausePartition(payload, route, partition, key, decision);
           return;
         }
-        lastResolved = message.offset;
+        watch.lastResolved = message.offset;
         // kafkajs commits the resolved offsets and rejoins when the batch throws what the heartbeat failed with.
         if (watch.heartbeatError !== undefined) throw watch.heartbeatError;
         // The batch's signal stays aborted: the next fetch goes on with a fresh one.
@@ -698,9 +735,9 @@ export class ConsumerMember {
       // parses and formats the offset as a 64-bit number on every resolve.
       // What a batch of a deleted topic recorded after the deletion (a failure, its dead-letter write) is forgotten.
       if (watch.topicDeleted) this.ledger.topicDeleted(key);
-      else if (lastResolved !== undefined && generation === this.generation) {
-        resolveOffset(lastResolved);
-        this.ledger.setLastResolved(key, lastResolved);
+      else if (watch.lastResolved !== undefined && generation === this.generation) {
+        resolveOffset(watch.lastResolved);
+        this.ledger.setLastResolved(key, watch.lastResolved);
       }
     }
   }

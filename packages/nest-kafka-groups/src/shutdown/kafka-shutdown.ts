@@ -6,8 +6,13 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type KafkaModuleOptions } from '../kafka.o
  * The application's one shutdown budget, `shutdownTimeoutMs`: it starts when the first Kafka part begins to shut
  * down (the consumers' drain), and every later part (dead-letter producer, KafkaProducer, admin clients) waits only
  * for what is left of it. Nest runs those hooks one after another, so separate timeouts would add up; whatever
- * the broker does, the Kafka parts of a shutdown end within `shutdownTimeoutMs`.
+ * the broker does, the Kafka parts of a shutdown end within `shutdownTimeoutMs`, plus short bounded waits once it ran
+ * out (a consumer's leave after it abandoned a hung handler, `CLOSE_FLOOR_MS` per later client) so that the clients
+ * still close their connections instead of leaving them to keep the process alive.
  */
+/** Past the budget, a client's disconnect is still awaited this long: closing idle connections takes a few ms. */
+export const CLOSE_FLOOR_MS = 1_000;
+
 @Injectable()
 export class KafkaShutdown {
   private readonly logger = new Logger('KafkaShutdown');
@@ -25,11 +30,11 @@ export class KafkaShutdown {
   }
 
   /**
-   * Waits for `work` until the budget runs out. Resolves true when it finished (or failed: a failed disconnect
+   * Waits for `work` until the budget runs out (or `CLOSE_FLOOR_MS`, if longer). Resolves true when it finished (or failed: a failed disconnect
    * is logged, not thrown), false when the budget ran out first; `work` is then abandoned, not cancelled.
    */
   async within(what: string, work: Promise<unknown>): Promise<boolean> {
-    const remaining = this.remainingMs();
+    const remaining = Math.max(this.remainingMs(), CLOSE_FLOOR_MS);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), remaining);

@@ -146,7 +146,19 @@ export function resolveInCurrentGroup(
 }
 
 /** The latest Runner built for each `eachBatch` (as `currentGroups`): health reads its coordinator outage. */
-const currentRunners = new WeakMap<object, { coordinatorOutage: CoordinatorOutage }>();
+const currentRunners = new WeakMap<
+  object,
+  { coordinatorOutage: CoordinatorOutage; abandonBatches(): void }
+>();
+
+/**
+ * The stop of the consumer run with this `eachBatch` gives up waiting for its batches still running (a handler that
+ * outlasted `shutdownTimeoutMs`): it commits what was resolved, leaves the group and lets kafkajs disconnect, and a
+ * batch that ends later commits nothing (the consumer is gone).
+ */
+export function abandonRunningBatches(eachBatch: object): void {
+  currentRunners.get(eachBatch)?.abandonBatches();
+}
 
 /**
  * Why the coordinator keeps the consumer run with this `eachBatch` from working normally (heartbeats unanswered or
@@ -265,9 +277,15 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
     readonly coordinatorOutage: CoordinatorOutage;
     /** No interval commit before this (epoch ms) after one failed with the coordinator lost or unavailable. */
     commitRetryAt = 0;
+    /** Set by abandonBatches(): stop() no longer waits for the batches still running. */
+    batchesAbandoned = false;
+    /** Resolves when the batches are abandoned. */
+    readonly abandoned: Promise<void>;
+    private abandon!: () => void;
 
     constructor(options: any) {
       super(options);
+      this.abandoned = new Promise<void>((resolve) => (this.abandon = resolve));
       this.fetchLoopRetrier = retryCountingFailuresInARow(
         createRetry,
         { ...options.retry },
@@ -598,14 +616,24 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
       });
       this.running = false;
       try {
-        await this.fetchManager.stop();
-        await this.waitForConsumer();
+        await Promise.race([this.batchesEnded(), this.abandoned]);
         const committed = await this.commitBeforeLeaving('leave');
         await this.rebalance?.givingUp(committed);
         await this.consumerGroup.leave();
       } catch {
         // As released: stopping never throws; the group evicts a member that did not leave.
       }
+    }
+
+    /** The fetchers stopped and the batch being handled, if any, ended. */
+    private async batchesEnded(): Promise<void> {
+      await this.fetchManager.stop();
+      await this.waitForConsumer();
+    }
+
+    abandonBatches(): void {
+      this.batchesAbandoned = true;
+      this.abandon();
     }
 
     /** stop()'s steps after the commit, for a crash that reached onCrash once the runner stopped running. */
@@ -683,6 +711,8 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
           duration: Date.now() - startBatchProcess,
         });
 
+      // An abandoned batch that ended after its stop: the group was left and the client disconnected.
+      if (this.batchesAbandoned) return;
       // Stopping or rejoining: commit what this batch resolved now, the partitions are about to be given up.
       if (this.running && this.rebalancingGeneration !== this.consumerGroup.generationId) {
         const commit = this.autoCommitOffsetsIfNecessary();
