@@ -189,9 +189,9 @@ describe('TopicProvisioner: topics it may not create', () => {
     jest.restoreAllMocks();
   });
 
-  test('names the refused topics and those waiting for them, not the ones that exist', async () => {
+  test('names the refused topics and those waiting for them; creates those whose source exists', async () => {
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
-    const { kafka, created } = fakeKafka(['other'], {}, ['orders']);
+    const { kafka, created } = fakeKafka(['other'], { other: '262144' }, ['orders']);
     const needed = [
       ...requirements(),
       { topic: 'other', role: 'source', options: options() },
@@ -199,9 +199,11 @@ describe('TopicProvisioner: topics it may not create', () => {
     ];
     const refusal = new TopicProvisioner(kafka, IDENTITY).ensure('g', needed);
     await expect(refusal).rejects.toThrow(
-      'not authorized to create topics orders, orders-retry, orders-dlt, other-dlt as an anonymous client ' +
+      'not authorized to create topics orders, orders-retry, orders-dlt as an anonymous client ' +
         '(they are missing or not visible without DESCRIBE; create them or grant CREATE)',
     );
-    expect(created).toEqual([]);
+    expect(created.map((c) => [c.topic, c.config['max.message.bytes']])).toEqual([
+      ['other-dlt', String(262_144 + 16_384)],
+    ]);
   });
 });

@@ -110,30 +110,43 @@ export class TopicProvisioner {
       const toCreate = missing.filter((r) => r.options.create);
       // Source topics first: the retry topics take their main topic's partition count, they and the dead-letter
       // topics its size.
-      const [derived, sources] = split(toCreate, (r) => r.sizeOf !== undefined);
-      if (sources.length > 0) {
-        const refused = await this.create(admin, groupId, sources);
-        // The retry and dead-letter topics wait for their sources; missing too, they are named with them.
-        if (refused)
-          throw this.refusedCreate({
-            ...refused,
-            topics: [...refused.topics, ...derived.map((r) => r.topic)],
-          });
-      }
+      const [allDerived, sources] = split(toCreate, (r) => r.sizeOf !== undefined);
+      const sourceRefusal = sources.length > 0 ? await this.create(admin, groupId, sources) : undefined;
+      // A retry or dead-letter topic whose source was refused waits for it, named with it; the others are created.
+      const refusedSources = new Set(sourceRefusal?.topics);
+      const [waiting, derived] = split(
+        allDerived,
+        (r) =>
+          refusedSources.has(r.sizeOf!) ||
+          (r.partitionsOf !== undefined && refusedSources.has(r.partitionsOf)),
+      );
       // One DescribeConfigs for the sources' sizes, which the retry and dead-letter topics to create take and those
       // that exist are compared with, and for the sizes of those that exist.
-      const present = new Set([...existing, ...sources.map((r) => r.topic)]);
+      const present = new Set([
+        ...existing,
+        ...sources.map((r) => r.topic).filter((t) => !refusedSources.has(t)),
+      ]);
       const sized = requirements.filter((r) => r.sizeOf !== undefined && existing.has(r.topic));
       const sizes =
         derived.length > 0 || sized.length > 0
           ? await this.sizes(admin, derived, sized, present)
           : new Map<string, number>();
       this.compareSizes(groupId, sized, sizes);
+      let derivedRefusal: CreateRefusal | undefined;
       if (derived.length > 0) {
         const retryTopics = derived.filter((r) => r.partitionsOf !== undefined);
         const partitions = retryTopics.length > 0 ? await partitionCounts(admin, retryTopics) : undefined;
-        const refused = await this.create(admin, groupId, derived, partitions, sizes);
-        if (refused) throw this.refusedCreate(refused);
+        derivedRefusal = await this.create(admin, groupId, derived, partitions, sizes);
+      }
+      if (sourceRefusal || derivedRefusal) {
+        throw this.refusedCreate({
+          topics: [
+            ...(sourceRefusal?.topics ?? []),
+            ...waiting.map((r) => r.topic),
+            ...(derivedRefusal?.topics ?? []),
+          ],
+          cause: sourceRefusal?.cause ?? derivedRefusal!.cause,
+        });
       }
       await this.checkPartitions(
         admin,
