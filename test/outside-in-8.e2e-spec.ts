@@ -513,6 +513,16 @@ describe('outside-in probe 8', () => {
     ).rejects.toThrow('Invalid Kafka setting "forFeature.groupId": expected a non-empty consumer group id');
   });
 
+  test('KafkaModule.forRoot imported twice (a shared module with other settings and the root module) is refused naming both modules, not one silently left unused', async () => {
+    @Module({ imports: [KafkaModule.forRoot({ ...rootOptions(), clientId: 'shared' })] })
+    class SharedKafkaModule {}
+    @Module({ imports: [KafkaModule.forRoot(rootOptions()), SharedKafkaModule] })
+    class TwiceRootModule {}
+    await expect(NestFactory.create(TwiceRootModule, { logger: false, abortOnError: false })).rejects.toThrow(
+      'Invalid Kafka setting "forRoot": imported 2 times (by TwiceRootModule, SharedKafkaModule); import KafkaModule.forRoot once, in the root module (feature modules take forFeature)',
+    );
+  });
+
   test("KafkaProducer from a hybrid app: typed payloads, keys and headers arrive as sent, null is a tombstone; undefined, a missing topic and a record over the broker's size are refused naming the topic", async () => {
     const topic = uniqueName('produce');
     await kafka.createTopic(topic, 2);

@@ -28,7 +28,37 @@ import { KafkaHandlerExplorer } from './server/kafka-handler.explorer.js';
 import { importedInstances, moduleNameOf } from './server/nest-internals.js';
 import { KafkaShutdown } from './shutdown/kafka-shutdown.js';
 
+const KAFKA_ROOT_CHECK = Symbol('KAFKA_ROOT_CHECK');
+
+/**
+ * Refuses a second `forRoot` (Nest keeps each call's module, even with equal settings): both are global, so one's
+ * settings (brokers, clientId, defaults) would be silently unused and its server would run nothing.
+ */
+const rootCheck: FactoryProvider = {
+  provide: KAFKA_ROOT_CHECK,
+  inject: [ModulesContainer],
+  useFactory: (modules: ModulesContainer) => {
+    const roots = [...modules.values()].filter((module) => module.metatype === KafkaModule);
+    if (roots.length < 2) return false;
+    // Global modules are bound to every module's imports: the declared imports say who asked for forRoot.
+    const importers = [...modules.values()]
+      .filter((module) =>
+        ((Reflect.getMetadata('imports', module.metatype) ?? []) as unknown[]).some(
+          (imported) => (imported as DynamicModule | undefined)?.module === KafkaModule,
+        ),
+      )
+      .map(moduleNameOf);
+    throw new KafkaConfigurationError(
+      'forRoot',
+      `imported ${roots.length} times` +
+        (importers.length > 0 ? ` (by ${importers.join(', ')})` : '') +
+        '; import KafkaModule.forRoot once, in the root module (feature modules take forFeature)',
+    );
+  },
+};
+
 const rootProviders: Provider[] = [
+  rootCheck,
   {
     provide: KAFKA_CLIENT,
     inject: [KAFKA_MODULE_OPTIONS],

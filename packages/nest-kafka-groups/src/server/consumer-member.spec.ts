@@ -11,7 +11,8 @@ import type { GroupRoute } from './group-route.js';
 /**
  * One ConsumerMember on an in-memory kafkajs consumer, with kafkajs's Runner (the library's instance, fixed) built
  * for its `eachBatch` as kafkajs builds one per run and per restart of a crashed consumer, on in-memory consumer
- * groups: what the member does before a rejoin while a dead-letter write is out. Fake timers: the waits are exact.
+ * groups: what the member does before a rejoin while a dead-letter write is out, and at a stop whose handler never
+ * returns. Fake timers: the waits are exact.
  */
 const Runner = kafkajsInternal('src/consumer/runner.js');
 const TOPIC = 't';
@@ -43,9 +44,15 @@ function consumerGroup(name: string, resolved: string[]) {
 async function member({
   rebalanceTimeout,
   sessionTimeout,
+  invoke = () => Promise.resolve(new Error('fails for good')),
+  disconnect = async () => {},
 }: {
   rebalanceTimeout: number;
   sessionTimeout: number;
+  /** The handler, for each message (resolves with its error, or undefined). */
+  invoke?: GroupRoute['invoke'];
+  /** The consumer's disconnect (kafkajs's waits for the batch running). */
+  disconnect?: () => Promise<void>;
 }) {
   type Listener = (event: { payload: any }) => void;
   const listeners = new Map<string, Set<Listener>>();
@@ -73,7 +80,7 @@ async function member({
     async run(options: { eachBatch: typeof eachBatch }) {
       eachBatch = options.eachBatch;
     },
-    async disconnect() {},
+    disconnect,
     pause() {},
     resume() {},
     paused: () => paused,
@@ -91,7 +98,7 @@ async function member({
     handlerName: 'Handler.handle',
     settings: resolveHandlerSettings(root, feature, {}),
     deadLetterTopic: `${TOPIC}-dlt`,
-    invoke: () => Promise.resolve(new Error('fails for good')),
+    invoke,
   };
   const instance = new ConsumerMember({
     kafka: { consumer: () => consumer } as unknown as Kafka,
@@ -141,9 +148,29 @@ async function member({
     await jest.advanceTimersByTimeAsync(300);
     await handled;
   };
+  /** A batch of records at offsets 5 and 6, handed to the member; not awaited (its handler may never return). */
+  const batchOfTwo = (group: ReturnType<typeof consumerGroup>) =>
+    void eachBatch({
+      batch: {
+        topic: TOPIC,
+        partition: 0,
+        messages: ['5', '6'].map((offset) => ({
+          offset,
+          key: null,
+          value: Buffer.from('{}'),
+          headers: {},
+          timestamp: '0',
+        })),
+      },
+      resolveOffset: (offset: string) => group.resolveOffset({ partition: 0, offset }),
+      heartbeat: async () => {},
+      isRunning: () => true,
+      pause: () => () => {},
+    });
   return {
     instance,
     run,
+    batchOfTwo,
     joined,
     failingBatch,
     resolved,
@@ -269,5 +296,46 @@ describe('ConsumerMember after a topic denial, joined again', () => {
     expect(instance.deniedUntilFetch).toBeUndefined();
     expect(listenerCount('fetch.start')).toBe(0);
     expect(listenerCount('fetch')).toBe(0);
+  });
+});
+
+describe('ConsumerMember stopped with a handler that never returns', () => {
+  beforeEach(() => {
+    jest.useFakeTimers({ now: 0 });
+    for (const level of ['log', 'warn', 'error', 'debug'] as const)
+      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  it('abandons it at the deadline: resolves what its batch handled before it, names it, and no longer counts it in flight', async () => {
+    const { instance, run, batchOfTwo, resolved } = await member({
+      rebalanceTimeout: 2_000,
+      sessionTimeout: 10_000,
+      // Offset 5 succeeds; the handler never returns for offset 6.
+      invoke: (_payload, ctx) =>
+        (ctx as { offset: string }).offset === '5'
+          ? Promise.resolve(undefined)
+          : new Promise(() => undefined),
+      // As kafkajs's: it waits for the batch running.
+      disconnect: () => new Promise(() => undefined),
+    });
+    const group = run('first');
+    batchOfTwo(group);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(instance.inFlight).toBe(1);
+    let stopped = false;
+    void instance.stop(1_000).then(() => (stopped = true));
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(resolved).toEqual([`first ${TOPIC}[0]@5`]);
+    expect(instance.inFlight).toBe(0);
+    expect(Logger.prototype.warn).toHaveBeenCalledWith(
+      expect.stringContaining(`1 handler(s) still running, abandoned: Handler.handle on ${TOPIC}[0]@6`),
+    );
+    // The disconnect never ends here: the leave's own bound ends the stop.
+    await jest.advanceTimersByTimeAsync(3_000);
+    expect(stopped).toBe(true);
   });
 });

@@ -389,8 +389,10 @@ export class ConsumerMember {
   ): Promise<void> {
     const running = [...this.batches];
     for (const watch of running) {
-      // No heartbeat from the hung batch any more: the client is disconnecting.
+      // No heartbeat from the hung batch any more: the client is disconnecting. Nor is it in flight for a later
+      // start of the group (KafkaGroups.start): that joins with a new generation, in which the batch resolves nothing.
       watch.close();
+      this.batches.delete(watch);
       if (watch.lastResolved !== undefined && this.eachBatchFn !== undefined)
         resolveInCurrentGroup(this.eachBatchFn, watch.topic, watch.partition, watch.lastResolved);
     }

@@ -2,6 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type KafkaModuleOptions } from '../kafka.options.js';
 
+/** Past the budget, a client's disconnect is still awaited this long: closing idle connections takes a few ms. */
+export const CLOSE_FLOOR_MS = 1_000;
+
 /**
  * The application's one shutdown budget, `shutdownTimeoutMs`: it starts when the first Kafka part begins to shut
  * down (the consumers' drain), and every later part (dead-letter producer, KafkaProducer, admin clients) waits only
@@ -10,9 +13,6 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type KafkaModuleOptions } from '../kafka.o
  * out (a consumer's leave after it abandoned a hung handler, `CLOSE_FLOOR_MS` per later client) so that the clients
  * still close their connections instead of leaving them to keep the process alive.
  */
-/** Past the budget, a client's disconnect is still awaited this long: closing idle connections takes a few ms. */
-export const CLOSE_FLOOR_MS = 1_000;
-
 @Injectable()
 export class KafkaShutdown {
   private readonly logger = new Logger('KafkaShutdown');
@@ -30,8 +30,9 @@ export class KafkaShutdown {
   }
 
   /**
-   * Waits for `work` until the budget runs out (or `CLOSE_FLOOR_MS`, if longer). Resolves true when it finished (or failed: a failed disconnect
-   * is logged, not thrown), false when the budget ran out first; `work` is then abandoned, not cancelled.
+   * Waits for `work` until the budget runs out (or `CLOSE_FLOOR_MS`, if longer). Resolves true when it finished (or
+   * failed: a failed disconnect is logged, not thrown), false when the budget ran out first; `work` is then
+   * abandoned, not cancelled.
    */
   async within(what: string, work: Promise<unknown>): Promise<boolean> {
     const remaining = Math.max(this.remainingMs(), CLOSE_FLOOR_MS);
