@@ -20,13 +20,15 @@ import {
 import { SourcePartitionPartitioner } from './source-partition.js';
 import type { DeadLetterSource } from './dead-letter-headers.js';
 
-const NONE = compressionType('none');
 const GZIP = compressionType('gzip');
 /**
  * Codecs that shrink text-like values far less than gzip (lz4 and snappy have no entropy coding: random letters
- * hardly shrink), so a record refused in them is sent again in gzip. zstd has entropy coding as gzip has.
+ * hardly shrink), so a record refused in them is sent again in gzip. zstd has entropy coding as gzip has. By their
+ * names, for the line that says so.
  */
-const WEAKER_THAN_GZIP = new Set((['none', 'snappy', 'lz4'] as KafkaCompression[]).map(compressionType));
+const WEAKER_THAN_GZIP = new Map(
+  (['none', 'snappy', 'lz4'] satisfies KafkaCompression[]).map((name) => [compressionType(name), name]),
+);
 
 /**
  * Writes failed messages to their dead-letter topic with the original key, value bytes and headers, to the original
@@ -114,9 +116,10 @@ export class DeadLetterPublisher {
         await this.sendWith(GZIP, topic, record, timeoutMs);
         if (!this.compressedFor.has(topic)) {
           this.compressedFor.add(topic);
+          const codec = WEAKER_THAN_GZIP.get(this.compression);
           this.logger.log(
             `A record of ${record.value?.length ?? 0} bytes was larger than "${topic}" takes ` +
-              `${this.compression === NONE ? 'uncompressed' : 'in the codec of forRoot compression'} ` +
+              `${codec === 'none' ? 'uncompressed' : `in forRoot compression '${codec}'`} ` +
               "(max.message.bytes): written gzip-compressed (forRoot compression 'gzip' writes every record so)",
           );
         }

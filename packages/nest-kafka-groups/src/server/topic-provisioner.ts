@@ -294,7 +294,8 @@ export class TopicProvisioner {
       `${one ? 'topic' : 'topics'} ${topics.join(', ')}`,
       this.identity.principal,
       cause,
-      `${one ? 'it is' : 'they are'} missing or not visible without DESCRIBE; create ${one ? 'it' : 'them'} or grant CREATE`,
+      `${one ? 'it is' : 'they are'} missing or not visible without DESCRIBE; ` +
+        `create ${one ? 'it' : 'them'} or grant CREATE`,
     );
   }
 
@@ -370,8 +371,8 @@ export class TopicProvisioner {
         `Topic "${topic}" (${role}, group "${groupId}") has ${MAX_MESSAGE_BYTES} ${own}, less than the ${source} of ` +
           `its source topic "${sizeOf}": a record that fits there may not fit here (${then}). Existing topics are ` +
           `never changed; raise it to ${wanted} (the source's size and room for the headers): kafka-configs.sh ` +
-          `--bootstrap-server ${this.identity.brokers}${commandConfig} --alter --entity-type topics --entity-name ${topic} ` +
-          `--add-config ${MAX_MESSAGE_BYTES}=${wanted}`,
+          `--bootstrap-server ${this.identity.brokers}${commandConfig} --alter --entity-type topics ` +
+          `--entity-name ${topic} --add-config ${MAX_MESSAGE_BYTES}=${wanted}`,
       );
     }
   }
