@@ -1,4 +1,5 @@
 import { KafkaGroupsError } from './kafka-groups.error.js';
+import { quotedTopics } from './topic-names.js';
 
 /**
  * A topic a consumer group needs does not exist and topic creation is off. The message names both, and the topics
@@ -12,18 +13,14 @@ export class KafkaMissingTopicError extends KafkaGroupsError {
     principal?: string,
   ) {
     super(
-      `Consumer group "${groupId}" needs ${topicNames(topics)}, which ` +
+      `Consumer group "${groupId}" needs ${quotedTopics(topics)}, which ` +
         `${topics.length === 1 ? 'does' : 'do'} not exist and topic creation is off: create ` +
         `${topics.length === 1 ? 'it' : 'them'}, or set topics: { create: true } in KafkaModule.forRoot, forFeature ` +
         `or @KafkaHandler (the group starts as soon as ${topics.length === 1 ? 'it exists' : 'they exist'})` +
         (hidden.length === 0
           ? ''
-          : `; ${topicNames(hidden)} ${hidden.length === 1 ? 'is' : 'are'} hidden from ${principal} without ` +
+          : `; ${quotedTopics(hidden)} ${hidden.length === 1 ? 'is' : 'are'} hidden from ${principal} without ` +
             `DESCRIBE (whether ${hidden.length === 1 ? 'it exists' : 'they exist'} is not known): grant DESCRIBE`),
     );
   }
-}
-
-function topicNames(topics: readonly string[]): string {
-  return topics.map((t) => `"${t}"`).join(', ');
 }

@@ -8,6 +8,7 @@ import { asError } from '../retry/failure-classifier.js';
 import type { GroupPlan } from './group-plan.js';
 import { ConsumerMember, type ConsumerMemberConfig } from './consumer-member.js';
 import { type TopicProvisioner, topicRequirements } from './topic-provisioner.js';
+import { quotedTopics } from '../errors/topic-names.js';
 
 /**
  * One consumer group in this process: its `concurrency` members, started together once the group's topics (and
@@ -168,7 +169,6 @@ export class GroupRunner {
           authorizationFailureOf(error, identity, { operation: 'describe or create', topics }) ??
           error;
         const message = asError(cause).message;
-        const names = topics.map((t) => `"${t}"`).join(', ');
         const again = `checking again every ${Math.round(maxDelayMs / 1000)} s at most`;
         // Each problem is told once. An unreachable broker and a refused login are told by their own lines; a
         // retriable error (a topic created a moment ago and not yet known to every broker) is expected to pass.
@@ -177,7 +177,7 @@ export class GroupRunner {
         const what =
           error instanceof KafkaAuthorizationError
             ? 'Topic check refused'
-            : `Could not check or create topics ${names}`;
+            : `Could not check or create topics ${quotedTopics(topics)}`;
         const reportedElsewhere = isConnectionError(cause) || cause instanceof KafkaAuthenticationError;
         const passing = !reportedElsewhere && (cause as { retriable?: unknown }).retriable === true;
         if (message !== this.lastProblem) {

@@ -3,6 +3,7 @@ import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.j
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
+import { quotedTopics } from '../errors/topic-names.js';
 import { errorTypes } from '../dead-letter/dead-letter-write.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
 import type { GroupPlan } from './group-plan.js';
@@ -337,7 +338,7 @@ export class TopicProvisioner {
       if (sized.length > 0) {
         // A comparison not made changes nothing: not worth a WARN for a user without DESCRIBE_CONFIGS.
         this.logger.debug(
-          `Could not read ${MAX_MESSAGE_BYTES} of ${topicNames(names)} (${reason}): retry and dead-letter topics ` +
+          `Could not read ${MAX_MESSAGE_BYTES} of ${quotedTopics(names)} (${reason}): retry and dead-letter topics ` +
             'not compared with their source topics',
         );
         // The refusal may be the existing topics' only: the sizes the topics to create take are read alone.
@@ -398,10 +399,6 @@ export class TopicProvisioner {
       }
     }
   }
-}
-
-function topicNames(topics: string[]): string {
-  return topics.map((t) => `"${t}"`).join(', ');
 }
 
 function split<T>(items: T[], predicate: (item: T) => boolean): [T[], T[]] {
