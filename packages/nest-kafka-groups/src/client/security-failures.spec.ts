@@ -1,4 +1,5 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { KafkaAuthenticationError } from '../errors/kafka-authentication.error.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import {
@@ -82,6 +83,36 @@ describe('authenticationFailureOf', () => {
       code: 'ECONNREFUSED',
     });
     expect(authenticationFailureOf(refused, SCRAM)).toBeUndefined();
+  });
+});
+
+describe('a connection lost during the SASL handshake (a close, a broker restart) is not an authentication failure', () => {
+  const reasons = [
+    'Not connected',
+    'Closed connection',
+    'Connection closed by the server',
+    'Connection timeout',
+    'Connection error: read ECONNRESET',
+    'Request SaslAuthenticate(key: 36, version: 2) timed out',
+  ];
+
+  test.each(reasons)('authenticationFailureOf: %s', (reason) => {
+    const sasl = kafkajsError(
+      'KafkaJSSASLAuthenticationError',
+      `SASL SCRAM SHA512 authentication failed: ${reason}`,
+    );
+    expect(authenticationFailureOf(sasl, SCRAM)).toBeUndefined();
+  });
+
+  test.each(reasons)("kafkajs's line is printed at debug and no ERROR is reported: %s", (reason) => {
+    const errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const line = `SASL SCRAM SHA512 authentication failed: ${reason}`;
+      expect(isSecurityLogLine(line, { broker: 'b1:9093' }, SCRAM)).toBe(true);
+      expect(errors).not.toHaveBeenCalled();
+    } finally {
+      errors.mockRestore();
+    }
   });
 });
 
