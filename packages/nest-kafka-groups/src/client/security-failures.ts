@@ -112,7 +112,8 @@ export function authenticationFailureOf(
       typeof e.broker === 'string' ? e.broker : (lastAuthentication?.error.brokers ?? identity.brokers);
     if (e.name === 'KafkaJSSASLAuthenticationError') {
       // "SASL PLAIN authentication failed: Authentication failed: Invalid username or password"
-      const reason = message.replace(/^SASL [\w -]+ authentication failed: /, '');
+      const reason = saslFailureReason(message);
+      if (HANDSHAKE_CUT.test(reason)) return undefined;
       return new KafkaAuthenticationError(broker, identity.mechanism, identity.principal, reason, error);
     }
     if (isTlsFailure(e)) {
@@ -198,6 +199,18 @@ function groupDenialSeen(): boolean {
 }
 
 /** kafkajs log lines that this module reports itself, once and clearly: printed at debug instead. */
+/**
+ * kafkajs's texts for a connection closed, lost or timed out: as the reason of a SASL failure they say the handshake
+ * was cut (a client closing, a broker restarting), not that the broker refused the login.
+ */
+const HANDSHAKE_CUT =
+  /^(Not connected|Closed connection|Connection closed by the server|Connection timeout|Connection error: |Failed to connect: |Request .* timed out)/;
+
+/** "SASL SCRAM SHA512 authentication failed: <reason>" (kafkajs's mechanisms word it alike) -> the reason. */
+function saslFailureReason(message: string): string {
+  return message.replace(/^SASL [\w -]+ authentication failed: /, '');
+}
+
 const SECURITY_LINE =
   /^SASL .* authentication failed|^Response SaslAuthenticate|^Connection error: .*(certificate|alert|self[- ]signed|SSL)/i;
 
@@ -232,8 +245,11 @@ export function isSecurityLogLine(
   if (!SECURITY_LINE.test(message)) return false;
   const broker = typeof extra.broker === 'string' ? extra.broker : undefined;
   if (identity && broker && !message.startsWith('Response ')) {
-    const reason = message.startsWith('SASL ')
-      ? message.replace(/^SASL [\w -]+ authentication failed: /, '')
+    const sasl = message.startsWith('SASL ');
+    // A handshake cut by the connection is the connection's to report (the broker connectivity lines), not a login.
+    if (sasl && HANDSHAKE_CUT.test(saslFailureReason(message))) return true;
+    const reason = sasl
+      ? saslFailureReason(message)
       : `TLS handshake failed: ${message.replace(/^Connection error: /, '')}`;
     const error = new KafkaAuthenticationError(broker, identity.mechanism, identity.principal, reason);
     lastAuthentication = { error, at: Date.now() };
