@@ -187,17 +187,18 @@ async function member({
   };
 }
 
-describe('ConsumerMember before a rejoin, a dead-letter write out', () => {
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 0 });
-    for (const level of ['log', 'warn', 'error', 'debug'] as const)
-      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-    jest.restoreAllMocks();
-  });
+// Every test: fake timers (the waits are exact) and quiet loggers.
+beforeEach(() => {
+  jest.useFakeTimers({ now: 0 });
+  for (const level of ['log', 'warn', 'error', 'debug'] as const)
+    jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+});
+afterEach(() => {
+  jest.useRealTimers();
+  jest.restoreAllMocks();
+});
 
+describe('ConsumerMember before a rejoin, a dead-letter write out', () => {
   /** Resolves with the ms the wrapped joinAndSync took (its rejection, a failed join attempt, counts too). */
   async function timedJoin(group: { joinAndSync(): Promise<void> }): Promise<number> {
     const started = Date.now();
@@ -255,16 +256,6 @@ describe('ConsumerMember before a rejoin, a dead-letter write out', () => {
 });
 
 describe('ConsumerMember after a topic denial, joined again', () => {
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 0 });
-    for (const level of ['log', 'warn', 'error', 'debug'] as const)
-      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-    jest.restoreAllMocks();
-  });
-
   /** A member stopped by a topic READ denial, recreated after the recheck wait and joined again. */
   async function deniedThenJoined() {
     const fixture = await member({ rebalanceTimeout: 2_000, sessionTimeout: 10_000 });
@@ -300,16 +291,6 @@ describe('ConsumerMember after a topic denial, joined again', () => {
 });
 
 describe('ConsumerMember stopped with a handler that never returns', () => {
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 0 });
-    for (const level of ['log', 'warn', 'error', 'debug'] as const)
-      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-    jest.restoreAllMocks();
-  });
-
   it('abandons it at the deadline: resolves what its batch handled before it, names it, and no longer counts it in flight', async () => {
     const { instance, run, batchOfTwo, resolved } = await member({
       rebalanceTimeout: 2_000,
