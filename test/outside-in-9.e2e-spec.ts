@@ -507,4 +507,38 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
       [6, 6, 0],
     ]);
   });
+  test("a group's topics.config with cleanup.policy compact (the README's example): the retry and dead-letter topics the library creates beside its compacted topic are not compacted, so a key's earlier retries and dead letters stay", async () => {
+    const topic = uniqueName('o9-compact-dlt');
+    const groupId = uniqueName('o9-compact-dlt');
+    failing.always.add(0).add(1);
+    await start([
+      feature(SingleController, groupId, topic, {
+        topics: { config: { 'cleanup.policy': 'compact' } },
+        retry: { topics: true, delaysMs: [100] },
+      }),
+    ]);
+    await kafka.waitForStableGroup(groupId, 1);
+    const json = (seq: number, key: string) => ({ key, value: JSON.stringify({ seq }), partition: 0 });
+    await kafka.produce(topic, [json(0, 'a'), json(1, 'a'), json(2, 'b')]);
+    await kafka.waitForCommittedToEnd(groupId, topic);
+    await kafka.waitForCommittedToEnd(groupId, `${topic}-retry`);
+
+    const admin = await kafka.admin();
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [topic, `${topic}-retry`, `${topic}-dlt`].map((name) => ({
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name,
+        configNames: ['cleanup.policy'],
+      })),
+    });
+    expect(
+      Object.fromEntries(resources.map((r) => [r.resourceName, r.configEntries[0]?.configValue])),
+    ).toEqual({ [topic]: 'compact', [`${topic}-retry`]: 'delete', [`${topic}-dlt`]: 'delete' });
+    const dead = await kafka.readMessages(`${topic}-dlt`, 2);
+    expect(dead.map((m) => [m.key?.toString(), m.value?.toString()])).toEqual([
+      ['a', '{"seq":0}'],
+      ['a', '{"seq":1}'],
+    ]);
+  });
 });
