@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { KafkaAuthenticationError } from '../errors/kafka-authentication.error.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
+import { topicResource } from '../errors/topic-names.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
 
 /** Who this client is to the brokers, as messages name it (never a secret). */
@@ -157,16 +158,14 @@ export function authorizationFailureOf(
       );
     }
     if (type === 'TOPIC_AUTHORIZATION_FAILED') {
-      const topics = context.topics ?? [];
       const resource =
-        `${topics.length === 1 ? 'topic' : 'topics'} ${topics.join(', ') || '(unknown)'}` +
-        (context.groupId ? ` in group ${context.groupId}` : '');
+        topicResource(context.topics ?? []) + (context.groupId ? ` in group ${context.groupId}` : '');
       return new KafkaAuthorizationError(context.operation, resource, identity.principal, error);
     }
     if (type === 'CLUSTER_AUTHORIZATION_FAILED') {
       // A producer's InitProducerId: an idempotent producer needs WRITE on some topic (or IdempotentWrite).
       if (context.topics?.length) {
-        const resource = `${context.topics.length === 1 ? 'topic' : 'topics'} ${context.topics.join(', ')}`;
+        const resource = topicResource(context.topics);
         const hint = 'an idempotent producer needs WRITE on a topic or IdempotentWrite on the cluster';
         return new KafkaAuthorizationError(context.operation, resource, identity.principal, error, hint);
       }
@@ -259,8 +258,10 @@ export function isSecurityLogLine(
 }
 
 /**
- * Reports each distinct security failure once at ERROR (later repeats at debug), process-wide: the consumers, the
- * producers and the admin client all meet the same wrong password, and the user needs to read it once.
+ * Reports each security failure once at ERROR (later repeats at debug), process-wide: the consumers, the producers
+ * and the admin client all meet the same wrong password, and the user needs to read it once. A login refused is one
+ * failure per principal and reason whichever broker refused it; the broker words a password that stopped working
+ * at a connection's re-authentication apart from one refused at a new login, and both are the same cause.
  */
 export class SecurityFailureReport {
   private readonly logger = new Logger('KafkaSecurity');
@@ -268,18 +269,25 @@ export class SecurityFailureReport {
 
   report(error: KafkaAuthenticationError | KafkaAuthorizationError, consequence: string): void {
     const line = `${error.message}; ${consequence}`;
-    if (this.reported.has(error.message)) {
+    const key = failureKey(error);
+    if (this.reported.has(key)) {
       this.logger.debug(line);
       return;
     }
-    this.reported.add(error.message);
+    this.reported.add(key);
     this.logger.error(line);
   }
 
   /** After a success: the same failure, should it come back, is reported again. */
   resolved(error: KafkaAuthenticationError | KafkaAuthorizationError): void {
-    if (this.reported.delete(error.message)) this.logger.log(`Resolved: ${error.message}`);
+    if (this.reported.delete(failureKey(error))) this.logger.log(`Resolved: ${error.message}`);
   }
+}
+
+function failureKey(error: KafkaAuthenticationError | KafkaAuthorizationError): string {
+  if (!(error instanceof KafkaAuthenticationError)) return error.message;
+  const reason = error.reason.replace(/\bduring re-authentication\b/, 'during authentication');
+  return `${error.mechanism}, ${error.principal}: ${reason}`;
 }
 
 export const securityFailures = new SecurityFailureReport();
