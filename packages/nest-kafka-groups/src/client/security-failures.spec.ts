@@ -6,6 +6,7 @@ import {
   authenticationFailureOf,
   authorizationFailureOf,
   isSecurityLogLine,
+  SecurityFailureReport,
   securityIdentityOf,
 } from './security-failures.js';
 
@@ -220,5 +221,89 @@ describe('isSecurityLogLine', () => {
     ['Consumer has joined the group', false],
   ])('%s -> %p', (message, expected) => {
     expect(isSecurityLogLine(message, {})).toBe(expected);
+  });
+});
+
+describe('SecurityFailureReport: one ERROR per principal and cause until it is resolved', () => {
+  /** The broker's texts for one wrong SCRAM password: at a running connection's re-authentication, then at a login. */
+  const reasons = [
+    'Authentication failed during re-authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
+    'Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
+  ];
+  const failure = (broker: string, reason: string, principal = 'user svc-flights') =>
+    new KafkaAuthenticationError(broker, 'SASL_SSL, SCRAM-SHA-512', principal, reason);
+
+  function spyLogger() {
+    const spies = {
+      error: jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined),
+      debug: jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined),
+      log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined),
+    };
+    return { ...spies, restore: () => Object.values(spies).forEach((spy) => spy.mockRestore()) };
+  }
+
+  test("a password rotated while running (the broker's re-authentication, then each new login; at any broker): one ERROR, the rest at debug", () => {
+    const logger = spyLogger();
+    try {
+      const report = new SecurityFailureReport();
+      report.report(failure('b1:9093', reasons[0]), 'the clients retry with backoff');
+      report.report(failure('b1:9093', reasons[1]), 'the clients retry with backoff');
+      report.report(failure('b2:9093', reasons[1]), 'group airnav member 0 cannot connect');
+      expect(logger.error).toHaveBeenCalledTimes(1);
+      expect(logger.error.mock.calls[0][0]).toContain(reasons[0]);
+      expect(logger.debug).toHaveBeenCalledTimes(2);
+    } finally {
+      logger.restore();
+    }
+  });
+
+  test("through kafkajs's log lines: the two texts of one rotation give one ERROR", () => {
+    const logger = spyLogger();
+    try {
+      const identity = securityIdentityOf({
+        brokers: ['b1:9093'],
+        ssl: true,
+        sasl: { mechanism: 'scram-sha-512', username: 'svc-rotated', password: 'old' },
+      });
+      for (const reason of reasons) {
+        isSecurityLogLine(
+          `SASL SCRAM SHA512 authentication failed: ${reason}`,
+          { broker: 'b1:9093' },
+          identity,
+        );
+      }
+      expect(logger.error).toHaveBeenCalledTimes(1);
+      expect(logger.error.mock.calls[0][0]).toContain('user svc-rotated');
+    } finally {
+      logger.restore();
+    }
+  });
+
+  test('another principal or another cause is an ERROR of its own', () => {
+    const logger = spyLogger();
+    try {
+      const report = new SecurityFailureReport();
+      report.report(failure('b1:9093', reasons[1]), 'retrying');
+      report.report(failure('b1:9093', reasons[1], 'user svc-other'), 'retrying');
+      report.report(failure('b1:9093', 'TLS handshake failed: certificate has expired'), 'retrying');
+      expect(logger.error).toHaveBeenCalledTimes(3);
+    } finally {
+      logger.restore();
+    }
+  });
+
+  test('resolved once: one line at LOG, and the same failure coming back is an ERROR again', () => {
+    const logger = spyLogger();
+    try {
+      const report = new SecurityFailureReport();
+      report.report(failure('b1:9093', reasons[0]), 'retrying');
+      report.resolved(failure('b1:9093', reasons[1]));
+      report.resolved(failure('b1:9093', reasons[1]));
+      expect(logger.log).toHaveBeenCalledTimes(1);
+      report.report(failure('b1:9093', reasons[1]), 'retrying');
+      expect(logger.error).toHaveBeenCalledTimes(2);
+    } finally {
+      logger.restore();
+    }
   });
 });

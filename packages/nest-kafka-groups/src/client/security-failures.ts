@@ -259,8 +259,10 @@ export function isSecurityLogLine(
 }
 
 /**
- * Reports each distinct security failure once at ERROR (later repeats at debug), process-wide: the consumers, the
- * producers and the admin client all meet the same wrong password, and the user needs to read it once.
+ * Reports each security failure once at ERROR (later repeats at debug), process-wide: the consumers, the producers
+ * and the admin client all meet the same wrong password, and the user needs to read it once. A login refused is one
+ * failure per principal and reason whichever broker refused it; the broker words a password that stopped working
+ * at a connection's re-authentication apart from one refused at a new login, and both are the same cause.
  */
 export class SecurityFailureReport {
   private readonly logger = new Logger('KafkaSecurity');
@@ -268,18 +270,25 @@ export class SecurityFailureReport {
 
   report(error: KafkaAuthenticationError | KafkaAuthorizationError, consequence: string): void {
     const line = `${error.message}; ${consequence}`;
-    if (this.reported.has(error.message)) {
+    const key = failureKey(error);
+    if (this.reported.has(key)) {
       this.logger.debug(line);
       return;
     }
-    this.reported.add(error.message);
+    this.reported.add(key);
     this.logger.error(line);
   }
 
   /** After a success: the same failure, should it come back, is reported again. */
   resolved(error: KafkaAuthenticationError | KafkaAuthorizationError): void {
-    if (this.reported.delete(error.message)) this.logger.log(`Resolved: ${error.message}`);
+    if (this.reported.delete(failureKey(error))) this.logger.log(`Resolved: ${error.message}`);
   }
+}
+
+function failureKey(error: KafkaAuthenticationError | KafkaAuthorizationError): string {
+  if (!(error instanceof KafkaAuthenticationError)) return error.message;
+  const reason = error.reason.replace(/\bduring re-authentication\b/, 'during authentication');
+  return `${error.mechanism}, ${error.principal}: ${reason}`;
 }
 
 export const securityFailures = new SecurityFailureReport();

@@ -183,6 +183,12 @@ async function member({
       paused = [];
       emit('fetch', { nodeId: 1, numberOfBatches: 1, duration: 1 });
     },
+    /** kafkajs's fetchers starting together, one per broker leading the member's partitions, none paused. */
+    fetchesStart: (nodeIds: number[]) => {
+      for (const nodeId of nodeIds) emit('fetch.start', { nodeId });
+    },
+    /** One broker's fetch answered (kafkajs tells no failed fetch: the consumer crashes). */
+    fetchAnswered: (nodeId: number) => emit('fetch', { nodeId, numberOfBatches: 1, duration: 1 }),
     listenerCount: (event: string) => listeners.get(event)?.size ?? 0,
   };
 }
@@ -275,6 +281,19 @@ describe('ConsumerMember after a topic denial, joined again', () => {
     fetch([{ topic: 'other', partitions: [2] }]);
     expect(instance.deniedUntilFetch).toBeDefined();
     fetch([]);
+    expect(instance.deniedUntilFetch).toBeUndefined();
+  });
+
+  it("is not lifted by one broker's fetch while another broker's fetch, which may be the refused one, has not answered", async () => {
+    const { instance, fetchesStart, fetchAnswered } = await deniedThenJoined();
+    fetchesStart([1, 2]);
+    fetchAnswered(2);
+    expect(instance.deniedUntilFetch).toBeDefined();
+    // Broker 2 fetches on while broker 1 has not answered: still no proof for the partitions broker 1 leads.
+    fetchesStart([2]);
+    fetchAnswered(2);
+    expect(instance.deniedUntilFetch).toBeDefined();
+    fetchAnswered(1);
     expect(instance.deniedUntilFetch).toBeUndefined();
   });
 

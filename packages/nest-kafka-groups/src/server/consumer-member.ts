@@ -630,14 +630,18 @@ export class ConsumerMember {
     }
     this.pendingDenial = error;
     // kafkajs names no topic in a refusal, nor in a fetch: a fetch that started with a partition paused (and left it
-    // out) proves nothing. By broker: each fetcher's FETCH follows its own FETCH_START.
+    // out) proves nothing, nor does one broker's fetch while another's, which may be the refused one, has not
+    // answered (kafkajs starts one fetcher per leader together). By broker: each FETCH follows its own FETCH_START.
     const pausedAtStart = new Map<number, boolean>();
+    const answered = new Set<number>();
     const removeStart = consumer.on(consumer.events.FETCH_START, ({ payload }) => {
       pausedAtStart.set(payload.nodeId, consumer.paused().length > 0);
     });
     const removeFetch = consumer.on(consumer.events.FETCH, ({ payload }) => {
       if (consumer !== this.consumer) return this.forgetDenial();
       if (pausedAtStart.get(payload.nodeId) !== false) return;
+      answered.add(payload.nodeId);
+      for (const nodeId of pausedAtStart.keys()) if (!answered.has(nodeId)) return;
       this.forgetDenial();
       securityFailures.resolved(error);
     });
