@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { KafkaAuthenticationError } from '../errors/kafka-authentication.error.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
+import { topicResource } from '../errors/topic-names.js';
 import type { KafkaModuleOptions } from '../kafka.options.js';
 
 /** Who this client is to the brokers, as messages name it (never a secret). */
@@ -157,16 +158,14 @@ export function authorizationFailureOf(
       );
     }
     if (type === 'TOPIC_AUTHORIZATION_FAILED') {
-      const topics = context.topics ?? [];
       const resource =
-        `${topics.length === 1 ? 'topic' : 'topics'} ${topics.join(', ') || '(unknown)'}` +
-        (context.groupId ? ` in group ${context.groupId}` : '');
+        topicResource(context.topics ?? []) + (context.groupId ? ` in group ${context.groupId}` : '');
       return new KafkaAuthorizationError(context.operation, resource, identity.principal, error);
     }
     if (type === 'CLUSTER_AUTHORIZATION_FAILED') {
       // A producer's InitProducerId: an idempotent producer needs WRITE on some topic (or IdempotentWrite).
       if (context.topics?.length) {
-        const resource = `${context.topics.length === 1 ? 'topic' : 'topics'} ${context.topics.join(', ')}`;
+        const resource = topicResource(context.topics);
         const hint = 'an idempotent producer needs WRITE on a topic or IdempotentWrite on the cluster';
         return new KafkaAuthorizationError(context.operation, resource, identity.principal, error, hint);
       }

@@ -6,6 +6,7 @@ import { KafkaGroupNotEmptyError } from '../errors/kafka-group-not-empty.error.j
 import { KafkaGroupsShuttingDownError } from '../errors/kafka-groups-shutting-down.error.js';
 import { KafkaUnknownGroupError } from '../errors/kafka-unknown-group.error.js';
 import { KafkaUnknownGroupTopicError } from '../errors/kafka-unknown-group-topic.error.js';
+import { quotedTopics } from '../errors/topic-names.js';
 import { KAFKA_CLIENT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, type KafkaModuleOptions } from '../kafka.options.js';
 import type { GroupRunner } from '../server/group-runner.js';
@@ -87,7 +88,7 @@ export class KafkaGroups {
   pause(groupId: string, topics?: readonly string[]): void {
     const runner = this.runner(groupId);
     const chosen = runner.pause(this.topicsOf(runner, topics));
-    this.logger.log(`Paused ${chosen.map((t) => `"${t}"`).join(', ')} of group "${groupId}"`);
+    this.logger.log(`Paused ${quotedTopics(chosen)} of group "${groupId}"`);
   }
 
   /**
@@ -98,7 +99,7 @@ export class KafkaGroups {
   resume(groupId: string, topics?: readonly string[]): void {
     const runner = this.runner(groupId);
     const chosen = runner.resume(this.topicsOf(runner, topics));
-    this.logger.log(`Resumed ${chosen.map((t) => `"${t}"`).join(', ')} of group "${groupId}"`);
+    this.logger.log(`Resumed ${quotedTopics(chosen)} of group "${groupId}"`);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { KafkaGroupsError } from './kafka-groups.error.js';
-import { quotedTopics } from './topic-names.js';
+import { plural, quotedTopics } from './topic-names.js';
 
 /**
  * A topic a consumer group needs does not exist and topic creation is off. The message names both, and the topics
@@ -14,13 +14,13 @@ export class KafkaMissingTopicError extends KafkaGroupsError {
   ) {
     super(
       `Consumer group "${groupId}" needs ${quotedTopics(topics)}, which ` +
-        `${topics.length === 1 ? 'does' : 'do'} not exist and topic creation is off: create ` +
-        `${topics.length === 1 ? 'it' : 'them'}, or set topics: { create: true } in KafkaModule.forRoot, forFeature ` +
-        `or @KafkaHandler (the group starts as soon as ${topics.length === 1 ? 'it exists' : 'they exist'})` +
+        `${plural(topics, 'does', 'do')} not exist and topic creation is off: create ` +
+        `${plural(topics, 'it', 'them')}, or set topics: { create: true } in KafkaModule.forRoot, forFeature ` +
+        `or @KafkaHandler (the group starts as soon as ${plural(topics, 'it exists', 'they exist')})` +
         (hidden.length === 0
           ? ''
-          : `; ${quotedTopics(hidden)} ${hidden.length === 1 ? 'is' : 'are'} hidden from ${principal} without ` +
-            `DESCRIBE (whether ${hidden.length === 1 ? 'it exists' : 'they exist'} is not known): grant DESCRIBE`),
+          : `; ${quotedTopics(hidden)} ${plural(hidden, 'is', 'are')} hidden from ${principal} without ` +
+            `DESCRIBE (whether ${plural(hidden, 'it exists', 'they exist')} is not known): grant DESCRIBE`),
     );
   }
 }

@@ -1,4 +1,5 @@
 import { KafkaGroupsError } from './kafka-groups.error.js';
+import { quotedTopics } from './topic-names.js';
 
 /** A pause, resume or seek named a topic its consumer group does not consume. */
 export class KafkaUnknownGroupTopicError extends KafkaGroupsError {
@@ -8,8 +9,7 @@ export class KafkaUnknownGroupTopicError extends KafkaGroupsError {
     readonly groupTopics: readonly string[],
   ) {
     super(
-      `Consumer group "${groupId}" does not consume topic "${topic}" (its topics: ` +
-        `${groupTopics.map((t) => `"${t}"`).join(', ')})`,
+      `Consumer group "${groupId}" does not consume topic "${topic}" (its topics: ${quotedTopics(groupTopics)})`,
     );
   }
 }

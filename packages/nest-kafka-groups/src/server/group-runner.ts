@@ -155,7 +155,7 @@ export class GroupRunner {
         await this.provisioner.ensure(this.groupId, requirements);
         startMembers();
         if (this.lastProblem)
-          this.logger.log(`Topics ready: ${requirements.map((r) => `"${r.topic}"`).join(', ')}`);
+          this.logger.log(`Topics ready: ${quotedTopics(requirements.map((r) => r.topic))}`);
         this.startProblem = this.lastProblem = undefined;
         return;
       } catch (error) {

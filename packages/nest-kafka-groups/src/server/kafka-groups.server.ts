@@ -11,6 +11,7 @@ import { clientRetryOf, consumerRetryOf, createKafkaClient } from '../client/kaf
 import { compressionType, type Kafka } from '../client/kafkajs.js';
 import { securityIdentityOf } from '../client/security-failures.js';
 import { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
+import { quotedTopics } from '../errors/topic-names.js';
 import { KAFKA_CLIENT, KAFKA_GROUPS_TRANSPORT, KAFKA_MODULE_OPTIONS } from '../kafka.constants.js';
 import { type KafkaModuleOptions, resolveRestartBackoff } from '../kafka.options.js';
 import { KafkaShutdown } from '../shutdown/kafka-shutdown.js';
@@ -141,7 +142,7 @@ export class KafkaGroupsServer
       );
       for (const runner of this.runners) {
         this.logger.log(
-          `Group "${runner.groupId}": ${runner.members.length} member(s) on ${runner.topics.map((t) => `"${t}"`).join(', ')}`,
+          `Group "${runner.groupId}": ${runner.members.length} member(s) on ${quotedTopics(runner.topics)}`,
         );
         // Not awaited: a broker that is down at start must not block the application (the HTTP port opens at
         // once, health says 503); the topics are checked or created, then the members join, each retrying.

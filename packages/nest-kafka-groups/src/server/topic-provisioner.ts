@@ -3,7 +3,7 @@ import { type Admin, ConfigResourceTypes, type Kafka } from '../client/kafkajs.j
 import { authorizationFailureOf, type SecurityIdentity } from '../client/security-failures.js';
 import { KafkaAuthorizationError } from '../errors/kafka-authorization.error.js';
 import { KafkaMissingTopicError } from '../errors/kafka-missing-topic.error.js';
-import { quotedTopics } from '../errors/topic-names.js';
+import { plural, quotedTopics, topicResource } from '../errors/topic-names.js';
 import { errorTypes } from '../dead-letter/dead-letter-write.js';
 import type { ResolvedTopicOptions } from '../kafka.options.js';
 import type { GroupPlan } from './group-plan.js';
@@ -252,14 +252,13 @@ export class TopicProvisioner {
       else return result.reason as Error;
     }
     if (unknown.length === 0 && hidden.length > 0) {
-      const one = hidden.length === 1;
       return new KafkaAuthorizationError(
         'describe',
-        `${one ? 'topic' : 'topics'} ${hidden.join(', ')}`,
+        topicResource(hidden),
         this.identity.principal,
         refusal,
-        `whether ${one ? 'it exists' : 'they exist'} is hidden without DESCRIBE: grant DESCRIBE, and READ or WRITE ` +
-          'as the group needs',
+        `whether ${plural(hidden, 'it exists', 'they exist')} is hidden without DESCRIBE: grant DESCRIBE, and READ ` +
+          'or WRITE as the group needs',
       );
     }
     // All created since the listing: nothing to report.
@@ -289,14 +288,13 @@ export class TopicProvisioner {
    * DESCRIBE a topic that exists is not listed, so it is created too, and refused the same way.
    */
   private refusedCreate({ topics, cause }: CreateRefusal): KafkaAuthorizationError {
-    const one = topics.length === 1;
     return new KafkaAuthorizationError(
       'create',
-      `${one ? 'topic' : 'topics'} ${topics.join(', ')}`,
+      topicResource(topics),
       this.identity.principal,
       cause,
-      `${one ? 'it is' : 'they are'} missing or not visible without DESCRIBE; ` +
-        `create ${one ? 'it' : 'them'} or grant CREATE`,
+      `${plural(topics, 'it is', 'they are')} missing or not visible without DESCRIBE; ` +
+        `create ${plural(topics, 'it', 'them')} or grant CREATE`,
     );
   }
 
