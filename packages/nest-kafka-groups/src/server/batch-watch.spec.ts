@@ -24,6 +24,7 @@ describe('BatchWatch', () => {
       heartbeat,
       heartbeatIntervalMs: 3_000,
       maxProcessingTimeMs: 300_000,
+      commitIntervalMs: 5_000,
       ...overrides,
     });
     return { watch, heartbeat };
@@ -35,6 +36,19 @@ describe('BatchWatch', () => {
     jest.advanceTimersByTime(45_000);
     expect(heartbeat).toHaveBeenCalledTimes(30);
     expect(watch.controller.signal.aborted).toBe(false);
+  });
+
+  test('heartbeats every half commitIntervalMs when that is sooner (the runner commits on it), never every 10 ms for 0', () => {
+    const { watch, heartbeat } = start({ commitIntervalMs: 1_000 });
+    watch.current = message('10');
+    jest.advanceTimersByTime(4_500);
+    expect(heartbeat).toHaveBeenCalledTimes(9);
+    watch.close();
+
+    const { watch: everyBatch, heartbeat: everyBatchBeat } = start({ commitIntervalMs: 0 });
+    everyBatch.current = message('10');
+    jest.advanceTimersByTime(4_500);
+    expect(everyBatchBeat).toHaveBeenCalledTimes(3);
   });
 
   test('a failed heartbeat is kept for the batch to throw, never thrown from the timer', async () => {

@@ -12,13 +12,19 @@ export interface BatchWatchOptions {
   heartbeat: () => Promise<void>;
   heartbeatIntervalMs: number;
   maxProcessingTimeMs: number;
+  /**
+   * The group's commitIntervalMs: the runner starts the interval's commit from the batch's heartbeat, so a batch that
+   * runs long does not hold back what the other batches resolved. 0 (a commit after every batch): no bound here.
+   */
+  commitIntervalMs: number;
   /** Called once when the message that ran too long still runs `OVERDUE_GRACE_MS` after its signal was aborted. */
   onOverdue?: (timedOut: KafkaHandlerTimeoutError) => void;
 }
 
 /**
  * One timer per running batch (none per message): it heartbeats while a handler runs, so a handler slower than
- * the session timeout does not get the member evicted, and it aborts the batch's `ctx.signal` when one message
+ * the session timeout does not get the member evicted (and the runner commits, on that heartbeat, what the other
+ * batches resolved meanwhile), and it aborts the batch's `ctx.signal` when one message
  * has run longer than `maxProcessingTimeMs`. A failed heartbeat (usually: the group is rebalancing) is kept and
  * rethrown by the batch after its current message, which lets kafkajs commit and rejoin. The timer never throws.
  */
@@ -49,7 +55,11 @@ export class BatchWatch {
   constructor(private readonly options: BatchWatchOptions) {
     this.topic = options.topic;
     this.partition = options.partition;
-    const tick = Math.max(10, Math.min(options.heartbeatIntervalMs / 2, options.maxProcessingTimeMs / 4));
+    const commitTick = options.commitIntervalMs > 0 ? options.commitIntervalMs / 2 : Infinity;
+    const tick = Math.max(
+      10,
+      Math.min(options.heartbeatIntervalMs / 2, options.maxProcessingTimeMs / 4, commitTick),
+    );
     this.timer = setInterval(() => this.tick(), tick);
     // The consumer keeps the process alive while it runs; this timer must not keep it alive after.
     this.timer.unref();

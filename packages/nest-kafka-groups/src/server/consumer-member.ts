@@ -706,6 +706,7 @@ export class ConsumerMember {
       heartbeat,
       heartbeatIntervalMs: this.config.group.consumer.heartbeatInterval ?? KAFKAJS_HEARTBEAT_INTERVAL_MS,
       maxProcessingTimeMs: this.config.group.maxProcessingTimeMs,
+      commitIntervalMs: this.config.group.commitIntervalMs,
       onOverdue: (timedOut) => this.overdue(key, timedOut),
     });
     this.batches.add(watch);
@@ -849,8 +850,10 @@ export class ConsumerMember {
   /**
    * A handler ran past maxProcessingTimeMs and did not give up when its signal was aborted: until it returns, its
    * partition and every partition of the same fetch (kafkajs waits for a whole fetch's batches before the next) get
-   * nothing fetched or committed, and with one worker (partitionsConsumedConcurrently 1) every partition of the
-   * member, whose batches queue behind it. Stopped, in health and status, until the batch ends; said once, as an error.
+   * nothing fetched, and with one worker (partitionsConsumedConcurrently 1) every partition of the member, whose
+   * batches queue behind it. What the batch handled on its partition is not committed either (resolved when the
+   * batch ends); what the other batches finished is (the runner commits on the batch's heartbeat). Stopped, in
+   * health and status, until the batch ends; said once, as an error.
    */
   private overdue(key: string, timedOut: KafkaHandlerTimeoutError): void {
     const stillRunning = `${timedOut.message}, and the handler has not given up: it still runs`;
@@ -861,7 +864,10 @@ export class ConsumerMember {
         ? 'nothing more of any partition of this member (partitionsConsumedConcurrently is 1)'
         : 'nothing more of this partition, nor of the partitions fetched with it from the same broker (nor of any ' +
           'partition once every one of the partitionsConsumedConcurrently workers waits on such a handler)';
-    this.logger.error(`${stillRunning}; ${held} is fetched or committed until it returns`);
+    this.logger.error(
+      `${stillRunning}; ${held} is fetched until it returns, nor is anything of this partition from its batch's ` +
+        "first record committed (what the other partitions' handlers finished is committed meanwhile)",
+    );
   }
 
   /** Dead letters are off and the retries are exhausted: the partition stops; nothing is skipped. */

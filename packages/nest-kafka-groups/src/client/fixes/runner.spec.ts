@@ -21,10 +21,11 @@ import {
 dateStandsStillInEachTest();
 const Upstream = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js');
 const Fixed = kafkajsInternal('src/consumer/runner.js');
-const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
+const { KafkaJSProtocolError, isRebalancing } = kafkajsInternal('src/errors');
 const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
 const REBALANCE_IN_PROGRESS = 27;
 const UNKNOWN_MEMBER_ID = 25;
+const ILLEGAL_GENERATION = 22;
 const GROUP_COORDINATOR_NOT_AVAILABLE = 15;
 
 const quietLogger = {
@@ -305,14 +306,22 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
     expect(events).toEqual(['commit 0:0', 'leave']);
   });
 
-  it('fixed: an idle fetch (no batch, or empty batches) gives the interval a chance to commit earlier batches', async () => {
+  it('fixed: an idle fetch (no batch, or empty batches) gives the interval a chance to commit earlier batches, once', async () => {
     const { instance, consumerGroup } = runner(Fixed);
+    const manager = { autoCommitInterval: 1_000, lastCommit: Date.now() - 1_000 };
     let ifNecessary = 0;
-    consumerGroup.commitOffsetsIfNecessary = async () => {
-      ifNecessary++;
-    };
+    Object.assign(consumerGroup, {
+      offsetManager: manager,
+      async commitOffsetsIfNecessary() {
+        ifNecessary++;
+        manager.lastCommit = Date.now();
+      },
+    });
+    // The released fetch heartbeats after an empty fetch, which starts the commit; the fetch's own check then finds
+    // it done.
     expect(await instance.fetch(1)).toEqual([]);
     expect(ifNecessary).toBe(1);
+    jest.setSystemTime(Date.now() + 1_000);
     await instance.handleBatch({ ...batch(0, 1), messages: [], isEmpty: () => true });
     expect(ifNecessary).toBe(2);
   });
@@ -413,6 +422,164 @@ describe('kafkajs Runner: commits after a batch (the fix in place of src/consume
       await instance.onCrash(new Error('retries exhausted'));
       expect(events).toEqual(expected);
     }
+  });
+});
+
+describe('kafkajs Runner: a batch that runs long does not hold back what the other batches resolved', () => {
+  const INTERVAL_MS = 1_000;
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+  /**
+   * A runner whose group commits at the interval (its offset manager's test, as kafkajs's), and whose batches of
+   * partition 0 block until released, their heartbeat (the member's batch timer calls it) handed to the test.
+   */
+  function blockingRunner(intervalMs = INTERVAL_MS) {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let heartbeat: (() => Promise<void>) | undefined;
+    const { instance, events, consumerGroup } = runner(Fixed, async (payload) => {
+      if (payload.batch.partition !== 0) return;
+      heartbeat = payload.heartbeat;
+      await held;
+    });
+    const manager = { autoCommitInterval: intervalMs, lastCommit: Date.now() };
+    Object.assign(consumerGroup, {
+      offsetManager: manager,
+      autoCommitInterval: intervalMs,
+      async commitOffsetsIfNecessary() {
+        if (Date.now() < manager.lastCommit + intervalMs) return;
+        await consumerGroup.commitOffsets();
+        manager.lastCommit = Date.now();
+      },
+    });
+    const beat = () => heartbeat!();
+    return { instance, events, consumerGroup, release, beat };
+  }
+
+  it("fixed: the running batch's heartbeat commits, once the interval passed, what the others resolved; never its own", async () => {
+    const { instance, events, release, beat } = blockingRunner();
+    const hung = instance.handleBatch(batch(0, 0));
+    await instance.handleBatch(batch(1, 5));
+    await instance.handleBatch(batch(2, 7));
+    await beat();
+    expect(events).toEqual([]);
+    jest.setSystemTime(Date.now() + INTERVAL_MS);
+    await beat();
+    await settled();
+    expect(events).toEqual(['commit 1:5,2:7']);
+    // One commit an interval, however often the batch heartbeats.
+    await beat();
+    await settled();
+    expect(events).toEqual(['commit 1:5,2:7']);
+    release();
+    await hung;
+    await instance.stop();
+    expect(events).toEqual(['commit 1:5,2:7', 'commit 0:0', 'leave']);
+  });
+
+  it('released: nothing commits until the running batch ends', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { instance, events, consumerGroup } = runner(Upstream, async (payload) => {
+      if (payload.batch.partition === 0) await held;
+    });
+    instance.autoCommitOffsets = () => consumerGroup.commitOffsetsIfNecessary();
+    const hung = instance.handleBatch(batch(0, 0));
+    await instance.handleBatch(batch(1, 5));
+    await instance.heartbeat();
+    jest.setSystemTime(Date.now() + INTERVAL_MS);
+    await instance.heartbeat();
+    await settled();
+    expect(events).toEqual([]);
+    release();
+    await hung;
+  });
+
+  it.each([
+    ['REBALANCE_IN_PROGRESS', REBALANCE_IN_PROGRESS],
+    ['ILLEGAL_GENERATION (the member was removed from the group meanwhile)', ILLEGAL_GENERATION],
+  ])(
+    "fixed: the heartbeat's commit answered %s: kept for a batch end, which throws it (kafkajs rejoins); no other commit starts from the heartbeat meanwhile",
+    async (_name, code) => {
+      const { instance, events, consumerGroup, release, beat } = blockingRunner();
+      const hung = instance.handleBatch(batch(0, 0));
+      await instance.handleBatch(batch(1, 5));
+      let commits = 0;
+      const commit = consumerGroup.commitOffsetsIfNecessary;
+      consumerGroup.commitOffsetsIfNecessary = async () => {
+        commits++;
+        if (commits === 1) throw new KafkaJSProtocolError(createErrorFromCode(code));
+        return commit();
+      };
+      jest.setSystemTime(Date.now() + INTERVAL_MS);
+      await beat();
+      await settled();
+      jest.setSystemTime(Date.now() + INTERVAL_MS);
+      await beat();
+      await settled();
+      expect({ commits, events }).toEqual({ commits: 1, events: [] });
+      const thrown = await instance.handleBatch(batch(2, 7)).catch((error: { type?: string }) => error);
+      expect({ type: thrown?.type, rebalancing: isRebalancing(thrown) }).toEqual({
+        type: createErrorFromCode(code).type,
+        rebalancing: true,
+      });
+      release();
+      await hung;
+    },
+  );
+
+  it('fixed: a rebalance the heartbeat reports while its commit is under way: that commit is answered first, then the rest is committed and the rebalance thrown', async () => {
+    const { instance, events, consumerGroup, release, beat } = blockingRunner();
+    const hung = instance.handleBatch(batch(0, 0));
+    await instance.handleBatch(batch(1, 5));
+    const answers: (() => void)[] = [];
+    consumerGroup.commitOffsetsIfNecessary = () => {
+      // Takes the resolved offsets when it starts, as kafkajs's offset manager does.
+      void consumerGroup.commitOffsets();
+      return new Promise<void>((resolve) => answers.push(resolve));
+    };
+    jest.setSystemTime(Date.now() + INTERVAL_MS);
+    await beat();
+    expect(events).toEqual(['commit 1:5']);
+    await instance.handleBatch(batch(2, 7));
+    consumerGroup.failNextHeartbeat(rebalancing());
+    const beating = beat();
+    await settled();
+    expect(events).toEqual(['commit 1:5']);
+    answers[0]!();
+    await expect(beating).rejects.toThrow(/rebalanc/i);
+    expect(events).toEqual(['commit 1:5', 'commit 2:7']);
+    release();
+    await hung;
+    // A batch of the rebalancing generation commits when it ends.
+    expect(events).toEqual(['commit 1:5', 'commit 2:7', 'commit 0:0']);
+  });
+
+  it('fixed: with an interval of 0 (each batch end commits and waits) or the session lapsed, the heartbeat commits nothing', async () => {
+    const everyBatch = blockingRunner(0);
+    const hung = everyBatch.instance.handleBatch(batch(0, 0));
+    await settled();
+    everyBatch.events.length = 0;
+    let started = 0;
+    everyBatch.consumerGroup.commitOffsetsIfNecessary = async () => {
+      started++;
+    };
+    jest.setSystemTime(Date.now() + INTERVAL_MS);
+    await everyBatch.beat();
+    expect(started).toBe(0);
+    everyBatch.release();
+    await hung;
+
+    const lapsed = blockingRunner();
+    const running = lapsed.instance.handleBatch(batch(0, 0));
+    await lapsed.instance.handleBatch(batch(1, 5));
+    Object.assign(lapsed.consumerGroup, { sessionTimeout: 6_000, lastRequest: Date.now() });
+    jest.setSystemTime(Date.now() + 6_000);
+    await lapsed.beat();
+    await settled();
+    expect(lapsed.events).toEqual([]);
+    lapsed.release();
+    await running;
   });
 });
 

@@ -384,6 +384,7 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
      * send again (not every batch end: each would send one).
      */
     async heartbeat(): Promise<void> {
+      this.commitOnHeartbeat();
       if (this.heartbeatInFlight === undefined && Date.now() >= this.heartbeatRetryAt) {
         const generation = this.consumerGroup.generationId;
         const beat = (
@@ -465,9 +466,18 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
         // make the new generation rejoin again.
         if (generation === this.consumerGroup.generationId) return Promise.reject(error);
       }
-      if (this.commitInFlight !== undefined || !this.commitMaybeDue()) return undefined;
+      this.startCommitIfDue();
+      return undefined;
+    }
+
+    /**
+     * Starts the interval's commit when it is due and none is under way; its failure is kept for the next batch's
+     * commit check (see autoCommitOffsetsIfNecessary).
+     */
+    startCommitIfDue(): void {
+      if (this.commitInFlight !== undefined || !this.commitMaybeDue()) return;
       const commit = super.autoCommitOffsetsIfNecessary() as Promise<void> | undefined;
-      if (commit === undefined) return undefined;
+      if (commit === undefined) return;
       const generation = this.consumerGroup.generationId;
       this.commitInFlight = commit.then(
         () => {
@@ -490,7 +500,27 @@ export function createRunner(Released: RunnerClass, internals: RunnerInternals):
           this.commitRetryAt = Date.now() + HEARTBEAT_RETRY_BACKOFF_MS;
         },
       );
-      return undefined;
+    }
+
+    /**
+     * A batch that runs long heartbeats through here (the member's batch timer, one per running batch), and nothing
+     * else ends a batch or fetches while it runs when the other batches of its fetch have ended: their resolved
+     * offsets would wait for it, and a kill meanwhile would redeliver them. So every heartbeat call also starts the
+     * interval's commit when it is due, as a batch end does (at a batch end or an idle fetch, where the commit check
+     * follows or came just before, it finds nothing more to do). Not with a commit failure kept for a batch end to
+     * throw (it makes kafkajs rejoin, and another commit in the same generation would meet it again), nor after
+     * every batch (that commit is awaited at the batch end), nor with the session lapsed or the batches abandoned
+     * (the member may no longer own the partitions).
+     */
+    commitOnHeartbeat(): void {
+      if (
+        this.commitFailure !== undefined ||
+        this.batchesAbandoned ||
+        this.consumerGroup.autoCommitInterval === 0 ||
+        sessionLapsed(this.sinceAnswered(), this.consumerGroup.sessionTimeout)
+      )
+        return;
+      this.startCommitIfDue();
     }
 
     /**
