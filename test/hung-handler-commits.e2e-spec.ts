@@ -104,15 +104,20 @@ describe('a handler that runs long or hangs: the other partitions of its fetch a
     const held = new Promise<void>((resolve) => (release = resolve));
     releases.push(release);
     const behaviour: Behaviour = { handled: [], held, hung: false };
-    const { app } = await startTestApp([
-      hangingFeature(groupId, topic, behaviour, {
-        partitionsConsumedConcurrently: PARTITIONS,
-        commitIntervalMs: COMMIT_INTERVAL_MS,
-        maxProcessingTimeMs,
-        consumer: { heartbeatInterval: HEARTBEAT_INTERVAL_MS },
-      }),
-    ]);
+    const options = {
+      partitionsConsumedConcurrently: PARTITIONS,
+      commitIntervalMs: COMMIT_INTERVAL_MS,
+      maxProcessingTimeMs,
+      consumer: { heartbeatInterval: HEARTBEAT_INTERVAL_MS },
+    };
+    const { app } = await startTestApp([hangingFeature(groupId, topic, behaviour, options)]);
     apps.push(app);
+    /** A second application in the group, whose handler never blocks. */
+    const joinSecond = async () => {
+      const second: Behaviour = { handled: [], held: Promise.resolve(), hung: false };
+      apps.push((await startTestApp([hangingFeature(groupId, topic, second, options)])).app);
+      return second;
+    };
     await kafka.waitForStableGroup(groupId, 1);
     const others = [...Array(PARTITIONS).keys()].filter((p) => p !== HUNG_PARTITION);
     const records = (partition: number) =>
@@ -127,7 +132,7 @@ describe('a handler that runs long or hangs: the other partitions of its fetch a
         others.every((p) => behaviour.handled.filter((h) => h.partition === p).length === RECORDS),
       10,
     );
-    return { topic, groupId, behaviour, release, others, handledAt: Date.now() };
+    return { topic, groupId, behaviour, release, others, handledAt: Date.now(), joinSecond };
   }
 
   /** The group's committed offsets, by partition, once the other partitions' reached their ends. */
@@ -144,12 +149,18 @@ describe('a handler that runs long or hangs: the other partitions of its fetch a
     return offsets.map((o) => o.committed);
   }
 
-  /** After the release: every record committed, each handled once, in order per partition. */
-  async function drained(groupId: string, topic: string, behaviour: Behaviour) {
+  /**
+   * After the release: every record committed, each handled once; in order per partition by one member (with two,
+   * sorted: which member handled a partition first depends on the assignment).
+   */
+  async function drained(groupId: string, topic: string, ...behaviours: Behaviour[]) {
     await kafka.waitForCommittedToEnd(groupId, topic);
-    const byPartition = [...Array(PARTITIONS).keys()].map((p) =>
-      behaviour.handled.filter((h) => h.partition === p).map((h) => h.offset),
-    );
+    const byPartition = [...Array(PARTITIONS).keys()].map((p) => {
+      const offsets = behaviours.flatMap((b) =>
+        b.handled.filter((h) => h.partition === p).map((h) => h.offset),
+      );
+      return behaviours.length > 1 ? offsets.sort((a, b) => a - b) : offsets;
+    });
     expect(byPartition).toEqual([...Array(PARTITIONS).keys()].map(() => [...Array(RECORDS).keys()]));
   }
 
@@ -191,5 +202,25 @@ describe('a handler that runs long or hangs: the other partitions of its fetch a
     console.log(
       `hung past maxProcessingTimeMs: the other partitions committed by ${tookMs} ms after they were handled`,
     );
+  });
+
+  test('a second member joining during the hang: the commits race the rebalance without a crash or an ERROR; once released the member rejoins, nothing lost or handled twice', async () => {
+    const { topic, groupId, behaviour, release, others, joinSecond } = await hangWithOthersHandled(
+      'hang-rebalance',
+      60_000,
+    );
+    await committedWhileHung(groupId, topic, others);
+    const second = await joinSecond();
+    const admin = await kafka.admin();
+    await waitFor('the group rebalancing, waiting for the hung member', 10_000, async () => {
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      return group.state === 'PreparingRebalance';
+    });
+    const during = (await kafka.offsets(groupId, topic)).map((o) => o.committed);
+    expect(others.map((p) => during[p])).toEqual(others.map(() => RECORDS));
+    release();
+    await kafka.waitForStableGroup(groupId, 2);
+    // Handled once across both members: the other partitions were committed before they moved.
+    await drained(groupId, topic, behaviour, second);
   });
 });

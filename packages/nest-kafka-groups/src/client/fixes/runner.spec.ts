@@ -21,10 +21,11 @@ import {
 dateStandsStillInEachTest();
 const Upstream = createRequire(import.meta.url)('kafkajs/src/consumer/runner.js');
 const Fixed = kafkajsInternal('src/consumer/runner.js');
-const { KafkaJSProtocolError } = kafkajsInternal('src/errors');
+const { KafkaJSProtocolError, isRebalancing } = kafkajsInternal('src/errors');
 const { createErrorFromCode } = kafkajsInternal('src/protocol/error');
 const REBALANCE_IN_PROGRESS = 27;
 const UNKNOWN_MEMBER_ID = 25;
+const ILLEGAL_GENERATION = 22;
 const GROUP_COORDINATOR_NOT_AVAILABLE = 15;
 
 const quietLogger = {
@@ -494,27 +495,64 @@ describe('kafkajs Runner: a batch that runs long does not hold back what the oth
     await hung;
   });
 
-  it('fixed: a commit failure waiting for a batch end to throw it starts no other commit from the heartbeat; the batch end throws it', async () => {
+  it.each([
+    ['REBALANCE_IN_PROGRESS', REBALANCE_IN_PROGRESS],
+    ['ILLEGAL_GENERATION (the member was removed from the group meanwhile)', ILLEGAL_GENERATION],
+  ])(
+    "fixed: the heartbeat's commit answered %s: kept for a batch end, which throws it (kafkajs rejoins); no other commit starts from the heartbeat meanwhile",
+    async (_name, code) => {
+      const { instance, events, consumerGroup, release, beat } = blockingRunner();
+      const hung = instance.handleBatch(batch(0, 0));
+      await instance.handleBatch(batch(1, 5));
+      let commits = 0;
+      const commit = consumerGroup.commitOffsetsIfNecessary;
+      consumerGroup.commitOffsetsIfNecessary = async () => {
+        commits++;
+        if (commits === 1) throw new KafkaJSProtocolError(createErrorFromCode(code));
+        return commit();
+      };
+      jest.setSystemTime(Date.now() + INTERVAL_MS);
+      await beat();
+      await settled();
+      jest.setSystemTime(Date.now() + INTERVAL_MS);
+      await beat();
+      await settled();
+      expect({ commits, events }).toEqual({ commits: 1, events: [] });
+      const thrown = await instance.handleBatch(batch(2, 7)).catch((error: { type?: string }) => error);
+      expect({ type: thrown?.type, rebalancing: isRebalancing(thrown) }).toEqual({
+        type: createErrorFromCode(code).type,
+        rebalancing: true,
+      });
+      release();
+      await hung;
+    },
+  );
+
+  it('fixed: a rebalance the heartbeat reports while its commit is under way: that commit is answered first, then the rest is committed and the rebalance thrown', async () => {
     const { instance, events, consumerGroup, release, beat } = blockingRunner();
     const hung = instance.handleBatch(batch(0, 0));
     await instance.handleBatch(batch(1, 5));
-    let commits = 0;
-    const commit = consumerGroup.commitOffsetsIfNecessary;
-    consumerGroup.commitOffsetsIfNecessary = async () => {
-      commits++;
-      if (commits === 1) throw rebalancing();
-      return commit();
+    const answers: (() => void)[] = [];
+    consumerGroup.commitOffsetsIfNecessary = () => {
+      // Takes the resolved offsets when it starts, as kafkajs's offset manager does.
+      void consumerGroup.commitOffsets();
+      return new Promise<void>((resolve) => answers.push(resolve));
     };
     jest.setSystemTime(Date.now() + INTERVAL_MS);
     await beat();
+    expect(events).toEqual(['commit 1:5']);
+    await instance.handleBatch(batch(2, 7));
+    consumerGroup.failNextHeartbeat(rebalancing());
+    const beating = beat();
     await settled();
-    jest.setSystemTime(Date.now() + INTERVAL_MS);
-    await beat();
-    await settled();
-    expect({ commits, events }).toEqual({ commits: 1, events: [] });
-    await expect(instance.handleBatch(batch(2, 7))).rejects.toThrow(/rebalanc/i);
+    expect(events).toEqual(['commit 1:5']);
+    answers[0]!();
+    await expect(beating).rejects.toThrow(/rebalanc/i);
+    expect(events).toEqual(['commit 1:5', 'commit 2:7']);
     release();
     await hung;
+    // A batch of the rebalancing generation commits when it ends.
+    expect(events).toEqual(['commit 1:5', 'commit 2:7', 'commit 0:0']);
   });
 
   it('fixed: with an interval of 0 (each batch end commits and waits) or the session lapsed, the heartbeat commits nothing', async () => {
