@@ -346,6 +346,12 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     expect(seqsOf(groupId)).toEqual([0]);
     expect(await statusLag(app, groupId, topic)).toEqual([{ committedOffset: 1, logEndOffset: 1, lag: 0 }]);
     expect(await metricLag(app, groupId, topic, 1)).toEqual([0]);
+    // A seek to the plain record behind the transaction: refused (the group can read nothing there until the
+    // transaction ends), the message saying why the log it names ends at 1 while the tool says 4.
+    const groups = app.get(KafkaGroups);
+    await expect(groups.seek(groupId, { topic, partition: 0, offset: 3 })).rejects.toThrow(
+      `3 is outside ${topic}[0], which holds offsets 0 to 1 (log end as the group reads it: the last stable offset while a transaction is open there, which holds back what follows it until it ends)`,
+    );
 
     // The replacement's initTransactions aborts the open transaction: its marker at 4.
     await writer.run(`replace ${topic}`);
@@ -361,7 +367,6 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     ]);
 
     // A seek onto the first aborted record, then onto the abort marker.
-    const groups = app.get(KafkaGroups);
     handled.length = 0;
     await groups.seek(groupId, { topic, partition: 0, offset: 1 });
     await kafka.waitForCommittedToEnd(groupId, topic);
