@@ -157,6 +157,8 @@ interface Handled {
 }
 
 const handled: Handled[] = [];
+/** The number of items of each batch handler call. */
+const batchCallSizes: number[] = [];
 /** Seqs whose delivery fails: in the batch handler, in the single one (every attempt, or only the first). */
 const failing = { batch: new Set<number>(), always: new Set<number>(), once: new Set<number>() };
 
@@ -183,8 +185,9 @@ class SingleController {
 @Controller()
 class BatchController {
   @KafkaHandler('${TOPIC}', { batch: true })
-  handle(@Payload() items: { seq: number }[], @Ctx() ctx: KafkaBatchContext): void {
-    const refused = items.findIndex((item) => failing.batch.has(item.seq));
+  handle(@Payload() items: ({ seq: number } | null)[], @Ctx() ctx: KafkaBatchContext): void {
+    batchCallSizes.push(items.length);
+    const refused = items.findIndex((item) => item !== null && failing.batch.has(item.seq));
     items.slice(0, refused < 0 ? items.length : refused).forEach((item, i) =>
       handled.push({
         group: ctx.groupId,
@@ -192,13 +195,13 @@ class BatchController {
         partition: ctx.partition,
         offset: ctx.records[i].offset,
         key: ctx.records[i].key,
-        seq: item.seq,
+        seq: item?.seq ?? -1,
         attempt: ctx.attempt,
-        tombstone: false,
+        tombstone: item === null,
       }),
     );
     if (refused >= 0)
-      throw new KafkaBatchFailedError(refused, new Error(`seq ${items[refused].seq} refused`));
+      throw new KafkaBatchFailedError(refused, new Error(`seq ${items[refused]!.seq} refused`));
   }
 }
 
@@ -240,6 +243,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     warnings.mockRestore();
     await Promise.all(apps.splice(0).map((app) => app.close()));
     handled.length = 0;
+    batchCallSizes.length = 0;
     for (const seqs of Object.values(failing)) seqs.clear();
   });
   afterAll(async () => {
@@ -282,8 +286,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     expect(retryEnds.map((o) => o.end)).toEqual([13, 13, 13]);
     await kafka.waitForCommittedToEnd(retryGroup, `${topic}-retry`);
 
-    // The batch handler: every committed record but 4, which failed its three attempts and is dead-lettered alone.
+    // The batch handler: every committed record but 4, which failed its three attempts and is dead-lettered alone;
+    // no call for the batches of aborted records and control records only.
     expect(seqsOf(batchGroup)).toEqual(range(0, 15).filter((s) => s !== 4));
+    expect(batchCallSizes.filter((size) => size === 0)).toEqual([]);
     const [batchDead] = await kafka.readMessages(`${topic}-batch-dlt`, 1);
     expect(batchDead.value?.toString()).toBe('{"seq":4}');
     expect(batchDead.headers?.[DLT_HEADERS.exceptionMessage]?.toString()).toBe('seq 4 refused');
@@ -491,10 +497,20 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     await withFastCleaner(() => waitForCleaner(topic, 2));
 
     const groupId = uniqueName('o9-compacted');
-    const app = await start([feature(SingleController, groupId, topic)]);
-    await kafka.waitForStableGroup(groupId, 1);
-    await kafka.waitForCommittedToEnd(groupId, topic);
-    const seen = () => handled.map(({ offset, key, seq, tombstone }) => ({ offset, key, seq, tombstone }));
+    const batchGroup = uniqueName('o9-compacted-batch');
+    const app = await start([
+      feature(SingleController, groupId, topic),
+      feature(BatchController, batchGroup, topic),
+    ]);
+    await Promise.all([kafka.waitForStableGroup(groupId, 1), kafka.waitForStableGroup(batchGroup, 1)]);
+    await Promise.all([
+      kafka.waitForCommittedToEnd(groupId, topic),
+      kafka.waitForCommittedToEnd(batchGroup, topic),
+    ]);
+    const seen = (group = groupId) =>
+      handled
+        .filter((h) => h.group === group)
+        .map(({ offset, key, seq, tombstone }) => ({ offset, key, seq, tombstone }));
     const kept = [
       { offset: '2', key: 'a', seq: 2, tombstone: false },
       { offset: '3', key: 'b', seq: -1, tombstone: true },
@@ -502,6 +518,8 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
       { offset: '5', key: 'd', seq: 5, tombstone: false },
     ];
     expect(seen()).toEqual(kept);
+    // A batch handler's array holds the tombstone as null, its record (ctx.records) the key.
+    expect(seen(batchGroup)).toEqual(kept);
 
     handled.length = 0;
     await app.get(KafkaGroups).seek(groupId, { topic, partition: 0, offset: 1 });
@@ -524,9 +542,22 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     ]);
     await kafka.waitForStableGroup(groupId, 1);
     const json = (seq: number, key: string) => ({ key, value: JSON.stringify({ seq }), partition: 0 });
-    await kafka.produce(topic, [json(0, 'a'), json(1, 'a'), json(2, 'b')]);
+    // A tombstone failing once goes through the retry topic as a tombstone.
+    failing.once.add(-1);
+    await kafka.produce(topic, [
+      json(0, 'a'),
+      json(1, 'a'),
+      json(2, 'b'),
+      { key: 'c', value: null, partition: 0 },
+    ]);
     await kafka.waitForCommittedToEnd(groupId, topic);
     await kafka.waitForCommittedToEnd(groupId, `${topic}-retry`);
+    expect(
+      handled.map(({ topic: t, key, seq, attempt, tombstone }) => [t, key, seq, attempt, tombstone]),
+    ).toEqual([
+      [topic, 'b', 2, 1, false],
+      [`${topic}-retry`, 'c', -1, 2, true],
+    ]);
 
     const admin = await kafka.admin();
     const { resources } = await admin.describeConfigs({
