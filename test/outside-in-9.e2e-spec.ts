@@ -24,6 +24,7 @@ import {
   KafkaModule,
   KafkaStatusModule,
   KafkaStatusService,
+  RETRY_TOPIC_HEADERS,
 } from 'nest-kafka-groups';
 import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
@@ -409,6 +410,11 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '6' }] });
     // The deleted records count as lag in both views until the group moves on.
     expect(await statusLag(app, groupId, topic)).toEqual([{ committedOffset: 3, logEndOffset: 8, lag: 5 }]);
+    await waitFor(
+      'the metric lag at 5',
+      10_000,
+      async () => (await metricLag(app, groupId, topic, 1))[0] === 5,
+    );
     expect((await toolDescribe(groupId)).map(({ current, logEnd, lag }) => [current, logEnd, lag])).toEqual([
       [3, 8, 5],
     ]);
@@ -576,5 +582,31 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
       ['a', '{"seq":0}'],
       ['a', '{"seq":1}'],
     ]);
+  });
+  test("a LogAppendTime topic: a record failing through the retry topic to the dead-letter topic keeps the broker's append time and type in Spring's original-timestamp headers, not the producer's", async () => {
+    const topic = uniqueName('o9-append-time');
+    const groupId = uniqueName('o9-append-time');
+    await kafka.createTopic(topic, 1, [{ name: 'message.timestamp.type', value: 'LogAppendTime' }]);
+    failing.always.add(0);
+    await start([feature(SingleController, groupId, topic, { retry: { topics: true, delaysMs: [100] } })]);
+    await kafka.waitForStableGroup(groupId, 1);
+    const before = Date.now();
+    // A create time of 2001: the broker stamps the record with its own clock.
+    await kafka.produce(topic, [
+      { key: 'k0', value: JSON.stringify({ seq: 0 }), partition: 0, timestamp: '1000000000000' },
+    ]);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    const after = Date.now();
+    const last = (value: Buffer | string | (Buffer | string)[] | undefined) =>
+      Buffer.from((Array.isArray(value) ? value[value.length - 1] : value) as Buffer);
+    const headers = dead.headers!;
+    expect(last(headers[DLT_HEADERS.originalTopic]).toString()).toBe(topic);
+    expect(last(headers[DLT_HEADERS.originalTimestampType]).toString()).toBe('LogAppendTime');
+    const original = Number(last(headers[DLT_HEADERS.originalTimestamp]).readBigInt64BE());
+    expect(original).toBeGreaterThanOrEqual(before - 5_000);
+    expect(original).toBeLessThanOrEqual(after);
+    // Spring's retry header: Java's BigInteger bytes of the same time.
+    const retryOriginal = last(headers[RETRY_TOPIC_HEADERS.originalTimestamp]);
+    expect(Number(BigInt(`0x${retryOriginal.toString('hex')}`))).toBe(original);
   });
 });
