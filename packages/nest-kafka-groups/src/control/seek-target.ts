@@ -125,11 +125,18 @@ export function seekOffsets(
           return { partition, offset: found?.offset ?? high };
         }
         case 'offset': {
-          if (BigInt(plan.offset) < BigInt(low) || BigInt(plan.offset) > BigInt(high)) {
+          const beyond = BigInt(plan.offset) > BigInt(high);
+          if (BigInt(plan.offset) < BigInt(low) || beyond) {
+            // The end is read read_committed: kafka-consumer-groups shows the high watermark, further on while a
+            // transaction is open.
+            const end = beyond
+              ? 'log end as the group reads it: the last stable offset while a transaction is open there, which ' +
+                'holds back what follows it until it ends'
+              : 'log end';
             throw new KafkaSeekTargetError(
               groupId,
               'offset',
-              `${plan.offset} is outside ${plan.topic}[${partition}], which holds offsets ${low} to ${high} (log end)`,
+              `${plan.offset} is outside ${plan.topic}[${partition}], which holds offsets ${low} to ${high} (${end})`,
             );
           }
           return { partition, offset: plan.offset };

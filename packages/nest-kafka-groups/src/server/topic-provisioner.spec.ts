@@ -119,6 +119,32 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
     expect(created.map((c) => c.config['max.message.bytes'])).toEqual(['5000000', '5000000']);
   });
 
+  test('cleanup.policy compact in topics.config: the source is compacted, its retry and dead-letter topics not, said in their lines', async () => {
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const { kafka, created } = fakeKafka([], { orders: '1048588' });
+    await new TopicProvisioner(kafka, IDENTITY).ensure(
+      'g',
+      requirements({ 'cleanup.policy': 'compact,delete', 'min.cleanable.dirty.ratio': '0.1' }),
+    );
+    expect(
+      created.map((c) => [c.topic, c.config['cleanup.policy'], c.config['min.cleanable.dirty.ratio']]),
+    ).toEqual([
+      ['orders', 'compact,delete', '0.1'],
+      ['orders-retry', 'delete', '0.1'],
+      ['orders-dlt', 'delete', '0.1'],
+    ]);
+    expect(
+      log.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('not compact')),
+    ).toEqual([
+      expect.stringMatching(
+        /^Created topic "orders-retry" .*, cleanup.policy delete \(not compact as topics.config says\)$/,
+      ),
+      expect.stringMatching(
+        /^Created topic "orders-dlt" .*, cleanup.policy delete \(not compact as topics.config says\)$/,
+      ),
+    ]);
+  });
+
   test("configs it may not read: the broker's default size, said in each created topic's line (a WARN)", async () => {
     const denied = new Error('Topic authorization failed');
     const { kafka, created } = fakeKafka(['orders'], denied);

@@ -43,6 +43,7 @@ export interface TopicRequirement {
  */
 const HEADER_ROOM_BYTES = MAX_STACK_TRACE_BYTES + MAX_EXCEPTION_MESSAGE_BYTES + 4_096;
 const MAX_MESSAGE_BYTES = 'max.message.bytes';
+const CLEANUP_POLICY = 'cleanup.policy';
 
 /** Bounded retries per pass: a broker that is away fails the pass, and the group runner tries again later. */
 const ADMIN_RETRY = { retries: 2, initialRetryTime: 300, maxRetryTime: 2_000 };
@@ -194,6 +195,10 @@ export class TopicProvisioner {
             : sizes?.unread.get(sizeOf);
         if (sourceBytes !== undefined && config[MAX_MESSAGE_BYTES] === undefined)
           config[MAX_MESSAGE_BYTES] = String(sourceBytes + HEADER_ROOM_BYTES);
+        // A compacted retry or dead-letter topic keeps only a key's last record: a key's earlier dead letters, and
+        // its retries not yet due, would be dropped. The source's compaction is for its own records.
+        const uncompacted = sizeOf !== undefined && /compact/.test(config[CLEANUP_POLICY] ?? '');
+        if (uncompacted) config[CLEANUP_POLICY] = 'delete';
         const created = await admin.createTopics({
           waitForLeaders: true,
           topics: [
@@ -207,9 +212,10 @@ export class TopicProvisioner {
         });
         if (!created) return;
         const size = sourceBytes === undefined ? '' : `, ${MAX_MESSAGE_BYTES} ${config[MAX_MESSAGE_BYTES]}`;
+        const policy = uncompacted ? `, ${CLEANUP_POLICY} delete (not compact as topics.config says)` : '';
         const line =
           `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), ` +
-          `replication factor ${replicationFactor}${size}`;
+          `replication factor ${replicationFactor}${size}${policy}`;
         // Said here, where a topic is created with it: a pass whose creates are refused made none too small.
         if (unread === undefined) this.logger.log(line);
         else
