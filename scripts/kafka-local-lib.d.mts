@@ -25,8 +25,12 @@ export declare function ensureBroker(
   settings?: KafkaLocalSettings,
 ): Promise<{ brokers: string; started: boolean } & Partial<StartedBroker>>;
 export declare function startBroker(
-  /** users: extra SASL users of a secured broker (a password each, no ACL). */
-  options?: { reuseData?: boolean; users?: string[] },
+  /** users: extra SASL users of a secured broker (a password each, no ACL); brokerProperties: more of its settings. */
+  options?: {
+    reuseData?: boolean;
+    users?: string[];
+    brokerProperties?: Record<string, string | number | boolean>;
+  },
   settings?: KafkaLocalSettings,
 ): Promise<StartedBroker>;
 export declare function startBrokerOnSameData(settings?: KafkaLocalSettings): Promise<StartedBroker>;

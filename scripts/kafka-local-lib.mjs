@@ -36,9 +36,15 @@ export function ensureBroker(settings = localSettings()) {
   return launcher.ensureBroker(settings, { security: EXAMPLE_SECURITY });
 }
 
-/** `users`: extra SASL users of a secured broker (a password each, no ACL). */
-export function startBroker({ reuseData = false, users = [] } = {}, settings = localSettings()) {
-  return launcher.startBroker({ reuseData, security: { ...EXAMPLE_SECURITY, users } }, settings);
+/** `users`: extra SASL users of a secured broker (a password each, no ACL); `brokerProperties`: more of its settings. */
+export function startBroker(
+  { reuseData = false, users = [], brokerProperties } = {},
+  settings = localSettings(),
+) {
+  return launcher.startBroker(
+    { reuseData, security: { ...EXAMPLE_SECURITY, users, brokerProperties } },
+    settings,
+  );
 }
 
 export function startBrokerOnSameData(settings = localSettings()) {

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
@@ -22,6 +22,7 @@ import {
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, mtlsClientConfig, saslClientConfig } from 'nest-kafka-groups/testing';
 import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
+import { kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
 import { startSecuredBroker } from './support/secured-broker.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
@@ -31,6 +32,8 @@ const { Kafka, Partitioners, logLevel } = kafkajs;
 
 const AIRNAV = 'live-flight-airnav';
 const FLIGHT24 = 'live-flight-flight24';
+/** The broker asks each SASL session to log in again this often: a password rotated while running is met then. */
+const REAUTH_MS = 15_000;
 /** Users beside admin and svc-flights, each missing one permission. */
 const NO_GROUP_USER = 'svc-nogroup';
 const NO_DLT_USER = 'svc-nodlt';
@@ -61,10 +64,12 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
   const transcripts: string[][] = [];
 
   beforeAll(async () => {
-    ({ settings, credentials, brokers } = await startSecuredBroker('KAFKA_SECURE_PORT', 19492, [
-      NO_GROUP_USER,
-      NO_DLT_USER,
-    ]));
+    ({ settings, credentials, brokers } = await startSecuredBroker(
+      'KAFKA_SECURE_PORT',
+      19492,
+      [NO_GROUP_USER, NO_DLT_USER],
+      { 'listener.name.sasl_ssl.connections.max.reauth.ms': REAUTH_MS },
+    ));
     mtlsBrokers = `127.0.0.1:${settings.mtlsPort}`;
     await createAcls(brokers, credentials, [
       // Reads the topics, may see one group but join neither.
@@ -283,6 +288,62 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     const fixed = await startService({ ...env, KAFKA_SASL_PASSWORD: svcPassword() });
     await expectBothGroupsConsume(fixed.service);
     await waitForHealth(fixed.url, 200, 'health up after the fix', () => true);
+  });
+
+  /** Sets `user`'s SCRAM-SHA-512 password on the broker with Kafka's `kafka-configs` (ConfigCommand), as the super user. */
+  async function setScramPassword(user: string, password: string): Promise<void> {
+    const config = join(tmp, 'admin.properties');
+    writeFileSync(
+      config,
+      [
+        'security.protocol=SASL_SSL',
+        'sasl.mechanism=SCRAM-SHA-512',
+        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required ' +
+          `username="admin" password="${credentials.users.admin}";`,
+        'ssl.truststore.type=PEM',
+        `ssl.truststore.location=${credentials.ca}`,
+      ].join('\n'),
+    );
+    const run = await kafkaTool(
+      'kafka.admin.ConfigCommand',
+      [brokers],
+      ['--command-config', config, '--alter', '--add-config', `SCRAM-SHA-512=[password=${password}]`].concat([
+        '--entity-type',
+        'users',
+        '--entity-name',
+        user,
+      ]),
+    );
+    expect(run.code).toBe(0);
+  }
+
+  test("password rotated on the broker while running: one ERROR naming the user for the broker's two wordings (re-authentication, then login), one Resolved line once the old password is back", async () => {
+    const { service, url, lines } = await startService({
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'svc-flights',
+      KAFKA_SASL_PASSWORD: svcPassword(),
+    });
+    await expectBothGroupsConsume(service);
+    const reason = `Kafka authentication failed at broker ${brokers} (SASL_SSL, SCRAM-SHA-512, user svc-flights)`;
+    await setScramPassword('svc-flights', `rotated-${randomBytes(8).toString('hex')}`);
+    try {
+      // The next re-authentication of a running session fails first, then every new login.
+      await waitFor('a refused re-authentication and a refused login', REAUTH_MS + 60_000, () =>
+        ['during re-authentication', 'during authentication'].every((wording) =>
+          lines.some((line) => line.includes(reason) && line.includes(wording)),
+        ),
+      );
+      await waitForHealth(url, 503, 'health down naming the user', (body) =>
+        JSON.stringify(body).includes(reason),
+      );
+      expect(errorLines(lines, 'authentication failed')).toHaveLength(1);
+    } finally {
+      await setScramPassword('svc-flights', svcPassword());
+    }
+    await expectBothGroupsConsume(service);
+    await waitForHealth(url, 200, 'health up with the password back', () => true);
+    expect(lines.filter((line) => line.includes(`Resolved: ${reason}`))).toHaveLength(1);
+    expect(errorLines(lines, 'authentication failed')).toHaveLength(1);
   });
 
   test('untrusted broker certificate (wrong CA): one clear TLS error, health 503 with it', async () => {

@@ -9,12 +9,14 @@ export interface SecuredBroker {
 
 /**
  * A single SASL_SSL broker of a spec's own, on the port `portVariable` names (or `defaultPort`), its controller on
- * the next port and its mutual-TLS listener on the one after, with SCRAM users `users` beside the launcher's own.
+ * the next port and its mutual-TLS listener on the one after, with SCRAM users `users` beside the launcher's own and
+ * `brokerProperties` beside the launcher's settings.
  */
 export async function startSecuredBroker(
   portVariable: string,
   defaultPort: number,
   users: string[],
+  brokerProperties?: Record<string, string | number | boolean>,
 ): Promise<SecuredBroker> {
   const port = Number(process.env[portVariable] ?? defaultPort);
   await expectPortsFree([port, port + 1, port + 2], portVariable);
@@ -27,6 +29,6 @@ export async function startSecuredBroker(
     KAFKA_CONTROLLER_PORT: String(port + 1),
     KAFKA_MTLS_PORT: String(port + 2),
   });
-  const started = await startBroker({ users }, settings);
+  const started = await startBroker({ users, brokerProperties }, settings);
   return { settings, credentials: started.credentials!, brokers: started.brokers };
 }

@@ -112,6 +112,8 @@ export interface KafkaLocalSecurityOptions {
   users?: string[];
   /** ACL entries created as the super user once the broker answers (see `allow`). */
   acls?: (credentials: KafkaLocalCredentials) => AclEntry[];
+  /** More server.properties of a secured broker, e.g. `listener.name.sasl_ssl.connections.max.reauth.ms`. */
+  brokerProperties?: Record<string, string | number | boolean>;
 }
 
 /** How to start the broker. */
@@ -675,7 +677,13 @@ async function prepareDataDir(
       : prepareSecurity(node.dir, security.clientCertificateUser ?? 'client', security.users);
   }
   const properties = serverProperties(node, settings.nodes, settings.offsetsReplicas);
-  if (credentials) Object.assign(properties, securedServerProperties(node, settings.mtlsPort!, credentials));
+  if (credentials) {
+    Object.assign(
+      properties,
+      securedServerProperties(node, settings.mtlsPort!, credentials),
+      security.brokerProperties,
+    );
+  }
   writeProperties(f.server, properties);
   writeProperties(f.log4j, log4jProperties(node));
   if (!reuseData) await formatStorage(java, node, settings, clusterId, credentials);
