@@ -303,6 +303,17 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     expect(retried.map((m) => m.value?.toString()).sort()).toEqual(['{"seq":5}', '{"seq":7}']);
     const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
     expect(dead.value?.toString()).toBe('{"seq":5}');
+    // The batch handler's ctx.records line up with its items: each seq at the offset the other group saw it at.
+    const where = (group: string) =>
+      new Map(
+        handled
+          .filter((h) => h.group === group && h.topic === topic)
+          .map((h) => [h.seq, `${h.partition}@${h.offset}`]),
+      );
+    const single = where(retryGroup);
+    for (const [seq, at] of where(batchGroup))
+      if (single.has(seq)) expect([seq, at]).toEqual([seq, single.get(seq)]);
+    expect(where(batchGroup).size).toBe(14);
     // In offset order per partition, each group.
     for (const group of [batchGroup, retryGroup]) {
       for (const partition of [0, 1, 2]) {
