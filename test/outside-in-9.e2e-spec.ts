@@ -24,6 +24,7 @@ import {
   KafkaModule,
   KafkaStatusModule,
   KafkaStatusService,
+  RETRY_TOPIC_HEADERS,
 } from 'nest-kafka-groups';
 import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metrics';
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
@@ -157,6 +158,8 @@ interface Handled {
 }
 
 const handled: Handled[] = [];
+/** The number of items of each batch handler call. */
+const batchCallSizes: number[] = [];
 /** Seqs whose delivery fails: in the batch handler, in the single one (every attempt, or only the first). */
 const failing = { batch: new Set<number>(), always: new Set<number>(), once: new Set<number>() };
 
@@ -183,8 +186,9 @@ class SingleController {
 @Controller()
 class BatchController {
   @KafkaHandler('${TOPIC}', { batch: true })
-  handle(@Payload() items: { seq: number }[], @Ctx() ctx: KafkaBatchContext): void {
-    const refused = items.findIndex((item) => failing.batch.has(item.seq));
+  handle(@Payload() items: ({ seq: number } | null)[], @Ctx() ctx: KafkaBatchContext): void {
+    batchCallSizes.push(items.length);
+    const refused = items.findIndex((item) => item !== null && failing.batch.has(item.seq));
     items.slice(0, refused < 0 ? items.length : refused).forEach((item, i) =>
       handled.push({
         group: ctx.groupId,
@@ -192,13 +196,13 @@ class BatchController {
         partition: ctx.partition,
         offset: ctx.records[i].offset,
         key: ctx.records[i].key,
-        seq: item.seq,
+        seq: item?.seq ?? -1,
         attempt: ctx.attempt,
-        tombstone: false,
+        tombstone: item === null,
       }),
     );
     if (refused >= 0)
-      throw new KafkaBatchFailedError(refused, new Error(`seq ${items[refused].seq} refused`));
+      throw new KafkaBatchFailedError(refused, new Error(`seq ${items[refused]!.seq} refused`));
   }
 }
 
@@ -240,6 +244,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     warnings.mockRestore();
     await Promise.all(apps.splice(0).map((app) => app.close()));
     handled.length = 0;
+    batchCallSizes.length = 0;
     for (const seqs of Object.values(failing)) seqs.clear();
   });
   afterAll(async () => {
@@ -282,8 +287,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     expect(retryEnds.map((o) => o.end)).toEqual([13, 13, 13]);
     await kafka.waitForCommittedToEnd(retryGroup, `${topic}-retry`);
 
-    // The batch handler: every committed record but 4, which failed its three attempts and is dead-lettered alone.
+    // The batch handler: every committed record but 4, which failed its three attempts and is dead-lettered alone;
+    // no call for the batches of aborted records and control records only.
     expect(seqsOf(batchGroup)).toEqual(range(0, 15).filter((s) => s !== 4));
+    expect(batchCallSizes.filter((size) => size === 0)).toEqual([]);
     const [batchDead] = await kafka.readMessages(`${topic}-batch-dlt`, 1);
     expect(batchDead.value?.toString()).toBe('{"seq":4}');
     expect(batchDead.headers?.[DLT_HEADERS.exceptionMessage]?.toString()).toBe('seq 4 refused');
@@ -403,6 +410,11 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '6' }] });
     // The deleted records count as lag in both views until the group moves on.
     expect(await statusLag(app, groupId, topic)).toEqual([{ committedOffset: 3, logEndOffset: 8, lag: 5 }]);
+    await waitFor(
+      'the metric lag at 5',
+      10_000,
+      async () => (await metricLag(app, groupId, topic, 1))[0] === 5,
+    );
     expect((await toolDescribe(groupId)).map(({ current, logEnd, lag }) => [current, logEnd, lag])).toEqual([
       [3, 8, 5],
     ]);
@@ -491,10 +503,20 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     await withFastCleaner(() => waitForCleaner(topic, 2));
 
     const groupId = uniqueName('o9-compacted');
-    const app = await start([feature(SingleController, groupId, topic)]);
-    await kafka.waitForStableGroup(groupId, 1);
-    await kafka.waitForCommittedToEnd(groupId, topic);
-    const seen = () => handled.map(({ offset, key, seq, tombstone }) => ({ offset, key, seq, tombstone }));
+    const batchGroup = uniqueName('o9-compacted-batch');
+    const app = await start([
+      feature(SingleController, groupId, topic),
+      feature(BatchController, batchGroup, topic),
+    ]);
+    await Promise.all([kafka.waitForStableGroup(groupId, 1), kafka.waitForStableGroup(batchGroup, 1)]);
+    await Promise.all([
+      kafka.waitForCommittedToEnd(groupId, topic),
+      kafka.waitForCommittedToEnd(batchGroup, topic),
+    ]);
+    const seen = (group = groupId) =>
+      handled
+        .filter((h) => h.group === group)
+        .map(({ offset, key, seq, tombstone }) => ({ offset, key, seq, tombstone }));
     const kept = [
       { offset: '2', key: 'a', seq: 2, tombstone: false },
       { offset: '3', key: 'b', seq: -1, tombstone: true },
@@ -502,6 +524,8 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
       { offset: '5', key: 'd', seq: 5, tombstone: false },
     ];
     expect(seen()).toEqual(kept);
+    // A batch handler's array holds the tombstone as null, its record (ctx.records) the key.
+    expect(seen(batchGroup)).toEqual(kept);
 
     handled.length = 0;
     await app.get(KafkaGroups).seek(groupId, { topic, partition: 0, offset: 1 });
@@ -524,9 +548,22 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     ]);
     await kafka.waitForStableGroup(groupId, 1);
     const json = (seq: number, key: string) => ({ key, value: JSON.stringify({ seq }), partition: 0 });
-    await kafka.produce(topic, [json(0, 'a'), json(1, 'a'), json(2, 'b')]);
+    // A tombstone failing once goes through the retry topic as a tombstone.
+    failing.once.add(-1);
+    await kafka.produce(topic, [
+      json(0, 'a'),
+      json(1, 'a'),
+      json(2, 'b'),
+      { key: 'c', value: null, partition: 0 },
+    ]);
     await kafka.waitForCommittedToEnd(groupId, topic);
     await kafka.waitForCommittedToEnd(groupId, `${topic}-retry`);
+    expect(
+      handled.map(({ topic: t, key, seq, attempt, tombstone }) => [t, key, seq, attempt, tombstone]),
+    ).toEqual([
+      [topic, 'b', 2, 1, false],
+      [`${topic}-retry`, 'c', -1, 2, true],
+    ]);
 
     const admin = await kafka.admin();
     const { resources } = await admin.describeConfigs({
@@ -545,5 +582,31 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
       ['a', '{"seq":0}'],
       ['a', '{"seq":1}'],
     ]);
+  });
+  test("a LogAppendTime topic: a record failing through the retry topic to the dead-letter topic keeps the broker's append time and type in Spring's original-timestamp headers, not the producer's", async () => {
+    const topic = uniqueName('o9-append-time');
+    const groupId = uniqueName('o9-append-time');
+    await kafka.createTopic(topic, 1, [{ name: 'message.timestamp.type', value: 'LogAppendTime' }]);
+    failing.always.add(0);
+    await start([feature(SingleController, groupId, topic, { retry: { topics: true, delaysMs: [100] } })]);
+    await kafka.waitForStableGroup(groupId, 1);
+    const before = Date.now();
+    // A create time of 2001: the broker stamps the record with its own clock.
+    await kafka.produce(topic, [
+      { key: 'k0', value: JSON.stringify({ seq: 0 }), partition: 0, timestamp: '1000000000000' },
+    ]);
+    const [dead] = await kafka.readMessages(`${topic}-dlt`, 1);
+    const after = Date.now();
+    const last = (value: Buffer | string | (Buffer | string)[] | undefined) =>
+      Buffer.from((Array.isArray(value) ? value[value.length - 1] : value) as Buffer);
+    const headers = dead.headers!;
+    expect(last(headers[DLT_HEADERS.originalTopic]).toString()).toBe(topic);
+    expect(last(headers[DLT_HEADERS.originalTimestampType]).toString()).toBe('LogAppendTime');
+    const original = Number(last(headers[DLT_HEADERS.originalTimestamp]).readBigInt64BE());
+    expect(original).toBeGreaterThanOrEqual(before - 5_000);
+    expect(original).toBeLessThanOrEqual(after);
+    // Spring's retry header: Java's BigInteger bytes of the same time.
+    const retryOriginal = last(headers[RETRY_TOPIC_HEADERS.originalTimestamp]);
+    expect(Number(BigInt(`0x${retryOriginal.toString('hex')}`))).toBe(original);
   });
 });
