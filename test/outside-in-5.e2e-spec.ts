@@ -6,7 +6,7 @@
  * The spec starts its own secured broker on KAFKA_OUTSIDE5_PORT (19292; controller +1, mutual TLS +2: fixed, like
  * the other specs' own brokers, so parallel checkouts choose theirs and a failure names the port) and stops it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
@@ -20,9 +20,8 @@ import {
   stopBroker,
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, saslClientConfig, TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
-import { kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
-import { startSecuredBroker } from './support/secured-broker.js';
+import { kafkaConfigs, startSecuredBroker } from './support/secured-broker.js';
 import { startTestApp } from './support/nest-test-app.js';
 import { recordingFeature } from './support/recording-feature.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
@@ -336,33 +335,10 @@ suite('outside-in 5: secured broker, ACLs and quotas as operators set them', () 
     }
   });
 
-  /** Kafka's `kafka-configs` (its ConfigCommand class, from the broker's jars) as the super user. */
-  async function kafkaConfigs(args: string[]): Promise<string> {
-    const config = join(tmp, 'admin.properties');
-    writeFileSync(
-      config,
-      [
-        'security.protocol=SASL_SSL',
-        'sasl.mechanism=SCRAM-SHA-512',
-        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required ' +
-          `username="admin" password="${credentials.users.admin}";`,
-        'ssl.truststore.type=PEM',
-        `ssl.truststore.location=${credentials.ca}`,
-      ].join('\n'),
-    );
-    const run = await kafkaTool(
-      'kafka.admin.ConfigCommand',
-      [brokers],
-      ['--command-config', config, ...args],
-    );
-    expect(run.code).toBe(0);
-    return run.stdout;
-  }
-
   test('consumer and producer byte-rate quotas: throttled fetches and dead-letter writes lose nothing, no rebalance, no WARN or ERROR', async () => {
     const topic = 'quota-airnav';
     const quota = 'consumer_byte_rate=20000,producer_byte_rate=10000';
-    const setting = kafkaConfigs([
+    const setting = kafkaConfigs({ brokers, credentials }, tmp, [
       '--alter',
       '--add-config',
       quota,

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
@@ -22,9 +22,8 @@ import {
 } from '../scripts/kafka-local-lib.mjs';
 import { allow, mtlsClientConfig, saslClientConfig } from 'nest-kafka-groups/testing';
 import { TEST_RETRY, waitFor } from 'nest-kafka-groups/testing';
-import { kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
-import { startSecuredBroker } from './support/secured-broker.js';
+import { kafkaConfigs, startSecuredBroker } from './support/secured-broker.js';
 import { flightPosition, hexKey } from './support/flight-position.js';
 import { ServiceProcess } from './support/service-process.js';
 
@@ -290,31 +289,12 @@ suite('example service against a secured broker (SASL_SSL, mutual TLS, ACLs)', (
     await waitForHealth(fixed.url, 200, 'health up after the fix', () => true);
   });
 
-  /** Sets `user`'s SCRAM-SHA-512 password on the broker with Kafka's `kafka-configs` (ConfigCommand), as the super user. */
+  /** Sets `user`'s SCRAM-SHA-512 password on the broker. */
   async function setScramPassword(user: string, password: string): Promise<void> {
-    const config = join(tmp, 'admin.properties');
-    writeFileSync(
-      config,
-      [
-        'security.protocol=SASL_SSL',
-        'sasl.mechanism=SCRAM-SHA-512',
-        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required ' +
-          `username="admin" password="${credentials.users.admin}";`,
-        'ssl.truststore.type=PEM',
-        `ssl.truststore.location=${credentials.ca}`,
-      ].join('\n'),
-    );
-    const run = await kafkaTool(
-      'kafka.admin.ConfigCommand',
-      [brokers],
-      ['--command-config', config, '--alter', '--add-config', `SCRAM-SHA-512=[password=${password}]`].concat([
-        '--entity-type',
-        'users',
-        '--entity-name',
-        user,
-      ]),
-    );
-    expect(run.code).toBe(0);
+    await kafkaConfigs({ brokers, credentials }, tmp, [
+      ...['--alter', '--add-config', `SCRAM-SHA-512=[password=${password}]`],
+      ...['--entity-type', 'users', '--entity-name', user],
+    ]);
   }
 
   test("password rotated on the broker while running: one ERROR naming the user for the broker's two wordings (re-authentication, then login), one Resolved line once the old password is back", async () => {
