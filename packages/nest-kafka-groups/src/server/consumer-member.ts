@@ -15,6 +15,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, RetryOptions } fr
 import { KafkaGroupContext } from '../context/kafka-group.context.js';
 import type { DeadLetterPublisher } from '../dead-letter/dead-letter-publisher.js';
 import { KafkaNonRetryableError } from '../errors/kafka-non-retryable.error.js';
+import { quotedTopics } from '../errors/topic-names.js';
 import type { KafkaHandlerTimeoutError } from '../errors/kafka-handler-timeout.error.js';
 import type { KafkaRestartBackoff, ResolvedGroupSettings } from '../kafka.options.js';
 import { decodePayload } from '../limits/message-limits.js';
@@ -222,7 +223,7 @@ export class ConsumerMember {
 
   /** The topics as log lines name them: "a", "b". */
   get topicList(): string {
-    return this.topics.map((topic) => `"${topic}"`).join(', ');
+    return quotedTopics(this.topics);
   }
 
   /** Starts the consumer; never throws: a failed start is logged and retried with backoff. */
