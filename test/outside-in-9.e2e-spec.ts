@@ -620,4 +620,33 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     const retryOriginal = last(headers[RETRY_TOPIC_HEADERS.originalTimestamp]);
     expect(Number(BigInt(`0x${retryOriginal.toString('hex')}`))).toBe(original);
   });
+  test("a group's topics.config with retention.ms shorter than a retry delay: each retry topic the library creates keeps its records that long after they are due (retention.ms plus its longest delay), so retention cannot delete a retry before it is due", async () => {
+    const topic = uniqueName('o9-retention');
+    const groupId = uniqueName('o9-retention');
+    await start([
+      feature(SingleController, groupId, topic, {
+        topics: { config: { 'retention.ms': '60000' } },
+        retry: { topics: true, delaysMs: [1000, 120000] },
+      }),
+    ]);
+    await kafka.waitForStableGroup(groupId, 1);
+    const admin = await kafka.admin();
+    const names = [topic, `${topic}-retry-1000`, `${topic}-retry-120000`, `${topic}-dlt`];
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: names.map((name) => ({
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name,
+        configNames: ['retention.ms'],
+      })),
+    });
+    expect(
+      Object.fromEntries(resources.map((r) => [r.resourceName, r.configEntries[0]?.configValue])),
+    ).toEqual({
+      [topic]: '60000',
+      [`${topic}-retry-1000`]: '61000',
+      [`${topic}-retry-120000`]: '180000',
+      [`${topic}-dlt`]: '60000',
+    });
+  });
 });
