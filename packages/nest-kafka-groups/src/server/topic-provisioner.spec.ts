@@ -145,6 +145,39 @@ describe('TopicProvisioner: sizes of the retry and dead-letter topics it creates
     ]);
   });
 
+  test('retention.ms in topics.config: a retry topic takes it plus its longest delay, said in its line; the others as set', async () => {
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const { kafka, created } = fakeKafka([], { orders: '1048588' });
+    const [source, retry, dlt] = requirements({ 'retention.ms': '60000' });
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', [source, { ...retry, delayMs: 120_000 }, dlt]);
+    expect(created.map((c) => [c.topic, c.config['retention.ms']])).toEqual([
+      ['orders', '60000'],
+      ['orders-retry', '180000'],
+      ['orders-dlt', '60000'],
+    ]);
+    expect(
+      log.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('longest delay')),
+    ).toEqual([
+      expect.stringMatching(
+        /^Created topic "orders-retry" .*, retention\.ms 180000 \(topics\.config's plus its longest delay, 120000 ms\)$/,
+      ),
+    ]);
+  });
+
+  test('retention.ms -1 (kept for ever) or not set: a retry topic takes it as it is', async () => {
+    const { kafka, created } = fakeKafka([], { orders: '1048588' });
+    const [, retry] = requirements({ 'retention.ms': '-1' });
+    const [, unset] = requirements();
+    await new TopicProvisioner(kafka, IDENTITY).ensure('g', [
+      { ...retry, delayMs: 120_000 },
+      { ...unset, topic: 'other-retry', delayMs: 120_000 },
+    ]);
+    expect(created.map((c) => [c.topic, c.config['retention.ms']])).toEqual([
+      ['orders-retry', '-1'],
+      ['other-retry', undefined],
+    ]);
+  });
+
   test("configs it may not read: the broker's default size, said in each created topic's line (a WARN)", async () => {
     const denied = new Error('Topic authorization failed');
     const { kafka, created } = fakeKafka(['orders'], denied);

@@ -34,6 +34,8 @@ export interface TopicRequirement {
    * `topics.config` sets it, so that a record its source topic took fits with the headers added to it.
    */
   sizeOf?: string;
+  /** A retry topic: the longest delay of the retries it holds, added to a `retention.ms` from `topics.config`. */
+  delayMs?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export interface TopicRequirement {
 const HEADER_ROOM_BYTES = MAX_STACK_TRACE_BYTES + MAX_EXCEPTION_MESSAGE_BYTES + 4_096;
 const MAX_MESSAGE_BYTES = 'max.message.bytes';
 const CLEANUP_POLICY = 'cleanup.policy';
+const RETENTION_MS = 'retention.ms';
 
 /** Bounded retries per pass: a broker that is away fails the pass, and the group runner tries again later. */
 const ADMIN_RETRY = { retries: 2, initialRetryTime: 300, maxRetryTime: 2_000 };
@@ -55,13 +58,15 @@ export function topicRequirements(plan: GroupPlan): TopicRequirement[] {
     const { topics: options, deadLetter } = route.settings;
     if (!options.create && options.check === false) continue;
     if (route.isRetryTopic) {
-      const partitionsOf = route.retryTopics!.mainTopic;
+      const chain = route.retryTopics!;
+      const partitionsOf = chain.mainTopic;
       wanted.set(route.topic, {
         topic: route.topic,
         role: `retry topic of ${route.handlerName}`,
         options,
         partitionsOf,
         sizeOf: partitionsOf,
+        delayMs: Math.max(...chain.steps.map((step, i) => (step === route.topic ? chain.delaysMs[i] : 0))),
       });
       continue;
     }
@@ -183,7 +188,7 @@ export class TopicProvisioner {
       ? await this.brokerDefaults(admin)
       : undefined;
     const results = await Promise.allSettled(
-      requirements.map(async ({ topic, role, options, partitionsOf, sizeOf }) => {
+      requirements.map(async ({ topic, role, options, partitionsOf, sizeOf, delayMs }) => {
         const numPartitions =
           (partitionsOf && mainPartitions?.get(partitionsOf)) || options.partitions || defaults!.partitions;
         const replicationFactor = options.replicationFactor ?? defaults!.replicationFactor;
@@ -199,6 +204,11 @@ export class TopicProvisioner {
         // its retries not yet due, would be dropped. The source's compaction is for its own records.
         const uncompacted = sizeOf !== undefined && /compact/.test(config[CLEANUP_POLICY] ?? '');
         if (uncompacted) config[CLEANUP_POLICY] = 'delete';
+        // A retry record is written when its attempt fails and read once due: kept as long as the configured retention
+        // from then on, retention cannot delete it before it is due.
+        const retention = Number(config[RETENTION_MS]);
+        const lengthened = delayMs !== undefined && delayMs > 0 && retention >= 0;
+        if (lengthened) config[RETENTION_MS] = String(retention + delayMs);
         const created = await admin.createTopics({
           waitForLeaders: true,
           topics: [
@@ -213,9 +223,12 @@ export class TopicProvisioner {
         if (!created) return;
         const size = sourceBytes === undefined ? '' : `, ${MAX_MESSAGE_BYTES} ${config[MAX_MESSAGE_BYTES]}`;
         const policy = uncompacted ? `, ${CLEANUP_POLICY} delete (not compact as topics.config says)` : '';
+        const kept = lengthened
+          ? `, ${RETENTION_MS} ${config[RETENTION_MS]} (topics.config's plus its longest delay, ${delayMs} ms)`
+          : '';
         const line =
           `Created topic "${topic}" (${role}, group "${groupId}"): ${numPartitions} partition(s), ` +
-          `replication factor ${replicationFactor}${size}${policy}`;
+          `replication factor ${replicationFactor}${size}${policy}${kept}`;
         // Said here, where a topic is created with it: a pass whose creates are refused made none too small.
         if (unread === undefined) this.logger.log(line);
         else
