@@ -34,6 +34,11 @@ const COMMIT_INTERVAL_MS = 1_000;
  * the commit within about one interval.
  */
 const HEARTBEAT_INTERVAL_MS = 3_000;
+/**
+ * Room for the hung member to be released, hear of the rebalance at its next heartbeat and rejoin on a loaded machine:
+ * past it the coordinator removes the member and its batch handles records the second member handles again.
+ */
+const REBALANCE_TIMEOUT_MS = 60_000;
 /** Far above one commit interval on a loaded machine; without the commits during the hang it never ends. */
 const COMMITTED_WITHIN_MS = 10_000;
 
@@ -108,7 +113,7 @@ describe('a handler that runs long or hangs: the other partitions of its fetch a
       partitionsConsumedConcurrently: PARTITIONS,
       commitIntervalMs: COMMIT_INTERVAL_MS,
       maxProcessingTimeMs,
-      consumer: { heartbeatInterval: HEARTBEAT_INTERVAL_MS },
+      consumer: { heartbeatInterval: HEARTBEAT_INTERVAL_MS, rebalanceTimeout: REBALANCE_TIMEOUT_MS },
     };
     const { app } = await startTestApp([hangingFeature(groupId, topic, behaviour, options)]);
     apps.push(app);
