@@ -30,6 +30,7 @@ import { KafkaMetricsModule, KafkaMetricsService } from 'nest-kafka-groups/metri
 import { KafkaTestClient, testBrokers, uniqueName, waitFor } from 'nest-kafka-groups/testing';
 import { INTEROP_CONSUMER_SOURCE, KAFKA_LIB, kafkaTool } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
+import { waitForCompaction } from './support/log-cleaner.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 jest.setTimeout(90_000);
@@ -441,58 +442,6 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     ]);
     expect(await statusLag(app, groupId, topic)).toEqual([{ committedOffset: 8, logEndOffset: 8, lag: 0 }]);
   });
-  /**
-   * The cleaner runs every log.cleaner.backoff.ms (15 s by default): a dynamic broker setting, lowered on each broker
-   * for the test and put back after.
-   */
-  async function withFastCleaner<T>(run: () => Promise<T>): Promise<T> {
-    const admin = await kafka.admin();
-    const { brokers } = await admin.describeCluster();
-    const set = (value: string) =>
-      admin.alterConfigs({
-        validateOnly: false,
-        resources: brokers.map(({ nodeId }) => ({
-          type: kafkajs.ConfigResourceTypes.BROKER,
-          name: String(nodeId),
-          configEntries: [{ name: 'log.cleaner.backoff.ms', value }],
-        })),
-      });
-    await set('500');
-    try {
-      return await run();
-    } finally {
-      await set('15000');
-    }
-  }
-
-  /** Reads partition 0 from its log start every half second until the first record read is at `firstLive` or above. */
-  async function waitForCleaner(topic: string, firstLive: number): Promise<void> {
-    const reader = kafka.consumer({ groupId: uniqueName('o9-cleaner') });
-    await reader.connect();
-    await reader.subscribe({ topic, fromBeginning: true });
-    let first: number | undefined;
-    await reader.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (batch.messages.length > 0) first ??= Number(batch.messages[0].offset);
-      },
-    });
-    let readAt = Date.now();
-    try {
-      await waitFor(`the cleaner compacting ${topic} below offset ${firstLive}`, 45_000, () => {
-        if (first !== undefined && first >= firstLive) return true;
-        if (Date.now() - readAt > 500) {
-          first = undefined;
-          readAt = Date.now();
-          reader.seek({ topic, partition: 0, offset: '0' });
-        }
-        return false;
-      });
-    } finally {
-      await reader.disconnect();
-    }
-  }
-
   test('a compacted topic: the handler gets a tombstone as a null payload with its key; the gaps the cleaner left are passed, a seek into one goes on from the next record kept; lag 0 at the end', async () => {
     const topic = uniqueName('o9-compacted');
     await kafka.createTopic(topic, 1, [
@@ -511,7 +460,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
     ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await kafka.produce(topic, [json(5, 'd')]);
-    await withFastCleaner(() => waitForCleaner(topic, 2));
+    await waitForCompaction(kafka, topic, 2);
 
     const groupId = uniqueName('o9-compacted');
     const batchGroup = uniqueName('o9-compacted-batch');

@@ -38,6 +38,7 @@ import {
   removeCompiledConsumer,
 } from './support/java/java-consumer.js';
 import { javaAvailable } from './support/local-machine.js';
+import { waitForCompaction } from './support/log-cleaner.js';
 import { startTestApp } from './support/nest-test-app.js';
 
 const PRODUCER_SOURCE = join(INTEROP_CONSUMER_SOURCE, '..', 'OutsideProducer.java');
@@ -312,55 +313,6 @@ const bySeq = (a: number, b: number) => a - b;
     expect(dead.headers?.[DLT_HEADERS.exceptionFqcn]?.toString()).toBe('BadRequestException');
   }, 180_000);
 
-  /**
-   * The cleaner runs every log.cleaner.backoff.ms (15 s by default): a dynamic broker setting, lowered on each broker
-   * for the test and put back after.
-   */
-  async function withFastCleaner<T>(run: () => Promise<T>): Promise<T> {
-    const admin = await kafka.admin();
-    const { brokers } = await admin.describeCluster();
-    const set = (value: string) =>
-      admin.alterConfigs({
-        validateOnly: false,
-        resources: brokers.map(({ nodeId }) => ({
-          type: kafkajs.ConfigResourceTypes.BROKER,
-          name: String(nodeId),
-          configEntries: [{ name: 'log.cleaner.backoff.ms', value }],
-        })),
-      });
-    await set('500');
-    try {
-      return await run();
-    } finally {
-      await set('15000');
-    }
-  }
-
-  /** Reads the topic from offset 0 again every second until its first record is at `firstLive` or above. */
-  async function waitForCleaner(topic: string, firstLive: number): Promise<void> {
-    const probe = kafka.consumer({ groupId: uniqueName('cleaner-probe') });
-    await probe.connect();
-    await probe.subscribe({ topic, fromBeginning: true });
-    let first: number | undefined;
-    await probe.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (batch.messages.length > 0) first ??= Number(batch.messages[0].offset);
-      },
-    });
-    let readAt = Date.now();
-    await waitFor(`the cleaner compacting ${topic} below offset ${firstLive}`, 60_000, () => {
-      if (first !== undefined && first >= firstLive) return true;
-      if (Date.now() - readAt > 1_000) {
-        first = undefined;
-        readAt = Date.now();
-        probe.seek({ topic, partition: 0, offset: '0' });
-      }
-      return false;
-    });
-    await probe.disconnect();
-  }
-
   test("a compacted topic: offset gaps and a batch the cleaner emptied (an idempotent producer's last) are passed; records deleted under the running group: the group goes on from the new log start, naming the offsets", async () => {
     const topic = uniqueName('compacted');
     // compact,delete: DeleteRecords is refused on a topic that is only compacted.
@@ -387,7 +339,7 @@ const bySeq = (a: number, b: number) => a - b;
       await kafka.produce(topic, [json(3, 'a'), json(4, 'b'), json(5, 'c'), json(6)]);
       await new Promise((r) => setTimeout(r, 300));
       await kafka.produce(topic, [json(7)]);
-      await withFastCleaner(() => waitForCleaner(topic, 3));
+      await waitForCompaction(kafka, topic, 3);
     } finally {
       await idempotent.disconnect();
     }
